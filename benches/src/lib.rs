@@ -1,0 +1,8 @@
+//! # ferrotoe-benches: the offload benchmarking harness
+//!
+//! Owns the workloads the `ferrotoe bench` command and the criterion benchmarks run (bulk
+//! transfer, request/response, per-packet driver cost) and the report formats (table, JSON,
+//! SVG). Ties `tcp-engine`, `host-driver` and `rtl-sim` together; nothing depends on it but the
+//! CLI.
+//!
+//! Status: the harness arrives with issues #3, #5 and #6.

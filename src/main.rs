@@ -1,0 +1,88 @@
+//! `ferrotoe`: the command-line front end of the ferrotoe TCP offload co-design kit.
+//!
+//! Parses flags with clap, turns them into checked configurations of the library crates, and
+//! runs one command. Owns no protocol or device logic of its own: that lives in `tcp-engine`,
+//! `host-driver`, `rtl-sim` and `ferrotoe-benches`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod spec_cmd;
+
+/// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
+/// Verilator, a VFIO userspace driver and an allocation-free TCP engine.
+#[derive(Parser, Debug)]
+#[command(name = "ferrotoe", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Two hosts (TCP engine + driver + simulated NIC) joined by a simulated cable: bulk
+    /// transfer and request/response, with a report of goodput, CPU cost and offload counters.
+    Demo,
+    /// The offload benchmark matrix (offload mode x MTU x backend) against the smoltcp baseline.
+    Bench,
+    /// Serve echo/discard/chargen/HTTP on a TAP device or the simulated NIC, with the Linux
+    /// kernel's TCP as the peer.
+    Serve,
+    /// Connect to a TCP server through a TAP device and report throughput.
+    Connect,
+    /// Run the simulated NIC as its own process on shared-memory BAR and DMA files.
+    Nicsim,
+    /// Attach to a device (simulated, or real over VFIO) and print identity, capabilities,
+    /// queues and statistics.
+    Probe,
+    /// Print the hardware/software contract: register map, descriptor layouts, values.
+    Spec {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = SpecFormat::Text)]
+        format: SpecFormat,
+    },
+}
+
+/// Formats `ferrotoe spec` can print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SpecFormat {
+    /// Aligned text for a terminal.
+    Text,
+    /// The Markdown reference (as committed in hw-spec/generated/REFERENCE.md).
+    Markdown,
+    /// The Verilog header.
+    Verilog,
+    /// The C header.
+    C,
+}
+
+fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "`ferrotoe {command}` is not implemented yet (tracked in issue #{issue}); \
+         `ferrotoe spec` works today"
+    )
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo => not_yet("demo", 6),
+        Command::Bench => not_yet("bench", 6),
+        Command::Serve => not_yet("serve", 3),
+        Command::Connect => not_yet("connect", 3),
+        Command::Nicsim => not_yet("nicsim", 4),
+        Command::Probe => not_yet("probe", 5),
+        Command::Spec { format } => spec_cmd::run(format),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrotoe: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
