@@ -11,4 +11,6 @@
 //! Depends on `hw-spec` only. It must not depend on `host-driver` or `tcp-engine`: the driver
 //! talks to this device through the same registers and rings it would use on real hardware.
 //!
-//! Status: the engines and the device arrive with issue #4.
+//! Modules: [`engines`] (bit-exact Rust models of the offload engines). The RTL, the device
+//! model and the simulated NIC arrive with issue #4.
+pub mod engines;

@@ -1,0 +1,64 @@
+//! TCP segmentation offload (hw-spec SPEC.md section 6.3): one header plus a payload become
+//! `ceil(payload / MSS)` frames, each with exactly the spec's rewrites.
+
+use hw_spec::offload::TsoFlagMasks;
+use hw_spec::{TxOffloadRequest, TxPlan};
+
+use super::tx_csum;
+
+/// Bytes of scratch space [`segment`] needs for a request: one header plus one MSS of payload.
+pub fn scratch_len(req: &TxOffloadRequest, plan: &TxPlan) -> usize {
+    plan.header_len as usize + usize::from(req.mss)
+}
+
+/// Reads the 9 TCP flag bits of the TCP header at `tcp` (NS is bit 0 of byte 12).
+pub fn tcp_flags(tcp: &[u8]) -> u16 {
+    (u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13])
+}
+
+/// Writes the 9 TCP flag bits, leaving the data offset and reserved bits of byte 12 alone.
+pub fn set_tcp_flags(tcp: &mut [u8], flags: u16) {
+    tcp[12] = (tcp[12] & !1) | ((flags >> 8) as u8 & 1);
+    tcp[13] = flags as u8;
+}
+
+/// Segments a validated TSO request (`plan` from `validate_tx_request`), calling `emit` with
+/// each finished segment in order. `scratch` must hold [`scratch_len`] bytes.
+///
+/// # Panics
+/// Panics if `scratch` is too small or `frame` is shorter than the plan says (callers validate
+/// first).
+pub fn segment<E: FnMut(&[u8])>(
+    frame: &[u8],
+    req: &TxOffloadRequest,
+    plan: &TxPlan,
+    masks: &TsoFlagMasks,
+    scratch: &mut [u8],
+    mut emit: E,
+) {
+    let l2 = usize::from(req.l2_len);
+    let l3 = usize::from(req.l3_len);
+    let l4 = usize::from(req.l4_len);
+    let hdr = plan.header_len as usize;
+    let mss = usize::from(req.mss);
+    let payload = &frame[hdr..hdr + plan.payload_len as usize];
+    let ip_id = u16::from_be_bytes([frame[l2 + 4], frame[l2 + 5]]);
+    let seq = u32::from_be_bytes(frame[l2 + l3 + 4..l2 + l3 + 8].try_into().expect("4 bytes"));
+    let flags = tcp_flags(&frame[l2 + l3..]);
+    let count = u32::from(plan.segments);
+    for (i, chunk) in payload.chunks(mss).enumerate() {
+        let i = i as u32;
+        let out = &mut scratch[..hdr + chunk.len()];
+        out[..hdr].copy_from_slice(&frame[..hdr]);
+        out[hdr..].copy_from_slice(chunk);
+        let total_len = (l3 + l4 + chunk.len()) as u16;
+        out[l2 + 2..l2 + 4].copy_from_slice(&total_len.to_be_bytes());
+        out[l2 + 4..l2 + 6].copy_from_slice(&ip_id.wrapping_add(i as u16).to_be_bytes());
+        let seg_seq = seq.wrapping_add(i.wrapping_mul(mss as u32));
+        out[l2 + l3 + 4..l2 + l3 + 8].copy_from_slice(&seg_seq.to_be_bytes());
+        set_tcp_flags(&mut out[l2 + l3..], flags & masks.mask_for(i, count));
+        tx_csum::ipv4_header(out, l2, l3);
+        tx_csum::l4(out, l2, l3, hw_spec::L4Csum::Tcp);
+        emit(out);
+    }
+}
