@@ -25,6 +25,9 @@
 //! `tap` (Linux TAP device with virtio-net offload header).
 #![cfg_attr(not(feature = "std"), no_std)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod device;
 pub mod segment;
 pub mod seq;

@@ -171,7 +171,12 @@ impl Add for Duration {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:06}s", self.micros / 1_000_000, self.micros % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}s",
+            self.micros / 1_000_000,
+            self.micros % 1_000_000
+        )
     }
 }
 
@@ -193,7 +198,10 @@ mod tests {
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
         assert_eq!(Instant::ZERO - t, Duration::ZERO);
         assert_eq!(t - Instant::ZERO, Duration::from_millis(5));
-        assert_eq!(Duration::from_secs(1).saturating_shl(2), Duration::from_secs(4));
+        assert_eq!(
+            Duration::from_secs(1).saturating_shl(2),
+            Duration::from_secs(4)
+        );
         assert_eq!(Duration::from_secs(1).saturating_shl(70), Duration::MAX);
         let core_d: core::time::Duration = Duration::from_millis(3).into();
         assert_eq!(Duration::from(core_d), Duration::from_millis(3));

@@ -5,7 +5,7 @@
 //! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
 //! recovery flags, never the buffers or the receive side.
 
-use super::{coarse, flag, CloseReason, State, Tcb, TcbConfig, NEVER};
+use super::{CloseReason, NEVER, State, Tcb, TcbConfig, coarse, flag};
 use crate::time::Instant;
 
 /// Largest congestion window (keeps every sum far from overflow).
@@ -62,7 +62,7 @@ impl Tcb {
     pub(super) fn cc_on_new_ack(&mut self, acked: u32) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
-            if self.snd_una.gt(self.recover) {
+            if self.snd_una.ge(self.recover) {
                 // Full acknowledgement: leave fast recovery (RFC 6582 3.2 step 3, option 1;
                 // RFC 6675: cwnd = ssthresh).
                 self.flags &= !(flag::RECOVERY | flag::PARTIAL_SEEN | flag::FAST_RTX);
@@ -127,8 +127,9 @@ impl Tcb {
             && self.dupacks < 3
             && self.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
         // Exactly the third duplicate (or RFC 6675's IsLost(SND.UNA + 1)), and only when the
-        // ACK covers more than `recover` (RFC 6582 section 3.2 step 1).
-        if (self.dupacks == 3 || sack_lost) && self.snd_una.gt(self.recover) {
+        // ACK covers more than `recover` (RFC 6582 section 3.2 step 1; our `recover` is one
+        // past the highest sequence number sent, hence `>=`).
+        if (self.dupacks == 3 || sack_lost) && self.snd_una.ge(self.recover) {
             self.enter_recovery();
         }
     }
@@ -269,7 +270,10 @@ impl Tcb {
     #[inline]
     pub(super) fn fin_pending(&self) -> bool {
         self.has(flag::FIN_QUEUED)
-            && matches!(self.state, State::FinWait1 | State::Closing | State::LastAck)
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
             && self.snd_nxt.le(self.snd_fin)
     }
 
@@ -288,7 +292,11 @@ impl Tcb {
         if self.snd_nxt == self.snd_una {
             if unsent && self.rtx_at == NEVER && !self.has(flag::PROBE_NOW) {
                 let wnd_end = self.snd_una + self.snd_wnd;
-                let wnd_avail = if self.snd_nxt.lt(wnd_end) { wnd_end - self.snd_nxt } else { 0 };
+                let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+                    wnd_end - self.snd_nxt
+                } else {
+                    0
+                };
                 let avail = self.data_end(snd_len) - self.snd_nxt;
                 if wnd_avail < avail.min(self.payload_mss()) {
                     self.flags |= flag::PERSIST;

@@ -6,8 +6,8 @@
 
 use super::reasm::Insert;
 use super::{
-    flag, len32, reset_for, secs32, us32, CloseReason, DropReason, Events, Reaction, RecvBuffer,
-    SendBuffer, State, Tcb, TcbConfig, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS,
+    CloseReason, DropReason, Events, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS, Reaction, RecvBuffer,
+    SendBuffer, State, Tcb, TcbConfig, flag, len32, reset_for, secs32, us32,
 };
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
@@ -295,7 +295,10 @@ impl Tcb {
         // Timestamps: TS.Recent (RFC 7323 4.3) for segments covering Last.ACK.sent.
         if self.has(flag::TS) {
             if let Some((tsval, _)) = seg.options.timestamps {
-                if seq.le(self.rcv_acked) && (tsval.wrapping_sub(self.ts_recent) as i32 >= 0 || !self.has(flag::TS_RECENT)) {
+                if seq.le(self.rcv_acked)
+                    && (tsval.wrapping_sub(self.ts_recent) as i32 >= 0
+                        || !self.has(flag::TS_RECENT))
+                {
                     self.ts_recent = tsval;
                     self.ts_recent_secs = secs32(now);
                     self.flags |= flag::TS_RECENT;
@@ -330,9 +333,7 @@ impl Tcb {
         match self.state {
             State::FinWait1 if fin_acked => {
                 self.state = State::FinWait2;
-                self.aux_at = cfg
-                    .fin_wait2_timeout
-                    .map_or(NEVER, |d| (now + d).micros());
+                self.aux_at = cfg.fin_wait2_timeout.map_or(NEVER, |d| (now + d).micros());
             }
             State::Closing if fin_acked => self.enter_time_wait(cfg, now),
             State::LastAck if fin_acked => {

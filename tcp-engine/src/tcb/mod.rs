@@ -578,7 +578,12 @@ impl Tcb {
     /// An active open (SYN-SENT) with initial send sequence `iss`. The SYN is planned by the
     /// first [`Tcb::poll_transmit`]. `rcv` is the connection's receive buffer: its capacity
     /// chooses the window scale offered.
-    pub fn connect<R: RecvBuffer + ?Sized>(cfg: &TcbConfig, now: Instant, iss: SeqNum, rcv: &R) -> Tcb {
+    pub fn connect<R: RecvBuffer + ?Sized>(
+        cfg: &TcbConfig,
+        now: Instant,
+        iss: SeqNum,
+        rcv: &R,
+    ) -> Tcb {
         let mut t = Tcb::blank(State::SynSent, cfg);
         t.init_send(cfg, now, iss);
         if cfg.window_scaling {

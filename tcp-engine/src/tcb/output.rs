@@ -6,10 +6,10 @@
 //! payload. Nothing here changes the sequence space until [`Tcb::commit`].
 
 use super::{
-    coarse, flag, len32, us32, RecvBuffer, SegmentKind, SendBuffer, State, Tcb, TcbConfig, TxPlan,
-    StalePlan, NEVER, TS_OPTION_LEN,
+    NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb, TcbConfig,
+    TxPlan, coarse, flag, len32, us32,
 };
-use crate::segment::{TcpFlags, TcpHeader, TcpOptions, MAX_SACK_BLOCKS};
+use crate::segment::{MAX_SACK_BLOCKS, TcpFlags, TcpHeader, TcpOptions};
 use crate::seq::SeqNum;
 use crate::time::Instant;
 
@@ -40,9 +40,8 @@ impl Tcb {
         self.run_timers(cfg, now, snd_len);
         match self.state {
             State::Closed | State::Listen => None,
-            State::SynSent => {
-                (self.snd_nxt == self.snd_una).then(|| self.plan_syn(cfg, now, rcv, SegmentKind::Syn))
-            }
+            State::SynSent => (self.snd_nxt == self.snd_una)
+                .then(|| self.plan_syn(cfg, now, rcv, SegmentKind::Syn)),
             State::SynReceived => {
                 if self.snd_nxt == self.snd_una || self.has(flag::SYNACK_NOW) {
                     Some(self.plan_syn(cfg, now, rcv, SegmentKind::SynAck))
@@ -62,7 +61,12 @@ impl Tcb {
     /// Records that `plan` (from the last [`Tcb::poll_transmit`]) was sent at `now`: advances
     /// SND.NXT/SND.MAX, arms the retransmission or persist timer, starts RTT timing, clears
     /// the ACK debt. Refuses a plan made before the `Tcb` changed.
-    pub fn commit(&mut self, cfg: &TcbConfig, now: Instant, plan: &TxPlan) -> Result<(), StalePlan> {
+    pub fn commit(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        plan: &TxPlan,
+    ) -> Result<(), StalePlan> {
         if plan.stamp != self.stamp() {
             return Err(StalePlan);
         }
@@ -124,7 +128,9 @@ impl Tcb {
                     self.rtt_seq = end;
                     self.rtt_start = us32(now);
                 }
-                if plan.payload_len % self.payload_mss().max(1) != 0 {
+                if plan.kind != SegmentKind::WindowProbe
+                    && plan.payload_len % self.payload_mss().max(1) != 0
+                {
                     self.snd_sml = end;
                 }
                 self.last_send = coarse(now);
@@ -187,7 +193,11 @@ impl Tcb {
             window_scale: self.has(flag::WS).then_some(self.rcv_wscale),
             sack_permitted: self.has(flag::SACK),
             timestamps: self.has(flag::TS).then(|| {
-                let echo = if syn_ack && self.has(flag::TS_RECENT) { self.ts_recent } else { 0 };
+                let echo = if syn_ack && self.has(flag::TS_RECENT) {
+                    self.ts_recent
+                } else {
+                    0
+                };
                 (self.ts_now(cfg, now), echo)
             }),
             ..TcpOptions::default()
@@ -195,7 +205,11 @@ impl Tcb {
         let header = TcpHeader {
             seq: self.snd_una,
             ack: if syn_ack { self.rcv_nxt } else { SeqNum(0) },
-            flags: if syn_ack { TcpFlags::SYN | TcpFlags::ACK } else { TcpFlags::SYN },
+            flags: if syn_ack {
+                TcpFlags::SYN | TcpFlags::ACK
+            } else {
+                TcpFlags::SYN
+            },
             window: window as u16,
             options,
             ..TcpHeader::default()
@@ -256,11 +270,19 @@ impl Tcb {
     fn data_options(&self, cfg: &TcbConfig, now: Instant) -> TcpOptions {
         let mut opts = TcpOptions::default();
         if self.has(flag::TS) {
-            let echo = if self.has(flag::TS_RECENT) { self.ts_recent } else { 0 };
+            let echo = if self.has(flag::TS_RECENT) {
+                self.ts_recent
+            } else {
+                0
+            };
             opts.timestamps = Some((self.ts_now(cfg, now), echo));
         }
         if self.has(flag::SACK) && !self.reasm.is_empty() {
-            let max = if self.has(flag::TS) { 3 } else { MAX_SACK_BLOCKS };
+            let max = if self.has(flag::TS) {
+                3
+            } else {
+                MAX_SACK_BLOCKS
+            };
             self.reasm.write_sack(&mut opts, max);
         }
         opts
@@ -270,7 +292,11 @@ impl Tcb {
     /// is lower (stays acceptable to the peer during go-back-N and with a shrunk window).
     fn ack_seq(&self) -> SeqNum {
         let wnd_end = self.snd_una + self.snd_wnd;
-        if self.snd_max.le(wnd_end) { self.snd_max } else { wnd_end.max(self.snd_una) }
+        if self.snd_max.le(wnd_end) {
+            self.snd_max
+        } else {
+            wnd_end.max(self.snd_una)
+        }
     }
 
     fn header<R: RecvBuffer + ?Sized>(
@@ -313,9 +339,7 @@ impl Tcb {
     fn segment_payload(&self, opts: &TcpOptions) -> u32 {
         let extra = crate::segment::options_len(opts) as u32;
         let ts = if self.has(flag::TS) { TS_OPTION_LEN } else { 0 };
-        (u32::from(self.smss))
-            .saturating_sub(extra.max(ts))
-            .max(1)
+        (u32::from(self.smss)).saturating_sub(extra.max(ts)).max(1)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -356,7 +380,8 @@ impl Tcb {
     /// Whether TSO can carry segments of `seg_payload` bytes, and the largest payload then.
     fn tso_limit(&self, cfg: &TcbConfig, seg_payload: u32) -> Option<u32> {
         let caps = cfg.tso?;
-        let mss_ok = u32::from(caps.min_mss) <= seg_payload && seg_payload <= u32::from(caps.max_mss);
+        let mss_ok =
+            u32::from(caps.min_mss) <= seg_payload && seg_payload <= u32::from(caps.max_mss);
         (mss_ok && caps.max_payload > seg_payload).then_some(caps.max_payload.min(1 << 24))
     }
 
@@ -387,7 +412,17 @@ impl Tcb {
             };
             let fin = self.has(flag::FIN_SENT) && self.snd_una + len == self.snd_fin;
             if len > 0 || fin {
-                return Some(self.plan_data(cfg, now, rcv, self.snd_una, len, fin, false, Origin::Fast, seg_payload));
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_una,
+                    len,
+                    fin,
+                    false,
+                    Origin::Fast,
+                    seg_payload,
+                ));
             }
             self.flags &= !flag::FAST_RTX;
         }
@@ -399,7 +434,17 @@ impl Tcb {
                 let boundary = self.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
                 if let Some((seq, len)) = self.sb.next_hole(self.snd_una, boundary, seg_payload) {
                     let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
-                    return Some(self.plan_data(cfg, now, rcv, seq, len, fin, false, Origin::Hole, seg_payload));
+                    return Some(self.plan_data(
+                        cfg,
+                        now,
+                        rcv,
+                        seq,
+                        len,
+                        fin,
+                        false,
+                        Origin::Hole,
+                        seg_payload,
+                    ));
                 }
             }
             pipe
@@ -415,11 +460,42 @@ impl Tcb {
         // 4. Probes.
         if self.has(flag::PROBE_NOW) {
             let wnd_end = self.snd_una + self.snd_wnd;
-            let wnd_avail = if self.snd_nxt.lt(wnd_end) { wnd_end - self.snd_nxt } else { 0 };
+            let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+                wnd_end - self.snd_nxt
+            } else {
+                0
+            };
+            if self.snd_una.lt(self.snd_nxt) && self.snd_una.lt(data_end) {
+                // The previous probe is unanswered: send its byte again.
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_una,
+                    1,
+                    false,
+                    false,
+                    Origin::Probe,
+                    seg_payload,
+                ));
+            }
             if self.snd_nxt.lt(data_end) {
-                let len = wnd_avail.max(1).min(data_end - self.snd_nxt).min(seg_payload);
+                let len = wnd_avail
+                    .max(1)
+                    .min(data_end - self.snd_nxt)
+                    .min(seg_payload);
                 let push = self.snd_nxt + len == data_end;
-                return Some(self.plan_data(cfg, now, rcv, self.snd_nxt, len, false, push, Origin::Probe, seg_payload));
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_nxt,
+                    len,
+                    false,
+                    push,
+                    Origin::Probe,
+                    seg_payload,
+                ));
             }
             self.flags &= !flag::PROBE_NOW;
         }
@@ -447,21 +523,33 @@ impl Tcb {
         seg_payload: u32,
     ) -> Option<TxPlan> {
         let fin_pending = self.fin_pending();
-        let avail = if self.snd_nxt.lt(data_end) { data_end - self.snd_nxt } else { 0 };
+        let avail = if self.snd_nxt.lt(data_end) {
+            data_end - self.snd_nxt
+        } else {
+            0
+        };
         if avail == 0 && !fin_pending {
             return None;
         }
         let smss = self.payload_mss();
         let retransmission = self.snd_nxt.lt(self.snd_max);
         let wnd_end = self.snd_una + self.snd_wnd;
-        let wnd_avail = if self.snd_nxt.lt(wnd_end) { wnd_end - self.snd_nxt } else { 0 };
+        let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+            wnd_end - self.snd_nxt
+        } else {
+            0
+        };
         let mut cwnd = self.cwnd;
         if !self.has(flag::RECOVERY) && (1..=2).contains(&self.dupacks) && !retransmission {
             // RFC 3042 Limited Transmit.
             cwnd = cwnd.saturating_add(u32::from(self.dupacks) * smss);
         }
         let cwnd_avail = cwnd.saturating_sub(flight);
-        let tso = if retransmission { None } else { self.tso_limit(cfg, seg_payload) };
+        let tso = if retransmission {
+            None
+        } else {
+            self.tso_limit(cfg, seg_payload)
+        };
         let seg_max = tso.unwrap_or(seg_payload);
         let mut len = avail.min(wnd_avail).min(cwnd_avail).min(seg_max);
         if tso.is_some() && len > seg_payload && len < avail {
@@ -470,7 +558,17 @@ impl Tcb {
         }
         if len == 0 {
             if avail == 0 && fin_pending {
-                return Some(self.plan_data(cfg, now, rcv, self.snd_nxt, 0, true, false, Origin::Next, seg_payload));
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_nxt,
+                    0,
+                    true,
+                    false,
+                    Origin::Next,
+                    seg_payload,
+                ));
             }
             return None;
         }
@@ -488,6 +586,16 @@ impl Tcb {
             }
         }
         let fin = fin_pending && all;
-        Some(self.plan_data(cfg, now, rcv, self.snd_nxt, len, fin, all, Origin::Next, seg_payload))
+        Some(self.plan_data(
+            cfg,
+            now,
+            rcv,
+            self.snd_nxt,
+            len,
+            fin,
+            all,
+            Origin::Next,
+            seg_payload,
+        ))
     }
 }

@@ -81,14 +81,20 @@ impl Reassembly {
         let mut n = 0usize;
         for (i, r) in keep[..kept].iter().enumerate() {
             if i == pos {
-                out[n] = SackBlock { left: lo, right: hi };
+                out[n] = SackBlock {
+                    left: lo,
+                    right: hi,
+                };
                 n += 1;
             }
             out[n] = *r;
             n += 1;
         }
         if pos == kept {
-            out[n] = SackBlock { left: lo, right: hi };
+            out[n] = SackBlock {
+                left: lo,
+                right: hi,
+            };
             n += 1;
         }
         self.ranges = out;

@@ -84,9 +84,11 @@ impl RttEstimator {
 
     /// The RTO in force: base RTO doubled per consecutive timeout, within the configured bounds.
     pub(crate) fn rto(&self, cfg: &TcbConfig) -> Duration {
-        let base = self.base_rto(cfg).saturating_shl(u32::from(self.backoff));
         let max = cfg.rto_max.max(cfg.rto_min);
-        base.max(cfg.rto_min).min(max)
+        self.base_rto(cfg)
+            .max(cfg.rto_min)
+            .saturating_shl(u32::from(self.backoff))
+            .min(max)
     }
 
     /// One more timeout (RFC 6298 5.5).

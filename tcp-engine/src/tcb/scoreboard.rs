@@ -44,7 +44,12 @@ impl Scoreboard {
 
     /// Takes the SACK blocks of one ACK. Blocks outside `(snd_una, snd_max]` (D-SACKs,
     /// forgeries) are ignored. Returns whether anything new was learnt.
-    pub(crate) fn update(&mut self, snd_una: SeqNum, snd_max: SeqNum, blocks: &[SackBlock]) -> bool {
+    pub(crate) fn update(
+        &mut self,
+        snd_una: SeqNum,
+        snd_max: SeqNum,
+        blocks: &[SackBlock],
+    ) -> bool {
         let mut learnt = false;
         for b in blocks {
             let left = b.left.max(snd_una);
@@ -78,7 +83,10 @@ impl Scoreboard {
             .position(|r| lo.lt(r.left))
             .unwrap_or(kept);
         keep.copy_within(pos..kept, pos + 1);
-        keep[pos] = SackBlock { left: lo, right: hi };
+        keep[pos] = SackBlock {
+            left: lo,
+            right: hi,
+        };
         kept += 1;
         // Forget the highest ranges when over capacity.
         let n = kept.min(SCOREBOARD_RANGES);
@@ -151,7 +159,12 @@ impl Scoreboard {
 
     /// RFC 6675 NextSeg rule 1: the first lost, un-SACKed, not yet retransmitted range below
     /// `limit`, at most `max_len` bytes: `(seq, len)`.
-    pub(crate) fn next_hole(&self, snd_una: SeqNum, limit: SeqNum, max_len: u32) -> Option<(SeqNum, u32)> {
+    pub(crate) fn next_hole(
+        &self,
+        snd_una: SeqNum,
+        limit: SeqNum,
+        max_len: u32,
+    ) -> Option<(SeqNum, u32)> {
         let mut seq = self.high_rxt.max(snd_una);
         // Skip SACKed ranges covering `seq` (ranges are ascending).
         for r in self.ranges() {
@@ -189,14 +202,23 @@ mod tests {
         s.clear(SeqNum(1000));
         // Segments of 100: 1000 lost, 1100..1400 SACKed, 1400 lost, 1500..1600 SACKed.
         assert!(s.update(SeqNum(1000), SeqNum(1700), &[b(1100, 1400), b(1500, 1600)]));
-        assert!(!s.update(SeqNum(1000), SeqNum(1700), &[b(1100, 1200)]), "nothing new");
-        assert!(!s.update(SeqNum(1000), SeqNum(1700), &[b(900, 1000), b(1600, 1800)]), "invalid");
+        assert!(
+            !s.update(SeqNum(1000), SeqNum(1700), &[b(1100, 1200)]),
+            "nothing new"
+        );
+        assert!(
+            !s.update(SeqNum(1000), SeqNum(1700), &[b(900, 1000), b(1600, 1800)]),
+            "invalid"
+        );
         assert_eq!(s.sacked_in(SeqNum(1000), SeqNum(1700)), 400);
         // 400 SACKed bytes > 2 * 100 above 1000: 1000..1100 is lost; above 1400 only 100.
         assert_eq!(s.lost_boundary(SeqNum(1000), 100), SeqNum(1100));
         // outstanding 700 - sacked 400 - lost 100 = 200 (1400..1500 and 1600..1700).
         assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100), 200);
-        assert_eq!(s.next_hole(SeqNum(1000), SeqNum(1100), 100), Some((SeqNum(1000), 100)));
+        assert_eq!(
+            s.next_hole(SeqNum(1000), SeqNum(1100), 100),
+            Some((SeqNum(1000), 100))
+        );
         s.high_rxt = SeqNum(1100);
         assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100), 300);
         assert_eq!(s.next_hole(SeqNum(1000), SeqNum(1100), 100), None);
@@ -210,7 +232,11 @@ mod tests {
         let mut s = Scoreboard::default();
         s.clear(SeqNum(0));
         for i in 0..6u32 {
-            s.update(SeqNum(0), SeqNum(10_000), &[b(100 * (2 * i + 1), 100 * (2 * i + 2))]);
+            s.update(
+                SeqNum(0),
+                SeqNum(10_000),
+                &[b(100 * (2 * i + 1), 100 * (2 * i + 2))],
+            );
         }
         assert_eq!(s.ranges().len(), SCOREBOARD_RANGES);
         assert_eq!(s.ranges()[0], b(100, 200));
