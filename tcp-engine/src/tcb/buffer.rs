@@ -153,11 +153,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
         if cap == 0 {
             return;
         }
+        // The head never jumps back to 0 when the ring empties: out-of-order bytes may sit
+        // beyond the readable ones at their offset.
         self.head = (self.head + n) % cap;
         self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
     }
 
     /// Copies `data` (at most the capacity) into the ring starting at index `at`.
@@ -244,6 +243,20 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(rx.read(&mut out), 8);
         assert_eq!(&out, b"wABCDEFG");
+    }
+
+    #[test]
+    fn out_of_order_bytes_survive_an_empty_ring() {
+        let mut rx = RingBuffer::new([0u8; 8]);
+        rx.write_at(0, b"ab");
+        rx.commit(2);
+        rx.write_at(1, b"d"); // out of order, beyond the hole at offset 0
+        let mut out = [0u8; 2];
+        assert_eq!(rx.read(&mut out), 2); // the ring is empty now
+        rx.write_at(0, b"c");
+        rx.commit(2);
+        assert_eq!(rx.read(&mut out), 2);
+        assert_eq!(&out, b"cd");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(super) struct Host {
 pub(super) struct Seg {
     pub h: TcpHeader,
     pub data: Vec<u8>,
+    /// TSO: the device splits `data` into segments of this many bytes.
+    pub tso: Option<u16>,
 }
 
 impl Host {
@@ -88,6 +90,7 @@ impl Host {
         Some(Seg {
             h: plan.header,
             data,
+            tso: plan.tso_mss,
         })
     }
 

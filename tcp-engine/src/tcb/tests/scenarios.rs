@@ -615,7 +615,11 @@ fn s11_rtt_estimation_sets_the_rto() {
     c.deliver(ack(Y + 1, ISS + 1001, 10000), &[]);
     // The SYN took 0 us (sampled as 1 us); then 10 ms: srtt = (7 * 1 + 10000) / 8.
     let (srtt, _) = c.tcb.rtt_estimate();
-    assert_eq!(srtt, Duration::from_micros((7 + 10_000) / 8));
+    let (syn_sample, data_sample) = (1u64, 10_000u64);
+    assert_eq!(
+        srtt,
+        Duration::from_micros((7 * syn_sample + data_sample) / 8)
+    );
     assert!(
         c.tcb.rto(&c.cfg) < Duration::from_millis(100),
         "RTO follows the estimate"
