@@ -1142,3 +1142,160 @@ fn seed_defect_every_state_answers_every_segment_kind() {
         }
     }
 }
+
+// ---------------------------------------------------------------- SACK recovery
+
+fn established_sack() -> Host {
+    let cfg = TcbConfig {
+        sack: true,
+        ..plain()
+    };
+    let mut c = Host::client(cfg, ISS, 20000, 4000);
+    c.send_one().unwrap();
+    let mut sa = seg(Y, Some(ISS + 1), SYN, 60000);
+    sa.options = syn_opts(1000);
+    sa.options.sack_permitted = true;
+    c.deliver(sa, &[]);
+    c.send_all();
+    assert_eq!(c.tcb.negotiated(), (false, false, true));
+    c
+}
+
+fn dup_with_sack(c: &mut Host, blocks: &[(u32, u32)]) -> Vec<Seg> {
+    let mut h = ack(Y + 1, ISS + 1, 60000);
+    h.options = sack(blocks);
+    c.deliver(h, &[]);
+    c.send_all()
+}
+
+#[test]
+fn sack_recovery_repairs_several_holes_in_one_round_trip() {
+    let mut c = established_sack();
+    c.write(&pattern(10000));
+    assert_eq!(c.send_all().len(), 10);
+    // Segments 1 (ISS+1) and 4 (ISS+3001) are lost; the peer SACKs what follows them.
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    assert_eq!(dup_with_sack(&mut c, &[(s(1), s(2))]), vec![]);
+    assert_eq!(dup_with_sack(&mut c, &[(s(1), s(3))]), vec![]);
+    // Three SACKed segments above SND.UNA: RFC 6675 IsLost(SND.UNA) holds on this ACK.
+    let out = dup_with_sack(&mut c, &[(s(4), s(5)), (s(1), s(3))]);
+    assert!(c.tcb.in_recovery());
+    assert_eq!(c.tcb.ssthresh(), 5000);
+    assert_eq!(c.tcb.cwnd(), 5000, "RFC 6675: cwnd = ssthresh");
+    assert_eq!(out.len(), 1, "{out:?}");
+    expect(&out[0], s(0), Y + 1, ACK, 4000, 1000);
+    // More SACKs: segment 4 is now lost as well (three SACKed segments above it) and goes
+    // out without waiting for a partial ACK.
+    let out = dup_with_sack(&mut c, &[(s(4), s(8)), (s(1), s(3))]);
+    assert_eq!(
+        out.iter().map(|x| x.h.seq).collect::<Vec<_>>(),
+        vec![SeqNum(s(3))]
+    );
+    assert_eq!(out[0].data, pattern(10000)[3000..4000]);
+    // Nothing is retransmitted twice.
+    assert_eq!(
+        dup_with_sack(&mut c, &[(s(4), s(10)), (s(1), s(3))]),
+        vec![]
+    );
+    assert_eq!(c.tcb.counters().retransmitted_segments, 2);
+    assert_eq!(c.tcb.counters().fast_retransmits, 1);
+    // Both holes filled: one cumulative ACK ends recovery.
+    c.deliver(ack(Y + 1, s(10), 60000), &[]);
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(c.tcb.cwnd(), 5000);
+    assert_eq!(c.tcb.next_deadline(), None);
+}
+
+#[test]
+fn sack_blocks_outside_the_window_are_ignored() {
+    let mut c = established_sack();
+    c.write(&pattern(3000));
+    c.send_all();
+    // Blocks below SND.UNA (D-SACK), above SND.MAX and inverted: no recovery, no panic.
+    for blocks in [[(ISS - 500, ISS)], [(ISS + 2001, ISS + 9001)]] {
+        assert_eq!(dup_with_sack(&mut c, &blocks), vec![]);
+        assert!(!c.tcb.in_recovery());
+        assert!(c.tcb.sb.ranges().is_empty());
+    }
+    // The third duplicate still is the third duplicate (RFC 5681), invalid blocks or not.
+    let out = dup_with_sack(&mut c, &[(ISS + 2001, ISS + 1001)]);
+    assert!(c.tcb.sb.ranges().is_empty());
+    assert_eq!(out.len(), 1);
+    expect(&out[0], ISS + 1, Y + 1, ACK, 4000, 1000);
+}
+
+// ---------------------------------------------------------------- TSO planning
+
+#[test]
+fn tso_plans_super_segments_bounded_by_cwnd_window_and_device() {
+    let tso = crate::device::TsoCaps {
+        max_payload: 65536,
+        min_mss: 64,
+        max_mss: 9000,
+    };
+    let cfg = TcbConfig {
+        tso: Some(tso),
+        ..plain()
+    };
+    let mut c = established(cfg, 200_000, 4000, 65535);
+    c.write(&pattern(100_000));
+    let out = c.send_all();
+    assert_eq!(out.len(), 1, "IW10 fits one super-segment");
+    expect(&out[0], ISS + 1, Y + 1, ACK, 4000, 10_000);
+    assert_eq!(
+        out[0].tso,
+        Some(1000),
+        "the device segments with the send MSS"
+    );
+    // cwnd grows to 12000; flight 8000 -> whole segments only, 4000 bytes.
+    c.deliver(ack(Y + 1, ISS + 2001, 65535), &[]);
+    let out = c.send_all();
+    assert_eq!(
+        (out.len(), out[0].data.len(), out[0].tso),
+        (1, 4000, Some(1000))
+    );
+    // The peer's window bounds it too: a whole segment fits in 1500 bytes (no TSO MSS for
+    // one segment), 500 more bytes are silly-window avoided.
+    c.deliver(ack(Y + 1, ISS + 14001, 1500), &[]);
+    let out = c.send_all();
+    assert_eq!(
+        out.iter()
+            .map(|s| (s.data.len(), s.tso))
+            .collect::<Vec<_>>(),
+        vec![(1000, None)]
+    );
+    c.deliver(ack(Y + 1, ISS + 15001, 0), &[]);
+    c.deliver(ack(Y + 1, ISS + 15001, 3500), &[]);
+    let out = c.send_all();
+    assert_eq!(
+        out.iter()
+            .map(|s| (s.data.len(), s.tso))
+            .collect::<Vec<_>>(),
+        vec![(3000, Some(1000))]
+    );
+    // Retransmissions are MSS-sized.
+    c.advance_to_deadline();
+    let out = c.send_all();
+    assert_eq!(
+        out.iter()
+            .map(|s| (s.data.len(), s.tso))
+            .collect::<Vec<_>>(),
+        vec![(1000, None)]
+    );
+    // A device whose MSS range excludes ours gets plain segments.
+    let small = crate::device::TsoCaps {
+        max_mss: 900,
+        ..tso
+    };
+    let mut c = established(
+        TcbConfig {
+            tso: Some(small),
+            ..plain()
+        },
+        200_000,
+        4000,
+        65535,
+    );
+    c.write(&pattern(5000));
+    assert_eq!(c.send_all().len(), 5);
+}
