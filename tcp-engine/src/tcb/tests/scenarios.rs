@@ -1226,6 +1226,11 @@ fn sack_blocks_outside_the_window_are_ignored() {
 
 // ---------------------------------------------------------------- TSO planning
 
+/// Payload length and TSO MSS of each segment.
+fn sizes(out: &[Seg]) -> Vec<(usize, Option<u16>)> {
+    out.iter().map(|s| (s.data.len(), s.tso)).collect()
+}
+
 #[test]
 fn tso_plans_super_segments_bounded_by_cwnd_window_and_device() {
     let tso = crate::device::TsoCaps {
@@ -1257,31 +1262,13 @@ fn tso_plans_super_segments_bounded_by_cwnd_window_and_device() {
     // The peer's window bounds it too: a whole segment fits in 1500 bytes (no TSO MSS for
     // one segment), 500 more bytes are silly-window avoided.
     c.deliver(ack(Y + 1, ISS + 14001, 1500), &[]);
-    let out = c.send_all();
-    assert_eq!(
-        out.iter()
-            .map(|s| (s.data.len(), s.tso))
-            .collect::<Vec<_>>(),
-        vec![(1000, None)]
-    );
+    assert_eq!(sizes(&c.send_all()), vec![(1000, None)]);
     c.deliver(ack(Y + 1, ISS + 15001, 0), &[]);
     c.deliver(ack(Y + 1, ISS + 15001, 3500), &[]);
-    let out = c.send_all();
-    assert_eq!(
-        out.iter()
-            .map(|s| (s.data.len(), s.tso))
-            .collect::<Vec<_>>(),
-        vec![(3000, Some(1000))]
-    );
+    assert_eq!(sizes(&c.send_all()), vec![(3000, Some(1000))]);
     // Retransmissions are MSS-sized.
     c.advance_to_deadline();
-    let out = c.send_all();
-    assert_eq!(
-        out.iter()
-            .map(|s| (s.data.len(), s.tso))
-            .collect::<Vec<_>>(),
-        vec![(1000, None)]
-    );
+    assert_eq!(sizes(&c.send_all()), vec![(1000, None)]);
     // A device whose MSS range excludes ours gets plain segments.
     let small = crate::device::TsoCaps {
         max_mss: 900,
