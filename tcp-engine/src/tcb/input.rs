@@ -258,7 +258,7 @@ impl Tcb {
                 match self.state {
                     State::TimeWait => {
                         // RFC 1337: ignore RSTs in TIME-WAIT.
-                        self.dropped(rx, DropReason::RstNotExact);
+                        self.dropped(rx, DropReason::RstInTimeWait);
                     }
                     State::SynReceived if self.has(flag::PASSIVE) => {
                         *self = Tcb::listen(cfg);

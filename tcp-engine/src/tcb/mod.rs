@@ -108,6 +108,13 @@
 //!     retransmits the segment at SND.UNA (NewReno's rule), so a single loss near the end of the
 //!     window needs no RTO. No rescue retransmission, no RACK-TLP, no PRR, no ECN, no D-SACK.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
+//! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
+//!     probes do not count as small segments for it.
+//! 15. Beyond RFC 1122, an ACK is sent at once when less than one full-sized segment of
+//!     receive window remains, so a window-limited peer never waits for the delayed-ACK timer.
+//! 16. Restart after idle measures idleness on a 256 us clock that wraps after 12 days; at
+//!     worst one restart is skipped after such an idle period.
+//! 17. The default 2 * MSL is 60 s (Linux) rather than RFC 9293's 4 minutes; configurable.
 
 pub mod buffer;
 pub mod config;
@@ -230,6 +237,8 @@ pub enum DropReason {
     RstOutOfWindow,
     /// A RST inside the window but not at RCV.NXT (challenge ACK).
     RstNotExact,
+    /// A RST in TIME-WAIT (ignored, RFC 1337).
+    RstInTimeWait,
     /// A SYN on a synchronized connection (challenge ACK).
     SynInSynchronized,
     /// A retransmitted SYN in SYN-RECEIVED (the SYN-ACK is sent again).
