@@ -464,7 +464,11 @@ const TS_OPTION_LEN: u32 = 12;
 const PAWS_IDLE_SECS: u32 = 24 * 24 * 3600;
 
 /// The state of one TCP connection. See the module documentation.
+///
+/// `repr(C)` keeps the declared order: the sequence spaces, flags, state and MSS (touched by
+/// every segment) share the first 64-byte cache line; rarely used state comes last.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub struct Tcb {
     // --- Hot: the sequence spaces, touched by every segment. ---
     snd_una: SeqNum,
@@ -509,14 +513,14 @@ pub struct Tcb {
     ts_offset: u32,
     /// Seconds clock when `ts_recent` was last updated (PAWS 24-day rule).
     ts_recent_secs: u32,
+    /// Clock at the last data transmission in 256 us units (restart after idle; wraps after
+    /// 12 days, which at worst skips one restart).
+    last_send: u32,
     // --- Deadlines, microseconds (`NEVER` = not armed). ---
     rtx_at: u64,
     delack_at: u64,
     /// TIME-WAIT, FIN-WAIT-2 or keepalive deadline.
     aux_at: u64,
-    /// Clock at the last data transmission in 256 us units (restart after idle; wraps after
-    /// 12 days, which at worst skips one restart).
-    last_send: u32,
     // --- Receive side out-of-order ranges and FIN. ---
     reasm: Reassembly,
     rcv_fin: SeqNum,
