@@ -16,13 +16,20 @@
 //! | [`seq`] | sequence-number arithmetic modulo 2^32 |
 //! | [`segment`] | flags, options and the parsed TCP header shared by `wire` and the state machine |
 //! | [`device`] | offload capabilities, per-frame TX/RX offload metadata, the `FrameDevice` trait |
+//! | [`time`] | deterministic engine time (`Instant`, `Duration` in microseconds) |
+//! | [`tcb`] | the per-connection RFC 9293 state machine, loss recovery, timers as deadlines, user buffers |
 //!
 //! Modules arriving with issue #3: `checksum` (fast ones' complement sums), `wire` (zero-copy
 //! packet views and `Repr`s), `table` (keyed hash map, slotmap, ISN generator, port allocator),
-//! `tcb` (the per-connection state machine), `endpoint` (the packet phases of the seed design),
+//! `endpoint` (the packet phases of the seed design),
 //! `tap` (Linux TAP device with virtio-net offload header).
 #![cfg_attr(not(feature = "std"), no_std)]
+
+#[cfg(test)]
+extern crate std;
 
 pub mod device;
 pub mod segment;
 pub mod seq;
+pub mod tcb;
+pub mod time;

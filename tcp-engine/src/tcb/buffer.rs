@@ -1,0 +1,272 @@
+//! User-supplied send and receive buffers (the seed's `SendBuf`/`RecvBuf` idea).
+//!
+//! The connection state machine owns no payload bytes. The application hands it a
+//! [`SendBuffer`] that holds every byte not yet acknowledged (retransmissions read from it, so
+//! the engine never copies data twice) and a [`RecvBuffer`] into which the engine writes
+//! received bytes, in order *and* out of order at their offset; the state machine keeps only a
+//! bounded list of the holes. [`RingBuffer`] implements both over any byte storage the user
+//! owns (an array, a slice, a `Vec`), so a million connections can share one big allocation.
+//!
+//! Owns the buffer contracts and the ring implementation; must not know about sequence
+//! numbers, segments or connection state.
+
+/// The bytes a connection has been asked to send and that the peer has not acknowledged yet.
+///
+/// Offset 0 is the first unacknowledged data byte (SND.UNA, or ISS + 1 before the SYN is
+/// acknowledged). The application appends at the end; the state machine reads at any offset
+/// (first transmission and retransmission alike) and consumes from the front when the peer
+/// acknowledges.
+pub trait SendBuffer {
+    /// Bytes held: unacknowledged and not yet sent.
+    fn len(&self) -> usize;
+
+    /// Whether the buffer holds nothing.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total capacity (used to size "full" segments when the buffer is small).
+    fn capacity(&self) -> usize;
+
+    /// The bytes `[offset, offset + len)` as up to two slices (a ring may wrap). The slices
+    /// are shorter than asked when the buffer holds fewer bytes.
+    fn peek(&self, offset: usize, len: usize) -> (&[u8], &[u8]);
+
+    /// Drops `n` bytes from the front: the peer acknowledged them. `n` never exceeds
+    /// [`SendBuffer::len`].
+    fn consume(&mut self, n: usize);
+}
+
+/// Where a connection puts the bytes it receives.
+///
+/// Offset 0 is RCV.NXT, the first byte not yet received in order. The state machine writes
+/// in-order and out-of-order bytes at their offset with [`RecvBuffer::write_at`] and makes a
+/// prefix readable with [`RecvBuffer::commit`] once no hole precedes it.
+pub trait RecvBuffer {
+    /// Total capacity (chooses the window scale and the receiver's silly-window threshold).
+    fn capacity(&self) -> usize;
+
+    /// Free bytes from offset 0 on: the receive window the connection may advertise.
+    fn window(&self) -> usize;
+
+    /// Stores `data` at `offset`. The state machine only writes inside
+    /// `[0, window())`; an implementation ignores bytes beyond it.
+    fn write_at(&mut self, offset: usize, data: &[u8]);
+
+    /// Makes the first `n` bytes (already written) readable for the application. `n` never
+    /// exceeds [`RecvBuffer::window`].
+    fn commit(&mut self, n: usize);
+}
+
+/// A ring of bytes over user storage, usable as a [`SendBuffer`] (the application
+/// [`write`](RingBuffer::write)s, the connection consumes) or as a [`RecvBuffer`] (the
+/// connection writes, the application [`read`](RingBuffer::read)s).
+#[derive(Debug, Clone)]
+pub struct RingBuffer<S> {
+    storage: S,
+    /// Index of the first readable byte.
+    head: usize,
+    /// Readable bytes.
+    len: usize,
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
+    /// An empty ring over `storage`; its capacity is `storage`'s length.
+    pub fn new(storage: S) -> Self {
+        RingBuffer {
+            storage,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Capacity in bytes.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.storage.as_ref().len()
+    }
+
+    /// Readable (or, as a send buffer, unacknowledged) bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is readable.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free bytes.
+    #[inline]
+    pub fn free(&self) -> usize {
+        self.capacity() - self.len
+    }
+
+    /// Drops all content.
+    pub fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// Appends as much of `data` as fits and returns how many bytes were taken.
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        let cap = self.capacity();
+        if n == 0 {
+            return 0;
+        }
+        let tail = (self.head + self.len) % cap;
+        self.copy_in(tail, &data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// Moves up to `out.len()` readable bytes into `out` and returns how many.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        let (a, b) = self.slices(0, n);
+        let (a_len, b_len) = (a.len(), b.len());
+        out[..a_len].copy_from_slice(a);
+        out[a_len..a_len + b_len].copy_from_slice(b);
+        self.drop_front(n);
+        n
+    }
+
+    /// The readable bytes `[offset, offset + len)`, clipped to what is readable.
+    pub fn slices(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        let cap = self.capacity();
+        if offset >= self.len || cap == 0 {
+            return (&[], &[]);
+        }
+        let len = len.min(self.len - offset);
+        let start = (self.head + offset) % cap;
+        let first = len.min(cap - start);
+        let storage = self.storage.as_ref();
+        (&storage[start..start + first], &storage[..len - first])
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.len);
+        let cap = self.capacity();
+        if cap == 0 {
+            return;
+        }
+        // The head never jumps back to 0 when the ring empties: out-of-order bytes may sit
+        // beyond the readable ones at their offset.
+        self.head = (self.head + n) % cap;
+        self.len -= n;
+    }
+
+    /// Copies `data` (at most the capacity) into the ring starting at index `at`.
+    fn copy_in(&mut self, at: usize, data: &[u8]) {
+        let cap = self.capacity();
+        let first = data.len().min(cap - at);
+        let storage = self.storage.as_mut();
+        storage[at..at + first].copy_from_slice(&data[..first]);
+        storage[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> SendBuffer for RingBuffer<S> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn capacity(&self) -> usize {
+        RingBuffer::capacity(self)
+    }
+
+    fn peek(&self, offset: usize, len: usize) -> (&[u8], &[u8]) {
+        self.slices(offset, len)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.drop_front(n);
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer for RingBuffer<S> {
+    fn capacity(&self) -> usize {
+        RingBuffer::capacity(self)
+    }
+
+    fn window(&self) -> usize {
+        self.free()
+    }
+
+    fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let free = self.free();
+        if offset >= free {
+            return;
+        }
+        let n = data.len().min(free - offset);
+        let cap = self.capacity();
+        let at = (self.head + self.len + offset) % cap;
+        self.copy_in(at, &data[..n]);
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.len += n.min(self.free());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_wraps_for_send_and_receive() {
+        let mut r = RingBuffer::new([0u8; 8]);
+        assert_eq!(r.write(b"abcdef"), 6);
+        SendBuffer::consume(&mut r, 4);
+        assert_eq!(r.write(b"ghijklmn"), 6, "only the free space is taken");
+        assert_eq!(r.peek(0, 8), (&b"efgh"[..], &b"ijkl"[..]));
+        assert_eq!(r.peek(3, 2), (&b"h"[..], &b"i"[..]));
+        assert_eq!(r.peek(9, 2), (&b""[..], &b""[..]));
+        let mut out = [0u8; 8];
+        assert_eq!(r.read(&mut out), 8);
+        assert_eq!(&out, b"efghijkl");
+
+        // As a receive buffer: out-of-order write first, then the hole, then commit.
+        let mut rx = RingBuffer::new([0u8; 8]);
+        rx.write(b"xyzw");
+        let mut sink = [0u8; 3];
+        rx.read(&mut sink);
+        assert_eq!(rx.window(), 7);
+        rx.write_at(3, b"DEF");
+        rx.write_at(0, b"ABC");
+        rx.write_at(6, b"GHIJK"); // clipped at the window
+        rx.commit(7);
+        assert_eq!(rx.window(), 0);
+        let mut out = [0u8; 8];
+        assert_eq!(rx.read(&mut out), 8);
+        assert_eq!(&out, b"wABCDEFG");
+    }
+
+    #[test]
+    fn out_of_order_bytes_survive_an_empty_ring() {
+        let mut rx = RingBuffer::new([0u8; 8]);
+        rx.write_at(0, b"ab");
+        rx.commit(2);
+        rx.write_at(1, b"d"); // out of order, beyond the hole at offset 0
+        let mut out = [0u8; 2];
+        assert_eq!(rx.read(&mut out), 2); // the ring is empty now
+        rx.write_at(0, b"c");
+        rx.commit(2);
+        assert_eq!(rx.read(&mut out), 2);
+        assert_eq!(&out, b"cd");
+    }
+
+    #[test]
+    fn zero_capacity_is_inert() {
+        let mut r = RingBuffer::new([0u8; 0]);
+        assert_eq!(r.write(b"a"), 0);
+        r.write_at(0, b"abc");
+        r.commit(3);
+        assert_eq!(r.len(), 0);
+        assert_eq!(r.peek(0, 1), (&b""[..], &b""[..]));
+        SendBuffer::consume(&mut r, 1);
+    }
+}

@@ -1,0 +1,129 @@
+//! Per-endpoint tuning of the connection state machine.
+//!
+//! One [`TcbConfig`] is shared by every connection of an endpoint and handed to each call, so
+//! no connection pays memory for it. Owns the knobs and their defaults; must not hold
+//! per-connection state.
+
+use crate::device::TsoCaps;
+use crate::time::Duration;
+
+/// Keepalive (RFC 1122 4.2.3.6; off by default as the RFC demands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes after which the connection is dropped.
+    pub probes: u8,
+}
+
+/// How every connection of an endpoint behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcbConfig {
+    /// MSS this host advertises and the largest payload it puts in one segment, before TCP
+    /// options (MTU minus 40 for IPv4).
+    pub mss: u16,
+    /// RTO before the first RTT sample (RFC 6298: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO (RFC 6298: 1 s; data-center stacks use far less).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO and of backed-off persist intervals (RFC 6298: at least 60 s).
+    pub rto_max: Duration,
+    /// RTO used once data flows when the handshake needed a retransmission and no RTT sample
+    /// exists (RFC 6298 5.7: 3 s).
+    pub rto_after_syn_loss: Duration,
+    /// Retransmission timeouts of one segment after which a synchronized connection is
+    /// dropped.
+    pub max_retransmissions: u8,
+    /// SYN (or SYN-ACK) retransmissions after which the open fails.
+    pub max_syn_retransmissions: u8,
+    /// Length of TIME-WAIT (2 * MSL).
+    pub time_wait: Duration,
+    /// Longest a connection waits in FIN-WAIT-2 for the peer's FIN; `None` waits forever
+    /// (RFC 9293).
+    pub fin_wait2_timeout: Option<Duration>,
+    /// Delayed acknowledgements: the longest an ACK for in-order data is held (RFC 1122:
+    /// at most 500 ms). `None` acknowledges every segment at once.
+    pub delayed_ack: Option<Duration>,
+    /// Nagle's algorithm (Minshall's variant, see the module docs).
+    pub nagle: bool,
+    /// Keepalive probing; `None` (the default) sends none.
+    pub keepalive: Option<Keepalive>,
+    /// Offer and accept RFC 7323 window scaling.
+    pub window_scaling: bool,
+    /// Offer and accept RFC 7323 timestamps (RTT measurement and PAWS).
+    pub timestamps: bool,
+    /// Offer and accept SACK (RFC 2018), and use the peer's SACK blocks for recovery.
+    pub sack: bool,
+    /// Timestamp clock tick (RFC 7323 asks for 1 ms to 1 s; finer ticks give finer RTT samples
+    /// after retransmissions but make PAWS wrap sooner than 24 days).
+    pub timestamp_tick: Duration,
+    /// Initial congestion window in segments (RFC 6928: 10, capped at 14600 bytes).
+    pub initial_window_segments: u8,
+    /// Challenge ACKs (RFC 5961) and replies to out-of-window bare segments allowed per
+    /// [`TcbConfig::challenge_ack_interval`] per connection.
+    pub challenge_ack_limit: u8,
+    /// The interval of [`TcbConfig::challenge_ack_limit`].
+    pub challenge_ack_interval: Duration,
+    /// TCP segmentation offload of the device: super-segments up to `max_payload` bytes.
+    /// `None` plans MSS-sized segments.
+    pub tso: Option<TsoCaps>,
+}
+
+impl TcbConfig {
+    /// RFC defaults: 1 s minimum RTO, 40 ms delayed ACK, Nagle on, window scaling,
+    /// timestamps and SACK offered, IW10, 60 s TIME-WAIT, no keepalive, MSS 1460.
+    pub const RFC: TcbConfig = TcbConfig {
+        mss: 1460,
+        rto_initial: Duration::from_secs(1),
+        rto_min: Duration::from_secs(1),
+        rto_max: Duration::from_secs(120),
+        rto_after_syn_loss: Duration::from_secs(3),
+        max_retransmissions: 15,
+        max_syn_retransmissions: 6,
+        time_wait: Duration::from_secs(60),
+        fin_wait2_timeout: None,
+        delayed_ack: Some(Duration::from_millis(40)),
+        nagle: true,
+        keepalive: None,
+        window_scaling: true,
+        timestamps: true,
+        sack: true,
+        timestamp_tick: Duration::from_millis(1),
+        initial_window_segments: 10,
+        challenge_ack_limit: 10,
+        challenge_ack_interval: Duration::from_secs(1),
+        tso: None,
+    };
+
+    /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed
+    /// ACK, 10 us timestamp tick; otherwise [`TcbConfig::RFC`].
+    pub const DATACENTER: TcbConfig = TcbConfig {
+        rto_initial: Duration::from_millis(200),
+        rto_min: Duration::from_millis(1),
+        rto_max: Duration::from_secs(10),
+        rto_after_syn_loss: Duration::from_millis(600),
+        delayed_ack: Some(Duration::from_millis(1)),
+        timestamp_tick: Duration::from_micros(10),
+        ..TcbConfig::RFC
+    };
+
+    /// This config with the MSS derived from an IPv4 MTU (MTU - 40, at least 64).
+    pub const fn with_mtu(mut self, mtu: u16) -> TcbConfig {
+        self.mss = if mtu > 104 { mtu - 40 } else { 64 };
+        self
+    }
+
+    /// The timestamp tick in microseconds, at least 1.
+    #[inline]
+    pub(crate) fn tick_us(&self) -> u64 {
+        self.timestamp_tick.micros().max(1)
+    }
+}
+
+impl Default for TcbConfig {
+    fn default() -> Self {
+        TcbConfig::RFC
+    }
+}

@@ -1,0 +1,316 @@
+//! Congestion control and the timers that drive loss recovery: NewReno (RFC 5681, 6582, 3042,
+//! 6928) with RFC 6675 SACK recovery, the retransmission/persist/keepalive/TIME-WAIT
+//! deadlines and what happens when they expire.
+//!
+//! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
+//! recovery flags, never the buffers or the receive side.
+
+use super::{CloseReason, NEVER, State, Tcb, TcbConfig, coarse, flag};
+use crate::time::Instant;
+
+/// Largest congestion window (keeps every sum far from overflow).
+const MAX_CWND: u32 = 1 << 30;
+
+impl Tcb {
+    /// RFC 6928 initial window, generalised to `n` segments:
+    /// `min(n * SMSS, max(2 * SMSS, n * 1460))`; one segment after a lost SYN (RFC 5681 3.1).
+    pub(super) fn initial_window(&self, cfg: &TcbConfig) -> u32 {
+        let smss = self.payload_mss();
+        if self.has(flag::SYN_LOST) {
+            return smss;
+        }
+        let n = u32::from(cfg.initial_window_segments.max(1));
+        n.saturating_mul(smss)
+            .min((2 * smss).max(n * 1460))
+            .max(smss)
+    }
+
+    /// The handshake completed: ESTABLISHED, initial window, keepalive armed.
+    pub(super) fn establish(&mut self, cfg: &TcbConfig, now: Instant) {
+        self.state = State::Established;
+        self.cwnd = self.initial_window(cfg);
+        self.ssthresh = MAX_CWND;
+        self.recover = self.snd_una;
+        self.rcv_acked = self.rcv_nxt;
+        if self.has(flag::SYN_LOST) {
+            self.rtt.after_syn_loss();
+        } else {
+            self.rtt.reset_backoff();
+        }
+        self.rtx_at = NEVER;
+        self.last_send = coarse(now);
+        self.arm_keepalive(cfg, now);
+        if self.has(flag::FIN_QUEUED) {
+            self.state = State::FinWait1;
+        }
+    }
+
+    /// FlightSize of RFC 5681: data sent and not acknowledged.
+    #[inline]
+    pub(super) fn flight_size(&self) -> u32 {
+        self.snd_max - self.snd_una
+    }
+
+    /// SACK-based recovery is running.
+    #[inline]
+    pub(super) fn sack_recovery(&self) -> bool {
+        self.flags & (flag::RECOVERY | flag::SACK) == flag::RECOVERY | flag::SACK
+    }
+
+    /// New data acknowledged (`acked` bytes, SND.UNA already advanced). Returns whether the
+    /// retransmission timer restarts (RFC 6582: only on the first partial ACK).
+    pub(super) fn cc_on_new_ack(&mut self, acked: u32) -> bool {
+        let smss = self.payload_mss();
+        if self.has(flag::RECOVERY) {
+            if self.snd_una.ge(self.recover) {
+                // Full acknowledgement: leave fast recovery (RFC 6582 3.2 step 3, option 1;
+                // RFC 6675: cwnd = ssthresh).
+                self.flags &= !(flag::RECOVERY | flag::PARTIAL_SEEN | flag::FAST_RTX);
+                self.dupacks = 0;
+                self.cwnd = if self.has(flag::SACK) {
+                    self.ssthresh
+                } else {
+                    self.ssthresh
+                        .min(self.flight_size().max(smss).saturating_add(smss))
+                };
+                self.cwnd = self.cwnd.max(smss);
+                self.ca_acked = 0;
+                return true;
+            }
+            // Partial acknowledgement.
+            if self.has(flag::SACK) {
+                // RFC 6675 retransmits what IsLost marks; when nothing is marked, do what
+                // NewReno does (deviation 12).
+                let boundary = self.sb.lost_boundary(self.snd_una, smss);
+                if boundary == self.snd_una && !self.sb.is_sacked(self.snd_una) {
+                    self.flags |= flag::FAST_RTX;
+                }
+            } else {
+                self.flags |= flag::FAST_RTX;
+                self.cwnd = self.cwnd.saturating_sub(acked);
+                if acked >= smss {
+                    self.cwnd = self.cwnd.saturating_add(smss);
+                }
+                self.cwnd = self.cwnd.max(smss);
+            }
+            let first = !self.has(flag::PARTIAL_SEEN);
+            self.flags |= flag::PARTIAL_SEEN;
+            return first;
+        }
+        self.dupacks = 0;
+        if self.cwnd < self.ssthresh {
+            // Slow start, RFC 3465 byte counting with L = 2 SMSS.
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * smss));
+        } else {
+            // Congestion avoidance: one SMSS per cwnd of acknowledged bytes.
+            self.ca_acked = self.ca_acked.saturating_add(acked);
+            if self.ca_acked >= self.cwnd {
+                self.ca_acked -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(smss);
+            }
+        }
+        self.cwnd = self.cwnd.min(MAX_CWND);
+        true
+    }
+
+    /// One duplicate ACK (RFC 5681 definition, already counted in `dupacks`).
+    pub(super) fn cc_on_dup_ack(&mut self) {
+        let smss = self.payload_mss();
+        if self.has(flag::RECOVERY) {
+            if !self.has(flag::SACK) {
+                // NewReno: inflate by one segment per duplicate.
+                self.cwnd = self.cwnd.saturating_add(smss).min(MAX_CWND);
+            }
+            return;
+        }
+        let sack_lost = self.has(flag::SACK)
+            && self.dupacks < 3
+            && self.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
+        // Exactly the third duplicate (or RFC 6675's IsLost(SND.UNA + 1)), and only when the
+        // ACK covers more than `recover` (RFC 6582 section 3.2 step 1; our `recover` is one
+        // past the highest sequence number sent, hence `>=`).
+        if (self.dupacks == 3 || sack_lost) && self.snd_una.ge(self.recover) {
+            self.enter_recovery();
+        }
+    }
+
+    fn enter_recovery(&mut self) {
+        let smss = self.payload_mss();
+        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.recover = self.snd_max;
+        self.flags |= flag::RECOVERY | flag::FAST_RTX;
+        self.flags &= !flag::PARTIAL_SEEN;
+        self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
+        if self.has(flag::SACK) {
+            self.cwnd = self.ssthresh;
+            self.sb.high_rxt = self.snd_una;
+        } else {
+            self.cwnd = self.ssthresh.saturating_add(3 * smss);
+        }
+        self.ca_acked = 0;
+    }
+
+    /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
+    /// resends from SND.UNA.
+    fn cc_on_timeout(&mut self) {
+        let smss = self.payload_mss();
+        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.cwnd = smss;
+        self.recover = self.snd_max;
+        self.flags &= !(flag::RECOVERY | flag::FAST_RTX | flag::PARTIAL_SEEN | flag::RTT_TIMING);
+        self.dupacks = 0;
+        self.ca_acked = 0;
+        self.snd_nxt = self.snd_una;
+        self.sb.clear(self.snd_una);
+    }
+
+    /// (Re)arms the keepalive deadline after activity.
+    pub(super) fn arm_keepalive(&mut self, cfg: &TcbConfig, now: Instant) {
+        self.keepalive_probes = 0;
+        if let Some(ka) = cfg.keepalive {
+            if matches!(self.state, State::Established | State::CloseWait) {
+                self.aux_at = (now + ka.idle).micros();
+            }
+        }
+    }
+
+    /// Enters TIME-WAIT for 2 * MSL.
+    pub(super) fn enter_time_wait(&mut self, cfg: &TcbConfig, now: Instant) {
+        self.state = State::TimeWait;
+        self.aux_at = (now + cfg.time_wait).micros();
+        self.rtx_at = NEVER;
+        self.flags &= !(flag::PERSIST | flag::PROBE_NOW | flag::FAST_RTX | flag::RECOVERY);
+    }
+
+    /// Runs every expired deadline, then arms what the new situation needs.
+    pub(super) fn run_timers(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
+        let t = now.micros();
+        if t >= self.rtx_at {
+            self.rtx_at = NEVER;
+            self.on_rtx_timeout(cfg);
+        }
+        if t >= self.delack_at {
+            self.delack_at = NEVER;
+            self.flags |= flag::ACK_NOW;
+        }
+        if t >= self.aux_at {
+            self.aux_at = NEVER;
+            self.on_aux_timeout(cfg, now, snd_len);
+        }
+        self.arm_timers(cfg, now, snd_len);
+    }
+
+    fn on_rtx_timeout(&mut self, cfg: &TcbConfig) {
+        if self.has(flag::PERSIST) {
+            // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17).
+            self.flags &= !flag::PERSIST;
+            self.flags |= flag::PROBE_NOW;
+            self.rtt.back_off();
+            return;
+        }
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                if self.rtt.backoff() >= cfg.max_syn_retransmissions {
+                    self.become_closed(CloseReason::TimedOut);
+                    return;
+                }
+                self.rtt.back_off();
+                self.counters.timeouts = self.counters.timeouts.saturating_add(1);
+                self.flags |= flag::SYN_LOST;
+                self.flags &= !flag::RTT_TIMING;
+                self.snd_nxt = self.snd_una;
+            }
+            State::Closed | State::Listen | State::TimeWait => {}
+            _ => {
+                if self.snd_max == self.snd_una {
+                    return;
+                }
+                if self.rtt.backoff() >= cfg.max_retransmissions {
+                    self.become_closed(CloseReason::TimedOut);
+                    return;
+                }
+                self.rtt.back_off();
+                self.counters.timeouts = self.counters.timeouts.saturating_add(1);
+                self.cc_on_timeout();
+            }
+        }
+    }
+
+    fn on_aux_timeout(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
+        match self.state {
+            State::TimeWait => self.become_closed(CloseReason::Normal),
+            State::FinWait2 => self.become_closed(CloseReason::TimedOut),
+            State::Established | State::CloseWait => {
+                let Some(ka) = cfg.keepalive else { return };
+                if self.snd_max != self.snd_una || self.has_unsent(snd_len) {
+                    // Data is moving or waiting: the retransmission timer watches the peer.
+                    self.aux_at = (now + ka.idle).micros();
+                } else if self.keepalive_probes >= ka.probes {
+                    self.become_closed(CloseReason::KeepaliveTimedOut);
+                } else {
+                    self.flags |= flag::KEEPALIVE_NOW;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The end of the data the application queued (our FIN's sequence number once closed).
+    #[inline]
+    pub(super) fn data_end(&self, snd_len: u32) -> crate::seq::SeqNum {
+        let end = self.data_start() + snd_len;
+        if self.has(flag::FIN_QUEUED) {
+            end.min(self.snd_fin)
+        } else {
+            end
+        }
+    }
+
+    /// Whether our FIN may go now and has not been sent in this pass.
+    #[inline]
+    pub(super) fn fin_pending(&self) -> bool {
+        self.has(flag::FIN_QUEUED)
+            && matches!(
+                self.state,
+                State::FinWait1 | State::Closing | State::LastAck
+            )
+            && self.snd_nxt.le(self.snd_fin)
+    }
+
+    /// Whether data or our FIN waits beyond SND.NXT.
+    pub(super) fn has_unsent(&self, snd_len: u32) -> bool {
+        self.snd_nxt.lt(self.data_end(snd_len)) || self.fin_pending()
+    }
+
+    /// Arms the persist timer when the window keeps queued data back, re-arms a missing
+    /// retransmission timer, and applies RFC 5681's restart after idle.
+    pub(super) fn arm_timers(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
+        if !self.state.is_synchronized() || self.state == State::TimeWait {
+            return;
+        }
+        let unsent = self.snd_nxt.lt(self.data_end(snd_len));
+        if self.snd_nxt == self.snd_una {
+            if unsent && self.rtx_at == NEVER && !self.has(flag::PROBE_NOW) {
+                let wnd_end = self.snd_una + self.snd_wnd;
+                let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+                    wnd_end - self.snd_nxt
+                } else {
+                    0
+                };
+                let avail = self.data_end(snd_len) - self.snd_nxt;
+                if wnd_avail < avail.min(self.payload_mss()) {
+                    self.flags |= flag::PERSIST;
+                    self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+                }
+            }
+            if self.snd_max == self.snd_una && unsent {
+                let idle = u64::from(coarse(now).wrapping_sub(self.last_send)) << 8;
+                if idle > self.rtt.rto(cfg).micros() {
+                    self.cwnd = self.cwnd.min(self.initial_window(cfg));
+                }
+            }
+        } else if self.rtx_at == NEVER {
+            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+        }
+    }
+}

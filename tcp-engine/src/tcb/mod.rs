@@ -1,0 +1,992 @@
+//! The per-connection TCP state machine (transmission control block).
+//!
+//! # What it owns
+//! One [`Tcb`] is the whole protocol state of one connection: the RFC 9293 state, the send and
+//! receive sequence spaces, congestion control, the RTT estimator, the timers (as deadlines),
+//! the out-of-order ranges of the receive side and the SACK scoreboard of the send side. It
+//! consumes and produces [`TcpHeader`]s plus payload slices and never touches frame bytes,
+//! checksums, addresses, ports or devices: `wire` parses and emits, the `endpoint` finds the
+//! connection (4-tuple to slot key), fills in ports and addresses, and talks to the device.
+//! Payload bytes live in user-supplied buffers ([`SendBuffer`], [`RecvBuffer`], see
+//! [`buffer`]); configuration lives in one shared [`TcbConfig`]. A `Tcb` is 256 bytes or less
+//! (asserted by a test), so a million connections fit in 256 MB plus their buffers.
+//!
+//! # How an endpoint drives it
+//! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
+//!   [`Tcb::accept`] (a listener's SYN, to SYN-RECEIVED). The endpoint supplies the ISS from its
+//!   RFC 6528 generator.
+//! * **Receive.** [`Tcb::on_segment`] takes one parsed, checksum-verified segment addressed to
+//!   this connection, with the connection's buffers. It returns a [`Reaction`]: the events for
+//!   the application ([`Events`]), a stateless reply to send at once (RSTs only), and the
+//!   reason when the segment was dropped (for the endpoint's per-reason counters). In LISTEN a
+//!   SYN yields [`Events::SYN_TO_LISTENER`]: the endpoint computes the ISS for the 4-tuple and
+//!   calls [`Tcb::accept`].
+//! * **Transmit, in two phases.** Whenever the endpoint holds a transmit buffer it calls
+//!   [`Tcb::poll_transmit`]. That first runs every expired deadline (retransmission, persist,
+//!   delayed ACK, keepalive, TIME-WAIT, FIN-WAIT-2): there is no timer thread. Then it *plans*
+//!   at most one segment ([`TxPlan`]: the header, which send-buffer bytes to copy, and the TSO
+//!   MSS for the device) without changing the sequence space. The endpoint writes the frame and
+//!   calls [`Tcb::commit`] only when the frame really went out; a plan it cannot send (neighbour
+//!   miss, no descriptor) is simply dropped and will be planned again, so nothing waits for an
+//!   RTO. A plan is valid until the next call that changes the `Tcb`; committing a stale plan
+//!   is refused with [`StalePlan`]. Loop `poll_transmit`/`commit` until it returns `None`.
+//! * **Sleep.** [`Tcb::next_deadline`] says when the connection next needs a send opportunity
+//!   even if nothing arrives, so a poll loop sleeps exactly until the earliest deadline.
+//! * **Close.** [`Tcb::close`] queues a FIN after the buffered data, [`Tcb::abort`] returns the
+//!   RST to send. When [`Tcb::state`] is [`State::Closed`], [`Tcb::close_reason`] says why and
+//!   the endpoint frees the slot.
+//!
+//! Time is an [`Instant`] handed in by the caller (microseconds), so every test runs on a
+//! simulated clock.
+//!
+//! # Protocol
+//! * **RFC 9293** state machine with all eleven states, simultaneous open and close, FIN in
+//!   every state, RST generation (`reset_for` answers segments for closed ports) and RFC 5961
+//!   RST/SYN/ACK validation with a per-connection rate limit on challenge ACKs.
+//! * **RFC 6298** RTO: SRTT/RTTVAR, Karn's rule, exponential backoff, configurable minimum
+//!   and maximum, RTO of at least 3 s after a lost SYN when no sample exists.
+//! * **RFC 5681/6582/3042/6928** NewReno: slow start with appropriate byte counting (RFC 3465,
+//!   L = 2 SMSS), congestion avoidance by byte counting, fast retransmit on exactly the third
+//!   duplicate ACK (a duplicate carries no data, no SYN/FIN, the same window and acknowledges
+//!   SND.UNA while data is outstanding), fast recovery with the `recover` point, partial ACKs
+//!   retransmitting the next hole with the timer reset on the first one, Limited Transmit on
+//!   the first two duplicates, IW10 (one segment after a lost SYN), restart after idle.
+//! * **RFC 7323** window scaling (shift chosen from the receive buffer's capacity) and
+//!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
+//!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
+//! * **RFC 2018/6675** SACK: this host reports the most recent out-of-order range first; as a
+//!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
+//!   (`IsLost`, `SetPipe`, `NextSeg` rule 1, HighRxt), exiting at `recover`.
+//! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,
+//!   for out-of-order or hole-filling data, for a FIN, and when the peer could not send a full
+//!   segment into the remaining window), receiver SWS avoidance (the right edge advances by at
+//!   least min(buffer/2, MSS)) with window updates when the application frees space, sender
+//!   SWS avoidance, Nagle, zero-window probing with backoff, optional keepalive.
+//! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
+//!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
+//!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.
+//!
+//! # Nagle without the delayed-ACK deadlock
+//! Nagle is Minshall's variant: a sub-MSS segment is held only while an earlier *sub-MSS*
+//! segment is unacknowledged, so the tail of a bulk write never waits for a delayed ACK. The
+//! receiver acknowledges at once when more than one full-sized segment (the largest seen) is
+//! unacknowledged or when less than one full-sized segment of window remains, and it sends a
+//! window update when the application drains the buffer, so small buffers (smaller than two
+//! MSS, e.g. 64 KiB at MTU 65535, where smoltcp stalls at 0.05 Gbit/s) never wait for the
+//! delayed-ACK timer. A regression test runs exactly that case.
+//!
+//! # Deviations from the RFCs (deliberate)
+//! 1. Data and FIN carried in a SYN or SYN-ACK are not queued (the SYN alone is acknowledged and
+//!    the peer retransmits them). No TCP Fast Open.
+//! 2. A RST in SYN-RECEIVED of a passive open returns the `Tcb` to LISTEN (as RFC 9293 says)
+//!    but the endpoint decides whether the slot keeps listening.
+//! 3. A RST in TIME-WAIT is ignored (RFC 1337 "TIME-WAIT assassination" fix) instead of
+//!    closing as RFC 9293 says.
+//! 4. A SYN in SYN-RECEIVED that repeats the peer's ISN retransmits the SYN-ACK (Linux does the
+//!    same); any other SYN in SYN-RECEIVED or a synchronized state gets a challenge ACK.
+//! 5. The urgent pointer is ignored; urgent data is delivered inline (RFC 6093 advises against
+//!    using it).
+//! 6. Challenge ACKs and ACKs answering out-of-window segments without payload share one
+//!    per-connection limit (RFC 5961 section 7 suggests a system-wide limit, which leaks state
+//!    across connections, CVE-2016-5696). Out-of-window segments with payload are always
+//!    answered.
+//! 7. A segment without timestamps on a connection that negotiated them is dropped (RFC 7323
+//!    3.2 "SHOULD") except RSTs. PAWS treats `TS.Recent` as invalid after 24 days idle.
+//! 8. The MSS assumed when the peer's SYN has no MSS option is 536 (RFC 9293); MSS values
+//!    below 64 are raised to 64 so hostile peers cannot force tiny segments.
+//! 9. Congestion window growth in slow start uses RFC 3465 byte counting with L = 2 SMSS.
+//!    The RTO backoff is cleared by any ACK of new data (as Linux does), not only by a new RTT
+//!    sample.
+//! 10. After a retransmission timeout the scoreboard is cleared (RFC 2018 section 8) and data is
+//!     resent from SND.UNA (go-back-N); ACKs carry `SEQ = min(SND.MAX, SND.UNA + SND.WND)`
+//!     so that they stay acceptable to the peer during go-back-N.
+//! 11. At most [`reasm::MAX_OOO_RANGES`] out-of-order ranges are held; a segment needing one
+//!     more is dropped (and counted) but still answered with an ACK. The scoreboard keeps the
+//!     lowest [`scoreboard::SCOREBOARD_RANGES`] ranges; forgetting higher ones only makes
+//!     recovery more conservative.
+//! 12. During SACK recovery a partial ACK that leaves no hole marked lost by RFC 6675's rule
+//!     retransmits the segment at SND.UNA (NewReno's rule), so a single loss near the end of the
+//!     window needs no RTO. No rescue retransmission, no RACK-TLP, no PRR, no ECN, no D-SACK.
+//! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
+//! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
+//!     probes do not count as small segments for it.
+//! 15. Beyond RFC 1122, an ACK is sent at once when less than one full-sized segment of
+//!     receive window remains, so a window-limited peer never waits for the delayed-ACK timer.
+//! 16. Restart after idle measures idleness on a 256 us clock that wraps after 12 days; at
+//!     worst one restart is skipped after such an idle period.
+//! 17. The default 2 * MSL is 60 s (Linux) rather than RFC 9293's 4 minutes; configurable.
+
+pub mod buffer;
+pub mod config;
+mod congestion;
+mod input;
+mod output;
+pub mod reasm;
+mod rtt;
+pub mod scoreboard;
+
+#[cfg(test)]
+mod tests;
+
+pub use buffer::{RecvBuffer, RingBuffer, SendBuffer};
+pub use config::{Keepalive, TcbConfig};
+
+use crate::segment::{TcpFlags, TcpHeader};
+use crate::seq::SeqNum;
+use crate::time::{Duration, Instant};
+use reasm::Reassembly;
+use rtt::RttEstimator;
+use scoreboard::Scoreboard;
+
+/// The eleven connection states of RFC 9293.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// No connection.
+    Closed,
+    /// Waiting for a SYN.
+    Listen,
+    /// SYN sent, waiting for the peer's SYN.
+    SynSent,
+    /// SYN received and answered, waiting for the ACK of ours.
+    SynReceived,
+    /// Open: data flows both ways.
+    Established,
+    /// We closed; our FIN is not acknowledged yet.
+    FinWait1,
+    /// We closed and our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer closed; waiting for the application to close.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both closed; waiting 2 * MSL so stray segments die out.
+    TimeWait,
+}
+
+impl State {
+    /// Whether the handshake completed (ESTABLISHED or later, not CLOSED).
+    #[inline]
+    pub const fn is_synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+
+    /// Whether the peer may still send data (its FIN has not been received).
+    #[inline]
+    const fn receives_data(self) -> bool {
+        matches!(
+            self,
+            State::SynReceived | State::Established | State::FinWait1 | State::FinWait2
+        )
+    }
+}
+
+/// Why a connection reached CLOSED.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// Not closed (or a fresh `Tcb`).
+    None,
+    /// Both sides closed and everything was acknowledged (or TIME-WAIT ended).
+    Normal,
+    /// The peer refused the connection (RST in SYN-SENT or to our SYN-ACK).
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions (or SYN retransmissions, or FIN-WAIT-2) timed out.
+    TimedOut,
+    /// Keepalive probes went unanswered.
+    KeepaliveTimedOut,
+    /// The application aborted.
+    Aborted,
+    /// The application closed before the connection was synchronized.
+    ClosedBeforeOpen,
+}
+
+/// Why a received segment (or its payload) was dropped; the endpoint counts these per reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The connection is CLOSED.
+    Closed,
+    /// A listener received a RST.
+    ListenRst,
+    /// A listener received an ACK (answered with a RST).
+    ListenAck,
+    /// A listener received neither SYN, ACK nor RST.
+    ListenNoSyn,
+    /// SYN-SENT: the ACK does not acknowledge our SYN (answered with a RST unless it was one).
+    SynSentBadAck,
+    /// SYN-SENT: a RST without an acceptable ACK.
+    SynSentRstNoAck,
+    /// SYN-SENT: neither SYN nor RST.
+    SynSentNoSyn,
+    /// Payload longer than any window could hold.
+    Oversized,
+    /// Timestamps were negotiated but the segment carries none.
+    MissingTimestamp,
+    /// PAWS: the timestamp is older than TS.Recent.
+    Paws,
+    /// The segment lies outside the receive window (answered with an ACK).
+    OutOfWindow,
+    /// A RST outside the window.
+    RstOutOfWindow,
+    /// A RST inside the window but not at RCV.NXT (challenge ACK).
+    RstNotExact,
+    /// A RST in TIME-WAIT (ignored, RFC 1337).
+    RstInTimeWait,
+    /// A SYN on a synchronized connection (challenge ACK).
+    SynInSynchronized,
+    /// A retransmitted SYN in SYN-RECEIVED (the SYN-ACK is sent again).
+    DuplicateSyn,
+    /// The ACK flag is off.
+    NoAck,
+    /// SYN-RECEIVED: the ACK does not acknowledge our SYN (answered with a RST).
+    SynReceivedBadAck,
+    /// The ACK acknowledges data never sent (answered with an ACK).
+    AckTooNew,
+    /// The ACK is older than SND.UNA - MAX.SND.WND (RFC 5961 5.2, answered with an ACK).
+    AckTooOld,
+    /// Payload arrived while the receive window was zero (answered with an ACK).
+    ZeroWindow,
+    /// Out-of-order payload that needed more than the bounded number of ranges.
+    ReassemblyFull,
+    /// Payload after the peer's FIN.
+    DataAfterFin,
+}
+
+/// Things that happened, for the application. A bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Events(pub u16);
+
+impl Events {
+    /// The connection reached ESTABLISHED.
+    pub const ESTABLISHED: Events = Events(1 << 0);
+    /// New in-order bytes are readable in the receive buffer.
+    pub const READABLE: Events = Events(1 << 1);
+    /// The peer's FIN arrived in order: no more data will come.
+    pub const PEER_CLOSED: Events = Events(1 << 2);
+    /// Acknowledged bytes left the send buffer: there is room to write.
+    pub const SEND_SPACE: Events = Events(1 << 3);
+    /// The peer reset (or refused) the connection.
+    pub const RESET: Events = Events(1 << 4);
+    /// The connection reached CLOSED: free its slot.
+    pub const CLOSED: Events = Events(1 << 5);
+    /// A listener received a SYN: call [`Tcb::accept`] with an ISS.
+    pub const SYN_TO_LISTENER: Events = Events(1 << 6);
+    /// A passive open was reset in SYN-RECEIVED and the `Tcb` is listening again.
+    pub const BACK_TO_LISTEN: Events = Events(1 << 7);
+
+    /// Whether all events of `other` happened.
+    #[inline]
+    pub const fn contains(self, other: Events) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether nothing happened.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl core::ops::BitOr for Events {
+    type Output = Events;
+    fn bitor(self, rhs: Events) -> Events {
+        Events(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for Events {
+    fn bitor_assign(&mut self, rhs: Events) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// What [`Tcb::on_segment`] did with one segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaction {
+    /// Events for the application.
+    pub events: Events,
+    /// A segment to send back at once without any state change: the RSTs of RFC 9293
+    /// (ports already swapped from the received segment). ACKs are never here: they are
+    /// planned by [`Tcb::poll_transmit`].
+    pub reply: Option<TcpHeader>,
+    /// Why the segment, or its payload, was discarded.
+    pub dropped: Option<DropReason>,
+}
+
+/// Per-connection counters (saturating).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcbCounters {
+    /// Segments sent again (timeout, fast retransmit, partial ACK, SACK recovery).
+    pub retransmitted_segments: u32,
+    /// Fast retransmits (entries into fast recovery).
+    pub fast_retransmits: u32,
+    /// Retransmission timeouts.
+    pub timeouts: u32,
+    /// Duplicate ACKs received (RFC 5681 definition).
+    pub duplicate_acks: u32,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u32,
+    /// Segments dropped whole or in part (see [`DropReason`]).
+    pub dropped_segments: u32,
+    /// Zero-window probes sent.
+    pub window_probes: u32,
+}
+
+/// A refused [`Tcb::commit`]: the plan was made before the `Tcb` changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StalePlan;
+
+impl core::fmt::Display for StalePlan {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "transmit plan is stale: the connection changed after poll_transmit; \
+             drop the frame and call poll_transmit again"
+        )
+    }
+}
+
+/// Errors of [`Tcb::accept`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptError {
+    /// The segment is not a plain SYN (it has ACK or RST, or no SYN).
+    NotASyn,
+}
+
+impl core::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AcceptError::NotASyn => write!(
+                f,
+                "accept needs a segment with SYN and without ACK or RST; answer other \
+                 segments to a listener through Tcb::on_segment"
+            ),
+        }
+    }
+}
+
+/// What kind of segment a [`TxPlan`] is; decides what [`Tcb::commit`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// Our SYN (active open).
+    Syn,
+    /// Our SYN-ACK (passive or simultaneous open).
+    SynAck,
+    /// Data and/or FIN sent for the first time.
+    NewData,
+    /// Data and/or FIN sent again.
+    Retransmission,
+    /// A zero-window probe (one byte).
+    WindowProbe,
+    /// A keepalive probe.
+    Keepalive,
+    /// A bare ACK (acknowledgement, window update, challenge ACK).
+    Ack,
+}
+
+/// One segment [`Tcb::poll_transmit`] wants sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxPlan {
+    /// The header. Ports are zero: the endpoint fills them in from the connection's 4-tuple.
+    pub header: TcpHeader,
+    /// Offset of the payload in the send buffer (0 = the first unacknowledged data byte).
+    pub payload_offset: u32,
+    /// Payload bytes to copy from the send buffer.
+    pub payload_len: u32,
+    /// With TSO: the MSS the device segments the payload with (`TxMeta::tso_mss`); `None`
+    /// when the payload fits one segment.
+    pub tso_mss: Option<u16>,
+    /// What the segment is.
+    pub kind: SegmentKind,
+    /// Receive window this segment advertises, in bytes.
+    advertised: u32,
+    /// Consistency stamp (see [`Tcb::commit`]).
+    stamp: [u32; 4],
+}
+
+/// Flag bits of [`Tcb::flags`].
+mod flag {
+    /// Opened by `accept` (a RST in SYN-RECEIVED returns to LISTEN).
+    pub const PASSIVE: u32 = 1 << 0;
+    /// The application closed: our FIN sits at `snd_fin`.
+    pub const FIN_QUEUED: u32 = 1 << 1;
+    /// Our FIN was sent at least once.
+    pub const FIN_SENT: u32 = 1 << 2;
+    /// Window scaling in use (in SYN-SENT: offered).
+    pub const WS: u32 = 1 << 3;
+    /// Timestamps in use (in SYN-SENT: offered).
+    pub const TS: u32 = 1 << 4;
+    /// SACK in use (in SYN-SENT: offered).
+    pub const SACK: u32 = 1 << 5;
+    /// An ACK is due now.
+    pub const ACK_NOW: u32 = 1 << 6;
+    /// In fast recovery.
+    pub const RECOVERY: u32 = 1 << 7;
+    /// Retransmit the segment at SND.UNA at the next opportunity.
+    pub const FAST_RTX: u32 = 1 << 8;
+    /// The retransmission deadline is the persist timer.
+    pub const PERSIST: u32 = 1 << 9;
+    /// A segment is being timed (`rtt_seq`, `rtt_start`).
+    pub const RTT_TIMING: u32 = 1 << 10;
+    /// The SYN or SYN-ACK was retransmitted.
+    pub const SYN_LOST: u32 = 1 << 11;
+    /// Send the SYN-ACK again now (duplicate SYN).
+    pub const SYNACK_NOW: u32 = 1 << 12;
+    /// Send a window probe now.
+    pub const PROBE_NOW: u32 = 1 << 13;
+    /// Send a keepalive probe now.
+    pub const KEEPALIVE_NOW: u32 = 1 << 14;
+    /// The first partial ACK of this recovery was seen.
+    pub const PARTIAL_SEEN: u32 = 1 << 15;
+    /// The peer's FIN arrived out of order at `rcv_fin`.
+    pub const RCV_FIN: u32 = 1 << 16;
+    /// `ts_recent` holds a value.
+    pub const TS_RECENT: u32 = 1 << 17;
+}
+
+const NEVER: u64 = u64::MAX;
+/// Largest payload accepted in one call (keeps sequence arithmetic far from 2^31).
+const MAX_PAYLOAD: usize = 1 << 30;
+/// MSS assumed without an MSS option (RFC 9293, IPv4).
+const DEFAULT_MSS: u16 = 536;
+/// Smallest MSS accepted from a peer.
+const MIN_MSS: u16 = 64;
+/// Bytes of the timestamp option as laid out on the wire.
+const TS_OPTION_LEN: u32 = 12;
+/// RFC 7323 5.5: TS.Recent is invalid after 24 days of idleness.
+const PAWS_IDLE_SECS: u32 = 24 * 24 * 3600;
+
+/// The state of one TCP connection. See the module documentation.
+///
+/// `repr(C)` keeps the declared order: the sequence spaces, flags, state and MSS (touched by
+/// every segment) share the first 64-byte cache line; rarely used state comes last.
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct Tcb {
+    // --- Hot: the sequence spaces, touched by every segment. ---
+    snd_una: SeqNum,
+    snd_nxt: SeqNum,
+    /// Highest sequence number sent plus one (SND.NXT before a go-back-N).
+    snd_max: SeqNum,
+    snd_wnd: u32,
+    snd_wl1: SeqNum,
+    snd_wl2: SeqNum,
+    max_snd_wnd: u32,
+    /// End of the last sub-MSS segment sent (Minshall's Nagle).
+    snd_sml: SeqNum,
+    /// Sequence number of our FIN (valid with `FIN_QUEUED`).
+    snd_fin: SeqNum,
+    rcv_nxt: SeqNum,
+    /// Right edge of the window advertised so far (never moves left).
+    rcv_adv: SeqNum,
+    /// ACK value of the last segment sent (Last.ACK.sent).
+    rcv_acked: SeqNum,
+    flags: u32,
+    state: State,
+    snd_wscale: u8,
+    rcv_wscale: u8,
+    dupacks: u8,
+    /// Send MSS before options (min of the peer's and ours).
+    smss: u16,
+    /// Largest payload received (the receiver's idea of a full-sized segment).
+    rcv_mss: u16,
+    // --- Congestion control. ---
+    cwnd: u32,
+    ssthresh: u32,
+    recover: SeqNum,
+    /// Bytes acknowledged since the last congestion-avoidance increase.
+    ca_acked: u32,
+    // --- RTT. ---
+    rtt: RttEstimator,
+    rtt_seq: SeqNum,
+    /// Low 32 bits of the microsecond clock when `rtt_seq`'s segment was sent.
+    rtt_start: u32,
+    // --- Timestamps. ---
+    ts_recent: u32,
+    ts_offset: u32,
+    /// Seconds clock when `ts_recent` was last updated (PAWS 24-day rule).
+    ts_recent_secs: u32,
+    /// Clock at the last data transmission in 256 us units (restart after idle; wraps after
+    /// 12 days, which at worst skips one restart).
+    last_send: u32,
+    // --- Deadlines, microseconds (`NEVER` = not armed). ---
+    rtx_at: u64,
+    delack_at: u64,
+    /// TIME-WAIT, FIN-WAIT-2 or keepalive deadline.
+    aux_at: u64,
+    // --- Receive side out-of-order ranges and FIN. ---
+    reasm: Reassembly,
+    rcv_fin: SeqNum,
+    // --- Send side SACK scoreboard. ---
+    sb: Scoreboard,
+    // --- Rate limits and probes. ---
+    challenge_epoch: u16,
+    challenge_count: u8,
+    keepalive_probes: u8,
+    close_reason: CloseReason,
+    counters: TcbCounters,
+}
+
+impl Tcb {
+    fn blank(state: State, cfg: &TcbConfig) -> Tcb {
+        Tcb {
+            snd_una: SeqNum(0),
+            snd_nxt: SeqNum(0),
+            snd_max: SeqNum(0),
+            snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: SeqNum(0),
+            max_snd_wnd: 0,
+            snd_sml: SeqNum(0),
+            snd_fin: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            rcv_acked: SeqNum(0),
+            flags: 0,
+            state,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+            dupacks: 0,
+            smss: DEFAULT_MSS.min(cfg.mss.max(MIN_MSS)),
+            rcv_mss: DEFAULT_MSS,
+            cwnd: 0,
+            ssthresh: u32::MAX,
+            recover: SeqNum(0),
+            ca_acked: 0,
+            rtt: RttEstimator::new(),
+            rtt_seq: SeqNum(0),
+            rtt_start: 0,
+            ts_recent: 0,
+            ts_offset: 0,
+            ts_recent_secs: 0,
+            rtx_at: NEVER,
+            delack_at: NEVER,
+            aux_at: NEVER,
+            last_send: 0,
+            reasm: Reassembly::default(),
+            rcv_fin: SeqNum(0),
+            sb: Scoreboard::default(),
+            challenge_epoch: 0,
+            challenge_count: 0,
+            keepalive_probes: 0,
+            close_reason: CloseReason::None,
+            counters: TcbCounters::default(),
+        }
+    }
+
+    /// A listening `Tcb` (LISTEN). Segments to it go through [`Tcb::on_segment`]; a SYN is
+    /// reported as [`Events::SYN_TO_LISTENER`] and turned into a connection by
+    /// [`Tcb::accept`].
+    pub fn listen(cfg: &TcbConfig) -> Tcb {
+        Tcb::blank(State::Listen, cfg)
+    }
+
+    /// An active open (SYN-SENT) with initial send sequence `iss`. The SYN is planned by the
+    /// first [`Tcb::poll_transmit`]. `rcv` is the connection's receive buffer: its capacity
+    /// chooses the window scale offered.
+    pub fn connect<R: RecvBuffer + ?Sized>(
+        cfg: &TcbConfig,
+        now: Instant,
+        iss: SeqNum,
+        rcv: &R,
+    ) -> Tcb {
+        let mut t = Tcb::blank(State::SynSent, cfg);
+        t.init_send(cfg, now, iss);
+        if cfg.window_scaling {
+            t.flags |= flag::WS;
+            t.rcv_wscale = window_shift(rcv.capacity());
+        }
+        if cfg.timestamps {
+            t.flags |= flag::TS;
+        }
+        if cfg.sack {
+            t.flags |= flag::SACK;
+        }
+        t
+    }
+
+    /// A passive open: the connection a listener's `syn` creates (SYN-RECEIVED), with our
+    /// initial send sequence `iss`. The SYN-ACK is planned by the next
+    /// [`Tcb::poll_transmit`].
+    pub fn accept<R: RecvBuffer + ?Sized>(
+        cfg: &TcbConfig,
+        now: Instant,
+        syn: &TcpHeader,
+        iss: SeqNum,
+        rcv: &R,
+    ) -> Result<Tcb, AcceptError> {
+        if !syn.flags.syn() || syn.flags.intersects(TcpFlags::ACK | TcpFlags::RST) {
+            return Err(AcceptError::NotASyn);
+        }
+        let mut t = Tcb::blank(State::SynReceived, cfg);
+        t.init_send(cfg, now, iss);
+        t.flags |= flag::PASSIVE;
+        if cfg.window_scaling && syn.options.window_scale.is_some() {
+            t.flags |= flag::WS;
+            t.rcv_wscale = window_shift(rcv.capacity());
+        }
+        if cfg.timestamps {
+            t.flags |= flag::TS;
+        }
+        if cfg.sack {
+            t.flags |= flag::SACK;
+        }
+        t.take_peer_syn(cfg, now, syn);
+        t.snd_wl1 = syn.seq;
+        t.snd_wl2 = iss;
+        Ok(t)
+    }
+
+    fn init_send(&mut self, cfg: &TcbConfig, now: Instant, iss: SeqNum) {
+        self.snd_una = iss;
+        self.snd_nxt = iss;
+        self.snd_max = iss;
+        self.snd_sml = iss;
+        self.recover = iss;
+        self.sb.clear(iss);
+        // A per-connection timestamp offset derived from the (secret-keyed) ISS.
+        self.ts_offset = iss.0.rotate_left(13) ^ 0x9e37_79b9;
+        self.last_send = coarse(now);
+        let _ = cfg;
+    }
+
+    /// Takes the peer's SYN: its sequence number and options (RFC 7323 negotiation: an option
+    /// is used only when both SYNs carry it).
+    fn take_peer_syn(&mut self, cfg: &TcbConfig, now: Instant, syn: &TcpHeader) {
+        self.rcv_nxt = syn.seq + 1;
+        self.rcv_acked = self.rcv_nxt;
+        self.rcv_adv = self.rcv_nxt;
+        let peer_mss = syn.options.mss.unwrap_or(DEFAULT_MSS).max(MIN_MSS);
+        self.smss = peer_mss.min(cfg.mss.max(MIN_MSS));
+        match syn.options.window_scale {
+            Some(shift) if self.has(flag::WS) => self.snd_wscale = shift.min(14),
+            _ => {
+                self.flags &= !flag::WS;
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        match syn.options.timestamps {
+            Some((tsval, _)) if self.has(flag::TS) => {
+                self.ts_recent = tsval;
+                self.ts_recent_secs = secs32(now);
+                self.flags |= flag::TS_RECENT;
+            }
+            _ => self.flags &= !flag::TS,
+        }
+        if !(syn.options.sack_permitted && self.has(flag::SACK)) {
+            self.flags &= !flag::SACK;
+        }
+        self.rcv_mss = self.payload_mss().min(u32::from(u16::MAX)) as u16;
+        // The window of a SYN is never scaled (RFC 7323 2.2).
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+    }
+
+    // --- Accessors. ---
+
+    /// The RFC 9293 state.
+    #[inline]
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Why the connection closed ([`CloseReason::None`] while it is not CLOSED).
+    #[inline]
+    pub fn close_reason(&self) -> CloseReason {
+        self.close_reason
+    }
+
+    /// Per-connection counters.
+    #[inline]
+    pub fn counters(&self) -> &TcbCounters {
+        &self.counters
+    }
+
+    /// SND.UNA: the oldest unacknowledged sequence number.
+    #[inline]
+    pub fn snd_una(&self) -> SeqNum {
+        self.snd_una
+    }
+
+    /// SND.NXT: the next sequence number to send.
+    #[inline]
+    pub fn snd_nxt(&self) -> SeqNum {
+        self.snd_nxt
+    }
+
+    /// The highest sequence number sent, plus one.
+    #[inline]
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
+    }
+
+    /// SND.WND in bytes (scaled).
+    #[inline]
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// RCV.NXT: the next sequence number expected.
+    #[inline]
+    pub fn rcv_nxt(&self) -> SeqNum {
+        self.rcv_nxt
+    }
+
+    /// Congestion window in bytes.
+    #[inline]
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    /// Slow-start threshold in bytes.
+    #[inline]
+    pub fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+
+    /// Whether the connection is in fast recovery.
+    #[inline]
+    pub fn in_recovery(&self) -> bool {
+        self.has(flag::RECOVERY)
+    }
+
+    /// The RTO in force (backoff included).
+    pub fn rto(&self, cfg: &TcbConfig) -> Duration {
+        self.rtt.rto(cfg)
+    }
+
+    /// Smoothed RTT and RTT variation (zero before the first sample).
+    pub fn rtt_estimate(&self) -> (Duration, Duration) {
+        (self.rtt.srtt(), self.rtt.rttvar())
+    }
+
+    /// The send MSS (payload bytes per segment, TCP options of data segments excluded).
+    pub fn send_mss(&self) -> u32 {
+        self.payload_mss()
+    }
+
+    /// Whether window scaling, timestamps and SACK are in use (after the handshake).
+    pub fn negotiated(&self) -> (bool, bool, bool) {
+        (self.has(flag::WS), self.has(flag::TS), self.has(flag::SACK))
+    }
+
+    /// The window shifts (ours for receiving, the peer's for sending).
+    pub fn window_scales(&self) -> (u8, u8) {
+        (self.rcv_wscale, self.snd_wscale)
+    }
+
+    /// The earliest deadline at which the connection needs [`Tcb::poll_transmit`] even if
+    /// nothing arrives; `None` when it only waits for segments or the application.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let at = self.rtx_at.min(self.delack_at).min(self.aux_at);
+        (at != NEVER).then_some(Instant::from_micros(at))
+    }
+
+    /// Queues our FIN after everything in `snd` (RFC 9293 CLOSE). Data already buffered is
+    /// still sent; the application must not write more. Before the connection is synchronized
+    /// (LISTEN, SYN-SENT) the `Tcb` goes straight to CLOSED. Closing twice does nothing.
+    pub fn close<S: SendBuffer + ?Sized>(&mut self, snd: &S) {
+        match self.state {
+            State::Listen | State::SynSent => self.become_closed(CloseReason::ClosedBeforeOpen),
+            State::SynReceived | State::Established | State::CloseWait => {
+                if !self.has(flag::FIN_QUEUED) {
+                    let start = if self.state == State::SynReceived {
+                        self.snd_una + 1
+                    } else {
+                        self.snd_una
+                    };
+                    self.snd_fin = start + len32(snd.len());
+                    self.flags |= flag::FIN_QUEUED;
+                }
+                match self.state {
+                    State::Established => self.state = State::FinWait1,
+                    State::CloseWait => self.state = State::LastAck,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Aborts the connection (RFC 9293 ABORT): returns the RST to send when the peer knows
+    /// of the connection (ports zero, filled in by the endpoint) and goes to CLOSED.
+    pub fn abort(&mut self) -> Option<TcpHeader> {
+        let rst = match self.state {
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(TcpHeader {
+                seq: self.snd_max,
+                flags: TcpFlags::RST,
+                ..TcpHeader::default()
+            }),
+            _ => None,
+        };
+        if self.state != State::Closed {
+            self.become_closed(CloseReason::Aborted);
+        }
+        rst
+    }
+
+    /// Checks the internal invariants; `Err` names the first one broken. Used by the tests
+    /// after every event; cheap enough for debug assertions in an endpoint.
+    pub fn check_invariants<S: SendBuffer + ?Sized>(&self, snd: &S) -> Result<(), &'static str> {
+        if !self.snd_una.le(self.snd_nxt) {
+            return Err("SND.UNA > SND.NXT");
+        }
+        if !self.snd_nxt.le(self.snd_max) {
+            return Err("SND.NXT > SND.MAX");
+        }
+        let syn = u32::from(matches!(self.state, State::SynSent | State::SynReceived));
+        let fin = u32::from(self.has(flag::FIN_SENT));
+        if self.state != State::Closed
+            && self.state != State::Listen
+            && (self.snd_max - self.snd_una) > len32(snd.len()).saturating_add(syn + fin)
+        {
+            return Err("more outstanding than the send buffer holds");
+        }
+        if self.snd_wnd > (u32::from(u16::MAX) << 14) {
+            return Err("send window beyond the largest scaled window");
+        }
+        if self.state.is_synchronized() && self.state != State::Closed && self.cwnd == 0 {
+            return Err("zero congestion window");
+        }
+        if self.has(flag::FIN_SENT) && !self.has(flag::FIN_QUEUED) {
+            return Err("FIN sent but not queued");
+        }
+        let mut prev = self.rcv_nxt;
+        for r in self.reasm.ranges() {
+            if !prev.lt(r.left) || !r.left.lt(r.right) || !r.right.le(self.rcv_adv) {
+                return Err("out-of-order ranges not sorted, disjoint and inside the window");
+            }
+            prev = r.right;
+        }
+        for r in self.sb.ranges() {
+            if !self.snd_una.lt(r.right) || !r.right.le(self.snd_max) {
+                return Err("scoreboard range outside (SND.UNA, SND.MAX]");
+            }
+        }
+        if self.rcv_wscale > 14 || self.snd_wscale > 14 {
+            return Err("window scale above 14");
+        }
+        Ok(())
+    }
+
+    // --- Small helpers shared by the submodules. ---
+
+    #[inline]
+    fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// Payload bytes per full-sized segment: the send MSS minus the timestamp option
+    /// (RFC 9293 3.7.1: options reduce the payload).
+    #[inline]
+    fn payload_mss(&self) -> u32 {
+        let ts = if self.has(flag::TS) { TS_OPTION_LEN } else { 0 };
+        u32::from(self.smss).saturating_sub(ts).max(1)
+    }
+
+    /// First sequence number of data (after our SYN).
+    #[inline]
+    fn data_start(&self) -> SeqNum {
+        if matches!(self.state, State::SynSent | State::SynReceived) {
+            self.snd_una + 1
+        } else {
+            self.snd_una
+        }
+    }
+
+    fn become_closed(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        self.close_reason = reason;
+        self.rtx_at = NEVER;
+        self.delack_at = NEVER;
+        self.aux_at = NEVER;
+        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;
+    }
+
+    /// Our current timestamp value.
+    #[inline]
+    fn ts_now(&self, cfg: &TcbConfig, now: Instant) -> u32 {
+        ((now.micros() / cfg.tick_us()) as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Takes one token of the per-connection challenge-ACK budget; `true` when an ACK may go.
+    fn rate_limited_ack(&mut self, cfg: &TcbConfig, now: Instant) -> bool {
+        let epoch = (now.micros() / cfg.challenge_ack_interval.micros().max(1)) as u16;
+        if epoch != self.challenge_epoch {
+            self.challenge_epoch = epoch;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < cfg.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.flags |= flag::ACK_NOW;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The smallest window shift that lets a 16-bit window cover `capacity` bytes (at most 14).
+pub fn window_shift(capacity: usize) -> u8 {
+    let mut shift = 0u8;
+    while shift < 14 && (capacity >> shift) > usize::from(u16::MAX) {
+        shift += 1;
+    }
+    shift
+}
+
+/// The RST a host sends for `seg` when no connection (and no listener) exists for it
+/// (RFC 9293 3.10.7.1): none for a RST, `<SEQ=SEG.ACK><RST>` for an ACK, otherwise
+/// `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>`. Ports are swapped from `seg`.
+pub fn reset_for(seg: &TcpHeader, payload_len: usize) -> Option<TcpHeader> {
+    if seg.flags.rst() {
+        return None;
+    }
+    let mut h = TcpHeader {
+        src_port: seg.dst_port,
+        dst_port: seg.src_port,
+        ..TcpHeader::default()
+    };
+    if seg.flags.ack() {
+        h.seq = seg.ack;
+        h.flags = TcpFlags::RST;
+    } else {
+        h.seq = SeqNum(0);
+        h.ack = seg.seq + seg.seq_len(payload_len.min(MAX_PAYLOAD));
+        h.flags = TcpFlags::RST | TcpFlags::ACK;
+    }
+    Some(h)
+}
+
+#[inline]
+fn len32(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
+}
+
+/// The clock in 256 us units, low 32 bits.
+#[inline]
+fn coarse(now: Instant) -> u32 {
+    (now.micros() >> 8) as u32
+}
+
+#[inline]
+fn us32(now: Instant) -> u32 {
+    now.micros() as u32
+}
+
+#[inline]
+fn secs32(now: Instant) -> u32 {
+    (now.micros() / 1_000_000) as u32
+}

@@ -1,0 +1,601 @@
+//! Transmit planning and commitment: which segment to send next (SYN, retransmission, SACK
+//! hole, new data under cwnd/rwnd/Nagle/SWS, probes, ACKs, window updates), and what sending
+//! it changes.
+//!
+//! Methods on [`Tcb`]. Planning reads the send buffer's length only; the endpoint copies the
+//! payload. Nothing here changes the sequence space until [`Tcb::commit`].
+
+use super::{
+    NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb, TcbConfig,
+    TxPlan, coarse, flag, len32, us32,
+};
+use crate::segment::{MAX_SACK_BLOCKS, TcpFlags, TcpHeader, TcpOptions};
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// Where a data segment comes from (decides what commit records).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Fast retransmit or partial-ACK retransmit at SND.UNA.
+    Fast,
+    /// SACK hole (RFC 6675 NextSeg rule 1).
+    Hole,
+    /// At SND.NXT: new data, or go-back-N after a timeout.
+    Next,
+    /// Zero-window probe or SWS override.
+    Probe,
+}
+
+impl Tcb {
+    /// Runs the expired deadlines, then plans the next segment to send, if any. See the module
+    /// docs for the two-phase protocol; call [`Tcb::commit`] once the frame is out.
+    pub fn poll_transmit<S: SendBuffer + ?Sized, R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        snd: &S,
+        rcv: &R,
+    ) -> Option<TxPlan> {
+        let snd_len = len32(snd.len());
+        self.run_timers(cfg, now, snd_len);
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent => (self.snd_nxt == self.snd_una)
+                .then(|| self.plan_syn(cfg, now, rcv, SegmentKind::Syn)),
+            State::SynReceived => {
+                if self.snd_nxt == self.snd_una || self.has(flag::SYNACK_NOW) {
+                    Some(self.plan_syn(cfg, now, rcv, SegmentKind::SynAck))
+                } else if self.has(flag::ACK_NOW) {
+                    Some(self.plan_ack(cfg, now, rcv, SegmentKind::Ack))
+                } else {
+                    None
+                }
+            }
+            State::TimeWait => self
+                .has(flag::ACK_NOW)
+                .then(|| self.plan_ack(cfg, now, rcv, SegmentKind::Ack)),
+            _ => self.plan_synchronized(cfg, now, snd_len, rcv),
+        }
+    }
+
+    /// Records that `plan` (from the last [`Tcb::poll_transmit`]) was sent at `now`: advances
+    /// SND.NXT/SND.MAX, arms the retransmission or persist timer, starts RTT timing, clears
+    /// the ACK debt. Refuses a plan made before the `Tcb` changed.
+    pub fn commit(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        plan: &TxPlan,
+    ) -> Result<(), StalePlan> {
+        if plan.stamp != self.stamp() {
+            return Err(StalePlan);
+        }
+        let h = &plan.header;
+        if h.flags.ack() {
+            self.rcv_acked = h.ack;
+            self.flags &= !flag::ACK_NOW;
+            self.delack_at = NEVER;
+            let edge = h.ack + plan.advertised;
+            if edge.gt(self.rcv_adv) {
+                self.rcv_adv = edge;
+            }
+        }
+        let rto_at = (now + self.rtt.rto(cfg)).micros();
+        match plan.kind {
+            SegmentKind::Syn | SegmentKind::SynAck => {
+                let first = self.snd_max == self.snd_una;
+                self.snd_nxt = self.snd_una + 1;
+                self.snd_max = self.snd_una + 1;
+                self.flags &= !flag::SYNACK_NOW;
+                if self.rtx_at == NEVER {
+                    self.rtx_at = rto_at;
+                }
+                if first && !self.has(flag::SYN_LOST) {
+                    self.flags |= flag::RTT_TIMING;
+                    self.rtt_seq = self.snd_max;
+                    self.rtt_start = us32(now);
+                }
+                if plan.kind == SegmentKind::SynAck {
+                    self.rcv_adv = self.rcv_adv.max(self.rcv_nxt + plan.advertised);
+                }
+            }
+            SegmentKind::NewData | SegmentKind::Retransmission | SegmentKind::WindowProbe => {
+                let fin = h.flags.fin();
+                let end = h.seq + plan.payload_len + u32::from(fin);
+                let retransmitted = h.seq.lt(self.snd_max);
+                if h.seq.le(self.snd_nxt) && end.gt(self.snd_nxt) {
+                    self.snd_nxt = end;
+                }
+                if end.gt(self.snd_max) {
+                    self.snd_max = end;
+                }
+                if fin {
+                    self.flags |= flag::FIN_SENT;
+                }
+                if retransmitted {
+                    self.counters.retransmitted_segments =
+                        self.counters.retransmitted_segments.saturating_add(1);
+                    // Karn: no RTT sample from anything retransmitted.
+                    self.flags &= !flag::RTT_TIMING;
+                    if self.sack_recovery() && end.gt(self.sb.high_rxt) {
+                        self.sb.high_rxt = end;
+                    }
+                    if h.seq == self.snd_una {
+                        self.flags &= !flag::FAST_RTX;
+                    }
+                } else if !self.has(flag::RTT_TIMING) {
+                    self.flags |= flag::RTT_TIMING;
+                    self.rtt_seq = end;
+                    self.rtt_start = us32(now);
+                }
+                if plan.kind != SegmentKind::WindowProbe
+                    && plan.payload_len % self.payload_mss().max(1) != 0
+                {
+                    self.snd_sml = end;
+                }
+                self.last_send = coarse(now);
+                if plan.kind == SegmentKind::WindowProbe {
+                    self.flags &= !flag::PROBE_NOW;
+                    self.flags |= flag::PERSIST;
+                    self.rtx_at = rto_at;
+                    self.counters.window_probes = self.counters.window_probes.saturating_add(1);
+                } else if self.has(flag::PERSIST) {
+                    self.flags &= !flag::PERSIST;
+                    self.rtx_at = rto_at;
+                } else if self.rtx_at == NEVER {
+                    self.rtx_at = rto_at;
+                }
+            }
+            SegmentKind::Keepalive => {
+                self.flags &= !flag::KEEPALIVE_NOW;
+                self.keepalive_probes = self.keepalive_probes.saturating_add(1);
+                if let Some(ka) = cfg.keepalive {
+                    self.aux_at = (now + ka.interval).micros();
+                }
+            }
+            SegmentKind::Ack => {}
+        }
+        Ok(())
+    }
+
+    fn stamp(&self) -> [u32; 4] {
+        [
+            self.snd_una.0,
+            self.snd_nxt.0,
+            self.rcv_nxt.0,
+            (self.state as u32) ^ self.snd_max.0.rotate_left(8),
+        ]
+    }
+
+    fn plan(&self, header: TcpHeader, kind: SegmentKind, advertised: u32) -> TxPlan {
+        TxPlan {
+            header,
+            payload_offset: 0,
+            payload_len: 0,
+            tso_mss: None,
+            kind,
+            advertised,
+            stamp: self.stamp(),
+        }
+    }
+
+    fn plan_syn<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        kind: SegmentKind,
+    ) -> TxPlan {
+        let window = len32(rcv.window()).min(u32::from(u16::MAX));
+        let syn_ack = kind == SegmentKind::SynAck;
+        let options = TcpOptions {
+            mss: Some(cfg.mss),
+            window_scale: self.has(flag::WS).then_some(self.rcv_wscale),
+            sack_permitted: self.has(flag::SACK),
+            timestamps: self.has(flag::TS).then(|| {
+                let echo = if syn_ack && self.has(flag::TS_RECENT) {
+                    self.ts_recent
+                } else {
+                    0
+                };
+                (self.ts_now(cfg, now), echo)
+            }),
+            ..TcpOptions::default()
+        };
+        let header = TcpHeader {
+            seq: self.snd_una,
+            ack: if syn_ack { self.rcv_nxt } else { SeqNum(0) },
+            flags: if syn_ack {
+                TcpFlags::SYN | TcpFlags::ACK
+            } else {
+                TcpFlags::SYN
+            },
+            window: window as u16,
+            options,
+            ..TcpHeader::default()
+        };
+        self.plan(header, kind, window)
+    }
+
+    /// The window to advertise in bytes, with receiver SWS avoidance (RFC 1122 4.2.3.3): the
+    /// right edge moves right only by at least min(buffer / 2, MSS), and never moves left.
+    fn window_to_advertise<R: RecvBuffer + ?Sized>(&self, rcv: &R) -> u32 {
+        let max = u32::from(u16::MAX) << self.rcv_wscale;
+        let free = len32(rcv.window()).min(max);
+        let current = self.rcv_wnd_now();
+        let threshold = (len32(rcv.capacity()) / 2)
+            .min(u32::from(self.rcv_mss))
+            .max(1);
+        if free > current && free - current >= threshold {
+            free
+        } else {
+            current
+        }
+    }
+
+    #[inline]
+    fn rcv_wnd_now(&self) -> u32 {
+        if self.rcv_adv.gt(self.rcv_nxt) {
+            self.rcv_adv - self.rcv_nxt
+        } else {
+            0
+        }
+    }
+
+    /// The 16-bit window field for `bytes` and the bytes it really advertises. Rounds up when
+    /// the window is the one already promised (never move the right edge left).
+    fn window_field(&self, bytes: u32) -> (u16, u32) {
+        let shift = self.rcv_wscale;
+        let field = if bytes == self.rcv_wnd_now() {
+            bytes.div_ceil(1 << shift)
+        } else {
+            bytes >> shift
+        }
+        .min(u32::from(u16::MAX));
+        (field as u16, field << shift)
+    }
+
+    /// Whether the application freed enough receive space that the peer should hear of it
+    /// now (the window was less than half the buffer and at least doubles).
+    fn window_update_due<R: RecvBuffer + ?Sized>(&self, rcv: &R) -> bool {
+        if !self.state.receives_data() {
+            return false;
+        }
+        let current = self.rcv_wnd_now();
+        let next = self.window_to_advertise(rcv);
+        next > current && 2 * u64::from(current) <= rcv.capacity() as u64 && next >= 2 * current
+    }
+
+    /// Timestamp and SACK options of a non-SYN segment.
+    fn data_options(&self, cfg: &TcbConfig, now: Instant) -> TcpOptions {
+        let mut opts = TcpOptions::default();
+        if self.has(flag::TS) {
+            let echo = if self.has(flag::TS_RECENT) {
+                self.ts_recent
+            } else {
+                0
+            };
+            opts.timestamps = Some((self.ts_now(cfg, now), echo));
+        }
+        if self.has(flag::SACK) && !self.reasm.is_empty() {
+            let max = if self.has(flag::TS) {
+                3
+            } else {
+                MAX_SACK_BLOCKS
+            };
+            self.reasm.write_sack(&mut opts, max);
+        }
+        opts
+    }
+
+    /// Sequence number of a bare ACK: SND.MAX, or the right edge of the peer's window when that
+    /// is lower (stays acceptable to the peer during go-back-N and with a shrunk window).
+    fn ack_seq(&self) -> SeqNum {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.snd_max.le(wnd_end) {
+            self.snd_max
+        } else {
+            wnd_end.max(self.snd_una)
+        }
+    }
+
+    fn header<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        seq: SeqNum,
+        flags: TcpFlags,
+    ) -> (TcpHeader, u32) {
+        let (window, advertised) = self.window_field(self.window_to_advertise(rcv));
+        let header = TcpHeader {
+            seq,
+            ack: self.rcv_nxt,
+            flags: flags | TcpFlags::ACK,
+            window,
+            options: self.data_options(cfg, now),
+            ..TcpHeader::default()
+        };
+        (header, advertised)
+    }
+
+    fn plan_ack<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        kind: SegmentKind,
+    ) -> TxPlan {
+        let seq = if kind == SegmentKind::Keepalive {
+            self.snd_una - 1
+        } else {
+            self.ack_seq()
+        };
+        let (header, advertised) = self.header(cfg, now, rcv, seq, TcpFlags::NONE);
+        self.plan(header, kind, advertised)
+    }
+
+    /// Payload bytes that fit one segment with the options of `opts`.
+    fn segment_payload(&self, opts: &TcpOptions) -> u32 {
+        let extra = crate::segment::options_len(opts) as u32;
+        let ts = if self.has(flag::TS) { TS_OPTION_LEN } else { 0 };
+        (u32::from(self.smss)).saturating_sub(extra.max(ts)).max(1)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn plan_data<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        seq: SeqNum,
+        len: u32,
+        fin: bool,
+        push: bool,
+        origin: Origin,
+        seg_payload: u32,
+    ) -> TxPlan {
+        let mut flags = TcpFlags::NONE;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if push && len > 0 {
+            flags |= TcpFlags::PSH;
+        }
+        let (header, advertised) = self.header(cfg, now, rcv, seq, flags);
+        let kind = match origin {
+            Origin::Probe => SegmentKind::WindowProbe,
+            _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
+            _ => SegmentKind::NewData,
+        };
+        let mut plan = self.plan(header, kind, advertised);
+        plan.payload_offset = seq - self.snd_una;
+        plan.payload_len = len;
+        if len > seg_payload {
+            plan.tso_mss = Some(seg_payload.min(u32::from(u16::MAX)) as u16);
+        }
+        plan
+    }
+
+    /// Whether TSO can carry segments of `seg_payload` bytes, and the largest payload then.
+    fn tso_limit(&self, cfg: &TcbConfig, seg_payload: u32) -> Option<u32> {
+        let caps = cfg.tso?;
+        let mss_ok =
+            u32::from(caps.min_mss) <= seg_payload && seg_payload <= u32::from(caps.max_mss);
+        (mss_ok && caps.max_payload > seg_payload).then_some(caps.max_payload.min(1 << 24))
+    }
+
+    fn plan_synchronized<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        snd_len: u32,
+        rcv: &R,
+    ) -> Option<TxPlan> {
+        let opts = self.data_options(cfg, now);
+        let seg_payload = self.segment_payload(&opts);
+        let smss = self.payload_mss();
+        let data_end = self.data_end(snd_len);
+        // Data outstanding ends at the FIN when it was sent.
+        let sent_data_end = if self.has(flag::FIN_SENT) {
+            self.snd_fin.min(self.snd_max)
+        } else {
+            self.snd_max
+        };
+
+        // 1. Fast retransmit / partial-ACK retransmit of the segment at SND.UNA.
+        if self.has(flag::FAST_RTX) {
+            let len = if self.snd_una.lt(sent_data_end) {
+                (sent_data_end - self.snd_una).min(seg_payload)
+            } else {
+                0
+            };
+            let fin = self.has(flag::FIN_SENT) && self.snd_una + len == self.snd_fin;
+            if len > 0 || fin {
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_una,
+                    len,
+                    fin,
+                    false,
+                    Origin::Fast,
+                    seg_payload,
+                ));
+            }
+            self.flags &= !flag::FAST_RTX;
+        }
+
+        // 2. SACK recovery: the next lost hole while the pipe allows.
+        let flight = if self.sack_recovery() {
+            let pipe = self.sb.pipe(self.snd_una, self.snd_max, smss);
+            if pipe < self.cwnd {
+                let boundary = self.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
+                if let Some((seq, len)) = self.sb.next_hole(self.snd_una, boundary, seg_payload) {
+                    let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
+                    return Some(self.plan_data(
+                        cfg,
+                        now,
+                        rcv,
+                        seq,
+                        len,
+                        fin,
+                        false,
+                        Origin::Hole,
+                        seg_payload,
+                    ));
+                }
+            }
+            pipe
+        } else {
+            self.snd_nxt - self.snd_una
+        };
+
+        // 3. New data (or go-back-N after a timeout) at SND.NXT.
+        if let Some(plan) = self.plan_next(cfg, now, rcv, data_end, flight, seg_payload) {
+            return Some(plan);
+        }
+
+        // 4. Probes.
+        if self.has(flag::PROBE_NOW) {
+            let wnd_end = self.snd_una + self.snd_wnd;
+            let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+                wnd_end - self.snd_nxt
+            } else {
+                0
+            };
+            if self.snd_una.lt(self.snd_nxt) && self.snd_una.lt(data_end) {
+                // The previous probe is unanswered: send its byte again.
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_una,
+                    1,
+                    false,
+                    false,
+                    Origin::Probe,
+                    seg_payload,
+                ));
+            }
+            if self.snd_nxt.lt(data_end) {
+                let len = wnd_avail
+                    .max(1)
+                    .min(data_end - self.snd_nxt)
+                    .min(seg_payload);
+                let push = self.snd_nxt + len == data_end;
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_nxt,
+                    len,
+                    false,
+                    push,
+                    Origin::Probe,
+                    seg_payload,
+                ));
+            }
+            self.flags &= !flag::PROBE_NOW;
+        }
+        if self.has(flag::KEEPALIVE_NOW) {
+            return Some(self.plan_ack(cfg, now, rcv, SegmentKind::Keepalive));
+        }
+
+        // 5. A bare ACK or window update.
+        if self.has(flag::ACK_NOW) || self.window_update_due(rcv) {
+            return Some(self.plan_ack(cfg, now, rcv, SegmentKind::Ack));
+        }
+        None
+    }
+
+    /// Data at SND.NXT within cwnd and the peer's window, with Nagle (Minshall) and sender SWS
+    /// avoidance for new data, Limited Transmit on the first two duplicate ACKs, TSO
+    /// super-segments when offered.
+    fn plan_next<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        data_end: SeqNum,
+        flight: u32,
+        seg_payload: u32,
+    ) -> Option<TxPlan> {
+        let fin_pending = self.fin_pending();
+        let avail = if self.snd_nxt.lt(data_end) {
+            data_end - self.snd_nxt
+        } else {
+            0
+        };
+        if avail == 0 && !fin_pending {
+            return None;
+        }
+        let smss = self.payload_mss();
+        let retransmission = self.snd_nxt.lt(self.snd_max);
+        let wnd_end = self.snd_una + self.snd_wnd;
+        let wnd_avail = if self.snd_nxt.lt(wnd_end) {
+            wnd_end - self.snd_nxt
+        } else {
+            0
+        };
+        let mut cwnd = self.cwnd;
+        if !self.has(flag::RECOVERY) && (1..=2).contains(&self.dupacks) && !retransmission {
+            // RFC 3042 Limited Transmit.
+            cwnd = cwnd.saturating_add(u32::from(self.dupacks) * smss);
+        }
+        let cwnd_avail = cwnd.saturating_sub(flight);
+        let tso = if retransmission {
+            None
+        } else {
+            self.tso_limit(cfg, seg_payload)
+        };
+        let seg_max = tso.unwrap_or(seg_payload);
+        let mut len = avail.min(wnd_avail).min(cwnd_avail).min(seg_max);
+        if tso.is_some() && len > seg_payload && len < avail {
+            // Whole segments only unless this is the tail of the data.
+            len -= len % seg_payload;
+        }
+        if len == 0 {
+            if avail == 0 && fin_pending {
+                return Some(self.plan_data(
+                    cfg,
+                    now,
+                    rcv,
+                    self.snd_nxt,
+                    0,
+                    true,
+                    false,
+                    Origin::Next,
+                    seg_payload,
+                ));
+            }
+            return None;
+        }
+        let all = len == avail;
+        if !retransmission && len < seg_payload {
+            if !all {
+                // Sender SWS avoidance (RFC 1122 4.2.3.4): a partial segment only when it is at
+                // least half the largest window the peer offered; cwnd-limited waits for ACKs.
+                if len == cwnd_avail || u64::from(len) * 2 < u64::from(self.max_snd_wnd) {
+                    return None;
+                }
+            } else if cfg.nagle && !fin_pending && self.snd_sml.gt(self.snd_una) {
+                // Nagle, Minshall's variant: hold while an earlier small segment is unacked.
+                return None;
+            }
+        }
+        let fin = fin_pending && all;
+        Some(self.plan_data(
+            cfg,
+            now,
+            rcv,
+            self.snd_nxt,
+            len,
+            fin,
+            all,
+            Origin::Next,
+            seg_payload,
+        ))
+    }
+}

@@ -1,0 +1,203 @@
+//! Tests of the connection state machine, all on a simulated clock.
+//!
+//! `scenarios`: the brief's scenario list and the seed's defects, segment by segment.
+//! `link`: two `Tcb`s joined by an in-memory segment queue with seeded impairments.
+//! `fuzz`: arbitrary segment sequences in every state (proptest).
+
+mod fuzz;
+mod link;
+mod scenarios;
+
+use super::*;
+use crate::segment::{SackBlock, TcpOptions};
+use std::vec;
+use std::vec::Vec;
+
+/// A host side: one `Tcb`, its buffers, the shared config and a clock.
+pub(super) struct Host {
+    pub cfg: TcbConfig,
+    pub tcb: Tcb,
+    pub snd: RingBuffer<Vec<u8>>,
+    pub rcv: RingBuffer<Vec<u8>>,
+    pub now: Instant,
+}
+
+/// A segment as it would travel: header plus payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Seg {
+    pub h: TcpHeader,
+    pub data: Vec<u8>,
+    /// TSO: the device splits `data` into segments of this many bytes.
+    pub tso: Option<u16>,
+}
+
+impl Host {
+    pub fn new(cfg: TcbConfig, snd_cap: usize, rcv_cap: usize) -> Host {
+        Host {
+            cfg,
+            tcb: Tcb::listen(&cfg),
+            snd: RingBuffer::new(vec![0; snd_cap]),
+            rcv: RingBuffer::new(vec![0; rcv_cap]),
+            now: Instant::from_secs(1),
+        }
+    }
+
+    /// An active opener in SYN-SENT with ISS `iss`.
+    pub fn client(cfg: TcbConfig, iss: u32, snd_cap: usize, rcv_cap: usize) -> Host {
+        let mut h = Host::new(cfg, snd_cap, rcv_cap);
+        h.tcb = Tcb::connect(&cfg, h.now, SeqNum(iss), &h.rcv);
+        h
+    }
+
+    pub fn check(&self) {
+        if let Err(e) = self.tcb.check_invariants(&self.snd) {
+            panic!("invariant broken: {e}\n{:#?}", self.tcb);
+        }
+    }
+
+    pub fn deliver(&mut self, h: TcpHeader, data: &[u8]) -> Reaction {
+        let r = self
+            .tcb
+            .on_segment(&self.cfg, self.now, &h, data, &mut self.snd, &mut self.rcv);
+        self.check();
+        r
+    }
+
+    pub fn deliver_seg(&mut self, s: &Seg) -> Reaction {
+        self.deliver(s.h, &s.data)
+    }
+
+    /// Plans and commits one segment.
+    pub fn send_one(&mut self) -> Option<Seg> {
+        let plan = self
+            .tcb
+            .poll_transmit(&self.cfg, self.now, &self.snd, &self.rcv)?;
+        let mut data = Vec::with_capacity(plan.payload_len as usize);
+        let (a, b) = self
+            .snd
+            .peek(plan.payload_offset as usize, plan.payload_len as usize);
+        data.extend_from_slice(a);
+        data.extend_from_slice(b);
+        assert_eq!(
+            data.len(),
+            plan.payload_len as usize,
+            "plan beyond the send buffer"
+        );
+        self.tcb
+            .commit(&self.cfg, self.now, &plan)
+            .expect("fresh plan commits");
+        self.check();
+        Some(Seg {
+            h: plan.header,
+            data,
+            tso: plan.tso_mss,
+        })
+    }
+
+    /// Everything the host wants to send now.
+    pub fn send_all(&mut self) -> Vec<Seg> {
+        let mut out = Vec::new();
+        while let Some(s) = self.send_one() {
+            out.push(s);
+            assert!(out.len() < 100_000, "runaway transmit loop");
+        }
+        out
+    }
+
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+    }
+
+    /// Jumps to the next deadline (panics when there is none).
+    pub fn advance_to_deadline(&mut self) {
+        let at = self.tcb.next_deadline().expect("a deadline is armed");
+        assert!(at >= self.now, "deadline in the past");
+        self.now = at;
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        self.snd.write(data)
+    }
+
+    pub fn read_all(&mut self) -> Vec<u8> {
+        let mut out = vec![0; self.rcv.len()];
+        let n = self.rcv.read(&mut out);
+        out.truncate(n);
+        out
+    }
+}
+
+/// Config without options (exact headers stay short): MSS 1000, RFC timers.
+pub(super) fn plain() -> TcbConfig {
+    TcbConfig {
+        mss: 1000,
+        window_scaling: false,
+        timestamps: false,
+        sack: false,
+        ..TcbConfig::RFC
+    }
+}
+
+/// A peer segment.
+pub(super) fn seg(seq: u32, ack: Option<u32>, flags: TcpFlags, window: u16) -> TcpHeader {
+    TcpHeader {
+        seq: SeqNum(seq),
+        ack: SeqNum(ack.unwrap_or(0)),
+        flags: if ack.is_some() {
+            flags | TcpFlags::ACK
+        } else {
+            flags
+        },
+        window,
+        ..TcpHeader::default()
+    }
+}
+
+pub(super) fn ack(seq: u32, ack: u32, window: u16) -> TcpHeader {
+    seg(seq, Some(ack), TcpFlags::NONE, window)
+}
+
+pub(super) fn syn_opts(mss: u16) -> TcpOptions {
+    TcpOptions {
+        mss: Some(mss),
+        ..TcpOptions::default()
+    }
+}
+
+pub(super) fn sack(blocks: &[(u32, u32)]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    for &(l, r) in blocks {
+        o.push_sack(SackBlock {
+            left: SeqNum(l),
+            right: SeqNum(r),
+        });
+    }
+    o
+}
+
+pub(super) const ISS: u32 = 1000;
+pub(super) const Y: u32 = 5000;
+
+/// A client that completed the handshake with a peer whose ISS is `Y` (plain config unless
+/// given), window `peer_wnd`; the final ACK has been sent.
+pub(super) fn established(cfg: TcbConfig, snd_cap: usize, rcv_cap: usize, peer_wnd: u16) -> Host {
+    let mut c = Host::client(cfg, ISS, snd_cap, rcv_cap);
+    let syn = c.send_one().expect("SYN");
+    assert!(syn.h.flags.syn());
+    let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, peer_wnd);
+    sa.options = syn_opts(cfg.mss);
+    let r = c.deliver(sa, &[]);
+    assert!(r.events.contains(Events::ESTABLISHED));
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "exactly the handshake ACK");
+    c
+}
+
+#[test]
+fn connection_state_fits_in_256_bytes() {
+    let size = core::mem::size_of::<Tcb>();
+    std::println!("size_of::<Tcb>() = {size} bytes");
+    assert!(size <= 256, "Tcb is {size} bytes, the budget is 256");
+    // The hot fields (sequence spaces, flags, state, windows, MSS) fit the first cache line.
+    assert!(core::mem::offset_of!(Tcb, rcv_mss) + 2 <= 64);
+}
