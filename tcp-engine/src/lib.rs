@@ -23,6 +23,9 @@
 //! `tap` (Linux TAP device with virtio-net offload header).
 #![cfg_attr(not(feature = "std"), no_std)]
 
+pub mod checksum;
 pub mod device;
+pub mod neighbor;
 pub mod segment;
 pub mod seq;
+pub mod wire;
