@@ -16,11 +16,16 @@
 //! | [`seq`] | sequence-number arithmetic modulo 2^32 |
 //! | [`segment`] | flags, options and the parsed TCP header shared by `wire` and the state machine |
 //! | [`device`] | offload capabilities, per-frame TX/RX offload metadata, the `FrameDevice` trait |
+//! | [`checksum`] | the RFC 1071 ones' complement sum (wide, any length and alignment), pseudo-header sum, RFC 1624 incremental update |
+//! | [`wire`] | zero-copy packet views and `Repr`s of Ethernet II, ARP, IPv4, ICMP echo and TCP (options included), one written panic contract, the typed [`wire::Error`]; [`wire::frame`]: the one-pass Ethernet+IPv4+TCP header builder of the transmit path and the receive-side frame parser that honours the device's checksum verdicts |
+//! | [`neighbor`] | the fixed-capacity ARP neighbour cache: expiry, bounded and rate-limited resolution, RFC 826 learning |
 //!
-//! Modules arriving with issue #3: `checksum` (fast ones' complement sums), `wire` (zero-copy
-//! packet views and `Repr`s), `table` (keyed hash map, slotmap, ISN generator, port allocator),
-//! `tcb` (the per-connection state machine), `endpoint` (the packet phases of the seed design),
-//! `tap` (Linux TAP device with virtio-net offload header).
+//! `seq`, `segment`, `device`, `checksum`, `wire` and `neighbor` need neither `std` nor
+//! `alloc` (`cargo build -p tcp-engine --no-default-features` builds them `no_std`).
+//!
+//! Modules arriving with issue #3: `table` (keyed hash map, slotmap, ISN generator, port
+//! allocator), `tcb` (the per-connection state machine), `endpoint` (the packet phases of the
+//! seed design), `tap` (Linux TAP device with virtio-net offload header).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod checksum;

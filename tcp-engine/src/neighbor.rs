@@ -199,7 +199,9 @@ impl<const N: usize> NeighborCache<N> {
     fn is_dead(&self, e: &Entry, now: Duration) -> bool {
         match e.state {
             State::Empty => true,
-            State::Known { expires_at, .. } => now >= expires_at + self.config.stale_time,
+            State::Known { expires_at, .. } => {
+                now >= expires_at.saturating_add(self.config.stale_time)
+            }
             State::Failed { until } => now >= until,
             State::Pending { .. } => false,
         }
@@ -251,7 +253,8 @@ impl<const N: usize> NeighborCache<N> {
                     if now < *expires_at {
                         return Resolution::Found(*mac);
                     }
-                    let due = *refreshes == 0 || now >= *last_request + cfg.retry_interval;
+                    let due =
+                        *refreshes == 0 || now >= last_request.saturating_add(cfg.retry_interval);
                     if due && *refreshes < cfg.max_requests {
                         *refreshes += 1;
                         *last_request = now;
@@ -263,12 +266,12 @@ impl<const N: usize> NeighborCache<N> {
                     requests,
                     last_request,
                 } => {
-                    if now < *last_request + cfg.retry_interval {
+                    if now < last_request.saturating_add(cfg.retry_interval) {
                         return Resolution::Pending;
                     }
                     if *requests >= cfg.max_requests {
                         e.state = State::Failed {
-                            until: now + cfg.failure_hold,
+                            until: now.saturating_add(cfg.failure_hold),
                         };
                         return Resolution::Unreachable;
                     }
@@ -326,7 +329,7 @@ impl<const N: usize> NeighborCache<N> {
             ip,
             state: State::Known {
                 mac,
-                expires_at: now + self.config.reachable_time,
+                expires_at: now.saturating_add(self.config.reachable_time),
                 refreshes: 0,
                 last_request: now,
             },
@@ -390,12 +393,12 @@ impl<const N: usize> NeighborCache<N> {
                 last_request,
             } = &mut e.state
             {
-                if now < *last_request + cfg.retry_interval {
+                if now < last_request.saturating_add(cfg.retry_interval) {
                     continue;
                 }
                 if *requests >= cfg.max_requests {
                     e.state = State::Failed {
-                        until: now + cfg.failure_hold,
+                        until: now.saturating_add(cfg.failure_hold),
                     };
                     continue;
                 }
@@ -414,7 +417,7 @@ impl<const N: usize> NeighborCache<N> {
             .iter()
             .filter_map(|e| match e.state {
                 State::Pending { last_request, .. } => {
-                    Some(last_request + self.config.retry_interval)
+                    Some(last_request.saturating_add(self.config.retry_interval))
                 }
                 _ => None,
             })
@@ -625,6 +628,108 @@ mod tests {
         assert_eq!(c.len(), 1);
         c.clear();
         assert!(c.is_empty());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Resolve(u8),
+        Reply(u8, u8),
+        Request(u8, u8, bool),
+        Fill(u8, u8),
+        Poll,
+    }
+
+    fn arb_op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..12).prop_map(Op::Resolve),
+            2 => (0u8..12, 0u8..4).prop_map(|(a, m)| Op::Reply(a, m)),
+            2 => (0u8..12, 0u8..4, any::<bool>()).prop_map(|(a, m, us)| Op::Request(a, m, us)),
+            1 => (0u8..12, 0u8..4).prop_map(|(a, m)| Op::Fill(a, m)),
+            2 => Just(Op::Poll),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any sequence of lookups, ARP traffic and polls keeps the bounds: at most
+        /// `max_pending` resolutions, at most `N` entries, and at most `N + max_pending`
+        /// requests asked for in any `retry_interval`; a `Found` MAC is one that was learnt.
+        #[test]
+        fn random_operations_keep_bounds(ops in proptest::collection::vec((arb_op(), 0u64..400), 1..300)) {
+            const N: usize = 6;
+            let cfg = NeighborConfig { max_pending: 3, ..NeighborConfig::default() };
+            let mut c = NeighborCache::<N>::new(cfg);
+            let mut now = Duration::ZERO;
+            let mut asked: Vec<Duration> = Vec::new();
+            let mut learnt: Vec<(Ipv4Address, EthernetAddress)> = Vec::new();
+            for (op, step) in ops {
+                now += ms(step);
+                match op {
+                    Op::Resolve(a) => match c.resolve(ip(10 + a), now) {
+                        Resolution::SendRequest => asked.push(now),
+                        r @ (Resolution::FoundRefresh(m) | Resolution::Found(m)) => {
+                            proptest::prop_assert!(learnt.contains(&(ip(10 + a), m)));
+                            if matches!(r, Resolution::FoundRefresh(_)) {
+                                asked.push(now);
+                            }
+                            if matches!(c.resolve(ip(10 + a), now), Resolution::FoundRefresh(_)) {
+                                proptest::prop_assert!(false, "refresh asked twice at once");
+                            }
+                        }
+                        _ => {}
+                    },
+                    Op::Reply(a, m) => {
+                        let arp = reply_from(10 + a);
+                        let arp = ArpRepr { source_hardware_addr: mac(m), ..arp };
+                        learnt.push((ip(10 + a), mac(m)));
+                        c.process_arp(&arp, OUR_IP, OUR_MAC, now);
+                    }
+                    Op::Request(a, m, to_us) => {
+                        let target = if to_us { OUR_IP } else { ip(99) };
+                        learnt.push((ip(10 + a), mac(m)));
+                        let out = c.process_arp(&ArpRepr::request(mac(m), ip(10 + a), target), OUR_IP, OUR_MAC, now);
+                        proptest::prop_assert_eq!(out.reply.is_some(), to_us);
+                    }
+                    Op::Fill(a, m) => {
+                        learnt.push((ip(10 + a), mac(m)));
+                        c.fill(ip(10 + a), mac(m), now);
+                    }
+                    Op::Poll => {
+                        while c.poll_requests(now).is_some() {
+                            asked.push(now);
+                        }
+                    }
+                }
+                proptest::prop_assert!(c.pending_count() <= cfg.max_pending);
+                proptest::prop_assert!(c.len() <= N);
+                let window = asked.iter().filter(|t| now.saturating_sub(**t) < cfg.retry_interval).count();
+                proptest::prop_assert!(window <= N + cfg.max_pending, "{} requests in one interval", window);
+            }
+        }
+    }
+
+    #[test]
+    fn huge_durations_saturate() {
+        let cfg = NeighborConfig {
+            reachable_time: Duration::MAX,
+            stale_time: Duration::MAX,
+            retry_interval: Duration::MAX,
+            failure_hold: Duration::MAX,
+            max_requests: 0,
+            max_pending: usize::MAX,
+        };
+        let mut c = NeighborCache::<2>::new(cfg);
+        let late = Duration::MAX - secs(1);
+        c.fill(ip(2), mac(2), late);
+        assert_eq!(c.resolve(ip(2), late), Resolution::Found(mac(2)));
+        assert_eq!(c.resolve(ip(3), late), Resolution::SendRequest);
+        assert_eq!(c.resolve(ip(3), late), Resolution::Pending);
+        assert_eq!(c.poll_requests(late), None);
+        assert_eq!(c.next_deadline(), Some(Duration::MAX));
+        // At the end of time nothing overflows (everything has expired).
+        c.resolve(ip(2), Duration::MAX);
+        c.resolve(ip(3), Duration::MAX);
+        c.poll_requests(Duration::MAX);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Owns byte layouts and their validation. It makes no protocol decisions (whether to answer,
 //! what state a connection is in) and must not: those belong to the endpoint and the state
-//! machine, which see only the [`Repr`](tcp::TcpHeader)-level values parsed here.
+//! machine, which see only the `Repr`-level values parsed here.
 //!
 //! ## Two levels per protocol
 //!
@@ -100,7 +100,7 @@ pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{FrameLayout, RxFrame, RxPayload, TcpFrameAddresses};
 pub use icmp::{IcmpEchoKind, IcmpEchoRepr, IcmpPacket};
 pub use ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
-pub use tcp::TcpPacket;
+pub use tcp::{TcpPacket, TcpRepr};
 
 use crate::device::ChecksumState;
 
