@@ -182,6 +182,7 @@ pub struct ArpRepr {
 
 impl ArpRepr {
     /// Validates and reads a checked packet.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &ArpPacket<T>) -> Result<ArpRepr> {
         packet.check_len()?;
         if packet.hardware_type() != HTYPE_ETHERNET

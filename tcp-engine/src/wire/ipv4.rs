@@ -499,6 +499,7 @@ pub struct Ipv4Repr {
 impl Ipv4Repr {
     /// Validates and reads a datagram: version 4, checksum (per the device's verdict `csum`),
     /// not a fragment. Options are skipped.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv4Packet<T>, csum: ChecksumState) -> Result<Ipv4Repr> {
         packet.check_len()?;
         if packet.version() != 4 {

@@ -249,6 +249,7 @@ fn segment_sum(src: Ipv4Address, dst: Ipv4Address, data: &[u8]) -> u16 {
 }
 
 /// Parses option bytes (the header between byte 20 and the data offset).
+#[inline]
 pub fn parse_options(bytes: &[u8]) -> Result<TcpOptions> {
     use option_kind::*;
     let mut opts = TcpOptions::default();
@@ -404,6 +405,7 @@ impl TcpRepr {
     /// Verifies the checksum (per the device's verdict `csum`, in software against the
     /// pseudo-header of `src`/`dst` otherwise), then parses header and options. The packet
     /// buffer must be exactly the segment (the IPv4 payload).
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(
         packet: &TcpPacket<T>,
         src: Ipv4Address,
@@ -431,6 +433,7 @@ impl TcpRepr {
 impl TcpHeader {
     /// Reads header fields and options of a checked packet. Does not look at the checksum
     /// (see [`TcpRepr::parse`]).
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &TcpPacket<T>) -> Result<TcpHeader> {
         packet.check_len()?;
         Ok(TcpHeader {
