@@ -24,8 +24,11 @@
 //!    total length, TCP data offset) was checked against the buffer.
 //! 2. `parse` never panics on a view that passed `check_len`; anything malformed is an
 //!    [`Error`].
-//! 3. `emit` never panics on a view whose buffer holds at least `buffer_len()` bytes (for TCP,
-//!    IPv4 and ICMP: `buffer_len()` plus the payload length the representation announces).
+//! 3. `emit` never panics on a view whose buffer holds at least `buffer_len()` bytes (for
+//!    [`TcpHeader::emit`](crate::segment::TcpHeader::emit), whose checksum covers the payload,
+//!    the view is the whole segment: `buffer_len()` header bytes and the payload after them).
+//!    The whole-frame emitters of [`frame`] check the buffer and return
+//!    [`Error::BufferTooSmall`] instead.
 //! 4. Setters on a view built with `new_unchecked` over too short a buffer may panic (they
 //!    index the buffer); the transmit paths only call them on buffers sized with `buffer_len`.
 //! 5. Work is bounded by the buffer length: option walks advance by at least one byte per step
