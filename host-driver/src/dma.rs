@@ -636,6 +636,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot mmap shared or populated memory")]
     fn anonymous_memory_maps_and_hugepage_sizes_are_checked() {
         let m = DmaMemory::anonymous(8192).unwrap();
         assert_eq!(m.as_ptr() as usize % 4096, 0);

@@ -33,6 +33,9 @@ pub const EDU_IDENT: u32 = 0x0100_00ed;
 pub const EDU_BUFFER_ADDR: u32 = 0x4_0000;
 /// Size of `edu`'s internal DMA buffer.
 pub const EDU_BUFFER_LEN: usize = 4096;
+/// The longest transfer `edu` accepts: QEMU checks `end < buffer end` strictly, so a transfer
+/// may not reach the buffer's last byte (anything else is a "hardware error" that aborts QEMU).
+pub const EDU_MAX_TRANSFER: usize = EDU_BUFFER_LEN - 1;
 
 const REG_IDENT: usize = 0x00;
 const REG_LIVENESS: usize = 0x04;
@@ -162,7 +165,7 @@ impl<D: DeviceAccess> Edu<D> {
         }
         if buffer_offset
             .checked_add(len)
-            .is_none_or(|end| end > EDU_BUFFER_LEN)
+            .is_none_or(|end| end > EDU_MAX_TRANSFER)
             || len == 0
         {
             return Err(DeviceError::new(
@@ -170,10 +173,11 @@ impl<D: DeviceAccess> Edu<D> {
                 self.dev.location(),
                 step,
                 format!(
-                    "edu's buffer is {EDU_BUFFER_LEN} bytes; asked for {len} at {buffer_offset}"
+                    "edu's buffer is {EDU_BUFFER_LEN} bytes and a transfer must end before its \
+                     last byte; asked for {len} at {buffer_offset}"
                 ),
             )
-            .with_fix("transfer between 1 and 4096 bytes inside edu's buffer"));
+            .with_fix("transfer 1 to 4095 bytes, ending before byte 4095 of edu's buffer"));
         }
         let buffer_addr = EDU_BUFFER_ADDR + buffer_offset as u32;
         let (src, dst, dir_bit) = match direction {
@@ -292,7 +296,8 @@ pub fn fake_edu() -> FakeDevice {
                 let count = side.reg(REG_DMA_COUNT) as usize;
                 let buffer_range = |addr: u64| {
                     let start = addr.checked_sub(u64::from(EDU_BUFFER_ADDR))? as usize;
-                    (start.checked_add(count)? <= EDU_BUFFER_LEN).then_some(start..start + count)
+                    // QEMU's strict check: the transfer must end before the buffer's last byte.
+                    (start.checked_add(count)? <= EDU_MAX_TRANSFER).then_some(start..start + count)
                 };
                 if value & DMA_CMD_FROM_DEVICE == 0 {
                     if let Some(r) = buffer_range(dst) {
@@ -330,7 +335,8 @@ mod tests {
         assert_eq!(edu.ident(), EDU_IDENT);
         let src = edu.device().alloc_dma(4096).unwrap();
         let dst = edu.device().alloc_dma(4096).unwrap();
-        edu.dma_round_trip(&src, &dst, 4096, 7, T).unwrap();
+        edu.dma_round_trip(&src, &dst, EDU_MAX_TRANSFER, 7, T)
+            .unwrap();
         let mut first = [0u8; 4];
         dst.read_bytes(0, &mut first).unwrap();
         assert_eq!(first, [7, 38, 69, 100]);
@@ -369,6 +375,18 @@ mod tests {
             .dma(EduDmaDirection::FromDevice, 0x1000, 4000, 200, false, T)
             .unwrap_err();
         assert_eq!(err.kind(), DeviceErrorKind::Unsupported);
+        // The whole buffer is one byte too many for QEMU's range check.
+        assert!(
+            edu.dma(
+                EduDmaDirection::ToDevice,
+                0x1000,
+                0,
+                EDU_BUFFER_LEN,
+                false,
+                T
+            )
+            .is_err()
+        );
         assert!(
             edu.dma(EduDmaDirection::FromDevice, 0x1000, 0, 0, false, T)
                 .is_err()

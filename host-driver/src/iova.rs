@@ -244,6 +244,7 @@ mod tests {
         /// Whatever the sequence of allocations and frees: handed-out ranges are aligned, inside
         /// the usable ranges, never overlap, and freeing everything restores the free space.
         #[test]
+        #[cfg_attr(miri, ignore = "pure bookkeeping without unsafe; proptest needs file access")]
         fn allocations_are_disjoint_aligned_and_inside(
             ops in proptest::collection::vec((1u64..(6 * MIB), any::<bool>()), 1..60),
             mask in 24u8..40,

@@ -22,7 +22,11 @@
 //! The crate denies `unsafe_code` except in three small modules, each block with a `SAFETY:`
 //! comment: [`mmio`] (volatile register access), [`dma`] (DMA memory: allocation, volatile and
 //! atomic accessors) and `vfio::raw` (wrapping the BAR0 mapping, mapping DMA memory into the
-//! IOMMU). `tests/unsafe_under_valgrind.rs` runs the first two under valgrind's memcheck.
+//! IOMMU). `tests/unsafe_under_valgrind.rs` runs the first two under valgrind's memcheck in
+//! every `cargo test`; with a nightly toolchain that has Miri,
+//! `cargo +nightly miri test -p host-driver --lib -- mmio:: dma:: fake:: edu::` runs their unit
+//! tests under Miri too (about 5 minutes). `vfio::raw` is exercised for real by
+//! `tests/vfio_qemu`, which boots a QEMU guest with an emulated IOMMU and QEMU's `edu` device.
 //!
 //! Depends on `hw-spec` only among our crates; every register offset and descriptor field of the
 //! ferrotoe NIC comes from there. It must not depend on `tcp-engine` (the CLI adapts the driver
