@@ -3,13 +3,13 @@
 //! Owns [`VfioDevice`], the [`DeviceAccess`] implementation for hardware. Opening follows the
 //! sequence every VFIO driver follows, each step with its own error and fix:
 //!
-//! 1. pre-flight from sysfs ([`diagnose`]): the device exists and has the expected IDs, it has an
+//! 1. pre-flight from sysfs (module `diagnose`): the device exists and has the expected IDs, it has an
 //!    IOMMU group (else the IOMMU is off), it is bound to vfio-pci, every device of its group is
 //!    bound to vfio-pci or unbound (the group is viable), `/dev/vfio/vfio` and `/dev/vfio/<group>`
 //!    exist and can be opened;
 //! 2. container, group and device through `pci-driver` (API version, Type1v2 IOMMU, viability);
 //! 3. memory space and bus mastering on in the command register;
-//! 4. BAR0 mapped read-write ([`raw::Bar0`]);
+//! 4. BAR0 mapped read-write (`raw::Bar0`);
 //! 5. DMA memory from 2 MiB hugepages (or ordinary pages) mapped at IOVAs taken from the IOMMU's
 //!    valid IOVA ranges below the device's DMA mask ([`IovaAllocator`]), never identity-mapped;
 //! 6. MSI-X (or MSI) vectors bound to eventfds on demand; polling otherwise;
@@ -57,7 +57,8 @@ pub struct VfioOptions {
     pub hugepages: bool,
     /// Refuse the device unless it has these vendor and device IDs.
     pub expect_ids: Option<(u16, u16)>,
-    /// Where sysfs and `/dev` are (the real ones by default).
+    /// Where sysfs and `/dev` are for the pre-flight checks and error messages (the real ones by
+    /// default; tests point them at a fake tree). The VFIO open itself always uses `/dev/vfio`.
     pub sysfs: Sysfs,
 }
 

@@ -29,6 +29,8 @@ pub const CHECKS: &[&str] = &[
     "reset",
     "hugepage-shortage",
     "quiesce-on-drop",
+    "error-permission-denied",
+    "error-locked-memory",
     "reopen",
     "error-not-found",
     "error-not-vfio",
@@ -62,8 +64,111 @@ fn edu_options() -> VfioOptions {
     }
 }
 
+/// The unprivileged user the error checks run as.
+const NOBODY: u32 = 65534;
+/// Environment variable selecting an unprivileged child's job.
+const ROLE: &str = "FERROTOE_VFIO_GUEST_ROLE";
+
+/// What an unprivileged child does (`FERROTOE_VFIO_GUEST_ROLE`): open edu (and, for
+/// `map-dma`, map DMA memory under a 1 MiB locked-memory limit) and print the outcome as
+/// `kind=<DeviceErrorKind> <message>` or `kind=none`.
+pub fn unprivileged_child(role: &str) -> i32 {
+    let address = match std::env::var("FERROTOE_VFIO_GUEST_ADDRESS") {
+        Ok(a) => a,
+        Err(_) => {
+            println!("kind=setup no FERROTOE_VFIO_GUEST_ADDRESS");
+            return 1;
+        }
+    };
+    if role == "map-dma" {
+        let limit = rustix::process::Rlimit {
+            current: Some(1 << 20),
+            maximum: Some(1 << 20),
+        };
+        if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Memlock, limit) {
+            println!("kind=setup setrlimit: {e}");
+            return 1;
+        }
+    }
+    let outcome = VfioDevice::open_str(&address, edu_options()).and_then(|dev| {
+        if role == "map-dma" {
+            dev.alloc_dma(4096).map(|_| ())
+        } else {
+            Ok(())
+        }
+    });
+    match outcome {
+        Ok(()) => println!("kind=none"),
+        Err(e) => println!("kind={:?} {}", e.kind(), e.to_string().replace('\n', " | ")),
+    }
+    0
+}
+
+/// Runs this binary as `nobody` in `role` and returns what it printed.
+fn run_unprivileged(role: &str, address: PciAddress) -> Result<String, String> {
+    use std::os::unix::process::CommandExt;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(me)
+        .env(ROLE, role)
+        .env("FERROTOE_VFIO_GUEST_ADDRESS", address.to_string())
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .map_err(|e| format!("running the unprivileged child: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "the unprivileged child failed ({}): {text} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(text)
+}
+
+fn permission_denied(address: PciAddress) -> Result<String, String> {
+    let text = run_unprivileged("open", address)?;
+    if text.starts_with("kind=PermissionDenied")
+        && text.contains("[errno 13 EACCES]")
+        && text.contains("/dev/vfio/")
+    {
+        Ok(text)
+    } else {
+        Err(format!(
+            "expected a PermissionDenied error naming /dev/vfio/<group> and EACCES, got: {text}"
+        ))
+    }
+}
+
+fn locked_memory(sysfs: &Sysfs, address: PciAddress) -> Result<String, String> {
+    let group = sysfs
+        .iommu_group(&address)
+        .map_err(|e| e.to_string())?
+        .ok_or("edu has no IOMMU group")?;
+    let node = sysfs.group_node(group);
+    std::os::unix::fs::chown(&node, Some(NOBODY), Some(NOBODY))
+        .map_err(|e| format!("chown {}: {e}", node.display()))?;
+    let text = run_unprivileged("map-dma", address);
+    std::os::unix::fs::chown(&node, Some(0), Some(0))
+        .map_err(|e| format!("chown {}: {e}", node.display()))?;
+    let text = text?;
+    if text.starts_with("kind=LockedMemoryLimit")
+        && text.contains("RLIMIT_MEMLOCK is 1024 KiB")
+        && text.contains("ulimit -l")
+    {
+        Ok(text)
+    } else {
+        Err(format!(
+            "expected a LockedMemoryLimit error showing the 1024 KiB limit, got: {text}"
+        ))
+    }
+}
+
 /// Runs every check; returns the process exit code.
 pub fn run() -> i32 {
+    if let Ok(role) = std::env::var(ROLE) {
+        return unprivileged_child(&role);
+    }
     let sysfs = Sysfs::default();
     let mut failed = 0;
     let mut check = |name: &str, r: Result<String, String>| {
@@ -158,6 +263,8 @@ pub fn run() -> i32 {
             Err(e) => Err(format!("reading config space from sysfs: {e}")),
         },
     );
+    check("error-permission-denied", permission_denied(address));
+    check("error-locked-memory", locked_memory(&sysfs, address));
     check("reopen", reopen(&sysfs, address));
     check("error-not-found", error_not_found());
     check("error-not-vfio", error_not_vfio(&sysfs, address));

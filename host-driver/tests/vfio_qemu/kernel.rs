@@ -182,19 +182,25 @@ fn depends_of(ko: &[u8]) -> Vec<String> {
 
 /// Downloads and unpacks the package, keeping vmlinuz and the needed modules.
 fn prepare(version: &str, dir: &Path) -> Result<(), String> {
-    let work = dir.with_extension(format!("tmp-{}", std::process::id()));
+    let work = PathBuf::from(format!("{}.tmp-{}", dir.display(), std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+    let result = prepare_in(version, dir, &work);
+    let _ = fs::remove_dir_all(&work);
+    result
+}
+
+fn prepare_in(version: &str, dir: &Path, work: &Path) -> Result<(), String> {
     let package = format!("linux-image-{version}-amd64");
     run(
         Command::new("apt-get")
             .args(["download", "-qq", &package])
-            .current_dir(&work),
+            .current_dir(work),
         &format!(
             "downloading {package} (fix: `apt-get update`, check the network to the Debian mirror)"
         ),
     )?;
-    let deb = fs::read_dir(&work)
+    let deb = fs::read_dir(work)
         .map_err(|e| e.to_string())?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -291,19 +297,33 @@ fn prepare(version: &str, dir: &Path) -> Result<(), String> {
     fs::write(out.join("order"), order.join("\n") + "\n").map_err(|e| e.to_string())?;
     fs::write(out.join("ready"), version).map_err(|e| e.to_string())?;
     let _ = fs::remove_dir_all(dir);
-    fs::rename(&out, dir).map_err(|e| format!("moving the kernel into {}: {e}", dir.display()))?;
-    let _ = fs::remove_dir_all(&work);
-    Ok(())
+    fs::rename(&out, dir).map_err(|e| format!("moving the kernel into {}: {e}", dir.display()))
 }
 
 /// A bootable kernel with its VFIO modules, from the cache or freshly downloaded.
 pub fn guest_kernel(cache: &Path) -> Result<GuestKernel, String> {
     fs::create_dir_all(cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
-    let version = choose_version(cache)?;
-    let dir = cache.join(format!("kernel-{version}"));
+    let mut version = choose_version(cache)?;
+    let mut dir = cache.join(format!("kernel-{version}"));
     let mut downloaded = false;
     if !dir.join("ready").exists() {
-        prepare(&version, &dir)?;
+        if let Err(first) = prepare(&version, &dir) {
+            // Stale package lists name versions the mirror no longer has: refresh once, retry.
+            let pinned = std::env::var_os("FERROTOE_GUEST_KERNEL").is_some();
+            if pinned || !is_root() {
+                return Err(first);
+            }
+            eprintln!("vfio_qemu: {first}; running apt-get update and retrying");
+            run(
+                Command::new("apt-get").args(["update", "-qq"]),
+                "apt-get update",
+            )?;
+            version = choose_version(cache)?;
+            dir = cache.join(format!("kernel-{version}"));
+            if !dir.join("ready").exists() {
+                prepare(&version, &dir)?;
+            }
+        }
         downloaded = true;
     }
     let order = fs::read_to_string(dir.join("order")).map_err(|e| e.to_string())?;
