@@ -1,0 +1,294 @@
+//! Runs the crate's unsafe code paths (MMIO windows, DMA memory accessors, region drop order,
+//! the fake device's DMA through them) natively, then again under valgrind's memcheck, which
+//! fails the test on any invalid read or write, use of uninitialised memory, or definite leak.
+//!
+//! Why valgrind: Miri needs a nightly toolchain (the project builds on stable) and cannot run
+//! `mmap`, eventfds or VFIO; AddressSanitizer needs nightly too. Valgrind runs the stable debug
+//! binary as is. `cargo +nightly miri test -p host-driver --lib -- mmio dma iova fake edu` covers
+//! the heap-backed paths under Miri where a nightly toolchain with Miri is installed.
+//!
+//! The binary re-executes itself under valgrind (`FERROTOE_UNDER_VALGRIND=1` selects the
+//! exercises only). Valgrind missing is a failure that says what to install.
+
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use host_driver::edu::{EDU_MAX_TRANSFER, Edu, fake_edu};
+use host_driver::fake::FakeDevice;
+use host_driver::mmio::MmioWindow;
+use host_driver::{DeviceAccess, DeviceMapping, DmaMemory, DmaRegion};
+
+const TEST_NAME: &str = "unsafe_modules_under_valgrind";
+const DONE: &str = "valgrind-exercises-done";
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("exercise failed: {what}"))
+    }
+}
+
+fn mmio_window() -> Result<(), String> {
+    let mut regs = vec![0u32; 64];
+    let len = regs.len() * 4;
+    // SAFETY: `regs` outlives the window and is only accessed through it until the window's
+    // last use below.
+    let w = unsafe { MmioWindow::new(regs.as_mut_ptr().cast(), len) }.ok_or("window refused")?;
+    for off in (0..len).step_by(4) {
+        w.write32(off, off as u32 ^ 0xa5a5_0000)
+            .map_err(|e| e.to_string())?;
+    }
+    for off in (0..len).step_by(4) {
+        check(
+            w.read32(off) == Ok(off as u32 ^ 0xa5a5_0000),
+            "register read back",
+        )?;
+    }
+    check(
+        w.read32(len).is_err() && w.write32(len - 2, 0).is_err(),
+        "bounds refused",
+    )?;
+    check(
+        regs[63] == (252u32 ^ 0xa5a5_0000).to_le(),
+        "memory holds the last write",
+    )
+}
+
+fn dma_accessors(m: &DmaMemory) -> Result<(), String> {
+    let n = m.len();
+    // The last naturally aligned slots (the length need not be a multiple of 8).
+    let a = n & !7;
+    m.write_u8(n - 1, 0xee).map_err(|e| e.to_string())?;
+    m.write_u16(a - 2, 0xbeef).map_err(|e| e.to_string())?;
+    m.write_u32(a - 4, 0xdead_beef).map_err(|e| e.to_string())?;
+    check(m.read_u16(a - 2) == Ok(0xdead), "u16 inside the u32")?;
+    m.write_u64(a - 8, 0x0123_4567_89ab_cdef)
+        .map_err(|e| e.to_string())?;
+    check(
+        m.read_u64(a - 8) == Ok(0x0123_4567_89ab_cdef),
+        "u64 at the end",
+    )?;
+    check(
+        m.read_u8(n).is_err() && m.read_u64(a - 4).is_err(),
+        "end refused",
+    )?;
+    check(
+        n == a || m.read_u64(a).is_err(),
+        "a partial last word refused",
+    )?;
+    m.store_release_u32(0, 7).map_err(|e| e.to_string())?;
+    check(m.load_acquire_u32(0) == Ok(7), "acquire/release")?;
+    m.store_release_u64(8, 9).map_err(|e| e.to_string())?;
+    check(m.load_acquire_u64(8) == Ok(9), "acquire/release u64")?;
+    m.store_release_u8(17, 3).map_err(|e| e.to_string())?;
+    check(m.load_acquire_u8(17) == Ok(3), "acquire/release u8")?;
+    let pattern: Vec<u8> = (0..48u8).collect();
+    for start in [0, 1, 3, 7, 8, 9, n - 48, n - 47, n - 41] {
+        for len in [0usize, 1, 7, 8, 9, 16, 17, 41] {
+            if start + len > n {
+                continue;
+            }
+            m.fill(start, len, 0x11).map_err(|e| e.to_string())?;
+            m.write_bytes(start, &pattern[..len])
+                .map_err(|e| e.to_string())?;
+            let mut back = vec![0u8; len];
+            m.read_bytes(start, &mut back).map_err(|e| e.to_string())?;
+            check(back == pattern[..len], "byte copy round trip")?;
+        }
+    }
+    let mut big = vec![0u8; 64];
+    check(
+        m.read_bytes(n - 63, &mut big).is_err(),
+        "copy past the end refused",
+    )?;
+    m.write_bytes(1, b"hello").map_err(|e| e.to_string())?;
+    // SAFETY: no device and no other thread uses this memory during the exercise.
+    let s = unsafe { m.slice(1, 5) }.map_err(|e| e.to_string())?;
+    check(s == b"hello", "slice view")?;
+    // SAFETY: as above; `s` is not used any more.
+    let sm = unsafe { m.slice_mut(n - 3, 3) }.map_err(|e| e.to_string())?;
+    sm.copy_from_slice(b"xyz");
+    check(m.read_u8(n - 1) == Ok(b'z'), "mutable slice view")
+}
+
+struct ObservingMapping {
+    memory_alive_at_revoke: Arc<AtomicBool>,
+    memory: std::sync::Weak<DmaMemory>,
+}
+
+impl DeviceMapping for ObservingMapping {
+    fn revoke(self: Box<Self>) -> Result<(), String> {
+        self.memory_alive_at_revoke
+            .store(self.memory.upgrade().is_some(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn region_drop_order() -> Result<(), String> {
+    let memory = Arc::new(DmaMemory::heap(4096));
+    let alive = Arc::new(AtomicBool::new(false));
+    let region = DmaRegion::new(
+        Arc::clone(&memory),
+        0x10_0000,
+        Box::new(ObservingMapping {
+            memory_alive_at_revoke: Arc::clone(&alive),
+            memory: Arc::downgrade(&memory),
+        }),
+    );
+    let weak = Arc::downgrade(&memory);
+    drop(memory);
+    region.write_u32(4092, 1).map_err(|e| e.to_string())?;
+    drop(region);
+    check(
+        alive.load(Ordering::SeqCst),
+        "memory alive while the mapping is revoked",
+    )?;
+    check(weak.upgrade().is_none(), "memory freed after the region")
+}
+
+fn fake_edu_dma() -> Result<(), String> {
+    let edu = Edu::attach(fake_edu()).map_err(|e| e.to_string())?;
+    let src = edu.device().alloc_dma(4096).map_err(|e| e.to_string())?;
+    let dst = edu.device().alloc_dma(4096).map_err(|e| e.to_string())?;
+    edu.dma_round_trip(&src, &dst, EDU_MAX_TRANSFER, 9, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    // DMA into a freed region must fault, never touch the freed heap memory.
+    let side = edu.device().handle();
+    let stale = src.iova();
+    drop(src);
+    check(
+        side.dma_write(stale, &[1, 2, 3]).is_err(),
+        "DMA to a freed region faults",
+    )?;
+    let mut dev: FakeDevice = edu.into_inner();
+    dev.enable_interrupts(1).map_err(|e| e.to_string())?;
+    check(dev.handle().raise(0), "raise")?;
+    check(
+        dev.wait_interrupt(0, Duration::from_secs(5))
+            .map_err(|e| e.to_string())?
+            == 1,
+        "one event",
+    )?;
+    dev.quiesce().map_err(|e| e.to_string())?;
+    check(
+        side.dma_read(dst.iova(), &mut [0u8; 4]).is_err(),
+        "no DMA after quiesce",
+    )
+}
+
+fn cross_thread_publication() -> Result<(), String> {
+    let m = Arc::new(DmaMemory::heap(256));
+    let writer = {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || {
+            for round in 1..=50u32 {
+                let _ = m.write_bytes(64, &round.to_le_bytes().repeat(4));
+                let _ = m.store_release_u32(0, round);
+                while m.load_acquire_u32(4) != Ok(round) {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    for round in 1..=50u32 {
+        while m.load_acquire_u32(0) != Ok(round) {
+            std::thread::yield_now();
+        }
+        let mut entry = [0u8; 16];
+        m.read_bytes(64, &mut entry).map_err(|e| e.to_string())?;
+        check(entry == *round.to_le_bytes().repeat(4), "published entry")?;
+        m.store_release_u32(4, round).map_err(|e| e.to_string())?;
+    }
+    writer
+        .join()
+        .map_err(|_| "writer thread panicked".to_string())
+}
+
+fn exercises() -> Result<(), String> {
+    mmio_window()?;
+    dma_accessors(&DmaMemory::heap(4096))?;
+    dma_accessors(&DmaMemory::heap(4099))?;
+    dma_accessors(&DmaMemory::anonymous(8192).map_err(|e| e.to_string())?)?;
+    region_drop_order()?;
+    fake_edu_dma()?;
+    cross_thread_publication()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("FERROTOE_UNDER_VALGRIND").is_some() {
+        return match exercises() {
+            Ok(()) => {
+                println!("{DONE}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("{TEST_NAME}: test");
+        return ExitCode::SUCCESS;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| TEST_NAME.contains(f.as_str())) {
+        println!(
+            "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n"
+        );
+        return ExitCode::SUCCESS;
+    }
+    println!("\nrunning 1 test");
+    let start = std::time::Instant::now();
+    let result = exercises().and_then(|()| under_valgrind());
+    let secs = start.elapsed().as_secs_f64();
+    match result {
+        Ok(()) => {
+            println!(
+                "test {TEST_NAME} ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!(
+                "test {TEST_NAME} ... FAILED\n\n---- {TEST_NAME} ----\n{e}\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn under_valgrind() -> Result<(), String> {
+    let me = std::env::current_exe().map_err(|e| format!("finding this binary: {e}"))?;
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=memcheck",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+            "--track-origins=yes",
+            "-q",
+        ])
+        .arg(&me)
+        .env("FERROTOE_UNDER_VALGRIND", "1")
+        .output()
+        .map_err(|e| {
+            format!("cannot run valgrind ({e}): install it with `apt-get install -y valgrind` (listed in scripts/system-packages.txt)")
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || !stdout.contains(DONE) {
+        return Err(format!(
+            "under valgrind: {} (exit 99 = memcheck found errors)\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        ));
+    }
+    eprintln!("valgrind memcheck: no errors, no definite leaks");
+    Ok(())
+}
