@@ -245,12 +245,13 @@ impl DriverLink {
     }
 
     /// Posts a 32-bit write of `value` at BAR0 `offset`. Returns once the write is queued; the
-    /// device applies writes in order. An unaligned offset is passed on for the device to
+    /// device applies writes in order. A stopped device is an error at once. An unaligned offset is passed on for the device to
     /// report (`BAD_REGISTER_ACCESS`).
     pub fn write32(&mut self, offset: u32, value: u32) -> Result<(), LinkError> {
         if offset >= BAR0_SIZE {
             return Err(LinkError::OutOfBar { offset });
         }
+        self.check_alive()?;
         self.push(entry::WRITE32, offset, value)
     }
 
@@ -273,6 +274,7 @@ impl DriverLink {
         if offset >= BAR0_SIZE {
             return Err(LinkError::OutOfBar { offset });
         }
+        self.check_alive()?;
         if offset % 4 != 0 {
             self.push(entry::BAD_READ, offset, 0)?;
             return Ok(0);

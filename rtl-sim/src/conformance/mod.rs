@@ -5,7 +5,9 @@
 //! - [`bench`]: the test bench (host memory with an IOMMU window, a recording wire, interrupt
 //!   counters, the register image checked against the core's reads, a minimal driver);
 //! - [`frames`]: test frames and checksum checks written independently of the engines;
-//! - [`suite`]: the tests, each a generic function.
+//! - [`suite`]: the tests, each a generic function;
+//! - [`link_driver`]: a minimal driver over sim-link, for tests and benchmarks of the simulated
+//!   NIC as a whole (threads, processes, wires).
 //!
 //! Instantiate the whole suite for an implementation with [`conformance_suite!`]:
 //!
@@ -18,6 +20,7 @@
 
 pub mod bench;
 pub mod frames;
+pub mod link_driver;
 pub mod suite;
 
 /// Expands to one `#[test]` per suite function, each calling it with the given device factory
