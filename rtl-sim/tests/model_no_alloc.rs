@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hw_spec::descriptors::{cpl, rxd, txd};
 use hw_spec::regs::{control, cq, queue, rxq, txq};
 use hw_spec::{QueueCommand, RxDescriptor, TxDescriptor, TxOffloadRequest};
+use rtl_sim::conformance::flat::{CountingIrq, FlatImage, FlatMemory, LoopbackWire};
 use rtl_sim::conformance::frames;
 use rtl_sim::device::model::ModelDevice;
-use rtl_sim::device::{
-    DeviceConfig, DeviceCore, DeviceIo, Dma, DmaFault, IrqOut, RegisterImage, Wire,
-};
+use rtl_sim::device::{DeviceConfig, DeviceCore, DeviceIo, Dma};
 
 struct Counting;
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
@@ -40,91 +39,16 @@ static GLOBAL: Counting = Counting;
 
 const BASE: u64 = 0x10_0000;
 
-struct Mem(Vec<u8>);
-impl Dma for Mem {
-    fn read(&mut self, iova: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        let at = iova.checked_sub(BASE).ok_or(DmaFault { iova })? as usize;
-        let src = self.0.get(at..at + buf.len()).ok_or(DmaFault { iova })?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-    fn write(&mut self, iova: u64, data: &[u8]) -> Result<(), DmaFault> {
-        let at = iova.checked_sub(BASE).ok_or(DmaFault { iova })? as usize;
-        let dst = self
-            .0
-            .get_mut(at..at + data.len())
-            .ok_or(DmaFault { iova })?;
-        dst.copy_from_slice(data);
-        Ok(())
-    }
-    fn check(&mut self, iova: u64, len: u64) -> Result<(), DmaFault> {
-        let at = iova.checked_sub(BASE).ok_or(DmaFault { iova })?;
-        if at + len <= self.0.len() as u64 {
-            Ok(())
-        } else {
-            Err(DmaFault { iova })
-        }
-    }
-}
-
-/// A loopback wire with preallocated slots: what is sent comes back in.
-struct Loopback {
-    slots: Vec<Vec<u8>>,
-    lens: Vec<usize>,
-    head: usize,
-    tail: usize,
-}
-impl Wire for Loopback {
-    fn transmit(&mut self, frame: &[u8], _now: u64) {
-        if self.tail - self.head == self.slots.len() {
-            return;
-        }
-        let i = self.tail % self.slots.len();
-        self.slots[i][..frame.len()].copy_from_slice(frame);
-        self.lens[i] = frame.len();
-        self.tail += 1;
-    }
-    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
-        if self.head == self.tail {
-            return None;
-        }
-        let i = self.head % self.slots.len();
-        let n = self.lens[i];
-        buf[..n].copy_from_slice(&self.slots[i][..n]);
-        self.head += 1;
-        Some(n)
-    }
-    fn rx_pending(&self) -> bool {
-        self.head != self.tail
-    }
-}
-
-struct Irqs(u32);
-impl IrqOut for Irqs {
-    fn signal(&mut self, _v: u32) {
-        self.0 += 1;
-    }
-}
-
-struct Image(Vec<u32>);
-impl RegisterImage for Image {
-    fn store(&mut self, off: u32, v: u32) {
-        self.0[(off / 4) as usize] = v;
-    }
-}
-
 #[test]
 fn tx_tso_checksums_and_rx_do_not_allocate() {
     let mut dev = ModelDevice::new(DeviceConfig::REFERENCE).unwrap();
-    let mut mem = Mem(vec![0; 4 << 20]);
-    let mut wire = Loopback {
-        slots: vec![vec![0; 9216]; 128],
-        lens: vec![0; 128],
-        head: 0,
-        tail: 0,
+    let mut mem = FlatMemory {
+        base: BASE,
+        bytes: vec![0; 4 << 20],
     };
-    let mut irqs = Irqs(0);
-    let mut image = Image(vec![0; 0x4000]);
+    let mut wire = LoopbackWire::new(128, 9216);
+    let mut irqs = CountingIrq::default();
+    let mut image = FlatImage::new();
     let mut now = 0u64;
     macro_rules! io {
         () => {
@@ -202,67 +126,68 @@ fn tx_tso_checksums_and_rx_do_not_allocate() {
 
     let (mut tx_prod, mut rx_prod, mut cq_cons) = (0u16, 0u16, [0u16; 2]);
     let mut delivered = 0u64;
-    let mut run = |rounds: u32, dev: &mut ModelDevice, mem: &mut Mem, wire: &mut Loopback| {
-        for r in 0..rounds {
-            // A TSO request (10 segments) and a checksummed small frame, alternately.
-            let d = if r % 2 == 0 {
-                TxDescriptor::single(
-                    frame_at,
-                    frame.len() as u32,
-                    TxOffloadRequest::tso(1448, 14, 20, 32),
-                )
-            } else {
-                TxDescriptor::single(frame_at, small, TxOffloadRequest::NONE)
-            };
-            let slot = u64::from(tx_prod & 127);
-            mem.write(txr + slot * txd::SIZE as u64, &d.encode())
-                .unwrap();
-            tx_prod = tx_prod.wrapping_add(1);
-            rx_prod = cq_cons[1].wrapping_add(128);
-            now += 1000;
-            let mut io = DeviceIo {
-                dma: mem,
-                wire,
-                irq: &mut irqs,
-                image: &mut image,
-                now_ns: now,
-            };
-            dev.mmio_write(
-                txq::reg_addr(0, &queue::CMD),
-                QueueCommand::SetProd(tx_prod).encode(),
-                &mut io,
-            );
-            dev.mmio_write(
-                rxq::reg_addr(0, &queue::CMD),
-                QueueCommand::SetProd(rx_prod).encode(),
-                &mut io,
-            );
-            while dev.step(&mut io, 64).did_work() {}
-            // The driver consumes every completion by phase, then returns them and re-arms.
-            for (i, base) in [(0usize, cq0), (1, cq1)] {
-                loop {
-                    let c = cq_cons[i];
-                    let mut e = [0u8; cpl::SIZE];
-                    io.dma
-                        .read(base + u64::from(c & 127) * cpl::SIZE as u64, &mut e)
-                        .unwrap();
-                    let phase = (c >> 7) & 1 == 0;
-                    if hw_spec::Completion::phase_of(&e) != phase {
-                        break;
-                    }
-                    if i == 1 {
-                        delivered += 1;
-                    }
-                    cq_cons[i] = c.wrapping_add(1);
-                }
+    let mut run =
+        |rounds: u32, dev: &mut ModelDevice, mem: &mut FlatMemory, wire: &mut LoopbackWire| {
+            for r in 0..rounds {
+                // A TSO request (10 segments) and a checksummed small frame, alternately.
+                let d = if r % 2 == 0 {
+                    TxDescriptor::single(
+                        frame_at,
+                        frame.len() as u32,
+                        TxOffloadRequest::tso(1448, 14, 20, 32),
+                    )
+                } else {
+                    TxDescriptor::single(frame_at, small, TxOffloadRequest::NONE)
+                };
+                let slot = u64::from(tx_prod & 127);
+                mem.write(txr + slot * txd::SIZE as u64, &d.encode())
+                    .unwrap();
+                tx_prod = tx_prod.wrapping_add(1);
+                rx_prod = cq_cons[1].wrapping_add(128);
+                now += 1000;
+                let mut io = DeviceIo {
+                    dma: mem,
+                    wire,
+                    irq: &mut irqs,
+                    image: &mut image,
+                    now_ns: now,
+                };
                 dev.mmio_write(
-                    cq::reg_addr(i as u32, &queue::CMD),
-                    QueueCommand::SetConsArm(cq_cons[i]).encode(),
+                    txq::reg_addr(0, &queue::CMD),
+                    QueueCommand::SetProd(tx_prod).encode(),
                     &mut io,
                 );
+                dev.mmio_write(
+                    rxq::reg_addr(0, &queue::CMD),
+                    QueueCommand::SetProd(rx_prod).encode(),
+                    &mut io,
+                );
+                while dev.step(&mut io, 64).did_work() {}
+                // The driver consumes every completion by phase, then returns them and re-arms.
+                for (i, base) in [(0usize, cq0), (1, cq1)] {
+                    loop {
+                        let c = cq_cons[i];
+                        let mut e = [0u8; cpl::SIZE];
+                        io.dma
+                            .read(base + u64::from(c & 127) * cpl::SIZE as u64, &mut e)
+                            .unwrap();
+                        let phase = (c >> 7) & 1 == 0;
+                        if hw_spec::Completion::phase_of(&e) != phase {
+                            break;
+                        }
+                        if i == 1 {
+                            delivered += 1;
+                        }
+                        cq_cons[i] = c.wrapping_add(1);
+                    }
+                    dev.mmio_write(
+                        cq::reg_addr(i as u32, &queue::CMD),
+                        QueueCommand::SetConsArm(cq_cons[i]).encode(),
+                        &mut io,
+                    );
+                }
             }
-        }
-    };
+        };
     run(4, &mut dev, &mut mem, &mut wire);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     run(400, &mut dev, &mut mem, &mut wire);

@@ -16,6 +16,7 @@ use hw_spec::{
     TxOffloadRequest,
 };
 
+use super::flat::FlatMemory;
 use crate::device::{DeviceCore, DeviceIo, Dma, DmaFault, IrqOut, RegisterImage, StepReport, Wire};
 
 /// First IOVA of the bench's host memory.
@@ -28,28 +29,18 @@ pub const UNMAPPED: u64 = 0x9_0000_0000;
 /// Host memory: one window of `MEM_LEN` bytes at `MEM_BASE`, allocated by bumping.
 #[derive(Debug)]
 pub struct TestMemory {
-    bytes: Vec<u8>,
+    flat: FlatMemory,
     next: usize,
 }
 
 impl TestMemory {
     fn new() -> TestMemory {
         TestMemory {
-            bytes: vec![0; MEM_LEN],
+            flat: FlatMemory {
+                base: MEM_BASE,
+                bytes: vec![0; MEM_LEN],
+            },
             next: 0,
-        }
-    }
-
-    fn range(&self, iova: u64, len: u64) -> Result<std::ops::Range<usize>, DmaFault> {
-        let end_of_mem = MEM_BASE + MEM_LEN as u64;
-        if !(MEM_BASE..end_of_mem).contains(&iova) {
-            return Err(DmaFault { iova });
-        }
-        match iova.checked_add(len) {
-            Some(end) if end <= end_of_mem => {
-                Ok((iova - MEM_BASE) as usize..(end - MEM_BASE) as usize)
-            }
-            _ => Err(DmaFault { iova: end_of_mem }),
         }
     }
 
@@ -58,40 +49,36 @@ impl TestMemory {
         let at = self.next.next_multiple_of(align);
         assert!(at + len <= MEM_LEN, "bench memory exhausted");
         self.next = at + len;
-        self.bytes[at..at + len].fill(0);
+        self.flat.bytes[at..at + len].fill(0);
         MEM_BASE + at as u64
     }
 
     /// Copies bytes out (panics outside memory: a bench bug).
     pub fn get(&self, iova: u64, len: usize) -> Vec<u8> {
         let r = self
+            .flat
             .range(iova, len as u64)
             .expect("bench read inside memory");
-        self.bytes[r].to_vec()
+        self.flat.bytes[r].to_vec()
     }
 
     /// Copies bytes in (panics outside memory).
     pub fn set(&mut self, iova: u64, data: &[u8]) {
-        let r = self
-            .range(iova, data.len() as u64)
+        self.flat
+            .write(iova, data)
             .expect("bench write inside memory");
-        self.bytes[r].copy_from_slice(data);
     }
 }
 
 impl Dma for TestMemory {
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
-        let r = self.range(iova, buf.len() as u64)?;
-        buf.copy_from_slice(&self.bytes[r]);
-        Ok(())
+        self.flat.read(iova, buf)
     }
     fn write(&mut self, iova: u64, data: &[u8]) -> Result<(), DmaFault> {
-        let r = self.range(iova, data.len() as u64)?;
-        self.bytes[r].copy_from_slice(data);
-        Ok(())
+        self.flat.write(iova, data)
     }
     fn check(&mut self, iova: u64, len: u64) -> Result<(), DmaFault> {
-        self.range(iova, len).map(|_| ())
+        self.flat.check(iova, len)
     }
 }
 

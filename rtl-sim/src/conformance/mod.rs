@@ -4,6 +4,8 @@
 //!
 //! - [`bench`]: the test bench (host memory with an IOMMU window, a recording wire, interrupt
 //!   counters, the register image checked against the core's reads, a minimal driver);
+//! - [`flat`]: allocation-free stand-ins for DMA, wire, interrupts and image (allocation test,
+//!   benchmarks);
 //! - [`frames`]: test frames and checksum checks written independently of the engines;
 //! - [`suite`]: the tests, each a generic function;
 //! - [`link_driver`]: a minimal driver over sim-link, for tests and benchmarks of the simulated
@@ -19,6 +21,7 @@
 //! Owns test code only; nothing in the simulator proper uses it.
 
 pub mod bench;
+pub mod flat;
 pub mod frames;
 pub mod link_driver;
 pub mod suite;

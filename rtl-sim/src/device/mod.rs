@@ -55,6 +55,12 @@ pub trait Wire {
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize>;
     /// Whether a received frame waits (cheap; used to decide whether the device may sleep).
     fn rx_pending(&self) -> bool;
+    /// Whether the port can take `frames` more frames now. The device does not start a TX
+    /// request until it can (the MAC is busy: back-pressure, as a stream's `ready`). A port
+    /// that can never hold `frames` at once answers for as many as it can hold.
+    fn tx_ready(&self, _frames: usize) -> bool {
+        true
+    }
     /// Called at the end of each device step: a port may release frames it holds back.
     fn flush(&mut self, _now_ns: u64) {}
 }

@@ -282,6 +282,11 @@ impl Wire for CableEnd {
         self.rx.pending()
     }
 
+    fn tx_ready(&self, frames: usize) -> bool {
+        // One slot is kept for the frame impairment may hold back and release.
+        self.tx.free() > frames.min(self.tx.capacity() - 1)
+    }
+
     fn flush(&mut self, _now_ns: u64) {
         let (tx, sent) = (&self.tx, &mut self.sent);
         self.impair.release(|f| {

@@ -57,6 +57,9 @@ impl Wire for Box<dyn Port> {
     fn rx_pending(&self) -> bool {
         (**self).rx_pending()
     }
+    fn tx_ready(&self, frames: usize) -> bool {
+        (**self).tx_ready(frames)
+    }
     fn flush(&mut self, now_ns: u64) {
         (**self).flush(now_ns)
     }

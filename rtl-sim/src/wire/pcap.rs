@@ -222,6 +222,9 @@ impl<P: Port> Wire for Capture<P> {
     fn rx_pending(&self) -> bool {
         self.inner.rx_pending()
     }
+    fn tx_ready(&self, frames: usize) -> bool {
+        self.inner.tx_ready(frames)
+    }
     fn flush(&mut self, now_ns: u64) {
         self.now_ns = now_ns;
         self.inner.flush(now_ns);

@@ -147,6 +147,20 @@ impl FrameRing {
         Some(len)
     }
 
+    /// Free slots (producer side).
+    pub fn free(&self) -> usize {
+        let used = self
+            .word(TAIL_OFF)
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.word(HEAD_OFF).load(Ordering::Acquire));
+        (self.slots.saturating_sub(used)) as usize
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.slots as usize
+    }
+
     /// Whether a frame waits.
     pub fn pending(&self) -> bool {
         self.word(HEAD_OFF).load(Ordering::Relaxed) != self.word(TAIL_OFF).load(Ordering::Acquire)

@@ -21,13 +21,15 @@ enum TxOutcome {
 }
 
 impl ModelDevice {
-    /// Serves the TX queues round-robin, one request per queue per round, up to `budget`.
+    /// Serves the TX queues round-robin, one request per queue per round, until `budget`
+    /// requests or `budget` wire frames (a TSO request counts its segments).
     pub(super) fn tx_step(&mut self, io: &mut DeviceIo<'_>, budget: u32, report: &mut StepReport) {
         let n = self.txq.len();
-        while report.tx_requests < budget {
+        let spent = |r: &StepReport| r.tx_requests >= budget || r.tx_frames >= budget;
+        while !spent(report) {
             let mut any = false;
             for k in 0..n {
-                if report.tx_requests >= budget {
+                if spent(report) {
                     report.more = true;
                     return;
                 }
@@ -43,6 +45,21 @@ impl ModelDevice {
             }
         }
         report.more = true;
+    }
+
+    /// How many wire frames the chain in `self.chain` can produce, from its raw descriptors
+    /// (1 unless its SOP asks for TSO; malformed requests send nothing, so any bound will do).
+    fn wire_frames_bound(&self, chain_len: u16) -> usize {
+        let sop = &self.chain[..txd::SIZE];
+        let mss = txd::MSS.get_le(sop);
+        if txd::TSO.get_le(sop) == 0 || mss == 0 {
+            return 1;
+        }
+        let total: u64 = (0..usize::from(chain_len))
+            .map(|i| txd::LEN.get_le(&self.chain[i * txd::SIZE..][..txd::SIZE]))
+            .sum();
+        let hdr = txd::L2_LEN.get_le(sop) + txd::L3_LEN.get_le(sop) + txd::L4_LEN.get_le(sop);
+        total.saturating_sub(hdr).max(1).div_ceil(mss) as usize
     }
 
     /// Takes one descriptor chain of queue `q` through C1-C4, the engines and its completion.
@@ -86,6 +103,10 @@ impl ModelDevice {
                 return TxOutcome::Idle;
             }
             chain_len = max_sg;
+        }
+        if !io.wire.tx_ready(self.wire_frames_bound(chain_len)) {
+            // The MAC is busy: start the request when the port can take all its frames.
+            return TxOutcome::Idle;
         }
 
         // C1-C4 per descriptor in ring order, gathering the bytes as we go.
