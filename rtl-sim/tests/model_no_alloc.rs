@@ -1,25 +1,43 @@
-//! The model's hot path does not allocate: after set-up, TX requests (checksums and TSO), the
-//! wire and RX delivery with completions run with a counting global allocator that must not
-//! move. This test binary holds only this test, so nothing else allocates meanwhile.
+//! The hot path does not allocate: after set-up, TX requests (checksums and TSO), the wire and
+//! RX delivery with completions run under a counting global allocator that must not move. The
+//! count is per thread (tests run in parallel), and each scenario runs on one thread: the model
+//! core alone, and two stepped NICs on sim-link and a cable with their drivers.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use hw_spec::descriptors::{cpl, rxd, txd};
 use hw_spec::regs::{control, cq, queue, rxq, txq};
 use hw_spec::{QueueCommand, RxDescriptor, TxDescriptor, TxOffloadRequest};
 use rtl_sim::conformance::flat::{CountingIrq, FlatImage, FlatMemory, LoopbackWire};
 use rtl_sim::conformance::frames;
+use rtl_sim::conformance::link_driver::{DriverConfig, LinkDriver};
 use rtl_sim::device::model::ModelDevice;
 use rtl_sim::device::{DeviceConfig, DeviceCore, DeviceIo, Dma};
+use rtl_sim::nic::{Backend, Clock, SimNic, build_core};
+use rtl_sim::wire::cable::{CableConfig, CableEnd};
+use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 
 struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
-// SAFETY: delegates every call to the system allocator unchanged; only counts.
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: delegates every call to the system allocator unchanged; only counts (in a const
+// thread-local, which itself never allocates).
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: the caller's contract is passed through to System.
         unsafe { System.alloc(layout) }
     }
@@ -28,7 +46,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -189,13 +207,64 @@ fn tx_tso_checksums_and_rx_do_not_allocate() {
             }
         };
     run(4, &mut dev, &mut mem, &mut wire);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     run(400, &mut dev, &mut mem, &mut wire);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = allocations() - before;
     assert_eq!(
         delivered,
         404 / 2 * 11,
         "every frame looped back and was delivered"
     );
     assert_eq!(allocations, 0, "the hot path allocated {allocations} times");
+}
+
+#[test]
+fn a_stepped_nic_pair_on_sim_link_and_a_cable_does_not_allocate() {
+    let (a, b) = CableEnd::pair(&CableConfig::default()).unwrap();
+    let mk = |port| {
+        let link = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+        let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
+        SimNic::new(core, link, Box::new(port), Clock::Manual(0)).into_stepped()
+    };
+    let (na, nb) = (mk(a), mk(b));
+    let cfg = DriverConfig {
+        ring_log2: 8,
+        buf_len: 16 * 1024,
+        rx_csum: true,
+    };
+    let mut da =
+        LinkDriver::bring_up(na.attach_driver(AttachOptions::default()).unwrap(), cfg).unwrap();
+    let mut db =
+        LinkDriver::bring_up(nb.attach_driver(AttachOptions::default()).unwrap(), cfg).unwrap();
+    let big = frames::tcp_frame(&frames::TcpSpec::default(), &frames::payload(10_000, 2));
+    let small = frames::tcp_frame(&frames::TcpSpec::default(), &frames::payload(100, 3));
+    let mut received = 0u64;
+    let mut round = |da: &mut LinkDriver, db: &mut LinkDriver| {
+        da.queue_frame(&big, TxOffloadRequest::tso(1448, 14, 20, 32));
+        da.queue_frame(&small, TxOffloadRequest::tcp_checksums(14, 20));
+        da.doorbell().unwrap();
+        na.with(|n| n.advance_time(1000));
+        nb.with(|n| n.advance_time(1000));
+        na.run_until_idle(100);
+        nb.run_until_idle(100);
+        da.reap_tx(|c| assert!(c.error.is_ok())).unwrap();
+        received += db.receive(|c, _| assert!(c.error.is_ok())).unwrap() as u64;
+    };
+    for _ in 0..4 {
+        round(&mut da, &mut db);
+    }
+    let before = allocations();
+    for _ in 0..200 {
+        round(&mut da, &mut db);
+    }
+    let allocations = allocations() - before;
+    assert_eq!(
+        received,
+        204 * 8,
+        "7 TSO segments and one small frame per round"
+    );
+    assert_eq!(
+        allocations, 0,
+        "the stepped pair allocated {allocations} times"
+    );
 }
