@@ -78,6 +78,11 @@ impl DriverLink {
     /// Attaches to the link at `paths` (created by the device side).
     pub fn attach(paths: &LinkPaths, opts: AttachOptions) -> Result<DriverLink, LinkError> {
         let files = Mapped::open(paths)?;
+        if files.device_state() != Some(DeviceState::Running) {
+            return Err(LinkError::DeviceStopped {
+                path: paths.link.clone(),
+            });
+        }
         let me = std::process::id();
         let owner = files.link.atomic_u32(DRIVER_PID_OFF);
         loop {

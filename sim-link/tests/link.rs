@@ -143,8 +143,13 @@ fn a_silent_device_times_out_and_a_stopped_one_fails_at_once() {
     );
     assert!(start.elapsed() < Duration::from_secs(2));
     assert!(err.to_string().contains("did not respond"));
+    let paths = dev.paths().clone();
     drop(dev);
     assert!(!drv.device_running());
+    assert!(matches!(
+        DriverLink::attach(&paths, AttachOptions::default()),
+        Err(LinkError::DeviceStopped { .. }) | Err(LinkError::Io { .. })
+    ));
     assert!(matches!(
         drv.read32(0x13C),
         Err(LinkError::DeviceStopped { .. })
@@ -359,6 +364,9 @@ fn attach_checks_the_files_and_the_owner() {
     .unwrap_err();
     assert!(err.to_string().contains("BAR0 has 65536"), "{err}");
     drop(dev);
+    // The files outlive the device; attaching to them says the device stopped.
+    let err = DriverLink::attach_dir(&dir).unwrap_err();
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
