@@ -106,6 +106,9 @@ pub struct StepReport {
     pub rx_frames: u32,
     /// Whether the step stopped at its budget with work left (step again without sleeping).
     pub more: bool,
+    /// Non-zero when a TX request waits for the wire: the frames it needs room for. A runner
+    /// may sleep until [`Wire::tx_ready`] holds for that many.
+    pub wire_blocked: u32,
 }
 
 impl StepReport {

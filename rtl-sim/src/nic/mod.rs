@@ -260,8 +260,13 @@ impl SimNic {
             if !r.did_work() && !r.more {
                 self.counters.sleeps += 1;
                 let port = &self.port;
+                let blocked = r.wire_blocked as usize;
+                // Wake-ups come from doorbells and from the port (a frame arrived, or the
+                // peer made room on a cable); the predicate closes the race with them.
                 self.link.sleep(IDLE_SLEEP, || {
-                    port.rx_pending() || stop.load(Ordering::Acquire)
+                    port.rx_pending()
+                        || (blocked > 0 && port.tx_ready(blocked))
+                        || stop.load(Ordering::Acquire)
                 });
             }
         }

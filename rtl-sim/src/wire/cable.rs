@@ -96,7 +96,8 @@ pub struct CableEnd {
     impair: Impairer,
     peer: Option<DeviceWaker>,
     peer_gen: u32,
-    sent_since_wake: bool,
+    /// Frames were sent (the peer has input) or taken (the peer has room) since the last wake.
+    wake_peer: bool,
     sent: u64,
     received: u64,
 }
@@ -184,7 +185,7 @@ impl CableEnd {
             impair,
             peer: None,
             peer_gen: 0,
-            sent_since_wake: false,
+            wake_peer: false,
             sent: 0,
             received: 0,
         })
@@ -269,12 +270,14 @@ impl Wire for CableEnd {
                 *sent += 1;
             }
         });
-        self.sent_since_wake = true;
+        self.wake_peer = true;
     }
 
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.rx.pop(buf)?;
         self.received += 1;
+        // The peer may be waiting for room on its side of the cable.
+        self.wake_peer = true;
         Some(n)
     }
 
@@ -294,8 +297,8 @@ impl Wire for CableEnd {
                 *sent += 1;
             }
         });
-        if self.sent_since_wake {
-            self.sent_since_wake = false;
+        if self.wake_peer {
+            self.wake_peer = false;
             self.refresh_peer();
             if let Some(p) = &self.peer {
                 p.wake();

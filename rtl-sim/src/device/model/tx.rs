@@ -104,8 +104,12 @@ impl ModelDevice {
             }
             chain_len = max_sg;
         }
-        if !io.wire.tx_ready(self.wire_frames_bound(chain_len)) {
+        let frames = self.wire_frames_bound(chain_len);
+        if !io.wire.tx_ready(frames) {
             // The MAC is busy: start the request when the port can take all its frames.
+            report.wire_blocked = report
+                .wire_blocked
+                .max(frames.min(u32::MAX as usize) as u32);
             return TxOutcome::Idle;
         }
 
