@@ -11,16 +11,16 @@
 use std::time::{Duration, Instant};
 
 use hw_spec::descriptors::{cpl, rxd, txd};
-use hw_spec::regs::{control, cq, queue, rxq, txq};
+use hw_spec::regs::{control, cq, queue, rxq, stats, txq};
 use hw_spec::{QueueCommand, RxDescriptor, TxDescriptor, TxOffloadRequest};
 use rtl_sim::conformance::flat::{CountingIrq, FlatImage, FlatMemory, LoopbackWire};
 use rtl_sim::conformance::frames::{self, TcpSpec};
 use rtl_sim::conformance::link_driver::{DriverConfig, LinkDriver};
 use rtl_sim::device::model::ModelDevice;
 use rtl_sim::device::{DeviceConfig, DeviceCore, DeviceIo, Dma};
-use rtl_sim::nic::{Backend, Clock, SimNic, build_core};
+use rtl_sim::nic::{Backend, Clock, NicThread, SimNic, SteppedNic, build_core};
 use rtl_sim::wire::cable::{CableConfig, CableEnd};
-use sim_link::{AttachOptions, DeviceLink, LinkConfig};
+use sim_link::{AttachOptions, DeviceLink, DriverLink, LinkConfig};
 
 struct Case {
     name: &'static str,
@@ -71,7 +71,8 @@ impl Result {
     }
 }
 
-fn pair(case: &Case, secs: f64) -> Result {
+/// Two NICs on a cable, each made into `T` by `finish` (stepped or on a thread).
+fn nics<T>(clock: Clock, finish: impl Fn(SimNic) -> T) -> (T, T) {
     let (a, b) = CableEnd::pair(&CableConfig {
         slots: 1024,
         ..CableConfig::default()
@@ -80,23 +81,33 @@ fn pair(case: &Case, secs: f64) -> Result {
     let mk = |port| {
         let link = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
         let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
-        SimNic::new(core, link, Box::new(port), Clock::Manual(0)).into_stepped()
+        finish(SimNic::new(core, link, Box::new(port), clock))
     };
-    let (na, nb) = (mk(a), mk(b));
-    let tx_cfg = DriverConfig {
-        ring_log2: 8,
-        buf_len: 65536 + 128,
+    (mk(a), mk(b))
+}
+
+/// Sender rings with 64 KiB buffers (TSO requests), receiver rings of 2^`rx_log2` buffers.
+fn drivers(a: DriverLink, b: DriverLink, rx_log2: u8) -> (LinkDriver, LinkDriver) {
+    let cfg = |ring_log2, buf_len| DriverConfig {
+        ring_log2,
+        buf_len,
         rx_csum: true,
     };
-    let rx_cfg = DriverConfig {
-        ring_log2: 10,
-        buf_len: 9216,
-        rx_csum: true,
-    };
-    let mut da =
-        LinkDriver::bring_up(na.attach_driver(AttachOptions::default()).unwrap(), tx_cfg).unwrap();
-    let mut db =
-        LinkDriver::bring_up(nb.attach_driver(AttachOptions::default()).unwrap(), rx_cfg).unwrap();
+    (
+        LinkDriver::bring_up(a, cfg(8, 65536 + 128)).unwrap(),
+        LinkDriver::bring_up(b, cfg(rx_log2, 9216)).unwrap(),
+    )
+}
+
+/// A keeps `in_flight` requests queued, `step` runs the NICs (or nothing, when they have
+/// threads), B takes what arrives; for `secs`.
+fn drive(
+    (da, db): &mut (LinkDriver, LinkDriver),
+    case: &Case,
+    secs: f64,
+    in_flight: u16,
+    mut step: impl FnMut(),
+) -> Result {
     let frame = frames::tcp_frame(&TcpSpec::default(), &frames::payload(case.payload, 1));
     da.fill_tx_buffers(&frame);
     let offload = (case.offload)(case.payload);
@@ -105,13 +116,11 @@ fn pair(case: &Case, secs: f64) -> Result {
     let until = Duration::from_secs_f64(secs);
     while start.elapsed() < until {
         for _ in 0..64 {
-            // Keep the TX ring topped up; B's RX ring is 4x deeper than what one batch sends.
-            while da.tx_in_flight() < 32 {
+            while da.tx_in_flight() < in_flight {
                 da.queue_slot(frame.len() as u32, offload);
             }
             da.doorbell().unwrap();
-            na.step();
-            nb.step();
+            step();
             requests += da.reap_tx(|_| ()).unwrap() as u64;
             db.receive(|c, _| {
                 frames_rx += 1;
@@ -119,6 +128,13 @@ fn pair(case: &Case, secs: f64) -> Result {
             })
             .unwrap();
         }
+    }
+    let drops = db
+        .link()
+        .read32(stats::rx_addr(0, &stats::RX_DROPS))
+        .unwrap();
+    if drops > 0 {
+        println!("    ({drops} frames dropped at B: its driver fell behind)");
     }
     Result {
         requests,
@@ -128,75 +144,29 @@ fn pair(case: &Case, secs: f64) -> Result {
     }
 }
 
+/// Both NICs stepped by this thread, between the drivers' work.
+fn pair(case: &Case, secs: f64) -> Result {
+    let (na, nb) = nics(Clock::Manual(0), SimNic::into_stepped);
+    let attach = |n: &SteppedNic| n.attach_driver(AttachOptions::default()).unwrap();
+    let mut d = drivers(attach(&na), attach(&nb), 10);
+    // Keep 32 requests queued; B's RX ring is deeper than what one step sends.
+    drive(&mut d, case, secs, 32, || {
+        na.step();
+        nb.step();
+    })
+}
+
 /// The same pair with each NIC on its own thread (sleeping when idle) and both drivers polling
 /// on the main thread: three threads on however many cores there are.
 fn threaded(case: &Case, secs: f64) -> Result {
-    let (a, b) = CableEnd::pair(&CableConfig {
-        slots: 1024,
-        ..CableConfig::default()
-    })
-    .unwrap();
-    let mk = |port| {
-        let link = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
-        let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
-        SimNic::new(core, link, Box::new(port), Clock::Real(Instant::now()))
-            .spawn()
-            .unwrap()
-    };
-    let (na, nb) = (mk(a), mk(b));
-    let attach = |t: &rtl_sim::nic::NicThread| {
-        sim_link::DriverLink::attach(t.paths(), AttachOptions::default()).unwrap()
-    };
-    let tx_cfg = DriverConfig {
-        ring_log2: 8,
-        buf_len: 65536 + 128,
-        rx_csum: true,
-    };
-    let rx_cfg = DriverConfig {
-        ring_log2: 12,
-        buf_len: 9216,
-        rx_csum: true,
-    };
-    let mut da = LinkDriver::bring_up(attach(&na), tx_cfg).unwrap();
-    let mut db = LinkDriver::bring_up(attach(&nb), rx_cfg).unwrap();
-    let frame = frames::tcp_frame(&TcpSpec::default(), &frames::payload(case.payload, 1));
-    da.fill_tx_buffers(&frame);
-    let offload = (case.offload)(case.payload);
-    let (mut requests, mut frames_rx, mut bytes) = (0u64, 0u64, 0u64);
-    let start = Instant::now();
-    let until = Duration::from_secs_f64(secs);
-    while start.elapsed() < until {
-        while da.tx_in_flight() < 64 {
-            da.queue_slot(frame.len() as u32, offload);
-        }
-        da.doorbell().unwrap();
-        requests += da.reap_tx(|_| ()).unwrap() as u64;
-        db.receive(|c, _| {
-            frames_rx += 1;
-            bytes += u64::from(c.len);
-        })
-        .unwrap();
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let drops = db
-        .link()
-        .read32(hw_spec::regs::stats::rx_addr(
-            0,
-            &hw_spec::regs::stats::RX_DROPS,
-        ))
-        .unwrap();
-    drop((da, db));
+    let (na, nb) = nics(Clock::Real(Instant::now()), |n| n.spawn().unwrap());
+    let attach = |t: &NicThread| DriverLink::attach(t.paths(), AttachOptions::default()).unwrap();
+    let mut d = drivers(attach(&na), attach(&nb), 12);
+    let r = drive(&mut d, case, secs, 64, || ());
+    drop(d);
     na.stop();
     nb.stop();
-    if drops > 0 {
-        println!("    ({drops} frames dropped at B: its driver fell behind)");
-    }
-    Result {
-        requests,
-        frames: frames_rx,
-        bytes,
-        secs,
-    }
+    r
 }
 
 const BASE: u64 = 0x10_0000;
