@@ -66,7 +66,7 @@ pub const REGION_SLOT_SIZE: usize = 256;
 pub const SLOT_IOVA: usize = 0x00;
 /// Region slot: length in bytes (u64).
 pub const SLOT_LEN: usize = 0x08;
-/// Region slot: [`SlotState`] (u32).
+/// Region slot: [`slot_state`] (u32).
 pub const SLOT_STATE: usize = 0x10;
 /// Region slot: errno of a failed mapping (u32).
 pub const SLOT_ERRNO: usize = 0x14;

@@ -2,7 +2,7 @@
 //! implementation of [`crate::device::DeviceCore`] (the model today, the RTL device when it is
 //! built).
 //!
-//! - [`bench`]: the test bench (host memory with an IOMMU window, a recording wire, interrupt
+//! - [`bench`](mod@bench): the test bench (host memory with an IOMMU window, a recording wire, interrupt
 //!   counters, the register image checked against the core's reads, a minimal driver);
 //! - [`flat`]: allocation-free stand-ins for DMA, wire, interrupts and image (allocation test,
 //!   benchmarks);
@@ -11,7 +11,7 @@
 //! - [`link_driver`]: a minimal driver over sim-link, for tests and benchmarks of the simulated
 //!   NIC as a whole (threads, processes, wires).
 //!
-//! Instantiate the whole suite for an implementation with [`conformance_suite!`]:
+//! Instantiate the whole suite for an implementation with [`crate::conformance_suite!`]:
 //!
 //! ```text
 //! rtl_sim::conformance_suite!(|| rtl_sim::device::model::ModelDevice::new(

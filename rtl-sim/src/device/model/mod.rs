@@ -3,8 +3,8 @@
 //!
 //! Owns the device's architectural state and every rule the spec states about it: the register
 //! file (`IDENT` values from the [`DeviceConfig`], `CONTROL`, queues, `STATS`, `IRQ`, `RSS`),
-//! the queue command words (section 5), TX chain gathering with rules C1-C4 ([`tx`]), receive
-//! with drops and steering ([`rx`]), the completion phase bit, arming and interrupts, and error
+//! the queue command words (section 5), TX chain gathering with rules C1-C4 (`tx`), receive
+//! with drops and steering (`rx`), the completion phase bit, arming and interrupts, and error
 //! reporting (section 8). Frame arithmetic is not here: it calls [`crate::engines`] (validation
 //! F1-F10, checksum insertion, TSO, RX classification) and [`hw_spec::rss`]. It must not touch
 //! shared memory, threads or time sources: everything outside comes through [`DeviceIo`].
