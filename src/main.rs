@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod nicsim_cmd;
 mod spec_cmd;
 
 /// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
@@ -32,7 +33,7 @@ enum Command {
     /// Connect to a TCP server through a TAP device and report throughput.
     Connect,
     /// Run the simulated NIC as its own process on shared-memory BAR and DMA files.
-    Nicsim,
+    Nicsim(nicsim_cmd::NicsimArgs),
     /// Attach to a device (simulated, or real over VFIO) and print identity, capabilities,
     /// queues and statistics.
     Probe,
@@ -70,7 +71,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench => not_yet("bench", 6),
         Command::Serve => not_yet("serve", 3),
         Command::Connect => not_yet("connect", 3),
-        Command::Nicsim => not_yet("nicsim", 4),
+        Command::Nicsim(args) => nicsim_cmd::run(args),
         Command::Probe => not_yet("probe", 5),
         Command::Spec { format } => spec_cmd::run(format),
     }

@@ -444,7 +444,7 @@
 #define FT_RXQ_STATS_DROPS_OFFSET 0x00000010u /* Frames dropped: no buffer posted, buffer too small, completion queue full, or too long */
 #define FT_RXQ_STATS_CSUM_BAD_OFFSET 0x00000014u /* Frames delivered with IPv4 or L4 checksum status BAD */
 #define FT_RXQ_STATS_CSUM_GOOD_OFFSET 0x00000018u /* Frames delivered with every present checksum GOOD */
-#define FT_RXQ_STATS_ERRORS_OFFSET 0x0000001Cu /* Frames whose buffer write faulted (error completion written) */
+#define FT_RXQ_STATS_ERRORS_OFFSET 0x0000001Cu /* Error completions: the buffer write faulted, or its descriptor had reserved bits set */
 
 /* ---- Block IRQ (type 0x0030) ---- */
 #define FT_IRQ_BASE 0x00006000u /* Interrupt vectors. An armed completion queue raises its vector once, then disarms. */

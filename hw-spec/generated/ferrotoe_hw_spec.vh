@@ -522,7 +522,7 @@
 `define FT_RXQ_STATS_DROPS_OFFSET 32'h00000010 // Frames dropped: no buffer posted, buffer too small, completion queue full, or too long
 `define FT_RXQ_STATS_CSUM_BAD_OFFSET 32'h00000014 // Frames delivered with IPv4 or L4 checksum status BAD
 `define FT_RXQ_STATS_CSUM_GOOD_OFFSET 32'h00000018 // Frames delivered with every present checksum GOOD
-`define FT_RXQ_STATS_ERRORS_OFFSET 32'h0000001C // Frames whose buffer write faulted (error completion written)
+`define FT_RXQ_STATS_ERRORS_OFFSET 32'h0000001C // Error completions: the buffer write faulted, or its descriptor had reserved bits set
 
 // ---- Block IRQ (type 0x0030) ----
 `define FT_IRQ_BASE 32'h00006000 // Interrupt vectors. An armed completion queue raises its vector once, then disarms.

@@ -9,12 +9,12 @@
 //! |---|---|---|---|
 //! | `SET_LOG2_SIZE` | yes | yes | only while disabled; ARG within `RING_LIMITS` |
 //! | `SET_CQ` | yes | - | only while disabled; ARG < number of completion queues |
-//! | `SET_PROD` | yes | - | the doorbell; ARG - CONS must not exceed the ring size |
-//! | `SET_CONS` | - | yes | the driver has consumed up to ARG; must not pass PROD |
+//! | `SET_PROD` | yes | - | the doorbell; needs a size; ARG - CONS must not exceed the ring size |
+//! | `SET_CONS` | - | yes | the driver has consumed up to ARG; ARG within [CONS, PROD] |
 //! | `SET_CONS_ARM` | - | yes | `SET_CONS` then `ARM` in one write |
 //! | `ARM` | - | yes | the next completion raises the interrupt vector once |
 //! | `SET_IRQ` | - | yes | only while disabled; ARG < number of vectors |
-//! | `ENABLE` | yes | yes | needs size set and base aligned; TX/RX also need an enabled CQ |
+//! | `ENABLE` | yes | yes | needs size set and base aligned; TX/RX also need an enabled CQ; clears STOPPED_ON_FAULT |
 //! | `DISABLE` | yes | yes | a TX queue finishes the frame in flight first |
 //! | `RESET_POINTERS` | yes | yes | only while disabled; PROD = CONS = 0 |
 

@@ -870,11 +870,11 @@ pub mod stats {
         0x18,
         "Frames delivered with every present checksum GOOD",
     );
-    /// RX: DMA faults.
+    /// RX: error completions.
     pub const RX_ERRORS: Register = ro(
         "ERRORS",
         0x1C,
-        "Frames whose buffer write faulted (error completion written)",
+        "Error completions: the buffer write faulted, or its descriptor had reserved bits set",
     );
 
     /// Distance between two queues' counters.

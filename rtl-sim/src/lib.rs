@@ -8,9 +8,21 @@
 //! - the simulated NIC: a BAR in shared memory laid out exactly as [`hw_spec`] says, DMA into
 //!   memory the driver registers, and a wire port (cable, TAP or pcap).
 //!
-//! Depends on `hw-spec` only. It must not depend on `host-driver` or `tcp-engine`: the driver
-//! talks to this device through the same registers and rings it would use on real hardware.
+//! Depends on `hw-spec` and `sim-link` only. It must not depend on `host-driver` or
+//! `tcp-engine`: the driver talks to this device through the same registers and rings it would
+//! use on real hardware, across `sim-link`.
 //!
-//! Modules: [`engines`] (bit-exact Rust models of the offload engines). The RTL, the device
-//! model and the simulated NIC arrive with issue #4.
+//! Modules:
+//! - [`engines`]: bit-exact Rust models of the offload engines (frame arithmetic only);
+//! - [`device`]: the [`device::DeviceCore`] trait, the interfaces a device drives (DMA, wire,
+//!   interrupts, register image), the configuration, and the reference model
+//!   [`device::model::ModelDevice`];
+//! - [`conformance`]: the descriptor-level test suite, generic over the device core;
+//! - [`wire`]: wire ports (cable with impairment, TAP, pcap writer);
+//! - [`nic`]: the simulated NIC: a device core on a sim-link, stepped by the caller or on its
+//!   own thread, and the backend choice (`model`, `rtl`).
+pub mod conformance;
+pub mod device;
 pub mod engines;
+pub mod nic;
+pub mod wire;

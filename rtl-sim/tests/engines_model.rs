@@ -5,21 +5,8 @@ use hw_spec::offload::TsoFlagMasks;
 use hw_spec::{CsumStatus, DeviceCaps, ErrorCode, L4Csum, RssType, TxOffloadRequest};
 use rtl_sim::engines::{rx, tso, tx};
 
-const CAPS: DeviceCaps = DeviceCaps {
-    tx_ipv4_csum: true,
-    tx_tcp_csum: true,
-    tx_udp_csum: true,
-    rx_csum: true,
-    tso: true,
-    rss: true,
-    timestamp: true,
-    tx_scatter_gather: true,
-    max_tso_payload: 65535,
-    max_frame_len: 9216,
-    min_mss: 64,
-    max_mss: 9162,
-    max_sg: 16,
-};
+/// The reference device's capabilities (max frame 9216, MSS 64..=9162, TSO payload 65535).
+const CAPS: DeviceCaps = rtl_sim::device::DeviceConfig::REFERENCE.caps;
 
 /// A per-byte ones' complement checksum, written independently of the engines.
 fn naive_csum(parts: &[&[u8]]) -> u16 {

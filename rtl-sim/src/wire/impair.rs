@@ -1,0 +1,261 @@
+//! Seeded wire impairment: loss, duplication, reordering and corruption, reproducible from a
+//! seed (the machines have no `tc netem`, and tests need the same run twice).
+//!
+//! Owns the decision per frame and the one frame held back for reordering; it must not know
+//! where frames go (the caller passes an output function). It never allocates after creation.
+
+/// What a cable does to frames, per direction. Probabilities are per frame, in `[0, 1]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Impairment {
+    /// A frame is lost.
+    pub loss: f64,
+    /// A frame is delivered twice.
+    pub duplicate: f64,
+    /// A frame is held back and delivered after the next one.
+    pub reorder: f64,
+    /// One bit of the frame (after the Ethernet header) is flipped.
+    pub corrupt: f64,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+impl Impairment {
+    /// A perfect wire.
+    pub const NONE: Impairment = Impairment {
+        loss: 0.0,
+        duplicate: 0.0,
+        reorder: 0.0,
+        corrupt: 0.0,
+        seed: 1,
+    };
+
+    /// Whether any impairment is on.
+    pub fn is_none(&self) -> bool {
+        self.loss <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0 && self.corrupt <= 0.0
+    }
+
+    /// Checks that every probability is in `[0, 1]`.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("loss", self.loss),
+            ("duplicate", self.duplicate),
+            ("reorder", self.reorder),
+            ("corrupt", self.corrupt),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!(
+                    "impairment {name}={p} is not a probability in [0, 1]"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses `loss=0.01,reorder=0.02,duplicate=0,corrupt=0.001,seed=7` (any subset, any
+    /// order).
+    pub fn parse(s: &str) -> Result<Impairment, String> {
+        let mut imp = Impairment::NONE;
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("impairment `{part}`: expected key=value"))?;
+            let k = k.trim();
+            let v = v.trim();
+            if k == "seed" {
+                imp.seed = v
+                    .parse()
+                    .map_err(|e| format!("impairment seed `{v}`: {e}"))?;
+                continue;
+            }
+            let p: f64 = v
+                .parse()
+                .map_err(|e| format!("impairment {k} `{v}`: {e}"))?;
+            match k {
+                "loss" => imp.loss = p,
+                "duplicate" => imp.duplicate = p,
+                "reorder" => imp.reorder = p,
+                "corrupt" => imp.corrupt = p,
+                _ => {
+                    return Err(format!(
+                        "unknown impairment `{k}` (use loss, duplicate, reorder, corrupt, seed)"
+                    ));
+                }
+            }
+        }
+        imp.check()?;
+        Ok(imp)
+    }
+}
+
+/// Counts of what an impairer did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImpairStats {
+    /// Frames offered.
+    pub frames: u64,
+    /// Frames lost.
+    pub lost: u64,
+    /// Frames delivered twice.
+    pub duplicated: u64,
+    /// Frames held back and delivered late.
+    pub reordered: u64,
+    /// Frames with a flipped bit.
+    pub corrupted: u64,
+}
+
+/// SplitMix64: small, fast, and good enough to draw per-frame decisions.
+#[derive(Clone, Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// Applies an [`Impairment`] to a stream of frames.
+#[derive(Debug)]
+pub struct Impairer {
+    cfg: Impairment,
+    rng: SplitMix,
+    scratch: Vec<u8>,
+    held: Vec<u8>,
+    held_len: Option<usize>,
+    stats: ImpairStats,
+}
+
+impl Impairer {
+    /// An impairer for frames up to `max_frame` bytes.
+    pub fn new(cfg: Impairment, max_frame: usize) -> Impairer {
+        Impairer {
+            cfg,
+            rng: SplitMix(cfg.seed),
+            scratch: vec![0; max_frame],
+            held: vec![0; max_frame],
+            held_len: None,
+            stats: ImpairStats::default(),
+        }
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> ImpairStats {
+        self.stats
+    }
+
+    /// Passes one frame through: `out` receives zero, one or more frames (a held one among
+    /// them). Frames longer than `max_frame` pass untouched.
+    pub fn apply(&mut self, frame: &[u8], mut out: impl FnMut(&[u8])) {
+        self.stats.frames += 1;
+        if self.cfg.is_none() || frame.len() > self.scratch.len() {
+            out(frame);
+            return self.release(out);
+        }
+        if self.rng.chance(self.cfg.loss) {
+            self.stats.lost += 1;
+            return;
+        }
+        let n = frame.len();
+        self.scratch[..n].copy_from_slice(frame);
+        if n > 14 && self.rng.chance(self.cfg.corrupt) {
+            let bit = 14 * 8 + self.rng.next() % ((n as u64 - 14) * 8);
+            self.scratch[(bit / 8) as usize] ^= 1 << (bit % 8);
+            self.stats.corrupted += 1;
+        }
+        if self.held_len.is_none() && self.rng.chance(self.cfg.reorder) {
+            self.held[..n].copy_from_slice(&self.scratch[..n]);
+            self.held_len = Some(n);
+            self.stats.reordered += 1;
+            return;
+        }
+        out(&self.scratch[..n]);
+        if self.rng.chance(self.cfg.duplicate) {
+            self.stats.duplicated += 1;
+            out(&self.scratch[..n]);
+        }
+        self.release(out);
+    }
+
+    /// Sends the frame held back for reordering, if any.
+    pub fn release(&mut self, mut out: impl FnMut(&[u8])) {
+        if let Some(n) = self.held_len.take() {
+            out(&self.held[..n]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cfg: Impairment, frames: u32) -> (Vec<Vec<u8>>, ImpairStats) {
+        let mut imp = Impairer::new(cfg, 200);
+        let mut out = Vec::new();
+        for i in 0..frames {
+            let mut f = vec![0u8; 64];
+            f[..4].copy_from_slice(&i.to_be_bytes());
+            imp.apply(&f, |o| out.push(o.to_vec()));
+        }
+        imp.release(|o| out.push(o.to_vec()));
+        (out, imp.stats())
+    }
+
+    #[test]
+    fn none_is_transparent() {
+        let (out, s) = run(Impairment::NONE, 100);
+        assert_eq!(out.len(), 100);
+        assert_eq!(s.lost + s.duplicated + s.reordered + s.corrupted, 0);
+    }
+
+    #[test]
+    fn rates_are_close_and_seeds_reproduce() {
+        let cfg = Impairment {
+            loss: 0.1,
+            duplicate: 0.05,
+            reorder: 0.05,
+            corrupt: 0.02,
+            seed: 42,
+        };
+        let (a, s) = run(cfg, 20_000);
+        let (b, _) = run(cfg, 20_000);
+        assert_eq!(a, b, "same seed, same wire");
+        let (c, _) = run(Impairment { seed: 43, ..cfg }, 20_000);
+        assert_ne!(a, c);
+        let near = |n: u64, p: f64| (n as f64 - 20_000.0 * p).abs() < 20_000.0 * p * 0.25;
+        assert!(near(s.lost, 0.1), "{s:?}");
+        assert!(near(s.corrupted, 0.02 * 0.9), "{s:?}");
+        assert!(s.duplicated > 500 && s.reordered > 500, "{s:?}");
+        assert_eq!(
+            a.len() as u64,
+            20_000 - s.lost + s.duplicated,
+            "held frames are all released"
+        );
+        // Reordering puts some frame after its successor.
+        let seqs: Vec<u32> = a
+            .iter()
+            .map(|f| u32::from_be_bytes([f[0], f[1], f[2], f[3]]))
+            .collect();
+        assert!(seqs.windows(2).any(|w| w[0] > w[1]));
+        // Corruption never touches the Ethernet header.
+        assert!(a.iter().all(|f| f[4..14] == [0; 10]));
+    }
+
+    #[test]
+    fn parse_and_check() {
+        let i = Impairment::parse("loss=0.01, reorder=0.5,seed=9").unwrap();
+        assert_eq!((i.loss, i.reorder, i.seed), (0.01, 0.5, 9));
+        assert!(Impairment::parse("loss=2").is_err());
+        assert!(
+            Impairment::parse("jitter=1")
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(Impairment::parse("loss").is_err());
+        assert!(Impairment::parse("").unwrap().is_none());
+    }
+}

@@ -1,0 +1,111 @@
+//! Wire ports: where the frames a simulated NIC sends go, and where the frames it receives come
+//! from.
+//!
+//! | port | what it is |
+//! |---|---|
+//! | [`cable::CableEnd`] | a cable to another simulated NIC (threads or processes), with seeded [`impair::Impairment`] |
+//! | [`tap::TapPort`] | a Linux TAP interface: the kernel is the peer |
+//! | [`pcap::PcapPort`] | a capture file only (send-only wire) |
+//! | [`pcap::Capture`] | any port above, with both directions recorded to a capture file |
+//! | [`NullPort`] | nothing attached: frames sent are counted and lost |
+//!
+//! A [`Port`] is a [`Wire`] (what the device core drives) that can also wake the device when a
+//! frame arrives for it ([`Port::connect`]). Owns the ports; it must not contain device
+//! behaviour. Nothing here allocates per frame.
+
+pub mod cable;
+pub mod impair;
+pub mod pcap;
+pub mod ring;
+pub mod tap;
+
+use sim_link::DeviceWaker;
+
+use crate::device::Wire;
+
+/// What a port has carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Frames handed on (to the cable, the kernel, the file).
+    pub sent: u64,
+    /// Frames received.
+    pub received: u64,
+    /// Frames lost in the port itself (a full cable ring, a kernel write error, a full inbox).
+    pub dropped: u64,
+    /// What impairment did (cables).
+    pub impairment: impair::ImpairStats,
+}
+
+/// A wire port a simulated NIC can own.
+pub trait Port: Wire + Send {
+    /// Tells the port how to wake the device it serves (called once when the NIC is built),
+    /// so a frame arriving while the device sleeps wakes it.
+    fn connect(&mut self, own: &DeviceWaker);
+    /// A short description for logs and reports ("cable /dev/shm/x (side A)").
+    fn describe(&self) -> String;
+    /// What the port has carried.
+    fn counters(&self) -> PortCounters;
+}
+
+impl Wire for Box<dyn Port> {
+    fn transmit(&mut self, frame: &[u8], now_ns: u64) {
+        (**self).transmit(frame, now_ns)
+    }
+    fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        (**self).receive(buf)
+    }
+    fn rx_pending(&self) -> bool {
+        (**self).rx_pending()
+    }
+    fn tx_ready(&self, frames: usize) -> bool {
+        (**self).tx_ready(frames)
+    }
+    fn flush(&mut self, now_ns: u64) {
+        (**self).flush(now_ns)
+    }
+}
+
+impl Port for Box<dyn Port> {
+    fn connect(&mut self, own: &DeviceWaker) {
+        (**self).connect(own)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn counters(&self) -> PortCounters {
+        (**self).counters()
+    }
+}
+
+/// No cable plugged in: frames sent are counted and lost, nothing arrives.
+#[derive(Debug, Default)]
+pub struct NullPort {
+    /// Frames sent into nothing.
+    pub sent: u64,
+}
+
+impl Wire for NullPort {
+    fn transmit(&mut self, _frame: &[u8], _now_ns: u64) {
+        self.sent += 1;
+    }
+    fn receive(&mut self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn rx_pending(&self) -> bool {
+        false
+    }
+}
+
+impl Port for NullPort {
+    fn connect(&mut self, _own: &DeviceWaker) {}
+    fn describe(&self) -> String {
+        "no wire".into()
+    }
+    fn counters(&self) -> PortCounters {
+        PortCounters {
+            sent: self.sent,
+            dropped: self.sent,
+            ..PortCounters::default()
+        }
+    }
+}

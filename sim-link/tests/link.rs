@@ -1,0 +1,395 @@
+//! The link end to end, both sides in this process (the separate-process case is tested in
+//! the workspace root with `ferrotoe nicsim`): posted-write ordering, reads that wait for writes,
+//! FIFO back-pressure, dead devices, the IOMMU, interrupts, the image seqlock, stepped pumping.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sim_link::layout::{self, entry};
+use sim_link::{
+    AttachOptions, DeviceLink, DmaFault, DriverLink, LinkConfig, LinkError, LinkEvent, SharedRegion,
+};
+
+/// A toy device: every write lands in the image at its offset (after `delay`), bad reads are
+/// recorded, and the write log is kept in order.
+struct ToyDevice {
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<LinkEvent>>>,
+    thread: Option<JoinHandle<DeviceLink>>,
+}
+
+impl ToyDevice {
+    fn spawn(dev: DeviceLink, delay: Duration) -> ToyDevice {
+        let stop = Arc::new(AtomicBool::new(false));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (s, l) = (Arc::clone(&stop), Arc::clone(&log));
+        let thread = std::thread::spawn(move || {
+            let mut dev = dev;
+            while !s.load(Ordering::Acquire) {
+                let mut any = false;
+                while let Some(ev) = dev.poll_event() {
+                    any = true;
+                    std::thread::sleep(delay);
+                    if let LinkEvent::Write { offset, value } = ev
+                        && offset % 4 == 0
+                    {
+                        dev.image().store(offset, value);
+                    }
+                    l.lock().unwrap().push(ev);
+                }
+                dev.ack();
+                if !any {
+                    dev.sleep(Duration::from_millis(5), || false);
+                }
+            }
+            dev
+        });
+        ToyDevice {
+            stop,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> DeviceLink {
+        self.stop.store(true, Ordering::Release);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn pair(cfg: LinkConfig) -> (DeviceLink, DriverLink) {
+    let dev = DeviceLink::create_anonymous(&cfg).unwrap();
+    let drv = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap();
+    (dev, drv)
+}
+
+#[test]
+fn reads_wait_for_earlier_posted_writes() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    // The device takes 2 ms per write: a read that did not wait would see stale values.
+    let toy = ToyDevice::spawn(dev, Duration::from_millis(2));
+    for i in 0..10u32 {
+        drv.write32(0x13C, i).unwrap();
+    }
+    assert_eq!(drv.read32(0x13C).unwrap(), 9);
+    let log = toy.log.lock().unwrap().clone();
+    let values: Vec<u32> = log
+        .iter()
+        .map(|e| match e {
+            LinkEvent::Write { value, .. } => *value,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(values, (0..10).collect::<Vec<_>>(), "applied in order");
+    toy.stop();
+}
+
+#[test]
+fn full_fifo_applies_back_pressure_and_loses_nothing() {
+    let (dev, mut drv) = pair(LinkConfig {
+        fifo_capacity: 16,
+        ..LinkConfig::default()
+    });
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    for i in 0..1000u32 {
+        drv.write32(0x4000 + 4 * (i % 64), i).unwrap();
+    }
+    drv.flush().unwrap();
+    assert_eq!(toy.log.lock().unwrap().len(), 1000);
+    assert_eq!(drv.read32(0x4000 + 4 * (999 % 64)).unwrap(), 999);
+    toy.stop();
+}
+
+#[test]
+fn unaligned_reads_are_reported_and_out_of_bar_is_an_error() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    assert_eq!(drv.read32(0x102).unwrap(), 0);
+    drv.write32(0x105, 1).unwrap();
+    drv.flush().unwrap();
+    assert_eq!(
+        toy.log.lock().unwrap().clone(),
+        vec![
+            LinkEvent::BadRead { offset: 0x102 },
+            LinkEvent::Write {
+                offset: 0x105,
+                value: 1
+            }
+        ]
+    );
+    assert!(matches!(
+        drv.read32(0x1_0000),
+        Err(LinkError::OutOfBar { offset: 0x1_0000 })
+    ));
+    assert!(matches!(
+        drv.write32(0xFFFF_FFFC, 0),
+        Err(LinkError::OutOfBar { .. })
+    ));
+    toy.stop();
+}
+
+#[test]
+fn a_silent_device_times_out_and_a_stopped_one_fails_at_once() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    drv.set_timeout(Duration::from_millis(50));
+    drv.write32(0x13C, 1).unwrap();
+    let start = Instant::now();
+    let err = drv.read32(0x13C).unwrap_err();
+    assert!(
+        matches!(err, LinkError::DeviceNotResponding { .. }),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(err.to_string().contains("did not respond"));
+    let paths = dev.paths().clone();
+    drop(dev);
+    assert!(!drv.device_running());
+    assert!(matches!(
+        DriverLink::attach(&paths, AttachOptions::default()),
+        Err(LinkError::DeviceStopped { .. }) | Err(LinkError::Io { .. })
+    ));
+    assert!(matches!(
+        drv.read32(0x13C),
+        Err(LinkError::DeviceStopped { .. })
+    ));
+}
+
+#[test]
+fn dma_regions_map_in_order_and_fault_outside() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    let mem = SharedRegion::anonymous("dma", 64 * 1024).unwrap();
+    mem.write(0x100, b"descriptor").unwrap();
+    drv.map_dma(&mem, 0x1_0000_0000).unwrap();
+    // Errors the driver side catches before posting.
+    assert!(matches!(
+        drv.map_dma(&mem, 0x1_0000_8000),
+        Err(LinkError::RegionOverlap {
+            other: 0x1_0000_0000,
+            ..
+        })
+    ));
+    assert!(matches!(
+        drv.map_dma(&mem, 0x123),
+        Err(LinkError::BadRegion { .. })
+    ));
+    // An error only the device side can see: a file it cannot open.
+    let err = drv
+        .map_dma_path(
+            std::path::Path::new("/nonexistent/dma"),
+            4096,
+            0x2_0000_0000,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, LinkError::DeviceCouldNotMap { errno, .. } if errno == libc_enoent()),
+        "{err}"
+    );
+    drv.flush().unwrap();
+    let dev = toy.stop();
+    let mut buf = [0u8; 10];
+    dev.iommu().read(0x1_0000_0100, &mut buf).unwrap();
+    assert_eq!(&buf, b"descriptor");
+    dev.iommu().write(0x1_0000_0200, b"completion").unwrap();
+    let mut back = [0u8; 10];
+    mem.read(0x200, &mut back).unwrap();
+    assert_eq!(&back, b"completion");
+    assert_eq!(
+        dev.iommu().read(0x1_0001_0000, &mut buf),
+        Err(DmaFault {
+            iova: 0x1_0001_0000
+        })
+    );
+    assert_eq!(dev.iommu().write(0x0, b"x"), Err(DmaFault { iova: 0 }));
+
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    drv.unmap_dma(0x1_0000_0000).unwrap();
+    assert!(matches!(
+        drv.unmap_dma(0x1_0000_0000),
+        Err(LinkError::NotMapped { .. })
+    ));
+    let dev = toy.stop();
+    assert_eq!(dev.iommu().region_count(), 0);
+}
+
+fn libc_enoent() -> i32 {
+    std::io::Error::from(std::io::ErrorKind::NotFound)
+        .raw_os_error()
+        .unwrap_or(2)
+}
+
+#[test]
+fn interrupts_wake_waiters_and_count() {
+    let (dev, drv) = pair(LinkConfig {
+        irq_vectors: 4,
+        ..LinkConfig::default()
+    });
+    let irq = drv.interrupts();
+    assert_eq!(irq.count(2).unwrap(), 0);
+    assert_eq!(irq.wait(2, 0, Duration::from_millis(5)).unwrap(), None);
+    assert!(matches!(
+        irq.count(4),
+        Err(LinkError::NoSuchVector {
+            vector: 4,
+            vectors: 4
+        })
+    ));
+    let waiter = {
+        let irq = irq.clone();
+        std::thread::spawn(move || irq.wait(2, 0, Duration::from_secs(10)).unwrap())
+    };
+    let any_waiter = {
+        let irq = irq.clone();
+        std::thread::spawn(move || irq.wait_any(0, Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(dev.signal_irq(2));
+    assert!(!dev.signal_irq(4));
+    assert_eq!(waiter.join().unwrap(), Some(1));
+    assert_eq!(any_waiter.join().unwrap(), Some(1));
+    assert_eq!(irq.count(1).unwrap(), 0);
+    assert_eq!(irq.count_any(), 1);
+}
+
+#[test]
+fn sixty_four_bit_counters_read_consistently_while_they_change() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // The device bumps a monotonic counter whose low 12 bits repeat the low 12 bits of its
+    // high half (hi = k / 16, lo = (k % 16) << 28 | hi % 4096): a read combining halves of two
+    // different values breaks that, and HI changes every 16 updates, as real counters' HI
+    // changes rarely.
+    let writer = std::thread::spawn(move || {
+        let mut k = 0u32;
+        while !s.load(Ordering::Acquire) {
+            k = k.wrapping_add(1);
+            let hi = k >> 4;
+            let lo = ((k & 0xF) << 28) | (hi & 0xFFF);
+            dev.image().begin_update();
+            dev.image().store(0x4040, lo);
+            dev.image().store(0x4044, hi);
+            dev.image().end_update();
+        }
+        dev
+    });
+    let mut reads = 0;
+    let mut last = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(200) {
+        // No posted writes, so reads do not wait for the (never acking) writer.
+        let v = drv.read64(0x4040).unwrap();
+        let (hi, lo) = (v >> 32, v & 0xFFFF_FFFF);
+        assert_eq!(hi & 0xFFF, lo & 0xFFF, "torn 64-bit read {v:#x}");
+        assert!(v >= last, "counter went backwards: {last:#x} then {v:#x}");
+        last = v;
+        reads += 1;
+    }
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    assert!(reads > 10 && last > 0);
+}
+
+#[test]
+fn a_pump_lets_a_stepped_device_serve_reads_on_the_same_thread() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    let dev = Arc::new(Mutex::new(dev));
+    let pumped = Arc::clone(&dev);
+    drv.set_pump(Box::new(move || {
+        let mut d = pumped.lock().unwrap();
+        while let Some(ev) = d.poll_event() {
+            if let LinkEvent::Write { offset, value } = ev {
+                d.image().store(offset, value ^ 0xFFFF);
+            }
+        }
+        d.ack();
+    }));
+    drv.write32(0x13C, 0x1234).unwrap();
+    assert_eq!(drv.read32(0x13C).unwrap(), 0x1234 ^ 0xFFFF);
+    // wait_irq pumps too, and times out cleanly.
+    assert_eq!(drv.wait_irq(0, 0, Duration::from_millis(5)).unwrap(), None);
+    dev.lock().unwrap().signal_irq(0);
+    assert_eq!(
+        drv.wait_irq(0, 0, Duration::from_millis(5)).unwrap(),
+        Some(1)
+    );
+}
+
+#[test]
+fn attach_checks_the_files_and_the_owner() {
+    let dir = std::env::temp_dir().join(format!("sim-link-attach-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dev = DeviceLink::create_in_dir(&dir, &LinkConfig::default()).unwrap();
+    // A live foreign owner (pid 1 always exists) blocks a second driver unless forced.
+    let raw = SharedRegion::open(&dir.join("link")).unwrap();
+    raw.atomic_u32(layout::DRIVER_PID_OFF)
+        .store(1, Ordering::Release);
+    let err = DriverLink::attach_dir(&dir).unwrap_err();
+    assert!(
+        matches!(err, LinkError::DriverAttached { pid: 1, .. }),
+        "{err}"
+    );
+    let forced = DriverLink::attach(
+        dev.paths(),
+        AttachOptions {
+            force: true,
+            ..AttachOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(dev.driver_pid(), Some(std::process::id()));
+    drop(forced);
+    assert_eq!(dev.driver_pid(), None);
+
+    // Files that are not a link.
+    std::fs::write(dir.join("junk"), vec![0u8; 4096]).unwrap();
+    let err = DriverLink::attach(
+        &sim_link::LinkPaths {
+            bar0: dir.join("bar0"),
+            link: dir.join("junk"),
+        },
+        AttachOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, LinkError::NotALink { .. }), "{err}");
+    let err = DriverLink::attach(
+        &sim_link::LinkPaths {
+            bar0: dir.join("junk"),
+            link: dir.join("link"),
+        },
+        AttachOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("BAR0 has 65536"), "{err}");
+    drop(dev);
+    // The files outlive the device; attaching to them says the device stopped.
+    let err = DriverLink::attach_dir(&dir).unwrap_err();
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn malformed_fifo_entries_are_counted_and_skipped() {
+    let (mut dev, _drv) = pair(LinkConfig::default());
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    let l = dev.layout();
+    raw.atomic_u64(l.fifo_entry(0))
+        .store(entry::pack(0x7F, 0, 0), Ordering::Relaxed);
+    raw.atomic_u64(l.fifo_entry(1))
+        .store(entry::pack(entry::MAP_REGION, 9999, 0), Ordering::Relaxed);
+    raw.atomic_u64(l.fifo_entry(2))
+        .store(entry::pack(entry::WRITE32, 0x13C, 5), Ordering::Relaxed);
+    raw.atomic_u32(layout::FIFO_PRODUCER_OFF)
+        .store(3, Ordering::Release);
+    assert_eq!(
+        dev.poll_event(),
+        Some(LinkEvent::Write {
+            offset: 0x13C,
+            value: 5
+        })
+    );
+    assert_eq!(dev.poll_event(), None);
+    assert_eq!(dev.protocol_errors(), 2);
+}

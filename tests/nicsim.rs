@@ -1,0 +1,217 @@
+//! `ferrotoe nicsim` as a separate process: a driver in this process reaches it only through
+//! the shared-memory files, as a real device across PCIe. One NIC writing a capture file, two
+//! NICs joined by a cable file, and a device killed under a driver.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hw_spec::{CsumStatus, ErrorCode, TxOffloadRequest};
+use rtl_sim::conformance::frames::{self, TcpSpec};
+use rtl_sim::conformance::link_driver::{DriverConfig, LinkDriver};
+use sim_link::{DriverLink, LinkError};
+
+struct Nicsim {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Nicsim {
+    fn spawn(link: &Path, extra: &[&str]) -> Nicsim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+            .arg("nicsim")
+            .arg("--link")
+            .arg(link)
+            .arg("--stop-on-stdin-eof")
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn ferrotoe nicsim");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(
+            line.starts_with("nicsim ready"),
+            "unexpected first line: {line:?}"
+        );
+        Nicsim { child, stdout }
+    }
+
+    /// Closes its stdin and waits for a clean exit; returns the rest of its output.
+    fn stop(mut self) -> String {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "nicsim exited with {status}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "nicsim did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut rest = String::new();
+        while self.stdout.read_line(&mut rest).unwrap() > 0 {}
+        rest
+    }
+}
+
+impl Drop for Nicsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ferrotoe-nicsim-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rings() -> DriverConfig {
+    DriverConfig {
+        ring_log2: 6,
+        ..DriverConfig::default()
+    }
+}
+
+/// Repeats `f` until it returns true or 10 s pass.
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The frames of a classic pcap file.
+fn pcap_frames(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        u32::from_ne_bytes(bytes[0..4].try_into().unwrap()),
+        0xa1b2_c3d4
+    );
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_ne_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(bytes[at + 16..at + 16 + len].to_vec());
+        at += 16 + len;
+    }
+    out
+}
+
+#[test]
+fn a_driver_reaches_a_nicsim_process_through_the_shared_files() {
+    let d = dir("pcap");
+    let pcap = d.join("wire.pcap");
+    let nicsim = Nicsim::spawn(
+        &d.join("link"),
+        &["--wire", &format!("pcap:{}", pcap.display())],
+    );
+    let link = DriverLink::attach_dir(&d.join("link")).unwrap();
+    let mut drv = LinkDriver::bring_up(link, rings()).unwrap();
+    for i in 0..20u32 {
+        let f = frames::tcp_frame(
+            &TcpSpec {
+                seq: i,
+                ..TcpSpec::default()
+            },
+            &frames::payload(300, 2),
+        );
+        assert!(drv.queue_frame(&f, TxOffloadRequest::tcp_checksums(14, 20)));
+    }
+    drv.doorbell().unwrap();
+    let mut done = 0;
+    until("20 TX completions", || {
+        done += drv
+            .reap_tx(|c| assert_eq!(c.error, ErrorCode::None))
+            .unwrap();
+        done == 20
+    });
+    // The device's own view, read through BAR0 across the process boundary.
+    let frames_sent = drv
+        .link()
+        .read64(hw_spec::regs::stats::tx_addr(
+            0,
+            &hw_spec::regs::stats::FRAMES_LO,
+        ))
+        .unwrap();
+    assert_eq!(frames_sent, 20);
+    let summary = nicsim.stop();
+    assert!(summary.contains("20 frames sent"), "{summary}");
+    let captured = pcap_frames(&pcap);
+    assert_eq!(captured.len(), 20);
+    for f in &captured {
+        assert!(frames::ipv4_ok(f) && frames::l4_ok(f), "checksums inserted");
+    }
+    // The driver sees the device go away instead of hanging.
+    let err = drv.link().read32(0).unwrap_err();
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn two_nicsim_processes_on_one_cable() {
+    let d = dir("cable");
+    let cable = d.join("cable");
+    let a = Nicsim::spawn(
+        &d.join("a"),
+        &["--wire", &format!("cable:{}:a", cable.display())],
+    );
+    let b = Nicsim::spawn(
+        &d.join("b"),
+        &["--wire", &format!("cable:{}:b", cable.display())],
+    );
+    let big_buffers = DriverConfig {
+        buf_len: 32 * 1024,
+        ..rings()
+    };
+    let mut da =
+        LinkDriver::bring_up(DriverLink::attach_dir(&d.join("a")).unwrap(), big_buffers).unwrap();
+    let mut db =
+        LinkDriver::bring_up(DriverLink::attach_dir(&d.join("b")).unwrap(), rings()).unwrap();
+    let payload = frames::payload(30_000, 4);
+    let big = frames::tcp_frame(&TcpSpec::default(), &payload);
+    assert!(da.queue_frame(&big, TxOffloadRequest::tso(1448, 14, 20, 32)));
+    da.doorbell().unwrap();
+    let mut got = Vec::new();
+    until("21 TSO segments at B", || {
+        db.receive(|c, f| {
+            assert_eq!((c.ip_csum, c.l4_csum), (CsumStatus::Good, CsumStatus::Good));
+            got.extend_from_slice(&f[66..]);
+        })
+        .unwrap();
+        got.len() >= payload.len()
+    });
+    assert_eq!(got, payload);
+    let sb = b.stop();
+    let sa = a.stop();
+    assert!(sa.contains("21 frames sent"), "{sa}");
+    assert!(sb.contains("21 received"), "{sb}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_killed_device_does_not_hang_the_driver() {
+    let d = dir("kill");
+    let mut nicsim = Nicsim::spawn(&d.join("link"), &[]);
+    let mut link = DriverLink::attach_dir(&d.join("link")).unwrap();
+    link.set_timeout(Duration::from_millis(300));
+    link.write32(0x13C, 5).unwrap();
+    assert_eq!(link.read32(0x13C).unwrap(), 5);
+    nicsim.child.kill().unwrap();
+    nicsim.child.wait().unwrap();
+    link.write32(0x13C, 6).unwrap();
+    let start = Instant::now();
+    let err = link.read32(0x13C).unwrap_err();
+    assert!(
+        matches!(err, LinkError::DeviceNotResponding { .. }),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    std::fs::remove_dir_all(&d).unwrap();
+}
