@@ -11,6 +11,9 @@
 //! Depends on `hw-spec` only. It must not depend on `host-driver` or `tcp-engine`: the driver
 //! talks to this device through the same registers and rings it would use on real hardware.
 //!
-//! Modules: [`engines`] (bit-exact Rust models of the offload engines). The RTL, the device
-//! model and the simulated NIC arrive with issue #4.
+//! Modules: [`engines`] (bit-exact Rust models of the offload engines); `rtl` (feature `rtl`:
+//! the Verilog engines under Verilator, driven from Rust). The device model and the simulated
+//! NIC arrive with issue #4.
 pub mod engines;
+#[cfg(feature = "rtl")]
+pub mod rtl;
