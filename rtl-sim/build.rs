@@ -49,8 +49,13 @@ fn main() {
         .std("c++17")
         .warnings(false)
         .debug(false)
-        // The simulation speed matters more than the compile time of the debug profile.
-        .opt_level(1)
+        // Simulation speed against compile time: -O1 for tests (the debug profile), -O2 for
+        // release builds and benchmarks.
+        .opt_level(if std::env::var("PROFILE").as_deref() == Ok("release") {
+            2
+        } else {
+            1
+        })
         .define("VM_TRACE", "1")
         .define("VM_TRACE_VCD", "1")
         .define("VM_COVERAGE", "0")

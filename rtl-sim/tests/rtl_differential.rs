@@ -14,25 +14,11 @@ use hw_spec::offload::{TsoFlagMasks, tcp_flags};
 
 use hw_spec::{CsumStatus, DeviceCaps, ErrorCode, L4Csum, RssType, TxOffloadRequest, TxPlan};
 use rtl_sim::engines::{rx, tx};
-use rtl_sim::rtl::{DataWidth, Pressure, RtlConfig, RtlEngines};
+use rtl_sim::rtl::{DataWidth, Pressure, REFERENCE_CAPS, RtlConfig, RtlEngines};
 
 // ------------------------------------------------------------------ configuration
 
-const CAPS: DeviceCaps = DeviceCaps {
-    tx_ipv4_csum: true,
-    tx_tcp_csum: true,
-    tx_udp_csum: true,
-    rx_csum: true,
-    tso: true,
-    rss: true,
-    timestamp: true,
-    tx_scatter_gather: true,
-    max_tso_payload: 65535,
-    max_frame_len: 9216,
-    min_mss: 64,
-    max_mss: 9162,
-    max_sg: 16,
-};
+const CAPS: DeviceCaps = REFERENCE_CAPS;
 
 /// The key of Microsoft's RSS verification suite.
 const RSS_KEY: [u8; 40] = [

@@ -33,6 +33,23 @@ use ffi::{FtIo, Model};
 pub const BUILD_MAX_FRAME_LEN: u16 = 9216;
 /// Largest TSO payload the RTL build supports (`MAX_TSO_PAYLOAD` of `ft_sim_top`).
 pub const BUILD_MAX_TSO_PAYLOAD: u32 = 65535;
+/// Every offload the engines implement with the build's limits: the configuration the tests and
+/// benchmarks run (MSS from 64 bytes to the most a 54-byte header leaves in a maximum frame).
+pub const REFERENCE_CAPS: DeviceCaps = DeviceCaps {
+    tx_ipv4_csum: true,
+    tx_tcp_csum: true,
+    tx_udp_csum: true,
+    rx_csum: true,
+    tso: true,
+    rss: true,
+    timestamp: true,
+    tx_scatter_gather: true,
+    max_tso_payload: BUILD_MAX_TSO_PAYLOAD,
+    max_frame_len: BUILD_MAX_FRAME_LEN,
+    min_mss: 64,
+    max_mss: BUILD_MAX_FRAME_LEN - 54,
+    max_sg: 16,
+};
 /// Cycles without any handshake after which a run is declared stalled.
 const STALL_LIMIT: u64 = 20_000;
 
@@ -162,6 +179,8 @@ pub struct StreamStats {
     pub first_in_cycle: u64,
     /// Run-relative cycle of the last beat of the first frame accepted.
     pub first_frame_last_in_cycle: u64,
+    /// Run-relative cycle of the last input beat accepted.
+    pub last_in_cycle: u64,
     /// Run-relative cycle of the first output beat (TX) or status (RX).
     pub first_out_cycle: u64,
     /// Run-relative cycle of the last output beat (TX) or status (RX).
@@ -393,6 +412,7 @@ impl RtlEngines {
                 if out.stats.in_beats == 1 {
                     out.stats.first_in_cycle = now;
                 }
+                out.stats.last_in_cycle = now;
                 let (frame, _) = &requests[req_idx];
                 if (beat_idx + 1) * w >= frame.len() {
                     if req_idx == 0 {
@@ -537,6 +557,7 @@ impl RtlEngines {
                 if out.stats.in_beats == 1 {
                     out.stats.first_in_cycle = now;
                 }
+                out.stats.last_in_cycle = now;
                 if (beat_idx + 1) * w >= frames[frame_idx].len() {
                     if frame_idx == 0 {
                         out.stats.first_frame_last_in_cycle = now;
