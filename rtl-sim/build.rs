@@ -42,6 +42,32 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "v"))
         .collect();
     let include = verilator_root().join("include");
+    let opt_level = if std::env::var("PROFILE").as_deref() == Ok("release") {
+        2
+    } else {
+        1
+    };
+
+    // `cargo clippy` and `cargo test` run this script separately (different OUT_DIRs) with the
+    // same inputs; the C++ takes a minute to compile, so the library is cached next to the
+    // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
+    let mut inputs: Vec<PathBuf> = sources.clone();
+    inputs.push(spec.join("ferrotoe_hw_spec.vh"));
+    inputs.push(shim.clone());
+    inputs.push(manifest.join("build.rs"));
+    let key = cache_key(&inputs, &format!("{}-O{opt_level}", verilator_version()));
+    let cache = out
+        .parent()
+        .and_then(Path::parent)
+        .map(|build| build.join(format!("ft-sim-cache-{key:016x}")));
+    if let Some(dir) = &cache
+        && dir.join("libft_sim.a").is_file()
+    {
+        println!("cargo:rustc-link-search=native={}", dir.display());
+        println!("cargo:rustc-link-lib=static=ft_sim");
+        println!("cargo:rustc-link-lib=stdc++");
+        return;
+    }
 
     let mut build = cc::Build::new();
     build
@@ -51,11 +77,7 @@ fn main() {
         .debug(false)
         // Simulation speed against compile time: -O1 for tests (the debug profile), -O2 for
         // release builds and benchmarks.
-        .opt_level(if std::env::var("PROFILE").as_deref() == Ok("release") {
-            2
-        } else {
-            1
-        })
+        .opt_level(opt_level)
         .define("VM_TRACE", "1")
         .define("VM_TRACE_VCD", "1")
         .define("VM_COVERAGE", "0")
@@ -109,6 +131,44 @@ fn main() {
     }
     build.file(&shim);
     build.compile("ft_sim");
+    if let Some(dir) = cache {
+        // Publish atomically: copy into a temporary directory, then rename it into place.
+        let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        if std::fs::create_dir_all(&tmp).is_ok()
+            && std::fs::copy(out.join("libft_sim.a"), tmp.join("libft_sim.a")).is_ok()
+            && std::fs::rename(&tmp, &dir).is_err()
+        {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+}
+
+/// `verilator --version`, part of the cache key.
+fn verilator_version() -> String {
+    Command::new("verilator")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// FNV-1a over the names and contents of `inputs` and `extra`.
+fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(extra.as_bytes());
+    for p in inputs {
+        eat(p.to_string_lossy().as_bytes());
+        eat(&std::fs::read(p)
+            .unwrap_or_else(|e| panic!("rtl-sim: cannot read {}: {e}", p.display())));
+    }
+    h
 }
 
 /// Verilator's installation root (`verilator --getenv VERILATOR_ROOT`), defaulting to the

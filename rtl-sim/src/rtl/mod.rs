@@ -1,8 +1,8 @@
 //! The Verilog offload engines of `rtl-sim/rtl`, compiled by Verilator and driven from Rust
 //! (feature `rtl`).
 //!
-//! Owns: driving the Verilated harness `ft_sim_top` (one [`ft_tx_engine`] and one [`ft_rx_csum`]
-//! side by side) cycle by cycle: frames go in as stream beats, output beats and statuses are
+//! Owns: driving the Verilated harness `ft_sim_top` (one `ft_tx_engine` and one `ft_rx_csum`
+//! side by side, see `rtl-sim/rtl/README.md`) cycle by cycle: frames go in as stream beats, output beats and statuses are
 //! collected, cycles are counted. Results come back in the reference model's types
 //! ([`TxPlan`]/[`ErrorCode`], [`RxClass`]), so the RTL and [`crate::engines`] compare directly.
 //! All FFI is in the private `ffi` module. Must not: re-implement engine behaviour (the RTL is the
@@ -13,9 +13,6 @@
 //! configuration) and [`DataWidth::Bits64`]. A VCD waveform of a run is written when the model is
 //! created with [`RtlEngines::with_vcd`], or for every model when the environment variable
 //! `FERROTOE_RTL_VCD` names a directory (files `ft_sim_<width>_<n>.vcd`); open it with GTKWave.
-//!
-//! [`ft_tx_engine`]: ../../rtl/ft_tx_engine.v
-//! [`ft_rx_csum`]: ../../rtl/ft_rx_csum.v
 
 mod ffi;
 
@@ -23,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hw_spec::offload::TsoFlagMasks;
-use hw_spec::{CsumStatus, DeviceCaps, ErrorCode, L4Csum, RssType, TxOffloadRequest, TxPlan};
+use hw_spec::{CsumStatus, DeviceCaps, ErrorCode, RssType, TxOffloadRequest, TxPlan};
 
 use crate::engines::rx::{RssInput, RxClass};
 pub use ffi::ModelError;
@@ -666,10 +663,4 @@ fn decode_rx(io: &FtIo) -> Result<RxStatus, RtlError> {
         rss_hash: io.rx_status_rss_hash,
         len: io.rx_status_len,
     })
-}
-
-/// Whether `l4` is a checksum request the RTL understands (the reserved value is not
-/// representable in [`L4Csum`], so every request a caller can build is).
-pub const fn l4_csum_supported(l4: L4Csum) -> bool {
-    matches!(l4, L4Csum::None | L4Csum::Tcp | L4Csum::Udp)
 }
