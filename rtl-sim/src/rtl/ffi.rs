@@ -200,7 +200,7 @@ pub enum ModelError {
     UnknownWidth(u32),
     /// The VCD path contains a NUL byte.
     BadVcdPath,
-    /// The Rust and C++ views of [`FtIo`] differ (a build mismatch).
+    /// The Rust and C++ views of the per-cycle port struct differ (a build mismatch).
     IoLayout {
         /// `size_of::<FtIo>()`.
         rust: usize,
