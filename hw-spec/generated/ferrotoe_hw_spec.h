@@ -18,6 +18,13 @@
 #define FT_MAX_L3_LEN 0x0000003Cu /* Largest L3_LEN */
 #define FT_MIN_TCP_LEN 0x00000014u /* Smallest TCP header (and L4_LEN with TSO) */
 #define FT_MAX_TCP_LEN 0x0000003Cu /* Largest TCP header (and L4_LEN with TSO) */
+#define FT_UDP_LEN 0x00000008u /* UDP header length (smallest L4 region of a UDP checksum request) */
+#define FT_IPV4_CSUM_OFFSET 0x0000000Au /* Offset of the checksum field inside an IPv4 header */
+#define FT_TCP_CSUM_OFFSET 0x00000010u /* Offset of the checksum field inside a TCP header */
+#define FT_UDP_CSUM_OFFSET 0x00000006u /* Offset of the checksum field inside a UDP header */
+#define FT_IPPROTO_TCP 0x00000006u /* IPv4 protocol number of TCP */
+#define FT_IPPROTO_UDP 0x00000011u /* IPv4 protocol number of UDP */
+#define FT_ETHERTYPE_IPV4 0x00000800u /* Ethertype of IPv4 (frame bytes 12-13) */
 #define FT_RSS_KEY_WORDS 0x0000000Au /* 32-bit words in the RSS key */
 #define FT_RSS_TABLE_ENTRIES 0x00000080u /* Entries in the RSS indirection table */
 

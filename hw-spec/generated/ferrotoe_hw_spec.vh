@@ -16,6 +16,13 @@
 `define FT_MAX_L3_LEN 32'h0000003C // Largest L3_LEN
 `define FT_MIN_TCP_LEN 32'h00000014 // Smallest TCP header (and L4_LEN with TSO)
 `define FT_MAX_TCP_LEN 32'h0000003C // Largest TCP header (and L4_LEN with TSO)
+`define FT_UDP_LEN 32'h00000008 // UDP header length (smallest L4 region of a UDP checksum request)
+`define FT_IPV4_CSUM_OFFSET 32'h0000000A // Offset of the checksum field inside an IPv4 header
+`define FT_TCP_CSUM_OFFSET 32'h00000010 // Offset of the checksum field inside a TCP header
+`define FT_UDP_CSUM_OFFSET 32'h00000006 // Offset of the checksum field inside a UDP header
+`define FT_IPPROTO_TCP 32'h00000006 // IPv4 protocol number of TCP
+`define FT_IPPROTO_UDP 32'h00000011 // IPv4 protocol number of UDP
+`define FT_ETHERTYPE_IPV4 32'h00000800 // Ethertype of IPv4 (frame bytes 12-13)
 `define FT_RSS_KEY_WORDS 32'h0000000A // 32-bit words in the RSS key
 `define FT_RSS_TABLE_ENTRIES 32'h00000080 // Entries in the RSS indirection table
 

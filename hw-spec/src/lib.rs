@@ -96,6 +96,41 @@ pub const CONSTANTS: &[layout::Constant] = &[
         doc: "Largest TCP header (and L4_LEN with TSO)",
     },
     layout::Constant {
+        name: "UDP_LEN",
+        value: offload::UDP_LEN as u64,
+        doc: "UDP header length (smallest L4 region of a UDP checksum request)",
+    },
+    layout::Constant {
+        name: "IPV4_CSUM_OFFSET",
+        value: offload::IPV4_CSUM_OFFSET as u64,
+        doc: "Offset of the checksum field inside an IPv4 header",
+    },
+    layout::Constant {
+        name: "TCP_CSUM_OFFSET",
+        value: offload::TCP_CSUM_OFFSET as u64,
+        doc: "Offset of the checksum field inside a TCP header",
+    },
+    layout::Constant {
+        name: "UDP_CSUM_OFFSET",
+        value: offload::UDP_CSUM_OFFSET as u64,
+        doc: "Offset of the checksum field inside a UDP header",
+    },
+    layout::Constant {
+        name: "IPPROTO_TCP",
+        value: offload::IPPROTO_TCP as u64,
+        doc: "IPv4 protocol number of TCP",
+    },
+    layout::Constant {
+        name: "IPPROTO_UDP",
+        value: offload::IPPROTO_UDP as u64,
+        doc: "IPv4 protocol number of UDP",
+    },
+    layout::Constant {
+        name: "ETHERTYPE_IPV4",
+        value: offload::ETHERTYPE_IPV4 as u64,
+        doc: "Ethertype of IPv4 (frame bytes 12-13)",
+    },
+    layout::Constant {
         name: "RSS_KEY_WORDS",
         value: regs::rss::KEY_WORDS as u64,
         doc: "32-bit words in the RSS key",

@@ -20,9 +20,12 @@
 //! - [`conformance`]: the descriptor-level test suite, generic over the device core;
 //! - [`wire`]: wire ports (cable with impairment, TAP, pcap writer);
 //! - [`nic`]: the simulated NIC: a device core on a sim-link, stepped by the caller or on its
-//!   own thread, and the backend choice (`model`, `rtl`).
+//!   own thread, and the backend choice (`model`, `rtl`);
+//! - `rtl` (feature `rtl`): the Verilog engines under Verilator, driven from Rust.
 pub mod conformance;
 pub mod device;
 pub mod engines;
 pub mod nic;
+#[cfg(feature = "rtl")]
+pub mod rtl;
 pub mod wire;

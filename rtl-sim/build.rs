@@ -1,0 +1,214 @@
+//! Build script of rtl-sim. With the `rtl` feature it Verilates the RTL engines
+//! (`rtl/ft_sim_top.v` and everything it instantiates) once per datapath width (512 and 64
+//! bits, model prefixes `Vft512` and `Vft64`) and compiles the generated C++, the Verilator
+//! runtime and the C ABI shim (`csrc/ft_sim_shim.cpp`) into a static library linked into the
+//! crate. Without the feature it does nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Datapath widths compiled, with their model prefixes.
+const WIDTHS: &[(u32, &str)] = &[(512, "Vft512"), (64, "Vft64")];
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_RTL").is_none() {
+        return;
+    }
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    let rtl = manifest.join("rtl");
+    let spec = manifest.join("../hw-spec/generated");
+    let shim = manifest.join("csrc/ft_sim_shim.cpp");
+
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&rtl)
+        .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", rtl.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "v" || x == "vh"))
+        .collect();
+    sources.sort();
+    for p in &sources {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    println!("cargo:rerun-if-changed={}", rtl.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        spec.join("ferrotoe_hw_spec.vh").display()
+    );
+    println!("cargo:rerun-if-changed={}", shim.display());
+
+    let verilog: Vec<&PathBuf> = sources
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "v"))
+        .collect();
+    let include = verilator_root().join("include");
+    let opt_level = if std::env::var("PROFILE").as_deref() == Ok("release") {
+        2
+    } else {
+        1
+    };
+
+    // `cargo clippy` and `cargo test` run this script separately (different OUT_DIRs) with the
+    // same inputs; the C++ takes a minute to compile, so the library is cached next to the
+    // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
+    let mut inputs: Vec<PathBuf> = sources.clone();
+    inputs.push(spec.join("ferrotoe_hw_spec.vh"));
+    inputs.push(shim.clone());
+    inputs.push(manifest.join("build.rs"));
+    let key = cache_key(&inputs, &format!("{}-O{opt_level}", verilator_version()));
+    let cache = out
+        .parent()
+        .and_then(Path::parent)
+        .map(|build| build.join(format!("ft-sim-cache-{key:016x}")));
+    if let Some(dir) = &cache
+        && dir.join("libft_sim.a").is_file()
+    {
+        println!("cargo:rustc-link-search=native={}", dir.display());
+        println!("cargo:rustc-link-lib=static=ft_sim");
+        println!("cargo:rustc-link-lib=stdc++");
+        return;
+    }
+
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .warnings(false)
+        .debug(false)
+        // Simulation speed against compile time: -O1 for tests (the debug profile), -O2 for
+        // release builds and benchmarks.
+        .opt_level(opt_level)
+        .define("VM_TRACE", "1")
+        .define("VM_TRACE_VCD", "1")
+        .define("VM_COVERAGE", "0")
+        .define("VM_SC", "0")
+        .include(&include)
+        .include(include.join("vltstd"));
+
+    for (width, prefix) in WIDTHS {
+        let mdir = out.join(format!("verilated_{width}"));
+        let _ = std::fs::remove_dir_all(&mdir);
+        let status = Command::new("verilator")
+            .args(["--cc", "--top-module", "ft_sim_top", "--prefix", prefix])
+            .arg(format!("-GDATA_WIDTH={width}"))
+            .args([
+                "-O3",
+                "--x-assign",
+                "fast",
+                "--x-initial",
+                "fast",
+                "--trace",
+            ])
+            .arg("-Mdir")
+            .arg(&mdir)
+            .arg(format!("-I{}", rtl.display()))
+            .arg(format!("-I{}", spec.display()))
+            .args(&verilog)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "rtl-sim: feature `rtl` needs Verilator 5 on PATH, and running `verilator` \
+                     failed ({e}). Install it: `apt-get install verilator` (Debian/Ubuntu), \
+                     or build without `--features rtl`."
+                )
+            });
+        assert!(
+            status.success(),
+            "rtl-sim: verilator failed on {} for DATA_WIDTH={width} (see its messages above)",
+            rtl.display()
+        );
+        build.include(&mdir);
+        for cpp in generated_sources(&mdir) {
+            build.file(cpp);
+        }
+    }
+    for runtime in [
+        "verilated.cpp",
+        "verilated_threads.cpp",
+        "verilated_vcd_c.cpp",
+    ] {
+        build.file(include.join(runtime));
+    }
+    build.file(&shim);
+    build.compile("ft_sim");
+    if let Some(dir) = cache {
+        // Publish atomically: copy into a temporary directory, then rename it into place.
+        let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        if std::fs::create_dir_all(&tmp).is_ok()
+            && std::fs::copy(out.join("libft_sim.a"), tmp.join("libft_sim.a")).is_ok()
+            && std::fs::rename(&tmp, &dir).is_err()
+        {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+    }
+}
+
+/// `verilator --version`, part of the cache key.
+fn verilator_version() -> String {
+    Command::new("verilator")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// FNV-1a over the names and contents of `inputs` and `extra`.
+fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(extra.as_bytes());
+    for p in inputs {
+        eat(p.to_string_lossy().as_bytes());
+        eat(&std::fs::read(p)
+            .unwrap_or_else(|e| panic!("rtl-sim: cannot read {}: {e}", p.display())));
+    }
+    h
+}
+
+/// Verilator's installation root (`verilator --getenv VERILATOR_ROOT`), defaulting to the
+/// Debian location.
+fn verilator_root() -> PathBuf {
+    let fallback = PathBuf::from("/usr/share/verilator");
+    match Command::new("verilator")
+        .args(["--getenv", "VERILATOR_ROOT"])
+        .output()
+    {
+        Ok(o) if o.status.success() => {
+            let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if s.is_empty() {
+                fallback
+            } else {
+                PathBuf::from(s)
+            }
+        }
+        Ok(_) => fallback,
+        Err(e) => panic!(
+            "rtl-sim: feature `rtl` needs Verilator 5 on PATH, and running `verilator` failed \
+             ({e}). Install it: `apt-get install verilator` (Debian/Ubuntu), or build without \
+             `--features rtl`."
+        ),
+    }
+}
+
+/// The split C++ files Verilator generated (not the `__ALL` amalgamations, which would define
+/// every symbol twice).
+fn generated_sources(mdir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(mdir)
+        .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", mdir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "cpp")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains("__ALL"))
+        })
+        .collect();
+    v.sort();
+    v
+}
