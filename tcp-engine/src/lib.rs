@@ -26,3 +26,4 @@
 pub mod device;
 pub mod segment;
 pub mod seq;
+pub mod table;
