@@ -16,14 +16,30 @@
 //! | [`seq`] | sequence-number arithmetic modulo 2^32 |
 //! | [`segment`] | flags, options and the parsed TCP header shared by `wire` and the state machine |
 //! | [`device`] | offload capabilities, per-frame TX/RX offload metadata, the `FrameDevice` trait |
+//! | [`table`] | connection table: generational slotmap, keyed Robin Hood 4-tuple map, RFC 6528 ISNs, RFC 6056 ephemeral ports (no_std, no alloc) |
+//! | [`softnic`] | the NIC offload contract in software (SPEC 6.2 checksums, 6.3 TSO, 7.1 RX verification) for devices that stand in for the NIC |
+//! | `link` (std) | in-memory two-ended link with seeded loss, duplication, reordering, corruption, delay, rate; simulated clock |
+//! | `pcap` (std) | classic pcap writer and a capture wrapper for any `FrameDevice` |
+//! | `tap` (std, Linux) | TAP device with the virtio-net header (kernel checksum and TSO offload); network-namespace helpers |
+//! | `sys` (std, Linux, private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 //!
 //! Modules arriving with issue #3: `checksum` (fast ones' complement sums), `wire` (zero-copy
-//! packet views and `Repr`s), `table` (keyed hash map, slotmap, ISN generator, port allocator),
-//! `tcb` (the per-connection state machine), `endpoint` (the packet phases of the seed design),
-//! `tap` (Linux TAP device with virtio-net offload header).
+//! packet views and `Repr`s), `tcb` (the per-connection state machine), `endpoint` (the packet
+//! phases of the seed design).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod device;
+#[cfg(feature = "std")]
+pub mod link;
+#[cfg(feature = "std")]
+pub mod pcap;
 pub mod segment;
 pub mod seq;
+pub mod softnic;
+#[cfg(all(feature = "std", target_os = "linux"))]
+mod sys;
 pub mod table;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod tap;
+#[cfg(test)]
+mod testutil;

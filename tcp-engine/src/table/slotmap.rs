@@ -388,8 +388,7 @@ impl<T> SlotMap<T, std::boxed::Box<[Slot<T>]>> {
                 max: Self::MAX_CAPACITY,
             });
         }
-        let storage: std::boxed::Box<[Slot<T>]> = (0..capacity).map(|_| Slot::vacant()).collect();
-        Self::new(storage)
+        Self::new(super::heap_storage(capacity, Slot::vacant))
     }
 }
 

@@ -252,7 +252,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// # Panics
     /// When `out` is shorter than `tuples` (a caller bug, not input-dependent).
     pub fn get_batch(&self, tuples: &[FourTuple], out: &mut [Option<SlotKey>]) {
-        const GROUP: usize = 16;
+        const GROUP: usize = 32;
         assert!(
             out.len() >= tuples.len(),
             "get_batch: output shorter than input"
@@ -261,9 +261,13 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         let n = buckets.len();
         for (group, outs) in tuples.chunks(GROUP).zip(out.chunks_mut(GROUP)) {
             let mut hashes = [0u32; GROUP];
-            let mut touched = 0u32;
             for (hash, tuple) in hashes.iter_mut().zip(group) {
                 *hash = self.hasher.hash_tuple(tuple);
+            }
+            // A tight loop of independent loads, so the whole group's cache misses are in
+            // flight at once (hashing in the same loop would fill the reorder window).
+            let mut touched = 0u32;
+            for hash in &hashes[..group.len()] {
                 if let Some(e) = &buckets[home(*hash, n)].0 {
                     touched ^= e.hash;
                 }
@@ -533,7 +537,7 @@ impl<H: TupleHasher> TupleMap<std::boxed::Box<[Bucket]>, H> {
                 needed: usize::MAX,
             });
         }
-        let buckets = std::vec![Bucket::EMPTY; Self::buckets_for(capacity)].into_boxed_slice();
+        let buckets = super::heap_storage(Self::buckets_for(capacity), || Bucket::EMPTY);
         Self::new(buckets, capacity, hasher)
     }
 }

@@ -1,0 +1,156 @@
+//! Connection-table lookup cost at 1,000 and 1,000,000 connections (issue #3 target: the
+//! 1M cost within 2x of the 1k cost), and the table's memory per connection.
+//!
+//! `cargo bench -p ferrotoe-benches --bench table`
+//!
+//! Each benchmark looks up existing tuples in a random order (every lookup at 1M touches a
+//! bucket that is not in cache), one at a time (`get`), over 1,000 active connections
+//! spread through the table (`get_1000_active`: the cost of size alone), with the state read too (`get_and_touch_state`), and in groups of 32 with `get_batch`,
+//! which overlaps the cache misses of a group the way an RX burst allows. `miss` looks up
+//! tuples that are absent; `remove_then_insert` is connection churn. The table is a `ConnectionTable` of 192-byte states, so the
+//! slotmap's memory sits between the buckets as it would in an endpoint.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{Criterion, Throughput};
+use tcp_engine::table::{
+    BoxedConnectionTable, ConnectionTable, FourTuple, HashSecret, SlotKey, bytes_per_connection,
+};
+
+/// What an endpoint might keep per connection (the tcb's budget is ~200 bytes).
+type State = [u64; 24];
+
+fn tuple(n: u32) -> FourTuple {
+    let [a, b, c, d] = (0xC612_0100u32 + n / 60_000).to_be_bytes();
+    FourTuple::new(
+        Ipv4Addr::new(198, 18, 0, 1),
+        443,
+        Ipv4Addr::new(a, b, c, d),
+        1024 + (n % 60_000) as u16,
+    )
+}
+
+/// A deterministic shuffle (xorshift) so runs compare.
+fn shuffled(n: u32, count: usize, seed: u64) -> Vec<FourTuple> {
+    let mut x = seed;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            tuple((x % u64::from(n)) as u32)
+        })
+        .collect()
+}
+
+fn build(n: u32) -> BoxedConnectionTable<State> {
+    let secret = HashSecret::from_bytes(*b"bench secret key");
+    let mut table = ConnectionTable::with_capacity(n as usize, &secret).expect("table");
+    for i in 0..n {
+        table.insert(tuple(i), [u64::from(i); 24]).expect("insert");
+    }
+    table
+}
+
+fn lookups(c: &mut Criterion) {
+    const PROBES: usize = 1 << 16;
+    const BATCH: usize = 32;
+    let mut group = c.benchmark_group("table_lookup");
+    group
+        .sample_size(20)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    for n in [1_000u32, 1_000_000] {
+        let table = build(n);
+        let probes = shuffled(n, PROBES, 0x9E37_79B9_7F4A_7C15);
+        let absent: Vec<FourTuple> = (0..PROBES as u32).map(|i| tuple(n + i)).collect();
+        println!(
+            "table of {n} connections: {:.1} bytes/connection of table overhead (map {:.1} + \
+             slot header 8), {:.1} bytes/connection with a {}-byte state; map probe stats {:?}",
+            bytes_per_connection::<State>(n as usize) - size_of::<State>() as f64,
+            table.map().memory_bytes() as f64 / f64::from(n),
+            bytes_per_connection::<State>(n as usize),
+            size_of::<State>(),
+            table.map().probe_stats(),
+        );
+        if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+            let huge = rollup
+                .lines()
+                .find(|l| l.starts_with("AnonHugePages"))
+                .unwrap_or("");
+            println!(
+                "process {}",
+                huge.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+
+        group.throughput(Throughput::Elements(1));
+        let mut i = 0;
+        group.bench_function(format!("get/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                black_box(table.lookup(black_box(&probes[i])))
+            })
+        });
+        let mut i = 0;
+        group.bench_function(format!("get_and_touch_state/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                let key = table.lookup(black_box(&probes[i])).expect("present");
+                black_box(table.get(key).map(|s| s[0]))
+            })
+        });
+        // 1,000 active connections spread over the whole table: the table's size alone, with
+        // the cache holding the active set as it would in a real server.
+        let hot: Vec<FourTuple> = shuffled(n, 1000, 0x5DEE_CE66_D1CE_4E5B);
+        let hot_probes: Vec<FourTuple> = (0..PROBES).map(|j| hot[(j * 7919) % hot.len()]).collect();
+        let mut i = 0;
+        group.bench_function(format!("get_1000_active/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                black_box(table.lookup(black_box(&hot_probes[i])))
+            })
+        });
+        let mut i = 0;
+        group.bench_function(format!("miss/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                black_box(table.lookup(black_box(&absent[i])))
+            })
+        });
+
+        group.throughput(Throughput::Elements(BATCH as u64));
+        let mut i = 0;
+        let mut out = [None::<SlotKey>; BATCH];
+        group.bench_function(format!("get_batch32/{n}"), |b| {
+            b.iter(|| {
+                i = (i + BATCH) & (PROBES - 1);
+                table
+                    .map()
+                    .get_batch(black_box(&probes[i..i + BATCH]), &mut out);
+                black_box(&out);
+            })
+        });
+
+        group.throughput(Throughput::Elements(1));
+        let mut table = table;
+        let mut i = 0;
+        group.bench_function(format!("remove_then_insert/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                let t = probes[i];
+                let key = table.lookup(&t).expect("present");
+                let state = table.remove(key, &t).expect("live");
+                black_box(table.insert(t, state).ok())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    lookups(&mut criterion);
+    criterion.final_summary();
+}
