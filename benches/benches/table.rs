@@ -3,19 +3,29 @@
 //!
 //! `cargo bench -p ferrotoe-benches --bench table`
 //!
-//! Each benchmark looks up existing tuples in a random order (every lookup at 1M touches a
-//! bucket that is not in cache), one at a time (`get`), over 1,000 active connections
-//! spread through the table (`get_1000_active`: the cost of size alone), with the state read too (`get_and_touch_state`), and in groups of 32 with `get_batch`,
-//! which overlaps the cache misses of a group the way an RX burst allows. `miss` looks up
-//! tuples that are absent; `remove_then_insert` is connection churn. The table is a `ConnectionTable` of 192-byte states, so the
-//! slotmap's memory sits between the buckets as it would in an endpoint.
+//! The table is a `ConnectionTable` of 192-byte states (so the slotmap's memory sits beside
+//! the buckets as in an endpoint), filled to capacity: the map runs at its highest load, 7/8.
+//! `TABLE_HEADROOM=1.4` sizes it 1.4 times larger than the connections it holds (a lower load).
+//! Benchmarks, all looking up existing tuples in a random order unless said otherwise:
+//!
+//! - `get`: one lookup at a time; at 1M every lookup misses the caches;
+//! - `get_and_touch_state`: the lookup plus reading the connection state, as the engine does;
+//! - `get_1000_active`: 1,000 active connections spread through the table, the cost of the
+//!   table's size alone (the caches hold the active set);
+//! - `miss`: tuples that are absent;
+//! - `get_batch32`: `TupleMap::get_batch` over groups of 32 (an RX burst), which overlaps the
+//!   cache misses of a group;
+//! - `remove_then_insert`: connection churn.
+//!
+//! It also prints the bytes per connection and the map's probe statistics.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use criterion::{Criterion, Throughput};
 use tcp_engine::table::{
-    BoxedConnectionTable, ConnectionTable, FourTuple, HashSecret, SlotKey, bytes_per_connection,
+    BoxedConnectionTable, ConnectionTable, FourTuple, HashSecret, Slot, SlotKey,
+    bytes_per_connection,
 };
 
 /// What an endpoint might keep per connection (the tcb's budget is ~200 bytes).
@@ -46,7 +56,13 @@ fn shuffled(n: u32, count: usize, seed: u64) -> Vec<FourTuple> {
 
 fn build(n: u32) -> BoxedConnectionTable<State> {
     let secret = HashSecret::from_bytes(*b"bench secret key");
-    let mut table = ConnectionTable::with_capacity(n as usize, &secret).expect("table");
+    let headroom = std::env::var("TABLE_HEADROOM")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(1.0)
+        .max(1.0);
+    let capacity = (f64::from(n) * headroom) as usize;
+    let mut table = ConnectionTable::with_capacity(capacity, &secret).expect("table");
     for i in 0..n {
         table.insert(tuple(i), [u64::from(i); 24]).expect("insert");
     }
@@ -65,25 +81,41 @@ fn lookups(c: &mut Criterion) {
         let table = build(n);
         let probes = shuffled(n, PROBES, 0x9E37_79B9_7F4A_7C15);
         let absent: Vec<FourTuple> = (0..PROBES as u32).map(|i| tuple(n + i)).collect();
+        let map_bytes = table.map().memory_bytes() as f64;
+        let slot_bytes = (table.slots().capacity() * size_of::<Slot<State>>()) as f64;
+        let per_connection = (map_bytes + slot_bytes) / f64::from(n);
         println!(
-            "table of {n} connections: {:.1} bytes/connection of table overhead (map {:.1} + \
-             slot header 8), {:.1} bytes/connection with a {}-byte state; map probe stats {:?}",
-            bytes_per_connection::<State>(n as usize) - size_of::<State>() as f64,
-            table.map().memory_bytes() as f64 / f64::from(n),
-            bytes_per_connection::<State>(n as usize),
+            "table of {n} connections (capacity {}): {per_connection:.1} bytes/connection \
+             = {:.1} map + {:.1} slot ({} state + {} slot header); map probe stats {:?}",
+            table.capacity(),
+            map_bytes / f64::from(n),
+            slot_bytes / f64::from(n),
             size_of::<State>(),
+            size_of::<Slot<State>>() - size_of::<State>(),
             table.map().probe_stats(),
         );
-        if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
-            let huge = rollup
-                .lines()
-                .find(|l| l.starts_with("AnonHugePages"))
-                .unwrap_or("");
-            println!(
-                "process {}",
-                huge.split_whitespace().collect::<Vec<_>>().join(" ")
+        if table.capacity() == n as usize {
+            let computed = bytes_per_connection::<State>(n as usize);
+            assert!(
+                (computed - per_connection).abs() < 1e-6,
+                "{computed} vs {per_connection}"
             );
         }
+        let huge_pages = std::fs::read_to_string("/proc/self/smaps_rollup")
+            .ok()
+            .and_then(|r| {
+                r.lines()
+                    .find(|l| l.starts_with("AnonHugePages"))
+                    .map(str::to_owned)
+            });
+        println!(
+            "process {}",
+            huge_pages
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
 
         group.throughput(Throughput::Elements(1));
         let mut i = 0;

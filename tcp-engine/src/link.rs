@@ -32,7 +32,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
 
@@ -341,7 +341,10 @@ struct Direction {
     rng: Rng,
     bad_state: bool,
     free: Vec<Box<[u8]>>,
-    queue: BinaryHeap<Reverse<Queued>>,
+    /// Frames due in send order (the common case: no jitter or reordering).
+    in_order: VecDeque<Queued>,
+    /// Frames due earlier than a frame sent before them (jitter, reordering).
+    overtaking: BinaryHeap<Reverse<Queued>>,
     queue_limit: usize,
     order: u64,
     busy_until_us: u64,
@@ -401,7 +404,12 @@ impl Direction {
             }
             _ => now,
         };
-        let mut due = start + self.imp.delay_us + self.rng.below(self.imp.jitter_us + 1);
+        let jitter = if self.imp.jitter_us > 0 {
+            self.rng.below(self.imp.jitter_us + 1)
+        } else {
+            0
+        };
+        let mut due = start + self.imp.delay_us + jitter;
         let mut corrupted = false;
         if len > 14 && self.rng.chance(self.imp.corrupt) {
             fill_checksums(&mut buf[..len]);
@@ -424,27 +432,50 @@ impl Direction {
         self.enqueue(due, buf, len, corrupted);
     }
 
+    fn queued(&self) -> usize {
+        self.in_order.len() + self.overtaking.len()
+    }
+
     fn enqueue(&mut self, due_us: u64, buf: Box<[u8]>, len: usize, corrupted: bool) {
-        if self.queue.len() >= self.queue_limit {
+        if self.queued() >= self.queue_limit {
             self.counters.queue_drops += 1;
             self.free.push(buf);
             return;
         }
         self.order += 1;
-        self.queue.push(Reverse(Queued {
+        let q = Queued {
             due_us,
             order: self.order,
             len,
             corrupted,
             buf,
-        }));
+        };
+        if self
+            .in_order
+            .back()
+            .is_none_or(|last| last.due_us <= due_us)
+        {
+            self.in_order.push_back(q);
+        } else {
+            self.overtaking.push(Reverse(q));
+        }
+    }
+
+    /// The queue holding the earliest frame (by due time, then send order).
+    fn earliest(&self) -> Option<(u64, bool)> {
+        match (self.in_order.front(), self.overtaking.peek()) {
+            (Some(a), Some(Reverse(b))) if b < a => Some((b.due_us, true)),
+            (Some(a), _) => Some((a.due_us, false)),
+            (None, Some(Reverse(b))) => Some((b.due_us, true)),
+            (None, None) => None,
+        }
     }
 
     fn pop_due(&mut self, now: u64) -> Option<Queued> {
-        if self.queue.peek().is_some_and(|q| q.0.due_us <= now) {
-            self.queue.pop().map(|q| q.0)
-        } else {
-            None
+        match self.earliest()? {
+            (due, _) if due > now => None,
+            (_, true) => self.overtaking.pop().map(|q| q.0),
+            (_, false) => self.in_order.pop_front(),
         }
     }
 }
@@ -528,7 +559,8 @@ pub fn pair(config: &LinkConfig, clock: &SimClock) -> Result<(LinkEnd, LinkEnd),
             rng: Rng::new(seed),
             bad_state: false,
             free,
-            queue: BinaryHeap::with_capacity(total),
+            in_order: VecDeque::with_capacity(total),
+            overtaking: BinaryHeap::with_capacity(total),
             queue_limit: config.queue_frames,
             order: 0,
             busy_until_us: 0,
@@ -583,14 +615,13 @@ impl LinkEnd {
     /// When the next frame for this end becomes receivable (it may be in the past).
     pub fn next_arrival_us(&self) -> Option<u64> {
         self.shared.borrow().dirs[1 - self.side]
-            .queue
-            .peek()
-            .map(|q| q.0.due_us)
+            .earliest()
+            .map(|(due, _)| due)
     }
 
     /// Frames queued toward this end.
     pub fn pending(&self) -> usize {
-        self.shared.borrow().dirs[1 - self.side].queue.len()
+        self.shared.borrow().dirs[1 - self.side].queued()
     }
 
     /// The offload rule the most recent refused request broke.

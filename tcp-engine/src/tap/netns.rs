@@ -53,6 +53,13 @@ pub enum NetNsError {
         /// The error from the kernel.
         source: io::Error,
     },
+    /// A sysctl could not be written.
+    Sysctl {
+        /// The key, e.g. `net.ipv4.tcp_sack`.
+        key: String,
+        /// The error from the kernel.
+        source: io::Error,
+    },
     /// Opening a TAP inside the namespace failed.
     Tap(TapError),
     /// A closure run inside the namespace panicked.
@@ -86,6 +93,11 @@ impl fmt::Display for NetNsError {
             NetNsError::Enter { name, source } => write!(
                 f,
                 "cannot enter network namespace {name} ({source}): run as root"
+            ),
+            NetNsError::Sysctl { key, source } => write!(
+                f,
+                "cannot set sysctl {key} ({source}): check the name (it must exist under \
+                 /proc/sys/) and that it is per network namespace"
             ),
             NetNsError::Tap(e) => write!(f, "{e}"),
             NetNsError::Panicked { name } => {
@@ -255,9 +267,9 @@ impl NetNs {
     pub fn set_sysctl(&self, key: &str, value: &str) -> Result<(), NetNsError> {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         let value = value.to_owned();
-        let name = self.name.clone();
+        let key = key.to_owned();
         self.in_namespace(move || {
-            std::fs::write(&path, value).map_err(|source| NetNsError::Enter { name, source })
+            std::fs::write(&path, value).map_err(|source| NetNsError::Sysctl { key, source })
         })?
     }
 

@@ -589,6 +589,11 @@ fn namespace_helpers_keep_to_the_benchmark_range_and_clean_up() {
         outer,
         "the caller's namespace is untouched"
     );
+    let err = ns.set_sysctl("net.ipv4.no_such_knob", "1").unwrap_err();
+    assert!(
+        matches!(err, NetNsError::Sysctl { .. }) && err.to_string().contains("no_such_knob"),
+        "{err}"
+    );
     let err = ns.run("false", &[]).unwrap_err();
     assert!(matches!(err, NetNsError::CommandFailed { .. }), "{err}");
     drop(tap);
