@@ -273,16 +273,13 @@ where
     /// Registers `tuple` with the state `make` builds from its key.
     ///
     /// # Errors
-    /// [`TableError::TupleInUse`], [`TableError::SlotsExhausted`] or [`TableError::MapFull`];
-    /// `make` is not called then.
+    /// [`TableError::SlotsExhausted`], then [`TableError::TupleInUse`] or
+    /// [`TableError::MapFull`]; `make` is not called then.
     pub fn insert_with(
         &mut self,
         tuple: FourTuple,
         make: impl FnOnce(SlotKey) -> T,
     ) -> Result<SlotKey, TableError> {
-        if let Some(existing) = self.map.get(&tuple) {
-            return Err(TableError::TupleInUse { tuple, existing });
-        }
         let key = self.slots.next_key().ok_or(TableError::SlotsExhausted {
             capacity: self.slots.capacity(),
         })?;
@@ -338,8 +335,10 @@ where
         old: &FourTuple,
         new: FourTuple,
     ) -> Result<(), TableError> {
-        self.check_owner(key, old)?;
-        self.map.rekey(old, new).map(|_| ())
+        if !self.slots.contains(key) {
+            return Err(TableError::StaleKey { key });
+        }
+        self.map.rekey_checked(old, new, Some(key)).map(drop)
     }
 
     /// Removes connection `key`, registered under `tuple`, and returns its state.
@@ -348,24 +347,11 @@ where
     /// [`TableError::StaleKey`], [`TableError::TupleNotFound`] or [`TableError::KeyMismatch`];
     /// nothing is removed then.
     pub fn remove(&mut self, key: SlotKey, tuple: &FourTuple) -> Result<T, TableError> {
-        self.check_owner(key, tuple)?;
-        self.map.remove(tuple);
-        self.slots.remove(key).ok_or(TableError::StaleKey { key })
-    }
-
-    fn check_owner(&self, key: SlotKey, tuple: &FourTuple) -> Result<(), TableError> {
         if !self.slots.contains(key) {
             return Err(TableError::StaleKey { key });
         }
-        match self.map.get(tuple) {
-            None => Err(TableError::TupleNotFound { tuple: *tuple }),
-            Some(registered) if registered != key => Err(TableError::KeyMismatch {
-                tuple: *tuple,
-                key,
-                registered,
-            }),
-            Some(_) => Ok(()),
-        }
+        self.map.remove_matching(tuple, key)?;
+        self.slots.remove(key).ok_or(TableError::StaleKey { key })
     }
 
     /// The slotmap (read-only: changing it behind the map's back would break consistency).

@@ -571,3 +571,95 @@ proptest! {
         }
     }
 }
+
+#[derive(Clone, Debug)]
+enum TableOp {
+    Insert(u8),
+    Remove { pick: u8, wrong_tuple: bool },
+    Rekey { pick: u8, to: u8 },
+    RemoveStale(u8),
+}
+
+fn table_op() -> impl Strategy<Value = TableOp> {
+    prop_oneof![
+        4 => any::<u8>().prop_map(TableOp::Insert),
+        3 => (any::<u8>(), any::<bool>()).prop_map(|(pick, wrong_tuple)| TableOp::Remove { pick, wrong_tuple }),
+        2 => (any::<u8>(), any::<u8>()).prop_map(|(pick, to)| TableOp::Rekey { pick, to }),
+        1 => any::<u8>().prop_map(TableOp::RemoveStale),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// The connection table against a model: every live connection is found under its tuple
+    /// with its state, removed keys stay dead, and failed operations change nothing.
+    #[test]
+    fn connection_table_stays_consistent(ops in proptest::collection::vec(table_op(), 1..300)) {
+        const CAP: usize = 24;
+        let mut table: BoxedConnectionTable<u32> = ConnectionTable::with_capacity(CAP, &secret(14)).unwrap();
+        let mut live: Vec<(SlotKey, FourTuple, u32)> = Vec::new();
+        let mut dead: Vec<SlotKey> = Vec::new();
+        let t = |i: u8| nth_tuple(u32::from(i) % 40);
+        for (n, op) in ops.into_iter().enumerate() {
+            let n = n as u32;
+            match op {
+                TableOp::Insert(i) => {
+                    let tuple = t(i);
+                    let result = table.insert(tuple, n);
+                    if live.len() == CAP {
+                        prop_assert_eq!(result.unwrap_err().0, TableError::SlotsExhausted { capacity: CAP });
+                    } else if let Some((existing, _, _)) = live.iter().find(|(_, lt, _)| *lt == tuple) {
+                        prop_assert_eq!(result.unwrap_err().0, TableError::TupleInUse { tuple, existing: *existing });
+                    } else {
+                        live.push((result.unwrap(), tuple, n));
+                    }
+                }
+                TableOp::Remove { pick, wrong_tuple } if !live.is_empty() => {
+                    let idx = usize::from(pick) % live.len();
+                    let (key, tuple, value) = live[idx];
+                    if wrong_tuple && live.len() > 1 {
+                        let other = live[(idx + 1) % live.len()];
+                        prop_assert_eq!(
+                            table.remove(key, &other.1),
+                            Err(TableError::KeyMismatch { tuple: other.1, key, registered: other.0 })
+                        );
+                    } else {
+                        prop_assert_eq!(table.remove(key, &tuple), Ok(value));
+                        live.swap_remove(idx);
+                        dead.push(key);
+                    }
+                }
+                TableOp::Rekey { pick, to } if !live.is_empty() => {
+                    let idx = usize::from(pick) % live.len();
+                    let (key, old, _) = live[idx];
+                    let new = t(to);
+                    let result = table.rekey(key, &old, new);
+                    match live.iter().find(|(_, lt, _)| *lt == new) {
+                        Some((existing, _, _)) if new != old => {
+                            prop_assert_eq!(result, Err(TableError::TupleInUse { tuple: new, existing: *existing }));
+                        }
+                        _ => {
+                            prop_assert_eq!(result, Ok(()));
+                            live[idx].1 = new;
+                        }
+                    }
+                }
+                TableOp::RemoveStale(i) if !dead.is_empty() => {
+                    let key = dead[usize::from(i) % dead.len()];
+                    prop_assert_eq!(table.remove(key, &t(i)), Err(TableError::StaleKey { key }));
+                }
+                _ => {}
+            }
+            prop_assert_eq!(table.len(), live.len());
+            prop_assert_eq!(table.map().len(), live.len());
+            for (key, tuple, value) in &live {
+                prop_assert_eq!(table.lookup(tuple), Some(*key));
+                prop_assert_eq!(table.get(*key), Some(value));
+            }
+            for key in &dead {
+                prop_assert_eq!(table.get(*key), None);
+            }
+        }
+    }
+}

@@ -370,6 +370,28 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         Some(self.remove_at(pos))
     }
 
+    /// Removes `tuple` only if it maps to `key` (one hash, one probe).
+    ///
+    /// # Errors
+    /// [`TableError::TupleNotFound`], or [`TableError::KeyMismatch`] when it maps to another
+    /// key; nothing changes then.
+    pub fn remove_matching(&mut self, tuple: &FourTuple, key: SlotKey) -> Result<(), TableError> {
+        let hash = self.hasher.hash_tuple(tuple);
+        let pos = self
+            .find(tuple, hash)
+            .map_err(|_| TableError::TupleNotFound { tuple: *tuple })?;
+        let registered = self.entry(pos).key;
+        if registered != key {
+            return Err(TableError::KeyMismatch {
+                tuple: *tuple,
+                key,
+                registered,
+            });
+        }
+        self.remove_at(pos);
+        Ok(())
+    }
+
     /// Backward-shift deletion: pull the rest of the run back one bucket.
     fn remove_at(&mut self, mut pos: usize) -> SlotKey {
         let buckets = self.buckets.as_mut();
@@ -411,10 +433,29 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// [`TableError::TupleNotFound`] when `old` is not registered, [`TableError::TupleInUse`]
     /// when `new` already is; nothing changes in either case.
     pub fn rekey(&mut self, old: &FourTuple, new: FourTuple) -> Result<SlotKey, TableError> {
+        self.rekey_checked(old, new, None)
+    }
+
+    /// [`rekey`](Self::rekey), first checking that `old` maps to `expected`
+    /// ([`TableError::KeyMismatch`] otherwise).
+    pub(crate) fn rekey_checked(
+        &mut self,
+        old: &FourTuple,
+        new: FourTuple,
+        expected: Option<SlotKey>,
+    ) -> Result<SlotKey, TableError> {
         let old_hash = self.hasher.hash_tuple(old);
         let old_pos = self
             .find(old, old_hash)
             .map_err(|_| TableError::TupleNotFound { tuple: *old })?;
+        let registered = self.entry(old_pos).key;
+        if let Some(key) = expected.filter(|k| *k != registered) {
+            return Err(TableError::KeyMismatch {
+                tuple: *old,
+                key,
+                registered,
+            });
+        }
         if old == &new {
             return Ok(self.entry(old_pos).key);
         }

@@ -500,11 +500,15 @@ fn busy_or_foreign_names_say_what_holds_them() {
         "{err}"
     );
     // A persistent TAP made beforehand (`ip tuntap add`, e.g. for a non-root user) is attached.
-    ns.ip(&["tuntap", "add", "dev", "ftpers0", "mode", "tap"]).unwrap();
+    ns.ip(&["tuntap", "add", "dev", "ftpers0", "mode", "tap"])
+        .unwrap();
     let attached = ns.open_tap(&TapConfig::new("ftpers0")).unwrap();
     assert_eq!(attached.name(), "ftpers0");
     drop(attached);
-    assert!(ns.ip(&["link", "show", "ftpers0"]).is_ok(), "a persistent TAP outlives the fd");
+    assert!(
+        ns.ip(&["link", "show", "ftpers0"]).is_ok(),
+        "a persistent TAP outlives the fd"
+    );
     // The kernel picks a number for a pattern.
     let picked = ns.open_tap(&TapConfig::new("ftpat%d")).unwrap();
     assert!(
