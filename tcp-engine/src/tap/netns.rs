@@ -260,6 +260,15 @@ impl NetNs {
         run_checked(cmd).map(drop)
     }
 
+    /// Moves interface `ifname` of namespace `from` into this one (an open TAP keeps working).
+    ///
+    /// # Errors
+    /// `ip` fails.
+    pub fn move_link_from(&self, from: &NetNs, ifname: &str) -> Result<(), NetNsError> {
+        from.ip(&["link", "set", ifname, "netns", &self.name])
+            .map(drop)
+    }
+
     /// Sets a per-namespace sysctl, e.g. `("net.ipv4.tcp_sack", "0")`.
     ///
     /// # Errors

@@ -444,6 +444,37 @@ fn kernel_sends_bulk_data_as_gso_super_frames() {
 }
 
 #[test]
+fn a_tap_moved_to_another_namespace_keeps_working() {
+    require_environment();
+    let first = NetNs::create("ft-move-a").unwrap();
+    let second = NetNs::create("ft-move-b").unwrap();
+    let mut tap = first.open_tap(&TapConfig::new("ftmove0")).unwrap();
+    second.move_link_from(&first, "ftmove0").unwrap();
+    assert!(
+        first.ip(&["link", "show", "ftmove0"]).is_err(),
+        "gone from the first namespace"
+    );
+    second.link_up("ftmove0").unwrap();
+    second
+        .ip(&["link", "set", "ftmove0", "address", "02:f0:0d:00:00:01"])
+        .unwrap();
+    second
+        .add_address("ftmove0", Ipv4Addr::new(198, 18, 4, 1), 24)
+        .unwrap();
+    // The kernel of the second namespace reaches us through the same descriptor.
+    let _client = second
+        .spawn(|| {
+            TcpStream::connect_timeout(
+                &SocketAddrV4::new(Ipv4Addr::new(198, 18, 4, 2), 7).into(),
+                Duration::from_secs(1),
+            )
+        })
+        .unwrap();
+    let request = receive_until(&mut tap, |f, _| arp_request_for(f, [198, 18, 4, 2]));
+    assert_eq!(request, (KERNEL_MAC, [198, 18, 4, 1]));
+}
+
+#[test]
 fn names_are_checked_before_any_system_call() {
     for (name, fragment) in [
         ("", "empty"),
