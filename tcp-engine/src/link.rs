@@ -29,6 +29,26 @@
 //!
 //! Owns the simulated wire only: it never parses more than the offload rules need and holds no
 //! protocol state.
+//!
+//! ```
+//! use tcp_engine::device::{FrameDevice, TxMeta};
+//! use tcp_engine::link::{Impairments, LinkConfig, Loss, SimClock, offload_caps, pair};
+//!
+//! let clock = SimClock::new();
+//! let config = LinkConfig::new(offload_caps(1500, true)).impaired(Impairments {
+//!     loss: Loss::bursty(0.01, 3.0),
+//!     delay_us: 50,
+//!     ..Impairments::NONE
+//! });
+//! let (mut a, mut b) = pair(&config, &clock)?;
+//! a.transmit(|buf| {
+//!     buf[..60].fill(0xAB);
+//!     Some((60, TxMeta::NONE))
+//! });
+//! clock.set_us(b.next_arrival_us().unwrap_or(0));
+//! b.rx_burst(32, |frame, _meta| assert_eq!(frame.len(), 60));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::cmp::{Ordering, Reverse};

@@ -28,6 +28,29 @@
 //!
 //! Owns connection indexing and identifiers only: no TCP state, no packets, no clocks (time is
 //! passed in), no randomness source (the secret is passed in).
+//!
+//! ```
+//! use core::net::Ipv4Addr;
+//! use tcp_engine::table::*;
+//!
+//! let secret = HashSecret::from_bytes([7; 16]); // HashSecret::from_os_random() in real use
+//! let mut table: BoxedConnectionTable<&str> = ConnectionTable::with_capacity(1024, &secret)?;
+//! let isn = IsnGenerator::new(secret.derive(b"isn"));
+//! let mut ports = EphemeralPorts::new(PortRange::IANA, secret.derive(b"ports"));
+//! let (me, peer) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+//!
+//! // Active open: pick a port, an ISN, register the connection.
+//! let port = ports.allocate_in(table.map(), me, peer, 80)?;
+//! let tuple = FourTuple::new(me, port, peer, 80);
+//! let _iss = isn.isn(&tuple, 1_000_000);
+//! let key = table.insert(tuple, "SYN-SENT").map_err(|(e, _)| e)?;
+//!
+//! // A segment from the peer (its destination is our local side) finds it.
+//! assert_eq!(table.lookup_segment(&tuple), Some(Matched::Connection(key)));
+//! assert_eq!(table.remove(key, &tuple)?, "SYN-SENT");
+//! assert_eq!(table.get(key), None); // the key is stale now, even after the slot is reused
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod isn;
 mod ports;
