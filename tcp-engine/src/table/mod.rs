@@ -421,13 +421,26 @@ impl<T> BoxedConnectionTable<T> {
     /// # Errors
     /// A capacity beyond what one table supports.
     pub fn with_capacity(capacity: usize, secret: &HashSecret) -> Result<Self, MapSetupError> {
+        Self::with_capacity_and_load(capacity, 87, secret)
+    }
+
+    /// [`with_capacity`](Self::with_capacity) with the map's buckets sized for a load of at
+    /// most `load_percent` % (see [`TupleMap::buckets_for_load`]): more memory, shorter probes.
+    ///
+    /// # Errors
+    /// A capacity beyond what one table supports.
+    pub fn with_capacity_and_load(
+        capacity: usize,
+        load_percent: u32,
+        secret: &HashSecret,
+    ) -> Result<Self, MapSetupError> {
         let slots = SlotMap::with_capacity(capacity).map_err(|_| MapSetupError {
             capacity,
             buckets: 0,
             needed: usize::MAX,
         })?;
-        let map =
-            TupleMap::with_capacity(capacity, SipTupleHasher::new(secret.derive(b"tuple map")))?;
+        let hasher = SipTupleHasher::new(secret.derive(b"tuple map"));
+        let map = TupleMap::with_capacity_and_load(capacity, load_percent, hasher)?;
         Ok(ConnectionTable::new(slots, map))
     }
 }

@@ -89,6 +89,36 @@ fn map_insert_get_remove_and_errors() {
 }
 
 #[test]
+fn lower_load_means_more_buckets_and_shorter_probes() {
+    type M = TupleMap<&'static mut [Bucket]>;
+    assert_eq!(
+        M::buckets_for_load(1000, 87),
+        M::buckets_for(1000),
+        "87 % is the minimum size"
+    );
+    assert_eq!(
+        M::buckets_for_load(1000, 99),
+        M::buckets_for(1000),
+        "clamped"
+    );
+    assert_eq!(M::buckets_for_load(1000, 50), 2001);
+    let fill = |load| {
+        let keys = key_source(20_000);
+        let mut m = TupleMap::with_capacity_and_load(20_000, load, SipTupleHasher::new(secret(15)))
+            .unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            m.insert(nth_tuple(i as u32), *k).unwrap();
+        }
+        m.probe_stats().mean_displacement
+    };
+    let (full, relaxed) = (fill(87), fill(70));
+    assert!(
+        relaxed < 1.6 && full > 2.5 && relaxed < full / 2.0,
+        "{relaxed} vs {full}"
+    );
+}
+
+#[test]
 fn setup_rejects_too_few_buckets() {
     let mut buckets = [Bucket::EMPTY; 8];
     let err = TupleMap::new(&mut buckets[..], 8, ConstantHasher(0)).unwrap_err();

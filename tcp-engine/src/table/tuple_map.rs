@@ -153,6 +153,19 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         capacity + capacity.div_ceil(7) + 1
     }
 
+    /// Buckets for `capacity` entries at a load of at most `load_percent` % (below 10 counts
+    /// as 10; 87 or more gives the densest table, [`Self::buckets_for`], at 7/8). A lower load
+    /// costs memory (24 bytes / load per entry) and shortens probes: at 70 % the mean
+    /// displacement is about 1.2 buckets against 3.5 at 7/8, which keeps most lookups inside
+    /// one cache line.
+    pub const fn buckets_for_load(capacity: usize, load_percent: u32) -> usize {
+        if load_percent >= 87 {
+            return Self::buckets_for(capacity);
+        }
+        let load = if load_percent < 10 { 10 } else { load_percent };
+        capacity.saturating_mul(100).div_ceil(load as usize) + 1
+    }
+
     /// A map of at most `capacity` entries over `buckets` (emptied here, O(buckets), once).
     ///
     /// # Errors
@@ -571,6 +584,19 @@ impl<H: TupleHasher> TupleMap<std::boxed::Box<[Bucket]>, H> {
     /// # Errors
     /// A capacity beyond [`MAX_MAP_CAPACITY`].
     pub fn with_capacity(capacity: usize, hasher: H) -> Result<Self, MapSetupError> {
+        Self::with_capacity_and_load(capacity, 87, hasher)
+    }
+
+    /// [`with_capacity`](Self::with_capacity) at a load of at most `load_percent` % (see
+    /// [`TupleMap::buckets_for_load`]).
+    ///
+    /// # Errors
+    /// A capacity beyond [`MAX_MAP_CAPACITY`].
+    pub fn with_capacity_and_load(
+        capacity: usize,
+        load_percent: u32,
+        hasher: H,
+    ) -> Result<Self, MapSetupError> {
         if capacity > MAX_MAP_CAPACITY {
             return Err(MapSetupError {
                 capacity,
@@ -578,7 +604,9 @@ impl<H: TupleHasher> TupleMap<std::boxed::Box<[Bucket]>, H> {
                 needed: usize::MAX,
             });
         }
-        let buckets = super::heap_storage(Self::buckets_for(capacity), || Bucket::EMPTY);
+        let buckets = super::heap_storage(Self::buckets_for_load(capacity, load_percent), || {
+            Bucket::EMPTY
+        });
         Self::new(buckets, capacity, hasher)
     }
 }
