@@ -7,7 +7,8 @@
 //! odd (1-byte offset) start; then the header builder (ns per frame) and the receive-side
 //! frame parser with software and device-verified checksums.
 
-use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_main};
+use std::hint::black_box;
 use tcp_engine::checksum;
 use tcp_engine::device::{ChecksumState, RxMeta};
 use tcp_engine::segment::{TcpFlags, TcpHeader, TcpOptions};

@@ -21,13 +21,17 @@
 //! | [`checksum`] | the RFC 1071 ones' complement sum (wide, any length and alignment), pseudo-header sum, RFC 1624 incremental update |
 //! | [`wire`] | zero-copy packet views and `Repr`s of Ethernet II, ARP, IPv4, ICMP echo and TCP (options included), one written panic contract, the typed [`wire::Error`]; [`wire::frame`]: the one-pass Ethernet+IPv4+TCP header builder of the transmit path and the receive-side frame parser that honours the device's checksum verdicts |
 //! | [`neighbor`] | the fixed-capacity ARP neighbour cache: expiry, bounded and rate-limited resolution, RFC 826 learning |
+//! | [`table`] | connection table: generational slotmap, keyed Robin Hood 4-tuple map, RFC 6528 ISNs, RFC 6056 ephemeral ports (no_std, no alloc) |
+//! | [`softnic`] | the NIC offload contract in software (SPEC 6.2 checksums, 6.3 TSO, 7.1 RX verification) for devices that stand in for the NIC |
+//! | `link` (std) | in-memory two-ended link with seeded loss, duplication, reordering, corruption, delay, rate; simulated clock |
+//! | `pcap` (std) | classic pcap writer and a capture wrapper for any `FrameDevice` |
+//! | `tap` (std, Linux) | TAP device with the virtio-net header (kernel checksum and TSO offload); network-namespace helpers |
+//! | `sys` (std, Linux, private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 //!
-//! Everything but the TAP device needs neither `std` nor `alloc`
+//! Everything but the std-only modules (`link`, `pcap`, `tap`) needs neither `std` nor `alloc`
 //! (`cargo build -p tcp-engine --no-default-features` builds it `no_std`).
 //!
-//! Modules arriving with issue #3: `table` (keyed hash map, slotmap, ISN generator, port
-//! allocator), `endpoint` (the packet phases of the seed design), `tap` (Linux TAP device with
-//! virtio-net offload header).
+//! Module arriving with issue #3: `endpoint` (the packet phases of the seed design).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 #[cfg(test)]
@@ -35,9 +39,21 @@ extern crate std;
 
 pub mod checksum;
 pub mod device;
+#[cfg(feature = "std")]
+pub mod link;
 pub mod neighbor;
+#[cfg(feature = "std")]
+pub mod pcap;
 pub mod segment;
 pub mod seq;
+pub mod softnic;
+#[cfg(all(feature = "std", target_os = "linux"))]
+mod sys;
+pub mod table;
+#[cfg(all(feature = "std", target_os = "linux"))]
+pub mod tap;
 pub mod tcb;
+#[cfg(test)]
+mod testutil;
 pub mod time;
 pub mod wire;
