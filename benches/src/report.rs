@@ -314,13 +314,17 @@ impl BuildInfo {
     pub fn caveat(&self) -> Option<String> {
         if self.debug_assertions {
             return Some(format!(
-                "This is a debug build ({} profile directory): its figures say nothing about the                  code's speed. Benchmark with `cargo run --profile {PERF_PROFILE} -- bench`.",
+                "This is a debug build ({} profile directory): its figures say nothing about \
+                 the code's speed. Benchmark with `cargo run --profile {PERF_PROFILE} -- bench`.",
                 self.profile_dir
             ));
         }
         (self.profile_dir != PERF_PROFILE).then(|| {
             format!(
-                "Built with the `{}` profile, not `{PERF_PROFILE}` (fat LTO, one codegen unit,                  as smoltcp-bulk is built): the in-tree smoltcp figures read 10-40 % below                  smoltcp-bulk's for that reason alone. Ratios between cells of this run are                  unaffected. Like-for-like figures: `cargo run --profile {PERF_PROFILE} -- bench`.",
+                "Built with the `{}` profile, not `{PERF_PROFILE}` (fat LTO, one codegen unit, \
+                 as smoltcp-bulk is built): the in-tree smoltcp figures read about 10 % below \
+                 smoltcp-bulk's for that reason alone. Ratios between cells of this run are \
+                 unaffected. Like-for-like figures: `cargo run --profile {PERF_PROFILE} -- bench`.",
                 self.profile_dir
             )
         })
