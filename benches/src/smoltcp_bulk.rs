@@ -338,6 +338,13 @@ impl SmoltcpTransfer {
         }
     }
 
+    fn transfer_error(detail: String) -> BulkError {
+        BulkError::Transfer {
+            stack: NAME,
+            detail,
+        }
+    }
+
     fn state(&mut self) -> String {
         let client = self.client.tcp();
         let (c_state, c_queue) = (client.state(), client.send_queue());
@@ -407,7 +414,7 @@ impl BulkRun for SmoltcpTransfer {
                         }
                         (n, n)
                     })
-                    .map_err(|e| Self::setup_error(format!("send on the client socket: {e}")))?;
+                    .map_err(|e| Self::transfer_error(format!("send on the client socket: {e}")))?;
                 if accepted == 0 {
                     break;
                 }
@@ -427,7 +434,9 @@ impl BulkRun for SmoltcpTransfer {
                         };
                         (buf.len(), (buf.len(), verdict))
                     })
-                    .map_err(|e| Self::setup_error(format!("receive on the server socket: {e}")))?;
+                    .map_err(|e| {
+                        Self::transfer_error(format!("receive on the server socket: {e}"))
+                    })?;
                 if let Err(mismatch) = verdict {
                     return Err(BulkError::Corrupt {
                         stack: NAME,

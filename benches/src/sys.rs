@@ -82,7 +82,9 @@ const PERF_ATTR_SIZE_VER5: u32 = 112;
 const _: () = assert!(std::mem::size_of::<PerfEventAttr>() == PERF_ATTR_SIZE_VER5 as usize);
 
 const PERF_TYPE_HARDWARE: u32 = 0;
+const PERF_TYPE_SOFTWARE: u32 = 1;
 const PERF_COUNT_HW_CPU_CYCLES: u64 = 0;
+const PERF_COUNT_SW_TASK_CLOCK: u64 = 1;
 const PERF_FORMAT_TOTAL_TIME_ENABLED: u64 = 1 << 0;
 const PERF_FORMAT_TOTAL_TIME_RUNNING: u64 = 1 << 1;
 const ATTR_FLAG_DISABLED: u64 = 1 << 0;
@@ -95,17 +97,32 @@ const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;
 const PERF_EVENT_IOC_DISABLE: u64 = 0x2401;
 const PERF_EVENT_IOC_RESET: u64 = 0x2403;
 
-/// `perf_event_open` of a disabled CPU-cycle counter for this process (all CPUs, threads
-/// created later included), counting kernel time too unless `user_only`.
-pub(crate) fn open_cycle_counter(user_only: bool) -> io::Result<OwnedFd> {
+/// What a perf counter counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PerfCounter {
+    /// CPU cycles (a hardware counter: absent in most virtual machines).
+    CpuCycles,
+    /// Task clock in nanoseconds (a software counter every Linux has; the same system calls,
+    /// so tests exercise this module where no hardware counter exists).
+    #[cfg_attr(not(test), allow(dead_code))]
+    TaskClock,
+}
+
+/// `perf_event_open` of a disabled counter for this process (all CPUs, threads created later
+/// included), counting kernel time too unless `user_only`.
+pub(crate) fn open_counter(counter: PerfCounter, user_only: bool) -> io::Result<OwnedFd> {
     let mut flags = ATTR_FLAG_DISABLED | ATTR_FLAG_INHERIT | ATTR_FLAG_EXCLUDE_HV;
     if user_only {
         flags |= ATTR_FLAG_EXCLUDE_KERNEL;
     }
+    let (kind, config) = match counter {
+        PerfCounter::CpuCycles => (PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES),
+        PerfCounter::TaskClock => (PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK),
+    };
     let attr = PerfEventAttr {
-        kind: PERF_TYPE_HARDWARE,
+        kind,
         size: PERF_ATTR_SIZE_VER5,
-        config: PERF_COUNT_HW_CPU_CYCLES,
+        config,
         read_format: PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING,
         flags,
         ..PerfEventAttr::default()
@@ -204,6 +221,43 @@ mod tests {
                 "getrusage reported no CPU time for 20 s of spinning"
             );
         }
+    }
+
+    #[test]
+    fn a_perf_counter_counts_only_while_enabled() {
+        // The task clock (software, present on every Linux) through the same calls the cycle
+        // counter uses: open, reset, enable, disable, read.
+        let fd = open_counter(PerfCounter::TaskClock, true)
+            .or_else(|_| open_counter(PerfCounter::TaskClock, false))
+            .expect("perf_event_open(PERF_COUNT_SW_TASK_CLOCK): needs Linux with perf events");
+        perf_reset(&fd).unwrap();
+        assert_eq!(
+            perf_read(&fd).unwrap(),
+            0,
+            "a disabled counter stays at zero"
+        );
+        perf_enable(&fd).unwrap();
+        let t0 = std::time::Instant::now();
+        let mut x = 1u64;
+        while t0.elapsed() < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        perf_disable(&fd).unwrap();
+        let counted = perf_read(&fd).unwrap();
+        // Task-clock nanoseconds of this process: it ran for part of those 20 ms at least (other
+        // test threads may add to it).
+        assert!(counted > 1_000_000, "{counted} ns");
+        let mut y = x;
+        for _ in 0..1_000_000 {
+            y = std::hint::black_box(y.wrapping_add(1));
+        }
+        assert_eq!(
+            perf_read(&fd).unwrap(),
+            counted,
+            "nothing counted while disabled"
+        );
+        perf_reset(&fd).unwrap();
+        assert_eq!(perf_read(&fd).unwrap(), 0);
     }
 
     #[test]

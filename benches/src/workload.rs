@@ -323,6 +323,13 @@ pub enum BulkError {
         /// What failed and how to fix it.
         detail: String,
     },
+    /// The connection failed during the transfer (reset, refused, a socket error).
+    Transfer {
+        /// The stack's name.
+        stack: &'static str,
+        /// What failed, in the stack's words.
+        detail: String,
+    },
     /// No byte arrived for [`BulkConfig::stall_timeout`].
     Stalled {
         /// The stack's name.
@@ -356,6 +363,9 @@ impl fmt::Display for BulkError {
             BulkError::Unsupported(u) => u.fmt(f),
             BulkError::Setup { stack, detail } => {
                 write!(f, "{stack}: setting up the bulk transfer failed: {detail}")
+            }
+            BulkError::Transfer { stack, detail } => {
+                write!(f, "{stack}: the bulk transfer failed: {detail}")
             }
             BulkError::Stalled {
                 stack,
