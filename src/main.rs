@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench_cmd;
 mod nicsim_cmd;
 mod spec_cmd;
 
@@ -25,8 +26,9 @@ enum Command {
     /// Two hosts (TCP engine + driver + simulated NIC) joined by a simulated cable: bulk
     /// transfer and request/response, with a report of goodput, CPU cost and offload counters.
     Demo,
-    /// The offload benchmark matrix (offload mode x MTU x backend) against the smoltcp baseline.
-    Bench,
+    /// The offload benchmark matrix (stack x offload mode x MTU x backend) on bulk TCP, with
+    /// the smoltcp baseline in the same run: goodput, CPU per byte, frames/s, ratios.
+    Bench(bench_cmd::BenchArgs),
     /// Serve echo/discard/chargen/HTTP on a TAP device or the simulated NIC, with the Linux
     /// kernel's TCP as the peer.
     Serve,
@@ -68,7 +70,7 @@ fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => not_yet("demo", 6),
-        Command::Bench => not_yet("bench", 6),
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Serve => not_yet("serve", 3),
         Command::Connect => not_yet("connect", 3),
         Command::Nicsim(args) => nicsim_cmd::run(args),

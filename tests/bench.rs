@@ -1,0 +1,198 @@
+//! `ferrotoe bench` end to end: the smoltcp baseline through the matrix runner, its table, JSON
+//! and SVG reports, the external-baseline cross-check wiring, and the error for a stack that is
+//! not wired into the harness. Small transfers: this checks behaviour, not speed.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ferrotoe_benches::report::BenchReport;
+use ferrotoe_benches::workload::OffloadMode;
+
+fn ferrotoe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+        .args(args)
+        .output()
+        .expect("run the ferrotoe binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn bench_runs_smoltcp_and_writes_table_json_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let svg = dir.path().join("bench.svg");
+    let out = ferrotoe(&[
+        "bench",
+        "--stacks",
+        "smoltcp",
+        "--offload",
+        "none,csum,tso",
+        "--mtu",
+        "1500",
+        "--reps",
+        "2",
+        "--bytes",
+        "2M",
+        "--buffer",
+        "128K",
+        "--json",
+        json.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // Progress: 2 cells x 2 rounds.
+    assert!(stderr.contains("[4/4] round 2"), "{stderr}");
+    // The table: a row for each runnable cell, TSO skipped with its reason.
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("smoltcp ")).count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("no TCP segmentation offload"), "{stdout}");
+
+    let report = BenchReport::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report.reps, 2);
+    assert_eq!(report.cells.len(), 2);
+    assert!(report.failures.is_empty());
+    for cell in &report.cells {
+        assert_eq!(cell.key.stack, "smoltcp");
+        assert_eq!(cell.samples.len(), 2);
+        assert!(
+            cell.samples
+                .iter()
+                .all(|s| s.verified && s.bytes == 2 << 20)
+        );
+        assert!(cell.goodput_gbps.median > 0.0);
+    }
+    let csum = report
+        .cells
+        .iter()
+        .find(|c| c.key.offload == OffloadMode::Csum)
+        .unwrap();
+    assert_eq!(
+        csum.vs_none.as_ref().unwrap().reference.offload,
+        OffloadMode::None
+    );
+    // A test build (debug) says its figures mean nothing.
+    if cfg!(debug_assertions) {
+        assert!(report.notes.iter().any(|n| n.contains("--profile perf")));
+    }
+
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&svg_text).expect("well-formed SVG");
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("bar"))
+        .count();
+    assert_eq!(
+        bars,
+        2 * 2,
+        "two cells x two metrics (no cycle counter on most VMs)"
+    );
+}
+
+fn fake_baseline(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join("smoltcp-bulk");
+    // Prints what smoltcp-bulk prints for the requested knobs (1 GiB at 42.95 Gbit/s).
+    std::fs::write(
+        &path,
+        r#"#!/bin/sh
+v=false; [ "$VERIFY" = 1 ] && v=true; c=false; [ "$CSUM" = 1 ] && c=true
+echo "mtu=$MTU nodelay=false burst=$BURST buf=$BUF csum=$c verify=$v cc=$CC: 0.200 s, 42.95 Gbit/s, iters=9 srv_rx_pkts=735000 (avg 1514 B) cli_rx_pkts(acks)=2000"
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn the_external_baseline_runs_in_the_same_rounds_and_is_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = fake_baseline(dir.path());
+    let json = dir.path().join("bench.json");
+    let out = ferrotoe(&[
+        "bench",
+        "--stacks",
+        "smoltcp",
+        "--offload",
+        "csum",
+        "--mtu",
+        "1500",
+        "--reps",
+        "2",
+        "--bytes",
+        "1M",
+        "--buffer",
+        "128K",
+        "--baseline-bin",
+        bin.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = BenchReport::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let external = report
+        .cells
+        .iter()
+        .find(|c| c.key.stack == "smoltcp-bulk")
+        .expect("a row for the external binary");
+    assert_eq!(external.samples.len(), 2);
+    assert!((external.goodput_gbps.median - 42.95).abs() < 0.01);
+    let vs = external
+        .vs_smoltcp
+        .as_ref()
+        .expect("compared with the in-tree harness");
+    assert_eq!(vs.reference.stack, "smoltcp");
+    assert!(report.notes.iter().any(|n| n.contains("always 1 GiB")));
+}
+
+#[test]
+fn asking_for_an_unwired_stack_says_so_and_how_to_proceed() {
+    let out = ferrotoe(&[
+        "bench",
+        "--stacks",
+        "ferrotoe",
+        "--reps",
+        "1",
+        "--bytes",
+        "1M",
+        "--buffer",
+        "128K",
+        "--mtu",
+        "1500",
+        "--offload",
+        "csum",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    if out.status.success() {
+        // Once the engine is wired this is its smoke test: it must have produced a row.
+        assert!(
+            stdout.lines().any(|l| l.starts_with("ferrotoe ")),
+            "{stdout}"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not wired"), "{stderr}");
+    assert!(stderr.contains("--stacks smoltcp"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_are_clap_errors() {
+    let out = ferrotoe(&["bench", "--offload", "gso"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown offload mode `gso`"));
+    let out = ferrotoe(&["bench", "--bytes", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ferrotoe(&["bench", "--baseline-bin", "/nonexistent/smoltcp-bulk"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cargo build --release"));
+}
