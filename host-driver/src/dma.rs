@@ -150,6 +150,31 @@ impl DmaMemory {
         Ok(DmaMemory::from_mapping(map))
     }
 
+    /// Zeroed shared memory of `len` bytes in a sealed memfd, and the file: DMA memory a
+    /// simulated device (in this process or another one of the same user) maps through
+    /// `/proc/<pid>/fd/<fd>` while the file is open.
+    ///
+    /// The memfd is sealed against shrinking and growing before it is mapped, so nobody (not a
+    /// buggy or hostile simulator either) can truncate it under the mapping: no `SIGBUS`.
+    pub fn shared_memfd(name: &str, len: usize) -> io::Result<(DmaMemory, File)> {
+        use rustix::fs::{MemfdFlags, SealFlags};
+        if len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "shared DMA memory must not be empty",
+            ));
+        }
+        let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+        rustix::fs::ftruncate(&fd, len as u64)?;
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
+        let file = File::from(fd);
+        // SAFETY: the file is a memfd of exactly `len` bytes sealed against shrinking (and
+        // against removing that seal), so it can never become shorter than the mapping; the
+        // mapping is reached only through this module's raw-pointer accessors.
+        let map = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
+        Ok((DmaMemory::from_mapping(map), file))
+    }
+
     fn from_mapping(mut map: MmapMut) -> DmaMemory {
         let len = map.len();
         let raw = map.as_mut_ptr();

@@ -44,9 +44,15 @@ pub mod iova;
 pub mod irq;
 #[allow(unsafe_code)]
 pub mod mmio;
+pub mod nic;
+pub mod sim;
 pub mod vfio;
 
 pub use access::{DeviceAccess, DmaConstraints, ResetOutcome};
 pub use dma::{DeviceMapping, DmaMemory, DmaRegion};
 pub use error::{DeviceError, DeviceErrorKind, DmaAccessError, RegisterError};
 pub use irq::InterruptEvent;
+pub use nic::{
+    DeviceInfo, Nic, NicConfig, PacketBatch, PacketBuf, PacketPool, QueueConfig, QueuePair, RxInfo,
+};
+pub use sim::SimDevice;
