@@ -285,14 +285,16 @@ impl<D: DeviceAccess> QueuePair<D> {
             fault: None,
             nic,
         };
-        qp.program(cfg)?;
+        qp.program()?;
         Ok(qp)
     }
 
     /// hw-spec section 4's order: completion queues, then the RX queue (buffers posted), then
     /// the TX queue. Each queue is disabled and its pointers reset first, so a queue pair that
     /// was open before (and closed) starts clean.
-    fn program(&mut self, cfg: &QueueConfig) -> Result<(), DeviceError> {
+    fn program(&mut self) -> Result<(), DeviceError> {
+        let tx_log2 = self.tx.size.trailing_zeros() as u8;
+        let rx_log2 = self.rx.size.trailing_zeros() as u8;
         let nic = Arc::clone(&self.nic);
         let q = u32::from(self.index);
         let base = self.rings.iova();
@@ -311,7 +313,7 @@ impl<D: DeviceAccess> QueuePair<D> {
             }
             nic.command(QueueKind::Cq, cq.index, QueueCommand::Enable)?;
         }
-        setup(QueueKind::Rx, q, self.rx.base, cfg.rx_ring_log2)?;
+        setup(QueueKind::Rx, q, self.rx.base, rx_log2)?;
         nic.command(
             QueueKind::Rx,
             q,
@@ -319,7 +321,7 @@ impl<D: DeviceAccess> QueuePair<D> {
         )?;
         self.refill_rx();
         nic.command(QueueKind::Rx, q, QueueCommand::Enable)?;
-        setup(QueueKind::Tx, q, self.tx.base, cfg.tx_ring_log2)?;
+        setup(QueueKind::Tx, q, self.tx.base, tx_log2)?;
         nic.command(
             QueueKind::Tx,
             q,
@@ -341,8 +343,8 @@ impl<D: DeviceAccess> QueuePair<D> {
                 self.rx_cq.log2,
                 self.rx_cq.vector,
             ),
-            (QueueKind::Rx, q, cfg.rx_ring_log2, Some(self.rx_cq.index)),
-            (QueueKind::Tx, q, cfg.tx_ring_log2, Some(self.tx_cq.index)),
+            (QueueKind::Rx, q, rx_log2, Some(self.rx_cq.index)),
+            (QueueKind::Tx, q, tx_log2, Some(self.tx_cq.index)),
         ];
         for (kind, i, log2, binding) in checks {
             let status = nic.read(nic.queue_reg(kind, i, &qregs::STATUS))?;
@@ -367,6 +369,71 @@ impl<D: DeviceAccess> QueuePair<D> {
             }
         }
         Ok(())
+    }
+
+    /// Disables the pair's four queues (completion queues last) and waits, bounded, for the TX
+    /// queue to finish its frame in flight. Returns whether it stopped.
+    fn disable(&self) -> bool {
+        let nic = &self.nic;
+        let q = u32::from(self.index);
+        let _ = nic.command(QueueKind::Tx, q, QueueCommand::Disable);
+        let _ = nic.command(QueueKind::Rx, q, QueueCommand::Disable);
+        let _ = nic.command(QueueKind::Cq, self.tx_cq.index, QueueCommand::Disable);
+        let _ = nic.command(QueueKind::Cq, self.rx_cq.index, QueueCommand::Disable);
+        !nic.is_dead()
+            && nic
+                .wait_register(
+                    nic.queue_reg(QueueKind::Tx, q, &qregs::STATUS),
+                    "waiting for the TX queue to stop",
+                    |v| qregs::STATUS_ENABLED.get32(v) == 0,
+                )
+                .is_ok()
+    }
+
+    /// Returns every buffer the device holds: TX buffers in flight (whether or not their frames
+    /// went out) and posted RX buffers.
+    fn release_buffers(&mut self) {
+        for slot in self.tx.slots.iter_mut() {
+            slot.take();
+        }
+        self.tx.clean = self.tx.prod;
+        while self.rx.cons != self.rx.prod {
+            let slot = usize::from(self.rx.cons & self.rx.mask);
+            self.pool.return_from_device(self.rx.bufs[slot]);
+            self.rx.cons = self.rx.cons.wrapping_add(1);
+        }
+    }
+
+    /// Brings the queue pair back after the device broke the completion protocol or stopped one
+    /// of its queues on a fault (hw-spec section 8: the driver reprograms the queue). Disables
+    /// the four queues, gives every buffer in flight back to its pool (TX frames in flight may
+    /// or may not have been sent), clears the completion rings and programs the queues afresh.
+    /// The counters and the fault record stay.
+    pub fn recover(&mut self) -> Result<(), DeviceError> {
+        if !self.disable() {
+            return Err(DeviceError::new(
+                DeviceErrorKind::Timeout,
+                self.nic.location(),
+                format!("recovering queue pair {}", self.index),
+                "the TX queue did not stop",
+            )
+            .with_fix("reset the whole device (drop the Nic and open it again)"));
+        }
+        self.release_buffers();
+        self.tx.prod = 0;
+        self.tx.clean = 0;
+        self.rx.prod = 0;
+        self.rx.cons = 0;
+        self.rx.doorbelled = 0;
+        for cq in [&mut self.tx_cq, &mut self.rx_cq] {
+            cq.cons = 0;
+            cq.returned = 0;
+            let bytes = (usize::from(cq.mask) + 1) * cpl::SIZE;
+            self.rings
+                .fill(cq.base, bytes, 0)
+                .map_err(|e| DeviceError::dma_access(self.nic.location(), e))?;
+        }
+        self.program()
     }
 
     /// The queue pair's index.
@@ -417,6 +484,11 @@ impl<D: DeviceAccess> QueuePair<D> {
     /// RX buffers posted to the device (told with a doorbell).
     pub fn rx_posted(&self) -> u16 {
         self.rx.doorbelled.wrapping_sub(self.rx.cons)
+    }
+
+    /// RX buffers in the ring: posted, or written and waiting for the next doorbell.
+    pub fn rx_in_ring(&self) -> u16 {
+        self.rx.prod.wrapping_sub(self.rx.cons)
     }
 
     /// Entries of the TX and RX rings.
@@ -879,25 +951,19 @@ impl<D: DeviceAccess> Drop for QueuePair<D> {
         // hw-spec section 4, in reverse: TX and RX queues, then their completion queues. A TX
         // queue finishes the frame in flight before it stops; wait for that (bounded) before
         // the rings and buffers are unmapped.
-        let nic = Arc::clone(&self.nic);
-        let q = u32::from(self.index);
-        let _ = nic.command(QueueKind::Tx, q, QueueCommand::Disable);
-        let _ = nic.command(QueueKind::Rx, q, QueueCommand::Disable);
-        let _ = nic.command(QueueKind::Cq, self.tx_cq.index, QueueCommand::Disable);
-        let _ = nic.command(QueueKind::Cq, self.rx_cq.index, QueueCommand::Disable);
-        if !nic.is_dead() {
-            let _ = nic.wait_register(
-                nic.queue_reg(QueueKind::Tx, q, &qregs::STATUS),
-                "waiting for the TX queue to stop",
-                |v| qregs::STATUS_ENABLED.get32(v) == 0,
-            );
+        if self.disable() {
+            // Buffers go back to their pools (which live on while packets of them do).
+            self.release_buffers();
+        } else {
+            // The device did not confirm that it stopped: it may still read the TX buffers and
+            // write the RX buffers, so none of them may be handed out again. TX buffers are
+            // leaked with their pool's reference; RX buffers stay marked as the device's.
+            for slot in self.tx.slots.iter_mut() {
+                if let Some(buf) = slot.take() {
+                    std::mem::forget(buf);
+                }
+            }
         }
-        // Buffers still posted go back to the pool (it lives on while packets of it do).
-        while self.rx.cons != self.rx.prod {
-            let slot = usize::from(self.rx.cons & self.rx.mask);
-            self.pool.return_from_device(self.rx.bufs[slot]);
-            self.rx.cons = self.rx.cons.wrapping_add(1);
-        }
-        nic.release(self.index);
+        self.nic.release(self.index);
     }
 }
