@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod nicsim_cmd;
+mod probe_cmd;
 mod spec_cmd;
 
 /// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
@@ -36,7 +37,7 @@ enum Command {
     Nicsim(nicsim_cmd::NicsimArgs),
     /// Attach to a device (simulated, or real over VFIO) and print identity, capabilities,
     /// queues and statistics.
-    Probe,
+    Probe(probe_cmd::ProbeArgs),
     /// Print the hardware/software contract: register map, descriptor layouts, values.
     Spec {
         /// Output format.
@@ -72,7 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => not_yet("serve", 3),
         Command::Connect => not_yet("connect", 3),
         Command::Nicsim(args) => nicsim_cmd::run(args),
-        Command::Probe => not_yet("probe", 5),
+        Command::Probe(args) => probe_cmd::run(args),
         Command::Spec { format } => spec_cmd::run(format),
     }
 }

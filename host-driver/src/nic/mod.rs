@@ -222,14 +222,13 @@ impl<D: DeviceAccess> NicShared<D> {
 
 impl<D: DeviceAccess> Drop for NicShared<D> {
     fn drop(&mut self) {
-        // Every queue pair is closed by now (each holds a reference). Stop the device, return
-        // it to its reset state, then let the backend stop its DMA and interrupts.
+        // Every queue pair is closed by now (each holds a reference and disabled its queues
+        // when it closed). Disable the device, leaving its counters for a later probe, then let
+        // the backend stop its DMA and interrupts.
         if !self.is_dead() {
             let ctrl = self.control_reg(&control::CTRL);
             let _ = self.dev.write32(ctrl as usize, 0);
-            let _ = self
-                .dev
-                .write32(ctrl as usize, control::CTRL_RESET.mask32());
+            // A read waits for the write on backends with posted writes.
             let _ = self.dev.read32(ctrl as usize);
         }
         let _ = self.dev.quiesce();
