@@ -5,4 +5,8 @@
 //! SVG). Ties `tcp-engine`, `host-driver` and `rtl-sim` together; nothing depends on it but the
 //! CLI.
 //!
+//! - [`nic`]: the TCP engine's frame device over the ferrotoe NIC's driver.
+//!
 //! Status: the harness arrives with issues #3, #5 and #6.
+
+pub mod nic;

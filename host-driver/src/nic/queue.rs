@@ -456,6 +456,14 @@ impl<D: DeviceAccess> QueuePair<D> {
         &self.caps
     }
 
+    /// Whether received frames carry the device's checksum verdicts: the device verifies (its
+    /// `CAPS.RX_CSUM`) and the NIC was configured to let it ([`NicConfig::rx_checksum`]).
+    ///
+    /// [`NicConfig::rx_checksum`]: super::NicConfig::rx_checksum
+    pub fn rx_checksum(&self) -> bool {
+        self.caps.rx_csum && self.nic.cfg.rx_checksum
+    }
+
     /// The driver's counters.
     pub fn stats(&self) -> &QueueStats {
         &self.stats
