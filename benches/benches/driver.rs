@@ -9,8 +9,11 @@
 //!   buffer keeps its bytes from the first round, as a packet generator's would), `tx_burst` in
 //!   bursts of B with its doorbell, and the reclaim of the previous round's completions;
 //!   untimed: the device consumes the ring and writes the completions.
-//! - `device_tx_step` and `device_rx_step`: the simulated device's own work per packet, for
-//!   scale (it is not driver cost).
+//! - `driver_forward/B`: ixy's measure: `rx_burst` then `tx_burst` of the same packets out of
+//!   the same queue pair (zero copy), completions reclaimed; untimed: the peer NIC sends the
+//!   round and drains what comes back.
+//! - `device/model_tx_then_rx_step`: the simulated device's own work per packet (one NIC's TX
+//!   and the other's RX), for scale: it is not driver cost.
 //!
 //! One criterion iteration is one packet: the reported time is the cost per packet.
 
@@ -116,35 +119,71 @@ fn cable_pair() -> Pair {
     (a, b, da, db)
 }
 
+/// The timed stretches of one benchmark iteration.
+#[derive(Default)]
+struct Stopwatch {
+    total: Duration,
+    started: Option<Instant>,
+}
+
+impl Stopwatch {
+    fn start(&mut self) {
+        self.started = Some(Instant::now());
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.started.take() {
+            self.total += t.elapsed();
+        }
+    }
+}
+
+/// Runs `iters` packets in rounds of at most [`ROUND`]; `round(n, watch)` does one round of `n`
+/// packets and times its driver part with `watch`. Returns the timed total.
+fn rounds(iters: u64, mut round: impl FnMut(usize, &mut Stopwatch)) -> Duration {
+    let mut watch = Stopwatch::default();
+    let mut left = iters as usize;
+    while left > 0 {
+        let n = left.min(ROUND);
+        round(n, &mut watch);
+        left -= n;
+    }
+    watch.total
+}
+
+/// A benchmark group of per-packet costs.
+fn group<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(3));
+    group
+}
+
 fn driver_rx(c: &mut Criterion) {
     let (a, b, (_na, mut tx), (_nb, mut rx)) = cable_pair();
     let f = frame();
-    let mut group = c.benchmark_group("driver_rx");
-    group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(3));
+    let mut staging = PacketBatch::with_capacity(64);
+    let mut group = group(c, "driver_rx");
     for size in BATCHES {
         let mut out = PacketBatch::with_capacity(size);
-        let mut staging = PacketBatch::with_capacity(64);
         group.bench_function(BenchmarkId::from_parameter(size), |bench| {
             bench.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let round = left.min(ROUND);
-                    send(&mut tx, &f, round, &mut staging);
+                rounds(iters, |n, watch| {
+                    send(&mut tx, &f, n, &mut staging);
                     settle(&[&a, &b]);
                     tx.reclaim_tx();
-                    let start = Instant::now();
+                    watch.start();
                     let mut got = 0;
-                    while got < round {
+                    while got < n {
                         got += rx.rx_burst(&mut out);
                         out.clear();
                     }
-                    timed += start.elapsed();
-                    assert_eq!(got, round, "frames went missing");
-                    left -= round;
-                }
-                timed
+                    watch.stop();
+                    assert_eq!(got, n, "frames went missing");
+                })
             })
         });
     }
@@ -156,21 +195,16 @@ fn driver_tx(c: &mut Criterion) {
     let a = stepped(Box::new(NullPort::default()));
     let (_na, mut tx) = driver(&a);
     let len = frame().len();
-    let mut group = c.benchmark_group("driver_tx");
-    group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = group(c, "driver_tx");
     for size in BATCHES {
         let mut batch = PacketBatch::with_capacity(size);
         group.bench_function(BenchmarkId::from_parameter(size), |bench| {
             bench.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut left = iters as usize;
-                while left > 0 {
-                    let round = left.min(ROUND);
-                    let start = Instant::now();
+                rounds(iters, |n, watch| {
+                    watch.start();
                     let mut queued = 0;
-                    while queued < round {
-                        while batch.room() > 0 && queued + batch.len() < round {
+                    while queued < n {
+                        while batch.room() > 0 && queued + batch.len() < n {
                             let mut p = tx.pool().alloc().expect("a TX buffer");
                             p.set_len(len).expect("fits");
                             p.set_tx_offload(TxOffloadRequest::NONE);
@@ -178,17 +212,51 @@ fn driver_tx(c: &mut Criterion) {
                         }
                         queued += tx.tx_burst(&mut batch);
                     }
-                    timed += start.elapsed();
+                    watch.stop();
                     settle(&[&a]);
-                    left -= round;
-                }
-                timed
+                })
             })
         });
     }
     group.finish();
     tx.flush_tx(Duration::from_secs(5)).expect("drained");
     assert_eq!(tx.stats().misbehaviour.total(), 0);
+}
+
+/// ixy's measure: frames received and sent back out of the same queue pair in bursts of B
+/// (zero copy: the received buffers are the ones sent), reclaim included. Untimed: the peer
+/// sends a round, and drains what comes back.
+fn driver_forward(c: &mut Criterion) {
+    let (a, b, (_na, mut peer), (_nb, mut fwd)) = cable_pair();
+    let f = frame();
+    let mut staging = PacketBatch::with_capacity(64);
+    let mut drain = PacketBatch::with_capacity(64);
+    let mut group = group(c, "driver_forward");
+    for size in BATCHES {
+        let mut batch = PacketBatch::with_capacity(size);
+        group.bench_function(BenchmarkId::from_parameter(size), |bench| {
+            bench.iter_custom(|iters| {
+                rounds(iters, |n, watch| {
+                    send(&mut peer, &f, n, &mut staging);
+                    settle(&[&a, &b]);
+                    peer.reclaim_tx();
+                    watch.start();
+                    let mut moved = 0;
+                    while moved < n {
+                        fwd.rx_burst(&mut batch);
+                        moved += fwd.tx_burst(&mut batch);
+                    }
+                    watch.stop();
+                    settle(&[&a, &b]);
+                    while peer.rx_burst(&mut drain) > 0 {
+                        drain.clear();
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+    assert_eq!(fwd.stats().misbehaviour.total(), 0);
 }
 
 /// The simulated device's own cost per packet, for scale: TX (ring to wire, completion) and RX
@@ -198,29 +266,22 @@ fn device_steps(c: &mut Criterion) {
     let f = frame();
     let mut staging = PacketBatch::with_capacity(64);
     let mut out = PacketBatch::with_capacity(64);
-    let mut group = c.benchmark_group("device");
-    group.throughput(Throughput::Elements(1));
-    group.measurement_time(Duration::from_secs(3));
+    let mut group = group(c, "device");
     group.bench_function("model_tx_then_rx_step", |bench| {
         bench.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            let mut left = iters as usize;
-            while left > 0 {
-                let round = left.min(ROUND);
-                send(&mut tx, &f, round, &mut staging);
-                let start = Instant::now();
+            rounds(iters, |n, watch| {
+                send(&mut tx, &f, n, &mut staging);
+                watch.start();
                 settle(&[&a, &b]);
-                timed += start.elapsed();
+                watch.stop();
                 tx.reclaim_tx();
                 let mut got = 0;
-                while got < round {
+                while got < n {
                     got += rx.rx_burst(&mut out);
                     black_box(&out);
                     out.clear();
                 }
-                left -= round;
-            }
-            timed
+            })
         })
     });
     group.finish();
@@ -229,8 +290,8 @@ fn device_steps(c: &mut Criterion) {
 /// Criterion's generated group function carries no docs of its own.
 mod group {
     #![allow(missing_docs)]
-    use super::{device_steps, driver_rx, driver_tx};
-    criterion::criterion_group!(benches, driver_rx, driver_tx, device_steps);
+    use super::{device_steps, driver_forward, driver_rx, driver_tx};
+    criterion::criterion_group!(benches, driver_rx, driver_tx, driver_forward, device_steps);
 }
 
 criterion_main!(group::benches);

@@ -193,9 +193,11 @@ impl PacketPool {
             return None;
         }
         Some(PacketBuf {
-            pool: Rc::clone(&self.shared),
-            index,
-            len: 0,
+            buf: BufHandle {
+                pool: Rc::clone(&self.shared),
+                index,
+                len: 0,
+            },
             tx: TxOffloadRequest::NONE,
             rx: RxInfo::NONE,
         })
@@ -228,7 +230,7 @@ impl PacketPool {
 
     /// Whether `buf` belongs to this pool.
     pub fn owns(&self, buf: &PacketBuf) -> bool {
-        Rc::ptr_eq(&self.shared, &buf.pool)
+        Rc::ptr_eq(&self.shared, &buf.buf.pool)
     }
 
     /// Takes a free buffer for the device (an RX ring): its index and IOVA.
@@ -257,9 +259,11 @@ impl PacketPool {
             return None;
         }
         Some(PacketBuf {
-            pool: Rc::clone(&self.shared),
-            index,
-            len,
+            buf: BufHandle {
+                pool: Rc::clone(&self.shared),
+                index,
+                len,
+            },
             tx: TxOffloadRequest::NONE,
             rx,
         })
@@ -302,12 +306,38 @@ impl fmt::Display for CapacityError {
 
 impl std::error::Error for CapacityError {}
 
-/// One packet buffer, owned: its bytes, their length, the TX offload request to send it with,
-/// and what the device reported when it was received. Returns itself to its pool when dropped.
-pub struct PacketBuf {
+/// Ownership of one buffer in the `user` state and the length of its data: what a TX ring
+/// slot keeps while the device reads the buffer. Returns the buffer to its pool when dropped.
+pub(crate) struct BufHandle {
     pool: Rc<PoolShared>,
     index: u32,
     len: u32,
+}
+
+impl BufHandle {
+    /// Bytes of data.
+    #[inline]
+    pub(crate) fn len(&self) -> u32 {
+        self.len
+    }
+}
+
+impl Drop for BufHandle {
+    #[inline]
+    fn drop(&mut self) {
+        if self
+            .pool
+            .transition(self.index, BufState::User, BufState::Free)
+        {
+            self.pool.push(self.index);
+        }
+    }
+}
+
+/// One packet buffer, owned: its bytes, their length, the TX offload request to send it with,
+/// and what the device reported when it was received. Returns itself to its pool when dropped.
+pub struct PacketBuf {
+    buf: BufHandle,
     tx: TxOffloadRequest,
     rx: RxInfo,
 }
@@ -315,9 +345,9 @@ pub struct PacketBuf {
 impl fmt::Debug for PacketBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PacketBuf")
-            .field("pool", &self.pool.name)
-            .field("index", &self.index)
-            .field("len", &self.len)
+            .field("pool", &self.buf.pool.name)
+            .field("index", &self.buf.index)
+            .field("len", &self.buf.len)
             .field("tx", &self.tx)
             .field("rx", &self.rx)
             .finish()
@@ -328,68 +358,71 @@ impl PacketBuf {
     /// Bytes of packet data.
     #[inline]
     pub fn len(&self) -> usize {
-        self.len as usize
+        self.buf.len as usize
     }
 
     /// Whether the buffer holds no data.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf.len == 0
     }
 
     /// Bytes the buffer can hold.
     #[inline]
     pub fn capacity(&self) -> u32 {
-        self.pool.buf_size
+        self.buf.pool.buf_size
     }
 
     /// Sets the data length (for a frame written through [`buffer_mut`](Self::buffer_mut)).
     #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<(), CapacityError> {
-        if len > self.pool.buf_size as usize {
+        if len > self.buf.pool.buf_size as usize {
             return Err(CapacityError {
                 len,
-                capacity: self.pool.buf_size,
+                capacity: self.buf.pool.buf_size,
             });
         }
-        self.len = len as u32;
+        self.buf.len = len as u32;
         Ok(())
     }
 
     /// The IOVA of the first byte (what a descriptor carries).
     #[inline]
     pub fn iova(&self) -> u64 {
-        self.pool.iova + self.pool.offset(self.index) as u64
+        self.buf.pool.iova + self.buf.pool.offset(self.buf.index) as u64
     }
 
     /// The packet's bytes.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        let off = self.pool.offset(self.index);
+        let b = &self.buf;
+        let off = b.pool.offset(b.index);
         // SAFETY: this handle is the only owner of the buffer (state `user`: on no ring the
         // device writes, in no other handle), and `&self` excludes a mutable view for the
         // slice's lifetime. `len <= buf_size`, so the range is inside the buffer, which is inside
         // the region (checked again by `slice`). See the module documentation for the device's
         // side of the bargain.
-        unsafe { self.pool.region.slice(off, self.len as usize) }.unwrap_or(&[])
+        unsafe { b.pool.region.slice(off, b.len as usize) }.unwrap_or(&[])
     }
 
     /// The packet's bytes, writable.
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        let off = self.pool.offset(self.index);
+        let b = &self.buf;
+        let off = b.pool.offset(b.index);
         // SAFETY: as in `data`; `&mut self` makes this the only view of the buffer.
-        unsafe { self.pool.region.slice_mut(off, self.len as usize) }.unwrap_or(&mut [])
+        unsafe { b.pool.region.slice_mut(off, b.len as usize) }.unwrap_or(&mut [])
     }
 
     /// The whole buffer, writable, whatever the data length: write a frame, then
     /// [`set_len`](Self::set_len).
     #[inline]
     pub fn buffer_mut(&mut self) -> &mut [u8] {
-        let off = self.pool.offset(self.index);
+        let b = &self.buf;
+        let off = b.pool.offset(b.index);
         // SAFETY: as in `data_mut`, over the whole buffer (`buf_size` bytes at the buffer's
         // offset, inside the region).
-        unsafe { self.pool.region.slice_mut(off, self.pool.buf_size as usize) }.unwrap_or(&mut [])
+        unsafe { b.pool.region.slice_mut(off, b.pool.buf_size as usize) }.unwrap_or(&mut [])
     }
 
     /// Copies `frame` into the buffer and sets the length.
@@ -417,17 +450,17 @@ impl PacketBuf {
     pub fn rx_info(&self) -> RxInfo {
         self.rx
     }
-}
 
-impl Drop for PacketBuf {
+    /// The offload request, by reference (the hot path reads its fields in place).
     #[inline]
-    fn drop(&mut self) {
-        if self
-            .pool
-            .transition(self.index, BufState::User, BufState::Free)
-        {
-            self.pool.push(self.index);
-        }
+    pub(crate) fn tx_request(&self) -> &TxOffloadRequest {
+        &self.tx
+    }
+
+    /// The buffer's ownership without the metadata (what a TX ring slot keeps).
+    #[inline]
+    pub(crate) fn into_handle(self) -> BufHandle {
+        self.buf
     }
 }
 
@@ -448,14 +481,14 @@ mod tests {
         assert_eq!(p.buf_size(), 128, "rounded up to 64");
         let a = p.alloc().unwrap();
         let b = p.alloc().unwrap();
-        assert_eq!((a.index, b.index), (0, 1));
+        assert_eq!((a.buf.index, b.buf.index), (0, 1));
         assert_eq!(b.iova() - a.iova(), 128);
         assert_eq!(p.free_count(), 2);
-        let b_index = b.index;
+        let b_index = b.buf.index;
         drop(b);
         let c = p.alloc().unwrap();
         assert_eq!(
-            c.index, b_index,
+            c.buf.index, b_index,
             "the buffer freed last is handed out first"
         );
         let _d = p.alloc().unwrap();
@@ -498,8 +531,8 @@ mod tests {
         assert_eq!(iova, p.shared.iova);
         // A user buffer is not a device buffer.
         let u = p.alloc().unwrap();
-        assert!(p.hand_out(u.index, 10, RxInfo::NONE).is_none());
-        assert!(!p.return_from_device(u.index));
+        assert!(p.hand_out(u.buf.index, 10, RxInfo::NONE).is_none());
+        assert!(!p.return_from_device(u.buf.index));
         // Too long for the buffer.
         assert!(p.hand_out(i, 65, RxInfo::NONE).is_none());
         let got = p.hand_out(i, 64, RxInfo::NONE).unwrap();

@@ -22,7 +22,7 @@ use hw_spec::{
 use super::NicShared;
 use super::batch::PacketBatch;
 use super::desc::{self, CPL_PHASE_BIT, CPL_PHASE_BYTE, CPL_WORDS};
-use super::pool::{PacketBuf, PacketPool, RxInfo};
+use super::pool::{BufHandle, PacketBuf, PacketPool, RxInfo};
 use super::stats::{
     self, Direction, FaultKind, QueueFault, QueueStats, RxQueueCounters, TxQueueCounters,
 };
@@ -118,7 +118,10 @@ struct TxRing {
     mask: u16,
     prod: u16,
     clean: u16,
-    slots: Box<[Option<PacketBuf>]>,
+    /// The buffer of each request in flight.
+    slots: Box<[Option<BufHandle>]>,
+    /// The wire frames each request in flight should make (1, or its TSO segment count).
+    segments: Box<[u32]>,
     cmd: u32,
 }
 
@@ -262,6 +265,7 @@ impl<D: DeviceAccess> QueuePair<D> {
                 prod: 0,
                 clean: 0,
                 slots: (0..tx_size).map(|_| None).collect(),
+                segments: vec![0; tx_size as usize].into_boxed_slice(),
                 cmd: nic.queue_reg(QueueKind::Tx, q, &qregs::CMD),
             },
             rx: RxRing {
@@ -772,15 +776,17 @@ impl<D: DeviceAccess> QueuePair<D> {
     /// in its slot until the completion (no doorbell). The caller checked the room.
     #[inline(always)]
     fn post_tx(&mut self, buf: PacketBuf) {
-        let slot = self.tx.prod & self.tx.mask;
-        let w = desc::tx_words(buf.iova(), buf.len() as u32, true, true, &buf.tx_offload());
-        let off = self.tx.base + usize::from(slot) * txd::SIZE;
+        let slot = usize::from(self.tx.prod & self.tx.mask);
+        let req = buf.tx_request();
+        let w = desc::tx_words(buf.iova(), buf.len() as u32, true, true, req);
+        self.tx.segments[slot] = expected_segments(req, buf.len() as u32);
+        let off = self.tx.base + slot * txd::SIZE;
         let mem: &DmaMemory = &self.rings;
         let _ = mem.write_u64(off, w[0]);
         let _ = mem.write_u64(off + 8, w[1]);
         let _ = mem.write_u64(off + 16, w[2]);
         let _ = mem.write_u64(off + 24, w[3]);
-        self.tx.slots[usize::from(slot)] = Some(buf);
+        self.tx.slots[slot] = Some(buf.into_handle());
         self.tx.prod = self.tx.prod.wrapping_add(1);
     }
 
@@ -811,14 +817,16 @@ impl<D: DeviceAccess> QueuePair<D> {
             self.tx.prod == self.tx.clean,
             expected,
         )?;
-        let Some(buf) = self.tx.slots[usize::from(expected)].take() else {
+        let slot = usize::from(expected);
+        let Some(len) = self.tx.slots[slot].as_ref().map(|b| u64::from(b.len())) else {
             return Err((FaultKind::NotPosted, expected));
         };
+        // The buffer goes back to its pool where it lies (no copy of the handle).
+        self.tx.slots[slot] = None;
         self.tx.clean = self.tx.clean.wrapping_add(1);
-        let len = buf.len() as u64;
         let mut report_ok = u64::from(c.len) == len;
         if c.error.is_ok() {
-            report_ok &= u32::from(c.segments) == expected_segments(&buf);
+            report_ok &= u32::from(c.segments) == self.tx.segments[slot];
             self.stats.tx_packets += 1;
             self.stats.tx_bytes += len;
             self.stats.tx_segments += u64::from(c.segments);
@@ -826,7 +834,6 @@ impl<D: DeviceAccess> QueuePair<D> {
             report_ok &= c.segments == 0;
             self.stats.tx_errors.add(c.error);
         }
-        drop(buf);
         if report_ok {
             Ok(())
         } else {
@@ -930,16 +937,14 @@ fn check_completion(
     Ok(c)
 }
 
-/// The wire frames a successful request makes: 1, or the TSO segment count.
-fn expected_segments(buf: &PacketBuf) -> u32 {
-    let o = buf.tx_offload();
+/// The wire frames a successful request of `len` bytes makes: 1, or the TSO segment count.
+#[inline(always)]
+fn expected_segments(o: &hw_spec::TxOffloadRequest, len: u32) -> u32 {
     if !o.tso || o.mss == 0 {
         return 1;
     }
     let headers = u32::from(o.l2_len) + u32::from(o.l3_len) + u32::from(o.l4_len);
-    (buf.len() as u32)
-        .saturating_sub(headers)
-        .div_ceil(u32::from(o.mss))
+    len.saturating_sub(headers).div_ceil(u32::from(o.mss))
 }
 
 /// The largest TX request a device can be asked to gather: maximal headers plus its largest
