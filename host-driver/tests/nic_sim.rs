@@ -623,3 +623,51 @@ fn dma_memory_is_registered_with_the_simulated_iommu_and_released() {
         nic.with(|n| assert_eq!(n.link().iommu().region_count(), 1));
     }
 }
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn queue_pairs_run_on_their_own_threads() {
+    assert_send_sync::<Nic<SimDevice>>();
+    assert_send_sync::<Nic<host_driver::vfio::VfioDevice>>();
+    for &backend in BACKENDS {
+        let cfg = DeviceConfig::REFERENCE;
+        let t = sim_nic(
+            core(backend, cfg),
+            cfg.irq_vectors,
+            Box::new(rtl_sim::wire::NullPort::default()),
+        )
+        .spawn()
+        .unwrap();
+        let nic = Nic::open(threaded_device(&t), NicConfig::default()).unwrap();
+        nic.start().unwrap();
+        let workers: Vec<_> = (0..3u16)
+            .map(|q| {
+                let nic = nic.clone();
+                std::thread::spawn(move || {
+                    // Each thread opens its own queue pair: its pool and packets live here.
+                    let mut qp = nic.open_queue_pair(q, &QueueConfig::with_rings(6)).unwrap();
+                    let mut batch = PacketBatch::with_capacity(16);
+                    let mut sent = 0;
+                    while sent < 500 {
+                        while batch.room() > 0 && sent + batch.len() < 500 {
+                            batch.push(packet(&qp, &frame(q.into(), 40), CSUM)).unwrap();
+                        }
+                        sent += qp.tx_burst(&mut batch);
+                    }
+                    qp.flush_tx(WAIT).unwrap();
+                    qp.stats().tx_packets
+                })
+            })
+            .collect();
+        for w in workers {
+            assert_eq!(w.join().unwrap(), 500);
+        }
+        let ds = nic.device_stats().unwrap();
+        for q in 0..3 {
+            assert_eq!(ds.tx[q].frames, 500, "queue {q}");
+            assert_eq!(ds.tx[q].csum_inserted, 500, "queue {q}");
+        }
+        assert_eq!(ds.tx[3].frames, 0);
+    }
+}
