@@ -79,6 +79,11 @@ pub fn link_error(location: &str, step: &str, e: LinkError) -> DeviceError {
             K::TooManyMappings,
             "start the simulated NIC with more DMA region slots (`ferrotoe nicsim --dma-regions N`)",
         ),
+        LinkError::DeviceCouldNotMap { .. } => (
+            K::PermissionDenied,
+            "run the simulator as the driver's user (it maps the driver's DMA memory through \
+             /proc/<pid>/fd), or as root",
+        ),
         LinkError::NoSuchVector { .. } => (
             K::Unsupported,
             "ask for at most max_interrupt_vectors() vectors",

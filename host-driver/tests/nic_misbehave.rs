@@ -46,6 +46,8 @@ enum Lie {
     Random(u64),
     /// From now on: register writes ignored, no work done.
     Silence,
+    /// Descriptor fetches fault (as if the ring were not mapped): the device stops the queue.
+    FaultReads,
 }
 
 /// Which completions to lie about.
@@ -96,6 +98,13 @@ fn put(e: &mut [u8; 32], f: hw_spec::layout::BitField, v: u64) {
 
 impl Dma for LyingDma<'_> {
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> Result<(), DmaFault> {
+        let mut plan = self.plan.lock().unwrap();
+        if plan.lie == Some(Lie::FaultReads) && plan.count > 0 {
+            plan.count -= 1;
+            plan.lies_told += 1;
+            return Err(DmaFault { iova });
+        }
+        drop(plan);
         self.inner.read(iova, buf)
     }
 
@@ -157,7 +166,7 @@ impl Dma for LyingDma<'_> {
                 }
                 e[31] = (e[31] & 0x80) | (xorshift(&mut s) as u8 & 0x7F);
             }
-            Lie::Silence => unreachable!("handled by the core"),
+            Lie::Silence | Lie::FaultReads => unreachable!("handled elsewhere"),
         }
         self.inner.write(iova, &e)
     }
@@ -620,6 +629,30 @@ fn random_completions_never_panic_and_never_leak_buffers() {
         r.send(100, 3);
         assert_eq!(r.receive(), [100, 101, 102], "seed {seed}");
     }
+}
+
+#[test]
+fn a_queue_the_device_stops_on_a_fault_is_reported_and_recovered() {
+    let mut r = rig();
+    r.rx.check_queues().unwrap();
+    // The next descriptor fetch of NIC B (its RX queue's, for the first frame) faults.
+    r.lie(Which::Rx, Lie::FaultReads, 0, 1);
+    r.send(0, 2);
+    assert!(r.receive().is_empty(), "the device dropped the frames");
+    let e = r.rx.check_queues().unwrap_err().to_string();
+    assert!(
+        e.contains("RX queue 0: the device stopped it on a DMA fault"),
+        "{e}"
+    );
+    assert!(
+        e.contains("DMA_FAULT") && e.contains("fix: QueuePair::recover"),
+        "{e}"
+    );
+    r.rx.recover().unwrap();
+    r.rx.check_queues().unwrap();
+    assert_eq!(r.rx_buffers_unaccounted(), 0);
+    r.send(2, 2);
+    assert_eq!(r.receive(), [2, 3]);
 }
 
 #[test]

@@ -532,6 +532,45 @@ impl<D: DeviceAccess> QueuePair<D> {
         Ok(())
     }
 
+    /// Reads the `STATUS` of the pair's four queues (MMIO; not for the hot path): `Ok` while
+    /// all are enabled, otherwise an error naming the queue, whether the device stopped it on a
+    /// DMA fault (hw-spec section 8; [`recover`](Self::recover) reprograms it) and the device's
+    /// last error.
+    pub fn check_queues(&self) -> Result<(), DeviceError> {
+        let nic = &self.nic;
+        let q = u32::from(self.index);
+        for (kind, i) in [
+            (QueueKind::Cq, self.tx_cq.index),
+            (QueueKind::Cq, self.rx_cq.index),
+            (QueueKind::Rx, q),
+            (QueueKind::Tx, q),
+        ] {
+            let status = nic.read(nic.queue_reg(kind, i, &qregs::STATUS))?;
+            if qregs::STATUS_ENABLED.get32(status) == 1 {
+                continue;
+            }
+            let why = if qregs::STATUS_STOPPED_ON_FAULT.get32(status) == 1 {
+                "the device stopped it on a DMA fault"
+            } else {
+                "it is disabled"
+            };
+            let last = stats::read_last_error(&nic.dev, &nic.info)
+                .map(|l| l.to_string())
+                .unwrap_or_else(|e| format!("unreadable ({e})"));
+            return Err(DeviceError::new(
+                DeviceErrorKind::DeviceMisbehaved,
+                nic.location(),
+                format!("checking queue pair {}", self.index),
+                format!(
+                    "{} queue {i}: {why} (STATUS {status:#010x}); the device's last error: {last}",
+                    kind.spec_name()
+                ),
+            )
+            .with_fix("QueuePair::recover reprograms the queue pair"));
+        }
+        Ok(())
+    }
+
     #[inline]
     fn doorbell(&mut self, cmd_offset: u32, command: QueueCommand) {
         if self
