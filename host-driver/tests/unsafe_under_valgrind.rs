@@ -82,6 +82,12 @@ fn dma_accessors(m: &DmaMemory) -> Result<(), String> {
         n == a || m.read_u64(a).is_err(),
         "a partial last word refused",
     )?;
+    m.write_words(a - 24, &[5, 6, 7])
+        .map_err(|e| e.to_string())?;
+    check(
+        m.read_words::<3>(a - 24) == Ok([5, 6, 7]) && m.read_words::<4>(a - 24).is_err(),
+        "word runs at the end",
+    )?;
     m.store_release_u32(0, 7).map_err(|e| e.to_string())?;
     check(m.load_acquire_u32(0) == Ok(7), "acquire/release")?;
     m.store_release_u64(8, 9).map_err(|e| e.to_string())?;

@@ -103,12 +103,7 @@ impl Cq {
         if ((last >> CPL_PHASE_BIT) & 1 == 1) != expected {
             return None;
         }
-        Some([
-            mem.read_u64(off).ok()?,
-            mem.read_u64(off + 8).ok()?,
-            mem.read_u64(off + 16).ok()?,
-            mem.read_u64(off + 24).ok()?,
-        ])
+        mem.read_words(off).ok()
     }
 }
 
@@ -707,9 +702,7 @@ impl<D: DeviceAccess> QueuePair<D> {
             let slot = self.rx.prod & self.rx.mask;
             self.rx.bufs[usize::from(slot)] = buf;
             let w = desc::rx_words(iova, self.rx.buf_len);
-            let off = self.rx.base + usize::from(slot) * rxd::SIZE;
-            let _ = mem.write_u64(off, w[0]);
-            let _ = mem.write_u64(off + 8, w[1]);
+            let _ = mem.write_words(self.rx.base + usize::from(slot) * rxd::SIZE, &w);
             self.rx.prod = self.rx.prod.wrapping_add(1);
         }
         let pending = self.rx.prod.wrapping_sub(self.rx.doorbelled);
@@ -819,12 +812,7 @@ impl<D: DeviceAccess> QueuePair<D> {
         let req = buf.tx_request();
         let w = desc::tx_words(buf.iova(), buf.len() as u32, true, true, req);
         self.tx.segments[slot] = expected_segments(req, buf.len() as u32);
-        let off = self.tx.base + slot * txd::SIZE;
-        let mem: &DmaMemory = &self.rings;
-        let _ = mem.write_u64(off, w[0]);
-        let _ = mem.write_u64(off + 8, w[1]);
-        let _ = mem.write_u64(off + 16, w[2]);
-        let _ = mem.write_u64(off + 24, w[3]);
+        let _ = self.rings.write_words(self.tx.base + slot * txd::SIZE, &w);
         self.tx.slots[slot] = Some(buf.into_handle());
         self.tx.prod = self.tx.prod.wrapping_add(1);
     }
