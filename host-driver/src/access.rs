@@ -2,10 +2,10 @@
 //!
 //! Owns the [`DeviceAccess`] trait and its small vocabulary ([`DmaConstraints`],
 //! [`ResetOutcome`]). Three backends implement it: [`crate::vfio::VfioDevice`] (real PCI devices
-//! through VFIO), the simulated NIC's shared-memory backend (BAR writes through a posted-write
-//! FIFO, DMA regions as shared-memory files registered with the simulated IOMMU), and
-//! [`crate::fake::FakeDevice`] (plain memory, for tests). The interface names no VFIO type, so a
-//! driver written against it runs unchanged on all three.
+//! through VFIO), [`crate::sim::SimDevice`] (the simulated NIC: BAR writes through a
+//! posted-write FIFO, DMA regions as shared-memory files registered with the simulated IOMMU),
+//! and [`crate::fake::FakeDevice`] (plain memory, for tests). The interface names no VFIO type,
+//! so a driver written against it runs unchanged on all three.
 //!
 //! What an implementation promises:
 //! - **Registers**: BAR0 only, 32-bit, 4-byte aligned, bounds-checked (refusals are
