@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench_cmd;
 mod nicsim_cmd;
+mod probe_cmd;
 mod spec_cmd;
 
 /// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
@@ -38,7 +39,7 @@ enum Command {
     Nicsim(nicsim_cmd::NicsimArgs),
     /// Attach to a device (simulated, or real over VFIO) and print identity, capabilities,
     /// queues and statistics.
-    Probe,
+    Probe(probe_cmd::ProbeArgs),
     /// Print the hardware/software contract: register map, descriptor layouts, values.
     Spec {
         /// Output format.
@@ -74,7 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => not_yet("serve", 3),
         Command::Connect => not_yet("connect", 3),
         Command::Nicsim(args) => nicsim_cmd::run(args),
-        Command::Probe => not_yet("probe", 5),
+        Command::Probe(args) => probe_cmd::run(args),
         Command::Spec { format } => spec_cmd::run(format),
     }
 }

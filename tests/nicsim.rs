@@ -2,74 +2,16 @@
 //! the shared-memory files, as a real device across PCIe. One NIC writing a capture file, two
 //! NICs joined by a cable file, and a device killed under a driver.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod support;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hw_spec::{CsumStatus, ErrorCode, TxOffloadRequest};
 use rtl_sim::conformance::frames::{self, TcpSpec};
 use rtl_sim::conformance::link_driver::{DriverConfig, LinkDriver};
 use sim_link::{DriverLink, LinkError};
-
-struct Nicsim {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Nicsim {
-    fn spawn(link: &Path, extra: &[&str]) -> Nicsim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
-            .arg("nicsim")
-            .arg("--link")
-            .arg(link)
-            .arg("--stop-on-stdin-eof")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn ferrotoe nicsim");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert!(
-            line.starts_with("nicsim ready"),
-            "unexpected first line: {line:?}"
-        );
-        Nicsim { child, stdout }
-    }
-
-    /// Closes its stdin and waits for a clean exit; returns the rest of its output.
-    fn stop(mut self) -> String {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "nicsim exited with {status}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "nicsim did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let mut rest = String::new();
-        while self.stdout.read_line(&mut rest).unwrap() > 0 {}
-        rest
-    }
-}
-
-impl Drop for Nicsim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrotoe-nicsim-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use support::{Nicsim, dir};
 
 fn rings() -> DriverConfig {
     DriverConfig {
@@ -157,15 +99,7 @@ fn a_driver_reaches_a_nicsim_process_through_the_shared_files() {
 #[test]
 fn two_nicsim_processes_on_one_cable() {
     let d = dir("cable");
-    let cable = d.join("cable");
-    let a = Nicsim::spawn(
-        &d.join("a"),
-        &["--wire", &format!("cable:{}:a", cable.display())],
-    );
-    let b = Nicsim::spawn(
-        &d.join("b"),
-        &["--wire", &format!("cable:{}:b", cable.display())],
-    );
+    let (a, b) = Nicsim::cable_pair(&d);
     let big_buffers = DriverConfig {
         buf_len: 32 * 1024,
         ..rings()

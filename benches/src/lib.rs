@@ -34,6 +34,7 @@
 //! |---|---|
 //! | [`workload`] | the bulk workload's vocabulary: `BulkConfig`, `BulkCounts`, errors, the `BulkStack`/`BulkRun` traits |
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
+//! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
@@ -45,6 +46,7 @@
 
 pub mod external;
 pub mod measure;
+pub mod nic;
 pub mod pattern;
 pub mod report;
 pub mod runner;

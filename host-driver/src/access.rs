@@ -2,10 +2,10 @@
 //!
 //! Owns the [`DeviceAccess`] trait and its small vocabulary ([`DmaConstraints`],
 //! [`ResetOutcome`]). Three backends implement it: [`crate::vfio::VfioDevice`] (real PCI devices
-//! through VFIO), the simulated NIC's shared-memory backend (BAR writes through a posted-write
-//! FIFO, DMA regions as shared-memory files registered with the simulated IOMMU), and
-//! [`crate::fake::FakeDevice`] (plain memory, for tests). The interface names no VFIO type, so a
-//! driver written against it runs unchanged on all three.
+//! through VFIO), [`crate::sim::SimDevice`] (the simulated NIC: BAR writes through a
+//! posted-write FIFO, DMA regions as shared-memory files registered with the simulated IOMMU),
+//! and [`crate::fake::FakeDevice`] (plain memory, for tests). The interface names no VFIO type,
+//! so a driver written against it runs unchanged on all three.
 //!
 //! What an implementation promises:
 //! - **Registers**: BAR0 only, 32-bit, 4-byte aligned, bounds-checked (refusals are
@@ -105,6 +105,29 @@ pub trait DeviceAccess {
                 e,
             )
         })
+    }
+
+    /// Lets the device make progress while the driver waits for it by polling host memory (a
+    /// completion it expects), called between polls with the number of polls so far. The
+    /// driver bounds the whole wait with its own timeout.
+    ///
+    /// The default spins briefly, then yields, then sleeps 20 us: a real device works on its
+    /// own. A simulated device stepped by the caller's thread is stepped here instead.
+    fn relax(&self, attempt: u32) {
+        if attempt < 64 {
+            std::hint::spin_loop();
+        } else if attempt < 256 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+    }
+
+    /// Why the device stopped answering, when the backend knows more than the registers show
+    /// (a simulator process that exited, a link that timed out). `None` while it is healthy,
+    /// and on hardware, where a dead device just reads all ones.
+    fn failure(&self) -> Option<String> {
+        None
     }
 
     /// Resets the function when the device can be reset, and says whether it was.

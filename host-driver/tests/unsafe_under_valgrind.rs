@@ -1,5 +1,7 @@
-//! Runs the crate's unsafe code paths (MMIO windows, DMA memory accessors, region drop order,
-//! the fake device's DMA through them) natively, then again under valgrind's memcheck, which
+//! Runs the crate's unsafe code paths (MMIO windows, DMA memory accessors over heap, anonymous
+//! and sealed shared memory, region drop order, the fake device's DMA through them, the packet
+//! pool's zero-copy views, and the whole driver hot path over a stepped simulated NIC pair)
+//! natively, then again under valgrind's memcheck, which
 //! fails the test on any invalid read or write, use of uninitialised memory, or definite leak.
 //!
 //! Why valgrind: Miri needs a nightly toolchain (the project builds on stable) and cannot run
@@ -18,6 +20,7 @@ use std::time::Duration;
 use host_driver::edu::{EDU_MAX_TRANSFER, Edu, fake_edu};
 use host_driver::fake::FakeDevice;
 use host_driver::mmio::MmioWindow;
+use host_driver::nic::PacketPool;
 use host_driver::{DeviceAccess, DeviceMapping, DmaMemory, DmaRegion};
 
 const TEST_NAME: &str = "unsafe_modules_under_valgrind";
@@ -78,6 +81,12 @@ fn dma_accessors(m: &DmaMemory) -> Result<(), String> {
     check(
         n == a || m.read_u64(a).is_err(),
         "a partial last word refused",
+    )?;
+    m.write_words(a - 24, &[5, 6, 7])
+        .map_err(|e| e.to_string())?;
+    check(
+        m.read_words::<3>(a - 24) == Ok([5, 6, 7]) && m.read_words::<4>(a - 24).is_err(),
+        "word runs at the end",
     )?;
     m.store_release_u32(0, 7).map_err(|e| e.to_string())?;
     check(m.load_acquire_u32(0) == Ok(7), "acquire/release")?;
@@ -207,11 +216,101 @@ fn cross_thread_publication() -> Result<(), String> {
         .map_err(|_| "writer thread panicked".to_string())
 }
 
+fn packet_pool_views() -> Result<(), String> {
+    let dev = FakeDevice::builder("fake0", 64).build();
+    let pool = PacketPool::new(&dev, 4, 100, "test").map_err(|e| e.to_string())?;
+    let mut held = Vec::new();
+    for i in 0..4u8 {
+        let mut p = pool.alloc().ok_or("a free buffer")?;
+        let whole = p.buffer_mut();
+        check(whole.len() == 128, "whole buffer")?;
+        whole.fill(i);
+        p.set_len(100).map_err(|e| e.to_string())?;
+        p.data_mut()[99] = 0xff;
+        check(p.data()[..99].iter().all(|b| *b == i), "data view")?;
+        held.push(p);
+    }
+    check(pool.alloc().is_none(), "pool empty")?;
+    held.remove(1);
+    let p = pool.alloc().ok_or("the freed buffer")?;
+    check(p.data().is_empty(), "a new packet is empty")?;
+    drop(pool);
+    drop(held);
+    drop(p);
+    check(
+        dev.mapped_regions() == 0,
+        "pool memory unmapped after the last packet",
+    )
+}
+
+fn driver_over_a_stepped_nic_pair() -> Result<(), String> {
+    use host_driver::nic::PacketBatch;
+    use host_driver::{Nic, NicConfig, QueueConfig, SimDevice};
+    use rtl_sim::device::DeviceConfig;
+    use rtl_sim::nic::{Backend, Clock, SimNic, SteppedNic, build_core};
+    use rtl_sim::wire::cable::{CableConfig, CableEnd};
+    use sim_link::{AttachOptions, DeviceLink, LinkConfig};
+
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let (ca, cb) = CableEnd::pair(&CableConfig::default()).map_err(|x| e(&x))?;
+    let nic = |port: CableEnd| -> Result<SteppedNic, String> {
+        let link = DeviceLink::create_anonymous(&LinkConfig::default()).map_err(|x| e(&x))?;
+        let core = build_core(Backend::Model, DeviceConfig::REFERENCE).map_err(|x| e(&x))?;
+        Ok(SimNic::new(core, link, Box::new(port), Clock::Manual(0)).into_stepped())
+    };
+    let (a, b) = (nic(ca)?, nic(cb)?);
+    let open = |n: &SteppedNic| -> Result<_, String> {
+        let link = n
+            .attach_driver(AttachOptions::default())
+            .map_err(|x| e(&x))?;
+        let n2 = n.clone();
+        let dev = SimDevice::stepped(link, move || {
+            n2.step();
+        });
+        let nic = Nic::open(dev, NicConfig::default()).map_err(|x| e(&x))?;
+        let qcfg = QueueConfig {
+            buffers: 64,
+            large_buffers: 1,
+            ..QueueConfig::with_rings(4)
+        };
+        let qp = nic.open_queue_pair(0, &qcfg).map_err(|x| e(&x))?;
+        nic.start().map_err(|x| e(&x))?;
+        Ok((nic, qp))
+    };
+    let (_na, mut tx) = open(&a)?;
+    let (_nb, mut rx) = open(&b)?;
+    let mut batch = PacketBatch::with_capacity(16);
+    let mut got = PacketBatch::with_capacity(16);
+    let mut received = 0;
+    for round in 0..5u8 {
+        for i in 0..8u8 {
+            let mut p = tx.pool().alloc().ok_or("a TX buffer")?;
+            let frame: Vec<u8> = (0..80u8).map(|x| x ^ round ^ i).collect();
+            p.copy_from(&frame).map_err(|x| e(&x))?;
+            batch.push(p).map_err(|_| "batch full")?;
+        }
+        tx.tx_burst(&mut batch);
+        while a.run_until_idle(100) > 1 || b.run_until_idle(100) > 1 {}
+        rx.rx_burst(&mut got);
+        for p in got.drain() {
+            check(p.len() == 80, "received length")?;
+            received += 1;
+        }
+        tx.reclaim_tx();
+    }
+    check(received == 40, "every frame received")?;
+    check(rx.stats().misbehaviour.total() == 0, "no protocol faults")
+}
+
 fn exercises() -> Result<(), String> {
     mmio_window()?;
     dma_accessors(&DmaMemory::heap(4096))?;
     dma_accessors(&DmaMemory::heap(4099))?;
     dma_accessors(&DmaMemory::anonymous(8192).map_err(|e| e.to_string())?)?;
+    let (shared, _file) = DmaMemory::shared_memfd("valgrind", 8192).map_err(|e| e.to_string())?;
+    dma_accessors(&shared)?;
+    packet_pool_views()?;
+    driver_over_a_stepped_nic_pair()?;
     region_drop_order()?;
     fake_edu_dma()?;
     cross_thread_publication()?;

@@ -32,6 +32,7 @@ pub const CHECKS: &[&str] = &[
     "error-permission-denied",
     "error-locked-memory",
     "reopen",
+    "driver-refuses-edu",
     "error-not-found",
     "error-not-vfio",
 ];
@@ -266,6 +267,7 @@ pub fn run() -> i32 {
     check("error-permission-denied", permission_denied(address));
     check("error-locked-memory", locked_memory(&sysfs, address));
     check("reopen", reopen(&sysfs, address));
+    check("driver-refuses-edu", driver_refuses_edu(address));
     check("error-not-found", error_not_found());
     check("error-not-vfio", error_not_vfio(&sysfs, address));
 
@@ -389,6 +391,25 @@ fn reopen(sysfs: &Sysfs, address: PciAddress) -> Result<String, String> {
     edu.dma_round_trip(&src, &dst, 512, 0x11, T)
         .map_err(|e| e.to_string())?;
     Ok("group released on drop; reopened, bus mastering on, DMA works".into())
+}
+
+/// The ferrotoe NIC driver over the real VFIO path: it walks `edu`'s BAR0 as a block chain
+/// and refuses it, naming the device, the offset and the vendor it found.
+fn driver_refuses_edu(address: PciAddress) -> Result<String, String> {
+    let dev = VfioDevice::open(address, edu_options()).map_err(|e| e.to_string())?;
+    match host_driver::Nic::open(dev, host_driver::NicConfig::default()) {
+        Err(e)
+            if e.kind() == DeviceErrorKind::WrongDevice
+                && e.to_string().starts_with(&address.to_string())
+                && e.to_string().contains("offset 0x0 has vendor 0x0100") =>
+        {
+            Ok(e.to_string().replace('\n', " | "))
+        }
+        Err(e) => Err(format!(
+            "expected a WrongDevice refusal of edu's BAR0, got: {e}"
+        )),
+        Ok(_) => Err("the driver accepted QEMU's edu device as a ferrotoe NIC".into()),
+    }
 }
 
 fn error_not_found() -> Result<String, String> {
