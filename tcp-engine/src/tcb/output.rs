@@ -335,9 +335,10 @@ impl Tcb {
         self.plan(header, kind, advertised)
     }
 
-    /// Payload bytes that fit one segment with the options of `opts`.
+    /// Payload bytes that fit one segment with the options of `opts`, sized with the emitter's
+    /// own [`options_len`](crate::wire::tcp::options_len) so planning and emission agree.
     fn segment_payload(&self, opts: &TcpOptions) -> u32 {
-        let extra = crate::segment::options_len(opts) as u32;
+        let extra = crate::wire::tcp::options_len(opts) as u32;
         let ts = if self.has(flag::TS) { TS_OPTION_LEN } else { 0 };
         (u32::from(self.smss)).saturating_sub(extra.max(ts)).max(1)
     }
