@@ -9,12 +9,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tcp_engine::time::Instant;
 use tcp_engine::checksum;
 use tcp_engine::device::RxMeta;
 use tcp_engine::neighbor::{NeighborCache, NeighborConfig, Resolution};
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
+use tcp_engine::time::Instant;
 use tcp_engine::wire::frame::{
     TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, finish_tcp_checksum, parse_frame,
     write_tcp_headers,

@@ -259,6 +259,72 @@ pub enum DropReason {
     DataAfterFin,
 }
 
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 23;
+
+    /// Every reason, in declaration order (`ALL[r.index()] == r`).
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Closed,
+        DropReason::ListenRst,
+        DropReason::ListenAck,
+        DropReason::ListenNoSyn,
+        DropReason::SynSentBadAck,
+        DropReason::SynSentRstNoAck,
+        DropReason::SynSentNoSyn,
+        DropReason::Oversized,
+        DropReason::MissingTimestamp,
+        DropReason::Paws,
+        DropReason::OutOfWindow,
+        DropReason::RstOutOfWindow,
+        DropReason::RstNotExact,
+        DropReason::RstInTimeWait,
+        DropReason::SynInSynchronized,
+        DropReason::DuplicateSyn,
+        DropReason::NoAck,
+        DropReason::SynReceivedBadAck,
+        DropReason::AckTooNew,
+        DropReason::AckTooOld,
+        DropReason::ZeroWindow,
+        DropReason::ReassemblyFull,
+        DropReason::DataAfterFin,
+    ];
+
+    /// A dense index in `0..COUNT`, for per-reason counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short snake_case name (for counter listings).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Closed => "closed",
+            DropReason::ListenRst => "listen_rst",
+            DropReason::ListenAck => "listen_ack",
+            DropReason::ListenNoSyn => "listen_no_syn",
+            DropReason::SynSentBadAck => "syn_sent_bad_ack",
+            DropReason::SynSentRstNoAck => "syn_sent_rst_no_ack",
+            DropReason::SynSentNoSyn => "syn_sent_no_syn",
+            DropReason::Oversized => "oversized",
+            DropReason::MissingTimestamp => "missing_timestamp",
+            DropReason::Paws => "paws",
+            DropReason::OutOfWindow => "out_of_window",
+            DropReason::RstOutOfWindow => "rst_out_of_window",
+            DropReason::RstNotExact => "rst_not_exact",
+            DropReason::RstInTimeWait => "rst_in_time_wait",
+            DropReason::SynInSynchronized => "syn_in_synchronized",
+            DropReason::DuplicateSyn => "duplicate_syn",
+            DropReason::NoAck => "no_ack",
+            DropReason::SynReceivedBadAck => "syn_received_bad_ack",
+            DropReason::AckTooNew => "ack_too_new",
+            DropReason::AckTooOld => "ack_too_old",
+            DropReason::ZeroWindow => "zero_window",
+            DropReason::ReassemblyFull => "reassembly_full",
+            DropReason::DataAfterFin => "data_after_fin",
+        }
+    }
+}
+
 /// Things that happened, for the application. A bit set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Events(pub u16);
@@ -761,6 +827,12 @@ impl Tcb {
     /// The RTO in force (backoff included).
     pub fn rto(&self, cfg: &TcbConfig) -> Duration {
         self.rtt.rto(cfg)
+    }
+
+    /// Whether the application closed the sending side (a FIN is queued or sent).
+    #[inline]
+    pub fn fin_queued(&self) -> bool {
+        self.has(flag::FIN_QUEUED)
     }
 
     /// Smoothed RTT and RTT variation (zero before the first sample).
