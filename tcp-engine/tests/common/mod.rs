@@ -163,10 +163,197 @@ impl<W: std::io::Write, C: FnMut() -> u64> Arrivals for Capture<LinkEnd, W, C> {
     }
 }
 
-/// Connects host 1 (client, caps A) to host 2 (server, caps B) over `link`, sends `bytes.0`
-/// from client to server and `bytes.1` back at the same time, closes both ways, and runs until
-/// everything arrived byte-exact and both connections are over. Panics with a diagnosis when
-/// `limit` of simulated time passes.
+/// Two endpoints over a link: host 1 (client, caps A) and host 2 (server, caps B, listening on
+/// [`PORT`]), a connection being opened from 1 to 2, and a stream each way.
+pub struct Pair<DA, DB> {
+    pub clock: SimClock,
+    pub dev_a: DA,
+    pub dev_b: DB,
+    pub a: Ep,
+    pub b: Ep,
+    pub ka: SlotKey,
+    pub kb: Option<SlotKey>,
+    pub up: Stream,
+    pub down: Stream,
+    pub start: Instant,
+}
+
+impl Pair<LinkEnd, LinkEnd> {
+    /// Everything allocated: endpoints, buffers, link, streams; the client's SYN is queued.
+    pub fn new(link: &LinkConfig, tcb: TcbConfig, bufs: usize, bytes: (u64, u64)) -> Self {
+        let clock = SimClock::new();
+        clock.set_us(1_000_000);
+        let (dev_a, dev_b) = pair(link, &clock).unwrap();
+        Pair::on(link, tcb, bufs, bytes, clock, dev_a, dev_b)
+    }
+}
+
+impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
+    fn on(
+        link: &LinkConfig,
+        tcb: TcbConfig,
+        bufs: usize,
+        bytes: (u64, u64),
+        clock: SimClock,
+        dev_a: DA,
+        dev_b: DB,
+    ) -> Self {
+        let mut a = host(1, link.caps_a, tcb, 4);
+        let mut b = host(2, link.caps_b, tcb, 4);
+        b.listen(PORT, Buffers::with_capacity(bufs, bufs))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let start = clock.now();
+        let ka = a
+            .connect(start, ip(2), PORT, Buffers::with_capacity(bufs, bufs))
+            .map_err(|(e, _)| e)
+            .unwrap();
+        Pair {
+            clock,
+            dev_a,
+            dev_b,
+            a,
+            b,
+            ka,
+            kb: None,
+            up: Stream::new(1, bytes.0),
+            down: Stream::new(2, bytes.1),
+            start,
+        }
+    }
+
+    /// One round: both endpoints poll their devices, both applications move data. Returns
+    /// whether anything happened.
+    pub fn step(&mut self) -> bool {
+        let now = self.clock.now();
+        let Pair {
+            a,
+            b,
+            ka,
+            kb,
+            up,
+            down,
+            dev_a,
+            dev_b,
+            ..
+        } = self;
+        let ka = *ka;
+        let ra = a.poll(now, dev_a, |_, open| {
+            assert_eq!(open.key, ka);
+            if open.events.contains(Events::PEER_CLOSED) {
+                down.peer_closed = true;
+            }
+            assert!(!open.events.contains(Events::RESET), "client reset");
+        });
+        let rb = b.poll(now, dev_b, |_, open| {
+            if open.events.contains(Events::SYN_TO_LISTENER) {
+                *kb = Some(open.key);
+            }
+            if open.events.contains(Events::PEER_CLOSED) {
+                up.peer_closed = true;
+            }
+            assert!(!open.events.contains(Events::RESET), "server reset");
+        });
+        let mut progress = ra.received + ra.transmitted + ra.events > 0
+            || rb.received + rb.transmitted + rb.events > 0;
+        if a.state(ka).is_some_and(|s| s.is_synchronized()) {
+            progress |= up.write(a, now, ka);
+        }
+        progress |= down.read(a, ka);
+        if let Some(kb) = *kb {
+            if b.state(kb).is_some_and(|s| s.is_synchronized()) {
+                progress |= down.write(b, now, kb);
+            }
+            progress |= up.read(b, kb);
+        }
+        progress
+    }
+
+    /// Moves the clock to the next event when a step did nothing.
+    pub fn wait(&mut self) {
+        let now = self.clock.now();
+        let future = |t: Option<Instant>| t.filter(|&t| t > now);
+        let next = [
+            future(self.dev_a.next_arrival()),
+            future(self.dev_b.next_arrival()),
+            future(self.a.next_deadline()),
+            future(self.b.next_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_else(|| {
+            panic!(
+                "stalled at {now:?}: nothing in flight and no deadline\n{}",
+                self.diagnosis()
+            )
+        });
+        self.clock.set_us(next.micros());
+    }
+
+    fn diagnosis(&self) -> String {
+        format!(
+            "up {}/{} (closed by peer: {}), down {}/{} ({})\nA {:#?}\nB {:#?}\nA {:?}\nB {:?}",
+            self.up.received,
+            self.up.total,
+            self.up.peer_closed,
+            self.down.received,
+            self.down.total,
+            self.down.peer_closed,
+            self.a.tcb(self.ka),
+            self.kb.and_then(|k| self.b.tcb(k)),
+            self.a.counters(),
+            self.b.counters()
+        )
+    }
+
+    /// Whether everything arrived, both sides saw the other's FIN and both connections are
+    /// over (CLOSED or TIME-WAIT).
+    pub fn done(&self) -> bool {
+        let over = |s: Option<State>| matches!(s, Some(State::Closed | State::TimeWait));
+        self.up.received == self.up.total
+            && self.down.received == self.down.total
+            && self.up.peer_closed
+            && self.down.peer_closed
+            && over(self.a.state(self.ka))
+            && over(self.kb.and_then(|k| self.b.state(k)))
+    }
+
+    /// Steps until [`done`](Self::done); panics with a diagnosis after `limit` of simulated
+    /// time.
+    pub fn run(&mut self, limit: Duration) {
+        while !self.done() {
+            let now = self.clock.now();
+            if now - self.start > limit {
+                panic!(
+                    "not done after {:?}\n{}",
+                    now - self.start,
+                    self.diagnosis()
+                );
+            }
+            if !self.step() {
+                self.wait();
+            }
+        }
+    }
+
+    pub fn report(&self) -> Report {
+        Report {
+            simulated: self.clock.now() - self.start,
+            client: *self.a.tcb(self.ka).unwrap().counters(),
+            server: *self.b.tcb(self.kb.unwrap()).unwrap().counters(),
+            a_to_b: self.dev_b.link().received_counters(),
+            b_to_a: self.dev_b.link().sent_counters(),
+            client_ep: *self.a.counters(),
+            server_ep: *self.b.counters(),
+        }
+    }
+}
+
+/// Connects host 1 to host 2 over `link`, sends `bytes.0` from client to server and `bytes.1`
+/// back at the same time, closes both ways, and runs until everything arrived byte-exact and
+/// both connections are over; then the server recycles its connection into listening again.
+/// Panics with a diagnosis when `limit` of simulated time passes.
 ///
 /// With `ENDPOINT_PCAP=path` in the environment, each end's frames are captured to `path.a`
 /// and `path.b`.
@@ -190,150 +377,23 @@ pub fn bulk(
                 Capture::new(dev, file, move || c.now_us()).unwrap()
             };
             let (dev_a, dev_b) = (capture(dev_a, ".a"), capture(dev_b, ".b"));
-            bulk_on(link, tcb, bufs, bytes, limit, &clock, dev_a, dev_b)
+            finish(Pair::on(link, tcb, bufs, bytes, clock, dev_a, dev_b), limit)
         }
-        None => bulk_on(link, tcb, bufs, bytes, limit, &clock, dev_a, dev_b),
+        None => finish(Pair::on(link, tcb, bufs, bytes, clock, dev_a, dev_b), limit),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn bulk_on<DA: Arrivals, DB: Arrivals>(
-    link: &LinkConfig,
-    tcb: TcbConfig,
-    bufs: usize,
-    bytes: (u64, u64),
-    limit: Duration,
-    clock: &SimClock,
-    mut dev_a: DA,
-    mut dev_b: DB,
-) -> Report {
-    let mut a = host(1, link.caps_a, tcb, 4);
-    let mut b = host(2, link.caps_b, tcb, 4);
-    b.listen(PORT, Buffers::with_capacity(bufs, bufs))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    let start = clock.now();
-    let ka = a
-        .connect(start, ip(2), PORT, Buffers::with_capacity(bufs, bufs))
-        .map_err(|(e, _)| e)
-        .unwrap();
-    let mut kb: Option<SlotKey> = None;
-    let mut up = Stream::new(1, bytes.0);
-    let mut down = Stream::new(2, bytes.1);
-    let (mut a_state, mut b_state) = (State::SynSent, State::Listen);
-    let over = |s: State| matches!(s, State::Closed | State::TimeWait);
-    let mut iterations = 0u64;
-    loop {
-        iterations += 1;
-        let now = clock.now();
-        assert!(
-            now - start <= limit,
-            "not done after {:?}: up {}/{} down {}/{} a {:?} b {:?}\nA {:#?}\nB {:#?}",
-            now - start,
-            up.received,
-            up.total,
-            down.received,
-            down.total,
-            a_state,
-            b_state,
-            a.tcb(ka),
-            kb.and_then(|k| b.tcb(k))
-        );
-        let mut progress = false;
-        let ra = a.poll(now, &mut dev_a, |_, open| {
-            assert_eq!(open.key, ka);
-            if open.events.contains(Events::PEER_CLOSED) {
-                down.peer_closed = true;
-            }
-            assert!(!open.events.contains(Events::RESET), "client reset");
-        });
-        let rb = b.poll(now, &mut dev_b, |_, open| {
-            if open.events.contains(Events::SYN_TO_LISTENER) {
-                kb = Some(open.key);
-            }
-            if open.events.contains(Events::PEER_CLOSED) {
-                up.peer_closed = true;
-            }
-            assert!(!open.events.contains(Events::RESET), "server reset");
-        });
-        progress |= ra.received + ra.transmitted + rb.received + rb.transmitted > 0;
-        if a.state(ka).is_some_and(|s| s.is_synchronized()) {
-            progress |= up.write(&mut a, now, ka);
-        }
-        progress |= down.read(&mut a, ka);
-        if let Some(kb) = kb {
-            if b.state(kb).is_some_and(|s| s.is_synchronized()) {
-                progress |= down.write(&mut b, now, kb);
-            }
-            progress |= up.read(&mut b, kb);
-            b_state = b.state(kb).unwrap_or(State::Closed);
-        }
-        a_state = a.state(ka).unwrap_or(State::Closed);
-        if up.received == up.total
-            && down.received == down.total
-            && up.peer_closed
-            && down.peer_closed
-            && over(a_state)
-            && over(b_state)
-        {
-            break;
-        }
-        if !progress {
-            let future = |t: Option<Instant>| t.filter(|&t| t > now);
-            let next = [
-                future(dev_a.next_arrival()),
-                future(dev_b.next_arrival()),
-                future(a.next_deadline()),
-                future(b.next_deadline()),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or_else(|| {
-                panic!(
-                    "stalled at {now:?}: nothing in flight and no deadline; a {a_state:?} b \
-                     {b_state:?} ({:?}); up {}/{} {} down {}/{} {}\nA {:#?}\nB {:#?}\nA {:?}\nB {:?}",
-                    kb.and_then(|k| b.close_reason(k)),
-                    up.received,
-                    up.total,
-                    up.peer_closed,
-                    down.received,
-                    down.total,
-                    down.peer_closed,
-                    a.tcb(ka),
-                    kb.and_then(|k| b.tcb(k)),
-                    a.counters(),
-                    b.counters()
-                )
-            });
-            clock.set_us(next.micros());
-        }
-    }
-    a.check_invariants().unwrap();
-    b.check_invariants().unwrap();
-    let _ = iterations;
-    let report = Report {
-        simulated: clock.now() - start,
-        client: *a.tcb(ka).unwrap().counters(),
-        server: *b.tcb(kb.unwrap()).unwrap().counters(),
-        a_to_b: dev_b.link().received_counters(),
-        b_to_a: dev_b.link().sent_counters(),
-        client_ep: *a.counters(),
-        server_ep: *b.counters(),
-    };
-    // The server recycles its connection into listening again; the client takes its buffers.
-    if b.state(kb.unwrap()) == Some(State::Closed) {
+fn finish<DA: Arrivals, DB: Arrivals>(mut pair: Pair<DA, DB>, limit: Duration) -> Report {
+    pair.run(limit);
+    pair.a.check_invariants().unwrap();
+    pair.b.check_invariants().unwrap();
+    let report = pair.report();
+    let kb = pair.kb.unwrap();
+    if pair.b.state(kb) == Some(State::Closed) {
         assert!(matches!(
-            b.recycle(kb.unwrap()).unwrap(),
+            pair.b.recycle(kb).unwrap(),
             Recycled::Listening(_)
         ));
     }
     report
-}
-
-/// A link end's devices for tests that drive frames by hand.
-pub fn link_pair(config: &LinkConfig) -> (SimClock, LinkEnd, LinkEnd) {
-    let clock = SimClock::new();
-    let (a, b) = pair(config, &clock).unwrap();
-    (clock, a, b)
 }
