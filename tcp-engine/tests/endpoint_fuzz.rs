@@ -25,6 +25,9 @@ use tcp_engine::wire::{ArpOperation, ArpRepr, Ipv4Address, TxChecksum};
 const CAPACITY: usize = 6;
 const PORTS: [u16; 3] = [80, 81, 5000];
 
+/// MSS, window scale, SACK-permitted, timestamps, number of SACK blocks.
+type OptionPicks = (Option<u16>, Option<u8>, bool, Option<(u32, u32)>, u8);
+
 #[derive(Clone, Debug)]
 enum Op {
     Segment {
@@ -38,7 +41,7 @@ enum Op {
         seq: (u8, i32),
         ack: (u8, i32),
         window: u16,
-        options: Option<(Option<u16>, Option<u8>, bool, Option<(u32, u32)>, u8)>,
+        options: Option<OptionPicks>,
         payload: u16,
         flip: Option<(u16, u8)>,
         trusted: bool,
