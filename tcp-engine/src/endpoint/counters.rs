@@ -120,5 +120,8 @@ counters! {
         replies_dropped,
         /// Frames a device took from `fill` and then refused (nothing sent, nothing committed).
         tx_device_refused,
+        /// Times a connection needed a loss-recovery state and the pool had none left (it
+        /// went without: out-of-order data dropped, SACK information ignored).
+        loss_states_exhausted,
     }
 }

@@ -67,8 +67,13 @@
 //!
 //! # Memory per connection
 //! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,
-//! buffers excluded: the slot (the `Tcb`, the tuple, timer and queue links, flags, and the slot
-//! map's generation) plus the tuple map's bucket share at its maximum load. A test prints it
+//! buffers excluded: the slot (the 176-byte `Tcb`, the tuple, timer and queue links, flags, and
+//! the slot map's generation: 216 bytes), the tuple map's buckets shared out at its maximum
+//! load (27.4 bytes) and the pool of loss-recovery states shared out (5 bytes by default).
+//! A loss state ([`LossState`]: out-of-order ranges and SACK scoreboard, 80 bytes) is lent
+//! to a connection only while it holds out-of-order data or recovers with SACK, and taken
+//! back after; when the pool is empty a connection does without (counted in
+//! `loss_states_exhausted`). A test prints the total at a million connections (248.4 bytes)
 //! and holds it to the 256-byte budget.
 //!
 //! # Deviations and limits
@@ -110,7 +115,7 @@ use crate::table::{
     Bucket, ConnectionTable, EphemeralPorts, FourTuple, HashSecret, IsnGenerator, MapSetupError,
     PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, TableError, TupleMap,
 };
-use crate::tcb::{CloseReason, State, Tcb, TcbConfig};
+use crate::tcb::{CloseReason, LossState, State, Tcb, TcbConfig};
 use crate::time::Instant;
 use crate::wire::frame::{TcpFrameAddresses, emit_tcp_frame};
 use crate::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, TxChecksum};
@@ -151,6 +156,9 @@ pub struct EndpointConfig {
     pub rx_burst: usize,
     /// Frames [`Endpoint::poll`] sends per call at most.
     pub tx_burst: usize,
+    /// Loss states [`BoxedEndpoint::with_capacity`] allocates; `None`:
+    /// [`Endpoint::default_loss_states`].
+    pub loss_states: Option<usize>,
 }
 
 impl EndpointConfig {
@@ -174,6 +182,7 @@ impl EndpointConfig {
             ttl: 64,
             rx_burst: 64,
             tx_burst: 256,
+            loss_states: None,
         }
     }
 }
@@ -310,6 +319,8 @@ pub struct Connection<B> {
     timer: TimerLinks,
     /// Next in the ready or ARP-wait queue.
     queue_next: u32,
+    /// The loss state lent from the pool, or `NIL`.
+    loss: u32,
     qstate: QState,
     role: u8,
     buffers: Option<B>,
@@ -331,6 +342,7 @@ impl<B> Connection<B> {
             local_port,
             timer: TimerLinks::UNLINKED,
             queue_next: NIL,
+            loss: NIL,
             qstate: QState::Idle,
             role,
             buffers: Some(buffers),
@@ -354,6 +366,112 @@ impl<B> fmt::Debug for Connection<B> {
             .field("role", &self.role)
             .field("buffers", &self.buffers.is_some())
             .finish()
+    }
+}
+
+/// One entry of an endpoint's loss-state storage. Create storage with [`LossSlot::EMPTY`].
+#[derive(Clone, Copy, Debug)]
+pub struct LossSlot {
+    state: LossState,
+    next_free: u32,
+}
+
+impl LossSlot {
+    /// An unused entry.
+    pub const EMPTY: LossSlot = LossSlot {
+        state: LossState::EMPTY,
+        next_free: NIL,
+    };
+}
+
+/// Loss-state storage an [`Endpoint`] accepts: any `AsMut<[LossSlot]>`.
+pub trait LossStorage: AsRef<[LossSlot]> + AsMut<[LossSlot]> {}
+impl<T: AsRef<[LossSlot]> + AsMut<[LossSlot]>> LossStorage for T {}
+
+/// The pool of loss states: a free list through the unused entries.
+struct LossPool<LS> {
+    storage: LS,
+    free: u32,
+    in_use: usize,
+}
+
+impl<LS: LossStorage> LossPool<LS> {
+    fn new(mut storage: LS) -> Self {
+        let slots = storage.as_mut();
+        let n = slots.len().min(NIL as usize);
+        for (i, slot) in slots.iter_mut().enumerate() {
+            *slot = LossSlot {
+                state: LossState::EMPTY,
+                next_free: if i + 1 < n { (i + 1) as u32 } else { NIL },
+            };
+        }
+        LossPool {
+            storage,
+            free: if n == 0 { NIL } else { 0 },
+            in_use: 0,
+        }
+    }
+
+    /// Lends an entry holding `state`.
+    fn lend(&mut self, state: LossState) -> Option<u32> {
+        let idx = self.free;
+        let slot = self.storage.as_mut().get_mut(idx as usize)?;
+        self.free = slot.next_free;
+        *slot = LossSlot {
+            state,
+            next_free: NIL,
+        };
+        self.in_use += 1;
+        Some(idx)
+    }
+
+    fn give_back(&mut self, idx: u32) {
+        let free = self.free;
+        if let Some(slot) = self.storage.as_mut().get_mut(idx as usize) {
+            slot.next_free = free;
+            self.free = idx;
+            self.in_use -= 1;
+        }
+    }
+
+    fn get(&self, idx: u32) -> Option<&LossState> {
+        self.storage.as_ref().get(idx as usize).map(|s| &s.state)
+    }
+}
+
+/// The loss state connection `c` works on for one call: its pool entry, or the scratch.
+fn loss_of<'a, B, LS: LossStorage>(
+    pool: &'a mut LossPool<LS>,
+    scratch: &'a mut LossState,
+    c: &Connection<B>,
+) -> &'a mut LossState {
+    match pool.storage.as_mut().get_mut(c.loss as usize) {
+        Some(slot) => &mut slot.state,
+        None => scratch,
+    }
+}
+
+/// After a call: lends `c` an entry when it started needing one (keeping what the call put in
+/// the scratch), takes it back when it no longer does, and leaves the scratch empty.
+fn settle_loss<B, LS: LossStorage>(
+    pool: &mut LossPool<LS>,
+    scratch: &mut LossState,
+    c: &mut Connection<B>,
+    counters: &mut EndpointCounters,
+) {
+    if c.loss == NIL {
+        if c.tcb.needs_loss_state(scratch) {
+            match pool.lend(*scratch) {
+                Some(idx) => c.loss = idx,
+                None => counters.loss_states_exhausted += 1,
+            }
+        }
+        if !scratch.is_empty() || c.tcb.in_recovery() {
+            *scratch = LossState::EMPTY;
+        }
+    } else if pool.get(c.loss).is_none_or(|l| !c.tcb.needs_loss_state(l)) {
+        pool.give_back(c.loss);
+        c.loss = NIL;
     }
 }
 
@@ -490,10 +608,14 @@ fn parking_tuple(idx: u32, port: u16) -> FourTuple {
     FourTuple::new(Ipv4Addr::from(idx), port, Ipv4Addr::UNSPECIFIED, 1)
 }
 
-/// A TCP/IPv4 endpoint over slot storage `SS` and bucket storage `MS`, with connection buffers
-/// `B`. See the module docs.
-pub struct Endpoint<B, SS, MS> {
+/// A TCP/IPv4 endpoint over slot storage `SS`, bucket storage `MS` and loss-state storage
+/// `LS`, with connection buffers `B`. See the module docs.
+pub struct Endpoint<B, SS, MS, LS> {
     table: Table<B, SS, MS>,
+    /// Loss-recovery states lent to the connections that need one.
+    loss: LossPool<LS>,
+    /// The empty loss state every connection without a pool entry works on for one call.
+    scratch: LossState,
     cfg: TcbConfig,
     mac: EthernetAddress,
     cidr: Ipv4Cidr,
@@ -535,8 +657,12 @@ struct PendingRst {
 /// An [`Endpoint`] with heap storage (allocated once, by
 /// [`with_capacity`](BoxedEndpoint::with_capacity)).
 #[cfg(feature = "std")]
-pub type BoxedEndpoint<B> =
-    Endpoint<B, std::boxed::Box<[Slot<Connection<B>>]>, std::boxed::Box<[Bucket]>>;
+pub type BoxedEndpoint<B> = Endpoint<
+    B,
+    std::boxed::Box<[Slot<Connection<B>>]>,
+    std::boxed::Box<[Bucket]>,
+    std::boxed::Box<[LossSlot]>,
+>;
 
 #[cfg(feature = "std")]
 impl<B: ConnectionBuffers> BoxedEndpoint<B> {
@@ -559,18 +685,31 @@ impl<B: ConnectionBuffers> BoxedEndpoint<B> {
         }
         let slots = crate::table::heap_storage(capacity, Slot::vacant);
         let buckets = crate::table::heap_storage(Self::buckets_for(capacity), || Bucket::EMPTY);
-        Endpoint::new(config, slots, buckets)
+        let losses = config
+            .loss_states
+            .unwrap_or_else(|| Self::default_loss_states(capacity));
+        let loss = crate::table::heap_storage(losses, || LossSlot::EMPTY);
+        Endpoint::new(config, slots, buckets, loss)
     }
 }
 
-impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS, MS> {
-    /// An endpoint over `slots` (one per connection or listening slot) and `buckets` (at least
-    /// [`buckets_for`](Self::buckets_for)`(slots.len())`). Both are emptied here, once.
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
+    /// An endpoint over `slots` (one per connection or listening slot), `buckets` (at least
+    /// [`buckets_for`](Self::buckets_for)`(slots.len())`) and `loss` (the loss-recovery states
+    /// lent to connections holding out-of-order data or in SACK recovery; see
+    /// [`default_loss_states`](Self::default_loss_states)). All are emptied here, once.
     ///
     /// # Errors
     /// Storage that does not fit ([`SetupError::Slots`], [`SetupError::Map`]) or a
     /// configuration that cannot work ([`SetupError::Config`] says which value).
-    pub fn new(config: EndpointConfig, slots: SS, buckets: MS) -> Result<Self, SetupError> {
+    pub fn new(
+        config: EndpointConfig,
+        slots: SS,
+        buckets: MS,
+        loss: LS,
+    ) -> Result<Self, SetupError> {
         let capacity = slots.as_ref().len();
         let caps = config.caps;
         if !config.address.address().is_unicast()
@@ -617,6 +756,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
         neighbor.max_pending = neighbor.max_pending.clamp(1, ARP_DUE / 2);
         Ok(Endpoint {
             table: ConnectionTable::new(slot_map, map),
+            loss: LossPool::new(loss),
+            scratch: LossState::EMPTY,
             cfg,
             mac: config.mac,
             cidr: config.address,
@@ -645,18 +786,30 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
         })
     }
 
+    /// Loss states an endpoint of `capacity` slots gets by default: one per 16 connections
+    /// plus 16, at most one per connection. Connections need one only while they hold
+    /// out-of-order data or recover from loss with SACK; when all are lent out, the others
+    /// do without (out-of-order segments are dropped and SACK information ignored, which
+    /// costs retransmissions, never correctness).
+    pub const fn default_loss_states(capacity: usize) -> usize {
+        let n = 16 + capacity / 16;
+        if n < capacity { n } else { capacity }
+    }
+
     /// Buckets the tuple map needs for `capacity` slots.
     pub const fn buckets_for(capacity: usize) -> usize {
         TupleMap::<&mut [Bucket]>::buckets_for(capacity)
     }
 
-    /// Engine bytes per connection in an endpoint of `capacity` slots, buffers excluded: the
-    /// whole slot except the buffer value (state machine, tuple, links, flags, generation)
-    /// plus the tuple map's buckets shared out.
+    /// Engine bytes per connection in an endpoint of `capacity` slots with the default number
+    /// of loss states, buffers excluded: the whole slot except the buffer value (state
+    /// machine, tuple, links, flags, generation) plus the tuple map's buckets and the loss
+    /// states shared out.
     pub fn engine_bytes_per_connection(capacity: usize) -> f64 {
         let slot = core::mem::size_of::<Slot<Connection<B>>>() - core::mem::size_of::<Option<B>>();
         let buckets = Self::buckets_for(capacity) * core::mem::size_of::<Bucket>();
-        slot as f64 + buckets as f64 / capacity.max(1) as f64
+        let loss = Self::default_loss_states(capacity) * core::mem::size_of::<LossSlot>();
+        slot as f64 + (buckets + loss) as f64 / capacity.max(1) as f64
     }
 
     // --- Accessors. ---
@@ -1286,6 +1439,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
             }
         }
         let released = c.has(role::RELEASED);
+        let loss = core::mem::replace(&mut c.loss, NIL);
+        if loss != NIL {
+            self.loss.give_back(loss);
+        }
         self.with_wheel(|wheel, host| wheel.cancel(host, idx));
         if released {
             self.retire(idx);
@@ -1370,6 +1527,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
         if c.qstate == QState::Zombie {
             self.zombies -= 1;
         }
+        if c.loss != NIL {
+            self.loss.give_back(c.loss);
+        }
         let tuple = self.registered_tuple(idx, c);
         let removed = self.table.remove(key, &tuple);
         debug_assert!(
@@ -1412,6 +1572,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
         }
         let mut in_queues = 0usize;
         let mut linked = 0usize;
+        let mut lent = 0usize;
         for (key, c) in self.table.slots().iter() {
             if matches!(c.qstate, QState::Ready | QState::ArpWait | QState::Zombie) {
                 in_queues += 1;
@@ -1441,9 +1602,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
             if c.buffers.is_none() != c.has(role::RELEASED) {
                 return Err("buffers present exactly when not released");
             }
+            let loss = match c.loss {
+                NIL => &LossState::EMPTY,
+                idx => self.loss.get(idx).ok_or("loss state handle out of range")?,
+            };
+            if c.loss != NIL {
+                lent += 1;
+            }
             match c.buffers.as_ref() {
-                Some(b) => c.tcb.check_invariants(b.send_buffer())?,
-                None => c.tcb.check_invariants(&NoBuffers)?,
+                Some(b) => c.tcb.check_invariants(b.send_buffer(), loss)?,
+                None => c.tcb.check_invariants(&NoBuffers, loss)?,
             }
         }
         if queued != in_queues {
@@ -1458,6 +1626,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
         if zombies != self.zombies {
             return Err("zombie count disagrees with the slots");
         }
+        if lent != self.loss.in_use {
+            return Err("loss states lent disagree with the connections holding one");
+        }
+        if !self.scratch.is_empty() {
+            return Err("scratch loss state left holding ranges");
+        }
         if linked != self.wheel.len() {
             return Err("timer wheel count disagrees with the linked connections");
         }
@@ -1468,7 +1642,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
     }
 }
 
-impl<B, SS: SlotStorage<B>, MS: BucketStorage> fmt::Debug for Endpoint<B, SS, MS> {
+impl<B, SS: SlotStorage<B>, MS: BucketStorage, LS> fmt::Debug for Endpoint<B, SS, MS, LS> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
             .field("mac", &self.mac)

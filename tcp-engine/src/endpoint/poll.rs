@@ -9,7 +9,7 @@
 
 use super::rx::{Open, Received};
 use super::tx::Outbound;
-use super::{BucketStorage, ConnectionBuffers, Endpoint, SlotStorage};
+use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, SlotStorage};
 use crate::device::{FrameDevice, TxMeta};
 use crate::time::Instant;
 
@@ -65,7 +65,9 @@ pub struct PollReport {
     pub events: usize,
 }
 
-impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS, MS> {
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
     /// One round over `device` at `now`: receives up to `rx_burst` frames (each
     /// [`receive`](Self::receive)d; every [`Open`] goes to `on_event`, which may read, write,
     /// listen, close...), sends the in-place replies, then runs the send phase until nothing is

@@ -8,7 +8,8 @@ use core::net::Ipv4Addr;
 
 use super::buffers::NoBuffers;
 use super::{
-    BucketStorage, ConnectionBuffers, QState, SlotStorage, make_ready, parking_tuple, role,
+    BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, make_ready, parking_tuple,
+    role,
 };
 use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
@@ -97,7 +98,9 @@ struct SegmentOutcome {
     dropped: Option<DropReason>,
 }
 
-impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> super::Endpoint<B, SS, MS> {
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    super::Endpoint<B, SS, MS, LS>
+{
     /// The receive phase: takes one received frame (`meta`: the device's checksum verdicts) and
     /// returns what became of it. Replies are written in place into `frame`
     /// ([`Received::Reply`], or [`Open::reply`]). Never panics, whatever `frame` holds.
@@ -289,15 +292,17 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> super::Endpoin
             return None;
         }
         let listening_before = c.tcb.state() == State::Listen;
+        let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let r = match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
-                c.tcb.on_segment(&cfg, now, h, payload, snd, rcv)
+                c.tcb.on_segment(&cfg, now, h, payload, snd, rcv, loss)
             }
             None => c
                 .tcb
-                .on_segment(&cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers),
+                .on_segment(&cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
         };
+        super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if let Some(d) = r.dropped {
             self.counters.tcp_drops[d.index()] += 1;
         }

@@ -9,7 +9,7 @@
 use core::fmt;
 
 use super::buffers::NoBuffers;
-use super::{BucketStorage, ConnectionBuffers, Endpoint, QState, SlotStorage, role};
+use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, QState, SlotStorage, role};
 use crate::device::TxMeta;
 use crate::neighbor::Resolution;
 use crate::segment::{TcpFlags, TcpHeader};
@@ -90,7 +90,9 @@ impl std::error::Error for CommitError {}
 /// The transmit buffer cannot hold the frame.
 struct TooSmall;
 
-impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS, MS> {
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
     /// The send phase: runs due timers, then writes the next frame into `buf` (an ARP request
     /// that is due, an abort's RST, or the next segment of the next connection with output).
     /// Send the frame and then [`commit`](Self::commit) it; a frame that was not sent needs
@@ -203,12 +205,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
             return Served::Again;
         }
         let was_closed = c.tcb.state() == State::Closed;
+        let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let plan = match c.buffers.as_ref() {
             Some(b) => c
                 .tcb
-                .poll_transmit(&cfg, now, b.send_buffer(), b.recv_buffer()),
-            None => c.tcb.poll_transmit(&cfg, now, &NoBuffers, &NoBuffers),
+                .poll_transmit(&cfg, now, b.send_buffer(), b.recv_buffer(), loss),
+            None => c.tcb.poll_transmit(&cfg, now, &NoBuffers, &NoBuffers, loss),
         };
+        super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if !was_closed && c.tcb.state() == State::Closed {
             // A timer ended the connection (timeout, TIME-WAIT over).
             let released = c.has(role::RELEASED);
@@ -343,7 +347,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage> Endpoint<B, SS
                     Some(c) if c.qstate != QState::Zombie => c,
                     _ => return Err(CommitError::StaleKey(key)),
                 };
-                if c.tcb.commit(&cfg, now, &plan).is_err() {
+                let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+                let committed = c.tcb.commit(&cfg, now, &plan, loss);
+                super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+                if committed.is_err() {
                     self.counters.tx_stale_commits += 1;
                     return Err(CommitError::StalePlan(key));
                 }

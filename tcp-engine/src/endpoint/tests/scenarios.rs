@@ -881,3 +881,23 @@ fn connect_rejects_bad_destinations() {
     assert_eq!(ep.state(key), Some(State::SynSent));
     let _ = Ipv4Addr::LOCALHOST;
 }
+
+#[test]
+fn engine_state_per_connection_fits_256_bytes_at_a_million() {
+    let bytes = Ep::engine_bytes_per_connection(1_000_000);
+    let slot =
+        core::mem::size_of::<Slot<Connection<Bufs>>>() - core::mem::size_of::<Option<Bufs>>();
+    let buckets = Ep::buckets_for(1_000_000);
+    let losses = Ep::default_loss_states(1_000_000);
+    std::println!(
+        "engine bytes per connection at 1M: {bytes:.1} = slot {slot} (Tcb {}, endpoint fields {}, \
+         slot map 8) + tuple map {:.1} ({buckets} buckets of {}) + loss states {:.1} ({losses} of {})",
+        core::mem::size_of::<Tcb>(),
+        slot - core::mem::size_of::<Tcb>() - 8,
+        (buckets * core::mem::size_of::<Bucket>()) as f64 / 1e6,
+        core::mem::size_of::<Bucket>(),
+        (losses * core::mem::size_of::<LossSlot>()) as f64 / 1e6,
+        core::mem::size_of::<LossSlot>(),
+    );
+    assert!(bytes <= 256.0, "{bytes} bytes per connection");
+}
