@@ -44,6 +44,45 @@
 //!   [`recycle`](Endpoint::recycle) to take buffers back, [`next_deadline`](Endpoint::next_deadline)
 //!   to sleep exactly as long as nothing needs doing.
 //!
+//! # A poll loop
+//! A client sending 1 GiB over any [`FrameDevice`](crate::device::FrameDevice) (a TAP device,
+//! the ferrotoe NIC's driver, the in-memory link) with the operating system's clock. The
+//! examples `link_bulk` (one thread, both ends over the in-memory link) and
+//! `request_response` (a server keeping N slots listening, and its client) show whole
+//! programs.
+//!
+//! ```no_run
+//! use tcp_engine::device::FrameDevice;
+//! use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig};
+//! use tcp_engine::tcb::{Events, RingBuffer};
+//! use tcp_engine::time::StdClock;
+//! use tcp_engine::wire::Ipv4Address;
+//!
+//! fn send<D: FrameDevice>(device: &mut D, config: EndpointConfig) -> Result<(), Box<dyn std::error::Error>> {
+//!     let clock = StdClock::new();
+//!     let mut ep = BoxedEndpoint::<Buffers<RingBuffer<Box<[u8]>>>>::with_capacity(config, 16)?;
+//!     let bufs = Buffers::with_capacity(4 << 20, 64 << 10);
+//!     let peer = Ipv4Address::new(198, 18, 0, 2);
+//!     let conn = ep.connect(clock.now(), peer, 5000, bufs).map_err(|(e, _)| e)?;
+//!     let (data, total, mut sent, mut over) = (vec![0x5a; 1 << 16], 1usize << 30, 0, false);
+//!     while !over {
+//!         ep.poll(clock.now(), device, |_, open| over |= open.events.contains(Events::CLOSED));
+//!         while sent < total {
+//!             match ep.write(conn, &data[..(total - sent).min(data.len())])? {
+//!                 0 => break, // the send buffer is full: wait for ACKs
+//!                 n => sent += n,
+//!             }
+//!         }
+//!         if sent == total {
+//!             ep.close(clock.now(), conn)?; // FIN after the data; closing again does nothing
+//!         }
+//!         // Here a real loop sleeps until `ep.next_deadline()` or until the device has frames
+//!         // (`clock.until(deadline)` is the timeout), whichever comes first.
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # The accept model (the seed's)
 //! A listening slot accepts ONE connection: the SYN turns that very slot into the connection
 //! (SYN-RECEIVED, re-keyed from the listener tuple to the peer's 4-tuple) and
