@@ -12,7 +12,7 @@ mod common;
 use common::{Ep, host, ip, mac};
 use proptest::prelude::*;
 use tcp_engine::device::{ChecksumState, OffloadCaps, RxMeta};
-use tcp_engine::endpoint::{Buffers, Outbound};
+use tcp_engine::endpoint::{Buffers, Outbound, Received};
 use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
@@ -20,7 +20,10 @@ use tcp_engine::table::SlotKey;
 use tcp_engine::tcb::TcbConfig;
 use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
-use tcp_engine::wire::{ArpOperation, ArpRepr, Ipv4Address, TxChecksum};
+use tcp_engine::wire::{
+    ArpOperation, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpEchoKind, IcmpEchoRepr,
+    IcmpPacket, IpProtocol, Ipv4Address, Ipv4Repr, TxChecksum,
+};
 
 const CAPACITY: usize = 6;
 const PORTS: [u16; 3] = [80, 81, 5000];
@@ -47,6 +50,12 @@ enum Op {
         trusted: bool,
     },
     Raw(Vec<u8>),
+    /// An ICMP echo request with `options` words of IPv4 options and `len` data bytes.
+    Ping {
+        options: u8,
+        len: u16,
+        flip: Option<(u16, u8)>,
+    },
     Arp {
         request: bool,
         peer: u8,
@@ -135,6 +144,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         30 => segment,
         2 => proptest::collection::vec(any::<u8>(), 0..200).prop_map(Op::Raw),
+        2 => (0u8..11, 0u16..2000, proptest::option::weighted(0.3, (any::<u16>(), 1u8..=255)))
+            .prop_map(|(options, len, flip)| Op::Ping { options, len, flip }),
         2 => (any::<bool>(), 0u8..3, any::<bool>()).prop_map(|(request, peer, for_us)| Op::Arp { request, peer, for_us }),
         12 => (1u8..40, 0u8..6, proptest::bool::weighted(0.1)).prop_map(|(frames, refuse_every, small)| Op::Send { frames, refuse_every, small }),
         6 => prop_oneof![0u32..2_000, 0u32..5_000_000, Just(61_000_000u32)].prop_map(Op::Tick),
@@ -300,6 +311,55 @@ impl Fuzz {
                 self.deliver(frame, meta);
             }
             Op::Raw(bytes) => self.deliver(bytes, RxMeta::UNVERIFIED),
+            Op::Ping { options, len, flip } => {
+                let ihl = 20 + 4 * usize::from(options);
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let mut frame = vec![0u8; 14 + ihl + 8 + data.len()];
+                EthernetRepr {
+                    src_addr: mac(2),
+                    dst_addr: mac(1),
+                    ethertype: EtherType::IPV4,
+                }
+                .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+                let ip = Ipv4Repr {
+                    src_addr: ip(2),
+                    dst_addr: ip(1),
+                    protocol: IpProtocol::ICMP,
+                    payload_len: 8 + data.len(),
+                    ttl: 64,
+                    ident: 1,
+                    dont_frag: false,
+                    dscp_ecn: 0,
+                };
+                let mut header = ip.header_bytes(TxChecksum::Software).to_vec();
+                header[0] = 0x40 | (ihl / 4) as u8;
+                header[2..4].copy_from_slice(&((ihl + 8 + data.len()) as u16).to_be_bytes());
+                header.resize(ihl, 1);
+                header[10..12].copy_from_slice(&[0, 0]);
+                let c = tcp_engine::checksum::checksum(&header);
+                header[10..12].copy_from_slice(&c.to_be_bytes());
+                frame[14..14 + ihl].copy_from_slice(&header);
+                IcmpEchoRepr {
+                    kind: IcmpEchoKind::Request,
+                    ident: 9,
+                    seq_no: 1,
+                    data: &data,
+                }
+                .emit(&mut IcmpPacket::new_unchecked(&mut frame[14 + ihl..]));
+                if let Some((at, x)) = flip {
+                    let i = usize::from(at) % frame.len();
+                    frame[i] ^= x;
+                }
+                let mut copy = frame.clone();
+                if let Received::Reply(r) = self.ep.receive(self.now, &mut copy, RxMeta::UNVERIFIED)
+                {
+                    // An intact request gets an intact reply.
+                    parse_frame(&copy[..r.len], RxMeta::UNVERIFIED).expect("echo reply parses");
+                    if flip.is_none() {
+                        assert_eq!(r.len, 14 + 20 + 8 + data.len(), "options are not echoed");
+                    }
+                }
+            }
             Op::Arp {
                 request,
                 peer,
@@ -444,7 +504,7 @@ fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_frames_and_calls_software(ops in proptest::collection::vec(op(), 1..300)) {

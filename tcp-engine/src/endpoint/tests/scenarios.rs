@@ -901,3 +901,35 @@ fn engine_state_per_connection_fits_256_bytes_at_a_million() {
     );
     assert!(bytes <= 256.0, "{bytes} bytes per connection");
 }
+
+#[test]
+fn off_link_peers_go_through_the_gateway() {
+    let gateway = Ipv4Address::new(198, 18, 0, 254);
+    let gateway_mac = EthernetAddress([2, 0, 0, 0, 0, 0xfe]);
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.gateway = Some(gateway);
+    let mut ep = Ep::with_capacity(cfg, 2).unwrap();
+    let far = Ipv4Address::new(203, 0, 113, 9);
+    ep.connect(T0, far, 443, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    // The gateway's MAC is resolved, not the peer's.
+    let (frames, _) = drain(&mut ep, T0);
+    let p = parse_frame(&frames[0].0, RxMeta::UNVERIFIED).unwrap();
+    let RxPayload::Arp(req) = p.payload else {
+        panic!("{p:?}")
+    };
+    assert_eq!(req.target_protocol_addr, gateway);
+    ep.add_neighbor(T0, gateway, gateway_mac);
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].eth.dst_addr, gateway_mac);
+    assert_eq!(out[0].ip.dst_addr, far);
+    // A gateway outside the subnet is refused at set-up.
+    let mut bad = config(OffloadCaps::none(1514));
+    bad.gateway = Some(Ipv4Address::new(10, 0, 0, 1));
+    assert!(matches!(
+        Ep::with_capacity(bad, 2),
+        Err(SetupError::Config(_))
+    ));
+}
