@@ -1149,12 +1149,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         };
         let port = c.local_port;
         if c.has(role::REGISTERED) {
-            let _ = self.hand_over_listener(idx, port, parking_tuple(idx, port));
-            if let Some((_, c)) = self.table.get_index_mut(idx) {
-                c.role |= role::PARKED;
-            }
+            let moved = self.hand_over_listener(idx, port, parking_tuple(idx, port));
+            debug_assert!(moved.is_ok(), "a registered listener re-keys: {moved:?}");
             // Parked but outside any chain: it only waits to be freed.
             if let Some((_, c)) = self.table.get_index_mut(idx) {
+                c.role |= role::PARKED;
                 c.timer = TimerLinks::UNLINKED;
             }
         } else if c.has(role::PARKED) {

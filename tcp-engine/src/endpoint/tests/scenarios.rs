@@ -6,7 +6,6 @@ use crate::tcb::{CloseReason, DropReason, Events, State};
 use crate::wire::{
     ArpOperation, EtherType, IcmpEchoKind, IcmpEchoRepr, IcmpPacket, IpProtocol, Ipv4Packet,
 };
-use core::net::Ipv4Addr;
 
 const T0: Instant = Instant::from_secs(1);
 
@@ -530,19 +529,20 @@ fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
     assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
     // Retries every second, three requests in all, then the neighbour is unreachable.
     let mut requests = 1;
-    let mut now = T0;
-    while let Some(d) = ep.next_deadline() {
-        now = d;
-        let (frames, _) = drain(&mut ep, now);
-        requests += frames.len();
-        if now > T0 + crate::time::Duration::from_secs(30) {
-            break;
-        }
+    while let Some(now) = ep.next_deadline() {
+        assert!(
+            now < T0 + crate::time::Duration::from_secs(30),
+            "resolution never ends"
+        );
+        requests += drain(&mut ep, now).0.len();
     }
     assert_eq!(requests, 3);
     assert_eq!(ep.counters().neighbor_unreachable, 1);
-    assert_eq!(ep.state(key), Some(State::SynSent));
-    let _ = now;
+    assert_eq!(
+        ep.state(key),
+        Some(State::SynSent),
+        "the SYN waits for its RTO"
+    );
 }
 
 #[test]
@@ -717,14 +717,13 @@ fn peer_reset_closes_and_release_frees() {
 #[test]
 fn abort_sends_a_rst() {
     let mut ep = endpoint_with_peer(4);
-    let (key, port, iss, y) = establish(&mut ep, T0);
+    let (key, port, iss, _) = establish(&mut ep, T0);
     ep.abort(T0, key).unwrap();
     assert!(ep.is_empty());
     let out = drain_tcp(&mut ep, T0);
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].h.flags, out[0].h.seq.0), (TcpFlags::RST, iss + 1));
     assert_eq!((out[0].h.src_port, out[0].h.dst_port), (port, 80));
-    let _ = y;
     assert_eq!(ep.counters().tx_aborts, 1);
 }
 
@@ -879,7 +878,6 @@ fn connect_rejects_bad_destinations() {
     assert!(drain(&mut ep, T0).0.is_empty());
     assert_eq!(ep.counters().no_route, 1);
     assert_eq!(ep.state(key), Some(State::SynSent));
-    let _ = Ipv4Addr::LOCALHOST;
 }
 
 #[test]
@@ -932,4 +930,37 @@ fn off_link_peers_go_through_the_gateway() {
         Ep::with_capacity(bad, 2),
         Err(SetupError::Config(_))
     ));
+}
+
+#[test]
+fn closing_the_registered_listener_hands_over_to_a_parked_one() {
+    let mut ep = endpoint_with_peer(4);
+    let k1 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k2 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k3 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    ep.close(T0, k1).unwrap();
+    let _buffers = ep.release(k1).unwrap();
+    let syn = |port: u16| PEER.tcp(&seg(port, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+    let first = open(deliver(&mut ep, T0, syn(1000), RxMeta::UNVERIFIED).0).key;
+    let second = open(deliver(&mut ep, T0, syn(1001), RxMeta::UNVERIFIED).0).key;
+    let mut got = [first, second];
+    got.sort();
+    let mut want = [k2, k3];
+    want.sort();
+    assert_eq!(got, want, "both remaining slots accept, k1 does not");
+    assert_eq!(
+        reply(deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED).0).kind,
+        ReplyKind::Rst
+    );
+    // Releasing a listening slot directly also stops it listening.
+    let k4 = ep.listen(81, bufs()).map_err(|(e, _)| e).unwrap();
+    ep.release(k4).unwrap();
+    let (r, _) = deliver(
+        &mut ep,
+        T0,
+        PEER.tcp(&seg(1, 81, 1, None, TcpFlags::SYN, 1), &[]),
+        RxMeta::UNVERIFIED,
+    );
+    assert_eq!(reply(r).kind, ReplyKind::Rst);
+    assert_eq!(ep.len(), 2);
 }
