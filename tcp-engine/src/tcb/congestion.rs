@@ -244,6 +244,11 @@ impl Tcb {
 
     fn on_aux_timeout(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
         match self.state {
+            State::TimeWait if self.has(flag::ACK_NOW) => {
+                // The ACK of the peer's FIN has not left yet (the send phase runs timers
+                // before planning): TIME-WAIT ends at the first opportunity after it.
+                self.aux_at = now.micros();
+            }
             State::TimeWait => self.become_closed(CloseReason::Normal),
             State::FinWait2 => self.become_closed(CloseReason::TimedOut),
             State::Established | State::CloseWait => {

@@ -689,6 +689,30 @@ fn s12_active_close_through_time_wait() {
 }
 
 #[test]
+fn s12_time_wait_over_before_its_ack_left_still_acks_first() {
+    // The send phase runs timers before planning: a TIME-WAIT that is over by then (a short
+    // 2 * MSL, or a late poll) must still send the ACK of the peer's FIN before closing.
+    let cfg = TcbConfig {
+        time_wait: Duration::ZERO,
+        ..plain()
+    };
+    let mut c = established(cfg, 1000, 4000, 10000);
+    c.tcb.close(&c.snd);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 2, 10000), &[]);
+    c.deliver(seg(Y + 1, Some(ISS + 2), FIN, 10000), &[]);
+    assert_eq!(c.tcb.state(), State::TimeWait);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "the final ACK");
+    expect(&a[0], ISS + 2, Y + 2, ACK, 4000 - 1, 0);
+    // ... and TIME-WAIT ended right after it.
+    assert_eq!(
+        (c.tcb.state(), c.tcb.close_reason()),
+        (State::Closed, CloseReason::Normal)
+    );
+}
+
+#[test]
 fn s12_simultaneous_close_through_closing() {
     let mut c = established(plain(), 1000, 4000, 10000);
     c.tcb.close(&c.snd);
