@@ -114,8 +114,12 @@ pub trait FrameDevice {
 
     /// Offers one transmit buffer to `fill`. `fill` writes a frame and returns its length and
     /// offload metadata, or `None` to give the buffer back unused. Returns `Some` of what
-    /// `fill` returned when a frame was queued, `None` when no buffer was free (`fill` was not
-    /// called) or `fill` declined.
+    /// `fill` returned only when the frame was accepted for sending (queued or sent; loss on
+    /// the wire afterwards still counts as sent). Returns `None` when no buffer was free
+    /// (`fill` was not called), when `fill` declined, **and when `fill` wrote a frame that the
+    /// device then refused** (an offload request it cannot honour, a length beyond its limits):
+    /// nothing was sent in that case. Callers that advance protocol state for a written frame
+    /// (the endpoint's two-phase transmit) must do so only on `Some`.
     ///
     /// The buffer holds at least `max_frame_len` bytes, or headers plus `TsoCaps::max_payload`
     /// when the device offers TSO.

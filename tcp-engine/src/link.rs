@@ -75,6 +75,11 @@ impl SimClock {
         self.0.get()
     }
 
+    /// Now, as engine time.
+    pub fn now(&self) -> crate::time::Instant {
+        crate::time::Instant::from_micros(self.0.get())
+    }
+
     /// Moves the clock to `us`; time never goes back (an earlier value is ignored).
     pub fn set_us(&self, us: u64) {
         self.0.set(self.0.get().max(us));

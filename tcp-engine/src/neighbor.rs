@@ -37,10 +37,10 @@
 //! a multicast, broadcast or zero MAC, or an unspecified or non-unicast IPv4 address, are
 //! ignored. Answers for a pending address always land (they are what was asked for).
 
+use crate::time::{Duration, Instant};
 use crate::wire::arp::{ArpOperation, ArpRepr};
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::ipv4::Ipv4Address;
-use core::time::Duration;
 
 /// Timing and bounds of a [`NeighborCache`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,19 +108,19 @@ enum State {
     /// Known; usable until `expires_at`, then stale until `expires_at + stale_time`.
     Known {
         mac: EthernetAddress,
-        expires_at: Duration,
+        expires_at: Instant,
         /// Refresh requests sent while stale, and when the last one went.
         refreshes: u8,
-        last_request: Duration,
+        last_request: Instant,
     },
     /// Resolution in progress.
     Pending {
         requests: u8,
-        last_request: Duration,
+        last_request: Instant,
     },
     /// No answer; `Unreachable` until `until`.
     Failed {
-        until: Duration,
+        until: Instant,
     },
 }
 
@@ -128,14 +128,14 @@ enum State {
 struct Entry {
     ip: Ipv4Address,
     state: State,
-    last_used: Duration,
+    last_used: Instant,
 }
 
 impl Entry {
     const EMPTY: Entry = Entry {
         ip: Ipv4Address::UNSPECIFIED,
         state: State::Empty,
-        last_used: Duration::ZERO,
+        last_used: Instant::ZERO,
     };
 }
 
@@ -196,12 +196,10 @@ impl<const N: usize> NeighborCache<N> {
     }
 
     /// Whether an entry is dead at `now` (its slot may be reused without loss).
-    fn is_dead(&self, e: &Entry, now: Duration) -> bool {
+    fn is_dead(&self, e: &Entry, now: Instant) -> bool {
         match e.state {
             State::Empty => true,
-            State::Known { expires_at, .. } => {
-                now >= expires_at.saturating_add(self.config.stale_time)
-            }
+            State::Known { expires_at, .. } => now >= expires_at + self.config.stale_time,
             State::Failed { until } => now >= until,
             State::Pending { .. } => false,
         }
@@ -209,7 +207,7 @@ impl<const N: usize> NeighborCache<N> {
 
     /// A slot for a new entry: free or dead first, else (when `may_evict`) the least recently
     /// used known or failed entry. Pending entries are never evicted.
-    fn victim(&self, now: Duration, may_evict: bool) -> Option<usize> {
+    fn victim(&self, now: Instant, may_evict: bool) -> Option<usize> {
         if let Some(i) = self.entries.iter().position(|e| self.is_dead(e, now)) {
             return Some(i);
         }
@@ -225,7 +223,7 @@ impl<const N: usize> NeighborCache<N> {
     }
 
     /// The MAC of `ip` if it is known and not stale at `now`. Does not change the cache.
-    pub fn lookup(&self, ip: Ipv4Address, now: Duration) -> Option<EthernetAddress> {
+    pub fn lookup(&self, ip: Ipv4Address, now: Instant) -> Option<EthernetAddress> {
         let e = &self.entries[self.find(ip)?];
         match e.state {
             State::Known {
@@ -237,7 +235,7 @@ impl<const N: usize> NeighborCache<N> {
 
     /// What to do about a packet for next hop `ip` at `now` (see [`Resolution`]). Records
     /// the request it asks the caller to send.
-    pub fn resolve(&mut self, ip: Ipv4Address, now: Duration) -> Resolution {
+    pub fn resolve(&mut self, ip: Ipv4Address, now: Instant) -> Resolution {
         let cfg = self.config;
         if let Some(i) = self.find(ip) {
             let dead = self.is_dead(&self.entries[i], now);
@@ -253,8 +251,7 @@ impl<const N: usize> NeighborCache<N> {
                     if now < *expires_at {
                         return Resolution::Found(*mac);
                     }
-                    let due =
-                        *refreshes == 0 || now >= last_request.saturating_add(cfg.retry_interval);
+                    let due = *refreshes == 0 || now >= *last_request + cfg.retry_interval;
                     if due && *refreshes < cfg.max_requests {
                         *refreshes += 1;
                         *last_request = now;
@@ -266,12 +263,12 @@ impl<const N: usize> NeighborCache<N> {
                     requests,
                     last_request,
                 } => {
-                    if now < last_request.saturating_add(cfg.retry_interval) {
+                    if now < *last_request + cfg.retry_interval {
                         return Resolution::Pending;
                     }
                     if *requests >= cfg.max_requests {
                         e.state = State::Failed {
-                            until: now.saturating_add(cfg.failure_hold),
+                            until: now + cfg.failure_hold,
                         };
                         return Resolution::Unreachable;
                     }
@@ -314,7 +311,7 @@ impl<const N: usize> NeighborCache<N> {
     /// Returns whether this resolved a pending address (or confirmed a stale one), whose held
     /// packets can now go. Never evicts a pending entry; evicts the least recently used entry
     /// when the table is full.
-    pub fn fill(&mut self, ip: Ipv4Address, mac: EthernetAddress, now: Duration) -> bool {
+    pub fn fill(&mut self, ip: Ipv4Address, mac: EthernetAddress, now: Instant) -> bool {
         self.learn(ip, mac, now, true)
     }
 
@@ -322,14 +319,14 @@ impl<const N: usize> NeighborCache<N> {
         &mut self,
         ip: Ipv4Address,
         mac: EthernetAddress,
-        now: Duration,
+        now: Instant,
         may_evict: bool,
     ) -> bool {
         let known = Entry {
             ip,
             state: State::Known {
                 mac,
-                expires_at: now.saturating_add(self.config.reachable_time),
+                expires_at: now + self.config.reachable_time,
                 refreshes: 0,
                 last_request: now,
             },
@@ -358,7 +355,7 @@ impl<const N: usize> NeighborCache<N> {
         arp: &ArpRepr,
         our_ip: Ipv4Address,
         our_mac: EthernetAddress,
-        now: Duration,
+        now: Instant,
     ) -> ArpOutcome {
         let mut outcome = ArpOutcome::default();
         let sender_ok = arp.source_hardware_addr.is_unicast()
@@ -385,7 +382,7 @@ impl<const N: usize> NeighborCache<N> {
     /// The next address whose outstanding resolution is due for another request at `now`; the
     /// cache records the request as sent, so call it until `None` and send one request per
     /// address. Resolutions that used up `max_requests` become unreachable here.
-    pub fn poll_requests(&mut self, now: Duration) -> Option<Ipv4Address> {
+    pub fn poll_requests(&mut self, now: Instant) -> Option<Ipv4Address> {
         let cfg = self.config;
         for e in &mut self.entries {
             if let State::Pending {
@@ -393,12 +390,12 @@ impl<const N: usize> NeighborCache<N> {
                 last_request,
             } = &mut e.state
             {
-                if now < last_request.saturating_add(cfg.retry_interval) {
+                if now < *last_request + cfg.retry_interval {
                     continue;
                 }
                 if *requests >= cfg.max_requests {
                     e.state = State::Failed {
-                        until: now.saturating_add(cfg.failure_hold),
+                        until: now + cfg.failure_hold,
                     };
                     continue;
                 }
@@ -412,12 +409,12 @@ impl<const N: usize> NeighborCache<N> {
 
     /// When [`poll_requests`](Self::poll_requests) next has work: the earliest retry or
     /// give-up time of an outstanding resolution.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    pub fn next_deadline(&self) -> Option<Instant> {
         self.entries
             .iter()
             .filter_map(|e| match e.state {
                 State::Pending { last_request, .. } => {
-                    Some(last_request.saturating_add(self.config.retry_interval))
+                    Some(last_request + self.config.retry_interval)
                 }
                 _ => None,
             })
@@ -450,11 +447,11 @@ mod tests {
     fn mac(n: u8) -> EthernetAddress {
         EthernetAddress([2, 0, 0, 0, 1, n])
     }
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
+    fn secs(s: u64) -> Instant {
+        Instant::from_secs(s)
     }
-    fn ms(v: u64) -> Duration {
-        Duration::from_millis(v)
+    fn ms(v: u64) -> Instant {
+        Instant::from_millis(v)
     }
     fn reply_from(n: u8) -> ArpRepr {
         ArpRepr {
@@ -659,11 +656,11 @@ mod tests {
             const N: usize = 6;
             let cfg = NeighborConfig { max_pending: 3, ..NeighborConfig::default() };
             let mut c = NeighborCache::<N>::new(cfg);
-            let mut now = Duration::ZERO;
-            let mut asked: Vec<Duration> = Vec::new();
+            let mut now = Instant::ZERO;
+            let mut asked: Vec<Instant> = Vec::new();
             let mut learnt: Vec<(Ipv4Address, EthernetAddress)> = Vec::new();
             for (op, step) in ops {
-                now += ms(step);
+                now += Duration::from_millis(step);
                 match op {
                     Op::Resolve(a) => match c.resolve(ip(10 + a), now) {
                         Resolution::SendRequest => asked.push(now),
@@ -702,7 +699,7 @@ mod tests {
                 }
                 proptest::prop_assert!(c.pending_count() <= cfg.max_pending);
                 proptest::prop_assert!(c.len() <= N);
-                let window = asked.iter().filter(|t| now.saturating_sub(**t) < cfg.retry_interval).count();
+                let window = asked.iter().filter(|t| now - **t < cfg.retry_interval).count();
                 proptest::prop_assert!(window <= N + cfg.max_pending, "{} requests in one interval", window);
             }
         }
@@ -719,17 +716,17 @@ mod tests {
             max_pending: usize::MAX,
         };
         let mut c = NeighborCache::<2>::new(cfg);
-        let late = Duration::MAX - secs(1);
+        let late = Instant::from_micros(u64::MAX - 1_000_000);
         c.fill(ip(2), mac(2), late);
         assert_eq!(c.resolve(ip(2), late), Resolution::Found(mac(2)));
         assert_eq!(c.resolve(ip(3), late), Resolution::SendRequest);
         assert_eq!(c.resolve(ip(3), late), Resolution::Pending);
         assert_eq!(c.poll_requests(late), None);
-        assert_eq!(c.next_deadline(), Some(Duration::MAX));
+        assert_eq!(c.next_deadline(), Some(Instant::MAX));
         // At the end of time nothing overflows (everything has expired).
-        c.resolve(ip(2), Duration::MAX);
-        c.resolve(ip(3), Duration::MAX);
-        c.poll_requests(Duration::MAX);
+        c.resolve(ip(2), Instant::MAX);
+        c.resolve(ip(3), Instant::MAX);
+        c.poll_requests(Instant::MAX);
     }
 
     #[test]

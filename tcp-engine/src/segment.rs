@@ -175,30 +175,6 @@ impl TcpOptions {
     }
 }
 
-/// Bytes the options of `opts` occupy on the wire, each option padded to a multiple of 4
-/// with NOPs (the layout Linux and `wire::tcp` emit: `NOP NOP TS`, `NOP WS`, `NOP NOP SACK`,
-/// MSS and SACK-permitted as-is, padded at the end). An emitter may pack tighter, never
-/// looser: the state machine sizes payloads with this number.
-pub fn options_len(opts: &TcpOptions) -> usize {
-    let mut len = 0;
-    if opts.mss.is_some() {
-        len += 4;
-    }
-    if opts.window_scale.is_some() {
-        len += 4;
-    }
-    if opts.sack_permitted {
-        len += 4;
-    }
-    if opts.timestamps.is_some() {
-        len += 12;
-    }
-    if opts.sack_count > 0 {
-        len += 4 + 8 * opts.sacks().len();
-    }
-    len
-}
-
 /// The parsed header of one TCP segment (ports included), without payload.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
 pub struct TcpHeader {
@@ -251,25 +227,6 @@ mod tests {
         }
         assert!(!o.push_sack(SackBlock::default()));
         assert_eq!(o.sacks().len(), MAX_SACK_BLOCKS);
-    }
-
-    #[test]
-    fn options_len_is_padded() {
-        let mut o = TcpOptions {
-            mss: Some(1460),
-            window_scale: Some(7),
-            sack_permitted: true,
-            timestamps: Some((1, 2)),
-            ..TcpOptions::default()
-        };
-        assert_eq!(options_len(&o), 24);
-        o = TcpOptions {
-            timestamps: Some((1, 2)),
-            ..TcpOptions::default()
-        };
-        o.push_sack(SackBlock::default());
-        o.push_sack(SackBlock::default());
-        assert_eq!(options_len(&o), 12 + 4 + 16);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! Deviations from the hardware's rule order (section 6.1, F1-F10): [`TxMeta`] does not name
 //! the L4 protocol, so it is read from the IPv4 header (6 = TCP, 17 = UDP, anything else is
 //! [`OffloadError::L4Protocol`]) and the header-inside-frame part of F5 is checked after F7.
-//! The ones' complement sum here is a plain one; `checksum` (the engine's fast routine) may
-//! replace it.
+//! The ones' complement arithmetic is the engine's own [`checksum`] module (one fast routine for
+//! the engine and the devices that stand in for the NIC).
 
+use crate::checksum;
 use crate::device::{ChecksumState, OffloadCaps, RxMeta, TxMeta};
 
 const ETH_LEN: usize = 14;
@@ -27,60 +28,18 @@ const FLAGS_FIRST: u16 = 0x1FF & !(0x001 | 0x008);
 const FLAGS_MIDDLE: u16 = 0x1FF & !(0x001 | 0x008 | 0x080);
 const FLAGS_LAST: u16 = 0x1FF & !0x080;
 
-/// Ones' complement sum of `data` (big-endian 16-bit words, an odd byte padded with zero) added
-/// to `initial`, not yet folded (fold with [`fold`]).
-///
-/// Sums native-endian 32-bit words in four independent 64-bit lanes, folds, and swaps to
-/// network order at the end: RFC 1071 shows the sum is independent of word size and byte order
-/// up to that final swap. The lanes let the compiler vectorize (about 2x the plain loop).
-pub fn ones_complement_sum(initial: u64, data: &[u8]) -> u64 {
-    let mut lanes = [0u64; 4];
-    let mut blocks = data.chunks_exact(32);
-    for block in &mut blocks {
-        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
-            let v = u64::from_ne_bytes([
-                word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-            ]);
-            *lane += (v & 0xFFFF_FFFF) + (v >> 32);
-        }
-    }
-    let mut sum: u64 = lanes.iter().map(|l| u64::from(fold(*l))).sum();
-    let mut words = blocks.remainder().chunks_exact(4);
-    for w in &mut words {
-        sum += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let rest = words.remainder();
-    let mut tail = [0u8; 4];
-    tail[..rest.len()].copy_from_slice(rest);
-    sum += u64::from(u32::from_ne_bytes(tail));
-    initial + u64::from(u16::from_be(fold(sum)))
-}
-
-/// Folds a sum to 16 bits with end-around carry.
-pub fn fold(sum: u64) -> u16 {
-    let mut sum = (sum & 0xFFFF_FFFF) + (sum >> 32);
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// The Internet checksum (RFC 1071) of `data`: the complement of its folded sum.
-pub fn internet_checksum(data: &[u8]) -> u16 {
-    !fold(ones_complement_sum(0, data))
-}
-
 /// Sum of the IPv4 pseudo-header (addresses from the IPv4 header at `l2`, `protocol`, `length`),
 /// folded but not complemented: what a virtio `NEEDS_CSUM` frame carries in its checksum field.
+/// The arithmetic is [`checksum::pseudo_header_sum`]; this reads the addresses from the frame.
 pub fn pseudo_header_sum(frame: &[u8], l2: usize, protocol: u8, length: u32) -> u16 {
-    let addresses = u64::from(fold(ones_complement_sum(0, &frame[l2 + 12..l2 + 20])));
-    fold(addresses + u64::from(protocol) + u64::from(length))
+    let addr = |at: usize| [frame[at], frame[at + 1], frame[at + 2], frame[at + 3]];
+    checksum::pseudo_header_sum(addr(l2 + 12), addr(l2 + 16), protocol, length)
 }
 
 /// Writes the IPv4 header checksum of the `l3`-byte header at `l2`.
 pub fn fill_ipv4_checksum(frame: &mut [u8], l2: usize, l3: usize) {
     frame[l2 + 10..l2 + 12].copy_from_slice(&[0, 0]);
-    let c = internet_checksum(&frame[l2..l2 + l3]);
+    let c = checksum::checksum(&frame[l2..l2 + l3]);
     frame[l2 + 10..l2 + 12].copy_from_slice(&c.to_be_bytes());
 }
 
@@ -90,8 +49,8 @@ fn fill_l4_checksum(frame: &mut [u8], l2: usize, l3: usize, protocol: u8) {
     let field = l4_start + if protocol == PROTO_TCP { 16 } else { 6 };
     frame[field..field + 2].copy_from_slice(&[0, 0]);
     let length = (frame.len() - l4_start) as u32;
-    let seed = u64::from(pseudo_header_sum(frame, l2, protocol, length));
-    let mut c = !fold(ones_complement_sum(seed, &frame[l4_start..]));
+    let seed = pseudo_header_sum(frame, l2, protocol, length);
+    let mut c = !checksum::add(seed, checksum::sum(&frame[l4_start..]));
     if protocol == PROTO_UDP && c == 0 {
         c = 0xFFFF;
     }
@@ -464,7 +423,7 @@ fn rx_verdict(frame: &[u8], sum: bool) -> RxMeta {
     if ip[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl || total < ihl || total > ip.len() {
         return verdict(Bad, Nothing);
     }
-    if sum && fold(ones_complement_sum(0, &ip[..ihl])) != 0xFFFF {
+    if sum && !checksum::is_valid_sum(checksum::sum(&ip[..ihl])) {
         return verdict(Bad, Nothing);
     }
     let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3FFF != 0;
@@ -483,8 +442,8 @@ fn rx_verdict(frame: &[u8], sum: bool) -> RxMeta {
     if !sum {
         return verdict(Good, Good);
     }
-    let seed = u64::from(pseudo_header_sum(frame, ETH_LEN, protocol, l4.len() as u32));
-    let l4_state = if fold(ones_complement_sum(seed, l4)) == 0xFFFF {
+    let seed = pseudo_header_sum(frame, ETH_LEN, protocol, l4.len() as u32);
+    let l4_state = if checksum::is_valid_sum(checksum::add(seed, checksum::sum(l4))) {
         Good
     } else {
         Bad
@@ -529,48 +488,6 @@ mod tests {
             l3_len: 20,
             l4_len: 20 + options as u8,
         }
-    }
-
-    /// The textbook 16-bit algorithm, to check the 64-bit one against.
-    fn sum16(data: &[u8]) -> u16 {
-        let mut sum = 0u32;
-        for pair in data.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-        sum as u16
-    }
-
-    #[test]
-    fn wide_sum_equals_the_16_bit_algorithm() {
-        let mut x = 0x1234_5678_9abc_def0u64;
-        for len in 0..300 {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            assert_eq!(
-                fold(ones_complement_sum(0, &data)),
-                sum16(&data),
-                "{len} bytes"
-            );
-        }
-        assert_eq!(fold(ones_complement_sum(0, &[0xff; 64])), 0xffff);
-        assert_eq!(fold(ones_complement_sum(0, &[0; 64])), 0);
-    }
-
-    #[test]
-    fn checksum_matches_rfc1071_example() {
-        // RFC 1071 section 3 example: words 0001 f203 f4f5 f6f7 sum to ddf2.
-        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(fold(ones_complement_sum(0, &data)), 0xddf2);
-        assert_eq!(internet_checksum(&data), !0xddf2);
-        // Odd length pads with zero.
-        assert_eq!(fold(ones_complement_sum(0, &[0xab])), 0xab00);
     }
 
     #[test]

@@ -2,9 +2,8 @@
 //! The `wire` module is the real emitter; these builders stay deliberately literal so the
 //! device tests do not depend on it.
 
-use crate::softnic::{
-    fill_ipv4_checksum, fold, internet_checksum, ones_complement_sum, pseudo_header_sum,
-};
+use crate::checksum;
+use crate::softnic::{fill_ipv4_checksum, pseudo_header_sum};
 
 /// MAC addresses used by the tests.
 pub(crate) const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
@@ -76,8 +75,8 @@ pub(crate) fn tcp_frame(spec: &TcpSpec, payload: &[u8], checksums: bool) -> Vec<
     if checksums {
         fill_ipv4_checksum(&mut f, 14, 20);
         let len = (f.len() - t) as u32;
-        let seed = u64::from(pseudo_header_sum(&f, 14, 6, len));
-        let c = !fold(ones_complement_sum(seed, &f[t..]));
+        let seed = pseudo_header_sum(&f, 14, 6, len);
+        let c = !checksum::add(seed, checksum::sum(&f[t..]));
         f[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     }
     f
@@ -116,5 +115,5 @@ pub(crate) fn arp_frame(
 /// The IPv4 header of a frame is intact (checked independently of `softnic::verify_rx`).
 pub(crate) fn ipv4_header_ok(frame: &[u8]) -> bool {
     let ihl = usize::from(frame[14] & 0x0f) * 4;
-    internet_checksum(&frame[14..14 + ihl]) == 0
+    checksum::checksum(&frame[14..14 + ihl]) == 0
 }

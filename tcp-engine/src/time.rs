@@ -1,4 +1,5 @@
-//! Deterministic engine time: an [`Instant`] and a [`Duration`] counted in microseconds.
+//! Deterministic engine time: an [`Instant`] and a [`Duration`] counted in microseconds, and
+//! (std) a [`StdClock`] reading the operating system's monotonic clock for real poll loops.
 //!
 //! The engine never reads a clock. Every call that depends on time is handed the current
 //! [`Instant`] by the caller, so a poll loop uses a monotonic OS clock and every test runs on a
@@ -186,9 +187,58 @@ impl fmt::Debug for Duration {
     }
 }
 
+/// The engine's clock from the operating system's monotonic clock (std only): microseconds
+/// since the clock was made. A poll loop over a real device reads it before each call.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug)]
+pub struct StdClock {
+    start: std::time::Instant,
+}
+
+#[cfg(feature = "std")]
+impl StdClock {
+    /// A clock starting now.
+    pub fn new() -> StdClock {
+        StdClock {
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// Now, as engine time.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// How long until `deadline` (zero when it passed), for sleeping or `poll(2)` timeouts.
+    pub fn until(&self, deadline: Instant) -> core::time::Duration {
+        (deadline - self.now()).into()
+    }
+}
+
+#[cfg(feature = "std")]
+impl Default for StdClock {
+    fn default() -> Self {
+        StdClock::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn std_clock_runs_forward() {
+        let c = StdClock::new();
+        let a = c.now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = c.now();
+        assert!(b - a >= Duration::from_millis(2));
+        assert_eq!(
+            c.until(a),
+            core::time::Duration::ZERO,
+            "a past deadline is due now"
+        );
+    }
 
     #[test]
     fn arithmetic_saturates() {

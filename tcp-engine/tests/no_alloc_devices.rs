@@ -6,10 +6,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::Ipv4Addr;
 
+use tcp_engine::checksum;
 use tcp_engine::device::{FrameDevice, TxMeta};
 use tcp_engine::link::{Impairments, LinkConfig, Loss, SimClock, offload_caps, pair};
 use tcp_engine::pcap::Capture;
-use tcp_engine::softnic::{fill_ipv4_checksum, fold, ones_complement_sum, pseudo_header_sum};
+use tcp_engine::softnic::{fill_ipv4_checksum, pseudo_header_sum};
 use tcp_engine::table::{
     BoxedConnectionTable, ConnectionTable, EphemeralPorts, FourTuple, HashSecret, IsnGenerator,
     PortRange,
@@ -72,8 +73,8 @@ fn write_frame(buf: &mut [u8], seq: u32, payload_len: usize, checksums: bool) ->
     }
     if checksums {
         fill_ipv4_checksum(f, 14, 20);
-        let seed = u64::from(pseudo_header_sum(f, 14, 6, (len - 34) as u32));
-        let c = !fold(ones_complement_sum(seed, &f[34..]));
+        let seed = pseudo_header_sum(f, 14, 6, (len - 34) as u32);
+        let c = !checksum::add(seed, checksum::sum(&f[34..]));
         f[50..52].copy_from_slice(&c.to_be_bytes());
     }
     len

@@ -9,12 +9,12 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 use tcp_engine::checksum;
 use tcp_engine::device::RxMeta;
 use tcp_engine::neighbor::{NeighborCache, NeighborConfig, Resolution};
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
+use tcp_engine::time::Instant;
 use tcp_engine::wire::frame::{
     TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, finish_tcp_checksum, parse_frame,
     write_tcp_headers,
@@ -96,7 +96,7 @@ fn data_path_does_not_allocate() {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let mut delivered = 0usize;
     for i in 0..1000u32 {
-        let now = Duration::from_millis(u64::from(i));
+        let now = Instant::from_millis(u64::from(i));
         header.seq = SeqNum(i.wrapping_mul(1448));
         let layout = emit_tcp_frame(
             &mut frame,

@@ -347,6 +347,18 @@ where
         self.slots.get_mut(key)
     }
 
+    /// The connection in slot `index` and its current key (see [`SlotMap::get_index`]).
+    #[inline]
+    pub fn get_index(&self, index: u32) -> Option<(SlotKey, &T)> {
+        self.slots.get_index(index)
+    }
+
+    /// The connection in slot `index` and its current key, mutably.
+    #[inline]
+    pub fn get_index_mut(&mut self, index: u32) -> Option<(SlotKey, &mut T)> {
+        self.slots.get_index_mut(index)
+    }
+
     /// Moves connection `key` from `old` to `new` (a listener accepting a peer).
     ///
     /// # Errors

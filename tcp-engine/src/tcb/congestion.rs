@@ -5,7 +5,7 @@
 //! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
 //! recovery flags, never the buffers or the receive side.
 
-use super::{CloseReason, NEVER, State, Tcb, TcbConfig, coarse, flag};
+use super::{CloseReason, LossState, NEVER, State, Tcb, TcbConfig, coarse, flag};
 use crate::time::Instant;
 
 /// Largest congestion window (keeps every sum far from overflow).
@@ -59,7 +59,7 @@ impl Tcb {
 
     /// New data acknowledged (`acked` bytes, SND.UNA already advanced). Returns whether the
     /// retransmission timer restarts (RFC 6582: only on the first partial ACK).
-    pub(super) fn cc_on_new_ack(&mut self, acked: u32) -> bool {
+    pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
             if self.snd_una.ge(self.recover) {
@@ -81,8 +81,8 @@ impl Tcb {
             if self.has(flag::SACK) {
                 // RFC 6675 retransmits what IsLost marks; when nothing is marked, do what
                 // NewReno does (deviation 12).
-                let boundary = self.sb.lost_boundary(self.snd_una, smss);
-                if boundary == self.snd_una && !self.sb.is_sacked(self.snd_una) {
+                let boundary = loss.sb.lost_boundary(self.snd_una, smss);
+                if boundary == self.snd_una && !loss.sb.is_sacked(self.snd_una) {
                     self.flags |= flag::FAST_RTX;
                 }
             } else {
@@ -114,7 +114,7 @@ impl Tcb {
     }
 
     /// One duplicate ACK (RFC 5681 definition, already counted in `dupacks`).
-    pub(super) fn cc_on_dup_ack(&mut self) {
+    pub(super) fn cc_on_dup_ack(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
             if !self.has(flag::SACK) {
@@ -125,16 +125,16 @@ impl Tcb {
         }
         let sack_lost = self.has(flag::SACK)
             && self.dupacks < 3
-            && self.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
+            && loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
         // Exactly the third duplicate (or RFC 6675's IsLost(SND.UNA + 1)), and only when the
         // ACK covers more than `recover` (RFC 6582 section 3.2 step 1; our `recover` is one
         // past the highest sequence number sent, hence `>=`).
         if (self.dupacks == 3 || sack_lost) && self.snd_una.ge(self.recover) {
-            self.enter_recovery();
+            self.enter_recovery(loss);
         }
     }
 
-    fn enter_recovery(&mut self) {
+    fn enter_recovery(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.recover = self.snd_max;
@@ -143,7 +143,7 @@ impl Tcb {
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
             self.cwnd = self.ssthresh;
-            self.sb.high_rxt = self.snd_una;
+            loss.sb.high_rxt = self.snd_una;
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
@@ -152,7 +152,7 @@ impl Tcb {
 
     /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
     /// resends from SND.UNA.
-    fn cc_on_timeout(&mut self) {
+    fn cc_on_timeout(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.cwnd = smss;
@@ -161,7 +161,7 @@ impl Tcb {
         self.dupacks = 0;
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;
-        self.sb.clear(self.snd_una);
+        loss.sb.clear(self.snd_una);
     }
 
     /// (Re)arms the keepalive deadline after activity.
@@ -183,11 +183,17 @@ impl Tcb {
     }
 
     /// Runs every expired deadline, then arms what the new situation needs.
-    pub(super) fn run_timers(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
+    pub(super) fn run_timers(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        snd_len: u32,
+        loss: &mut LossState,
+    ) {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg);
+            self.on_rtx_timeout(cfg, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -200,7 +206,7 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(&mut self, cfg: &TcbConfig) {
+    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         if self.has(flag::PERSIST) {
             // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17).
             self.flags &= !flag::PERSIST;
@@ -231,13 +237,18 @@ impl Tcb {
                 }
                 self.rtt.back_off();
                 self.counters.timeouts = self.counters.timeouts.saturating_add(1);
-                self.cc_on_timeout();
+                self.cc_on_timeout(loss);
             }
         }
     }
 
     fn on_aux_timeout(&mut self, cfg: &TcbConfig, now: Instant, snd_len: u32) {
         match self.state {
+            State::TimeWait if self.has(flag::ACK_NOW) => {
+                // The ACK of the peer's FIN has not left yet (the send phase runs timers
+                // before planning): TIME-WAIT ends at the first opportunity after it.
+                self.aux_at = now.micros();
+            }
             State::TimeWait => self.become_closed(CloseReason::Normal),
             State::FinWait2 => self.become_closed(CloseReason::TimedOut),
             State::Established | State::CloseWait => {

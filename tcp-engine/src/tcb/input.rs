@@ -6,8 +6,8 @@
 
 use super::reasm::Insert;
 use super::{
-    CloseReason, DropReason, Events, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS, Reaction, RecvBuffer,
-    SendBuffer, State, Tcb, TcbConfig, flag, len32, reset_for, secs32, us32,
+    CloseReason, DropReason, Events, LossState, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS, Reaction,
+    RecvBuffer, SendBuffer, State, Tcb, TcbConfig, flag, len32, reset_for, secs32, us32,
 };
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
@@ -37,8 +37,10 @@ fn rst_reply(seg: &TcpHeader) -> TcpHeader {
 impl Tcb {
     /// Processes one received segment addressed to this connection (parsed, checksum
     /// verified). `payload` is the segment's data; `snd` and `rcv` are the connection's
-    /// buffers (acknowledged bytes leave `snd`, received bytes land in `rcv`). Call
+    /// buffers (acknowledged bytes leave `snd`, received bytes land in `rcv`); `loss` its
+    /// loss-recovery state (see [`LossState`]). Call
     /// [`Tcb::poll_transmit`] afterwards: the segment may have made an ACK or data due.
+    #[allow(clippy::too_many_arguments)]
     pub fn on_segment<S: SendBuffer + ?Sized, R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
@@ -47,6 +49,7 @@ impl Tcb {
         payload: &[u8],
         snd: &mut S,
         rcv: &mut R,
+        loss: &mut LossState,
     ) -> Reaction {
         let mut rx = Reaction::default();
         let was_closed = self.state == State::Closed;
@@ -61,7 +64,7 @@ impl Tcb {
             }
             State::Listen => self.rx_listen(seg, payload, &mut rx),
             State::SynSent => self.rx_syn_sent(cfg, now, seg, rcv, &mut rx),
-            _ => self.rx_synchronized(cfg, now, seg, payload, snd, rcv, &mut rx),
+            _ => self.rx_synchronized(cfg, now, seg, payload, snd, rcv, loss, &mut rx),
         }
         if self.state == State::Closed && !was_closed {
             rx.events |= Events::CLOSED;
@@ -172,6 +175,7 @@ impl Tcb {
         payload: &[u8],
         snd: &mut S,
         rcv: &mut R,
+        loss: &mut LossState,
         rx: &mut Reaction,
     ) {
         let mut seq = seg.seq;
@@ -325,7 +329,7 @@ impl Tcb {
             }
         }
 
-        if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, rx) {
+        if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
         }
 
@@ -356,7 +360,7 @@ impl Tcb {
 
         if !payload.is_empty() || flags.fin() {
             if self.state.receives_data() {
-                self.receive_text(cfg, now, seq, payload, flags.fin(), rcv, rx);
+                self.receive_text(cfg, now, seq, payload, flags.fin(), rcv, loss, rx);
             } else if !payload.is_empty() {
                 // Data beyond the peer's FIN: a broken or hostile peer.
                 self.flags |= flag::ACK_NOW;
@@ -380,6 +384,7 @@ impl Tcb {
         payload_len: usize,
         flags: TcpFlags,
         snd: &mut S,
+        loss: &mut LossState,
         rx: &mut Reaction,
     ) -> bool {
         let ack = seg.ack;
@@ -396,10 +401,10 @@ impl Tcb {
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let old_una = self.snd_una;
         if self.has(flag::SACK) && seg.options.sack_count > 0 {
-            self.sb.update(old_una, self.snd_max, seg.options.sacks());
+            loss.sb.update(old_una, self.snd_max, seg.options.sacks());
         }
         if ack.gt(old_una) {
-            self.on_new_ack(cfg, now, ack, seg, snd, rx);
+            self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
         } else if ack == old_una
             && payload_len == 0
             && !flags.syn()
@@ -409,7 +414,7 @@ impl Tcb {
         {
             self.dupacks = self.dupacks.saturating_add(1);
             self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
-            self.cc_on_dup_ack();
+            self.cc_on_dup_ack(loss);
         }
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)
@@ -428,6 +433,7 @@ impl Tcb {
         true
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_new_ack<S: SendBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
@@ -435,6 +441,7 @@ impl Tcb {
         ack: SeqNum,
         seg: &TcpHeader,
         snd: &mut S,
+        loss: &mut LossState,
         rx: &mut Reaction,
     ) {
         let acked = ack - self.snd_una;
@@ -470,8 +477,8 @@ impl Tcb {
             }
         }
         self.rtt.reset_backoff();
-        let restart = self.cc_on_new_ack(acked);
-        self.sb.advance(self.snd_una);
+        let restart = self.cc_on_new_ack(acked, loss);
+        loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
             if !self.has(flag::PERSIST) {
                 self.rtx_at = NEVER;
@@ -491,6 +498,7 @@ impl Tcb {
         payload: &[u8],
         fin: bool,
         rcv: &mut R,
+        loss: &mut LossState,
         rx: &mut Reaction,
     ) {
         // Trim what was already received.
@@ -515,10 +523,10 @@ impl Tcb {
 
         if off == 0 {
             if !bytes.is_empty() {
-                let had_ooo = !self.reasm.is_empty();
+                let had_ooo = !loss.reasm.is_empty();
                 rcv.write_at(0, bytes);
                 let mut nxt = end;
-                while let Some(r_end) = self.reasm.pop_ready(nxt) {
+                while let Some(r_end) = loss.reasm.pop_ready(nxt) {
                     nxt = nxt.max(r_end);
                 }
                 rcv.commit((nxt - self.rcv_nxt) as usize);
@@ -536,7 +544,7 @@ impl Tcb {
             }
         } else if !bytes.is_empty() {
             // Out of order: store at its offset, remember the range, ACK at once.
-            match self.reasm.insert(start, end) {
+            match loss.reasm.insert(start, end) {
                 Insert::Stored => rcv.write_at(off as usize, bytes),
                 Insert::Duplicate => {}
                 Insert::Full => {
@@ -559,7 +567,7 @@ impl Tcb {
             }
         }
         if self.has(flag::RCV_FIN) && self.rcv_fin == self.rcv_nxt {
-            self.consume_fin(cfg, now, rx);
+            self.consume_fin(cfg, now, loss, rx);
         }
     }
 
@@ -577,11 +585,17 @@ impl Tcb {
         }
     }
 
-    fn consume_fin(&mut self, cfg: &TcbConfig, now: Instant, rx: &mut Reaction) {
+    fn consume_fin(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        loss: &mut LossState,
+        rx: &mut Reaction,
+    ) {
         self.rcv_nxt += 1;
         self.flags &= !flag::RCV_FIN;
         self.flags |= flag::ACK_NOW;
-        self.reasm.clear();
+        loss.reasm.clear();
         rx.events |= Events::PEER_CLOSED;
         match self.state {
             State::SynReceived | State::Established => self.state = State::CloseWait,

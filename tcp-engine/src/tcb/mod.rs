@@ -8,15 +8,18 @@
 //! checksums, addresses, ports or devices: `wire` parses and emits, the `endpoint` finds the
 //! connection (4-tuple to slot key), fills in ports and addresses, and talks to the device.
 //! Payload bytes live in user-supplied buffers ([`SendBuffer`], [`RecvBuffer`], see
-//! [`buffer`]); configuration lives in one shared [`TcbConfig`]. A `Tcb` is 256 bytes or less
-//! (asserted by a test), so a million connections fit in 256 MB plus their buffers.
+//! [`buffer`]); configuration lives in one shared [`TcbConfig`]. The out-of-order ranges and
+//! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
+//! parameter: most connections need one only now and then, so an endpoint lends them from a
+//! small pool. A `Tcb` is 176 bytes (a test holds it to 180), which leaves room for the
+//! endpoint's tuple, links and map share within 256 bytes per connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
 //!   [`Tcb::accept`] (a listener's SYN, to SYN-RECEIVED). The endpoint supplies the ISS from its
 //!   RFC 6528 generator.
 //! * **Receive.** [`Tcb::on_segment`] takes one parsed, checksum-verified segment addressed to
-//!   this connection, with the connection's buffers. It returns a [`Reaction`]: the events for
+//!   this connection, with the connection's buffers and loss state. It returns a [`Reaction`]: the events for
 //!   the application ([`Events`]), a stateless reply to send at once (RSTs only), and the
 //!   reason when the segment was dropped (for the endpoint's per-reason counters). In LISTEN a
 //!   SYN yields [`Events::SYN_TO_LISTENER`]: the endpoint computes the ISS for the 4-tuple and
@@ -259,6 +262,72 @@ pub enum DropReason {
     DataAfterFin,
 }
 
+impl DropReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 23;
+
+    /// Every reason, in declaration order (`ALL[r.index()] == r`).
+    pub const ALL: [DropReason; Self::COUNT] = [
+        DropReason::Closed,
+        DropReason::ListenRst,
+        DropReason::ListenAck,
+        DropReason::ListenNoSyn,
+        DropReason::SynSentBadAck,
+        DropReason::SynSentRstNoAck,
+        DropReason::SynSentNoSyn,
+        DropReason::Oversized,
+        DropReason::MissingTimestamp,
+        DropReason::Paws,
+        DropReason::OutOfWindow,
+        DropReason::RstOutOfWindow,
+        DropReason::RstNotExact,
+        DropReason::RstInTimeWait,
+        DropReason::SynInSynchronized,
+        DropReason::DuplicateSyn,
+        DropReason::NoAck,
+        DropReason::SynReceivedBadAck,
+        DropReason::AckTooNew,
+        DropReason::AckTooOld,
+        DropReason::ZeroWindow,
+        DropReason::ReassemblyFull,
+        DropReason::DataAfterFin,
+    ];
+
+    /// A dense index in `0..COUNT`, for per-reason counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short snake_case name (for counter listings).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::Closed => "closed",
+            DropReason::ListenRst => "listen_rst",
+            DropReason::ListenAck => "listen_ack",
+            DropReason::ListenNoSyn => "listen_no_syn",
+            DropReason::SynSentBadAck => "syn_sent_bad_ack",
+            DropReason::SynSentRstNoAck => "syn_sent_rst_no_ack",
+            DropReason::SynSentNoSyn => "syn_sent_no_syn",
+            DropReason::Oversized => "oversized",
+            DropReason::MissingTimestamp => "missing_timestamp",
+            DropReason::Paws => "paws",
+            DropReason::OutOfWindow => "out_of_window",
+            DropReason::RstOutOfWindow => "rst_out_of_window",
+            DropReason::RstNotExact => "rst_not_exact",
+            DropReason::RstInTimeWait => "rst_in_time_wait",
+            DropReason::SynInSynchronized => "syn_in_synchronized",
+            DropReason::DuplicateSyn => "duplicate_syn",
+            DropReason::NoAck => "no_ack",
+            DropReason::SynReceivedBadAck => "syn_received_bad_ack",
+            DropReason::AckTooNew => "ack_too_new",
+            DropReason::AckTooOld => "ack_too_old",
+            DropReason::ZeroWindow => "zero_window",
+            DropReason::ReassemblyFull => "reassembly_full",
+            DropReason::DataAfterFin => "data_after_fin",
+        }
+    }
+}
+
 /// Things that happened, for the application. A bit set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Events(pub u16);
@@ -411,6 +480,46 @@ pub struct TxPlan {
     stamp: [u32; 4],
 }
 
+/// The loss-recovery state of one connection: the out-of-order ranges of its receive side
+/// and the SACK scoreboard of its send side (about 80 bytes).
+///
+/// It lives outside the [`Tcb`] because most connections need none most of the time: only one
+/// holding out-of-order data or recovering from loss with SACK does. Every call that may touch
+/// it takes it as a parameter. An owner of one `Tcb` keeps one `LossState` next to it; an
+/// endpoint with a million connections lends entries from a small pool to the connections
+/// whose [`Tcb::needs_loss_state`] says so, and hands the others an empty one. Replacing a
+/// connection's state by [`LossState::EMPTY`] at any time is safe (out-of-order data is then
+/// received again, the scoreboard relearnt): it only costs retransmissions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossState {
+    reasm: Reassembly,
+    sb: Scoreboard,
+}
+
+impl LossState {
+    /// No out-of-order ranges, an empty scoreboard.
+    pub const EMPTY: LossState = LossState {
+        reasm: Reassembly::EMPTY,
+        sb: Scoreboard::EMPTY,
+    };
+
+    /// Whether it holds no ranges at all.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.reasm.is_empty() && self.sb.ranges().is_empty()
+    }
+
+    /// Out-of-order ranges held (receive side).
+    pub fn out_of_order(&self) -> &[crate::segment::SackBlock] {
+        self.reasm.ranges()
+    }
+
+    /// SACKed ranges remembered (send side).
+    pub fn sacked(&self) -> &[crate::segment::SackBlock] {
+        self.sb.ranges()
+    }
+}
+
 /// Flag bits of [`Tcb::flags`].
 mod flag {
     /// Opened by `accept` (a RST in SYN-RECEIVED returns to LISTEN).
@@ -521,11 +630,8 @@ pub struct Tcb {
     delack_at: u64,
     /// TIME-WAIT, FIN-WAIT-2 or keepalive deadline.
     aux_at: u64,
-    // --- Receive side out-of-order ranges and FIN. ---
-    reasm: Reassembly,
+    // --- Receive side FIN beyond a hole. ---
     rcv_fin: SeqNum,
-    // --- Send side SACK scoreboard. ---
-    sb: Scoreboard,
     // --- Rate limits and probes. ---
     challenge_epoch: u16,
     challenge_count: u8,
@@ -570,9 +676,7 @@ impl Tcb {
             delack_at: NEVER,
             aux_at: NEVER,
             last_send: 0,
-            reasm: Reassembly::default(),
             rcv_fin: SeqNum(0),
-            sb: Scoreboard::default(),
             challenge_epoch: 0,
             challenge_count: 0,
             keepalive_probes: 0,
@@ -650,7 +754,6 @@ impl Tcb {
         self.snd_max = iss;
         self.snd_sml = iss;
         self.recover = iss;
-        self.sb.clear(iss);
         // A per-connection timestamp offset derived from the (secret-keyed) ISS.
         self.ts_offset = iss.0.rotate_left(13) ^ 0x9e37_79b9;
         self.last_send = coarse(now);
@@ -763,6 +866,19 @@ impl Tcb {
         self.rtt.rto(cfg)
     }
 
+    /// Whether the connection needs its own [`LossState`] rather than a fresh empty one for
+    /// every call: it holds ranges, or SACK recovery is running (which keeps HighRxt there).
+    #[inline]
+    pub fn needs_loss_state(&self, loss: &LossState) -> bool {
+        !loss.is_empty() || self.sack_recovery()
+    }
+
+    /// Whether the application closed the sending side (a FIN is queued or sent).
+    #[inline]
+    pub fn fin_queued(&self) -> bool {
+        self.has(flag::FIN_QUEUED)
+    }
+
     /// Smoothed RTT and RTT variation (zero before the first sample).
     pub fn rtt_estimate(&self) -> (Duration, Duration) {
         (self.rtt.srtt(), self.rtt.rttvar())
@@ -839,7 +955,11 @@ impl Tcb {
 
     /// Checks the internal invariants; `Err` names the first one broken. Used by the tests
     /// after every event; cheap enough for debug assertions in an endpoint.
-    pub fn check_invariants<S: SendBuffer + ?Sized>(&self, snd: &S) -> Result<(), &'static str> {
+    pub fn check_invariants<S: SendBuffer + ?Sized>(
+        &self,
+        snd: &S,
+        loss: &LossState,
+    ) -> Result<(), &'static str> {
         if !self.snd_una.le(self.snd_nxt) {
             return Err("SND.UNA > SND.NXT");
         }
@@ -864,13 +984,13 @@ impl Tcb {
             return Err("FIN sent but not queued");
         }
         let mut prev = self.rcv_nxt;
-        for r in self.reasm.ranges() {
+        for r in loss.reasm.ranges() {
             if !prev.lt(r.left) || !r.left.lt(r.right) || !r.right.le(self.rcv_adv) {
                 return Err("out-of-order ranges not sorted, disjoint and inside the window");
             }
             prev = r.right;
         }
-        for r in self.sb.ranges() {
+        for r in loss.sb.ranges() {
             if !self.snd_una.lt(r.right) || !r.right.le(self.snd_max) {
                 return Err("scoreboard range outside (SND.UNA, SND.MAX]");
             }

@@ -6,8 +6,8 @@
 //! payload. Nothing here changes the sequence space until [`Tcb::commit`].
 
 use super::{
-    NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb, TcbConfig,
-    TxPlan, coarse, flag, len32, us32,
+    LossState, NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb,
+    TcbConfig, TxPlan, coarse, flag, len32, us32,
 };
 use crate::segment::{MAX_SACK_BLOCKS, TcpFlags, TcpHeader, TcpOptions};
 use crate::seq::SeqNum;
@@ -28,16 +28,18 @@ enum Origin {
 
 impl Tcb {
     /// Runs the expired deadlines, then plans the next segment to send, if any. See the module
-    /// docs for the two-phase protocol; call [`Tcb::commit`] once the frame is out.
+    /// docs for the two-phase protocol; call [`Tcb::commit`] once the frame is out. `loss` is
+    /// the connection's [`LossState`].
     pub fn poll_transmit<S: SendBuffer + ?Sized, R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
         now: Instant,
         snd: &S,
         rcv: &R,
+        loss: &mut LossState,
     ) -> Option<TxPlan> {
         let snd_len = len32(snd.len());
-        self.run_timers(cfg, now, snd_len);
+        self.run_timers(cfg, now, snd_len, loss);
         match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => (self.snd_nxt == self.snd_una)
@@ -46,15 +48,15 @@ impl Tcb {
                 if self.snd_nxt == self.snd_una || self.has(flag::SYNACK_NOW) {
                     Some(self.plan_syn(cfg, now, rcv, SegmentKind::SynAck))
                 } else if self.has(flag::ACK_NOW) {
-                    Some(self.plan_ack(cfg, now, rcv, SegmentKind::Ack))
+                    Some(self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack))
                 } else {
                     None
                 }
             }
             State::TimeWait => self
                 .has(flag::ACK_NOW)
-                .then(|| self.plan_ack(cfg, now, rcv, SegmentKind::Ack)),
-            _ => self.plan_synchronized(cfg, now, snd_len, rcv),
+                .then(|| self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack)),
+            _ => self.plan_synchronized(cfg, now, snd_len, rcv, loss),
         }
     }
 
@@ -66,6 +68,7 @@ impl Tcb {
         cfg: &TcbConfig,
         now: Instant,
         plan: &TxPlan,
+        loss: &mut LossState,
     ) -> Result<(), StalePlan> {
         if plan.stamp != self.stamp() {
             return Err(StalePlan);
@@ -117,8 +120,8 @@ impl Tcb {
                         self.counters.retransmitted_segments.saturating_add(1);
                     // Karn: no RTT sample from anything retransmitted.
                     self.flags &= !flag::RTT_TIMING;
-                    if self.sack_recovery() && end.gt(self.sb.high_rxt) {
-                        self.sb.high_rxt = end;
+                    if self.sack_recovery() && end.gt(loss.sb.high_rxt) {
+                        loss.sb.high_rxt = end;
                     }
                     if h.seq == self.snd_una {
                         self.flags &= !flag::FAST_RTX;
@@ -267,7 +270,7 @@ impl Tcb {
     }
 
     /// Timestamp and SACK options of a non-SYN segment.
-    fn data_options(&self, cfg: &TcbConfig, now: Instant) -> TcpOptions {
+    fn data_options(&self, cfg: &TcbConfig, now: Instant, loss: &LossState) -> TcpOptions {
         let mut opts = TcpOptions::default();
         if self.has(flag::TS) {
             let echo = if self.has(flag::TS_RECENT) {
@@ -277,13 +280,13 @@ impl Tcb {
             };
             opts.timestamps = Some((self.ts_now(cfg, now), echo));
         }
-        if self.has(flag::SACK) && !self.reasm.is_empty() {
+        if self.has(flag::SACK) && !loss.reasm.is_empty() {
             let max = if self.has(flag::TS) {
                 3
             } else {
                 MAX_SACK_BLOCKS
             };
-            self.reasm.write_sack(&mut opts, max);
+            loss.reasm.write_sack(&mut opts, max);
         }
         opts
     }
@@ -304,6 +307,7 @@ impl Tcb {
         cfg: &TcbConfig,
         now: Instant,
         rcv: &R,
+        loss: &LossState,
         seq: SeqNum,
         flags: TcpFlags,
     ) -> (TcpHeader, u32) {
@@ -313,7 +317,7 @@ impl Tcb {
             ack: self.rcv_nxt,
             flags: flags | TcpFlags::ACK,
             window,
-            options: self.data_options(cfg, now),
+            options: self.data_options(cfg, now, loss),
             ..TcpHeader::default()
         };
         (header, advertised)
@@ -324,6 +328,7 @@ impl Tcb {
         cfg: &TcbConfig,
         now: Instant,
         rcv: &R,
+        loss: &LossState,
         kind: SegmentKind,
     ) -> TxPlan {
         let seq = if kind == SegmentKind::Keepalive {
@@ -331,13 +336,14 @@ impl Tcb {
         } else {
             self.ack_seq()
         };
-        let (header, advertised) = self.header(cfg, now, rcv, seq, TcpFlags::NONE);
+        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, TcpFlags::NONE);
         self.plan(header, kind, advertised)
     }
 
-    /// Payload bytes that fit one segment with the options of `opts`.
+    /// Payload bytes that fit one segment with the options of `opts`, sized with the emitter's
+    /// own [`options_len`](crate::wire::tcp::options_len) so planning and emission agree.
     fn segment_payload(&self, opts: &TcpOptions) -> u32 {
-        let extra = crate::segment::options_len(opts) as u32;
+        let extra = crate::wire::tcp::options_len(opts) as u32;
         let ts = if self.has(flag::TS) { TS_OPTION_LEN } else { 0 };
         (u32::from(self.smss)).saturating_sub(extra.max(ts)).max(1)
     }
@@ -348,6 +354,7 @@ impl Tcb {
         cfg: &TcbConfig,
         now: Instant,
         rcv: &R,
+        loss: &LossState,
         seq: SeqNum,
         len: u32,
         fin: bool,
@@ -362,7 +369,7 @@ impl Tcb {
         if push && len > 0 {
             flags |= TcpFlags::PSH;
         }
-        let (header, advertised) = self.header(cfg, now, rcv, seq, flags);
+        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, flags);
         let kind = match origin {
             Origin::Probe => SegmentKind::WindowProbe,
             _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
@@ -391,8 +398,9 @@ impl Tcb {
         now: Instant,
         snd_len: u32,
         rcv: &R,
+        loss: &LossState,
     ) -> Option<TxPlan> {
-        let opts = self.data_options(cfg, now);
+        let opts = self.data_options(cfg, now, loss);
         let seg_payload = self.segment_payload(&opts);
         let smss = self.payload_mss();
         let data_end = self.data_end(snd_len);
@@ -416,6 +424,7 @@ impl Tcb {
                     cfg,
                     now,
                     rcv,
+                    loss,
                     self.snd_una,
                     len,
                     fin,
@@ -429,15 +438,16 @@ impl Tcb {
 
         // 2. SACK recovery: the next lost hole while the pipe allows.
         let flight = if self.sack_recovery() {
-            let pipe = self.sb.pipe(self.snd_una, self.snd_max, smss);
+            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
             if pipe < self.cwnd {
-                let boundary = self.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
-                if let Some((seq, len)) = self.sb.next_hole(self.snd_una, boundary, seg_payload) {
+                let boundary = loss.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
+                if let Some((seq, len)) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
                     let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
                     return Some(self.plan_data(
                         cfg,
                         now,
                         rcv,
+                        loss,
                         seq,
                         len,
                         fin,
@@ -453,7 +463,7 @@ impl Tcb {
         };
 
         // 3. New data (or go-back-N after a timeout) at SND.NXT.
-        if let Some(plan) = self.plan_next(cfg, now, rcv, data_end, flight, seg_payload) {
+        if let Some(plan) = self.plan_next(cfg, now, rcv, loss, data_end, flight, seg_payload) {
             return Some(plan);
         }
 
@@ -471,6 +481,7 @@ impl Tcb {
                     cfg,
                     now,
                     rcv,
+                    loss,
                     self.snd_una,
                     1,
                     false,
@@ -489,6 +500,7 @@ impl Tcb {
                     cfg,
                     now,
                     rcv,
+                    loss,
                     self.snd_nxt,
                     len,
                     false,
@@ -500,12 +512,12 @@ impl Tcb {
             self.flags &= !flag::PROBE_NOW;
         }
         if self.has(flag::KEEPALIVE_NOW) {
-            return Some(self.plan_ack(cfg, now, rcv, SegmentKind::Keepalive));
+            return Some(self.plan_ack(cfg, now, rcv, loss, SegmentKind::Keepalive));
         }
 
         // 5. A bare ACK or window update.
         if self.has(flag::ACK_NOW) || self.window_update_due(rcv) {
-            return Some(self.plan_ack(cfg, now, rcv, SegmentKind::Ack));
+            return Some(self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack));
         }
         None
     }
@@ -513,11 +525,13 @@ impl Tcb {
     /// Data at SND.NXT within cwnd and the peer's window, with Nagle (Minshall) and sender SWS
     /// avoidance for new data, Limited Transmit on the first two duplicate ACKs, TSO
     /// super-segments when offered.
+    #[allow(clippy::too_many_arguments)]
     fn plan_next<R: RecvBuffer + ?Sized>(
         &self,
         cfg: &TcbConfig,
         now: Instant,
         rcv: &R,
+        loss: &LossState,
         data_end: SeqNum,
         flight: u32,
         seg_payload: u32,
@@ -562,6 +576,7 @@ impl Tcb {
                     cfg,
                     now,
                     rcv,
+                    loss,
                     self.snd_nxt,
                     0,
                     true,
@@ -590,6 +605,7 @@ impl Tcb {
             cfg,
             now,
             rcv,
+            loss,
             self.snd_nxt,
             len,
             fin,

@@ -32,6 +32,16 @@ pub(crate) enum Insert {
 }
 
 impl Reassembly {
+    /// No ranges.
+    pub(crate) const EMPTY: Reassembly = Reassembly {
+        ranges: [SackBlock {
+            left: SeqNum(0),
+            right: SeqNum(0),
+        }; MAX_OOO_RANGES],
+        count: 0,
+        recent: 0,
+    };
+
     /// The remembered ranges, ascending.
     #[inline]
     pub(crate) fn ranges(&self) -> &[SackBlock] {

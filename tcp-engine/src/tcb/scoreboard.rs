@@ -30,6 +30,16 @@ fn unsigned(a: SeqNum, b: SeqNum) -> u32 {
 }
 
 impl Scoreboard {
+    /// No ranges.
+    pub(crate) const EMPTY: Scoreboard = Scoreboard {
+        ranges: [SackBlock {
+            left: SeqNum(0),
+            right: SeqNum(0),
+        }; SCOREBOARD_RANGES],
+        count: 0,
+        high_rxt: SeqNum(0),
+    };
+
     /// Remembered ranges, ascending.
     #[inline]
     pub(crate) fn ranges(&self) -> &[SackBlock] {

@@ -77,6 +77,20 @@ impl Ipv4Address {
     }
 }
 
+impl From<core::net::Ipv4Addr> for Ipv4Address {
+    #[inline]
+    fn from(a: core::net::Ipv4Addr) -> Ipv4Address {
+        Ipv4Address(a.octets())
+    }
+}
+
+impl From<Ipv4Address> for core::net::Ipv4Addr {
+    #[inline]
+    fn from(a: Ipv4Address) -> core::net::Ipv4Addr {
+        core::net::Ipv4Addr::from(a.0)
+    }
+}
+
 impl fmt::Display for Ipv4Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;

@@ -374,7 +374,7 @@ pub(super) fn transfer(
                     r,
                     b.tcb.rcv_nxt(),
                     b.tcb.state(),
-                    b.tcb.reasm.ranges()
+                    b.loss.reasm.ranges()
                 );
             }
             if r.events.contains(Events::SYN_TO_LISTENER) {

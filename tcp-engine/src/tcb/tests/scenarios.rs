@@ -293,7 +293,10 @@ fn s06_syn_ack_echoes_only_what_the_peer_offered() {
     syn.options = syn_opts(1460);
     let mut t = Tcb::accept(&cfg, Instant::ZERO, &syn, SeqNum(ISS), &rcv).unwrap();
     let snd = RingBuffer::new(vec![0u8; 10]);
-    let p = t.poll_transmit(&cfg, Instant::ZERO, &snd, &rcv).unwrap();
+    let mut loss = LossState::EMPTY;
+    let p = t
+        .poll_transmit(&cfg, Instant::ZERO, &snd, &rcv, &mut loss)
+        .unwrap();
     let o = p.header.options;
     assert_eq!(
         (o.mss, o.window_scale, o.timestamps, o.sack_permitted),
@@ -305,7 +308,9 @@ fn s06_syn_ack_echoes_only_what_the_peer_offered() {
     syn.options.timestamps = Some((42, 0));
     syn.options.sack_permitted = true;
     let mut t = Tcb::accept(&cfg, Instant::ZERO, &syn, SeqNum(ISS), &rcv).unwrap();
-    let p = t.poll_transmit(&cfg, Instant::ZERO, &snd, &rcv).unwrap();
+    let p = t
+        .poll_transmit(&cfg, Instant::ZERO, &snd, &rcv, &mut loss)
+        .unwrap();
     let o = p.header.options;
     assert_eq!(o.window_scale, Some(window_shift(1 << 20)));
     assert_eq!(
@@ -684,6 +689,30 @@ fn s12_active_close_through_time_wait() {
 }
 
 #[test]
+fn s12_time_wait_over_before_its_ack_left_still_acks_first() {
+    // The send phase runs timers before planning: a TIME-WAIT that is over by then (a short
+    // 2 * MSL, or a late poll) must still send the ACK of the peer's FIN before closing.
+    let cfg = TcbConfig {
+        time_wait: Duration::ZERO,
+        ..plain()
+    };
+    let mut c = established(cfg, 1000, 4000, 10000);
+    c.tcb.close(&c.snd);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 2, 10000), &[]);
+    c.deliver(seg(Y + 1, Some(ISS + 2), FIN, 10000), &[]);
+    assert_eq!(c.tcb.state(), State::TimeWait);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "the final ACK");
+    expect(&a[0], ISS + 2, Y + 2, ACK, 4000 - 1, 0);
+    // ... and TIME-WAIT ended right after it.
+    assert_eq!(
+        (c.tcb.state(), c.tcb.close_reason()),
+        (State::Closed, CloseReason::Normal)
+    );
+}
+
+#[test]
 fn s12_simultaneous_close_through_closing() {
     let mut c = established(plain(), 1000, 4000, 10000);
     c.tcb.close(&c.snd);
@@ -808,7 +837,7 @@ fn s18_unsent_plan_is_planned_again_not_lost_until_the_rto() {
     let mut c = Host::client(plain(), ISS, 1000, 1000);
     let p1 = c
         .tcb
-        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv)
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss)
         .expect("SYN planned");
     // Neighbour miss: the frame is not sent, nothing is committed.
     assert_eq!(c.tcb.snd_nxt(), SeqNum(ISS));
@@ -820,21 +849,27 @@ fn s18_unsent_plan_is_planned_again_not_lost_until_the_rto() {
     c.advance(Duration::from_millis(2));
     let p2 = c
         .tcb
-        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv)
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss)
         .expect("SYN planned again");
     assert_eq!(
         (p1.header.seq, p1.header.flags),
         (p2.header.seq, p2.header.flags)
     );
-    c.tcb.commit(&c.cfg, c.now, &p2).unwrap();
+    c.tcb.commit(&c.cfg, c.now, &p2, &mut c.loss).unwrap();
     assert_eq!(c.tcb.next_deadline(), Some(c.now + Duration::from_secs(1)));
 
     // The same for data.
     let mut c = established(plain(), 1000, 1000, 1000);
     c.write(b"abc");
-    let p = c.tcb.poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv).unwrap();
+    let p = c
+        .tcb
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss)
+        .unwrap();
     assert_eq!(p.payload_len, 3);
-    let again = c.tcb.poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv).unwrap();
+    let again = c
+        .tcb
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss)
+        .unwrap();
     assert_eq!(p, again);
     assert_eq!(c.tcb.snd_nxt(), SeqNum(ISS + 1));
 }
@@ -843,9 +878,12 @@ fn s18_unsent_plan_is_planned_again_not_lost_until_the_rto() {
 fn stale_plan_is_refused() {
     let mut c = established(plain(), 1000, 1000, 1000);
     c.write(b"abc");
-    let p = c.tcb.poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv).unwrap();
+    let p = c
+        .tcb
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss)
+        .unwrap();
     c.deliver(ack(Y + 1, ISS + 1, 1000), b"xyz");
-    assert_eq!(c.tcb.commit(&c.cfg, c.now, &p), Err(StalePlan));
+    assert_eq!(c.tcb.commit(&c.cfg, c.now, &p, &mut c.loss), Err(StalePlan));
 }
 
 // ---------------------------------------------------------------- delayed ACK and Nagle
@@ -1215,11 +1253,11 @@ fn sack_blocks_outside_the_window_are_ignored() {
     for blocks in [[(ISS - 500, ISS)], [(ISS + 2001, ISS + 9001)]] {
         assert_eq!(dup_with_sack(&mut c, &blocks), vec![]);
         assert!(!c.tcb.in_recovery());
-        assert!(c.tcb.sb.ranges().is_empty());
+        assert!(c.loss.sb.ranges().is_empty());
     }
     // The third duplicate still is the third duplicate (RFC 5681), invalid blocks or not.
     let out = dup_with_sack(&mut c, &[(ISS + 2001, ISS + 1001)]);
-    assert!(c.tcb.sb.ranges().is_empty());
+    assert!(c.loss.sb.ranges().is_empty());
     assert_eq!(out.len(), 1);
     expect(&out[0], ISS + 1, Y + 1, ACK, 4000, 1000);
 }

@@ -1,0 +1,127 @@
+//! Endpoint-wide counters: what arrived and what became of it, what left, and how connections
+//! came and went. Per-connection counters live in each [`Tcb`](crate::tcb::Tcb)
+//! ([`TcbCounters`](crate::tcb::TcbCounters)).
+//!
+//! Owns the numbers only; the endpoint increments them (saturating, never allocating).
+
+use crate::tcb::DropReason;
+
+macro_rules! counters {
+    ($(#[$doc:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* $field:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: u64,)*
+            /// Segments for a connection or listener that the state machine dropped (wholly or
+            /// their payload), by [`DropReason::index`].
+            pub tcp_drops: [u64; DropReason::COUNT],
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name { $($field: 0,)* tcp_drops: [0; DropReason::COUNT] }
+            }
+        }
+
+        impl $name {
+            /// Every counter with its name (`tcp_drop_<reason>` for the per-reason ones), for
+            /// printing.
+            pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$((stringify!($field), self.$field),)*]
+                    .into_iter()
+                    .chain(DropReason::ALL.iter().map(|r| (r.name(), self.tcp_drops[r.index()])))
+            }
+        }
+    };
+}
+
+counters! {
+    /// Endpoint-wide counters (see the module docs).
+    pub struct EndpointCounters {
+        /// Frames handed to `receive`.
+        rx_frames,
+        /// Bytes of those frames.
+        rx_bytes,
+        /// Frames for another MAC or IPv4 address (or multicast), dropped.
+        rx_not_for_us,
+        /// Frames whose IPv4 header checksum failed (software check or the device's verdict).
+        rx_bad_ipv4_checksum,
+        /// TCP segments whose checksum failed (software check or the device's verdict).
+        rx_bad_tcp_checksum,
+        /// ICMP messages whose checksum failed.
+        rx_bad_icmp_checksum,
+        /// IPv4 fragments (not reassembled), dropped.
+        rx_fragments,
+        /// Malformed frames: truncated, impossible header lengths, bad TCP options.
+        rx_malformed,
+        /// Well-formed frames of kinds the engine does not handle (other EtherTypes, IPv4
+        /// protocols, ICMP types, ARP for other hardware), dropped.
+        rx_unsupported,
+        /// Segments with an impossible address or port (broadcast or multicast source, port 0),
+        /// dropped without an answer.
+        rx_bad_address,
+        /// TCP segments handed to a connection or listener.
+        rx_segments,
+        /// Payload bytes of those segments.
+        rx_payload_bytes,
+        /// RSTs answered in place for segments that matched no connection or listener.
+        rst_for_unknown,
+        /// RSTs answered in place by connections and listeners (bad ACKs, ACKs to listeners).
+        rst_from_connections,
+        /// ARP requests for our address answered in place.
+        arp_requests_answered,
+        /// ARP replies received.
+        arp_replies_received,
+        /// ARP requests sent (resolutions, retries and refreshes).
+        arp_requests_sent,
+        /// ICMP echo requests answered in place.
+        icmp_echo_answered,
+        /// Frames committed as sent.
+        tx_frames,
+        /// Bytes of those frames (a TSO super-frame counts whole).
+        tx_bytes,
+        /// TCP segments committed (a TSO super-frame counts once).
+        tx_segments,
+        /// TCP payload bytes committed (retransmissions included).
+        tx_payload_bytes,
+        /// TCP frames committed as TSO super-frames.
+        tx_tso_frames,
+        /// RSTs sent for aborted connections.
+        tx_aborts,
+        /// Commits refused because the frame's plan was stale (the connection changed between
+        /// `poll_transmit` and `commit`; nothing advanced).
+        tx_stale_commits,
+        /// Segments held back because the transmit buffer was too small even for one MSS.
+        tx_buffer_too_small,
+        /// Segments not sent because the next hop did not answer ARP (retried at the
+        /// connection's next timer).
+        neighbor_unreachable,
+        /// Segments not sent because too many resolutions were in progress.
+        neighbor_busy,
+        /// Segments not sent for want of a route (off-link peer, no gateway).
+        no_route,
+        /// Active opens.
+        connects,
+        /// Passive opens (SYNs accepted by listening slots).
+        accepts,
+        /// Connections that reached CLOSED.
+        closes,
+        /// Connections reset by the peer.
+        resets,
+        /// Connections that timed out (retransmissions, SYNs, keepalive).
+        timeouts,
+        /// Opens refused: every slot in use.
+        slots_exhausted,
+        /// Active opens refused: every ephemeral port in use toward the destination.
+        ports_exhausted,
+        /// Abort RSTs dropped because the queue of pending RSTs was full.
+        rst_queue_full,
+        /// Replies the poll helper could not keep for sending (its stash was full).
+        replies_dropped,
+        /// Frames a device took from `fill` and then refused (nothing sent, nothing committed).
+        tx_device_refused,
+        /// Times a connection needed a loss-recovery state and the pool had none left (it
+        /// went without: out-of-order data dropped, SACK information ignored).
+        loss_states_exhausted,
+    }
+}

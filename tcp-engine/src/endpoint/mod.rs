@@ -1,0 +1,1067 @@
+//! The endpoint: one host's TCP/IPv4 over one Ethernet device, in the typed packet phases of
+//! the seed design, with every connection in one fixed-capacity table.
+//!
+//! # What it owns
+//! The connection table (a keyed 4-tuple map to generational [`SlotKey`]s and a slotmap whose
+//! slots hold a [`Tcb`] plus the application's buffers for that connection), the ARP
+//! neighbour cache, the RFC 6528 ISN generator, the RFC 6056 ephemeral ports, this host's MAC,
+//! IPv4 address, prefix and gateway, the device's [`OffloadCaps`], the timer wheel, the queue
+//! of connections with output, and the endpoint counters. All storage is handed in at
+//! construction ([`Endpoint::new`]; with `std`, [`BoxedEndpoint::with_capacity`] allocates it
+//! once); nothing on the receive, transmit, timer or ARP paths allocates.
+//!
+//! It must not touch a device by itself: frames come in through [`Endpoint::receive`] and go
+//! out through buffers the caller offers ([`Endpoint::poll_transmit`]). Only the helper
+//! [`Endpoint::poll`] drives a [`FrameDevice`](crate::device::FrameDevice). Protocol decisions
+//! belong to [`tcb`](crate::tcb), byte layouts to [`wire`](crate::wire).
+//!
+//! # The phases
+//! * **In** ([`Endpoint::receive`]): one received frame, with the device's checksum verdict
+//!   ([`RxMeta`](crate::device::RxMeta); verified in software when the device says nothing). What the engine answers
+//!   by itself it answers *in place*, in the received buffer: ARP requests for our address,
+//!   ICMP echo requests, and RSTs for segments to closed ports (RFC 9293 3.10.7.1) or that a
+//!   connection rejects ([`Received::Reply`]: send the buffer's first `len` bytes). A segment
+//!   that belongs to a connection yields [`Received::Open`]: the connection's key and what
+//!   happened ([`Events`](crate::tcb::Events): established, readable, writable, peer closed, reset, closed...).
+//!   Challenge ACKs, window updates and delayed ACKs are planned by the connection and leave in
+//!   the send phase.
+//! * **Send** ([`Endpoint::poll_transmit`], then [`Endpoint::commit`]): the caller offers a
+//!   transmit buffer. The endpoint expires due timers (retransmission, delayed ACK, persist,
+//!   keepalive, TIME-WAIT, ARP retries: there is no timer thread), takes the next connection
+//!   with output and writes its next segment (or the ARP request its next hop needs, or a
+//!   pending RST) into the buffer, or hands the buffer back unused ([`Outbound::Nothing`]).
+//!   Nothing advances until the caller [`commit`](Endpoint::commit)s the frame after the device
+//!   took it: a frame that was not sent (neighbour miss, full device) is simply planned again,
+//!   so nothing waits for a retransmission timeout. With [`OffloadCaps::tso`] (and transmit
+//!   checksum offload) segments are super-segments with a TSO
+//!   [`TxMeta`](crate::device::TxMeta); with checksum offload
+//!   checksums are left to the device; otherwise everything is segmented and summed in software.
+//! * **Connections**: [`connect`](Endpoint::connect) (ephemeral port, RFC 6528 ISN; the SYN
+//!   leaves in the send phase, and the first segment after the handshake carries data when the
+//!   application wrote some), [`listen`](Endpoint::listen), [`close`](Endpoint::close),
+//!   [`abort`](Endpoint::abort), [`write`](Endpoint::write) and [`read`](Endpoint::read)
+//!   through the connection's buffers, [`release`](Endpoint::release) and
+//!   [`recycle`](Endpoint::recycle) to take buffers back, [`next_deadline`](Endpoint::next_deadline)
+//!   to sleep exactly as long as nothing needs doing.
+//!
+//! # A poll loop
+//! A client sending 1 GiB over any [`FrameDevice`](crate::device::FrameDevice) (a TAP device,
+//! the ferrotoe NIC's driver, the in-memory link) with the operating system's clock. The
+//! examples `link_bulk` (one thread, both ends over the in-memory link) and
+//! `request_response` (a server keeping N slots listening, and its client) show whole
+//! programs.
+//!
+//! ```no_run
+//! use tcp_engine::device::FrameDevice;
+//! use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig};
+//! use tcp_engine::tcb::{Events, RingBuffer};
+//! use tcp_engine::time::StdClock;
+//! use tcp_engine::wire::Ipv4Address;
+//!
+//! fn send<D: FrameDevice>(device: &mut D, config: EndpointConfig) -> Result<(), Box<dyn std::error::Error>> {
+//!     let clock = StdClock::new();
+//!     let mut ep = BoxedEndpoint::<Buffers<RingBuffer<Box<[u8]>>>>::with_capacity(config, 16)?;
+//!     let bufs = Buffers::with_capacity(4 << 20, 64 << 10);
+//!     let peer = Ipv4Address::new(198, 18, 0, 2);
+//!     let conn = ep.connect(clock.now(), peer, 5000, bufs).map_err(|(e, _)| e)?;
+//!     let (data, total, mut sent, mut over) = (vec![0x5a; 1 << 16], 1usize << 30, 0, false);
+//!     while !over {
+//!         ep.poll(clock.now(), device, |_, open| over |= open.events.contains(Events::CLOSED));
+//!         while sent < total {
+//!             match ep.write(conn, &data[..(total - sent).min(data.len())])? {
+//!                 0 => break, // the send buffer is full: wait for ACKs
+//!                 n => sent += n,
+//!             }
+//!         }
+//!         if sent == total {
+//!             ep.close(clock.now(), conn)?; // FIN after the data; closing again does nothing
+//!         }
+//!         // Here a real loop sleeps until `ep.next_deadline()` or until the device has frames
+//!         // (`clock.until(deadline)` is the timeout), whichever comes first.
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # The accept model (the seed's)
+//! A listening slot accepts ONE connection: the SYN turns that very slot into the connection
+//! (SYN-RECEIVED, re-keyed from the listener tuple to the peer's 4-tuple) and
+//! [`Received::Open`] reports it with [`Events::SYN_TO_LISTENER`](crate::tcb::Events::SYN_TO_LISTENER). The handler decides whether
+//! to reserve another listening slot. Calling [`listen`](Endpoint::listen) N times for one port
+//! keeps N slots listening: one is registered for lookups, the others wait in a chain behind it
+//! and take over, in O(1), as each accepts. [`recycle`](Endpoint::recycle) puts a finished
+//! passive connection's buffers back into listening on its port, which keeps the count at N
+//! without the application tracking anything.
+//!
+//! # Scheduling (O(1) per segment, 1M connections)
+//! Connections with possible output sit in a FIFO *ready queue* (an intrusive list through the
+//! slots); the send phase serves its head and rotates it to the tail after each committed
+//! segment (round robin). Anything that may create output (a received segment, a write, a read
+//! that opens the window, a close, an expired timer) queues the connection; a connection whose
+//! state machine plans nothing leaves the queue. Deadlines live in a hierarchical timing wheel
+//! (`wheel`, 1 us resolution) that is told after every change of a connection; expiry,
+//! rescheduling and [`next_deadline`](Endpoint::next_deadline) never scan the table. A
+//! connection whose next hop is being resolved waits in a second list and is queued again when
+//! the neighbour answers (or at the next ARP retry).
+//!
+//! # Memory per connection
+//! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,
+//! buffers excluded: the slot (the 176-byte `Tcb`, the tuple, timer and queue links, flags, and
+//! the slot map's generation: 216 bytes), the tuple map's buckets shared out at its maximum
+//! load (27.4 bytes) and the pool of loss-recovery states shared out (5 bytes by default).
+//! A loss state ([`LossState`]: out-of-order ranges and SACK scoreboard, 80 bytes) is lent
+//! to a connection only while it holds out-of-order data or recovers with SACK, and taken
+//! back after; when the pool is empty a connection does without (counted in
+//! `loss_states_exhausted`). A test prints the total at a million connections (248.4 bytes)
+//! and holds it to the 256-byte budget.
+//!
+//! # Deviations and limits
+//! 1. One IPv4 address per endpoint; no IPv6, no VLAN tags, no IP options on transmit, no
+//!    fragment reassembly (fragments are dropped and counted).
+//! 2. Replies answered in place are not rate limited (RSTs to closed ports, echo replies);
+//!    RFC 5961 challenge ACKs are rate limited per connection by the state machine.
+//! 3. No SYN cookies: a SYN flood can occupy every listening slot (each holds one half-open
+//!    connection until its SYN-ACK retransmissions time out), as with smoltcp; the count of
+//!    listening slots is the application's choice.
+//! 4. ICMP errors (destination unreachable, ...) are counted as unsupported, not acted on.
+//! 5. A connection released in TIME-WAIT keeps only its `Tcb` (no buffers) until 2*MSL ends.
+//! 6. The neighbour cache holds [`NEIGHBORS`] entries; lookups scan it (a host has few on-link
+//!    neighbours; off-link peers share the gateway's entry).
+
+mod app;
+mod buffers;
+mod counters;
+mod loss;
+mod poll;
+mod rx;
+mod sched;
+mod tx;
+mod wheel;
+
+#[cfg(test)]
+mod tests;
+
+pub use buffers::{Buffers, ConnectionBuffers, StreamBuffers};
+pub use counters::EndpointCounters;
+pub use poll::PollReport;
+pub use rx::{Open, Received, Reply, ReplyKind, RxDrop};
+pub use tx::{CommitError, Outbound, TxFrame};
+
+use core::fmt;
+use core::net::Ipv4Addr;
+
+use crate::device::OffloadCaps;
+use crate::neighbor::{NeighborCache, NeighborConfig};
+use crate::seq::SeqNum;
+use crate::table::{
+    Bucket, ConnectionTable, EphemeralPorts, FourTuple, HashSecret, IsnGenerator, MapSetupError,
+    PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, TableError, TupleMap,
+};
+use crate::tcb::{CloseReason, LossState, State, Tcb, TcbConfig};
+use crate::time::Instant;
+use crate::wire::frame::{TcpFrameAddresses, emit_tcp_frame};
+use crate::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, TxChecksum};
+use buffers::NoBuffers;
+use loss::{LossPool, loss_of, settle_loss};
+pub use loss::{LossSlot, LossStorage};
+use sched::{Queue, WheelHost, make_ready};
+use wheel::{NIL, TimerLinks, TimerWheel};
+
+/// Entries of the neighbour cache.
+pub const NEIGHBORS: usize = 32;
+/// ARP requests that can wait for a transmit buffer at once.
+const ARP_DUE: usize = 16;
+/// Abort RSTs that can wait for a transmit buffer at once.
+const PENDING_RSTS: usize = 16;
+
+/// How an endpoint is set up. [`EndpointConfig::new`] fills in the defaults.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// This host's MAC address.
+    pub mac: EthernetAddress,
+    /// This host's IPv4 address and prefix (peers inside it are on-link).
+    pub address: Ipv4Cidr,
+    /// The router for off-link peers; `None`: off-link peers are unreachable.
+    pub gateway: Option<Ipv4Address>,
+    /// What the device offloads (decides checksums, TSO and the largest frame).
+    pub caps: OffloadCaps,
+    /// Connection behaviour. Its MSS is capped to what the device's frames hold and its TSO
+    /// limits are taken from `caps` (TSO only with transmit checksum offload).
+    pub tcb: TcbConfig,
+    /// Neighbour cache timing and bounds.
+    pub neighbor: NeighborConfig,
+    /// Local ports for active opens.
+    pub ports: PortRange,
+    /// The secret behind the tuple map's hash, the ISNs and the port choice (use
+    /// [`HashSecret::from_os_random`] outside tests).
+    pub secret: HashSecret,
+    /// Time to live of sent datagrams.
+    pub ttl: u8,
+    /// Frames [`Endpoint::poll`] takes from the device per call.
+    pub rx_burst: usize,
+    /// Frames [`Endpoint::poll`] sends per call at most.
+    pub tx_burst: usize,
+    /// Loss states [`BoxedEndpoint::with_capacity`] allocates; `None`:
+    /// [`Endpoint::default_loss_states`].
+    pub loss_states: Option<usize>,
+}
+
+impl EndpointConfig {
+    /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
+    /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames.
+    pub fn new(
+        mac: EthernetAddress,
+        address: Ipv4Cidr,
+        caps: OffloadCaps,
+        secret: HashSecret,
+    ) -> EndpointConfig {
+        EndpointConfig {
+            mac,
+            address,
+            gateway: None,
+            caps,
+            tcb: TcbConfig::RFC,
+            neighbor: NeighborConfig::default(),
+            ports: PortRange::IANA,
+            secret,
+            ttl: 64,
+            rx_burst: 64,
+            tx_burst: 256,
+            loss_states: None,
+        }
+    }
+}
+
+/// An endpoint could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupError {
+    /// The slot storage is larger than one table supports.
+    Slots(StorageTooLarge),
+    /// The bucket storage cannot index the slots (see [`Endpoint::buckets_for`]).
+    Map(MapSetupError),
+    /// A configuration value that cannot work, and why.
+    Config(&'static str),
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetupError::Slots(e) => write!(f, "endpoint slot storage: {e}"),
+            SetupError::Map(e) => write!(f, "endpoint tuple map storage: {e}"),
+            SetupError::Config(why) => write!(f, "endpoint configuration: {why}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for SetupError {}
+
+/// Why an application call on an endpoint failed. Nothing changed when one is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointError {
+    /// The key names no connection (it was released or aborted; its slot may be reused).
+    StaleKey(SlotKey),
+    /// The table refused: every slot in use ([`TableError::SlotsExhausted`]), every ephemeral
+    /// port in use, or the tuple taken.
+    Table(TableError),
+    /// The address cannot be connected to (unspecified, broadcast, multicast, our own, or the
+    /// subnet's broadcast address).
+    BadAddress(Ipv4Address),
+    /// Port 0 cannot be used.
+    BadPort,
+    /// The operation needs another state (e.g. `write` after `close`, `release` while the
+    /// connection is still open: `close` it and wait for CLOSED or TIME-WAIT, or `abort` it).
+    WrongState {
+        /// The connection.
+        key: SlotKey,
+        /// Its state.
+        state: State,
+    },
+    /// The connection's buffers were already taken back.
+    NoBuffers(SlotKey),
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointError::StaleKey(key) => write!(
+                f,
+                "{key} names no connection: it was released or aborted (keys go stale then)"
+            ),
+            EndpointError::Table(e) => write!(f, "{e}"),
+            EndpointError::BadAddress(a) => write!(
+                f,
+                "cannot connect to {a}: not a unicast address of another host"
+            ),
+            EndpointError::BadPort => write!(f, "port 0 cannot be used; choose a port 1-65535"),
+            EndpointError::WrongState { key, state } => write!(
+                f,
+                "{key} is in {state:?}, where this operation is not allowed (write needs an open \
+                 sending side; release needs CLOSED, TIME-WAIT or LISTEN: close and wait, or abort)"
+            ),
+            EndpointError::NoBuffers(key) => {
+                write!(f, "{key}: its buffers were already taken back")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for EndpointError {}
+
+impl From<TableError> for EndpointError {
+    fn from(e: TableError) -> Self {
+        EndpointError::Table(e)
+    }
+}
+
+/// What [`Endpoint::recycle`] did with a connection's buffers.
+#[derive(Debug)]
+pub enum Recycled<B> {
+    /// The connection was a passive open: its buffers (emptied) listen on the same port again
+    /// in this new slot.
+    Listening(SlotKey),
+    /// The connection was an active open (or its port no longer wanted): the buffers.
+    Released(B),
+}
+
+/// Where a connection is queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum QState {
+    /// In no queue.
+    Idle,
+    /// In the ready queue.
+    Ready,
+    /// Waiting for its next hop's MAC.
+    ArpWait,
+    /// Released while queued: freed when it reaches the head of its queue.
+    Zombie,
+}
+
+/// Role bits of a connection.
+mod role {
+    /// Listening, registered under the listener tuple (found by SYNs).
+    pub const REGISTERED: u8 = 1 << 0;
+    /// Listening, parked behind the registered listener of its port.
+    pub const PARKED: u8 = 1 << 1;
+    /// Opened by a listener (recycling re-listens on its port).
+    pub const PASSIVE: u8 = 1 << 2;
+    /// The application took the buffers back; the slot goes when the `Tcb` is CLOSED.
+    pub const RELEASED: u8 = 1 << 3;
+    /// Reaching CLOSED was handled (reported once).
+    pub const CLOSED_SEEN: u8 = 1 << 4;
+}
+
+/// One connection slot: the state machine, the tuple, the links of the timer wheel and the
+/// queues, and the application's buffers. Create storage with [`Slot::vacant`].
+pub struct Connection<B> {
+    tcb: Tcb,
+    remote_addr: Ipv4Address,
+    remote_port: u16,
+    local_port: u16,
+    /// Timer wheel links; for listeners, `next` chains the parked listeners of the port.
+    timer: TimerLinks,
+    /// Next in the ready or ARP-wait queue.
+    queue_next: u32,
+    /// The loss state lent from the pool, or `NIL`.
+    loss: u32,
+    qstate: QState,
+    role: u8,
+    buffers: Option<B>,
+}
+
+impl<B> Connection<B> {
+    fn new(
+        tcb: Tcb,
+        remote: Ipv4Address,
+        remote_port: u16,
+        local_port: u16,
+        role: u8,
+        buffers: B,
+    ) -> Self {
+        Connection {
+            tcb,
+            remote_addr: remote,
+            remote_port,
+            local_port,
+            timer: TimerLinks::UNLINKED,
+            queue_next: NIL,
+            loss: NIL,
+            qstate: QState::Idle,
+            role,
+            buffers: Some(buffers),
+        }
+    }
+
+    #[inline]
+    fn has(&self, bits: u8) -> bool {
+        self.role & bits != 0
+    }
+}
+
+impl<B> fmt::Debug for Connection<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.tcb.state())
+            .field("remote", &self.remote_addr)
+            .field("remote_port", &self.remote_port)
+            .field("local_port", &self.local_port)
+            .field("qstate", &self.qstate)
+            .field("role", &self.role)
+            .field("buffers", &self.buffers.is_some())
+            .finish()
+    }
+}
+
+/// Slot storage an [`Endpoint`] accepts: any `AsMut<[Slot<Connection<B>>]>` (a slice, an
+/// array, a `Box<[_]>`).
+pub trait SlotStorage<B>: AsRef<[Slot<Connection<B>>]> + AsMut<[Slot<Connection<B>>]> {}
+impl<B, T: AsRef<[Slot<Connection<B>>]> + AsMut<[Slot<Connection<B>>]>> SlotStorage<B> for T {}
+
+/// Bucket storage an [`Endpoint`] accepts: any `AsMut<[Bucket]>`.
+pub trait BucketStorage: AsRef<[Bucket]> + AsMut<[Bucket]> {}
+impl<T: AsRef<[Bucket]> + AsMut<[Bucket]>> BucketStorage for T {}
+
+type Table<B, SS, MS> = ConnectionTable<Connection<B>, SS, MS, SipTupleHasher>;
+
+/// The tuple a parked listener is registered under: unique per slot and never matched by a
+/// segment (remote address 0.0.0.0).
+fn parking_tuple(idx: u32, port: u16) -> FourTuple {
+    FourTuple::new(Ipv4Addr::from(idx), port, Ipv4Addr::UNSPECIFIED, 1)
+}
+
+/// A TCP/IPv4 endpoint over slot storage `SS`, bucket storage `MS` and loss-state storage
+/// `LS`, with connection buffers `B`. See the module docs.
+pub struct Endpoint<B, SS, MS, LS> {
+    table: Table<B, SS, MS>,
+    /// Loss-recovery states lent to the connections that need one.
+    loss: LossPool<LS>,
+    /// The empty loss state every connection without a pool entry works on for one call.
+    scratch: LossState,
+    cfg: TcbConfig,
+    mac: EthernetAddress,
+    cidr: Ipv4Cidr,
+    gateway: Option<Ipv4Address>,
+    ttl: u8,
+    caps: OffloadCaps,
+    csum: TxChecksum,
+    isn: IsnGenerator,
+    ports: EphemeralPorts,
+    neighbors: NeighborCache<NEIGHBORS>,
+    /// When the neighbour cache next needs `poll_requests` (cached: the cache scans to answer).
+    neighbor_deadline: Option<Instant>,
+    wheel: TimerWheel,
+    ready: Queue,
+    arp_wait: Queue,
+    arp_due: [Ipv4Address; ARP_DUE],
+    arp_due_len: usize,
+    rsts: [PendingRst; PENDING_RSTS],
+    rst_head: usize,
+    rst_len: usize,
+    ident: u16,
+    /// Slots released while queued, freed when they leave their queue (or reaped).
+    zombies: usize,
+    rx_burst: usize,
+    tx_burst: usize,
+    counters: EndpointCounters,
+    stash: poll::ReplyStash,
+}
+
+/// An abort's RST waiting for a transmit buffer.
+#[derive(Clone, Copy, Debug, Default)]
+struct PendingRst {
+    remote: Ipv4Address,
+    remote_port: u16,
+    local_port: u16,
+    seq: SeqNum,
+}
+
+/// An [`Endpoint`] with heap storage (allocated once, by
+/// [`with_capacity`](BoxedEndpoint::with_capacity)).
+#[cfg(feature = "std")]
+pub type BoxedEndpoint<B> = Endpoint<
+    B,
+    std::boxed::Box<[Slot<Connection<B>>]>,
+    std::boxed::Box<[Bucket]>,
+    std::boxed::Box<[LossSlot]>,
+>;
+
+#[cfg(feature = "std")]
+impl<B: ConnectionBuffers> BoxedEndpoint<B> {
+    /// An endpoint for `capacity` connections (listening slots included) with its slot and
+    /// bucket storage on the heap. Large tables get transparent huge pages where the kernel
+    /// offers them.
+    ///
+    /// # Errors
+    /// As [`Endpoint::new`].
+    pub fn with_capacity(
+        config: EndpointConfig,
+        capacity: usize,
+    ) -> Result<BoxedEndpoint<B>, SetupError> {
+        if capacity > SlotMap::<Connection<B>, std::boxed::Box<[Slot<Connection<B>>]>>::MAX_CAPACITY
+        {
+            return Err(SetupError::Slots(StorageTooLarge {
+                len: capacity,
+                max: SlotMap::<Connection<B>, std::boxed::Box<[Slot<Connection<B>>]>>::MAX_CAPACITY,
+            }));
+        }
+        let slots = crate::table::heap_storage(capacity, Slot::vacant);
+        let buckets = crate::table::heap_storage(Self::buckets_for(capacity), || Bucket::EMPTY);
+        let losses = config
+            .loss_states
+            .unwrap_or_else(|| Self::default_loss_states(capacity));
+        let loss = crate::table::heap_storage(losses, || LossSlot::EMPTY);
+        Endpoint::new(config, slots, buckets, loss)
+    }
+}
+
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
+    /// An endpoint over `slots` (one per connection or listening slot), `buckets` (at least
+    /// [`buckets_for`](Self::buckets_for)`(slots.len())`) and `loss` (the loss-recovery states
+    /// lent to connections holding out-of-order data or in SACK recovery; see
+    /// [`default_loss_states`](Self::default_loss_states)). All are emptied here, once.
+    ///
+    /// # Errors
+    /// Storage that does not fit ([`SetupError::Slots`], [`SetupError::Map`]) or a
+    /// configuration that cannot work ([`SetupError::Config`] says which value).
+    pub fn new(
+        config: EndpointConfig,
+        slots: SS,
+        buckets: MS,
+        loss: LS,
+    ) -> Result<Self, SetupError> {
+        let capacity = slots.as_ref().len();
+        let caps = config.caps;
+        if !config.address.address().is_unicast()
+            || config.address.address() == config.address.broadcast()
+                && config.address.prefix_len() < 31
+        {
+            return Err(SetupError::Config(
+                "the endpoint's IPv4 address must be a unicast host address of its subnet",
+            ));
+        }
+        if !config.mac.is_unicast() {
+            return Err(SetupError::Config(
+                "the endpoint's MAC address must be unicast",
+            ));
+        }
+        if let Some(gw) = config.gateway {
+            if !config.address.contains(gw) || !gw.is_unicast() || gw == config.address.address() {
+                return Err(SetupError::Config(
+                    "the gateway must be another unicast address inside the endpoint's subnet",
+                ));
+            }
+        }
+        // Ethernet + IPv4 + TCP headers with a minimal payload.
+        if usize::from(caps.max_frame_len) < 14 + 20 + 20 + 64 {
+            return Err(SetupError::Config(
+                "the device's largest frame must hold at least 118 bytes (headers plus a 64-byte MSS)",
+            ));
+        }
+        if config.rx_burst == 0 || config.tx_burst == 0 {
+            return Err(SetupError::Config(
+                "rx_burst and tx_burst must be at least 1",
+            ));
+        }
+        let mut cfg = config.tcb;
+        cfg.mss = cfg.mss.min(caps.max_frame_len - 14 - 40).max(64);
+        cfg.tso = match caps.tso {
+            Some(tso) if caps.tx_checksum => Some(tso),
+            _ => None,
+        };
+        let slot_map = SlotMap::new(slots).map_err(SetupError::Slots)?;
+        let hasher = SipTupleHasher::new(config.secret.derive(b"tuple map"));
+        let map = TupleMap::new(buckets, capacity, hasher).map_err(SetupError::Map)?;
+        let mut neighbor = config.neighbor;
+        neighbor.max_pending = neighbor.max_pending.clamp(1, ARP_DUE / 2);
+        Ok(Endpoint {
+            table: ConnectionTable::new(slot_map, map),
+            loss: LossPool::new(loss),
+            scratch: LossState::EMPTY,
+            cfg,
+            mac: config.mac,
+            cidr: config.address,
+            gateway: config.gateway,
+            ttl: config.ttl,
+            caps,
+            csum: TxChecksum::from_caps(&caps),
+            isn: IsnGenerator::new(config.secret.derive(b"isn")),
+            ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
+            neighbors: NeighborCache::new(neighbor),
+            neighbor_deadline: None,
+            wheel: TimerWheel::new(),
+            ready: Queue::EMPTY,
+            arp_wait: Queue::EMPTY,
+            arp_due: [Ipv4Address::UNSPECIFIED; ARP_DUE],
+            arp_due_len: 0,
+            rsts: [PendingRst::default(); PENDING_RSTS],
+            rst_head: 0,
+            rst_len: 0,
+            ident: 0,
+            zombies: 0,
+            rx_burst: config.rx_burst,
+            tx_burst: config.tx_burst,
+            counters: EndpointCounters::default(),
+            stash: poll::ReplyStash::new(),
+        })
+    }
+
+    /// Loss states an endpoint of `capacity` slots gets by default: one per 16 connections
+    /// plus 16, at most one per connection. Connections need one only while they hold
+    /// out-of-order data or recover from loss with SACK; when all are lent out, the others
+    /// do without (out-of-order segments are dropped and SACK information ignored, which
+    /// costs retransmissions, never correctness).
+    pub const fn default_loss_states(capacity: usize) -> usize {
+        let n = 16 + capacity / 16;
+        if n < capacity { n } else { capacity }
+    }
+
+    /// Buckets the tuple map needs for `capacity` slots.
+    pub const fn buckets_for(capacity: usize) -> usize {
+        TupleMap::<&mut [Bucket]>::buckets_for(capacity)
+    }
+
+    /// Engine bytes per connection in an endpoint of `capacity` slots with the default number
+    /// of loss states, buffers excluded: the whole slot except the buffer value (state
+    /// machine, tuple, links, flags, generation) plus the tuple map's buckets and the loss
+    /// states shared out.
+    pub fn engine_bytes_per_connection(capacity: usize) -> f64 {
+        let slot = core::mem::size_of::<Slot<Connection<B>>>() - core::mem::size_of::<Option<B>>();
+        let buckets = Self::buckets_for(capacity) * core::mem::size_of::<Bucket>();
+        let loss = Self::default_loss_states(capacity) * core::mem::size_of::<LossSlot>();
+        slot as f64 + (buckets + loss) as f64 / capacity.max(1) as f64
+    }
+
+    // --- Accessors. ---
+
+    /// The connection configuration in force (MSS capped to the device, TSO from its caps).
+    pub fn tcb_config(&self) -> &TcbConfig {
+        &self.cfg
+    }
+
+    /// The device capabilities the endpoint works with.
+    pub fn caps(&self) -> OffloadCaps {
+        self.caps
+    }
+
+    /// This host's MAC address.
+    pub fn mac(&self) -> EthernetAddress {
+        self.mac
+    }
+
+    /// This host's address and prefix.
+    pub fn address(&self) -> Ipv4Cidr {
+        self.cidr
+    }
+
+    /// Endpoint counters.
+    pub fn counters(&self) -> &EndpointCounters {
+        &self.counters
+    }
+
+    /// Slots in use (connections, listening slots, TIME-WAIT remnants).
+    pub fn len(&self) -> usize {
+        self.table.len() - self.zombies
+    }
+
+    /// No slot in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Slots in all.
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// Teaches the neighbour cache that `ip` is at `mac` (a static entry until it expires).
+    pub fn add_neighbor(&mut self, now: Instant, ip: Ipv4Address, mac: EthernetAddress) {
+        if self.neighbors.fill(ip, mac, now) {
+            self.wake_arp_waiters();
+        }
+        self.neighbor_deadline = self.neighbors.next_deadline();
+    }
+
+    fn live(&self, key: SlotKey) -> Result<&Connection<B>, EndpointError> {
+        match self.table.get(key) {
+            Some(c) if c.qstate != QState::Zombie && !c.has(role::RELEASED) => Ok(c),
+            _ => Err(EndpointError::StaleKey(key)),
+        }
+    }
+
+    fn live_mut(&mut self, key: SlotKey) -> Result<&mut Connection<B>, EndpointError> {
+        match self.table.get_mut(key) {
+            Some(c) if c.qstate != QState::Zombie && !c.has(role::RELEASED) => Ok(c),
+            _ => Err(EndpointError::StaleKey(key)),
+        }
+    }
+
+    /// The connection's state machine (state, sequence numbers, RTT, congestion window,
+    /// counters), or `None` for a stale key.
+    pub fn tcb(&self, key: SlotKey) -> Option<&Tcb> {
+        self.live(key).ok().map(|c| &c.tcb)
+    }
+
+    /// The connection's RFC 9293 state.
+    pub fn state(&self, key: SlotKey) -> Option<State> {
+        self.tcb(key).map(Tcb::state)
+    }
+
+    /// Why the connection closed ([`CloseReason::None`] while open).
+    pub fn close_reason(&self, key: SlotKey) -> Option<CloseReason> {
+        self.tcb(key).map(Tcb::close_reason)
+    }
+
+    /// The connection's 4-tuple (listening slots: remote 0.0.0.0:0).
+    pub fn tuple(&self, key: SlotKey) -> Option<FourTuple> {
+        let c = self.live(key).ok()?;
+        let local = Ipv4Addr::from(self.cidr.address());
+        Some(if c.has(role::REGISTERED | role::PARKED) {
+            FourTuple::listener(local, c.local_port)
+        } else {
+            FourTuple::new(local, c.local_port, c.remote_addr.into(), c.remote_port)
+        })
+    }
+
+    /// The connection's buffers.
+    pub fn buffers(&self, key: SlotKey) -> Option<&B> {
+        self.live(key).ok()?.buffers.as_ref()
+    }
+
+    /// The connection's buffers, mutably. The connection is queued for the send phase, since
+    /// whatever the caller changes may create output.
+    pub fn buffers_mut(&mut self, key: SlotKey) -> Option<&mut B> {
+        self.live(key).ok()?;
+        make_ready(&mut self.table, &mut self.ready, key.index());
+        self.table.get_mut(key)?.buffers.as_mut()
+    }
+
+    // --- Internal bookkeeping. ---
+
+    /// The link and network fields of a TCP frame from us to `remote` (via `mac`).
+    fn tcp_addresses(&self, mac: EthernetAddress, remote: Ipv4Address) -> TcpFrameAddresses {
+        TcpFrameAddresses {
+            src_mac: self.mac,
+            dst_mac: mac,
+            src_ip: self.cidr.address(),
+            dst_ip: remote,
+            ttl: self.ttl,
+            dscp_ecn: 0,
+        }
+    }
+
+    /// Writes a header-only TCP frame (a RST) from us to `remote` (via `mac`).
+    fn emit_rst(
+        &mut self,
+        buf: &mut [u8],
+        mac: EthernetAddress,
+        remote: Ipv4Address,
+        h: &crate::segment::TcpHeader,
+    ) -> Option<(usize, crate::device::TxMeta)> {
+        let ident = self.next_ident();
+        let addrs = self.tcp_addresses(mac, remote);
+        let layout = emit_tcp_frame(buf, &addrs, ident, h, &[], self.csum).ok()?;
+        Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
+    }
+
+    /// Runs `f` on the timer wheel with its view of the connections.
+    fn with_wheel<R>(
+        &mut self,
+        f: impl FnOnce(&mut TimerWheel, &mut WheelHost<'_, B, SS, MS>) -> R,
+    ) -> R {
+        let mut host = WheelHost {
+            table: &mut self.table,
+            ready: &mut self.ready,
+            scratch: TimerLinks::UNLINKED,
+        };
+        f(&mut self.wheel, &mut host)
+    }
+
+    /// Expires due timers (queueing their connections) and ARP retries.
+    fn advance(&mut self, now: Instant) {
+        self.with_wheel(|wheel, host| wheel.advance(host, now.micros()));
+        if self.neighbor_deadline.is_some_and(|d| d <= now) {
+            while self.arp_due_len < ARP_DUE {
+                match self.neighbors.poll_requests(now) {
+                    Some(ip) => self.push_arp_due(ip),
+                    None => break,
+                }
+            }
+            self.neighbor_deadline = self.neighbors.next_deadline();
+            // Waiting connections look again: their neighbour answered, is asked again, or
+            // gave up.
+            self.wake_arp_waiters();
+        }
+    }
+
+    fn push_arp_due(&mut self, ip: Ipv4Address) {
+        if self.arp_due[..self.arp_due_len].contains(&ip) || self.arp_due_len == ARP_DUE {
+            return;
+        }
+        self.arp_due[self.arp_due_len] = ip;
+        self.arp_due_len += 1;
+    }
+
+    /// Moves every connection waiting for a neighbour to the ready queue.
+    fn wake_arp_waiters(&mut self) {
+        while let Some(idx) = self.arp_wait.pop(&mut self.table) {
+            let Some((_, c)) = self.table.get_index_mut(idx) else {
+                continue;
+            };
+            match c.qstate {
+                QState::Zombie => self.free(idx),
+                _ => {
+                    c.qstate = QState::Ready;
+                    self.ready.push(&mut self.table, idx);
+                }
+            }
+        }
+    }
+
+    /// Files connection `idx` in the timer wheel under its current deadline; queues it when
+    /// the deadline has passed already.
+    fn reschedule(&mut self, idx: u32) {
+        let deadline = self
+            .table
+            .get_index(idx)
+            .and_then(|(_, c)| c.tcb.next_deadline())
+            .map(Instant::micros);
+        if self.with_wheel(|wheel, host| wheel.schedule(host, idx, deadline)) {
+            make_ready(&mut self.table, &mut self.ready, idx);
+        }
+    }
+
+    /// Connection `idx` reached CLOSED: count it, stop its timers, and free the slot when the
+    /// application has its buffers already.
+    fn closed(&mut self, idx: u32) {
+        let Some((_, c)) = self.table.get_index_mut(idx) else {
+            return;
+        };
+        if !c.has(role::CLOSED_SEEN) {
+            c.role |= role::CLOSED_SEEN;
+            self.counters.closes += 1;
+            match c.tcb.close_reason() {
+                CloseReason::Reset | CloseReason::Refused => self.counters.resets += 1,
+                CloseReason::TimedOut | CloseReason::KeepaliveTimedOut => {
+                    self.counters.timeouts += 1
+                }
+                _ => {}
+            }
+        }
+        let released = c.has(role::RELEASED);
+        let loss = core::mem::replace(&mut c.loss, NIL);
+        if loss != NIL {
+            self.loss.give_back(loss);
+        }
+        self.with_wheel(|wheel, host| wheel.cancel(host, idx));
+        if released {
+            self.retire(idx);
+        }
+    }
+
+    /// Removes connection `idx` for good: at once, or when it leaves the queue it is in.
+    fn retire(&mut self, idx: u32) {
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return;
+        };
+        if c.has(role::REGISTERED | role::PARKED) && c.tcb.state() == State::Listen {
+            self.stop_listening(idx);
+        }
+        self.with_wheel(|wheel, host| wheel.cancel(host, idx));
+        let Some((_, c)) = self.table.get_index_mut(idx) else {
+            return;
+        };
+        match c.qstate {
+            QState::Ready | QState::ArpWait => {
+                c.qstate = QState::Zombie;
+                self.zombies += 1;
+            }
+            QState::Zombie => {}
+            QState::Idle => self.free(idx),
+        }
+    }
+
+    /// Frees every slot released while queued (walks both queues). Called when the table is
+    /// full, so a released slot is always usable again at once.
+    fn reap_zombies(&mut self) {
+        for which in 0..2 {
+            let mut q = if which == 0 {
+                self.ready
+            } else {
+                self.arp_wait
+            };
+            let mut kept = Queue::EMPTY;
+            while let Some(idx) = q.pop(&mut self.table) {
+                let zombie = self
+                    .table
+                    .get_index(idx)
+                    .is_some_and(|(_, c)| c.qstate == QState::Zombie);
+                if zombie {
+                    self.free(idx);
+                } else {
+                    kept.push(&mut self.table, idx);
+                }
+            }
+            if which == 0 {
+                self.ready = kept;
+            } else {
+                self.arp_wait = kept;
+            }
+        }
+    }
+
+    /// Makes room for one more slot if released slots wait in queues.
+    fn make_room(&mut self) {
+        if self.table.slots().is_full() && self.zombies > 0 {
+            self.reap_zombies();
+        }
+    }
+
+    /// The tuple connection `idx` is registered under.
+    fn registered_tuple(&self, idx: u32, c: &Connection<B>) -> FourTuple {
+        let local = Ipv4Addr::from(self.cidr.address());
+        if c.has(role::REGISTERED) {
+            FourTuple::listener(local, c.local_port)
+        } else if c.has(role::PARKED) {
+            parking_tuple(idx, c.local_port)
+        } else {
+            FourTuple::new(local, c.local_port, c.remote_addr.into(), c.remote_port)
+        }
+    }
+
+    /// Frees slot `idx` now (it is in no queue and no timer list).
+    fn free(&mut self, idx: u32) {
+        let Some((key, c)) = self.table.get_index(idx) else {
+            return;
+        };
+        if c.qstate == QState::Zombie {
+            self.zombies -= 1;
+        }
+        if c.loss != NIL {
+            self.loss.give_back(c.loss);
+        }
+        let tuple = self.registered_tuple(idx, c);
+        let removed = self.table.remove(key, &tuple);
+        debug_assert!(
+            removed.is_ok(),
+            "slot {idx} registered under {tuple}: {removed:?}"
+        );
+    }
+
+    /// Checks the endpoint's bookkeeping: every queue and timer list names live slots in the
+    /// right state, every connection is filed in the wheel where its deadline belongs, the
+    /// listener chains are consistent, and every state machine's own invariants hold. O(slots);
+    /// for tests and debugging.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        let mut queued = 0usize;
+        for (q, state) in [
+            (&self.ready, QState::Ready),
+            (&self.arp_wait, QState::ArpWait),
+        ] {
+            let mut at = q.head;
+            let mut last = NIL;
+            let mut guard = self.table.capacity() + 1;
+            while at != NIL {
+                guard = guard
+                    .checked_sub(1)
+                    .ok_or("queue longer than the table (a cycle)")?;
+                let (_, c) = self
+                    .table
+                    .get_index(at)
+                    .ok_or("queue names a vacant slot")?;
+                if c.qstate != state && c.qstate != QState::Zombie {
+                    return Err("queued connection with the wrong queue state");
+                }
+                queued += 1;
+                last = at;
+                at = c.queue_next;
+            }
+            if last != q.tail {
+                return Err("queue tail is not its last element");
+            }
+        }
+        let mut in_queues = 0usize;
+        let mut linked = 0usize;
+        let mut lent = 0usize;
+        for (key, c) in self.table.slots().iter() {
+            if matches!(c.qstate, QState::Ready | QState::ArpWait | QState::Zombie) {
+                in_queues += 1;
+            }
+            if c.qstate == QState::Zombie && !c.has(role::RELEASED) {
+                return Err("zombie whose buffers were not taken");
+            }
+            let deadline = c.tcb.next_deadline().map(Instant::micros);
+            if c.timer.is_linked() {
+                linked += 1;
+                if !self.wheel.check_filed(&c.timer, deadline) {
+                    return Err("timer filed in the wrong bucket");
+                }
+            } else if let Some(d) = deadline {
+                if c.has(role::REGISTERED | role::PARKED) && c.tcb.state() == State::Listen {
+                    return Err("listening slot with a deadline");
+                }
+                // Unfiled with a deadline: only when it passed and the connection is queued.
+                if d > self.wheel.cursor() || c.qstate == QState::Idle {
+                    return Err("deadline without a timer");
+                }
+            }
+            let tuple = self.registered_tuple(key.index(), c);
+            if self.table.lookup(&tuple) != Some(key) {
+                return Err("connection not registered under its tuple");
+            }
+            if c.buffers.is_none() != c.has(role::RELEASED) {
+                return Err("buffers present exactly when not released");
+            }
+            let loss = match c.loss {
+                NIL => &LossState::EMPTY,
+                idx => self.loss.get(idx).ok_or("loss state handle out of range")?,
+            };
+            if c.loss != NIL {
+                lent += 1;
+            }
+            match c.buffers.as_ref() {
+                Some(b) => c.tcb.check_invariants(b.send_buffer(), loss)?,
+                None => c.tcb.check_invariants(&NoBuffers, loss)?,
+            }
+        }
+        if queued != in_queues {
+            return Err("queue membership disagrees with queue states");
+        }
+        let zombies = self
+            .table
+            .slots()
+            .iter()
+            .filter(|(_, c)| c.qstate == QState::Zombie)
+            .count();
+        if zombies != self.zombies {
+            return Err("zombie count disagrees with the slots");
+        }
+        if lent != self.loss.in_use {
+            return Err("loss states lent disagree with the connections holding one");
+        }
+        if !self.scratch.is_empty() {
+            return Err("scratch loss state left holding ranges");
+        }
+        if linked != self.wheel.len() {
+            return Err("timer wheel count disagrees with the linked connections");
+        }
+        if self.arp_due_len > ARP_DUE || self.rst_len > PENDING_RSTS {
+            return Err("pending control frames beyond capacity");
+        }
+        Ok(())
+    }
+}
+
+impl<B, SS: SlotStorage<B>, MS: BucketStorage, LS> fmt::Debug for Endpoint<B, SS, MS, LS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("mac", &self.mac)
+            .field("address", &self.cidr)
+            .field("connections", &self.table.len())
+            .field("timers", &self.wheel.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,164 @@
+//! The device-driving helper: one call runs a receive burst through the endpoint, sends the
+//! in-place replies, then sends segments until nothing is left (or the device is full), with
+//! one flush per call.
+//!
+//! Replies written in place cannot be sent while the device's receive burst holds the device,
+//! so they are copied into a small fixed stash (inside the endpoint: no allocation) and sent
+//! right after the burst; replies that do not fit are dropped and counted
+//! (`replies_dropped`), as a NIC drops what its queue cannot hold.
+
+use super::rx::{Open, Received};
+use super::tx::Outbound;
+use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, SlotStorage};
+use crate::device::{FrameDevice, TxMeta};
+use crate::time::Instant;
+
+/// Bytes of reply frames kept per burst.
+const STASH_BYTES: usize = 4096;
+/// Reply frames kept per burst.
+const STASH_REPLIES: usize = 32;
+
+/// Replies waiting for the end of a receive burst.
+pub(super) struct ReplyStash {
+    bytes: [u8; STASH_BYTES],
+    entries: [(u16, u16, TxMeta); STASH_REPLIES],
+    count: usize,
+    used: usize,
+}
+
+impl ReplyStash {
+    pub(super) const fn new() -> ReplyStash {
+        ReplyStash {
+            bytes: [0; STASH_BYTES],
+            entries: [(0, 0, TxMeta::NONE); STASH_REPLIES],
+            count: 0,
+            used: 0,
+        }
+    }
+
+    /// Keeps `frame`; `false` when it does not fit.
+    fn push(&mut self, frame: &[u8], meta: TxMeta) -> bool {
+        if self.count == STASH_REPLIES || STASH_BYTES - self.used < frame.len() {
+            return false;
+        }
+        self.bytes[self.used..self.used + frame.len()].copy_from_slice(frame);
+        self.entries[self.count] = (self.used as u16, frame.len() as u16, meta);
+        self.count += 1;
+        self.used += frame.len();
+        true
+    }
+
+    fn clear(&mut self) {
+        self.count = 0;
+        self.used = 0;
+    }
+}
+
+/// What one [`Endpoint::poll`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Frames received.
+    pub received: usize,
+    /// Frames sent (replies included).
+    pub transmitted: usize,
+    /// Events handed to the handler.
+    pub events: usize,
+}
+
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
+    /// One round over `device` at `now`: receives up to `rx_burst` frames (each
+    /// [`receive`](Self::receive)d; every [`Open`] goes to `on_event`, which may read, write,
+    /// listen, close...), sends the in-place replies, then runs the send phase until nothing is
+    /// left, the device is full or `tx_burst` frames went (timer events on the way go to
+    /// `on_event` too), and flushes the device once.
+    ///
+    /// A poll loop calls this, then sleeps until [`next_deadline`](Self::next_deadline) or the
+    /// device has frames, whichever comes first.
+    pub fn poll<D: FrameDevice>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        mut on_event: impl FnMut(&mut Self, Open),
+    ) -> PollReport {
+        let mut report = PollReport::default();
+        let burst = self.rx_burst;
+        device.rx_burst(burst, |frame, meta| {
+            report.received += 1;
+            let reply = match self.receive(now, frame, meta) {
+                Received::Reply(r) => Some(r),
+                Received::Open(open) => {
+                    report.events += 1;
+                    let reply = open.reply;
+                    on_event(self, open);
+                    reply
+                }
+                Received::Nothing | Received::Dropped(_) => None,
+            };
+            if let Some(r) = reply {
+                if !self.stash.push(&frame[..r.len.min(frame.len())], r.meta) {
+                    self.counters.replies_dropped += 1;
+                }
+            }
+        });
+        for i in 0..self.stash.count {
+            let (at, len, meta) = self.stash.entries[i];
+            let (at, len) = (usize::from(at), usize::from(len));
+            let bytes = &self.stash.bytes[at..at + len];
+            let sent = device.transmit(|buf| {
+                let n = bytes.len();
+                if buf.len() < n {
+                    return None;
+                }
+                buf[..n].copy_from_slice(bytes);
+                Some((n, meta))
+            });
+            if sent.is_some() {
+                report.transmitted += 1;
+                self.counters.tx_frames += 1;
+                self.counters.tx_bytes += len as u64;
+            } else {
+                self.counters.replies_dropped += 1;
+            }
+        }
+        self.stash.clear();
+        let mut budget = self.tx_burst;
+        while budget > 0 {
+            let mut written = None;
+            let mut event = None;
+            let sent = device.transmit(|buf| match self.poll_transmit(now, buf) {
+                Outbound::Frame(f) => {
+                    written = Some(f);
+                    Some((f.len, f.meta))
+                }
+                Outbound::Event(e) => {
+                    event = Some(e);
+                    None
+                }
+                Outbound::Nothing => None,
+            });
+            match (sent, written, event) {
+                (Some(_), Some(frame), _) => {
+                    budget -= 1;
+                    report.transmitted += 1;
+                    // A commit can only fail if the connection changed in between, which
+                    // nothing here does; it is counted by the endpoint if it ever happens.
+                    let _ = self.commit(now, &frame);
+                }
+                (None, Some(_), _) => {
+                    // The device ran `fill` and refused the frame: nothing was sent.
+                    self.counters.tx_device_refused += 1;
+                    break;
+                }
+                (_, None, Some(e)) => {
+                    report.events += 1;
+                    on_event(self, e);
+                }
+                _ => break,
+            }
+        }
+        device.flush();
+        report
+    }
+}

@@ -1,0 +1,486 @@
+//! The receive phase: one frame in, and what became of it.
+//!
+//! Methods on [`Endpoint`]. Parses with [`parse_frame`] (honouring the device's checksum
+//! verdicts), answers ARP requests, ICMP echo requests and segments for closed ports in place,
+//! and hands segments for connections and listeners to their state machine.
+
+use core::net::Ipv4Addr;
+
+use super::buffers::NoBuffers;
+use super::{
+    BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, make_ready, parking_tuple,
+    role,
+};
+use crate::checksum;
+use crate::device::{RxMeta, TxMeta};
+use crate::segment::TcpHeader;
+use crate::table::{FourTuple, Matched, SlotKey};
+use crate::tcb::{DropReason, Events, State, Tcb, reset_for};
+use crate::time::Instant;
+use crate::wire::frame::{emit_arp_frame, parse_frame};
+use crate::wire::{
+    self, ArpOperation, ArpRepr, EtherType, EthernetAddress, EthernetRepr, IcmpEchoKind,
+    IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
+};
+
+/// What [`Endpoint::receive`](super::Endpoint::receive) did with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Handled, nothing for the application (an ACK, a duplicate, an ARP reply, ...).
+    Nothing,
+    /// Dropped and counted.
+    Dropped(RxDrop),
+    /// The received buffer now holds a reply: send its first `len` bytes with `meta`.
+    Reply(Reply),
+    /// Something happened on a connection.
+    Open(Open),
+}
+
+/// A reply written in place into the received buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// Bytes of the reply frame at the start of the buffer.
+    pub len: usize,
+    /// Offload request to submit with it.
+    pub meta: TxMeta,
+    /// What it is.
+    pub kind: ReplyKind,
+}
+
+/// Kinds of in-place replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// An ARP reply to a request for our address.
+    Arp,
+    /// An ICMP echo reply.
+    IcmpEcho,
+    /// A TCP RST.
+    Rst,
+}
+
+/// Something happened on a connection (the seed's `Open` packet): its key and the events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Open {
+    /// The connection.
+    pub key: SlotKey,
+    /// What happened. [`Events::SYN_TO_LISTENER`]: this listening slot accepted a SYN and is
+    /// now the connection to that peer (SYN-RECEIVED); reserve another listening slot if you
+    /// want one. [`Events::CLOSED`]: the connection is over; take the buffers back with
+    /// [`Endpoint::release`](super::Endpoint::release) or [`Endpoint::recycle`](super::Endpoint::recycle).
+    pub events: Events,
+    /// A reply written in place, if the segment also needed one.
+    pub reply: Option<Reply>,
+}
+
+/// Why a received frame was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxDrop {
+    /// The frame did not parse or verify: malformed, bad checksum, a fragment, or unsupported.
+    Wire(wire::Error),
+    /// For another MAC or IPv4 address, or multicast.
+    NotForUs,
+    /// A source address or port no answer may go to (broadcast, multicast, port 0).
+    BadAddress,
+    /// A protocol the engine does not handle (other EtherTypes and IPv4 protocols, ICMP other
+    /// than echo request and reply).
+    Unsupported,
+    /// A RST for no connection (never answered).
+    NoConnection,
+    /// The connection's state machine dropped the segment (or its payload).
+    Segment(DropReason),
+}
+
+/// What the state machine made of one segment, before the endpoint writes any reply.
+struct SegmentOutcome {
+    key: SlotKey,
+    events: Events,
+    reply: Option<TcpHeader>,
+    dropped: Option<DropReason>,
+}
+
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    super::Endpoint<B, SS, MS, LS>
+{
+    /// The receive phase: takes one received frame (`meta`: the device's checksum verdicts) and
+    /// returns what became of it. Replies are written in place into `frame`
+    /// ([`Received::Reply`], or [`Open::reply`]). Never panics, whatever `frame` holds.
+    pub fn receive(&mut self, now: Instant, frame: &mut [u8], meta: RxMeta) -> Received {
+        self.counters.rx_frames += 1;
+        self.counters.rx_bytes += frame.len() as u64;
+        self.advance(now);
+        let parsed = match parse_frame(frame, meta) {
+            Ok(p) => p,
+            Err(e) => {
+                self.count_wire_error(e);
+                return Received::Dropped(RxDrop::Wire(e));
+            }
+        };
+        let eth = parsed.ethernet;
+        let for_us = eth.dst_addr == self.mac;
+        match parsed.payload {
+            RxPayload::Arp(arp) if for_us || eth.dst_addr.is_broadcast() => {
+                self.receive_arp(now, frame, &arp)
+            }
+            RxPayload::Tcp {
+                ip, tcp, payload, ..
+            } if for_us => {
+                if let Some(drop) = self.check_ip(&ip) {
+                    return drop;
+                }
+                let header = tcp.header;
+                if header.src_port == 0 || header.dst_port == 0 {
+                    self.counters.rx_bad_address += 1;
+                    return Received::Dropped(RxDrop::BadAddress);
+                }
+                let payload_len = payload.len();
+                let outcome = self.receive_segment(now, &ip, &header, payload);
+                self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
+            }
+            RxPayload::IcmpEcho { ip, echo } if for_us => {
+                if let Some(drop) = self.check_ip(&ip) {
+                    return drop;
+                }
+                match echo.kind {
+                    IcmpEchoKind::Request => self.answer_echo(frame, eth.src_addr, &ip),
+                    IcmpEchoKind::Reply => Received::Nothing,
+                }
+            }
+            RxPayload::OtherIpv4 { .. } | RxPayload::OtherEtherType if for_us => {
+                self.counters.rx_unsupported += 1;
+                Received::Dropped(RxDrop::Unsupported)
+            }
+            _ => {
+                self.counters.rx_not_for_us += 1;
+                Received::Dropped(RxDrop::NotForUs)
+            }
+        }
+    }
+
+    fn count_wire_error(&mut self, e: wire::Error) {
+        let c = &mut self.counters;
+        match e {
+            wire::Error::BadChecksum(Layer::Ipv4) => c.rx_bad_ipv4_checksum += 1,
+            wire::Error::BadChecksum(Layer::Tcp) => c.rx_bad_tcp_checksum += 1,
+            wire::Error::BadChecksum(_) => c.rx_bad_icmp_checksum += 1,
+            wire::Error::Fragment => c.rx_fragments += 1,
+            wire::Error::Unsupported(_) => c.rx_unsupported += 1,
+            wire::Error::Truncated(_)
+            | wire::Error::BadHeaderLength(_)
+            | wire::Error::BadOption
+            | wire::Error::BufferTooSmall => c.rx_malformed += 1,
+        }
+    }
+
+    /// Drops datagrams not addressed to us or from addresses no answer may go to.
+    fn check_ip(&mut self, ip: &Ipv4Repr) -> Option<Received> {
+        if ip.dst_addr != self.cidr.address() {
+            self.counters.rx_not_for_us += 1;
+            return Some(Received::Dropped(RxDrop::NotForUs));
+        }
+        let src = ip.src_addr;
+        if !src.is_unicast()
+            || src == self.cidr.address()
+            || (self.cidr.prefix_len() < 31 && src == self.cidr.broadcast())
+        {
+            self.counters.rx_bad_address += 1;
+            return Some(Received::Dropped(RxDrop::BadAddress));
+        }
+        None
+    }
+
+    fn receive_arp(&mut self, now: Instant, frame: &mut [u8], arp: &ArpRepr) -> Received {
+        if arp.operation == ArpOperation::Reply {
+            self.counters.arp_replies_received += 1;
+        }
+        let outcome = self
+            .neighbors
+            .process_arp(arp, self.cidr.address(), self.mac, now);
+        if outcome.resolved.is_some() {
+            self.wake_arp_waiters();
+        }
+        self.neighbor_deadline = self.neighbors.next_deadline();
+        match outcome.reply {
+            Some(reply) => match emit_arp_frame(frame, self.mac, &reply) {
+                Ok(len) => {
+                    self.counters.arp_requests_answered += 1;
+                    Received::Reply(Reply {
+                        len,
+                        meta: TxMeta::NONE,
+                        kind: ReplyKind::Arp,
+                    })
+                }
+                Err(e) => Received::Dropped(RxDrop::Wire(e)),
+            },
+            None => Received::Nothing,
+        }
+    }
+
+    /// Turns the echo request in `frame` into its reply, in place: the ICMP message keeps its
+    /// bytes (moved up when the request had IPv4 options), its type becomes 0 and its checksum
+    /// is updated incrementally (RFC 1624).
+    fn answer_echo(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        ip: &Ipv4Repr,
+    ) -> Received {
+        let ihl = usize::from(frame[14] & 0x0F) * 4;
+        let icmp_len = ip.payload_len;
+        let start = 14 + ihl;
+        let to = 14 + wire::ipv4::HEADER_LEN;
+        frame.copy_within(start..start + icmp_len, to);
+        let old = u16::from_be_bytes([frame[to], frame[to + 1]]);
+        let csum = u16::from_be_bytes([frame[to + 2], frame[to + 3]]);
+        frame[to] = 0; // echo reply, code 0
+        frame[to + 1] = 0;
+        let csum = checksum::update_u16(csum, old, 0);
+        frame[to + 2..to + 4].copy_from_slice(&csum.to_be_bytes());
+        let reply_ip = Ipv4Repr {
+            src_addr: self.cidr.address(),
+            dst_addr: ip.src_addr,
+            protocol: IpProtocol::ICMP,
+            payload_len: icmp_len,
+            ttl: self.ttl,
+            ident: self.next_ident(),
+            dont_frag: false,
+            dscp_ecn: 0,
+        };
+        frame[14..to].copy_from_slice(&reply_ip.header_bytes(TxChecksum::Software));
+        EthernetRepr {
+            src_addr: self.mac,
+            dst_addr: peer_mac,
+            ethertype: EtherType::IPV4,
+        }
+        .emit_bytes(frame);
+        self.counters.icmp_echo_answered += 1;
+        Received::Reply(Reply {
+            len: to + icmp_len,
+            meta: TxMeta::NONE,
+            kind: ReplyKind::IcmpEcho,
+        })
+    }
+
+    pub(super) fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
+    /// Hands a segment to its connection or listener; `None` when no connection or listener
+    /// exists (the caller answers per RFC 9293 3.10.7.1).
+    fn receive_segment(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        h: &TcpHeader,
+        payload: &[u8],
+    ) -> Option<SegmentOutcome> {
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(ip.dst_addr),
+            h.dst_port,
+            Ipv4Addr::from(ip.src_addr),
+            h.src_port,
+        );
+        let matched = self.table.lookup_segment(&tuple)?;
+        self.counters.rx_segments += 1;
+        self.counters.rx_payload_bytes += payload.len() as u64;
+        let key = matched.key();
+        let idx = key.index();
+        let cfg = self.cfg;
+        let c = self.table.get_mut(key)?;
+        if c.qstate == QState::Zombie {
+            // Logically gone: answer as a closed port would.
+            return None;
+        }
+        let listening_before = c.tcb.state() == State::Listen;
+        let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+        let r = match c.buffers.as_mut() {
+            Some(b) => {
+                let (snd, rcv) = b.split_mut();
+                c.tcb.on_segment(&cfg, now, h, payload, snd, rcv, loss)
+            }
+            None => c
+                .tcb
+                .on_segment(&cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
+        };
+        super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+        if let Some(d) = r.dropped {
+            self.counters.tcp_drops[d.index()] += 1;
+        }
+        let mut events = r.events;
+        if events.contains(Events::SYN_TO_LISTENER) {
+            if let Matched::Listener { listener, .. } = matched {
+                if !self.accept(now, key, listener, tuple, h) {
+                    events = Events::default();
+                }
+            } else {
+                events = Events::default();
+            }
+        } else if events.contains(Events::BACK_TO_LISTEN) {
+            self.back_to_listen(idx, tuple);
+        } else if events.contains(Events::CLOSED) {
+            self.closed(idx);
+        } else if !listening_before {
+            self.reschedule(idx);
+            make_ready(&mut self.table, &mut self.ready, idx);
+        }
+        Some(SegmentOutcome {
+            key,
+            events,
+            reply: r.reply,
+            dropped: r.dropped,
+        })
+    }
+
+    /// Listening slot `key` took a SYN: it becomes the connection to `tuple` (SYN-RECEIVED),
+    /// re-keyed from `listener`, and the next parked listener of the port takes over.
+    fn accept(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        listener: FourTuple,
+        tuple: FourTuple,
+        syn: &TcpHeader,
+    ) -> bool {
+        let idx = key.index();
+        let iss = self.isn.isn(&tuple, now.micros());
+        let cfg = self.cfg;
+        let Some(c) = self.table.get_mut(key) else {
+            return false;
+        };
+        if !c.has(role::REGISTERED) {
+            return false;
+        }
+        let tcb = match c.buffers.as_ref() {
+            Some(b) => Tcb::accept(&cfg, now, syn, iss, b.recv_buffer()),
+            None => return false,
+        };
+        let Ok(tcb) = tcb else {
+            return false;
+        };
+        let port = listener.local_port;
+        if self.hand_over_listener(idx, port, tuple).is_err() {
+            debug_assert!(false, "re-keying a listener to a fresh tuple cannot fail");
+            return false;
+        }
+        let Some(c) = self.table.get_mut(key) else {
+            return false;
+        };
+        c.tcb = tcb;
+        c.remote_addr = Ipv4Address::from(tuple.remote_addr);
+        c.remote_port = tuple.remote_port;
+        c.role = (c.role & !(role::REGISTERED | role::PARKED)) | role::PASSIVE;
+        self.counters.accepts += 1;
+        self.reschedule(idx);
+        make_ready(&mut self.table, &mut self.ready, idx);
+        true
+    }
+
+    /// A passive open was reset in SYN-RECEIVED: its slot listens again, registered under
+    /// the listener tuple or parked behind the listener that took over.
+    fn back_to_listen(&mut self, idx: u32, tuple: FourTuple) {
+        let port = tuple.local_port;
+        let listener = FourTuple::listener(self.cidr.address().into(), port);
+        let registered = self.table.lookup(&listener);
+        let Some((key, c)) = self.table.get_index_mut(idx) else {
+            return;
+        };
+        // Data the application queued for the peer that reset must not go to the next one.
+        if let Some(b) = c.buffers.as_mut() {
+            let (snd, _) = b.split_mut();
+            let n = crate::tcb::SendBuffer::len(snd);
+            crate::tcb::SendBuffer::consume(snd, n);
+        }
+        c.role &= !role::PASSIVE;
+        c.remote_addr = Ipv4Address::UNSPECIFIED;
+        c.remote_port = 0;
+        self.with_wheel(|wheel, host| wheel.cancel(host, idx));
+        let result = match registered {
+            None => {
+                let r = self.table.rekey(key, &tuple, listener);
+                if let Some((_, c)) = self.table.get_index_mut(idx) {
+                    c.role |= role::REGISTERED;
+                }
+                r
+            }
+            Some(head) => {
+                let r = self.table.rekey(key, &tuple, parking_tuple(idx, port));
+                if let Some((_, c)) = self.table.get_index_mut(idx) {
+                    c.role |= role::PARKED;
+                }
+                self.chain_push(head.index(), idx);
+                r
+            }
+        };
+        debug_assert!(result.is_ok(), "re-keying back to listening: {result:?}");
+    }
+
+    /// Writes the reply the segment needs (if any) and says what happened.
+    fn finish_segment(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        ip: &Ipv4Repr,
+        h: &TcpHeader,
+        payload_len: usize,
+        outcome: Option<SegmentOutcome>,
+    ) -> Received {
+        let Some(outcome) = outcome else {
+            return self.reset_unknown(frame, peer_mac, ip, h, payload_len);
+        };
+        let reply = outcome.reply.and_then(|h| {
+            self.counters.rst_from_connections += 1;
+            self.write_rst(frame, peer_mac, ip.src_addr, &h)
+        });
+        if !outcome.events.is_empty() {
+            return Received::Open(Open {
+                key: outcome.key,
+                events: outcome.events,
+                reply,
+            });
+        }
+        if let Some(reply) = reply {
+            return Received::Reply(reply);
+        }
+        match outcome.dropped {
+            Some(d) => Received::Dropped(RxDrop::Segment(d)),
+            None => Received::Nothing,
+        }
+    }
+
+    /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
+    fn reset_unknown(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        ip: &Ipv4Repr,
+        h: &TcpHeader,
+        payload_len: usize,
+    ) -> Received {
+        let Some(rst) = reset_for(h, payload_len) else {
+            return Received::Dropped(RxDrop::NoConnection);
+        };
+        match self.write_rst(frame, peer_mac, ip.src_addr, &rst) {
+            Some(reply) => {
+                self.counters.rst_for_unknown += 1;
+                Received::Reply(reply)
+            }
+            None => Received::Nothing,
+        }
+    }
+
+    /// Writes RST `h` (ports set) to `peer` into `frame`.
+    fn write_rst(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        peer: Ipv4Address,
+        h: &TcpHeader,
+    ) -> Option<Reply> {
+        let (len, meta) = self.emit_rst(frame, peer_mac, peer, h)?;
+        Some(Reply {
+            len,
+            meta,
+            kind: ReplyKind::Rst,
+        })
+    }
+}

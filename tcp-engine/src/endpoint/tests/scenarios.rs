@@ -1,0 +1,966 @@
+//! The brief's scenarios that need an endpoint, with exact expected segments.
+
+use super::*;
+use crate::table::{FourTuple, PortRange};
+use crate::tcb::{CloseReason, DropReason, Events, State};
+use crate::wire::{
+    ArpOperation, EtherType, IcmpEchoKind, IcmpEchoRepr, IcmpPacket, IpProtocol, Ipv4Packet,
+};
+
+const T0: Instant = Instant::from_secs(1);
+
+fn ms(v: u64) -> crate::time::Duration {
+    crate::time::Duration::from_millis(v)
+}
+
+fn reply(r: Received) -> Reply {
+    match r {
+        Received::Reply(r) => r,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn open(r: Received) -> Open {
+    match r {
+        Received::Open(o) => o,
+        other => panic!("expected an Open, got {other:?}"),
+    }
+}
+
+/// The ISS the endpoint must use for `tuple` at `now` (RFC 6528 with the test secret).
+fn expected_iss(local_port: u16, remote_port: u16, now: Instant) -> u32 {
+    let isn = IsnGenerator::new(HashSecret::from_bytes(*b"endpoint tests!!").derive(b"isn"));
+    let tuple = FourTuple::new(OUR_IP.into(), local_port, PEER_IP.into(), remote_port);
+    isn.isn(&tuple, now.micros()).0
+}
+
+/// Active open to PEER:80 completed: (key, our local port, ISS, the peer's ISN).
+fn establish(ep: &mut Ep, now: Instant) -> (SlotKey, u16, u32, u32) {
+    let key = ep
+        .connect(now, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let out = drain_tcp(ep, now);
+    assert_eq!(out.len(), 1, "exactly the SYN: {out:?}");
+    let syn = &out[0];
+    assert_eq!(syn.h.flags, TcpFlags::SYN);
+    let port = syn.h.src_port;
+    let iss = syn.h.seq.0;
+    let y = 9000;
+    let mut sa = seg(80, port, y, Some(iss + 1), TcpFlags::SYN, 65535);
+    sa.options.mss = Some(1460);
+    let o = open(deliver(ep, now, PEER.tcp(&sa, &[]), RxMeta::UNVERIFIED).0);
+    assert!(o.events.contains(Events::ESTABLISHED));
+    let ack = drain_tcp(ep, now);
+    assert_eq!(ack.len(), 1, "the handshake ACK");
+    assert_eq!((ack[0].h.seq.0, ack[0].h.ack.0), (iss + 1, y + 1));
+    (key, port, iss, y)
+}
+
+#[test]
+fn scenario_1_closed_port_answers_per_rfc9293() {
+    let mut ep = endpoint(4);
+    // SYN seq=100 -> <SEQ=0><ACK=101><RST,ACK>
+    let syn = PEER.tcp(&seg(40000, 81, 100, None, TcpFlags::SYN, 1000), &[]);
+    let (r, frame) = deliver(&mut ep, T0, syn, RxMeta::UNVERIFIED);
+    let r = reply(r);
+    assert_eq!(r.kind, ReplyKind::Rst);
+    let s = parse_sent(&frame[..r.len], r.meta);
+    assert_eq!(s.h.seq, SeqNum(0));
+    assert_eq!(s.h.ack, SeqNum(101));
+    assert_eq!(s.h.flags, TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!((s.h.src_port, s.h.dst_port, s.h.window), (81, 40000, 0));
+    assert_eq!((s.eth.src_addr, s.eth.dst_addr), (OUR_MAC, PEER_MAC));
+    assert_eq!((s.ip.src_addr, s.ip.dst_addr), (OUR_IP, PEER_IP));
+    assert!(s.payload.is_empty());
+    assert_eq!(r.len, 54, "no options, no payload");
+
+    // SYN + 5 bytes + FIN occupies 7 sequence numbers.
+    let f = PEER.tcp(
+        &seg(40000, 81, 100, None, TcpFlags::SYN | TcpFlags::FIN, 1000),
+        b"hello",
+    );
+    let (r, frame) = deliver(&mut ep, T0, f, RxMeta::UNVERIFIED);
+    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
+    assert_eq!((s.h.seq.0, s.h.ack.0), (0, 107));
+
+    // An ACK-bearing segment -> <SEQ=SEG.ACK><RST>
+    let a = PEER.tcp(&seg(40000, 81, 5, Some(777), TcpFlags::NONE, 1000), b"data");
+    let (r, frame) = deliver(&mut ep, T0, a, RxMeta::UNVERIFIED);
+    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
+    assert_eq!((s.h.seq.0, s.h.flags), (777, TcpFlags::RST));
+
+    // A RST -> no answer.
+    let rst = PEER.tcp(&seg(40000, 81, 5, Some(777), TcpFlags::RST, 0), &[]);
+    assert_eq!(
+        deliver(&mut ep, T0, rst, RxMeta::UNVERIFIED).0,
+        Received::Dropped(RxDrop::NoConnection)
+    );
+    assert_eq!(ep.counters().rst_for_unknown, 3);
+    // Source port 0: no answer at all.
+    let bad = PEER.tcp(&seg(0, 81, 5, None, TcpFlags::SYN, 0), &[]);
+    assert_eq!(
+        deliver(&mut ep, T0, bad, RxMeta::UNVERIFIED).0,
+        Received::Dropped(RxDrop::BadAddress)
+    );
+    assert!(ep.is_empty());
+}
+
+#[test]
+fn scenario_6_passive_open_on_a_listening_slot() {
+    let mut ep = endpoint_with_peer(4);
+    let key = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    assert_eq!(ep.state(key), Some(State::Listen));
+
+    // An ACK to a listener -> <SEQ=SEG.ACK><RST>, and it keeps listening.
+    let a = PEER.tcp(&seg(40000, 80, 5, Some(4242), TcpFlags::NONE, 1000), &[]);
+    let (r, frame) = deliver(&mut ep, T0, a, RxMeta::UNVERIFIED);
+    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
+    assert_eq!(
+        (s.h.seq.0, s.h.flags, s.h.dst_port),
+        (4242, TcpFlags::RST, 40000)
+    );
+    assert_eq!(ep.counters().tcp_drops[DropReason::ListenAck.index()], 1);
+    // A RST, or a segment with neither SYN nor ACK, to a listener: dropped silently.
+    let rst = PEER.tcp(&seg(40000, 80, 5, None, TcpFlags::RST, 0), &[]);
+    assert_eq!(
+        deliver(&mut ep, T0, rst, RxMeta::UNVERIFIED).0,
+        Received::Dropped(RxDrop::Segment(DropReason::ListenRst))
+    );
+    let fin = PEER.tcp(&seg(40000, 80, 5, None, TcpFlags::FIN, 0), &[]);
+    assert_eq!(
+        deliver(&mut ep, T0, fin, RxMeta::UNVERIFIED).0,
+        Received::Dropped(RxDrop::Segment(DropReason::ListenNoSyn))
+    );
+    assert!(drain(&mut ep, T0).0.is_empty(), "nothing else answered");
+    assert_eq!(ep.state(key), Some(State::Listen));
+
+    // SYN -> this slot becomes the connection (SYN-RECEIVED) and answers with a SYN-ACK.
+    let y = 5000;
+    let mut syn = seg(40000, 80, y, None, TcpFlags::SYN, 8192);
+    syn.options.mss = Some(1000);
+    let o = open(deliver(&mut ep, T0, PEER.tcp(&syn, &[]), RxMeta::UNVERIFIED).0);
+    assert_eq!(o.key, key);
+    assert_eq!(o.events, Events::SYN_TO_LISTENER);
+    assert_eq!(ep.state(key), Some(State::SynReceived));
+    let peer_tuple = FourTuple::new(OUR_IP.into(), 80, PEER_IP.into(), 40000);
+    assert_eq!(
+        ep.tuple(key),
+        Some(peer_tuple),
+        "re-keyed to the concrete peer"
+    );
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1);
+    let sa = &out[0];
+    let iss = expected_iss(80, 40000, T0);
+    assert_eq!(sa.h.flags, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!((sa.h.seq.0, sa.h.ack.0), (iss, y + 1));
+    assert_eq!(sa.h.options.mss, Some(1460));
+    assert_eq!(sa.h.window, 16384, "a real window: the receive buffer");
+
+    // The listener tuple is free now: another peer's SYN meets a closed port.
+    let other = PEER.tcp(&seg(40001, 80, 1, None, TcpFlags::SYN, 1000), &[]);
+    let (r, frame) = deliver(&mut ep, T0, other, RxMeta::UNVERIFIED);
+    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
+    assert_eq!(s.h.flags, TcpFlags::RST | TcpFlags::ACK);
+
+    // The final ACK -> ESTABLISHED.
+    let ack = PEER.tcp(
+        &seg(40000, 80, y + 1, Some(iss + 1), TcpFlags::NONE, 8192),
+        &[],
+    );
+    let o = open(deliver(&mut ep, T0, ack, RxMeta::UNVERIFIED).0);
+    assert_eq!((o.key, o.events), (key, Events::ESTABLISHED));
+    assert_eq!(ep.state(key), Some(State::Established));
+    assert_eq!(ep.counters().accepts, 1);
+}
+
+#[test]
+fn listening_slots_chain_and_recycle() {
+    let mut ep = endpoint_with_peer(8);
+    let k1 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k2 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let syn = |port: u16| PEER.tcp(&seg(port, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+    assert_eq!(
+        open(deliver(&mut ep, T0, syn(1000), RxMeta::UNVERIFIED).0).key,
+        k1
+    );
+    assert_eq!(
+        open(deliver(&mut ep, T0, syn(1001), RxMeta::UNVERIFIED).0).key,
+        k2
+    );
+    // Two slots, two connections: the third SYN finds no listener.
+    let (r, _) = deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED);
+    assert_eq!(reply(r).kind, ReplyKind::Rst);
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 2, "two SYN-ACKs");
+
+    // Passive close of k1: the peer's ACK and FIN, our FIN, its ACK.
+    let iss1 = expected_iss(80, 1000, T0);
+    let fin = PEER.tcp(
+        &seg(1000, 80, 101, Some(iss1 + 1), TcpFlags::FIN, 8192),
+        &[],
+    );
+    let o = open(deliver(&mut ep, T0, fin, RxMeta::UNVERIFIED).0);
+    assert!(o.events.contains(Events::ESTABLISHED | Events::PEER_CLOSED));
+    assert_eq!(ep.state(k1), Some(State::CloseWait));
+    assert!(matches!(
+        ep.release(k1),
+        Err(EndpointError::WrongState { .. })
+    ));
+    ep.close(T0, k1).unwrap();
+    let out = drain_tcp(&mut ep, T0);
+    let our_fin = out.iter().find(|s| s.h.flags.fin()).expect("our FIN");
+    assert_eq!((our_fin.h.seq.0, our_fin.h.ack.0), (iss1 + 1, 102));
+    let last = PEER.tcp(
+        &seg(1000, 80, 102, Some(iss1 + 2), TcpFlags::NONE, 8192),
+        &[],
+    );
+    let o = open(deliver(&mut ep, T0, last, RxMeta::UNVERIFIED).0);
+    assert_eq!(o.events, Events::CLOSED);
+    assert_eq!(ep.close_reason(k1), Some(CloseReason::Normal));
+    // Recycled: the buffers listen on port 80 again, in a new slot.
+    let Recycled::Listening(k3) = ep.recycle(k1).unwrap() else {
+        panic!("a passive connection listens again");
+    };
+    assert_eq!(ep.state(k1), None, "the old key is stale");
+    assert_eq!(
+        open(deliver(&mut ep, T0, syn(1003), RxMeta::UNVERIFIED).0).key,
+        k3
+    );
+    // Closing a parked listener unchains it; the chain keeps the others.
+    let k4 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k5 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    ep.close(T0, k5).unwrap();
+    assert_eq!(ep.state(k5), Some(State::Closed));
+    ep.release(k5).unwrap();
+    assert_eq!(
+        open(deliver(&mut ep, T0, syn(1004), RxMeta::UNVERIFIED).0).key,
+        k4
+    );
+    let (r, _) = deliver(&mut ep, T0, syn(1005), RxMeta::UNVERIFIED);
+    assert_eq!(reply(r).kind, ReplyKind::Rst, "k5 no longer listens");
+    ep.check_invariants().unwrap();
+}
+
+#[test]
+fn rst_in_syn_received_returns_the_slot_to_listening() {
+    let mut ep = endpoint_with_peer(4);
+    let key = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let syn = PEER.tcp(&seg(2000, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+    open(deliver(&mut ep, T0, syn, RxMeta::UNVERIFIED).0);
+    drain(&mut ep, T0);
+    let rst = PEER.tcp(&seg(2000, 80, 101, None, TcpFlags::RST, 0), &[]);
+    let o = open(deliver(&mut ep, T0, rst, RxMeta::UNVERIFIED).0);
+    assert!(o.events.contains(Events::BACK_TO_LISTEN));
+    assert_eq!(ep.state(key), Some(State::Listen));
+    assert_eq!(ep.tuple(key), Some(FourTuple::listener(OUR_IP.into(), 80)));
+    let again = PEER.tcp(&seg(2001, 80, 7, None, TcpFlags::SYN, 8192), &[]);
+    assert_eq!(
+        open(deliver(&mut ep, T0, again, RxMeta::UNVERIFIED).0).key,
+        key
+    );
+}
+
+#[test]
+fn scenario_2_data_rides_on_the_ack_that_completes_the_handshake() {
+    let mut ep = endpoint_with_peer(4);
+    let key = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(ep.write(key, b"GET / HTTP/1.0\r\n\r\n"), Ok(18));
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1, "no data in the SYN");
+    let syn = &out[0];
+    let iss = expected_iss(syn.h.src_port, 80, T0);
+    assert_eq!((syn.h.seq.0, syn.h.flags), (iss, TcpFlags::SYN));
+    assert_eq!(syn.h.options.mss, Some(1460), "MSS option");
+    assert_eq!(syn.h.window, 16384, "a real window");
+    assert!(syn.payload.is_empty());
+    let mut sa = seg(
+        80,
+        syn.h.src_port,
+        9000,
+        Some(iss + 1),
+        TcpFlags::SYN,
+        65535,
+    );
+    sa.options.mss = Some(1460);
+    let t1 = T0 + ms(1);
+    deliver(&mut ep, t1, PEER.tcp(&sa, &[]), RxMeta::UNVERIFIED);
+    let out = drain_tcp(&mut ep, t1);
+    assert_eq!(
+        out.len(),
+        1,
+        "the ACK and the data are one segment: {out:?}"
+    );
+    assert_eq!((out[0].h.seq.0, out[0].h.ack.0), (iss + 1, 9001));
+    assert_eq!(out[0].h.flags, TcpFlags::ACK | TcpFlags::PSH);
+    assert_eq!(out[0].payload, b"GET / HTTP/1.0\r\n\r\n");
+}
+
+#[test]
+fn scenario_3_syn_retransmitted_at_the_rto_then_timeout_event() {
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.tcb.max_syn_retransmissions = 2;
+    let mut ep = Ep::with_capacity(cfg, 2).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    let key = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let first = drain_tcp(&mut ep, T0);
+    assert_eq!(first.len(), 1);
+    let deadline = ep.next_deadline().expect("the SYN's RTO");
+    assert_eq!(deadline, T0 + crate::time::Duration::from_secs(1));
+    assert!(
+        drain(&mut ep, Instant::from_micros(deadline.micros() - 1))
+            .0
+            .is_empty()
+    );
+    let again = drain_tcp(&mut ep, deadline);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].h.seq, first[0].h.seq, "same ISS");
+    // Exponential backoff: 2 s, then the open fails with an event from the send phase.
+    let d2 = ep.next_deadline().unwrap();
+    assert_eq!(d2 - deadline, crate::time::Duration::from_secs(2));
+    assert_eq!(drain_tcp(&mut ep, d2).len(), 1);
+    let d3 = ep.next_deadline().unwrap();
+    let (frames, events) = drain(&mut ep, d3);
+    assert!(frames.is_empty());
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].key, events[0].events), (key, Events::CLOSED));
+    assert_eq!(ep.close_reason(key), Some(CloseReason::TimedOut));
+    assert_eq!(ep.counters().timeouts, 1);
+    assert_eq!(ep.next_deadline(), None);
+    ep.release(key).unwrap();
+    assert!(ep.is_empty());
+}
+
+#[test]
+fn scenario_15_checksums_software_and_device_verdicts() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let good = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 1), TcpFlags::PSH, 65535),
+        b"hello",
+    );
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x20; // "hellO"
+    // Software verification: dropped and counted, nothing delivered.
+    let (r, _) = deliver(&mut ep, T0, corrupt.clone(), RxMeta::UNVERIFIED);
+    assert_eq!(
+        r,
+        Received::Dropped(RxDrop::Wire(crate::wire::Error::BadChecksum(
+            crate::wire::Layer::Tcp
+        )))
+    );
+    assert_eq!(ep.counters().rx_bad_tcp_checksum, 1);
+    assert_eq!(ep.readable(key), Some(0));
+    // The device says it verified the segment: trusted.
+    let nic_good = RxMeta {
+        ip: ChecksumState::Good,
+        l4: ChecksumState::Good,
+    };
+    let o = open(deliver(&mut ep, T0, corrupt, nic_good).0);
+    assert!(o.events.contains(Events::READABLE));
+    let mut out = [0u8; 8];
+    assert_eq!(ep.read(key, &mut out), Ok(5));
+    assert_eq!(&out[..5], b"hellO");
+    // The device says bad: dropped even though the bytes are fine.
+    let nic_bad = RxMeta {
+        ip: ChecksumState::Good,
+        l4: ChecksumState::Bad,
+    };
+    let (r, _) = deliver(&mut ep, T0, good.clone(), nic_bad);
+    assert!(matches!(r, Received::Dropped(RxDrop::Wire(_))));
+    assert_eq!(ep.counters().rx_bad_tcp_checksum, 2);
+    // A flipped bit in the IPv4 header.
+    let mut ip_bad = good;
+    ip_bad[22] ^= 1; // TTL
+    let (r, _) = deliver(&mut ep, T0, ip_bad, RxMeta::UNVERIFIED);
+    assert!(matches!(
+        r,
+        Received::Dropped(RxDrop::Wire(crate::wire::Error::BadChecksum(
+            crate::wire::Layer::Ipv4
+        )))
+    ));
+    assert_eq!(ep.counters().rx_bad_ipv4_checksum, 1);
+}
+
+#[test]
+fn scenario_16_isns_per_rfc6528() {
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.ports = PortRange::new(50000, 50000).unwrap();
+    let mut ep = Ep::with_capacity(cfg, 4).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    let syn_seq = |ep: &mut Ep, now: Instant, port: u16| {
+        let key = ep
+            .connect(now, PEER_IP, port, bufs())
+            .map_err(|(e, _)| e)
+            .unwrap();
+        let out = drain_tcp(ep, now);
+        let syn = out
+            .iter()
+            .find(|s| s.h.flags.syn() && s.h.dst_port == port)
+            .unwrap()
+            .h
+            .seq
+            .0;
+        (key, syn)
+    };
+    let (k1, a) = syn_seq(&mut ep, T0, 80);
+    assert_eq!(a, expected_iss(50000, 80, T0));
+    let (_, b) = syn_seq(&mut ep, T0, 81);
+    assert_ne!(a, b, "different 4-tuples, different ISNs");
+    assert!(
+        a.wrapping_sub(b) > 1 << 16 && b.wrapping_sub(a) > 1 << 16,
+        "{a} {b}: unrelated"
+    );
+    // The same tuple one second later: 250000 ticks of the 4 us clock further.
+    ep.abort(T0, k1).unwrap();
+    drain(&mut ep, T0);
+    let later = T0 + crate::time::Duration::from_secs(1);
+    let (_, c) = syn_seq(&mut ep, later, 80);
+    assert_eq!(c.wrapping_sub(a), 250_000);
+}
+
+#[test]
+fn scenario_17_stale_keys_and_exhaustion() {
+    let mut ep = endpoint_with_peer(1);
+    let k1 = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    // Full: an explicit exhaustion error, buffers returned.
+    let (err, _buffers) = ep.connect(T0, PEER_IP, 81, bufs()).unwrap_err();
+    assert_eq!(
+        err,
+        EndpointError::Table(TableError::SlotsExhausted { capacity: 1 })
+    );
+    let (err, _) = ep.listen(90, bufs()).unwrap_err();
+    assert_eq!(
+        err,
+        EndpointError::Table(TableError::SlotsExhausted { capacity: 1 })
+    );
+    assert_eq!(ep.counters().slots_exhausted, 2);
+    assert!(err.to_string().contains("all 1 slots are in use"));
+    // Abort frees the slot at once (the SYN had not even left).
+    ep.abort(T0, k1).unwrap();
+    let k2 = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(k2.index(), k1.index(), "the slot is reused");
+    assert_ne!(k2, k1);
+    assert_eq!(ep.state(k1), None);
+    assert_eq!(ep.tcb(k1).map(|t| t.state()), None);
+    assert_eq!(ep.write(k1, b"x"), Err(EndpointError::StaleKey(k1)));
+    assert!(matches!(ep.abort(T0, k1), Err(EndpointError::StaleKey(_))));
+    assert!(matches!(ep.close(T0, k1), Err(EndpointError::StaleKey(_))));
+    assert_eq!(ep.state(k2), Some(State::SynSent));
+}
+
+#[test]
+fn scenario_18_arp_miss_sends_the_syn_when_the_neighbour_answers() {
+    let mut ep = endpoint(4);
+    let key = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let (frames, _) = drain(&mut ep, T0);
+    assert_eq!(frames.len(), 1, "only the ARP request");
+    let p = parse_frame(&frames[0].0, RxMeta::UNVERIFIED).unwrap();
+    assert_eq!(p.ethernet.dst_addr, EthernetAddress::BROADCAST);
+    assert_eq!(p.ethernet.ethertype, EtherType::ARP);
+    let RxPayload::Arp(req) = p.payload else {
+        panic!()
+    };
+    assert_eq!(req, ArpRepr::request(OUR_MAC, OUR_IP, PEER_IP));
+    assert_eq!(ep.counters().arp_requests_sent, 1);
+    // The SYN was not committed: no RTO runs; the next thing due is the ARP retry.
+    assert_eq!(ep.tcb(key).unwrap().next_deadline(), None);
+    assert_eq!(
+        ep.next_deadline(),
+        Some(T0 + crate::time::Duration::from_secs(1))
+    );
+    // The neighbour answers 3 ms later: the SYN leaves at once, not after any RTO.
+    let t1 = T0 + ms(3);
+    let answer = ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hardware_addr: PEER_MAC,
+        source_protocol_addr: PEER_IP,
+        target_hardware_addr: OUR_MAC,
+        target_protocol_addr: OUR_IP,
+    };
+    let (r, _) = deliver(&mut ep, t1, PEER.arp(&answer), RxMeta::UNVERIFIED);
+    assert_eq!(r, Received::Nothing);
+    let out = drain_tcp(&mut ep, t1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].h.flags, TcpFlags::SYN);
+    assert_eq!(out[0].h.seq.0, expected_iss(out[0].h.src_port, 80, T0));
+    assert_eq!(out[0].eth.dst_addr, PEER_MAC);
+    // The RTO runs from the moment the SYN really left.
+    assert_eq!(
+        ep.next_deadline(),
+        Some(t1 + crate::time::Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
+    let mut ep = endpoint(4);
+    let key = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let mut buf = vec![0u8; 2048];
+    // The device refuses the ARP request (no commit): it stays due.
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
+        panic!()
+    };
+    assert_eq!(f.connection(), None);
+    let Outbound::Frame(f2) = ep.poll_transmit(T0, &mut buf) else {
+        panic!("still due")
+    };
+    ep.commit(T0, &f2).unwrap();
+    assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
+    // Retries every second, three requests in all, then the neighbour is unreachable.
+    let mut requests = 1;
+    while let Some(now) = ep.next_deadline() {
+        assert!(
+            now < T0 + crate::time::Duration::from_secs(30),
+            "resolution never ends"
+        );
+        requests += drain(&mut ep, now).0.len();
+    }
+    assert_eq!(requests, 3);
+    assert_eq!(ep.counters().neighbor_unreachable, 1);
+    assert_eq!(
+        ep.state(key),
+        Some(State::SynSent),
+        "the SYN waits for its RTO"
+    );
+}
+
+#[test]
+fn arp_requests_for_us_are_answered_in_place() {
+    let mut ep = endpoint(4);
+    let req = ArpRepr::request(PEER_MAC, PEER_IP, OUR_IP);
+    let (r, frame) = deliver(&mut ep, T0, PEER.arp(&req), RxMeta::UNVERIFIED);
+    let r = reply(r);
+    assert_eq!((r.kind, r.len), (ReplyKind::Arp, 42));
+    let p = parse_frame(&frame[..r.len], RxMeta::UNVERIFIED).unwrap();
+    assert_eq!(
+        (p.ethernet.src_addr, p.ethernet.dst_addr),
+        (OUR_MAC, PEER_MAC)
+    );
+    assert_eq!(p.payload, RxPayload::Arp(ArpRepr::reply_to(&req, OUR_MAC)));
+    // The requester was learnt: a connection to it needs no ARP.
+    ep.connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert_eq!(drain_tcp(&mut ep, T0).len(), 1);
+    // A request for another address: no answer.
+    let other = ArpRepr::request(PEER_MAC, PEER_IP, Ipv4Address::new(198, 18, 0, 9));
+    assert_eq!(
+        deliver(&mut ep, T0, PEER.arp(&other), RxMeta::UNVERIFIED).0,
+        Received::Nothing
+    );
+    assert_eq!(ep.counters().arp_requests_answered, 1);
+}
+
+/// An echo request frame from the peer, with `options` bytes of IPv4 options (NOPs).
+fn echo_request(data: &[u8], options: usize) -> Vec<u8> {
+    let icmp_len = 8 + data.len();
+    let ihl = 20 + options;
+    let mut f = vec![0u8; 14 + ihl + icmp_len];
+    EthernetRepr {
+        src_addr: PEER_MAC,
+        dst_addr: OUR_MAC,
+        ethertype: EtherType::IPV4,
+    }
+    .emit_bytes(&mut f);
+    let ip = Ipv4Repr {
+        src_addr: PEER_IP,
+        dst_addr: OUR_IP,
+        protocol: IpProtocol::ICMP,
+        payload_len: icmp_len,
+        ttl: 64,
+        ident: 77,
+        dont_frag: false,
+        dscp_ecn: 0,
+    };
+    let mut header = ip.header_bytes(TxChecksum::Software).to_vec();
+    if options > 0 {
+        header[0] = 0x40 | (ihl / 4) as u8;
+        let total = (ihl + icmp_len) as u16;
+        header[2..4].copy_from_slice(&total.to_be_bytes());
+        header.resize(ihl, 1);
+        header[10] = 0;
+        header[11] = 0;
+        let c = crate::checksum::checksum(&header);
+        header[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    f[14..14 + ihl].copy_from_slice(&header);
+    IcmpEchoRepr {
+        kind: IcmpEchoKind::Request,
+        ident: 0x1234,
+        seq_no: 7,
+        data,
+    }
+    .emit(&mut IcmpPacket::new_unchecked(&mut f[14 + ihl..]));
+    assert!(Ipv4Packet::new_checked(&f[14..]).is_ok());
+    f
+}
+
+#[test]
+fn icmp_echo_is_answered_in_place() {
+    let mut ep = endpoint(4);
+    for options in [0, 8] {
+        let data: Vec<u8> = (0..56u8).collect();
+        let (r, frame) = deliver(
+            &mut ep,
+            T0,
+            echo_request(&data, options),
+            RxMeta::UNVERIFIED,
+        );
+        let r = reply(r);
+        assert_eq!(r.kind, ReplyKind::IcmpEcho);
+        assert_eq!(r.len, 14 + 20 + 8 + 56, "options are not echoed");
+        let p = parse_frame(&frame[..r.len], RxMeta::UNVERIFIED).expect("valid checksums");
+        assert_eq!(
+            (p.ethernet.src_addr, p.ethernet.dst_addr),
+            (OUR_MAC, PEER_MAC)
+        );
+        let RxPayload::IcmpEcho { ip, echo } = p.payload else {
+            panic!("{p:?}")
+        };
+        assert_eq!((ip.src_addr, ip.dst_addr), (OUR_IP, PEER_IP));
+        assert_eq!(echo.kind, IcmpEchoKind::Reply);
+        assert_eq!((echo.ident, echo.seq_no, echo.data), (0x1234, 7, &data[..]));
+    }
+    assert_eq!(ep.counters().icmp_echo_answered, 2);
+    // Not for our address: dropped.
+    let mut other = echo_request(b"x", 0);
+    other[33] = 9;
+    assert!(matches!(
+        deliver(&mut ep, T0, other, RxMeta::UNVERIFIED).0,
+        Received::Dropped(_)
+    ));
+}
+
+#[test]
+fn active_close_time_wait_and_release() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    assert_eq!(ep.write(key, b"abc"), Ok(3));
+    ep.close(T0, key).unwrap();
+    assert!(matches!(
+        ep.write(key, b"d"),
+        Err(EndpointError::WrongState { .. })
+    ));
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1, "data and FIN in one segment");
+    assert_eq!(
+        out[0].h.flags,
+        TcpFlags::ACK | TcpFlags::PSH | TcpFlags::FIN
+    );
+    assert_eq!(out[0].payload, b"abc");
+    // The peer acknowledges everything and closes too.
+    let fin = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 5), TcpFlags::FIN, 65535),
+        &[],
+    );
+    let o = open(deliver(&mut ep, T0, fin, RxMeta::UNVERIFIED).0);
+    assert!(o.events.contains(Events::PEER_CLOSED));
+    assert_eq!(ep.state(key), Some(State::TimeWait));
+    let ack = drain_tcp(&mut ep, T0);
+    assert_eq!((ack.len(), ack[0].h.ack.0), (1, y + 2));
+    // Buffers back in TIME-WAIT; the slot lingers without them and goes by itself.
+    let _b = ep.release(key).unwrap();
+    assert_eq!(ep.len(), 1);
+    assert_eq!(
+        ep.state(key),
+        None,
+        "released: the key no longer names a connection"
+    );
+    let end = ep.next_deadline().unwrap();
+    assert_eq!(end, T0 + crate::time::Duration::from_secs(60));
+    let (frames, events) = drain(&mut ep, end);
+    assert!(frames.is_empty() && events.is_empty());
+    assert!(ep.is_empty());
+    assert_eq!(ep.next_deadline(), None);
+}
+
+#[test]
+fn peer_reset_closes_and_release_frees() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, _iss, y) = establish(&mut ep, T0);
+    let rst = PEER.tcp(&seg(80, port, y + 1, None, TcpFlags::RST, 0), &[]);
+    let o = open(deliver(&mut ep, T0, rst, RxMeta::UNVERIFIED).0);
+    assert!(o.events.contains(Events::RESET | Events::CLOSED));
+    assert_eq!(ep.close_reason(key), Some(CloseReason::Reset));
+    assert_eq!(ep.counters().resets, 1);
+    // A segment to the closed (not yet released) connection gets a RST.
+    let late = PEER.tcp(&seg(80, port, y + 1, Some(5), TcpFlags::NONE, 100), &[]);
+    assert_eq!(
+        reply(deliver(&mut ep, T0, late, RxMeta::UNVERIFIED).0).kind,
+        ReplyKind::Rst
+    );
+    ep.release(key).unwrap();
+    assert!(ep.is_empty());
+}
+
+#[test]
+fn abort_sends_a_rst() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, _) = establish(&mut ep, T0);
+    ep.abort(T0, key).unwrap();
+    assert!(ep.is_empty());
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].h.flags, out[0].h.seq.0), (TcpFlags::RST, iss + 1));
+    assert_eq!((out[0].h.src_port, out[0].h.dst_port), (port, 80));
+    assert_eq!(ep.counters().tx_aborts, 1);
+}
+
+#[test]
+fn frames_fit_the_device_with_every_option() {
+    // Timestamps and SACK blocks take option room: payloads shrink so frames stay within
+    // max_frame_len (one options_len for planning and emission).
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.tcb = TcbConfig {
+        delayed_ack: None,
+        ..TcbConfig::RFC
+    };
+    let mut ep = Ep::with_capacity(cfg, 2).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    let key = ep
+        .connect(
+            T0,
+            PEER_IP,
+            80,
+            Buffers::with_capacity(256 << 10, 256 << 10),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let syn = drain_tcp(&mut ep, T0).remove(0);
+    let iss = syn.h.seq.0;
+    let mut sa = seg(80, syn.h.src_port, 1, Some(iss + 1), TcpFlags::SYN, 65535);
+    sa.options = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamps: Some((100, syn.h.options.timestamps.unwrap().0)),
+        ..TcpOptions::default()
+    };
+    deliver(&mut ep, T0, PEER.tcp(&sa, &[]), RxMeta::UNVERIFIED);
+    let data = vec![7u8; 200_000];
+    assert!(ep.write(key, &data).unwrap() > 100_000);
+    let out = drain_tcp(&mut ep, T0);
+    assert!(out.len() >= 10);
+    for s in &out {
+        let frame_len = 14 + 20 + s.h.buffer_len() + s.payload.len();
+        assert!(frame_len <= 1514, "frame of {frame_len} bytes");
+    }
+    assert!(
+        out.iter().any(|s| s.payload.len() == 1448),
+        "full segments: 1460 - 12"
+    );
+}
+
+#[test]
+fn offloads_checksums_and_tso() {
+    for (tso, name) in [(false, "checksum offload"), (true, "TSO")] {
+        let caps = crate::link::offload_caps(1500, tso);
+        let mut ep = Ep::with_capacity(config(caps), 2).unwrap();
+        ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+        let (key, _, _, _) = establish(&mut ep, T0);
+        let data = vec![1u8; 16_000];
+        assert_eq!(
+            ep.write(key, &data),
+            Ok(16_000).map(|n: usize| n.min(16 << 10))
+        );
+        let (frames, _) = drain(&mut ep, T0);
+        assert!(!frames.is_empty(), "{name}");
+        for (f, meta) in &frames {
+            assert!(meta.checksum, "{name}: checksums left to the device");
+            assert_eq!(&f[50..52], &[0, 0], "{name}: TCP checksum field left zero");
+            assert_eq!(&f[24..26], &[0, 0], "{name}: IPv4 checksum field left zero");
+        }
+        if tso {
+            let (f, meta) = &frames[0];
+            assert_eq!(meta.tso_mss, Some(1460));
+            assert_eq!(f.len(), 54 + 14_600, "one super-frame of IW10");
+            assert_eq!(ep.counters().tx_tso_frames, 1);
+        } else {
+            assert!(
+                frames
+                    .iter()
+                    .all(|(f, m)| f.len() <= 1514 && m.tso_mss.is_none())
+            );
+            assert_eq!(frames.len(), 10, "IW10 in MSS-sized frames");
+        }
+    }
+}
+
+#[test]
+fn a_small_transmit_buffer_gets_a_smaller_segment() {
+    let mut ep = endpoint_with_peer(2);
+    let (key, _, iss, _) = establish(&mut ep, T0);
+    ep.write(key, &[9u8; 3000]).unwrap();
+    let mut small = [0u8; 600];
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut small) else {
+        panic!()
+    };
+    let s = parse_sent(&small[..f.len], f.meta);
+    assert_eq!(s.payload.len(), 600 - 54);
+    ep.commit(T0, &f).unwrap();
+    let rest = drain_tcp(&mut ep, T0);
+    assert_eq!(
+        rest[0].h.seq.0,
+        iss + 1 + 546,
+        "the next segment continues where it ended"
+    );
+    let mut tiny = [0u8; 40];
+    assert_eq!(ep.poll_transmit(T0, &mut tiny), Outbound::Nothing);
+}
+
+#[test]
+fn stale_commit_is_refused() {
+    let mut ep = endpoint_with_peer(2);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    ep.write(key, b"abc").unwrap();
+    let mut buf = vec![0u8; 2048];
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
+        panic!()
+    };
+    // Data arrives between planning and commit: the plan is stale.
+    let data = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 1), TcpFlags::PSH, 65535),
+        b"xyz",
+    );
+    deliver(&mut ep, T0, data, RxMeta::UNVERIFIED);
+    assert_eq!(ep.commit(T0, &f), Err(CommitError::StalePlan(key)));
+    assert_eq!(ep.counters().tx_stale_commits, 1);
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out[0].payload, b"abc");
+    assert_eq!(out[0].h.ack.0, y + 4, "replanned with the new ACK");
+}
+
+#[test]
+fn connect_rejects_bad_destinations() {
+    let mut ep = endpoint(2);
+    for bad in [
+        Ipv4Address::UNSPECIFIED,
+        Ipv4Address::BROADCAST,
+        OUR_IP,
+        Ipv4Address::new(198, 18, 0, 255),
+        Ipv4Address::new(224, 0, 0, 1),
+        Ipv4Address::new(127, 0, 0, 1),
+    ] {
+        let (e, _) = ep.connect(T0, bad, 80, bufs()).unwrap_err();
+        assert_eq!(e, EndpointError::BadAddress(bad));
+    }
+    assert_eq!(
+        ep.connect(T0, PEER_IP, 0, bufs()).unwrap_err().0,
+        EndpointError::BadPort
+    );
+    assert_eq!(ep.listen(0, bufs()).unwrap_err().0, EndpointError::BadPort);
+    // Off-link without a gateway: the SYN has no route.
+    let key = ep
+        .connect(T0, Ipv4Address::new(10, 0, 0, 1), 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    assert!(drain(&mut ep, T0).0.is_empty());
+    assert_eq!(ep.counters().no_route, 1);
+    assert_eq!(ep.state(key), Some(State::SynSent));
+}
+
+#[test]
+fn engine_state_per_connection_fits_256_bytes_at_a_million() {
+    let bytes = Ep::engine_bytes_per_connection(1_000_000);
+    let slot =
+        core::mem::size_of::<Slot<Connection<Bufs>>>() - core::mem::size_of::<Option<Bufs>>();
+    let buckets = Ep::buckets_for(1_000_000);
+    let losses = Ep::default_loss_states(1_000_000);
+    std::println!(
+        "engine bytes per connection at 1M: {bytes:.1} = slot {slot} (Tcb {}, endpoint fields {}, \
+         slot map 8) + tuple map {:.1} ({buckets} buckets of {}) + loss states {:.1} ({losses} of {})",
+        core::mem::size_of::<Tcb>(),
+        slot - core::mem::size_of::<Tcb>() - 8,
+        (buckets * core::mem::size_of::<Bucket>()) as f64 / 1e6,
+        core::mem::size_of::<Bucket>(),
+        (losses * core::mem::size_of::<LossSlot>()) as f64 / 1e6,
+        core::mem::size_of::<LossSlot>(),
+    );
+    assert!(bytes <= 256.0, "{bytes} bytes per connection");
+}
+
+#[test]
+fn off_link_peers_go_through_the_gateway() {
+    let gateway = Ipv4Address::new(198, 18, 0, 254);
+    let gateway_mac = EthernetAddress([2, 0, 0, 0, 0, 0xfe]);
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.gateway = Some(gateway);
+    let mut ep = Ep::with_capacity(cfg, 2).unwrap();
+    let far = Ipv4Address::new(203, 0, 113, 9);
+    ep.connect(T0, far, 443, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    // The gateway's MAC is resolved, not the peer's.
+    let (frames, _) = drain(&mut ep, T0);
+    let p = parse_frame(&frames[0].0, RxMeta::UNVERIFIED).unwrap();
+    let RxPayload::Arp(req) = p.payload else {
+        panic!("{p:?}")
+    };
+    assert_eq!(req.target_protocol_addr, gateway);
+    ep.add_neighbor(T0, gateway, gateway_mac);
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].eth.dst_addr, gateway_mac);
+    assert_eq!(out[0].ip.dst_addr, far);
+    // A gateway outside the subnet is refused at set-up.
+    let mut bad = config(OffloadCaps::none(1514));
+    bad.gateway = Some(Ipv4Address::new(10, 0, 0, 1));
+    assert!(matches!(
+        Ep::with_capacity(bad, 2),
+        Err(SetupError::Config(_))
+    ));
+}
+
+#[test]
+fn closing_the_registered_listener_hands_over_to_a_parked_one() {
+    let mut ep = endpoint_with_peer(4);
+    let k1 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k2 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    let k3 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    ep.close(T0, k1).unwrap();
+    let _buffers = ep.release(k1).unwrap();
+    let syn = |port: u16| PEER.tcp(&seg(port, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+    let first = open(deliver(&mut ep, T0, syn(1000), RxMeta::UNVERIFIED).0).key;
+    let second = open(deliver(&mut ep, T0, syn(1001), RxMeta::UNVERIFIED).0).key;
+    let mut got = [first, second];
+    got.sort();
+    let mut want = [k2, k3];
+    want.sort();
+    assert_eq!(got, want, "both remaining slots accept, k1 does not");
+    assert_eq!(
+        reply(deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED).0).kind,
+        ReplyKind::Rst
+    );
+    // Releasing a listening slot directly also stops it listening.
+    let k4 = ep.listen(81, bufs()).map_err(|(e, _)| e).unwrap();
+    ep.release(k4).unwrap();
+    let (r, _) = deliver(
+        &mut ep,
+        T0,
+        PEER.tcp(&seg(1, 81, 1, None, TcpFlags::SYN, 1), &[]),
+        RxMeta::UNVERIFIED,
+    );
+    assert_eq!(reply(r).kind, ReplyKind::Rst);
+    assert_eq!(ep.len(), 2);
+}

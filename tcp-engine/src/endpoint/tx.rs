@@ -1,0 +1,399 @@
+//! The send phase: a transmit buffer in, the next frame out, and the commit that makes it
+//! count.
+//!
+//! Methods on [`Endpoint`]. Serves, in order: ARP requests that are due, RSTs of aborted
+//! connections, then the head of the ready queue. Writes frames with
+//! [`emit_tcp_frame`] (software checksums, or the device's, or TSO super-frames) and advances a
+//! connection only in [`Endpoint::commit`].
+
+use core::fmt;
+
+use super::buffers::NoBuffers;
+use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, QState, SlotStorage, role};
+use crate::device::TxMeta;
+use crate::neighbor::Resolution;
+use crate::segment::{TcpFlags, TcpHeader};
+use crate::table::SlotKey;
+use crate::tcb::{Events, SendBuffer, State, TxPlan};
+use crate::time::Instant;
+use crate::wire::frame::{emit_arp_frame, emit_tcp_frame};
+use crate::wire::{ArpRepr, EthernetAddress, Ipv4Address};
+
+use super::rx::Open;
+
+/// What [`Endpoint::poll_transmit`] did with the offered buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// A frame is in the buffer: send its first `len` bytes with `meta`, then
+    /// [`commit`](Endpoint::commit) it once the device took it.
+    Frame(TxFrame),
+    /// The buffer is unused; a timer changed a connection (it timed out, or TIME-WAIT ended):
+    /// handle the event and offer the buffer again.
+    Event(Open),
+    /// Nothing to send now: the buffer is unused.
+    Nothing,
+}
+
+/// A frame written by [`Endpoint::poll_transmit`], waiting to be committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxFrame {
+    /// Bytes of the frame at the start of the buffer.
+    pub len: usize,
+    /// Offload request to submit with it.
+    pub meta: TxMeta,
+    ticket: Ticket,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ticket {
+    Segment { key: SlotKey, plan: TxPlan },
+    Arp(Ipv4Address),
+    Rst,
+}
+
+impl TxFrame {
+    /// The connection whose segment this is (`None` for ARP requests and abort RSTs).
+    pub fn connection(&self) -> Option<SlotKey> {
+        match self.ticket {
+            Ticket::Segment { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// A refused [`Endpoint::commit`]: nothing advanced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitError {
+    /// The connection is gone (aborted or released since the frame was written).
+    StaleKey(SlotKey),
+    /// The connection changed between `poll_transmit` and `commit`; the frame should not have
+    /// been sent (it is harmless if it was: TCP treats it as a duplicate).
+    StalePlan(SlotKey),
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommitError::StaleKey(key) => write!(f, "commit for {key}: the connection is gone"),
+            CommitError::StalePlan(key) => write!(
+                f,
+                "commit for {key}: the connection changed after poll_transmit; call \
+                 poll_transmit again and send that frame instead"
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for CommitError {}
+
+/// The transmit buffer cannot hold the frame.
+struct TooSmall;
+
+impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
+    Endpoint<B, SS, MS, LS>
+{
+    /// The send phase: runs due timers, then writes the next frame into `buf` (an ARP request
+    /// that is due, an abort's RST, or the next segment of the next connection with output).
+    /// Send the frame and then [`commit`](Self::commit) it; a frame that was not sent needs
+    /// nothing: the same segment is planned again. `buf` should hold a whole frame of the
+    /// device: `max_frame_len` bytes, or with TSO the headers plus the largest TSO payload
+    /// (smaller buffers get smaller segments).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Outbound {
+        self.advance(now);
+        loop {
+            if self.arp_due_len > 0 {
+                let target = self.arp_due[0];
+                let request = ArpRepr::request(self.mac, self.cidr.address(), target);
+                return match emit_arp_frame(buf, self.mac, &request) {
+                    Ok(len) => Outbound::Frame(TxFrame {
+                        len,
+                        meta: TxMeta::NONE,
+                        ticket: Ticket::Arp(target),
+                    }),
+                    Err(_) => {
+                        self.counters.tx_buffer_too_small += 1;
+                        Outbound::Nothing
+                    }
+                };
+            }
+            if self.rst_len > 0 {
+                let rst = self.rsts[self.rst_head];
+                if let Some(mac) = self.neighbor_for(now, rst.remote) {
+                    let h = TcpHeader {
+                        src_port: rst.local_port,
+                        dst_port: rst.remote_port,
+                        seq: rst.seq,
+                        flags: TcpFlags::RST,
+                        ..TcpHeader::default()
+                    };
+                    return match self.emit_rst(buf, mac, rst.remote, &h) {
+                        Some((len, meta)) => Outbound::Frame(TxFrame {
+                            len,
+                            meta,
+                            ticket: Ticket::Rst,
+                        }),
+                        None => {
+                            self.counters.tx_buffer_too_small += 1;
+                            Outbound::Nothing
+                        }
+                    };
+                }
+                // No MAC for the peer: the RST is dropped (the peer's next segment will meet a
+                // closed port and be answered then).
+                self.pop_rst();
+                continue;
+            }
+            let head = self.ready.head;
+            if head == super::wheel::NIL {
+                return Outbound::Nothing;
+            }
+            match self.serve(now, head, buf) {
+                Served::Frame(f) => return Outbound::Frame(f),
+                Served::Event(e) => return Outbound::Event(e),
+                Served::Again => {}
+                Served::TooSmall => {
+                    self.counters.tx_buffer_too_small += 1;
+                    return Outbound::Nothing;
+                }
+            }
+        }
+    }
+
+    fn pop_rst(&mut self) {
+        self.rst_head = (self.rst_head + 1) % self.rsts.len();
+        self.rst_len -= 1;
+    }
+
+    /// The MAC of `remote`'s next hop if it is known (for RSTs: no resolution is started).
+    fn neighbor_for(&mut self, now: Instant, remote: Ipv4Address) -> Option<EthernetAddress> {
+        let hop = self.next_hop(remote)?;
+        self.neighbors.lookup(hop, now)
+    }
+
+    /// The next hop toward `remote`: itself when on-link, else the gateway.
+    fn next_hop(&self, remote: Ipv4Address) -> Option<Ipv4Address> {
+        if self.cidr.contains(remote) {
+            Some(remote)
+        } else {
+            self.gateway
+        }
+    }
+
+    /// Takes the head of the ready queue off it.
+    fn unqueue_head(&mut self, idx: u32, to: QState) {
+        let popped = self.ready.pop(&mut self.table);
+        debug_assert_eq!(popped, Some(idx));
+        if let Some((_, c)) = self.table.get_index_mut(idx) {
+            c.qstate = to;
+            if to == QState::ArpWait {
+                self.arp_wait.push(&mut self.table, idx);
+            }
+        }
+    }
+
+    /// Serves ready connection `idx`.
+    fn serve(&mut self, now: Instant, idx: u32, buf: &mut [u8]) -> Served {
+        let cfg = self.cfg;
+        let Some((key, c)) = self.table.get_index_mut(idx) else {
+            let _ = self.ready.pop(&mut self.table);
+            return Served::Again;
+        };
+        if c.qstate == QState::Zombie {
+            let _ = self.ready.pop(&mut self.table);
+            self.free(idx);
+            return Served::Again;
+        }
+        let was_closed = c.tcb.state() == State::Closed;
+        let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+        let plan = match c.buffers.as_ref() {
+            Some(b) => c
+                .tcb
+                .poll_transmit(&cfg, now, b.send_buffer(), b.recv_buffer(), loss),
+            None => c.tcb.poll_transmit(&cfg, now, &NoBuffers, &NoBuffers, loss),
+        };
+        super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+        if !was_closed && c.tcb.state() == State::Closed {
+            // A timer ended the connection (timeout, TIME-WAIT over).
+            let released = c.has(role::RELEASED);
+            self.unqueue_head(idx, QState::Idle);
+            self.closed(idx);
+            if released {
+                return Served::Again;
+            }
+            return Served::Event(Open {
+                key,
+                events: Events::CLOSED,
+                reply: None,
+            });
+        }
+        self.reschedule(idx);
+        let Some(mut plan) = plan else {
+            self.unqueue_head(idx, QState::Idle);
+            return Served::Again;
+        };
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return Served::Again;
+        };
+        let remote = c.remote_addr;
+        let Some(hop) = self.next_hop(remote) else {
+            self.counters.no_route += 1;
+            self.unqueue_head(idx, QState::Idle);
+            return Served::Again;
+        };
+        let mac = match self.neighbors.resolve(hop, now) {
+            Resolution::Found(mac) => mac,
+            Resolution::FoundRefresh(mac) => {
+                self.push_arp_due(hop);
+                mac
+            }
+            Resolution::SendRequest => {
+                self.push_arp_due(hop);
+                self.neighbor_deadline = self.neighbors.next_deadline();
+                self.unqueue_head(idx, QState::ArpWait);
+                return Served::Again;
+            }
+            Resolution::Pending => {
+                self.unqueue_head(idx, QState::ArpWait);
+                return Served::Again;
+            }
+            Resolution::Unreachable => {
+                self.counters.neighbor_unreachable += 1;
+                self.neighbor_deadline = self.neighbors.next_deadline();
+                self.unqueue_head(idx, QState::Idle);
+                // Others waiting for the same neighbour learn it too.
+                self.wake_arp_waiters();
+                return Served::Again;
+            }
+            Resolution::Busy => {
+                self.counters.neighbor_busy += 1;
+                self.unqueue_head(idx, QState::Idle);
+                return Served::Again;
+            }
+        };
+        match self.write_segment(idx, buf, mac, &mut plan) {
+            Ok((len, meta)) => Served::Frame(TxFrame {
+                len,
+                meta,
+                ticket: Ticket::Segment { key, plan },
+            }),
+            Err(TooSmall) => Served::TooSmall,
+        }
+    }
+
+    /// Writes connection `idx`'s planned segment (shrunk to fit `buf` if need be).
+    fn write_segment(
+        &mut self,
+        idx: u32,
+        buf: &mut [u8],
+        mac: EthernetAddress,
+        plan: &mut TxPlan,
+    ) -> Result<(usize, TxMeta), TooSmall> {
+        let ident = self.next_ident();
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return Err(TooSmall);
+        };
+        let mut h = plan.header;
+        h.src_port = c.local_port;
+        h.dst_port = c.remote_port;
+        let headers = 14 + 20 + h.buffer_len();
+        let room = buf.len().saturating_sub(headers);
+        if plan.payload_len as usize > room {
+            let mut len = room as u32;
+            if let Some(mss) = plan.tso_mss {
+                let mss = u32::from(mss);
+                if len > mss {
+                    len -= len % mss;
+                } else {
+                    plan.tso_mss = None;
+                }
+            }
+            if len == 0 {
+                return Err(TooSmall);
+            }
+            plan.payload_len = len;
+            // The FIN goes with the last byte only.
+            h.flags = h.flags.without(TcpFlags::FIN);
+            plan.header.flags = plan.header.flags.without(TcpFlags::FIN);
+        }
+        let tso = plan
+            .tso_mss
+            .filter(|&mss| plan.payload_len > u32::from(mss));
+        let remote = c.remote_addr;
+        let (a, b) = match c.buffers.as_ref() {
+            Some(bufs) => bufs
+                .send_buffer()
+                .peek(plan.payload_offset as usize, plan.payload_len as usize),
+            None => (&[][..], &[][..]),
+        };
+        let addrs = self.tcp_addresses(mac, remote);
+        let layout =
+            emit_tcp_frame(buf, &addrs, ident, &h, &[a, b], self.csum).map_err(|_| TooSmall)?;
+        Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
+    }
+
+    /// Records that `frame` (from the last [`poll_transmit`](Self::poll_transmit)) went out at
+    /// `now`: the connection's sequence space advances and its timers are armed, a due ARP
+    /// request or RST is done. Call it only when the device took the frame.
+    ///
+    /// # Errors
+    /// The connection is gone or changed since the frame was written ([`CommitError`]);
+    /// nothing advanced.
+    pub fn commit(&mut self, now: Instant, frame: &TxFrame) -> Result<(), CommitError> {
+        match frame.ticket {
+            Ticket::Segment { key, plan } => {
+                let cfg = self.cfg;
+                let c = match self.table.get_mut(key) {
+                    Some(c) if c.qstate != QState::Zombie => c,
+                    _ => return Err(CommitError::StaleKey(key)),
+                };
+                let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+                let committed = c.tcb.commit(&cfg, now, &plan, loss);
+                super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+                if committed.is_err() {
+                    self.counters.tx_stale_commits += 1;
+                    return Err(CommitError::StalePlan(key));
+                }
+                self.counters.tx_segments += 1;
+                self.counters.tx_payload_bytes += u64::from(plan.payload_len);
+                if frame.meta.tso_mss.is_some() {
+                    self.counters.tx_tso_frames += 1;
+                }
+                let idx = key.index();
+                self.reschedule(idx);
+                // Round robin: the connection goes behind the others with output.
+                if self.ready.head == idx && self.ready.tail != idx {
+                    let _ = self.ready.pop(&mut self.table);
+                    self.ready.push(&mut self.table, idx);
+                }
+            }
+            Ticket::Arp(ip) => {
+                if let Some(at) = self.arp_due[..self.arp_due_len]
+                    .iter()
+                    .position(|&a| a == ip)
+                {
+                    self.arp_due.copy_within(at + 1..self.arp_due_len, at);
+                    self.arp_due_len -= 1;
+                }
+                self.counters.arp_requests_sent += 1;
+            }
+            Ticket::Rst => {
+                if self.rst_len > 0 {
+                    self.pop_rst();
+                }
+                self.counters.tx_aborts += 1;
+            }
+        }
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += frame.len as u64;
+        Ok(())
+    }
+}
+
+/// What serving one ready connection gave.
+enum Served {
+    Frame(TxFrame),
+    Event(Open),
+    Again,
+    TooSmall,
+}

@@ -1,0 +1,518 @@
+//! The endpoint fed arbitrary and mutated frames, interleaved with the application's calls
+//! (including calls with stale keys), sends, refused sends and jumps of the clock (proptest).
+//! Whatever arrives: no panic, every frame we send parses with valid checksums, and after every
+//! step the endpoint's bookkeeping (queues, timer wheel, listener chains, slot accounting) and
+//! every connection's state-machine invariants hold.
+//!
+//! Segments are built around the real sequence numbers of the connections most of the time, so
+//! the state machines get past the acceptability checks and into every state.
+
+mod common;
+
+use common::{Ep, host, ip, mac};
+use proptest::prelude::*;
+use tcp_engine::device::{ChecksumState, OffloadCaps, RxMeta};
+use tcp_engine::endpoint::{Buffers, Outbound, Received};
+use tcp_engine::link::offload_caps;
+use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
+use tcp_engine::seq::SeqNum;
+use tcp_engine::table::SlotKey;
+use tcp_engine::tcb::TcbConfig;
+use tcp_engine::time::{Duration, Instant};
+use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
+use tcp_engine::wire::{
+    ArpOperation, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpEchoKind, IcmpEchoRepr,
+    IcmpPacket, IpProtocol, Ipv4Address, Ipv4Repr, TxChecksum,
+};
+
+const CAPACITY: usize = 6;
+const PORTS: [u16; 3] = [80, 81, 5000];
+
+/// MSS, window scale, SACK-permitted, timestamps, number of SACK blocks.
+type OptionPicks = (Option<u16>, Option<u8>, bool, Option<(u32, u32)>, u8);
+
+#[derive(Clone, Debug)]
+enum Op {
+    Segment {
+        /// Aim at the tuple of a known connection (`Some(key selector)`), or at the fields
+        /// below.
+        target: Option<u8>,
+        peer: u8,
+        sport: u16,
+        dport: u8,
+        flags: u16,
+        seq: (u8, i32),
+        ack: (u8, i32),
+        window: u16,
+        options: Option<OptionPicks>,
+        payload: u16,
+        flip: Option<(u16, u8)>,
+        trusted: bool,
+    },
+    Raw(Vec<u8>),
+    /// An ICMP echo request with `options` words of IPv4 options and `len` data bytes.
+    Ping {
+        options: u8,
+        len: u16,
+        flip: Option<(u16, u8)>,
+    },
+    Arp {
+        request: bool,
+        peer: u8,
+        for_us: bool,
+    },
+    Send {
+        frames: u8,
+        refuse_every: u8,
+        small: bool,
+    },
+    Tick(u32),
+    Write(u8, u16),
+    Read(u8),
+    Close(u8),
+    Abort(u8),
+    Release(u8),
+    Recycle(u8),
+    Listen(u8),
+    Connect(u8, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let flags = prop_oneof![
+        4 => Just(TcpFlags::ACK.0),
+        3 => Just((TcpFlags::ACK | TcpFlags::PSH).0),
+        2 => Just(TcpFlags::SYN.0),
+        1 => Just((TcpFlags::SYN | TcpFlags::ACK).0),
+        2 => Just((TcpFlags::FIN | TcpFlags::ACK).0),
+        1 => Just(TcpFlags::RST.0),
+        1 => Just((TcpFlags::RST | TcpFlags::ACK).0),
+        2 => 0u16..0x200,
+    ];
+    let pick = || prop_oneof![4 => (Just(0u8), -2i32..2), 1 => (0u8..4, -3000i32..3000)];
+    let segment = (
+        (
+            proptest::option::weighted(0.7, any::<u8>()),
+            0u8..3,
+            prop_oneof![Just(40000u16), Just(40001), any::<u16>()],
+            0u8..4,
+            flags,
+        ),
+        (
+            pick(),
+            pick(),
+            prop_oneof![3 => Just(65535u16), 1 => any::<u16>()],
+        ),
+        proptest::option::weighted(
+            0.3,
+            (
+                proptest::option::of(any::<u16>()),
+                proptest::option::of(0u8..20),
+                any::<bool>(),
+                proptest::option::of((any::<u32>(), any::<u32>())),
+                0u8..5,
+            ),
+        ),
+        (
+            prop_oneof![2 => Just(0u16), 3 => 0u16..3000],
+            proptest::option::weighted(0.1, (any::<u16>(), 1u8..=255)),
+            proptest::bool::weighted(0.1),
+        ),
+    )
+        .prop_map(
+            |(
+                (target, peer, sport, dport, flags),
+                (seq, ack, window),
+                options,
+                (payload, flip, trusted),
+            )| {
+                Op::Segment {
+                    target,
+                    peer,
+                    sport,
+                    dport,
+                    flags,
+                    seq,
+                    ack,
+                    window,
+                    options,
+                    payload,
+                    flip,
+                    trusted,
+                }
+            },
+        );
+    prop_oneof![
+        30 => segment,
+        2 => proptest::collection::vec(any::<u8>(), 0..200).prop_map(Op::Raw),
+        2 => (0u8..11, 0u16..2000, proptest::option::weighted(0.3, (any::<u16>(), 1u8..=255)))
+            .prop_map(|(options, len, flip)| Op::Ping { options, len, flip }),
+        2 => (any::<bool>(), 0u8..3, any::<bool>()).prop_map(|(request, peer, for_us)| Op::Arp { request, peer, for_us }),
+        12 => (1u8..40, 0u8..6, proptest::bool::weighted(0.1)).prop_map(|(frames, refuse_every, small)| Op::Send { frames, refuse_every, small }),
+        6 => prop_oneof![0u32..2_000, 0u32..5_000_000, Just(61_000_000u32)].prop_map(Op::Tick),
+        4 => (any::<u8>(), 0u16..20_000).prop_map(|(k, n)| Op::Write(k, n)),
+        3 => any::<u8>().prop_map(Op::Read),
+        2 => any::<u8>().prop_map(Op::Close),
+        1 => any::<u8>().prop_map(Op::Abort),
+        2 => any::<u8>().prop_map(Op::Release),
+        1 => any::<u8>().prop_map(Op::Recycle),
+        2 => any::<u8>().prop_map(Op::Listen),
+        2 => (0u8..3, any::<u8>()).prop_map(|(p, port)| Op::Connect(p, port)),
+    ]
+}
+
+struct Fuzz {
+    ep: Ep,
+    now: Instant,
+    /// Every key ever handed out (stale ones included).
+    keys: Vec<SlotKey>,
+    buf: Vec<u8>,
+    offload: bool,
+}
+
+impl Fuzz {
+    fn key(&self, sel: u8) -> Option<SlotKey> {
+        (!self.keys.is_empty()).then(|| self.keys[usize::from(sel) % self.keys.len()])
+    }
+
+    fn peer_ip(peer: u8) -> Ipv4Address {
+        match peer {
+            0 => ip(2),
+            1 => ip(3),
+            _ => Ipv4Address::new(203, 0, 113, 7),
+        }
+    }
+
+    /// A sequence number chosen relative to the connection a segment may belong to.
+    fn pick(
+        &self,
+        sel: (u8, i32),
+        dport: u16,
+        sport: u16,
+        peer: Ipv4Address,
+        ours_seq: bool,
+    ) -> SeqNum {
+        let tcb = self
+            .keys
+            .iter()
+            .filter_map(|&k| {
+                let t = self.ep.tuple(k)?;
+                (t.local_port == dport
+                    && t.remote_port == sport
+                    && Ipv4Address::from(t.remote_addr) == peer)
+                    .then(|| self.ep.tcb(k))
+                    .flatten()
+            })
+            .next();
+        let base = match (tcb, sel.0) {
+            (Some(t), 0) if ours_seq => t.rcv_nxt(),
+            (Some(t), 1) if ours_seq => t.rcv_nxt() + 1000,
+            (Some(t), 0) => t.snd_nxt(),
+            (Some(t), 1) => t.snd_una(),
+            (Some(t), 2) => t.snd_max(),
+            _ => SeqNum(sel.1 as u32 ^ 0x5555_0000),
+        };
+        SeqNum(base.0.wrapping_add(sel.1 as u32))
+    }
+
+    fn deliver(&mut self, mut frame: Vec<u8>, meta: RxMeta) {
+        let _ = self.ep.receive(self.now, &mut frame, meta);
+    }
+
+    fn apply(&mut self, op: Op) {
+        match op {
+            Op::Segment {
+                target,
+                peer,
+                sport,
+                dport,
+                flags,
+                seq,
+                ack,
+                window,
+                options,
+                payload,
+                flip,
+                trusted,
+            } => {
+                let aimed = target
+                    .and_then(|t| self.key(t))
+                    .and_then(|k| self.ep.tuple(k))
+                    .filter(|t| t.remote_port != 0);
+                let (peer, peer_ip, sport, dport) = match aimed {
+                    Some(t) => {
+                        let ip = Ipv4Address::from(t.remote_addr);
+                        let peer = if ip == Self::peer_ip(0) {
+                            0
+                        } else if ip == Self::peer_ip(1) {
+                            1
+                        } else {
+                            2
+                        };
+                        (peer, ip, t.remote_port, t.local_port)
+                    }
+                    None => {
+                        let dport = PORTS
+                            .get(usize::from(dport))
+                            .copied()
+                            .unwrap_or(sport ^ 0x1111);
+                        (peer, Self::peer_ip(peer), sport, dport)
+                    }
+                };
+                let mut h = TcpHeader {
+                    src_port: sport,
+                    dst_port: dport,
+                    seq: self.pick(seq, dport, sport, peer_ip, true),
+                    ack: self.pick(ack, dport, sport, peer_ip, false),
+                    flags: TcpFlags(flags),
+                    window,
+                    urgent: 0,
+                    options: TcpOptions::default(),
+                };
+                if let Some((mss, ws, sack_ok, ts, sacks)) = options {
+                    h.options.mss = mss;
+                    h.options.window_scale = ws;
+                    h.options.sack_permitted = sack_ok;
+                    h.options.timestamps = ts;
+                    for i in 0..u32::from(sacks) {
+                        h.options.push_sack(SackBlock {
+                            left: h.ack + i * 3000 + 1000,
+                            right: h.ack + i * 3000 + 2000,
+                        });
+                    }
+                }
+                let addrs = TcpFrameAddresses {
+                    src_mac: mac(2 + peer),
+                    dst_mac: mac(1),
+                    src_ip: peer_ip,
+                    dst_ip: ip(1),
+                    ttl: 64,
+                    dscp_ecn: 0,
+                };
+                let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
+                let mut frame = vec![0u8; 14 + 20 + 60 + data.len()];
+                let Ok(layout) =
+                    emit_tcp_frame(&mut frame, &addrs, 1, &h, &[&data], TxChecksum::Software)
+                else {
+                    return;
+                };
+                frame.truncate(layout.frame_len());
+                if let Some((at, x)) = flip {
+                    let i = usize::from(at) % frame.len();
+                    frame[i] ^= x;
+                }
+                let meta = if trusted {
+                    RxMeta {
+                        ip: ChecksumState::Good,
+                        l4: ChecksumState::Good,
+                    }
+                } else {
+                    RxMeta::UNVERIFIED
+                };
+                self.deliver(frame, meta);
+            }
+            Op::Raw(bytes) => self.deliver(bytes, RxMeta::UNVERIFIED),
+            Op::Ping { options, len, flip } => {
+                let ihl = 20 + 4 * usize::from(options);
+                let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+                let mut frame = vec![0u8; 14 + ihl + 8 + data.len()];
+                EthernetRepr {
+                    src_addr: mac(2),
+                    dst_addr: mac(1),
+                    ethertype: EtherType::IPV4,
+                }
+                .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+                let ip = Ipv4Repr {
+                    src_addr: ip(2),
+                    dst_addr: ip(1),
+                    protocol: IpProtocol::ICMP,
+                    payload_len: 8 + data.len(),
+                    ttl: 64,
+                    ident: 1,
+                    dont_frag: false,
+                    dscp_ecn: 0,
+                };
+                let mut header = ip.header_bytes(TxChecksum::Software).to_vec();
+                header[0] = 0x40 | (ihl / 4) as u8;
+                header[2..4].copy_from_slice(&((ihl + 8 + data.len()) as u16).to_be_bytes());
+                header.resize(ihl, 1);
+                header[10..12].copy_from_slice(&[0, 0]);
+                let c = tcp_engine::checksum::checksum(&header);
+                header[10..12].copy_from_slice(&c.to_be_bytes());
+                frame[14..14 + ihl].copy_from_slice(&header);
+                IcmpEchoRepr {
+                    kind: IcmpEchoKind::Request,
+                    ident: 9,
+                    seq_no: 1,
+                    data: &data,
+                }
+                .emit(&mut IcmpPacket::new_unchecked(&mut frame[14 + ihl..]));
+                if let Some((at, x)) = flip {
+                    let i = usize::from(at) % frame.len();
+                    frame[i] ^= x;
+                }
+                let mut copy = frame.clone();
+                if let Received::Reply(r) = self.ep.receive(self.now, &mut copy, RxMeta::UNVERIFIED)
+                {
+                    // An intact request gets an intact reply.
+                    parse_frame(&copy[..r.len], RxMeta::UNVERIFIED).expect("echo reply parses");
+                    if flip.is_none() {
+                        assert_eq!(r.len, 14 + 20 + 8 + data.len(), "options are not echoed");
+                    }
+                }
+            }
+            Op::Arp {
+                request,
+                peer,
+                for_us,
+            } => {
+                let target = if for_us { ip(1) } else { ip(9) };
+                let arp = ArpRepr {
+                    operation: if request {
+                        ArpOperation::Request
+                    } else {
+                        ArpOperation::Reply
+                    },
+                    source_hardware_addr: mac(2 + peer),
+                    source_protocol_addr: Self::peer_ip(peer),
+                    target_hardware_addr: mac(1),
+                    target_protocol_addr: target,
+                };
+                let mut frame = vec![0u8; 60];
+                let n = emit_arp_frame(&mut frame, mac(2 + peer), &arp).unwrap();
+                frame.truncate(n);
+                self.deliver(frame, RxMeta::UNVERIFIED);
+            }
+            Op::Send {
+                frames,
+                refuse_every,
+                small,
+            } => {
+                let len = if small { 300 } else { self.buf.len() };
+                for i in 0..frames {
+                    let mut buf = std::mem::take(&mut self.buf);
+                    match self.ep.poll_transmit(self.now, &mut buf[..len]) {
+                        Outbound::Frame(f) => {
+                            let frame = &buf[..f.len];
+                            if !f.meta.checksum && f.meta.tso_mss.is_none() {
+                                parse_frame(frame, RxMeta::UNVERIFIED).expect("our frames parse");
+                            } else {
+                                assert!(self.offload, "offload requested from a device without it");
+                            }
+                            if refuse_every == 0 || i % refuse_every != 0 {
+                                let _ = self.ep.commit(self.now, &f);
+                            }
+                        }
+                        Outbound::Event(_) => {}
+                        Outbound::Nothing => {
+                            self.buf = buf;
+                            break;
+                        }
+                    }
+                    self.buf = buf;
+                }
+            }
+            Op::Tick(us) => self.now += Duration::from_micros(u64::from(us)),
+            Op::Write(k, n) => {
+                if let Some(k) = self.key(k) {
+                    let _ = self.ep.write(k, &vec![7u8; usize::from(n)]);
+                }
+            }
+            Op::Read(k) => {
+                if let Some(k) = self.key(k) {
+                    let _ = self.ep.read(k, &mut [0u8; 5000]);
+                }
+            }
+            Op::Close(k) => {
+                if let Some(k) = self.key(k) {
+                    let _ = self.ep.close(self.now, k);
+                }
+            }
+            Op::Abort(k) => {
+                if let Some(k) = self.key(k) {
+                    let _ = self.ep.abort(self.now, k);
+                }
+            }
+            Op::Release(k) => {
+                if let Some(k) = self.key(k) {
+                    let _ = self.ep.release(k);
+                }
+            }
+            Op::Recycle(k) => {
+                if let Some(k) = self.key(k) {
+                    if let Ok(tcp_engine::endpoint::Recycled::Listening(new)) = self.ep.recycle(k) {
+                        self.keys.push(new);
+                    }
+                }
+            }
+            Op::Listen(p) => {
+                let port = PORTS[usize::from(p) % PORTS.len()];
+                if let Ok(k) = self.ep.listen(port, Buffers::with_capacity(4096, 4096)) {
+                    self.keys.push(k);
+                }
+            }
+            Op::Connect(peer, port) => {
+                let port = PORTS[usize::from(port) % PORTS.len()];
+                if let Ok(k) = self.ep.connect(
+                    self.now,
+                    Self::peer_ip(peer),
+                    port,
+                    Buffers::with_capacity(8192, 8192),
+                ) {
+                    self.keys.push(k);
+                }
+            }
+        }
+    }
+}
+
+fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let tcb = TcbConfig {
+        rto_min: Duration::from_millis(1),
+        rto_initial: Duration::from_millis(20),
+        ..TcbConfig::DATACENTER
+    };
+    let mut f = Fuzz {
+        ep: host(1, caps, tcb, CAPACITY),
+        now: Instant::from_secs(1),
+        keys: Vec::new(),
+        buf: vec![0u8; 70_000],
+        offload: caps.tx_checksum,
+    };
+    f.ep.add_neighbor(f.now, ip(2), mac(2));
+    for port in [80, 80, 81] {
+        let k =
+            f.ep.listen(port, Buffers::with_capacity(4096, 4096))
+                .map_err(|(e, _)| e)
+                .unwrap();
+        f.keys.push(k);
+    }
+    for op in ops {
+        f.apply(op.clone());
+        if let Err(e) = f.ep.check_invariants() {
+            return Err(TestCaseError::fail(format!("after {op:?}: {e}")));
+        }
+        prop_assert!(f.ep.len() <= CAPACITY);
+        let live = f.keys.iter().filter(|&&k| f.ep.state(k).is_some()).count();
+        prop_assert!(
+            live <= f.ep.len(),
+            "live keys {} > slots in use {}",
+            live,
+            f.ep.len()
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_frames_and_calls_software(ops in proptest::collection::vec(op(), 1..300)) {
+        run(OffloadCaps::none(1514), ops)?;
+    }
+
+    #[test]
+    fn arbitrary_frames_and_calls_tso(ops in proptest::collection::vec(op(), 1..300)) {
+        run(offload_caps(1500, true), ops)?;
+    }
+}
