@@ -9,8 +9,9 @@
 //! Every TCP stack under test implements [`workload::BulkStack`]: one connection, both ends on
 //! one thread, N bytes client to server over an in-memory link or a simulated NIC, the data
 //! copied in and verified out. [`stacks::bulk_stack`] is the one place where stacks are
-//! registered; smoltcp 0.14 ([`smoltcp_bulk`], the work of `../shared/baselines/smoltcp-bulk`
-//! in our own harness) is the baseline every figure is compared with. [`runner::run_matrix`]
+//! registered: our engine ([`ferrotoe_bulk`]) and smoltcp 0.14 ([`smoltcp_bulk`], the work of
+//! `../shared/baselines/smoltcp-bulk` in our own harness), the baseline every figure is
+//! compared with. [`runner::run_matrix`]
 //! runs stack x backend x MTU x offload mode for several interleaved rounds and returns a
 //! [`report::BenchReport`].
 //!
@@ -35,6 +36,7 @@
 //! | [`workload`] | the bulk workload's vocabulary: `BulkConfig`, `BulkCounts`, errors, the `BulkStack`/`BulkRun` traits |
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
+//! | [`ferrotoe_bulk`] | our engine's bulk workload, generic over a backend's frame devices (the in-memory link today) |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
@@ -45,6 +47,7 @@
 //! | `sys` (private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 
 pub mod external;
+pub mod ferrotoe_bulk;
 pub mod measure;
 pub mod nic;
 pub mod pattern;
