@@ -175,9 +175,8 @@ fn endpoint<D: FrameDevice>(
         secret,
     );
     ep_config.tcb = tcb;
-    if let Some(burst) = config.rx_burst {
-        ep_config.rx_burst = burst as usize;
-    }
+    // No limit unless asked (smoltcp's interface drains its device the same way).
+    ep_config.rx_burst = config.rx_burst.map_or(usize::MAX, |burst| burst as usize);
 
     Endpoint::with_capacity(ep_config, SLOTS)
         .map_err(|e| setup_error(format!("building the endpoint of 198.18.0.{host}: {e}")))

@@ -150,7 +150,7 @@ pub use tx::{CommitError, Outbound, TxFrame};
 use core::fmt;
 use core::net::Ipv4Addr;
 
-use crate::device::OffloadCaps;
+use crate::device::{OffloadCaps, TsoCaps};
 use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::seq::SeqNum;
 use crate::table::{
@@ -204,11 +204,22 @@ pub struct EndpointConfig {
     /// Loss states [`BoxedEndpoint::with_capacity`] allocates; `None`:
     /// [`Endpoint::default_loss_states`].
     pub loss_states: Option<usize>,
+    /// Software segmentation (GSO) when the device has no TSO: connections plan
+    /// super-segments of up to [`GSO_MAX_PAYLOAD`] bytes and [`Endpoint::poll`] cuts each into
+    /// MSS-sized frames itself, so planning, committing and timer bookkeeping happen once per
+    /// super-segment instead of once per frame. The frames on the wire are the same.
+    /// [`Endpoint::poll_transmit`] always writes one MSS-sized segment per frame.
+    pub software_segmentation: bool,
 }
+
+/// Largest super-segment of software segmentation (see
+/// [`EndpointConfig::software_segmentation`]).
+pub const GSO_MAX_PAYLOAD: u32 = 64 * 1024;
 
 impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
-    /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames.
+    /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames,
+    /// software segmentation on.
     pub fn new(
         mac: EthernetAddress,
         address: Ipv4Cidr,
@@ -228,6 +239,7 @@ impl EndpointConfig {
             rx_burst: 64,
             tx_burst: 256,
             loss_states: None,
+            software_segmentation: true,
         }
     }
 }
@@ -445,6 +457,8 @@ pub struct Endpoint<B, SS, MS, LS> {
     gateway: Option<Ipv4Address>,
     ttl: u8,
     caps: OffloadCaps,
+    /// Software segmentation is on (see [`EndpointConfig::software_segmentation`]).
+    gso: bool,
     csum: TxChecksum,
     isn: IsnGenerator,
     ports: EphemeralPorts,
@@ -572,6 +586,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Some(tso) if caps.tx_checksum => Some(tso),
             _ => None,
         };
+        let gso = cfg.tso.is_none() && config.software_segmentation;
+        if gso {
+            cfg.tso = Some(TsoCaps {
+                max_payload: GSO_MAX_PAYLOAD,
+                min_mss: 1,
+                max_mss: u16::MAX,
+            });
+        }
         let slot_map = SlotMap::new(slots).map_err(SetupError::Slots)?;
         let hasher = SipTupleHasher::new(config.secret.derive(b"tuple map"));
         let map = TupleMap::new(buckets, capacity, hasher).map_err(SetupError::Map)?;
@@ -587,6 +609,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             gateway: config.gateway,
             ttl: config.ttl,
             caps,
+            gso,
             csum: TxChecksum::from_caps(&caps),
             isn: IsnGenerator::new(config.secret.derive(b"isn")),
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
@@ -637,7 +660,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     // --- Accessors. ---
 
-    /// The connection configuration in force (MSS capped to the device, TSO from its caps).
+    /// The connection configuration in force (MSS capped to the device; TSO from its caps, or
+    /// the limits of software segmentation when the device has none).
     pub fn tcb_config(&self) -> &TcbConfig {
         &self.cfg
     }

@@ -280,7 +280,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ipv4Addr::from(ip.src_addr),
             h.src_port,
         );
-        let matched = self.table.lookup_segment(&tuple)?;
+        let matched = self.table.lookup_segment_cached(&tuple)?;
         self.counters.rx_segments += 1;
         self.counters.rx_payload_bytes += payload.len() as u64;
         let key = matched.key();

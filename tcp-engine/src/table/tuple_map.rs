@@ -13,7 +13,7 @@
 
 use core::fmt;
 
-use super::siphash::{HashSecret, sip13};
+use super::siphash::{HashSecret, sip13_12};
 use super::slotmap::SlotKey;
 use super::{FourTuple, TableError};
 
@@ -41,7 +41,8 @@ impl SipTupleHasher {
 impl TupleHasher for SipTupleHasher {
     #[inline]
     fn hash_tuple(&self, tuple: &FourTuple) -> u32 {
-        sip13(&self.secret, &tuple.to_bytes()) as u32
+        let (first8, last4) = tuple.hash_words();
+        sip13_12(&self.secret, first8, last4) as u32
     }
 }
 
