@@ -38,6 +38,7 @@
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
 //! | [`ferrotoe_bulk`] | our engine's bulk workload, generic over a backend's frame devices (the in-memory link today) |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
+//! | [`lifecycle`] | connection lifecycles per second (handshake, request, response, close) |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
 //! | [`runner`] | the interleaved matrix runner |
@@ -48,6 +49,7 @@
 
 pub mod external;
 pub mod ferrotoe_bulk;
+pub mod lifecycle;
 pub mod measure;
 pub mod nic;
 pub mod pattern;
