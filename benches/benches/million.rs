@@ -15,9 +15,13 @@
 //! the order they are received (as a NIC's receive ring would hold them), so the connections,
 //! not the frames, are what the caches miss at 1M.
 //!
-//! Benchmarks: `receive/1k` and `receive/1M` (every segment for a random connection), and
-//! `receive/1M_1000_active` (1,000 connections spread over the million carry all the
-//! traffic: what the table's size alone costs). The bytes per connection are printed.
+//! Benchmarks: `receive/1k` and `receive/1M` (every segment for a random connection, one at a
+//! time), `receive/1M_1000_active` (1,000 connections spread over the million carry all the
+//! traffic: what the table's size alone costs), and `receive/1k_prefetched` and
+//! `receive/1M_prefetched`: the same segments in bursts of 32, each burst first handed to
+//! `Endpoint::prefetch` (what `Endpoint::poll` does above 65,536 connections over a device
+//! that can peek at its receive queue), so that the burst's cache misses overlap. The bytes per
+//! connection are printed.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant as WallInstant};
@@ -137,18 +141,28 @@ fn picks(n: usize, count: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Runs `frames` through the receive path and the send phase; every one must be taken
-/// quietly (a pure ACK changes nothing).
-fn receive_all(ep: &mut Ep, frames: &mut [[u8; FRAME]], buf: &mut [u8]) {
+/// quietly (a pure ACK changes nothing). With `prefetch`, each burst of [`RX_BURST`] frames is
+/// first handed to `Endpoint::prefetch`, as a driver with a receive burst in hand (or
+/// `Endpoint::poll` over a device that can peek) does.
+fn receive_all(ep: &mut Ep, frames: &mut [[u8; FRAME]], buf: &mut [u8], prefetch: bool) {
     let now = Instant::from_secs(10);
-    for f in frames.iter_mut() {
-        let r = ep.receive(now, f, VOUCHED);
-        debug_assert_eq!(r, Received::Nothing);
-        black_box(r);
-        while let Outbound::Frame(f) = ep.poll_transmit(now, buf) {
-            let _ = ep.commit(now, &f);
+    for burst in frames.chunks_mut(RX_BURST) {
+        if prefetch {
+            ep.prefetch(burst.iter().map(|f| &f[..]));
+        }
+        for f in burst.iter_mut() {
+            let r = ep.receive(now, f, VOUCHED);
+            debug_assert_eq!(r, Received::Nothing);
+            black_box(r);
+            while let Outbound::Frame(f) = ep.poll_transmit(now, buf) {
+                let _ = ep.commit(now, &f);
+            }
         }
     }
 }
+
+/// Frames of one receive burst (a NIC driver's typical burst).
+const RX_BURST: usize = 32;
 
 /// `n` established connections and the frames of a run: pure ACKs for random connections
 /// of the active set (`active` of them spread over the `n`, or all).
@@ -183,10 +197,12 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(BURST as u64));
     let mut buf = vec![0u8; 1514];
-    for (name, n, active) in [
-        ("1k", 1_000usize, None),
-        ("1M", 1_000_000, None),
-        ("1M_1000_active", 1_000_000, Some(1_000usize)),
+    for (name, n, active, prefetch) in [
+        ("1k", 1_000usize, None, false),
+        ("1M", 1_000_000, None, false),
+        ("1M_1000_active", 1_000_000, Some(1_000usize), false),
+        ("1k_prefetched", 1_000usize, None, true),
+        ("1M_prefetched", 1_000_000, None, true),
     ] {
         // Set up on first use only, so a filtered run builds only what it measures.
         let mut state: Option<(Ep, Vec<[u8; FRAME]>)> = None;
@@ -199,7 +215,7 @@ fn bench(c: &mut Criterion) {
                     if at + BURST > frames.len() {
                         at = 0;
                     }
-                    receive_all(ep, &mut frames[at..at + BURST], &mut buf);
+                    receive_all(ep, &mut frames[at..at + BURST], &mut buf, prefetch);
                     at += BURST;
                 }
                 started.elapsed()

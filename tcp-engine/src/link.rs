@@ -754,6 +754,19 @@ impl FrameDevice for LinkEnd {
         delivered
     }
 
+    /// Shows the frames due in send order (frames held back to be overtaken are not shown).
+    fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, mut on_frame: F) {
+        let shared = self.shared.borrow();
+        let now = shared.clock.now_us();
+        let dir = &shared.dirs[1 - self.side];
+        for q in dir.in_order.iter().take(max) {
+            if q.due_us > now {
+                break;
+            }
+            on_frame(&q.buf[..q.len]);
+        }
+    }
+
     /// Offers a buffer and puts the frame on the wire. Returns `None` without calling `fill`
     /// when no buffer is free (the queue toward the peer is full), and `None` after `fill` when
     /// the offload request breaks a rule of SPEC 6.1 (nothing is sent; see

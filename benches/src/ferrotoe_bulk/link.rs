@@ -114,6 +114,11 @@ impl FrameDevice for CountedEnd {
     fn flush(&mut self) {
         self.end.flush();
     }
+
+    #[inline]
+    fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, on_frame: F) {
+        self.end.peek_rx(max, on_frame);
+    }
 }
 
 /// The two ends of a perfect in-memory link: client first.

@@ -133,6 +133,7 @@ mod buffers;
 mod counters;
 mod loss;
 mod poll;
+mod prefetch;
 mod rx;
 mod sched;
 mod tx;
@@ -215,6 +216,11 @@ pub struct EndpointConfig {
 /// Largest super-segment of software segmentation (see
 /// [`EndpointConfig::software_segmentation`]).
 pub const GSO_MAX_PAYLOAD: u32 = 64 * 1024;
+
+/// Connections from which [`Endpoint::poll`] prefetches each receive burst
+/// ([`Endpoint::prefetch`]): below this the table sits in the caches and prefetching would only
+/// cost a hash per frame.
+pub const PREFETCH_MIN_CONNECTIONS: usize = 1 << 16;
 
 impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
@@ -409,6 +415,16 @@ impl<B> Connection<B> {
     #[inline]
     fn has(&self, bits: u8) -> bool {
         self.role & bits != 0
+    }
+
+    /// Reads fields from every part of the slot (see [`Tcb::touch`]).
+    #[inline]
+    fn touch(&self) -> u32 {
+        self.tcb.touch()
+            ^ self.queue_next
+            ^ self.loss
+            ^ u32::from(self.remote_port)
+            ^ u32::from(self.buffers.is_some())
     }
 }
 

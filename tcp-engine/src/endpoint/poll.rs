@@ -7,6 +7,7 @@
 //! right after the burst; replies that do not fit are dropped and counted
 //! (`replies_dropped`), as a NIC drops what its queue cannot hold.
 
+use super::prefetch::Prefetcher;
 use super::rx::{Open, Received};
 use super::tx::{NextOutput, Outbound, PlannedSegment};
 use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, SlotStorage};
@@ -131,6 +132,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     ) -> PollReport {
         let mut report = PollReport::default();
         let burst = self.rx_burst;
+        if self.table.len() >= super::PREFETCH_MIN_CONNECTIONS {
+            let mut prefetch = Prefetcher::new();
+            device.peek_rx(burst, |frame| prefetch.add(self, frame));
+            prefetch.flush(self);
+        }
         device.rx_burst(burst, |frame, meta| {
             report.received += 1;
             let reply = match self.receive(now, frame, meta) {

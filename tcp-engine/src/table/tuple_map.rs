@@ -258,6 +258,27 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         self.find(tuple, hash).ok().map(|pos| self.entry(pos).key)
     }
 
+    /// [`get`](Self::get) with the tuple's hash already known (from [`hasher`](Self::hasher)).
+    #[inline]
+    pub fn get_hashed(&self, tuple: &FourTuple, hash: u32) -> Option<SlotKey> {
+        self.find(tuple, hash).ok().map(|pos| self.entry(pos).key)
+    }
+
+    /// Reads the home bucket of `hash` and the one a cache line further (where probes that
+    /// start at home usually end), and returns a value derived from them: plain loads that
+    /// bring the buckets into the cache ahead of a [`get_hashed`](Self::get_hashed) (feed the
+    /// results to `core::hint::black_box` so the loads stay).
+    #[inline]
+    pub fn touch_home(&self, hash: u32) -> u32 {
+        let buckets = self.buckets.as_ref();
+        let at = home(hash, buckets.len());
+        let read = |i: usize| match buckets.get(i) {
+            Some(Bucket(Some(e))) => e.hash,
+            _ => 0,
+        };
+        read(at) ^ read(at + 3)
+    }
+
     /// Looks up many tuples at once: `out[i]` becomes `get(&tuples[i])`. Hashes a group of
     /// tuples and touches their home buckets before probing, so the memory accesses of the
     /// group overlap instead of queueing: at a million connections, where every lookup misses

@@ -977,6 +977,15 @@ impl Tcb {
         rst
     }
 
+    /// Reads a field from each part of the `Tcb` (start, middle, end) and returns a value
+    /// derived from them: plain loads that bring the whole `Tcb` into the cache ahead of its
+    /// use (an endpoint prefetching a receive burst feeds the result to
+    /// `core::hint::black_box`).
+    #[inline]
+    pub fn touch(&self) -> u32 {
+        self.snd_una.0 ^ self.ts_recent ^ self.counters.window_probes
+    }
+
     /// Checks the internal invariants; `Err` names the first one broken. Used by the tests
     /// after every event; cheap enough for debug assertions in an endpoint.
     pub fn check_invariants<S: SendBuffer + ?Sized>(
