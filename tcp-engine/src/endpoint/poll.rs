@@ -81,6 +81,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     ) -> (usize, bool) {
         let total = seg.plan.payload_len;
         let mss = seg.plan.tso_mss.map_or(total, u32::from).max(1);
+        let Some(template) = self.gso_template(seg) else {
+            // Cannot happen right after planning; stop the burst rather than plan it again.
+            return (0, true);
+        };
         let (mut offset, mut frames, mut bytes) = (0u32, 0usize, 0u64);
         let mut refused = false;
         while offset < total && frames < budget {
@@ -88,7 +92,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             let (mut called, mut written) = (false, false);
             let sent = device.transmit(|buf| {
                 called = true;
-                let out = self.write_gso_segment(seg, offset, len, buf);
+                let out = self.write_gso_segment(seg, &template, offset, len, buf);
                 written = out.is_some();
                 out
             });

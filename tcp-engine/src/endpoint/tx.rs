@@ -16,7 +16,7 @@ use crate::segment::{TcpFlags, TcpHeader};
 use crate::table::SlotKey;
 use crate::tcb::{Events, SendBuffer, State, TxPlan};
 use crate::time::Instant;
-use crate::wire::frame::{emit_arp_frame, emit_tcp_frame};
+use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame};
 use crate::wire::{ArpRepr, EthernetAddress, Ipv4Address};
 
 use super::rx::Open;
@@ -368,12 +368,25 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
     }
 
+    /// The header template of a software-segmented super-segment's frames (ports and
+    /// addresses filled in); `None` when the connection is gone.
+    pub(super) fn gso_template(&self, seg: &PlannedSegment) -> Option<SegmentTemplate> {
+        let (_, c) = self.table.get_index(seg.idx)?;
+        let mut h = seg.plan.header;
+        h.src_port = c.local_port;
+        h.dst_port = c.remote_port;
+        let addrs = self.tcp_addresses(seg.mac, c.remote_addr);
+        SegmentTemplate::new(&addrs, &h, self.csum).ok()
+    }
+
     /// Writes the `len` bytes at `offset` of a software-segmented super-segment as one
-    /// MSS-sized frame into `buf` (sequence number advanced by `offset`; PSH and FIN only on
-    /// the last piece). `None` when `buf` cannot hold it or the connection is gone.
+    /// MSS-sized frame into `buf`, stamped from `template` (sequence number advanced by
+    /// `offset`; PSH and FIN only on the last piece). `None` when `buf` cannot hold it or the
+    /// connection is gone.
     pub(super) fn write_gso_segment(
         &mut self,
         seg: &PlannedSegment,
+        template: &SegmentTemplate,
         offset: u32,
         len: u32,
         buf: &mut [u8],
@@ -381,12 +394,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let ident = self.next_ident();
         let (_, c) = self.table.get_index(seg.idx)?;
         let plan = &seg.plan;
-        let mut h = plan.header;
-        h.src_port = c.local_port;
-        h.dst_port = c.remote_port;
-        h.seq += offset;
+        let mut flags = plan.header.flags;
         if offset + len < plan.payload_len {
-            h.flags = h.flags.without(TcpFlags::FIN | TcpFlags::PSH);
+            flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
         }
         let (a, b) = match c.buffers.as_ref() {
             Some(bufs) => bufs
@@ -394,8 +404,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 .peek((plan.payload_offset + offset) as usize, len as usize),
             None => (&[][..], &[][..]),
         };
-        let addrs = self.tcp_addresses(seg.mac, c.remote_addr);
-        let layout = emit_tcp_frame(buf, &addrs, ident, &h, &[a, b], self.csum).ok()?;
+        let layout = template.emit(buf, ident, offset, flags, &[a, b]).ok()?;
         Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
     }
 
