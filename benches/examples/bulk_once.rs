@@ -1,7 +1,8 @@
 //! Runs one cell of the bulk benchmark once, without the matrix runner: handy under a profiler.
 //!
 //! `cargo run --profile perf -p ferrotoe-benches --example bulk_once -- ferrotoe csum 1500 4GiB`
-//! (arguments: stack, offload mode, MTU, bytes, repetitions; defaults ferrotoe csum 1500 1GiB 1).
+//! (arguments: stack, offload mode, MTU, bytes, repetitions, `noverify`; defaults ferrotoe csum
+//! 1500 1GiB 1, verifying).
 //! Prints the goodput, the process CPU time per byte of the run and the counts.
 
 use std::error::Error;
@@ -22,6 +23,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         bytes,
         mtu,
         offload,
+        verify: arg(5, "verify") != "noverify",
         ..BulkConfig::REFERENCE
     };
     let reps: u32 = arg(4, "1").parse()?;

@@ -579,7 +579,7 @@ proptest! {
                 prop_assert_eq!(ip.src_addr, fast.src_ip);
                 prop_assert_eq!(ip.dst_addr, fast.dst_ip);
                 prop_assert_eq!(tcp.header, fast.header);
-                prop_assert_eq!(payload, fast.payload);
+                prop_assert_eq!(payload, &frame[fast.payload.clone()]);
             }
         }
     }

@@ -874,6 +874,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
+    /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:
+    /// an unchanged deadline is filed where it was (or, already due, queued as it was).
+    #[inline]
+    fn reschedule_if_changed(&mut self, idx: u32, before: Option<Instant>) {
+        let now = self
+            .table
+            .get_index(idx)
+            .and_then(|(_, c)| c.tcb.next_deadline());
+        if now != before {
+            self.reschedule(idx);
+        }
+    }
+
     /// Connection `idx` reached CLOSED: count it, stop its timers, and free the slot when the
     /// application has its buffers already.
     fn closed(&mut self, idx: u32) {

@@ -165,7 +165,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     #[inline]
     fn receive_fast(&mut self, now: Instant, frame: &mut [u8], meta: RxMeta) -> Option<Received> {
         let fast = parse_tcp_fast(frame, meta, self.mac)?;
-        let h = fast.header;
+        let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
             return None;
         }
@@ -181,19 +181,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         ) {
             return None;
         }
+        let payload_len = fast.payload.len();
         let ip = Ipv4Repr {
             src_addr: fast.src_ip,
             dst_addr: fast.dst_ip,
             protocol: IpProtocol::TCP,
-            payload_len: h.buffer_len() + fast.payload.len(),
+            payload_len: h.buffer_len() + payload_len,
             ttl: 0,
             ident: 0,
             dont_frag: true,
             dscp_ecn: 0,
         };
-        let (src_mac, payload_len) = (fast.src_mac, fast.payload.len());
-        let outcome = self.receive_segment(now, &ip, &h, fast.payload);
-        Some(self.finish_segment(frame, src_mac, &ip, &h, payload_len, outcome))
+        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()]);
+        Some(self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome))
     }
 
     fn count_wire_error(&mut self, e: wire::Error) {
@@ -325,22 +325,23 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_payload_bytes += payload.len() as u64;
         let key = matched.key();
         let idx = key.index();
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         let c = self.table.get_mut(key)?;
         if c.qstate == QState::Zombie {
             // Logically gone: answer as a closed port would.
             return None;
         }
         let listening_before = c.tcb.state() == State::Listen;
+        let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let r = match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
-                c.tcb.on_segment(&cfg, now, h, payload, snd, rcv, loss)
+                c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
             }
             None => c
                 .tcb
-                .on_segment(&cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
+                .on_segment(cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
         };
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if let Some(d) = r.dropped {
@@ -360,7 +361,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         } else if events.contains(Events::CLOSED) {
             self.closed(idx);
         } else if !listening_before {
-            self.reschedule(idx);
+            self.reschedule_if_changed(idx, deadline_before);
             // A segment that asks for no answer (an ACK of data in flight, data whose ACK
             // is delayed) leaves the connection out of the send phase.
             let wants = self

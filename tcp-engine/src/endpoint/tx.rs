@@ -232,7 +232,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     /// Serves ready connection `idx`.
     fn serve(&mut self, now: Instant, idx: u32) -> Served {
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         let Some((key, c)) = self.table.get_index_mut(idx) else {
             let _ = self.ready.pop(&mut self.table);
             return Served::Again;
@@ -243,12 +243,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return Served::Again;
         }
         let was_closed = c.tcb.state() == State::Closed;
+        let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let plan = match c.buffers.as_ref() {
             Some(b) => c
                 .tcb
-                .poll_transmit(&cfg, now, b.send_buffer(), b.recv_buffer(), loss),
-            None => c.tcb.poll_transmit(&cfg, now, &NoBuffers, &NoBuffers, loss),
+                .poll_transmit(cfg, now, b.send_buffer(), b.recv_buffer(), loss),
+            None => c.tcb.poll_transmit(cfg, now, &NoBuffers, &NoBuffers, loss),
         };
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if !was_closed && c.tcb.state() == State::Closed {
@@ -265,7 +266,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 reply: None,
             });
         }
-        self.reschedule(idx);
+        self.reschedule_if_changed(idx, deadline_before);
         let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
             return Served::Again;
@@ -446,13 +447,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     pub fn commit(&mut self, now: Instant, frame: &TxFrame) -> Result<(), CommitError> {
         match frame.ticket {
             Ticket::Segment { key, plan } => {
-                let cfg = self.cfg;
+                let cfg = &self.cfg;
                 let c = match self.table.get_mut(key) {
                     Some(c) if c.qstate != QState::Zombie => c,
                     _ => return Err(CommitError::StaleKey(key)),
                 };
+                let deadline_before = c.tcb.next_deadline();
                 let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
-                let committed = c.tcb.commit(&cfg, now, &plan, loss);
+                let committed = c.tcb.commit(cfg, now, &plan, loss);
                 super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
                 if committed.is_err() {
                     self.counters.tx_stale_commits += 1;
@@ -464,7 +466,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     self.counters.tx_tso_frames += 1;
                 }
                 let idx = key.index();
-                self.reschedule(idx);
+                self.reschedule_if_changed(idx, deadline_before);
                 // Round robin: the connection goes behind the others with output.
                 if self.ready.head == idx && self.ready.tail != idx {
                     let _ = self.ready.pop(&mut self.table);

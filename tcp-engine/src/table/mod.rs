@@ -362,13 +362,20 @@ where
     /// found last: consecutive segments of one flow (a receive burst of a bulk transfer) hash
     /// and probe once. Any change of the map empties the cache, so it never answers for a
     /// tuple that moved or left.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_segment_cached(&mut self, tuple: &FourTuple) -> Option<Matched> {
         if let Some((recent, key)) = self.recent {
             if recent == *tuple {
                 return Some(Matched::Connection(key));
             }
         }
+        self.lookup_segment_and_remember(tuple)
+    }
+
+    /// The uncached half of [`lookup_segment_cached`](Self::lookup_segment_cached), out of
+    /// line so that the cached half inlines (and compares the tuple in registers).
+    #[inline(never)]
+    fn lookup_segment_and_remember(&mut self, tuple: &FourTuple) -> Option<Matched> {
         let matched = self.map.lookup_segment(tuple);
         if let Some(Matched::Connection(key)) = matched {
             self.recent = Some((*tuple, key));

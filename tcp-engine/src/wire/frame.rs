@@ -383,8 +383,8 @@ pub fn emit_echo_reply(
 }
 
 /// A TCP/IPv4 segment of the common shape, taken apart by [`parse_tcp_fast`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FastTcp<'a> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FastTcp {
     /// The sender's MAC.
     pub src_mac: EthernetAddress,
     /// The IPv4 source.
@@ -393,8 +393,9 @@ pub struct FastTcp<'a> {
     pub dst_ip: Ipv4Address,
     /// The TCP header (options: timestamps or none).
     pub header: TcpHeader,
-    /// The payload.
-    pub payload: &'a [u8],
+    /// Where the payload lies in the frame (a range, not a slice, so the frame stays free for
+    /// an in-place answer while the header is in use).
+    pub payload: Range<usize>,
 }
 
 /// The receive fast path's parser: takes apart, in one pass over fixed offsets, a frame of the
@@ -405,7 +406,7 @@ pub struct FastTcp<'a> {
 /// [`parse_frame`], which decides (and counts) what is wrong. Whenever this returns a
 /// segment, [`parse_frame`] returns the same one. Never panics.
 #[inline]
-pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> Option<FastTcp<'_>> {
+pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> Option<FastTcp> {
     use crate::device::ChecksumState::{Good, Unknown};
     use crate::segment::TcpFlags;
     const L3: usize = ethernet::HEADER_LEN;
@@ -451,7 +452,10 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
         },
         _ => return None,
     }
-    let payload = segment.get(doff..)?;
+    if doff > segment.len() {
+        return None;
+    }
+    let payload = L4 + doff..L3 + total;
     let src_ip = Ipv4Address([head[L3 + 12], head[L3 + 13], head[L3 + 14], head[L3 + 15]]);
     let dst_ip = Ipv4Address([head[L3 + 16], head[L3 + 17], head[L3 + 18], head[L3 + 19]]);
     let ip_ok = match meta.ip {
