@@ -1,7 +1,7 @@
 //! The bulk workload on ferrotoe's own engine (`tcp-engine`), the stack every figure of the
 //! benchmark is about.
 //!
-//! Does the work of [`crate::smoltcp_bulk`] with our [`Endpoint`]: two endpoints (client and
+//! Does the work of [`crate::smoltcp_bulk`] with our [`tcp_engine::endpoint::Endpoint`]: two endpoints (client and
 //! server) over a pair of frame devices, one thread polling the client and then the server,
 //! one TCP connection, [`BulkConfig::bytes`] from client to server. Each iteration of the loop
 //! reads the wall clock once, polls both endpoints, lets the client application fill its send
