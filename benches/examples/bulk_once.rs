@@ -1,16 +1,20 @@
 //! Runs one cell of the bulk benchmark once, without the matrix runner: handy under a profiler.
 //!
 //! `cargo run --profile perf -p ferrotoe-benches --example bulk_once -- ferrotoe csum 1500 4GiB`
-//! (arguments: stack, offload mode, MTU, bytes, repetitions, `noverify`; defaults ferrotoe csum
-//! 1500 1GiB 1, verifying).
+//! (arguments: stack, offload mode, MTU, bytes, repetitions, `verify` or `noverify`, `whole` or
+//! `segment`; defaults ferrotoe csum 1500 1GiB 1 verify whole). `segment` runs our engine over a
+//! link that segments TSO super-frames (MSS-sized frames at the receiver) instead of the
+//! benchmark's whole delivery.
 //! Prints the goodput, the process CPU time per byte of the run and the counts.
 
 use std::error::Error;
 use std::time::Instant;
 
+use ferrotoe_benches::ferrotoe_bulk::{FerrotoeTransfer, link};
 use ferrotoe_benches::measure::process_cpu_time;
 use ferrotoe_benches::stacks::{StackId, bulk_stack};
-use ferrotoe_benches::workload::{BulkConfig, OffloadMode};
+use ferrotoe_benches::workload::{BulkConfig, BulkRun, OffloadMode};
+use tcp_engine::link::TsoDelivery;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +32,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let reps: u32 = arg(4, "1").parse()?;
     for _ in 0..reps {
-        let mut run = bulk_stack(stack)?.prepare(&config)?;
+        let mut run: Box<dyn BulkRun> = if arg(6, "whole") == "segment" {
+            // Our engine with TSO super-frames segmented by the link's NIC model (the receiver
+            // sees MSS-sized frames, as from a NIC without LRO) instead of delivered whole.
+            let mut link = link::link_config(&config);
+            link.tso_delivery = TsoDelivery::Segment;
+            Box::new(FerrotoeTransfer::new(
+                config,
+                link::LinkDevices::with_link(&link)?,
+            )?)
+        } else {
+            bulk_stack(stack)?.prepare(&config)?
+        };
         let cpu = process_cpu_time()?;
         let started = Instant::now();
         let counts = run.run()?;

@@ -36,6 +36,9 @@
 //!   checksum offload) segments are super-segments with a TSO
 //!   [`TxMeta`](crate::device::TxMeta); with checksum offload
 //!   checksums are left to the device; otherwise everything is segmented and summed in software.
+//!   Without TSO, [`Endpoint::poll`] still plans super-segments and cuts them into MSS-sized
+//!   frames itself (software segmentation, [`EndpointConfig::software_segmentation`]): the
+//!   same frames on the wire, one plan and one commit per super-segment.
 //! * **Connections**: [`connect`](Endpoint::connect) (ephemeral port, RFC 6528 ISN; the SYN
 //!   leaves in the send phase, and the first segment after the handshake carries data when the
 //!   application wrote some), [`listen`](Endpoint::listen), [`close`](Endpoint::close),
@@ -103,6 +106,21 @@
 //! rescheduling and [`next_deadline`](Endpoint::next_deadline) never scan the table. A
 //! connection whose next hop is being resolved waits in a second list and is queued again when
 //! the neighbour answers (or at the next ARP retry).
+//!
+//! # The fast paths
+//! What every segment of a busy connection goes through is kept short; each shortcut gives
+//! exactly the result of the general path (tests compare them):
+//! * [`parse_tcp_fast`](crate::wire::frame::parse_tcp_fast) takes a segment of the common
+//!   shape (IPv4 without options, TCP with timestamps or no options, ACK without
+//!   SYN/FIN/RST/URG) apart in one pass; anything else takes the general parser.
+//! * A one-entry cache in the table ([`ConnectionTable::lookup_segment_cached`]) spares
+//!   consecutive segments of one flow the hash and the probe.
+//! * A segment that needs no answer ([`Tcb::may_transmit`]) does not queue its connection for
+//!   the send phase, and deadlines are re-filed in the wheel only when they changed.
+//! * Software segmentation stamps its frames from a
+//!   [`SegmentTemplate`](crate::wire::frame::SegmentTemplate).
+//! * Above [`PREFETCH_MIN_CONNECTIONS`], [`Endpoint::poll`] prefetches each receive burst
+//!   ([`Endpoint::prefetch`]) so its cache misses overlap.
 //!
 //! # Memory per connection
 //! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,

@@ -1,6 +1,9 @@
-//! The device-driving helper: one call runs a receive burst through the endpoint, sends the
-//! in-place replies, then sends segments until nothing is left (or the device is full), with
-//! one flush per call.
+//! The device-driving helper: one call runs a receive burst through the endpoint (prefetched
+//! first when the endpoint is large), sends the in-place replies, then sends segments until
+//! nothing is left (or the device is full), with one flush per call. Without TSO on the device,
+//! super-segments are cut into MSS-sized frames here (software segmentation): planned and
+//! committed once, written frame by frame into the device's buffers, and committed only as far
+//! as the device took them.
 //!
 //! Replies written in place cannot be sent while the device's receive burst holds the device,
 //! so they are copied into a small fixed stash (inside the endpoint: no allocation) and sent

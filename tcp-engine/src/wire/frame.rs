@@ -22,7 +22,14 @@
 //!
 //! With TSO the frame is a super-frame: its IPv4 total length is written saturated at 65535
 //! and the device rewrites it per segment (hw-spec `SPEC.md` 6.3); TSO requires
-//! `TxChecksum::Device`.
+//! `TxChecksum::Device`. [`SegmentTemplate`] stamps the frames of a run of segments (software
+//! segmentation) from headers written once.
+//!
+//! ## Receive
+//!
+//! [`parse_frame`] takes any frame apart layer by layer; [`parse_tcp_fast`] is the receive fast
+//! path's one-pass parser for the shape nearly every established segment has, and gives up
+//! (leaving the verdict to [`parse_frame`]) on anything else.
 
 use super::arp::{ArpPacket, ArpRepr};
 use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
