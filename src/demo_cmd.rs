@@ -215,18 +215,28 @@ impl ProgressBar {
             return;
         }
         self.last_tenth = tenth;
-        let secs = self.phase_start.elapsed().as_secs_f64().max(1e-6);
+        let secs = self.phase_start.elapsed().as_secs_f64();
+        // A rate over the first few milliseconds says nothing.
+        let early = secs < 0.05;
         let (label, amount, rate) = if phase == 1 {
             (
                 "bulk",
                 format!("{} / {}", human_bytes(done), human_bytes(total)),
-                format!("{:.2} Gbit/s", done as f64 * 8.0 / secs / 1e9),
+                if early {
+                    String::new()
+                } else {
+                    format!("{:.2} Gbit/s", done as f64 * 8.0 / secs / 1e9)
+                },
             )
         } else {
             (
                 "requests",
                 format!("{done} / {total}"),
-                format!("{:.0} transactions/s", done as f64 / secs),
+                if early {
+                    String::new()
+                } else {
+                    format!("{:.0} transactions/s", done as f64 / secs)
+                },
             )
         };
         let pct = done as f64 * 100.0 / total.max(1) as f64;

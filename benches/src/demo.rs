@@ -120,16 +120,9 @@ impl fmt::Display for DemoError {
     }
 }
 
-impl std::error::Error for DemoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DemoError::Config(_) => None,
-            DemoError::Hosts(e) => Some(e),
-            DemoError::Bulk(e) => Some(e),
-            DemoError::Requests(e) => Some(e),
-        }
-    }
-}
+// Display already includes any inner error's message, so `source` stays `None` (error
+// chains printed with `{:#}` would repeat it).
+impl std::error::Error for DemoError {}
 
 impl From<SimHostsError> for DemoError {
     fn from(e: SimHostsError) -> Self {

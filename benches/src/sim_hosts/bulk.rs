@@ -278,8 +278,9 @@ impl FerrotoeSimBulk {
             Backend::Link => {
                 return Err(Unsupported {
                     stack: STACK.into(),
-                    reason: "the simulated-NIC harness runs backends model and rtl; the link \
-                             backend is the engine's in-memory link workload"
+                    reason: "the engine's workload over the in-memory link is not wired into \
+                             the harness yet; the engine runs over the simulated NIC: use \
+                             --backend model (or rtl)"
                         .into(),
                 });
             }
@@ -300,6 +301,9 @@ impl FerrotoeSimBulk {
             ..SimHostsConfig::new()
         };
         cfg.tcb.nagle = config.nagle;
+        if let Some(burst) = config.rx_burst {
+            cfg.rx_burst = burst as usize;
+        }
         Ok(cfg)
     }
 }

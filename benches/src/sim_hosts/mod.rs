@@ -112,8 +112,8 @@ const RING_LOG2: u8 = 10;
 const BUFFERS: u32 = 4096;
 /// Large buffers (TSO super-frames; with TSO every transmitted frame uses one).
 const LARGE_BUFFERS: u32 = 192;
-/// Frames the endpoint takes from its device per poll.
-const RX_BURST: usize = 256;
+/// Frames an endpoint takes from its device per poll, by default.
+pub const RX_BURST: usize = 256;
 /// Rounds a closing handshake may take (a bound; a few suffice).
 const CLOSE_ROUNDS: u32 = 100_000;
 /// Most NIC steps per round (a bound, never reached by a well-behaved pair).
@@ -178,6 +178,8 @@ pub struct SimHostsConfig {
     pub tcb: TcbConfig,
     /// Connections each endpoint can hold (listening slots included).
     pub connections: usize,
+    /// Frames each endpoint takes from its device per poll (at least 1).
+    pub rx_burst: usize,
     /// Seed of the endpoints' hash secrets (ISNs, ephemeral ports): runs are reproducible.
     pub seed: u64,
     /// Line rate of the simulated wire in bit/s, for the simulated clock; `None`: the device's
@@ -187,7 +189,8 @@ pub struct SimHostsConfig {
 
 impl SimHostsConfig {
     /// The defaults: model backend, every offload the device has, MTU 1500, a perfect cable,
-    /// no capture, [`TcbConfig::DATACENTER`], 16 connections per host, seed 1.
+    /// no capture, [`TcbConfig::DATACENTER`], 16 connections per host, receive bursts of 256
+    /// frames, seed 1.
     pub fn new() -> SimHostsConfig {
         SimHostsConfig {
             backend: NicBackend::Model,
@@ -197,6 +200,7 @@ impl SimHostsConfig {
             pcap: None,
             tcb: TcbConfig::DATACENTER,
             connections: 16,
+            rx_burst: RX_BURST,
             seed: 1,
             line_rate_bps: None,
         }
@@ -277,15 +281,9 @@ impl fmt::Display for SimHostsError {
     }
 }
 
-impl std::error::Error for SimHostsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SimHostsError::Backend(e) => Some(e),
-            SimHostsError::Device { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+// Display already includes any inner error's message, so `source` stays `None` (error
+// chains printed with `{:#}` would repeat it).
+impl std::error::Error for SimHostsError {}
 
 /// The best mode a device offers.
 fn best_mode(caps: &DeviceCaps) -> OffloadMode {
@@ -449,6 +447,11 @@ impl SimHosts {
                 "each endpoint needs room for at least 2 connections".into(),
             ));
         }
+        if cfg.rx_burst == 0 {
+            return Err(SimHostsError::Config(
+                "a receive burst of 0 frames would never receive; use at least 1".into(),
+            ));
+        }
         if cfg.line_rate_bps == Some(0) {
             return Err(SimHostsError::Config(
                 "the line rate must be positive".into(),
@@ -464,10 +467,13 @@ impl SimHosts {
         let (end_a, end_b) =
             CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
         let port_a: Box<dyn Port> = match &cfg.pcap {
-            Some(path) => Box::new(
-                Capture::new(end_a, path)
-                    .map_err(|e| setup("cable", "creating the capture file", e))?,
-            ),
+            Some(path) => Box::new(Capture::new(end_a, path).map_err(|e| {
+                setup(
+                    "cable",
+                    "creating the capture file",
+                    format!("{e}; check that its directory exists and is writable"),
+                )
+            })?),
             None => Box::new(end_a),
         };
         let client = build_host(cfg, device_cfg, Side::Client, port_a)?;
@@ -822,7 +828,7 @@ fn build_host(
         .ok_or_else(|| setup(host, "choosing its address", "bad prefix"))?;
     let mut ecfg = EndpointConfig::new(side.mac(), address, ecaps, secret(cfg.seed, side));
     ecfg.tcb = cfg.tcb.with_mtu(cfg.mtu);
-    ecfg.rx_burst = RX_BURST;
+    ecfg.rx_burst = cfg.rx_burst;
     let endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections)
         .map_err(|e| setup(host, "building the TCP endpoint", e))?;
     Ok((

@@ -167,14 +167,9 @@ impl fmt::Display for RrError {
     }
 }
 
-impl std::error::Error for RrError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            RrError::Hosts(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+// Display already includes any inner error's message, so `source` stays `None` (error
+// chains printed with `{:#}` would repeat it).
+impl std::error::Error for RrError {}
 
 impl From<SimHostsError> for RrError {
     fn from(e: SimHostsError) -> Self {

@@ -2,6 +2,7 @@
 //! request/response, and the errors a user can hit. Small transfers: behaviour, not speed.
 
 use super::*;
+use crate::workload::{BulkConfig, BulkError};
 
 fn hosts(offload: Option<OffloadMode>) -> SimHosts {
     SimHosts::new(&SimHostsConfig {
@@ -183,6 +184,12 @@ fn bad_configurations_say_what_to_change() {
     .unwrap_err();
     assert!(e.to_string().contains("loss"), "{e}");
     let e = SimHosts::new(&SimHostsConfig {
+        rx_burst: 0,
+        ..SimHostsConfig::new()
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("receive burst"), "{e}");
+    let e = SimHosts::new(&SimHostsConfig {
         pcap: Some("/nonexistent/dir/x.pcap".into()),
         ..SimHostsConfig::new()
     })
@@ -211,12 +218,71 @@ fn the_best_mode_follows_the_capabilities() {
 }
 
 #[test]
-fn dbg_csum() {
-    let mut h = hosts(Some(OffloadMode::Csum));
-    let r = run_bulk(&mut h, &BulkSpec::new(1 << 20), &mut |_| {});
-    eprintln!("{r:?}");
-    eprintln!("{:#?}", h.counters().unwrap());
-    eprintln!("{:?}", h.host(Side::Client).endpoint.counters());
-    eprintln!("{:?}", h.host(Side::Server).endpoint.counters());
-    eprintln!("{:?}", h.host(Side::Client).device.stats());
+fn the_benchmark_runs_the_model_backend_and_skips_what_it_cannot() {
+    use crate::measure::Meter;
+    use crate::report::WorkloadSettings;
+    use crate::runner::{MatrixPlan, run_matrix};
+    use crate::workload::{Backend, BulkStack};
+
+    let plan = MatrixPlan {
+        offloads: OffloadMode::ALL.to_vec(),
+        mtus: vec![1500],
+        backends: vec![Backend::Model, Backend::Link],
+        reps: 1,
+        workload: WorkloadSettings {
+            bytes: 2 << 20,
+            ..WorkloadSettings::REFERENCE
+        },
+        stall_timeout: Duration::from_secs(10),
+    };
+    let stacks: Vec<Box<dyn BulkStack>> = vec![Box::new(FerrotoeSimBulk)];
+    let report = run_matrix(
+        &plan,
+        &stacks,
+        None,
+        &mut Meter::without_cycles("test"),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.cells.len(), 3, "model x none, csum, tso");
+    for cell in &report.cells {
+        assert_eq!(
+            (cell.key.stack.as_str(), cell.key.backend),
+            ("ferrotoe", Backend::Model)
+        );
+        let s = &cell.samples[0];
+        assert!(s.verified && s.bytes == 2 << 20, "{s:?}");
+        // Wire frames client to server: MSS-sized segments whatever the mode; TSO needs far
+        // fewer requests for them.
+        assert!(s.data_frames >= (2 << 20) / 1448, "{s:?}");
+        if cell.key.offload == OffloadMode::Tso {
+            assert!(s.tx_requests * 10 < s.data_frames, "{s:?}");
+        } else {
+            assert_eq!(s.tx_requests, s.data_frames, "{s:?}");
+        }
+        assert_eq!(s.retransmissions, Some(0));
+    }
+    assert_eq!(
+        report.skipped.len(),
+        3,
+        "the link backend is not this harness's"
+    );
+    assert!(report.skipped.iter().all(|s| s.reason.contains("link")));
+    // A prepared run runs once.
+    let mut run = bulk_run(
+        &plan
+            .workload
+            .config(1500, OffloadMode::Csum, Backend::Model),
+    )
+    .unwrap();
+    run.run().unwrap();
+    assert!(matches!(run.run(), Err(BulkError::AlreadyRun { .. })));
+    let cubic = BulkConfig {
+        congestion: crate::workload::Congestion::Cubic,
+        ..plan
+            .workload
+            .config(1500, OffloadMode::Csum, Backend::Model)
+    };
+    assert!(FerrotoeSimBulk.supports(&cubic).is_err());
 }
