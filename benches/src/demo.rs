@@ -302,7 +302,17 @@ pub fn run_demo(
             crate::workload::MAX_SOCKET_BUFFER
         )));
     }
-    let mut hosts = SimHosts::new(&cfg.hosts)?;
+    let rr = RrSpec {
+        transactions: cfg.requests,
+        request_bytes: cfg.request_bytes,
+        response_bytes: cfg.response_bytes,
+        stall_timeout: cfg.stall_timeout,
+    };
+    let hosts_cfg = SimHostsConfig {
+        max_window: cfg.socket_buffer.max(rr.buffer()),
+        ..cfg.hosts.clone()
+    };
+    let mut hosts = SimHosts::new(&hosts_cfg)?;
     progress(DemoProgress::Ready);
     let setup = DemoSetup {
         backend: match hosts.backend() {
@@ -363,12 +373,7 @@ pub fn run_demo(
     };
 
     let requests = if cfg.requests > 0 {
-        let spec = RrSpec {
-            transactions: cfg.requests,
-            request_bytes: cfg.request_bytes,
-            response_bytes: cfg.response_bytes,
-            stall_timeout: cfg.stall_timeout,
-        };
+        let spec = rr;
         let total = cfg.requests;
         let (before, cpu0) = (hosts.counters()?, cpu_now());
         let out = run_rr(&mut hosts, &spec, &mut |done| {

@@ -298,6 +298,7 @@ impl FerrotoeSimBulk {
             backend,
             offload: Some(config.offload),
             mtu: config.mtu,
+            max_window: config.socket_buffer,
             ..SimHostsConfig::new()
         };
         cfg.tcb.nagle = config.nagle;

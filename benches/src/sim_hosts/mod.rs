@@ -16,8 +16,8 @@
 //! ([`SimHosts::poll`] for each host, the applications' work, then [`SimHosts::end_round`])
 //! polls each endpoint once (receive burst, send phase, one doorbell), then steps both NICs
 //! until neither has anything left to do: every frame sent in a round is in the peer's receive
-//! ring at its end. The receive rings hold more frames than a 1 MiB window, so a host that
-//! reads every round never loses a frame to a full ring.
+//! ring at its end. The receive rings hold a full window ([`SimHostsConfig::max_window`]) of
+//! full-sized frames, so a host that reads every round never loses a frame to a full ring.
 //!
 //! # Simulated time
 //! Both endpoints and both NICs run on one simulated clock (microseconds; the NICs' device time
@@ -106,10 +106,12 @@ pub const PREFIX: u8 = 24;
 pub const MIN_MTU: u16 = 576;
 /// The simulated clock's value when the hosts are built (1 s: no timer starts at zero).
 const START_US: u64 = 1_000_000;
-/// Ring entries (log2) of each queue: 1024 frames, more than a 1 MiB window of full frames.
-const RING_LOG2: u8 = 10;
-/// Receive and small transmit buffers per host.
-const BUFFERS: u32 = 4096;
+/// Fewest ring entries (log2) of each queue: 1024 frames.
+const MIN_RING_LOG2: u8 = 10;
+/// Most ring entries (log2): the reference device's largest ring, 32768.
+const MAX_RING_LOG2: u8 = 15;
+/// Frames beyond a full window that a receive ring holds (ACKs, window probes, slack).
+const RING_SLACK: usize = 256;
 /// Large buffers (TSO super-frames; with TSO every transmitted frame uses one).
 const LARGE_BUFFERS: u32 = 192;
 /// Frames an endpoint takes from its device per poll, by default.
@@ -180,6 +182,9 @@ pub struct SimHostsConfig {
     pub connections: usize,
     /// Frames each endpoint takes from its device per poll (at least 1).
     pub rx_burst: usize,
+    /// The largest receive window (socket buffer) the workloads will use: the queues' rings
+    /// are sized to hold it in full-sized frames (1,024 to 32,768 entries).
+    pub max_window: usize,
     /// Seed of the endpoints' hash secrets (ISNs, ephemeral ports): runs are reproducible.
     pub seed: u64,
     /// Line rate of the simulated wire in bit/s, for the simulated clock; `None`: the device's
@@ -190,7 +195,7 @@ pub struct SimHostsConfig {
 impl SimHostsConfig {
     /// The defaults: model backend, every offload the device has, MTU 1500, a perfect cable,
     /// no capture, [`TcbConfig::DATACENTER`], 16 connections per host, receive bursts of 256
-    /// frames, seed 1.
+    /// frames, rings for windows of 1 MiB, seed 1.
     pub fn new() -> SimHostsConfig {
         SimHostsConfig {
             backend: NicBackend::Model,
@@ -201,6 +206,7 @@ impl SimHostsConfig {
             tcb: TcbConfig::DATACENTER,
             connections: 16,
             rx_burst: RX_BURST,
+            max_window: 1 << 20,
             seed: 1,
             line_rate_bps: None,
         }
@@ -749,6 +755,16 @@ impl SimHosts {
     }
 }
 
+/// Ring entries (log2) for a window of `cfg.max_window` bytes in MSS-sized frames, plus
+/// slack: a host that reads every round then never loses a frame to a full ring. Windows beyond
+/// what 32768 entries hold can overflow the ring (the device counts the drops, TCP recovers).
+fn ring_log2(cfg: &SimHostsConfig) -> u8 {
+    let mss = usize::from(cfg.mtu).saturating_sub(52).max(1);
+    let frames = cfg.max_window.div_ceil(mss) + RING_SLACK;
+    let log2 = frames.next_power_of_two().trailing_zeros();
+    (log2 as u8).clamp(MIN_RING_LOG2, MAX_RING_LOG2)
+}
+
 /// Builds one host on `port`; returns it with the offload mode chosen.
 fn build_host(
     cfg: &SimHostsConfig,
@@ -798,10 +814,13 @@ fn build_host(
     )
     .map_err(device_err)?;
     let frame = cfg.max_frame_len() as u32;
+    let ring_log2 = ring_log2(cfg);
     let qcfg = QueueConfig {
-        tx_ring_log2: RING_LOG2,
-        rx_ring_log2: RING_LOG2,
-        buffers: BUFFERS,
+        tx_ring_log2: ring_log2,
+        rx_ring_log2: ring_log2,
+        // The receive ring, the transmit ring (without TSO every frame is a small buffer) and
+        // what the application and the adapter hold.
+        buffers: (2u32 << ring_log2) + 1024,
         buf_size: frame.max(2048).next_multiple_of(64),
         large_buffers: if mode == OffloadMode::Tso {
             LARGE_BUFFERS

@@ -42,6 +42,12 @@ pub struct RrSpec {
 }
 
 impl RrSpec {
+    /// Send and receive buffer of the connection's ends: two of the larger message, 64 KiB to
+    /// 4 MiB.
+    pub fn buffer(&self) -> usize {
+        (self.request_bytes.max(self.response_bytes) * 2).clamp(64 << 10, 4 << 20)
+    }
+
     /// `transactions` of 64-byte requests and 1 KiB responses.
     pub fn new(transactions: u64) -> RrSpec {
         RrSpec {
@@ -276,7 +282,7 @@ pub fn run_rr(
             )));
         }
     }
-    let buf = (spec.request_bytes.max(spec.response_bytes) * 2).clamp(64 << 10, 4 << 20);
+    let buf = spec.buffer();
     let chunk = buf.min(256 << 10);
     let pattern = Pattern::new(chunk);
     let mut source = vec![0u8; PERIOD + chunk];

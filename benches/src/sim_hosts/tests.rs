@@ -286,3 +286,38 @@ fn the_benchmark_runs_the_model_backend_and_skips_what_it_cannot() {
     };
     assert!(FerrotoeSimBulk.supports(&cubic).is_err());
 }
+
+#[test]
+fn rings_hold_a_whole_window_so_large_messages_lose_nothing() {
+    let spec = RrSpec {
+        transactions: 4,
+        request_bytes: 1 << 20,
+        response_bytes: 2 << 20,
+        ..RrSpec::new(0)
+    };
+    assert_eq!(spec.buffer(), 4 << 20);
+    let mut h = SimHosts::new(&SimHostsConfig {
+        offload: Some(OffloadMode::Csum),
+        max_window: spec.buffer(),
+        ..SimHostsConfig::new()
+    })
+    .unwrap();
+    let before = h.counters().unwrap();
+    let out = run_rr(&mut h, &spec, &mut |_| {}).unwrap();
+    let c = h.counters().unwrap().since(&before);
+    assert_eq!(out.bytes_verified, 4 * (3 << 20));
+    assert_eq!(c.total().nic_rx_drops, 0, "{c:?}");
+    assert_eq!(out.retransmissions, Retransmissions::default());
+    assert_eq!(ring_log2(&SimHostsConfig::new()), 10);
+    let jumbo_window = SimHostsConfig {
+        mtu: 9000,
+        max_window: 64 << 20,
+        ..SimHostsConfig::new()
+    };
+    assert_eq!(ring_log2(&jumbo_window), 13, "7,500 jumbo frames and slack");
+    let huge = SimHostsConfig {
+        max_window: 1 << 30,
+        ..SimHostsConfig::new()
+    };
+    assert_eq!(ring_log2(&huge), 15, "capped at the device's largest ring");
+}
