@@ -285,6 +285,14 @@ fn the_benchmark_runs_the_model_backend_and_skips_what_it_cannot() {
             .config(1500, OffloadMode::Csum, Backend::Model)
     };
     assert!(FerrotoeSimBulk.supports(&cubic).is_err());
+    let rtl = plan.workload.config(1500, OffloadMode::Tso, Backend::Rtl);
+    match build_core(NicBackend::Rtl, DeviceConfig::REFERENCE) {
+        Ok(_) => FerrotoeSimBulk.supports(&rtl).unwrap(),
+        Err(e) => assert_eq!(
+            FerrotoeSimBulk.supports(&rtl).unwrap_err().reason,
+            e.to_string()
+        ),
+    }
 }
 
 #[test]
