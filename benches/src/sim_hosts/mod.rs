@@ -433,15 +433,15 @@ fn secret(seed: u64, side: Side) -> HashSecret {
 
 impl SimHosts {
     /// Builds both hosts: NICs (stepped, device time on the simulated clock), the cable
-    /// (impaired and captured as configured), drivers (queue pair 0 each, receive rings of 1024
-    /// buffers, large buffers for TSO), endpoints.
+    /// (impaired and captured as configured), drivers (queue pair 0 each, rings sized for
+    /// [`SimHostsConfig::max_window`], large buffers for TSO), endpoints.
     pub fn new(cfg: &SimHostsConfig) -> Result<SimHosts, SimHostsError> {
         let device_cfg = DeviceConfig::REFERENCE;
         let max_mtu = device_cfg.caps.max_frame_len.saturating_sub(14);
         if !(MIN_MTU..=max_mtu).contains(&cfg.mtu) {
             return Err(SimHostsError::Config(format!(
                 "MTU {} is outside what the simulated NIC carries ({MIN_MTU}..={max_mtu}: its \
-                 largest frame is {} bytes)",
+                 largest frame is {} bytes); choose an MTU from {MIN_MTU} to {max_mtu}",
                 cfg.mtu, device_cfg.caps.max_frame_len
             )));
         }
