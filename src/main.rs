@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench_cmd;
+mod demo_cmd;
 mod nicsim_cmd;
 mod probe_cmd;
 mod spec_cmd;
@@ -26,7 +27,7 @@ struct Cli {
 enum Command {
     /// Two hosts (TCP engine + driver + simulated NIC) joined by a simulated cable: bulk
     /// transfer and request/response, with a report of goodput, CPU cost and offload counters.
-    Demo,
+    Demo(demo_cmd::DemoArgs),
     /// The offload benchmark matrix (stack x offload mode x MTU x backend) on bulk TCP, with
     /// the smoltcp baseline in the same run: goodput, CPU per byte, frames/s, ratios.
     Bench(bench_cmd::BenchArgs),
@@ -70,7 +71,7 @@ fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo => not_yet("demo", 6),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Serve => not_yet("serve", 3),
         Command::Connect => not_yet("connect", 3),

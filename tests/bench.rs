@@ -170,6 +170,8 @@ fn asking_for_an_unwired_stack_says_so_and_how_to_proceed() {
         "1500",
         "--offload",
         "csum",
+        "--backend",
+        "model",
     ]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     if out.status.success() {

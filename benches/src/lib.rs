@@ -35,21 +35,25 @@
 //! | [`workload`] | the bulk workload's vocabulary: `BulkConfig`, `BulkCounts`, errors, the `BulkStack`/`BulkRun` traits |
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
+//! | [`sim_hosts`] | two hosts (engine + driver + simulated NIC) joined by a simulated cable; bulk and request/response over them; the benchmark's `model`/`rtl` backends |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
 //! | [`runner`] | the interleaved matrix runner |
+//! | [`demo`] | `ferrotoe demo`: the bulk and request/response phases over [`sim_hosts`], measured, and their report |
 //! | [`external`] | the external `smoltcp-bulk` binary as a cross-check |
 //! | [`stats`] | median, min, max, spread, paired ratios |
 //! | [`report`] | the report model, JSON, terminal table, SVG chart |
 //! | `sys` (private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 
+pub mod demo;
 pub mod external;
 pub mod measure;
 pub mod nic;
 pub mod pattern;
 pub mod report;
 pub mod runner;
+pub mod sim_hosts;
 pub mod smoltcp_bulk;
 pub mod stacks;
 pub mod stats;

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sim_hosts::FerrotoeSimBulk;
 use crate::smoltcp_bulk::SmoltcpBulk;
 use crate::workload::BulkStack;
 
@@ -68,15 +69,10 @@ impl std::error::Error for NotWired {}
 pub fn bulk_stack(stack: StackId) -> Result<Box<dyn BulkStack>, NotWired> {
     match stack {
         StackId::Smoltcp => Ok(Box::new(SmoltcpBulk)),
-        // Registration point of our engine: return its `BulkStack` here once tcp-engine's
-        // endpoint API exists (issue #3).
-        StackId::Ferrotoe => Err(NotWired {
-            stack,
-            detail: "the engine's bulk workload is not wired into the harness yet \
-                     (tcp-engine's endpoint API is still being written, issue #3; it plugs in at \
-                     ferrotoe_benches::stacks::bulk_stack). Run the smoltcp baseline alone with \
-                     `--stacks smoltcp`",
-        }),
+        // Our engine over two simulated NICs: backends `model` and `rtl`
+        // (`crate::sim_hosts::bulk`). The in-memory `link` backend is the engine's link
+        // workload; until it is registered here, link cells are skipped with that reason.
+        StackId::Ferrotoe => Ok(Box::new(FerrotoeSimBulk)),
     }
 }
 

@@ -146,4 +146,11 @@ pub trait DeviceCore: Send {
     /// Runs the device: TX queues and received frames, at most `budget` TX requests and
     /// `budget` RX frames.
     fn step(&mut self, io: &mut DeviceIo<'_>, budget: u32) -> StepReport;
+
+    /// Clock cycles this implementation has simulated since it was built, where it has a clock
+    /// to count (the RTL under Verilator); `None` for the model, which has none. Benchmarks
+    /// divide it by wall time to report simulated cycles per second.
+    fn simulated_cycles(&self) -> Option<u64> {
+        None
+    }
 }
