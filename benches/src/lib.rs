@@ -44,6 +44,7 @@
 //! | [`report`] | the report model, JSON, terminal table, SVG chart |
 //! | `sys` (private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 
+pub mod apps;
 pub mod external;
 pub mod measure;
 pub mod nic;
