@@ -87,38 +87,50 @@ fn tool(lab: &Lab, program: &str, args: &[&str], install: &str) -> Vec<u8> {
 /// (`CSUM_MANGLED_0`), and tshark flags it (RFC 1624). It counts as bad only in frames from
 /// `ours` (our NIC must write 0x0000).
 fn tshark_counts(pcap: &std::path::Path, ours: std::net::Ipv4Addr) -> (usize, usize, usize) {
-    let count = |filter: &str| {
-        let out = Command::new("tshark")
-            .args(["-n", "-r"])
-            .arg(pcap)
-            .args([
-                "-o",
-                "ip.check_checksum:TRUE",
-                "-o",
-                "tcp.check_checksum:TRUE",
-                "-Y",
-                filter,
-                "-T",
-                "fields",
-                "-e",
-                "frame.number",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
-        assert!(
-            out.status.success(),
-            "tshark failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
-    (
-        count(&format!(
-            r#"(ip.checksum.status == "Bad" || tcp.checksum.status == "Bad") && (!tcp.checksum.ffff || ip.src == {ours})"#
-        )),
-        count("frame.len > 1514"),
-        count("tcp"),
-    )
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+            "-e",
+            "frame.len",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "tcp.checksum.ffff",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (mut bad, mut oversize, mut tcp) = (0, 0, 0);
+    let ours = ours.to_string();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // Status values: 0 bad, 1 good, 2 unverified.
+        let f: Vec<&str> = line.split(',').collect();
+        let [len, src, ip_status, tcp_status, ffff] = f[..] else {
+            panic!("unexpected tshark line {line:?}");
+        };
+        let tcp_bad = tcp_status == "0" && (ffff.is_empty() || src == ours);
+        bad += usize::from(ip_status == "0" || tcp_bad);
+        oversize += usize::from(len.parse::<usize>().unwrap() > 1514);
+        tcp += usize::from(!tcp_status.is_empty());
+    }
+    (bad, oversize, tcp)
 }
 
 fn counter(report: &str, name: &str) -> u64 {
