@@ -139,6 +139,28 @@ pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 impl NetArgs {
     /// Checks what clap cannot: the gateway, and flags that belong to the other `--nic`.
     pub fn check(&self) -> anyhow::Result<()> {
+        let reason = if self.tap.is_empty() {
+            Some("it is empty")
+        } else if self.tap.len() > 15 {
+            Some("it is longer than 15 bytes")
+        } else if self.tap == "." || self.tap == ".." {
+            Some("'.' and '..' are reserved")
+        } else if self
+            .tap
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0 || b == b'%')
+        {
+            Some("it contains '/', ':', '%', whitespace or NUL")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(TapError::InvalidName {
+                name: self.tap.clone(),
+                reason,
+            }
+            .into());
+        }
         if let Some(gw) = self.gateway {
             let g = Ipv4Address::from(gw);
             if !self.ip.contains(g) || g == self.ip.address() || !g.is_unicast() {
@@ -271,10 +293,19 @@ fn sim_error(e: SimNicError, tap: &str) -> anyhow::Error {
             }
             .into()
         }
-        SimNicError::Tap { source, .. } if source.raw_os_error() == Some(libc::EBUSY) => {
+        SimNicError::Tap { source, .. } if source.kind() == std::io::ErrorKind::ResourceBusy => {
             TapError::NameInUse {
                 name: tap.to_owned(),
                 detail: "another process holds this TAP interface open",
+                source,
+            }
+            .into()
+        }
+        SimNicError::Tap { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
+            TapError::NameInUse {
+                name: tap.to_owned(),
+                detail: "an interface of this name exists and is not a TAP device (or the name \
+                         is invalid)",
                 source,
             }
             .into()

@@ -69,7 +69,6 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         Some(dir) => Site::from_dir(dir)?,
         None => Site::builtin(),
     };
-    let (stop, which) = stop_on_signals()?;
     let buffer = a.buffer as usize * 1024;
     let cfg = ServerConfig {
         listeners: usize::from(a.listeners),
@@ -79,6 +78,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         site,
         ..ServerConfig::new(services)
     };
+    cfg.check()?;
+    let (stop, which) = stop_on_signals()?;
     let job = Job {
         args: &a,
         cfg,

@@ -62,6 +62,40 @@ impl ServerConfig {
             site: Site::builtin(),
         }
     }
+
+    /// Checks the settings before anything is built: services on distinct ports, enough
+    /// connections for the listening slots, receive buffers that hold an HTTP head.
+    ///
+    /// # Errors
+    /// The first setting that cannot work.
+    pub fn check(&self) -> Result<(), ServerError> {
+        if self.services.is_empty() {
+            return Err(ServerError::NoServices);
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            if let Some(first) = self.services[..i].iter().find(|f| f.port == s.port) {
+                return Err(ServerError::PortInUse {
+                    port: s.port,
+                    first: first.app,
+                    second: s.app,
+                });
+            }
+        }
+        let needed = self.services.len() * self.listeners.max(1);
+        if self.connections < needed {
+            return Err(ServerError::TooFewConnections {
+                connections: self.connections,
+                needed,
+            });
+        }
+        let has_http = self.services.iter().any(|s| s.app == AppKind::Http);
+        if has_http && self.recv_buffer < MAX_REQUEST_HEAD {
+            return Err(ServerError::BufferTooSmall {
+                recv_buffer: self.recv_buffer,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Why a server could not start.
@@ -225,31 +259,8 @@ impl Server {
     /// # Errors
     /// A [`ServerError`] saying which setting is wrong.
     pub fn new(endpoint: EndpointConfig, cfg: ServerConfig) -> Result<Server, ServerError> {
-        if cfg.services.is_empty() {
-            return Err(ServerError::NoServices);
-        }
-        for (i, s) in cfg.services.iter().enumerate() {
-            if let Some(first) = cfg.services[..i].iter().find(|f| f.port == s.port) {
-                return Err(ServerError::PortInUse {
-                    port: s.port,
-                    first: first.app,
-                    second: s.app,
-                });
-            }
-        }
+        cfg.check()?;
         let needed = cfg.services.len() * cfg.listeners.max(1);
-        if cfg.connections < needed {
-            return Err(ServerError::TooFewConnections {
-                connections: cfg.connections,
-                needed,
-            });
-        }
-        let has_http = cfg.services.iter().any(|s| s.app == AppKind::Http);
-        if has_http && cfg.recv_buffer < MAX_REQUEST_HEAD {
-            return Err(ServerError::BufferTooSmall {
-                recv_buffer: cfg.recv_buffer,
-            });
-        }
         let capacity = cfg.connections + cfg.time_wait_slots;
         let ep = AppEndpoint::with_capacity(endpoint, capacity).map_err(ServerError::Setup)?;
         let spare = (0..cfg.connections)
