@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// built-in pages.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// HTTP: end connections that make no progress for this many seconds (408 when a
+    /// request was begun).
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    idle_timeout: u32,
 }
 
 /// Runs `ferrotoe serve`.
@@ -76,6 +80,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         send_buffer: buffer,
         recv_buffer: buffer,
         site,
+        http_idle: tcp_engine::time::Duration::from_secs(u64::from(a.idle_timeout)),
         ..ServerConfig::new(services)
     };
     cfg.check()?;
@@ -164,13 +169,14 @@ fn report(server: &Server) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  http: {} requests; responses {}{}",
+            "  http: {} requests; responses {}; {} idle connections ended{}",
             st.http_requests,
             if statuses.is_empty() {
                 "none".to_owned()
             } else {
                 statuses.join(", ")
             },
+            st.http_timeouts,
             st.last_reject
                 .map(|r| format!("; first refused request: {r:?}"))
                 .unwrap_or_default()

@@ -8,6 +8,7 @@ mod apps_support;
 use apps_support::{Net, SERVER_IP, small_server_config};
 use ferrotoe_benches::apps::chargen::Chargen;
 use ferrotoe_benches::apps::client::{ClientConfig, Expect, Progress, RecvMode};
+use ferrotoe_benches::apps::http::response::Status;
 use ferrotoe_benches::apps::http::site::{HELLO_TXT, INDEX_HTML, PATTERN_PAGE_LEN};
 use ferrotoe_benches::pattern::Pattern;
 use proptest::prelude::*;
@@ -235,7 +236,7 @@ fn http_serves_pages_with_keep_alive_and_pipelining() {
     assert_eq!(r[0].header("connection"), Some("close"));
     let st = net.server.stats();
     assert_eq!(st.http_requests, 6);
-    assert_eq!(st.http_status[0], 4, "200s");
+    assert_eq!(st.http_status[Status::Ok.index()], 4, "200s");
 }
 
 #[test]
@@ -284,6 +285,54 @@ fn http_refuses_bad_requests_with_their_status_and_closes() {
     net.run_until(100_000, |n| n.server.open_connections() == 0);
     assert_eq!(net.server.stats().app_errors, 0);
     assert_eq!(net.server.services()[0].listening, 2);
+}
+
+#[test]
+fn http_connections_that_stall_are_ended() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    // A head begun and never finished: 408 after the idle timeout (30 s of simulated time).
+    let slow = net.connect(80);
+    net.run_until(10_000, |n| n.client.state(slow) == Some(State::Established));
+    let started = net.clock.now();
+    net.send_all(slow, b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nX-Slow: ");
+    net.run_until(1_000_000, |n| n.saw(slow, Events::PEER_CLOSED));
+    let waited = net.clock.now() - started;
+    assert!(
+        waited >= tcp_engine::time::Duration::from_secs(30)
+            && waited < tcp_engine::time::Duration::from_secs(32),
+        "{waited:?}"
+    );
+    let r = responses(net.got(slow), &[]);
+    assert_eq!((r.len(), r[0].status), (1, 408));
+    // A keep-alive connection left idle after a response is closed without a response.
+    let idle = net.connect(80);
+    http_exchange(
+        &mut net,
+        idle,
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n",
+        |n| n.got(idle).ends_with(HELLO_TXT.as_bytes()),
+    );
+    net.received.clear();
+    net.run_until(1_000_000, |n| n.saw(idle, Events::PEER_CLOSED));
+    assert!(net.got(idle).is_empty(), "closed without a response");
+    assert_eq!(net.server.stats().http_timeouts, 2);
+    // An open connection that keeps talking is not ended.
+    let busy = net.connect(80);
+    for _ in 0..40 {
+        http_exchange(
+            &mut net,
+            busy,
+            b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n",
+            |_| true,
+        );
+        let until = net.clock.now() + tcp_engine::time::Duration::from_secs(1);
+        net.run_until(1_000_000, |n| n.clock.now() >= until);
+    }
+    assert!(
+        !net.saw(busy, Events::PEER_CLOSED),
+        "40 s of requests, one a second"
+    );
+    assert_eq!(net.server.stats().http_timeouts, 2);
 }
 
 #[test]

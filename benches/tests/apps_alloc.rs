@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use apps_support::{Net, SERVER_IP, endpoint_config, offload_caps, small_server_config};
 use ferrotoe_benches::apps::AppBuffers;
 use ferrotoe_benches::apps::client::{Client, ClientConfig, Expect, Progress, RecvMode};
+use ferrotoe_benches::apps::http::response::Status;
 use tcp_engine::link::Impairments;
 use tcp_engine::tcb::{Events, State};
 
@@ -125,24 +126,66 @@ fn server_and_client_allocate_nothing_after_set_up() {
 
     // HTTP: pipelined keep-alive requests, a 404, then a close, on a raw client whose
     // buffers exist before counting; the response bytes are counted, not kept.
-    let bufs = AppBuffers::with_capacity(256 << 10, 256 << 10);
     let requests: &[u8] = b"GET /pattern-1m.bin HTTP/1.1\r\nHost: t\r\n\r\n\
         HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n\
         GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    let (n, got, closed) = raw_exchange(&mut net, requests);
+    assert!(closed, "the server closed after the last response");
+    assert!(got > 1 << 20, "the responses arrived ({got} bytes)");
+    let st = net.server.stats();
+    assert_eq!(
+        (
+            st.http_requests,
+            st.http_status[Status::Ok.index()],
+            st.http_status[Status::NotFound.index()]
+        ),
+        (4, 3, 1)
+    );
+    assert_eq!(n, 0, "allocations during an HTTP connection");
+
+    // Hostile input: a head that never ends (431), bytes without a line end that stop coming
+    // (408 after the idle timeout), and bytes that are no request (400).
+    let mut endless = b"GET / HTTP/1.1\r\nX: ".to_vec();
+    endless.extend(std::iter::repeat_n(b'y', 40_000));
+    for junk in [
+        &endless[..],
+        &[0xffu8; 3000][..],
+        b"\x00\x01 / HTTP/1.1\r\n\r\n",
+    ] {
+        let (n, got, closed) = raw_exchange(&mut net, junk);
+        assert!(closed && got > 0, "answered and closed");
+        assert_eq!(n, 0, "allocations while refusing hostile input");
+    }
+    let st = net.server.stats();
+    let count = |s: Status| st.http_status[s.index()];
+    assert_eq!(
+        (
+            count(Status::HeadTooLarge),
+            count(Status::RequestTimeout),
+            count(Status::BadRequest)
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(st.http_timeouts, 1);
+}
+
+/// Opens a raw client connection to the HTTP port, writes `input` once established, reads
+/// until the server closes; returns the allocations made, the bytes received, whether the
+/// server closed. The client's buffers are allocated before counting starts.
+fn raw_exchange(net: &mut Net, input: &[u8]) -> (u64, usize, bool) {
+    let bufs = AppBuffers::with_capacity(256 << 10, 256 << 10);
     let mut got = 0usize;
     let mut closed = false;
-    let mut key = None;
     let n = counted(|| {
         let k = net
             .client
             .connect(net.clock.now(), SERVER_IP, 80, bufs)
             .map_err(|(e, _)| e)
             .unwrap();
-        key = Some(k);
         let mut written = 0;
         for _ in 0..2_000_000 {
-            if written < requests.len() && net.client.state(k) == Some(State::Established) {
-                written += net.client.write(k, &requests[written..]).unwrap();
+            if written < input.len() && net.client.state(k) == Some(State::Established) {
+                written += net.client.write(k, &input[written..]).unwrap_or(0);
             }
             let now = net.clock.now();
             let s = net.server.poll(now, &mut net.dev_s);
@@ -154,6 +197,7 @@ fn server_and_client_allocate_nothing_after_set_up() {
                 closed |= open.events.contains(Events::PEER_CLOSED);
             });
             if closed {
+                let _ = net.client.close(now, k);
                 break;
             }
             if s.received + s.transmitted + c.received + c.transmitted > 0 {
@@ -168,15 +212,5 @@ fn server_and_client_allocate_nothing_after_set_up() {
             }
         }
     });
-    assert!(
-        closed && key.is_some(),
-        "the server closed after the last response"
-    );
-    assert!(got > 1 << 20, "the responses arrived ({got} bytes)");
-    let st = net.server.stats();
-    assert_eq!(
-        (st.http_requests, st.http_status[0], st.http_status[2]),
-        (4, 3, 1)
-    );
-    assert_eq!(n, 0, "allocations during an HTTP connection");
+    (n, got, closed)
 }

@@ -14,8 +14,9 @@ use tcp_engine::device::FrameDevice;
 use tcp_engine::endpoint::{
     EndpointConfig, EndpointError, Open, PollReport, SetupError, StreamBuffers,
 };
+use tcp_engine::table::SlotKey;
 use tcp_engine::tcb::{CloseReason, Events, State};
-use tcp_engine::time::Instant;
+use tcp_engine::time::{Duration, Instant};
 
 use super::chargen::Chargen;
 use super::http::HttpConn;
@@ -46,6 +47,9 @@ pub struct ServerConfig {
     pub time_wait_slots: usize,
     /// The HTTP site.
     pub site: Site,
+    /// HTTP connections that make no progress this long are ended (408 mid-head, a close
+    /// between requests).
+    pub http_idle: Duration,
 }
 
 impl ServerConfig {
@@ -60,6 +64,7 @@ impl ServerConfig {
             recv_buffer: 256 << 10,
             time_wait_slots: 4096,
             site: Site::builtin(),
+            http_idle: Duration::from_secs(30),
         }
     }
 
@@ -199,6 +204,8 @@ pub struct ServiceStats {
 pub struct ServerStats {
     /// HTTP request heads taken (well-formed or not).
     pub http_requests: u64,
+    /// HTTP connections ended for making no progress.
+    pub http_timeouts: u64,
     /// HTTP responses completed, by [`Status::index`].
     pub http_status: [u64; Status::ALL.len()],
     /// The first refused HTTP request's reason.
@@ -221,7 +228,7 @@ enum Conn {
     Vacant,
     Listening(u16),
     Stream(u16, StreamConn),
-    Http(u16, HttpConn),
+    Http(u16, SlotKey, HttpConn),
 }
 
 /// Everything but the endpoint (so the endpoint's poll can lend it to the event handler).
@@ -235,6 +242,9 @@ struct Core {
     site: Site,
     chargen: Chargen,
     stats: ServerStats,
+    http_idle: Duration,
+    /// When idle HTTP connections are looked for next (`None`: no HTTP service).
+    next_sweep: Option<Instant>,
 }
 
 /// The server (see the module docs).
@@ -292,6 +302,12 @@ impl Server {
                 site: cfg.site,
                 chargen: Chargen::new(),
                 stats: ServerStats::default(),
+                http_idle: cfg.http_idle,
+                next_sweep: cfg
+                    .services
+                    .iter()
+                    .any(|s| s.app == AppKind::Http)
+                    .then_some(Instant::ZERO),
             },
         };
         for i in 0..server.core.services.len() {
@@ -329,12 +345,19 @@ impl Server {
         if self.core.deficit() {
             self.core.top_up(&mut self.ep);
         }
+        if self.core.next_sweep.is_some_and(|t| t <= now) {
+            self.core.sweep(&mut self.ep, now, unix_secs);
+        }
         report
     }
 
-    /// When the endpoint next needs a poll even if no frame arrives.
+    /// When the server next needs a poll even if no frame arrives (the endpoint's timers,
+    /// the idle-connection sweep).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.ep.next_deadline()
+        match (self.ep.next_deadline(), self.core.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The endpoint (counters, connections).
@@ -368,6 +391,42 @@ impl Server {
 }
 
 impl Core {
+    /// Ends HTTP connections idle for longer than the timeout; runs every eighth of it (at
+    /// least every 10 ms, at most every second). O(slots) per sweep.
+    fn sweep(&mut self, ep: &mut AppEndpoint, now: Instant, unix_secs: u64) {
+        let every = Duration::from_micros((self.http_idle.micros() / 8).clamp(10_000, 1_000_000));
+        self.next_sweep = Some(now + every);
+        let Core {
+            conns,
+            services,
+            scratch,
+            head,
+            site,
+            chargen,
+            stats,
+            http_idle,
+            ..
+        } = self;
+        for conn in conns.iter_mut() {
+            let Conn::Http(svc, key, c) = conn else {
+                continue;
+            };
+            let mut ctx = Ctx {
+                now,
+                unix_secs,
+                scratch,
+                head,
+                site,
+                chargen,
+                service: &mut services[usize::from(*svc)],
+                stats,
+            };
+            if c.expire(ep, *key, &mut ctx, *http_idle).is_err() {
+                ctx.stats.app_errors += 1;
+            }
+        }
+    }
+
     fn deficit(&self) -> bool {
         !self.spare.is_empty() && self.services.iter().any(|s| s.listening < self.listeners)
     }
@@ -397,7 +456,7 @@ impl Core {
     /// The service listening on the slot or owning the connection.
     fn service_of(&self, ep: &AppEndpoint, open: &Open) -> Option<usize> {
         match self.conns.get(open.key.index() as usize)? {
-            Conn::Listening(s) | Conn::Stream(s, _) | Conn::Http(s, _) => Some(usize::from(*s)),
+            Conn::Listening(s) | Conn::Stream(s, _) | Conn::Http(s, _, _) => Some(usize::from(*s)),
             Conn::Vacant => {
                 let port = ep.tuple(open.key)?.local_port;
                 self.services.iter().position(|s| s.service.port == port)
@@ -428,7 +487,7 @@ impl Core {
                 AppKind::Echo => Conn::Stream(s, StreamConn::new(StreamKind::Echo)),
                 AppKind::Discard => Conn::Stream(s, StreamConn::new(StreamKind::Discard)),
                 AppKind::Chargen => Conn::Stream(s, StreamConn::new(StreamKind::Chargen)),
-                AppKind::Http => Conn::Http(s, HttpConn::new()),
+                AppKind::Http => Conn::Http(s, open.key, HttpConn::new(now)),
             };
             self.top_up(ep);
         }
@@ -469,7 +528,7 @@ impl Core {
                     }
                     c.pump(ep, open.key, &mut ctx)
                 }
-                Conn::Http(_, c) => {
+                Conn::Http(_, _, c) => {
                     if ev.contains(Events::PEER_CLOSED) {
                         c.peer_closed();
                     }

@@ -13,6 +13,11 @@
 //! After an error response, or when the client asked to close, the server closes its sending
 //! side and keeps reading (and discarding) until the client closes, so the response is not
 //! cut short by a reset (RFC 9112 9.6).
+//!
+//! A connection that makes no progress for the server's idle timeout is ended by
+//! [`HttpConn::expire`]: 408 when a request head was begun and not finished (a slow or stuck
+//! client cannot hold a connection slot forever), a plain close when it sat idle between
+//! requests.
 
 pub mod parse;
 pub mod response;
@@ -20,6 +25,7 @@ pub mod site;
 
 use tcp_engine::endpoint::EndpointError;
 use tcp_engine::table::SlotKey;
+use tcp_engine::time::{Duration, Instant};
 
 use super::{AppEndpoint, Ctx};
 use parse::{HeadScanner, MAX_REQUEST_HEAD, Method, Reject, parse_request};
@@ -77,24 +83,48 @@ pub struct HttpConn {
     peer_closed: bool,
     /// We closed our sending side (after a final response); input is discarded.
     closing: bool,
-}
-
-impl Default for HttpConn {
-    fn default() -> Self {
-        HttpConn::new()
-    }
+    /// When the connection last made progress.
+    active: Instant,
 }
 
 impl HttpConn {
-    /// A fresh connection.
-    pub const fn new() -> HttpConn {
+    /// A fresh connection, opened at `now`.
+    pub const fn new(now: Instant) -> HttpConn {
         HttpConn {
             scanner: HeadScanner::new(),
             response: None,
             skip: 0,
             peer_closed: false,
             closing: false,
+            active: now,
         }
+    }
+
+    /// Ends the connection if it made no progress for `timeout`: a 408 when a request head
+    /// was begun, a close when it was idle between requests. A response being written (the
+    /// client not reading) is left to TCP's own timers. Returns whether it acted.
+    ///
+    /// # Errors
+    /// The connection went away under the call (a stale key).
+    pub fn expire(
+        &mut self,
+        ep: &mut AppEndpoint,
+        key: SlotKey,
+        ctx: &mut Ctx<'_>,
+        timeout: Duration,
+    ) -> Result<bool, EndpointError> {
+        if self.closing || self.response.is_some() || ctx.now - self.active < timeout {
+            return Ok(false);
+        }
+        if self.scanner.scanned() > 0 || ep.readable(key).unwrap_or(0) > 0 || self.skip > 0 {
+            self.reject(Reject::Timeout, ctx);
+            self.pump(ep, key, ctx)?;
+        } else {
+            ep.close(ctx.now, key)?;
+            self.closing = true;
+        }
+        ctx.stats.http_timeouts += 1;
+        Ok(true)
     }
 
     /// The client closed its sending side.
@@ -140,6 +170,7 @@ impl HttpConn {
             if !progress {
                 break;
             }
+            self.active = ctx.now;
         }
         let idle = self.response.is_none() && ep.readable(key).unwrap_or(0) == 0;
         if self.peer_closed && !self.closing && idle {
@@ -293,6 +324,7 @@ impl HttpConn {
             Reject::HeadTooLarge => Status::HeadTooLarge,
             Reject::NotImplemented(_) => Status::NotImplemented,
             Reject::VersionNotSupported => Status::VersionNotSupported,
+            Reject::Timeout => Status::RequestTimeout,
         };
         if ctx.stats.last_reject.is_none() {
             ctx.stats.last_reject = Some(why);

@@ -68,6 +68,8 @@ pub enum Reject {
     NotImplemented(&'static str),
     /// An HTTP major version other than 1 (505).
     VersionNotSupported,
+    /// The head was not completed in time (408; decided by the connection, not the parser).
+    Timeout,
 }
 
 /// Finds where a request head ends, incrementally: call [`scan`](HeadScanner::scan) with the

@@ -21,6 +21,8 @@ pub enum Status {
     NotFound,
     /// 405 (with `Allow: GET, HEAD`).
     MethodNotAllowed,
+    /// 408 (a request head not completed in time).
+    RequestTimeout,
     /// 431.
     HeadTooLarge,
     /// 501.
@@ -31,11 +33,12 @@ pub enum Status {
 
 impl Status {
     /// Every status, in counter order.
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
         Status::Ok,
         Status::BadRequest,
         Status::NotFound,
         Status::MethodNotAllowed,
+        Status::RequestTimeout,
         Status::HeadTooLarge,
         Status::NotImplemented,
         Status::VersionNotSupported,
@@ -48,6 +51,7 @@ impl Status {
             Status::BadRequest => 400,
             Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
+            Status::RequestTimeout => 408,
             Status::HeadTooLarge => 431,
             Status::NotImplemented => 501,
             Status::VersionNotSupported => 505,
@@ -61,6 +65,7 @@ impl Status {
             Status::BadRequest => "Bad Request",
             Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
+            Status::RequestTimeout => "Request Timeout",
             Status::HeadTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
             Status::VersionNotSupported => "HTTP Version Not Supported",
@@ -81,6 +86,7 @@ impl Status {
             Status::MethodNotAllowed => {
                 b"405 Method Not Allowed: this server answers GET and HEAD\n"
             }
+            Status::RequestTimeout => b"408 Request Timeout\n",
             Status::HeadTooLarge => b"431 Request Header Fields Too Large\n",
             Status::NotImplemented => b"501 Not Implemented\n",
             Status::VersionNotSupported => b"505 HTTP Version Not Supported\n",
