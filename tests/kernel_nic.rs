@@ -15,11 +15,10 @@
 
 mod kernel;
 
-use std::process::Command;
-
 use ferrotoe_benches::apps::http::site::{INDEX_HTML, PATTERN_PAGE_LEN};
 use kernel::{
     Features, Lab, kernel_listener, kernel_sink, kernel_source, line_with, pattern, success,
+    wire_frames,
 };
 
 const PYTHON_BYTES: usize = 4 << 20;
@@ -79,58 +78,21 @@ fn tool(lab: &Lab, program: &str, args: &[&str], install: &str) -> Vec<u8> {
     out.stdout
 }
 
-/// tshark's verdict on a capture: frames with bad IPv4 or TCP checksums, frames over the
-/// MTU, TCP frames in all.
+/// Frames with bad IPv4 or TCP checksums, frames over the MTU, TCP frames in all.
 ///
 /// A TCP checksum field of 0xffff where the sum calls for 0x0000 is the same ones'-complement
 /// zero, and verifies; Linux writes it that way when it completes a checksum in software
 /// (`CSUM_MANGLED_0`), and tshark flags it (RFC 1624). It counts as bad only in frames from
 /// `ours` (our NIC must write 0x0000).
-fn tshark_counts(pcap: &std::path::Path, ours: std::net::Ipv4Addr) -> (usize, usize, usize) {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-E",
-            "separator=,",
-            "-e",
-            "frame.len",
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.checksum.status",
-            "-e",
-            "tcp.checksum.status",
-            "-e",
-            "tcp.checksum.ffff",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (mut bad, mut oversize, mut tcp) = (0, 0, 0);
+fn wire_counts(pcap: &std::path::Path, ours: std::net::Ipv4Addr) -> (usize, usize, usize) {
+    let frames = wire_frames(pcap);
     let ours = ours.to_string();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        // Status values: 0 bad, 1 good, 2 unverified.
-        let f: Vec<&str> = line.split(',').collect();
-        let [len, src, ip_status, tcp_status, ffff] = f[..] else {
-            panic!("unexpected tshark line {line:?}");
-        };
-        let tcp_bad = tcp_status == "0" && (ffff.is_empty() || src == ours);
-        bad += usize::from(ip_status == "0" || tcp_bad);
-        oversize += usize::from(len.parse::<usize>().unwrap() > 1514);
-        tcp += usize::from(!tcp_status.is_empty());
-    }
-    (bad, oversize, tcp)
+    let bad = frames
+        .iter()
+        .filter(|f| f.ip_bad || (f.tcp_bad && (!f.tcp_ffff || f.src == ours)))
+        .count();
+    let oversize = frames.iter().filter(|f| f.len > 1514).count();
+    (bad, oversize, frames.iter().filter(|f| f.tcp).count())
 }
 
 fn counter(report: &str, name: &str) -> u64 {
@@ -240,7 +202,7 @@ fn whole_stack(prefix: &str, net: u8, backend: &str, features: Features) {
     assert!(counter(&report, "nic_rx_csum_good") > 1000, "{report}");
     assert_eq!(counter(&report, "nic_rx_csum_bad"), 0, "{report}");
     assert_eq!(counter(&report, "nic_errors"), 0, "{report}");
-    let (bad, oversize, tcp) = tshark_counts(&pcap, lab.our_ip());
+    let (bad, oversize, tcp) = wire_counts(&pcap, lab.our_ip());
     if (bad, oversize) != (0, 0) {
         let kept = std::env::temp_dir().join(format!("{prefix}-wire.pcap"));
         std::fs::copy(&pcap, &kept).unwrap();

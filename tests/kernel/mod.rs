@@ -207,11 +207,17 @@ pub struct Serve {
 impl Serve {
     /// Sends SIGTERM, waits for a clean exit and returns everything it printed after the
     /// ready line.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with(libc::SIGTERM, "SIGTERM")
+    }
+
+    /// Sends `signal` (named `name`), waits for a clean exit, checks that the report names
+    /// the signal, and returns everything printed after the ready line.
+    pub fn stop_with(mut self, signal: libc::c_int, name: &str) -> String {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) with a pid of our own child process and a valid signal number; no
         // memory is passed.
-        let r = unsafe { libc::kill(pid, libc::SIGTERM) };
+        let r = unsafe { libc::kill(pid, signal) };
         assert_eq!(r, 0, "signalling serve");
         let deadline = Instant::now() + STEP;
         let status = loop {
@@ -234,6 +240,10 @@ impl Serve {
         let out: Vec<String> = self.lines.try_iter().collect();
         let out = out.join("\n");
         assert!(status.success(), "serve exited with {status}\n{out}\n{err}");
+        assert!(
+            out.starts_with(&format!("ferrotoe serve: stopped by {name} after ")),
+            "{out}"
+        );
         out
     }
 }
@@ -359,4 +369,73 @@ pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()
         .find(|l| l.contains(needle))
         .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// One frame of a capture as tshark judges it.
+#[derive(Clone, Debug)]
+pub struct WireFrame {
+    /// Frame length.
+    pub len: usize,
+    /// IPv4 source ("" if none).
+    pub src: String,
+    /// tshark found the IPv4 header checksum bad.
+    pub ip_bad: bool,
+    /// A TCP segment.
+    pub tcp: bool,
+    /// tshark found the TCP checksum bad.
+    pub tcp_bad: bool,
+    /// ... because it is 0xffff where 0x0000 was due (the same ones'-complement zero).
+    pub tcp_ffff: bool,
+}
+
+/// Every frame of `pcap`, with tshark's checksum verdicts (one tshark run).
+pub fn wire_frames(pcap: &Path) -> Vec<WireFrame> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+            "-e",
+            "frame.len",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "tcp.checksum.ffff",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            // Status values: 0 bad, 1 good, 2 unverified.
+            let f: Vec<&str> = line.split(',').collect();
+            let [len, src, ip_status, tcp_status, ffff] = f[..] else {
+                panic!("unexpected tshark line {line:?}");
+            };
+            WireFrame {
+                len: len.parse().unwrap(),
+                src: src.to_owned(),
+                ip_bad: ip_status == "0",
+                tcp: !tcp_status.is_empty(),
+                tcp_bad: tcp_status == "0",
+                tcp_ffff: !ffff.is_empty(),
+            }
+        })
+        .collect()
 }
