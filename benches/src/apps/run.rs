@@ -23,7 +23,14 @@ fn sleep_for(clock: &StdClock, deadline: Option<Instant>) -> Duration {
     deadline.map_or(MAX_SLEEP, |d| clock.until(d).min(MAX_SLEEP))
 }
 
-/// Serves until `stop` is set.
+/// After a stop request, how long the server keeps taking in what is already on its way (a
+/// last ACK, a client's reset) so the final counters include it: until this long passes
+/// without traffic, and at most [`DRAIN_MAX`].
+pub const DRAIN_QUIET: Duration = Duration::from_millis(20);
+/// The longest drain after a stop request.
+pub const DRAIN_MAX: Duration = Duration::from_millis(200);
+
+/// Serves until `stop` is set, then drains briefly (see [`DRAIN_QUIET`]).
 ///
 /// # Errors
 /// The device failed.
@@ -42,7 +49,20 @@ pub fn serve<D: WaitDevice>(
             }
         }
     }
-    Ok(())
+    let start = clock.now();
+    let mut quiet_since = start;
+    loop {
+        let now = clock.now();
+        if now - start >= DRAIN_MAX.into() || now - quiet_since >= DRAIN_QUIET.into() {
+            return Ok(());
+        }
+        let r = server.poll(now, device);
+        if r.received + r.transmitted + r.events > 0 {
+            quiet_since = now;
+        } else {
+            device.wait(Duration::from_millis(2))?;
+        }
+    }
 }
 
 /// How a client run ended.
