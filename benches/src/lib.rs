@@ -35,6 +35,7 @@
 //! | [`workload`] | the bulk workload's vocabulary: `BulkConfig`, `BulkCounts`, errors, the `BulkStack`/`BulkRun` traits |
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
+//! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
