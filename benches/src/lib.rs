@@ -36,6 +36,7 @@
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
 //! | [`sim_hosts`] | two hosts (engine + driver + simulated NIC) joined by a simulated cable; bulk and request/response over them; the benchmark's `model`/`rtl` backends |
+//! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
@@ -46,6 +47,7 @@
 //! | [`report`] | the report model, JSON, terminal table, SVG chart |
 //! | `sys` (private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 
+pub mod apps;
 pub mod demo;
 pub mod external;
 pub mod measure;
