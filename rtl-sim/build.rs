@@ -1,14 +1,20 @@
 //! Build script of rtl-sim. With the `rtl` feature it Verilates the RTL engines
 //! (`rtl/ft_sim_top.v` and everything it instantiates) once per datapath width (512 and 64
-//! bits, model prefixes `Vft512` and `Vft64`) and compiles the generated C++, the Verilator
-//! runtime and the C ABI shim (`csrc/ft_sim_shim.cpp`) into a static library linked into the
+//! bits, model prefixes `Vft512` and `Vft64`) and the whole device (`rtl/ft_device.v` at 512
+//! bits, prefix `Vftdev512`, its `BUILD_ID` the crate version as `DeviceConfig` computes it),
+//! and compiles the generated C++, the Verilator runtime and the C ABI shims
+//! (`csrc/ft_sim_shim.cpp`, `csrc/ft_dev_shim.cpp`) into a static library linked into the
 //! crate. Without the feature it does nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Datapath widths compiled, with their model prefixes.
-const WIDTHS: &[(u32, &str)] = &[(512, "Vft512"), (64, "Vft64")];
+/// Verilated models: top module, DATA_WIDTH and model prefix.
+const MODELS: &[(&str, u32, &str)] = &[
+    ("ft_sim_top", 512, "Vft512"),
+    ("ft_sim_top", 64, "Vft64"),
+    ("ft_device", 512, "Vftdev512"),
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -19,7 +25,10 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     let rtl = manifest.join("rtl");
     let spec = manifest.join("../hw-spec/generated");
-    let shim = manifest.join("csrc/ft_sim_shim.cpp");
+    let shims = [
+        manifest.join("csrc/ft_sim_shim.cpp"),
+        manifest.join("csrc/ft_dev_shim.cpp"),
+    ];
 
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&rtl)
         .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", rtl.display()))
@@ -35,7 +44,9 @@ fn main() {
         "cargo:rerun-if-changed={}",
         spec.join("ferrotoe_hw_spec.vh").display()
     );
-    println!("cargo:rerun-if-changed={}", shim.display());
+    for shim in &shims {
+        println!("cargo:rerun-if-changed={}", shim.display());
+    }
 
     let verilog: Vec<&PathBuf> = sources
         .iter()
@@ -53,7 +64,7 @@ fn main() {
     // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
     let mut inputs: Vec<PathBuf> = sources.clone();
     inputs.push(spec.join("ferrotoe_hw_spec.vh"));
-    inputs.push(shim.clone());
+    inputs.extend(shims.iter().cloned());
     inputs.push(manifest.join("build.rs"));
     let key = cache_key(&inputs, &format!("{}-O{opt_level}", verilator_version()));
     let cache = out
@@ -85,12 +96,17 @@ fn main() {
         .include(&include)
         .include(include.join("vltstd"));
 
-    for (width, prefix) in WIDTHS {
-        let mdir = out.join(format!("verilated_{width}"));
+    let build_id = crate_build_id();
+    for (top, width, prefix) in MODELS {
+        let mdir = out.join(format!("verilated_{prefix}"));
         let _ = std::fs::remove_dir_all(&mdir);
-        let status = Command::new("verilator")
-            .args(["--cc", "--top-module", "ft_sim_top", "--prefix", prefix])
-            .arg(format!("-GDATA_WIDTH={width}"))
+        let mut cmd = Command::new("verilator");
+        cmd.args(["--cc", "--top-module", top, "--prefix", prefix])
+            .arg(format!("-GDATA_WIDTH={width}"));
+        if *top == "ft_device" {
+            cmd.arg(format!("-GBUILD_ID={build_id}"));
+        }
+        let status = cmd
             .args([
                 "-O3",
                 "--x-assign",
@@ -114,7 +130,8 @@ fn main() {
             });
         assert!(
             status.success(),
-            "rtl-sim: verilator failed on {} for DATA_WIDTH={width} (see its messages above)",
+            "rtl-sim: verilator failed on {top} in {} for DATA_WIDTH={width} (see its messages \
+             above)",
             rtl.display()
         );
         build.include(&mdir);
@@ -129,7 +146,9 @@ fn main() {
     ] {
         build.file(include.join(runtime));
     }
-    build.file(&shim);
+    for shim in &shims {
+        build.file(shim);
+    }
     build.compile("ft_sim");
     if let Some(dir) = cache {
         // Publish atomically: copy into a temporary directory, then rename it into place.
@@ -142,6 +161,20 @@ fn main() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
     }
+}
+
+/// The crate version as `major << 16 | minor << 8 | patch` (what `DeviceConfig` reports as
+/// `IDENT.BUILD_ID`).
+fn crate_build_id() -> u32 {
+    let part = |name: &str| -> u32 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("rtl-sim: cargo sets {name} to a number"))
+    };
+    (part("CARGO_PKG_VERSION_MAJOR") << 16)
+        | (part("CARGO_PKG_VERSION_MINOR") << 8)
+        | part("CARGO_PKG_VERSION_PATCH")
 }
 
 /// `verilator --version`, part of the cache key.

@@ -200,6 +200,8 @@ pub enum ModelError {
     UnknownWidth(u32),
     /// The VCD path contains a NUL byte.
     BadVcdPath,
+    /// The C++ side could not construct the model (it threw).
+    CreateFailed,
     /// The Rust and C++ views of the per-cycle port struct differ (a build mismatch).
     IoLayout {
         /// `size_of::<FtIo>()`.
