@@ -763,7 +763,8 @@ impl DeviceCore for RtlDevice {
             }
             let may_start = started < budget && report.tx_frames < budget && !self.tx.waiting();
             self.io.sched_enable = may_start.into();
-            if self.service_cycle(io, &mut report) {
+            let progress = self.service_cycle(io, &mut report);
+            if progress {
                 last_progress = self.cycles;
             }
             if self.io.tx_req_start != 0 {
@@ -774,7 +775,13 @@ impl DeviceCore for RtlDevice {
                 && !self.wr.responding
                 && !self.tx.in_frame
                 && !self.rx.feeding;
-            if self.io.idle != 0 && harness_idle && (rx_taken >= budget || !io.wire.rx_pending()) {
+            // `idle` is sampled before the edge: it holds after the edge only if nothing was
+            // handed over at it.
+            if self.io.idle != 0
+                && !progress
+                && harness_idle
+                && (rx_taken >= budget || !io.wire.rx_pending())
+            {
                 break;
             }
             assert!(
