@@ -6,10 +6,13 @@
 //! (`csrc/ft_sim_shim.cpp`, `csrc/ft_dev_shim.cpp`) into a static library linked into the
 //! crate. Without the feature it does nothing.
 
+#[cfg(feature = "rtl")]
 use std::path::{Path, PathBuf};
+#[cfg(feature = "rtl")]
 use std::process::Command;
 
 /// Verilated models: top module, DATA_WIDTH and model prefix.
+#[cfg(feature = "rtl")]
 const MODELS: &[(&str, u32, &str)] = &[
     ("ft_sim_top", 512, "Vft512"),
     ("ft_sim_top", 64, "Vft64"),
@@ -18,9 +21,13 @@ const MODELS: &[(&str, u32, &str)] = &[
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_RTL").is_none() {
-        return;
-    }
+    #[cfg(feature = "rtl")]
+    verilate_and_compile();
+}
+
+/// Verilates the models and compiles them with the shims into `libft_sim.a` (feature `rtl`).
+#[cfg(feature = "rtl")]
+fn verilate_and_compile() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     let rtl = manifest.join("rtl");
@@ -163,6 +170,7 @@ fn main() {
     }
 }
 
+#[cfg(feature = "rtl")]
 /// The crate version as `major << 16 | minor << 8 | patch` (what `DeviceConfig` reports as
 /// `IDENT.BUILD_ID`).
 fn crate_build_id() -> u32 {
@@ -177,6 +185,7 @@ fn crate_build_id() -> u32 {
         | part("CARGO_PKG_VERSION_PATCH")
 }
 
+#[cfg(feature = "rtl")]
 /// `verilator --version`, part of the cache key.
 fn verilator_version() -> String {
     Command::new("verilator")
@@ -186,6 +195,7 @@ fn verilator_version() -> String {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "rtl")]
 /// FNV-1a over the names and contents of `inputs` and `extra`.
 fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -204,6 +214,7 @@ fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
     h
 }
 
+#[cfg(feature = "rtl")]
 /// Verilator's installation root (`verilator --getenv VERILATOR_ROOT`), defaulting to the
 /// Debian location.
 fn verilator_root() -> PathBuf {
@@ -229,6 +240,7 @@ fn verilator_root() -> PathBuf {
     }
 }
 
+#[cfg(feature = "rtl")]
 /// The split C++ files Verilator generated (not the `__ALL` amalgamations, which would define
 /// every symbol twice).
 fn generated_sources(mdir: &Path) -> Vec<PathBuf> {

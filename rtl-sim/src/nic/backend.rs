@@ -8,6 +8,9 @@
 use crate::device::model::ModelDevice;
 use crate::device::{ConfigError, DeviceConfig, DeviceCore};
 
+/// Whether this build has the RTL backend (rtl-sim's `rtl` feature).
+pub const RTL_AVAILABLE: bool = cfg!(feature = "rtl");
+
 /// Which implementation runs the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
