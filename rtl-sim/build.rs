@@ -36,6 +36,7 @@ fn verilate_and_compile() {
         manifest.join("csrc/ft_sim_shim.cpp"),
         manifest.join("csrc/ft_dev_shim.cpp"),
     ];
+    let lanes = manifest.join("csrc/ft_lanes.h");
 
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&rtl)
         .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", rtl.display()))
@@ -51,7 +52,7 @@ fn verilate_and_compile() {
         "cargo:rerun-if-changed={}",
         spec.join("ferrotoe_hw_spec.vh").display()
     );
-    for shim in &shims {
+    for shim in shims.iter().chain([&lanes]) {
         println!("cargo:rerun-if-changed={}", shim.display());
     }
 
@@ -72,6 +73,7 @@ fn verilate_and_compile() {
     let mut inputs: Vec<PathBuf> = sources.clone();
     inputs.push(spec.join("ferrotoe_hw_spec.vh"));
     inputs.extend(shims.iter().cloned());
+    inputs.push(lanes);
     inputs.push(manifest.join("build.rs"));
     let key = cache_key(&inputs, &format!("{}-O{opt_level}", verilator_version()));
     let cache = out
@@ -101,7 +103,8 @@ fn verilate_and_compile() {
         .define("VM_COVERAGE", "0")
         .define("VM_SC", "0")
         .include(&include)
-        .include(include.join("vltstd"));
+        .include(include.join("vltstd"))
+        .include(manifest.join("csrc"));
 
     let build_id = crate_build_id();
     for (top, width, prefix) in MODELS {

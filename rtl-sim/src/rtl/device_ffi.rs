@@ -5,7 +5,7 @@
 //! shim) and [`DevModel`], an owned model handle whose methods are safe. Must not: interpret
 //! ports (that is [`super::device`]'s job).
 
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::path::Path;
 
 pub use super::ffi::ModelError;
@@ -187,13 +187,7 @@ impl DevModel {
                 cpp: size,
             });
         }
-        let path = match vcd {
-            Some(p) => Some(
-                CString::new(p.as_os_str().as_encoded_bytes())
-                    .map_err(|_| ModelError::BadVcdPath)?,
-            ),
-            None => None,
-        };
+        let path = super::ffi::vcd_path(vcd)?;
         let ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         // SAFETY: `ptr` is null or a NUL-terminated string that outlives the call (the shim
         // copies it into the VCD writer before returning).

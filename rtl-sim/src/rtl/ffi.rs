@@ -211,6 +211,12 @@ pub enum ModelError {
     },
 }
 
+/// A VCD path as the shims take it (NUL-terminated), or `None` for no trace.
+pub(super) fn vcd_path(vcd: Option<&Path>) -> Result<Option<CString>, ModelError> {
+    vcd.map(|p| CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| ModelError::BadVcdPath))
+        .transpose()
+}
+
 /// One Verilated `ft_sim_top`. Not `Send`/`Sync` (it holds a raw pointer): Verilated models
 /// are not thread-safe, so each thread creates its own.
 pub struct Model {
@@ -229,13 +235,7 @@ impl Model {
                 cpp,
             });
         }
-        let path = match vcd {
-            Some(p) => Some(
-                CString::new(p.as_os_str().as_encoded_bytes())
-                    .map_err(|_| ModelError::BadVcdPath)?,
-            ),
-            None => None,
-        };
+        let path = vcd_path(vcd)?;
         let ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         // SAFETY: `ptr` is null or a NUL-terminated string that outlives the call (the shim
         // copies it into the VCD writer before returning); the width is checked by the shim,
