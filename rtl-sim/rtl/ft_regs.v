@@ -254,6 +254,11 @@ localparam [31:0] TSO_MIDDLE_RESET = `FT_CONTROL_TSO_FLAGS_MIDDLE_RESET;
 localparam [31:0] TSO_LAST_RESET = `FT_CONTROL_TSO_FLAGS_LAST_RESET;
 localparam FLAGS_W = `FT_CONTROL_TSO_FLAGS_FIRST_FLAGS_WIDTH;
 
+localparam [31:0] MIN_LOG2_32 = RING_MIN_LOG2;
+localparam [31:0] MAX_LOG2_32 = RING_MAX_LOG2;
+localparam [31:0] CQ_COUNT_32 = CQ_COUNT;
+localparam [31:0] IRQ_COUNT_32 = IRQ_COUNT;
+
 localparam [31:0] CTRL_WRITABLE = `FT_CONTROL_CTRL_ENABLE_MASK
     | (((CAPS & `FT_IDENT_CAPS_RX_CSUM_MASK) != 0) ? `FT_CONTROL_CTRL_RX_CSUM_ENABLE_MASK : 32'd0)
     | (((CAPS & `FT_IDENT_CAPS_RSS_MASK) != 0) ? `FT_CONTROL_CTRL_RSS_ENABLE_MASK : 32'd0);
@@ -441,21 +446,21 @@ always @* begin
     if (c_err == E_NONE) begin
         case (c_op)
             OP_SET_LOG2_SIZE: begin
-                if ({19'd0, c_arg[4:0]} < RING_MIN_LOG2 || {19'd0, c_arg[4:0]} > RING_MAX_LOG2) begin
+                if ({27'd0, c_arg[4:0]} < MIN_LOG2_32 || {27'd0, c_arg[4:0]} > MAX_LOG2_32) begin
                     c_err = E_ARGUMENT;
                 end else if (w_enabled) begin
                     c_err = E_STATE;
                 end
             end
             OP_SET_CQ: begin
-                if ({16'd0, c_arg[7:0]} >= CQ_COUNT) begin
+                if ({24'd0, c_arg[7:0]} >= CQ_COUNT_32) begin
                     c_err = E_ARGUMENT;
                 end else if (w_enabled) begin
                     c_err = E_STATE;
                 end
             end
             OP_SET_IRQ: begin
-                if ({16'd0, c_arg[7:0]} >= IRQ_COUNT) begin
+                if ({24'd0, c_arg[7:0]} >= IRQ_COUNT_32) begin
                     c_err = E_ARGUMENT;
                 end else if (w_enabled) begin
                     c_err = E_STATE;

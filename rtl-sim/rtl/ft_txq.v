@@ -143,6 +143,9 @@ module ft_txq #(
 
 localparam SG_W = $clog2(MAX_SG + 1);
 localparam IDX_W = MAX_SG > 1 ? $clog2(MAX_SG) : 1;
+localparam [31:0] MAX_SG_32 = MAX_SG;
+localparam [SG_W-1:0] MAX_SG_S = MAX_SG_32[SG_W-1:0];
+localparam [15:0] MAX_SG_16 = MAX_SG_32[15:0];
 localparam TXD_BITS = `FT_TXD_BITS;
 localparam TXD_SHIFT = $clog2(`FT_TXD_SIZE);
 localparam DESC_BEATS = DATA_WIDTH >= TXD_BITS ? 1 : TXD_BITS / DATA_WIDTH;
@@ -452,7 +455,7 @@ always @* begin
                 unresv = 1'b1;
                 start_pulse = 1'b1;
             end else if (fe_rsp && s_rd_rsp_last && !n_eop && k_reg + 1'b1 >= scan_reg
-                         && scan_reg < MAX_SG) begin
+                         && scan_reg < MAX_SG_S) begin
                 // The producer does not cover the whole chain yet.
                 unresv = 1'b1;
             end
@@ -548,7 +551,7 @@ always @(posedge clk) begin
                     end else if (k_reg + 1'b1 < scan_reg) begin
                         k_reg <= k_reg + 1'b1;
                         front_reg <= F_FETCH_REQ;
-                    end else if (scan_reg < MAX_SG) begin
+                    end else if (scan_reg < MAX_SG_S) begin
                         // Wait for the next doorbell, unless one came while fetching.
                         wait_reg[q_reg] <= !(rung_reg || txq_doorbell[q_reg]);
                         front_reg <= F_IDLE;
@@ -625,7 +628,7 @@ end
 
 function [SG_W-1:0] avail_scan(input [15:0] avail);
     begin
-        avail_scan = (avail < MAX_SG) ? avail[SG_W-1:0] : MAX_SG[SG_W-1:0];
+        avail_scan = (avail < MAX_SG_16) ? avail[SG_W-1:0] : MAX_SG_S;
     end
 endfunction
 
@@ -688,9 +691,12 @@ wire [15:0] st_ev_header_len;
 wire [31:0] st_ev_payload_len;
 
 localparam [31:0] CAPS_W = CAPS;
-localparam [15:0] MAX_FRAME_W = MAX_FRAME_LEN;
-localparam [15:0] MIN_MSS_W = MIN_MSS;
-localparam [15:0] MAX_MSS_W = MAX_MSS;
+localparam [31:0] MAX_FRAME_32 = MAX_FRAME_LEN;
+localparam [31:0] MIN_MSS_32 = MIN_MSS;
+localparam [31:0] MAX_MSS_32 = MAX_MSS;
+localparam [15:0] MAX_FRAME_W = MAX_FRAME_32[15:0];
+localparam [15:0] MIN_MSS_W = MIN_MSS_32[15:0];
+localparam [15:0] MAX_MSS_W = MAX_MSS_32[15:0];
 localparam [31:0] MAX_TSO_W = MAX_TSO_PAYLOAD;
 
 ft_tx_engine #(
