@@ -270,8 +270,7 @@ localparam [3:0] F_CHECK = 4'd3;
 localparam [3:0] F_PROBE_REQ = 4'd4;
 localparam [3:0] F_PROBE_RSP = 4'd5;
 localparam [3:0] F_COMMIT_ERR = 4'd6;
-localparam [3:0] F_COMMIT_DATA = 4'd7;
-localparam [3:0] F_READ = 4'd8;
+localparam [3:0] F_READ = 4'd7;
 
 reg [3:0] front_reg = F_IDLE;
 reg [TXQ_W-1:0] rr_reg = {TXQ_W{1'b0}};
@@ -410,6 +409,9 @@ wire [35:0] cur_len36 = {4'd0, cur_len};
 wire [35:0] rlen = (cur_len36 < room_left) ? cur_len36 : room_left;
 wire r_eof = cur_is_last || (cur_len36 >= room_left);
 wire [31:0] sum_len = (sum_reg[35:32] != 4'd0) ? 32'hFFFF_FFFF : sum_reg[31:0];
+// The request's length once the last buffer's check passes.
+wire [35:0] total = sum_reg + cur_len36;
+wire [31:0] total_len = (total[35:32] != 4'd0) ? 32'hFFFF_FFFF : total[31:0];
 wire [15:0] last_index = (cons_reg + {{(16-SG_W){1'b0}}, chain_reg} - 16'd1) & mask_reg;
 
 // Outputs of the front end
@@ -467,18 +469,23 @@ always @* begin
             rd_req_tag = TAG_PROBE;
             rd_req_check = 1'b1;
         end
+        F_PROBE_RSP: begin
+            if (fe_rsp && !s_rd_rsp_fault && cur_is_last) begin
+                // Every buffer is mapped: the request is taken (its data is read next).
+                meta_push = 1'b1;
+                meta_in = {M_DATA, q_reg, cq_reg, E_NONE, desc_iova({SG_W{1'b0}}), last_index,
+                           {{(8-SG_W){1'b0}}, chain_reg}, total_len, o_tso_reg};
+                req_push = 1'b1;
+                req_in = {total_len, o_ip_reg, o_l4_reg, o_tso_reg, o_mss_reg, o_l2_reg, o_l3_reg,
+                          o_l4len_reg};
+                cons_we = 1'b1;
+                start_pulse = 1'b1;
+            end
+        end
         F_COMMIT_ERR: begin
             meta_push = 1'b1;
             meta_in = {M_ERR, q_reg, cq_reg, code_reg, eaddr_reg, last_index,
                        {{(8-SG_W){1'b0}}, chain_reg}, sum_len, o_tso_reg};
-            cons_we = 1'b1;
-            start_pulse = 1'b1;
-        end
-        F_COMMIT_DATA: begin
-            meta_push = 1'b1;
-            meta_in = {M_DATA, q_reg, cq_reg, E_NONE, desc_iova({SG_W{1'b0}}), last_index,
-                       {{(8-SG_W){1'b0}}, chain_reg}, sum_len, o_tso_reg};
-            req_push = 1'b1;
             cons_we = 1'b1;
             start_pulse = 1'b1;
         end
@@ -543,7 +550,22 @@ always @(posedge clk) begin
                         o_l3_reg <= n_l3;
                         o_l4len_reg <= n_l4len;
                     end
-                    if (n_eop) begin
+                    if (n_eop && n_first) begin
+                        // A chain of one descriptor: its C1-C3 checks right away.
+                        chain_reg <= k_reg + 1'b1;
+                        i_reg <= {SG_W{1'b0}};
+                        sum_reg <= 36'd0;
+                        eaddr_reg <= desc_iova({SG_W{1'b0}});
+                        if (n_c1) begin
+                            code_reg <= E_BAD_FLAGS;
+                            front_reg <= F_COMMIT_ERR;
+                        end else if (n_len == 32'd0) begin
+                            code_reg <= E_BAD_LENGTH;
+                            front_reg <= F_COMMIT_ERR;
+                        end else begin
+                            front_reg <= F_PROBE_REQ;
+                        end
+                    end else if (n_eop) begin
                         chain_reg <= k_reg + 1'b1;
                         i_reg <= {SG_W{1'b0}};
                         sum_reg <= 36'd0;
@@ -590,22 +612,23 @@ always @(posedge clk) begin
                     code_reg <= E_DMA_FAULT;
                     eaddr_reg <= s_rd_rsp_fault_addr;
                     front_reg <= F_COMMIT_ERR;
+                end else if (cur_is_last) begin
+                    // Taken in this cycle (see the outputs above): read the buffers.
+                    sum_reg <= total;
+                    rr_reg <= next_q(q_reg);
+                    i_reg <= {SG_W{1'b0}};
+                    streamed_reg <= 36'd0;
+                    front_reg <= F_READ;
                 end else begin
-                    sum_reg <= sum_reg + cur_len36;
+                    sum_reg <= total;
                     i_reg <= i_reg + 1'b1;
-                    front_reg <= cur_is_last ? F_COMMIT_DATA : F_CHECK;
+                    front_reg <= F_CHECK;
                 end
             end
         end
         F_COMMIT_ERR: begin
             rr_reg <= next_q(q_reg);
             front_reg <= F_IDLE;
-        end
-        F_COMMIT_DATA: begin
-            rr_reg <= next_q(q_reg);
-            i_reg <= {SG_W{1'b0}};
-            streamed_reg <= 36'd0;
-            front_reg <= F_READ;
         end
         F_READ: begin
             if (m_rd_req_ready) begin
