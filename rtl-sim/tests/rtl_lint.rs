@@ -184,7 +184,9 @@ fn the_device_lints_and_elaborates_at_other_build_parameters() {
         for (tool, cmd) in [("verilator", &mut lint), ("iverilog", &mut icarus)] {
             let (ok, text) = run(tool, tool, cmd);
             if !ok || !text.trim().is_empty() {
-                failures.push(format!("{tool}, ft_device at {width} bits {params:?}:\n{text}"));
+                failures.push(format!(
+                    "{tool}, ft_device at {width} bits {params:?}:\n{text}"
+                ));
             }
         }
     }

@@ -230,6 +230,26 @@ impl TxPort {
     }
 }
 
+/// Random back-pressure on the DMA and MAC handshakes (SplitMix64), off by default.
+#[derive(Debug, Default)]
+struct Pressure {
+    percent: u8,
+    state: u64,
+}
+
+impl Pressure {
+    fn stall(&mut self) -> bool {
+        if self.percent == 0 {
+            return false;
+        }
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) % 100) < u64::from(self.percent)
+    }
+}
+
 /// The received frame being fed to the RTL.
 #[derive(Debug)]
 struct RxPort {
@@ -250,6 +270,7 @@ pub struct RtlDevice {
     wr: WritePort,
     tx: TxPort,
     rx: RxPort,
+    pressure: Pressure,
     cycles: u64,
     /// Scratch for register reads: offsets and values.
     addrs: Vec<u32>,
@@ -308,6 +329,7 @@ impl RtlDevice {
                 truncated: false,
                 feeding: false,
             },
+            pressure: Pressure::default(),
             cycles: 0,
             addrs: Vec::new(),
             values: Vec::new(),
@@ -347,6 +369,16 @@ impl RtlDevice {
     /// What the RTL build's `IDENT` says (queue counts, limits, capabilities).
     pub fn config(&self) -> &DeviceConfig {
         &self.cfg
+    }
+
+    /// Makes the DMA and MAC sides withhold each handshake (request and data ready, response
+    /// and frame valid) in `percent` % of cycles, in a pattern drawn from `seed`: a verification
+    /// knob. What the device does must not change, only when.
+    pub fn set_back_pressure(&mut self, percent: u8, seed: u64) {
+        self.pressure = Pressure {
+            percent: percent.min(95),
+            state: seed,
+        };
     }
 
     /// Clock cycles simulated since the device was created.
@@ -481,14 +513,25 @@ impl RtlDevice {
     /// Drives the DMA, MAC and interrupt sides for one cycle and services what the RTL did.
     /// Returns whether any handshake happened.
     fn service_cycle(&mut self, io: &mut DeviceIo<'_>, report: &mut StepReport) -> bool {
+        // Back-pressure (a verification knob): each handshake of the DMA and MAC sides is
+        // withheld in a random share of cycles.
+        let mut stall = || self.pressure.stall();
+        let rd_req_ready = !self.rd.active && !stall();
+        let rd_rsp_valid = self.rd.active && !stall();
+        let wr_req_ready = !self.wr.collecting && !self.wr.responding && !stall();
+        let wr_ready = self.wr.collecting && !stall();
+        let wr_rsp_valid = self.wr.responding && !stall();
+        // The MAC takes frames whenever it is not stalled; the elastic buffer holds what the
+        // wire cannot.
+        let tx_ready = !stall();
+        let rx_valid = self.rx.feeding && !stall();
         let d = &mut *self.io;
-        // Inputs
         d.wvalid = 0;
         d.arvalid = 0;
         d.reg_dirty_ack = 0;
-        d.rd_req_ready = (!self.rd.active).into();
-        d.rd_rsp_valid = self.rd.active.into();
-        if self.rd.active {
+        d.rd_req_ready = rd_req_ready.into();
+        d.rd_rsp_valid = rd_rsp_valid.into();
+        if rd_rsp_valid {
             if self.rd.single {
                 d.rd_rsp_keep = 0;
                 d.rd_rsp_last = 1;
@@ -504,16 +547,15 @@ impl RtlDevice {
             }
             d.rd_rsp_tag = self.rd.tag;
         }
-        d.wr_req_ready = (!self.wr.collecting && !self.wr.responding).into();
-        d.wr_ready = self.wr.collecting.into();
-        d.wr_rsp_valid = self.wr.responding.into();
+        d.wr_req_ready = wr_req_ready.into();
+        d.wr_ready = wr_ready.into();
+        d.wr_rsp_valid = wr_rsp_valid.into();
         d.wr_rsp_fault = self.wr.fault.is_some().into();
         d.wr_rsp_fault_addr = self.wr.fault.unwrap_or(0);
         d.wr_rsp_tag = self.wr.tag;
-        // The MAC always takes frames; the elastic buffer holds what the wire cannot.
-        d.tx_ready = 1;
-        d.rx_valid = self.rx.feeding.into();
-        if self.rx.feeding {
+        d.tx_ready = tx_ready.into();
+        d.rx_valid = rx_valid.into();
+        if rx_valid {
             let n = (self.rx.len - self.rx.pos).min(BEAT);
             d.rx_data[..n].copy_from_slice(&self.rx.buf[self.rx.pos..self.rx.pos + n]);
             d.rx_data[n..].fill(0);
@@ -522,9 +564,6 @@ impl RtlDevice {
             d.rx_last = last.into();
             d.rx_user = (last && self.rx.truncated).into();
         }
-        let rd_offered = self.rd.active;
-        let wr_rsp_offered = self.wr.responding;
-        let rx_offered = self.rx.feeding;
 
         self.cycle();
 
@@ -535,7 +574,7 @@ impl RtlDevice {
             return true;
         }
         // DMA read response beat taken
-        if rd_offered && d.rd_rsp_ready != 0 {
+        if rd_rsp_valid && d.rd_rsp_ready != 0 {
             progress = true;
             if self.rd.single {
                 self.rd.active = false;
@@ -547,7 +586,7 @@ impl RtlDevice {
             }
         }
         // DMA read request taken (only when no response was in progress)
-        if !rd_offered && d.rd_req_valid != 0 {
+        if rd_req_ready && d.rd_req_valid != 0 {
             progress = true;
             let (addr, len) = (d.rd_req_addr, d.rd_req_len as usize);
             self.rd.tag = d.rd_req_tag;
@@ -578,11 +617,11 @@ impl RtlDevice {
             }
         }
         // DMA write: acknowledge, data, request
-        if wr_rsp_offered && d.wr_rsp_ready != 0 {
+        if wr_rsp_valid && d.wr_rsp_ready != 0 {
             progress = true;
             self.wr.responding = false;
         }
-        if self.wr.collecting && d.wr_valid != 0 {
+        if wr_ready && d.wr_valid != 0 {
             progress = true;
             let n = d.wr_keep.trailing_ones() as usize;
             self.wr.buf.extend_from_slice(&d.wr_data[..n]);
@@ -596,7 +635,7 @@ impl RtlDevice {
                     .err()
                     .map(|f| f.iova);
             }
-        } else if !self.wr.collecting && !wr_rsp_offered && d.wr_req_valid != 0 {
+        } else if wr_req_ready && d.wr_req_valid != 0 {
             progress = true;
             self.wr.collecting = true;
             self.wr.addr = d.wr_req_addr;
@@ -605,7 +644,7 @@ impl RtlDevice {
             self.wr.buf.clear();
         }
         // MAC TX
-        if d.tx_valid != 0 {
+        if tx_ready && d.tx_valid != 0 {
             progress = true;
             let n = d.tx_keep.trailing_ones() as usize;
             self.tx.frame.extend_from_slice(&d.tx_data[..n]);
@@ -623,7 +662,7 @@ impl RtlDevice {
             }
         }
         // MAC RX
-        if rx_offered && d.rx_ready != 0 {
+        if rx_valid && d.rx_ready != 0 {
             progress = true;
             self.rx.pos += (self.rx.len - self.rx.pos).min(BEAT);
             if self.rx.pos >= self.rx.len {
