@@ -16,7 +16,8 @@
 //! | `reg_dirty` | the register image: after each method, the register groups the RTL flags as changed (plus the register just written) are read back over the register port and stored, in one batch; nothing else is read |
 //!
 //! A step clocks the device until it is idle (nothing in flight, nothing startable) and the
-//! wire has nothing more to deliver within the budget. New TX requests start only during a step
+//! wire has nothing more to deliver within the budget. For verification the DMA and MAC sides
+//! can withhold handshakes at random ([`RtlDevice::set_back_pressure`]). New TX requests start only during a step
 //! (`sched_enable`), so the round-robin arbitration sees exactly the doorbells a step-based
 //! model sees; every step therefore ends with the device idle, and register accesses between
 //! steps never meet work in flight. Timestamps: completions carry the step's `now_ns`, as in
@@ -216,17 +217,14 @@ impl TxPort {
         self.pending_len[i] = frame.len();
         self.count += 1;
     }
-    /// Sends parked frames while the wire has room; returns how many left.
-    fn drain(&mut self, wire: &mut dyn Wire, now_ns: u64) -> u32 {
-        let mut sent = 0;
+    /// Sends parked frames, oldest first, while the wire has room.
+    fn drain(&mut self, wire: &mut dyn Wire, now_ns: u64) {
         while self.count > 0 && wire.tx_ready(1) {
             let i = self.head;
             wire.transmit(&self.pending[i][..self.pending_len[i]], now_ns);
             self.head = (self.head + 1) % self.pending.len();
             self.count -= 1;
-            sent += 1;
         }
-        sent
     }
 }
 
@@ -357,6 +355,13 @@ impl RtlDevice {
             .map_err(|e| RtlError::Protocol(format!("the RTL build's IDENT: {e}")))?;
         dev.cfg = cfg;
         dev.map = RegMap::new(&cfg);
+        if dev.map.groups.len() > 64 {
+            // `reg_dirty` crosses the shim as 64 bits.
+            return Err(RtlError::Protocol(format!(
+                "the RTL build tracks {} register groups; the harness handles 64",
+                dev.map.groups.len()
+            )));
+        }
         dev.rd.buf = vec![0; cfg.max_request_len() + BEAT];
         dev.wr.buf = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + BEAT);
         dev.tx.frame = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + BEAT);
