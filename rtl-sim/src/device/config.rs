@@ -177,6 +177,64 @@ impl DeviceConfig {
     }
 }
 
+impl DeviceConfig {
+    /// The fields in which `other` differs from `self`, as `name: self vs other` (empty when
+    /// they are equal): what an error about a configuration mismatch should name.
+    pub fn differences(&self, other: &DeviceConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: {a} vs {b}"));
+            }
+        };
+        let (a, b) = (self, other);
+        cmp(
+            "tx_queues",
+            a.tx_queues.to_string(),
+            b.tx_queues.to_string(),
+        );
+        cmp(
+            "rx_queues",
+            a.rx_queues.to_string(),
+            b.rx_queues.to_string(),
+        );
+        cmp(
+            "completion_queues",
+            a.completion_queues.to_string(),
+            b.completion_queues.to_string(),
+        );
+        cmp(
+            "irq_vectors",
+            a.irq_vectors.to_string(),
+            b.irq_vectors.to_string(),
+        );
+        cmp(
+            "ring_min_log2",
+            a.ring_min_log2.to_string(),
+            b.ring_min_log2.to_string(),
+        );
+        cmp(
+            "ring_max_log2",
+            a.ring_max_log2.to_string(),
+            b.ring_max_log2.to_string(),
+        );
+        cmp("caps", format!("{:?}", a.caps), format!("{:?}", b.caps));
+        cmp(
+            "datapath_bits",
+            a.datapath_bits.to_string(),
+            b.datapath_bits.to_string(),
+        );
+        cmp(
+            "clock_mhz",
+            a.clock_mhz.to_string(),
+            b.clock_mhz.to_string(),
+        );
+        cmp("revision", a.revision.to_string(), b.revision.to_string());
+        cmp("build_id", a.build_id.to_string(), b.build_id.to_string());
+        out
+    }
+}
+
 /// The `IDENT` words that describe a build (what [`DeviceConfig`] is read back from).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdentWords {
@@ -302,6 +360,10 @@ mod tests {
         let mut bad = w;
         bad.queue_counts = 0;
         assert!(DeviceConfig::from_ident(&bad).is_err());
+        let mut two = c;
+        two.tx_queues = 2;
+        assert_eq!(c.differences(&c), Vec::<String>::new());
+        assert_eq!(c.differences(&two), vec!["tx_queues: 4 vs 2".to_string()]);
     }
 
     #[test]

@@ -61,10 +61,12 @@ impl std::fmt::Display for BackendError {
             ),
             BackendError::RtlConfigMismatch { requested, built } => write!(
                 f,
-                "backend `rtl`: the RTL device is built (at Verilation, `rtl-sim/build.rs`) for \
-                 {built:?}, but {requested:?} was asked for; use the RTL build's configuration \
-                 (`DeviceConfig::REFERENCE` with default options), change the parameters of \
-                 `ft_device` in build.rs, or use `--backend model`"
+                "backend `rtl`: the RTL device is built (at Verilation, `rtl-sim/build.rs`) with \
+                 other parameters than asked for (built vs asked: {}); use the RTL build's \
+                 configuration (`DeviceConfig::REFERENCE`, the default options of `ferrotoe \
+                 nicsim`), change the parameters of `ft_device` in build.rs, or use \
+                 `--backend model`",
+                built.differences(requested).join(", ")
             ),
             BackendError::Rtl(e) => write!(f, "backend `rtl`: {e}"),
             BackendError::Config(e) => write!(f, "{e}"),
