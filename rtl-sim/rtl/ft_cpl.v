@@ -17,7 +17,7 @@
 // discarded) completion returns its own.
 //
 // Completion requests carry the entry in the CPL layout with TIMESTAMP and PHASE left zero
-// (filled in here); TX requests are taken before RX requests. Data leaves on the DMA write
+// (filled in here); when both engines have one, they take turns. Data leaves on the DMA write
 // client as one 32-byte write (ceil(256 / DATA_WIDTH) beats), whose last byte, holding PHASE,
 // the DMA side makes visible last. Must not: decide what a completion says.
 `resetall
@@ -135,9 +135,12 @@ reg [63:0] addr_reg = 64'd0;
 reg [BEAT_W-1:0] beat_reg = {BEAT_W{1'b0}};
 reg [63:0] fault_addr_reg = 64'd0;
 
+// Round robin between the engines: when both wait, the one not served last goes first.
+reg last_rx_reg = 1'b1;
+wire rx_first = rx_cpl_valid && (!tx_cpl_valid || !last_rx_reg);
 // A completion that returns its reservation this cycle: written, failed, or not writable.
-wire take_tx = state_reg == S_IDLE && tx_cpl_valid;
-wire take_rx = state_reg == S_IDLE && !tx_cpl_valid && rx_cpl_valid;
+wire take_tx = state_reg == S_IDLE && tx_cpl_valid && !rx_first;
+wire take_rx = state_reg == S_IDLE && rx_first;
 wire [CQ_W-1:0] take_cq = take_tx ? tx_cpl_cq : rx_cpl_cq;
 wire take_disabled = (take_tx || take_rx) && !cq_enabled[take_cq];
 wire done = (state_reg == S_POST) || (state_reg == S_ERR && err_ready) || take_disabled;
@@ -194,6 +197,9 @@ always @* begin
 end
 
 always @(posedge clk) begin
+    if (take_tx || take_rx) begin
+        last_rx_reg <= take_rx;
+    end
     case (state_reg)
         S_IDLE: begin
             if ((take_tx || take_rx) && !take_disabled) begin
@@ -235,6 +241,7 @@ always @(posedge clk) begin
     endcase
     if (rst) begin
         state_reg <= S_IDLE;
+        last_rx_reg <= 1'b1;
     end
 end
 
