@@ -1,7 +1,8 @@
 //! Build script of rtl-sim. With the `rtl` feature it Verilates the RTL engines
 //! (`rtl/ft_sim_top.v` and everything it instantiates) once per datapath width (512 and 64
 //! bits, model prefixes `Vft512` and `Vft64`) and the whole device (`rtl/ft_device.v` at 512
-//! bits, prefix `Vftdev512`, its `BUILD_ID` the crate version as `DeviceConfig` computes it),
+//! and 64 bits, prefixes `Vftdev512` and `Vftdev64`, its `BUILD_ID` the crate version as
+//! `DeviceConfig` computes it),
 //! and compiles the generated C++, the Verilator runtime and the C ABI shims
 //! (`csrc/ft_sim_shim.cpp`, `csrc/ft_dev_shim.cpp`) into a static library linked into the
 //! crate. Without the feature it does nothing.
@@ -17,6 +18,7 @@ const MODELS: &[(&str, u32, &str)] = &[
     ("ft_sim_top", 512, "Vft512"),
     ("ft_sim_top", 64, "Vft64"),
     ("ft_device", 512, "Vftdev512"),
+    ("ft_device", 64, "Vftdev64"),
 ];
 
 fn main() {

@@ -1,5 +1,6 @@
 // ft_dev_shim: the C ABI between rtl-sim's RTL device core (src/rtl/device_ffi.rs) and the
-// Verilated whole-device model of rtl/ft_device.v (prefix Vftdev512).
+// Verilated whole-device models of rtl/ft_device.v, one per datapath width (prefixes Vftdev512
+// and Vftdev64).
 //
 // Owns: model construction and destruction, the clock, byte-lane packing of wide ports, and the
 // optional VCD trace. Everything crosses as one plain struct (ftdev_io, mirrored by DevIo in
@@ -14,6 +15,7 @@
 #include "verilated_vcd_c.h"
 #include "ft_lanes.h"
 #include "Vftdev512.h"
+#include "Vftdev64.h"
 
 extern "C" {
 
@@ -103,12 +105,19 @@ using port_t = std::remove_reference_t<T>;
 
 class Dev {
   public:
-    explicit Dev(const char* vcd_path) {
+    virtual ~Dev() = default;
+    virtual void cycle(ftdev_io* io) = 0;
+};
+
+template <class Model>
+class DevOf final : public Dev {
+  public:
+    explicit DevOf(const char* vcd_path) {
         ctx_ = std::make_unique<VerilatedContext>();
         ctx_->debug(0);
         ctx_->randReset(0);
         if (vcd_path != nullptr) ctx_->traceEverOn(true);
-        model_ = std::make_unique<Vftdev512>(ctx_.get(), "ft_device");
+        model_ = std::make_unique<Model>(ctx_.get(), "ft_device");
         if (vcd_path != nullptr) {
             trace_ = std::make_unique<VerilatedVcdC>();
             model_->trace(trace_.get(), 99);
@@ -117,13 +126,13 @@ class Dev {
         model_->clk = 1;
         model_->eval();
     }
-    ~Dev() {
+    ~DevOf() override {
         if (trace_) trace_->close();
         model_->final();
     }
 
-    void cycle(ftdev_io* io) {
-        Vftdev512& m = *model_;
+    void cycle(ftdev_io* io) override {
+        Model& m = *model_;
         m.rst = io->rst;
         m.time_ns = io->time_ns;
         m.sched_enable = io->sched_enable;
@@ -218,7 +227,7 @@ class Dev {
 
   private:
     std::unique_ptr<VerilatedContext> ctx_;
-    std::unique_ptr<Vftdev512> model_;
+    std::unique_ptr<Model> model_;
     std::unique_ptr<VerilatedVcdC> trace_;
     uint64_t time_ = 0;
 };
@@ -233,11 +242,12 @@ size_t ftdev_io_size(void) { return sizeof(ftdev_io); }
 // Offset of the last field of ftdev_io (a second layout check).
 size_t ftdev_io_last_offset(void) { return offsetof(ftdev_io, rx_ready); }
 
-// A new device model, or null if it cannot be created. vcd_path may be null (no trace) or a
-// path the VCD waveform is written to.
-void* ftdev_new(const char* vcd_path) {
+// A new device model of the given width (512 or 64), or null for an unknown width or when it
+// cannot be created. vcd_path may be null (no trace) or a path the VCD waveform is written to.
+void* ftdev_new(uint32_t width, const char* vcd_path) {
     try {
-        return new Dev(vcd_path);
+        if (width == 512) return static_cast<Dev*>(new DevOf<Vftdev512>(vcd_path));
+        if (width == 64) return static_cast<Dev*>(new DevOf<Vftdev64>(vcd_path));
     } catch (...) {
     }
     return nullptr;

@@ -19,7 +19,7 @@
 //! completions in one CQ, and of their errors in `LAST_ERROR`, depends on timing in hardware).
 //!
 //! One test runs the RTL with its DMA and MAC sides withholding 40 % of all handshakes at random
-//! (`RtlDevice::set_back_pressure`): the results must not change.
+//! (`RtlDevice::set_back_pressure`): the results must not change; one runs the 64-bit build.
 //!
 //! Seeds: `FERROTOE_RTL_SEED` overrides the base seed; a failure names the seed, round and
 //! phase.
@@ -32,7 +32,7 @@ use rtl_sim::conformance::bench::{Bench, UNMAPPED, creg, qreg};
 use rtl_sim::conformance::frames::{self, ETH, IP, TcpSpec};
 use rtl_sim::device::DeviceCore;
 use rtl_sim::device::model::ModelDevice;
-use rtl_sim::rtl::RtlDevice;
+use rtl_sim::rtl::{DataWidth, RtlDevice};
 
 // ------------------------------------------------------------------ randomness
 
@@ -481,8 +481,8 @@ struct Pair {
 
 impl Pair {
     /// `pressure`: the share of DMA and MAC handshakes the RTL's harness withholds (timing only).
-    fn new(seed: u64, pressure: u8) -> Pair {
-        let mut rtl_core = RtlDevice::new().unwrap_or_else(|e| panic!("{e}"));
+    fn new(seed: u64, pressure: u8, width: DataWidth) -> Pair {
+        let mut rtl_core = RtlDevice::with_width(width).unwrap_or_else(|e| panic!("{e}"));
         rtl_core.set_back_pressure(pressure, seed);
         let cfg = *rtl_core.config();
         let model_core = ModelDevice::new(cfg).expect("the RTL build's configuration");
@@ -600,9 +600,9 @@ struct Coverage {
     tso_completions: usize,
 }
 
-fn run_seed(seed: u64, rounds: usize, pressure: u8, cov: &mut Coverage) {
+fn run_seed(seed: u64, rounds: usize, pressure: u8, width: DataWidth, cov: &mut Coverage) {
     let mut r = Rng(seed);
-    let mut p = Pair::new(seed, pressure);
+    let mut p = Pair::new(seed, pressure, width);
     let id = p.model.ident;
     let caps = id.caps;
     let min = id.min_log2;
@@ -752,16 +752,17 @@ impl<C: DeviceCore> SetUp for Bench<C> {
     }
 }
 
-fn run_seeds(first: u64, seeds: u64, rounds: usize, pressure: u8) -> Coverage {
+fn run_seeds(first: u64, seeds: u64, rounds: usize, pressure: u8, width: DataWidth) -> Coverage {
     let base = seed(0x5EED_0001);
     let mut cov = Coverage::default();
     for k in first..first + seeds {
-        run_seed(base.wrapping_add(k), rounds, pressure, &mut cov);
+        run_seed(base.wrapping_add(k), rounds, pressure, width, &mut cov);
     }
     eprintln!(
-        "differential device co-simulation, seeds {first}..{}, back-pressure {pressure} %: \
-         {cov:?}",
-        first + seeds
+        "differential device co-simulation, seeds {first}..{}, {} bits, back-pressure \
+         {pressure} %: {cov:?}",
+        first + seeds,
+        width.bits()
     );
     cov
 }
@@ -781,12 +782,18 @@ fn assert_coverage(cov: &Coverage) {
 
 #[test]
 fn model_and_rtl_agree_on_random_driver_sequences() {
-    assert_coverage(&run_seeds(0, 4, 40, 0));
+    assert_coverage(&run_seeds(0, 4, 40, 0, DataWidth::Bits512));
 }
 
 /// The same with the RTL's DMA and MAC sides withholding 40 % of all handshakes: only timing
 /// may change, and timing is not observable here.
 #[test]
 fn model_and_rtl_agree_under_dma_and_wire_back_pressure() {
-    assert_coverage(&run_seeds(4, 4, 40, 40));
+    assert_coverage(&run_seeds(4, 4, 40, 40, DataWidth::Bits512));
+}
+
+/// The 64-bit build of the device (8-byte beats: multi-beat descriptors and completions).
+#[test]
+fn model_and_rtl_agree_at_64_bits() {
+    assert_coverage(&run_seeds(8, 4, 40, 20, DataWidth::Bits64));
 }

@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hw_spec::Implementation;
 use hw_spec::regs::{self, BAR0_SIZE, control, ident, irq, queue, stats};
 
-use super::RtlError;
 use super::device_ffi::{DevIo, DevModel};
+use super::{DataWidth, RtlError};
 use crate::device::config::IdentWords;
 use crate::device::{DeviceConfig, DeviceCore, DeviceIo, RegisterImage, StepReport, Wire};
 
@@ -41,8 +41,8 @@ use crate::device::{DeviceConfig, DeviceCore, DeviceIo, RegisterImage, StepRepor
 /// with `tuser` (dropped and counted on RX queue 0, as the reference model does).
 pub const RX_FRAME_LIMIT: usize = crate::device::model::RX_FRAME_LIMIT;
 
-/// Bytes per beat of the Verilated build (DATA_WIDTH 512).
-const BEAT: usize = 64;
+/// Bytes of the widest beat (DATA_WIDTH 512): the size of the port struct's data arrays.
+const MAX_BEAT: usize = 64;
 /// Cycles without any handshake, while the device is not idle, after which the RTL is declared
 /// stalled (an RTL bug: nothing a driver or the wire does can stall it).
 const STALL_CYCLES: u64 = 200_000;
@@ -262,6 +262,9 @@ struct RxPort {
 pub struct RtlDevice {
     model: DevModel,
     io: Box<DevIo>,
+    width: DataWidth,
+    /// Bytes per beat.
+    beat: usize,
     cfg: DeviceConfig,
     map: RegMap,
     rd: ReadPort,
@@ -292,26 +295,34 @@ fn keep_mask(n: usize) -> u64 {
 }
 
 impl RtlDevice {
-    /// The device, reset. Traces to a VCD file when the environment variable
+    /// The reference build (512 bits), reset. Traces to a VCD file when the environment variable
     /// `FERROTOE_RTL_VCD` names a directory (files `ft_device_<n>.vcd`).
     pub fn new() -> Result<RtlDevice, RtlError> {
+        Self::with_width(DataWidth::Bits512)
+    }
+
+    /// The build of datapath `width` (512 bits, the reference, or 64), reset; VCD as
+    /// [`RtlDevice::new`].
+    pub fn with_width(width: DataWidth) -> Result<RtlDevice, RtlError> {
         let vcd = std::env::var_os("FERROTOE_RTL_VCD").map(|dir| {
             let n = VCD_COUNTER.fetch_add(1, Ordering::Relaxed);
             PathBuf::from(dir).join(format!("ft_device_{n}.vcd"))
         });
-        Self::build(vcd)
+        Self::build(width, vcd)
     }
 
-    /// The device, reset, writing a VCD waveform of everything it simulates to `vcd`.
-    pub fn with_vcd(vcd: &Path) -> Result<RtlDevice, RtlError> {
-        Self::build(Some(vcd.to_path_buf()))
+    /// The build of `width`, reset, writing a VCD waveform of everything it simulates to `vcd`.
+    pub fn with_vcd(width: DataWidth, vcd: &Path) -> Result<RtlDevice, RtlError> {
+        Self::build(width, Some(vcd.to_path_buf()))
     }
 
-    fn build(vcd: Option<PathBuf>) -> Result<RtlDevice, RtlError> {
-        let model = DevModel::new(vcd.as_deref()).map_err(RtlError::Model)?;
+    fn build(width: DataWidth, vcd: Option<PathBuf>) -> Result<RtlDevice, RtlError> {
+        let model = DevModel::new(width.bits(), vcd.as_deref()).map_err(RtlError::Model)?;
         let mut dev = RtlDevice {
             model,
             io: Box::default(),
+            width,
+            beat: width.bytes(),
             cfg: DeviceConfig::REFERENCE,
             map: RegMap {
                 groups: Vec::new(),
@@ -362,13 +373,18 @@ impl RtlDevice {
                 dev.map.groups.len()
             )));
         }
-        dev.rd.buf = vec![0; cfg.max_request_len() + BEAT];
-        dev.wr.buf = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + BEAT);
-        dev.tx.frame = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + BEAT);
+        dev.rd.buf = vec![0; cfg.max_request_len() + MAX_BEAT];
+        dev.wr.buf = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + MAX_BEAT);
+        dev.tx.frame = Vec::with_capacity(usize::from(cfg.caps.max_frame_len) + MAX_BEAT);
         dev.addrs = Vec::with_capacity(dev.map.all.len() + 1);
         dev.values = vec![0; dev.map.all.len() + 1];
         // The power-on dirty flags are consumed by the first publish_image.
         Ok(dev)
+    }
+
+    /// The datapath width of this build.
+    pub fn width(&self) -> DataWidth {
+        self.width
     }
 
     /// What the RTL build's `IDENT` says (queue counts, limits, capabilities).
@@ -543,7 +559,7 @@ impl RtlDevice {
                 d.rd_rsp_fault = self.rd.fault.is_some().into();
                 d.rd_rsp_fault_addr = self.rd.fault.unwrap_or(0);
             } else {
-                let n = (self.rd.len - self.rd.pos).min(BEAT);
+                let n = (self.rd.len - self.rd.pos).min(self.beat);
                 d.rd_rsp_data[..n].copy_from_slice(&self.rd.buf[self.rd.pos..self.rd.pos + n]);
                 d.rd_rsp_data[n..].fill(0);
                 d.rd_rsp_keep = keep_mask(n);
@@ -561,7 +577,7 @@ impl RtlDevice {
         d.tx_ready = tx_ready.into();
         d.rx_valid = rx_valid.into();
         if rx_valid {
-            let n = (self.rx.len - self.rx.pos).min(BEAT);
+            let n = (self.rx.len - self.rx.pos).min(self.beat);
             d.rx_data[..n].copy_from_slice(&self.rx.buf[self.rx.pos..self.rx.pos + n]);
             d.rx_data[n..].fill(0);
             d.rx_keep = keep_mask(n);
@@ -584,7 +600,7 @@ impl RtlDevice {
             if self.rd.single {
                 self.rd.active = false;
             } else {
-                self.rd.pos += (self.rd.len - self.rd.pos).min(BEAT);
+                self.rd.pos += (self.rd.len - self.rd.pos).min(self.beat);
                 if self.rd.pos >= self.rd.len {
                     self.rd.active = false;
                 }
@@ -669,7 +685,7 @@ impl RtlDevice {
         // MAC RX
         if rx_valid && d.rx_ready != 0 {
             progress = true;
-            self.rx.pos += (self.rx.len - self.rx.pos).min(BEAT);
+            self.rx.pos += (self.rx.len - self.rx.pos).min(self.beat);
             if self.rx.pos >= self.rx.len {
                 self.rx.feeding = false;
             }

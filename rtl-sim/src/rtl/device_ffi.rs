@@ -1,5 +1,5 @@
 //! The only `unsafe` of the RTL device core: the C ABI of `csrc/ft_dev_shim.cpp`, which wraps
-//! the Verilated whole-device model of `rtl/ft_device.v`.
+//! the Verilated whole-device models of `rtl/ft_device.v` (512 and 64 bits).
 //!
 //! Owns: [`DevIo`] (the per-cycle port struct, mirrored field for field by `ftdev_io` in the
 //! shim) and [`DevModel`], an owned model handle whose methods are safe. Must not: interpret
@@ -160,7 +160,7 @@ impl Default for DevIo {
 unsafe extern "C" {
     fn ftdev_io_size() -> usize;
     fn ftdev_io_last_offset() -> usize;
-    fn ftdev_new(vcd_path: *const c_char) -> *mut c_void;
+    fn ftdev_new(width: u32, vcd_path: *const c_char) -> *mut c_void;
     fn ftdev_free(dev: *mut c_void);
     fn ftdev_cycle(dev: *mut c_void, io: *mut DevIo);
 }
@@ -177,8 +177,8 @@ pub struct DevModel {
 unsafe impl Send for DevModel {}
 
 impl DevModel {
-    /// A device model, tracing to `vcd` when given.
-    pub fn new(vcd: Option<&Path>) -> Result<DevModel, ModelError> {
+    /// A device model of DATA_WIDTH `width` (512 or 64), tracing to `vcd` when given.
+    pub fn new(width: u32, vcd: Option<&Path>) -> Result<DevModel, ModelError> {
         // SAFETY: pure functions of the shim without arguments.
         let (size, last) = unsafe { (ftdev_io_size(), ftdev_io_last_offset()) };
         if size != std::mem::size_of::<DevIo>() || last != std::mem::offset_of!(DevIo, rx_ready) {
@@ -190,10 +190,15 @@ impl DevModel {
         let path = super::ffi::vcd_path(vcd)?;
         let ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         // SAFETY: `ptr` is null or a NUL-terminated string that outlives the call (the shim
-        // copies it into the VCD writer before returning).
-        let raw = unsafe { ftdev_new(ptr) };
+        // copies it into the VCD writer before returning); the shim checks the width and
+        // returns null for widths it has no model for.
+        let raw = unsafe { ftdev_new(width, ptr) };
         if raw.is_null() {
-            return Err(ModelError::CreateFailed);
+            return Err(if matches!(width, 512 | 64) {
+                ModelError::CreateFailed
+            } else {
+                ModelError::UnknownWidth(width)
+            });
         }
         Ok(DevModel { raw })
     }
