@@ -1,5 +1,6 @@
-//! Simulation speed of the whole device: the RTL (`ft_device` under Verilator) against the Rust
-//! reference model, on the same driver loop (feature `rtl`):
+//! Simulation speed of the whole device: the RTL (`ft_device` under Verilator, the 512-bit
+//! reference build and the 64-bit one) against the Rust reference model, on the same driver loop
+//! (feature `rtl`):
 //!
 //! ```sh
 //! cargo bench -p rtl-sim --features rtl --bench rtl_device
@@ -22,7 +23,7 @@ use rtl_sim::conformance::flat::{CountingIrq, FlatImage, FlatMemory};
 use rtl_sim::conformance::frames::{self, TcpSpec};
 use rtl_sim::device::model::ModelDevice;
 use rtl_sim::device::{DeviceConfig, DeviceCore, DeviceIo, Wire};
-use rtl_sim::rtl::RtlDevice;
+use rtl_sim::rtl::{DataWidth, RtlDevice};
 
 const CLOCK_HZ: f64 = 250e6;
 const BASE: u64 = 0x1_0000_0000;
@@ -325,11 +326,6 @@ fn main() {
     for case in &cases {
         let mut model = ModelDevice::new(DeviceConfig::REFERENCE).expect("reference config");
         let m = run(&mut model, case);
-        eprintln!("model done: {}", case.name);
-        let mut rtl = RtlDevice::new().unwrap_or_else(|e| panic!("{e}"));
-        let c0 = rtl.cycles();
-        let r = run(&mut rtl, case);
-        let cycles = rtl.cycles() - c0;
         println!(
             "| {} | model | {} | {} | {:.2} | {:.0} | {:.0} | - | - | - | - | - |",
             case.name,
@@ -339,19 +335,26 @@ fn main() {
             m.frames as f64 / m.wall,
             m.requests as f64 / m.wall,
         );
-        println!(
-            "| {} | RTL | {} | {} | {:.2} | {:.0} | {:.0} | {} | {:.3} M | {:.1} | {:.1} | {:.0} x |",
-            case.name,
-            r.requests,
-            r.frames,
-            r.wall,
-            r.frames as f64 / r.wall,
-            r.requests as f64 / r.wall,
-            cycles,
-            cycles as f64 / r.wall / 1e6,
-            cycles as f64 / r.frames as f64,
-            r.bytes as f64 * 8.0 / cycles as f64 * CLOCK_HZ / 1e9,
-            (m.frames as f64 / m.wall) / (r.frames as f64 / r.wall),
-        );
+        for width in [DataWidth::Bits512, DataWidth::Bits64] {
+            let mut rtl = RtlDevice::with_width(width).unwrap_or_else(|e| panic!("{e}"));
+            let c0 = rtl.cycles();
+            let r = run(&mut rtl, case);
+            let cycles = rtl.cycles() - c0;
+            println!(
+                "| {} | RTL {} bits | {} | {} | {:.2} | {:.0} | {:.0} | {} | {:.3} M | {:.1} | {:.1} | {:.0} x |",
+                case.name,
+                width.bits(),
+                r.requests,
+                r.frames,
+                r.wall,
+                r.frames as f64 / r.wall,
+                r.requests as f64 / r.wall,
+                cycles,
+                cycles as f64 / r.wall / 1e6,
+                cycles as f64 / r.frames as f64,
+                r.bytes as f64 * 8.0 / cycles as f64 * CLOCK_HZ / 1e9,
+                (m.frames as f64 / m.wall) / (r.frames as f64 / r.wall),
+            );
+        }
     }
 }
