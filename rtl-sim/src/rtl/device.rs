@@ -9,8 +9,8 @@
 //! | register port (`s_axil_*`) | [`DeviceCore::mmio_write`] / [`DeviceCore::mmio_read`]; an unaligned read from [`DeviceCore::report_bad_read`] |
 //! | DMA reads (`m_dma_rd_req_*`, `s_dma_rd_rsp_*`) | [`Dma::read`](crate::device::Dma::read) (or [`Dma::check`](crate::device::Dma::check) for a CHECK) when the request is taken; the bytes are returned in beats, a fault as one beat |
 //! | DMA writes (`m_dma_wr_*`) | the data beats are collected, then one [`Dma::write`](crate::device::Dma::write) (all or nothing, last byte last), then the response |
-//! | MAC TX (`m_axis_tx_*`) | each frame to [`Wire::transmit`](crate::device::Wire::transmit); frames the wire has no room for wait in an elastic buffer (no new TX requests start meanwhile) |
-//! | MAC RX (`s_axis_rx_*`) | frames from [`Wire::receive`](crate::device::Wire::receive), fed beat by beat; frames longer than [`RX_FRAME_LIMIT`] are fed truncated with `tuser` set; empty frames are discarded (no beat can carry them) |
+//! | MAC TX (`m_axis_tx_*`) | each frame to [`Wire::transmit`]; frames the wire has no room for wait in an elastic buffer (no new TX requests start meanwhile) |
+//! | MAC RX (`s_axis_rx_*`) | frames from [`Wire::receive`], fed beat by beat; frames longer than [`RX_FRAME_LIMIT`] are fed truncated with `tuser` set; empty frames are discarded (no beat can carry them) |
 //! | `irq_valid` | [`IrqOut::signal`](crate::device::IrqOut::signal) |
 //! | `time_ns` | [`DeviceIo::now_ns`] of the current step (held between steps) |
 //! | `reg_dirty` | the register image: after each method, the register groups the RTL flags as changed (plus the register just written) are read back over the register port and stored, in one batch; nothing else is read |
