@@ -6,6 +6,7 @@
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hw_spec::{CsumStatus, ErrorCode, TxOffloadRequest};
