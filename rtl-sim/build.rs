@@ -1,25 +1,44 @@
 //! Build script of rtl-sim. With the `rtl` feature it Verilates the RTL engines
 //! (`rtl/ft_sim_top.v` and everything it instantiates) once per datapath width (512 and 64
-//! bits, model prefixes `Vft512` and `Vft64`) and compiles the generated C++, the Verilator
-//! runtime and the C ABI shim (`csrc/ft_sim_shim.cpp`) into a static library linked into the
+//! bits, model prefixes `Vft512` and `Vft64`) and the whole device (`rtl/ft_device.v` at 512
+//! and 64 bits, prefixes `Vftdev512` and `Vftdev64`, its `BUILD_ID` the crate version as
+//! `DeviceConfig` computes it),
+//! and compiles the generated C++, the Verilator runtime and the C ABI shims
+//! (`csrc/ft_sim_shim.cpp`, `csrc/ft_dev_shim.cpp`) into a static library linked into the
 //! crate. Without the feature it does nothing.
 
+#[cfg(feature = "rtl")]
 use std::path::{Path, PathBuf};
+#[cfg(feature = "rtl")]
 use std::process::Command;
 
-/// Datapath widths compiled, with their model prefixes.
-const WIDTHS: &[(u32, &str)] = &[(512, "Vft512"), (64, "Vft64")];
+/// Verilated models: top module, DATA_WIDTH and model prefix.
+#[cfg(feature = "rtl")]
+const MODELS: &[(&str, u32, &str)] = &[
+    ("ft_sim_top", 512, "Vft512"),
+    ("ft_sim_top", 64, "Vft64"),
+    ("ft_device", 512, "Vftdev512"),
+    ("ft_device", 64, "Vftdev64"),
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_RTL").is_none() {
-        return;
-    }
+    #[cfg(feature = "rtl")]
+    verilate_and_compile();
+}
+
+/// Verilates the models and compiles them with the shims into `libft_sim.a` (feature `rtl`).
+#[cfg(feature = "rtl")]
+fn verilate_and_compile() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
     let rtl = manifest.join("rtl");
     let spec = manifest.join("../hw-spec/generated");
-    let shim = manifest.join("csrc/ft_sim_shim.cpp");
+    let shims = [
+        manifest.join("csrc/ft_sim_shim.cpp"),
+        manifest.join("csrc/ft_dev_shim.cpp"),
+    ];
+    let lanes = manifest.join("csrc/ft_lanes.h");
 
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&rtl)
         .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", rtl.display()))
@@ -35,7 +54,9 @@ fn main() {
         "cargo:rerun-if-changed={}",
         spec.join("ferrotoe_hw_spec.vh").display()
     );
-    println!("cargo:rerun-if-changed={}", shim.display());
+    for shim in shims.iter().chain([&lanes]) {
+        println!("cargo:rerun-if-changed={}", shim.display());
+    }
 
     let verilog: Vec<&PathBuf> = sources
         .iter()
@@ -53,7 +74,8 @@ fn main() {
     // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
     let mut inputs: Vec<PathBuf> = sources.clone();
     inputs.push(spec.join("ferrotoe_hw_spec.vh"));
-    inputs.push(shim.clone());
+    inputs.extend(shims.iter().cloned());
+    inputs.push(lanes);
     inputs.push(manifest.join("build.rs"));
     let key = cache_key(&inputs, &format!("{}-O{opt_level}", verilator_version()));
     let cache = out
@@ -83,14 +105,20 @@ fn main() {
         .define("VM_COVERAGE", "0")
         .define("VM_SC", "0")
         .include(&include)
-        .include(include.join("vltstd"));
+        .include(include.join("vltstd"))
+        .include(manifest.join("csrc"));
 
-    for (width, prefix) in WIDTHS {
-        let mdir = out.join(format!("verilated_{width}"));
+    let build_id = crate_build_id();
+    for (top, width, prefix) in MODELS {
+        let mdir = out.join(format!("verilated_{prefix}"));
         let _ = std::fs::remove_dir_all(&mdir);
-        let status = Command::new("verilator")
-            .args(["--cc", "--top-module", "ft_sim_top", "--prefix", prefix])
-            .arg(format!("-GDATA_WIDTH={width}"))
+        let mut cmd = Command::new("verilator");
+        cmd.args(["--cc", "--top-module", top, "--prefix", prefix])
+            .arg(format!("-GDATA_WIDTH={width}"));
+        if *top == "ft_device" {
+            cmd.arg(format!("-GBUILD_ID={build_id}"));
+        }
+        let status = cmd
             .args([
                 "-O3",
                 "--x-assign",
@@ -114,7 +142,8 @@ fn main() {
             });
         assert!(
             status.success(),
-            "rtl-sim: verilator failed on {} for DATA_WIDTH={width} (see its messages above)",
+            "rtl-sim: verilator failed on {top} in {} for DATA_WIDTH={width} (see its messages \
+             above)",
             rtl.display()
         );
         build.include(&mdir);
@@ -129,7 +158,9 @@ fn main() {
     ] {
         build.file(include.join(runtime));
     }
-    build.file(&shim);
+    for shim in &shims {
+        build.file(shim);
+    }
     build.compile("ft_sim");
     if let Some(dir) = cache {
         // Publish atomically: copy into a temporary directory, then rename it into place.
@@ -144,6 +175,22 @@ fn main() {
     }
 }
 
+#[cfg(feature = "rtl")]
+/// The crate version as `major << 16 | minor << 8 | patch` (what `DeviceConfig` reports as
+/// `IDENT.BUILD_ID`).
+fn crate_build_id() -> u32 {
+    let part = |name: &str| -> u32 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("rtl-sim: cargo sets {name} to a number"))
+    };
+    (part("CARGO_PKG_VERSION_MAJOR") << 16)
+        | (part("CARGO_PKG_VERSION_MINOR") << 8)
+        | part("CARGO_PKG_VERSION_PATCH")
+}
+
+#[cfg(feature = "rtl")]
 /// `verilator --version`, part of the cache key.
 fn verilator_version() -> String {
     Command::new("verilator")
@@ -153,6 +200,7 @@ fn verilator_version() -> String {
         .unwrap_or_default()
 }
 
+#[cfg(feature = "rtl")]
 /// FNV-1a over the names and contents of `inputs` and `extra`.
 fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -171,6 +219,7 @@ fn cache_key(inputs: &[PathBuf], extra: &str) -> u64 {
     h
 }
 
+#[cfg(feature = "rtl")]
 /// Verilator's installation root (`verilator --getenv VERILATOR_ROOT`), defaulting to the
 /// Debian location.
 fn verilator_root() -> PathBuf {
@@ -196,6 +245,7 @@ fn verilator_root() -> PathBuf {
     }
 }
 
+#[cfg(feature = "rtl")]
 /// The split C++ files Verilator generated (not the `__ALL` amalgamations, which would define
 /// every symbol twice).
 fn generated_sources(mdir: &Path) -> Vec<PathBuf> {

@@ -9,8 +9,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench_cmd;
+mod connect_cmd;
+mod demo_cmd;
+mod net_args;
 mod nicsim_cmd;
 mod probe_cmd;
+mod serve_cmd;
 mod spec_cmd;
 
 /// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
@@ -26,15 +30,16 @@ struct Cli {
 enum Command {
     /// Two hosts (TCP engine + driver + simulated NIC) joined by a simulated cable: bulk
     /// transfer and request/response, with a report of goodput, CPU cost and offload counters.
-    Demo,
+    Demo(demo_cmd::DemoArgs),
     /// The offload benchmark matrix (stack x offload mode x MTU x backend) on bulk TCP, with
     /// the smoltcp baseline in the same run: goodput, CPU per byte, frames/s, ratios.
     Bench(bench_cmd::BenchArgs),
     /// Serve echo/discard/chargen/HTTP on a TAP device or the simulated NIC, with the Linux
-    /// kernel's TCP as the peer.
-    Serve,
-    /// Connect to a TCP server through a TAP device and report throughput.
-    Connect,
+    /// kernel's TCP as the peer, until SIGINT or SIGTERM.
+    Serve(serve_cmd::ServeArgs),
+    /// Connect to a TCP server through a TAP device (or the simulated NIC), send and/or
+    /// receive, and report throughput.
+    Connect(connect_cmd::ConnectArgs),
     /// Run the simulated NIC as its own process on shared-memory BAR and DMA files.
     Nicsim(nicsim_cmd::NicsimArgs),
     /// Attach to a device (simulated, or real over VFIO) and print identity, capabilities,
@@ -61,19 +66,12 @@ pub enum SpecFormat {
     C,
 }
 
-fn not_yet(command: &str, issue: u32) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`ferrotoe {command}` is not implemented yet (tracked in issue #{issue}); \
-         `ferrotoe spec` works today"
-    )
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo => not_yet("demo", 6),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
-        Command::Serve => not_yet("serve", 3),
-        Command::Connect => not_yet("connect", 3),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Connect(args) => connect_cmd::run(args),
         Command::Nicsim(args) => nicsim_cmd::run(args),
         Command::Probe(args) => probe_cmd::run(args),
         Command::Spec { format } => spec_cmd::run(format),

@@ -71,7 +71,9 @@ pub struct NicsimArgs {
     /// to it (host-driver's simulation backend, `sim_link::DriverLink::attach_dir`).
     #[arg(long)]
     pub link: PathBuf,
-    /// Device implementation.
+    /// Device implementation: `model` (the Rust reference model) or `rtl` (the Verilog device
+    /// under Verilator, about 500 times slower; needs a build with `--features rtl-sim/rtl` and
+    /// the default queue counts and frame size, which are the RTL build's).
     #[arg(long, default_value = "model")]
     pub backend: Backend,
     /// The wire: none, cable:PATH:a|b (side a creates the cable file, side b opens it),

@@ -1,10 +1,12 @@
 //! `ferrotoe nicsim` as a separate process: a driver in this process reaches it only through
 //! the shared-memory files, as a real device across PCIe. One NIC writing a capture file, two
-//! NICs joined by a cable file, and a device killed under a driver.
+//! NICs joined by a cable file (one of them on the RTL backend when the build has it), and a
+//! device killed under a driver.
 
 mod support;
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hw_spec::{CsumStatus, ErrorCode, TxOffloadRequest};
@@ -122,6 +124,87 @@ fn two_nicsim_processes_on_one_cable() {
         got.len() >= payload.len()
     });
     assert_eq!(got, payload);
+    let sb = b.stop();
+    let sa = a.stop();
+    assert!(sa.contains("21 frames sent"), "{sa}");
+    assert!(sb.contains("21 received"), "{sb}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_nicsim_process_on_the_rtl_backend_talks_to_a_model_one() {
+    if !rtl_sim::nic::RTL_AVAILABLE {
+        // This build has no RTL: asking for it must say how to get it, not fall back.
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+            .args(["nicsim", "--backend", "rtl", "--link"])
+            .arg(dir("no-rtl").join("link"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--features rtl-sim/rtl"), "{err}");
+        return;
+    }
+    let d = dir("rtl-cable");
+    let cable = d.join("cable");
+    let a = Nicsim::spawn(
+        &d.join("a"),
+        &[
+            "--backend",
+            "rtl",
+            "--wire",
+            &format!("cable:{}:a", cable.display()),
+        ],
+    );
+    let b = Nicsim::spawn(
+        &d.join("b"),
+        &["--wire", &format!("cable:{}:b", cable.display())],
+    );
+    let big_buffers = DriverConfig {
+        buf_len: 32 * 1024,
+        ..rings()
+    };
+    let mut da =
+        LinkDriver::bring_up(DriverLink::attach_dir(&d.join("a")).unwrap(), big_buffers).unwrap();
+    let mut db =
+        LinkDriver::bring_up(DriverLink::attach_dir(&d.join("b")).unwrap(), rings()).unwrap();
+    // The device identifies itself as the RTL.
+    let id = da
+        .link()
+        .read32(hw_spec::regs::ident::BASE + hw_spec::regs::ident::DEVICE_ID.offset)
+        .unwrap();
+    assert_eq!(
+        hw_spec::regs::ident::DEVICE_ID_IMPLEMENTATION.get32(id),
+        hw_spec::Implementation::RtlVerilator.bits()
+    );
+    let payload = frames::payload(30_000, 4);
+    let big = frames::tcp_frame(&TcpSpec::default(), &payload);
+    assert!(da.queue_frame(&big, TxOffloadRequest::tso(1448, 14, 20, 32)));
+    da.doorbell().unwrap();
+    let mut got = Vec::new();
+    until("21 TSO segments at B", || {
+        db.receive(|c, f| {
+            assert_eq!((c.ip_csum, c.l4_csum), (CsumStatus::Good, CsumStatus::Good));
+            got.extend_from_slice(&f[66..]);
+        })
+        .unwrap();
+        got.len() >= payload.len()
+    });
+    assert_eq!(got, payload);
+    // And back: B's frame reaches the RTL device's receive path.
+    let back = frames::tcp_frame(&TcpSpec::default(), &frames::payload(500, 5));
+    assert!(db.queue_frame(&back, TxOffloadRequest::tcp_checksums(14, 20)));
+    db.doorbell().unwrap();
+    let mut back_got = 0;
+    until("the answer at A", || {
+        back_got += da
+            .receive(|c, f| {
+                assert_eq!((c.ip_csum, c.l4_csum), (CsumStatus::Good, CsumStatus::Good));
+                assert_eq!(f.len(), back.len());
+            })
+            .unwrap();
+        back_got == 1
+    });
     let sb = b.stop();
     let sa = a.stop();
     assert!(sa.contains("21 frames sent"), "{sa}");

@@ -37,16 +37,21 @@
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
 //! | [`ferrotoe_bulk`] | our engine's bulk workload, generic over a backend's frame devices (the in-memory link today) |
+//! | [`sim_hosts`] | two hosts (engine + driver + simulated NIC) joined by a simulated cable; bulk and request/response over them; the benchmark's `model`/`rtl` backends |
+//! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`lifecycle`] | connection lifecycles per second (handshake, request, response, close) |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
 //! | [`runner`] | the interleaved matrix runner |
+//! | [`demo`] | `ferrotoe demo`: the bulk and request/response phases over [`sim_hosts`], measured, and their report |
 //! | [`external`] | the external `smoltcp-bulk` binary as a cross-check |
 //! | [`stats`] | median, min, max, spread, paired ratios |
 //! | [`report`] | the report model, JSON, terminal table, SVG chart |
 //! | `sys` (private) | every raw system call of the crate, each `unsafe` block with its `SAFETY:` argument |
 
+pub mod apps;
+pub mod demo;
 pub mod external;
 pub mod ferrotoe_bulk;
 pub mod lifecycle;
@@ -55,6 +60,7 @@ pub mod nic;
 pub mod pattern;
 pub mod report;
 pub mod runner;
+pub mod sim_hosts;
 pub mod smoltcp_bulk;
 pub mod stacks;
 pub mod stats;

@@ -69,6 +69,7 @@ impl std::error::Error for NotWired {}
 pub fn bulk_stack(stack: StackId) -> Result<Box<dyn BulkStack>, NotWired> {
     match stack {
         StackId::Smoltcp => Ok(Box::new(SmoltcpBulk)),
+        // Our engine: over the in-memory link, or two simulated NICs (`model`, `rtl`).
         StackId::Ferrotoe => Ok(Box::new(FerrotoeBulk)),
     }
 }

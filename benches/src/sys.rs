@@ -1,6 +1,7 @@
 //! Every raw system call of the benchmark harness, each `unsafe` block with its `SAFETY:`
-//! argument and an `io::Result` out: `getrusage` (process and waited-for children's CPU time)
-//! and the CPU-cycle counter of `perf_event_open(2)` (open, enable, disable, reset, read).
+//! argument and an `io::Result` out: `getrusage` (process and waited-for children's CPU time),
+//! `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (the calling thread's CPU time) and the CPU-cycle
+//! counter of `perf_event_open(2)` (open, enable, disable, reset, read).
 //!
 //! Owns the kernel ABI structures it passes (`perf_event_attr` up to `PERF_ATTR_SIZE_VER5`).
 //! Must not hold policy: whether a missing counter is fatal is `crate::measure`'s decision.
@@ -51,6 +52,26 @@ pub(crate) fn getrusage(who: RusageWho) -> io::Result<Rusage> {
         user: timeval(usage.ru_utime),
         system: timeval(usage.ru_stime),
     })
+}
+
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`: CPU time the calling thread has used (user and
+/// system together, nanosecond resolution).
+pub(crate) fn thread_cpu_time() -> io::Result<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, exclusively borrowed `struct timespec` for the duration of the
+    // call; clock_gettime writes only into it, and the clock id is a documented constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The kernel reports non-negative seconds and nanoseconds below 1,000,000,000.
+    Ok(Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    ))
 }
 
 /// `struct perf_event_attr` as of `PERF_ATTR_SIZE_VER5` (Linux 4.1); later kernels accept it.

@@ -11,6 +11,7 @@
 
 #include "verilated.h"
 #include "verilated_vcd_c.h"
+#include "ft_lanes.h"
 #include "Vft512.h"
 #include "Vft64.h"
 
@@ -84,29 +85,8 @@ struct ft_io {
 
 namespace {
 
-// Byte lane b of a port is bits 8b+7:8b, little-endian words in VlWide.
-template <std::size_t N>
-void put_bytes(VlWide<N>& dst, const uint8_t* src) {
-    for (std::size_t w = 0; w < N; ++w) {
-        dst[w] = static_cast<uint32_t>(src[4 * w]) | static_cast<uint32_t>(src[4 * w + 1]) << 8 |
-                 static_cast<uint32_t>(src[4 * w + 2]) << 16 |
-                 static_cast<uint32_t>(src[4 * w + 3]) << 24;
-    }
-}
-void put_bytes(QData& dst, const uint8_t* src) {
-    QData v = 0;
-    for (int b = 7; b >= 0; --b) v = (v << 8) | src[b];
-    dst = v;
-}
-template <std::size_t N>
-void get_bytes(const VlWide<N>& src, uint8_t* dst) {
-    for (std::size_t w = 0; w < N; ++w) {
-        for (int b = 0; b < 4; ++b) dst[4 * w + b] = static_cast<uint8_t>(src[w] >> (8 * b));
-    }
-}
-void get_bytes(const QData& src, uint8_t* dst) {
-    for (int b = 0; b < 8; ++b) dst[b] = static_cast<uint8_t>(src >> (8 * b));
-}
+using ft_lanes::get_bytes;
+using ft_lanes::put_bytes;
 
 class Sim {
   public:

@@ -2,7 +2,10 @@
 # Synthesises each rtl-sim engine with Yosys and prints its cell counts.
 #
 #   rtl-sim/rtl/synth.sh [DATA_WIDTH] [TARGET]      # defaults: 512 xilinx
+#   TOPS=device rtl-sim/rtl/synth.sh 512           # the device and its queue engine modules
 #
+# TOPS selects the modules: a list of module names, `device` for the device's modules (ft_device
+# and ft_txq take 20-30 minutes each at 512 bits), or nothing for the offload engines.
 # TARGET `xilinx` runs `synth_xilinx -flatten` (7-series/UltraScale primitives: LUTs, FFs,
 # carry chains, block RAM for the frame ring); `generic` runs `synth -flatten` (gate-level
 # cells, memories as flip-flops). Logs go to rtl-sim/rtl/synth-out/<top>-<width>-<target>.log.
@@ -18,7 +21,11 @@ case "$TARGET" in
     generic) SYNTH="synth -flatten" ;;
     *) echo "unknown target $TARGET (xilinx or generic)" >&2; exit 2 ;;
 esac
+DEVICE_TOPS="ft_gather ft_dma_rd_mux ft_dma_wr_mux ft_stats ft_cpl ft_regs ft_rxq ft_txq ft_device"
 TOPS="${TOPS:-ft_csum_reduce ft_tx_validate ft_tso ft_tx_csum ft_tx_engine ft_rss_toeplitz ft_rx_csum}"
+if [ "$TOPS" = device ]; then
+    TOPS="$DEVICE_TOPS"
+fi
 for top in $TOPS; do
     log="$OUT/$top-$WIDTH-$TARGET.log"
     param=""

@@ -21,7 +21,9 @@
 //! - [`wire`]: wire ports (cable with impairment, TAP, pcap writer);
 //! - [`nic`]: the simulated NIC: a device core on a sim-link, stepped by the caller or on its
 //!   own thread, and the backend choice (`model`, `rtl`);
-//! - `rtl` (feature `rtl`): the Verilog engines under Verilator, driven from Rust.
+//! - `rtl` (feature `rtl`): the Verilog under Verilator, driven from Rust: the offload engines
+//!   alone (differential tests, benchmarks) and the whole device as a device core (the `rtl`
+//!   backend of the simulated NIC).
 pub mod conformance;
 pub mod device;
 pub mod engines;

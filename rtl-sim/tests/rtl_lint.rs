@@ -1,6 +1,7 @@
 //! Every RTL module is `verilator --lint-only -Wall` clean at 64 and 512 bits and elaborates
-//! under Icarus Verilog (`iverilog -g2005`) (feature `rtl`). A missing tool fails the test with
-//! the package to install.
+//! under Icarus Verilog (`iverilog -g2005`) (feature `rtl`); the whole device (`ft_device`) also
+//! at other build parameters than the reference (queue counts, scatter-gather depth, frame and
+//! TSO limits). A missing tool fails the test with the package to install.
 #![cfg(feature = "rtl")]
 
 use std::path::{Path, PathBuf};
@@ -118,6 +119,78 @@ fn icarus_elaborates_every_module() {
         "iverilog findings:\n{}",
         failures.join("\n")
     );
+}
+
+/// Builds of the device other than the reference one: (DATA_WIDTH, parameter overrides).
+const DEVICE_BUILDS: &[(u32, &[&str])] = &[
+    (
+        64,
+        &[
+            "TX_QUEUES=1",
+            "RX_QUEUES=1",
+            "CQ_COUNT=1",
+            "IRQ_COUNT=1",
+            "MAX_SG=1",
+            "MAX_FRAME_LEN=1518",
+            "MAX_TSO_PAYLOAD=16384",
+            "MAX_MSS=1464",
+            "INFLIGHT_LOG2=2",
+        ],
+    ),
+    (
+        256,
+        &[
+            "TX_QUEUES=3",
+            "RX_QUEUES=5",
+            "CQ_COUNT=7",
+            "IRQ_COUNT=3",
+            "MAX_SG=5",
+            "RING_MIN_LOG2=1",
+            "RING_MAX_LOG2=12",
+        ],
+    ),
+    (
+        128,
+        &[
+            "TX_QUEUES=16",
+            "RX_QUEUES=16",
+            "CQ_COUNT=32",
+            "IRQ_COUNT=16",
+            "MAX_SG=32",
+        ],
+    ),
+];
+
+#[test]
+fn the_device_lints_and_elaborates_at_other_build_parameters() {
+    let mut failures = Vec::new();
+    for (width, params) in DEVICE_BUILDS {
+        let mut lint = Command::new("verilator");
+        lint.args(["--lint-only", "-Wall", "--top-module", "ft_device"])
+            .arg(format!("-GDATA_WIDTH={width}"));
+        let mut icarus = Command::new("iverilog");
+        icarus
+            .args(["-g2005", "-o", "/dev/null", "-s", "ft_device"])
+            .arg(format!("-Pft_device.DATA_WIDTH={width}"));
+        for p in *params {
+            lint.arg(format!("-G{p}"));
+            icarus.arg(format!("-Pft_device.{p}"));
+        }
+        for cmd in [&mut lint, &mut icarus] {
+            cmd.arg(format!("-I{}", rtl_dir().display()))
+                .arg(format!("-I{}", spec_dir().display()))
+                .args(sources());
+        }
+        for (tool, cmd) in [("verilator", &mut lint), ("iverilog", &mut icarus)] {
+            let (ok, text) = run(tool, tool, cmd);
+            if !ok || !text.trim().is_empty() {
+                failures.push(format!(
+                    "{tool}, ft_device at {width} bits {params:?}:\n{text}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "findings:\n{}", failures.join("\n"));
 }
 
 #[test]

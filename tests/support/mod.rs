@@ -1,11 +1,24 @@
-//! Shared helpers of the CLI's integration tests: `ferrotoe nicsim` as a child process, and
-//! per-test scratch directories.
+//! Shared helpers of the CLI's integration tests: running the `ferrotoe` binary, `ferrotoe
+//! nicsim` as a child process, and per-test scratch directories.
 #![allow(dead_code)] // each test binary uses part of it
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// Runs the `ferrotoe` binary with `args` to completion.
+pub fn ferrotoe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+        .args(args)
+        .output()
+        .expect("run the ferrotoe binary")
+}
+
+/// Output bytes as text (lossy).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
 
 /// A `ferrotoe nicsim` child process, ready (its first line read).
 pub struct Nicsim {

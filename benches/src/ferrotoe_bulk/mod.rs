@@ -102,9 +102,9 @@ impl BulkStack for FerrotoeBulk {
             (Congestion::None | Congestion::Cubic, _) => {
                 "the engine implements NewReno (RFC 5681/6582) only: run with --cc reno"
             }
-            (_, Backend::Model | Backend::Rtl) => {
-                "the engine's bulk workload runs over the in-memory link only so far (the \
-                 simulated NIC backends plug in at ferrotoe_benches::ferrotoe_bulk::FerrotoeBulk::prepare)"
+            // Two simulated hosts (engine + driver + simulated NIC) joined by a cable.
+            (Congestion::Reno, Backend::Model | Backend::Rtl) => {
+                return crate::sim_hosts::FerrotoeSimBulk.supports(config);
             }
             (Congestion::Reno, Backend::Link) => return Ok(()),
         };
@@ -117,16 +117,13 @@ impl BulkStack for FerrotoeBulk {
     fn prepare(&self, config: &BulkConfig) -> Result<Box<dyn BulkRun>, BulkError> {
         config.validate()?;
         self.supports(config)?;
-        // The backend seam: one arm per backend, each building its `BulkDevices`.
+        // The backend seam: one arm per backend, each building its devices.
         match config.backend {
             Backend::Link => Ok(Box::new(FerrotoeTransfer::new(
                 *config,
                 link::LinkDevices::new(config)?,
             )?)),
-            Backend::Model | Backend::Rtl => Err(self.supports(config).err().map_or_else(
-                || setup_error("no device pair for this backend".into()),
-                BulkError::Unsupported,
-            )),
+            Backend::Model | Backend::Rtl => crate::sim_hosts::bulk_run(config),
         }
     }
 }

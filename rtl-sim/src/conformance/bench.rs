@@ -53,6 +53,11 @@ impl TestMemory {
         MEM_BASE + at as u64
     }
 
+    /// Bytes handed out so far (from `MEM_BASE`): everything a test can have touched.
+    pub fn used(&self) -> &[u8] {
+        &self.flat.bytes[..self.next]
+    }
+
     /// Copies bytes out (panics outside memory: a bench bug).
     pub fn get(&self, iova: u64, len: usize) -> Vec<u8> {
         let r = self
@@ -208,6 +213,8 @@ pub struct Bench<C: DeviceCore> {
     pub now_ns: u64,
     /// What `IDENT` says.
     pub ident: Ident,
+    /// Work a [`step`](Self::step) may do (TX requests, RX frames); 64 unless a test sets it.
+    pub budget: u32,
     tx: Vec<Option<TxRing>>,
     rx: Vec<Option<RxRing>>,
     cqs: Vec<Option<CqRing>>,
@@ -264,6 +271,7 @@ impl<C: DeviceCore> Bench<C> {
                 max_log2: 0,
                 caps: DeviceCaps::from_registers(0, 0, 0, 0, 0),
             },
+            budget: 64,
             tx: Vec::new(),
             rx: Vec::new(),
             cqs: Vec::new(),
@@ -347,7 +355,7 @@ impl<C: DeviceCore> Bench<C> {
     pub fn step(&mut self) -> StepReport {
         self.now_ns += 1_000;
         let mut io = io!(self);
-        let r = self.core.step(&mut io, 64);
+        let r = self.core.step(&mut io, self.budget);
         assert_eq!(self.image.open_batches, 0, "batch left open by step");
         r
     }
@@ -610,6 +618,22 @@ impl<C: DeviceCore> Bench<C> {
             }
             assert!(out.len() <= usize::from(ring.size), "CQ overran the driver");
         }
+    }
+
+    /// TX queue `q`'s ring size and the bench's producer (`None` before set-up).
+    pub fn tx_ring(&self, q: usize) -> Option<(u16, u16)> {
+        self.tx.get(q)?.as_ref().map(|r| (r.size, r.prod))
+    }
+
+    /// RX queue `q`'s ring size and the bench's producer (`None` before set-up).
+    pub fn rx_ring(&self, q: usize) -> Option<(u16, u16)> {
+        self.rx.get(q)?.as_ref().map(|r| (r.size, r.prod))
+    }
+
+    /// Returns CQ `cq`'s polled entries and arms it in one write (`SET_CONS_ARM`).
+    pub fn release_arm(&mut self, cq: usize) {
+        let cons = self.cqs[cq].as_ref().expect("CQ").cons;
+        self.cmd(QueueKind::Cq, cq, QueueCommand::SetConsArm(cons));
     }
 
     /// Returns CQ `cq`'s polled entries to the device (`SET_CONS`).

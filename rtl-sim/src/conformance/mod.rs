@@ -1,6 +1,7 @@
 //! The descriptor-level test suite of the device, written once and run against every
-//! implementation of [`crate::device::DeviceCore`] (the model today, the RTL device when it is
-//! built).
+//! implementation of [`crate::device::DeviceCore`]: the reference model
+//! (`tests/device_conformance.rs`) and the RTL device (`tests/rtl_device_conformance.rs`,
+//! feature `rtl`).
 //!
 //! - [`bench`](mod@bench): the test bench (host memory with an IOMMU window, a recording wire, interrupt
 //!   counters, the register image checked against the core's reads, a minimal driver);

@@ -177,6 +177,146 @@ impl DeviceConfig {
     }
 }
 
+impl DeviceConfig {
+    /// The fields in which `other` differs from `self`, as `name: self vs other` (empty when
+    /// they are equal): what an error about a configuration mismatch should name.
+    pub fn differences(&self, other: &DeviceConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: {a} vs {b}"));
+            }
+        };
+        let (a, b) = (self, other);
+        cmp(
+            "tx_queues",
+            a.tx_queues.to_string(),
+            b.tx_queues.to_string(),
+        );
+        cmp(
+            "rx_queues",
+            a.rx_queues.to_string(),
+            b.rx_queues.to_string(),
+        );
+        cmp(
+            "completion_queues",
+            a.completion_queues.to_string(),
+            b.completion_queues.to_string(),
+        );
+        cmp(
+            "irq_vectors",
+            a.irq_vectors.to_string(),
+            b.irq_vectors.to_string(),
+        );
+        cmp(
+            "ring_min_log2",
+            a.ring_min_log2.to_string(),
+            b.ring_min_log2.to_string(),
+        );
+        cmp(
+            "ring_max_log2",
+            a.ring_max_log2.to_string(),
+            b.ring_max_log2.to_string(),
+        );
+        cmp("caps", format!("{:?}", a.caps), format!("{:?}", b.caps));
+        cmp(
+            "datapath_bits",
+            a.datapath_bits.to_string(),
+            b.datapath_bits.to_string(),
+        );
+        cmp(
+            "clock_mhz",
+            a.clock_mhz.to_string(),
+            b.clock_mhz.to_string(),
+        );
+        cmp("revision", a.revision.to_string(), b.revision.to_string());
+        cmp("build_id", a.build_id.to_string(), b.build_id.to_string());
+        out
+    }
+}
+
+/// The `IDENT` words that describe a build (what [`DeviceConfig`] is read back from).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentWords {
+    /// `IDENT.DEVICE_ID`.
+    pub device_id: u32,
+    /// `IDENT.BUILD_ID`.
+    pub build_id: u32,
+    /// `IDENT.CAPS`.
+    pub caps: u32,
+    /// `IDENT.MAX_TSO_PAYLOAD`.
+    pub max_tso_payload: u32,
+    /// `IDENT.MAX_FRAME_LEN`.
+    pub max_frame_len: u32,
+    /// `IDENT.MSS_LIMITS`.
+    pub mss_limits: u32,
+    /// `IDENT.QUEUE_COUNTS`.
+    pub queue_counts: u32,
+    /// `IDENT.RING_LIMITS`.
+    pub ring_limits: u32,
+    /// `IDENT.DATAPATH`.
+    pub datapath: u32,
+}
+
+impl IdentWords {
+    /// BAR0 offsets of the words, in the order of [`IdentWords::from_array`].
+    pub const OFFSETS: [u32; 9] = [
+        ident::BASE + ident::DEVICE_ID.offset,
+        ident::BASE + ident::BUILD_ID.offset,
+        ident::BASE + ident::CAPS.offset,
+        ident::BASE + ident::MAX_TSO_PAYLOAD.offset,
+        ident::BASE + ident::MAX_FRAME_LEN.offset,
+        ident::BASE + ident::MSS_LIMITS.offset,
+        ident::BASE + ident::QUEUE_COUNTS.offset,
+        ident::BASE + ident::RING_LIMITS.offset,
+        ident::BASE + ident::DATAPATH.offset,
+    ];
+
+    /// The words read at [`IdentWords::OFFSETS`], in that order.
+    pub const fn from_array(w: [u32; 9]) -> IdentWords {
+        IdentWords {
+            device_id: w[0],
+            build_id: w[1],
+            caps: w[2],
+            max_tso_payload: w[3],
+            max_frame_len: w[4],
+            mss_limits: w[5],
+            queue_counts: w[6],
+            ring_limits: w[7],
+            datapath: w[8],
+        }
+    }
+}
+
+impl DeviceConfig {
+    /// The configuration a device's `IDENT` words describe (what a driver learns at attach),
+    /// checked like any other.
+    pub fn from_ident(w: &IdentWords) -> Result<DeviceConfig, ConfigError> {
+        let field = |f: hw_spec::layout::BitField, v: u32| f.get32(v);
+        let cfg = DeviceConfig {
+            tx_queues: field(ident::QUEUE_COUNTS_TX, w.queue_counts) as u8,
+            rx_queues: field(ident::QUEUE_COUNTS_RX, w.queue_counts) as u8,
+            completion_queues: field(ident::QUEUE_COUNTS_CQ, w.queue_counts) as u8,
+            irq_vectors: field(ident::QUEUE_COUNTS_IRQ, w.queue_counts) as u8,
+            ring_min_log2: field(ident::RING_LIMITS_MIN_LOG2, w.ring_limits) as u8,
+            ring_max_log2: field(ident::RING_LIMITS_MAX_LOG2, w.ring_limits) as u8,
+            caps: DeviceCaps::from_registers(
+                w.caps,
+                w.max_tso_payload,
+                w.max_frame_len,
+                w.mss_limits,
+                w.ring_limits,
+            ),
+            datapath_bits: field(ident::DATAPATH_WIDTH_BITS, w.datapath) as u16,
+            clock_mhz: field(ident::DATAPATH_CLOCK_MHZ, w.datapath) as u16,
+            revision: field(ident::DEVICE_ID_REVISION, w.device_id) as u16,
+            build_id: w.build_id,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+}
+
 impl Default for DeviceConfig {
     fn default() -> Self {
         DeviceConfig::REFERENCE
@@ -199,6 +339,31 @@ mod tests {
             8
         );
         assert_eq!(DeviceConfig::REFERENCE.build_id >> 16, 0);
+    }
+
+    #[test]
+    fn ident_words_round_trip() {
+        let c = DeviceConfig::REFERENCE;
+        let device_id = ident::DEVICE_ID_REVISION.set32(0, c.revision.into());
+        let w = IdentWords {
+            device_id,
+            build_id: c.build_id,
+            caps: c.caps_word(),
+            max_tso_payload: c.caps.max_tso_payload,
+            max_frame_len: c.caps.max_frame_len.into(),
+            mss_limits: c.caps.mss_limits_word(),
+            queue_counts: c.queue_counts_word(),
+            ring_limits: c.ring_limits_word(),
+            datapath: c.datapath_word(),
+        };
+        assert_eq!(DeviceConfig::from_ident(&w), Ok(c));
+        let mut bad = w;
+        bad.queue_counts = 0;
+        assert!(DeviceConfig::from_ident(&bad).is_err());
+        let mut two = c;
+        two.tx_queues = 2;
+        assert_eq!(c.differences(&c), Vec::<String>::new());
+        assert_eq!(c.differences(&two), vec!["tx_queues: 4 vs 2".to_string()]);
     }
 
     #[test]

@@ -15,13 +15,13 @@
 //! asking the device: a core keeps the image equal to what [`DeviceCore::mmio_read`] would
 //! return, at least whenever it returns from `mmio_write` or `step`.
 //!
-//! Implementations: [`model::ModelDevice`] (the Rust reference model, the default backend) and,
-//! later, the Verilated RTL register file and queue engine behind the `rtl` feature. An RTL
-//! harness services the interfaces from its clock loop: descriptor and buffer fetches become
-//! [`Dma::read`], buffer and completion writes [`Dma::write`], the AXI-Stream TX output
-//! [`Wire::transmit`], the RX input [`Wire::receive`], interrupt pulses [`IrqOut::signal`], and
-//! register-file changes [`RegisterImage::store`]. The descriptor-level test suite in
-//! [`crate::conformance`] runs against any implementation.
+//! Implementations: [`model::ModelDevice`] (the Rust reference model, the default backend) and
+//! `rtl::RtlDevice` (the Verilated `ft_device`: register file, queue engines, offload engines;
+//! feature `rtl`). The RTL harness services the interfaces from its clock loop: descriptor and
+//! buffer fetches become [`Dma::read`], buffer and completion writes [`Dma::write`], the
+//! AXI-Stream TX output [`Wire::transmit`], the RX input [`Wire::receive`], interrupt pulses
+//! [`IrqOut::signal`], and register-file changes [`RegisterImage::store`]. The descriptor-level
+//! test suite in [`crate::conformance`] runs against any implementation.
 //!
 //! Owns the interfaces only; it must not contain device behaviour (that is `model`'s) nor
 //! shared-memory code (sim-link's).
@@ -146,4 +146,11 @@ pub trait DeviceCore: Send {
     /// Runs the device: TX queues and received frames, at most `budget` TX requests and
     /// `budget` RX frames.
     fn step(&mut self, io: &mut DeviceIo<'_>, budget: u32) -> StepReport;
+
+    /// Clock cycles this implementation has simulated since it was built, where it has a clock
+    /// to count (the RTL under Verilator); `None` for the model, which has none. Benchmarks
+    /// divide it by wall time to report simulated cycles per second.
+    fn simulated_cycles(&self) -> Option<u64> {
+        None
+    }
 }

@@ -1,11 +1,15 @@
 //! The engine backend of a simulated NIC: the Rust reference model (default) or the RTL.
 //!
-//! Owns the choice and its errors. The RTL device (a Verilated register file and queue engine
-//! behind the `rtl` feature) is not integrated yet: asking for it is a typed error that says so,
-//! never a silent fallback to the model.
+//! Owns the choice and its errors. The RTL device (the Verilated `ft_device`, feature `rtl`)
+//! is built at Verilation time with fixed queue counts and limits: asking for it with another
+//! configuration, or in a build without the feature, is a typed error that says so, never a
+//! silent fallback to the model.
 
 use crate::device::model::ModelDevice;
 use crate::device::{ConfigError, DeviceConfig, DeviceCore};
+
+/// Whether this build has the RTL backend (rtl-sim's `rtl` feature).
+pub const RTL_AVAILABLE: bool = cfg!(feature = "rtl");
 
 /// Which implementation runs the device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,9 +37,15 @@ impl std::str::FromStr for Backend {
 pub enum BackendError {
     /// This build has no RTL backend: rtl-sim was compiled without the `rtl` feature.
     RtlNotBuilt,
-    /// The `rtl` feature is on, but the whole-device RTL (register file and queue engine) is not
-    /// integrated as a device core yet; only the offload engines are.
-    RtlDeviceNotIntegrated,
+    /// The RTL device is built for another configuration than the one asked for.
+    RtlConfigMismatch {
+        /// What was asked for.
+        requested: Box<DeviceConfig>,
+        /// What the RTL build's `IDENT` says.
+        built: Box<DeviceConfig>,
+    },
+    /// The Verilated device could not be created.
+    Rtl(String),
     /// The configuration is invalid.
     Config(ConfigError),
 }
@@ -49,12 +59,16 @@ impl std::fmt::Display for BackendError {
                  feature of rtl-sim (rebuild with `--features rtl-sim/rtl`, which needs \
                  Verilator), or use `--backend model`"
             ),
-            BackendError::RtlDeviceNotIntegrated => write!(
+            BackendError::RtlConfigMismatch { requested, built } => write!(
                 f,
-                "backend `rtl` is not available yet: the RTL offload engines are built, but \
-                 the RTL register file and queue engine are not integrated as a device core; \
-                 use `--backend model`"
+                "backend `rtl`: the RTL device is built (at Verilation, `rtl-sim/build.rs`) with \
+                 other parameters than asked for (built vs asked: {}); use the RTL build's \
+                 configuration (`DeviceConfig::REFERENCE`, the default options of `ferrotoe \
+                 nicsim`), change the parameters of `ft_device` in build.rs, or use \
+                 `--backend model`",
+                built.differences(requested).join(", ")
             ),
+            BackendError::Rtl(e) => write!(f, "backend `rtl`: {e}"),
             BackendError::Config(e) => write!(f, "{e}"),
         }
     }
@@ -71,9 +85,26 @@ pub fn build_core(
         Backend::Model => Ok(Box::new(
             ModelDevice::new(cfg).map_err(BackendError::Config)?,
         )),
-        Backend::Rtl if cfg!(feature = "rtl") => Err(BackendError::RtlDeviceNotIntegrated),
-        Backend::Rtl => Err(BackendError::RtlNotBuilt),
+        Backend::Rtl => rtl_core(cfg),
     }
+}
+
+#[cfg(feature = "rtl")]
+fn rtl_core(cfg: DeviceConfig) -> Result<Box<dyn DeviceCore>, BackendError> {
+    cfg.check().map_err(BackendError::Config)?;
+    let dev = crate::rtl::RtlDevice::new().map_err(|e| BackendError::Rtl(e.to_string()))?;
+    if *dev.config() != cfg {
+        return Err(BackendError::RtlConfigMismatch {
+            requested: Box::new(cfg),
+            built: Box::new(*dev.config()),
+        });
+    }
+    Ok(Box::new(dev))
+}
+
+#[cfg(not(feature = "rtl"))]
+fn rtl_core(_cfg: DeviceConfig) -> Result<Box<dyn DeviceCore>, BackendError> {
+    Err(BackendError::RtlNotBuilt)
 }
 
 #[cfg(test)]
@@ -86,16 +117,22 @@ mod tests {
         assert!("verilog".parse::<Backend>().unwrap_err().contains("model"));
         let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
         assert_eq!(core.implementation(), hw_spec::Implementation::Model);
-        let e = build_core(Backend::Rtl, DeviceConfig::REFERENCE)
-            .err()
-            .unwrap();
-        let expected = if cfg!(feature = "rtl") {
-            BackendError::RtlDeviceNotIntegrated
+        if cfg!(feature = "rtl") {
+            // The RTL build is the reference device, reporting itself as the RTL.
+            let core = build_core(Backend::Rtl, DeviceConfig::REFERENCE).unwrap();
+            assert_eq!(core.implementation(), hw_spec::Implementation::RtlVerilator);
+            let mut other = DeviceConfig::REFERENCE;
+            other.tx_queues = 2;
+            let e = build_core(Backend::Rtl, other).err().unwrap();
+            assert!(matches!(e, BackendError::RtlConfigMismatch { .. }), "{e}");
+            assert!(e.to_string().contains("--backend model"));
         } else {
-            BackendError::RtlNotBuilt
-        };
-        assert_eq!(e, expected);
-        assert!(e.to_string().contains("--backend model"));
+            let e = build_core(Backend::Rtl, DeviceConfig::REFERENCE)
+                .err()
+                .unwrap();
+            assert_eq!(e, BackendError::RtlNotBuilt);
+            assert!(e.to_string().contains("--backend model"));
+        }
         let mut bad = DeviceConfig::REFERENCE;
         bad.tx_queues = 0;
         assert!(matches!(

@@ -200,6 +200,8 @@ pub enum ModelError {
     UnknownWidth(u32),
     /// The VCD path contains a NUL byte.
     BadVcdPath,
+    /// The C++ side could not construct the model (it threw).
+    CreateFailed,
     /// The Rust and C++ views of the per-cycle port struct differ (a build mismatch).
     IoLayout {
         /// `size_of::<FtIo>()`.
@@ -207,6 +209,12 @@ pub enum ModelError {
         /// `sizeof(ft_io)`.
         cpp: usize,
     },
+}
+
+/// A VCD path as the shims take it (NUL-terminated), or `None` for no trace.
+pub(super) fn vcd_path(vcd: Option<&Path>) -> Result<Option<CString>, ModelError> {
+    vcd.map(|p| CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| ModelError::BadVcdPath))
+        .transpose()
 }
 
 /// One Verilated `ft_sim_top`. Not `Send`/`Sync` (it holds a raw pointer): Verilated models
@@ -227,13 +235,7 @@ impl Model {
                 cpp,
             });
         }
-        let path = match vcd {
-            Some(p) => Some(
-                CString::new(p.as_os_str().as_encoded_bytes())
-                    .map_err(|_| ModelError::BadVcdPath)?,
-            ),
-            None => None,
-        };
+        let path = vcd_path(vcd)?;
         let ptr = path.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
         // SAFETY: `ptr` is null or a NUL-terminated string that outlives the call (the shim
         // copies it into the VCD writer before returning); the width is checked by the shim,

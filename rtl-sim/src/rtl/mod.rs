@@ -1,12 +1,17 @@
-//! The Verilog offload engines of `rtl-sim/rtl`, compiled by Verilator and driven from Rust
-//! (feature `rtl`).
+//! The Verilog of `rtl-sim/rtl`, compiled by Verilator and driven from Rust (feature `rtl`).
 //!
-//! Owns: driving the Verilated harness `ft_sim_top` (one `ft_tx_engine` and one `ft_rx_csum`
-//! side by side, see `rtl-sim/rtl/README.md`) cycle by cycle: frames go in as stream beats, output beats and statuses are
-//! collected, cycles are counted. Results come back in the reference model's types
-//! ([`TxPlan`]/[`ErrorCode`], [`RxClass`]), so the RTL and [`crate::engines`] compare directly.
-//! All FFI is in the private `ffi` module. Must not: re-implement engine behaviour (the RTL is the
-//! thing under test) or touch the device model.
+//! Owns two harnesses:
+//! - [`RtlEngines`]: the offload engines alone. It drives the Verilated `ft_sim_top` (one
+//!   `ft_tx_engine` and one `ft_rx_csum` side by side, see `rtl-sim/rtl/README.md`) cycle by
+//!   cycle: frames go in as stream beats, output beats and statuses are collected, cycles are
+//!   counted. Results come back in the reference model's types ([`TxPlan`]/[`ErrorCode`],
+//!   [`RxClass`]), so the RTL and [`crate::engines`] compare directly.
+//! - [`device::RtlDevice`]: the whole device (`ft_device`: register file, queue engines,
+//!   completion writer, offload engines) as a [`crate::device::DeviceCore`], the `rtl` backend
+//!   of the simulated NIC.
+//!
+//! All FFI is in the private `ffi` and `device_ffi` modules. Must not: re-implement engine or
+//! device behaviour (the RTL is the thing under test) or touch the device model.
 //!
 //! Usage: one [`RtlEngines`] per thread (Verilated models are not thread-safe; the type is
 //! neither `Send` nor `Sync`). Two builds exist, [`DataWidth::Bits512`] (the reference
@@ -14,6 +19,8 @@
 //! created with [`RtlEngines::with_vcd`], or for every model when the environment variable
 //! `FERROTOE_RTL_VCD` names a directory (files `ft_sim_<width>_<n>.vcd`); open it with GTKWave.
 
+pub mod device;
+mod device_ffi;
 mod ffi;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +30,7 @@ use hw_spec::offload::TsoFlagMasks;
 use hw_spec::{CsumStatus, DeviceCaps, ErrorCode, RssType, TxOffloadRequest, TxPlan};
 
 use crate::engines::rx::{RssInput, RxClass};
+pub use device::RtlDevice;
 pub use ffi::ModelError;
 use ffi::{FtIo, Model};
 

@@ -80,6 +80,20 @@ mod sys {
                 ),
             ));
         }
+        // A TAP keeps the offloads a previous user enabled (a persistent interface that a
+        // virtio-net-header user such as tcp-engine's TAP device opened before). This port
+        // reads plain frames: the kernel must hand over complete checksums and no GSO
+        // super-frames, so turn every offload off.
+        // SAFETY: `fd` is the TAP descriptor attached above; TUNSETOFFLOAD takes the offload
+        // flags by value (no memory is passed).
+        let r = unsafe { libc::ioctl(fd, libc::TUNSETOFFLOAD, 0 as libc::c_ulong) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("TUNSETOFFLOAD (turning offloads off) for TAP `{name}` failed: {e}"),
+            ));
+        }
         let end = req
             .name
             .iter()

@@ -344,25 +344,7 @@ impl TapDevice {
         }
         sys::tun_set_offload(fd.as_fd(), offload).map_err(setup("TUNSETOFFLOAD"))?;
         if config.bring_up {
-            let sock = sys::inet_control_socket().map_err(setup("socket for SIOCSIFFLAGS"))?;
-            let cname = CString::new(name.as_str()).map_err(|_| TapError::InvalidName {
-                name: name.clone(),
-                reason: "the kernel returned a name with NUL",
-            })?;
-            sys::set_interface_up(sock.as_fd(), &cname).map_err(|source| {
-                match source.raw_os_error() {
-                    Some(libc::EPERM) | Some(libc::EACCES) => TapError::NotPermitted {
-                        name: name.clone(),
-                        step: "SIOCSIFFLAGS (bring the link up)",
-                        source,
-                    },
-                    _ => TapError::Setup {
-                        name: name.clone(),
-                        step: "SIOCSIFFLAGS (bring the link up)",
-                        source,
-                    },
-                }
-            })?;
+            set_link_up(&name)?;
         }
         let caps = config.caps();
         Ok(TapDevice {
@@ -410,6 +392,35 @@ impl TapDevice {
             )
         })
     }
+}
+
+/// Sets interface `name` up (`IFF_UP`) in the calling thread's network namespace, as
+/// `ip link set NAME up` does: [`TapDevice::open`] does it with [`TapConfig::bring_up`], and
+/// other users of a TAP (the simulated NIC's wire port) call it after opening theirs.
+///
+/// # Errors
+/// [`TapError::NotPermitted`] without `CAP_NET_ADMIN`, [`TapError::Setup`] otherwise (e.g.
+/// no such interface).
+pub fn set_link_up(name: &str) -> Result<(), TapError> {
+    let cname = validate_name(name)?;
+    let step = "SIOCSIFFLAGS (bring the link up)";
+    let sock = sys::inet_control_socket().map_err(|source| TapError::Setup {
+        name: name.to_owned(),
+        step: "socket for SIOCSIFFLAGS",
+        source,
+    })?;
+    sys::set_interface_up(sock.as_fd(), &cname).map_err(|source| match source.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => TapError::NotPermitted {
+            name: name.to_owned(),
+            step,
+            source,
+        },
+        _ => TapError::Setup {
+            name: name.to_owned(),
+            step,
+            source,
+        },
+    })
 }
 
 fn open_error(config: &TapConfig, source: io::Error) -> TapError {

@@ -132,8 +132,9 @@ impl std::fmt::Debug for ModelDevice {
     }
 }
 
-/// Largest frame the RX path buffers: a TAP device delivers up to 64 KiB.
-const RX_BUFFER: usize = 65536 + 64;
+/// Largest frame the RX path takes from the wire (a TAP device delivers up to 64 KiB); longer
+/// frames are dropped and counted on RX queue 0 (the MAC truncates them).
+pub const RX_FRAME_LIMIT: usize = 65536 + 64;
 
 impl ModelDevice {
     /// A device built with `cfg`, in its reset state.
@@ -168,7 +169,7 @@ impl ModelDevice {
             chain: vec![0u8; usize::from(cfg.caps.max_sg) * hw_spec::descriptors::txd::SIZE],
             gather: vec![0u8; cfg.max_request_len()],
             segment: vec![0u8; cfg.caps.max_frame_len.into()],
-            rx_buf: vec![0u8; RX_BUFFER],
+            rx_buf: vec![0u8; RX_FRAME_LIMIT],
         };
         dev.reset_state();
         Ok(dev)

@@ -1,7 +1,8 @@
 //! The model's receive path (hw-spec section 7): steering, buffer rules, drops, completions.
 //!
 //! A frame from the wire goes through these checks in this order, the first that applies
-//! decides (all drops are counted, nothing is written for them):
+//! decides (all drops are counted, nothing is written for them; empty frames are not frames and
+//! are discarded, as a MAC does):
 //!
 //! 1. device disabled: `CONTROL.RX_DROPS_NO_QUEUE`;
 //! 2. classification ([`crate::engines::rx::classify`]) and steering (RSS or queue 0);
@@ -29,10 +30,16 @@ use crate::engines;
 impl ModelDevice {
     /// Takes up to `budget` frames from the wire.
     pub(super) fn rx_step(&mut self, io: &mut DeviceIo<'_>, budget: u32, report: &mut StepReport) {
-        for _ in 0..budget {
+        let mut taken = 0;
+        while taken < budget {
             let Some(n) = io.wire.receive(&mut self.rx_buf) else {
                 return;
             };
+            if n == 0 {
+                // Not a frame: the MAC discards it (SPEC 7).
+                continue;
+            }
+            taken += 1;
             report.rx_frames += 1;
             self.rx_one(n, io);
         }

@@ -21,30 +21,30 @@ enum TxOutcome {
 }
 
 impl ModelDevice {
-    /// Serves the TX queues round-robin, one request per queue per round, until `budget`
-    /// requests or `budget` wire frames (a TSO request counts its segments).
+    /// Serves the TX queues round robin (hw-spec SPEC.md 6): after a request of queue `q` the
+    /// search for work starts at `q + 1`, so queues with work alternate one request each,
+    /// whatever the step budget. Stops at `budget` requests or `budget` wire frames (a TSO
+    /// request counts its segments).
     pub(super) fn tx_step(&mut self, io: &mut DeviceIo<'_>, budget: u32, report: &mut StepReport) {
         let n = self.txq.len();
         let spent = |r: &StepReport| r.tx_requests >= budget || r.tx_frames >= budget;
-        while !spent(report) {
-            let mut any = false;
-            for k in 0..n {
-                if spent(report) {
-                    report.more = true;
-                    return;
-                }
-                let q = (self.tx_next + k) % n;
-                if let TxOutcome::Done = self.tx_one(q, io, report) {
-                    report.tx_requests += 1;
-                    any = true;
-                }
-            }
-            self.tx_next = (self.tx_next + 1) % n;
-            if !any {
+        // Queues tried without finding work since the last request.
+        let mut tried = 0;
+        while tried < n {
+            if spent(report) {
+                report.more = true;
                 return;
             }
+            let q = (self.tx_next + tried) % n;
+            match self.tx_one(q, io, report) {
+                TxOutcome::Done => {
+                    report.tx_requests += 1;
+                    self.tx_next = (q + 1) % n;
+                    tried = 0;
+                }
+                TxOutcome::Idle => tried += 1,
+            }
         }
-        report.more = true;
     }
 
     /// How many wire frames the chain in `self.chain` can produce, from its raw descriptors

@@ -1,0 +1,397 @@
+//! The devices the application loops run on, behind one trait: [`WaitDevice`] is a
+//! [`FrameDevice`] that can also sleep until a frame may have arrived and report its own
+//! counters. Implemented for the TAP device (the kernel's virtio-net offloads), the ferrotoe
+//! NIC's adapter (any driver backend), the in-memory link (tests; it never sleeps), and the
+//! pcap capture wrapper around any of them.
+//!
+//! [`SimTapNic`] builds the whole simulated stack in this process: a simulated NIC (model or
+//! RTL backend) on its own thread whose wire is a Linux TAP interface, the driver attached to
+//! it with interrupts, queue pair 0 open (with large buffers when the NIC offers TSO), and the
+//! engine's adapter over it. The kernel's TCP on the TAP then talks to the NIC model (or the
+//! RTL), through the driver, to the engine.
+//!
+//! Owns the construction and the waits; the devices themselves belong to tcp-engine,
+//! host-driver and rtl-sim.
+
+use std::fmt;
+use std::io;
+use std::time::{Duration, Instant};
+
+use host_driver::nic::DeviceStats;
+use host_driver::{DeviceAccess, DeviceError, Nic, NicConfig, QueueConfig, SimDevice};
+use rtl_sim::device::DeviceConfig;
+use rtl_sim::nic::{Backend, BackendError, Clock, NicThread, SimNic, build_core};
+use rtl_sim::wire::Port;
+use rtl_sim::wire::pcap::Capture as WireCapture;
+use rtl_sim::wire::tap::TapPort;
+use sim_link::{AttachOptions, DeviceLink, LinkConfig};
+use tcp_engine::device::{FrameDevice, OffloadCaps, RxMeta, TxMeta};
+use tcp_engine::link::LinkEnd;
+use tcp_engine::pcap::Capture;
+use tcp_engine::tap::{TapDevice, TapError, set_link_up};
+
+use crate::nic::NicFrameDevice;
+
+/// A frame device a poll loop can sleep on.
+pub trait WaitDevice: FrameDevice {
+    /// Sleeps until a frame may be ready to receive or `timeout` passes (a signal may end it
+    /// early). Devices that cannot sleep return at once.
+    ///
+    /// # Errors
+    /// The device failed (the error says which and how).
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// What the device is, for reports.
+    fn describe(&self) -> String;
+
+    /// The device's own counters, by name, for reports.
+    fn counters(&self) -> Vec<(String, u64)>;
+}
+
+impl WaitDevice for TapDevice {
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.wait_readable(Some(timeout)).map(drop)
+    }
+
+    fn describe(&self) -> String {
+        let c = self.caps();
+        format!(
+            "TAP {} (virtio-net offloads: checksum {}, TSO {})",
+            self.name(),
+            on_off(c.tx_checksum),
+            on_off(c.tso.is_some())
+        )
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let c = self.counters();
+        [
+            ("tap_rx_frames", c.rx_frames),
+            ("tap_rx_bytes", c.rx_bytes),
+            ("tap_rx_gso_frames", c.rx_gso_frames),
+            ("tap_rx_errors", c.rx_errors),
+            ("tap_tx_frames", c.tx_frames),
+            ("tap_tx_bytes", c.tx_bytes),
+            ("tap_tx_gso_frames", c.tx_gso_frames),
+            ("tap_tx_offload_refused", c.tx_offload_refused),
+            ("tap_tx_errors", c.tx_errors),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect()
+    }
+}
+
+impl WaitDevice for LinkEnd {
+    fn wait(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "in-memory link".to_owned()
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+}
+
+impl<D: DeviceAccess> WaitDevice for NicFrameDevice<D> {
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.queue_pair_mut()
+            .wait_rx(timeout)
+            .map(drop)
+            .map_err(io::Error::other)
+    }
+
+    fn describe(&self) -> String {
+        let c = self.caps();
+        format!(
+            "ferrotoe NIC queue pair {} (offloads: checksum {}, TSO {})",
+            self.queue_pair().index(),
+            on_off(c.tx_checksum),
+            on_off(c.tso.is_some())
+        )
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let s = self.queue_pair().stats();
+        let a = self.stats();
+        [
+            ("driver_tx_packets", s.tx_packets),
+            ("driver_tx_segments", s.tx_segments),
+            ("driver_tx_bytes", s.tx_bytes),
+            ("driver_tx_errors", s.tx_errors.total()),
+            ("driver_rx_packets", s.rx_packets),
+            ("driver_rx_bytes", s.rx_bytes),
+            ("adapter_tx_rejected", a.tx_rejected),
+            ("adapter_tx_no_buffer", a.tx_no_buffer),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v))
+        .collect()
+    }
+}
+
+impl<D: WaitDevice, W: io::Write, C: FnMut() -> u64> WaitDevice for Capture<D, W, C> {
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.inner_mut().wait(timeout)
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, captured", self.inner().describe())
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let mut c = self.inner().counters();
+        c.push(("pcap_frames".to_owned(), self.frames_recorded()));
+        c.push(("pcap_write_errors".to_owned(), self.write_errors()));
+        c
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// Why the simulated stack could not be built.
+#[derive(Debug)]
+pub enum SimNicError {
+    /// The backend is not available (e.g. the RTL device is not integrated yet).
+    Backend(BackendError),
+    /// The TAP interface of the wire could not be opened or brought up.
+    Tap {
+        /// The interface.
+        name: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The capture file could not be created.
+    Capture(io::Error),
+    /// The simulated NIC's link or thread could not be set up.
+    Link(io::Error),
+    /// The driver failed.
+    Driver(DeviceError),
+}
+
+impl fmt::Display for SimNicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimNicError::Backend(e) => write!(f, "{e}"),
+            SimNicError::Tap { name, source } => {
+                write!(
+                    f,
+                    "the simulated NIC's wire, TAP interface {name}: {source}"
+                )
+            }
+            SimNicError::Capture(e) => write!(f, "the wire capture: {e}"),
+            SimNicError::Link(e) => write!(f, "setting up the simulated NIC: {e}"),
+            SimNicError::Driver(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimNicError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SimNicError::Backend(e) => Some(e),
+            SimNicError::Tap { source, .. } => Some(source),
+            SimNicError::Capture(e) | SimNicError::Link(e) => Some(e),
+            SimNicError::Driver(e) => Some(e),
+        }
+    }
+}
+
+impl From<DeviceError> for SimNicError {
+    fn from(e: DeviceError) -> Self {
+        SimNicError::Driver(e)
+    }
+}
+
+/// How [`SimTapNic::open`] builds the stack.
+#[derive(Clone, Debug)]
+pub struct SimTapNicConfig {
+    /// The device implementation.
+    pub backend: Backend,
+    /// The TAP interface of the wire (created if missing, then brought up).
+    pub tap: String,
+    /// IP MTU of the link (sizes the receive buffers; the TAP keeps the MTU it has).
+    pub mtu: u16,
+    /// Record the wire (both directions, as segmented by the NIC) to this pcap file.
+    pub capture: Option<std::path::PathBuf>,
+    /// Bound of the driver's waits on the device.
+    pub timeout: Duration,
+}
+
+/// The engine's device on the simulated NIC whose wire is a TAP (see the module docs).
+/// Dropping it closes the queue pair, disables the NIC and stops its thread, in that order.
+pub struct SimTapNic {
+    dev: NicFrameDevice<SimDevice>,
+    nic: Nic<SimDevice>,
+    /// Last: the NIC's thread stops after the driver let go of the device.
+    _thread: NicThread,
+    description: String,
+}
+
+impl fmt::Debug for SimTapNic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimTapNic")
+            .field("description", &self.description)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimTapNic {
+    /// Builds the stack (see the module docs).
+    ///
+    /// # Errors
+    /// The backend is not available, the TAP cannot be opened, or the driver fails.
+    pub fn open(cfg: &SimTapNicConfig) -> Result<SimTapNic, SimNicError> {
+        let mut dcfg = DeviceConfig::REFERENCE;
+        let frame = u32::from(cfg.mtu) + 14;
+        if frame > u32::from(dcfg.caps.max_frame_len) {
+            return Err(SimNicError::Link(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "--mtu {} needs {frame}-byte frames; the simulated NIC carries at most {} \
+                     (use --mtu {} or less)",
+                    cfg.mtu,
+                    dcfg.caps.max_frame_len,
+                    dcfg.caps.max_frame_len - 14
+                ),
+            )));
+        }
+        dcfg.irq_vectors = dcfg.irq_vectors.max(1);
+        let core = build_core(cfg.backend, dcfg).map_err(SimNicError::Backend)?;
+        let tap_err = |source| SimNicError::Tap {
+            name: cfg.tap.clone(),
+            source,
+        };
+        let port = TapPort::open(&cfg.tap).map_err(tap_err)?;
+        set_link_up(port.name()).map_err(|e: TapError| tap_err(io::Error::other(e.to_string())))?;
+        let port: Box<dyn Port> = match &cfg.capture {
+            Some(path) => Box::new(WireCapture::new(port, path).map_err(|e| {
+                SimNicError::Capture(io::Error::new(
+                    e.kind(),
+                    format!("creating {}: {e}", path.display()),
+                ))
+            })?),
+            None => Box::new(port),
+        };
+        let description = format!(
+            "simulated ferrotoe NIC (backend {:?}) through its driver, wire {}",
+            cfg.backend,
+            port.describe()
+        );
+        let link = DeviceLink::create_anonymous(&LinkConfig {
+            irq_vectors: dcfg.irq_vectors.into(),
+            ..LinkConfig::default()
+        })
+        .map_err(|e| SimNicError::Link(io::Error::other(e.to_string())))?;
+        let thread = SimNic::new(core, link, port, Clock::Real(Instant::now()))
+            .spawn()
+            .map_err(SimNicError::Link)?;
+        let dev = SimDevice::attach(
+            thread.paths(),
+            AttachOptions {
+                timeout: cfg.timeout,
+                force: false,
+            },
+        )?;
+        let nic = Nic::open(
+            dev,
+            NicConfig {
+                interrupts: true,
+                timeout: cfg.timeout,
+                ..NicConfig::default()
+            },
+        )?;
+        let tso = nic.info().caps.tso;
+        let qcfg = QueueConfig {
+            buf_size: frame.next_multiple_of(64).max(2048),
+            large_buffers: if tso { 64 } else { 0 },
+            ..QueueConfig::default()
+        };
+        let qp = nic.open_queue_pair(0, &qcfg)?;
+        nic.start()?;
+        Ok(SimTapNic {
+            dev: NicFrameDevice::new(qp),
+            nic,
+            _thread: thread,
+            description,
+        })
+    }
+
+    /// The device's statistics (offload counters: checksums inserted, TSO segments, RX
+    /// checksum verdicts).
+    ///
+    /// # Errors
+    /// The device does not answer.
+    pub fn device_stats(&self) -> Result<DeviceStats, DeviceError> {
+        self.nic.device_stats()
+    }
+
+    /// The adapter (its queue pair and counters).
+    pub fn adapter(&self) -> &NicFrameDevice<SimDevice> {
+        &self.dev
+    }
+}
+
+impl FrameDevice for SimTapNic {
+    fn caps(&self) -> OffloadCaps {
+        self.dev.caps()
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, on_frame: F) -> usize {
+        self.dev.rx_burst(max, on_frame)
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        self.dev.transmit(fill)
+    }
+
+    fn flush(&mut self) {
+        self.dev.flush();
+    }
+}
+
+impl WaitDevice for SimTapNic {
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        self.dev.wait(timeout)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} ({})", self.description, self.dev.describe())
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let mut c = self.dev.counters();
+        if let Ok(s) = self.device_stats() {
+            let tx = s.tx.first().copied().unwrap_or_default();
+            let rx = s.rx.first().copied().unwrap_or_default();
+            c.extend(
+                [
+                    ("nic_tx_frames", tx.frames),
+                    ("nic_tx_bytes", tx.bytes),
+                    ("nic_tx_requests", u64::from(tx.requests)),
+                    ("nic_tx_csum_inserted", u64::from(tx.csum_inserted)),
+                    ("nic_tx_tso_segments", u64::from(tx.tso_segments)),
+                    ("nic_tx_errors", u64::from(tx.errors)),
+                    ("nic_rx_frames", rx.frames),
+                    ("nic_rx_bytes", rx.bytes),
+                    ("nic_rx_drops", u64::from(rx.drops)),
+                    ("nic_rx_csum_good", u64::from(rx.csum_good)),
+                    ("nic_rx_csum_bad", u64::from(rx.csum_bad)),
+                    ("nic_rx_drops_no_queue", u64::from(s.rx_drops_no_queue)),
+                    ("nic_errors", u64::from(s.error_count)),
+                ]
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v)),
+            );
+        }
+        c
+    }
+}

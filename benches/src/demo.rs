@@ -1,0 +1,725 @@
+//! `ferrotoe demo`: two simulated hosts ([`crate::sim_hosts`]), a verified bulk transfer and
+//! then request/response transactions, measured and reported.
+//!
+//! [`run_demo`] builds the hosts, runs the two phases (each bracketed by the process's CPU
+//! time, the NIC-simulation CPU time and the devices' counters), checks the queues and devices
+//! for faults, and returns a [`DemoReport`]: the JSON of `--json` (serde), and the text
+//! summary of [`DemoReport::render`]. Progress goes to a callback so the CLI can draw a bar.
+//!
+//! What counts as an error in the report's `errors` (and makes `ok` false): a device error
+//! (error completions, a recorded device error, a queue fault), frames the adapter had to
+//! refuse, a byte that did not arrive verified. Losses, reordering and bad checksums that the
+//! configured impairment causes are reported, not errors.
+//!
+//! Owns the phases' order and measurement and the report's content and layout. Must not
+//! contain workload loops ([`crate::sim_hosts::bulk`], [`crate::sim_hosts::rr`]) or flag
+//! parsing (the CLI).
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rtl_sim::wire::impair::Impairment;
+use serde::{Deserialize, Serialize};
+
+use crate::measure::process_cpu_time;
+use crate::report::HostInfo;
+use crate::report::table::human_bytes;
+use crate::sim_hosts::{
+    BulkSpec, HostCounters, Latencies, NicBackend, Retransmissions, RrSpec, SimHosts,
+    SimHostsConfig, SimHostsCounters, SimHostsError, run_bulk, run_rr,
+};
+use crate::workload::{BulkError, OffloadMode};
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// What `ferrotoe demo` runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DemoConfig {
+    /// The two hosts (backend, offloads, MTU, cable, capture).
+    pub hosts: SimHostsConfig,
+    /// Bytes of the bulk transfer (0: no bulk phase).
+    pub bytes: u64,
+    /// Send and receive buffer of the bulk connection.
+    pub socket_buffer: usize,
+    /// Request/response transactions (0: no request/response phase).
+    pub requests: u64,
+    /// Bytes of each request.
+    pub request_bytes: usize,
+    /// Bytes of each response.
+    pub response_bytes: usize,
+    /// A phase without progress for this long (wall time) fails.
+    pub stall_timeout: Duration,
+}
+
+impl DemoConfig {
+    /// The defaults of `ferrotoe demo` on the model backend: every offload, MTU 1500, a
+    /// perfect cable, 2 GiB of bulk with 1 MiB buffers, 20,000 transactions of 64-byte requests
+    /// and 1 KiB responses.
+    pub fn new() -> DemoConfig {
+        DemoConfig {
+            hosts: SimHostsConfig::new(),
+            bytes: 2 << 30,
+            socket_buffer: 1 << 20,
+            requests: 20_000,
+            request_bytes: 64,
+            response_bytes: 1024,
+            stall_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig::new()
+    }
+}
+
+/// Where the demo is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoProgress {
+    /// The hosts are up.
+    Ready,
+    /// Bulk transfer: bytes delivered (and verified) of the total.
+    Bulk {
+        /// Delivered so far.
+        done: u64,
+        /// To deliver.
+        total: u64,
+    },
+    /// Request/response: transactions completed of the total.
+    Requests {
+        /// Completed so far.
+        done: u64,
+        /// To complete.
+        total: u64,
+    },
+}
+
+/// Why the demo could not run to the end.
+#[derive(Debug)]
+pub enum DemoError {
+    /// The configuration (flags) cannot work.
+    Config(String),
+    /// The hosts could not be built or failed.
+    Hosts(SimHostsError),
+    /// The bulk transfer failed.
+    Bulk(BulkError),
+    /// The request/response phase failed.
+    Requests(crate::sim_hosts::rr::RrError),
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Config(why) => write!(f, "{why}"),
+            DemoError::Hosts(e) => e.fmt(f),
+            DemoError::Bulk(e) => e.fmt(f),
+            DemoError::Requests(e) => e.fmt(f),
+        }
+    }
+}
+
+// Display already includes any inner error's message, so `source` stays `None` (error
+// chains printed with `{:#}` would repeat it).
+impl std::error::Error for DemoError {}
+
+impl From<SimHostsError> for DemoError {
+    fn from(e: SimHostsError) -> Self {
+        DemoError::Hosts(e)
+    }
+}
+
+/// The cable's impairment, as configured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CableSetup {
+    /// Probability that a frame is lost, per direction.
+    pub loss: f64,
+    /// Probability that a frame is delivered after the next one.
+    pub reorder: f64,
+    /// Probability that a frame is delivered twice.
+    pub duplicate: f64,
+    /// Probability that a bit of a frame is flipped.
+    pub corrupt: f64,
+    /// Seed of the impairment (side B uses seed + 1).
+    pub seed: u64,
+}
+
+impl From<&Impairment> for CableSetup {
+    fn from(i: &Impairment) -> Self {
+        CableSetup {
+            loss: i.loss,
+            reorder: i.reorder,
+            duplicate: i.duplicate,
+            corrupt: i.corrupt,
+            seed: i.seed,
+        }
+    }
+}
+
+/// How the demo was set up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoSetup {
+    /// `model` or `rtl`.
+    pub backend: String,
+    /// The offload mode in use.
+    pub offload: OffloadMode,
+    /// The mode asked for (`None`: everything the device offers).
+    pub offload_requested: Option<OffloadMode>,
+    /// IP MTU.
+    pub mtu: u16,
+    /// Line rate of the simulated clock, bit/s.
+    pub line_rate_bps: u64,
+    /// The cable's impairment.
+    pub cable: CableSetup,
+    /// The capture file of the cable, if any.
+    pub pcap: Option<PathBuf>,
+    /// The machine.
+    pub machine: HostInfo,
+    /// Built with debug assertions (an unoptimised build: figures are not representative).
+    pub debug_build: bool,
+}
+
+/// CPU time of one phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuCost {
+    /// The process's CPU time (user + system), seconds.
+    pub process_s: f64,
+    /// Of that, stepping the simulated NICs (device models, cable, capture), seconds.
+    pub nic_simulation_s: f64,
+    /// The rest: the hosts' engines, drivers and applications, seconds.
+    pub host_s: f64,
+    /// Host CPU seconds per GiB of application data moved.
+    pub host_s_per_gib: f64,
+    /// Process CPU seconds per GiB of application data moved.
+    pub process_s_per_gib: f64,
+}
+
+impl CpuCost {
+    fn new(process: Duration, nic: Duration, bytes: u64) -> CpuCost {
+        let host = process.saturating_sub(nic);
+        let gib = (bytes as f64 / GIB).max(f64::MIN_POSITIVE);
+        CpuCost {
+            process_s: process.as_secs_f64(),
+            nic_simulation_s: nic.as_secs_f64(),
+            host_s: host.as_secs_f64(),
+            host_s_per_gib: host.as_secs_f64() / gib,
+            process_s_per_gib: process.as_secs_f64() / gib,
+        }
+    }
+}
+
+/// The bulk phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkReport {
+    /// Bytes asked for.
+    pub bytes_requested: u64,
+    /// Bytes the server application read.
+    pub bytes_delivered: u64,
+    /// Bytes read and compared with the pattern.
+    pub bytes_verified: u64,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// Simulated time, seconds.
+    pub simulated_s: f64,
+    /// Goodput over wall time, Gbit/s.
+    pub goodput_gbps: f64,
+    /// Goodput over simulated time, Gbit/s.
+    pub simulated_goodput_gbps: f64,
+    /// CPU time.
+    pub cpu: CpuCost,
+    /// Retransmissions of both connections.
+    pub retransmissions: Retransmissions,
+    /// Rounds of the simulation loop.
+    pub rounds: u64,
+    /// What the hosts, NICs and cable counted in this phase.
+    pub counters: SimHostsCounters,
+    /// Clock cycles the NICs simulated per wall second (RTL backend only).
+    pub simulated_cycles_per_s: Option<f64>,
+}
+
+/// The request/response phase.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestsReport {
+    /// Transactions asked for.
+    pub transactions_requested: u64,
+    /// Transactions completed.
+    pub transactions: u64,
+    /// Bytes of each request.
+    pub request_bytes: usize,
+    /// Bytes of each response.
+    pub response_bytes: usize,
+    /// Request and response bytes read and compared with the pattern.
+    pub bytes_verified: u64,
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// Simulated time, seconds.
+    pub simulated_s: f64,
+    /// Transactions per wall second.
+    pub transactions_per_s: f64,
+    /// Latency on the simulated clock, microseconds.
+    pub latency_simulated_us: Latencies,
+    /// Latency on the wall clock, microseconds.
+    pub latency_wall_us: Latencies,
+    /// CPU time (per GiB of request and response bytes).
+    pub cpu: CpuCost,
+    /// Retransmissions.
+    pub retransmissions: Retransmissions,
+    /// What the hosts, NICs and cable counted in this phase.
+    pub counters: SimHostsCounters,
+}
+
+/// Everything `ferrotoe demo` measured (the `--json` output).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DemoReport {
+    /// The set-up.
+    pub setup: DemoSetup,
+    /// The bulk phase, if it ran.
+    pub bulk: Option<BulkReport>,
+    /// The request/response phase, if it ran.
+    pub requests: Option<RequestsReport>,
+    /// Problems found (device errors, refused frames, unverified bytes): empty on success.
+    pub errors: Vec<String>,
+    /// No problems.
+    pub ok: bool,
+}
+
+/// Runs the demo. `progress` is called often (every simulation round): keep it cheap.
+pub fn run_demo(
+    cfg: &DemoConfig,
+    progress: &mut dyn FnMut(DemoProgress),
+) -> Result<DemoReport, DemoError> {
+    if cfg.bytes == 0 && cfg.requests == 0 {
+        return Err(DemoError::Config(
+            "nothing to do: both --bytes and --requests are 0".into(),
+        ));
+    }
+    let min_buffer = 2 * usize::from(cfg.hosts.mtu);
+    if !(min_buffer..=crate::workload::MAX_SOCKET_BUFFER).contains(&cfg.socket_buffer) {
+        return Err(DemoError::Config(format!(
+            "a socket buffer of {} bytes is outside 2 x MTU ({min_buffer}) ..= {} bytes",
+            cfg.socket_buffer,
+            crate::workload::MAX_SOCKET_BUFFER
+        )));
+    }
+    let rr = RrSpec {
+        transactions: cfg.requests,
+        request_bytes: cfg.request_bytes,
+        response_bytes: cfg.response_bytes,
+        stall_timeout: cfg.stall_timeout,
+    };
+    let hosts_cfg = SimHostsConfig {
+        max_window: cfg.socket_buffer.max(rr.buffer()),
+        ..cfg.hosts.clone()
+    };
+    let mut hosts = SimHosts::new(&hosts_cfg)?;
+    progress(DemoProgress::Ready);
+    let setup = DemoSetup {
+        backend: match hosts.backend() {
+            NicBackend::Model => "model".into(),
+            NicBackend::Rtl => "rtl".into(),
+        },
+        offload: hosts.offload(),
+        offload_requested: cfg.hosts.offload,
+        mtu: hosts.mtu(),
+        line_rate_bps: hosts.line_rate_bps(),
+        cable: CableSetup::from(&cfg.hosts.impairment),
+        pcap: cfg.hosts.pcap.clone(),
+        machine: HostInfo::current(),
+        debug_build: cfg!(debug_assertions),
+    };
+    let mut errors = Vec::new();
+
+    let bulk = if cfg.bytes > 0 {
+        let spec = BulkSpec {
+            bytes: cfg.bytes,
+            socket_buffer: cfg.socket_buffer,
+            verify: true,
+            stall_timeout: cfg.stall_timeout,
+        };
+        let total = cfg.bytes;
+        let (before, cpu0) = (hosts.counters()?, cpu_now());
+        let out = run_bulk(&mut hosts, &spec, &mut |done| {
+            progress(DemoProgress::Bulk { done, total })
+        })
+        .map_err(DemoError::Bulk)?;
+        let cpu = cpu_now().saturating_sub(cpu0);
+        let counters = hosts.counters()?.since(&before);
+        let wall = out.wall.as_secs_f64().max(1e-9);
+        let sim = out.sim_us as f64 / 1e6;
+        if out.bytes != total || !out.verified {
+            errors.push(format!(
+                "bulk: {} of {total} bytes delivered{}",
+                out.bytes,
+                if out.verified { "" } else { " (not verified)" }
+            ));
+        }
+        Some(BulkReport {
+            bytes_requested: total,
+            bytes_delivered: out.bytes,
+            bytes_verified: if out.verified { out.bytes } else { 0 },
+            wall_s: wall,
+            simulated_s: sim,
+            goodput_gbps: out.bytes as f64 * 8.0 / wall / 1e9,
+            simulated_goodput_gbps: out.bytes as f64 * 8.0 / sim.max(1e-9) / 1e9,
+            cpu: CpuCost::new(cpu, out.nic_cpu, out.bytes),
+            retransmissions: out.retransmissions,
+            rounds: out.rounds,
+            simulated_cycles_per_s: counters.simulated_cycles.map(|c| c as f64 / wall),
+            counters,
+        })
+    } else {
+        None
+    };
+
+    let requests = if cfg.requests > 0 {
+        let spec = rr;
+        let total = cfg.requests;
+        let (before, cpu0) = (hosts.counters()?, cpu_now());
+        let out = run_rr(&mut hosts, &spec, &mut |done| {
+            progress(DemoProgress::Requests { done, total })
+        })
+        .map_err(DemoError::Requests)?;
+        let cpu = cpu_now().saturating_sub(cpu0);
+        let counters = hosts.counters()?.since(&before);
+        let wall = out.wall.as_secs_f64().max(1e-9);
+        Some(RequestsReport {
+            transactions_requested: total,
+            transactions: out.transactions,
+            request_bytes: cfg.request_bytes,
+            response_bytes: cfg.response_bytes,
+            bytes_verified: out.bytes_verified,
+            wall_s: wall,
+            simulated_s: out.sim_us as f64 / 1e6,
+            transactions_per_s: out.transactions as f64 / wall,
+            latency_simulated_us: out.latency_sim,
+            latency_wall_us: out.latency_wall,
+            cpu: CpuCost::new(cpu, out.nic_cpu, out.bytes_verified),
+            retransmissions: out.retransmissions,
+            counters,
+        })
+    } else {
+        None
+    };
+
+    if let Err(e) = hosts.check_health() {
+        errors.push(e.to_string());
+    }
+    let totals = [
+        bulk.as_ref().map(|b| &b.counters),
+        requests.as_ref().map(|r| &r.counters),
+    ];
+    for (phase, c) in ["bulk", "request/response"].iter().zip(totals) {
+        let Some(c) = c else { continue };
+        let t = c.total();
+        if t.nic_errors > 0 {
+            errors.push(format!(
+                "{phase}: the NICs reported {} errors",
+                t.nic_errors
+            ));
+        }
+        if t.adapter_rejected > 0 {
+            errors.push(format!(
+                "{phase}: {} frames were refused before reaching a NIC",
+                t.adapter_rejected
+            ));
+        }
+    }
+    // Flush the capture: the hosts (and the cable's capture writer) go now.
+    drop(hosts);
+    Ok(DemoReport {
+        setup,
+        bulk,
+        requests,
+        ok: errors.is_empty(),
+        errors,
+    })
+}
+
+fn cpu_now() -> Duration {
+    process_cpu_time().map(|c| c.total()).unwrap_or_default()
+}
+
+/// `n` with thousands separators.
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn offload_words(mode: OffloadMode) -> &'static str {
+    match mode {
+        OffloadMode::None => "none (checksums computed and verified in software)",
+        OffloadMode::Csum => "csum (checksums inserted and verified by the NICs)",
+        OffloadMode::Tso => "tso (TCP segmentation and checksums by the NICs)",
+    }
+}
+
+fn latency_line(l: &Latencies) -> String {
+    format!(
+        "p50 {:.1} us, p90 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        l.p50, l.p90, l.p99, l.p999, l.max
+    )
+}
+
+fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fmt::Result {
+    let t: HostCounters = c.total();
+    writeln!(
+        out,
+        "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts); NIC \
+         drops {}; bad checksums dropped {}",
+        count(r.segments),
+        count(r.fast_retransmits),
+        count(r.timeouts),
+        count(t.nic_rx_drops),
+        count(t.rx_bad_checksum)
+    )?;
+    let k = &c.cable;
+    if k.lost + k.reordered + k.duplicated + k.corrupted + k.overflow > 0 {
+        writeln!(
+            out,
+            "  cable         lost {}, reordered {}, duplicated {}, corrupted {}, overflowed {}",
+            count(k.lost),
+            count(k.reordered),
+            count(k.duplicated),
+            count(k.corrupted),
+            count(k.overflow)
+        )?;
+    }
+    Ok(())
+}
+
+impl DemoReport {
+    /// The report as text for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.render_into(&mut out);
+        out
+    }
+
+    fn render_into(&self, out: &mut String) -> fmt::Result {
+        let s = &self.setup;
+        writeln!(
+            out,
+            "ferrotoe demo: two hosts (tcp-engine + host-driver + simulated NIC, backend {}) \
+             joined by a simulated cable",
+            s.backend
+        )?;
+        writeln!(
+            out,
+            "  client 198.18.0.1 <-> server 198.18.0.2, MTU {}, offload {}",
+            s.mtu,
+            offload_words(s.offload)
+        )?;
+        let c = &s.cable;
+        if c.loss + c.reorder + c.duplicate + c.corrupt > 0.0 {
+            writeln!(
+                out,
+                "  cable impairment: loss {}, reorder {}, duplicate {}, corrupt {} (seed {})",
+                c.loss, c.reorder, c.duplicate, c.corrupt, c.seed
+            )?;
+        }
+        if let Some(p) = &s.pcap {
+            writeln!(out, "  cable captured to {}", p.display())?;
+        }
+        if s.debug_build {
+            writeln!(
+                out,
+                "  note: unoptimised build; run with --release for representative figures"
+            )?;
+        }
+        if let Some(b) = &self.bulk {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "bulk transfer: {} client -> server, {} verified",
+                human_bytes(b.bytes_requested),
+                if b.bytes_verified == b.bytes_requested {
+                    "every byte".to_string()
+                } else {
+                    format!("{} bytes", count(b.bytes_verified))
+                }
+            )?;
+            writeln!(
+                out,
+                "  goodput       {:.2} Gbit/s in {:.2} s of wall time; {:.1} Gbit/s in {:.1} ms \
+                 of simulated time ({:.0} Gbit/s wire)",
+                b.goodput_gbps,
+                b.wall_s,
+                b.simulated_goodput_gbps,
+                b.simulated_s * 1e3,
+                s.line_rate_bps as f64 / 1e9
+            )?;
+            writeln!(
+                out,
+                "  host CPU      {:.3} s per GiB (engines, drivers, applications); the NIC \
+                 simulation took {:.3} s more",
+                b.cpu.host_s_per_gib, b.cpu.nic_simulation_s
+            )?;
+            let (cl, sv) = (&b.counters.client, &b.counters.server);
+            writeln!(
+                out,
+                "  segments      client sent {} TCP segments ({} TSO super-frames), server {} \
+                 (ACKs)",
+                count(cl.tcp_segments_sent),
+                count(cl.tso_super_frames),
+                count(sv.tcp_segments_sent)
+            )?;
+            writeln!(
+                out,
+                "  frames        {} client -> server ({}), {} server -> client",
+                count(cl.nic_tx_frames),
+                human_bytes(cl.nic_tx_bytes),
+                count(sv.nic_tx_frames)
+            )?;
+            let t = b.counters.total();
+            writeln!(
+                out,
+                "  offloads      TSO segments emitted {}; checksums inserted in {} frames; \
+                 frames verified good on receive {}",
+                count(t.nic_tso_segments),
+                count(t.nic_csum_inserted),
+                count(t.nic_rx_csum_good)
+            )?;
+            loss_lines(out, &b.counters, &b.retransmissions)?;
+            if let Some(cps) = b.simulated_cycles_per_s {
+                writeln!(
+                    out,
+                    "  RTL           {:.2} M simulated cycles per wall second (both NICs)",
+                    cps / 1e6
+                )?;
+            }
+        }
+        if let Some(r) = &self.requests {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "request/response: {} transactions, {} requests and {} responses, every byte \
+                 verified",
+                count(r.transactions),
+                human_bytes(r.request_bytes as u64),
+                human_bytes(r.response_bytes as u64)
+            )?;
+            writeln!(
+                out,
+                "  rate          {} transactions/s of wall time ({:.2} s)",
+                count(r.transactions_per_s as u64),
+                r.wall_s
+            )?;
+            writeln!(
+                out,
+                "  latency       simulated: {}",
+                latency_line(&r.latency_simulated_us)
+            )?;
+            writeln!(
+                out,
+                "                wall:      {}",
+                latency_line(&r.latency_wall_us)
+            )?;
+            let t = r.counters.total();
+            writeln!(
+                out,
+                "  frames        {} on the wire; checksums inserted in {}, verified good in {}",
+                count(t.nic_tx_frames),
+                count(t.nic_csum_inserted),
+                count(t.nic_rx_csum_good)
+            )?;
+            loss_lines(out, &r.counters, &r.retransmissions)?;
+        }
+        writeln!(out)?;
+        if self.ok {
+            let verified = self.bulk.as_ref().map_or(0, |b| b.bytes_verified)
+                + self.requests.as_ref().map_or(0, |r| r.bytes_verified);
+            writeln!(
+                out,
+                "result: OK ({} bytes verified, no errors)",
+                count(verified)
+            )
+        } else {
+            writeln!(out, "result: FAILED")?;
+            for e in &self.errors {
+                writeln!(out, "  error: {e}")?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serialises (plain data)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn a_small_demo_reports_both_phases_and_round_trips_as_json() {
+        let cfg = DemoConfig {
+            bytes: 1 << 20,
+            requests: 50,
+            ..DemoConfig::new()
+        };
+        let mut phases = Vec::new();
+        let report = run_demo(&cfg, &mut |p| {
+            let kind = std::mem::discriminant(&p);
+            if phases.last() != Some(&kind) {
+                phases.push(kind);
+            }
+        })
+        .unwrap();
+        assert_eq!(phases.len(), 3, "ready, bulk, requests");
+        assert!(report.ok, "{:?}", report.errors);
+        let b = report.bulk.as_ref().unwrap();
+        assert_eq!(b.bytes_verified, 1 << 20);
+        assert!(b.counters.total().nic_tso_segments > 0);
+        let r = report.requests.as_ref().unwrap();
+        assert_eq!(r.transactions, 50);
+        let text = report.render();
+        assert!(text.contains("result: OK"), "{text}");
+        assert!(text.contains("bulk transfer: 1 MiB"), "{text}");
+        let back: DemoReport = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(back, report);
+    }
+
+    #[test]
+    fn nothing_to_do_and_tiny_buffers_are_refused() {
+        let none = DemoConfig {
+            bytes: 0,
+            requests: 0,
+            ..DemoConfig::new()
+        };
+        assert!(
+            run_demo(&none, &mut |_| {})
+                .unwrap_err()
+                .to_string()
+                .contains("--bytes")
+        );
+        let tiny = DemoConfig {
+            socket_buffer: 100,
+            ..DemoConfig::new()
+        };
+        assert!(
+            run_demo(&tiny, &mut |_| {})
+                .unwrap_err()
+                .to_string()
+                .contains("socket buffer")
+        );
+    }
+}

@@ -1,0 +1,866 @@
+//! Two simulated hosts on one thread: each is a tcp-engine [`Endpoint`](tcp_engine::endpoint)
+//! on the host driver on a simulated ferrotoe NIC, and the two NICs are joined by a simulated
+//! cable. What `ferrotoe demo`, the `model`/`rtl` backends of the bulk benchmark and the
+//! end-to-end tests run on.
+//!
+//! ```text
+//!   client 198.18.0.1                                     server 198.18.0.2
+//!   Endpoint -> NicFrameDevice -> host-driver             Endpoint -> NicFrameDevice -> host-driver
+//!                 | sim-link (BAR0, DMA, doorbells)                    | sim-link
+//!             SimNic (model | RTL) ==== cable (impairment, pcap) ==== SimNic (model | RTL)
+//! ```
+//!
+//! # How it runs
+//! Stepped and deterministic: one thread drives both endpoints and both NICs (the machines
+//! have two cores; spinning NIC threads would take them). A *round*
+//! ([`SimHosts::poll`] for each host, the applications' work, then [`SimHosts::end_round`])
+//! polls each endpoint once (receive burst, send phase, one doorbell), then steps both NICs
+//! until neither has anything left to do: every frame sent in a round is in the peer's receive
+//! ring at its end. The receive rings hold a full window ([`SimHostsConfig::max_window`]) of
+//! full-sized frames, so a host that reads every round never loses a frame to a full ring.
+//!
+//! # Simulated time
+//! Both endpoints and both NICs run on one simulated clock (microseconds; the NICs' device time
+//! follows it). A round in which anything happened advances it by the time the busier
+//! direction's bytes take at the line rate ([`SimHostsConfig::line_rate_bps`]; at least 1 us);
+//! a round in which nothing happened jumps it to the next timer of either endpoint (a delayed
+//! ACK, a retransmission timeout), so timeouts cost no wall time. Latencies and goodput "in
+//! simulated time" are on this clock: a model of a wire, not a measurement.
+//!
+//! # CPU accounting
+//! [`SimHosts::nic_cpu`] is the thread CPU time spent stepping the simulated NICs (the device
+//! models, the cable, the capture file). Subtracted from the process's CPU time it leaves the
+//! hosts' own cost: engines, drivers and applications. That is the figure offloads change: with
+//! checksum offload the host stops summing bytes and the NIC model starts.
+//!
+//! # Offloads
+//! [`SimHostsConfig::offload`] `None` uses everything the device offers (TSO and checksums on the
+//! reference device); a mode the device cannot do is a [`SimHostsError::Offload`]. The engine is
+//! told exactly the chosen mode; in mode `none` the NICs' receive checksum verification is off
+//! too, so the engines verify every checksum in software.
+//!
+//! # Backends
+//! `model` (the Rust reference model, default) or `rtl` (the Verilog device under Verilator).
+//! Until the RTL device is integrated as a device core, `rtl` fails with
+//! [`SimHostsError::Backend`] carrying rtl-sim's typed [`BackendError`]; nothing here changes
+//! when it lands.
+//!
+//! Owns the set-up of the pair, the round and clock discipline, and the counters of a run
+//! ([`SimHostsCounters`]). The workloads live in [`bulk`] (bulk transfer, and the `BulkStack`
+//! of the benchmark for backends `model` and `rtl`) and [`rr`] (request/response). Must not
+//! contain protocol, driver or device logic: those are tcp-engine's, host-driver's and
+//! rtl-sim's.
+
+pub mod bulk;
+pub mod counters;
+pub mod rr;
+
+pub use bulk::{BulkOutcome, BulkSpec, FerrotoeSimBulk, bulk_run, run_bulk};
+pub use counters::{CableCounters, HostCounters, Retransmissions, SimHostsCounters};
+pub use rr::{Latencies, RrOutcome, RrSpec, run_rr};
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use host_driver::nic::PacketPool;
+use host_driver::{DeviceError, Nic, NicConfig, QueueConfig, SimDevice};
+use hw_spec::DeviceCaps;
+use rtl_sim::device::DeviceConfig;
+use rtl_sim::nic::{BackendError, Clock, SimNic, SteppedNic, build_core};
+use rtl_sim::wire::Port;
+use rtl_sim::wire::cable::{CableConfig, CableEnd};
+use rtl_sim::wire::impair::Impairment;
+use rtl_sim::wire::pcap::Capture;
+use sim_link::{AttachOptions, DeviceLink, LinkConfig};
+use tcp_engine::device::{FrameDevice, OffloadCaps};
+use tcp_engine::endpoint::{
+    BoxedEndpoint, Buffers, EndpointConfig, EndpointError, Open, PollReport,
+};
+use tcp_engine::table::HashSecret;
+use tcp_engine::table::SlotKey;
+use tcp_engine::tcb::{Events, RingBuffer, State, TcbConfig};
+use tcp_engine::time::Instant;
+use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+
+pub use rtl_sim::nic::Backend as NicBackend;
+
+use crate::measure;
+use crate::nic::NicFrameDevice;
+use crate::workload::OffloadMode;
+
+/// The connection buffers of the hosts' endpoints.
+pub type HostBuffers = Buffers<RingBuffer<Box<[u8]>>>;
+/// The endpoint of one host.
+pub type HostEndpoint = BoxedEndpoint<HostBuffers>;
+/// The frame device of one host: the engine's adapter over queue pair 0 of its NIC.
+pub type HostDevice = NicFrameDevice<SimDevice>;
+
+/// The client's IPv4 address (RFC 2544 benchmarking range).
+pub const CLIENT_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 1);
+/// The server's IPv4 address.
+pub const SERVER_IP: Ipv4Address = Ipv4Address::new(198, 18, 0, 2);
+/// Prefix length of the hosts' subnet.
+pub const PREFIX: u8 = 24;
+/// Smallest IP MTU the hosts take (the IPv4 minimum every host must accept, RFC 791).
+pub const MIN_MTU: u16 = 576;
+/// The simulated clock's value when the hosts are built (1 s: no timer starts at zero).
+const START_US: u64 = 1_000_000;
+/// Fewest ring entries (log2) of each queue: 1024 frames.
+const MIN_RING_LOG2: u8 = 10;
+/// Most ring entries (log2): the reference device's largest ring, 32768.
+const MAX_RING_LOG2: u8 = 15;
+/// Frames beyond a full window that a receive ring holds (ACKs, window probes, slack).
+const RING_SLACK: usize = 256;
+/// Large buffers (TSO super-frames; with TSO every transmitted frame uses one).
+const LARGE_BUFFERS: u32 = 192;
+/// Frames an endpoint takes from its device per poll, by default.
+pub const RX_BURST: usize = 256;
+/// Rounds a closing handshake may take (a bound; a few suffice).
+const CLOSE_ROUNDS: u32 = 100_000;
+/// Most NIC steps per round (a bound, never reached by a well-behaved pair).
+const MAX_STEPS_PER_ROUND: u32 = 100_000;
+
+/// One of the two hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// 198.18.0.1, cable end A (the captured end).
+    Client,
+    /// 198.18.0.2, cable end B.
+    Server,
+}
+
+impl Side {
+    /// Both sides, client first.
+    pub const BOTH: [Side; 2] = [Side::Client, Side::Server];
+
+    /// The host's name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Side::Client => 0,
+            Side::Server => 1,
+        }
+    }
+
+    /// The host's IPv4 address.
+    pub fn address(self) -> Ipv4Address {
+        match self {
+            Side::Client => CLIENT_IP,
+            Side::Server => SERVER_IP,
+        }
+    }
+
+    fn mac(self) -> EthernetAddress {
+        EthernetAddress([2, 0, 0x18, 0, 0, 1 + self.index() as u8])
+    }
+}
+
+/// How the two hosts are built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimHostsConfig {
+    /// Device implementation of both NICs.
+    pub backend: NicBackend,
+    /// Offloads the engines use; `None`: everything the device offers.
+    pub offload: Option<OffloadMode>,
+    /// IP MTU of both hosts (the Ethernet frame is 14 bytes longer).
+    pub mtu: u16,
+    /// Seeded impairment of the cable, per direction (side B uses the seed plus one).
+    pub impairment: Impairment,
+    /// Capture both directions of the cable (as seen from the client's end) to this file.
+    pub pcap: Option<PathBuf>,
+    /// Connection behaviour of both endpoints. The MSS is derived from the MTU and TSO limits
+    /// from the device.
+    pub tcb: TcbConfig,
+    /// Connections each endpoint can hold (listening slots included).
+    pub connections: usize,
+    /// Frames each endpoint takes from its device per poll (at least 1).
+    pub rx_burst: usize,
+    /// The largest receive window (socket buffer) the workloads will use: the queues' rings
+    /// are sized to hold it in full-sized frames (1,024 to 32,768 entries).
+    pub max_window: usize,
+    /// Seed of the endpoints' hash secrets (ISNs, ephemeral ports): runs are reproducible.
+    pub seed: u64,
+    /// Line rate of the simulated wire in bit/s, for the simulated clock; `None`: the device's
+    /// datapath (width x clock, 128 Gbit/s on the reference device).
+    pub line_rate_bps: Option<u64>,
+}
+
+impl SimHostsConfig {
+    /// The defaults: model backend, every offload the device has, MTU 1500, a perfect cable,
+    /// no capture, [`TcbConfig::DATACENTER`], 16 connections per host, receive bursts of 256
+    /// frames, rings for windows of 1 MiB, seed 1.
+    pub fn new() -> SimHostsConfig {
+        SimHostsConfig {
+            backend: NicBackend::Model,
+            offload: None,
+            mtu: 1500,
+            impairment: Impairment::NONE,
+            pcap: None,
+            tcb: TcbConfig::DATACENTER,
+            connections: 16,
+            rx_burst: RX_BURST,
+            max_window: 1 << 20,
+            seed: 1,
+            line_rate_bps: None,
+        }
+    }
+
+    /// Ethernet frame length of an MTU-sized packet.
+    pub fn max_frame_len(&self) -> usize {
+        usize::from(self.mtu) + 14
+    }
+}
+
+impl Default for SimHostsConfig {
+    fn default() -> Self {
+        SimHostsConfig::new()
+    }
+}
+
+/// Why the hosts could not be built or run.
+#[derive(Debug)]
+pub enum SimHostsError {
+    /// A configuration value that cannot work, and how to fix it.
+    Config(String),
+    /// The device backend cannot be built (the RTL device not built or not integrated yet).
+    Backend(BackendError),
+    /// The device does not offer the offload mode asked for.
+    Offload {
+        /// The mode asked for.
+        asked: OffloadMode,
+        /// What the device offers, in words.
+        offered: String,
+    },
+    /// A set-up step failed (link, cable, capture file, endpoint).
+    Setup {
+        /// The host (or "cable").
+        host: &'static str,
+        /// What was being done.
+        step: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// The driver reported an error (set-up, or a device fault found after a run).
+    Device {
+        /// The host.
+        host: &'static str,
+        /// The driver's error (says what failed, where and how to fix it).
+        error: DeviceError,
+    },
+    /// A connection of the workload failed or did not close.
+    Connection(String),
+    /// Nothing can happen any more: no frame in flight, no timer, and the workload is not done.
+    Stalled {
+        /// What the workload was waiting for.
+        waiting_for: String,
+    },
+}
+
+impl fmt::Display for SimHostsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimHostsError::Config(why) => write!(f, "simulated hosts: {why}"),
+            SimHostsError::Backend(e) => write!(f, "simulated NIC: {e}"),
+            SimHostsError::Offload { asked, offered } => write!(
+                f,
+                "offload mode `{asked}` is not available: the simulated NIC offers {offered}; \
+                 choose a mode it has (--offload none always works)"
+            ),
+            SimHostsError::Setup { host, step, detail } => {
+                write!(f, "simulated {host}: {step} failed: {detail}")
+            }
+            SimHostsError::Device { host, error } => write!(f, "simulated {host}: {error}"),
+            SimHostsError::Connection(why) => write!(f, "simulated hosts: {why}"),
+            SimHostsError::Stalled { waiting_for } => write!(
+                f,
+                "the simulated hosts stalled: no frame in flight and no timer pending while \
+                 waiting for {waiting_for}"
+            ),
+        }
+    }
+}
+
+// Display already includes any inner error's message, so `source` stays `None` (error
+// chains printed with `{:#}` would repeat it).
+impl std::error::Error for SimHostsError {}
+
+/// The best mode a device offers.
+fn best_mode(caps: &DeviceCaps) -> OffloadMode {
+    if caps.tso && caps.tx_ipv4_csum && caps.tx_tcp_csum && caps.rx_csum {
+        OffloadMode::Tso
+    } else if caps.tx_ipv4_csum && caps.tx_tcp_csum && caps.rx_csum {
+        OffloadMode::Csum
+    } else {
+        OffloadMode::None
+    }
+}
+
+fn describe_offers(caps: &DeviceCaps) -> String {
+    let mut have = Vec::new();
+    if caps.tx_ipv4_csum && caps.tx_tcp_csum {
+        have.push("TX checksums");
+    }
+    if caps.rx_csum {
+        have.push("RX checksum verification");
+    }
+    if caps.tso {
+        have.push("TSO");
+    }
+    if have.is_empty() {
+        "no offloads".into()
+    } else {
+        have.join(", ")
+    }
+}
+
+/// The engine's capabilities for `mode` on a device whose adapter offers `dev`.
+fn engine_caps(mode: OffloadMode, dev: OffloadCaps, max_frame: u16) -> OffloadCaps {
+    match mode {
+        OffloadMode::None => OffloadCaps::none(max_frame),
+        OffloadMode::Csum => OffloadCaps {
+            tso: None,
+            max_frame_len: max_frame,
+            ..dev
+        },
+        OffloadMode::Tso => OffloadCaps {
+            max_frame_len: max_frame,
+            ..dev
+        },
+    }
+}
+
+/// One host: its endpoint, its device adapter, its driver and its simulated NIC. Fields drop
+/// in this order: the queue pair closes before the driver, the driver before the NIC.
+pub struct SimHost {
+    /// The TCP engine.
+    pub endpoint: HostEndpoint,
+    /// The engine's frame device (queue pair 0 of the NIC).
+    pub device: HostDevice,
+    nic: Nic<SimDevice>,
+    sim: SteppedNic,
+    side: Side,
+}
+
+impl fmt::Debug for SimHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHost")
+            .field("side", &self.side)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimHost {
+    /// The driver's handle of the NIC (device statistics, identity).
+    pub fn nic(&self) -> &Nic<SimDevice> {
+        &self.nic
+    }
+
+    /// The simulated NIC (its counters, its wire port).
+    pub fn sim_nic(&self) -> &SteppedNic {
+        &self.sim
+    }
+
+    /// Which host this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+}
+
+/// What [`SimHosts::end_round`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RoundReport {
+    /// NIC steps run (both NICs).
+    pub nic_steps: u64,
+    /// Frames the NICs put on the cable.
+    pub wire_frames: u64,
+    /// Whether the round was idle (the clock jumped to the next timer).
+    pub idle: bool,
+}
+
+/// Two hosts over two simulated NICs and a cable. See the module docs.
+pub struct SimHosts {
+    hosts: [SimHost; 2],
+    mode: OffloadMode,
+    mtu: u16,
+    backend: NicBackend,
+    line_rate_bps: u64,
+    now_us: u64,
+    /// Activity since the last `end_round`: frames through the endpoints, bytes sent per host.
+    activity: usize,
+    round_bytes: [u64; 2],
+    rounds: u64,
+    idle_rounds: u64,
+    nic_cpu: Duration,
+    pcap: Option<PathBuf>,
+}
+
+impl fmt::Debug for SimHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHosts")
+            .field("backend", &self.backend)
+            .field("mode", &self.mode)
+            .field("mtu", &self.mtu)
+            .field("now_us", &self.now_us)
+            .field("rounds", &self.rounds)
+            .finish_non_exhaustive()
+    }
+}
+
+fn setup(host: &'static str, step: &'static str, detail: impl fmt::Display) -> SimHostsError {
+    SimHostsError::Setup {
+        host,
+        step,
+        detail: detail.to_string(),
+    }
+}
+
+/// The hash secret of one host, from the seed.
+fn secret(seed: u64, side: Side) -> HashSecret {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&seed.to_le_bytes());
+    b[8] = 0xF7;
+    b[9] = side.index() as u8;
+    HashSecret::from_bytes(b)
+}
+
+impl SimHosts {
+    /// Builds both hosts: NICs (stepped, device time on the simulated clock), the cable
+    /// (impaired and captured as configured), drivers (queue pair 0 each, rings sized for
+    /// [`SimHostsConfig::max_window`], large buffers for TSO), endpoints.
+    pub fn new(cfg: &SimHostsConfig) -> Result<SimHosts, SimHostsError> {
+        let device_cfg = DeviceConfig::REFERENCE;
+        let max_mtu = device_cfg.caps.max_frame_len.saturating_sub(14);
+        if !(MIN_MTU..=max_mtu).contains(&cfg.mtu) {
+            return Err(SimHostsError::Config(format!(
+                "MTU {} is outside what the simulated NIC carries ({MIN_MTU}..={max_mtu}: its \
+                 largest frame is {} bytes); choose an MTU from {MIN_MTU} to {max_mtu}",
+                cfg.mtu, device_cfg.caps.max_frame_len
+            )));
+        }
+        cfg.impairment
+            .check()
+            .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
+        if cfg.connections < 2 {
+            return Err(SimHostsError::Config(
+                "each endpoint needs room for at least 2 connections".into(),
+            ));
+        }
+        if cfg.rx_burst == 0 {
+            return Err(SimHostsError::Config(
+                "a receive burst of 0 frames would never receive; use at least 1".into(),
+            ));
+        }
+        if cfg.line_rate_bps == Some(0) {
+            return Err(SimHostsError::Config(
+                "the line rate must be positive".into(),
+            ));
+        }
+        // Fail on the backend before creating anything.
+        build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
+
+        let cable = CableConfig {
+            impairment: cfg.impairment,
+            ..CableConfig::default()
+        };
+        let (end_a, end_b) =
+            CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
+        let port_a: Box<dyn Port> = match &cfg.pcap {
+            Some(path) => Box::new(Capture::new(end_a, path).map_err(|e| {
+                setup(
+                    "cable",
+                    "creating the capture file",
+                    format!("{e}; check that its directory exists and is writable"),
+                )
+            })?),
+            None => Box::new(end_a),
+        };
+        let client = build_host(cfg, device_cfg, Side::Client, port_a)?;
+        let server = build_host(cfg, device_cfg, Side::Server, Box::new(end_b))?;
+        let mode = client.1;
+        let info = client.0.nic.info();
+        let line_rate_bps = cfg.line_rate_bps.unwrap_or(
+            u64::from(info.datapath_bits).max(1) * u64::from(info.clock_mhz).max(1) * 1_000_000,
+        );
+        Ok(SimHosts {
+            hosts: [client.0, server.0],
+            mode,
+            mtu: cfg.mtu,
+            backend: cfg.backend,
+            line_rate_bps,
+            now_us: START_US,
+            activity: 0,
+            round_bytes: [0; 2],
+            rounds: 0,
+            idle_rounds: 0,
+            nic_cpu: Duration::ZERO,
+            pcap: cfg.pcap.clone(),
+        })
+    }
+
+    /// The offload mode in use.
+    pub fn offload(&self) -> OffloadMode {
+        self.mode
+    }
+
+    /// The IP MTU.
+    pub fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    /// The device backend.
+    pub fn backend(&self) -> NicBackend {
+        self.backend
+    }
+
+    /// The line rate of the simulated clock, in bit/s.
+    pub fn line_rate_bps(&self) -> u64 {
+        self.line_rate_bps
+    }
+
+    /// The capture file, if the cable is captured.
+    pub fn pcap(&self) -> Option<&std::path::Path> {
+        self.pcap.as_deref()
+    }
+
+    /// Now on the simulated clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.now_us)
+    }
+
+    /// Rounds run so far, and of those the idle ones.
+    pub fn rounds(&self) -> (u64, u64) {
+        (self.rounds, self.idle_rounds)
+    }
+
+    /// Thread CPU time spent stepping the simulated NICs so far.
+    pub fn nic_cpu(&self) -> Duration {
+        self.nic_cpu
+    }
+
+    /// One host.
+    pub fn host(&self, side: Side) -> &SimHost {
+        &self.hosts[side.index()]
+    }
+
+    /// One host, mutable (its endpoint's application calls).
+    pub fn host_mut(&mut self, side: Side) -> &mut SimHost {
+        &mut self.hosts[side.index()]
+    }
+
+    /// The endpoint of one host.
+    pub fn endpoint(&mut self, side: Side) -> &mut HostEndpoint {
+        &mut self.hosts[side.index()].endpoint
+    }
+
+    /// Polls one host's endpoint at the simulated now over its device; `on_event` gets every
+    /// connection event (and may call the endpoint).
+    pub fn poll(
+        &mut self,
+        side: Side,
+        on_event: impl FnMut(&mut HostEndpoint, Open),
+    ) -> PollReport {
+        let now = self.now();
+        let host = &mut self.hosts[side.index()];
+        let before = host.endpoint.counters().tx_bytes;
+        let report = host.endpoint.poll(now, &mut host.device, on_event);
+        self.round_bytes[side.index()] += host.endpoint.counters().tx_bytes - before;
+        self.activity += report.received + report.transmitted + report.events;
+        report
+    }
+
+    /// Ends a round: steps both NICs until neither has work left, then moves the clock (by
+    /// the round's wire time, or to the next timer when nothing happened in the round and
+    /// `app_progress` is false). Fails with [`SimHostsError::Stalled`] when nothing happened
+    /// and no timer is pending: nothing can ever happen again.
+    pub fn end_round(
+        &mut self,
+        app_progress: bool,
+        waiting_for: impl FnOnce() -> String,
+    ) -> Result<RoundReport, SimHostsError> {
+        let now_ns = self.now_us.saturating_mul(1000);
+        let cpu0 = measure::thread_cpu_time().ok();
+        let mut report = RoundReport::default();
+        let frames_before: u64 = self.wire_frames_sent();
+        for h in &self.hosts {
+            h.sim.with(|n| n.set_time(now_ns));
+        }
+        for _ in 0..MAX_STEPS_PER_ROUND {
+            let mut busy = false;
+            for h in &self.hosts {
+                let r = h.sim.step();
+                report.nic_steps += 1;
+                busy |= r.did_work() || r.more || r.tx_frames > 0;
+            }
+            if !busy {
+                break;
+            }
+        }
+        report.wire_frames = self.wire_frames_sent() - frames_before;
+        if let (Some(a), Ok(b)) = (cpu0, measure::thread_cpu_time()) {
+            self.nic_cpu += b.saturating_sub(a);
+        }
+        self.rounds += 1;
+        let active = self.activity > 0 || app_progress || report.wire_frames > 0;
+        if active {
+            let bits = self.round_bytes[0]
+                .max(self.round_bytes[1])
+                .saturating_mul(8);
+            let us = bits
+                .saturating_mul(1_000_000)
+                .div_ceil(self.line_rate_bps)
+                .max(1);
+            self.now_us += us;
+        } else {
+            report.idle = true;
+            self.idle_rounds += 1;
+            let next = Side::BOTH
+                .iter()
+                .filter_map(|&s| self.hosts[s.index()].endpoint.next_deadline())
+                .map(Instant::micros)
+                .min();
+            match next {
+                Some(t) => self.now_us = t.max(self.now_us + 1),
+                None => {
+                    return Err(SimHostsError::Stalled {
+                        waiting_for: waiting_for(),
+                    });
+                }
+            }
+        }
+        self.activity = 0;
+        self.round_bytes = [0; 2];
+        Ok(report)
+    }
+
+    /// Closes a connection between the client (`client`, which closes first, or already has)
+    /// and the server (`server`, which closes when the client's FIN arrives), running rounds
+    /// until the client is in TIME-WAIT or CLOSED and the server CLOSED; then releases both
+    /// slots and returns the connections' retransmission counters (added up).
+    pub fn close_pair(
+        &mut self,
+        client: SlotKey,
+        server: SlotKey,
+    ) -> Result<Retransmissions, SimHostsError> {
+        let refused = |side: Side, what: &str, e: EndpointError| {
+            SimHostsError::Connection(format!("the {} could not {what}: {e}", side.as_str()))
+        };
+        for _ in 0..CLOSE_ROUNDS {
+            let now = self.now();
+            let c = self.endpoint(Side::Client).state(client);
+            let s = self.endpoint(Side::Server).state(server);
+            if matches!(c, Some(State::TimeWait | State::Closed)) && s == Some(State::Closed) {
+                let rtx = |ep: &HostEndpoint, key| {
+                    ep.tcb(key)
+                        .map(|t| Retransmissions::of(t.counters()))
+                        .unwrap_or_default()
+                };
+                let total = rtx(&self.host(Side::Client).endpoint, client)
+                    .plus(&rtx(&self.host(Side::Server).endpoint, server));
+                for (side, key) in [(Side::Client, client), (Side::Server, server)] {
+                    self.endpoint(side)
+                        .release(key)
+                        .map_err(|e| refused(side, "release its connection", e))?;
+                }
+                return Ok(total);
+            }
+            if matches!(
+                c,
+                Some(State::Established | State::SynReceived | State::CloseWait)
+            ) {
+                self.endpoint(Side::Client)
+                    .close(now, client)
+                    .map_err(|e| refused(Side::Client, "close", e))?;
+            }
+            self.poll(Side::Client, |_, _| {});
+            self.poll(Side::Server, |ep, open| {
+                if open.events.contains(Events::PEER_CLOSED) {
+                    let _ = ep.close(now, open.key);
+                }
+            });
+            self.end_round(false, || "the connection to close".into())?;
+        }
+        Err(SimHostsError::Connection(format!(
+            "the connection did not close within {CLOSE_ROUNDS} rounds (client {:?}, server \
+             {:?})",
+            self.endpoint(Side::Client).state(client),
+            self.endpoint(Side::Server).state(server)
+        )))
+    }
+
+    fn wire_frames_sent(&self) -> u64 {
+        self.hosts
+            .iter()
+            .map(|h| h.sim.with(|n| n.counters().tx_frames))
+            .sum()
+    }
+
+    /// Everything the hosts, their NICs and the cable have counted so far (reads the devices'
+    /// statistics registers: not for every round).
+    pub fn counters(&self) -> Result<SimHostsCounters, SimHostsError> {
+        let mut hosts = [HostCounters::default(); 2];
+        for (i, h) in self.hosts.iter().enumerate() {
+            let stats = h
+                .nic
+                .device_stats()
+                .map_err(|error| SimHostsError::Device {
+                    host: h.side.as_str(),
+                    error,
+                })?;
+            hosts[i] = HostCounters::collect(
+                h.endpoint.counters(),
+                &stats,
+                h.device.queue_pair().stats(),
+                &h.device.stats(),
+            );
+        }
+        let cable = CableCounters::collect(
+            &self.hosts[0].sim.with(|n| n.port().counters()),
+            &self.hosts[1].sim.with(|n| n.port().counters()),
+        );
+        let cycles = self
+            .hosts
+            .iter()
+            .map(|h| h.sim.with(|n| n.core_mut().simulated_cycles()))
+            .try_fold(0u64, |sum, c| c.map(|c| sum + c));
+        Ok(SimHostsCounters {
+            client: hosts[0],
+            server: hosts[1],
+            cable,
+            simulated_cycles: cycles,
+        })
+    }
+
+    /// Checks both queue pairs and devices for faults (a device that broke the contract, an
+    /// error the device recorded): the first problem as an error.
+    pub fn check_health(&self) -> Result<(), SimHostsError> {
+        for h in &self.hosts {
+            let host = h.side.as_str();
+            h.device
+                .queue_pair()
+                .health()
+                .map_err(|error| SimHostsError::Device { host, error })?;
+            h.nic
+                .check_errors()
+                .map_err(|error| SimHostsError::Device { host, error })?;
+        }
+        Ok(())
+    }
+}
+
+/// Ring entries (log2) for a window of `cfg.max_window` bytes in MSS-sized frames, plus
+/// slack: a host that reads every round then never loses a frame to a full ring. Windows beyond
+/// what 32768 entries hold can overflow the ring (the device counts the drops, TCP recovers).
+fn ring_log2(cfg: &SimHostsConfig) -> u8 {
+    let mss = usize::from(cfg.mtu).saturating_sub(52).max(1);
+    let frames = cfg.max_window.div_ceil(mss) + RING_SLACK;
+    let log2 = frames.next_power_of_two().trailing_zeros();
+    (log2 as u8).clamp(MIN_RING_LOG2, MAX_RING_LOG2)
+}
+
+/// Builds one host on `port`; returns it with the offload mode chosen.
+fn build_host(
+    cfg: &SimHostsConfig,
+    device_cfg: DeviceConfig,
+    side: Side,
+    port: Box<dyn Port>,
+) -> Result<(SimHost, OffloadMode), SimHostsError> {
+    let host = side.as_str();
+    let core = build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
+    let link = DeviceLink::create_anonymous(&LinkConfig {
+        irq_vectors: device_cfg.irq_vectors.into(),
+        ..LinkConfig::default()
+    })
+    .map_err(|e| setup(host, "creating the NIC's link", e))?;
+    let sim = SimNic::new(core, link, port, Clock::Manual(START_US * 1000)).into_stepped();
+    let driver_link = sim
+        .attach_driver(AttachOptions::default())
+        .map_err(|e| setup(host, "attaching the driver to the NIC's link", e))?;
+    let pump = sim.clone();
+    let dev = SimDevice::stepped(driver_link, move || {
+        pump.step();
+    });
+    let device_err = |error| SimHostsError::Device { host, error };
+    // The capabilities first, so a mode the device lacks is refused before any queue exists.
+    let caps = host_driver::DeviceInfo::discover(&dev)
+        .map_err(device_err)?
+        .caps;
+    let best = best_mode(&caps);
+    let mode = match cfg.offload {
+        None => best,
+        Some(asked) if asked > best => {
+            return Err(SimHostsError::Offload {
+                asked,
+                offered: describe_offers(&caps),
+            });
+        }
+        Some(asked) => asked,
+    };
+    let nic = Nic::open(
+        dev,
+        NicConfig {
+            rx_checksum: mode != OffloadMode::None,
+            rss: false,
+            interrupts: false,
+            ..NicConfig::default()
+        },
+    )
+    .map_err(device_err)?;
+    let frame = cfg.max_frame_len() as u32;
+    let ring_log2 = ring_log2(cfg);
+    let qcfg = QueueConfig {
+        tx_ring_log2: ring_log2,
+        rx_ring_log2: ring_log2,
+        // The receive ring, the transmit ring (without TSO every frame is a small buffer) and
+        // what the application and the adapter hold.
+        buffers: (2u32 << ring_log2) + 1024,
+        buf_size: frame.max(2048).next_multiple_of(64),
+        large_buffers: if mode == OffloadMode::Tso {
+            LARGE_BUFFERS
+        } else {
+            0
+        },
+        ..QueueConfig::default()
+    };
+    let qp = nic.open_queue_pair(0, &qcfg).map_err(device_err)?;
+    nic.start().map_err(device_err)?;
+    let device = NicFrameDevice::new(qp);
+    if mode == OffloadMode::Tso && device.caps().tso.is_none() {
+        return Err(SimHostsError::Offload {
+            asked: mode,
+            offered: format!(
+                "{} but no TSO through queue pair 0 (large buffers: {:?})",
+                describe_offers(&caps),
+                device.queue_pair().large_pool().map(PacketPool::buf_size)
+            ),
+        });
+    }
+    let ecaps = engine_caps(mode, device.caps(), frame as u16);
+    let address = Ipv4Cidr::new(side.address(), PREFIX)
+        .ok_or_else(|| setup(host, "choosing its address", "bad prefix"))?;
+    let mut ecfg = EndpointConfig::new(side.mac(), address, ecaps, secret(cfg.seed, side));
+    ecfg.tcb = cfg.tcb.with_mtu(cfg.mtu);
+    ecfg.rx_burst = cfg.rx_burst;
+    let endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections)
+        .map_err(|e| setup(host, "building the TCP endpoint", e))?;
+    Ok((
+        SimHost {
+            endpoint,
+            device,
+            nic,
+            sim,
+            side,
+        },
+        mode,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! The two simulated hosts allocate nothing once a transfer is under way: a counting global
+//! allocator watches the whole round loop (both endpoints' polls, the drivers, both NIC models,
+//! the cable with impairment and a capture file, the applications' copies and checks, the
+//! clock) between the first and the last byte of a bulk transfer and over a run of
+//! request/response transactions, for every offload mode. Set-up (hosts, buffers, pattern,
+//! latency arrays) and the reports are outside the counted stretch.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ferrotoe_benches::sim_hosts::{BulkSpec, RrSpec, SimHosts, SimHostsConfig, run_bulk, run_rr};
+use ferrotoe_benches::workload::OffloadMode;
+use rtl_sim::wire::impair::Impairment;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed through.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed through.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed through.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn count() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// The allocations between the first progress report past `from` and the last one.
+#[derive(Default)]
+struct Window {
+    start: Option<u64>,
+    end: u64,
+    reports: u64,
+}
+
+impl Window {
+    fn at(&mut self, done: u64, from: u64) {
+        if done > from {
+            let now = count();
+            self.start.get_or_insert(now);
+            self.end = now;
+            self.reports += 1;
+        }
+    }
+
+    fn allocations(&self) -> u64 {
+        self.end - self.start.expect("progress was reported")
+    }
+}
+
+#[test]
+fn the_round_loop_does_not_allocate() {
+    // One test (the counter is process-wide): no other test thread allocates meanwhile.
+    let dir = tempfile::tempdir().unwrap();
+    for mode in OffloadMode::ALL {
+        let mut hosts = SimHosts::new(&SimHostsConfig {
+            offload: Some(mode),
+            impairment: Impairment {
+                loss: 0.005,
+                reorder: 0.005,
+                seed: 5,
+                ..Impairment::NONE
+            },
+            pcap: Some(dir.path().join(format!("{mode}.pcap"))),
+            ..SimHostsConfig::new()
+        })
+        .unwrap();
+        let mut bulk = Window::default();
+        let out = run_bulk(&mut hosts, &BulkSpec::new(8 << 20), &mut |done| {
+            bulk.at(done, 0)
+        })
+        .unwrap();
+        assert_eq!(out.bytes, 8 << 20);
+        assert!(out.retransmissions.segments > 0, "loss recovery ran too");
+        assert!(bulk.reports > 100, "{mode}: {} reports", bulk.reports);
+        assert_eq!(bulk.allocations(), 0, "{mode}: bulk rounds allocated");
+
+        let mut rr = Window::default();
+        let out = run_rr(&mut hosts, &RrSpec::new(2000), &mut |done| rr.at(done, 10)).unwrap();
+        assert_eq!(out.transactions, 2000);
+        assert_eq!(
+            rr.allocations(),
+            0,
+            "{mode}: request/response rounds allocated"
+        );
+    }
+}

@@ -1,0 +1,268 @@
+//! `ferrotoe demo`: two hosts (tcp-engine + host-driver + simulated NIC) joined by a simulated
+//! cable; a verified bulk transfer, then request/response transactions; a progress bar while
+//! it runs and a report at the end (text, or JSON with `--json`).
+//!
+//! Turns the flags into a `DemoConfig`, draws progress on stderr (a bar on a terminal, a line
+//! per 10 % otherwise), prints the report. Owns no workload, measurement or report content
+//! (`ferrotoe_benches::demo` does).
+
+use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use ferrotoe_benches::demo::{DemoConfig, DemoProgress, run_demo};
+use ferrotoe_benches::report::table::human_bytes;
+use ferrotoe_benches::sim_hosts::SimHostsConfig;
+use ferrotoe_benches::workload::OffloadMode;
+use rtl_sim::nic::Backend;
+use rtl_sim::wire::impair::Impairment;
+
+use crate::bench_cmd::parse_byte_size;
+
+/// Bulk bytes on the model backend: about 3-6 s on the project's 2-core machines.
+const DEFAULT_BYTES_MODEL: u64 = 2 << 30;
+/// Bulk bytes on the RTL backend.
+const DEFAULT_BYTES_RTL: u64 = 16 << 20;
+/// Transactions on the model backend (well under a second).
+const DEFAULT_REQUESTS_MODEL: u64 = 20_000;
+/// Transactions on the RTL backend.
+const DEFAULT_REQUESTS_RTL: u64 = 1_000;
+
+/// Flags of `ferrotoe demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Device implementation of both simulated NICs: model (the Rust reference model) or rtl
+    /// (the Verilog RTL under Verilator).
+    #[arg(long, default_value = "model")]
+    pub backend: Backend,
+    /// Offloads the TCP engines use: none (software checksums), csum (checksums by the NICs),
+    /// tso (segmentation and checksums by the NICs). Default: everything the NICs offer.
+    #[arg(long)]
+    pub offload: Option<OffloadMode>,
+    /// IP MTU of both hosts (576 to 9202).
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u16,
+    /// Bytes of the bulk transfer (K, M, G, KiB, MiB, GiB are powers of 1024; 0 skips it).
+    /// Default: 2 GiB on the model backend, 16 MiB on the RTL (a simulation of every clock
+    /// cycle is slower).
+    #[arg(long, value_parser = parse_byte_size)]
+    pub bytes: Option<u64>,
+    /// Request/response transactions after the bulk transfer (0 skips them). Default: 20,000
+    /// on the model backend, 1,000 on the RTL.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Bytes of each request.
+    #[arg(long, default_value = "64", value_parser = parse_byte_size)]
+    pub request_size: u64,
+    /// Bytes of each response.
+    #[arg(long, default_value = "1KiB", value_parser = parse_byte_size)]
+    pub response_size: u64,
+    /// Send and receive buffer of the bulk connection's ends.
+    #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
+    pub buffer: u64,
+    /// Probability that the cable loses a frame (each direction), e.g. 0.01.
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Probability that the cable delivers a frame after the next one.
+    #[arg(long, default_value_t = 0.0)]
+    pub reorder: f64,
+    /// Probability that the cable delivers a frame twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate: f64,
+    /// Probability that the cable flips a bit of a frame (the receiving NIC or engine must
+    /// catch it by its checksum).
+    #[arg(long, default_value_t = 0.0)]
+    pub corrupt: f64,
+    /// Seed of the cable's impairment and of the hosts' ISNs and ports: the same seed gives
+    /// the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Capture both directions of the cable to this pcap file (tshark, Wireshark). It grows by
+    /// about 1.05 bytes per byte transferred: pair it with a smaller --bytes.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Print the report as JSON: to stdout (instead of the text report), or to FILE (the text
+    /// report still goes to stdout).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Give up on a phase after this many seconds without progress.
+    #[arg(long, default_value_t = 10)]
+    pub stall_timeout: u64,
+}
+
+/// Runs `ferrotoe demo`.
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    let cfg = config(&a)?;
+    let mut bar = ProgressBar::new(!a.quiet);
+    let result = run_demo(&cfg, &mut |p| bar.update(p));
+    bar.finish();
+    let report = result.context("ferrotoe demo")?;
+    match a.json.as_deref() {
+        Some(path) if path.as_os_str() == "-" => println!("{}", report.to_json()),
+        Some(path) => {
+            std::fs::write(path, report.to_json())
+                .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+            print!("{}", report.render());
+        }
+        None => print!("{}", report.render()),
+    }
+    if !report.ok {
+        bail!(
+            "the demo found {} problem(s): {}",
+            report.errors.len(),
+            report.errors.join("; ")
+        );
+    }
+    Ok(())
+}
+
+fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
+    let impairment = Impairment {
+        loss: a.loss,
+        reorder: a.reorder,
+        duplicate: a.duplicate,
+        corrupt: a.corrupt,
+        seed: a.seed,
+    };
+    if let Err(why) = impairment.check() {
+        bail!("{why} (--loss, --reorder, --duplicate and --corrupt take probabilities 0 to 1)");
+    }
+    let size = |what: &str, v: u64| -> anyhow::Result<usize> {
+        usize::try_from(v).with_context(|| format!("{what} of {v} bytes is too large"))
+    };
+    if a.stall_timeout == 0 {
+        bail!("--stall-timeout must be at least 1 second");
+    }
+    Ok(DemoConfig {
+        hosts: SimHostsConfig {
+            backend: a.backend,
+            offload: a.offload,
+            mtu: a.mtu,
+            impairment,
+            pcap: a.pcap.clone(),
+            seed: a.seed,
+            ..SimHostsConfig::new()
+        },
+        bytes: a.bytes.unwrap_or(match a.backend {
+            Backend::Model => DEFAULT_BYTES_MODEL,
+            Backend::Rtl => DEFAULT_BYTES_RTL,
+        }),
+        socket_buffer: size("--buffer", a.buffer)?,
+        requests: a.requests.unwrap_or(match a.backend {
+            Backend::Model => DEFAULT_REQUESTS_MODEL,
+            Backend::Rtl => DEFAULT_REQUESTS_RTL,
+        }),
+        request_bytes: size("--request-size", a.request_size)?,
+        response_bytes: size("--response-size", a.response_size)?,
+        stall_timeout: Duration::from_secs(a.stall_timeout),
+    })
+}
+
+/// Progress on stderr: a redrawn bar on a terminal, a plain line per 10 % otherwise.
+struct ProgressBar {
+    enabled: bool,
+    tty: bool,
+    phase_start: Instant,
+    last_draw: Instant,
+    last_tenth: u64,
+    phase: u8,
+    drawn: bool,
+}
+
+/// Redraws per second on a terminal, at most.
+const REDRAW: Duration = Duration::from_millis(100);
+const WIDTH: usize = 30;
+
+impl ProgressBar {
+    fn new(enabled: bool) -> ProgressBar {
+        let now = Instant::now();
+        ProgressBar {
+            enabled,
+            tty: std::io::stderr().is_terminal(),
+            phase_start: now,
+            last_draw: now,
+            last_tenth: 0,
+            phase: 0,
+            drawn: false,
+        }
+    }
+
+    fn update(&mut self, p: DemoProgress) {
+        if !self.enabled {
+            return;
+        }
+        let (phase, done, total) = match p {
+            DemoProgress::Ready => return,
+            DemoProgress::Bulk { done, total } => (1, done, total),
+            DemoProgress::Requests { done, total } => (2, done, total),
+        };
+        if phase != self.phase {
+            self.finish();
+            self.phase = phase;
+            self.phase_start = Instant::now();
+            self.last_tenth = 0;
+        }
+        let tenth = done.saturating_mul(10) / total.max(1);
+        if self.tty {
+            if done < total && self.drawn && self.last_draw.elapsed() < REDRAW {
+                return;
+            }
+            self.last_draw = Instant::now();
+        } else if tenth <= self.last_tenth {
+            return;
+        }
+        self.last_tenth = tenth;
+        let secs = self.phase_start.elapsed().as_secs_f64();
+        // A rate over the first few milliseconds says nothing.
+        let early = secs < 0.05;
+        let (label, amount, rate) = if phase == 1 {
+            (
+                "bulk",
+                format!("{} / {}", human_bytes(done), human_bytes(total)),
+                if early {
+                    String::new()
+                } else {
+                    format!("{:.2} Gbit/s", done as f64 * 8.0 / secs / 1e9)
+                },
+            )
+        } else {
+            (
+                "requests",
+                format!("{done} / {total}"),
+                if early {
+                    String::new()
+                } else {
+                    format!("{:.0} transactions/s", done as f64 / secs)
+                },
+            )
+        };
+        let pct = done as f64 * 100.0 / total.max(1) as f64;
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let filled = ((pct / 100.0) * WIDTH as f64) as usize;
+            let _ = write!(
+                err,
+                "\r{label:<8} [{}{}] {pct:5.1}%  {amount}  {rate}\x1b[K",
+                "#".repeat(filled.min(WIDTH)),
+                " ".repeat(WIDTH - filled.min(WIDTH)),
+            );
+            self.drawn = true;
+        } else {
+            let _ = writeln!(err, "{label}: {pct:3.0}%  {amount}  {rate}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Ends the current bar's line.
+    fn finish(&mut self) {
+        if self.enabled && self.tty && self.drawn {
+            let _ = writeln!(std::io::stderr());
+        }
+        self.drawn = false;
+    }
+}

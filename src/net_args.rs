@@ -1,0 +1,424 @@
+//! The flags `ferrotoe serve` and `ferrotoe connect` share, their checks, and the device and
+//! endpoint they build: the engine directly on a TAP device (`--nic tap`, the kernel's
+//! virtio-net offloads standing in for the NIC), or on the driver on the simulated ferrotoe NIC
+//! whose wire is the TAP (`--nic sim`). Every mistake a user can make here gets a message that
+//! says what is wrong and how to fix it. Owns argument checking and error wording only.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use ferrotoe_benches::apps::device::{SimNicError, SimTapNic, SimTapNicConfig, WaitDevice};
+use rtl_sim::nic::Backend;
+use tcp_engine::device::OffloadCaps;
+use tcp_engine::endpoint::EndpointConfig;
+use tcp_engine::pcap::Capture;
+use tcp_engine::table::HashSecret;
+use tcp_engine::tap::{TapConfig, TapDevice, TapError};
+use tcp_engine::tcb::TcbConfig;
+use tcp_engine::time::Duration as EngineDuration;
+use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+
+/// Where the engine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NicKind {
+    /// Directly on the TAP device (its virtio-net checksum and TSO offloads are the NIC).
+    Tap,
+    /// On the host driver on the simulated ferrotoe NIC, whose wire is the TAP device.
+    Sim,
+}
+
+/// Flags shared by `serve` and `connect`.
+#[derive(Args, Debug)]
+pub struct NetArgs {
+    /// TAP interface to use: created if missing (and deleted on exit), or an existing one
+    /// (e.g. made with `ip tuntap add dev NAME mode tap`) that nobody holds.
+    #[arg(long, value_name = "NAME")]
+    pub tap: String,
+    /// This host's IPv4 address and prefix length, e.g. 198.18.0.2/24 (the kernel's side of
+    /// the TAP needs another address in the same subnet).
+    #[arg(long, value_name = "ADDR/PREFIX", value_parser = parse_cidr)]
+    pub ip: Ipv4Cidr,
+    /// Router for destinations outside the subnet.
+    #[arg(long, value_name = "ADDR")]
+    pub gateway: Option<Ipv4Addr>,
+    /// Run the engine on the TAP directly, or on the simulated ferrotoe NIC (driver and NIC
+    /// in this process) whose wire is the TAP.
+    #[arg(long, value_enum, default_value = "tap")]
+    pub nic: NicKind,
+    /// Device implementation of `--nic sim`: the Rust model, or the Verilog RTL under
+    /// Verilator.
+    #[arg(long, default_value = "model")]
+    pub backend: Backend,
+    /// IP MTU of the link (the TAP interface's MTU should match; 1500 by default).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..=9000))]
+    pub mtu: u16,
+    /// This host's MAC address (default: 02:fe followed by the IPv4 address).
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    pub mac: Option<EthernetAddress>,
+    /// Record every frame to this pcap file (`--nic tap`: frames as they leave and arrive,
+    /// transmit offloads applied in software; `--nic sim`: the NIC's wire).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// `--nic tap`: do not use the TAP's checksum and TSO offloads (the engine checksums and
+    /// segments in software).
+    #[arg(long)]
+    pub no_offload: bool,
+    /// The TUN/TAP clone device.
+    #[arg(long, value_name = "PATH", default_value = tcp_engine::tap::TUN_PATH, hide = true)]
+    pub tun_device: PathBuf,
+}
+
+/// Parses `ADDR/PREFIX` as a host address of its subnet.
+pub fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    let Some((addr, prefix)) = s.split_once('/') else {
+        return Err(format!(
+            "`{s}` has no prefix length: write ADDR/PREFIX, e.g. {s}/24"
+        ));
+    };
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` is not an IPv4 address (e.g. 198.18.0.2/24)"))?;
+    let prefix: u8 = match prefix.parse() {
+        Ok(p @ 1..=32) => p,
+        _ => {
+            return Err(format!(
+                "prefix length `{prefix}` must be a number from 1 to 32 (e.g. /24)"
+            ));
+        }
+    };
+    let a = Ipv4Address::from(addr);
+    if !a.is_unicast() || a.is_loopback() {
+        return Err(format!(
+            "{addr} is not a unicast host address (it is unspecified, broadcast, multicast or \
+             loopback): use an address such as 198.18.0.2/24"
+        ));
+    }
+    let cidr = Ipv4Cidr::new(a, prefix).ok_or_else(|| format!("bad prefix length {prefix}"))?;
+    if prefix < 31 && (a == cidr.network() || a == cidr.broadcast()) {
+        return Err(format!(
+            "{addr} is the {} address of {}/{prefix}: use a host address inside it",
+            if a == cidr.network() {
+                "network"
+            } else {
+                "broadcast"
+            },
+            Ipv4Addr::from(cidr.network()),
+        ));
+    }
+    Ok(cidr)
+}
+
+/// Parses a unicast MAC address `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        *b = parts
+            .next()
+            .filter(|p| p.len() == 2)
+            .and_then(|p| u8::from_str_radix(p, 16).ok())
+            .ok_or_else(|| format!("`{s}` is not a MAC address like 02:fe:00:00:00:01"))?;
+    }
+    if parts.next().is_some() {
+        return Err(format!("`{s}` is not a MAC address like 02:fe:00:00:00:01"));
+    }
+    let mac = EthernetAddress(mac);
+    if !mac.is_unicast() {
+        return Err(format!(
+            "{s} is a multicast or broadcast address: the first byte must be even (e.g. 02:...)"
+        ));
+    }
+    Ok(mac)
+}
+
+impl NetArgs {
+    /// Checks what clap cannot: the gateway, and flags that belong to the other `--nic`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let reason = if self.tap.is_empty() {
+            Some("it is empty")
+        } else if self.tap.len() > 15 {
+            Some("it is longer than 15 bytes")
+        } else if self.tap == "." || self.tap == ".." {
+            Some("'.' and '..' are reserved")
+        } else if self
+            .tap
+            .bytes()
+            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0 || b == b'%')
+        {
+            Some("it contains '/', ':', '%', whitespace or NUL")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(TapError::InvalidName {
+                name: self.tap.clone(),
+                reason,
+            }
+            .into());
+        }
+        if let Some(gw) = self.gateway {
+            let g = Ipv4Address::from(gw);
+            if !self.ip.contains(g) || g == self.ip.address() || !g.is_unicast() {
+                bail!(
+                    "--gateway {gw} must be another host address inside {}/{} (the gateway is \
+                     reached directly)",
+                    Ipv4Addr::from(self.ip.network()),
+                    self.ip.prefix_len()
+                );
+            }
+        }
+        if self.nic == NicKind::Tap && self.backend != Backend::Model {
+            bail!("--backend chooses the simulated NIC's implementation: add --nic sim");
+        }
+        if self.nic == NicKind::Sim && self.no_offload {
+            bail!(
+                "--no-offload applies to --nic tap; the simulated NIC's offloads are the device's"
+            );
+        }
+        Ok(())
+    }
+
+    /// This host's MAC address.
+    pub fn mac(&self) -> EthernetAddress {
+        self.mac.unwrap_or_else(|| {
+            let [a, b, c, d] = self.ip.address().octets();
+            EthernetAddress([0x02, 0xfe, a, b, c, d])
+        })
+    }
+
+    /// Checks that a destination is reachable from this subnet.
+    pub fn check_destination(&self, to: Ipv4Addr) -> anyhow::Result<()> {
+        let a = Ipv4Address::from(to);
+        if a == self.ip.address() {
+            bail!("--to {to} is this host's own address (--ip): give the server's address");
+        }
+        if !a.is_unicast() || a.is_loopback() {
+            bail!("--to {to} is not a unicast address of another host");
+        }
+        if !self.ip.contains(a) && self.gateway.is_none() {
+            bail!(
+                "--to {to} is outside {}/{} and no --gateway was given: add --gateway ADDR or \
+                 use an address inside the subnet",
+                Ipv4Addr::from(self.ip.network()),
+                self.ip.prefix_len()
+            );
+        }
+        Ok(())
+    }
+
+    /// The endpoint's configuration over a device with `caps`: RFC behaviour with Linux's
+    /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU.
+    pub fn endpoint_config(&self, caps: OffloadCaps) -> anyhow::Result<EndpointConfig> {
+        let secret = HashSecret::from_os_random().context("reading a random secret")?;
+        let mut cfg = EndpointConfig::new(self.mac(), self.ip, caps, secret);
+        cfg.gateway = self.gateway.map(Ipv4Address::from);
+        cfg.tcb = TcbConfig {
+            rto_min: EngineDuration::from_millis(200),
+            fin_wait2_timeout: Some(EngineDuration::from_secs(60)),
+            ..TcbConfig::RFC
+        }
+        .with_mtu(self.mtu);
+        Ok(cfg)
+    }
+
+    /// Opens the device and runs `f` on it.
+    pub fn with_device<R>(&self, f: impl DeviceUser<R>) -> anyhow::Result<R> {
+        if !self.tun_device.exists() {
+            return Err(TapError::TunMissing {
+                path: self.tun_device.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            }
+            .into());
+        }
+        match self.nic {
+            NicKind::Tap => {
+                let config = TapConfig {
+                    mtu: self.mtu,
+                    checksum_offload: !self.no_offload,
+                    tso: !self.no_offload,
+                    tun_path: self.tun_device.clone(),
+                    ..TapConfig::new(&self.tap)
+                };
+                let tap = TapDevice::open(&config)?;
+                match &self.pcap {
+                    Some(path) => {
+                        let mut dev = Capture::to_file(tap, path)?;
+                        let r = f.run(&mut dev);
+                        dev.finish()
+                            .with_context(|| format!("writing the capture {}", path.display()))?;
+                        r
+                    }
+                    None => {
+                        let mut tap = tap;
+                        f.run(&mut tap)
+                    }
+                }
+            }
+            NicKind::Sim => {
+                let mut dev = SimTapNic::open(&SimTapNicConfig {
+                    backend: self.backend,
+                    tap: self.tap.clone(),
+                    mtu: self.mtu,
+                    capture: self.pcap.clone(),
+                    timeout: Duration::from_secs(5),
+                })
+                .map_err(|e| sim_error(e, &self.tap))?;
+                f.run(&mut dev)
+            }
+        }
+    }
+}
+
+/// Something to run on whichever device the flags open.
+pub trait DeviceUser<R> {
+    /// Runs on `dev`.
+    fn run<D: WaitDevice>(self, dev: &mut D) -> anyhow::Result<R>;
+}
+
+/// The simulated stack's errors, with the TAP's worded like the direct path's.
+fn sim_error(e: SimNicError, tap: &str) -> anyhow::Error {
+    match e {
+        SimNicError::Tap { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            TapError::NotPermitted {
+                name: tap.to_owned(),
+                step: "TUNSETIFF (the simulated NIC's wire)",
+                source,
+            }
+            .into()
+        }
+        SimNicError::Tap { source, .. } if source.kind() == std::io::ErrorKind::ResourceBusy => {
+            TapError::NameInUse {
+                name: tap.to_owned(),
+                detail: "another process holds this TAP interface open",
+                source,
+            }
+            .into()
+        }
+        SimNicError::Tap { source, .. } if source.kind() == std::io::ErrorKind::InvalidInput => {
+            TapError::NameInUse {
+                name: tap.to_owned(),
+                detail: "an interface of this name exists and is not a TAP device (or the name \
+                         is invalid)",
+                source,
+            }
+            .into()
+        }
+        e => e.into(),
+    }
+}
+
+/// SIGINT and SIGTERM set the returned flag (a second SIGINT exits at once); the counter says
+/// which signal came.
+pub fn stop_on_signals() -> anyhow::Result<(Arc<AtomicBool>, Arc<AtomicUsize>)> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing a signal handler")?;
+        signal_hook::flag::register_usize(sig, Arc::clone(&which), sig as usize)
+            .context("installing a signal handler")?;
+    }
+    Ok((stop, which))
+}
+
+/// The name of a signal caught by [`stop_on_signals`].
+pub fn signal_name(which: &AtomicUsize) -> &'static str {
+    match which.load(Ordering::Relaxed) as i32 {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a stop request",
+    }
+}
+
+/// `name=value` lines of the non-zero counters, wrapped for a terminal.
+pub fn counter_lines(prefix: &str, counters: impl IntoIterator<Item = (String, u64)>) -> String {
+    let items: Vec<String> = counters
+        .into_iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
+    let mut out = String::new();
+    let mut line = String::new();
+    for item in items {
+        if !line.is_empty() && line.len() + item.len() > 90 {
+            out.push_str(&format!("  {prefix}: {line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&item);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("  {prefix}: {line}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_checked_with_fixes() {
+        assert_eq!(
+            parse_cidr("198.18.0.2/24").unwrap(),
+            Ipv4Cidr::new(Ipv4Address::new(198, 18, 0, 2), 24).unwrap()
+        );
+        assert!(
+            parse_cidr("198.18.0.2")
+                .unwrap_err()
+                .contains("198.18.0.2/24")
+        );
+        assert!(
+            parse_cidr("198.18.0/24")
+                .unwrap_err()
+                .contains("not an IPv4 address")
+        );
+        assert!(parse_cidr("198.18.0.2/33").unwrap_err().contains("1 to 32"));
+        assert!(
+            parse_cidr("198.18.0.0/24")
+                .unwrap_err()
+                .contains("network address")
+        );
+        assert!(
+            parse_cidr("198.18.0.255/24")
+                .unwrap_err()
+                .contains("broadcast address")
+        );
+        assert!(
+            parse_cidr("224.0.0.1/24")
+                .unwrap_err()
+                .contains("not a unicast")
+        );
+        assert!(parse_cidr("127.0.0.1/8").unwrap_err().contains("loopback"));
+        assert!(parse_cidr("10.0.0.1/31").is_ok(), "point-to-point /31");
+        assert_eq!(
+            parse_mac("02:aa:bb:cc:dd:0e").unwrap(),
+            EthernetAddress([2, 0xaa, 0xbb, 0xcc, 0xdd, 0x0e])
+        );
+        assert!(
+            parse_mac("01:00:5e:00:00:01")
+                .unwrap_err()
+                .contains("multicast")
+        );
+        assert!(parse_mac("02:aa:bb:cc:dd").is_err());
+        assert!(parse_mac("02:aa:bb:cc:dd:ee:ff").is_err());
+    }
+
+    #[test]
+    fn counters_print_non_zero_only() {
+        let text = counter_lines("x", [("a".to_owned(), 0), ("b".to_owned(), 3)]);
+        assert_eq!(text, "  x: b=3\n");
+    }
+}

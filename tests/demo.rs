@@ -1,0 +1,480 @@
+//! `ferrotoe demo` end to end: two hosts (engine + driver + simulated NIC) over the simulated
+//! cable, run as the user runs them, with the JSON report checked: every byte verified, no
+//! errors, the devices' offload counters matching the offload mode; with an impaired cable;
+//! captures checked by tshark (checksums, frame sizes, TSO segments); reproducibility from the
+//! seed; the errors a user can hit. Small transfers: behaviour, not speed.
+
+use std::path::Path;
+use std::process::Command;
+
+mod support;
+
+use support::{ferrotoe, text};
+
+use ferrotoe_benches::demo::DemoReport;
+use ferrotoe_benches::sim_hosts::{HostCounters, SimHostsCounters};
+
+/// The backends these tests run, with the bulk bytes and transactions each affords. The RTL
+/// backend joins with one line, `("rtl", "512KiB", "50")`, once its device core is integrated
+/// (`the_rtl_backend_is_tested_once_it_builds` fails until the line is added).
+const BACKENDS: &[(&str, &str, &str)] = &[("model", "6MiB", "300")];
+
+/// Runs `ferrotoe demo ARGS --json`, checks it succeeded, parses the report.
+fn demo_json(args: &[&str]) -> DemoReport {
+    let mut all = vec!["demo", "--quiet", "--json"];
+    all.extend_from_slice(args);
+    let out = ferrotoe(&all);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ferrotoe {all:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not a demo report ({e}):\n{stdout}"))
+}
+
+/// Both phases added up.
+fn phases(r: &DemoReport) -> Vec<&SimHostsCounters> {
+    r.bulk
+        .iter()
+        .map(|b| &b.counters)
+        .chain(r.requests.iter().map(|q| &q.counters))
+        .collect()
+}
+
+/// What every successful report must say: every byte asked for verified, no errors.
+fn check_complete(r: &DemoReport, bytes: u64, transactions: u64) {
+    assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
+    let b = r.bulk.as_ref().expect("a bulk phase");
+    assert_eq!(
+        (b.bytes_requested, b.bytes_delivered, b.bytes_verified),
+        (bytes, bytes, bytes)
+    );
+    assert!(b.goodput_gbps > 0.0 && b.cpu.process_s > 0.0, "{b:?}");
+    let q = r.requests.as_ref().expect("a request/response phase");
+    assert_eq!(
+        (q.transactions_requested, q.transactions),
+        (transactions, transactions)
+    );
+    assert_eq!(
+        q.bytes_verified,
+        transactions * (q.request_bytes + q.response_bytes) as u64
+    );
+    assert_eq!(q.latency_wall_us.count, transactions);
+    for c in phases(r) {
+        let t = c.total();
+        assert_eq!(t.nic_errors + t.adapter_rejected, 0, "{t:?}");
+    }
+}
+
+fn parse_size(s: &str) -> u64 {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    n.parse::<u64>().unwrap()
+        * match unit {
+            "" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            other => panic!("unit {other}"),
+        }
+}
+
+/// Runs the demo on one of [`BACKENDS`] with its sizes plus `extra` flags, and checks that the
+/// run completed (every byte verified, no errors).
+fn demo_on(backend: &(&str, &str, &str), extra: &[&str]) -> DemoReport {
+    let &(name, bytes, requests) = backend;
+    let mut args = vec!["--backend", name, "--bytes", bytes, "--requests", requests];
+    args.extend_from_slice(extra);
+    let r = demo_json(&args);
+    check_complete(&r, parse_size(bytes), requests.parse().unwrap());
+    assert_eq!(r.setup.backend, name);
+    r
+}
+
+#[test]
+fn every_offload_mode_verifies_every_byte_and_the_devices_count_the_offloads() {
+    for backend in BACKENDS {
+        for mode in [None, Some("none"), Some("csum"), Some("tso")] {
+            let r = demo_on(backend, &mode.map_or(vec![], |m| vec!["--offload", m]));
+            let what = format!("{} {mode:?}", backend.0);
+            assert_eq!(
+                r.setup.offload.as_str(),
+                mode.unwrap_or("tso"),
+                "{what}: the default is everything the device offers"
+            );
+            let b = &r.bulk.as_ref().unwrap().counters;
+            let t: HostCounters = b.total();
+            let (csum, tso) = match r.setup.offload.as_str() {
+                "none" => (false, false),
+                "csum" => (true, false),
+                _ => (true, true),
+            };
+            // Read from the devices' statistics registers.
+            assert_eq!(t.nic_csum_inserted > 0, csum, "{what}: {t:?}");
+            assert_eq!(t.nic_rx_csum_good > 0, csum, "{what}: {t:?}");
+            assert_eq!(t.nic_tso_segments > 0, tso, "{what}: {t:?}");
+            assert_eq!(t.tso_super_frames > 0, tso, "{what}: {t:?}");
+            if csum {
+                // Every TCP frame, both ways: checksums inserted on one side, verified on the
+                // other.
+                assert_eq!(
+                    t.nic_csum_inserted,
+                    t.nic_tx_frames - t.arp_frames_sent,
+                    "{what}"
+                );
+                assert_eq!(t.nic_rx_csum_good, t.tcp_segments_received, "{what}");
+            }
+            if tso {
+                // The client handed far fewer requests to its NIC than frames left it.
+                assert!(
+                    b.client.nic_tx_requests * 10 < b.client.nic_tx_frames,
+                    "{what}: {:?}",
+                    b.client
+                );
+            } else {
+                assert_eq!(b.client.nic_tx_requests, b.client.nic_tx_frames, "{what}");
+            }
+            assert_eq!(b.cable.lost + b.cable.overflow, 0, "{what}");
+            assert_eq!(
+                r.bulk.as_ref().unwrap().retransmissions.segments,
+                0,
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_impaired_cable_costs_retransmissions_and_checksums_catch_corruption() {
+    for backend in BACKENDS {
+        for mode in ["tso", "none"] {
+            let r = demo_on(
+                backend,
+                &[
+                    "--offload",
+                    mode,
+                    "--loss",
+                    "0.02",
+                    "--reorder",
+                    "0.02",
+                    "--duplicate",
+                    "0.01",
+                    "--corrupt",
+                    "0.01",
+                    "--seed",
+                    "3",
+                ],
+            );
+            assert_eq!((r.setup.cable.loss, r.setup.cable.seed), (0.02, 3));
+            let b = r.bulk.as_ref().unwrap();
+            let k = &b.counters.cable;
+            assert!(
+                k.lost > 0 && k.reordered > 0 && k.duplicated > 0 && k.corrupted > 0,
+                "{mode}: {k:?}"
+            );
+            assert!(
+                b.retransmissions.segments > 0,
+                "{mode}: {:?}",
+                b.retransmissions
+            );
+            // Corrupted frames were caught by a checksum: the NIC's (offload on) or the
+            // engine's (offload off), or failed to parse at all.
+            let t = b.counters.total();
+            assert!(
+                t.rx_bad_checksum + t.engine_drops > 0,
+                "{mode}: nothing caught the corrupted frames: {t:?}"
+            );
+            if mode == "tso" {
+                assert!(t.nic_rx_csum_bad > 0, "the NICs saw bad checksums: {t:?}");
+            } else {
+                assert_eq!(t.nic_rx_csum_bad, 0, "no verification on the NICs: {t:?}");
+            }
+        }
+    }
+}
+
+/// One frame of a capture, as tshark dissects it.
+#[derive(Debug)]
+struct Frame {
+    len: u64,
+    ip_src: String,
+    ip_csum: String,
+    tcp_csum: String,
+    ip_id: u32,
+    seq: u32,
+    tcp_len: u32,
+    flags: u16,
+    dst_port: u16,
+}
+
+fn tshark_frames(pcap: &Path) -> Vec<Frame> {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(pcap)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+        ])
+        .args(
+            [
+                "frame.len",
+                "ip.src",
+                "ip.checksum.status",
+                "tcp.checksum.status",
+                "ip.id",
+                "tcp.seq_raw",
+                "tcp.len",
+                "tcp.flags",
+                "tcp.dstport",
+            ]
+            .iter()
+            .flat_map(|f| ["-e", f]),
+        )
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run tshark ({e}): install it with `apt-get install tshark` (it is in \
+                 scripts/system-packages.txt; ./scripts/test installs it)"
+            )
+        });
+    assert!(out.status.success(), "tshark: {}", text(&out.stderr));
+    let hex = |s: &str| u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0);
+    text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 9, "{l}");
+            Frame {
+                len: f[0].parse().unwrap(),
+                ip_src: f[1].into(),
+                ip_csum: f[2].into(),
+                tcp_csum: f[3].into(),
+                ip_id: hex(f[4]),
+                seq: f[5].parse().unwrap_or(0),
+                tcp_len: f[6].parse().unwrap_or(0),
+                flags: hex(f[7]) as u16,
+                dst_port: f[8].parse().unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+const PSH: u16 = 0x08;
+
+/// Checks a capture of a lossless demo: checksums, sizes, and the client's data stream as TSO
+/// segments must look.
+fn check_capture(pcap: &Path, report: &DemoReport) {
+    let mtu = u64::from(report.setup.mtu);
+    let frames = tshark_frames(pcap);
+    // The capture holds every frame both NICs sent (the client's end sees both directions).
+    let sent: u64 = phases(report)
+        .iter()
+        .map(|c| c.client.nic_tx_frames + c.server.nic_tx_frames)
+        .sum();
+    assert_eq!(
+        frames.len() as u64,
+        sent,
+        "frames in the capture vs the NICs' counters"
+    );
+    let ipv4: Vec<&Frame> = frames.iter().filter(|f| !f.ip_src.is_empty()).collect();
+    assert!(ipv4.len() + 4 >= frames.len(), "only ARP besides IPv4");
+    for f in &frames {
+        assert!(
+            f.len <= mtu + 14,
+            "a {}-byte frame on an MTU {mtu} wire: {f:?}",
+            f.len
+        );
+    }
+    // tshark verified every checksum: status 1 is good (0 bad, 2 unverified).
+    for f in &ipv4 {
+        assert_eq!(
+            (f.ip_csum.as_str(), f.tcp_csum.as_str()),
+            ("1", "1"),
+            "{f:?}"
+        );
+    }
+    // The bulk data stream (client to port 5001): contiguous sequence numbers, no segment
+    // above the MSS.
+    let bulk: Vec<&&Frame> = ipv4
+        .iter()
+        .filter(|f| f.ip_src == "198.18.0.1" && f.dst_port == 5001 && f.tcp_len > 0)
+        .collect();
+    let mss = bulk.iter().map(|f| f.tcp_len).max().unwrap();
+    assert_eq!(
+        u64::from(mss),
+        mtu - 40 - 12,
+        "MSS: MTU less headers and timestamps"
+    );
+    // The NIC numbers the segments of one TSO request with consecutive IP IDs starting at the
+    // request's; the engine's next request takes the next ID, so a request's segments are
+    // the runs of consecutive IDs. Within a run: every segment but the last is a full MSS,
+    // each starts where the previous ended, and only the last may carry PSH.
+    let mut runs = vec![vec![bulk[0]]];
+    for pair in bulk.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        assert_eq!(
+            b.seq,
+            a.seq.wrapping_add(a.tcp_len),
+            "a gap or overlap: {a:?} -> {b:?}"
+        );
+        if b.ip_id == (a.ip_id + 1) & 0xffff {
+            runs.last_mut().unwrap().push(b);
+        } else {
+            runs.push(vec![b]);
+        }
+    }
+    for run in &runs {
+        let (last, body) = run.split_last().unwrap();
+        for f in body {
+            assert_eq!(
+                f.tcp_len, mss,
+                "a short segment inside a TSO burst: {run:?}"
+            );
+            assert_eq!(f.flags & PSH, 0, "PSH before the last segment: {run:?}");
+        }
+        assert!(last.tcp_len <= mss);
+    }
+    let long_runs = runs.iter().filter(|r| r.len() > 1).count() as u64;
+    let b = &report.bulk.as_ref().unwrap().counters.client;
+    if report.setup.offload.as_str() == "tso" {
+        assert!(long_runs > 0, "no TSO bursts in the capture");
+        assert!(long_runs <= b.tso_super_frames, "{long_runs} bursts, {b:?}");
+    }
+}
+
+#[test]
+fn captures_pass_tsharks_checksum_size_and_segmentation_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    for backend in BACKENDS {
+        for (mode, mtu) in [
+            ("tso", "1500"),
+            ("csum", "1500"),
+            ("none", "1500"),
+            ("tso", "9000"),
+        ] {
+            let pcap = dir.path().join(format!("{}-{mode}-{mtu}.pcap", backend.0));
+            let path = pcap.to_str().unwrap();
+            let r = demo_on(backend, &["--offload", mode, "--mtu", mtu, "--pcap", path]);
+            assert_eq!(r.setup.pcap.as_deref(), Some(pcap.as_path()));
+            check_capture(&pcap, &r);
+        }
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let seeded = |seed: &str| {
+        demo_json(&[
+            "--bytes",
+            "2MiB",
+            "--requests",
+            "100",
+            "--loss",
+            "0.01",
+            "--reorder",
+            "0.01",
+            "--seed",
+            seed,
+        ])
+    };
+    let (a, b) = (seeded("11"), seeded("11"));
+    assert_eq!(phases(&a), phases(&b));
+    let (qa, qb) = (a.requests.as_ref().unwrap(), b.requests.as_ref().unwrap());
+    assert_eq!(qa.latency_simulated_us, qb.latency_simulated_us);
+    assert_eq!(
+        a.bulk.as_ref().unwrap().simulated_s,
+        b.bulk.as_ref().unwrap().simulated_s
+    );
+    assert_ne!(phases(&seeded("12"))[0].cable, phases(&a)[0].cable);
+}
+
+#[test]
+fn the_text_report_and_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("demo.json");
+    let out = ferrotoe(&[
+        "demo",
+        "--bytes",
+        "3MiB",
+        "--requests",
+        "200",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for needle in [
+        "bulk transfer: 3 MiB client -> server, every byte verified",
+        "goodput",
+        "host CPU",
+        "TSO segments emitted",
+        "request/response: 200 transactions",
+        "latency       simulated: p50",
+        "result: OK (3,363,328 bytes verified, no errors)",
+    ] {
+        assert!(stdout.contains(needle), "`{needle}` missing:\n{stdout}");
+    }
+    // Not a terminal: one progress line per 10 %, per phase.
+    assert!(stderr.contains("bulk: 100%  3 MiB / 3 MiB"), "{stderr}");
+    assert!(stderr.contains("requests: 100%  200 / 200"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("bulk:")).count(),
+        10,
+        "{stderr}"
+    );
+    let report: DemoReport =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    check_complete(&report, 3 << 20, 200);
+}
+
+fn demo_fails(args: &[&str], code: i32, needles: &[&str]) {
+    let mut all = vec!["demo", "--quiet"];
+    all.extend_from_slice(args);
+    let out = ferrotoe(&all);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{all:?}: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{all:?}: `{n}` missing from:\n{stderr}");
+    }
+}
+
+#[test]
+fn mistakes_get_clear_errors() {
+    demo_fails(&["--mtu", "9500"], 1, &["MTU 9500", "576..=9202"]);
+    demo_fails(&["--loss", "1.5"], 1, &["loss=1.5", "probabilities 0 to 1"]);
+    demo_fails(&["--offload", "gso"], 2, &["unknown offload mode `gso`"]);
+    demo_fails(&["--backend", "verilog"], 2, &["model", "rtl"]);
+    demo_fails(
+        &["--bytes", "1M", "--pcap", "/nonexistent/dir/x.pcap"],
+        1,
+        &["/nonexistent/dir/x.pcap"],
+    );
+    demo_fails(&["--bytes", "0", "--requests", "0"], 1, &["nothing to do"]);
+    demo_fails(&["--bytes", "1M", "--buffer", "1K"], 1, &["socket buffer"]);
+}
+
+#[test]
+fn the_rtl_backend_is_tested_once_it_builds() {
+    let built = rtl_sim::nic::build_core(
+        rtl_sim::nic::Backend::Rtl,
+        rtl_sim::device::DeviceConfig::REFERENCE,
+    );
+    match built {
+        Ok(_) => assert!(
+            BACKENDS.iter().any(|b| b.0 == "rtl"),
+            "the RTL device core builds now: add the rtl line to BACKENDS in tests/demo.rs"
+        ),
+        Err(e) => {
+            // Until then `--backend rtl` says why and what to use instead.
+            demo_fails(
+                &["--backend", "rtl", "--bytes", "64K", "--requests", "1"],
+                1,
+                &[&e.to_string(), "--backend model"],
+            );
+        }
+    }
+}

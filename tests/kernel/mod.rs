@@ -1,0 +1,441 @@
+//! Shared helpers of the kernel-interop tests: a network namespace with a TAP interface whose
+//! kernel side has an address, the kernel's TCP features set per namespace, `ferrotoe serve`
+//! and `ferrotoe connect` run inside it, and kernel peers (std sockets on threads that entered
+//! the namespace) that send and verify the test patterns.
+//!
+//! Needs root and `/dev/net/tun`; without them every test fails saying so (CI runs as root).
+//! Addresses come from 198.18.0.0/15 only: 198.18.NET.1 is the kernel, 198.18.NET.2 ferrotoe,
+//! NET unique per test so tests can run in parallel.
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ferrotoe_benches::apps::chargen::Chargen;
+use ferrotoe_benches::pattern::Pattern;
+use tcp_engine::tap::netns::{NetNs, NetNsError};
+use tcp_engine::tap::{TUN_PATH, check_environment};
+
+/// Longest any single step of a test may take.
+pub const STEP: Duration = Duration::from_secs(20);
+
+/// Fails the test (never skips) when it cannot run here.
+pub fn require_root_and_tun() {
+    if let Err(why) = check_environment(Path::new(TUN_PATH)) {
+        panic!("kernel-interop test cannot run: {why}");
+    }
+}
+
+/// The kernel TCP features a namespace's sysctls set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Features {
+    /// `net.ipv4.tcp_sack`.
+    pub sack: bool,
+    /// `net.ipv4.tcp_timestamps`.
+    pub timestamps: bool,
+    /// `net.ipv4.tcp_window_scaling`.
+    pub window_scaling: bool,
+}
+
+impl Features {
+    pub const ALL_ON: Features = Features {
+        sack: true,
+        timestamps: true,
+        window_scaling: true,
+    };
+    pub const ALL_OFF: Features = Features {
+        sack: false,
+        timestamps: false,
+        window_scaling: false,
+    };
+    pub const NO_SACK: Features = Features {
+        sack: false,
+        ..Features::ALL_ON
+    };
+    pub const NO_TIMESTAMPS: Features = Features {
+        timestamps: false,
+        ..Features::ALL_ON
+    };
+    pub const NO_WINDOW_SCALING: Features = Features {
+        window_scaling: false,
+        ..Features::ALL_ON
+    };
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// A namespace with TAP `ft0` (persistent, so it exists before ferrotoe attaches), the kernel
+/// at 198.18.NET.1/24.
+pub struct Lab {
+    pub ns: NetNs,
+    pub tap: &'static str,
+    pub net: u8,
+    pub features: Features,
+}
+
+impl Lab {
+    pub fn new(prefix: &str, net: u8, features: Features) -> Lab {
+        require_root_and_tun();
+        let ns = NetNs::create(prefix).expect("creating a network namespace");
+        let tap = "ft0";
+        ns.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])
+            .unwrap();
+        ns.add_address(tap, Ipv4Addr::new(198, 18, net, 1), 24)
+            .unwrap();
+        ns.link_up(tap).unwrap();
+        for (key, on) in [
+            ("net.ipv4.tcp_sack", features.sack),
+            ("net.ipv4.tcp_timestamps", features.timestamps),
+            ("net.ipv4.tcp_window_scaling", features.window_scaling),
+        ] {
+            ns.set_sysctl(key, if on { "1" } else { "0" }).unwrap();
+        }
+        Lab {
+            ns,
+            tap,
+            net,
+            features,
+        }
+    }
+
+    pub fn kernel_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, self.net, 1)
+    }
+
+    pub fn our_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, self.net, 2)
+    }
+
+    /// `--tap ft0 --ip 198.18.NET.2/24`.
+    pub fn net_args(&self) -> Vec<String> {
+        vec![
+            "--tap".into(),
+            self.tap.into(),
+            "--ip".into(),
+            format!("{}/24", self.our_ip()),
+        ]
+    }
+
+    /// `ferrotoe SUBCOMMAND` inside the namespace.
+    pub fn ferrotoe(&self, sub: &str) -> Command {
+        let mut c = self.ns.command(env!("CARGO_BIN_EXE_ferrotoe"));
+        c.arg(sub).args(self.net_args());
+        c
+    }
+
+    /// Runs `ferrotoe connect ARGS` to completion.
+    pub fn connect(&self, args: &[&str]) -> Output {
+        self.ferrotoe("connect")
+            .args(args)
+            .output()
+            .expect("running ferrotoe connect")
+    }
+
+    /// Starts `ferrotoe serve ARGS` and waits until it is ready.
+    pub fn serve(&self, args: &[&str]) -> Serve {
+        let mut child = self
+            .ferrotoe("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning ferrotoe serve");
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = rx.recv_timeout(STEP);
+        match first {
+            Ok(line) if line.starts_with("ferrotoe serve: ready") => Serve {
+                child,
+                lines: rx,
+                reader: Some(reader),
+                ready: line,
+            },
+            other => {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "serve did not become ready: {other:?}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub fn spawn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> JoinHandle<Result<R, NetNsError>> {
+        self.ns.spawn(f).expect("entering the namespace")
+    }
+
+    /// The kernel's negotiated-features phrase ferrotoe's reports use.
+    pub fn negotiated_phrase(&self) -> String {
+        format!(
+            "window scaling {}, timestamps {}, SACK {}",
+            on_off(self.features.window_scaling),
+            on_off(self.features.timestamps),
+            on_off(self.features.sack)
+        )
+    }
+}
+
+/// A running `ferrotoe serve`.
+pub struct Serve {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+    /// Its ready line.
+    pub ready: String,
+}
+
+impl Serve {
+    /// Sends SIGTERM, waits for a clean exit and returns everything it printed after the
+    /// ready line.
+    pub fn stop(self) -> String {
+        self.stop_with(libc::SIGTERM, "SIGTERM")
+    }
+
+    /// Sends `signal` (named `name`), waits for a clean exit, checks that the report names
+    /// the signal, and returns everything printed after the ready line.
+    pub fn stop_with(mut self, signal: libc::c_int, name: &str) -> String {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) with a pid of our own child process and a valid signal number; no
+        // memory is passed.
+        let r = unsafe { libc::kill(pid, signal) };
+        assert_eq!(r, 0, "signalling serve");
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let out: Vec<String> = self.lines.try_iter().collect();
+        let out = out.join("\n");
+        assert!(status.success(), "serve exited with {status}\n{out}\n{err}");
+        assert!(
+            out.starts_with(&format!("ferrotoe serve: stopped by {name} after ")),
+            "{out}"
+        );
+        out
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The verification pattern's first `n` bytes.
+pub fn pattern(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    Pattern::new(n.max(1)).fill(0, &mut v);
+    v
+}
+
+fn stream(to: SocketAddrV4) -> TcpStream {
+    let s = TcpStream::connect_timeout(&to.into(), STEP).expect("kernel connect to ferrotoe");
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s.set_write_timeout(Some(STEP)).unwrap();
+    s
+}
+
+/// Kernel client: sends `n` pattern bytes to an echo server while reading them back, then
+/// shuts down its sending side and reads to the end. Returns what came back.
+pub fn kernel_echo(to: SocketAddrV4, n: usize) -> Vec<u8> {
+    let s = stream(to);
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&pattern(n)).unwrap();
+        w.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::with_capacity(n);
+    (&s).read_to_end(&mut back).expect("reading the echo");
+    writer.join().unwrap();
+    back
+}
+
+/// Kernel client: reads `n` bytes from a chargen server, checks them, closes.
+pub fn kernel_chargen(to: SocketAddrV4, n: usize) -> Result<(), String> {
+    let mut s = stream(to);
+    let mut got = vec![0u8; n];
+    s.read_exact(&mut got).map_err(|e| e.to_string())?;
+    Chargen::new()
+        .check(0, &got)
+        .map_err(|m| format!("chargen mismatch: {m:?}"))
+}
+
+/// Accepts one connection within [`STEP`] (panics after: the client never came).
+fn accept(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + STEP;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    Instant::now() < deadline,
+                    "ferrotoe's connection never came"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept failed: {e}"),
+        }
+    }
+}
+
+/// Kernel server: accepts one connection, reads to the end; returns the bytes.
+pub fn kernel_sink(listener: TcpListener) -> Vec<u8> {
+    let s = accept(&listener);
+    s.set_read_timeout(Some(STEP)).unwrap();
+    let mut got = Vec::new();
+    (&s).read_to_end(&mut got).expect("reading from ferrotoe");
+    got
+}
+
+/// Kernel server: accepts one connection, sends `n` pattern bytes, shuts down its sending
+/// side, and waits for the client's close.
+pub fn kernel_source(listener: TcpListener, n: usize) {
+    let mut s = accept(&listener);
+    s.set_write_timeout(Some(STEP)).unwrap();
+    s.set_read_timeout(Some(STEP)).unwrap();
+    s.write_all(&pattern(n)).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+}
+
+/// Binds a kernel listener inside the namespace (the thread that binds must be inside; the
+/// socket works from anywhere afterwards).
+pub fn kernel_listener(lab: &Lab, port: u16) -> TcpListener {
+    let at = SocketAddrV4::new(lab.kernel_ip(), port);
+    lab.ns
+        .in_namespace(move || TcpListener::bind(at))
+        .unwrap()
+        .expect("binding a kernel listener")
+}
+
+/// stdout + stderr of a finished command, asserting success.
+pub fn success(out: &Output, what: &str) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{text}",
+        out.status
+    );
+    text
+}
+
+/// The line of `text` that contains `needle`.
+pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// One frame of a capture as tshark judges it.
+#[derive(Clone, Debug)]
+pub struct WireFrame {
+    /// Frame length.
+    pub len: usize,
+    /// IPv4 source ("" if none).
+    pub src: String,
+    /// tshark found the IPv4 header checksum bad.
+    pub ip_bad: bool,
+    /// A TCP segment.
+    pub tcp: bool,
+    /// tshark found the TCP checksum bad.
+    pub tcp_bad: bool,
+    /// ... because it is 0xffff where 0x0000 was due (the same ones'-complement zero).
+    pub tcp_ffff: bool,
+}
+
+/// Every frame of `pcap`, with tshark's checksum verdicts (one tshark run).
+pub fn wire_frames(pcap: &Path) -> Vec<WireFrame> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(pcap)
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+            "-e",
+            "frame.len",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "tcp.checksum.status",
+            "-e",
+            "tcp.checksum.ffff",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
+    assert!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            // Status values: 0 bad, 1 good, 2 unverified.
+            let f: Vec<&str> = line.split(',').collect();
+            let [len, src, ip_status, tcp_status, ffff] = f[..] else {
+                panic!("unexpected tshark line {line:?}");
+            };
+            WireFrame {
+                len: len.parse().unwrap(),
+                src: src.to_owned(),
+                ip_bad: ip_status == "0",
+                tcp: !tcp_status.is_empty(),
+                tcp_bad: tcp_status == "0",
+                tcp_ffff: !ffff.is_empty(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,294 @@
+//! `ferrotoe serve` and `ferrotoe connect` refuse what cannot work with a message that says
+//! what is wrong and how to fix it: bad addresses and flags, a port given twice, no
+//! permission to create a TAP, no /dev/net/tun, an interface that is busy or not a TAP, a
+//! server that refuses or does not exist, the RTL backend asked of the TAP path.
+//!
+//! The tests that touch interfaces run in their own network namespaces and need root (they
+//! fail, never skip, without it).
+
+mod kernel;
+
+use std::process::{Command, Output};
+
+use kernel::{Features, Lab};
+
+fn ferrotoe(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+        .args(args)
+        .output()
+        .expect("run the ferrotoe binary")
+}
+
+/// Runs and expects failure with `code` and every fragment in stderr.
+fn fails(out: &Output, code: i32, fragments: &[&str]) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{stderr}{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for f in fragments {
+        assert!(stderr.contains(f), "missing {f:?} in:\n{stderr}");
+    }
+}
+
+const SERVE: &[&str] = &["serve", "--tap", "ftx0", "--app", "echo"];
+
+fn serve(extra: &[&str]) -> Output {
+    let mut args = SERVE.to_vec();
+    args.extend_from_slice(extra);
+    ferrotoe(&args)
+}
+
+#[test]
+fn bad_addresses_are_refused_with_an_example() {
+    fails(
+        &serve(&["--ip", "198.18.0.2"]),
+        2,
+        &["no prefix length", "198.18.0.2/24"],
+    );
+    fails(&serve(&["--ip", "198.18.0.0/24"]), 2, &["network address"]);
+    fails(
+        &serve(&["--ip", "198.18.0.255/24"]),
+        2,
+        &["broadcast address"],
+    );
+    fails(&serve(&["--ip", "198.18.0.2/40"]), 2, &["1 to 32"]);
+    fails(
+        &serve(&["--ip", "198.18.0/24"]),
+        2,
+        &["not an IPv4 address"],
+    );
+    fails(
+        &serve(&["--ip", "239.1.1.1/24"]),
+        2,
+        &["not a unicast host address"],
+    );
+    fails(
+        &serve(&["--ip", "198.18.0.2/24", "--gateway", "198.19.0.1"]),
+        1,
+        &["--gateway 198.19.0.1 must be another host address inside 198.18.0.0/24"],
+    );
+    fails(
+        &serve(&["--ip", "198.18.0.2/24", "--mac", "01:00:5e:00:00:01"]),
+        2,
+        &["multicast"],
+    );
+    let connect = |to: &str| {
+        ferrotoe(&[
+            "connect",
+            "--tap",
+            "ftx0",
+            "--ip",
+            "198.18.0.2/24",
+            "--to",
+            to,
+            "--send",
+            "1",
+        ])
+    };
+    fails(
+        &connect("198.18.1.1:7"),
+        1,
+        &["outside 198.18.0.0/24 and no --gateway", "add --gateway"],
+    );
+    fails(&connect("198.18.0.2:7"), 1, &["this host's own address"]);
+    fails(&connect("198.18.0.1:0"), 1, &["port 0"]);
+    fails(&connect("198.18.0.1"), 2, &["--to"]);
+    fails(
+        &ferrotoe(&[
+            "connect",
+            "--tap",
+            "ftx0",
+            "--ip",
+            "198.18.0.2/24",
+            "--to",
+            "198.18.0.1:7",
+        ]),
+        2,
+        &["--send", "--recv"],
+    );
+    fails(
+        &ferrotoe(&[
+            "connect",
+            "--tap",
+            "ftx0",
+            "--ip",
+            "198.18.0.2/24",
+            "--to",
+            "198.18.0.1:7",
+            "--send",
+            "8X",
+        ]),
+        2,
+        &["not a byte count"],
+    );
+}
+
+#[test]
+fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
+    let ip = ["--ip", "198.18.0.2/24"];
+    fails(
+        &serve(&[&ip[..], &["--also", "discard:7"]].concat()),
+        1,
+        &["port 7 is in use", "echo already listens"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--port", "0"]].concat()),
+        1,
+        &["--port 0"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--also", "ftp:21"]].concat()),
+        2,
+        &["unknown application"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--listeners", "8", "--max-connections", "4"]].concat()),
+        1,
+        &["--max-connections 4 is less than the 8 listening slots"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--backend", "rtl"]].concat()),
+        1,
+        &["add --nic sim"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--nic", "sim", "--no-offload"]].concat()),
+        1,
+        &["--no-offload applies to --nic tap"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--root", "/nonexistent/site"]].concat()),
+        1,
+        &["/nonexistent/site", "--root"],
+    );
+    fails(
+        &ferrotoe(&[
+            "serve",
+            "--tap",
+            "a/b",
+            "--ip",
+            "198.18.0.2/24",
+            "--app",
+            "echo",
+        ]),
+        1,
+        &["invalid TAP interface name", "tap0"],
+    );
+    fails(
+        &ferrotoe(&[
+            "serve",
+            "--tap",
+            "a-very-long-name-x",
+            "--ip",
+            "198.18.0.2/24",
+            "--app",
+            "echo",
+        ]),
+        1,
+        &["longer than 15"],
+    );
+}
+
+#[test]
+fn a_missing_tun_device_says_to_load_the_driver() {
+    for nic in ["tap", "sim"] {
+        fails(
+            &serve(&[
+                "--ip",
+                "198.18.0.2/24",
+                "--nic",
+                nic,
+                "--tun-device",
+                "/nonexistent/tun",
+            ]),
+            1,
+            &["/nonexistent/tun", "modprobe tun"],
+        );
+    }
+}
+
+#[test]
+fn without_net_admin_the_error_says_to_run_as_root() {
+    kernel::require_root_and_tun();
+    for nic in ["tap", "sim"] {
+        let out = Command::new("setpriv")
+            .args(["--bounding-set", "-net_admin", "--"])
+            .arg(env!("CARGO_BIN_EXE_ferrotoe"))
+            .args(SERVE)
+            .args(["--ip", "198.18.0.2/24", "--nic", nic])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("running setpriv failed ({e}): `apt-get install -y util-linux`")
+            });
+        fails(
+            &out,
+            1,
+            &[
+                "not permitted to create TAP interface ftx0",
+                "run as root",
+                "CAP_NET_ADMIN",
+            ],
+        );
+    }
+}
+
+#[test]
+fn busy_and_foreign_interfaces_say_what_holds_them() {
+    let lab = Lab::new("ft-cli-busy", 70, Features::ALL_ON);
+    for nic in ["tap", "sim"] {
+        let first = lab.serve(&["--nic", nic, "--app", "echo"]);
+        let out = lab
+            .ferrotoe("serve")
+            .args(["--nic", nic, "--app", "echo"])
+            .output()
+            .unwrap();
+        fails(
+            &out,
+            1,
+            &["TAP interface ft0 cannot be used", "another process holds"],
+        );
+        first.stop();
+        let out = lab
+            .ns
+            .command(env!("CARGO_BIN_EXE_ferrotoe"))
+            .args([
+                "serve",
+                "--tap",
+                "lo",
+                "--ip",
+                "198.18.70.2/24",
+                "--app",
+                "echo",
+                "--nic",
+                nic,
+            ])
+            .output()
+            .unwrap();
+        fails(
+            &out,
+            1,
+            &["TAP interface lo cannot be used", "is not a TAP"],
+        );
+    }
+}
+
+#[test]
+fn connect_reports_refusal_and_silence() {
+    let lab = Lab::new("ft-cli-conn", 71, Features::ALL_ON);
+    let out = lab.connect(&["--to", "198.18.71.1:5999", "--send", "10"]);
+    fails(
+        &out,
+        1,
+        &[
+            "connection to 198.18.71.1:5999 failed",
+            "connection refused",
+        ],
+    );
+    // Nobody at .77: ARP goes unanswered and the time limit ends the attempt.
+    let out = lab.connect(&["--to", "198.18.71.77:7", "--send", "10", "--timeout", "1"]);
+    fails(&out, 1, &["did not finish within --timeout 1 s"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not established"));
+}
