@@ -85,7 +85,7 @@ fn strangers() -> Vec<Vec<u8>> {
     vec![arp, tcp]
 }
 
-fn lifecycle_allocates_nothing(caps: OffloadCaps) {
+fn lifecycle_allocates_nothing(caps: OffloadCaps, direct: bool) {
     let mut link = LinkConfig::new(caps).impaired(Impairments {
         loss: Loss::Uniform(0.01),
         reorder: 0.01,
@@ -101,6 +101,7 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps) {
         ..TcbConfig::DATACENTER
     };
     let mut pair = Pair::new(&link, tcb, 256 << 10, (4 * MIB, 4 * MIB));
+    pair.direct = direct;
     let mut extra = strangers();
     // The counter sees this thread's allocations.
     let probe = allocations();
@@ -144,15 +145,25 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps) {
         "host 1's and the stranger's requests"
     );
     assert_eq!(r.server_ep.rst_for_unknown, 1);
+    assert_eq!(
+        r.server_ep.rx_direct_bytes > 0,
+        direct,
+        "zero-copy receive ran exactly when asked"
+    );
     drop((buffers_a, buffers_b));
 }
 
 #[test]
 fn software_checksums() {
-    lifecycle_allocates_nothing(OffloadCaps::none(1514));
+    lifecycle_allocates_nothing(OffloadCaps::none(1514), false);
 }
 
 #[test]
 fn checksum_offload_and_tso() {
-    lifecycle_allocates_nothing(offload_caps(1500, true));
+    lifecycle_allocates_nothing(offload_caps(1500, true), false);
+}
+
+#[test]
+fn zero_copy_receive_with_checksum_offload_and_tso() {
+    lifecycle_allocates_nothing(offload_caps(1500, true), true);
 }

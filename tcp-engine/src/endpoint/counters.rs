@@ -42,6 +42,9 @@ counters! {
         rx_frames,
         /// Bytes of those frames.
         rx_bytes,
+        /// In-order payload bytes handed to a [`ReceiveSink`](super::ReceiveSink) straight from
+        /// the frame (zero-copy receive), never copied into a receive buffer.
+        rx_direct_bytes,
         /// Frames for another MAC or IPv4 address (or multicast), dropped.
         rx_not_for_us,
         /// Frames whose IPv4 header checksum failed (software check or the device's verdict).

@@ -149,6 +149,7 @@
 mod app;
 mod buffers;
 mod counters;
+mod direct;
 mod loss;
 mod poll;
 mod prefetch;
@@ -162,6 +163,7 @@ mod tests;
 
 pub use buffers::{Buffers, ConnectionBuffers, StreamBuffers};
 pub use counters::EndpointCounters;
+pub use direct::{NoSink, ReceiveSink};
 pub use poll::PollReport;
 pub use rx::{Open, Received, Reply, ReplyKind, RxDrop};
 pub use tx::{CommitError, Outbound, TxFrame};

@@ -10,6 +10,7 @@
 //! right after the burst; replies that do not fit are dropped and counted
 //! (`replies_dropped`), as a NIC drops what its queue cannot hold.
 
+use super::direct::{NoSink, ReceiveSink};
 use super::prefetch::Prefetcher;
 use super::rx::{Open, Received};
 use super::tx::{NextOutput, Outbound, PlannedSegment};
@@ -135,7 +136,21 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         &mut self,
         now: Instant,
         device: &mut D,
+        on_event: impl FnMut(&mut Self, Open),
+    ) -> PollReport {
+        self.poll_direct(now, device, on_event, NoSink)
+    }
+
+    /// [`poll`](Self::poll) with zero-copy receive: in-order payload that arrives while its
+    /// connection's receive buffer is empty is offered to `sink` straight from the received
+    /// frame (see [`ReceiveSink`]), before any event of the frame reaches `on_event`; what the
+    /// sink does not take is buffered for [`read`](Self::read) as usual.
+    pub fn poll_direct<D: FrameDevice, K: ReceiveSink>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
         mut on_event: impl FnMut(&mut Self, Open),
+        mut sink: K,
     ) -> PollReport {
         let mut report = PollReport::default();
         let burst = self.rx_burst;
@@ -146,7 +161,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         device.rx_burst(burst, |frame, meta| {
             report.received += 1;
-            let reply = match self.receive(now, frame, meta) {
+            let reply = match self.receive_direct(now, frame, meta, &mut sink) {
                 Received::Reply(r) => Some(r),
                 Received::Open(open) => {
                     report.events += 1;

@@ -7,6 +7,7 @@
 use core::net::Ipv4Addr;
 
 use super::buffers::NoBuffers;
+use super::direct::{DirectRecv, NoSink, ReceiveSink};
 use super::{
     BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, make_ready, parking_tuple,
     role,
@@ -105,10 +106,23 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// returns what became of it. Replies are written in place into `frame`
     /// ([`Received::Reply`], or [`Open::reply`]). Never panics, whatever `frame` holds.
     pub fn receive(&mut self, now: Instant, frame: &mut [u8], meta: RxMeta) -> Received {
+        self.receive_direct(now, frame, meta, &mut NoSink)
+    }
+
+    /// [`receive`](Self::receive) with zero-copy delivery: in-order payload for a connection
+    /// whose receive buffer is empty goes to `sink` straight from `frame` (see
+    /// [`ReceiveSink`]); what the sink leaves is buffered as usual.
+    pub fn receive_direct<K: ReceiveSink + ?Sized>(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        meta: RxMeta,
+        sink: &mut K,
+    ) -> Received {
         self.counters.rx_frames += 1;
         self.counters.rx_bytes += frame.len() as u64;
         self.advance(now);
-        if let Some(r) = self.receive_fast(now, frame, meta) {
+        if let Some(r) = self.receive_fast(now, frame, meta, sink) {
             return r;
         }
         let parsed = match parse_frame(frame, meta) {
@@ -136,7 +150,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Received::Dropped(RxDrop::BadAddress);
                 }
                 let payload_len = payload.len();
-                let outcome = self.receive_segment(now, &ip, &header, payload);
+                let outcome = self.receive_segment(now, &ip, &header, payload, sink);
                 self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
@@ -163,7 +177,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// (not a listener) skips the general parser and the address checks (the connection's
     /// peer passed them when it was opened). `None`: take the general path.
     #[inline]
-    fn receive_fast(&mut self, now: Instant, frame: &mut [u8], meta: RxMeta) -> Option<Received> {
+    fn receive_fast<K: ReceiveSink + ?Sized>(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        meta: RxMeta,
+        sink: &mut K,
+    ) -> Option<Received> {
         let fast = parse_tcp_fast(frame, meta, self.mac)?;
         let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
@@ -192,7 +212,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             dont_frag: true,
             dscp_ecn: 0,
         };
-        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()]);
+        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
         Some(self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome))
     }
 
@@ -307,12 +327,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     /// Hands a segment to its connection or listener; `None` when no connection or listener
     /// exists (the caller answers per RFC 9293 3.10.7.1).
-    fn receive_segment(
+    fn receive_segment<K: ReceiveSink + ?Sized>(
         &mut self,
         now: Instant,
         ip: &Ipv4Repr,
         h: &TcpHeader,
         payload: &[u8],
+        sink: &mut K,
     ) -> Option<SegmentOutcome> {
         let tuple = FourTuple::new(
             Ipv4Addr::from(ip.dst_addr),
@@ -337,7 +358,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let r = match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
-                c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
+                if K::ACTIVE
+                    && !payload.is_empty()
+                    && DirectRecv::<_, K>::eligible(rcv, loss.out_of_order().is_empty())
+                {
+                    let mut direct = DirectRecv::new(rcv, sink, key);
+                    let r = c
+                        .tcb
+                        .on_segment(cfg, now, h, payload, snd, &mut direct, loss);
+                    self.counters.rx_direct_bytes += direct.delivered() as u64;
+                    r
+                } else {
+                    c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
+                }
             }
             None => c
                 .tcb

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use tcp_engine::device::{FrameDevice, OffloadCaps};
-use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig, Recycled};
+use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig, Open, Recycled};
 use tcp_engine::link::{LinkConfig, LinkCounters, LinkEnd, SimClock, pair};
 use tcp_engine::pcap::Capture;
 use tcp_engine::table::{HashSecret, SlotKey};
@@ -72,6 +72,10 @@ pub struct Stream {
     pub peer_closed: bool,
     pattern: Pattern,
     scratch: Vec<u8>,
+    /// Offers from a zero-copy receive sink so far (picks how much the next one takes).
+    offers: u64,
+    /// Bytes taken straight from frames.
+    pub direct: u64,
 }
 
 impl Stream {
@@ -84,6 +88,8 @@ impl Stream {
             peer_closed: false,
             pattern: Pattern::new(id),
             scratch: vec![0; 256 << 10],
+            offers: 0,
+            direct: 0,
         }
     }
 
@@ -106,6 +112,30 @@ impl Stream {
             progress = true;
         }
         progress
+    }
+
+    /// A zero-copy receive sink's offer: verifies and takes all of `data`, its first half or
+    /// nothing, in turn (so the receive buffer's fallback path runs too). Returns the bytes
+    /// taken.
+    pub fn take_direct(&mut self, data: &[u8]) -> usize {
+        self.offers += 1;
+        let take = match self.offers % 3 {
+            0 => data.len(),
+            1 => data.len() / 2,
+            _ => 0,
+        };
+        let expected = self.pattern.at(self.received, take);
+        if data[..take] != expected[..take] {
+            let at = (0..take).find(|&i| data[i] != expected[i]).unwrap();
+            panic!(
+                "stream corrupt at byte {} (zero-copy)",
+                self.received + at as u64
+            );
+        }
+        self.received += take as u64;
+        self.direct += take as u64;
+        assert!(self.received <= self.total, "more bytes than were sent");
+        take
     }
 
     /// Reads and verifies what arrived. Returns whether anything was read.
@@ -176,6 +206,10 @@ pub struct Pair<DA, DB> {
     pub up: Stream,
     pub down: Stream,
     pub start: Instant,
+    /// Both applications take in-order payload straight from frames
+    /// ([`Endpoint::poll_direct`](tcp_engine::endpoint::Endpoint::poll_direct) with
+    /// [`Stream::take_direct`]) instead of only reading their receive buffers.
+    pub direct: bool,
 }
 
 impl Pair<LinkEnd, LinkEnd> {
@@ -219,6 +253,7 @@ impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
             up: Stream::new(1, bytes.0),
             down: Stream::new(2, bytes.1),
             start,
+            direct: false,
         }
     }
 
@@ -235,25 +270,33 @@ impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
             down,
             dev_a,
             dev_b,
+            direct,
             ..
         } = self;
         let ka = *ka;
-        let ra = a.poll(now, dev_a, |_, open| {
+        let (mut down_closed, mut up_closed) = (false, false);
+        let on_a = |_: &mut Ep, open: Open| {
             assert_eq!(open.key, ka);
-            if open.events.contains(Events::PEER_CLOSED) {
-                down.peer_closed = true;
-            }
+            down_closed |= open.events.contains(Events::PEER_CLOSED);
             assert!(!open.events.contains(Events::RESET), "client reset");
-        });
-        let rb = b.poll(now, dev_b, |_, open| {
+        };
+        let ra = match *direct {
+            true => a.poll_direct(now, dev_a, on_a, |_, data: &[u8]| down.take_direct(data)),
+            false => a.poll(now, dev_a, on_a),
+        };
+        let on_b = |_: &mut Ep, open: Open| {
             if open.events.contains(Events::SYN_TO_LISTENER) {
                 *kb = Some(open.key);
             }
-            if open.events.contains(Events::PEER_CLOSED) {
-                up.peer_closed = true;
-            }
+            up_closed |= open.events.contains(Events::PEER_CLOSED);
             assert!(!open.events.contains(Events::RESET), "server reset");
-        });
+        };
+        let rb = match *direct {
+            true => b.poll_direct(now, dev_b, on_b, |_, data: &[u8]| up.take_direct(data)),
+            false => b.poll(now, dev_b, on_b),
+        };
+        down.peer_closed |= down_closed;
+        up.peer_closed |= up_closed;
         let mut progress = ra.received + ra.transmitted + ra.events > 0
             || rb.received + rb.transmitted + rb.events > 0;
         if a.state(ka).is_some_and(|s| s.is_synchronized()) {
