@@ -2,9 +2,11 @@
 //!
 //! `cargo run --profile perf -p ferrotoe-benches --example bulk_once -- ferrotoe csum 1500 4GiB`
 //! (arguments: stack, offload mode, MTU, bytes, repetitions, `verify` or `noverify`, `whole` or
-//! `segment`; defaults ferrotoe csum 1500 1GiB 1 verify whole). `segment` runs our engine over a
-//! link that segments TSO super-frames (MSS-sized frames at the receiver) instead of the
-//! benchmark's whole delivery.
+//! `segment`, `direct` or `buffered`; defaults ferrotoe csum 1500 1GiB 1 verify whole direct).
+//! `segment` runs our engine over a link that segments TSO super-frames (MSS-sized frames at
+//! the receiver) instead of the benchmark's whole delivery. `buffered` turns our engine's
+//! zero-copy receive off (every byte is copied into the receive buffer and read from there);
+//! `ab` alternates `direct` and `buffered` runs, for a paired comparison.
 //! Prints the goodput, the process CPU time per byte of the run and the counts.
 
 use std::error::Error;
@@ -31,16 +33,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         ..BulkConfig::REFERENCE
     };
     let reps: u32 = arg(4, "1").parse()?;
-    for _ in 0..reps {
-        let mut run: Box<dyn BulkRun> = if arg(6, "whole") == "segment" {
+    let receive = arg(7, "direct");
+    for rep in 0..reps {
+        let direct = match receive.as_str() {
+            "buffered" => false,
+            "ab" => rep % 2 == 0,
+            _ => true,
+        };
+        let segment = arg(6, "whole") == "segment";
+        let mut run: Box<dyn BulkRun> = if stack == StackId::Ferrotoe && (segment || !direct) {
             // Our engine with TSO super-frames segmented by the link's NIC model (the receiver
-            // sees MSS-sized frames, as from a NIC without LRO) instead of delivered whole.
+            // sees MSS-sized frames, as from a NIC without LRO) instead of delivered whole,
+            // and/or with zero-copy receive off.
             let mut link = link::link_config(&config);
-            link.tso_delivery = TsoDelivery::Segment;
-            Box::new(FerrotoeTransfer::new(
-                config,
-                link::LinkDevices::with_link(&link)?,
-            )?)
+            if segment {
+                link.tso_delivery = TsoDelivery::Segment;
+            }
+            let mut transfer = FerrotoeTransfer::new(config, link::LinkDevices::with_link(&link)?)?;
+            transfer.set_zero_copy_receive(direct);
+            Box::new(transfer)
         } else {
             bulk_stack(stack)?.prepare(&config)?
         };
@@ -49,8 +60,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         let counts = run.run()?;
         let secs = started.elapsed().as_secs_f64();
         let cpu = process_cpu_time()?.since(cpu).total().as_secs_f64();
+        let receive = if stack == StackId::Ferrotoe && !direct {
+            " buffered"
+        } else {
+            ""
+        };
         println!(
-            "{stack} {offload} MTU {mtu}: {:.2} Gbit/s, {:.4} ns CPU/B ({:.2} Gbit/s of CPU time); \
+            "{stack}{receive} {offload} MTU {mtu}: {:.2} Gbit/s, {:.4} ns CPU/B ({:.2} Gbit/s of CPU time); \
              {} data frames, {} reverse, {} requests, {} polls",
             bytes as f64 * 8.0 / secs / 1e9,
             cpu * 1e9 / bytes as f64,

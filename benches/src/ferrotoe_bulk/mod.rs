@@ -188,6 +188,9 @@ pub struct FerrotoeTransfer<D: BulkDevices> {
     /// The client connection's buffers until `run` connects.
     client_buffers: Option<Buffers<RingBuffer<Box<[u8]>>>>,
     pattern: Option<Pattern>,
+    /// The server reads in-order payload straight from received frames when its receive
+    /// buffer is empty (zero-copy receive); `false` reads everything from the buffer.
+    zero_copy_receive: bool,
     ran: bool,
 }
 
@@ -219,8 +222,15 @@ impl<D: BulkDevices> FerrotoeTransfer<D> {
             server,
             client_buffers: Some(Buffers::with_capacity(size, size)),
             pattern: config.verify.then(|| Pattern::new(size)),
+            zero_copy_receive: true,
             ran: false,
         })
+    }
+
+    /// Turns zero-copy receive on (the default) or off (every byte goes through the server's
+    /// receive buffer: one more copy per byte), to measure what it buys.
+    pub fn set_zero_copy_receive(&mut self, on: bool) {
+        self.zero_copy_receive = on;
     }
 
     /// The backend's devices (counters, tests).
@@ -282,6 +292,7 @@ impl<D: BulkDevices> BulkRun for FerrotoeTransfer<D> {
                 }
             });
             let pattern = self.pattern.as_ref();
+            let zero_copy = self.zero_copy_receive;
             // Zero-copy receive: in-order payload arriving while the receive buffer is empty
             // is compared with the pattern straight in the received frame; the rest is read
             // from the receive buffer below.
@@ -299,6 +310,9 @@ impl<D: BulkDevices> BulkRun for FerrotoeTransfer<D> {
                     }
                 },
                 |_key, data: &[u8]| {
+                    if !zero_copy {
+                        return 0;
+                    }
                     if let Some(p) = pattern {
                         if direct_mismatch.is_none() {
                             direct_mismatch = p.check(received, data).err();
@@ -509,6 +523,25 @@ mod tests {
             ));
         }
         stack.supports(&BulkConfig::REFERENCE).unwrap();
+    }
+
+    #[test]
+    fn zero_copy_receive_verifies_in_the_frame_and_can_be_turned_off() {
+        for zero_copy in [true, false] {
+            let config = small(2 << 20);
+            let devices = link::LinkDevices::new(&config).unwrap();
+            let mut transfer = FerrotoeTransfer::new(config, devices).unwrap();
+            transfer.set_zero_copy_receive(zero_copy);
+            let counts = transfer.run().unwrap();
+            assert_eq!(counts.bytes, 2 << 20);
+            let direct = transfer.server.counters().rx_direct_bytes;
+            if zero_copy {
+                // Nearly everything is read in the frames (the buffer is drained every round).
+                assert!(direct > (2 << 20) / 2, "{direct}");
+            } else {
+                assert_eq!(direct, 0);
+            }
+        }
     }
 
     #[test]
