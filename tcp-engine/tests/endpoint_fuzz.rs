@@ -167,6 +167,8 @@ struct Fuzz {
     keys: Vec<SlotKey>,
     buf: Vec<u8>,
     offload: bool,
+    /// Frames delivered (picks how each is received).
+    turn: u32,
 }
 
 impl Fuzz {
@@ -214,8 +216,23 @@ impl Fuzz {
         SeqNum(base.0.wrapping_add(sel.1 as u32))
     }
 
+    /// Receives `frame`, every other time through zero-copy receive with a sink that takes
+    /// all, half or none of what it is offered.
     fn deliver(&mut self, mut frame: Vec<u8>, meta: RxMeta) {
-        let _ = self.ep.receive(self.now, &mut frame, meta);
+        self.turn = self.turn.wrapping_add(1);
+        if self.turn % 2 == 0 {
+            let _ = self.ep.receive(self.now, &mut frame, meta);
+            return;
+        }
+        let share = (self.turn / 2) % 3;
+        let mut sink = |_: SlotKey, data: &[u8]| match share {
+            0 => data.len(),
+            1 => data.len() / 2,
+            _ => 0,
+        };
+        let _ = self
+            .ep
+            .receive_direct(self.now, &mut frame, meta, &mut sink);
     }
 
     fn apply(&mut self, op: Op) {
@@ -477,6 +494,7 @@ fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
         keys: Vec::new(),
         buf: vec![0u8; 70_000],
         offload: caps.tx_checksum,
+        turn: 0,
     };
     f.ep.add_neighbor(f.now, ip(2), mac(2));
     for port in [80, 80, 81] {
