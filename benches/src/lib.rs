@@ -9,8 +9,9 @@
 //! Every TCP stack under test implements [`workload::BulkStack`]: one connection, both ends on
 //! one thread, N bytes client to server over an in-memory link or a simulated NIC, the data
 //! copied in and verified out. [`stacks::bulk_stack`] is the one place where stacks are
-//! registered; smoltcp 0.14 ([`smoltcp_bulk`], the work of `../shared/baselines/smoltcp-bulk`
-//! in our own harness) is the baseline every figure is compared with. [`runner::run_matrix`]
+//! registered: our engine ([`ferrotoe_bulk`]) and smoltcp 0.14 ([`smoltcp_bulk`], the work of
+//! `../shared/baselines/smoltcp-bulk` in our own harness), the baseline every figure is
+//! compared with. [`runner::run_matrix`]
 //! runs stack x backend x MTU x offload mode for several interleaved rounds and returns a
 //! [`report::BenchReport`].
 //!
@@ -35,9 +36,11 @@
 //! | [`workload`] | the bulk workload's vocabulary: `BulkConfig`, `BulkCounts`, errors, the `BulkStack`/`BulkRun` traits |
 //! | [`stacks`] | the registry of stacks (`StackId`, `bulk_stack`) |
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
+//! | [`ferrotoe_bulk`] | our engine's bulk workload, generic over a backend's frame devices (the in-memory link today) |
 //! | [`sim_hosts`] | two hosts (engine + driver + simulated NIC) joined by a simulated cable; bulk and request/response over them; the benchmark's `model`/`rtl` backends |
 //! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
+//! | [`lifecycle`] | connection lifecycles per second (handshake, request, response, close) |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
 //! | [`runner`] | the interleaved matrix runner |
@@ -50,6 +53,8 @@
 pub mod apps;
 pub mod demo;
 pub mod external;
+pub mod ferrotoe_bulk;
+pub mod lifecycle;
 pub mod measure;
 pub mod nic;
 pub mod pattern;

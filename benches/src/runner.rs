@@ -4,9 +4,9 @@
 //! alike and ratios between cells of one round stay meaningful.
 //!
 //! For every run the runner asks the stack to [`prepare`](BulkStack::prepare) (untimed), then
-//! measures [`BulkRun::run`] with the [`Meter`]: wall time, process CPU time, and cycles when
-//! the machine counts them. The optional external `smoltcp-bulk` binary runs in the same
-//! rounds. Results go to a [`BenchReport`].
+//! measures [`BulkRun::run`](crate::workload::BulkRun::run) with the [`Meter`]: wall time,
+//! process CPU time, and cycles when the machine counts them. The optional external
+//! `smoltcp-bulk` binary runs in the same rounds. Results go to a [`BenchReport`].
 //!
 //! Owns the order and bookkeeping of runs. Must not know any stack's internals (they come in
 //! as [`BulkStack`] objects, registered in `crate::stacks`) nor format output (`crate::report`).

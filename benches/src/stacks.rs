@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sim_hosts::FerrotoeSimBulk;
+use crate::ferrotoe_bulk::FerrotoeBulk;
 use crate::smoltcp_bulk::SmoltcpBulk;
 use crate::workload::BulkStack;
 
@@ -69,10 +69,8 @@ impl std::error::Error for NotWired {}
 pub fn bulk_stack(stack: StackId) -> Result<Box<dyn BulkStack>, NotWired> {
     match stack {
         StackId::Smoltcp => Ok(Box::new(SmoltcpBulk)),
-        // Our engine over two simulated NICs: backends `model` and `rtl`
-        // (`crate::sim_hosts::bulk`). The in-memory `link` backend is the engine's link
-        // workload; until it is registered here, link cells are skipped with that reason.
-        StackId::Ferrotoe => Ok(Box::new(FerrotoeSimBulk)),
+        // Our engine: over the in-memory link, or two simulated NICs (`model`, `rtl`).
+        StackId::Ferrotoe => Ok(Box::new(FerrotoeBulk)),
     }
 }
 

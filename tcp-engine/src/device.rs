@@ -131,4 +131,11 @@ pub trait FrameDevice {
     /// Pushes queued frames to the device (one doorbell per burst). Devices that send at once
     /// may do nothing.
     fn flush(&mut self) {}
+
+    /// Shows up to `max` of the frames the next [`rx_burst`](Self::rx_burst) would hand out,
+    /// in order, without taking them, so that a caller can prefetch what they will touch.
+    /// Devices that cannot look ahead show nothing (the default).
+    fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, on_frame: F) {
+        let _ = (max, on_frame);
+    }
 }

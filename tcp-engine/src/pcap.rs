@@ -176,6 +176,10 @@ impl<D: FrameDevice, W: Write, C: FnMut() -> u64> FrameDevice for Capture<D, W, 
         self.caps
     }
 
+    fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, on_frame: F) {
+        self.inner.peek_rx(max, on_frame);
+    }
+
     fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, mut on_frame: F) -> usize {
         let Capture {
             inner,

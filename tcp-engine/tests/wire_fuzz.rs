@@ -15,7 +15,8 @@ use tcp_engine::device::{ChecksumState, RxMeta};
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
 use tcp_engine::wire::frame::{
-    TcpFrameAddresses, emit_arp_frame, emit_echo_reply, emit_tcp_frame, parse_frame,
+    SegmentTemplate, TcpFrameAddresses, emit_arp_frame, emit_echo_reply, emit_tcp_frame,
+    parse_frame, parse_tcp_fast,
 };
 use tcp_engine::wire::tcp::{self, TcpRepr, emitted_sack_blocks, parse_options};
 use tcp_engine::wire::{
@@ -503,5 +504,118 @@ proptest! {
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), TxChecksum::Software);
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
         prop_assert_eq!(Ipv4Repr::parse(&p, ChecksumState::Unknown), Ok(repr));
+    }
+}
+
+/// A frame of (nearly) the receive fast path's shape: ACK set plus any other flags, no options,
+/// timestamps alone, or arbitrary options.
+fn arb_fast_frame() -> impl Strategy<Value = (Vec<u8>, EthernetAddress, bool)> {
+    (
+        arb_addrs(),
+        any::<u16>(),
+        any::<(u16, u16, u32, u32, u16)>(),
+        prop_oneof![Just(0u16), 0u16..0x200],
+        prop_oneof![
+            2 => Just(TcpOptions::default()),
+            3 => any::<(u32, u32)>().prop_map(|ts| TcpOptions { timestamps: Some(ts), ..TcpOptions::default() }),
+            1 => arb_options(),
+        ],
+        proptest::collection::vec(any::<u8>(), 0..200),
+    )
+        .prop_map(|(addrs, ident, (sport, dport, seq, ack, window), extra, options, payload)| {
+            let header = TcpHeader {
+                src_port: sport,
+                dst_port: dport,
+                seq: SeqNum(seq),
+                ack: SeqNum(ack),
+                flags: TcpFlags(TcpFlags::ACK.0 | extra),
+                window,
+                urgent: 0,
+                options,
+            };
+            let mut buf = vec![0u8; 14 + 20 + 60 + payload.len()];
+            let n = emit_tcp_frame(&mut buf, &addrs, ident, &header, &[&payload], TxChecksum::Software)
+                .expect("buffer sized for the frame")
+                .frame_len();
+            buf.truncate(n);
+            let fast_shape = !header.flags.intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST | TcpFlags::URG)
+                && (options == TcpOptions::default()
+                    || options == TcpOptions { timestamps: options.timestamps, ..TcpOptions::default() });
+            (buf, addrs.dst_mac, fast_shape)
+        })
+}
+
+proptest! {
+    #![proptest_config(config(3000))]
+
+    /// The fast path's parser takes intact frames of its shape, and whatever it takes (after
+    /// any damage) the full parser takes identically.
+    #[test]
+    fn fast_tcp_parser_agrees_with_the_full_parser(
+        (frame, mac, fast_shape) in arb_fast_frame(),
+        mutations in proptest::collection::vec(arb_mutation(), 0..3),
+    ) {
+        if fast_shape {
+            let fast = parse_tcp_fast(&frame, RxMeta::UNVERIFIED, mac);
+            prop_assert!(fast.is_some(), "an intact frame of the fast shape was refused");
+        }
+        let mut frame = frame;
+        for m in &mutations {
+            apply(&mut frame, m);
+        }
+        for ip in STATES {
+            for l4 in STATES {
+                let meta = RxMeta { ip, l4 };
+                let Some(fast) = parse_tcp_fast(&frame, meta, mac) else { continue };
+                let full = parse_frame(&frame, meta);
+                let Ok(full) = full else {
+                    return Err(TestCaseError::fail(format!("fast took what the full parser refuses: {full:?}")));
+                };
+                prop_assert_eq!(full.ethernet.dst_addr, mac);
+                prop_assert_eq!(full.ethernet.src_addr, fast.src_mac);
+                let RxPayload::Tcp { ip, tcp, payload, .. } = full.payload else {
+                    return Err(TestCaseError::fail("fast took a frame that is not TCP"));
+                };
+                prop_assert_eq!(ip.src_addr, fast.src_ip);
+                prop_assert_eq!(ip.dst_addr, fast.dst_ip);
+                prop_assert_eq!(tcp.header, fast.header);
+                prop_assert_eq!(payload, &frame[fast.payload.clone()]);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(2000))]
+
+    /// A segment stamped from a template is byte for byte the frame `emit_tcp_frame` writes
+    /// for the same header with the sequence number moved on and the flags replaced.
+    #[test]
+    fn segment_template_matches_emit_tcp_frame(
+        addrs in arb_addrs(),
+        header in arb_tcp_header(),
+        ident in any::<u16>(),
+        offset in any::<u32>(),
+        flags in 0u16..0x200,
+        payload in proptest::collection::vec(any::<u8>(), 0..1600),
+        split in any::<usize>(),
+        software in any::<bool>(),
+    ) {
+        let csum = if software { TxChecksum::Software } else { TxChecksum::Device };
+        let template = SegmentTemplate::new(&addrs, &header, csum).unwrap();
+        let cut = split % (payload.len() + 1);
+        let pieces = [&payload[..cut], &payload[cut..]];
+        let mut got = vec![0u8; 14 + 20 + 60 + payload.len()];
+        let got_layout = template.emit(&mut got, ident, offset, TcpFlags(flags), &pieces).unwrap();
+        let mut moved = header;
+        moved.seq = SeqNum(header.seq.0.wrapping_add(offset));
+        moved.flags = TcpFlags(flags);
+        let mut want = vec![0u8; got.len()];
+        let want_layout = emit_tcp_frame(&mut want, &addrs, ident, &moved, &pieces, csum).unwrap();
+        prop_assert_eq!(got_layout, want_layout);
+        prop_assert_eq!(&got[..got_layout.frame_len()], &want[..want_layout.frame_len()]);
+        // A buffer one byte short is refused, not overrun.
+        let mut short = vec![0u8; want_layout.frame_len() - 1];
+        prop_assert!(template.emit(&mut short, ident, offset, TcpFlags(flags), &pieces).is_err());
     }
 }

@@ -362,6 +362,66 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
+        let n = self.writable_buffers(key)?.write(data);
+        self.queue_after_io(key, n);
+        Ok(n)
+    }
+
+    /// Like [`write`](Self::write), without a copy from a buffer of the application's: `fill`
+    /// gets the send buffer's next contiguous free run, writes into a prefix of it and returns
+    /// how many bytes it wrote. Returns that count (0 when the buffer is full; a buffer whose
+    /// free space wraps offers it in two calls).
+    ///
+    /// # Errors
+    /// As [`write`](Self::write); `fill` is not called then.
+    pub fn write_with(
+        &mut self,
+        key: SlotKey,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, EndpointError>
+    where
+        B: StreamBuffers,
+    {
+        let n = self.writable_buffers(key)?.write_with(fill);
+        self.queue_after_io(key, n);
+        Ok(n)
+    }
+
+    /// Like [`read`](Self::read), without a copy into a buffer of the application's:
+    /// `consume` gets the next contiguous run of received bytes in place (empty when nothing is
+    /// readable) and returns how many of them it took. Returns that count.
+    ///
+    /// # Errors
+    /// A stale key; `consume` is not called then.
+    pub fn read_with(
+        &mut self,
+        key: SlotKey,
+        consume: impl FnOnce(&[u8]) -> usize,
+    ) -> Result<usize, EndpointError>
+    where
+        B: StreamBuffers,
+    {
+        let n = self.live_buffers(key)?.read_with(consume);
+        self.queue_after_io(key, n);
+        Ok(n)
+    }
+
+    /// The buffers of a live connection.
+    fn live_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
+        let c = self.live_mut(key)?;
+        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
+    }
+
+    /// After the application wrote or took `n` bytes: data may go out, or the window may have
+    /// opened enough for an update.
+    fn queue_after_io(&mut self, key: SlotKey, n: usize) {
+        if n > 0 {
+            make_ready(&mut self.table, &mut self.ready, key.index());
+        }
+    }
+
+    /// The buffers of a connection the application may still write to.
+    fn writable_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
         let c = self.live_mut(key)?;
         let state = c.tcb.state();
         if !matches!(
@@ -371,12 +431,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         {
             return Err(EndpointError::WrongState { key, state });
         }
-        let b = c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))?;
-        let n = b.write(data);
-        if n > 0 {
-            make_ready(&mut self.table, &mut self.ready, key.index());
-        }
-        Ok(n)
+        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
     }
 
     /// Moves up to `out.len()` received bytes into `out` and returns how many (0: nothing
@@ -388,13 +443,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let c = self.live_mut(key)?;
-        let b = c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))?;
-        let n = b.read(out);
-        if n > 0 {
-            // The window may have opened enough for an update.
-            make_ready(&mut self.table, &mut self.ready, key.index());
-        }
+        let n = self.live_buffers(key)?.read(out);
+        self.queue_after_io(key, n);
         Ok(n)
     }
 

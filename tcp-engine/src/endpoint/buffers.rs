@@ -43,6 +43,14 @@ pub trait StreamBuffers: ConnectionBuffers {
     /// Moves up to `out.len()` received in-order bytes into `out`; returns how many.
     fn read(&mut self, out: &mut [u8]) -> usize;
 
+    /// Lets `fill` write straight into the send buffer's next contiguous free run; it returns
+    /// the bytes written, which join the buffer. Returns that count (0 when full).
+    fn write_with(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> usize;
+
+    /// Lets `consume` use the next contiguous run of received in-order bytes in place; it
+    /// returns how many it took, which leave the buffer. Returns that count.
+    fn read_with(&mut self, consume: impl FnOnce(&[u8]) -> usize) -> usize;
+
     /// Free bytes in the send buffer.
     fn send_space(&self) -> usize;
 
@@ -116,6 +124,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>, U: AsRef<[u8]> + AsMut<[u8]>> StreamBuffers
     #[inline]
     fn read(&mut self, out: &mut [u8]) -> usize {
         self.recv.read(out)
+    }
+
+    #[inline]
+    fn write_with(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        self.send.write_with(fill)
+    }
+
+    #[inline]
+    fn read_with(&mut self, consume: impl FnOnce(&[u8]) -> usize) -> usize {
+        self.recv.read_with(consume)
     }
 
     #[inline]

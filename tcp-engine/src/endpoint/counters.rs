@@ -86,6 +86,10 @@ counters! {
         tx_payload_bytes,
         /// TCP frames committed as TSO super-frames.
         tx_tso_frames,
+        /// Super-segments the poll helper cut into MSS-sized frames itself (software
+        /// segmentation, for devices without TSO); each of their frames counts in `tx_frames`
+        /// and `tx_segments`.
+        gso_batches,
         /// RSTs sent for aborted connections.
         tx_aborts,
         /// Commits refused because the frame's plan was stale (the connection changed between

@@ -36,6 +36,9 @@
 //!   checksum offload) segments are super-segments with a TSO
 //!   [`TxMeta`](crate::device::TxMeta); with checksum offload
 //!   checksums are left to the device; otherwise everything is segmented and summed in software.
+//!   Without TSO, [`Endpoint::poll`] still plans super-segments and cuts them into MSS-sized
+//!   frames itself (software segmentation, [`EndpointConfig::software_segmentation`]): the
+//!   same frames on the wire, one plan and one commit per super-segment.
 //! * **Connections**: [`connect`](Endpoint::connect) (ephemeral port, RFC 6528 ISN; the SYN
 //!   leaves in the send phase, and the first segment after the handshake carries data when the
 //!   application wrote some), [`listen`](Endpoint::listen), [`close`](Endpoint::close),
@@ -104,6 +107,21 @@
 //! connection whose next hop is being resolved waits in a second list and is queued again when
 //! the neighbour answers (or at the next ARP retry).
 //!
+//! # The fast paths
+//! What every segment of a busy connection goes through is kept short; each shortcut gives
+//! exactly the result of the general path (tests compare them):
+//! * [`parse_tcp_fast`](crate::wire::frame::parse_tcp_fast) takes a segment of the common
+//!   shape (IPv4 without options, TCP with timestamps or no options, ACK without
+//!   SYN/FIN/RST/URG) apart in one pass; anything else takes the general parser.
+//! * A one-entry cache in the table ([`ConnectionTable::lookup_segment_cached`]) spares
+//!   consecutive segments of one flow the hash and the probe.
+//! * A segment that needs no answer ([`Tcb::may_transmit`]) does not queue its connection for
+//!   the send phase, and deadlines are re-filed in the wheel only when they changed.
+//! * Software segmentation stamps its frames from a
+//!   [`SegmentTemplate`](crate::wire::frame::SegmentTemplate).
+//! * Above [`PREFETCH_MIN_CONNECTIONS`], [`Endpoint::poll`] prefetches each receive burst
+//!   ([`Endpoint::prefetch`]) so its cache misses overlap.
+//!
 //! # Memory per connection
 //! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,
 //! buffers excluded: the slot (the 176-byte `Tcb`, the tuple, timer and queue links, flags, and
@@ -133,6 +151,7 @@ mod buffers;
 mod counters;
 mod loss;
 mod poll;
+mod prefetch;
 mod rx;
 mod sched;
 mod tx;
@@ -150,7 +169,7 @@ pub use tx::{CommitError, Outbound, TxFrame};
 use core::fmt;
 use core::net::Ipv4Addr;
 
-use crate::device::OffloadCaps;
+use crate::device::{OffloadCaps, TsoCaps};
 use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::seq::SeqNum;
 use crate::table::{
@@ -204,11 +223,27 @@ pub struct EndpointConfig {
     /// Loss states [`BoxedEndpoint::with_capacity`] allocates; `None`:
     /// [`Endpoint::default_loss_states`].
     pub loss_states: Option<usize>,
+    /// Software segmentation (GSO) when the device has no TSO: connections plan
+    /// super-segments of up to [`GSO_MAX_PAYLOAD`] bytes and [`Endpoint::poll`] cuts each into
+    /// MSS-sized frames itself, so planning, committing and timer bookkeeping happen once per
+    /// super-segment instead of once per frame. The frames on the wire are the same.
+    /// [`Endpoint::poll_transmit`] always writes one MSS-sized segment per frame.
+    pub software_segmentation: bool,
 }
+
+/// Largest super-segment of software segmentation (see
+/// [`EndpointConfig::software_segmentation`]).
+pub const GSO_MAX_PAYLOAD: u32 = 64 * 1024;
+
+/// Connections from which [`Endpoint::poll`] prefetches each receive burst
+/// ([`Endpoint::prefetch`]): below this the table sits in the caches and prefetching would only
+/// cost a hash per frame.
+pub const PREFETCH_MIN_CONNECTIONS: usize = 1 << 16;
 
 impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
-    /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames.
+    /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames,
+    /// software segmentation on.
     pub fn new(
         mac: EthernetAddress,
         address: Ipv4Cidr,
@@ -228,6 +263,7 @@ impl EndpointConfig {
             rx_burst: 64,
             tx_burst: 256,
             loss_states: None,
+            software_segmentation: true,
         }
     }
 }
@@ -398,6 +434,16 @@ impl<B> Connection<B> {
     fn has(&self, bits: u8) -> bool {
         self.role & bits != 0
     }
+
+    /// Reads fields from every part of the slot (see [`Tcb::touch`]).
+    #[inline]
+    fn touch(&self) -> u32 {
+        self.tcb.touch()
+            ^ self.queue_next
+            ^ self.loss
+            ^ u32::from(self.remote_port)
+            ^ u32::from(self.buffers.is_some())
+    }
 }
 
 impl<B> fmt::Debug for Connection<B> {
@@ -445,6 +491,8 @@ pub struct Endpoint<B, SS, MS, LS> {
     gateway: Option<Ipv4Address>,
     ttl: u8,
     caps: OffloadCaps,
+    /// Software segmentation is on (see [`EndpointConfig::software_segmentation`]).
+    gso: bool,
     csum: TxChecksum,
     isn: IsnGenerator,
     ports: EphemeralPorts,
@@ -572,6 +620,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Some(tso) if caps.tx_checksum => Some(tso),
             _ => None,
         };
+        let gso = cfg.tso.is_none() && config.software_segmentation;
+        if gso {
+            cfg.tso = Some(TsoCaps {
+                max_payload: GSO_MAX_PAYLOAD,
+                min_mss: 1,
+                max_mss: u16::MAX,
+            });
+        }
         let slot_map = SlotMap::new(slots).map_err(SetupError::Slots)?;
         let hasher = SipTupleHasher::new(config.secret.derive(b"tuple map"));
         let map = TupleMap::new(buckets, capacity, hasher).map_err(SetupError::Map)?;
@@ -587,6 +643,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             gateway: config.gateway,
             ttl: config.ttl,
             caps,
+            gso,
             csum: TxChecksum::from_caps(&caps),
             isn: IsnGenerator::new(config.secret.derive(b"isn")),
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
@@ -637,7 +694,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     // --- Accessors. ---
 
-    /// The connection configuration in force (MSS capped to the device, TSO from its caps).
+    /// The connection configuration in force (MSS capped to the device; TSO from its caps, or
+    /// the limits of software segmentation when the device has none).
     pub fn tcb_config(&self) -> &TcbConfig {
         &self.cfg
     }
@@ -831,6 +889,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             .map(Instant::micros);
         if self.with_wheel(|wheel, host| wheel.schedule(host, idx, deadline)) {
             make_ready(&mut self.table, &mut self.ready, idx);
+        }
+    }
+
+    /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:
+    /// an unchanged deadline is filed where it was (or, already due, queued as it was).
+    #[inline]
+    fn reschedule_if_changed(&mut self, idx: u32, before: Option<Instant>) {
+        let now = self
+            .table
+            .get_index(idx)
+            .and_then(|(_, c)| c.tcb.next_deadline());
+        if now != before {
+            self.reschedule(idx);
         }
     }
 

@@ -1,14 +1,18 @@
-//! The device-driving helper: one call runs a receive burst through the endpoint, sends the
-//! in-place replies, then sends segments until nothing is left (or the device is full), with
-//! one flush per call.
+//! The device-driving helper: one call runs a receive burst through the endpoint (prefetched
+//! first when the endpoint is large), sends the in-place replies, then sends segments until
+//! nothing is left (or the device is full), with one flush per call. Without TSO on the device,
+//! super-segments are cut into MSS-sized frames here (software segmentation): planned and
+//! committed once, written frame by frame into the device's buffers, and committed only as far
+//! as the device took them.
 //!
 //! Replies written in place cannot be sent while the device's receive burst holds the device,
 //! so they are copied into a small fixed stash (inside the endpoint: no allocation) and sent
 //! right after the burst; replies that do not fit are dropped and counted
 //! (`replies_dropped`), as a NIC drops what its queue cannot hold.
 
+use super::prefetch::Prefetcher;
 use super::rx::{Open, Received};
-use super::tx::Outbound;
+use super::tx::{NextOutput, Outbound, PlannedSegment};
 use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, SlotStorage};
 use crate::device::{FrameDevice, TxMeta};
 use crate::time::Instant;
@@ -68,6 +72,57 @@ pub struct PollReport {
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
     Endpoint<B, SS, MS, LS>
 {
+    /// Software segmentation: sends super-segment `seg` as MSS-sized frames, at most `budget`
+    /// of them, and commits what went out. Returns the frames sent and whether the device
+    /// refused one (or had no buffer) before the end.
+    fn send_gso<D: FrameDevice>(
+        &mut self,
+        now: Instant,
+        device: &mut D,
+        seg: &PlannedSegment,
+        budget: usize,
+    ) -> (usize, bool) {
+        let total = seg.plan.payload_len;
+        let mss = seg.plan.tso_mss.map_or(total, u32::from).max(1);
+        let Some(template) = self.gso_template(seg) else {
+            // Cannot happen right after planning; stop the burst rather than plan it again.
+            return (0, true);
+        };
+        let (mut offset, mut frames, mut bytes) = (0u32, 0usize, 0u64);
+        let mut refused = false;
+        while offset < total && frames < budget {
+            let len = mss.min(total - offset);
+            let (mut called, mut written) = (false, false);
+            let sent = device.transmit(|buf| {
+                called = true;
+                let out = self.write_gso_segment(seg, &template, offset, len, buf);
+                written = out.is_some();
+                out
+            });
+            match sent {
+                Some((n, _)) => {
+                    offset += len;
+                    frames += 1;
+                    bytes += n as u64;
+                }
+                None => {
+                    if written {
+                        self.counters.tx_device_refused += 1;
+                    } else if called {
+                        // The device's buffer cannot hold one segment.
+                        self.counters.tx_buffer_too_small += 1;
+                    }
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        if offset > 0 {
+            self.commit_gso(now, seg, offset, frames as u64, bytes);
+        }
+        (frames, refused)
+    }
+
     /// One round over `device` at `now`: receives up to `rx_burst` frames (each
     /// [`receive`](Self::receive)d; every [`Open`] goes to `on_event`, which may read, write,
     /// listen, close...), sends the in-place replies, then runs the send phase until nothing is
@@ -84,6 +139,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     ) -> PollReport {
         let mut report = PollReport::default();
         let burst = self.rx_burst;
+        if self.table.len() >= super::PREFETCH_MIN_CONNECTIONS {
+            let mut prefetch = Prefetcher::new();
+            device.peek_rx(burst, |frame| prefetch.add(self, frame));
+            prefetch.flush(self);
+        }
         device.rx_burst(burst, |frame, meta| {
             report.received += 1;
             let reply = match self.receive(now, frame, meta) {
@@ -125,37 +185,47 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.stash.clear();
         let mut budget = self.tx_burst;
         while budget > 0 {
-            let mut written = None;
-            let mut event = None;
-            let sent = device.transmit(|buf| match self.poll_transmit(now, buf) {
-                Outbound::Frame(f) => {
-                    written = Some(f);
-                    Some((f.len, f.meta))
-                }
-                Outbound::Event(e) => {
-                    event = Some(e);
-                    None
-                }
-                Outbound::Nothing => None,
-            });
-            match (sent, written, event) {
-                (Some(_), Some(frame), _) => {
-                    budget -= 1;
-                    report.transmitted += 1;
-                    // A commit can only fail if the connection changed in between, which
-                    // nothing here does; it is counted by the endpoint if it ever happens.
-                    let _ = self.commit(now, &frame);
-                }
-                (None, Some(_), _) => {
-                    // The device ran `fill` and refused the frame: nothing was sent.
-                    self.counters.tx_device_refused += 1;
-                    break;
-                }
-                (_, None, Some(e)) => {
+            let next = self.next_output(now);
+            match next {
+                NextOutput::Nothing => break,
+                NextOutput::Event(e) => {
                     report.events += 1;
                     on_event(self, e);
                 }
-                _ => break,
+                NextOutput::Segment(seg) if self.gso && seg.plan.tso_mss.is_some() => {
+                    let (frames, refused) = self.send_gso(now, device, &seg, budget);
+                    budget -= frames;
+                    report.transmitted += frames;
+                    if refused {
+                        break;
+                    }
+                }
+                next => {
+                    let mut written = None;
+                    let sent = device.transmit(|buf| match self.write_output(next, buf) {
+                        Outbound::Frame(f) => {
+                            written = Some(f);
+                            Some((f.len, f.meta))
+                        }
+                        Outbound::Event(_) | Outbound::Nothing => None,
+                    });
+                    match (sent, written) {
+                        (Some(_), Some(frame)) => {
+                            budget -= 1;
+                            report.transmitted += 1;
+                            // A commit can only fail if the connection changed in between,
+                            // which nothing here does; it is counted by the endpoint if it
+                            // ever happens.
+                            let _ = self.commit(now, &frame);
+                        }
+                        (None, Some(_)) => {
+                            // The device ran `fill` and refused the frame: nothing was sent.
+                            self.counters.tx_device_refused += 1;
+                            break;
+                        }
+                        _ => break,
+                    }
+                }
             }
         }
         device.flush();

@@ -17,7 +17,7 @@ use crate::segment::TcpHeader;
 use crate::table::{FourTuple, Matched, SlotKey};
 use crate::tcb::{DropReason, Events, State, Tcb, reset_for};
 use crate::time::Instant;
-use crate::wire::frame::{emit_arp_frame, parse_frame};
+use crate::wire::frame::{emit_arp_frame, parse_frame, parse_tcp_fast};
 use crate::wire::{
     self, ArpOperation, ArpRepr, EtherType, EthernetAddress, EthernetRepr, IcmpEchoKind,
     IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
@@ -108,6 +108,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_frames += 1;
         self.counters.rx_bytes += frame.len() as u64;
         self.advance(now);
+        if let Some(r) = self.receive_fast(now, frame, meta) {
+            return r;
+        }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
             Err(e) => {
@@ -154,6 +157,43 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 Received::Dropped(RxDrop::NotForUs)
             }
         }
+    }
+
+    /// The fast path: a segment of the common shape ([`parse_tcp_fast`]) for a connection
+    /// (not a listener) skips the general parser and the address checks (the connection's
+    /// peer passed them when it was opened). `None`: take the general path.
+    #[inline]
+    fn receive_fast(&mut self, now: Instant, frame: &mut [u8], meta: RxMeta) -> Option<Received> {
+        let fast = parse_tcp_fast(frame, meta, self.mac)?;
+        let h = &fast.header;
+        if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
+            return None;
+        }
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(fast.dst_ip),
+            h.dst_port,
+            Ipv4Addr::from(fast.src_ip),
+            h.src_port,
+        );
+        if !matches!(
+            self.table.lookup_segment_cached(&tuple),
+            Some(Matched::Connection(_))
+        ) {
+            return None;
+        }
+        let payload_len = fast.payload.len();
+        let ip = Ipv4Repr {
+            src_addr: fast.src_ip,
+            dst_addr: fast.dst_ip,
+            protocol: IpProtocol::TCP,
+            payload_len: h.buffer_len() + payload_len,
+            ttl: 0,
+            ident: 0,
+            dont_frag: true,
+            dscp_ecn: 0,
+        };
+        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()]);
+        Some(self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome))
     }
 
     fn count_wire_error(&mut self, e: wire::Error) {
@@ -280,27 +320,28 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ipv4Addr::from(ip.src_addr),
             h.src_port,
         );
-        let matched = self.table.lookup_segment(&tuple)?;
+        let matched = self.table.lookup_segment_cached(&tuple)?;
         self.counters.rx_segments += 1;
         self.counters.rx_payload_bytes += payload.len() as u64;
         let key = matched.key();
         let idx = key.index();
-        let cfg = self.cfg;
+        let cfg = &self.cfg;
         let c = self.table.get_mut(key)?;
         if c.qstate == QState::Zombie {
             // Logically gone: answer as a closed port would.
             return None;
         }
         let listening_before = c.tcb.state() == State::Listen;
+        let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let r = match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
-                c.tcb.on_segment(&cfg, now, h, payload, snd, rcv, loss)
+                c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
             }
             None => c
                 .tcb
-                .on_segment(&cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
+                .on_segment(cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
         };
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if let Some(d) = r.dropped {
@@ -320,8 +361,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         } else if events.contains(Events::CLOSED) {
             self.closed(idx);
         } else if !listening_before {
-            self.reschedule(idx);
-            make_ready(&mut self.table, &mut self.ready, idx);
+            self.reschedule_if_changed(idx, deadline_before);
+            // A segment that asks for no answer (an ACK of data in flight, data whose ACK
+            // is delayed) leaves the connection out of the send phase.
+            let wants = self
+                .table
+                .get_index(idx)
+                .is_some_and(|(_, c)| match &c.buffers {
+                    Some(b) => c.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
+                    None => c.tcb.may_transmit(&NoBuffers, &NoBuffers),
+                });
+            if wants {
+                make_ready(&mut self.table, &mut self.ready, idx);
+            }
         }
         Some(SegmentOutcome {
             key,

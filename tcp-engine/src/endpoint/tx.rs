@@ -16,7 +16,7 @@ use crate::segment::{TcpFlags, TcpHeader};
 use crate::table::SlotKey;
 use crate::tcb::{Events, SendBuffer, State, TxPlan};
 use crate::time::Instant;
-use crate::wire::frame::{emit_arp_frame, emit_tcp_frame};
+use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame};
 use crate::wire::{ArpRepr, EthernetAddress, Ipv4Address};
 
 use super::rx::Open;
@@ -100,12 +100,49 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// device: `max_frame_len` bytes, or with TSO the headers plus the largest TSO payload
     /// (smaller buffers get smaller segments).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Outbound {
+        let next = self.next_output(now);
+        self.write_output(next, buf)
+    }
+
+    /// Runs due timers and picks what goes out next, without writing anything: the first
+    /// half of [`poll_transmit`](Self::poll_transmit).
+    pub(super) fn next_output(&mut self, now: Instant) -> NextOutput {
         self.advance(now);
         loop {
             if self.arp_due_len > 0 {
-                let target = self.arp_due[0];
+                return NextOutput::Arp(self.arp_due[0]);
+            }
+            if self.rst_len > 0 {
+                let rst = self.rsts[self.rst_head];
+                if let Some(mac) = self.neighbor_for(now, rst.remote) {
+                    return NextOutput::Rst(rst, mac);
+                }
+                // No MAC for the peer: the RST is dropped (the peer's next segment will meet a
+                // closed port and be answered then).
+                self.pop_rst();
+                continue;
+            }
+            let head = self.ready.head;
+            if head == super::wheel::NIL {
+                return NextOutput::Nothing;
+            }
+            match self.serve(now, head) {
+                Served::Segment(seg) => return NextOutput::Segment(seg),
+                Served::Event(e) => return NextOutput::Event(e),
+                Served::Again => {}
+            }
+        }
+    }
+
+    /// Writes what [`next_output`](Self::next_output) picked into `buf`: the second half of
+    /// [`poll_transmit`](Self::poll_transmit).
+    pub(super) fn write_output(&mut self, next: NextOutput, buf: &mut [u8]) -> Outbound {
+        match next {
+            NextOutput::Nothing => Outbound::Nothing,
+            NextOutput::Event(e) => Outbound::Event(e),
+            NextOutput::Arp(target) => {
                 let request = ArpRepr::request(self.mac, self.cidr.address(), target);
-                return match emit_arp_frame(buf, self.mac, &request) {
+                match emit_arp_frame(buf, self.mac, &request) {
                     Ok(len) => Outbound::Frame(TxFrame {
                         len,
                         meta: TxMeta::NONE,
@@ -115,46 +152,47 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                         self.counters.tx_buffer_too_small += 1;
                         Outbound::Nothing
                     }
-                };
-            }
-            if self.rst_len > 0 {
-                let rst = self.rsts[self.rst_head];
-                if let Some(mac) = self.neighbor_for(now, rst.remote) {
-                    let h = TcpHeader {
-                        src_port: rst.local_port,
-                        dst_port: rst.remote_port,
-                        seq: rst.seq,
-                        flags: TcpFlags::RST,
-                        ..TcpHeader::default()
-                    };
-                    return match self.emit_rst(buf, mac, rst.remote, &h) {
-                        Some((len, meta)) => Outbound::Frame(TxFrame {
-                            len,
-                            meta,
-                            ticket: Ticket::Rst,
-                        }),
-                        None => {
-                            self.counters.tx_buffer_too_small += 1;
-                            Outbound::Nothing
-                        }
-                    };
                 }
-                // No MAC for the peer: the RST is dropped (the peer's next segment will meet a
-                // closed port and be answered then).
-                self.pop_rst();
-                continue;
             }
-            let head = self.ready.head;
-            if head == super::wheel::NIL {
-                return Outbound::Nothing;
+            NextOutput::Rst(rst, mac) => {
+                let h = TcpHeader {
+                    src_port: rst.local_port,
+                    dst_port: rst.remote_port,
+                    seq: rst.seq,
+                    flags: TcpFlags::RST,
+                    ..TcpHeader::default()
+                };
+                match self.emit_rst(buf, mac, rst.remote, &h) {
+                    Some((len, meta)) => Outbound::Frame(TxFrame {
+                        len,
+                        meta,
+                        ticket: Ticket::Rst,
+                    }),
+                    None => {
+                        self.counters.tx_buffer_too_small += 1;
+                        Outbound::Nothing
+                    }
+                }
             }
-            match self.serve(now, head, buf) {
-                Served::Frame(f) => return Outbound::Frame(f),
-                Served::Event(e) => return Outbound::Event(e),
-                Served::Again => {}
-                Served::TooSmall => {
-                    self.counters.tx_buffer_too_small += 1;
-                    return Outbound::Nothing;
+            NextOutput::Segment(mut seg) => {
+                if self.gso {
+                    // No segmentation offload: one MSS-sized segment per frame here; the
+                    // poll helper cuts whole super-segments (`write_gso_segment`).
+                    seg.plan.truncate_to_first_segment();
+                }
+                match self.write_segment(seg.idx, buf, seg.mac, &mut seg.plan) {
+                    Ok((len, meta)) => Outbound::Frame(TxFrame {
+                        len,
+                        meta,
+                        ticket: Ticket::Segment {
+                            key: seg.key,
+                            plan: seg.plan,
+                        },
+                    }),
+                    Err(TooSmall) => {
+                        self.counters.tx_buffer_too_small += 1;
+                        Outbound::Nothing
+                    }
                 }
             }
         }
@@ -193,8 +231,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Serves ready connection `idx`.
-    fn serve(&mut self, now: Instant, idx: u32, buf: &mut [u8]) -> Served {
-        let cfg = self.cfg;
+    fn serve(&mut self, now: Instant, idx: u32) -> Served {
+        let cfg = &self.cfg;
         let Some((key, c)) = self.table.get_index_mut(idx) else {
             let _ = self.ready.pop(&mut self.table);
             return Served::Again;
@@ -205,12 +243,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return Served::Again;
         }
         let was_closed = c.tcb.state() == State::Closed;
+        let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let plan = match c.buffers.as_ref() {
             Some(b) => c
                 .tcb
-                .poll_transmit(&cfg, now, b.send_buffer(), b.recv_buffer(), loss),
-            None => c.tcb.poll_transmit(&cfg, now, &NoBuffers, &NoBuffers, loss),
+                .poll_transmit(cfg, now, b.send_buffer(), b.recv_buffer(), loss),
+            None => c.tcb.poll_transmit(cfg, now, &NoBuffers, &NoBuffers, loss),
         };
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         if !was_closed && c.tcb.state() == State::Closed {
@@ -227,8 +266,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 reply: None,
             });
         }
-        self.reschedule(idx);
-        let Some(mut plan) = plan else {
+        self.reschedule_if_changed(idx, deadline_before);
+        let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
             return Served::Again;
         };
@@ -271,14 +310,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 return Served::Again;
             }
         };
-        match self.write_segment(idx, buf, mac, &mut plan) {
-            Ok((len, meta)) => Served::Frame(TxFrame {
-                len,
-                meta,
-                ticket: Ticket::Segment { key, plan },
-            }),
-            Err(TooSmall) => Served::TooSmall,
-        }
+        Served::Segment(PlannedSegment {
+            key,
+            idx,
+            plan,
+            mac,
+        })
     }
 
     /// Writes connection `idx`'s planned segment (shrunk to fit `buf` if need be).
@@ -332,6 +369,74 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
     }
 
+    /// The header template of a software-segmented super-segment's frames (ports and
+    /// addresses filled in); `None` when the connection is gone.
+    pub(super) fn gso_template(&self, seg: &PlannedSegment) -> Option<SegmentTemplate> {
+        let (_, c) = self.table.get_index(seg.idx)?;
+        let mut h = seg.plan.header;
+        h.src_port = c.local_port;
+        h.dst_port = c.remote_port;
+        let addrs = self.tcp_addresses(seg.mac, c.remote_addr);
+        SegmentTemplate::new(&addrs, &h, self.csum).ok()
+    }
+
+    /// Writes the `len` bytes at `offset` of a software-segmented super-segment as one
+    /// MSS-sized frame into `buf`, stamped from `template` (sequence number advanced by
+    /// `offset`; PSH and FIN only on the last piece). `None` when `buf` cannot hold it or the
+    /// connection is gone.
+    pub(super) fn write_gso_segment(
+        &mut self,
+        seg: &PlannedSegment,
+        template: &SegmentTemplate,
+        offset: u32,
+        len: u32,
+        buf: &mut [u8],
+    ) -> Option<(usize, TxMeta)> {
+        let ident = self.next_ident();
+        let (_, c) = self.table.get_index(seg.idx)?;
+        let plan = &seg.plan;
+        let mut flags = plan.header.flags;
+        if offset + len < plan.payload_len {
+            flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
+        }
+        let (a, b) = match c.buffers.as_ref() {
+            Some(bufs) => bufs
+                .send_buffer()
+                .peek((plan.payload_offset + offset) as usize, len as usize),
+            None => (&[][..], &[][..]),
+        };
+        let layout = template.emit(buf, ident, offset, flags, &[a, b]).ok()?;
+        Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
+    }
+
+    /// Commits the first `sent` payload bytes of a software-segmented super-segment that went
+    /// out as `frames` frames of `bytes` bytes in all.
+    pub(super) fn commit_gso(
+        &mut self,
+        now: Instant,
+        seg: &PlannedSegment,
+        sent: u32,
+        frames: u64,
+        bytes: u64,
+    ) {
+        let mut plan = seg.plan;
+        plan.truncate(sent);
+        let frame = TxFrame {
+            len: 0,
+            meta: TxMeta::NONE,
+            ticket: Ticket::Segment { key: seg.key, plan },
+        };
+        // A commit can only fail if the connection changed since it was planned, which
+        // nothing in between does; it is counted by `commit` if it ever happens.
+        if self.commit(now, &frame).is_ok() {
+            self.counters.gso_batches += 1;
+            // `commit` counted one segment of no bytes; the wire carried `frames`.
+            self.counters.tx_segments += frames - 1;
+            self.counters.tx_frames += frames - 1;
+            self.counters.tx_bytes += bytes;
+        }
+    }
+
     /// Records that `frame` (from the last [`poll_transmit`](Self::poll_transmit)) went out at
     /// `now`: the connection's sequence space advances and its timers are armed, a due ARP
     /// request or RST is done. Call it only when the device took the frame.
@@ -342,13 +447,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     pub fn commit(&mut self, now: Instant, frame: &TxFrame) -> Result<(), CommitError> {
         match frame.ticket {
             Ticket::Segment { key, plan } => {
-                let cfg = self.cfg;
+                let cfg = &self.cfg;
                 let c = match self.table.get_mut(key) {
                     Some(c) if c.qstate != QState::Zombie => c,
                     _ => return Err(CommitError::StaleKey(key)),
                 };
+                let deadline_before = c.tcb.next_deadline();
                 let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
-                let committed = c.tcb.commit(&cfg, now, &plan, loss);
+                let committed = c.tcb.commit(cfg, now, &plan, loss);
                 super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
                 if committed.is_err() {
                     self.counters.tx_stale_commits += 1;
@@ -360,7 +466,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     self.counters.tx_tso_frames += 1;
                 }
                 let idx = key.index();
-                self.reschedule(idx);
+                self.reschedule_if_changed(idx, deadline_before);
                 // Round robin: the connection goes behind the others with output.
                 if self.ready.head == idx && self.ready.tail != idx {
                     let _ = self.ready.pop(&mut self.table);
@@ -392,8 +498,32 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
 /// What serving one ready connection gave.
 enum Served {
-    Frame(TxFrame),
+    Segment(PlannedSegment),
     Event(Open),
     Again,
-    TooSmall,
+}
+
+/// A connection's next segment, planned and routed, not yet written.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PlannedSegment {
+    pub(super) key: SlotKey,
+    pub(super) idx: u32,
+    pub(super) plan: TxPlan,
+    /// The next hop's MAC.
+    pub(super) mac: EthernetAddress,
+}
+
+/// What the send phase picked to go out next.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum NextOutput {
+    /// Nothing to send.
+    Nothing,
+    /// A timer changed a connection: an event for the application.
+    Event(Open),
+    /// An ARP request for this address.
+    Arp(Ipv4Address),
+    /// An abort's RST, to this MAC.
+    Rst(super::PendingRst, EthernetAddress),
+    /// A connection's segment (a super-segment when TSO or software segmentation applies).
+    Segment(PlannedSegment),
 }

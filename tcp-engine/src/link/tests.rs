@@ -494,3 +494,31 @@ fn the_other_end_is_usable_from_inside_a_receive_callback() {
     assert!(sent_from_callback);
     assert_eq!(b.pending(), 1);
 }
+
+#[test]
+fn peek_shows_the_frames_due_in_order_without_taking_them() {
+    let clock = SimClock::new();
+    let config = LinkConfig::new(OffloadCaps::none(1514)).impaired(Impairments {
+        delay_us: 10,
+        ..Impairments::NONE
+    });
+    let (mut a, mut b) = pair(&config, &clock).unwrap();
+    for i in 0..3u8 {
+        a.transmit(|buf| {
+            buf[..60].fill(i);
+            Some((60, TxMeta::NONE))
+        });
+        clock.advance_us(5);
+    }
+    // At 15 us the first two frames (sent at 0 and 5 us) are due, the third is not.
+    let mut seen = Vec::new();
+    b.peek_rx(8, |f| seen.push(f[0]));
+    assert_eq!(seen, [0, 1]);
+    seen.clear();
+    b.peek_rx(1, |f| seen.push(f[0]));
+    assert_eq!(seen, [0], "at most `max`");
+    assert_eq!(b.pending(), 3, "peeking takes nothing");
+    let mut got = Vec::new();
+    b.rx_burst(8, |f, _| got.push(f[0]));
+    assert_eq!(got, [0, 1]);
+}

@@ -63,7 +63,7 @@ use core::net::Ipv4Addr;
 
 pub use isn::{ISN_TICK_US, IsnGenerator};
 pub use ports::{EphemeralPorts, InvalidPortRange, PortRange};
-pub use siphash::{HashSecret, sip13, sip24};
+pub use siphash::{HashSecret, sip13, sip13_12, sip24};
 pub use slotmap::{Slot, SlotKey, SlotMap, SlotsExhausted, StorageTooLarge};
 pub use tuple_map::{
     Bucket, MAX_MAP_CAPACITY, MapSetupError, Matched, ProbeStats, SipTupleHasher, TupleHasher,
@@ -121,6 +121,21 @@ impl FourTuple {
         b[6..10].copy_from_slice(&self.remote_addr.octets());
         b[10..].copy_from_slice(&self.remote_port.to_be_bytes());
         b
+    }
+}
+
+impl FourTuple {
+    /// [`to_bytes`](Self::to_bytes) as SipHash reads it: the first 8 bytes and the last 4,
+    /// little-endian, computed from the fields without going through memory.
+    #[inline]
+    pub fn hash_words(&self) -> (u64, u32) {
+        let local = self.local_addr.to_bits().swap_bytes();
+        let remote = self.remote_addr.to_bits().swap_bytes();
+        let first8 = u64::from(local)
+            | u64::from(self.local_port.swap_bytes()) << 32
+            | u64::from(remote & 0xFFFF) << 48;
+        let last4 = (remote >> 16) | u32::from(self.remote_port.swap_bytes()) << 16;
+        (first8, last4)
     }
 }
 
@@ -258,6 +273,9 @@ pub fn bytes_per_connection<T>(capacity: usize) -> f64 {
 pub struct ConnectionTable<T, SS, MS, H = SipTupleHasher> {
     slots: SlotMap<T, SS>,
     map: TupleMap<MS, H>,
+    /// The connection [`lookup_segment_cached`](Self::lookup_segment_cached) found last;
+    /// cleared by every change of the map.
+    recent: Option<(FourTuple, SlotKey)>,
 }
 
 impl<T, SS, MS, H> ConnectionTable<T, SS, MS, H>
@@ -275,7 +293,11 @@ where
             slots.is_empty() && map.is_empty(),
             "ConnectionTable::new needs empty parts"
         );
-        ConnectionTable { slots, map }
+        ConnectionTable {
+            slots,
+            map,
+            recent: None,
+        }
     }
 
     /// Live connections (listeners included).
@@ -306,6 +328,7 @@ where
         let key = self.slots.next_key().ok_or(TableError::SlotsExhausted {
             capacity: self.slots.capacity(),
         })?;
+        self.recent = None;
         self.map.insert(tuple, key)?;
         let inserted = self.slots.insert_with(make);
         debug_assert_eq!(inserted, Ok(key));
@@ -333,6 +356,31 @@ where
     #[inline]
     pub fn lookup_segment(&self, tuple: &FourTuple) -> Option<Matched> {
         self.map.lookup_segment(tuple)
+    }
+
+    /// [`lookup_segment`](Self::lookup_segment) through a one-entry cache of the connection it
+    /// found last: consecutive segments of one flow (a receive burst of a bulk transfer) hash
+    /// and probe once. Any change of the map empties the cache, so it never answers for a
+    /// tuple that moved or left.
+    #[inline(always)]
+    pub fn lookup_segment_cached(&mut self, tuple: &FourTuple) -> Option<Matched> {
+        if let Some((recent, key)) = self.recent {
+            if recent == *tuple {
+                return Some(Matched::Connection(key));
+            }
+        }
+        self.lookup_segment_and_remember(tuple)
+    }
+
+    /// The uncached half of [`lookup_segment_cached`](Self::lookup_segment_cached), out of
+    /// line so that the cached half inlines (and compares the tuple in registers).
+    #[inline(never)]
+    fn lookup_segment_and_remember(&mut self, tuple: &FourTuple) -> Option<Matched> {
+        let matched = self.map.lookup_segment(tuple);
+        if let Some(Matched::Connection(key)) = matched {
+            self.recent = Some((*tuple, key));
+        }
+        matched
     }
 
     /// The state of a live key.
@@ -373,6 +421,7 @@ where
         if !self.slots.contains(key) {
             return Err(TableError::StaleKey { key });
         }
+        self.recent = None;
         self.map.rekey_checked(old, new, Some(key)).map(drop)
     }
 
@@ -382,6 +431,7 @@ where
     /// [`TableError::StaleKey`], [`TableError::TupleNotFound`] or [`TableError::KeyMismatch`];
     /// nothing is removed then.
     pub fn remove(&mut self, key: SlotKey, tuple: &FourTuple) -> Result<T, TableError> {
+        self.recent = None;
         if !self.slots.contains(key) {
             return Err(TableError::StaleKey { key });
         }

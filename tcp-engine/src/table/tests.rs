@@ -605,9 +605,17 @@ proptest! {
 #[derive(Clone, Debug)]
 enum TableOp {
     Insert(u8),
-    Remove { pick: u8, wrong_tuple: bool },
-    Rekey { pick: u8, to: u8 },
+    Remove {
+        pick: u8,
+        wrong_tuple: bool,
+    },
+    Rekey {
+        pick: u8,
+        to: u8,
+    },
     RemoveStale(u8),
+    /// A cached segment lookup (`lookup_segment_cached`), whose entry must never go stale.
+    Lookup(u8),
 }
 
 fn table_op() -> impl Strategy<Value = TableOp> {
@@ -616,6 +624,7 @@ fn table_op() -> impl Strategy<Value = TableOp> {
         3 => (any::<u8>(), any::<bool>()).prop_map(|(pick, wrong_tuple)| TableOp::Remove { pick, wrong_tuple }),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(pick, to)| TableOp::Rekey { pick, to }),
         1 => any::<u8>().prop_map(TableOp::RemoveStale),
+        3 => any::<u8>().prop_map(TableOp::Lookup),
     ]
 }
 
@@ -631,6 +640,7 @@ proptest! {
         let mut live: Vec<(SlotKey, FourTuple, u32)> = Vec::new();
         let mut dead: Vec<SlotKey> = Vec::new();
         let t = |i: u8| nth_tuple(u32::from(i) % 40);
+        let mut probe = 0u8;
         for (n, op) in ops.into_iter().enumerate() {
             let n = n as u32;
             match op {
@@ -679,8 +689,13 @@ proptest! {
                     let key = dead[usize::from(i) % dead.len()];
                     prop_assert_eq!(table.remove(key, &t(i)), Err(TableError::StaleKey { key }));
                 }
+                TableOp::Lookup(i) => probe = i,
                 _ => {}
             }
+            // The cache answers as the map does, whatever changed since it was filled.
+            let fresh = table.lookup_segment(&t(probe));
+            prop_assert_eq!(table.lookup_segment_cached(&t(probe)), fresh);
+            prop_assert_eq!(table.lookup_segment_cached(&t(probe)), fresh);
             prop_assert_eq!(table.len(), live.len());
             prop_assert_eq!(table.map().len(), live.len());
             for (key, tuple, value) in &live {
@@ -692,4 +707,18 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn tuple_hash_words_are_its_bytes() {
+    let t = FourTuple::new(
+        Ipv4Addr::new(198, 18, 0, 1),
+        0x1234,
+        Ipv4Addr::new(10, 20, 30, 40),
+        0xABCD,
+    );
+    let b = t.to_bytes();
+    let (first8, last4) = t.hash_words();
+    assert_eq!(first8, u64::from_le_bytes(b[..8].try_into().unwrap()));
+    assert_eq!(last4, u32::from_le_bytes(b[8..].try_into().unwrap()));
 }

@@ -13,7 +13,7 @@
 
 use core::fmt;
 
-use super::siphash::{HashSecret, sip13};
+use super::siphash::{HashSecret, sip13_12};
 use super::slotmap::SlotKey;
 use super::{FourTuple, TableError};
 
@@ -41,7 +41,8 @@ impl SipTupleHasher {
 impl TupleHasher for SipTupleHasher {
     #[inline]
     fn hash_tuple(&self, tuple: &FourTuple) -> u32 {
-        sip13(&self.secret, &tuple.to_bytes()) as u32
+        let (first8, last4) = tuple.hash_words();
+        sip13_12(&self.secret, first8, last4) as u32
     }
 }
 
@@ -255,6 +256,27 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     pub fn get(&self, tuple: &FourTuple) -> Option<SlotKey> {
         let hash = self.hasher.hash_tuple(tuple);
         self.find(tuple, hash).ok().map(|pos| self.entry(pos).key)
+    }
+
+    /// [`get`](Self::get) with the tuple's hash already known (from [`hasher`](Self::hasher)).
+    #[inline]
+    pub fn get_hashed(&self, tuple: &FourTuple, hash: u32) -> Option<SlotKey> {
+        self.find(tuple, hash).ok().map(|pos| self.entry(pos).key)
+    }
+
+    /// Reads the home bucket of `hash` and the one a cache line further (where probes that
+    /// start at home usually end), and returns a value derived from them: plain loads that
+    /// bring the buckets into the cache ahead of a [`get_hashed`](Self::get_hashed) (feed the
+    /// results to `core::hint::black_box` so the loads stay).
+    #[inline]
+    pub fn touch_home(&self, hash: u32) -> u32 {
+        let buckets = self.buckets.as_ref();
+        let at = home(hash, buckets.len());
+        let read = |i: usize| match buckets.get(i) {
+            Some(Bucket(Some(e))) => e.hash,
+            _ => 0,
+        };
+        read(at) ^ read(at + 3)
     }
 
     /// Looks up many tuples at once: `out[i]` becomes `get(&tuples[i])`. Hashes a group of

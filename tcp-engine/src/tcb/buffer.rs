@@ -68,6 +68,9 @@ pub struct RingBuffer<S> {
     head: usize,
     /// Readable bytes.
     len: usize,
+    /// As a receive buffer: bytes past the readable ones that may hold out-of-order data
+    /// (the furthest extent of [`RecvBuffer::write_at`] not yet committed).
+    ahead: usize,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
@@ -77,6 +80,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
             storage,
             head: 0,
             len: 0,
+            ahead: 0,
         }
     }
 
@@ -108,6 +112,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
     pub fn clear(&mut self) {
         self.head = 0;
         self.len = 0;
+        self.ahead = 0;
     }
 
     /// Appends as much of `data` as fits and returns how many bytes were taken.
@@ -120,6 +125,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
         let tail = (self.head + self.len) % cap;
         self.copy_in(tail, &data[..n]);
         self.len += n;
+        n
+    }
+
+    /// Hands the first contiguous run of free bytes (at the tail; empty when full) to `fill`,
+    /// which writes into a prefix of it and returns how many bytes it wrote; they become part
+    /// of the ring. Returns that count. Lets an application produce data straight into the
+    /// ring instead of copying it in from a buffer of its own; call again after a wrap (a
+    /// ring whose free space wraps offers it in two calls).
+    ///
+    /// A count larger than the run offered is clipped to it.
+    pub fn write_with(&mut self, fill: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let cap = self.capacity();
+        if self.len == cap {
+            return 0;
+        }
+        let tail = (self.head + self.len) % cap;
+        let run = (cap - tail).min(cap - self.len);
+        let n = fill(&mut self.storage.as_mut()[tail..tail + run]).min(run);
+        self.len += n;
+        n
+    }
+
+    /// Hands the first contiguous run of readable bytes (empty when there are none) to
+    /// `consume`, which returns how many of them it took; those leave the ring. Returns that
+    /// count. Lets an application use received data in place instead of copying it out;
+    /// call again after a wrap.
+    ///
+    /// A count larger than the run offered is clipped to it.
+    pub fn read_with(&mut self, consume: impl FnOnce(&[u8]) -> usize) -> usize {
+        let (run, _) = self.slices(0, self.len);
+        let n = consume(run).min(run.len());
+        self.drop_front(n);
         n
     }
 
@@ -153,10 +190,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
         if cap == 0 {
             return;
         }
-        // The head never jumps back to 0 when the ring empties: out-of-order bytes may sit
-        // beyond the readable ones at their offset.
         self.head = (self.head + n) % cap;
         self.len -= n;
+        if self.len == 0 && self.ahead == 0 {
+            // Empty, and no out-of-order bytes wait beyond the readable ones: start over at
+            // the front, so a ring that keeps emptying works in the same few cache lines
+            // instead of sweeping its whole storage.
+            self.head = 0;
+        }
     }
 
     /// Copies `data` (at most the capacity) into the ring starting at index `at`.
@@ -205,10 +246,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RecvBuffer for RingBuffer<S> {
         let cap = self.capacity();
         let at = (self.head + self.len + offset) % cap;
         self.copy_in(at, &data[..n]);
+        self.ahead = self.ahead.max(offset + n);
     }
 
     fn commit(&mut self, n: usize) {
-        self.len += n.min(self.free());
+        let n = n.min(self.free());
+        self.len += n;
+        self.ahead = self.ahead.saturating_sub(n);
     }
 }
 
@@ -260,9 +304,72 @@ mod tests {
     }
 
     #[test]
+    fn write_with_and_read_with_offer_contiguous_runs() {
+        let mut r = RingBuffer::new([0u8; 8]);
+        assert_eq!(r.write(b"abcdef"), 6);
+        let mut out = [0u8; 5];
+        assert_eq!(r.read(&mut out), 5); // head at 5, "f" readable
+        // Free space wraps: first the run at the end (indices 6..8), then the one at the start.
+        let n = r.write_with(|free| {
+            assert_eq!(free.len(), 2);
+            free.copy_from_slice(b"gh");
+            2
+        });
+        assert_eq!(n, 2);
+        let n = r.write_with(|free| {
+            assert_eq!(free.len(), 5, "indices 0..5 are free");
+            free[..3].copy_from_slice(b"ijk");
+            99 // more than offered: clipped
+        });
+        assert_eq!(n, 5);
+        assert_eq!(r.len(), 8);
+        assert_eq!(r.write_with(|free| free.len()), 0, "full");
+        // Readable bytes wrap too: "fgh" at the end, then the rest.
+        let mut seen = Vec::new();
+        let n = r.read_with(|data| {
+            seen.extend_from_slice(data);
+            2
+        });
+        assert_eq!((n, &seen[..]), (2, &b"fgh"[..]));
+        let n = r.read_with(|data| {
+            assert_eq!(data, b"h");
+            data.len()
+        });
+        assert_eq!(n, 1);
+        let n = r.read_with(|data| {
+            assert_eq!(&data[..3], b"ijk");
+            data.len()
+        });
+        assert_eq!(n, 5);
+        assert_eq!(r.read_with(|data| data.len()), 0, "empty");
+    }
+
+    #[test]
+    fn an_emptied_ring_starts_over_at_the_front_unless_out_of_order_bytes_wait() {
+        let mut r = RingBuffer::new([0u8; 8]);
+        r.write(b"abcde");
+        let mut out = [0u8; 5];
+        r.read(&mut out);
+        assert_eq!(r.head, 0, "emptied: back to the front");
+        // Out-of-order bytes beyond an emptied ring keep it where it is.
+        r.write_at(0, b"xy");
+        r.commit(2);
+        r.write_at(1, b"Q"); // one past the readable bytes: a hole before it
+        assert_eq!(r.read(&mut out[..2]), 2);
+        assert_eq!(r.head, 2, "the out-of-order byte pins the ring");
+        r.write_at(0, b"P");
+        r.commit(2); // "PQ" readable, nothing ahead any more
+        assert_eq!(r.read(&mut out[..2]), 2);
+        assert_eq!(&out[..2], b"PQ");
+        assert_eq!(r.head, 0);
+    }
+
+    #[test]
     fn zero_capacity_is_inert() {
         let mut r = RingBuffer::new([0u8; 0]);
         assert_eq!(r.write(b"a"), 0);
+        assert_eq!(r.write_with(|free| free.len()), 0);
+        assert_eq!(r.read_with(|data| data.len()), 0);
         r.write_at(0, b"abc");
         r.commit(3);
         assert_eq!(r.len(), 0);

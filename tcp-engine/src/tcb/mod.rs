@@ -480,6 +480,30 @@ pub struct TxPlan {
     stamp: [u32; 4],
 }
 
+impl TxPlan {
+    /// Shrinks the plan to its first `len` payload bytes (no change when it holds no more).
+    /// The FIN and PSH go with the last byte only, so a shortened plan carries neither; a plan
+    /// of at most one segment needs no TSO. [`Tcb::commit`] accepts the shortened plan: the
+    /// connection then records only what it covers.
+    pub fn truncate(&mut self, len: u32) {
+        if len >= self.payload_len {
+            return;
+        }
+        self.payload_len = len;
+        self.header.flags = self.header.flags.without(TcpFlags::FIN | TcpFlags::PSH);
+        if self.tso_mss.is_some_and(|mss| len <= u32::from(mss)) {
+            self.tso_mss = None;
+        }
+    }
+
+    /// Shrinks a super-segment to its first MSS-sized segment (see [`TxPlan::truncate`]).
+    pub fn truncate_to_first_segment(&mut self) {
+        if let Some(mss) = self.tso_mss {
+            self.truncate(u32::from(mss));
+        }
+    }
+}
+
 /// The loss-recovery state of one connection: the out-of-order ranges of its receive side
 /// and the SACK scoreboard of its send side (about 80 bytes).
 ///
@@ -951,6 +975,15 @@ impl Tcb {
             self.become_closed(CloseReason::Aborted);
         }
         rst
+    }
+
+    /// Reads a field from each part of the `Tcb` (start, middle, end) and returns a value
+    /// derived from them: plain loads that bring the whole `Tcb` into the cache ahead of its
+    /// use (an endpoint prefetching a receive burst feeds the result to
+    /// `core::hint::black_box`).
+    #[inline]
+    pub fn touch(&self) -> u32 {
+        self.snd_una.0 ^ self.ts_recent ^ self.counters.window_probes
     }
 
     /// Checks the internal invariants; `Err` names the first one broken. Used by the tests

@@ -60,6 +60,29 @@ impl Tcb {
         }
     }
 
+    /// Whether [`Tcb::poll_transmit`] may plan a segment now. Conservative: `false` means it
+    /// certainly plans nothing until the connection changes (a segment, an application call)
+    /// or one of its deadlines passes, so an endpoint need not offer the connection a send
+    /// opportunity after a segment that asks for no answer.
+    pub fn may_transmit<S: SendBuffer + ?Sized, R: RecvBuffer + ?Sized>(
+        &self,
+        snd: &S,
+        rcv: &R,
+    ) -> bool {
+        const NOW: u32 = flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
+        match self.state {
+            State::Closed | State::Listen => false,
+            State::SynSent | State::SynReceived => true,
+            State::TimeWait => self.has(flag::ACK_NOW),
+            _ => {
+                self.flags & NOW != 0
+                    || self.sack_recovery()
+                    || self.has_unsent(len32(snd.len()))
+                    || self.window_update_due(rcv)
+            }
+        }
+    }
+
     /// Records that `plan` (from the last [`Tcb::poll_transmit`]) was sent at `now`: advances
     /// SND.NXT/SND.MAX, arms the retransmission or persist timer, starts RTT timing, clears
     /// the ACK debt. Refuses a plan made before the `Tcb` changed.

@@ -233,6 +233,15 @@ fn apply(h: &mut Host, e: &Event) {
     if let Some(at) = h.tcb.next_deadline() {
         assert!(at.micros() != u64::MAX);
     }
+    // `may_transmit` is conservative: when it says no and no deadline is due, planning finds
+    // nothing either.
+    let due = h.tcb.next_deadline().is_some_and(|at| at <= h.now);
+    if !due && !h.tcb.may_transmit(&h.snd, &h.rcv) {
+        let mut probe = h.tcb.clone();
+        let mut loss = h.loss;
+        let plan = probe.poll_transmit(&h.cfg, h.now, &h.snd, &h.rcv, &mut loss);
+        assert_eq!(plan, None, "may_transmit said no after {e:?}");
+    }
 }
 
 proptest! {
