@@ -130,17 +130,11 @@ impl BulkStack for FerrotoeBulk {
 }
 
 fn setup_error(detail: String) -> BulkError {
-    BulkError::Setup {
-        stack: NAME,
-        detail,
-    }
+    BulkError::setup(NAME, detail)
 }
 
 fn transfer_error(detail: String) -> BulkError {
-    BulkError::Transfer {
-        stack: NAME,
-        detail,
-    }
+    BulkError::transfer(NAME, detail)
 }
 
 /// The connection settings of both ends for `config`: the RFC defaults (window scaling,
