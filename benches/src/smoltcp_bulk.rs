@@ -332,17 +332,11 @@ impl SmoltcpTransfer {
     }
 
     fn setup_error(detail: String) -> BulkError {
-        BulkError::Setup {
-            stack: NAME,
-            detail,
-        }
+        BulkError::setup(NAME, detail)
     }
 
     fn transfer_error(detail: String) -> BulkError {
-        BulkError::Transfer {
-            stack: NAME,
-            detail,
-        }
+        BulkError::transfer(NAME, detail)
     }
 
     fn state(&mut self) -> String {

@@ -356,6 +356,18 @@ pub enum BulkError {
     },
 }
 
+impl BulkError {
+    /// [`BulkError::Setup`] of `stack`.
+    pub fn setup(stack: &'static str, detail: String) -> BulkError {
+        BulkError::Setup { stack, detail }
+    }
+
+    /// [`BulkError::Transfer`] of `stack`.
+    pub fn transfer(stack: &'static str, detail: String) -> BulkError {
+        BulkError::Transfer { stack, detail }
+    }
+}
+
 impl fmt::Display for BulkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

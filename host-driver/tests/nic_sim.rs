@@ -13,6 +13,7 @@ use hw_spec::rss::toeplitz;
 use hw_spec::{CsumStatus, ErrorCode, Implementation, RssType, TxOffloadRequest};
 use rtl_sim::conformance::frames::{self, TcpSpec};
 use rtl_sim::device::DeviceConfig;
+use rtl_sim::nic::Backend;
 use rtl_sim::wire::cable::{CableConfig, CableEnd};
 use sim_link::AttachOptions;
 use support::*;
@@ -28,7 +29,11 @@ fn discovery_reads_the_reference_device() {
         let info = n.info();
         let r = DeviceConfig::REFERENCE;
         assert_eq!(info.spec_version, (1, 0));
-        assert_eq!(info.implementation, Some(Implementation::Model));
+        let implementation = match backend {
+            Backend::Model => Implementation::Model,
+            Backend::Rtl => Implementation::RtlVerilator,
+        };
+        assert_eq!(info.implementation, Some(implementation), "{backend:?}");
         assert_eq!(info.caps, r.caps);
         assert_eq!(
             (

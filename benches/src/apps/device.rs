@@ -157,7 +157,7 @@ fn on_off(b: bool) -> &'static str {
 /// Why the simulated stack could not be built.
 #[derive(Debug)]
 pub enum SimNicError {
-    /// The backend is not available (e.g. the RTL device is not integrated yet).
+    /// The backend is not available (e.g. the RTL device in a build without rtl-sim's `rtl` feature).
     Backend(BackendError),
     /// The TAP interface of the wire could not be opened or brought up.
     Tap {

@@ -25,10 +25,11 @@ fn sleep_for(clock: &StdClock, deadline: Option<Instant>) -> Duration {
 
 /// After a stop request, how long the server keeps taking in what is already on its way (a
 /// last ACK, a client's reset) so the final counters include it: until this long passes
-/// without traffic, and at most [`DRAIN_MAX`].
-pub const DRAIN_QUIET: Duration = Duration::from_millis(20);
+/// without traffic, and at most [`DRAIN_MAX`] (long enough for a simulated RTL NIC, which
+/// moves about a megabyte per second, to hand over the frames it holds).
+pub const DRAIN_QUIET: Duration = Duration::from_millis(100);
 /// The longest drain after a stop request.
-pub const DRAIN_MAX: Duration = Duration::from_millis(200);
+pub const DRAIN_MAX: Duration = Duration::from_secs(1);
 
 /// Serves until `stop` is set, then drains briefly (see [`DRAIN_QUIET`]).
 ///

@@ -21,7 +21,8 @@
 //! [`BulkDevices`] plus one match arm there; the workload code does not change. The
 //! engine's configuration follows the devices' [`OffloadCaps`](tcp_engine::device::OffloadCaps).
 //!
-//! Backends today: [`link`] (the in-memory link of `tcp_engine::link`).
+//! Backends today: [`link`] (the in-memory link of `tcp_engine::link`); `model` and `rtl` are
+//! handed to the two simulated hosts of [`crate::sim_hosts`] (engine + driver + simulated NIC).
 //!
 //! Owns the ferrotoe harness only. Must not time itself: the runner measures
 //! [`BulkRun::run`].
@@ -129,17 +130,11 @@ impl BulkStack for FerrotoeBulk {
 }
 
 fn setup_error(detail: String) -> BulkError {
-    BulkError::Setup {
-        stack: NAME,
-        detail,
-    }
+    BulkError::setup(NAME, detail)
 }
 
 fn transfer_error(detail: String) -> BulkError {
-    BulkError::Transfer {
-        stack: NAME,
-        detail,
-    }
+    BulkError::transfer(NAME, detail)
 }
 
 /// The connection settings of both ends for `config`: the RFC defaults (window scaling,
@@ -501,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_it_cannot_run_and_says_where_backends_plug_in() {
+    fn refuses_what_it_cannot_run_and_hands_simulated_nics_to_the_sim_hosts() {
         let stack = FerrotoeBulk;
         let err = stack
             .supports(&BulkConfig {
@@ -510,19 +505,33 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.reason.contains("NewReno"), "{err}");
+        stack.supports(&BulkConfig::REFERENCE).unwrap();
+        // The simulated-NIC backends are the two simulated hosts' workload, with its verdict.
         for backend in [Backend::Model, Backend::Rtl] {
             let config = BulkConfig {
                 backend,
                 ..BulkConfig::REFERENCE
             };
-            let err = stack.supports(&config).unwrap_err();
-            assert!(err.reason.contains("FerrotoeBulk::prepare"), "{err}");
-            assert!(matches!(
-                stack.prepare(&config),
-                Err(BulkError::Unsupported(_))
-            ));
+            assert_eq!(
+                stack.supports(&config),
+                crate::sim_hosts::FerrotoeSimBulk.supports(&config)
+            );
         }
-        stack.supports(&BulkConfig::REFERENCE).unwrap();
+        let model = BulkConfig {
+            backend: Backend::Model,
+            ..small(64 << 10)
+        };
+        let counts = stack.prepare(&model).unwrap().run().unwrap();
+        assert_eq!(counts.bytes, 64 << 10);
+        let rtl = BulkConfig {
+            backend: Backend::Rtl,
+            ..BulkConfig::REFERENCE
+        };
+        assert_eq!(
+            stack.supports(&rtl).is_ok(),
+            rtl_sim::nic::RTL_AVAILABLE,
+            "the RTL backend runs exactly when this build has it"
+        );
     }
 
     #[test]

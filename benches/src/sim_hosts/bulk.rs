@@ -316,7 +316,7 @@ impl BulkStack for FerrotoeSimBulk {
 
     fn supports(&self, config: &BulkConfig) -> Result<(), Unsupported> {
         let cfg = Self::hosts_config(config)?;
-        // A backend this build cannot make (the RTL before its device core is integrated) is
+        // A backend this build cannot make (the RTL without rtl-sim's `rtl` feature) is
         // a skipped cell with rtl-sim's reason, not a failed run.
         rtl_sim::nic::build_core(cfg.backend, rtl_sim::device::DeviceConfig::REFERENCE)
             .map(|_| ())

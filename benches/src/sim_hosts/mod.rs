@@ -41,9 +41,9 @@
 //!
 //! # Backends
 //! `model` (the Rust reference model, default) or `rtl` (the Verilog device under Verilator).
-//! Until the RTL device is integrated as a device core, `rtl` fails with
-//! [`SimHostsError::Backend`] carrying rtl-sim's typed [`BackendError`]; nothing here changes
-//! when it lands.
+//! A build without rtl-sim's `rtl` feature (Verilator) cannot make the `rtl` core: it fails
+//! with [`SimHostsError::Backend`] carrying rtl-sim's typed [`BackendError`], which says how
+//! to build it.
 //!
 //! Owns the set-up of the pair, the round and clock discipline, and the counters of a run
 //! ([`SimHostsCounters`]). The workloads live in [`bulk`] (bulk transfer, and the `BulkStack`
@@ -229,7 +229,7 @@ impl Default for SimHostsConfig {
 pub enum SimHostsError {
     /// A configuration value that cannot work, and how to fix it.
     Config(String),
-    /// The device backend cannot be built (the RTL device not built or not integrated yet).
+    /// The device backend cannot be built (e.g. the RTL device in a build without Verilator).
     Backend(BackendError),
     /// The device does not offer the offload mode asked for.
     Offload {

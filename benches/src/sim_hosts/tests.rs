@@ -139,7 +139,7 @@ fn request_response_checks_every_byte_and_reports_latencies() {
 }
 
 #[test]
-fn the_rtl_backend_fails_with_rtl_sims_typed_error_until_it_is_integrated() {
+fn the_rtl_backend_runs_the_same_hosts_or_fails_with_rtl_sims_typed_error() {
     let cfg = SimHostsConfig {
         backend: NicBackend::Rtl,
         ..SimHostsConfig::new()

@@ -14,9 +14,14 @@ use rtl_sim::wire::cable::{CableConfig, CableEnd};
 use rtl_sim::wire::{NullPort, Port};
 use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 
-/// The device backends the tests run on. The RTL device joins this list when rtl-sim
-/// integrates it (`rtl_sim::nic::build_core(Backend::Rtl, ..)` says so until then).
-pub const BACKENDS: &[Backend] = &[Backend::Model];
+/// The device backends the tests run on: the model always, the RTL device when rtl-sim is
+/// built with its `rtl` feature (Verilator), as `cargo test --workspace --all-features` and
+/// `cargo test -p host-driver --features rtl-sim/rtl` do.
+pub const BACKENDS: &[Backend] = if rtl_sim::nic::RTL_AVAILABLE {
+    &[Backend::Model, Backend::Rtl]
+} else {
+    &[Backend::Model]
+};
 
 /// A device core of `backend`.
 pub fn core(backend: Backend, cfg: DeviceConfig) -> Box<dyn DeviceCore> {
