@@ -35,7 +35,7 @@ fn expected_iss(local_port: u16, remote_port: u16, now: Instant) -> u32 {
 }
 
 /// Active open to PEER:80 completed: (key, our local port, ISS, the peer's ISN).
-fn establish(ep: &mut Ep, now: Instant) -> (SlotKey, u16, u32, u32) {
+pub(super) fn establish(ep: &mut Ep, now: Instant) -> (SlotKey, u16, u32, u32) {
     let key = ep
         .connect(now, PEER_IP, 80, bufs())
         .map_err(|(e, _)| e)
