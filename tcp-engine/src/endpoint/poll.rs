@@ -144,7 +144,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// [`poll`](Self::poll) with zero-copy receive: in-order payload that arrives while its
     /// connection's receive buffer is empty is offered to `sink` straight from the received
     /// frame (see [`ReceiveSink`]), before any event of the frame reaches `on_event`; what the
-    /// sink does not take is buffered for [`read`](Self::read) as usual.
+    /// sink does not take is buffered for [`read`](Self::read) as usual. Events are unchanged:
+    /// a segment whose payload the sink took whole still reports
+    /// [`Events::READABLE`](crate::tcb::Events::READABLE), and a read then finds nothing.
     pub fn poll_direct<D: FrameDevice, K: ReceiveSink>(
         &mut self,
         now: Instant,
