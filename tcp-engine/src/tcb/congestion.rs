@@ -58,7 +58,10 @@ impl Tcb {
     }
 
     /// New data acknowledged (`acked` bytes, SND.UNA already advanced). Returns whether the
-    /// retransmission timer restarts (RFC 6582: only on the first partial ACK).
+    /// retransmission timer restarts: outside recovery and in SACK recovery on every such ACK
+    /// (RFC 6298 5.3: recovery that makes progress is never cut short by the timer), in
+    /// NewReno recovery only on the first partial ACK (RFC 6582's Impatient variant: holes
+    /// repaired one per round trip give way to a timeout rather than take many round trips).
     pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
@@ -95,7 +98,7 @@ impl Tcb {
             }
             let first = !self.has(flag::PARTIAL_SEEN);
             self.flags |= flag::PARTIAL_SEEN;
-            return first;
+            return first || self.has(flag::SACK);
         }
         self.dupacks = 0;
         if self.cwnd < self.ssthresh {
@@ -123,13 +126,28 @@ impl Tcb {
             }
             return;
         }
-        let sack_lost = self.has(flag::SACK)
-            && self.dupacks < 3
-            && loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
-        // Exactly the third duplicate (or RFC 6675's IsLost(SND.UNA + 1)), and only when the
-        // ACK covers more than `recover` (RFC 6582 section 3.2 step 1; our `recover` is one
-        // past the highest sequence number sent, hence `>=`).
-        if (self.dupacks == 3 || sack_lost) && self.snd_una.ge(self.recover) {
+        // Exactly the third duplicate, and only when the ACK covers more than `recover`
+        // (RFC 6582 section 3.2 step 1; our `recover` is one past the highest sequence number
+        // sent, hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
+        if self.dupacks == 3 && self.snd_una.ge(self.recover) {
+            self.enter_recovery(loss);
+        }
+    }
+
+    /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
+    /// cumulative acknowledgment"): outside recovery, IsLost(SND.UNA) -- DupThresh SACKed
+    /// segments or more than (DupThresh - 1) * SMSS SACKed bytes above it -- starts loss
+    /// recovery even before the third duplicate ACK, and even when the ACK also advanced
+    /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
+    pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
+        if self.has(flag::RECOVERY) || !self.snd_una.ge(self.recover) {
+            return;
+        }
+        if self.snd_una == self.snd_max || loss.sb.is_sacked(self.snd_una) {
+            return;
+        }
+        let smss = self.payload_mss();
+        if loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una {
             self.enter_recovery(loss);
         }
     }

@@ -46,8 +46,11 @@
 //! * **RFC 9293** state machine with all eleven states, simultaneous open and close, FIN in
 //!   every state, RST generation (`reset_for` answers segments for closed ports) and RFC 5961
 //!   RST/SYN/ACK validation with a per-connection rate limit on challenge ACKs.
-//! * **RFC 6298** RTO: SRTT/RTTVAR, Karn's rule, exponential backoff, configurable minimum
-//!   and maximum, RTO of at least 3 s after a lost SYN when no sample exists.
+//! * **RFC 6298** RTO: SRTT/RTTVAR, Karn's rule (no sample from a retransmitted segment, nor
+//!   from new data sent during recovery, whose cumulative ACK waits for the holes below it;
+//!   timestamp echoes stay valid), exponential backoff, configurable minimum and maximum, RTO
+//!   of at least 3 s after a lost SYN when no sample exists (5.7). The timer restarts on every
+//!   ACK of new data (5.3), in NewReno recovery only on the first partial ACK (RFC 6582).
 //! * **RFC 5681/6582/3042/6928** NewReno: slow start with appropriate byte counting (RFC 3465,
 //!   L = 2 SMSS), congestion avoidance by byte counting, fast retransmit on exactly the third
 //!   duplicate ACK (a duplicate carries no data, no SYN/FIN, the same window and acknowledges
@@ -59,10 +62,17 @@
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
 //! * **RFC 2018/6675** SACK: this host reports the most recent out-of-order range first; as a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
-//!   (`IsLost`, `SetPipe`, `NextSeg` rule 1, HighRxt), exiting at `recover`.
+//!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt), exiting at
+//!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
+//!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
+//!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
 //! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,
 //!   for out-of-order or hole-filling data, for a FIN, and when the peer could not send a full
-//!   segment into the remaining window), receiver SWS avoidance (the right edge advances by at
+//!   segment into the remaining window). Every out-of-order segment gets its own immediate ACK
+//!   (RFC 5681 4.2, RFC 9293 3.10.7.4): the ACKs owed are counted, and the send phase plans one
+//!   per segment even when a whole receive burst arrived before it, so the peer sees one
+//!   duplicate ACK per segment above a hole; in-order data is still acknowledged at least
+//!   every second full-sized segment (RFC 5681's rule, coalesced within a burst), receiver SWS avoidance (the right edge advances by at
 //!   least min(buffer/2, MSS)) with window updates when the application frees space, sender
 //!   SWS avoidance, Nagle, zero-window probing with backoff, optional keepalive.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
@@ -109,7 +119,10 @@
 //!     recovery more conservative.
 //! 12. During SACK recovery a partial ACK that leaves no hole marked lost by RFC 6675's rule
 //!     retransmits the segment at SND.UNA (NewReno's rule), so a single loss near the end of the
-//!     window needs no RTO. No rescue retransmission, no RACK-TLP, no PRR, no ECN, no D-SACK.
+//!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
+//!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
+//!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
+//!     RACK-TLP, no PRR, no ECN, no D-SACK.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -118,6 +131,12 @@
 //! 16. Restart after idle measures idleness on a 256 us clock that wraps after 12 days; at
 //!     worst one restart is skipped after such an idle period.
 //! 17. The default 2 * MSL is 60 s (Linux) rather than RFC 9293's 4 minutes; configurable.
+//! 18. The fast retransmission (and, in SACK recovery, every retransmission at SND.UNA)
+//!     restarts the retransmission timer, as Linux does: RFC 6298 5.1 would leave the timer
+//!     armed for the original transmission, which may fire while recovery repairs the hole.
+//! 19. Duplicate ACKs owed to out-of-order segments that arrived before a hole-filling one in
+//!     the same receive burst are not sent: they would carry the new cumulative ACK and look
+//!     like duplicates of it. At most 256 immediate ACKs are owed at once.
 
 pub mod buffer;
 pub mod config;
@@ -661,6 +680,10 @@ pub struct Tcb {
     challenge_count: u8,
     keepalive_probes: u8,
     close_reason: CloseReason,
+    /// Immediate ACKs owed beyond the one `ACK_NOW` stands for: one per out-of-order segment
+    /// received since the last ACK went out (RFC 5681 4.2), so a burst of them yields as many
+    /// duplicate ACKs as segments (saturates at 255).
+    acks_owed: u8,
     counters: TcbCounters,
 }
 
@@ -705,6 +728,7 @@ impl Tcb {
             challenge_count: 0,
             keepalive_probes: 0,
             close_reason: CloseReason::None,
+            acks_owed: 0,
             counters: TcbCounters::default(),
         }
     }
@@ -1066,6 +1090,18 @@ impl Tcb {
         self.delack_at = NEVER;
         self.aux_at = NEVER;
         self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;
+        self.acks_owed = 0;
+    }
+
+    /// One more immediate ACK for an out-of-order segment (RFC 5681 4.2): when an ACK is
+    /// already due, this one becomes a debt, so that every such segment of a receive burst
+    /// gets its own (duplicate) ACK in the send phase instead of one ACK for the burst.
+    fn ack_each_segment(&mut self) {
+        if self.has(flag::ACK_NOW) {
+            self.acks_owed = self.acks_owed.saturating_add(1);
+        } else {
+            self.flags |= flag::ACK_NOW;
+        }
     }
 
     /// Our current timestamp value.

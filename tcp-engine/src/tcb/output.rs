@@ -99,7 +99,13 @@ impl Tcb {
         let h = &plan.header;
         if h.flags.ack() {
             self.rcv_acked = h.ack;
-            self.flags &= !flag::ACK_NOW;
+            if self.has(flag::ACK_NOW) && self.acks_owed > 0 {
+                // Another out-of-order segment is still owed its own ACK.
+                self.acks_owed -= 1;
+            } else {
+                self.flags &= !flag::ACK_NOW;
+                self.acks_owed = 0;
+            }
             self.delack_at = NEVER;
             let edge = h.ack + plan.advertised;
             if edge.gt(self.rcv_adv) {
@@ -147,9 +153,20 @@ impl Tcb {
                         loss.sb.high_rxt = end;
                     }
                     if h.seq == self.snd_una {
+                        let fast = self.has(flag::FAST_RTX) && !self.has(flag::PARTIAL_SEEN);
+                        if self.has(flag::RECOVERY) && (self.has(flag::SACK) || fast) {
+                            // The fast retransmission (and in SACK recovery every later
+                            // retransmission at SND.UNA) gets a whole RTO to be acknowledged:
+                            // a timer armed for the original long ago must not fire while
+                            // recovery is repairing the hole (deviation 18).
+                            self.rtx_at = rto_at;
+                        }
                         self.flags &= !flag::FAST_RTX;
                     }
-                } else if !self.has(flag::RTT_TIMING) {
+                } else if !self.has(flag::RTT_TIMING) && !self.has(flag::RECOVERY) {
+                    // Karn: in recovery a cumulative ACK of new data waits for the holes
+                    // below it, so timing it would overestimate the RTT; timestamps still
+                    // give samples.
                     self.flags |= flag::RTT_TIMING;
                     self.rtt_seq = end;
                     self.rtt_start = us32(now);
@@ -407,6 +424,32 @@ impl Tcb {
         plan
     }
 
+    /// The retransmission of `(seq, len)`, a hole of the SACK scoreboard (one segment at
+    /// most), with our FIN when it ends there.
+    fn plan_hole<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        (seq, len): (SeqNum, u32),
+        seg_payload: u32,
+    ) -> TxPlan {
+        let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
+        self.plan_data(
+            cfg,
+            now,
+            rcv,
+            loss,
+            seq,
+            len,
+            fin,
+            false,
+            Origin::Hole,
+            seg_payload,
+        )
+    }
+
     /// Whether TSO can carry segments of `seg_payload` bytes, and the largest payload then.
     fn tso_limit(&self, cfg: &TcbConfig, seg_payload: u32) -> Option<u32> {
         let caps = cfg.tso?;
@@ -464,20 +507,8 @@ impl Tcb {
             let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
             if pipe < self.cwnd {
                 let boundary = loss.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
-                if let Some((seq, len)) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
-                    let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
-                    return Some(self.plan_data(
-                        cfg,
-                        now,
-                        rcv,
-                        loss,
-                        seq,
-                        len,
-                        fin,
-                        false,
-                        Origin::Hole,
-                        seg_payload,
-                    ));
+                if let Some(hole) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
+                    return Some(self.plan_hole(cfg, now, rcv, loss, hole, seg_payload));
                 }
             }
             pipe
@@ -485,9 +516,19 @@ impl Tcb {
             self.snd_nxt - self.snd_una
         };
 
-        // 3. New data (or go-back-N after a timeout) at SND.NXT.
+        // 3. New data (or go-back-N after a timeout) at SND.NXT (RFC 6675 NextSeg rule 2).
         if let Some(plan) = self.plan_next(cfg, now, rcv, loss, data_end, flight, seg_payload) {
             return Some(plan);
+        }
+
+        // RFC 6675 NextSeg rule 3: no new data to send, room in the pipe: the first
+        // un-SACKed segment above HighRxt, lost or not, so a tail loss needs no timeout.
+        // Only at the tail: while data waits behind the peer's window it would resend what is
+        // merely in flight (deviation 12).
+        if self.sack_recovery() && flight < self.cwnd && !self.snd_nxt.lt(data_end) {
+            if let Some(hole) = loss.sb.next_hole(self.snd_una, sent_data_end, seg_payload) {
+                return Some(self.plan_hole(cfg, now, rcv, loss, hole, seg_payload));
+            }
         }
 
         // 4. Probes.

@@ -827,7 +827,17 @@ fn s14_reassembly_is_bounded() {
     }
     let r = c.deliver(ack(Y + 1 + 2000 * 9, ISS + 1, 10000), &[1; 100]);
     assert_eq!(r.dropped, Some(DropReason::ReassemblyFull));
-    assert_eq!(c.send_all().len(), 1, "still acknowledged");
+    // RFC 5681 4.2: every out-of-order segment gets its own immediate (duplicate) ACK, the
+    // dropped one included.
+    let acks = c.send_all();
+    assert_eq!(
+        acks.len(),
+        reasm::MAX_OOO_RANGES + 1,
+        "one ACK per out-of-order segment, still acknowledged when dropped"
+    );
+    for a in &acks {
+        expect(a, ISS + 1, Y + 1, ACK, 20000, 0);
+    }
 }
 
 // ---------------------------------------------------------------- 18. neighbour miss
@@ -1223,19 +1233,22 @@ fn sack_recovery_repairs_several_holes_in_one_round_trip() {
     assert_eq!(out.len(), 1, "{out:?}");
     expect(&out[0], s(0), Y + 1, ACK, 4000, 1000);
     // More SACKs: segment 4 is now lost as well (three SACKed segments above it) and goes
-    // out without waiting for a partial ACK.
+    // out without waiting for a partial ACK. Then, with no new data to send and pipe
+    // (10000 - 6000 SACKed - 2000 lost + 2000 retransmitted = 4000) below cwnd, NextSeg
+    // rule 3 resends the first un-SACKed segment above HighRxt: segment 9, the tail.
     let out = dup_with_sack(&mut c, &[(s(4), s(8)), (s(1), s(3))]);
     assert_eq!(
         out.iter().map(|x| x.h.seq).collect::<Vec<_>>(),
-        vec![SeqNum(s(3))]
+        vec![SeqNum(s(3)), SeqNum(s(8))]
     );
     assert_eq!(out[0].data, pattern(10000)[3000..4000]);
+    assert_eq!(out[1].data, pattern(10000)[8000..9000]);
     // Nothing is retransmitted twice.
     assert_eq!(
         dup_with_sack(&mut c, &[(s(4), s(10)), (s(1), s(3))]),
         vec![]
     );
-    assert_eq!(c.tcb.counters().retransmitted_segments, 2);
+    assert_eq!(c.tcb.counters().retransmitted_segments, 3);
     assert_eq!(c.tcb.counters().fast_retransmits, 1);
     // Both holes filled: one cumulative ACK ends recovery.
     c.deliver(ack(Y + 1, s(10), 60000), &[]);
