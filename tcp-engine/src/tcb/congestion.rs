@@ -6,7 +6,7 @@
 //! recovery flags, never the buffers or the receive side.
 
 use super::{CloseReason, LossState, NEVER, State, Tcb, TcbConfig, coarse, flag};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// Largest congestion window (keeps every sum far from overflow).
 const MAX_CWND: u32 = 1 << 30;
@@ -37,12 +37,62 @@ impl Tcb {
         } else {
             self.rtt.reset_backoff();
         }
-        self.rtx_at = NEVER;
+        self.stop_rtx_timer();
         self.last_send = coarse(now);
         self.arm_keepalive(cfg, now);
         if self.has(flag::FIN_QUEUED) {
             self.state = State::FinWait1;
         }
+    }
+
+    /// Whether a tail loss probe timeout may precede the next RTO (RFC 8985 7.2): SACK in
+    /// use, data outstanding, an RTT sample taken, no recovery, persist or probe under way.
+    fn tlp_allowed(&self) -> bool {
+        const BUSY: u32 =
+            flag::RECOVERY | flag::PERSIST | flag::FAST_RTX | flag::TLP_NOW | flag::TLP_OUT;
+        self.has(flag::SACK)
+            && self.flags & BUSY == 0
+            && matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+            && self.snd_max != self.snd_una
+            && self.rtt.srtt().micros() > 0
+    }
+
+    /// RFC 8985 PTO: two smoothed RTTs, plus the delayed-ACK time when only one segment is out
+    /// (its ACK may be delayed; the peer is assumed to delay as long as this host does).
+    fn probe_timeout(&self, cfg: &TcbConfig) -> Duration {
+        let mut pto = 2 * self.rtt.srtt().micros();
+        if self.flight_size() <= self.payload_mss() {
+            pto += cfg.delayed_ack.map_or(0, |d| d.micros());
+        }
+        Duration::from_micros(pto.max(1))
+    }
+
+    /// (Re)starts the retransmission timer at `now`; with [`Tcb::tlp_allowed`], the probe
+    /// timeout goes first when it is earlier.
+    pub(super) fn restart_rtx_timer(&mut self, cfg: &TcbConfig, now: Instant) {
+        let rto_at = (now + self.rtt.rto(cfg)).micros();
+        self.flags &= !flag::TLP_ARMED;
+        self.rtx_at = rto_at;
+        if self.tlp_allowed() {
+            let pto_at = (now + self.probe_timeout(cfg)).micros();
+            if pto_at < rto_at {
+                self.rtx_at = pto_at;
+                self.flags |= flag::TLP_ARMED;
+            }
+        }
+    }
+
+    /// Stops the retransmission timer (and a probe timeout in its place).
+    pub(super) fn stop_rtx_timer(&mut self) {
+        self.rtx_at = NEVER;
+        self.flags &= !flag::TLP_ARMED;
     }
 
     /// FlightSize of RFC 5681: data sent and not acknowledged.
@@ -157,7 +207,7 @@ impl Tcb {
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
-        self.flags &= !flag::PARTIAL_SEEN;
+        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
             self.cwnd = self.ssthresh;
@@ -175,7 +225,12 @@ impl Tcb {
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.cwnd = smss;
         self.recover = self.snd_max;
-        self.flags &= !(flag::RECOVERY | flag::FAST_RTX | flag::PARTIAL_SEEN | flag::RTT_TIMING);
+        self.flags &= !(flag::RECOVERY
+            | flag::FAST_RTX
+            | flag::PARTIAL_SEEN
+            | flag::RTT_TIMING
+            | flag::TLP_NOW
+            | flag::TLP_OUT);
         self.dupacks = 0;
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;
@@ -196,8 +251,13 @@ impl Tcb {
     pub(super) fn enter_time_wait(&mut self, cfg: &TcbConfig, now: Instant) {
         self.state = State::TimeWait;
         self.aux_at = (now + cfg.time_wait).micros();
-        self.rtx_at = NEVER;
-        self.flags &= !(flag::PERSIST | flag::PROBE_NOW | flag::FAST_RTX | flag::RECOVERY);
+        self.stop_rtx_timer();
+        self.flags &= !(flag::PERSIST
+            | flag::PROBE_NOW
+            | flag::FAST_RTX
+            | flag::RECOVERY
+            | flag::TLP_NOW
+            | flag::TLP_OUT);
     }
 
     /// Runs every expired deadline, then arms what the new situation needs.
@@ -211,7 +271,7 @@ impl Tcb {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg, loss);
+            self.on_rtx_timeout(cfg, now, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -224,7 +284,17 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
+    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, now: Instant, loss: &mut LossState) {
+        if self.has(flag::TLP_ARMED) {
+            // The probe timeout (RFC 8985 7.3): send a probe, then wait a whole RTO. When
+            // recovery started meanwhile, only the RTO remains.
+            self.flags &= !flag::TLP_ARMED;
+            if self.tlp_allowed() {
+                self.flags |= flag::TLP_NOW;
+            }
+            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            return;
+        }
         if self.has(flag::PERSIST) {
             // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17).
             self.flags &= !flag::PERSIST;
@@ -339,7 +409,7 @@ impl Tcb {
                 }
             }
         } else if self.rtx_at == NEVER {
-            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            self.restart_rtx_timer(cfg, now);
         }
     }
 }

@@ -431,7 +431,7 @@ impl Tcb {
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             if wnd > 0 && self.has(flag::PERSIST) {
                 self.flags &= !(flag::PERSIST | flag::PROBE_NOW);
-                self.rtx_at = NEVER;
+                self.stop_rtx_timer();
                 self.rtt.reset_backoff();
             }
         }
@@ -482,14 +482,16 @@ impl Tcb {
             }
         }
         self.rtt.reset_backoff();
+        // An ACK of new data ends a tail loss probe episode (RFC 8985 7.4).
+        self.flags &= !flag::TLP_OUT;
         let restart = self.cc_on_new_ack(acked, loss);
         loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
             if !self.has(flag::PERSIST) {
-                self.rtx_at = NEVER;
+                self.stop_rtx_timer();
             }
         } else if restart && !self.has(flag::PERSIST) {
-            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            self.restart_rtx_timer(cfg, now);
         }
     }
 

@@ -66,6 +66,10 @@
 //!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
 //!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
 //!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
+//! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
+//!   smoothed RTTs (plus the delayed-ACK time when one segment is out), the last segment is
+//!   sent again beyond cwnd, so a lost tail or a lost ACK is repaired by SACK recovery or the
+//!   probe's ACK instead of the RTO; then the RTO is armed. One probe per ACK of new data.
 //! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,
 //!   for out-of-order or hole-filling data, for a FIN, and when the peer could not send a full
 //!   segment into the remaining window). Every out-of-order segment gets its own immediate ACK
@@ -122,7 +126,7 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK-TLP, no PRR, no ECN, no D-SACK.
+//!     RACK, no PRR, no ECN, no D-SACK.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -137,6 +141,11 @@
 //! 19. Duplicate ACKs owed to out-of-order segments that arrived before a hole-filling one in
 //!     the same receive burst are not sent: they would carry the new cumulative ACK and look
 //!     like duplicates of it. At most 256 immediate ACKs are owed at once.
+//! 20. The tail loss probe retransmits the last segment even when new data waits (RFC 8985
+//!     prefers new data): a receiver acknowledges a duplicate at once, whereas one new in-order
+//!     segment may wait for its delayed-ACK timer, as long as the minimum RTO in data-center
+//!     settings. Without D-SACK a probe cannot be told from a repair, so every probe reduces
+//!     cwnd as a loss would (RFC 8985 7.4.2's response, taken when the probe is sent).
 
 pub mod buffer;
 pub mod config;
@@ -411,7 +420,8 @@ pub struct Reaction {
 /// Per-connection counters (saturating).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcbCounters {
-    /// Segments sent again (timeout, fast retransmit, partial ACK, SACK recovery).
+    /// Segments sent again (timeout, fast retransmit, partial ACK, SACK recovery, tail loss
+    /// probe).
     pub retransmitted_segments: u32,
     /// Fast retransmits (entries into fast recovery).
     pub fast_retransmits: u32,
@@ -601,6 +611,13 @@ mod flag {
     pub const RCV_FIN: u32 = 1 << 16;
     /// `ts_recent` holds a value.
     pub const TS_RECENT: u32 = 1 << 17;
+    /// The retransmission deadline is a tail loss probe timeout (RFC 8985 PTO); the RTO
+    /// follows it.
+    pub const TLP_ARMED: u32 = 1 << 18;
+    /// Send a tail loss probe now.
+    pub const TLP_NOW: u32 = 1 << 19;
+    /// A tail loss probe is out and no ACK of new data arrived since.
+    pub const TLP_OUT: u32 = 1 << 20;
 }
 
 const NEVER: u64 = u64::MAX;
@@ -1086,7 +1103,7 @@ impl Tcb {
     fn become_closed(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.close_reason = reason;
-        self.rtx_at = NEVER;
+        self.stop_rtx_timer();
         self.delack_at = NEVER;
         self.aux_at = NEVER;
         self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;

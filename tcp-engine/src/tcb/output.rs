@@ -69,7 +69,8 @@ impl Tcb {
         snd: &S,
         rcv: &R,
     ) -> bool {
-        const NOW: u32 = flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
+        const NOW: u32 =
+            flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW | flag::TLP_NOW;
         match self.state {
             State::Closed | State::Listen => false,
             State::SynSent | State::SynReceived => true,
@@ -159,6 +160,7 @@ impl Tcb {
                             // retransmission at SND.UNA) gets a whole RTO to be acknowledged:
                             // a timer armed for the original long ago must not fire while
                             // recovery is repairing the hole (deviation 18).
+                            self.flags &= !flag::TLP_ARMED;
                             self.rtx_at = rto_at;
                         }
                         self.flags &= !flag::FAST_RTX;
@@ -177,16 +179,20 @@ impl Tcb {
                     self.snd_sml = end;
                 }
                 self.last_send = coarse(now);
+                if plan.kind != SegmentKind::WindowProbe && self.has(flag::TLP_NOW) {
+                    self.commit_tail_loss_probe(retransmitted);
+                }
                 if plan.kind == SegmentKind::WindowProbe {
-                    self.flags &= !flag::PROBE_NOW;
+                    self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
                     self.flags |= flag::PERSIST;
                     self.rtx_at = rto_at;
                     self.counters.window_probes = self.counters.window_probes.saturating_add(1);
                 } else if self.has(flag::PERSIST) {
                     self.flags &= !flag::PERSIST;
-                    self.rtx_at = rto_at;
-                } else if self.rtx_at == NEVER {
-                    self.rtx_at = rto_at;
+                    self.restart_rtx_timer(cfg, now);
+                } else if self.rtx_at == NEVER || (!retransmitted && self.has(flag::TLP_ARMED)) {
+                    // New data restarts a probe timeout (RFC 8985 7.2).
+                    self.restart_rtx_timer(cfg, now);
                 }
             }
             SegmentKind::Keepalive => {
@@ -199,6 +205,21 @@ impl Tcb {
             SegmentKind::Ack => {}
         }
         Ok(())
+    }
+
+    /// A data segment went out as the tail loss probe (RFC 8985 7.3): no other probe until an
+    /// ACK of new data. A probe that retransmits presumes the segment lost, and without D-SACK
+    /// the sender cannot learn otherwise, so the window is reduced as for a loss (RFC 8985
+    /// 7.4.2 does so once the probe is found to have repaired a loss).
+    fn commit_tail_loss_probe(&mut self, retransmitted: bool) {
+        self.flags &= !flag::TLP_NOW;
+        self.flags |= flag::TLP_OUT;
+        if retransmitted {
+            let smss = self.payload_mss();
+            self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+            self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
+            self.ca_acked = 0;
+        }
     }
 
     fn stamp(&self) -> [u32; 4] {
@@ -424,8 +445,36 @@ impl Tcb {
         plan
     }
 
-    /// The retransmission of `(seq, len)`, a hole of the SACK scoreboard (one segment at
-    /// most), with our FIN when it ends there.
+    /// The tail loss probe (RFC 8985 7.3): the last segment sent again (with our FIN when it
+    /// was sent). Not new data, unlike the RFC's preference (deviation 20): a receiver
+    /// acknowledges a duplicate at once, whereas one new in-order segment may wait for its
+    /// delayed-ACK timer, which in data-center settings is as long as the minimum RTO.
+    fn plan_tail_loss_probe<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        sent_data_end: SeqNum,
+        seg_payload: u32,
+    ) -> Option<TxPlan> {
+        if self.snd_una == self.snd_max {
+            return None;
+        }
+        let len = if self.snd_una.lt(sent_data_end) {
+            (sent_data_end - self.snd_una).min(seg_payload)
+        } else {
+            0
+        };
+        if len == 0 && !self.has(flag::FIN_SENT) {
+            return None;
+        }
+        let last = (sent_data_end - len, len);
+        Some(self.plan_hole(cfg, now, rcv, loss, last, seg_payload))
+    }
+
+    /// The retransmission of `(seq, len)` (a hole of the SACK scoreboard, or the last segment
+    /// as a tail loss probe; one segment at most), with our FIN when it ends there.
     fn plan_hole<R: RecvBuffer + ?Sized>(
         &self,
         cfg: &TcbConfig,
@@ -519,6 +568,17 @@ impl Tcb {
         // 3. New data (or go-back-N after a timeout) at SND.NXT (RFC 6675 NextSeg rule 2).
         if let Some(plan) = self.plan_next(cfg, now, rcv, loss, data_end, flight, seg_payload) {
             return Some(plan);
+        }
+
+        // RFC 8985 tail loss probe: the last segment again, beyond cwnd, to elicit an ACK
+        // with SACK information.
+        if self.has(flag::TLP_NOW) {
+            if let Some(plan) =
+                self.plan_tail_loss_probe(cfg, now, rcv, loss, sent_data_end, seg_payload)
+            {
+                return Some(plan);
+            }
+            self.flags &= !flag::TLP_NOW;
         }
 
         // RFC 6675 NextSeg rule 3: no new data to send, room in the pipe: the first
