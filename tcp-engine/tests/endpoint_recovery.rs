@@ -92,14 +92,14 @@ fn sack_recovery_needs_few_timeouts_software_segments() {
         OffloadCaps::none(1514),
         true,
         100,
-        0.05,
+        0.03,
         11,
     );
 }
 
 #[test]
 fn sack_recovery_needs_few_timeouts_tso() {
-    run("SACK, TSO", offload_caps(1500, true), true, 100, 0.05, 12);
+    run("SACK, TSO", offload_caps(1500, true), true, 100, 0.03, 12);
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn newreno_recovery_needs_few_timeouts() {
         offload_caps(1500, true),
         false,
         32,
-        0.25,
+        0.10,
         13,
     );
 }

@@ -64,10 +64,14 @@ impl Tcb {
             && self.rtt.srtt().micros() > 0
     }
 
-    /// RFC 8985 PTO: two smoothed RTTs, plus the delayed-ACK time when only one segment is out
-    /// (its ACK may be delayed; the peer is assumed to delay as long as this host does).
+    /// RFC 8985 PTO: two smoothed RTTs, at least a quarter of the minimum RTO (timer
+    /// granularity, as Linux's two-tick floor: below it, a flight still being serialised or a
+    /// receive burst not yet polled would draw spurious probes), plus the delayed-ACK time when
+    /// only one segment is out (its ACK may be delayed; the peer is assumed to delay as long as
+    /// this host does).
     fn probe_timeout(&self, cfg: &TcbConfig) -> Duration {
-        let mut pto = 2 * self.rtt.srtt().micros();
+        let floor = cfg.rto_min.micros() / 4;
+        let mut pto = (2 * self.rtt.srtt().micros()).max(floor);
         if self.flight_size() <= self.payload_mss() {
             pto += cfg.delayed_ack.map_or(0, |d| d.micros());
         }
@@ -190,6 +194,12 @@ impl Tcb {
     /// recovery even before the third duplicate ACK, and even when the ACK also advanced
     /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
     pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
+        if self.sack_recovery() {
+            // A retransmission lost again is sent again without waiting for the RTO
+            // (deviation 21); the window was reduced once for this episode already.
+            loss.sb.retransmissions_lost(self.snd_una, self.snd_max);
+            return;
+        }
         if self.has(flag::RECOVERY) || !self.snd_una.ge(self.recover) {
             return;
         }
@@ -212,6 +222,7 @@ impl Tcb {
         if self.has(flag::SACK) {
             self.cwnd = self.ssthresh;
             loss.sb.high_rxt = self.snd_una;
+            loss.sb.rxt_fence = self.snd_una;
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }

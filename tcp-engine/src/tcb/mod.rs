@@ -62,7 +62,8 @@
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
 //! * **RFC 2018/6675** SACK: this host reports the most recent out-of-order range first; as a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
-//!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt), exiting at
+//!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
+//!   retransmissions detected from later SACKs), exiting at
 //!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
 //!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
 //!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
@@ -146,6 +147,10 @@
 //!     segment may wait for its delayed-ACK timer, as long as the minimum RTO in data-center
 //!     settings. Without D-SACK a probe cannot be told from a repair, so every probe reduces
 //!     cwnd as a loss would (RFC 8985 7.4.2's response, taken when the probe is sent).
+//! 21. Lost retransmissions are detected in SACK recovery (RFC 6675 leaves them to the RTO):
+//!     once data sent after the latest retransmission is SACKed while SND.UNA is still
+//!     missing, HighRxt goes back to SND.UNA and the un-SACKed holes are sent again, without
+//!     a second window reduction. A reordering path may make this resend a segment early.
 
 pub mod buffer;
 pub mod config;

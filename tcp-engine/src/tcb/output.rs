@@ -150,8 +150,11 @@ impl Tcb {
                         self.counters.retransmitted_segments.saturating_add(1);
                     // Karn: no RTT sample from anything retransmitted.
                     self.flags &= !flag::RTT_TIMING;
-                    if self.sack_recovery() && end.gt(loss.sb.high_rxt) {
-                        loss.sb.high_rxt = end;
+                    if self.sack_recovery() {
+                        if end.gt(loss.sb.high_rxt) {
+                            loss.sb.high_rxt = end;
+                        }
+                        loss.sb.rxt_fence = self.snd_max;
                     }
                     if h.seq == self.snd_una {
                         let fast = self.has(flag::FAST_RTX) && !self.has(flag::PARTIAL_SEEN);
