@@ -64,13 +64,13 @@ impl Tcb {
             && self.rtt.srtt().micros() > 0
     }
 
-    /// RFC 8985 PTO: two smoothed RTTs, at least a quarter of the minimum RTO (timer
+    /// RFC 8985 PTO: two smoothed RTTs, at least a sixteenth of the minimum RTO (timer
     /// granularity, as Linux's two-tick floor: below it, a flight still being serialised or a
     /// receive burst not yet polled would draw spurious probes), plus the delayed-ACK time when
     /// only one segment is out (its ACK may be delayed; the peer is assumed to delay as long as
     /// this host does).
     fn probe_timeout(&self, cfg: &TcbConfig) -> Duration {
-        let floor = cfg.rto_min.micros() / 4;
+        let floor = cfg.rto_min.micros() / 16;
         let mut pto = (2 * self.rtt.srtt().micros()).max(floor);
         if self.flight_size() <= self.payload_mss() {
             pto += cfg.delayed_ack.map_or(0, |d| d.micros());

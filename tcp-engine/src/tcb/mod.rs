@@ -68,7 +68,8 @@
 //!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
 //!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
 //! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
-//!   smoothed RTTs (plus the delayed-ACK time when one segment is out), the last segment is
+//!   smoothed RTTs (at least 1/16 of the minimum RTO, plus the delayed-ACK time when one
+//!   segment is out), the last segment is
 //!   sent again beyond cwnd, so a lost tail or a lost ACK is repaired by SACK recovery or the
 //!   probe's ACK instead of the RTO; then the RTO is armed. One probe per ACK of new data.
 //! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,

@@ -1380,10 +1380,10 @@ fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
     c.deliver(ack(Y + 1, s(1), 60000), &[]);
     let srtt = c.tcb.rtt_estimate().0;
     assert!(srtt > Duration::ZERO);
-    // The probe timeout: two SRTTs but at least a quarter of the minimum RTO, well before
+    // The probe timeout: two SRTTs but at least a sixteenth of the minimum RTO, well before
     // the RTO (1 s).
-    let pto = Duration::from_micros((2 * srtt.micros()).max(c.cfg.rto_min.micros() / 4));
-    assert_eq!(pto, Duration::from_millis(250));
+    let pto = Duration::from_micros((2 * srtt.micros()).max(c.cfg.rto_min.micros() / 16));
+    assert_eq!(pto, Duration::from_micros(62_500));
     assert!(pto < c.tcb.rto(&c.cfg));
     assert_eq!(c.tcb.next_deadline(), Some(c.now + pto));
     c.advance_to_deadline();
