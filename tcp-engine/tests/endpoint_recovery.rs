@@ -53,8 +53,10 @@ fn run(name: &str, caps: OffloadCaps, sack: bool, mib: u64, max_timeout_share: f
         (mib * MIB, mib * MIB),
         Duration::from_secs(600),
     );
+    let gbps = (mib * MIB * 8) as f64 / (r.simulated.micros() as f64 * 1e3);
     println!(
-        "{name}: {:?} simulated\n  client {:?}\n  server {:?}",
+        "{name}: {mib} MiB each way in {:?} simulated ({gbps:.2} Gbit/s each way)\n  \
+         client {:?}\n  server {:?}",
         r.simulated, r.client, r.server
     );
     for (side, c, lost) in [
