@@ -1370,6 +1370,35 @@ fn sack_receiver_sends_one_duplicate_ack_with_sack_blocks_per_out_of_order_segme
 }
 
 #[test]
+fn karn_no_rtt_sample_from_new_data_sent_during_recovery() {
+    // Its cumulative ACK waits for the holes below it, so it would measure the recovery, not
+    // the path (no timestamps here to measure it otherwise).
+    let mut c = established_sack();
+    c.write(&pattern(20000));
+    assert_eq!(c.send_all().len(), 10);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    c.advance(Duration::from_millis(10));
+    assert_eq!(
+        dup_with_sack(&mut c, &[(s(1), s(4))]).len(),
+        1,
+        "fast retransmit"
+    );
+    let before = c.tcb.rtt_estimate();
+    // Everything above the hole arrived: the pipe (1000) lets new data go.
+    let out = dup_with_sack(&mut c, &[(s(1), s(10))]);
+    assert!(out.iter().any(|x| x.h.seq == SeqNum(s(10))), "{out:?}");
+    c.advance(Duration::from_millis(500));
+    c.deliver(ack(Y + 1, c.tcb.snd_max().0, 60000), &[]);
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(
+        c.tcb.rtt_estimate(),
+        before,
+        "no sample from the recovery's new data"
+    );
+    assert_eq!(c.tcb.counters().timeouts, 0);
+}
+
+#[test]
 fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
     let mut c = established_sack();
     c.write(&pattern(3000));
