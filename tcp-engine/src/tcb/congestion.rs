@@ -6,7 +6,7 @@
 //! recovery flags, never the buffers or the receive side.
 
 use super::{CloseReason, LossState, NEVER, State, Tcb, TcbConfig, coarse, flag};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// Largest congestion window (keeps every sum far from overflow).
 const MAX_CWND: u32 = 1 << 30;
@@ -37,12 +37,66 @@ impl Tcb {
         } else {
             self.rtt.reset_backoff();
         }
-        self.rtx_at = NEVER;
+        self.stop_rtx_timer();
         self.last_send = coarse(now);
         self.arm_keepalive(cfg, now);
         if self.has(flag::FIN_QUEUED) {
             self.state = State::FinWait1;
         }
+    }
+
+    /// Whether a tail loss probe timeout may precede the next RTO (RFC 8985 7.2): SACK in
+    /// use, data outstanding, an RTT sample taken, no recovery, persist or probe under way.
+    fn tlp_allowed(&self) -> bool {
+        const BUSY: u32 =
+            flag::RECOVERY | flag::PERSIST | flag::FAST_RTX | flag::TLP_NOW | flag::TLP_OUT;
+        self.has(flag::SACK)
+            && self.flags & BUSY == 0
+            && matches!(
+                self.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            )
+            && self.snd_max != self.snd_una
+            && self.rtt.srtt().micros() > 0
+    }
+
+    /// RFC 8985 PTO: two smoothed RTTs, at least a sixteenth of the minimum RTO (timer
+    /// granularity, as Linux's two-tick floor: below it, a flight still being serialised or a
+    /// receive burst not yet polled would draw spurious probes), plus the delayed-ACK time when
+    /// only one segment is out (its ACK may be delayed; the peer is assumed to delay as long as
+    /// this host does).
+    fn probe_timeout(&self, cfg: &TcbConfig) -> Duration {
+        let floor = cfg.rto_min.micros() / 16;
+        let mut pto = (2 * self.rtt.srtt().micros()).max(floor);
+        if self.flight_size() <= self.payload_mss() {
+            pto += cfg.delayed_ack.map_or(0, |d| d.micros());
+        }
+        Duration::from_micros(pto.max(1))
+    }
+
+    /// (Re)starts the retransmission timer at `now`; with [`Tcb::tlp_allowed`], the probe
+    /// timeout goes first when it is earlier.
+    pub(super) fn restart_rtx_timer(&mut self, cfg: &TcbConfig, now: Instant) {
+        let rto_at = (now + self.rtt.rto(cfg)).micros();
+        self.flags &= !flag::TLP_ARMED;
+        self.rtx_at = rto_at;
+        if self.tlp_allowed() {
+            let pto_at = (now + self.probe_timeout(cfg)).micros();
+            if pto_at < rto_at {
+                self.rtx_at = pto_at;
+                self.flags |= flag::TLP_ARMED;
+            }
+        }
+    }
+
+    /// Stops the retransmission timer (and a probe timeout in its place).
+    pub(super) fn stop_rtx_timer(&mut self) {
+        self.rtx_at = NEVER;
+        self.flags &= !flag::TLP_ARMED;
     }
 
     /// FlightSize of RFC 5681: data sent and not acknowledged.
@@ -58,7 +112,10 @@ impl Tcb {
     }
 
     /// New data acknowledged (`acked` bytes, SND.UNA already advanced). Returns whether the
-    /// retransmission timer restarts (RFC 6582: only on the first partial ACK).
+    /// retransmission timer restarts: outside recovery and in SACK recovery on every such ACK
+    /// (RFC 6298 5.3: recovery that makes progress is never cut short by the timer), in
+    /// NewReno recovery only on the first partial ACK (RFC 6582's Impatient variant: holes
+    /// repaired one per round trip give way to a timeout rather than take many round trips).
     pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
@@ -95,7 +152,7 @@ impl Tcb {
             }
             let first = !self.has(flag::PARTIAL_SEEN);
             self.flags |= flag::PARTIAL_SEEN;
-            return first;
+            return first || self.has(flag::SACK);
         }
         self.dupacks = 0;
         if self.cwnd < self.ssthresh {
@@ -123,13 +180,34 @@ impl Tcb {
             }
             return;
         }
-        let sack_lost = self.has(flag::SACK)
-            && self.dupacks < 3
-            && loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una;
-        // Exactly the third duplicate (or RFC 6675's IsLost(SND.UNA + 1)), and only when the
-        // ACK covers more than `recover` (RFC 6582 section 3.2 step 1; our `recover` is one
-        // past the highest sequence number sent, hence `>=`).
-        if (self.dupacks == 3 || sack_lost) && self.snd_una.ge(self.recover) {
+        // Exactly the third duplicate, and only when the ACK covers more than `recover`
+        // (RFC 6582 section 3.2 step 1; our `recover` is one past the highest sequence number
+        // sent, hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
+        if self.dupacks == 3 && self.snd_una.ge(self.recover) {
+            self.enter_recovery(loss);
+        }
+    }
+
+    /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
+    /// cumulative acknowledgment"): outside recovery, IsLost(SND.UNA) -- DupThresh SACKed
+    /// segments or more than (DupThresh - 1) * SMSS SACKed bytes above it -- starts loss
+    /// recovery even before the third duplicate ACK, and even when the ACK also advanced
+    /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
+    pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
+        if self.sack_recovery() {
+            // A retransmission lost again is sent again without waiting for the RTO
+            // (deviation 21); the window was reduced once for this episode already.
+            loss.sb.retransmissions_lost(self.snd_una, self.snd_max);
+            return;
+        }
+        if self.has(flag::RECOVERY) || !self.snd_una.ge(self.recover) {
+            return;
+        }
+        if self.snd_una == self.snd_max || loss.sb.is_sacked(self.snd_una) {
+            return;
+        }
+        let smss = self.payload_mss();
+        if loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una {
             self.enter_recovery(loss);
         }
     }
@@ -139,11 +217,12 @@ impl Tcb {
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
-        self.flags &= !flag::PARTIAL_SEEN;
+        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
             self.cwnd = self.ssthresh;
             loss.sb.high_rxt = self.snd_una;
+            loss.sb.rxt_fence = self.snd_una;
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
@@ -157,7 +236,12 @@ impl Tcb {
         self.ssthresh = (self.flight_size() / 2).max(2 * smss);
         self.cwnd = smss;
         self.recover = self.snd_max;
-        self.flags &= !(flag::RECOVERY | flag::FAST_RTX | flag::PARTIAL_SEEN | flag::RTT_TIMING);
+        self.flags &= !(flag::RECOVERY
+            | flag::FAST_RTX
+            | flag::PARTIAL_SEEN
+            | flag::RTT_TIMING
+            | flag::TLP_NOW
+            | flag::TLP_OUT);
         self.dupacks = 0;
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;
@@ -178,8 +262,13 @@ impl Tcb {
     pub(super) fn enter_time_wait(&mut self, cfg: &TcbConfig, now: Instant) {
         self.state = State::TimeWait;
         self.aux_at = (now + cfg.time_wait).micros();
-        self.rtx_at = NEVER;
-        self.flags &= !(flag::PERSIST | flag::PROBE_NOW | flag::FAST_RTX | flag::RECOVERY);
+        self.stop_rtx_timer();
+        self.flags &= !(flag::PERSIST
+            | flag::PROBE_NOW
+            | flag::FAST_RTX
+            | flag::RECOVERY
+            | flag::TLP_NOW
+            | flag::TLP_OUT);
     }
 
     /// Runs every expired deadline, then arms what the new situation needs.
@@ -193,7 +282,7 @@ impl Tcb {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg, loss);
+            self.on_rtx_timeout(cfg, now, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -206,7 +295,17 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
+    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, now: Instant, loss: &mut LossState) {
+        if self.has(flag::TLP_ARMED) {
+            // The probe timeout (RFC 8985 7.3): send a probe, then wait a whole RTO. When
+            // recovery started meanwhile, only the RTO remains.
+            self.flags &= !flag::TLP_ARMED;
+            if self.tlp_allowed() {
+                self.flags |= flag::TLP_NOW;
+            }
+            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            return;
+        }
         if self.has(flag::PERSIST) {
             // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17).
             self.flags &= !flag::PERSIST;
@@ -321,7 +420,7 @@ impl Tcb {
                 }
             }
         } else if self.rtx_at == NEVER {
-            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            self.restart_rtx_timer(cfg, now);
         }
     }
 }

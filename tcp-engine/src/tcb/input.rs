@@ -400,9 +400,9 @@ impl Tcb {
         }
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let old_una = self.snd_una;
-        if self.has(flag::SACK) && seg.options.sack_count > 0 {
-            loss.sb.update(old_una, self.snd_max, seg.options.sacks());
-        }
+        let sack_learnt = self.has(flag::SACK)
+            && seg.options.sack_count > 0
+            && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
         if ack.gt(old_una) {
             self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
         } else if ack == old_una
@@ -416,6 +416,11 @@ impl Tcb {
             self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
             self.cc_on_dup_ack(loss);
         }
+        if sack_learnt {
+            // RFC 6675 section 5: an ACK with new SACK information, cumulative or not, starts
+            // recovery once IsLost(SND.UNA) holds.
+            self.cc_on_sack(loss);
+        }
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)
             && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))
@@ -426,7 +431,7 @@ impl Tcb {
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
             if wnd > 0 && self.has(flag::PERSIST) {
                 self.flags &= !(flag::PERSIST | flag::PROBE_NOW);
-                self.rtx_at = NEVER;
+                self.stop_rtx_timer();
                 self.rtt.reset_backoff();
             }
         }
@@ -477,14 +482,16 @@ impl Tcb {
             }
         }
         self.rtt.reset_backoff();
+        // An ACK of new data ends a tail loss probe episode (RFC 8985 7.4).
+        self.flags &= !flag::TLP_OUT;
         let restart = self.cc_on_new_ack(acked, loss);
         loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
             if !self.has(flag::PERSIST) {
-                self.rtx_at = NEVER;
+                self.stop_rtx_timer();
             }
         } else if restart && !self.has(flag::PERSIST) {
-            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+            self.restart_rtx_timer(cfg, now);
         }
     }
 
@@ -537,7 +544,11 @@ impl Tcb {
                     self.rcv_mss = seg_len as u16;
                 }
                 if had_ooo {
+                    // Filling a hole (RFC 5681 4.2): ACK at once. Duplicate ACKs owed for
+                    // earlier out-of-order segments would now carry the new cumulative ACK
+                    // and look like duplicates of *it*; they are forgiven.
                     self.flags |= flag::ACK_NOW;
+                    self.acks_owed = 0;
                 } else {
                     self.schedule_ack(cfg, now);
                 }
@@ -552,7 +563,7 @@ impl Tcb {
                     self.dropped(rx, DropReason::ReassemblyFull);
                 }
             }
-            self.flags |= flag::ACK_NOW;
+            self.ack_each_segment();
         } else if !fin_ok {
             self.flags |= flag::ACK_NOW;
         }

@@ -46,8 +46,11 @@
 //! * **RFC 9293** state machine with all eleven states, simultaneous open and close, FIN in
 //!   every state, RST generation (`reset_for` answers segments for closed ports) and RFC 5961
 //!   RST/SYN/ACK validation with a per-connection rate limit on challenge ACKs.
-//! * **RFC 6298** RTO: SRTT/RTTVAR, Karn's rule, exponential backoff, configurable minimum
-//!   and maximum, RTO of at least 3 s after a lost SYN when no sample exists.
+//! * **RFC 6298** RTO: SRTT/RTTVAR, Karn's rule (no sample from a retransmitted segment, nor
+//!   from new data sent during recovery, whose cumulative ACK waits for the holes below it;
+//!   timestamp echoes stay valid), exponential backoff, configurable minimum and maximum, RTO
+//!   of at least 3 s after a lost SYN when no sample exists (5.7). The timer restarts on every
+//!   ACK of new data (5.3), in NewReno recovery only on the first partial ACK (RFC 6582).
 //! * **RFC 5681/6582/3042/6928** NewReno: slow start with appropriate byte counting (RFC 3465,
 //!   L = 2 SMSS), congestion avoidance by byte counting, fast retransmit on exactly the third
 //!   duplicate ACK (a duplicate carries no data, no SYN/FIN, the same window and acknowledges
@@ -59,10 +62,23 @@
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
 //! * **RFC 2018/6675** SACK: this host reports the most recent out-of-order range first; as a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
-//!   (`IsLost`, `SetPipe`, `NextSeg` rule 1, HighRxt), exiting at `recover`.
+//!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
+//!   retransmissions detected from later SACKs), exiting at
+//!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
+//!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
+//!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
+//! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
+//!   smoothed RTTs (at least 1/16 of the minimum RTO, plus the delayed-ACK time when one
+//!   segment is out), the last segment is
+//!   sent again beyond cwnd, so a lost tail or a lost ACK is repaired by SACK recovery or the
+//!   probe's ACK instead of the RTO; then the RTO is armed. One probe per ACK of new data.
 //! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,
 //!   for out-of-order or hole-filling data, for a FIN, and when the peer could not send a full
-//!   segment into the remaining window), receiver SWS avoidance (the right edge advances by at
+//!   segment into the remaining window). Every out-of-order segment gets its own immediate ACK
+//!   (RFC 5681 4.2, RFC 9293 3.10.7.4): the ACKs owed are counted, and the send phase plans one
+//!   per segment even when a whole receive burst arrived before it, so the peer sees one
+//!   duplicate ACK per segment above a hole; in-order data is still acknowledged at least
+//!   every second full-sized segment (RFC 5681's rule, coalesced within a burst), receiver SWS avoidance (the right edge advances by at
 //!   least min(buffer/2, MSS)) with window updates when the application frees space, sender
 //!   SWS avoidance, Nagle, zero-window probing with backoff, optional keepalive.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
@@ -109,7 +125,10 @@
 //!     recovery more conservative.
 //! 12. During SACK recovery a partial ACK that leaves no hole marked lost by RFC 6675's rule
 //!     retransmits the segment at SND.UNA (NewReno's rule), so a single loss near the end of the
-//!     window needs no RTO. No rescue retransmission, no RACK-TLP, no PRR, no ECN, no D-SACK.
+//!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
+//!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
+//!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
+//!     RACK, no PRR, no ECN, no D-SACK.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -118,6 +137,21 @@
 //! 16. Restart after idle measures idleness on a 256 us clock that wraps after 12 days; at
 //!     worst one restart is skipped after such an idle period.
 //! 17. The default 2 * MSL is 60 s (Linux) rather than RFC 9293's 4 minutes; configurable.
+//! 18. The fast retransmission (and, in SACK recovery, every retransmission at SND.UNA)
+//!     restarts the retransmission timer, as Linux does: RFC 6298 5.1 would leave the timer
+//!     armed for the original transmission, which may fire while recovery repairs the hole.
+//! 19. Duplicate ACKs owed to out-of-order segments that arrived before a hole-filling one in
+//!     the same receive burst are not sent: they would carry the new cumulative ACK and look
+//!     like duplicates of it. At most 256 immediate ACKs are owed at once.
+//! 20. The tail loss probe retransmits the last segment even when new data waits (RFC 8985
+//!     prefers new data): a receiver acknowledges a duplicate at once, whereas one new in-order
+//!     segment may wait for its delayed-ACK timer, as long as the minimum RTO in data-center
+//!     settings. Without D-SACK a probe cannot be told from a repair, so every probe reduces
+//!     cwnd as a loss would (RFC 8985 7.4.2's response, taken when the probe is sent).
+//! 21. Lost retransmissions are detected in SACK recovery (RFC 6675 leaves them to the RTO):
+//!     once data sent after the latest retransmission is SACKed while SND.UNA is still
+//!     missing, HighRxt goes back to SND.UNA and the un-SACKed holes are sent again, without
+//!     a second window reduction. A reordering path may make this resend a segment early.
 
 pub mod buffer;
 pub mod config;
@@ -392,7 +426,8 @@ pub struct Reaction {
 /// Per-connection counters (saturating).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcbCounters {
-    /// Segments sent again (timeout, fast retransmit, partial ACK, SACK recovery).
+    /// Segments sent again (timeout, fast retransmit, partial ACK, SACK recovery, tail loss
+    /// probe).
     pub retransmitted_segments: u32,
     /// Fast retransmits (entries into fast recovery).
     pub fast_retransmits: u32,
@@ -582,6 +617,13 @@ mod flag {
     pub const RCV_FIN: u32 = 1 << 16;
     /// `ts_recent` holds a value.
     pub const TS_RECENT: u32 = 1 << 17;
+    /// The retransmission deadline is a tail loss probe timeout (RFC 8985 PTO); the RTO
+    /// follows it.
+    pub const TLP_ARMED: u32 = 1 << 18;
+    /// Send a tail loss probe now.
+    pub const TLP_NOW: u32 = 1 << 19;
+    /// A tail loss probe is out and no ACK of new data arrived since.
+    pub const TLP_OUT: u32 = 1 << 20;
 }
 
 const NEVER: u64 = u64::MAX;
@@ -661,6 +703,10 @@ pub struct Tcb {
     challenge_count: u8,
     keepalive_probes: u8,
     close_reason: CloseReason,
+    /// Immediate ACKs owed beyond the one `ACK_NOW` stands for: one per out-of-order segment
+    /// received since the last ACK went out (RFC 5681 4.2), so a burst of them yields as many
+    /// duplicate ACKs as segments (saturates at 255).
+    acks_owed: u8,
     counters: TcbCounters,
 }
 
@@ -705,6 +751,7 @@ impl Tcb {
             challenge_count: 0,
             keepalive_probes: 0,
             close_reason: CloseReason::None,
+            acks_owed: 0,
             counters: TcbCounters::default(),
         }
     }
@@ -1062,10 +1109,22 @@ impl Tcb {
     fn become_closed(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.close_reason = reason;
-        self.rtx_at = NEVER;
+        self.stop_rtx_timer();
         self.delack_at = NEVER;
         self.aux_at = NEVER;
         self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;
+        self.acks_owed = 0;
+    }
+
+    /// One more immediate ACK for an out-of-order segment (RFC 5681 4.2): when an ACK is
+    /// already due, this one becomes a debt, so that every such segment of a receive burst
+    /// gets its own (duplicate) ACK in the send phase instead of one ACK for the burst.
+    fn ack_each_segment(&mut self) {
+        if self.has(flag::ACK_NOW) {
+            self.acks_owed = self.acks_owed.saturating_add(1);
+        } else {
+            self.flags |= flag::ACK_NOW;
+        }
     }
 
     /// Our current timestamp value.

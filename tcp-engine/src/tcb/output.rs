@@ -69,7 +69,8 @@ impl Tcb {
         snd: &S,
         rcv: &R,
     ) -> bool {
-        const NOW: u32 = flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
+        const NOW: u32 =
+            flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW | flag::TLP_NOW;
         match self.state {
             State::Closed | State::Listen => false,
             State::SynSent | State::SynReceived => true,
@@ -99,7 +100,13 @@ impl Tcb {
         let h = &plan.header;
         if h.flags.ack() {
             self.rcv_acked = h.ack;
-            self.flags &= !flag::ACK_NOW;
+            if self.has(flag::ACK_NOW) && self.acks_owed > 0 {
+                // Another out-of-order segment is still owed its own ACK.
+                self.acks_owed -= 1;
+            } else {
+                self.flags &= !flag::ACK_NOW;
+                self.acks_owed = 0;
+            }
             self.delack_at = NEVER;
             let edge = h.ack + plan.advertised;
             if edge.gt(self.rcv_adv) {
@@ -143,13 +150,28 @@ impl Tcb {
                         self.counters.retransmitted_segments.saturating_add(1);
                     // Karn: no RTT sample from anything retransmitted.
                     self.flags &= !flag::RTT_TIMING;
-                    if self.sack_recovery() && end.gt(loss.sb.high_rxt) {
-                        loss.sb.high_rxt = end;
+                    if self.sack_recovery() {
+                        if end.gt(loss.sb.high_rxt) {
+                            loss.sb.high_rxt = end;
+                        }
+                        loss.sb.rxt_fence = self.snd_max;
                     }
                     if h.seq == self.snd_una {
+                        let fast = self.has(flag::FAST_RTX) && !self.has(flag::PARTIAL_SEEN);
+                        if self.has(flag::RECOVERY) && (self.has(flag::SACK) || fast) {
+                            // The fast retransmission (and in SACK recovery every later
+                            // retransmission at SND.UNA) gets a whole RTO to be acknowledged:
+                            // a timer armed for the original long ago must not fire while
+                            // recovery is repairing the hole (deviation 18).
+                            self.flags &= !flag::TLP_ARMED;
+                            self.rtx_at = rto_at;
+                        }
                         self.flags &= !flag::FAST_RTX;
                     }
-                } else if !self.has(flag::RTT_TIMING) {
+                } else if !self.has(flag::RTT_TIMING) && !self.has(flag::RECOVERY) {
+                    // Karn: in recovery a cumulative ACK of new data waits for the holes
+                    // below it, so timing it would overestimate the RTT; timestamps still
+                    // give samples.
                     self.flags |= flag::RTT_TIMING;
                     self.rtt_seq = end;
                     self.rtt_start = us32(now);
@@ -160,16 +182,20 @@ impl Tcb {
                     self.snd_sml = end;
                 }
                 self.last_send = coarse(now);
+                if plan.kind != SegmentKind::WindowProbe && self.has(flag::TLP_NOW) {
+                    self.commit_tail_loss_probe(retransmitted);
+                }
                 if plan.kind == SegmentKind::WindowProbe {
-                    self.flags &= !flag::PROBE_NOW;
+                    self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
                     self.flags |= flag::PERSIST;
                     self.rtx_at = rto_at;
                     self.counters.window_probes = self.counters.window_probes.saturating_add(1);
                 } else if self.has(flag::PERSIST) {
                     self.flags &= !flag::PERSIST;
-                    self.rtx_at = rto_at;
-                } else if self.rtx_at == NEVER {
-                    self.rtx_at = rto_at;
+                    self.restart_rtx_timer(cfg, now);
+                } else if self.rtx_at == NEVER || (!retransmitted && self.has(flag::TLP_ARMED)) {
+                    // New data restarts a probe timeout (RFC 8985 7.2).
+                    self.restart_rtx_timer(cfg, now);
                 }
             }
             SegmentKind::Keepalive => {
@@ -182,6 +208,21 @@ impl Tcb {
             SegmentKind::Ack => {}
         }
         Ok(())
+    }
+
+    /// A data segment went out as the tail loss probe (RFC 8985 7.3): no other probe until an
+    /// ACK of new data. A probe that retransmits presumes the segment lost, and without D-SACK
+    /// the sender cannot learn otherwise, so the window is reduced as for a loss (RFC 8985
+    /// 7.4.2 does so once the probe is found to have repaired a loss).
+    fn commit_tail_loss_probe(&mut self, retransmitted: bool) {
+        self.flags &= !flag::TLP_NOW;
+        self.flags |= flag::TLP_OUT;
+        if retransmitted {
+            let smss = self.payload_mss();
+            self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+            self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
+            self.ca_acked = 0;
+        }
     }
 
     fn stamp(&self) -> [u32; 4] {
@@ -407,6 +448,60 @@ impl Tcb {
         plan
     }
 
+    /// The tail loss probe (RFC 8985 7.3): the last segment sent again (with our FIN when it
+    /// was sent). Not new data, unlike the RFC's preference (deviation 20): a receiver
+    /// acknowledges a duplicate at once, whereas one new in-order segment may wait for its
+    /// delayed-ACK timer, which in data-center settings is as long as the minimum RTO.
+    fn plan_tail_loss_probe<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        sent_data_end: SeqNum,
+        seg_payload: u32,
+    ) -> Option<TxPlan> {
+        if self.snd_una == self.snd_max {
+            return None;
+        }
+        let len = if self.snd_una.lt(sent_data_end) {
+            (sent_data_end - self.snd_una).min(seg_payload)
+        } else {
+            0
+        };
+        if len == 0 && !self.has(flag::FIN_SENT) {
+            return None;
+        }
+        let last = (sent_data_end - len, len);
+        Some(self.plan_hole(cfg, now, rcv, loss, last, seg_payload))
+    }
+
+    /// The retransmission of `(seq, len)` (a hole of the SACK scoreboard, or the last segment
+    /// as a tail loss probe; one segment at most), with our FIN when it ends there.
+    fn plan_hole<R: RecvBuffer + ?Sized>(
+        &self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        (seq, len): (SeqNum, u32),
+        seg_payload: u32,
+    ) -> TxPlan {
+        let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
+        self.plan_data(
+            cfg,
+            now,
+            rcv,
+            loss,
+            seq,
+            len,
+            fin,
+            false,
+            Origin::Hole,
+            seg_payload,
+        )
+    }
+
     /// Whether TSO can carry segments of `seg_payload` bytes, and the largest payload then.
     fn tso_limit(&self, cfg: &TcbConfig, seg_payload: u32) -> Option<u32> {
         let caps = cfg.tso?;
@@ -464,20 +559,8 @@ impl Tcb {
             let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
             if pipe < self.cwnd {
                 let boundary = loss.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
-                if let Some((seq, len)) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
-                    let fin = self.has(flag::FIN_SENT) && seq + len == self.snd_fin;
-                    return Some(self.plan_data(
-                        cfg,
-                        now,
-                        rcv,
-                        loss,
-                        seq,
-                        len,
-                        fin,
-                        false,
-                        Origin::Hole,
-                        seg_payload,
-                    ));
+                if let Some(hole) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
+                    return Some(self.plan_hole(cfg, now, rcv, loss, hole, seg_payload));
                 }
             }
             pipe
@@ -485,9 +568,30 @@ impl Tcb {
             self.snd_nxt - self.snd_una
         };
 
-        // 3. New data (or go-back-N after a timeout) at SND.NXT.
+        // 3. New data (or go-back-N after a timeout) at SND.NXT (RFC 6675 NextSeg rule 2).
         if let Some(plan) = self.plan_next(cfg, now, rcv, loss, data_end, flight, seg_payload) {
             return Some(plan);
+        }
+
+        // RFC 8985 tail loss probe: the last segment again, beyond cwnd, to elicit an ACK
+        // with SACK information.
+        if self.has(flag::TLP_NOW) {
+            if let Some(plan) =
+                self.plan_tail_loss_probe(cfg, now, rcv, loss, sent_data_end, seg_payload)
+            {
+                return Some(plan);
+            }
+            self.flags &= !flag::TLP_NOW;
+        }
+
+        // RFC 6675 NextSeg rule 3: no new data to send, room in the pipe: the first
+        // un-SACKed segment above HighRxt, lost or not, so a tail loss needs no timeout.
+        // Only at the tail: while data waits behind the peer's window it would resend what is
+        // merely in flight (deviation 12).
+        if self.sack_recovery() && flight < self.cwnd && !self.snd_nxt.lt(data_end) {
+            if let Some(hole) = loss.sb.next_hole(self.snd_una, sent_data_end, seg_payload) {
+                return Some(self.plan_hole(cfg, now, rcv, loss, hole, seg_payload));
+            }
         }
 
         // 4. Probes.

@@ -3,7 +3,9 @@
 //! Remembers which ranges above SND.UNA the peer reported holding, the highest SACKed sequence
 //! number and HighRxt (the end of the last retransmission in this recovery). From these it
 //! answers RFC 6675's questions: which bytes are lost (`IsLost`), how much is in the network
-//! (`SetPipe`) and what to retransmit next (`NextSeg` rule 1). When more ranges are reported
+//! (`SetPipe`) and what to retransmit next (`NextSeg` rules 1 and 3), and notices
+//! retransmissions lost again (SND.MAX at the latest retransmission, `rxt_fence`, is
+//! overtaken by SACKs). When more ranges are reported
 //! than fit, the highest ones are forgotten: that only underestimates what the peer holds, which
 //! makes the sender more conservative, never wrong. Owns the ranges; must not touch buffers,
 //! timers or the congestion window.
@@ -23,6 +25,10 @@ pub(crate) struct Scoreboard {
     count: u8,
     /// End of the last retransmission of this recovery episode (RFC 6675 HighRxt).
     pub(crate) high_rxt: SeqNum,
+    /// SND.MAX when the latest retransmission went out: data above it was sent after every
+    /// retransmission so far, so once some of it is SACKed, retransmissions still un-SACKed
+    /// below HighRxt were lost again. Not armed when at or below SND.UNA.
+    pub(crate) rxt_fence: SeqNum,
 }
 
 fn unsigned(a: SeqNum, b: SeqNum) -> u32 {
@@ -38,6 +44,7 @@ impl Scoreboard {
         }; SCOREBOARD_RANGES],
         count: 0,
         high_rxt: SeqNum(0),
+        rxt_fence: SeqNum(0),
     };
 
     /// Remembered ranges, ascending.
@@ -50,6 +57,26 @@ impl Scoreboard {
     pub(crate) fn clear(&mut self, snd_una: SeqNum) {
         *self = Scoreboard::default();
         self.high_rxt = snd_una;
+        self.rxt_fence = snd_una;
+    }
+
+    /// Lost retransmission detection (not in RFC 6675, which leaves a lost retransmission to
+    /// the RTO): when data sent after the latest retransmission has been SACKed while SND.UNA
+    /// is still missing, the retransmissions below HighRxt that are not SACKed were lost too
+    /// (unless the path reorders), so HighRxt goes back to SND.UNA and `NextSeg` sends them
+    /// again. Returns whether it did.
+    pub(crate) fn retransmissions_lost(&mut self, snd_una: SeqNum, snd_max: SeqNum) -> bool {
+        let fence = self.rxt_fence;
+        let lost = fence.gt(snd_una)
+            && fence.lt(snd_max)
+            && self.high_rxt.gt(snd_una)
+            && !self.is_sacked(snd_una)
+            && self.sacked_in(fence, snd_max) > 0;
+        if lost {
+            self.high_rxt = snd_una;
+            self.rxt_fence = snd_una;
+        }
+        lost
     }
 
     /// Takes the SACK blocks of one ACK. Blocks outside `(snd_una, snd_max]` (D-SACKs,
@@ -235,6 +262,32 @@ mod tests {
         s.advance(SeqNum(1400));
         assert_eq!(s.ranges(), &[b(1500, 1600)]);
         assert!(s.is_sacked(SeqNum(1550)) && !s.is_sacked(SeqNum(1600)));
+    }
+
+    #[test]
+    fn a_retransmission_is_lost_once_later_data_is_sacked() {
+        let mut s = Scoreboard::default();
+        s.clear(SeqNum(1000));
+        assert!(s.update(SeqNum(1000), SeqNum(1500), &[b(1100, 1400)]));
+        // 1000..1100 retransmitted while SND.MAX was 1500; then 1500..1600 is sent.
+        s.high_rxt = SeqNum(1100);
+        s.rxt_fence = SeqNum(1500);
+        assert!(
+            !s.retransmissions_lost(SeqNum(1000), SeqNum(1600)),
+            "nothing above the fence"
+        );
+        // Data sent after the retransmission arrives first: the retransmission was lost.
+        s.update(SeqNum(1000), SeqNum(1600), &[b(1100, 1400), b(1500, 1600)]);
+        assert!(s.retransmissions_lost(SeqNum(1000), SeqNum(1600)));
+        assert_eq!((s.high_rxt, s.rxt_fence), (SeqNum(1000), SeqNum(1000)));
+        assert!(
+            !s.retransmissions_lost(SeqNum(1000), SeqNum(1600)),
+            "disarmed until the next"
+        );
+        assert_eq!(
+            s.next_hole(SeqNum(1000), SeqNum(1100), 100),
+            Some((SeqNum(1000), 100))
+        );
     }
 
     #[test]

@@ -464,6 +464,53 @@ fn scenario_17_stale_keys_and_exhaustion() {
 }
 
 #[test]
+fn every_out_of_order_segment_of_a_burst_gets_its_own_ack_in_the_send_phase() {
+    // RFC 5681 4.2: an immediate (duplicate) ACK per out-of-order segment. A receive burst
+    // handles several segments of one connection before the send phase runs; the ACKs they
+    // owe must all leave then, not one for the burst, or the sender never sees three
+    // duplicates.
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let data: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+    let from = |k: usize| {
+        let h = seg(
+            80,
+            port,
+            y + 1 + 1000 * k as u32,
+            Some(iss + 1),
+            TcpFlags::NONE,
+            65535,
+        );
+        PEER.tcp(&h, &data[1000 * k..1000 * (k + 1)])
+    };
+    // One burst: segment 0 in order, segment 1 lost, segments 2 to 4 out of order.
+    for k in [0, 2, 3, 4] {
+        deliver(&mut ep, T0, from(k), RxMeta::UNVERIFIED);
+    }
+    let acks = drain_tcp(&mut ep, T0);
+    let view: Vec<_> = acks
+        .iter()
+        .map(|a| (a.h.seq.0, a.h.ack.0, a.h.flags, a.payload.len()))
+        .collect();
+    assert_eq!(
+        view,
+        vec![(iss + 1, y + 1001, TcpFlags::ACK, 0); 4],
+        "one ACK for the in-order segment and one duplicate per out-of-order segment"
+    );
+    // The next burst fills the hole and brings segment 5: one ACK covers everything (a hole
+    // filled is acknowledged at once; in-order data may be acknowledged together).
+    for k in [1, 5] {
+        deliver(&mut ep, T0, from(k), RxMeta::UNVERIFIED);
+    }
+    let acks = drain_tcp(&mut ep, T0);
+    assert_eq!(acks.len(), 1, "{acks:?}");
+    assert_eq!(acks[0].h.ack.0, y + 6001);
+    let mut got = vec![0u8; 6000];
+    assert_eq!(ep.read(key, &mut got), Ok(6000));
+    assert_eq!(got, data);
+}
+
+#[test]
 fn scenario_18_arp_miss_sends_the_syn_when_the_neighbour_answers() {
     let mut ep = endpoint(4);
     let key = ep

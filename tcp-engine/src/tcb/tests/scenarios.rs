@@ -499,6 +499,7 @@ fn s09_fast_retransmit_on_exactly_the_third_duplicate_once() {
     c.deliver(ack(Y + 1, ISS + 10001, 50000), &[]);
     assert!(!c.tcb.in_recovery());
     assert_eq!(c.tcb.cwnd(), 2000);
+    assert_eq!(c.tcb.counters().timeouts, 0, "NewReno repaired both holes");
 }
 
 #[test]
@@ -827,7 +828,17 @@ fn s14_reassembly_is_bounded() {
     }
     let r = c.deliver(ack(Y + 1 + 2000 * 9, ISS + 1, 10000), &[1; 100]);
     assert_eq!(r.dropped, Some(DropReason::ReassemblyFull));
-    assert_eq!(c.send_all().len(), 1, "still acknowledged");
+    // RFC 5681 4.2: every out-of-order segment gets its own immediate (duplicate) ACK, the
+    // dropped one included.
+    let acks = c.send_all();
+    assert_eq!(
+        acks.len(),
+        reasm::MAX_OOO_RANGES + 1,
+        "one ACK per out-of-order segment, still acknowledged when dropped"
+    );
+    for a in &acks {
+        expect(a, ISS + 1, Y + 1, ACK, 20000, 0);
+    }
 }
 
 // ---------------------------------------------------------------- 18. neighbour miss
@@ -1184,11 +1195,16 @@ fn seed_defect_every_state_answers_every_segment_kind() {
 // ---------------------------------------------------------------- SACK recovery
 
 fn established_sack() -> Host {
+    established_sack_buffers(20000, 4000)
+}
+
+/// A client with SACK negotiated and the given send and receive buffer sizes.
+fn established_sack_buffers(snd_cap: usize, rcv_cap: usize) -> Host {
     let cfg = TcbConfig {
         sack: true,
         ..plain()
     };
-    let mut c = Host::client(cfg, ISS, 20000, 4000);
+    let mut c = Host::client(cfg, ISS, snd_cap, rcv_cap);
     c.send_one().unwrap();
     let mut sa = seg(Y, Some(ISS + 1), SYN, 60000);
     sa.options = syn_opts(1000);
@@ -1200,10 +1216,7 @@ fn established_sack() -> Host {
 }
 
 fn dup_with_sack(c: &mut Host, blocks: &[(u32, u32)]) -> Vec<Seg> {
-    let mut h = ack(Y + 1, ISS + 1, 60000);
-    h.options = sack(blocks);
-    c.deliver(h, &[]);
-    c.send_all()
+    dup_with_sack2(c, ISS + 1, blocks)
 }
 
 #[test]
@@ -1223,25 +1236,205 @@ fn sack_recovery_repairs_several_holes_in_one_round_trip() {
     assert_eq!(out.len(), 1, "{out:?}");
     expect(&out[0], s(0), Y + 1, ACK, 4000, 1000);
     // More SACKs: segment 4 is now lost as well (three SACKed segments above it) and goes
-    // out without waiting for a partial ACK.
+    // out without waiting for a partial ACK. Then, with no new data to send and pipe
+    // (10000 - 6000 SACKed - 2000 lost + 2000 retransmitted = 4000) below cwnd, NextSeg
+    // rule 3 resends the first un-SACKed segment above HighRxt: segment 9, the tail.
     let out = dup_with_sack(&mut c, &[(s(4), s(8)), (s(1), s(3))]);
     assert_eq!(
         out.iter().map(|x| x.h.seq).collect::<Vec<_>>(),
-        vec![SeqNum(s(3))]
+        vec![SeqNum(s(3)), SeqNum(s(8))]
     );
     assert_eq!(out[0].data, pattern(10000)[3000..4000]);
+    assert_eq!(out[1].data, pattern(10000)[8000..9000]);
     // Nothing is retransmitted twice.
     assert_eq!(
         dup_with_sack(&mut c, &[(s(4), s(10)), (s(1), s(3))]),
         vec![]
     );
-    assert_eq!(c.tcb.counters().retransmitted_segments, 2);
+    assert_eq!(c.tcb.counters().retransmitted_segments, 3);
     assert_eq!(c.tcb.counters().fast_retransmits, 1);
     // Both holes filled: one cumulative ACK ends recovery.
     c.deliver(ack(Y + 1, s(10), 60000), &[]);
     assert!(!c.tcb.in_recovery());
     assert_eq!(c.tcb.cwnd(), 5000);
     assert_eq!(c.tcb.next_deadline(), None);
+    assert_eq!(
+        c.tcb.counters().timeouts,
+        0,
+        "one recovery episode, no timeout"
+    );
+}
+
+#[test]
+fn sack_single_loss_three_duplicates_retransmit_exactly_the_hole_without_rto() {
+    let mut c = established_sack();
+    c.write(&pattern(10000));
+    assert_eq!(c.send_all().len(), 10);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    // Segments 0 and 1 arrive; segment 2 is lost.
+    c.advance(Duration::from_millis(10));
+    c.deliver(ack(Y + 1, s(2), 60000), &[]);
+    assert_eq!(c.send_all(), vec![], "no new data to send");
+    // The receiver acknowledges each later segment at once, with SACK blocks.
+    assert_eq!(dup_with_sack2(&mut c, s(2), &[(s(3), s(4))]), vec![]);
+    assert_eq!(dup_with_sack2(&mut c, s(2), &[(s(3), s(5))]), vec![]);
+    assert!(!c.tcb.in_recovery());
+    let out = dup_with_sack2(&mut c, s(2), &[(s(3), s(6))]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    expect(&out[0], s(2), Y + 1, ACK, 4000, 1000);
+    assert_eq!(out[0].data, pattern(10000)[2000..3000]);
+    assert!(c.tcb.in_recovery());
+    assert_eq!(c.tcb.ssthresh(), 4000, "FlightSize 8000 / 2");
+    assert_eq!(c.tcb.cwnd(), 4000);
+    // The fast retransmission has a whole RTO to be acknowledged.
+    let rto = c.tcb.rto(&c.cfg);
+    assert_eq!(c.tcb.next_deadline(), Some(c.now + rto));
+    // Further duplicates: the hole was retransmitted once, everything else is SACKed.
+    assert_eq!(dup_with_sack2(&mut c, s(2), &[(s(3), s(10))]), vec![]);
+    c.advance(Duration::from_millis(10));
+    c.deliver(ack(Y + 1, s(10), 60000), &[]);
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(c.tcb.cwnd(), 4000, "RFC 6675: cwnd = ssthresh on exit");
+    assert_eq!(c.tcb.next_deadline(), None);
+    let k = c.tcb.counters();
+    assert_eq!(
+        (k.fast_retransmits, k.retransmitted_segments, k.timeouts),
+        (1, 1, 0)
+    );
+}
+
+/// A duplicate ACK of `ack` with SACK blocks; what the sender sends in answer.
+fn dup_with_sack2(c: &mut Host, ackno: u32, blocks: &[(u32, u32)]) -> Vec<Seg> {
+    let mut h = ack(Y + 1, ackno, 60000);
+    h.options = sack(blocks);
+    c.deliver(h, &[]);
+    c.send_all()
+}
+
+#[test]
+fn sack_recovery_starts_on_a_cumulative_ack_whose_sack_blocks_show_a_loss() {
+    // A receiver that acknowledges a whole burst at once sends no pure duplicates: its ACK
+    // advances SND.UNA up to the hole and SACKs what lies beyond it. RFC 6675 section 5 starts
+    // recovery on it ("regardless of its status as a cumulative acknowledgment").
+    let mut c = established_sack();
+    c.write(&pattern(10000));
+    assert_eq!(c.send_all().len(), 10);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    let mut h = ack(Y + 1, s(2), 60000);
+    h.options = sack(&[(s(3), s(7))]);
+    c.deliver(h, &[]);
+    assert!(c.tcb.in_recovery());
+    assert_eq!(c.tcb.counters().duplicate_acks, 0, "not a duplicate ACK");
+    let out = c.send_all();
+    assert_eq!(out.len(), 1, "{out:?}");
+    expect(&out[0], s(2), Y + 1, ACK, 4000, 1000);
+    // Only two segments SACKed above a hole are not a loss yet (DupThresh = 3).
+    let mut c = established_sack();
+    c.write(&pattern(10000));
+    c.send_all();
+    let mut h = ack(Y + 1, s(2), 60000);
+    h.options = sack(&[(s(3), s(5))]);
+    c.deliver(h, &[]);
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(c.send_all(), vec![]);
+}
+
+#[test]
+fn sack_receiver_sends_one_duplicate_ack_with_sack_blocks_per_out_of_order_segment() {
+    let mut c = established_sack_buffers(4000, 20000);
+    let data = pattern(6000);
+    let from = |k: usize| {
+        (
+            ack(Y + 1 + 1000 * k as u32, ISS + 1, 60000),
+            &data[1000 * k..1000 * (k + 1)],
+        )
+    };
+    // One receive burst: segment 0 lost, segments 1 to 3 out of order.
+    for k in 1..4 {
+        let (h, d) = from(k);
+        c.deliver(h, d);
+    }
+    let acks = c.send_all();
+    assert_eq!(acks.len(), 3, "{acks:?}");
+    for a in &acks {
+        expect(a, ISS + 1, Y + 1, ACK, 20000, 0);
+        assert_eq!(a.h.options.sacks(), sack(&[(Y + 1001, Y + 4001)]).sacks());
+    }
+    // Filling the hole: one ACK at once, no SACK block left.
+    let (h, d) = from(0);
+    c.deliver(h, d);
+    let acks = c.send_all();
+    assert_eq!(acks.len(), 1);
+    expect(&acks[0], ISS + 1, Y + 4001, ACK, 16000, 0);
+    assert_eq!(acks[0].h.options.sack_count, 0);
+}
+
+#[test]
+fn karn_no_rtt_sample_from_new_data_sent_during_recovery() {
+    // Its cumulative ACK waits for the holes below it, so it would measure the recovery, not
+    // the path (no timestamps here to measure it otherwise).
+    let mut c = established_sack();
+    c.write(&pattern(20000));
+    assert_eq!(c.send_all().len(), 10);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    c.advance(Duration::from_millis(10));
+    assert_eq!(
+        dup_with_sack(&mut c, &[(s(1), s(4))]).len(),
+        1,
+        "fast retransmit"
+    );
+    let before = c.tcb.rtt_estimate();
+    // Everything above the hole arrived: the pipe (1000) lets new data go.
+    let out = dup_with_sack(&mut c, &[(s(1), s(10))]);
+    assert!(out.iter().any(|x| x.h.seq == SeqNum(s(10))), "{out:?}");
+    c.advance(Duration::from_millis(500));
+    c.deliver(ack(Y + 1, c.tcb.snd_max().0, 60000), &[]);
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(
+        c.tcb.rtt_estimate(),
+        before,
+        "no sample from the recovery's new data"
+    );
+    assert_eq!(c.tcb.counters().timeouts, 0);
+}
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
+    let mut c = established_sack();
+    c.write(&pattern(3000));
+    assert_eq!(c.send_all().len(), 3);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    // The first segment is acknowledged after 10 ms; then nothing comes back.
+    c.advance(Duration::from_millis(10));
+    c.deliver(ack(Y + 1, s(1), 60000), &[]);
+    let srtt = c.tcb.rtt_estimate().0;
+    assert!(srtt > Duration::ZERO);
+    // The probe timeout: two SRTTs but at least a sixteenth of the minimum RTO, well before
+    // the RTO (1 s).
+    let pto = Duration::from_micros((2 * srtt.micros()).max(c.cfg.rto_min.micros() / 16));
+    assert_eq!(pto, Duration::from_micros(62_500));
+    assert!(pto < c.tcb.rto(&c.cfg));
+    assert_eq!(c.tcb.next_deadline(), Some(c.now + pto));
+    c.advance_to_deadline();
+    let probe = c.send_all();
+    assert_eq!(probe.len(), 1, "{probe:?}");
+    expect(&probe[0], s(2), Y + 1, ACK, 4000, 1000);
+    assert_eq!(probe[0].data, pattern(3000)[2000..3000]);
+    assert_eq!(c.tcb.counters().timeouts, 0, "a probe is not a timeout");
+    // One probe only: the RTO follows.
+    let rto = c.tcb.rto(&c.cfg);
+    assert_eq!(c.tcb.next_deadline(), Some(c.now + rto));
+    // The probe's ACK shows segment 2 (s(1)) missing: the timer still runs, no new probe.
+    let mut h = ack(Y + 1, s(1), 60000);
+    h.options = sack(&[(s(2), s(3))]);
+    c.deliver(h, &[]);
+    assert_eq!(c.send_all(), vec![]);
+    assert_eq!(c.tcb.next_deadline(), Some(c.now + rto));
+    // Everything acknowledged: no deadline, no timeout happened.
+    c.deliver(ack(Y + 1, s(3), 60000), &[]);
+    assert_eq!(c.tcb.next_deadline(), None);
+    let k = c.tcb.counters();
+    assert_eq!((k.retransmitted_segments, k.timeouts), (1, 0));
 }
 
 #[test]
