@@ -4,16 +4,16 @@
 //! segments in every cell, one cell after the other, and the ratios are taken per round
 //! (paired) before the median.
 //!
-//! `cargo run --release -p ferrotoe-benches --example million_ratio -- 40`
-//! (argument: rounds, default 40). Cells: `1k` and `1M` (segments one at a time), `1k_pf` and
-//! `1M_pf` (bursts of 32, the next burst prefetched while this one is received; see
-//! `ferrotoe_benches::million`). Prints the median nanoseconds per segment of each cell, the
+//! `cargo run --release -p ferrotoe-benches --example million_ratio -- 40 32`
+//! (arguments: rounds, default 40; frames per receive burst, default 32). Cells: `1k` and `1M`
+//! (segments one at a time), `1k_pf` and `1M_pf` (bursts, the next burst prefetched while this
+//! one is received; see `ferrotoe_benches::million`). Prints the median nanoseconds per segment of each cell, the
 //! paired ratios and the engine's bytes per connection at 1M.
 
 use std::error::Error;
 use std::time::Instant;
 
-use ferrotoe_benches::million::{Ep, FRAME, receive_all, setup};
+use ferrotoe_benches::million::{Ep, FRAME, receive_in_bursts, setup};
 use ferrotoe_benches::stats::{Summary, paired_ratio};
 
 /// Segments per timed chunk.
@@ -30,6 +30,10 @@ struct Cell {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let rounds: usize = std::env::args().nth(1).map_or(Ok(40), |a| a.parse())?;
+    let burst: usize = std::env::args().nth(2).map_or(Ok(32), |a| a.parse())?;
+    if burst == 0 {
+        return Err("a receive burst holds at least one frame".into());
+    }
     let mut hosts: Vec<(Ep, Vec<[u8; FRAME]>)> = vec![setup(1_000, None), setup(1_000_000, None)];
     let mut cells = [
         ("1k", false, 0),
@@ -55,7 +59,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let chunk = &mut frames[cell.next..cell.next + CHUNK];
             cell.next += CHUNK;
             let started = Instant::now();
-            receive_all(ep, chunk, &mut buf, cell.prefetch);
+            receive_in_bursts(ep, chunk, &mut buf, cell.prefetch.then_some(burst));
             let ns = started.elapsed().as_nanos() as f64 / CHUNK as f64;
             if round > 0 {
                 cell.ns.push(ns);
@@ -65,7 +69,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (ep, _) in &hosts {
         ep.check_invariants()?;
     }
-    println!("{rounds} rounds of {CHUNK} segments per cell, interleaved");
+    println!(
+        "{rounds} rounds of {CHUNK} segments per cell, interleaved; prefetched bursts of {burst}"
+    );
     for cell in &cells {
         let s = Summary::of(&cell.ns).ok_or("no measurements")?;
         println!(

@@ -139,17 +139,29 @@ pub fn picks(n: usize, count: usize, seed: u64) -> Vec<usize> {
 /// [`RX_BURST`] and each burst is handed to `Endpoint::prefetch` while the one before it is
 /// received, as a driver's receive loop would.
 pub fn receive_all(ep: &mut Ep, frames: &mut [[u8; FRAME]], buf: &mut [u8], prefetch: bool) {
+    receive_in_bursts(ep, frames, buf, prefetch.then_some(RX_BURST));
+}
+
+/// [`receive_all`] with the prefetched burst's size given: `Some(n)`, bursts of `n` frames
+/// (each prefetched while the one before it is received); `None`, no prefetching.
+pub fn receive_in_bursts(
+    ep: &mut Ep,
+    frames: &mut [[u8; FRAME]],
+    buf: &mut [u8],
+    prefetch: Option<usize>,
+) {
     let now = Instant::from_secs(10);
-    if prefetch {
-        ep.prefetch(frames.iter().take(RX_BURST).map(|f| &f[..]));
+    let burst = prefetch.unwrap_or(RX_BURST).max(1);
+    if prefetch.is_some() {
+        ep.prefetch(frames.iter().take(burst).map(|f| &f[..]));
     }
-    let bursts = frames.len().div_ceil(RX_BURST);
+    let bursts = frames.len().div_ceil(burst);
     for b in 0..bursts {
-        let start = b * RX_BURST;
-        let end = (start + RX_BURST).min(frames.len());
-        if prefetch {
+        let start = b * burst;
+        let end = (start + burst).min(frames.len());
+        if prefetch.is_some() {
             // The next burst's connections are fetched while this one is processed.
-            let next = frames.iter().skip(end).take(RX_BURST);
+            let next = frames.iter().skip(end).take(burst);
             ep.prefetch(next.map(|f| &f[..]));
         }
         for f in frames[start..end].iter_mut() {
