@@ -196,3 +196,27 @@ pub fn setup(n: usize, active: Option<usize>) -> (Ep, Vec<[u8; FRAME]>) {
     );
     (ep, frames)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_segment_is_taken_quietly_with_and_without_prefetching() {
+        let (mut ep, mut frames) = setup(500, None);
+        let mut buf = vec![0u8; 1514];
+        let before = ep.counters().rx_segments;
+        receive_in_bursts(&mut ep, &mut frames[..1000], &mut buf, None);
+        receive_in_bursts(&mut ep, &mut frames[1000..2003], &mut buf, Some(7));
+        receive_all(&mut ep, &mut frames[2003..3000], &mut buf, true);
+        let c = ep.counters();
+        assert_eq!(
+            c.rx_segments - before,
+            3000,
+            "every frame reached its connection"
+        );
+        assert_eq!(c.resets, 0);
+        assert_eq!(c.tx_frames, 1000, "only the handshake's ACKs went out");
+        ep.check_invariants().unwrap();
+    }
+}
