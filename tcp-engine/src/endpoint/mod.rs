@@ -92,7 +92,9 @@
 //! [`Received::Open`] reports it with [`Events::SYN_TO_LISTENER`](crate::tcb::Events::SYN_TO_LISTENER). The handler decides whether
 //! to reserve another listening slot. Calling [`listen`](Endpoint::listen) N times for one port
 //! keeps N slots listening: one is registered for lookups, the others wait in a chain behind it
-//! and take over, in O(1), as each accepts. [`recycle`](Endpoint::recycle) puts a finished
+//! (holding no tuple of their own) and take over, in O(1), as each accepts: the listener's map
+//! entry is pointed at the next slot in place, and the accepting slot is registered under the
+//! peer's tuple. [`recycle`](Endpoint::recycle) puts a finished
 //! passive connection's buffers back into listening on its port, which keeps the count at N
 //! without the application tracking anything.
 //!
