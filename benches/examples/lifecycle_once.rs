@@ -18,11 +18,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let report = Lifecycles::new(config)?.run()?;
     println!(
-        "{} lifecycles, {concurrency} at a time, in {:.3} s: {:.0} per second, {:.2} frames each, \
-         {} polls",
+        "{} lifecycles, {concurrency} at a time, in {:.3} s: {:.0} per second (CPU time {:.3} s: \
+         {:.0} per CPU second), {:.2} frames each, {} polls",
         report.connections,
         report.elapsed.as_secs_f64(),
         report.per_second(),
+        report.cpu.as_secs_f64(),
+        report.per_cpu_second(),
         report.frames as f64 / report.connections as f64,
         report.polls
     );

@@ -41,6 +41,7 @@
 //! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`lifecycle`] | connection lifecycles per second (handshake, request, response, close) |
+//! | [`million`] | a million established connections in one endpoint and their receive loop (issue #3's 1k vs 1M) |
 //! | [`pattern`] | the verification pattern (fill, check) |
 //! | [`measure`] | wall time, `getrusage` CPU time, `perf_event_open` cycles |
 //! | [`runner`] | the interleaved matrix runner |
@@ -56,6 +57,7 @@ pub mod external;
 pub mod ferrotoe_bulk;
 pub mod lifecycle;
 pub mod measure;
+pub mod million;
 pub mod nic;
 pub mod pattern;
 pub mod report;

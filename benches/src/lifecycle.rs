@@ -69,6 +69,9 @@ pub struct LifecycleReport {
     pub connections: u64,
     /// Wall time of the run (set-up excluded).
     pub elapsed: WallDuration,
+    /// CPU time the running thread used (set-up excluded): on a shared machine the wall time
+    /// also holds the time other processes had the core.
+    pub cpu: WallDuration,
     /// Frames both ends sent.
     pub frames: u64,
     /// Iterations of the poll loop.
@@ -79,6 +82,12 @@ impl LifecycleReport {
     /// Lifecycles per second.
     pub fn per_second(&self) -> f64 {
         self.connections as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Lifecycles per second of the thread's CPU time (what the rate would be with the core to
+    /// itself).
+    pub fn per_cpu_second(&self) -> f64 {
+        self.connections as f64 / self.cpu.as_secs_f64()
     }
 }
 
@@ -170,6 +179,7 @@ impl Lifecycles {
         let mut received: Vec<usize> = vec![0; self.client.capacity()];
         let (mut open, mut started, mut done, mut polls) = (0usize, 0u64, 0u64, 0u64);
         let mut failure: Option<String> = None;
+        let cpu_before = crate::sys::thread_cpu_time().map_err(|e| format!("CPU time: {e}"))?;
         let began = WallInstant::now();
         let mut last_progress = (0u64, WallInstant::now());
         while done < c.connections {
@@ -270,10 +280,13 @@ impl Lifecycles {
             }
         }
         let elapsed = began.elapsed();
+        let cpu = crate::sys::thread_cpu_time().map_err(|e| format!("CPU time: {e}"))?;
+        let cpu = cpu.saturating_sub(cpu_before);
         let frames = self.client.counters().tx_frames + self.server.counters().tx_frames;
         Ok(LifecycleReport {
             connections: done,
             elapsed,
+            cpu,
             frames,
             polls,
         })

@@ -538,7 +538,7 @@ fn arb_fast_frame() -> impl Strategy<Value = (Vec<u8>, EthernetAddress, bool)> {
                 .expect("buffer sized for the frame")
                 .frame_len();
             buf.truncate(n);
-            let fast_shape = !header.flags.intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST | TcpFlags::URG)
+            let fast_shape = !header.flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG)
                 && (options == TcpOptions::default()
                     || options == TcpOptions { timestamps: options.timestamps, ..TcpOptions::default() });
             (buf, addrs.dst_mac, fast_shape)

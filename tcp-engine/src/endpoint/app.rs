@@ -11,7 +11,7 @@ use super::sched::{WheelReader, make_ready};
 use super::wheel::{NIL, TimerLinks};
 use super::{
     BucketStorage, Connection, ConnectionBuffers, Endpoint, EndpointError, LossStorage,
-    PENDING_RSTS, PendingRst, Recycled, SlotStorage, StreamBuffers, parking_tuple, role,
+    PENDING_RSTS, PendingRst, Recycled, SlotStorage, StreamBuffers, role,
 };
 use crate::table::{FourTuple, SlotKey, TableError};
 use crate::tcb::{State, Tcb};
@@ -105,7 +105,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return Err((EndpointError::BadPort, buffers));
         }
         self.make_room();
-        let Some(next) = self.table.slots().next_key() else {
+        if self.table.slots().is_full() {
             self.counters.slots_exhausted += 1;
             let capacity = self.table.slots().capacity();
             return Err((
@@ -115,13 +115,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         };
         let listener = FourTuple::listener(self.cidr.address().into(), port);
         let registered = self.table.lookup(&listener);
-        let (tuple, role) = match registered {
-            Some(_) => (parking_tuple(next.index(), port), role::PARKED),
-            None => (listener, role::REGISTERED),
+        let role = match registered {
+            Some(_) => role::PARKED,
+            None => role::REGISTERED,
         };
         let tcb = Tcb::listen(&self.cfg);
         let conn = Connection::new(tcb, Ipv4Address::UNSPECIFIED, 0, port, role, buffers);
-        let key = match self.table.insert(tuple, conn) {
+        // A slot parked behind the port's registered listener needs no tuple of its own: it
+        // is found through the chain when it takes over.
+        let inserted = match registered {
+            Some(_) => self.table.insert_unregistered(conn),
+            None => self.table.insert(listener, conn),
+        };
+        let key = match inserted {
             Ok(key) => key,
             Err((e, conn)) => {
                 let buffers = conn.buffers.unwrap_or_else(|| unreachable!("just built"));
@@ -147,32 +153,41 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Takes registered listener `idx` (on `port`) out of the listener tuple: the first parked
-    /// listener of its chain takes over the tuple. `idx` keeps no registration of its own
-    /// afterwards except `new_tuple` (the peer's tuple after an accept, or its parking tuple).
+    /// listener of its chain takes the tuple over (the map entry is pointed at it, in place),
+    /// or the tuple goes when none waits. `idx` is registered afterwards under `new_tuple` (the
+    /// peer's tuple after an accept) or, for `None`, under nothing.
     pub(super) fn hand_over_listener(
         &mut self,
         idx: u32,
         port: u16,
-        new_tuple: FourTuple,
+        new_tuple: Option<FourTuple>,
     ) -> Result<(), TableError> {
         let listener = FourTuple::listener(self.cidr.address().into(), port);
-        let Some((key, c)) = self.table.get_index_mut(idx) else {
+        let Some((key, c)) = self.table.get_index(idx) else {
             return Err(TableError::TupleNotFound { tuple: listener });
         };
         let successor = c.timer.spare_next();
-        self.table.rekey(key, &listener, new_tuple)?;
+        let next = match successor {
+            NIL => None,
+            at => self.table.get_index(at).map(|(k, _)| k),
+        };
+        match next {
+            Some(next) => {
+                self.table.hand_over(&listener, key, next)?;
+                if let Some((_, s)) = self.table.get_index_mut(successor) {
+                    s.role = (s.role & !role::PARKED) | role::REGISTERED;
+                }
+            }
+            None => self.table.unregister(key, &listener)?,
+        }
         if let Some((_, c)) = self.table.get_index_mut(idx) {
             c.timer = TimerLinks::UNLINKED;
             c.role &= !role::REGISTERED;
         }
-        if successor != NIL {
-            if let Some((skey, s)) = self.table.get_index_mut(successor) {
-                s.role = (s.role & !role::PARKED) | role::REGISTERED;
-                let parked = parking_tuple(successor, port);
-                self.table.rekey(skey, &parked, listener)?;
-            }
+        match new_tuple {
+            Some(tuple) => self.table.register(key, tuple),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Takes parked listener `idx` out of the chain of its port's registered listener.
@@ -206,14 +221,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Stops a listening slot from listening (keeps it registered under its parking tuple).
+    /// Stops a listening slot from listening: it ends up parked outside any chain, registered
+    /// under no tuple, waiting to be freed.
     pub(super) fn stop_listening(&mut self, idx: u32) {
         let Some((_, c)) = self.table.get_index(idx) else {
             return;
         };
         let port = c.local_port;
         if c.has(role::REGISTERED) {
-            let moved = self.hand_over_listener(idx, port, parking_tuple(idx, port));
+            let moved = self.hand_over_listener(idx, port, None);
             debug_assert!(moved.is_ok(), "a registered listener re-keys: {moved:?}");
             // Parked but outside any chain: it only waits to be freed.
             if let Some((_, c)) = self.table.get_index_mut(idx) {

@@ -92,7 +92,9 @@
 //! [`Received::Open`] reports it with [`Events::SYN_TO_LISTENER`](crate::tcb::Events::SYN_TO_LISTENER). The handler decides whether
 //! to reserve another listening slot. Calling [`listen`](Endpoint::listen) N times for one port
 //! keeps N slots listening: one is registered for lookups, the others wait in a chain behind it
-//! and take over, in O(1), as each accepts. [`recycle`](Endpoint::recycle) puts a finished
+//! (holding no tuple of their own) and take over, in O(1), as each accepts: the listener's map
+//! entry is pointed at the next slot in place, and the accepting slot is registered under the
+//! peer's tuple. [`recycle`](Endpoint::recycle) puts a finished
 //! passive connection's buffers back into listening on its port, which keeps the count at N
 //! without the application tracking anything.
 //!
@@ -112,7 +114,7 @@
 //! exactly the result of the general path (tests compare them):
 //! * [`parse_tcp_fast`](crate::wire::frame::parse_tcp_fast) takes a segment of the common
 //!   shape (IPv4 without options, TCP with timestamps or no options, ACK without
-//!   SYN/FIN/RST/URG) apart in one pass; anything else takes the general parser.
+//!   SYN/RST/URG) apart in one pass; anything else takes the general parser.
 //! * A one-entry cache in the table ([`ConnectionTable::lookup_segment_cached`]) spares
 //!   consecutive segments of one flow the hash and the probe.
 //! * A segment that needs no answer ([`Tcb::may_transmit`]) does not queue its connection for
@@ -381,7 +383,9 @@ enum QState {
 mod role {
     /// Listening, registered under the listener tuple (found by SYNs).
     pub const REGISTERED: u8 = 1 << 0;
-    /// Listening, parked behind the registered listener of its port.
+    /// Listening, parked behind the registered listener of its port (chained through its
+    /// timer links, registered under no tuple); or, after it stopped listening, waiting to be
+    /// freed.
     pub const PARKED: u8 = 1 << 1;
     /// Opened by a listener (recycling re-listens on its port).
     pub const PASSIVE: u8 = 1 << 2;
@@ -472,12 +476,6 @@ pub trait BucketStorage: AsRef<[Bucket]> + AsMut<[Bucket]> {}
 impl<T: AsRef<[Bucket]> + AsMut<[Bucket]>> BucketStorage for T {}
 
 type Table<B, SS, MS> = ConnectionTable<Connection<B>, SS, MS, SipTupleHasher>;
-
-/// The tuple a parked listener is registered under: unique per slot and never matched by a
-/// segment (remote address 0.0.0.0).
-fn parking_tuple(idx: u32, port: u16) -> FourTuple {
-    FourTuple::new(Ipv4Addr::from(idx), port, Ipv4Addr::UNSPECIFIED, 1)
-}
 
 /// A TCP/IPv4 endpoint over slot storage `SS`, bucket storage `MS` and loss-state storage
 /// `LS`, with connection buffers `B`. See the module docs.
@@ -841,8 +839,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Expires due timers (queueing their connections) and ARP retries.
+    #[inline]
     fn advance(&mut self, now: Instant) {
-        self.with_wheel(|wheel, host| wheel.advance(host, now.micros()));
+        // Most calls come within a microsecond of the last one (every frame of a burst, every
+        // send opportunity): nothing can be due then, so nothing is looked at.
+        if now.micros() > self.wheel.cursor() {
+            self.with_wheel(|wheel, host| wheel.advance(host, now.micros()));
+        }
         if self.neighbor_deadline.is_some_and(|d| d <= now) {
             while self.arp_due_len < ARP_DUE {
                 match self.neighbors.poll_requests(now) {
@@ -993,15 +996,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// The tuple connection `idx` is registered under.
-    fn registered_tuple(&self, idx: u32, c: &Connection<B>) -> FourTuple {
+    /// The tuple a connection is registered under (`None` for a parked listener).
+    fn registered_tuple(&self, c: &Connection<B>) -> Option<FourTuple> {
         let local = Ipv4Addr::from(self.cidr.address());
         if c.has(role::REGISTERED) {
-            FourTuple::listener(local, c.local_port)
+            Some(FourTuple::listener(local, c.local_port))
         } else if c.has(role::PARKED) {
-            parking_tuple(idx, c.local_port)
+            None
         } else {
-            FourTuple::new(local, c.local_port, c.remote_addr.into(), c.remote_port)
+            Some(FourTuple::new(
+                local,
+                c.local_port,
+                c.remote_addr.into(),
+                c.remote_port,
+            ))
         }
     }
 
@@ -1016,12 +1024,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if c.loss != NIL {
             self.loss.give_back(c.loss);
         }
-        let tuple = self.registered_tuple(idx, c);
-        let removed = self.table.remove(key, &tuple);
-        debug_assert!(
-            removed.is_ok(),
-            "slot {idx} registered under {tuple}: {removed:?}"
-        );
+        match self.registered_tuple(c) {
+            Some(tuple) => {
+                let removed = self.table.remove(key, &tuple);
+                debug_assert!(
+                    removed.is_ok(),
+                    "slot {idx} registered under {tuple}: {removed:?}"
+                );
+            }
+            None => {
+                let removed = self.table.remove_unregistered(key);
+                debug_assert!(removed.is_some(), "parked slot {idx} vanished");
+            }
+        }
     }
 
     /// Checks the endpoint's bookkeeping: every queue and timer list names live slots in the
@@ -1059,6 +1074,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let mut in_queues = 0usize;
         let mut linked = 0usize;
         let mut lent = 0usize;
+        let mut registered = 0usize;
         for (key, c) in self.table.slots().iter() {
             if matches!(c.qstate, QState::Ready | QState::ArpWait | QState::Zombie) {
                 in_queues += 1;
@@ -1081,9 +1097,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Err("deadline without a timer");
                 }
             }
-            let tuple = self.registered_tuple(key.index(), c);
-            if self.table.lookup(&tuple) != Some(key) {
-                return Err("connection not registered under its tuple");
+            if let Some(tuple) = self.registered_tuple(c) {
+                registered += 1;
+                if self.table.lookup(&tuple) != Some(key) {
+                    return Err("connection not registered under its tuple");
+                }
             }
             if c.buffers.is_none() != c.has(role::RELEASED) {
                 return Err("buffers present exactly when not released");
@@ -1099,6 +1117,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 Some(b) => c.tcb.check_invariants(b.send_buffer(), loss)?,
                 None => c.tcb.check_invariants(&NoBuffers, loss)?,
             }
+        }
+        if registered != self.table.map().len() {
+            return Err("the tuple map holds entries of no connection (or of a parked listener)");
         }
         if queued != in_queues {
             return Err("queue membership disagrees with queue states");

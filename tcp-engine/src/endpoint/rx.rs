@@ -8,10 +8,7 @@ use core::net::Ipv4Addr;
 
 use super::buffers::NoBuffers;
 use super::direct::{DirectRecv, NoSink, ReceiveSink};
-use super::{
-    BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, make_ready, parking_tuple,
-    role,
-};
+use super::{BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, make_ready, role};
 use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
@@ -443,7 +440,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return false;
         };
         let port = listener.local_port;
-        if self.hand_over_listener(idx, port, tuple).is_err() {
+        if self.hand_over_listener(idx, port, Some(tuple)).is_err() {
             debug_assert!(false, "re-keying a listener to a fresh tuple cannot fail");
             return false;
         }
@@ -461,7 +458,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// A passive open was reset in SYN-RECEIVED: its slot listens again, registered under
-    /// the listener tuple or parked behind the listener that took over.
+    /// the listener tuple or parked (unregistered) behind the listener that took over.
     fn back_to_listen(&mut self, idx: u32, tuple: FourTuple) {
         let port = tuple.local_port;
         let listener = FourTuple::listener(self.cidr.address().into(), port);
@@ -488,7 +485,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 r
             }
             Some(head) => {
-                let r = self.table.rekey(key, &tuple, parking_tuple(idx, port));
+                let r = self.table.unregister(key, &tuple);
                 if let Some((_, c)) = self.table.get_index_mut(idx) {
                     c.role |= role::PARKED;
                 }

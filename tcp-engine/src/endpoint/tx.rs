@@ -126,10 +126,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             if head == super::wheel::NIL {
                 return NextOutput::Nothing;
             }
-            match self.serve(now, head) {
-                Served::Segment(seg) => return NextOutput::Segment(seg),
-                Served::Event(e) => return NextOutput::Event(e),
-                Served::Again => {}
+            // `None`: look again. The answer is built in its final shape (no re-wrapping of
+            // the planned segment on the way out).
+            if let Some(next) = self.serve(now, head) {
+                return next;
             }
         }
     }
@@ -231,16 +231,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Serves ready connection `idx`.
-    fn serve(&mut self, now: Instant, idx: u32) -> Served {
+    fn serve(&mut self, now: Instant, idx: u32) -> Option<NextOutput> {
         let cfg = &self.cfg;
         let Some((key, c)) = self.table.get_index_mut(idx) else {
             let _ = self.ready.pop(&mut self.table);
-            return Served::Again;
+            return None;
         };
         if c.qstate == QState::Zombie {
             let _ = self.ready.pop(&mut self.table);
             self.free(idx);
-            return Served::Again;
+            return None;
         }
         let was_closed = c.tcb.state() == State::Closed;
         let deadline_before = c.tcb.next_deadline();
@@ -258,27 +258,25 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.unqueue_head(idx, QState::Idle);
             self.closed(idx);
             if released {
-                return Served::Again;
+                return None;
             }
-            return Served::Event(Open {
+            return Some(NextOutput::Event(Open {
                 key,
                 events: Events::CLOSED,
                 reply: None,
-            });
+            }));
         }
         self.reschedule_if_changed(idx, deadline_before);
         let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
-            return Served::Again;
+            return None;
         };
-        let Some((_, c)) = self.table.get_index(idx) else {
-            return Served::Again;
-        };
+        let (_, c) = self.table.get_index(idx)?;
         let remote = c.remote_addr;
         let Some(hop) = self.next_hop(remote) else {
             self.counters.no_route += 1;
             self.unqueue_head(idx, QState::Idle);
-            return Served::Again;
+            return None;
         };
         let mac = match self.neighbors.resolve(hop, now) {
             Resolution::Found(mac) => mac,
@@ -290,11 +288,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 self.push_arp_due(hop);
                 self.neighbor_deadline = self.neighbors.next_deadline();
                 self.unqueue_head(idx, QState::ArpWait);
-                return Served::Again;
+                return None;
             }
             Resolution::Pending => {
                 self.unqueue_head(idx, QState::ArpWait);
-                return Served::Again;
+                return None;
             }
             Resolution::Unreachable => {
                 self.counters.neighbor_unreachable += 1;
@@ -302,20 +300,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 self.unqueue_head(idx, QState::Idle);
                 // Others waiting for the same neighbour learn it too.
                 self.wake_arp_waiters();
-                return Served::Again;
+                return None;
             }
             Resolution::Busy => {
                 self.counters.neighbor_busy += 1;
                 self.unqueue_head(idx, QState::Idle);
-                return Served::Again;
+                return None;
             }
         };
-        Served::Segment(PlannedSegment {
+        Some(NextOutput::Segment(PlannedSegment {
             key,
             idx,
             plan,
             mac,
-        })
+        }))
     }
 
     /// Writes connection `idx`'s planned segment (shrunk to fit `buf` if need be).
@@ -494,13 +492,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.tx_bytes += frame.len as u64;
         Ok(())
     }
-}
-
-/// What serving one ready connection gave.
-enum Served {
-    Segment(PlannedSegment),
-    Event(Open),
-    Again,
 }
 
 /// A connection's next segment, planned and routed, not yet written.

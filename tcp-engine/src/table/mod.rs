@@ -439,6 +439,66 @@ where
         self.slots.remove(key).ok_or(TableError::StaleKey { key })
     }
 
+    /// Stores `value` in a slot registered under no tuple (segments never find it): a slot
+    /// the owner keeps by key alone, e.g. a listening slot waiting behind the one registered
+    /// for its port. [`register`](Self::register) gives it a tuple later.
+    ///
+    /// # Errors
+    /// [`TableError::SlotsExhausted`]; the value comes back.
+    pub fn insert_unregistered(&mut self, value: T) -> Result<SlotKey, (TableError, T)> {
+        self.slots.insert(value).map_err(|(e, v)| (e.into(), v))
+    }
+
+    /// Registers live slot `key` under `tuple` (one hash, one probe).
+    ///
+    /// # Errors
+    /// [`TableError::StaleKey`], [`TableError::TupleInUse`] or [`TableError::MapFull`];
+    /// nothing changes then.
+    pub fn register(&mut self, key: SlotKey, tuple: FourTuple) -> Result<(), TableError> {
+        if !self.slots.contains(key) {
+            return Err(TableError::StaleKey { key });
+        }
+        self.recent = None;
+        self.map.insert(tuple, key)
+    }
+
+    /// Takes `tuple`, registered for `key`, out of the map; the slot stays (unregistered).
+    ///
+    /// # Errors
+    /// [`TableError::TupleNotFound`] or [`TableError::KeyMismatch`]; nothing changes then.
+    pub fn unregister(&mut self, key: SlotKey, tuple: &FourTuple) -> Result<(), TableError> {
+        self.recent = None;
+        self.map.remove_matching(tuple, key)
+    }
+
+    /// Points `tuple`, registered for `from`, at live slot `to` instead (one hash, one probe;
+    /// no entry moves): a listener's tuple handed to the next listening slot.
+    ///
+    /// # Errors
+    /// [`TableError::StaleKey`] (`to` is not live), [`TableError::TupleNotFound`] or
+    /// [`TableError::KeyMismatch`] (`tuple` is not `from`'s); nothing changes then.
+    pub fn hand_over(
+        &mut self,
+        tuple: &FourTuple,
+        from: SlotKey,
+        to: SlotKey,
+    ) -> Result<(), TableError> {
+        if !self.slots.contains(to) {
+            return Err(TableError::StaleKey { key: to });
+        }
+        self.recent = None;
+        self.map.replace_matching(tuple, from, to)
+    }
+
+    /// Removes the slot of `key`, which is registered under no tuple (see
+    /// [`insert_unregistered`](Self::insert_unregistered)), and returns its state. A slot that
+    /// is registered must go through [`remove`](Self::remove) instead, or its tuple would
+    /// name a vacant slot.
+    pub fn remove_unregistered(&mut self, key: SlotKey) -> Option<T> {
+        self.recent = None;
+        self.slots.remove(key)
+    }
+
     /// The slotmap (read-only: changing it behind the map's back would break consistency).
     pub fn slots(&self) -> &SlotMap<T, SS> {
         &self.slots

@@ -98,6 +98,9 @@ pub struct EphemeralPorts {
     range: PortRange,
     secret: HashSecret,
     counter: u32,
+    /// The last destination's hash input and offset: a client opening many connections to one
+    /// server hashes once (the offset is a function of these bytes and the secret only).
+    last: Option<([u8; 10], u32)>,
 }
 
 impl EphemeralPorts {
@@ -108,6 +111,7 @@ impl EphemeralPorts {
             range,
             secret,
             counter: 0,
+            last: None,
         }
     }
 
@@ -133,7 +137,14 @@ impl EphemeralPorts {
         bytes[..4].copy_from_slice(&local_addr.octets());
         bytes[4..8].copy_from_slice(&remote_addr.octets());
         bytes[8..].copy_from_slice(&remote_port.to_be_bytes());
-        let offset = sip24(&self.secret, &bytes) as u32;
+        let offset = match self.last {
+            Some((last, offset)) if last == bytes => offset,
+            _ => {
+                let offset = sip24(&self.secret, &bytes) as u32;
+                self.last = Some((bytes, offset));
+                offset
+            }
+        };
         let count = self.range.len();
         for _ in 0..count {
             let port = self.range.first as u32 + self.counter.wrapping_add(offset) % count;
@@ -166,13 +177,16 @@ impl EphemeralPorts {
         S: AsRef<[Bucket]> + AsMut<[Bucket]>,
         H: TupleHasher,
     {
+        // Without listeners in the map (a host that only connects) only the 4-tuple can clash.
+        let listeners = map.holds_listeners();
         self.allocate(local_addr, remote_addr, remote_port, |port| {
             map.get(&FourTuple::new(local_addr, port, remote_addr, remote_port))
                 .is_some()
-                || map.get(&FourTuple::listener(local_addr, port)).is_some()
-                || map
-                    .get(&FourTuple::listener(Ipv4Addr::UNSPECIFIED, port))
-                    .is_some()
+                || listeners && map.get(&FourTuple::listener(local_addr, port)).is_some()
+                || listeners
+                    && map
+                        .get(&FourTuple::listener(Ipv4Addr::UNSPECIFIED, port))
+                        .is_some()
         })
     }
 }

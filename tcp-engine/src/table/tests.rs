@@ -308,6 +308,64 @@ fn lookup_segment_prefers_connection_then_listener_then_wildcard() {
 }
 
 #[test]
+fn a_parked_slot_takes_over_the_listener_tuple_in_place() {
+    let mut t: BoxedConnectionTable<&str> = ConnectionTable::with_capacity(3, &secret(8)).unwrap();
+    let listener = FourTuple::listener(ip(198, 18, 0, 1), 80);
+    let peer = FourTuple::new(ip(198, 18, 0, 1), 80, ip(198, 18, 0, 2), 40000);
+    let head = t.insert(listener, "head").unwrap();
+    let parked = t.insert_unregistered("parked").unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.map().len(), 1, "the parked slot has no tuple");
+    assert_eq!(t.get(parked), Some(&"parked"));
+    // The head accepts: the listener tuple goes to the parked slot, the head gets the peer's.
+    assert_eq!(
+        t.hand_over(&listener, parked, head),
+        Err(TableError::KeyMismatch {
+            tuple: listener,
+            key: parked,
+            registered: head
+        }),
+        "only the registered slot hands over"
+    );
+    t.hand_over(&listener, head, parked).unwrap();
+    t.register(head, peer).unwrap();
+    assert_eq!(t.lookup(&listener), Some(parked));
+    assert_eq!(t.lookup_segment(&peer), Some(Matched::Connection(head)));
+    assert_eq!(
+        t.register(parked, peer),
+        Err(TableError::TupleInUse {
+            tuple: peer,
+            existing: head
+        })
+    );
+    // The last listener stops: its tuple goes, its slot stays until removed.
+    t.unregister(parked, &listener).unwrap();
+    assert_eq!(t.lookup(&listener), None);
+    assert_eq!(
+        t.unregister(parked, &listener),
+        Err(TableError::TupleNotFound { tuple: listener })
+    );
+    assert_eq!(t.remove_unregistered(parked), Some("parked"));
+    assert_eq!(t.remove_unregistered(parked), None, "the key went stale");
+    assert_eq!(
+        t.hand_over(&peer, head, parked),
+        Err(TableError::StaleKey { key: parked })
+    );
+    assert_eq!(
+        t.register(parked, listener),
+        Err(TableError::StaleKey { key: parked })
+    );
+    assert_eq!((t.len(), t.map().len()), (1, 1));
+    // Slots run out for unregistered inserts as for registered ones.
+    t.insert_unregistered("a").unwrap();
+    t.insert_unregistered("b").unwrap();
+    assert_eq!(
+        t.insert_unregistered("c").unwrap_err(),
+        (TableError::SlotsExhausted { capacity: 3 }, "c")
+    );
+}
+
+#[test]
 fn accept_rekeys_the_listener_and_a_reserve_slot_keeps_listening() {
     #[derive(Debug, PartialEq)]
     enum State {
@@ -450,6 +508,60 @@ fn ports_avoid_tuples_in_use_and_exhaust_explicitly() {
 }
 
 #[test]
+fn ports_skip_listener_lookups_only_while_the_map_holds_no_listener() {
+    let range = PortRange::new(50000, 50001).unwrap();
+    let keys = key_source(4);
+    let mut map = TupleMap::with_capacity(4, SipTupleHasher::new(secret(11))).unwrap();
+    let (local, remote) = (ip(198, 18, 0, 1), ip(198, 18, 0, 2));
+    assert!(!map.holds_listeners());
+    // Listeners on both ports of the range (one on the address, one on the wildcard): none is
+    // free, whatever the counter.
+    map.insert(FourTuple::listener(local, 50000), keys[0])
+        .unwrap();
+    map.insert(FourTuple::listener(Ipv4Addr::UNSPECIFIED, 50001), keys[1])
+        .unwrap();
+    assert!(map.holds_listeners());
+    let mut ports = EphemeralPorts::new(range, secret(10));
+    assert!(ports.allocate_in(&map, local, remote, 443).is_err());
+    // Once they are gone, both ports are free again.
+    assert!(map.remove(&FourTuple::listener(local, 50000)).is_some());
+    assert!(
+        map.remove(&FourTuple::listener(Ipv4Addr::UNSPECIFIED, 50001))
+            .is_some()
+    );
+    assert!(!map.holds_listeners());
+    let a = ports.allocate_in(&map, local, remote, 443).unwrap();
+    map.insert(FourTuple::new(local, a, remote, 443), keys[2])
+        .unwrap();
+    let b = ports.allocate_in(&map, local, remote, 443).unwrap();
+    assert_ne!(a, b);
+    assert!(range.contains(a) && range.contains(b));
+}
+
+#[test]
+fn the_offset_remembered_for_the_last_destination_picks_the_same_ports() {
+    // One allocator sees destinations in turns (its remembered offset changes hands); fresh
+    // allocators per call (nothing remembered) with the same counter must agree port by port.
+    let (local, a, b) = (ip(198, 18, 0, 1), ip(198, 18, 0, 2), ip(198, 18, 0, 3));
+    let mut ports = EphemeralPorts::new(PortRange::IANA, secret(12));
+    for (n, (remote, port)) in [(a, 80), (a, 80), (b, 80), (a, 80), (a, 81), (b, 80)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut fresh = EphemeralPorts::new(PortRange::IANA, secret(12));
+        for _ in 0..n {
+            // Advance the fresh allocator's counter to where `ports` is.
+            fresh.allocate(local, local, 1, |_| false).unwrap();
+        }
+        assert_eq!(
+            ports.allocate(local, remote, port, |_| false),
+            fresh.allocate(local, remote, port, |_| false),
+            "call {n}"
+        );
+    }
+}
+
+#[test]
 fn consecutive_ports_toward_one_destination_are_sequential_and_offsets_differ() {
     let mut ports = EphemeralPorts::new(PortRange::IANA, secret(12));
     let (local, remote) = (ip(198, 18, 0, 1), ip(198, 18, 0, 2));
@@ -500,7 +612,11 @@ fn check_against_model<H: TupleHasher>(hasher: H, ops: &[Op]) {
     let keys = key_source(256);
     let mut map = TupleMap::with_capacity(CAP, hasher).unwrap();
     let mut model: HashMap<FourTuple, SlotKey> = HashMap::new();
-    let t = |i: u8| nth_tuple(u32::from(i) % 97);
+    // Every fifth tuple a listener's (remote 0.0.0.0:0), so the listener count is exercised.
+    let t = |i: u8| match u32::from(i) % 97 {
+        n if n % 5 == 0 => FourTuple::listener(Ipv4Addr::new(198, 18, 0, 1), 1000 + n as u16),
+        n => nth_tuple(n),
+    };
     for (step, op) in ops.iter().enumerate() {
         match *op {
             Op::Insert(i) => {
@@ -550,6 +666,11 @@ fn check_against_model<H: TupleHasher>(hasher: H, ops: &[Op]) {
             }
         }
         assert_eq!(map.len(), model.len());
+        assert_eq!(
+            map.holds_listeners(),
+            model.keys().any(FourTuple::is_listener),
+            "step {step}"
+        );
     }
     map.check_invariants();
     let mut all: Vec<_> = map.iter().collect();

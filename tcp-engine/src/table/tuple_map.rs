@@ -129,6 +129,8 @@ impl fmt::Display for MapSetupError {
 pub struct TupleMap<S, H = SipTupleHasher> {
     buckets: S,
     len: usize,
+    /// Entries whose tuple is a listener's ([`FourTuple::is_listener`]).
+    listeners: usize,
     capacity: usize,
     hasher: H,
 }
@@ -190,6 +192,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         Ok(TupleMap {
             buckets,
             len: 0,
+            listeners: 0,
             capacity,
             hasher,
         })
@@ -205,6 +208,14 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether any entry is a listener's tuple ([`FourTuple::is_listener`]: remote address
+    /// 0.0.0.0 or remote port 0). A host that only connects holds none, and then needs no
+    /// listener lookups when it picks a local port.
+    #[inline]
+    pub fn holds_listeners(&self) -> bool {
+        self.listeners > 0
     }
 
     /// Most entries the map accepts.
@@ -366,6 +377,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
                 capacity: self.capacity,
             }),
             Err((pos, dist)) => {
+                self.listeners += usize::from(tuple.is_listener());
                 self.place(Entry { hash, tuple, key }, pos, dist);
                 self.len += 1;
                 Ok(())
@@ -431,7 +443,11 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     fn remove_at(&mut self, mut pos: usize) -> SlotKey {
         let buckets = self.buckets.as_mut();
         let n = buckets.len();
-        let removed = buckets[pos].0.take().map(|e| e.key);
+        let removed = buckets[pos].0.take();
+        if removed.is_some_and(|e| e.tuple.is_listener()) {
+            self.listeners -= 1;
+        }
+        let removed = removed.map(|e| e.key);
         loop {
             let next = if pos + 1 == n { 0 } else { pos + 1 };
             match buckets[next].0 {
@@ -444,6 +460,35 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         }
         self.len -= 1;
         removed.unwrap_or_else(|| unreachable!("remove_at on an empty bucket"))
+    }
+
+    /// Points `tuple` at `to` if it maps to `from` (one hash, one probe; no entry moves).
+    ///
+    /// # Errors
+    /// [`TableError::TupleNotFound`], or [`TableError::KeyMismatch`] when it maps to another
+    /// key; nothing changes then.
+    pub fn replace_matching(
+        &mut self,
+        tuple: &FourTuple,
+        from: SlotKey,
+        to: SlotKey,
+    ) -> Result<(), TableError> {
+        let hash = self.hasher.hash_tuple(tuple);
+        let pos = self
+            .find(tuple, hash)
+            .map_err(|_| TableError::TupleNotFound { tuple: *tuple })?;
+        match &mut self.buckets.as_mut()[pos].0 {
+            Some(e) if e.key == from => {
+                e.key = to;
+                Ok(())
+            }
+            Some(e) => Err(TableError::KeyMismatch {
+                tuple: *tuple,
+                key: from,
+                registered: e.key,
+            }),
+            None => unreachable!("find returned an empty bucket"),
+        }
     }
 
     /// Points an existing `tuple` at `key`, returning the key it had.
@@ -506,6 +551,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         let Err((pos, dist)) = self.find(&new, new_hash) else {
             unreachable!("new tuple checked absent");
         };
+        self.listeners += usize::from(new.is_listener());
         self.place(
             Entry {
                 hash: new_hash,
@@ -531,6 +577,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     pub fn clear(&mut self) {
         self.buckets.as_mut().fill(Bucket::EMPTY);
         self.len = 0;
+        self.listeners = 0;
     }
 
     /// Probe statistics (O(buckets), for tests and benchmarks): the longest and the mean
@@ -561,10 +608,11 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     pub(crate) fn check_invariants(&self) {
         let buckets = self.buckets.as_ref();
         let n = buckets.len();
-        let mut count = 0;
+        let (mut count, mut listeners) = (0, 0);
         for pos in 0..n {
             if let Some(e) = &buckets[pos].0 {
                 count += 1;
+                listeners += usize::from(e.tuple.is_listener());
                 assert_eq!(
                     e.hash,
                     self.hasher.hash_tuple(&e.tuple),
@@ -587,6 +635,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
             }
         }
         assert_eq!(count, self.len);
+        assert_eq!(listeners, self.listeners, "listener count stale");
     }
 }
 

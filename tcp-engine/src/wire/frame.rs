@@ -408,7 +408,8 @@ pub struct FastTcp {
 /// The receive fast path's parser: takes apart, in one pass over fixed offsets, a frame of the
 /// shape nearly every segment of an established connection has (Ethernet II to `our_mac`,
 /// IPv4 without options or fragmentation, TCP with no options or exactly `NOP NOP
-/// timestamps`, ACK set, none of SYN, FIN, RST and URG), checksums vouched for by the device
+/// timestamps`, ACK set, none of SYN, RST and URG; a FIN is fine: every close sends two),
+/// checksums vouched for by the device
 /// or verified here. `None` for anything else, including bad checksums: the caller then runs
 /// [`parse_frame`], which decides (and counts) what is wrong. Whenever this returns a
 /// segment, [`parse_frame`] returns the same one. Never panics.
@@ -431,9 +432,7 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
     let t = &head[L4..];
     let doff = usize::from(t[12] >> 4) * 4;
     let flags = TcpFlags(u16::from_be_bytes([t[12], t[13]]) & 0x01FF);
-    if !flags.ack()
-        || flags.intersects(TcpFlags::SYN | TcpFlags::FIN | TcpFlags::RST | TcpFlags::URG)
-    {
+    if !flags.ack() || flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG) {
         return None;
     }
     let mut header = TcpHeader {
