@@ -473,15 +473,25 @@ mod tests {
             })
             .unwrap_err();
         assert!(err.reason.contains("NewReno"), "{err}");
-        for backend in [Backend::Model, Backend::Rtl] {
-            let config = BulkConfig {
-                backend,
-                ..BulkConfig::REFERENCE
+        // The simulated NICs: the model always; the RTL when this build has it, and otherwise a
+        // skipped cell carrying rtl-sim's reason.
+        let on = |backend| BulkConfig {
+            backend,
+            ..BulkConfig::REFERENCE
+        };
+        stack.supports(&on(Backend::Model)).unwrap();
+        let rtl = stack.supports(&on(Backend::Rtl));
+        assert_eq!(rtl.is_ok(), rtl_sim::nic::RTL_AVAILABLE, "{rtl:?}");
+        if let Err(err) = rtl {
+            let Err(why) = rtl_sim::nic::build_core(
+                rtl_sim::nic::Backend::Rtl,
+                rtl_sim::device::DeviceConfig::REFERENCE,
+            ) else {
+                panic!("the RTL core builds, yet the backend was refused: {err}");
             };
-            let err = stack.supports(&config).unwrap_err();
-            assert!(err.reason.contains("FerrotoeBulk::prepare"), "{err}");
+            assert_eq!(err.reason, why.to_string());
             assert!(matches!(
-                stack.prepare(&config),
+                stack.prepare(&on(Backend::Rtl)),
                 Err(BulkError::Unsupported(_))
             ));
         }

@@ -114,6 +114,10 @@ const MAX_RING_LOG2: u8 = 15;
 const RING_SLACK: usize = 256;
 /// Large buffers (TSO super-frames; with TSO every transmitted frame uses one).
 const LARGE_BUFFERS: u32 = 192;
+/// Frames in flight on the cable per direction: two device steps of frames (a TSO request
+/// starts only when the cable can take all its segments; the NICs are stepped until both are
+/// idle, so a shorter cable costs steps, never frames).
+const CABLE_SLOTS: u32 = 128;
 /// Frames an endpoint takes from its device per poll, by default.
 pub const RX_BURST: usize = 256;
 /// Rounds a closing handshake may take (a bound; a few suffice).
@@ -466,9 +470,12 @@ impl SimHosts {
         // Fail on the backend before creating anything.
         build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
 
+        // A cable sized for the hosts' frames, a few device steps deep: its rings stay in the
+        // cache (the default cable takes any frame the device can send, 9216 bytes a slot).
         let cable = CableConfig {
+            slots: CABLE_SLOTS,
+            max_frame: cfg.max_frame_len(),
             impairment: cfg.impairment,
-            ..CableConfig::default()
         };
         let (end_a, end_b) =
             CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
