@@ -6,7 +6,8 @@ use hw_spec::{TxOffloadRequest, TxPlan};
 
 use super::tx_csum;
 
-/// Bytes of scratch space [`segment`] needs for a request: one header plus one MSS of payload.
+/// Bytes of scratch space one assembled segment of a request takes: one header plus one MSS of
+/// payload (what [`crate::engines::tx::process`] needs to join a segment).
 pub fn scratch_len(req: &TxOffloadRequest, plan: &TxPlan) -> usize {
     plan.header_len as usize + usize::from(req.mss)
 }
@@ -25,30 +26,8 @@ pub fn set_tcp_flags(tcp: &mut [u8], flags: u16) {
 /// Bytes of header space [`segment_split`] needs: the largest header a valid request has.
 pub const HEADER_SCRATCH: usize = (MAX_L2_LEN + MAX_L3_LEN + MAX_TCP_LEN) as usize;
 
-/// Segments a validated TSO request (`plan` from `validate_tx_request`), calling `emit` with
-/// each finished segment in order. `scratch` must hold [`scratch_len`] bytes.
-///
-/// # Panics
-/// Panics if `scratch` is too small or `frame` is shorter than the plan says (callers validate
-/// first).
-pub fn segment<E: FnMut(&[u8])>(
-    frame: &[u8],
-    req: &TxOffloadRequest,
-    plan: &TxPlan,
-    masks: &TsoFlagMasks,
-    scratch: &mut [u8],
-    mut emit: E,
-) {
-    let mut headers = [0u8; HEADER_SCRATCH];
-    segment_split(frame, req, plan, masks, &mut headers, |hdr, payload| {
-        let out = &mut scratch[..hdr.len() + payload.len()];
-        out[..hdr.len()].copy_from_slice(hdr);
-        out[hdr.len()..].copy_from_slice(payload);
-        emit(out);
-    });
-}
-
-/// [`segment`] without assembling the segments: `emit` gets each segment as its rewritten
+/// Segments a validated TSO request (`plan` from `validate_tx_request`) without assembling
+/// the segments: `emit` gets each segment, in order, as its rewritten
 /// headers (both checksums inserted) and its payload, a slice of `frame`; the wire frame is
 /// the two back to back. Saves a copy of every payload byte for a sink that can take a frame
 /// in two pieces (a DMA engine or a MAC reading a header buffer and the payload in turn, as

@@ -19,16 +19,17 @@ pub fn process<E: FnMut(&[u8])>(
     scratch: &mut [u8],
     mut emit: E,
 ) -> Result<TxPlan, ErrorCode> {
-    let plan = validate_tx_request(req, frame, frame.len() as u32, caps)?;
-    if req.tso {
-        tso::segment(frame, req, &plan, masks, scratch, emit);
-    } else {
-        if plan.checksummed {
-            tx_csum::insert(frame, req);
+    let mut headers = [0u8; tso::HEADER_SCRATCH];
+    process_split(frame, req, caps, masks, &mut headers, |h, payload| {
+        if payload.is_empty() {
+            emit(h);
+        } else {
+            let out = &mut scratch[..h.len() + payload.len()];
+            out[..h.len()].copy_from_slice(h);
+            out[h.len()..].copy_from_slice(payload);
+            emit(out);
         }
-        emit(frame);
-    }
-    Ok(plan)
+    })
 }
 
 /// [`process`] for a sink that takes each wire frame in two pieces, headers then payload (see
