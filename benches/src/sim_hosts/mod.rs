@@ -648,7 +648,9 @@ impl SimHosts {
             // NICs and hosts are). Only a round in which the hosts did nothing waits for them:
             // until they move something, or, if they are done, before the clock jumps to a
             // timer (every frame in flight has landed then).
-            if !hosts_active {
+            if hosts_active {
+                thread.kick();
+            } else {
                 let moved = thread
                     .wait_progress(NIC_THREAD_TIMEOUT)
                     .map_err(SimHostsError::NicThread)?;

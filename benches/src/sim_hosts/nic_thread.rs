@@ -11,7 +11,8 @@
 //! depends on timing. Transfers stay exact (every byte verified); only the interleaving varies.
 //!
 //! The thread spins briefly when idle (a doorbell is usually a few microseconds away), then
-//! yields, and after a longer idle spell sleeps between passes; its CPU time, spinning included, is what [`NicThread::cpu`] reports: the cost of the
+//! yields, and after a longer idle spell parks until the hosts' thread kicks it (after a round
+//! in which the hosts rang doorbells, and whenever it waits for the NICs); its CPU time, spinning included, is what [`NicThread::cpu`] reports: the cost of the
 //! simulated NICs, kept apart from the hosts'.
 //!
 //! Owns the thread and its handshake with the hosts' thread; must not contain device
@@ -27,11 +28,11 @@ use rtl_sim::nic::SteppedNic;
 use crate::measure;
 
 /// Idle passes the thread spins through before it starts yielding the CPU.
-const SPIN_PASSES: u32 = 2_000;
-/// Idle passes after which the thread sleeps between passes.
-const YIELD_PASSES: u32 = 20_000;
-/// The sleep between idle passes once the NICs have been idle a while.
-const IDLE_SLEEP: Duration = Duration::from_micros(50);
+const SPIN_PASSES: u32 = 200;
+/// Idle passes after which the thread parks until the hosts ring (see [`NicThread::kick`]).
+const YIELD_PASSES: u32 = 2_000;
+/// Longest the thread stays parked without a kick (a safety net, not a poll interval).
+const PARK_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// State shared by the NIC thread and the hosts' thread.
 #[derive(Debug, Default)]
@@ -88,6 +89,7 @@ impl NicThread {
     /// Gives up after `timeout` and says why.
     pub(super) fn wait_progress(&self, timeout: Duration) -> Result<bool, String> {
         let ticket = self.shared.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.kick();
         let started = Instant::now();
         let mut spins = 0u32;
         loop {
@@ -134,6 +136,13 @@ impl NicThread {
         let moved = w != self.seen_work.get();
         self.seen_work.set(w);
         moved
+    }
+
+    /// Wakes the thread if it is parked: the hosts have rung doorbells (cheap when it is not).
+    pub(super) fn kick(&self) {
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
     }
 
     /// Sets the device time of the NICs' next steps.
@@ -190,8 +199,8 @@ fn run(nics: &[SteppedNic; 2], shared: &Shared) {
         } else if idle_passes < YIELD_PASSES {
             std::thread::yield_now();
         } else {
-            // Nothing for a while (set-up, an idle workload): stop taking a core.
-            std::thread::sleep(IDLE_SLEEP);
+            // Nothing for a while (set-up, a quiet workload): stop taking a core until kicked.
+            std::thread::park_timeout(PARK_TIMEOUT);
         }
     }
 }
