@@ -2,18 +2,21 @@
 //! between them stepped by a second thread, in parallel with the hosts, as real NICs run beside
 //! their hosts' CPUs.
 //!
-//! The thread steps both NICs in turn for as long as either has work. The hosts' thread keeps
-//! the round discipline of the stepped mode through [`NicThread::sync`]: it returns once the
-//! NIC thread has run a whole pass over both NICs that found nothing to do and that began
-//! after the call, so every doorbell rung before the call has been served and every frame sent
-//! in the round is in the peer's receive ring. What the parallel mode gives up is determinism
-//! *within* a round: the NICs move frames while the hosts poll, so which frames a poll sees
-//! depends on timing. Transfers stay exact (every byte verified); only the interleaving varies.
+//! The thread steps both NICs in turn for as long as either has work; hosts and NICs form a
+//! pipeline (the parent module's docs say what that means for rounds and the clock). The hosts'
+//! thread talks to it in three ways: [`NicThread::kick`] after a round in which it rang
+//! doorbells; [`NicThread::wait_progress`] after a round in which it did nothing, which
+//! returns once the NICs have moved something since the previous call, or have run a whole
+//! idle pass begun after the call (everything rung before it served, nothing in flight); and
+//! [`NicThread::settle`], which waits for the latter (before counters are read). What the
+//! parallel mode gives up is determinism: the NICs move frames while the hosts poll, so which
+//! frames a poll sees depends on timing. Transfers stay exact (every byte verified); only the
+//! interleaving varies.
 //!
 //! The thread spins briefly when idle (a doorbell is usually a few microseconds away), then
-//! yields, and after a longer idle spell parks until the hosts' thread kicks it (after a round
-//! in which the hosts rang doorbells, and whenever it waits for the NICs); its CPU time, spinning included, is what [`NicThread::cpu`] reports: the cost of the
-//! simulated NICs, kept apart from the hosts'.
+//! yields, and after a longer idle spell parks until kicked; its CPU time, spinning included,
+//! is what [`NicThread::cpu`] reports: the cost of the simulated NICs, kept apart from the
+//! hosts'.
 //!
 //! Owns the thread and its handshake with the hosts' thread; must not contain device
 //! behaviour (that is rtl-sim's) or round logic (the parent module's).
