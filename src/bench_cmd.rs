@@ -57,6 +57,11 @@ pub struct BenchArgs {
     /// Receive at most this many frames per end per poll (default: no limit).
     #[arg(long)]
     burst: Option<u32>,
+    /// Backends model and rtl: run the two simulated NICs and their cable on a second thread,
+    /// in parallel with the hosts (as a real NIC works beside its host's CPU). Default: one
+    /// thread steps everything, deterministically.
+    #[arg(long)]
+    nic_thread: bool,
     /// Give up on a run after this many seconds without progress.
     #[arg(long, default_value_t = 10)]
     stall_timeout: u64,
@@ -154,6 +159,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             verify: !args.no_verify,
             nagle: !args.nodelay,
             rx_burst: args.burst,
+            nic_thread: args.nic_thread,
         },
         stall_timeout: Duration::from_secs(args.stall_timeout.max(1)),
     };

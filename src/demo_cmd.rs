@@ -93,6 +93,11 @@ pub struct DemoArgs {
     /// Give up on a phase after this many seconds without progress.
     #[arg(long, default_value_t = 10)]
     pub stall_timeout: u64,
+    /// Run the two simulated NICs and their cable on a second thread, in parallel with the
+    /// hosts (as a real NIC works beside its host's CPU). Default: one thread steps
+    /// everything, deterministically. Request/response latencies assume the default.
+    #[arg(long)]
+    pub nic_thread: bool,
 }
 
 /// Runs `ferrotoe demo`.
@@ -146,6 +151,7 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
             impairment,
             pcap: a.pcap.clone(),
             seed: a.seed,
+            nic_thread: a.nic_thread,
             ..SimHostsConfig::new()
         },
         bytes: a.bytes.unwrap_or(match a.backend {

@@ -170,6 +170,9 @@ pub struct DemoSetup {
     pub mtu: u16,
     /// Line rate of the simulated clock, bit/s.
     pub line_rate_bps: u64,
+    /// The simulated NICs and cable ran on a thread of their own, beside the hosts.
+    #[serde(default)]
+    pub nic_thread: bool,
     /// The cable's impairment.
     pub cable: CableSetup,
     /// The capture file of the cable, if any.
@@ -323,6 +326,7 @@ pub fn run_demo(
         offload_requested: cfg.hosts.offload,
         mtu: hosts.mtu(),
         line_rate_bps: hosts.line_rate_bps(),
+        nic_thread: hosts.nic_threaded(),
         cable: CableSetup::from(&cfg.hosts.impairment),
         pcap: cfg.hosts.pcap.clone(),
         machine: HostInfo::current(),
@@ -560,8 +564,14 @@ impl DemoReport {
             writeln!(
                 out,
                 "  host CPU      {:.3} s per GiB (engines, drivers, applications); the NIC \
-                 simulation took {:.3} s more",
-                b.cpu.host_s_per_gib, b.cpu.nic_simulation_s
+                 simulation took {:.3} s more{}",
+                b.cpu.host_s_per_gib,
+                b.cpu.nic_simulation_s,
+                if s.nic_thread {
+                    " on a thread of its own"
+                } else {
+                    ""
+                }
             )?;
             let (cl, sv) = (&b.counters.client, &b.counters.server);
             writeln!(

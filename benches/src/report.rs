@@ -119,6 +119,10 @@ pub struct Sample {
     pub polls: u64,
     /// Retransmitted segments, where the stack counts them.
     pub retransmissions: Option<u64>,
+    /// CPU time of the simulated NICs, in nanoseconds (backends `model` and `rtl`): included
+    /// in the user and system CPU time above.
+    #[serde(default)]
+    pub nic_cpu_ns: Option<u64>,
 }
 
 impl Sample {
@@ -131,9 +135,16 @@ impl Sample {
         self.bytes as f64 * 8.0 / self.wall_s() / 1e9
     }
 
-    /// Host CPU time per application byte, in nanoseconds.
+    /// CPU time per application byte (the whole process: hosts, and simulated NICs where
+    /// there are any), in nanoseconds.
     pub fn cpu_ns_per_byte(&self) -> f64 {
         (self.cpu_user_ns + self.cpu_system_ns) as f64 / self.bytes.max(1) as f64
+    }
+
+    /// The simulated NICs' share of [`cpu_ns_per_byte`](Sample::cpu_ns_per_byte), where known.
+    pub fn nic_cpu_ns_per_byte(&self) -> Option<f64> {
+        self.nic_cpu_ns
+            .map(|ns| ns as f64 / self.bytes.max(1) as f64)
     }
 
     /// CPU cycles per application byte, where counted.
@@ -215,6 +226,9 @@ pub struct WorkloadSettings {
     pub nagle: bool,
     /// Frames received per end per poll, at most (`None`: unlimited).
     pub rx_burst: Option<u32>,
+    /// Simulated NICs on a thread of their own (backends `model` and `rtl`).
+    #[serde(default)]
+    pub nic_thread: bool,
 }
 
 impl WorkloadSettings {
@@ -226,6 +240,7 @@ impl WorkloadSettings {
         verify: BulkConfig::REFERENCE.verify,
         nagle: BulkConfig::REFERENCE.nagle,
         rx_burst: BulkConfig::REFERENCE.rx_burst,
+        nic_thread: BulkConfig::REFERENCE.nic_thread,
     };
 
     /// The full configuration of one cell.
@@ -241,6 +256,7 @@ impl WorkloadSettings {
             nagle: self.nagle,
             rx_burst: self.rx_burst,
             stall_timeout: BulkConfig::REFERENCE.stall_timeout,
+            nic_thread: self.nic_thread,
         }
     }
 }
@@ -516,6 +532,7 @@ pub(crate) mod tests {
             tx_requests: bytes / 1460,
             polls: 1000,
             retransmissions: None,
+            nic_cpu_ns: None,
         }
     }
 

@@ -345,6 +345,7 @@ fn run_once(
                 tx_requests: counts.tx_requests,
                 polls: counts.polls,
                 retransmissions: counts.retransmissions,
+                nic_cpu_ns: counts.nic_cpu.map(|d| d.as_nanos() as u64),
             }))
         }
         Runner::External(binary) => Ok(binary
@@ -363,6 +364,7 @@ fn run_once(
                 tx_requests: r.data_frames,
                 polls: r.polls,
                 retransmissions: None,
+                nic_cpu_ns: None,
             })
             .map_err(|e| e.to_string())),
     }
@@ -438,6 +440,7 @@ mod tests {
                 tx_requests: self.config.bytes / 1460 + 1,
                 polls: 10 + x % 2,
                 retransmissions: Some(0),
+                nic_cpu: None,
             })
         }
     }

@@ -462,6 +462,7 @@ impl BulkRun for SmoltcpTransfer {
             tx_requests: w.sent_frames[DATA_LANE].get(),
             polls,
             retransmissions: None,
+            nic_cpu: None,
         })
     }
 }

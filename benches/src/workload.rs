@@ -194,6 +194,10 @@ pub struct BulkConfig {
     /// A transfer in which no byte arrives for this long is abandoned with
     /// [`BulkError::Stalled`], so a wedged stack cannot hang the benchmark.
     pub stall_timeout: Duration,
+    /// Backends `model` and `rtl`: the simulated NICs (and cable) run on a thread of their
+    /// own, in parallel with the hosts, as a real NIC does (`--nic-thread`). Other backends
+    /// ignore it.
+    pub nic_thread: bool,
 }
 
 /// Smallest IP MTU a run accepts (the IPv4 minimum every host must take, RFC 791).
@@ -218,6 +222,7 @@ impl BulkConfig {
         nagle: true,
         rx_burst: None,
         stall_timeout: Duration::from_secs(10),
+        nic_thread: false,
     };
 
     /// Ethernet frame length of an MTU-sized packet.
@@ -290,6 +295,9 @@ pub struct BulkCounts {
     pub polls: u64,
     /// Segments the client retransmitted, where the stack counts them.
     pub retransmissions: Option<u64>,
+    /// CPU time of the simulated NICs within the run (backends `model` and `rtl`): part of
+    /// the process's CPU time that is not the hosts'.
+    pub nic_cpu: Option<Duration>,
 }
 
 /// A configuration a stack cannot run, with the reason (shown in reports as a skipped cell).

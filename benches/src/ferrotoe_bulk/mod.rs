@@ -396,6 +396,7 @@ impl<D: BulkDevices> BulkRun for FerrotoeTransfer<D> {
             tx_requests: wire.tx_requests,
             polls,
             retransmissions,
+            nic_cpu: None,
         })
     }
 }

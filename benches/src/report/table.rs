@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{BenchReport, CellReport, Ratio};
+use super::{BenchReport, CellReport, Ratio, Sample};
 use crate::stats::Summary;
 
 /// `bytes` in the largest binary unit that keeps it at least 1 (`1 GiB`, `256 MiB`, `1.50 KiB`).
@@ -107,8 +107,13 @@ pub fn render(report: &BenchReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "bulk TCP, one connection, both ends on one thread: {} per run, {}, socket buffers {}, \
-         {}, Nagle {}, {}",
+        "bulk TCP, one connection, both ends on one thread{}: {} per run, {}, socket buffers \
+         {}, {}, Nagle {}, {}",
+        if w.nic_thread {
+            " (simulated NICs and cable on a second thread)"
+        } else {
+            ""
+        },
         human_bytes(w.bytes),
         if w.verify {
             "every byte copied in and verified"
@@ -171,6 +176,34 @@ pub fn render(report: &BenchReport) -> String {
             "\nRatios: this cell / the reference cell, runs paired by round, median over rounds \
              (goodput above 1 is faster, CPU/B below 1 is cheaper).\n",
         );
+    }
+
+    let nic_rows: Vec<String> = report
+        .cells
+        .iter()
+        .filter_map(|cell| {
+            let nic: Vec<f64> = cell
+                .samples
+                .iter()
+                .filter_map(Sample::nic_cpu_ns_per_byte)
+                .collect();
+            let nic = Summary::of(&nic)?;
+            let total = cell.cpu_ns_per_byte.median;
+            Some(format!(
+                "  {}: {} CPU ns/B = hosts {} + simulated NICs {} (medians; hosts = process - \
+                 NICs)",
+                cell.key,
+                sig3(total),
+                sig3((total - nic.median).max(0.0)),
+                sig3(nic.median)
+            ))
+        })
+        .collect();
+    if !nic_rows.is_empty() {
+        out.push_str("\nHost and simulated-NIC CPU (the CPU ns/B column counts both):\n");
+        for row in nic_rows {
+            let _ = writeln!(out, "{row}");
+        }
     }
 
     if !report.skipped.is_empty() {

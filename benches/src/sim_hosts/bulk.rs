@@ -302,6 +302,7 @@ impl FerrotoeSimBulk {
             ..SimHostsConfig::new()
         };
         cfg.tcb.nagle = config.nagle;
+        cfg.nic_thread = config.nic_thread;
         if let Some(burst) = config.rx_burst {
             cfg.rx_burst = burst as usize;
         }
@@ -361,10 +362,12 @@ impl BulkRun for SimBulkRun {
             .hosts
             .take()
             .ok_or(BulkError::AlreadyRun { stack: STACK })?;
+        let nic0 = hosts.nic_cpu();
         let before = hosts.counters().map_err(hosts_error)?;
         let out = run_bulk(&mut hosts, &self.spec, &mut |_| {})?;
         let c = hosts.counters().map_err(hosts_error)?.since(&before);
         hosts.check_health().map_err(hosts_error)?;
+        let nic_cpu = hosts.nic_cpu().saturating_sub(nic0);
         Ok(BulkCounts {
             bytes: out.bytes,
             verified: out.verified,
@@ -374,6 +377,7 @@ impl BulkRun for SimBulkRun {
             tx_requests: c.client.nic_tx_requests,
             polls: out.rounds,
             retransmissions: Some(out.retransmissions.segments),
+            nic_cpu: Some(nic_cpu),
         })
     }
 }

@@ -11,13 +11,26 @@
 //! ```
 //!
 //! # How it runs
-//! Stepped and deterministic: one thread drives both endpoints and both NICs (the machines
-//! have two cores; spinning NIC threads would take them). A *round*
+//! Stepped and deterministic by default: one thread drives both endpoints and both NICs (see
+//! "NIC thread" below for the parallel option). A *round*
 //! ([`SimHosts::poll`] for each host, the applications' work, then [`SimHosts::end_round`])
 //! polls each endpoint once (receive burst, send phase, one doorbell), then steps both NICs
 //! until neither has anything left to do: every frame sent in a round is in the peer's receive
 //! ring at its end. The receive rings hold a full window ([`SimHostsConfig::max_window`]) of
 //! full-sized frames, so a host that reads every round never loses a frame to a full ring.
+//!
+//! # NIC thread
+//! With [`SimHostsConfig::nic_thread`] both NICs and the cable are stepped by a thread of their
+//! own, in parallel with the hosts' thread, as a real NIC works beside its host's CPU. Hosts
+//! and NICs then form a pipeline: [`SimHosts::end_round`] does not wait for the NICs after a
+//! round in which the hosts did something, so a frame sent in one round may land in any later
+//! one. A round in which the hosts did nothing waits until the NICs move something or go idle;
+//! only then (everything in flight has landed) does the clock jump to a timer. Runs are exact
+//! (every byte verified) but not reproducible frame for frame: the interleaving depends on
+//! timing. Device time follows the clock as the NIC thread reads it. [`SimHosts::nic_cpu`] is
+//! then the NIC thread's CPU time (idle spinning included), and the process's CPU time minus
+//! it is the hosts' cost. Request/response latencies on the simulated clock assume the
+//! stepped mode.
 //!
 //! # Simulated time
 //! Both endpoints and both NICs run on one simulated clock (microseconds; the NICs' device time
@@ -53,6 +66,7 @@
 
 pub mod bulk;
 pub mod counters;
+mod nic_thread;
 pub mod rr;
 
 pub use bulk::{BulkOutcome, BulkSpec, FerrotoeSimBulk, bulk_run, run_bulk};
@@ -114,12 +128,18 @@ const MAX_RING_LOG2: u8 = 15;
 const RING_SLACK: usize = 256;
 /// Large buffers (TSO super-frames; with TSO every transmitted frame uses one).
 const LARGE_BUFFERS: u32 = 192;
+/// Frames in flight on the cable per direction: two device steps of frames (a TSO request
+/// starts only when the cable can take all its segments; the NICs are stepped until both are
+/// idle, so a shorter cable costs steps, never frames).
+const CABLE_SLOTS: u32 = 128;
 /// Frames an endpoint takes from its device per poll, by default.
 pub const RX_BURST: usize = 256;
 /// Rounds a closing handshake may take (a bound; a few suffice).
 const CLOSE_ROUNDS: u32 = 100_000;
 /// Most NIC steps per round (a bound, never reached by a well-behaved pair).
 const MAX_STEPS_PER_ROUND: u32 = 100_000;
+/// Longest the hosts wait for the NIC thread to finish a round (a bound, as above).
+const NIC_THREAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One of the two hosts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -190,12 +210,15 @@ pub struct SimHostsConfig {
     /// Line rate of the simulated wire in bit/s, for the simulated clock; `None`: the device's
     /// datapath (width x clock, 128 Gbit/s on the reference device).
     pub line_rate_bps: Option<u64>,
+    /// Run both NICs and the cable on a thread of their own, in parallel with the hosts (see
+    /// "NIC thread" in the module docs); `false`: stepped by the hosts' thread, deterministic.
+    pub nic_thread: bool,
 }
 
 impl SimHostsConfig {
     /// The defaults: model backend, every offload the device has, MTU 1500, a perfect cable,
     /// no capture, [`TcbConfig::DATACENTER`], 16 connections per host, receive bursts of 256
-    /// frames, rings for windows of 1 MiB, seed 1.
+    /// frames, rings for windows of 1 MiB, seed 1, the NICs stepped by the hosts' thread.
     pub fn new() -> SimHostsConfig {
         SimHostsConfig {
             backend: NicBackend::Model,
@@ -209,6 +232,7 @@ impl SimHostsConfig {
             max_window: 1 << 20,
             seed: 1,
             line_rate_bps: None,
+            nic_thread: false,
         }
     }
 
@@ -256,6 +280,8 @@ pub enum SimHostsError {
     },
     /// A connection of the workload failed or did not close.
     Connection(String),
+    /// The NIC thread failed or never went idle (what happened, in words).
+    NicThread(String),
     /// Nothing can happen any more: no frame in flight, no timer, and the workload is not done.
     Stalled {
         /// What the workload was waiting for.
@@ -278,6 +304,7 @@ impl fmt::Display for SimHostsError {
             }
             SimHostsError::Device { host, error } => write!(f, "simulated {host}: {error}"),
             SimHostsError::Connection(why) => write!(f, "simulated hosts: {why}"),
+            SimHostsError::NicThread(why) => write!(f, "simulated NICs' thread: {why}"),
             SimHostsError::Stalled { waiting_for } => write!(
                 f,
                 "the simulated hosts stalled: no frame in flight and no timer pending while \
@@ -387,6 +414,8 @@ pub struct RoundReport {
 
 /// Two hosts over two simulated NICs and a cable. See the module docs.
 pub struct SimHosts {
+    /// Declared first: the thread stops before the hosts (and their NICs) are dropped.
+    nic_thread: Option<nic_thread::NicThread>,
     hosts: [SimHost; 2],
     mode: OffloadMode,
     mtu: u16,
@@ -399,6 +428,8 @@ pub struct SimHosts {
     rounds: u64,
     idle_rounds: u64,
     nic_cpu: Duration,
+    /// Frames on the wire when the current round began.
+    round_frames_before: u64,
     pcap: Option<PathBuf>,
 }
 
@@ -466,9 +497,12 @@ impl SimHosts {
         // Fail on the backend before creating anything.
         build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
 
+        // A cable sized for the hosts' frames, a few device steps deep: its rings stay in the
+        // cache (the default cable takes any frame the device can send, 9216 bytes a slot).
         let cable = CableConfig {
+            slots: CABLE_SLOTS,
+            max_frame: cfg.max_frame_len(),
             impairment: cfg.impairment,
-            ..CableConfig::default()
         };
         let (end_a, end_b) =
             CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
@@ -489,7 +523,17 @@ impl SimHosts {
         let line_rate_bps = cfg.line_rate_bps.unwrap_or(
             u64::from(info.datapath_bits).max(1) * u64::from(info.clock_mhz).max(1) * 1_000_000,
         );
-        Ok(SimHosts {
+        let nic_thread = if cfg.nic_thread {
+            let nics = [client.0.sim.clone(), server.0.sim.clone()];
+            Some(
+                nic_thread::NicThread::spawn(nics, START_US * 1000)
+                    .map_err(|e| setup("NICs", "starting the NIC thread", e))?,
+            )
+        } else {
+            None
+        };
+        let mut hosts = SimHosts {
+            nic_thread,
             hosts: [client.0, server.0],
             mode,
             mtu: cfg.mtu,
@@ -501,8 +545,11 @@ impl SimHosts {
             rounds: 0,
             idle_rounds: 0,
             nic_cpu: Duration::ZERO,
+            round_frames_before: 0,
             pcap: cfg.pcap.clone(),
-        })
+        };
+        hosts.round_frames_before = hosts.wire_frames_sent();
+        Ok(hosts)
     }
 
     /// The offload mode in use.
@@ -540,9 +587,18 @@ impl SimHosts {
         (self.rounds, self.idle_rounds)
     }
 
-    /// Thread CPU time spent stepping the simulated NICs so far.
+    /// Thread CPU time spent stepping the simulated NICs so far: on the hosts' thread, or
+    /// the NIC thread's whole CPU time (idle spinning included) when it has one.
     pub fn nic_cpu(&self) -> Duration {
-        self.nic_cpu
+        match &self.nic_thread {
+            Some(t) => t.cpu(),
+            None => self.nic_cpu,
+        }
+    }
+
+    /// Whether the NICs run on a thread of their own.
+    pub fn nic_threaded(&self) -> bool {
+        self.nic_thread.is_some()
     }
 
     /// One host.
@@ -585,30 +641,48 @@ impl SimHosts {
         app_progress: bool,
         waiting_for: impl FnOnce() -> String,
     ) -> Result<RoundReport, SimHostsError> {
-        let now_ns = self.now_us.saturating_mul(1000);
-        let cpu0 = measure::thread_cpu_time().ok();
         let mut report = RoundReport::default();
-        let frames_before: u64 = self.wire_frames_sent();
-        for h in &self.hosts {
-            h.sim.with(|n| n.set_time(now_ns));
-        }
-        for _ in 0..MAX_STEPS_PER_ROUND {
-            let mut busy = false;
+        let hosts_active = self.activity > 0 || app_progress;
+        if let Some(thread) = &self.nic_thread {
+            // The NICs work on while the hosts go on to the next round (a pipeline, as real
+            // NICs and hosts are). Only a round in which the hosts did nothing waits for them:
+            // until they move something, or, if they are done, before the clock jumps to a
+            // timer (every frame in flight has landed then).
+            if hosts_active {
+                thread.kick();
+            } else {
+                let moved = thread
+                    .wait_progress(NIC_THREAD_TIMEOUT)
+                    .map_err(SimHostsError::NicThread)?;
+                let frames_now = self.wire_frames_sent();
+                report.wire_frames = (frames_now - self.round_frames_before).max(u64::from(moved));
+                self.round_frames_before = frames_now;
+            }
+        } else {
+            let frames_before = self.wire_frames_sent();
+            let now_ns = self.now_us.saturating_mul(1000);
+            let cpu0 = measure::thread_cpu_time().ok();
             for h in &self.hosts {
-                let r = h.sim.step();
-                report.nic_steps += 1;
-                busy |= r.did_work() || r.more || r.tx_frames > 0;
+                h.sim.with(|n| n.set_time(now_ns));
             }
-            if !busy {
-                break;
+            for _ in 0..MAX_STEPS_PER_ROUND {
+                let mut busy = false;
+                for h in &self.hosts {
+                    let r = h.sim.step();
+                    report.nic_steps += 1;
+                    busy |= r.did_work() || r.more || r.tx_frames > 0;
+                }
+                if !busy {
+                    break;
+                }
             }
-        }
-        report.wire_frames = self.wire_frames_sent() - frames_before;
-        if let (Some(a), Ok(b)) = (cpu0, measure::thread_cpu_time()) {
-            self.nic_cpu += b.saturating_sub(a);
+            if let (Some(a), Ok(b)) = (cpu0, measure::thread_cpu_time()) {
+                self.nic_cpu += b.saturating_sub(a);
+            }
+            report.wire_frames = self.wire_frames_sent() - frames_before;
         }
         self.rounds += 1;
-        let active = self.activity > 0 || app_progress || report.wire_frames > 0;
+        let active = hosts_active || report.wire_frames > 0;
         if active {
             let bits = self.round_bytes[0]
                 .max(self.round_bytes[1])
@@ -637,6 +711,10 @@ impl SimHosts {
         }
         self.activity = 0;
         self.round_bytes = [0; 2];
+        if let Some(thread) = &self.nic_thread {
+            // The NICs work through the next round at its time.
+            thread.set_time(self.now_us.saturating_mul(1000));
+        }
         Ok(report)
     }
 
@@ -703,8 +781,14 @@ impl SimHosts {
     }
 
     /// Everything the hosts, their NICs and the cable have counted so far (reads the devices'
-    /// statistics registers: not for every round).
+    /// statistics registers: not for every round). With a NIC thread, waits first until the
+    /// NICs have nothing in flight, so the counts of both ends agree.
     pub fn counters(&self) -> Result<SimHostsCounters, SimHostsError> {
+        if let Some(thread) = &self.nic_thread {
+            thread
+                .settle(NIC_THREAD_TIMEOUT)
+                .map_err(SimHostsError::NicThread)?;
+        }
         let mut hosts = [HostCounters::default(); 2];
         for (i, h) in self.hosts.iter().enumerate() {
             let stats = h

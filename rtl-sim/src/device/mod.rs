@@ -53,6 +53,13 @@ pub trait Wire {
     /// waits. A returned length above `buf.len()` means the frame was longer than `buf` and only
     /// its first `buf.len()` bytes were copied.
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize>;
+    /// Sends one frame given in two pieces, `headers` then `payload` (the frame is the two
+    /// back to back), if the port can take it that way without joining them first; returns
+    /// false, having sent nothing, if it cannot (the caller then joins the pieces and calls
+    /// [`transmit`](Wire::transmit)). The default cannot.
+    fn transmit_split(&mut self, _headers: &[u8], _payload: &[u8], _now_ns: u64) -> bool {
+        false
+    }
     /// Whether a received frame waits (cheap; used to decide whether the device may sleep).
     fn rx_pending(&self) -> bool;
     /// Whether the port can take `frames` more frames now. The device does not start a TX

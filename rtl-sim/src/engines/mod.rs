@@ -3,7 +3,9 @@
 //! Each function here is the behaviour of one RTL engine in `rtl-sim/rtl`, stated over whole
 //! frames instead of stream beats:
 //! - [`tx::process`]: validation (hw-spec rules F1-F10), then checksum insertion
-//!   ([`tx_csum`]) or TCP segmentation ([`tso`]) — what the TX datapath puts on the wire;
+//!   ([`tx_csum`]) or TCP segmentation ([`tso`]) — what the TX datapath puts on the wire
+//!   ([`tx::process_split`] hands each frame over as headers and payload, without joining them,
+//!   for a sink that takes pieces: the device model's path to the cable);
 //! - [`rx::classify`]: receive checksum verification and the RSS hash input — what lands in
 //!   the completion.
 //!

@@ -1,12 +1,13 @@
 //! TCP segmentation offload (hw-spec SPEC.md section 6.3): one header plus a payload become
 //! `ceil(payload / MSS)` frames, each with exactly the spec's rewrites.
 
-use hw_spec::offload::TsoFlagMasks;
+use hw_spec::offload::{MAX_L2_LEN, MAX_L3_LEN, MAX_TCP_LEN, TsoFlagMasks};
 use hw_spec::{TxOffloadRequest, TxPlan};
 
 use super::tx_csum;
 
-/// Bytes of scratch space [`segment`] needs for a request: one header plus one MSS of payload.
+/// Bytes of scratch space one assembled segment of a request takes: one header plus one MSS of
+/// payload (what [`crate::engines::tx::process`] needs to join a segment).
 pub fn scratch_len(req: &TxOffloadRequest, plan: &TxPlan) -> usize {
     plan.header_len as usize + usize::from(req.mss)
 }
@@ -22,18 +23,26 @@ pub fn set_tcp_flags(tcp: &mut [u8], flags: u16) {
     tcp[13] = flags as u8;
 }
 
-/// Segments a validated TSO request (`plan` from `validate_tx_request`), calling `emit` with
-/// each finished segment in order. `scratch` must hold [`scratch_len`] bytes.
+/// Bytes of header space [`segment_split`] needs: the largest header a valid request has.
+pub const HEADER_SCRATCH: usize = (MAX_L2_LEN + MAX_L3_LEN + MAX_TCP_LEN) as usize;
+
+/// Segments a validated TSO request (`plan` from `validate_tx_request`) without assembling
+/// the segments: `emit` gets each segment, in order, as its rewritten
+/// headers (both checksums inserted) and its payload, a slice of `frame`; the wire frame is
+/// the two back to back. Saves a copy of every payload byte for a sink that can take a frame
+/// in two pieces (a DMA engine or a MAC reading a header buffer and the payload in turn, as
+/// the RTL's segmenter streams them). `headers` must hold the plan's `header_len` bytes
+/// ([`HEADER_SCRATCH`] always does).
 ///
 /// # Panics
-/// Panics if `scratch` is too small or `frame` is shorter than the plan says (callers validate
+/// Panics if `headers` is too small or `frame` is shorter than the plan says (callers validate
 /// first).
-pub fn segment<E: FnMut(&[u8])>(
+pub fn segment_split<E: FnMut(&[u8], &[u8])>(
     frame: &[u8],
     req: &TxOffloadRequest,
     plan: &TxPlan,
     masks: &TsoFlagMasks,
-    scratch: &mut [u8],
+    headers: &mut [u8],
     mut emit: E,
 ) {
     let l2 = usize::from(req.l2_len);
@@ -46,11 +55,12 @@ pub fn segment<E: FnMut(&[u8])>(
     let seq = u32::from_be_bytes(frame[l2 + l3 + 4..l2 + l3 + 8].try_into().expect("4 bytes"));
     let flags = tcp_flags(&frame[l2 + l3..]);
     let count = u32::from(plan.segments);
+    // Every field the loop changes is rewritten for each segment: the rest of the headers are
+    // the request's, copied once.
+    let out = &mut headers[..hdr];
+    out.copy_from_slice(&frame[..hdr]);
     for (i, chunk) in payload.chunks(mss).enumerate() {
         let i = i as u32;
-        let out = &mut scratch[..hdr + chunk.len()];
-        out[..hdr].copy_from_slice(&frame[..hdr]);
-        out[hdr..].copy_from_slice(chunk);
         let total_len = (l3 + l4 + chunk.len()) as u16;
         out[l2 + 2..l2 + 4].copy_from_slice(&total_len.to_be_bytes());
         out[l2 + 4..l2 + 6].copy_from_slice(&ip_id.wrapping_add(i as u16).to_be_bytes());
@@ -58,7 +68,7 @@ pub fn segment<E: FnMut(&[u8])>(
         out[l2 + l3 + 4..l2 + l3 + 8].copy_from_slice(&seg_seq.to_be_bytes());
         set_tcp_flags(&mut out[l2 + l3..], flags & masks.mask_for(i, count));
         tx_csum::ipv4_header(out, l2, l3);
-        tx_csum::l4(out, l2, l3, hw_spec::L4Csum::Tcp);
-        emit(out);
+        tx_csum::l4_split(out, l2, l3, hw_spec::L4Csum::Tcp, chunk);
+        emit(out, chunk);
     }
 }

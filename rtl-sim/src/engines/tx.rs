@@ -19,14 +19,41 @@ pub fn process<E: FnMut(&[u8])>(
     scratch: &mut [u8],
     mut emit: E,
 ) -> Result<TxPlan, ErrorCode> {
+    let mut headers = [0u8; tso::HEADER_SCRATCH];
+    process_split(frame, req, caps, masks, &mut headers, |h, payload| {
+        if payload.is_empty() {
+            emit(h);
+        } else {
+            let out = &mut scratch[..h.len() + payload.len()];
+            out[..h.len()].copy_from_slice(h);
+            out[h.len()..].copy_from_slice(payload);
+            emit(out);
+        }
+    })
+}
+
+/// [`process`] for a sink that takes each wire frame in two pieces, headers then payload (see
+/// [`tso::segment_split`]): TSO segments are not assembled, so their payload is not copied.
+/// A frame sent whole (no TSO) comes as the frame and an empty payload. `headers` must hold
+/// [`tso::HEADER_SCRATCH`] bytes (only TSO uses it).
+///
+/// On error nothing is emitted. The bytes on the wire are exactly [`process`]'s.
+pub fn process_split<E: FnMut(&[u8], &[u8])>(
+    frame: &mut [u8],
+    req: &TxOffloadRequest,
+    caps: &DeviceCaps,
+    masks: &TsoFlagMasks,
+    headers: &mut [u8],
+    mut emit: E,
+) -> Result<TxPlan, ErrorCode> {
     let plan = validate_tx_request(req, frame, frame.len() as u32, caps)?;
     if req.tso {
-        tso::segment(frame, req, &plan, masks, scratch, emit);
+        tso::segment_split(frame, req, &plan, masks, headers, emit);
     } else {
         if plan.checksummed {
             tx_csum::insert(frame, req);
         }
-        emit(frame);
+        emit(frame, &[]);
     }
     Ok(plan)
 }

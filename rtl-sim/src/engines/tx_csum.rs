@@ -26,25 +26,46 @@ pub fn ipv4_header(frame: &mut [u8], l2_len: usize, l3_len: usize) {
 /// # Panics
 /// Panics if the checksum field is not inside `frame` (callers validate first).
 pub fn l4(frame: &mut [u8], l2_len: usize, l3_len: usize, kind: L4Csum) {
+    l4_split(frame, l2_len, l3_len, kind, &[]);
+}
+
+/// [`l4`] for a frame held in two pieces: `headers` (Ethernet, IPv4 and the start of the L4
+/// segment, checksum field included) followed on the wire by `payload`. The checksum covers
+/// the L4 bytes of `headers` and all of `payload`, and is written into `headers`.
+///
+/// When `payload` is not empty, the L4 bytes of `headers` must be of even length (a TCP
+/// header always is), so `payload` starts on an even offset of the checksummed region.
+///
+/// # Panics
+/// Panics if the checksum field is not inside `headers` (callers validate first).
+pub fn l4_split(headers: &mut [u8], l2_len: usize, l3_len: usize, kind: L4Csum, payload: &[u8]) {
     let (protocol, field) = match kind {
         L4Csum::None => return,
         L4Csum::Tcp => (IPPROTO_TCP, TCP_CSUM_OFFSET as usize),
         L4Csum::Udp => (IPPROTO_UDP, UDP_CSUM_OFFSET as usize),
     };
     let start = l2_len + l3_len;
-    let l4_len = frame.len() - start;
-    frame[start + field..start + field + 2].fill(0);
+    let head = headers.len() - start;
+    debug_assert!(
+        payload.is_empty() || head % 2 == 0,
+        "odd split of the L4 segment"
+    );
+    let l4_len = head + payload.len();
+    headers[start + field..start + field + 2].fill(0);
     let mut addrs = [0u8; 8];
-    addrs.copy_from_slice(&frame[l2_len + 12..l2_len + 20]);
+    addrs.copy_from_slice(&headers[l2_len + 12..l2_len + 20]);
     let sum = add_bytes(
-        pseudo_header(&addrs, protocol, l4_len as u32),
-        &frame[start..],
+        add_bytes(
+            pseudo_header(&addrs, protocol, l4_len as u32),
+            &headers[start..],
+        ),
+        payload,
     );
     let mut c = finish(sum);
     if kind == L4Csum::Udp && c == 0 {
         c = 0xFFFF;
     }
-    frame[start + field..start + field + 2].copy_from_slice(&c.to_be_bytes());
+    headers[start + field..start + field + 2].copy_from_slice(&c.to_be_bytes());
 }
 
 /// Inserts every checksum `req` asks for into `frame` (a validated, non-TSO request).

@@ -273,6 +273,18 @@ impl Wire for CableEnd {
         self.wake_peer = true;
     }
 
+    fn transmit_split(&mut self, headers: &[u8], payload: &[u8], _now_ns: u64) -> bool {
+        // Impairment works on whole frames: only a transparent cable takes the pieces.
+        if !self.impair.pass_through() {
+            return false;
+        }
+        if self.tx.push_split(headers, payload) {
+            self.sent += 1;
+        }
+        self.wake_peer = true;
+        true
+    }
+
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.rx.pop(buf)?;
         self.received += 1;

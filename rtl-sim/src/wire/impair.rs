@@ -181,6 +181,19 @@ impl Impairer {
         self.release(out);
     }
 
+    /// Passes a frame through untouched when this impairer does nothing to frames (no
+    /// impairment configured and no frame held back): counts it and returns true, and the
+    /// caller sends the frame as it is. Otherwise returns false, having counted nothing, and
+    /// the caller must use [`apply`](Impairer::apply).
+    pub fn pass_through(&mut self) -> bool {
+        if self.cfg.is_none() && self.held_len.is_none() {
+            self.stats.frames += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Sends the frame held back for reordering, if any.
     pub fn release(&mut self, mut out: impl FnMut(&[u8])) {
         if let Some(n) = self.held_len.take() {

@@ -51,6 +51,9 @@ impl Wire for Box<dyn Port> {
     fn transmit(&mut self, frame: &[u8], now_ns: u64) {
         (**self).transmit(frame, now_ns)
     }
+    fn transmit_split(&mut self, headers: &[u8], payload: &[u8], now_ns: u64) -> bool {
+        (**self).transmit_split(headers, payload, now_ns)
+    }
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         (**self).receive(buf)
     }

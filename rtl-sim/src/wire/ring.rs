@@ -104,9 +104,16 @@ impl FrameRing {
     /// Appends a frame; returns false (and counts a drop) when the ring is full or the frame
     /// does not fit a slot. Producer side only.
     pub fn push(&self, frame: &[u8]) -> bool {
+        self.push_split(frame, &[])
+    }
+
+    /// [`push`](FrameRing::push) for a frame in two pieces, `headers` then `payload`: both are
+    /// copied straight into the slot (no joining copy first). Producer side only.
+    pub fn push_split(&self, headers: &[u8], payload: &[u8]) -> bool {
         let tail = self.word(TAIL_OFF).load(Ordering::Relaxed);
         let head = self.word(HEAD_OFF).load(Ordering::Acquire);
-        if tail.wrapping_sub(head) >= self.slots || frame.len() > self.max_frame() {
+        let len = headers.len() + payload.len();
+        if tail.wrapping_sub(head) >= self.slots || len > self.max_frame() {
             let d = self.word(DROPS_OFF);
             d.store(
                 d.load(Ordering::Relaxed).saturating_add(1),
@@ -115,12 +122,18 @@ impl FrameRing {
             return false;
         }
         let slot = self.slot(tail);
+        let at = slot + SLOT_HEADER;
         self.region
-            .write((slot + SLOT_HEADER) as u64, frame)
+            .write(at as u64, headers)
             .expect("slot inside the ring");
+        if !payload.is_empty() {
+            self.region
+                .write((at + headers.len()) as u64, payload)
+                .expect("slot inside the ring");
+        }
         self.region
             .atomic_u32(slot)
-            .store(frame.len() as u32, Ordering::Relaxed);
+            .store(len as u32, Ordering::Relaxed);
         self.word(TAIL_OFF)
             .store(tail.wrapping_add(1), Ordering::Release);
         true
@@ -202,6 +215,26 @@ mod tests {
         let mut small = [0u8; 10];
         assert_eq!(rx.pop(&mut small), Some(90));
         assert_eq!(small, [7; 10]);
+    }
+
+    #[test]
+    fn split_frames_arrive_joined_and_oversize_splits_are_dropped() {
+        let region =
+            Arc::new(SharedRegion::anonymous("split", FrameRing::bytes_needed(2, 100)).unwrap());
+        let ring = FrameRing::init(region, 0, 2, 100);
+        assert!(ring.push_split(&[1, 2, 3], &[4, 5]));
+        assert!(ring.push_split(&[6; 10], &[]));
+        let mut buf = [0u8; 128];
+        assert_eq!(ring.pop(&mut buf), Some(5));
+        assert_eq!(buf[..5], [1, 2, 3, 4, 5]);
+        assert_eq!(ring.pop(&mut buf), Some(10));
+        assert_eq!(buf[..10], [6; 10]);
+        let max = ring.max_frame();
+        assert!(!ring.push_split(&[0; 60], &vec![0; max - 59]));
+        assert_eq!(ring.drops(), 1);
+        assert!(ring.push_split(&[9; 60], &vec![8; max - 60]));
+        assert_eq!(ring.pop(&mut buf), Some(max));
+        assert_eq!((buf[59], buf[60]), (9, 8));
     }
 
     #[test]

@@ -118,8 +118,10 @@ pub struct ModelDevice {
     chain: Vec<u8>,
     /// The gathered TX request.
     gather: Vec<u8>,
-    /// One TSO segment.
+    /// One TSO segment, joined for a port that takes frames whole only.
     segment: Vec<u8>,
+    /// The headers of the current TSO segment.
+    tso_headers: [u8; crate::engines::tso::HEADER_SCRATCH],
     /// One received frame.
     rx_buf: Vec<u8>,
 }
@@ -169,6 +171,7 @@ impl ModelDevice {
             chain: vec![0u8; usize::from(cfg.caps.max_sg) * hw_spec::descriptors::txd::SIZE],
             gather: vec![0u8; cfg.max_request_len()],
             segment: vec![0u8; cfg.caps.max_frame_len.into()],
+            tso_headers: [0u8; crate::engines::tso::HEADER_SCRATCH],
             rx_buf: vec![0u8; RX_FRAME_LIMIT],
         };
         dev.reset_state();

@@ -172,16 +172,25 @@ impl ModelDevice {
             None => {
                 let now = io.now_ns;
                 let wire = &mut *io.wire;
-                engines::tx::process(
+                let join = &mut self.segment;
+                engines::tx::process_split(
                     &mut self.gather[..total as usize],
                     &req,
                     &self.cfg.caps,
                     &self.masks,
-                    &mut self.segment,
-                    |frame| {
-                        wire.transmit(frame, now);
+                    &mut self.tso_headers,
+                    |headers, payload| {
+                        let len = headers.len() + payload.len();
+                        if payload.is_empty() {
+                            wire.transmit(headers, now);
+                        } else if !wire.transmit_split(headers, payload, now) {
+                            let frame = &mut join[..len];
+                            frame[..headers.len()].copy_from_slice(headers);
+                            frame[headers.len()..].copy_from_slice(payload);
+                            wire.transmit(frame, now);
+                        }
                         sent_frames += 1;
-                        sent_bytes += frame.len() as u64;
+                        sent_bytes += len as u64;
                     },
                 )
                 .map_err(|code| (code, desc_iova(0)))
