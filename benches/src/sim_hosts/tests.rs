@@ -187,7 +187,11 @@ fn the_rtl_backend_runs_the_same_hosts_or_fails_with_rtl_sims_typed_error() {
         }
         // Integrated: the same hosts run on it.
         (Ok(_), Ok(mut h)) => {
-            bulk(&mut h, 64 << 10);
+            let (out, c) = bulk(&mut h, 64 << 10);
+            assert_eq!(out.bytes, 64 << 10);
+            // The RTL counts its clock: at least one cycle per 64-byte beat of every frame.
+            let cycles = c.simulated_cycles.expect("the RTL counts its cycles");
+            assert!(cycles > (64 << 10) / 64, "{cycles} cycles");
         }
         (core, hosts) => panic!("build_core {:?} but SimHosts::new {hosts:?}", core.err()),
     }

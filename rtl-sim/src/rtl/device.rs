@@ -724,6 +724,10 @@ impl DeviceCore for RtlDevice {
         Implementation::RtlVerilator
     }
 
+    fn simulated_cycles(&self) -> Option<u64> {
+        Some(self.cycles)
+    }
+
     fn publish_image(&mut self, image: &mut dyn RegisterImage) {
         let mut addrs = std::mem::take(&mut self.addrs);
         addrs.clear();
