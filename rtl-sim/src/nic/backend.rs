@@ -56,8 +56,9 @@ impl std::fmt::Display for BackendError {
             BackendError::RtlNotBuilt => write!(
                 f,
                 "backend `rtl` is not available: this binary was built without the `rtl` \
-                 feature of rtl-sim (rebuild with `--features rtl-sim/rtl`, which needs \
-                 Verilator), or use `--backend model`"
+                 feature of rtl-sim (rebuild the `ferrotoe` program with `cargo build --release \
+                 --features rtl`, another crate with `--features rtl-sim/rtl`; both need \
+                 Verilator: `apt-get install verilator`), or use `--backend model`"
             ),
             BackendError::RtlConfigMismatch { requested, built } => write!(
                 f,
