@@ -868,4 +868,8 @@ impl DeviceCore for RtlDevice {
         self.sync_image(io.image, None);
         report
     }
+
+    fn simulated_cycles(&self) -> Option<u64> {
+        Some(self.cycles)
+    }
 }
