@@ -310,7 +310,9 @@ fn sim_error(e: SimNicError, tap: &str) -> anyhow::Error {
             }
             .into()
         }
-        e => e.into(),
+        // The message only: `SimNicError` words its cause into its own text and also returns it
+        // as its source, so the error chain would print the cause twice.
+        e => anyhow::anyhow!("the simulated NIC (--nic sim, wire TAP {tap}): {e}"),
     }
 }
 

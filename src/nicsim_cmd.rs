@@ -72,8 +72,9 @@ pub struct NicsimArgs {
     #[arg(long)]
     pub link: PathBuf,
     /// Device implementation: `model` (the Rust reference model) or `rtl` (the Verilog device
-    /// under Verilator, about 500 times slower; needs a build with `--features rtl-sim/rtl` and
-    /// the default queue counts and frame size, which are the RTL build's).
+    /// under Verilator, about 500 times slower; needs a build with `--features rtl` (the same as
+    /// `--features rtl-sim/rtl`) and the default queue counts and frame size, which are the RTL
+    /// build's).
     #[arg(long, default_value = "model")]
     pub backend: Backend,
     /// The wire: none, cable:PATH:a|b (side a creates the cable file, side b opens it),
@@ -196,7 +197,13 @@ fn build_port(a: &NicsimArgs, cfg: &DeviceConfig) -> anyhow::Result<Box<dyn Port
 /// Runs `ferrotoe nicsim`.
 pub fn run(a: NicsimArgs) -> anyhow::Result<()> {
     let cfg = device_config(&a)?;
-    let core = build_core(a.backend, cfg)?;
+    let core = build_core(a.backend, cfg).with_context(|| {
+        format!(
+            "nicsim --link {}: building the device (backend {:?})",
+            a.link.display(),
+            a.backend
+        )
+    })?;
     std::fs::create_dir_all(&a.link)
         .with_context(|| format!("creating link directory {}", a.link.display()))?;
     let link = DeviceLink::create_in_dir(

@@ -66,7 +66,12 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
         probe(dev, "simulated NIC (ferrotoe nicsim)", a.send, timeout)?
     } else if a.spawn_sim {
         let cfg = DeviceConfig::REFERENCE;
-        let core = build_core(a.backend, cfg)?;
+        let core = build_core(a.backend, cfg).with_context(|| {
+            format!(
+                "probe --spawn-sim: building the simulated NIC (backend {:?})",
+                a.backend
+            )
+        })?;
         let link = DeviceLink::create_anonymous(&LinkConfig {
             irq_vectors: cfg.irq_vectors.into(),
             ..LinkConfig::default()

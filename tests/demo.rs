@@ -85,6 +85,20 @@ fn demo_on(backend: &(&str, &str, &str), extra: &[&str]) -> DemoReport {
     let r = demo_json(&args);
     check_complete(&r, parse_size(bytes), requests.parse().unwrap());
     assert_eq!(r.setup.backend, name);
+    // The RTL counts its clock, so a hardware team learns how fast the simulation runs; the
+    // model has no clock to count.
+    let b = r.bulk.as_ref().expect("a bulk phase");
+    if name == "rtl" {
+        assert!(
+            b.counters.simulated_cycles.is_some_and(|c| c > 0)
+                && b.simulated_cycles_per_s.is_some_and(|c| c > 0.0),
+            "the RTL backend reports simulated cycles: {:?}, {:?}",
+            b.counters.simulated_cycles,
+            b.simulated_cycles_per_s
+        );
+    } else {
+        assert_eq!(b.simulated_cycles_per_s, None, "{name}");
+    }
     r
 }
 

@@ -9,6 +9,12 @@
 //!
 //! Must not know what the registers mean (that is `hw-spec` and the driver), nor how the window
 //! was mapped (the backends).
+//!
+//! Why not register structs (`volatile-register`, `#[repr(C)]` blocks over the BAR): their field
+//! order would be a second, hand-written copy of the register map, which hw-spec forbids (every
+//! offset comes from its definitions), and the map is discovered at run time (block chain,
+//! queue counts), so no fixed struct fits it. One bounds-checked 32-bit window is the whole
+//! unsafe surface instead, small enough for valgrind and Miri to cover.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{Ordering, fence};

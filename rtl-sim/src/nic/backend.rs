@@ -56,8 +56,9 @@ impl std::fmt::Display for BackendError {
             BackendError::RtlNotBuilt => write!(
                 f,
                 "backend `rtl` is not available: this binary was built without the `rtl` \
-                 feature of rtl-sim (rebuild with `--features rtl-sim/rtl`, which needs \
-                 Verilator), or use `--backend model`"
+                 feature of rtl-sim (rebuild the `ferrotoe` program with `cargo build --release \
+                 --features rtl`, another crate with `--features rtl-sim/rtl`; both need \
+                 Verilator: `apt-get install verilator`), or use `--backend model`"
             ),
             BackendError::RtlConfigMismatch { requested, built } => write!(
                 f,
@@ -117,10 +118,16 @@ mod tests {
         assert!("verilog".parse::<Backend>().unwrap_err().contains("model"));
         let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
         assert_eq!(core.implementation(), hw_spec::Implementation::Model);
+        assert_eq!(core.simulated_cycles(), None, "the model has no clock");
         if cfg!(feature = "rtl") {
-            // The RTL build is the reference device, reporting itself as the RTL.
+            // The RTL build is the reference device, reporting itself as the RTL and counting
+            // its clock (its reset cycles at least), which `ferrotoe demo` reports per second.
             let core = build_core(Backend::Rtl, DeviceConfig::REFERENCE).unwrap();
             assert_eq!(core.implementation(), hw_spec::Implementation::RtlVerilator);
+            assert!(
+                core.simulated_cycles().is_some_and(|c| c > 0),
+                "the RTL device counts simulated cycles"
+            );
             let mut other = DeviceConfig::REFERENCE;
             other.tx_queues = 2;
             let e = build_core(Backend::Rtl, other).err().unwrap();

@@ -724,10 +724,6 @@ impl DeviceCore for RtlDevice {
         Implementation::RtlVerilator
     }
 
-    fn simulated_cycles(&self) -> Option<u64> {
-        Some(self.cycles)
-    }
-
     fn publish_image(&mut self, image: &mut dyn RegisterImage) {
         let mut addrs = std::mem::take(&mut self.addrs);
         addrs.clear();
@@ -871,5 +867,9 @@ impl DeviceCore for RtlDevice {
         io.wire.flush(io.now_ns);
         self.sync_image(io.image, None);
         report
+    }
+
+    fn simulated_cycles(&self) -> Option<u64> {
+        Some(self.cycles)
     }
 }
