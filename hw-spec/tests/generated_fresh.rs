@@ -38,3 +38,18 @@ fn verilog_header_defines_what_the_rtl_needs() {
         "C header must not carry Verilog ranges"
     );
 }
+
+#[test]
+fn the_generator_refuses_unknown_arguments_instead_of_writing() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hwspec-gen"))
+        .arg("--chek")
+        .output()
+        .expect("run hwspec-gen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown argument `--chek`"), "{stderr}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("wrote:"),
+        "nothing may be written"
+    );
+}

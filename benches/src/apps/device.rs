@@ -191,16 +191,9 @@ impl fmt::Display for SimNicError {
     }
 }
 
-impl std::error::Error for SimNicError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            SimNicError::Backend(e) => Some(e),
-            SimNicError::Tap { source, .. } => Some(source),
-            SimNicError::Capture(e) | SimNicError::Link(e) => Some(e),
-            SimNicError::Driver(e) => Some(e),
-        }
-    }
-}
+/// The message already words the cause in (what failed, where, and the cause's own fix), so
+/// there is no separate `source`: an error chain printed in full says everything once.
+impl std::error::Error for SimNicError {}
 
 impl From<DeviceError> for SimNicError {
     fn from(e: DeviceError) -> Self {

@@ -4,8 +4,25 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: hwspec-gen [--check]\n  (no argument: write hw-spec/generated/*; \
+                     --check: only compare, exit 1 when any is stale)";
+
 fn main() -> ExitCode {
-    let check = std::env::args().skip(1).any(|a| a == "--check");
+    let mut check = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--check" => check = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                // A typo must not turn a check into a write.
+                eprintln!("hwspec-gen: unknown argument `{other}`\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut stale = 0;
     for artifact in hw_spec::render::ARTIFACTS {
