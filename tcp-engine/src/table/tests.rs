@@ -288,13 +288,37 @@ fn churn_leaves_no_tombstones_behind() {
     m.check_invariants();
     let after = m.probe_stats();
     assert_eq!(m.len(), live);
+    // Without refilling holes on removal, this churn left ~40 % of the entries at home and a
+    // mean displacement of ~3 buckets (measured); with it, the layout stays as inserted.
     assert!(
-        after.mean_displacement < before.mean_displacement * 1.5 + 0.5,
-        "mean displacement grew from {} to {}",
-        before.mean_displacement,
-        after.mean_displacement
+        after.mean_displacement < before.mean_displacement * 1.3 + 0.1
+            && after.home_fraction > 0.75,
+        "grew from {before:?} to {after:?}"
     );
-    assert!(after.max_displacement < 64, "{after:?}");
+    assert!(after.max_displacement < 160, "{after:?}");
+}
+
+#[test]
+fn first_in_first_out_churn_keeps_entries_at_home() {
+    // Connections closing in the order they opened, each replaced by a new one (a server's
+    // steady state), ten times over the capacity.
+    let cap = 3_000;
+    let mut m = TupleMap::with_capacity(cap, SipTupleHasher::new(secret(9))).unwrap();
+    let keys = key_source(cap);
+    for (i, key) in keys.iter().enumerate() {
+        m.insert(nth_tuple(i as u32), *key).unwrap();
+    }
+    let before = m.probe_stats();
+    for i in 0..10 * cap as u32 {
+        let key = m.remove(&nth_tuple(i)).expect("live");
+        m.insert(nth_tuple(i + cap as u32), key).unwrap();
+    }
+    m.check_invariants();
+    let after = m.probe_stats();
+    assert!(
+        after.home_fraction > 0.75 && after.mean_displacement < before.mean_displacement + 0.3,
+        "{before:?} -> {after:?}"
+    );
 }
 
 #[test]
