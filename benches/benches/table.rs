@@ -21,7 +21,6 @@
 //! It also prints the bytes per connection and the map's probe statistics.
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 
 use criterion::{Criterion, Throughput};
 use tcp_engine::table::{
@@ -32,15 +31,7 @@ use tcp_engine::table::{
 /// What an endpoint might keep per connection (the tcb's budget is ~200 bytes).
 type State = [u64; 24];
 
-fn tuple(n: u32) -> FourTuple {
-    let [a, b, c, d] = (0xC612_0100u32 + n / 60_000).to_be_bytes();
-    FourTuple::new(
-        Ipv4Addr::new(198, 18, 0, 1),
-        443,
-        Ipv4Addr::new(a, b, c, d),
-        1024 + (n % 60_000) as u16,
-    )
-}
+use ferrotoe_benches::million::table_tuple as tuple;
 
 /// A deterministic shuffle (xorshift) so runs compare.
 fn shuffled(n: u32, count: usize, seed: u64) -> Vec<FourTuple> {

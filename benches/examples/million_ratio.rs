@@ -15,10 +15,9 @@
 
 use std::error::Error;
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use ferrotoe_benches::million::{Ep, FRAME, picks, receive_in_bursts, setup};
+use ferrotoe_benches::million::{Ep, FRAME, picks, receive_in_bursts, setup, table_tuple};
 use ferrotoe_benches::stats::{Summary, paired_ratio};
 use tcp_engine::table::{BoxedConnectionTable, ConnectionTable, FourTuple, HashSecret, SlotKey};
 
@@ -40,17 +39,6 @@ struct TableHost {
     table: BoxedConnectionTable<[u64; 30]>,
     /// Existing tuples in a random order.
     probes: Vec<FourTuple>,
-}
-
-/// The n-th of a table's tuples.
-fn table_tuple(n: u32) -> FourTuple {
-    let [a, b, c, d] = (0xC612_0100u32 + n / 60_000).to_be_bytes();
-    FourTuple::new(
-        Ipv4Addr::new(198, 18, 0, 1),
-        80,
-        Ipv4Addr::new(a, b, c, d),
-        1024 + (n % 60_000) as u16,
-    )
 }
 
 fn table_host(n: usize) -> Result<TableHost, Box<dyn Error>> {
