@@ -81,9 +81,9 @@ impl Entry {
 /// Entries per bucket (one cache line).
 const WAYS: usize = 3;
 
-/// One bucket of [`TupleMap`] storage: a 64-byte cache line of three entries, their displacements and an overflow
-/// count. Make storage with [`Bucket::EMPTY`], e.g. `[Bucket::EMPTY; N]` or
-/// `vec![Bucket::EMPTY; n]`.
+/// One bucket of [`TupleMap`] storage: a 64-byte cache line of three entries, their
+/// displacements and an overflow count. Make storage with [`Bucket::EMPTY`], e.g.
+/// `[Bucket::EMPTY; N]` or `vec![Bucket::EMPTY; n]`.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct Bucket {
