@@ -227,6 +227,39 @@ fn a_completely_full_map_finds_everything_and_ends_every_miss() {
 }
 
 #[test]
+fn saturated_displacements_and_overflow_counts_stay_correct() {
+    // 900 tuples on one home bucket of 300: displacements reach 299 and the first buckets are
+    // passed by up to 897 entries, beyond what the bytes hold, so both saturate. Lookups,
+    // removals (with their refills) and re-insertions must still be exact.
+    let cap = 900;
+    let buckets = TupleMap::<&mut [Bucket]>::buckets_at_least(cap);
+    let mut storage = vec![Bucket::EMPTY; buckets];
+    let mut m = TupleMap::new(&mut storage[..], cap, ConstantHasher(7)).unwrap();
+    let keys = key_source(cap);
+    for (i, k) in keys.iter().enumerate() {
+        m.insert(nth_tuple(i as u32), *k).unwrap();
+    }
+    m.check_invariants();
+    assert!(m.probe_stats().max_displacement >= 299);
+    // Remove from the front, the middle and the saturated tail of the run.
+    let gone: Vec<u32> = (0..cap as u32).filter(|i| i % 7 == 3 || *i > 880).collect();
+    for &i in &gone {
+        assert_eq!(m.remove(&nth_tuple(i)), Some(keys[i as usize]), "tuple {i}");
+    }
+    m.check_invariants();
+    for i in 0..cap as u32 {
+        let expect = (!gone.contains(&i)).then_some(keys[i as usize]);
+        assert_eq!(m.get(&nth_tuple(i)), expect, "tuple {i}");
+    }
+    assert_eq!(m.get(&nth_tuple(5_000)), None);
+    for &i in &gone {
+        m.insert(nth_tuple(i), keys[i as usize]).unwrap();
+    }
+    m.check_invariants();
+    assert_eq!(m.len(), cap);
+}
+
+#[test]
 fn entries_past_a_freed_entry_stay_reachable_and_the_counts_drain() {
     // All tuples share home bucket 0 (of 4): the first three fill it, the next three pass it.
     // Removing one from the home bucket must not cut the way to those past it, and removing
