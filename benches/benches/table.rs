@@ -4,8 +4,9 @@
 //! `cargo bench -p ferrotoe-benches --bench table`
 //!
 //! The table is a `ConnectionTable` of 192-byte states (so the slotmap's memory sits beside
-//! the buckets as in an endpoint), filled to capacity, with its map at the densest load (7/8,
-//! `load87`) and at 70 % (`load70`: 34 instead of 27 bytes per connection, shorter probes).
+//! the buckets as in an endpoint), filled to capacity, with its map at the default load (80 %,
+//! `load80`: one-cache-line buckets of three entries, 26.7 bytes per connection) and at 70 %
+//! (`load70`: 30.5 bytes per connection, more entries in their home line).
 //! Benchmarks, all looking up existing tuples in a random order unless said otherwise:
 //!
 //! - `get`: one lookup at a time; at 1M every lookup misses the caches;
@@ -20,26 +21,17 @@
 //! It also prints the bytes per connection and the map's probe statistics.
 
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 
 use criterion::{Criterion, Throughput};
 use tcp_engine::table::{
-    BoxedConnectionTable, ConnectionTable, FourTuple, HashSecret, Slot, SlotKey,
-    bytes_per_connection,
+    BoxedConnectionTable, ConnectionTable, DEFAULT_LOAD_PERCENT, FourTuple, HashSecret, Slot,
+    SlotKey, bytes_per_connection,
 };
 
 /// What an endpoint might keep per connection (the tcb's budget is ~200 bytes).
 type State = [u64; 24];
 
-fn tuple(n: u32) -> FourTuple {
-    let [a, b, c, d] = (0xC612_0100u32 + n / 60_000).to_be_bytes();
-    FourTuple::new(
-        Ipv4Addr::new(198, 18, 0, 1),
-        443,
-        Ipv4Addr::new(a, b, c, d),
-        1024 + (n % 60_000) as u16,
-    )
-}
+use ferrotoe_benches::million::table_tuple as tuple;
 
 /// A deterministic shuffle (xorshift) so runs compare.
 fn shuffled(n: u32, count: usize, seed: u64) -> Vec<FourTuple> {
@@ -73,8 +65,8 @@ fn lookups(c: &mut Criterion) {
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
     for (n, load) in [
-        (1_000u32, 87),
-        (1_000_000, 87),
+        (1_000u32, DEFAULT_LOAD_PERCENT),
+        (1_000_000, DEFAULT_LOAD_PERCENT),
         (1_000, 70),
         (1_000_000, 70),
     ] {
@@ -94,7 +86,7 @@ fn lookups(c: &mut Criterion) {
             size_of::<Slot<State>>() - size_of::<State>(),
             table.map().probe_stats(),
         );
-        if load == 87 {
+        if load == DEFAULT_LOAD_PERCENT {
             let computed = bytes_per_connection::<State>(n as usize);
             assert!(
                 (computed - per_connection).abs() < 1e-6,

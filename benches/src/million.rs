@@ -24,7 +24,7 @@ use tcp_engine::device::{ChecksumState, OffloadCaps, RxMeta};
 use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig, Outbound, Received};
 use tcp_engine::segment::{TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
-use tcp_engine::table::HashSecret;
+use tcp_engine::table::{FourTuple, HashSecret};
 use tcp_engine::tcb::{Events, RingBuffer, State, TcbConfig};
 use tcp_engine::time::Instant;
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_tcp_frame};
@@ -119,6 +119,18 @@ pub fn established(n: usize) -> (Ep, Vec<[u8; FRAME]>) {
         started.elapsed().as_secs_f64()
     );
     (ep, acks)
+}
+
+/// The `n`-th tuple of the table-only measurements (`table` bench, `million_ratio`): local
+/// 198.18.0.1:443, remote addresses and ports counting up from 198.18.1.0:1024.
+pub fn table_tuple(n: u32) -> FourTuple {
+    let [a, b, c, d] = (0xC612_0100u32 + n / 60_000).to_be_bytes();
+    FourTuple::new(
+        std::net::Ipv4Addr::new(198, 18, 0, 1),
+        443,
+        std::net::Ipv4Addr::new(a, b, c, d),
+        1024 + (n % 60_000) as u16,
+    )
 }
 
 /// A deterministic shuffle (xorshift) of `count` picks among `n`.

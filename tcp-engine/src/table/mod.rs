@@ -3,7 +3,7 @@
 //! | part | what |
 //! |---|---|
 //! | [`SlotMap`] | generational slotmap of connection states; [`SlotKey`]s go stale on removal |
-//! | [`TupleMap`] | keyed Robin Hood hash map 4-tuple -> [`SlotKey`], listeners included |
+//! | [`TupleMap`] | keyed hash map 4-tuple -> [`SlotKey`] in cache-line buckets, listeners included |
 //! | [`ConnectionTable`] | both, kept consistent: insert, look up, re-key, remove |
 //! | [`IsnGenerator`] | RFC 6528 initial sequence numbers |
 //! | [`EphemeralPorts`] | RFC 6056 local port selection that avoids tuples in use |
@@ -22,8 +22,8 @@
 //! to keep listening it registers another slot under the listener tuple (that is all "keep N
 //! listening slots" needs: one listener entry at a time, N slots in reserve).
 //!
-//! **Memory.** A map bucket is 24 bytes (tuple, key, hash) at a load of at most 7/8, so the map
-//! costs about 27.4 bytes per connection; a slot costs `size_of::<T>()` plus 8 bytes
+//! **Memory.** A map bucket is one 64-byte cache line of three entries (tuple and key) at a load
+//! of at most 80 %, so the map costs about 26.7 bytes per connection; a slot costs `size_of::<T>()` plus 8 bytes
 //! (generation and free-list link, for an 8-aligned `T`). [`bytes_per_connection`] computes it.
 //!
 //! Owns connection indexing and identifiers only: no TCP state, no packets, no clocks (time is
@@ -66,8 +66,8 @@ pub use ports::{EphemeralPorts, InvalidPortRange, PortRange};
 pub use siphash::{HashSecret, sip13, sip13_12, sip24};
 pub use slotmap::{Slot, SlotKey, SlotMap, SlotsExhausted, StorageTooLarge};
 pub use tuple_map::{
-    Bucket, MAX_MAP_CAPACITY, MapSetupError, Matched, ProbeStats, SipTupleHasher, TupleHasher,
-    TupleMap,
+    Bucket, DEFAULT_LOAD_PERCENT, MAX_MAP_CAPACITY, MapSetupError, Matched, ProbeStats,
+    SipTupleHasher, TupleHasher, TupleMap,
 };
 
 /// A TCP connection's identity, seen from this host: local address and port, remote address
@@ -543,7 +543,7 @@ impl<T> BoxedConnectionTable<T> {
     /// # Errors
     /// A capacity beyond what one table supports.
     pub fn with_capacity(capacity: usize, secret: &HashSecret) -> Result<Self, MapSetupError> {
-        Self::with_capacity_and_load(capacity, 87, secret)
+        Self::with_capacity_and_load(capacity, DEFAULT_LOAD_PERCENT, secret)
     }
 
     /// [`with_capacity`](Self::with_capacity) with the map's buckets sized for a load of at
