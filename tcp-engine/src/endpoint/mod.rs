@@ -128,11 +128,11 @@
 //! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,
 //! buffers excluded: the slot (the 176-byte `Tcb`, the tuple, timer and queue links, flags, and
 //! the slot map's generation: 216 bytes), the tuple map's buckets shared out at its maximum
-//! load (27.4 bytes) and the pool of loss-recovery states shared out (5.3 bytes by default).
+//! load (26.7 bytes) and the pool of loss-recovery states shared out (5.3 bytes by default).
 //! A loss state ([`LossState`]: out-of-order ranges and SACK scoreboard, 80 bytes) is lent
 //! to a connection only while it holds out-of-order data or recovers with SACK, and taken
 //! back after; when the pool is empty a connection does without (counted in
-//! `loss_states_exhausted`). A test prints the total at a million connections (248.7 bytes)
+//! `loss_states_exhausted`). A test prints the total at a million connections (247.9 bytes)
 //! and holds it to the 256-byte budget.
 //!
 //! # Deviations and limits
