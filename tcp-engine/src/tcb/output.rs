@@ -518,9 +518,14 @@ impl Tcb {
         rcv: &R,
         loss: &LossState,
     ) -> Option<TxPlan> {
-        let opts = self.data_options(cfg, now, loss);
-        let seg_payload = self.segment_payload(&opts);
         let smss = self.payload_mss();
+        // Only SACK blocks make the options longer than the timestamps the MSS payload always
+        // reserves: build them (as the header will) only when there are any.
+        let seg_payload = if self.has(flag::SACK) && !loss.reasm.is_empty() {
+            self.segment_payload(&self.data_options(cfg, now, loss))
+        } else {
+            smss
+        };
         let data_end = self.data_end(snd_len);
         // Data outstanding ends at the FIN when it was sent.
         let sent_data_end = if self.has(flag::FIN_SENT) {
