@@ -113,7 +113,9 @@ impl Tcb {
                 self.rcv_adv = edge;
             }
         }
-        let rto_at = (now + self.rtt.rto(cfg)).micros();
+        // The RTO deadline from `now`, computed only where a branch arms it (a bare ACK, the
+        // most common commit, needs none).
+        let rto_at = |tcb: &Tcb| (now + tcb.rtt.rto(cfg)).micros();
         match plan.kind {
             SegmentKind::Syn | SegmentKind::SynAck => {
                 let first = self.snd_max == self.snd_una;
@@ -121,7 +123,7 @@ impl Tcb {
                 self.snd_max = self.snd_una + 1;
                 self.flags &= !flag::SYNACK_NOW;
                 if self.rtx_at == NEVER {
-                    self.rtx_at = rto_at;
+                    self.rtx_at = rto_at(self);
                 }
                 if first && !self.has(flag::SYN_LOST) {
                     self.flags |= flag::RTT_TIMING;
@@ -164,7 +166,7 @@ impl Tcb {
                             // a timer armed for the original long ago must not fire while
                             // recovery is repairing the hole (deviation 18).
                             self.flags &= !flag::TLP_ARMED;
-                            self.rtx_at = rto_at;
+                            self.rtx_at = rto_at(self);
                         }
                         self.flags &= !flag::FAST_RTX;
                     }
@@ -188,7 +190,7 @@ impl Tcb {
                 if plan.kind == SegmentKind::WindowProbe {
                     self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
                     self.flags |= flag::PERSIST;
-                    self.rtx_at = rto_at;
+                    self.rtx_at = rto_at(self);
                     self.counters.window_probes = self.counters.window_probes.saturating_add(1);
                 } else if self.has(flag::PERSIST) {
                     self.flags &= !flag::PERSIST;

@@ -1011,3 +1011,37 @@ fn closing_the_registered_listener_hands_over_to_a_parked_one() {
     assert_eq!(reply(r).kind, ReplyKind::Rst);
     assert_eq!(ep.len(), 2);
 }
+
+#[test]
+fn a_commit_that_leaves_nothing_to_send_takes_the_connection_off_the_ready_queue() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let mut buf = vec![0u8; 2048];
+
+    // One segment of data: off the queue with its commit, not after a planning pass that
+    // would find nothing.
+    assert_eq!(ep.write(key, b"request"), Ok(7));
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
+        panic!("the request");
+    };
+    assert_eq!(ep.ready.head, key.index(), "queued until committed");
+    ep.commit(T0, &f).unwrap();
+    assert_eq!(ep.ready.head, wheel::NIL, "nothing left to send");
+    ep.check_invariants().unwrap();
+    assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
+
+    // Three segments' worth: it stays queued while it has output (Nagle holds nothing once
+    // the request is acknowledged).
+    let ack = seg(80, port, y + 1, Some(iss + 1 + 7), TcpFlags::NONE, 65535);
+    deliver(&mut ep, T0, PEER.tcp(&ack, &[]), RxMeta::UNVERIFIED);
+    assert_eq!(ep.write(key, &[7u8; 3 * 1460]), Ok(3 * 1460));
+    let mut sent = 0;
+    while let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) {
+        ep.commit(T0, &f).unwrap();
+        sent += 1;
+        let queued = ep.ready.head == key.index();
+        assert_eq!(queued, sent < 3, "queued after segment {sent} of 3");
+        ep.check_invariants().unwrap();
+    }
+    assert_eq!(sent, 3);
+}
