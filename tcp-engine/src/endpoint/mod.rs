@@ -911,6 +911,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
+    /// Whether connection `idx`'s deadline has passed as far as the wheel is concerned (not
+    /// later than its cursor): such a timer is not filed in the wheel but left to the send
+    /// phase through the ready queue.
+    fn deadline_due(&self, idx: u32) -> bool {
+        self.table
+            .get_index(idx)
+            .and_then(|(_, c)| c.tcb.next_deadline())
+            .is_some_and(|at| at.micros() <= self.wheel.cursor())
+    }
+
     /// [`Tcb::may_transmit`] of connection `idx` with its buffers (`false` when it is gone).
     fn may_transmit(&self, idx: u32) -> bool {
         self.table

@@ -73,7 +73,12 @@ impl Tcb {
             flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW | flag::TLP_NOW;
         match self.state {
             State::Closed | State::Listen => false,
-            State::SynSent | State::SynReceived => true,
+            // As `poll_transmit` plans: the SYN (again, after a timeout rewound SND.NXT), the
+            // SYN-ACK, or an ACK.
+            State::SynSent => self.snd_nxt == self.snd_una,
+            State::SynReceived => {
+                self.snd_nxt == self.snd_una || self.flags & (flag::SYNACK_NOW | flag::ACK_NOW) != 0
+            }
             State::TimeWait => self.has(flag::ACK_NOW),
             _ => {
                 self.flags & NOW != 0
