@@ -559,10 +559,7 @@ fn scenario_18_arp_miss_sends_the_syn_when_the_neighbour_answers() {
 #[test]
 fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
     let mut ep = endpoint(4);
-    let key = ep
-        .connect(T0, PEER_IP, 80, bufs())
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let key = connect_to_peer(&mut ep, T0);
     let mut buf = vec![0u8; 2048];
     // The device refuses the ARP request (no commit): it stays due.
     let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
@@ -1016,10 +1013,7 @@ fn closing_the_registered_listener_hands_over_to_a_parked_one() {
 fn a_commit_that_leaves_nothing_to_send_takes_the_connection_off_the_ready_queue() {
     // The SYN: nothing more until the SYN-ACK or the retransmission timer.
     let mut ep = endpoint_with_peer(4);
-    let key = ep
-        .connect(T0, PEER_IP, 80, bufs())
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let key = connect_to_peer(&mut ep, T0);
     let mut buf = vec![0u8; 2048];
     let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
         panic!("the SYN");
