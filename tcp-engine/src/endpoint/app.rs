@@ -429,10 +429,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// After the application wrote or took `n` bytes: data may go out, or the window may have
-    /// opened enough for an update.
+    /// opened enough for an update. A read that frees too little for a window update (most
+    /// reads of a request or response) leaves the connection out of the send phase.
     fn queue_after_io(&mut self, key: SlotKey, n: usize) {
         if n > 0 {
-            make_ready(&mut self.table, &mut self.ready, key.index());
+            self.make_ready_if_output(key.index());
         }
     }
 

@@ -117,8 +117,9 @@
 //!   SYN/RST/URG) apart in one pass; anything else takes the general parser.
 //! * A one-entry cache in the table ([`ConnectionTable::lookup_segment_cached`]) spares
 //!   consecutive segments of one flow the hash and the probe.
-//! * A segment that needs no answer ([`Tcb::may_transmit`]) does not queue its connection for
-//!   the send phase, and deadlines are re-filed in the wheel only when they changed.
+//! * A segment that needs no answer ([`Tcb::may_transmit`]), or an application read that frees
+//!   too little receive space for a window update, does not queue its connection for the send
+//!   phase, and deadlines are re-filed in the wheel only when they changed.
 //! * Software segmentation stamps its frames from a
 //!   [`SegmentTemplate`](crate::wire::frame::SegmentTemplate).
 //! * Above [`PREFETCH_MIN_CONNECTIONS`], [`Endpoint::poll`] prefetches each receive burst
@@ -890,11 +891,44 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let deadline = self
             .table
             .get_index(idx)
-            .and_then(|(_, c)| c.tcb.next_deadline())
-            .map(Instant::micros);
+            .and_then(|(_, c)| c.tcb.next_deadline());
+        self.reschedule_to(idx, deadline);
+    }
+
+    /// [`reschedule`](Self::reschedule) with the connection's deadline already read.
+    fn reschedule_to(&mut self, idx: u32, deadline: Option<Instant>) {
+        let deadline = deadline.map(Instant::micros);
         if self.with_wheel(|wheel, host| wheel.schedule(host, idx, deadline)) {
             make_ready(&mut self.table, &mut self.ready, idx);
         }
+    }
+
+    /// Queues connection `idx` for the send phase when [`Tcb::may_transmit`] says it may
+    /// have output (a send opportunity it would certainly not use costs a planning pass).
+    fn make_ready_if_output(&mut self, idx: u32) {
+        if self.may_transmit(idx) {
+            make_ready(&mut self.table, &mut self.ready, idx);
+        }
+    }
+
+    /// Whether connection `idx`'s deadline has passed as far as the wheel is concerned (not
+    /// later than its cursor): such a timer is not filed in the wheel but left to the send
+    /// phase through the ready queue.
+    fn deadline_due(&self, idx: u32) -> bool {
+        self.table
+            .get_index(idx)
+            .and_then(|(_, c)| c.tcb.next_deadline())
+            .is_some_and(|at| at.micros() <= self.wheel.cursor())
+    }
+
+    /// [`Tcb::may_transmit`] of connection `idx` with its buffers (`false` when it is gone).
+    fn may_transmit(&self, idx: u32) -> bool {
+        self.table
+            .get_index(idx)
+            .is_some_and(|(_, c)| match &c.buffers {
+                Some(b) => c.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
+                None => c.tcb.may_transmit(&NoBuffers, &NoBuffers),
+            })
     }
 
     /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:
@@ -906,7 +940,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             .get_index(idx)
             .and_then(|(_, c)| c.tcb.next_deadline());
         if now != before {
-            self.reschedule(idx);
+            self.reschedule_to(idx, now);
         }
     }
 

@@ -394,16 +394,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.reschedule_if_changed(idx, deadline_before);
             // A segment that asks for no answer (an ACK of data in flight, data whose ACK
             // is delayed) leaves the connection out of the send phase.
-            let wants = self
-                .table
-                .get_index(idx)
-                .is_some_and(|(_, c)| match &c.buffers {
-                    Some(b) => c.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
-                    None => c.tcb.may_transmit(&NoBuffers, &NoBuffers),
-                });
-            if wants {
-                make_ready(&mut self.table, &mut self.ready, idx);
-            }
+            self.make_ready_if_output(idx);
         }
         Some(SegmentOutcome {
             key,

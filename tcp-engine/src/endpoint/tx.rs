@@ -465,10 +465,18 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 }
                 let idx = key.index();
                 self.reschedule_if_changed(idx, deadline_before);
-                // Round robin: the connection goes behind the others with output.
-                if self.ready.head == idx && self.ready.tail != idx {
-                    let _ = self.ready.pop(&mut self.table);
-                    self.ready.push(&mut self.table, idx);
+                if self.ready.head == idx {
+                    if !self.may_transmit(idx) && !self.deadline_due(idx) {
+                        // Nothing more to send (most often: the segment was the only one): off
+                        // the queue now rather than after one more planning pass that would
+                        // find nothing. A deadline already due keeps it queued: the wheel
+                        // does not hold it (the send phase runs it).
+                        self.unqueue_head(idx, QState::Idle);
+                    } else if self.ready.tail != idx {
+                        // Round robin: the connection goes behind the others with output.
+                        let _ = self.ready.pop(&mut self.table);
+                        self.ready.push(&mut self.table, idx);
+                    }
                 }
             }
             Ticket::Arp(ip) => {

@@ -73,7 +73,12 @@ impl Tcb {
             flag::ACK_NOW | flag::FAST_RTX | flag::PROBE_NOW | flag::KEEPALIVE_NOW | flag::TLP_NOW;
         match self.state {
             State::Closed | State::Listen => false,
-            State::SynSent | State::SynReceived => true,
+            // As `poll_transmit` plans: the SYN (again, after a timeout rewound SND.NXT), the
+            // SYN-ACK, or an ACK.
+            State::SynSent => self.snd_nxt == self.snd_una,
+            State::SynReceived => {
+                self.snd_nxt == self.snd_una || self.flags & (flag::SYNACK_NOW | flag::ACK_NOW) != 0
+            }
             State::TimeWait => self.has(flag::ACK_NOW),
             _ => {
                 self.flags & NOW != 0
@@ -113,7 +118,9 @@ impl Tcb {
                 self.rcv_adv = edge;
             }
         }
-        let rto_at = (now + self.rtt.rto(cfg)).micros();
+        // The RTO deadline from `now`, computed only where a branch arms it (a bare ACK, the
+        // most common commit, needs none).
+        let rto_at = |tcb: &Tcb| (now + tcb.rtt.rto(cfg)).micros();
         match plan.kind {
             SegmentKind::Syn | SegmentKind::SynAck => {
                 let first = self.snd_max == self.snd_una;
@@ -121,7 +128,7 @@ impl Tcb {
                 self.snd_max = self.snd_una + 1;
                 self.flags &= !flag::SYNACK_NOW;
                 if self.rtx_at == NEVER {
-                    self.rtx_at = rto_at;
+                    self.rtx_at = rto_at(self);
                 }
                 if first && !self.has(flag::SYN_LOST) {
                     self.flags |= flag::RTT_TIMING;
@@ -164,7 +171,7 @@ impl Tcb {
                             // a timer armed for the original long ago must not fire while
                             // recovery is repairing the hole (deviation 18).
                             self.flags &= !flag::TLP_ARMED;
-                            self.rtx_at = rto_at;
+                            self.rtx_at = rto_at(self);
                         }
                         self.flags &= !flag::FAST_RTX;
                     }
@@ -188,7 +195,7 @@ impl Tcb {
                 if plan.kind == SegmentKind::WindowProbe {
                     self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
                     self.flags |= flag::PERSIST;
-                    self.rtx_at = rto_at;
+                    self.rtx_at = rto_at(self);
                     self.counters.window_probes = self.counters.window_probes.saturating_add(1);
                 } else if self.has(flag::PERSIST) {
                     self.flags &= !flag::PERSIST;
@@ -329,8 +336,13 @@ impl Tcb {
             return false;
         }
         let current = self.rcv_wnd_now();
+        // The cheap test first: most of the time the advertised window is more than half the
+        // buffer and no update is due whatever the application freed.
+        if 2 * u64::from(current) > rcv.capacity() as u64 {
+            return false;
+        }
         let next = self.window_to_advertise(rcv);
-        next > current && 2 * u64::from(current) <= rcv.capacity() as u64 && next >= 2 * current
+        next > current && next >= 2 * current
     }
 
     /// Timestamp and SACK options of a non-SYN segment.
@@ -518,9 +530,14 @@ impl Tcb {
         rcv: &R,
         loss: &LossState,
     ) -> Option<TxPlan> {
-        let opts = self.data_options(cfg, now, loss);
-        let seg_payload = self.segment_payload(&opts);
         let smss = self.payload_mss();
+        // Only SACK blocks make the options longer than the timestamps the MSS payload always
+        // reserves: build them (as the header will) only when there are any.
+        let seg_payload = if self.has(flag::SACK) && !loss.reasm.is_empty() {
+            self.segment_payload(&self.data_options(cfg, now, loss))
+        } else {
+            smss
+        };
         let data_end = self.data_end(snd_len);
         // Data outstanding ends at the FIN when it was sent.
         let sent_data_end = if self.has(flag::FIN_SENT) {

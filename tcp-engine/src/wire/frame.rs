@@ -212,6 +212,11 @@ pub fn emit_tcp_frame(
     let mut at = layout.header_len();
     let mut sum = Checksum::new();
     for piece in payload {
+        if piece.is_empty() {
+            // The second half of a send ring that did not wrap, mostly: no call to copy
+            // nothing.
+            continue;
+        }
         let dst = &mut buf[at..at + piece.len()];
         dst.copy_from_slice(piece);
         if csum == TxChecksum::Software {
@@ -297,6 +302,11 @@ impl SegmentTemplate {
         let mut at = headers;
         let mut sum = Checksum::new();
         for piece in payload {
+            if piece.is_empty() {
+                // The second half of a send ring that did not wrap, mostly: no call to copy
+                // nothing.
+                continue;
+            }
             let dst = &mut buf[at..at + piece.len()];
             dst.copy_from_slice(piece);
             if self.csum == TxChecksum::Software {

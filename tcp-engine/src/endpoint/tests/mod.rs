@@ -170,6 +170,13 @@ pub(super) fn parse_sent(frame: &[u8], meta: TxMeta) -> Sent {
     }
 }
 
+/// Opens a connection to PEER:80 at `now` (nothing sent yet).
+pub(super) fn connect_to_peer(ep: &mut Ep, now: Instant) -> SlotKey {
+    ep.connect(now, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap()
+}
+
 /// Runs the send phase until it has nothing: frames (committed) and events.
 pub(super) fn drain(ep: &mut Ep, now: Instant) -> (Vec<(Vec<u8>, TxMeta)>, Vec<Open>) {
     let mut frames = Vec::new();

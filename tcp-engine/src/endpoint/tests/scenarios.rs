@@ -559,10 +559,7 @@ fn scenario_18_arp_miss_sends_the_syn_when_the_neighbour_answers() {
 #[test]
 fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
     let mut ep = endpoint(4);
-    let key = ep
-        .connect(T0, PEER_IP, 80, bufs())
-        .map_err(|(e, _)| e)
-        .unwrap();
+    let key = connect_to_peer(&mut ep, T0);
     let mut buf = vec![0u8; 2048];
     // The device refuses the ARP request (no commit): it stays due.
     let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
@@ -1010,4 +1007,82 @@ fn closing_the_registered_listener_hands_over_to_a_parked_one() {
     );
     assert_eq!(reply(r).kind, ReplyKind::Rst);
     assert_eq!(ep.len(), 2);
+}
+
+#[test]
+fn a_commit_that_leaves_nothing_to_send_takes_the_connection_off_the_ready_queue() {
+    // The SYN: nothing more until the SYN-ACK or the retransmission timer.
+    let mut ep = endpoint_with_peer(4);
+    let key = connect_to_peer(&mut ep, T0);
+    let mut buf = vec![0u8; 2048];
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
+        panic!("the SYN");
+    };
+    assert_eq!(ep.ready.head, key.index(), "queued until committed");
+    ep.commit(T0, &f).unwrap();
+    assert_eq!(ep.ready.head, wheel::NIL, "nothing after the SYN");
+    assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
+    ep.check_invariants().unwrap();
+
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let mut buf = vec![0u8; 2048];
+
+    // One segment of data: off the queue with its commit, not after a planning pass that
+    // would find nothing.
+    assert_eq!(ep.write(key, b"request"), Ok(7));
+    let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) else {
+        panic!("the request");
+    };
+    assert_eq!(ep.ready.head, key.index(), "queued until committed");
+    ep.commit(T0, &f).unwrap();
+    assert_eq!(ep.ready.head, wheel::NIL, "nothing left to send");
+    ep.check_invariants().unwrap();
+    assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
+
+    // Three segments' worth: it stays queued while it has output (Nagle holds nothing once
+    // the request is acknowledged).
+    let ack = seg(80, port, y + 1, Some(iss + 1 + 7), TcpFlags::NONE, 65535);
+    deliver(&mut ep, T0, PEER.tcp(&ack, &[]), RxMeta::UNVERIFIED);
+    assert_eq!(ep.write(key, &[7u8; 3 * 1460]), Ok(3 * 1460));
+    let mut sent = 0;
+    while let Outbound::Frame(f) = ep.poll_transmit(T0, &mut buf) {
+        ep.commit(T0, &f).unwrap();
+        sent += 1;
+        let queued = ep.ready.head == key.index();
+        assert_eq!(queued, sent < 3, "queued after segment {sent} of 3");
+        ep.check_invariants().unwrap();
+    }
+    assert_eq!(sent, 3);
+}
+
+#[test]
+fn time_wait_ending_with_its_ack_still_owed_sends_the_ack_then_closes() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    ep.close(T0, key).unwrap();
+    let out = drain_tcp(&mut ep, T0);
+    assert_eq!(out[0].h.flags, TcpFlags::ACK | TcpFlags::FIN);
+    let fin = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 2), TcpFlags::FIN, 65535),
+        &[],
+    );
+    deliver(&mut ep, T0, fin, RxMeta::UNVERIFIED);
+    assert_eq!(ep.state(key), Some(State::TimeWait));
+    // No send phase until 2*MSL has passed: the ACK is still owed when TIME-WAIT ends, which
+    // then ends right after the ACK leaves (its deadline is due, not filed in the wheel).
+    let end = T0 + crate::time::Duration::from_secs(60);
+    let (frames, events) = drain(&mut ep, end);
+    let acks: Vec<Sent> = frames
+        .iter()
+        .filter(|(f, _)| f.len() > 42) // the neighbour's ARP refresh aside
+        .map(|(f, m)| parse_sent(f, *m))
+        .collect();
+    assert_eq!(acks.len(), 1, "the ACK of the FIN: {acks:?}");
+    assert_eq!(acks[0].h.ack.0, y + 2);
+    assert!(
+        events.iter().any(|e| e.events.contains(Events::CLOSED)),
+        "TIME-WAIT ends once its ACK left: {events:?}"
+    );
+    assert_eq!(ep.state(key), Some(State::Closed));
 }
