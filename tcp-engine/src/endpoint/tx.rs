@@ -230,6 +230,27 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
+    /// The head of the ready queue, connection `idx`, planned a segment that cannot leave now
+    /// (no route, neighbour unreachable or busy): it goes idle until something changes, and a
+    /// TIME-WAIT that only waited for this ACK ends ([`Tcb::unsendable`](crate::tcb::Tcb::unsendable); its deadline is due,
+    /// so leaving it idle would leave the deadline with no timer to run it).
+    fn unsendable(&mut self, now: Instant, idx: u32, key: SlotKey) -> Option<NextOutput> {
+        let (_, c) = self.table.get_index_mut(idx)?;
+        c.tcb.unsendable(now);
+        let closed = c.tcb.state() == State::Closed;
+        let released = c.has(role::RELEASED);
+        self.unqueue_head(idx, QState::Idle);
+        if !closed {
+            return None;
+        }
+        self.closed(idx);
+        (!released).then_some(NextOutput::Event(Open {
+            key,
+            events: Events::CLOSED,
+            reply: None,
+        }))
+    }
+
     /// Serves ready connection `idx`.
     fn serve(&mut self, now: Instant, idx: u32) -> Option<NextOutput> {
         let cfg = &self.cfg;
@@ -275,8 +296,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let remote = c.remote_addr;
         let Some(hop) = self.next_hop(remote) else {
             self.counters.no_route += 1;
-            self.unqueue_head(idx, QState::Idle);
-            return None;
+            return self.unsendable(now, idx, key);
         };
         let mac = match self.neighbors.resolve(hop, now) {
             Resolution::Found(mac) => mac,
@@ -297,15 +317,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Resolution::Unreachable => {
                 self.counters.neighbor_unreachable += 1;
                 self.neighbor_deadline = self.neighbors.next_deadline();
-                self.unqueue_head(idx, QState::Idle);
+                let out = self.unsendable(now, idx, key);
                 // Others waiting for the same neighbour learn it too.
                 self.wake_arp_waiters();
-                return None;
+                return out;
             }
             Resolution::Busy => {
                 self.counters.neighbor_busy += 1;
-                self.unqueue_head(idx, QState::Idle);
-                return None;
+                return self.unsendable(now, idx, key);
             }
         };
         Some(NextOutput::Segment(PlannedSegment {

@@ -60,6 +60,19 @@ impl Tcb {
         }
     }
 
+    /// The segment [`Tcb::poll_transmit`] planned at `now` could not leave (no route, the
+    /// neighbour unreachable, the neighbour cache busy) and nothing was committed. Everything
+    /// stays as it was, so the segment is planned again at the next opportunity, except when
+    /// TIME-WAIT has run out and only waited for its owed ACK: that ACK is then given up, as if
+    /// lost on the wire (the peer retransmits its FIN if it needs the ACK), and the connection
+    /// closes. Otherwise a due deadline would be left with nothing to run it.
+    pub fn unsendable(&mut self, now: Instant) {
+        if self.state == State::TimeWait && self.has(flag::ACK_NOW) && self.aux_at <= now.micros() {
+            self.flags &= !flag::ACK_NOW;
+            self.become_closed(super::CloseReason::Normal);
+        }
+    }
+
     /// Whether [`Tcb::poll_transmit`] may plan a segment now. Conservative: `false` means it
     /// certainly plans nothing until the connection changes (a segment, an application call)
     /// or one of its deadlines passes, so an endpoint need not offer the connection a send
