@@ -209,7 +209,17 @@ pub fn emit_tcp_frame(
 ) -> Result<FrameLayout> {
     let payload_len = payload.iter().map(|p| p.len()).sum();
     let layout = write_tcp_headers(buf, addrs, ident, header, payload_len, csum)?;
-    let mut at = layout.header_len();
+    let sum = copy_payload(buf, layout.header_len(), payload, csum);
+    if csum == TxChecksum::Software {
+        finish_tcp_checksum_with_payload_sum(buf, &layout, sum.sum());
+    }
+    Ok(layout)
+}
+
+/// Copies the payload pieces into `buf` from `at` on; with software checksums, sums them as
+/// they are copied (while the bytes are in the cache).
+#[inline]
+fn copy_payload(buf: &mut [u8], mut at: usize, payload: &[&[u8]], csum: TxChecksum) -> Checksum {
     let mut sum = Checksum::new();
     for piece in payload {
         if piece.is_empty() {
@@ -224,10 +234,7 @@ pub fn emit_tcp_frame(
         }
         at += piece.len();
     }
-    if csum == TxChecksum::Software {
-        finish_tcp_checksum_with_payload_sum(buf, &layout, sum.sum());
-    }
-    Ok(layout)
+    sum
 }
 
 /// The headers of a run of TCP frames of one connection that differ only in sequence number,
@@ -299,21 +306,7 @@ impl SegmentTemplate {
         buf[L4 + 4..L4 + 8].copy_from_slice(&self.seq.wrapping_add(seq_offset).to_be_bytes());
         let off_flags = ((l4 as u16 / 4) << 12) | (flags.0 & 0x01FF);
         write_u16(buf, L4 + 12, off_flags);
-        let mut at = headers;
-        let mut sum = Checksum::new();
-        for piece in payload {
-            if piece.is_empty() {
-                // The second half of a send ring that did not wrap, mostly: no call to copy
-                // nothing.
-                continue;
-            }
-            let dst = &mut buf[at..at + piece.len()];
-            dst.copy_from_slice(piece);
-            if self.csum == TxChecksum::Software {
-                sum.add_bytes(dst);
-            }
-            at += piece.len();
-        }
+        let sum = copy_payload(buf, headers, payload, self.csum);
         let mut layout = FrameLayout {
             payload_len,
             partial_sum: 0,
