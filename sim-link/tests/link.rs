@@ -132,7 +132,13 @@ fn unaligned_reads_are_reported_and_out_of_bar_is_an_error() {
 
 #[test]
 fn a_silent_device_times_out_and_a_stopped_one_fails_at_once() {
-    let (dev, mut drv) = pair(LinkConfig::default());
+    // Named files, not memfds: an anonymous link's `/proc/<pid>/fd/<n>` paths are reused by
+    // whatever file another test opens next, so attaching after the drop would be a race.
+    let dir =
+        std::env::temp_dir().join(format!("ferrotoe-sim-link-stopped-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dev = DeviceLink::create_in_dir(&dir, &LinkConfig::default()).unwrap();
+    let mut drv = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap();
     drv.set_timeout(Duration::from_millis(50));
     drv.write32(0x13C, 1).unwrap();
     let start = Instant::now();
@@ -154,6 +160,8 @@ fn a_silent_device_times_out_and_a_stopped_one_fails_at_once() {
         drv.read32(0x13C),
         Err(LinkError::DeviceStopped { .. })
     ));
+    drop(drv);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
