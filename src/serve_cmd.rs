@@ -35,7 +35,7 @@ pub struct ServeArgs {
     /// Its TCP port (default: the application's well-known port: 7, 9, 19, 80).
     #[arg(long)]
     port: Option<u16>,
-    /// More services on other ports, APP[:PORT] (repeatable), e.g. --also discard:9.
+    /// More services on other ports, APP or APP:PORT (repeatable), e.g. --also discard:9.
     #[arg(long, value_name = "APP[:PORT]")]
     also: Vec<Service>,
     /// Slots kept listening per port (connections accepted at once before the next SYN).
