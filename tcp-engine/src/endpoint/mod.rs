@@ -888,17 +888,18 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// Files connection `idx` in the timer wheel under its current deadline; queues it when
     /// the deadline has passed already.
     fn reschedule(&mut self, idx: u32) {
-        let deadline = self
-            .table
-            .get_index(idx)
-            .and_then(|(_, c)| c.tcb.next_deadline());
-        self.reschedule_to(idx, deadline);
+        if let Some((_, c)) = self.table.get_index(idx) {
+            let (links, deadline) = (c.timer, c.tcb.next_deadline());
+            self.file_timer(idx, links, deadline);
+        }
     }
 
-    /// [`reschedule`](Self::reschedule) with the connection's deadline already read.
-    fn reschedule_to(&mut self, idx: u32, deadline: Option<Instant>) {
+    /// Files connection `idx`, whose current timer links are `links`, under `deadline` (read
+    /// with the links in one slot access); queues it when the deadline has passed already.
+    #[inline]
+    fn file_timer(&mut self, idx: u32, links: TimerLinks, deadline: Option<Instant>) {
         let deadline = deadline.map(Instant::micros);
-        if self.with_wheel(|wheel, host| wheel.schedule(host, idx, deadline)) {
+        if self.with_wheel(|wheel, host| wheel.schedule_from(host, idx, links, deadline)) {
             make_ready(&mut self.table, &mut self.ready, idx);
         }
     }
@@ -935,12 +936,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// an unchanged deadline is filed where it was (or, already due, queued as it was).
     #[inline]
     fn reschedule_if_changed(&mut self, idx: u32, before: Option<Instant>) {
-        let now = self
-            .table
-            .get_index(idx)
-            .and_then(|(_, c)| c.tcb.next_deadline());
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return;
+        };
+        let now = c.tcb.next_deadline();
         if now != before {
-            self.reschedule_to(idx, now);
+            let links = c.timer;
+            self.file_timer(idx, links, now);
         }
     }
 
@@ -962,11 +964,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
         }
         let released = c.has(role::RELEASED);
+        let timer = c.timer;
         let loss = core::mem::replace(&mut c.loss, NIL);
         if loss != NIL {
             self.loss.give_back(loss);
         }
-        self.with_wheel(|wheel, host| wheel.cancel(host, idx));
+        self.with_wheel(|wheel, host| wheel.schedule_from(host, idx, timer, None));
         if released {
             self.retire(idx);
         }

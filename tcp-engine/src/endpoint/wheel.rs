@@ -238,6 +238,8 @@ impl TimerWheel {
         bucket
     }
 
+    /// Links timer `idx` (not linked now) at the head of `place`; writes its links once.
+    #[inline]
     fn link<H: TimerHost>(&mut self, host: &mut H, idx: u32, place: Place) {
         let head = match place {
             Place::Bucket(level, slot) => {
@@ -259,11 +261,11 @@ impl TimerWheel {
         self.len += 1;
     }
 
-    fn unlink<H: TimerHost>(&mut self, host: &mut H, idx: u32) {
-        let links = *host.links(idx);
-        if !links.is_linked() {
-            return;
-        }
+    /// Takes the timer whose current links are `links` out of its list: fixes its neighbours
+    /// and its bucket, but leaves its own links for the caller to overwrite (one slot access
+    /// fewer than reading and writing them here).
+    #[inline]
+    fn detach<H: TimerHost>(&mut self, host: &mut H, links: TimerLinks) {
         let pos = links.pos;
         if links.next != NIL {
             host.links(links.next).prev = links.prev;
@@ -279,36 +281,66 @@ impl TimerWheel {
                 self.occupied[level][slot / 64] &= !(1 << (slot % 64));
             }
         }
-        *host.links(idx) = TimerLinks::UNLINKED;
         self.len -= 1;
+    }
+
+    fn unlink<H: TimerHost>(&mut self, host: &mut H, idx: u32) {
+        let links = *host.links(idx);
+        if !links.is_linked() {
+            return;
+        }
+        self.detach(host, links);
+        *host.links(idx) = TimerLinks::UNLINKED;
     }
 
     /// Files timer `idx` under `deadline` (or takes it out for `None`). Returns `true` when the
     /// deadline is not later than the cursor: the timer is due now and not linked; the caller
     /// handles it as expired.
+    #[cfg(test)]
     pub(crate) fn schedule<H: TimerHost>(
         &mut self,
         host: &mut H,
         idx: u32,
         deadline: Option<u64>,
     ) -> bool {
-        let Some(deadline) = deadline else {
-            self.unlink(host, idx);
-            return false;
-        };
-        if deadline <= self.cursor {
-            self.unlink(host, idx);
-            return true;
-        }
-        let place = self.place(deadline);
         let links = *host.links(idx);
-        let pos = links.pos;
-        if links.is_linked() && pos == place.code() {
-            return false;
+        self.schedule_from(host, idx, links, deadline)
+    }
+
+    /// [`schedule`](Self::schedule) for a caller that read timer `idx`'s links already
+    /// (`links` must be its current links). A timer that stays in its bucket costs no slot
+    /// access at all; a move costs one write of its links plus its old and new neighbours.
+    #[inline]
+    pub(crate) fn schedule_from<H: TimerHost>(
+        &mut self,
+        host: &mut H,
+        idx: u32,
+        links: TimerLinks,
+        deadline: Option<u64>,
+    ) -> bool {
+        let due = match deadline {
+            None => false,
+            Some(d) if d <= self.cursor => true,
+            Some(d) => {
+                let place = self.place(d);
+                let pos = links.pos;
+                if pos == place.code() {
+                    // Linked where it belongs already (an unlinked timer's position is never
+                    // a bucket's code).
+                    return false;
+                }
+                if links.is_linked() {
+                    self.detach(host, links);
+                }
+                self.link(host, idx, place);
+                return false;
+            }
+        };
+        if links.is_linked() {
+            self.detach(host, links);
+            *host.links(idx) = TimerLinks::UNLINKED;
         }
-        self.unlink(host, idx);
-        self.link(host, idx, place);
-        false
+        due
     }
 
     /// Takes timer `idx` out, if it is in.
@@ -350,12 +382,21 @@ impl TimerWheel {
     /// deadline its host says is in force.
     fn refile<H: TimerHost>(&mut self, host: &mut H, mut idx: u32) {
         while idx != NIL {
+            // The list is detached from its bucket already: each timer's links are written
+            // once, by `link` when it is filed again, or cleared when it is not.
             let next = host.links(idx).next;
-            *host.links(idx) = TimerLinks::UNLINKED;
             self.len -= 1;
-            let deadline = host.deadline(idx);
-            if self.schedule(host, idx, deadline) {
-                host.expire(idx);
+            match host.deadline(idx) {
+                Some(d) if d > self.cursor => {
+                    let place = self.place(d);
+                    self.link(host, idx, place);
+                }
+                deadline => {
+                    *host.links(idx) = TimerLinks::UNLINKED;
+                    if deadline.is_some() {
+                        host.expire(idx);
+                    }
+                }
             }
             idx = next;
         }

@@ -276,6 +276,12 @@ pub struct ConnectionTable<T, SS, MS, H = SipTupleHasher> {
     /// The connection [`lookup_segment_cached`](Self::lookup_segment_cached) found last;
     /// cleared by every change of the map.
     recent: Option<(FourTuple, SlotKey)>,
+    /// The tuples (a segment's, and the listener's it matched) and their hashes from the
+    /// last [`lookup_segment_cached`](Self::lookup_segment_cached) that found a listener:
+    /// accepting the SYN registers the one and hands over or unregisters the other right
+    /// after, without hashing them again. A hash depends only on the tuple and the map's
+    /// fixed hasher, so this never goes stale.
+    accepting: [(FourTuple, u32); 2],
 }
 
 impl<T, SS, MS, H> ConnectionTable<T, SS, MS, H>
@@ -293,10 +299,13 @@ where
             slots.is_empty() && map.is_empty(),
             "ConnectionTable::new needs empty parts"
         );
+        let unspecified = FourTuple::listener(Ipv4Addr::UNSPECIFIED, 0);
+        let accepting = [(unspecified, map.hasher().hash_tuple(&unspecified)); 2];
         ConnectionTable {
             slots,
             map,
             recent: None,
+            accepting,
         }
     }
 
@@ -376,11 +385,24 @@ where
     /// line so that the cached half inlines (and compares the tuple in registers).
     #[inline(never)]
     fn lookup_segment_and_remember(&mut self, tuple: &FourTuple) -> Option<Matched> {
-        let matched = self.map.lookup_segment(tuple);
-        if let Some(Matched::Connection(key)) = matched {
-            self.recent = Some((*tuple, key));
+        let (matched, [hash, listener_hash]) = self.map.lookup_segment_hashed(tuple);
+        match matched {
+            Some(Matched::Connection(key)) => self.recent = Some((*tuple, key)),
+            Some(Matched::Listener { listener, .. }) => {
+                self.accepting = [(*tuple, hash), (listener, listener_hash)];
+            }
+            None => {}
         }
         matched
+    }
+
+    /// The hash of `tuple`: remembered from the last listener match, or computed.
+    #[inline]
+    fn known_hash(&self, tuple: &FourTuple) -> u32 {
+        match self.accepting.iter().find(|(t, _)| t == tuple) {
+            Some(&(_, hash)) => hash,
+            None => self.map.hasher().hash_tuple(tuple),
+        }
     }
 
     /// The state of a live key.
@@ -459,7 +481,8 @@ where
             return Err(TableError::StaleKey { key });
         }
         self.recent = None;
-        self.map.insert(tuple, key)
+        let hash = self.known_hash(&tuple);
+        self.map.insert_hashed(tuple, key, hash)
     }
 
     /// Takes `tuple`, registered for `key`, out of the map; the slot stays (unregistered).
@@ -468,7 +491,8 @@ where
     /// [`TableError::TupleNotFound`] or [`TableError::KeyMismatch`]; nothing changes then.
     pub fn unregister(&mut self, key: SlotKey, tuple: &FourTuple) -> Result<(), TableError> {
         self.recent = None;
-        self.map.remove_matching(tuple, key)
+        let hash = self.known_hash(tuple);
+        self.map.remove_matching_hashed(tuple, key, hash)
     }
 
     /// Points `tuple`, registered for `from`, at live slot `to` instead (one hash, one probe;
@@ -487,7 +511,8 @@ where
             return Err(TableError::StaleKey { key: to });
         }
         self.recent = None;
-        self.map.replace_matching(tuple, from, to)
+        let hash = self.known_hash(tuple);
+        self.map.replace_matching_hashed(tuple, from, to, hash)
     }
 
     /// Removes the slot of `key`, which is registered under no tuple (see

@@ -410,27 +410,41 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// local address (0.0.0.0) and the port. A tuple with remote port 0 or remote address
     /// 0.0.0.0 matches nothing (such segments are invalid and must not hit listener entries).
     pub fn lookup_segment(&self, tuple: &FourTuple) -> Option<Matched> {
+        self.lookup_segment_hashed(tuple).0
+    }
+
+    /// [`lookup_segment`](Self::lookup_segment), with the hashes it computed: the tuple's,
+    /// and the matched listener tuple's (for a caller that goes on to change the map under
+    /// them, as accepting a SYN does). Both are 0 when the tuple matches nothing by rule.
+    pub(crate) fn lookup_segment_hashed(&self, tuple: &FourTuple) -> (Option<Matched>, [u32; 2]) {
         if tuple.is_listener() {
-            return None;
+            return (None, [0; 2]);
         }
-        if let Some(key) = self.get(tuple) {
-            return Some(Matched::Connection(key));
+        let hash = self.hasher.hash_tuple(tuple);
+        if let Some(key) = self.get_hashed(tuple, hash) {
+            return (Some(Matched::Connection(key)), [hash, 0]);
         }
         let specific = FourTuple::listener(tuple.local_addr, tuple.local_port);
-        if let Some(key) = self.get(&specific) {
-            return Some(Matched::Listener {
+        let specific_hash = self.hasher.hash_tuple(&specific);
+        if let Some(key) = self.get_hashed(&specific, specific_hash) {
+            let listener = Matched::Listener {
                 key,
                 listener: specific,
-            });
+            };
+            return (Some(listener), [hash, specific_hash]);
         }
         if tuple.local_addr.is_unspecified() {
-            return None;
+            return (None, [hash, 0]);
         }
         let wildcard = FourTuple::listener(core::net::Ipv4Addr::UNSPECIFIED, tuple.local_port);
-        self.get(&wildcard).map(|key| Matched::Listener {
-            key,
-            listener: wildcard,
-        })
+        let wildcard_hash = self.hasher.hash_tuple(&wildcard);
+        let matched = self
+            .get_hashed(&wildcard, wildcard_hash)
+            .map(|key| Matched::Listener {
+                key,
+                listener: wildcard,
+            });
+        (matched, [hash, wildcard_hash])
     }
 
     /// Registers `tuple -> key`.
@@ -440,6 +454,17 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// [`TableError::MapFull`] at capacity.
     pub fn insert(&mut self, tuple: FourTuple, key: SlotKey) -> Result<(), TableError> {
         let hash = self.hasher.hash_tuple(&tuple);
+        self.insert_hashed(tuple, key, hash)
+    }
+
+    /// [`insert`](Self::insert) with `tuple`'s hash (from [`hasher`](Self::hasher)) known.
+    pub(crate) fn insert_hashed(
+        &mut self,
+        tuple: FourTuple,
+        key: SlotKey,
+        hash: u32,
+    ) -> Result<(), TableError> {
+        debug_assert_eq!(hash, self.hasher.hash_tuple(&tuple));
         if let Some(at) = self.find(&tuple, hash) {
             return Err(TableError::TupleInUse {
                 tuple,
@@ -584,6 +609,17 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// key; nothing changes then.
     pub fn remove_matching(&mut self, tuple: &FourTuple, key: SlotKey) -> Result<(), TableError> {
         let hash = self.hasher.hash_tuple(tuple);
+        self.remove_matching_hashed(tuple, key, hash)
+    }
+
+    /// [`remove_matching`](Self::remove_matching) with `tuple`'s hash known.
+    pub(crate) fn remove_matching_hashed(
+        &mut self,
+        tuple: &FourTuple,
+        key: SlotKey,
+        hash: u32,
+    ) -> Result<(), TableError> {
+        debug_assert_eq!(hash, self.hasher.hash_tuple(tuple));
         let at = self
             .find(tuple, hash)
             .ok_or(TableError::TupleNotFound { tuple: *tuple })?;
@@ -600,8 +636,12 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     }
 
     /// The key slot of `tuple`, mutably.
-    fn key_mut(&mut self, tuple: &FourTuple) -> Result<&mut Option<SlotKey>, TableError> {
-        let hash = self.hasher.hash_tuple(tuple);
+    fn key_mut(
+        &mut self,
+        tuple: &FourTuple,
+        hash: u32,
+    ) -> Result<&mut Option<SlotKey>, TableError> {
+        debug_assert_eq!(hash, self.hasher.hash_tuple(tuple));
         let at = self
             .find(tuple, hash)
             .ok_or(TableError::TupleNotFound { tuple: *tuple })?;
@@ -619,7 +659,19 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
         from: SlotKey,
         to: SlotKey,
     ) -> Result<(), TableError> {
-        let slot = self.key_mut(tuple)?;
+        let hash = self.hasher.hash_tuple(tuple);
+        self.replace_matching_hashed(tuple, from, to, hash)
+    }
+
+    /// [`replace_matching`](Self::replace_matching) with `tuple`'s hash known.
+    pub(crate) fn replace_matching_hashed(
+        &mut self,
+        tuple: &FourTuple,
+        from: SlotKey,
+        to: SlotKey,
+        hash: u32,
+    ) -> Result<(), TableError> {
+        let slot = self.key_mut(tuple, hash)?;
         match slot {
             Some(key) if *key == from => {
                 *key = to;
@@ -639,7 +691,10 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// # Errors
     /// [`TableError::TupleNotFound`] when `tuple` is not registered.
     pub fn replace(&mut self, tuple: &FourTuple, key: SlotKey) -> Result<SlotKey, TableError> {
-        match self.key_mut(tuple)?.replace(key) {
+        match self
+            .key_mut(tuple, self.hasher.hash_tuple(tuple))?
+            .replace(key)
+        {
             Some(old) => Ok(old),
             None => unreachable!("find returned a free entry"),
         }
