@@ -151,33 +151,25 @@ fn a_threaded_rtl_nic_under_back_pressure_delivers_every_tso_segment() {
     da.fill_tx_buffers(&frame);
     let requests = 12u32;
     let total = u64::from(requests) * 45;
-    let (mut queued, mut completed, mut received) = (0u32, 0u32, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let drops_at = hw_spec::regs::stats::rx_addr(0, &hw_spec::regs::stats::RX_DROPS);
-    let mut drops = 0u64;
-    while received + drops < total {
-        assert!(
-            Instant::now() < deadline,
-            "stuck: {received} received, {drops} dropped at B"
-        );
-        while queued < requests && da.tx_room() > 0 {
-            da.queue_slot(frame.len() as u32, TxOffloadRequest::tso(1448, 14, 20, 32));
-            queued += 1;
-        }
-        da.doorbell().unwrap();
-        completed += da.reap_tx(|c| assert_eq!(c.segments, 45)).unwrap() as u32;
-        received += db
-            .receive(|c, _| assert_eq!(c.l4_csum, CsumStatus::Good))
-            .unwrap() as u64;
-        drops = u64::from(db.link().read32(drops_at).unwrap());
-    }
+    let s = da
+        .stream_tso(
+            &mut db,
+            frame.len() as u32,
+            TxOffloadRequest::tso(1448, 14, 20, 32),
+            requests,
+            45,
+            Duration::from_secs(60),
+        )
+        .unwrap();
     let a = na.stop();
     nb.stop();
-    assert_eq!(received + drops, total);
+    assert!(!s.timed_out, "stuck: {s:?}");
+    assert_eq!((s.wrong_segment_counts, s.not_good_csums), (0, 0), "{s:?}");
+    assert_eq!(s.received + s.rx_dropped, total);
     assert_eq!(
         a.port().counters().dropped,
         0,
         "back-pressure, not loss on the cable"
     );
-    assert!(received > 0 && completed <= requests);
+    assert!(s.received > 0 && s.completed <= requests);
 }

@@ -252,6 +252,50 @@ impl LinkDriver {
         Completion::decode(&e).ok()
     }
 
+    /// Streams `requests` TSO requests of the `len`-byte frame already in every TX buffer
+    /// ([`fill_tx_buffers`](Self::fill_tx_buffers)) to the NIC at the other end of the wire,
+    /// driven by `rx`, as fast as the TX ring takes them, until each of the `segments` frames
+    /// of every request was received by `rx` or counted as an RX drop by its device, or until
+    /// `timeout` passes. Back-pressure tests use it: nothing may be lost on the wire.
+    pub fn stream_tso(
+        &mut self,
+        rx: &mut LinkDriver,
+        len: u32,
+        offload: TxOffloadRequest,
+        requests: u32,
+        segments: u16,
+        timeout: std::time::Duration,
+    ) -> Result<TsoStream, LinkError> {
+        let total = u64::from(requests) * u64::from(segments);
+        let drops_at = hw_spec::regs::stats::rx_addr(0, &hw_spec::regs::stats::RX_DROPS);
+        let deadline = std::time::Instant::now() + timeout;
+        let mut s = TsoStream::default();
+        let mut queued = 0u32;
+        while s.received + s.rx_dropped < total {
+            if std::time::Instant::now() >= deadline {
+                s.timed_out = true;
+                break;
+            }
+            while queued < requests && self.tx_room() > 0 {
+                self.queue_slot(len, offload);
+                queued += 1;
+            }
+            self.doorbell()?;
+            s.completed += self.reap_tx(|c| {
+                if c.segments != segments {
+                    s.wrong_segment_counts += 1;
+                }
+            })? as u32;
+            s.received += rx.receive(|c, _| {
+                if c.l4_csum != hw_spec::CsumStatus::Good {
+                    s.not_good_csums += 1;
+                }
+            })? as u64;
+            s.rx_dropped = u64::from(rx.link().read32(drops_at)?);
+        }
+        Ok(s)
+    }
+
     /// Takes TX completions, calling `f` for each; returns how many, after returning them to
     /// the device.
     pub fn reap_tx(&mut self, mut f: impl FnMut(&Completion)) -> Result<usize, LinkError> {
@@ -311,4 +355,21 @@ impl LinkDriver {
             QueueCommand::SetConsArm(self.cq_cons[which]).encode(),
         )
     }
+}
+
+/// What [`LinkDriver::stream_tso`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TsoStream {
+    /// TX completions taken.
+    pub completed: u32,
+    /// Frames the receiving driver took.
+    pub received: u64,
+    /// Frames the receiving device dropped for want of buffers (its RX drop counter).
+    pub rx_dropped: u64,
+    /// TX completions whose segment count was not the one expected.
+    pub wrong_segment_counts: u32,
+    /// Received frames whose L4 checksum status was not Good.
+    pub not_good_csums: u32,
+    /// The timeout passed before every frame was accounted for.
+    pub timed_out: bool,
 }
