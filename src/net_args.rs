@@ -310,9 +310,10 @@ fn sim_error(e: SimNicError, tap: &str) -> anyhow::Error {
             }
             .into()
         }
-        // The message only: `SimNicError` words its cause into its own text and also returns it
-        // as its source, so the error chain would print the cause twice.
-        e => anyhow::anyhow!("the simulated NIC (--nic sim, wire TAP {tap}): {e}"),
+        // `SimNicError` words its cause into its own message (it has no separate source).
+        e => {
+            anyhow::Error::new(e).context(format!("the simulated NIC (--nic sim, wire TAP {tap})"))
+        }
     }
 }
 
