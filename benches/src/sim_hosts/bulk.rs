@@ -5,13 +5,17 @@
 //!
 //! Each round: the client writes what its send buffer takes (and closes once everything is
 //! written: FIN after the data), both endpoints poll, the server reads and checks what
-//! arrived, the NICs move the frames. The transfer is done when the server application has
+//! arrived, the NICs move the frames. The server polls with zero-copy receive
+//! ([`SimHosts::poll_direct`]): in-order payload is checked where the NIC wrote it, in the
+//! receive ring's DMA buffer, and only what the endpoint had to buffer (out-of-order data,
+//! bytes behind others not yet read) is read out with a copy. The transfer is done when the server application has
 //! read (and checked) every byte; the closing handshake runs after that, outside the timed
 //! part, and both connections' slots are released.
 //!
 //! Owns the workload's loop and its errors; must not time anything but the transfer's own wall
 //! and simulated duration (the caller measures CPU time).
 
+use std::cell::Cell;
 use std::time::{Duration, Instant as WallInstant};
 
 use tcp_engine::endpoint::{Buffers, EndpointError};
@@ -121,7 +125,7 @@ pub fn run_bulk(
     let pattern = Pattern::new(chunk);
     let mut source = vec![0u8; PERIOD + chunk];
     pattern.fill(0, &mut source);
-    let mut sink = vec![0u8; chunk];
+    let mut sink_buf = vec![0u8; chunk];
 
     hosts
         .endpoint(Side::Server)
@@ -138,7 +142,7 @@ pub fn run_bulk(
     let total = spec.bytes;
     let (mut sent, mut received) = (0u64, 0u64);
     let mut fin_queued = false;
-    let mut accepted: Option<SlotKey> = None;
+    let accepted: Cell<Option<SlotKey>> = Cell::new(None);
     let mut failure: Option<String> = None;
     let mut last_progress = WallInstant::now();
     loop {
@@ -183,29 +187,57 @@ pub fn run_bulk(
                 });
             }
         });
-        hosts.poll(Side::Server, |ep, open| {
-            if open.events.contains(Events::SYN_TO_LISTENER) {
-                accepted = Some(open.key);
+        // The server: its application checks in-order payload straight from the NIC's receive
+        // buffers (zero-copy receive); what the endpoint had to buffer (out of order, or
+        // arriving while earlier bytes wait) is read and checked below.
+        let mut corrupt: Option<u64> = None;
+        let sink = |key: SlotKey, data: &[u8]| -> usize {
+            if accepted.get() != Some(key) || corrupt.is_some() {
+                return 0;
             }
-            if open.events.contains(Events::RESET) {
-                failure.get_or_insert_with(|| "the server's connection was reset".into());
+            if spec.verify {
+                if let Err(m) = pattern.check(received, data) {
+                    corrupt = Some(m.offset);
+                    return 0;
+                }
             }
-            if open.events.contains(Events::PEER_CLOSED) {
-                let _ = ep.close(now, open.key);
-            }
-        });
-        // The server application: read and check everything that arrived.
-        if let Some(key) = accepted {
+            received += data.len() as u64;
+            moved += data.len() as u64;
+            data.len()
+        };
+        hosts.poll_direct(
+            Side::Server,
+            |ep, open| {
+                if open.events.contains(Events::SYN_TO_LISTENER) {
+                    accepted.set(Some(open.key));
+                }
+                if open.events.contains(Events::RESET) {
+                    failure.get_or_insert_with(|| "the server's connection was reset".into());
+                }
+                if open.events.contains(Events::PEER_CLOSED) {
+                    let _ = ep.close(now, open.key);
+                }
+            },
+            sink,
+        );
+        if let Some(offset) = corrupt {
+            return Err(BulkError::Corrupt {
+                stack: STACK,
+                offset,
+            });
+        }
+        // The server application: read and check what the endpoint buffered.
+        if let Some(key) = accepted.get() {
             let server = hosts.endpoint(Side::Server);
             loop {
                 let n = server
-                    .read(key, &mut sink)
+                    .read(key, &mut sink_buf)
                     .map_err(|e| app_error(Side::Server, "read", e))?;
                 if n == 0 {
                     break;
                 }
                 if spec.verify {
-                    if let Err(m) = pattern.check(received, &sink[..n]) {
+                    if let Err(m) = pattern.check(received, &sink_buf[..n]) {
                         return Err(BulkError::Corrupt {
                             stack: STACK,
                             offset: m.offset,
@@ -252,7 +284,9 @@ pub fn run_bulk(
     let sim_us = hosts.now().saturating_since(sim0).micros();
     let nic_cpu = hosts.nic_cpu().saturating_sub(nic0);
     let rounds = hosts.rounds().0 - rounds0;
-    let server = accepted.ok_or_else(|| transfer("no connection was accepted"))?;
+    let server = accepted
+        .get()
+        .ok_or_else(|| transfer("no connection was accepted"))?;
     let retransmissions = hosts.close_pair(conn, server).map_err(hosts_error)?;
     Ok(BulkOutcome {
         bytes: received,

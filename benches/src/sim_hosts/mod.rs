@@ -89,7 +89,7 @@ use rtl_sim::wire::pcap::Capture;
 use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 use tcp_engine::device::{FrameDevice, OffloadCaps};
 use tcp_engine::endpoint::{
-    BoxedEndpoint, Buffers, EndpointConfig, EndpointError, Open, PollReport,
+    BoxedEndpoint, Buffers, EndpointConfig, EndpointError, NoSink, Open, PollReport, ReceiveSink,
 };
 use tcp_engine::table::HashSecret;
 use tcp_engine::table::SlotKey;
@@ -623,10 +623,25 @@ impl SimHosts {
         side: Side,
         on_event: impl FnMut(&mut HostEndpoint, Open),
     ) -> PollReport {
+        self.poll_direct(side, on_event, NoSink)
+    }
+
+    /// [`poll`](Self::poll) with zero-copy receive ([`HostEndpoint::poll_direct`]): in-order
+    /// payload arriving while its connection's receive buffer is empty goes to `sink` straight
+    /// from the NIC's receive buffer (the DMA memory the NIC wrote), skipping the copy into the
+    /// connection's buffer and the application's copy out of it.
+    pub fn poll_direct<K: ReceiveSink>(
+        &mut self,
+        side: Side,
+        on_event: impl FnMut(&mut HostEndpoint, Open),
+        sink: K,
+    ) -> PollReport {
         let now = self.now();
         let host = &mut self.hosts[side.index()];
         let before = host.endpoint.counters().tx_bytes;
-        let report = host.endpoint.poll(now, &mut host.device, on_event);
+        let report = host
+            .endpoint
+            .poll_direct(now, &mut host.device, on_event, sink);
         self.round_bytes[side.index()] += host.endpoint.counters().tx_bytes - before;
         self.activity += report.received + report.transmitted + report.events;
         report
