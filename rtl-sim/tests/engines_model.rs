@@ -394,3 +394,110 @@ fn split_datapath_sends_the_joined_datapaths_bytes() {
     );
     assert!(r.is_err());
 }
+
+/// A payload source that copies each chunk out of the frame into a buffer of its own (as the
+/// model's DMA source does), recording the chunks asked for; it fails from `fail_at` on.
+struct Fetching<'a> {
+    payload: &'a [u8],
+    buf: Vec<u8>,
+    asked: Vec<(usize, usize)>,
+    fail_at: usize,
+}
+
+impl tso::PayloadSource for Fetching<'_> {
+    fn chunk(&mut self, offset: usize, len: usize) -> Option<&[u8]> {
+        self.asked.push((offset, len));
+        if offset >= self.fail_at {
+            return None;
+        }
+        self.buf.clear();
+        self.buf
+            .extend_from_slice(&self.payload[offset..offset + len]);
+        Some(&self.buf)
+    }
+}
+
+/// Segmenting from the headers and a payload fetched chunk by chunk puts exactly the bytes of
+/// the gathered request on the wire, asks for each segment's payload once and in order, and a
+/// chunk that cannot be read ends the request there as a DMA fault.
+#[test]
+fn tso_from_fetched_payload_sends_the_gathered_requests_bytes() {
+    let mut headers = [0u8; tso::HEADER_SCRATCH];
+    for (req, opts, len) in [
+        (TxOffloadRequest::tso(1448, 14, 20, 20), 0, 5000),
+        (TxOffloadRequest::tso(1000, 14, 20, 32), 12, 3001),
+        (TxOffloadRequest::tso(1460, 14, 20, 20), 0, 65_535 - 54),
+    ] {
+        let original = tcp_frame(&payload(len), opts, 0x19);
+        let mut gathered = Vec::new();
+        let mut f = original.clone();
+        let plan = tx::process_split(
+            &mut f,
+            &req,
+            &CAPS,
+            &TsoFlagMasks::LINUX,
+            &mut headers,
+            |h, p| gathered.push([h, p].concat()),
+        )
+        .unwrap();
+        let hdr = plan.header_len as usize;
+        let mut source = Fetching {
+            payload: &original[hdr..],
+            buf: Vec::new(),
+            asked: Vec::new(),
+            fail_at: usize::MAX,
+        };
+        let mut fetched = Vec::new();
+        // The prefix the model gathers: the headers and a little payload.
+        let prefix = &original[..tso::HEADER_SCRATCH.min(original.len())];
+        let plan_from = tx::process_tso_from(
+            prefix,
+            original.len() as u32,
+            &req,
+            &CAPS,
+            &TsoFlagMasks::LINUX,
+            &mut source,
+            |h, p| fetched.push([h, p].concat()),
+        )
+        .unwrap();
+        assert_eq!(plan, plan_from);
+        assert_eq!(gathered, fetched, "{req:?} with {len} payload bytes");
+        let mss = usize::from(req.mss);
+        let want: Vec<(usize, usize)> = (0..len)
+            .step_by(mss)
+            .map(|o| (o, mss.min(len - o)))
+            .collect();
+        assert_eq!(source.asked, want);
+
+        // The third chunk cannot be read: two segments went, then the request failed.
+        let mut failing = Fetching {
+            payload: &original[hdr..],
+            buf: Vec::new(),
+            asked: Vec::new(),
+            fail_at: 2 * mss,
+        };
+        let mut sent = 0;
+        let r = tx::process_tso_from(
+            prefix,
+            original.len() as u32,
+            &req,
+            &CAPS,
+            &TsoFlagMasks::LINUX,
+            &mut failing,
+            |_, _| sent += 1,
+        );
+        assert_eq!((r, sent), (Err(ErrorCode::DmaFault), 2));
+    }
+    // Without TSO a prefix is not the request: refused.
+    let f = tcp_frame(&payload(100), 0, 0x10);
+    let r = tx::process_tso_from(
+        &f,
+        f.len() as u32,
+        &TxOffloadRequest::tcp_checksums(14, 20),
+        &CAPS,
+        &TsoFlagMasks::LINUX,
+        &mut &f[54..],
+        |_, _| panic!("sent"),
+    );
+    assert_eq!(r, Err(ErrorCode::BadFlags));
+}

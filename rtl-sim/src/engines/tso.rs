@@ -43,23 +43,77 @@ pub fn segment_split<E: FnMut(&[u8], &[u8])>(
     plan: &TxPlan,
     masks: &TsoFlagMasks,
     headers: &mut [u8],
-    mut emit: E,
+    emit: E,
 ) {
+    let hdr = plan.header_len as usize;
+    let mut payload = &frame[hdr..hdr + plan.payload_len as usize];
+    // A slice always has its bytes.
+    let _ = segment_from(frame, req, plan, masks, headers, &mut payload, emit);
+}
+
+/// Where [`segment_from`] takes each segment's payload: `chunk(offset, len)` returns the `len`
+/// payload bytes at `offset` (from the end of the request's headers), or `None` if they cannot
+/// be read. Offsets come in increasing order, each chunk right after the previous one.
+pub trait PayloadSource {
+    /// The payload bytes `offset..offset + len`.
+    fn chunk(&mut self, offset: usize, len: usize) -> Option<&[u8]>;
+}
+
+impl PayloadSource for &[u8] {
+    #[inline]
+    fn chunk(&mut self, offset: usize, len: usize) -> Option<&[u8]> {
+        self.get(offset..offset + len)
+    }
+}
+
+/// A payload chunk [`segment_from`] could not read: segmentation stopped before that segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadUnreadable {
+    /// Payload offset of the chunk.
+    pub offset: usize,
+}
+
+/// [`segment_split`] with the payload read segment by segment from `payload` rather than
+/// taken from one gathered frame: `prefix` holds (at least) the request's headers, `plan` its
+/// lengths. A DMA engine that fetches each segment's payload as it segments (as the RTL's
+/// segmenter streams it) uses this: no buffer holds the whole request. The wire bytes are
+/// exactly [`segment_split`]'s.
+///
+/// # Panics
+/// Panics if `headers` or `prefix` is shorter than the plan's `header_len` (callers validate
+/// first).
+pub fn segment_from<P: PayloadSource + ?Sized, E: FnMut(&[u8], &[u8])>(
+    prefix: &[u8],
+    req: &TxOffloadRequest,
+    plan: &TxPlan,
+    masks: &TsoFlagMasks,
+    headers: &mut [u8],
+    payload: &mut P,
+    mut emit: E,
+) -> Result<(), PayloadUnreadable> {
     let l2 = usize::from(req.l2_len);
     let l3 = usize::from(req.l3_len);
     let l4 = usize::from(req.l4_len);
     let hdr = plan.header_len as usize;
     let mss = usize::from(req.mss);
-    let payload = &frame[hdr..hdr + plan.payload_len as usize];
-    let ip_id = u16::from_be_bytes([frame[l2 + 4], frame[l2 + 5]]);
-    let seq = u32::from_be_bytes(frame[l2 + l3 + 4..l2 + l3 + 8].try_into().expect("4 bytes"));
-    let flags = tcp_flags(&frame[l2 + l3..]);
+    let total = plan.payload_len as usize;
+    let ip_id = u16::from_be_bytes([prefix[l2 + 4], prefix[l2 + 5]]);
+    let seq = u32::from_be_bytes(
+        prefix[l2 + l3 + 4..l2 + l3 + 8]
+            .try_into()
+            .expect("4 bytes"),
+    );
+    let flags = tcp_flags(&prefix[l2 + l3..]);
     let count = u32::from(plan.segments);
     // Every field the loop changes is rewritten for each segment: the rest of the headers are
     // the request's, copied once.
     let out = &mut headers[..hdr];
-    out.copy_from_slice(&frame[..hdr]);
-    for (i, chunk) in payload.chunks(mss).enumerate() {
+    out.copy_from_slice(&prefix[..hdr]);
+    for (i, offset) in (0..total).step_by(mss.max(1)).enumerate() {
+        let len = mss.min(total - offset);
+        let chunk = payload
+            .chunk(offset, len)
+            .ok_or(PayloadUnreadable { offset })?;
         let i = i as u32;
         let total_len = (l3 + l4 + chunk.len()) as u16;
         out[l2 + 2..l2 + 4].copy_from_slice(&total_len.to_be_bytes());
@@ -71,4 +125,5 @@ pub fn segment_split<E: FnMut(&[u8], &[u8])>(
         tx_csum::l4_split(out, l2, l3, hw_spec::L4Csum::Tcp, chunk);
         emit(out, chunk);
     }
+    Ok(())
 }

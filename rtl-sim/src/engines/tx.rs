@@ -57,3 +57,30 @@ pub fn process_split<E: FnMut(&[u8], &[u8])>(
     }
     Ok(plan)
 }
+
+/// [`process_split`] for a TSO request whose payload is read segment by segment (see
+/// [`tso::segment_from`]): `prefix` holds the request's first bytes, at least its headers (all
+/// of it if shorter than [`tso::HEADER_SCRATCH`]), `frame_len` its whole length. Validation
+/// reads the headers only, so the outcome is [`process_split`]'s on the gathered request.
+///
+/// A request without TSO fails with [`ErrorCode::BadFlags`] (callers gather those whole); a
+/// payload chunk `payload` cannot read stops the request with [`ErrorCode::DmaFault`], after
+/// the segments before it.
+pub fn process_tso_from<P: tso::PayloadSource + ?Sized, E: FnMut(&[u8], &[u8])>(
+    prefix: &[u8],
+    frame_len: u32,
+    req: &TxOffloadRequest,
+    caps: &DeviceCaps,
+    masks: &TsoFlagMasks,
+    payload: &mut P,
+    emit: E,
+) -> Result<TxPlan, ErrorCode> {
+    if !req.tso {
+        return Err(ErrorCode::BadFlags);
+    }
+    let plan = validate_tx_request(req, prefix, frame_len, caps)?;
+    let mut headers = [0u8; tso::HEADER_SCRATCH];
+    tso::segment_from(prefix, req, &plan, masks, &mut headers, payload, emit)
+        .map_err(|_| ErrorCode::DmaFault)?;
+    Ok(plan)
+}

@@ -120,6 +120,10 @@ pub struct ModelDevice {
     gather: Vec<u8>,
     /// One TSO segment, joined for a port that takes frames whole only.
     segment: Vec<u8>,
+    /// The payload of the current TSO segment, read from host memory.
+    tso_payload: Vec<u8>,
+    /// The buffers (address, length) of the current TX request, in chain order.
+    sg: Vec<(u64, u32)>,
     /// The headers of the current TSO segment.
     tso_headers: [u8; crate::engines::tso::HEADER_SCRATCH],
     /// One received frame.
@@ -171,6 +175,8 @@ impl ModelDevice {
             chain: vec![0u8; usize::from(cfg.caps.max_sg) * hw_spec::descriptors::txd::SIZE],
             gather: vec![0u8; cfg.max_request_len()],
             segment: vec![0u8; cfg.caps.max_frame_len.into()],
+            tso_payload: vec![0u8; cfg.caps.max_frame_len.into()],
+            sg: Vec::with_capacity(cfg.caps.max_sg.into()),
             tso_headers: [0u8; crate::engines::tso::HEADER_SCRATCH],
             rx_buf: vec![0u8; RX_FRAME_LIMIT],
         };

@@ -113,11 +113,14 @@ impl ModelDevice {
             return TxOutcome::Idle;
         }
 
-        // C1-C4 per descriptor in ring order, gathering the bytes as we go.
+        // C1-C4 per descriptor in ring order, gathering the bytes as we go: all of them, or
+        // for TSO the headers only (each segment's payload is read when it is sent).
         let cap = self.gather.len();
+        let mut want = cap;
         let mut total: u64 = 0;
         let mut gathered = 0usize;
         let mut req = TxOffloadRequest::NONE;
+        self.sg.clear();
         let mut failure: Option<(ErrorCode, u64)> = None;
         for i in 0..chain_len {
             let raw = &self.chain[usize::from(i) * txd::SIZE..][..txd::SIZE];
@@ -143,8 +146,12 @@ impl ModelDevice {
             }
             if i == 0 {
                 req = d.offload;
+                if req.tso {
+                    want = engines::tso::HEADER_SCRATCH.min(cap);
+                }
             }
-            let take = (d.len as usize).min(cap - gathered);
+            self.sg.push((d.addr, d.len));
+            let take = (d.len as usize).min(want - gathered);
             if let Err(f) = io
                 .dma
                 .read(d.addr, &mut self.gather[gathered..gathered + take])
@@ -173,26 +180,47 @@ impl ModelDevice {
                 let now = io.now_ns;
                 let wire = &mut *io.wire;
                 let join = &mut self.segment;
-                engines::tx::process_split(
-                    &mut self.gather[..total as usize],
-                    &req,
-                    &self.cfg.caps,
-                    &self.masks,
-                    &mut self.tso_headers,
-                    |headers, payload| {
-                        let len = headers.len() + payload.len();
-                        if payload.is_empty() {
-                            wire.transmit(headers, now);
-                        } else if !wire.transmit_split(headers, payload, now) {
-                            let frame = &mut join[..len];
-                            frame[..headers.len()].copy_from_slice(headers);
-                            frame[headers.len()..].copy_from_slice(payload);
-                            wire.transmit(frame, now);
-                        }
-                        sent_frames += 1;
-                        sent_bytes += len as u64;
-                    },
-                )
+                let emit = |headers: &[u8], payload: &[u8]| {
+                    let len = headers.len() + payload.len();
+                    if payload.is_empty() {
+                        wire.transmit(headers, now);
+                    } else if !wire.transmit_split(headers, payload, now) {
+                        let frame = &mut join[..len];
+                        frame[..headers.len()].copy_from_slice(headers);
+                        frame[headers.len()..].copy_from_slice(payload);
+                        wire.transmit(frame, now);
+                    }
+                    sent_frames += 1;
+                    sent_bytes += len as u64;
+                };
+                if req.tso {
+                    let mut payload = DmaPayload {
+                        dma: &mut *io.dma,
+                        sg: &self.sg,
+                        header_len: usize::from(req.l2_len)
+                            + usize::from(req.l3_len)
+                            + usize::from(req.l4_len),
+                        scratch: &mut self.tso_payload,
+                    };
+                    engines::tx::process_tso_from(
+                        &self.gather[..gathered],
+                        frame_len,
+                        &req,
+                        &self.cfg.caps,
+                        &self.masks,
+                        &mut payload,
+                        emit,
+                    )
+                } else {
+                    engines::tx::process_split(
+                        &mut self.gather[..total as usize],
+                        &req,
+                        &self.cfg.caps,
+                        &self.masks,
+                        &mut self.tso_headers,
+                        emit,
+                    )
+                }
                 .map_err(|code| (code, desc_iova(0)))
             }
         };
@@ -241,5 +269,45 @@ impl ModelDevice {
         };
         self.post_completion(cqi, cpl, io);
         TxOutcome::Done
+    }
+}
+
+/// The payload of a TSO request, read from host memory segment by segment: what the TX DMA
+/// engine fetches as the segmenter needs it ([`engines::tso::PayloadSource`]). Every buffer of
+/// the chain was checked mapped before (C1-C4), so reads do not fault; one that does ends the
+/// request as a DMA fault.
+struct DmaPayload<'a> {
+    dma: &'a mut dyn crate::device::Dma,
+    /// The chain's buffers, in order.
+    sg: &'a [(u64, u32)],
+    /// Request bytes before the payload.
+    header_len: usize,
+    /// One segment's payload.
+    scratch: &'a mut [u8],
+}
+
+impl engines::tso::PayloadSource for DmaPayload<'_> {
+    fn chunk(&mut self, offset: usize, len: usize) -> Option<&[u8]> {
+        let out = self.scratch.get_mut(..len)?;
+        // Request offset of the chunk, then the buffers it spans.
+        let mut at = self.header_len + offset;
+        let mut done = 0;
+        for &(addr, blen) in self.sg {
+            let blen = blen as usize;
+            if at >= blen {
+                at -= blen;
+                continue;
+            }
+            let n = (blen - at).min(len - done);
+            self.dma
+                .read(addr + at as u64, &mut out[done..done + n])
+                .ok()?;
+            done += n;
+            at = 0;
+            if done == len {
+                return Some(out);
+            }
+        }
+        None
     }
 }
