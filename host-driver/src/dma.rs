@@ -168,10 +168,12 @@ impl DmaMemory {
         rustix::fs::ftruncate(&fd, len as u64)?;
         rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)?;
         let file = File::from(fd);
+        // Populated up front (MAP_POPULATE), as VFIO pins DMA memory when it is mapped: the
+        // pages are there before the device's first write, not faulted in during traffic.
         // SAFETY: the file is a memfd of exactly `len` bytes sealed against shrinking (and
         // against removing that seal), so it can never become shorter than the mapping; the
         // mapping is reached only through this module's raw-pointer accessors.
-        let map = unsafe { MmapOptions::new().len(len).map_mut(&file)? };
+        let map = unsafe { MmapOptions::new().len(len).populate().map_mut(&file)? };
         Ok((DmaMemory::from_mapping(map), file))
     }
 
