@@ -4,7 +4,9 @@
 use hw_spec::offload::{MAX_L2_LEN, MAX_L3_LEN, MAX_TCP_LEN, TsoFlagMasks};
 use hw_spec::{TxOffloadRequest, TxPlan};
 
-use super::tx_csum;
+use hw_spec::offload::{IPPROTO_TCP, IPV4_CSUM_OFFSET, TCP_CSUM_OFFSET};
+
+use super::csum::{add_bytes, finish, pseudo_header};
 
 /// Bytes of scratch space one assembled segment of a request takes: one header plus one MSS of
 /// payload (what [`crate::engines::tx::process`] needs to join a segment).
@@ -109,6 +111,27 @@ pub fn segment_from<P: PayloadSource + ?Sized, E: FnMut(&[u8], &[u8])>(
     // the request's, copied once.
     let out = &mut headers[..hdr];
     out.copy_from_slice(&prefix[..hdr]);
+    // Both checksums are summed once per request over the headers with the per-segment
+    // fields zeroed (IPv4 total length, ID and checksum; TCP sequence number, flag bits and
+    // checksum), and per segment the new fields' words are added to that: the same ones'
+    // complement sums as summing each rewritten header (RFC 1071: the sum is independent of
+    // grouping), without reading back the bytes just written.
+    let (ip_base, tcp_base, byte12) = {
+        let ip = &mut out[l2..l2 + l3];
+        ip[2..6].fill(0);
+        ip[IPV4_CSUM_OFFSET as usize..][..2].fill(0);
+        let ip_base = add_bytes(0, ip);
+        let mut addrs = [0u8; 8];
+        addrs.copy_from_slice(&ip[12..20]);
+        let tcp = &mut out[l2 + l3..];
+        let byte12 = tcp[12] & !1;
+        tcp[4..8].fill(0);
+        tcp[12] = 0;
+        tcp[13] = 0;
+        tcp[TCP_CSUM_OFFSET as usize..][..2].fill(0);
+        let tcp_base = add_bytes(pseudo_header(&addrs, IPPROTO_TCP, 0), tcp);
+        (ip_base, tcp_base, byte12)
+    };
     for (i, offset) in (0..total).step_by(mss.max(1)).enumerate() {
         let len = mss.min(total - offset);
         let chunk = payload
@@ -116,13 +139,28 @@ pub fn segment_from<P: PayloadSource + ?Sized, E: FnMut(&[u8], &[u8])>(
             .ok_or(PayloadUnreadable { offset })?;
         let i = i as u32;
         let total_len = (l3 + l4 + chunk.len()) as u16;
-        out[l2 + 2..l2 + 4].copy_from_slice(&total_len.to_be_bytes());
-        out[l2 + 4..l2 + 6].copy_from_slice(&ip_id.wrapping_add(i as u16).to_be_bytes());
+        let id = ip_id.wrapping_add(i as u16);
+        let ip_csum = finish(ip_base + u64::from(total_len) + u64::from(id));
+        let ip = &mut out[l2..l2 + l3];
+        ip[2..4].copy_from_slice(&total_len.to_be_bytes());
+        ip[4..6].copy_from_slice(&id.to_be_bytes());
+        ip[IPV4_CSUM_OFFSET as usize..][..2].copy_from_slice(&ip_csum.to_be_bytes());
         let seg_seq = seq.wrapping_add(i.wrapping_mul(mss as u32));
-        out[l2 + l3 + 4..l2 + l3 + 8].copy_from_slice(&seg_seq.to_be_bytes());
-        set_tcp_flags(&mut out[l2 + l3..], flags & masks.mask_for(i, count));
-        tx_csum::ipv4_header(out, l2, l3);
-        tx_csum::l4_split(out, l2, l3, hw_spec::L4Csum::Tcp, chunk);
+        let seg_flags = flags & masks.mask_for(i, count);
+        let flag_word = u16::from_be_bytes([byte12 | (seg_flags >> 8) as u8 & 1, seg_flags as u8]);
+        let l4_len = (l4 + chunk.len()) as u64;
+        let tcp_sum = add_bytes(
+            tcp_base
+                + l4_len
+                + u64::from(seg_seq >> 16)
+                + u64::from(seg_seq & 0xFFFF)
+                + u64::from(flag_word),
+            chunk,
+        );
+        let tcp = &mut out[l2 + l3..];
+        tcp[4..8].copy_from_slice(&seg_seq.to_be_bytes());
+        tcp[12..14].copy_from_slice(&flag_word.to_be_bytes());
+        tcp[TCP_CSUM_OFFSET as usize..][..2].copy_from_slice(&finish(tcp_sum).to_be_bytes());
         emit(out, chunk);
     }
     Ok(())
