@@ -19,12 +19,6 @@ pub fn tcp_flags(tcp: &[u8]) -> u16 {
     (u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13])
 }
 
-/// Writes the 9 TCP flag bits, leaving the data offset and reserved bits of byte 12 alone.
-pub fn set_tcp_flags(tcp: &mut [u8], flags: u16) {
-    tcp[12] = (tcp[12] & !1) | ((flags >> 8) as u8 & 1);
-    tcp[13] = flags as u8;
-}
-
 /// Bytes of header space [`segment_split`] needs: the largest header a valid request has.
 pub const HEADER_SCRATCH: usize = (MAX_L2_LEN + MAX_L3_LEN + MAX_TCP_LEN) as usize;
 
