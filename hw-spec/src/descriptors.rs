@@ -556,20 +556,25 @@ impl From<CompletionKind> for QueueKind {
 impl Completion {
     /// Encodes into ring bytes (the phase bit included; a device writes the last byte last).
     pub fn encode(&self) -> [u8; cpl::SIZE] {
+        // Built as words, stored once: a device model writes one entry per frame.
+        let mut w = [0u64; cpl::SIZE / 8];
+        cpl::QUEUE.set_le_words(&mut w, self.queue.into());
+        cpl::INDEX.set_le_words(&mut w, self.index.into());
+        cpl::LEN.set_le_words(&mut w, self.len.into());
+        cpl::RSS_HASH.set_le_words(&mut w, self.rss_hash.into());
+        cpl::SEGMENTS.set_le_words(&mut w, self.segments.into());
+        cpl::DESC_COUNT.set_le_words(&mut w, self.desc_count.into());
+        cpl::ERROR.set_le_words(&mut w, self.error.bits().into());
+        cpl::TIMESTAMP.set_le_words(&mut w, self.timestamp);
+        cpl::IP_CSUM.set_le_words(&mut w, self.ip_csum.bits().into());
+        cpl::L4_CSUM.set_le_words(&mut w, self.l4_csum.bits().into());
+        cpl::RSS_TYPE.set_le_words(&mut w, self.rss_type.bits().into());
+        cpl::RX.set_le_words(&mut w, matches!(self.kind, CompletionKind::Rx).into());
+        cpl::PHASE.set_le_words(&mut w, self.phase.into());
         let mut b = [0u8; cpl::SIZE];
-        cpl::QUEUE.set_le(&mut b, self.queue.into());
-        cpl::INDEX.set_le(&mut b, self.index.into());
-        cpl::LEN.set_le(&mut b, self.len.into());
-        cpl::RSS_HASH.set_le(&mut b, self.rss_hash.into());
-        cpl::SEGMENTS.set_le(&mut b, self.segments.into());
-        cpl::DESC_COUNT.set_le(&mut b, self.desc_count.into());
-        cpl::ERROR.set_le(&mut b, self.error.bits().into());
-        cpl::TIMESTAMP.set_le(&mut b, self.timestamp);
-        cpl::IP_CSUM.set_le(&mut b, self.ip_csum.bits().into());
-        cpl::L4_CSUM.set_le(&mut b, self.l4_csum.bits().into());
-        cpl::RSS_TYPE.set_le(&mut b, self.rss_type.bits().into());
-        cpl::RX.set_le(&mut b, matches!(self.kind, CompletionKind::Rx).into());
-        cpl::PHASE.set_le(&mut b, self.phase.into());
+        for (bytes, word) in b.chunks_exact_mut(8).zip(w) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
         b
     }
 

@@ -120,6 +120,25 @@ impl BitField {
         ((acc >> shift) as u64) & self.max_value()
     }
 
+    /// Writes `value` (truncated to the field width) into a layout held as little-endian 64-bit
+    /// words (word `i` is bytes `8i..8i + 8`), leaving the other bits untouched: what
+    /// [`BitField::set_le`] does to the bytes, in whole-word operations (an encoder that builds
+    /// the words first and stores them once avoids many byte stores).
+    ///
+    /// # Panics
+    /// Panics if the field reaches beyond `words`.
+    #[inline]
+    pub fn set_le_words(&self, words: &mut [u64], value: u64) {
+        let w = (self.lsb / 64) as usize;
+        let shift = self.lsb % 64;
+        let mask = (self.max_value() as u128) << shift;
+        let bits = ((value & self.max_value()) as u128) << shift;
+        words[w] = (words[w] & !(mask as u64)) | bits as u64;
+        if shift + self.width > 64 {
+            words[w + 1] = (words[w + 1] & !((mask >> 64) as u64)) | (bits >> 64) as u64;
+        }
+    }
+
     /// Writes `value` (truncated to the field width) into a little-endian byte buffer, leaving
     /// the other bits untouched.
     ///
@@ -294,6 +313,32 @@ mod tests {
         assert_eq!(buf[0], 0xAA);
         assert_eq!(buf[1] & 0x0F, 0x0A);
         assert_eq!(&buf[4..], &[0xAA; 4]);
+    }
+
+    /// Word-wise writes give the bytes byte-wise writes give, for fields inside one word,
+    /// crossing a word boundary and a full word, over a background of ones and of zeros.
+    #[test]
+    fn word_writes_match_byte_writes() {
+        let fields = [
+            BitField::new("A", 0, 16, ""),
+            BitField::new("B", 60, 9, ""),
+            BitField::new("C", 64, 64, ""),
+            BitField::new("D", 125, 3, ""),
+            BitField::new("E", 33, 31, ""),
+        ];
+        for background in [0u8, 0xFF] {
+            for (i, f) in fields.iter().enumerate() {
+                let value = 0x5A5A_F0F0_1234_ABCDu64.rotate_left(i as u32 * 7);
+                let mut bytes = [background; 16];
+                f.set_le(&mut bytes, value);
+                let mut words = [u64::from_le_bytes([background; 8]); 2];
+                f.set_le_words(&mut words, value);
+                let mut from_words = [0u8; 16];
+                from_words[..8].copy_from_slice(&words[0].to_le_bytes());
+                from_words[8..].copy_from_slice(&words[1].to_le_bytes());
+                assert_eq!(from_words, bytes, "{} over {background:#x}", f.name);
+            }
+        }
     }
 
     #[test]
