@@ -1,5 +1,10 @@
 //! The model's transmit path: descriptor chains (hw-spec section 6.1, rules C1-C4), gathering,
 //! the TX engines, completions and statistics.
+//!
+//! A request without TSO is gathered whole and processed in place. A TSO request is gathered
+//! up to its headers only; each segment's payload is read from host memory when the segment
+//! is sent ([`DmaPayload`], every buffer having been checked mapped first), as a DMA engine
+//! feeding the segmenter would, so no buffer holds the whole request.
 
 use hw_spec::descriptors::txd;
 use hw_spec::regs::queue;
