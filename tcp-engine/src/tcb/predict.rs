@@ -1,0 +1,105 @@
+//! Header prediction for the receive fast path: the next in-order data segment of an
+//! ESTABLISHED connection, with nothing else to do, takes a short path whose effect is exactly
+//! that of [`Tcb::on_segment`] for that segment.
+//!
+//! Methods on [`Tcb`]. The prediction holds when every branch of SEGMENT ARRIVES
+//! ([`input`](super::input)) that could do something other than "accept the payload in order"
+//! is known not to be taken: the state is ESTABLISHED; the flags are ACK, optionally PSH; the
+//! sequence number is RCV.NXT and the whole payload fits the advertised window and the
+//! receive buffer (no trimming); the ACK acknowledges nothing new (SEG.ACK = SND.UNA) and
+//! carries no SACK blocks; the timestamp, when the connection uses them, passes PAWS without
+//! the 24-day exception (TSval not older than TS.Recent); no out-of-order data is waiting (no
+//! hole to fill), no FIN of the peer is pending, and the connection is not probing a zero
+//! window. Anything else returns `None` having changed nothing, and the caller runs the full
+//! state machine. Tests (`tcb/tests/predict.rs`) run the same segments both ways and compare
+//! the whole connection state.
+//!
+//! Owns no state; it must not do anything [`Tcb::on_segment`] would not do for the segment.
+
+use super::{
+    Events, LossState, MAX_PAYLOAD, RecvBuffer, State, Tcb, TcbConfig, flag, len32, secs32,
+};
+use crate::segment::{TcpFlags, TcpHeader};
+use crate::time::Instant;
+
+impl Tcb {
+    /// Header prediction: when `seg` (with `payload`) is the predicted next in-order data
+    /// segment (see the module docs), takes it exactly as [`Tcb::on_segment`] would and
+    /// returns the events ([`Events::READABLE`]); otherwise returns `None` and changes
+    /// nothing, and the caller must call [`Tcb::on_segment`]. `snd_len` is the bytes in the
+    /// connection's send buffer, `loss` its loss-recovery state (only read).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn on_segment_predicted<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        payload: &[u8],
+        snd_len: usize,
+        rcv: &mut R,
+        loss: &LossState,
+    ) -> Option<Events> {
+        let len = payload.len();
+        if self.state != State::Established
+            || seg.seq != self.rcv_nxt
+            || seg.ack != self.snd_una
+            || (seg.flags.0 & !(TcpFlags::ACK.0 | TcpFlags::PSH.0)) != 0
+            || !seg.flags.ack()
+            || len == 0
+            || len > MAX_PAYLOAD
+            || seg.options.sack_count != 0
+            || self.flags & (flag::RCV_FIN | flag::PERSIST) != 0
+            || !loss.reasm.is_empty()
+        {
+            return None;
+        }
+        let seg_bytes = len32(len);
+        if seg_bytes > self.rcv_wnd() || len > rcv.window() {
+            return None;
+        }
+        // PAWS (RFC 7323 5.3): only a timestamp that passes outright is predicted.
+        let ts = self.has(flag::TS);
+        let tsval = if ts {
+            let (tsval, _) = seg.options.timestamps?;
+            if self.has(flag::TS_RECENT) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                return None;
+            }
+            Some(tsval)
+        } else {
+            None
+        };
+
+        // The prediction holds: from here on, exactly what on_segment does for this segment.
+        // TS.Recent (RFC 7323 4.3) for a segment covering Last.ACK.sent; PAWS above already
+        // made TSval not older than TS.Recent.
+        if let Some(tsval) = tsval {
+            if seg.seq.le(self.rcv_acked) {
+                self.ts_recent = tsval;
+                self.ts_recent_secs = secs32(now);
+                self.flags |= flag::TS_RECENT;
+            }
+        }
+        // ACK processing: nothing new acknowledged, a segment with data is no duplicate ACK;
+        // the window update of RFC 9293 (SEG.ACK = SND.UNA).
+        if self.snd_wl1.lt(seg.seq) || (self.snd_wl1 == seg.seq && self.snd_wl2.le(seg.ack)) {
+            let wnd = u32::from(seg.window) << self.snd_wscale;
+            self.snd_wnd = wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(wnd);
+        }
+        self.arm_keepalive(cfg, now);
+        // Segment text, in order, untrimmed, no hole behind it.
+        rcv.write_at(0, payload);
+        rcv.commit(len);
+        self.rcv_nxt += seg_bytes;
+        let seg_len = seg_bytes.min(u32::from(cfg.mss));
+        if seg_len > u32::from(self.rcv_mss) {
+            self.rcv_mss = seg_len as u16;
+        }
+        self.schedule_ack(cfg, now);
+        self.arm_timers(cfg, now, len32(snd_len));
+        Some(Events::READABLE)
+    }
+}
