@@ -67,9 +67,10 @@ counters! {
         rx_segments,
         /// Payload bytes of those segments.
         rx_payload_bytes,
-        /// Segments (counted in `rx_segments`) that header prediction took: the next in-order
-        /// data of an established connection, accepted on the short path
-        /// ([`Tcb::on_segment_predicted`](crate::tcb::Tcb::on_segment_predicted)).
+        /// Segments (counted in `rx_segments`) taken on the short path: the next in-order
+        /// data of an established connection, accepted by header prediction
+        /// ([`Tcb::on_segment_predicted`](crate::tcb::Tcb::on_segment_predicted)) or as a
+        /// later segment of a GRO run.
         rx_predicted,
         /// Segments (counted in `rx_segments` and `rx_predicted`) that the poll helper's
         /// software GRO coalesced into the run of the segment before them: no lookup, one

@@ -14,6 +14,11 @@
 //! state machine. Tests (`tcb/tests/predict.rs`) run the same segments both ways and compare
 //! the whole connection state.
 //!
+//! [`Tcb::on_segment_followed`] takes the later segments of a run (software GRO in the
+//! endpoint): segments whose headers repeat the one before but for the sequence number, PSH
+//! and timestamp values, with nothing else done to the connection in between. It checks only
+//! what such a segment can change and skips the work the run's first segment already did.
+//!
 //! Owns no state; it must not do anything [`Tcb::on_segment`] would not do for the segment.
 
 use super::{
@@ -40,39 +45,91 @@ impl Tcb {
         rcv: &mut R,
         loss: &LossState,
     ) -> Option<Events> {
-        let len = payload.len();
         if self.state != State::Established
-            || seg.seq != self.rcv_nxt
             || seg.ack != self.snd_una
             || (seg.flags.0 & !(TcpFlags::ACK.0 | TcpFlags::PSH.0)) != 0
             || !seg.flags.ack()
-            || len == 0
-            || len > MAX_PAYLOAD
             || seg.options.sack_count != 0
             || self.flags & (flag::RCV_FIN | flag::PERSIST) != 0
             || !loss.reasm.is_empty()
         {
             return None;
         }
-        let seg_bytes = len32(len);
-        if seg_bytes > self.rcv_wnd() || len > rcv.window() {
+        let tsval = self.next_in_order(seg, payload.len(), rcv)?;
+        // The prediction holds: from here on, exactly what on_segment does for this segment.
+        self.arm_keepalive(cfg, now);
+        self.take_in_order(cfg, now, seg, tsval, payload, rcv);
+        self.arm_timers(cfg, now, len32(snd_len));
+        Some(Events::READABLE)
+    }
+
+    /// The next segment of a run that [`Tcb::on_segment_predicted`] began: `seg` repeats the
+    /// header of the segment before it but for the sequence number, PSH and the timestamp
+    /// values, and nothing but this method has touched the connection since. Everything
+    /// prediction checked that such a segment cannot change (the state, SND.UNA = SEG.ACK,
+    /// no SACK, no FIN or hole pending, the flags) still holds, and what it armed
+    /// (keepalive, retransmission and persist timers: the send side is as it was, `now` the
+    /// same) stays armed; what remains is checked and done here, exactly as
+    /// [`Tcb::on_segment`] would. `None`: not the predicted next segment, nothing changed
+    /// (call [`Tcb::on_segment`]).
+    #[inline]
+    pub fn on_segment_followed<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        payload: &[u8],
+        rcv: &mut R,
+    ) -> Option<Events> {
+        let tsval = self.next_in_order(seg, payload.len(), rcv)?;
+        self.take_in_order(cfg, now, seg, tsval, payload, rcv);
+        Some(Events::READABLE)
+    }
+
+    /// Whether `seg` with `len` payload bytes is the next data in order, fits the advertised
+    /// window and the receive buffer whole, and (with timestamps) passes PAWS outright (RFC
+    /// 7323 5.3, TSval not older than TS.Recent). `Some(TSval)` (`None` inside without
+    /// timestamps) when it does.
+    #[inline]
+    fn next_in_order<R: RecvBuffer + ?Sized>(
+        &self,
+        seg: &TcpHeader,
+        len: usize,
+        rcv: &R,
+    ) -> Option<Option<u32>> {
+        if seg.seq != self.rcv_nxt
+            || len == 0
+            || len > MAX_PAYLOAD
+            || len32(len) > self.rcv_wnd()
+            || len > rcv.window()
+        {
             return None;
         }
-        // PAWS (RFC 7323 5.3): only a timestamp that passes outright is predicted.
-        let ts = self.has(flag::TS);
-        let tsval = if ts {
-            let (tsval, _) = seg.options.timestamps?;
-            if self.has(flag::TS_RECENT) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
-                return None;
-            }
-            Some(tsval)
-        } else {
-            None
-        };
+        if !self.has(flag::TS) {
+            return Some(None);
+        }
+        let (tsval, _) = seg.options.timestamps?;
+        if self.has(flag::TS_RECENT) && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+            return None;
+        }
+        Some(Some(tsval))
+    }
 
-        // The prediction holds: from here on, exactly what on_segment does for this segment.
-        // TS.Recent (RFC 7323 4.3) for a segment covering Last.ACK.sent; PAWS above already
-        // made TSval not older than TS.Recent.
+    /// What SEGMENT ARRIVES does with a segment [`next_in_order`](Self::next_in_order)
+    /// accepted, once ACK processing has nothing to do but the window update: TS.Recent, the
+    /// window, the text, the delayed-ACK policy.
+    #[inline]
+    fn take_in_order<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        tsval: Option<u32>,
+        payload: &[u8],
+        rcv: &mut R,
+    ) {
+        // TS.Recent (RFC 7323 4.3) for a segment covering Last.ACK.sent; PAWS already made
+        // TSval not older than TS.Recent.
         if let Some(tsval) = tsval {
             if seg.seq.le(self.rcv_acked) {
                 self.ts_recent = tsval;
@@ -89,17 +146,15 @@ impl Tcb {
             self.snd_wl2 = seg.ack;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
         }
-        self.arm_keepalive(cfg, now);
         // Segment text, in order, untrimmed, no hole behind it.
+        let len = payload.len();
         rcv.write_at(0, payload);
         rcv.commit(len);
-        self.rcv_nxt += seg_bytes;
-        let seg_len = seg_bytes.min(u32::from(cfg.mss));
+        self.rcv_nxt += len32(len);
+        let seg_len = len32(len).min(u32::from(cfg.mss));
         if seg_len > u32::from(self.rcv_mss) {
             self.rcv_mss = seg_len as u16;
         }
         self.schedule_ack(cfg, now);
-        self.arm_timers(cfg, now, len32(snd_len));
-        Some(Events::READABLE)
     }
 }

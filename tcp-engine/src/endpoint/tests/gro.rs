@@ -119,16 +119,23 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len as u32).map(|i| (i % 251) as u8).collect()
 }
 
-/// Segment `k` (1000 bytes) of `data` from the peer on `port`, verified by the device.
+/// Segment `k` (1000 bytes) of `data` from the peer on `port`, advertising window 65535.
 fn segment(port: u16, iss: u32, y: u32, data: &[u8], k: usize, flags: TcpFlags) -> Vec<u8> {
-    let h = seg(
-        80,
-        port,
-        y + 1 + 1000 * k as u32,
-        Some(iss + 1),
-        flags,
-        65535,
-    );
+    segment_with_window(port, iss, y, data, k, flags, 65535)
+}
+
+/// [`segment`] advertising `window`.
+fn segment_with_window(
+    port: u16,
+    iss: u32,
+    y: u32,
+    data: &[u8],
+    k: usize,
+    flags: TcpFlags,
+    window: u16,
+) -> Vec<u8> {
+    let seq = y + 1 + 1000 * k as u32;
+    let h = seg(80, port, seq, Some(iss + 1), flags, window);
     PEER.tcp(&h, &data[1000 * k..1000 * (k + 1)])
 }
 
@@ -149,8 +156,7 @@ fn consecutive_in_order_segments_are_one_run_with_one_event_and_one_ack() {
             } else {
                 TcpFlags::NONE
             };
-            let meta = if k == 3 { RxMeta::UNVERIFIED } else { GOOD };
-            (segment(port, iss, y, &data, k, flags), meta)
+            (segment(port, iss, y, &data, k, flags), GOOD)
         })
         .collect::<Vec<_>>();
     let before = *ep.counters();
@@ -301,4 +307,30 @@ fn runs_of_two_connections_interleaved_stay_apart_and_in_order() {
         acked, want,
         "one ACK per connection, covering its four segments"
     );
+}
+
+#[test]
+fn software_checked_frames_join_and_a_new_window_starts_a_new_run() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let data = pattern(6000);
+    let mut burst: Vec<(Vec<u8>, RxMeta)> = (0..6)
+        .map(|k| (segment(port, iss, y, &data, k, TcpFlags::NONE), GOOD))
+        .collect();
+    // Segment 2: checksums left to software (correct): verified here and coalesced. From
+    // segment 4 on the peer's window moved: a new run.
+    burst[2].1 = RxMeta::UNVERIFIED;
+    for k in [4, 5] {
+        burst[k].0 = segment_with_window(port, iss, y, &data, k, TcpFlags::NONE, 60000);
+    }
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, burst.clone());
+    same_as_frame_by_frame(&ep, &p, key, &burst);
+    let c = ep.counters();
+    assert_eq!(c.rx_predicted - before.rx_predicted, 6, "all predicted");
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 4, "runs 0-3, 4-5");
+    assert_eq!(p.events.len(), 2, "{:?}", p.events);
+    assert_eq!(p.offers.concat(), data);
+    assert_eq!(p.sent.len(), 1, "{:?}", p.sent);
+    assert_eq!(p.sent[0].h.ack.0, y + 6001);
 }

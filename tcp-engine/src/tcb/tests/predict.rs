@@ -175,3 +175,109 @@ fn a_zero_or_full_receive_window_is_left_to_the_state_machine() {
         "zero window"
     );
 }
+
+/// Delivers `segs` to `host` through the state machine and to a twin as software GRO runs
+/// would: a run begins with [`Tcb::on_segment_predicted`] and continues with
+/// [`Tcb::on_segment_followed`]; a segment either refuses ends the run, and the twin takes it
+/// through the state machine too. After every segment the two must agree. Returns how many
+/// segments were taken as runs' later segments.
+fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
+    let mut twin = (host.tcb.clone(), host.rcv.clone());
+    let mut in_run = false;
+    let mut followed = 0;
+    for (h, data) in segs {
+        let snd_len = host.snd.len();
+        let taken = if in_run {
+            twin.0
+                .on_segment_followed(&host.cfg, host.now, h, data, &mut twin.1)
+        } else {
+            twin.0.on_segment_predicted(
+                &host.cfg,
+                host.now,
+                h,
+                data,
+                snd_len,
+                &mut twin.1,
+                &host.loss,
+            )
+        };
+        let r = host.deliver(*h, data);
+        match taken {
+            Some(events) => {
+                assert_eq!(r.events, events, "{h:?}");
+                followed += usize::from(in_run);
+                in_run = true;
+            }
+            None => {
+                in_run = false;
+                twin.0.on_segment(
+                    &host.cfg,
+                    host.now,
+                    h,
+                    data,
+                    &mut host.snd.clone(),
+                    &mut twin.1,
+                    &mut host.loss.clone(),
+                );
+            }
+        }
+        assert_eq!(
+            std::format!("{:?}", twin.0),
+            std::format!("{:?}", host.tcb),
+            "runs and the state machine disagree after {h:?}"
+        );
+        let (a, b) = (twin.1.peek(0, usize::MAX), host.rcv.peek(0, usize::MAX));
+        assert_eq!([a.0, a.1].concat(), [b.0, b.1].concat());
+    }
+    followed
+}
+
+#[test]
+fn runs_of_followed_segments_match_the_state_machine() {
+    let mut c = established(plain(), 4096, 16 * 1024, WND);
+    let next = Y + 1;
+    let segs: Vec<_> = (0..5u32)
+        .map(|k| (ack(next + 1000 * k, ISS + 1, WND), vec![k as u8; 1000]))
+        .collect();
+    assert_eq!(as_runs(&mut c, &segs), 4, "one run of five");
+    // The receive buffer fills: the segment that would be trimmed ends the run.
+    let next = next + 5000;
+    let segs: Vec<_> = (0..13u32)
+        .map(|k| (ack(next + 1000 * k, ISS + 1, WND), vec![9; 1000]))
+        .collect();
+    let followed = as_runs(&mut c, &segs);
+    assert!(
+        (9..12).contains(&followed),
+        "the run ends at the full buffer: {followed}"
+    );
+}
+
+#[test]
+fn runs_with_timestamps_keep_paws_and_ts_recent_exact() {
+    let mut c = established_ts();
+    let next = Y + 1;
+    let ts = |k: u32, tsval: u32| (data_ts(next + 500 * k, tsval), vec![k as u8; 500]);
+    // Equal, then growing TSvals: one run (TS.Recent stays 100: these segments lie beyond
+    // Last.ACK.sent). A TSval older than TS.Recent is refused (PAWS) and ends it; the
+    // segment sent again with a good TSval begins the next run.
+    let segs = vec![
+        ts(0, 100),
+        ts(1, 100),
+        ts(2, 101),
+        ts(3, 105),
+        ts(4, 99),
+        ts(4, 104),
+        ts(5, 106),
+    ];
+    let before = predicted_so_far();
+    let followed = as_runs(&mut c, &segs);
+    assert_eq!(
+        followed, 4,
+        "0-3 and 4-5 are runs, the first 4 is dropped by PAWS"
+    );
+    assert!(predicted_so_far() > before);
+    // After an ACK (Last.ACK.sent moves up), the next run's first segment updates TS.Recent.
+    assert!(!c.send_all().is_empty());
+    let segs = vec![ts(6, 200), ts(7, 200), ts(8, 201)];
+    assert_eq!(as_runs(&mut c, &segs), 2);
+}
