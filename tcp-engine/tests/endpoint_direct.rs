@@ -4,7 +4,8 @@
 //! path runs all the time next to the direct one; the streams stay byte-exact in both
 //! directions under loss, duplication, reordering and corruption, with software checksums,
 //! with checksum offload and with TSO (super-frames segmented by the link or delivered whole).
-//! Byte-exactness is the ordering proof: every offer is checked against the pattern at the
+//! Software GRO (runs of header-predicted segments in `poll_direct`) takes part in both
+//! directions. Byte-exactness is the ordering proof: every offer is checked against the pattern at the
 //! application's read position, so a payload offered while earlier bytes waited in the buffer
 //! (or before a hole was filled) would fail the check.
 //!
@@ -61,6 +62,10 @@ fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
             stream.direct < bytes,
             "{name}: nothing went through the buffer"
         );
+    }
+    // Software GRO runs took part of both streams (into the sink and into the buffer).
+    for ep in [&r.client_ep, &r.server_ep] {
+        assert!(ep.rx_coalesced > 0, "{name}: GRO ran: {ep:?}");
     }
     assert!(
         r.a_to_b.lost > 0 && r.b_to_a.lost > 0,

@@ -4,6 +4,9 @@
 //! step the endpoint's bookkeeping (queues, timer wheel, listener chains, slot accounting) and
 //! every connection's state-machine invariants hold.
 //!
+//! Frames are received one by one (`receive`, `receive_direct`) and in bursts of four through
+//! `poll_direct`, whose software GRO coalesces runs of predicted segments.
+//!
 //! Segments are built around the real sequence numbers of the connections most of the time, so
 //! the state machines get past the acceptability checks and into every state.
 
@@ -11,7 +14,7 @@ mod common;
 
 use common::{Ep, host, ip, mac};
 use proptest::prelude::*;
-use tcp_engine::device::{ChecksumState, OffloadCaps, RxMeta};
+use tcp_engine::device::{ChecksumState, FrameDevice, OffloadCaps, RxMeta, TxMeta};
 use tcp_engine::endpoint::{Buffers, Outbound, Received};
 use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
@@ -160,8 +163,48 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A device holding the frames queued for one `poll_direct` burst; what the endpoint sends
+/// through it is checked as the send phase's frames are, then dropped.
+struct BurstDevice {
+    caps: OffloadCaps,
+    rx: Vec<(Vec<u8>, RxMeta)>,
+    tx: Vec<u8>,
+}
+
+impl FrameDevice for BurstDevice {
+    fn caps(&self) -> OffloadCaps {
+        self.caps
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, mut on_frame: F) -> usize {
+        let n = self.rx.len().min(max);
+        for (mut frame, meta) in self.rx.drain(..n) {
+            on_frame(&mut frame, meta);
+        }
+        n
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        let (len, meta) = fill(&mut self.tx)?;
+        if !meta.checksum && meta.tso_mss.is_none() {
+            parse_frame(&self.tx[..len], RxMeta::UNVERIFIED).expect("our frames parse");
+        } else {
+            assert!(
+                self.caps.tx_checksum,
+                "offload requested from a device without it"
+            );
+        }
+        Some((len, meta))
+    }
+}
+
 struct Fuzz {
     ep: Ep,
+    /// Frames waiting for a `poll_direct` burst.
+    burst: BurstDevice,
     now: Instant,
     /// Every key ever handed out (stale ones included).
     keys: Vec<SlotKey>,
@@ -216,23 +259,39 @@ impl Fuzz {
         SeqNum(base.0.wrapping_add(sel.1 as u32))
     }
 
-    /// Receives `frame`, every other time through zero-copy receive with a sink that takes
-    /// all, half or none of what it is offered.
+    /// Receives `frame`: one time in three through `receive`, one through zero-copy receive
+    /// with a sink that takes all, half or none of what it is offered, and one queued for a
+    /// burst of four that `poll_direct` receives (software GRO) with such a sink.
     fn deliver(&mut self, mut frame: Vec<u8>, meta: RxMeta) {
         self.turn = self.turn.wrapping_add(1);
-        if self.turn % 2 == 0 {
-            let _ = self.ep.receive(self.now, &mut frame, meta);
-            return;
-        }
-        let share = (self.turn / 2) % 3;
-        let mut sink = |_: SlotKey, data: &[u8]| match share {
+        let share = (self.turn / 3) % 3;
+        let mut sink = move |_: SlotKey, data: &[u8]| match share {
             0 => data.len(),
             1 => data.len() / 2,
             _ => 0,
         };
-        let _ = self
-            .ep
-            .receive_direct(self.now, &mut frame, meta, &mut sink);
+        match self.turn % 3 {
+            0 => {
+                let _ = self.ep.receive(self.now, &mut frame, meta);
+            }
+            1 => {
+                let _ = self
+                    .ep
+                    .receive_direct(self.now, &mut frame, meta, &mut sink);
+            }
+            _ => {
+                self.burst.rx.push((frame, meta));
+                if self.burst.rx.len() >= 4 {
+                    self.poll_burst(sink);
+                }
+            }
+        }
+    }
+
+    /// Receives the queued burst through `poll_direct` (its sends are checked and dropped).
+    fn poll_burst(&mut self, sink: impl FnMut(SlotKey, &[u8]) -> usize) {
+        self.ep
+            .poll_direct(self.now, &mut self.burst, |_, _| {}, sink);
     }
 
     fn apply(&mut self, op: Op) {
@@ -495,6 +554,11 @@ fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
         buf: vec![0u8; 70_000],
         offload: caps.tx_checksum,
         turn: 0,
+        burst: BurstDevice {
+            caps,
+            rx: Vec::new(),
+            tx: vec![0u8; 70_000],
+        },
     };
     f.ep.add_neighbor(f.now, ip(2), mac(2));
     for port in [80, 80, 81] {
@@ -504,8 +568,12 @@ fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 .unwrap();
         f.keys.push(k);
     }
-    for op in ops {
+    for op in ops.into_iter().chain([Op::Tick(0)]) {
         f.apply(op.clone());
+        if let Op::Tick(_) = op {
+            // Whatever waits for a burst arrives now (and at the end).
+            f.poll_burst(|_, d: &[u8]| d.len());
+        }
         if let Err(e) = f.ep.check_invariants() {
             return Err(TestCaseError::fail(format!("after {op:?}: {e}")));
         }

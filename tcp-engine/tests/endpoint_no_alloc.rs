@@ -150,6 +150,11 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps, direct: bool) {
         direct,
         "zero-copy receive ran exactly when asked"
     );
+    assert!(
+        r.server_ep.rx_coalesced > 0 && r.client_ep.rx_coalesced > 0,
+        "the software GRO path ran: {:?}",
+        r.server_ep
+    );
     drop((buffers_a, buffers_b));
 }
 

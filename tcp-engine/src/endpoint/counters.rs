@@ -67,6 +67,15 @@ counters! {
         rx_segments,
         /// Payload bytes of those segments.
         rx_payload_bytes,
+        /// Segments (counted in `rx_segments`) taken on the short path: the next in-order
+        /// data of an established connection, accepted by header prediction
+        /// ([`Tcb::on_segment_predicted`](crate::tcb::Tcb::on_segment_predicted)) or as a
+        /// later segment of a GRO run.
+        rx_predicted,
+        /// Segments (counted in `rx_segments` and `rx_predicted`) that the poll helper's
+        /// software GRO coalesced into the run of the segment before them: no lookup, one
+        /// event and one timer and send-queue update for the whole run.
+        rx_coalesced,
         /// RSTs answered in place for segments that matched no connection or listener.
         rst_for_unknown,
         /// RSTs answered in place by connections and listeners (bad ACKs, ACKs to listeners).

@@ -153,6 +153,7 @@ mod app;
 mod buffers;
 mod counters;
 mod direct;
+mod gro;
 mod loss;
 mod poll;
 mod prefetch;
@@ -515,6 +516,8 @@ pub struct Endpoint<B, SS, MS, LS> {
     tx_burst: usize,
     counters: EndpointCounters,
     stash: poll::ReplyStash,
+    /// The software-GRO run of the receive burst in progress (none between bursts).
+    gro: Option<gro::GroRun>,
 }
 
 /// An abort's RST waiting for a transmit buffer.
@@ -664,6 +667,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             tx_burst: config.tx_burst,
             counters: EndpointCounters::default(),
             stash: poll::ReplyStash::new(),
+            gro: None,
         })
     }
 

@@ -11,6 +11,7 @@
 //! (`replies_dropped`), as a NIC drops what its queue cannot hold.
 
 use super::direct::{NoSink, ReceiveSink};
+use super::gro::GroTake;
 use super::prefetch::Prefetcher;
 use super::rx::{Open, Received};
 use super::tx::{NextOutput, Outbound, PlannedSegment};
@@ -130,6 +131,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// left, the device is full or `tx_burst` frames went (timer events on the way go to
     /// `on_event` too), and flushes the device once.
     ///
+    /// Consecutive in-order data segments of one connection within the burst are received
+    /// as one run (software GRO, see the `gro` module): each is accepted exactly as
+    /// [`receive`](Self::receive) would, but the run reports one [`Open`] (its segments'
+    /// events merged, [`Events::READABLE`](crate::tcb::Events::READABLE)) when it ends, before
+    /// anything else of the burst.
+    ///
     /// A poll loop calls this, then sleeps until [`next_deadline`](Self::next_deadline) or the
     /// device has frames, whichever comes first.
     pub fn poll<D: FrameDevice>(
@@ -145,7 +152,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// connection's receive buffer is empty is offered to `sink` straight from the received
     /// frame (see [`ReceiveSink`]), before any event of the frame reaches `on_event`; what the
     /// sink does not take is buffered for [`read`](Self::read) as usual. Events are unchanged:
-    /// a segment whose payload the sink took whole still reports
+    /// a segment (or a GRO run) whose payload the sink took whole still reports
     /// [`Events::READABLE`](crate::tcb::Events::READABLE), and a read then finds nothing.
     pub fn poll_direct<D: FrameDevice, K: ReceiveSink>(
         &mut self,
@@ -163,7 +170,18 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         device.rx_burst(burst, |frame, meta| {
             report.received += 1;
-            let reply = match self.receive_direct(now, frame, meta, &mut sink) {
+            let fast = match self.gro_receive(
+                now,
+                frame,
+                meta,
+                &mut sink,
+                &mut on_event,
+                &mut report.events,
+            ) {
+                GroTake::Taken => return,
+                GroTake::Normal(fast) => fast,
+            };
+            let reply = match self.receive_parsed(now, frame, meta, fast, &mut sink) {
                 Received::Reply(r) => Some(r),
                 Received::Open(open) => {
                     report.events += 1;
@@ -179,6 +197,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 }
             }
         });
+        self.gro_flush(&mut on_event, &mut report.events);
         for i in 0..self.stash.count {
             let (at, len, meta) = self.stash.entries[i];
             let (at, len) = (usize::from(at), usize::from(len));

@@ -13,9 +13,9 @@ use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
 use crate::table::{FourTuple, Matched, SlotKey};
-use crate::tcb::{DropReason, Events, State, Tcb, reset_for};
+use crate::tcb::{DropReason, Events, Reaction, State, Tcb, reset_for};
 use crate::time::Instant;
-use crate::wire::frame::{emit_arp_frame, parse_frame, parse_tcp_fast};
+use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
 use crate::wire::{
     self, ArpOperation, ArpRepr, EtherType, EthernetAddress, EthernetRepr, IcmpEchoKind,
     IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
@@ -96,6 +96,15 @@ struct SegmentOutcome {
     dropped: Option<DropReason>,
 }
 
+/// The reaction to a segment header prediction took (no reply, no drop).
+#[inline]
+fn predicted(events: Events) -> Reaction {
+    Reaction {
+        events,
+        ..Reaction::default()
+    }
+}
+
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
     super::Endpoint<B, SS, MS, LS>
 {
@@ -116,11 +125,27 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         meta: RxMeta,
         sink: &mut K,
     ) -> Received {
+        let fast = parse_tcp_fast(frame, meta, self.mac);
+        self.receive_parsed(now, frame, meta, fast, sink)
+    }
+
+    /// [`receive_direct`](Self::receive_direct) of a frame [`parse_tcp_fast`] has already
+    /// looked at (`fast`: what it returned).
+    pub(super) fn receive_parsed<K: ReceiveSink + ?Sized>(
+        &mut self,
+        now: Instant,
+        frame: &mut [u8],
+        meta: RxMeta,
+        fast: Option<FastTcp>,
+        sink: &mut K,
+    ) -> Received {
         self.counters.rx_frames += 1;
         self.counters.rx_bytes += frame.len() as u64;
         self.advance(now);
-        if let Some(r) = self.receive_fast(now, frame, meta, sink) {
-            return r;
+        if let Some(fast) = fast {
+            if let Some(r) = self.receive_fast(now, frame, fast, sink) {
+                return r;
+            }
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -170,18 +195,17 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// The fast path: a segment of the common shape ([`parse_tcp_fast`]) for a connection
-    /// (not a listener) skips the general parser and the address checks (the connection's
-    /// peer passed them when it was opened). `None`: take the general path.
+    /// The fast path: a segment of the common shape (`fast`, from [`parse_tcp_fast`]) for a
+    /// connection (not a listener) skips the general parser and the address checks (the
+    /// connection's peer passed them when it was opened). `None`: take the general path.
     #[inline]
     fn receive_fast<K: ReceiveSink + ?Sized>(
         &mut self,
         now: Instant,
         frame: &mut [u8],
-        meta: RxMeta,
+        fast: FastTcp,
         sink: &mut K,
     ) -> Option<Received> {
-        let fast = parse_tcp_fast(frame, meta, self.mac)?;
         let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
             return None;
@@ -355,18 +379,36 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let r = match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
+                let snd_len = crate::tcb::SendBuffer::len(snd);
                 if K::ACTIVE
                     && !payload.is_empty()
                     && DirectRecv::<_, K>::eligible(rcv, loss.out_of_order().is_empty())
                 {
                     let mut direct = DirectRecv::new(rcv, sink, key);
-                    let r = c
-                        .tcb
-                        .on_segment(cfg, now, h, payload, snd, &mut direct, loss);
+                    let r = match c.tcb.on_segment_predicted(
+                        cfg,
+                        now,
+                        h,
+                        payload,
+                        snd_len,
+                        &mut direct,
+                        loss,
+                    ) {
+                        Some(events) => predicted(events),
+                        None => c
+                            .tcb
+                            .on_segment(cfg, now, h, payload, snd, &mut direct, loss),
+                    };
                     self.counters.rx_direct_bytes += direct.delivered() as u64;
                     r
                 } else {
-                    c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
+                    match c
+                        .tcb
+                        .on_segment_predicted(cfg, now, h, payload, snd_len, rcv, loss)
+                    {
+                        Some(events) => predicted(events),
+                        None => c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss),
+                    }
                 }
             }
             None => c

@@ -158,7 +158,7 @@ impl Tcb {
 
     /// Receive window: what was advertised and not yet filled.
     #[inline]
-    fn rcv_wnd(&self) -> u32 {
+    pub(super) fn rcv_wnd(&self) -> u32 {
         if self.rcv_adv.gt(self.rcv_nxt) {
             self.rcv_adv - self.rcv_nxt
         } else {
@@ -583,7 +583,7 @@ impl Tcb {
     }
 
     /// Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2) for in-order data.
-    fn schedule_ack(&mut self, cfg: &TcbConfig, now: Instant) {
+    pub(super) fn schedule_ack(&mut self, cfg: &TcbConfig, now: Instant) {
         let unacked = self.rcv_nxt - self.rcv_acked;
         let full = u32::from(self.rcv_mss).max(1);
         match cfg.delayed_ack {

@@ -158,6 +158,7 @@ pub mod config;
 mod congestion;
 mod input;
 mod output;
+mod predict;
 pub mod reasm;
 mod rtt;
 pub mod scoreboard;

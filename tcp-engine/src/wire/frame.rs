@@ -418,7 +418,6 @@ pub struct FastTcp {
 /// segment, [`parse_frame`] returns the same one. Never panics.
 #[inline]
 pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> Option<FastTcp> {
-    use crate::device::ChecksumState::{Good, Unknown};
     use crate::segment::TcpFlags;
     const L3: usize = ethernet::HEADER_LEN;
     const L4: usize = L3 + ipv4::HEADER_LEN;
@@ -467,25 +466,7 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
     let payload = L4 + doff..L3 + total;
     let src_ip = Ipv4Address([head[L3 + 12], head[L3 + 13], head[L3 + 14], head[L3 + 15]]);
     let dst_ip = Ipv4Address([head[L3 + 16], head[L3 + 17], head[L3 + 18], head[L3 + 19]]);
-    let ip_ok = match meta.ip {
-        Good => true,
-        Unknown => checksum::is_valid_sum(checksum::sum(&head[L3..L4])),
-        _ => false,
-    };
-    let tcp_ok = match meta.l4 {
-        Good => true,
-        Unknown => {
-            let pseudo = checksum::pseudo_header_sum(
-                src_ip.0,
-                dst_ip.0,
-                IpProtocol::TCP.0,
-                segment.len() as u32,
-            );
-            checksum::is_valid_sum(checksum::add(pseudo, checksum::sum(segment)))
-        }
-        _ => false,
-    };
-    if !(ip_ok && tcp_ok) {
+    if !tcp_checksums_ok(&head[L3..L4], segment, meta) {
         return None;
     }
     Some(FastTcp {
@@ -495,6 +476,34 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
         header,
         payload,
     })
+}
+
+/// The checksum verdicts of a TCP/IPv4 frame with IPv4 header `ip` (20 bytes, no options)
+/// and TCP segment `segment`: the device's where it checked, else computed here. `false` for
+/// a bad checksum, or a layer the device says has none.
+#[inline]
+pub(crate) fn tcp_checksums_ok(ip: &[u8], segment: &[u8], meta: RxMeta) -> bool {
+    use crate::device::ChecksumState::{Good, Unknown};
+    let ip_ok = match meta.ip {
+        Good => true,
+        Unknown => checksum::is_valid_sum(checksum::sum(ip)),
+        _ => false,
+    };
+    ip_ok
+        && match meta.l4 {
+            Good => true,
+            Unknown if ip.len() >= 20 => {
+                let addr = |at: usize| [ip[at], ip[at + 1], ip[at + 2], ip[at + 3]];
+                let pseudo = checksum::pseudo_header_sum(
+                    addr(12),
+                    addr(16),
+                    IpProtocol::TCP.0,
+                    segment.len() as u32,
+                );
+                checksum::is_valid_sum(checksum::add(pseudo, checksum::sum(segment)))
+            }
+            _ => false,
+        }
 }
 
 /// A received frame taken apart.

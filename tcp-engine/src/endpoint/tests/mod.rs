@@ -6,6 +6,7 @@
 //! `parse_frame`; checksums of what we send are also checked by `softnic::verify_rx`.
 
 mod direct;
+mod gro;
 mod scenarios;
 
 use super::*;

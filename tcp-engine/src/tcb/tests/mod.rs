@@ -6,6 +6,7 @@
 
 mod fuzz;
 mod link;
+mod predict;
 mod scenarios;
 
 use super::*;
@@ -22,6 +23,11 @@ pub(super) struct Host {
     /// The connection's loss-recovery state (kept next to the `Tcb`, as an owner of one does).
     pub loss: LossState,
     pub now: Instant,
+}
+
+std::thread_local! {
+    /// Segments header prediction took in this test thread (see [`Host::deliver`]).
+    pub(super) static PREDICTED: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
 }
 
 /// A segment as it would travel: header plus payload.
@@ -58,7 +64,29 @@ impl Host {
         }
     }
 
+    /// Delivers one segment through [`Tcb::on_segment`]; when header prediction
+    /// ([`Tcb::on_segment_predicted`]) takes the same segment, checks on a twin that it left
+    /// the connection, its buffers and its loss state exactly as the full state machine did.
     pub fn deliver(&mut self, h: TcpHeader, data: &[u8]) -> Reaction {
+        let mut twin = (self.tcb.clone(), self.rcv.clone());
+        let snd_len = self.snd.len();
+        let predicted = twin.0.on_segment_predicted(
+            &self.cfg,
+            self.now,
+            &h,
+            data,
+            snd_len,
+            &mut twin.1,
+            &self.loss,
+        );
+        if predicted.is_none() {
+            assert_eq!(
+                std::format!("{:?}", twin.0),
+                std::format!("{:?}", self.tcb),
+                "a refused prediction changed the connection"
+            );
+        }
+        let loss_before = self.loss;
         let r = self.tcb.on_segment(
             &self.cfg,
             self.now,
@@ -68,6 +96,39 @@ impl Host {
             &mut self.rcv,
             &mut self.loss,
         );
+        if let Some(events) = predicted {
+            PREDICTED.with(|n| n.set(n.get() + 1));
+            assert_eq!(
+                r,
+                Reaction {
+                    events,
+                    ..Reaction::default()
+                },
+                "prediction and state machine react differently to {h:?}"
+            );
+            assert_eq!(
+                std::format!("{:?}", twin.0),
+                std::format!("{:?}", self.tcb),
+                "prediction and state machine disagree on the connection after {h:?}"
+            );
+            assert_eq!(
+                self.snd.len(),
+                snd_len,
+                "a predicted segment consumed send data"
+            );
+            assert_eq!(
+                self.loss, loss_before,
+                "a predicted segment changed loss state"
+            );
+            let (a, b) = (RecvBuffer::window(&twin.1), RecvBuffer::window(&self.rcv));
+            assert_eq!(a, b, "receive windows differ");
+            let (theirs, ours) = (twin.1.peek(0, usize::MAX), self.rcv.peek(0, usize::MAX));
+            assert_eq!(
+                [theirs.0, theirs.1].concat(),
+                [ours.0, ours.1].concat(),
+                "received bytes differ"
+            );
+        }
         self.check();
         r
     }

@@ -1,0 +1,336 @@
+//! Software GRO in `poll_direct`, burst by burst: which segments join a run, which end it,
+//! the events and ACKs a run produces and the bytes it delivers.
+
+use super::scenarios::establish;
+use super::*;
+use crate::device::{FrameDevice, OffloadCaps};
+use crate::tcb::Events;
+use std::vec::Vec;
+
+const T0: Instant = Instant::from_secs(1);
+
+/// A device holding one receive burst and collecting what is sent.
+struct Burst {
+    rx: Vec<(Vec<u8>, RxMeta)>,
+    tx: Vec<(Vec<u8>, TxMeta)>,
+}
+
+impl FrameDevice for Burst {
+    fn caps(&self) -> OffloadCaps {
+        OffloadCaps::none(1514)
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, mut on_frame: F) -> usize {
+        let n = self.rx.len().min(max);
+        for (mut frame, meta) in self.rx.drain(..n) {
+            on_frame(&mut frame, meta);
+        }
+        n
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        let mut buf = vec![0u8; 1514];
+        let (len, meta) = fill(&mut buf)?;
+        buf.truncate(len);
+        self.tx.push((buf, meta));
+        Some((len, meta))
+    }
+}
+
+/// What one poll of a burst produced.
+struct Polled {
+    events: Vec<Open>,
+    /// Payload offered to the sink, offer by offer.
+    offers: Vec<Vec<u8>>,
+    sent: Vec<Sent>,
+}
+
+/// Runs `frames` through one `poll_direct` with a sink taking every offer.
+fn poll_burst(ep: &mut Ep, frames: Vec<(Vec<u8>, RxMeta)>) -> Polled {
+    let mut dev = Burst {
+        rx: frames,
+        tx: Vec::new(),
+    };
+    let mut events = Vec::new();
+    let mut offers = Vec::new();
+    ep.poll_direct(
+        T0,
+        &mut dev,
+        |_, open| events.push(open),
+        |_, data: &[u8]| {
+            offers.push(data.to_vec());
+            data.len()
+        },
+    );
+    ep.check_invariants().expect("endpoint invariants");
+    let sent = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+    Polled {
+        events,
+        offers,
+        sent,
+    }
+}
+
+/// The same burst received frame by frame with [`Endpoint::receive_direct`] (no GRO) by an
+/// endpoint built the same way: the frames it sends (ACKs) and its connection afterwards must
+/// be those of the GRO endpoint.
+fn same_as_frame_by_frame(gro: &Ep, polled: &Polled, key: SlotKey, frames: &[(Vec<u8>, RxMeta)]) {
+    let mut ep = endpoint_with_peer(4);
+    let (twin, ..) = establish(&mut ep, T0);
+    assert_eq!(twin, key, "the twin endpoint opened the same connection");
+    let mut events = Events::default();
+    let mut offered = Vec::new();
+    for (frame, meta) in frames {
+        let mut frame = frame.clone();
+        let mut sink = |_: SlotKey, d: &[u8]| {
+            offered.push(d.to_vec());
+            d.len()
+        };
+        if let Received::Open(o) = ep.receive_direct(T0, &mut frame, *meta, &mut sink) {
+            events |= o.events;
+        }
+        ep.check_invariants().unwrap();
+    }
+    assert_eq!(polled.offers, offered, "offers differ");
+    let sent = drain_tcp(&mut ep, T0);
+    let view = |s: &[Sent]| -> Vec<(u32, u32, TcpFlags, u16, usize)> {
+        s.iter()
+            .map(|s| (s.h.seq.0, s.h.ack.0, s.h.flags, s.h.window, s.payload.len()))
+            .collect()
+    };
+    assert_eq!(view(&polled.sent), view(&sent), "ACKs differ");
+    let merged = polled
+        .events
+        .iter()
+        .fold(Events::default(), |e, o| e | o.events);
+    assert_eq!(merged, events, "events differ");
+    let (a, b) = (gro.tcb(key).unwrap(), ep.tcb(key).unwrap());
+    assert_eq!(
+        std::format!("{a:?}"),
+        std::format!("{b:?}"),
+        "connections differ"
+    );
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// Segment `k` (1000 bytes) of `data` from the peer on `port`, advertising window 65535.
+fn segment(port: u16, iss: u32, y: u32, data: &[u8], k: usize, flags: TcpFlags) -> Vec<u8> {
+    segment_with_window(port, iss, y, data, k, flags, 65535)
+}
+
+/// [`segment`] advertising `window`.
+fn segment_with_window(
+    port: u16,
+    iss: u32,
+    y: u32,
+    data: &[u8],
+    k: usize,
+    flags: TcpFlags,
+    window: u16,
+) -> Vec<u8> {
+    let seq = y + 1 + 1000 * k as u32;
+    let h = seg(80, port, seq, Some(iss + 1), flags, window);
+    PEER.tcp(&h, &data[1000 * k..1000 * (k + 1)])
+}
+
+const GOOD: RxMeta = RxMeta {
+    ip: ChecksumState::Good,
+    l4: ChecksumState::Good,
+};
+
+#[test]
+fn consecutive_in_order_segments_are_one_run_with_one_event_and_one_ack() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let data = pattern(6000);
+    let burst = (0..6)
+        .map(|k| {
+            let flags = if k % 2 == 1 {
+                TcpFlags::PSH
+            } else {
+                TcpFlags::NONE
+            };
+            (segment(port, iss, y, &data, k, flags), GOOD)
+        })
+        .collect::<Vec<_>>();
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, burst.clone());
+    same_as_frame_by_frame(&ep, &p, key, &burst);
+    let c = ep.counters();
+    assert_eq!(
+        c.rx_segments - before.rx_segments,
+        6,
+        "segments still count"
+    );
+    assert_eq!(c.rx_frames - before.rx_frames, 6);
+    assert_eq!(c.rx_payload_bytes - before.rx_payload_bytes, 6000);
+    assert_eq!(c.rx_direct_bytes - before.rx_direct_bytes, 6000);
+    assert_eq!(c.rx_predicted - before.rx_predicted, 6);
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 5, "one run");
+    assert_eq!(p.events.len(), 1, "{:?}", p.events);
+    assert_eq!(p.events[0].key, key);
+    assert_eq!(p.events[0].events, Events::READABLE);
+    assert_eq!(p.offers.len(), 6, "each payload offered from its own frame");
+    assert_eq!(p.offers.concat(), data);
+    assert_eq!(ep.tcb(key).unwrap().rcv_nxt().0, y + 6001);
+    // One ACK for the burst, covering all of it.
+    assert_eq!(p.sent.len(), 1, "{:?}", p.sent);
+    assert_eq!((p.sent[0].h.ack.0, p.sent[0].payload.len()), (y + 6001, 0));
+}
+
+#[test]
+fn runs_end_at_what_must_not_be_coalesced() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let data = pattern(9000);
+    let s = |k: usize| (segment(port, iss, y, &data, k, TcpFlags::NONE), GOOD);
+    let mut corrupt = segment(port, iss, y, &data, 2, TcpFlags::NONE);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xFF;
+    let mut urgent = seg(80, port, y + 1 + 7000, Some(iss + 1), TcpFlags::URG, 65535);
+    urgent.urgent = 1;
+    let burst = vec![
+        s(0),
+        s(1),
+        // A corrupt copy of segment 2 (software check): dropped, ends the run.
+        (corrupt, RxMeta::UNVERIFIED),
+        // Segment 3 before 2: out of order, stored, ACKed at once.
+        s(3),
+        // Segment 2 fills the hole (the full path: an immediate ACK).
+        s(2),
+        // 4 and 5 form a new run; a duplicate of 5 ends it.
+        s(4),
+        s(5),
+        s(5),
+        // 6, then 7 with URG and 8 with FIN: never coalesced.
+        s(6),
+        (PEER.tcp(&urgent, &data[7000..8000]), GOOD),
+        (
+            segment(port, iss, y, &data, 8, TcpFlags::FIN),
+            RxMeta::UNVERIFIED,
+        ),
+    ];
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, burst.clone());
+    same_as_frame_by_frame(&ep, &p, key, &burst);
+    let c = ep.counters();
+    assert_eq!(c.rx_bad_tcp_checksum - before.rx_bad_tcp_checksum, 1);
+    assert_eq!(
+        c.rx_segments - before.rx_segments,
+        10,
+        "all but the corrupt frame"
+    );
+    // Predicted: 0, 1, 4, 5 and 6; coalesced into the run before them: 1 and 5.
+    assert_eq!(c.rx_predicted - before.rx_predicted, 5);
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 2);
+    let events: Vec<Events> = p.events.iter().map(|o| o.events).collect();
+    assert!(p.events.iter().all(|o| o.key == key));
+    assert_eq!(
+        events,
+        vec![
+            Events::READABLE, // run 0-1
+            Events::READABLE, // 2 fills the hole (3 stored: no event)
+            Events::READABLE, // run 4-5
+            Events::READABLE, // 6
+            Events::READABLE, // 7 (URG)
+            Events::READABLE | Events::PEER_CLOSED,
+        ],
+    );
+    // Everything in order, once: 0 and 1 offered from their frames; from the out-of-order
+    // segment on, the buffer holds readable bytes, so the rest (runs included) is buffered.
+    assert_eq!(
+        p.offers,
+        vec![data[..1000].to_vec(), data[1000..2000].to_vec()]
+    );
+    let mut got = p.offers.concat();
+    let mut rest = vec![0u8; 16 << 10];
+    let n = ep.read(key, &mut rest).unwrap();
+    got.extend_from_slice(&rest[..n]);
+    assert_eq!(got, data);
+    assert_eq!(ep.tcb(key).unwrap().rcv_nxt().0, y + 9002, "data and FIN");
+    // The ACKs owed for the out-of-order segment are forgiven when the hole fills (as
+    // without GRO): one ACK covers everything.
+    assert_eq!(p.sent.len(), 1, "{:?}", p.sent);
+    assert_eq!(p.sent[0].h.ack.0, y + 9002);
+}
+
+#[test]
+fn runs_of_two_connections_interleaved_stay_apart_and_in_order() {
+    let mut ep = endpoint_with_peer(4);
+    let (ka, pa, ia, y) = establish(&mut ep, T0);
+    let (kb, pb, ib, _) = establish(&mut ep, T0);
+    let data = pattern(4000);
+    let a = |k: usize| (segment(pa, ia, y, &data, k, TcpFlags::NONE), GOOD);
+    let b = |k: usize| (segment(pb, ib, y, &data, k, TcpFlags::NONE), GOOD);
+    let before = *ep.counters();
+    let mut dev = Burst {
+        rx: vec![a(0), a(1), b(0), b(1), b(2), a(2), a(3), b(3)],
+        tx: Vec::new(),
+    };
+    let mut events = Vec::new();
+    let mut offers: Vec<(SlotKey, usize)> = Vec::new();
+    ep.poll_direct(
+        T0,
+        &mut dev,
+        |_, open| events.push((open.key, open.events)),
+        |key, d: &[u8]| {
+            offers.push((key, d.len()));
+            d.len()
+        },
+    );
+    ep.check_invariants().unwrap();
+    let c = ep.counters();
+    assert_eq!(c.rx_predicted - before.rx_predicted, 8);
+    assert_eq!(
+        c.rx_coalesced - before.rx_coalesced,
+        4,
+        "a: 1 and 3, b: 1 and 2"
+    );
+    let r = Events::READABLE;
+    assert_eq!(events, vec![(ka, r), (kb, r), (ka, r), (kb, r)]);
+    assert_eq!(offers.len(), 8);
+    for key in [ka, kb] {
+        assert_eq!(ep.tcb(key).unwrap().rcv_nxt().0, y + 4001);
+    }
+    let acks: Vec<Sent> = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+    let mut acked: Vec<(u16, u32)> = acks.iter().map(|s| (s.h.src_port, s.h.ack.0)).collect();
+    acked.sort();
+    let mut want = vec![(pa, y + 4001), (pb, y + 4001)];
+    want.sort();
+    assert_eq!(
+        acked, want,
+        "one ACK per connection, covering its four segments"
+    );
+}
+
+#[test]
+fn software_checked_frames_join_and_a_new_window_starts_a_new_run() {
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    let data = pattern(6000);
+    let mut burst: Vec<(Vec<u8>, RxMeta)> = (0..6)
+        .map(|k| (segment(port, iss, y, &data, k, TcpFlags::NONE), GOOD))
+        .collect();
+    // Segment 2: checksums left to software (correct): verified here and coalesced. From
+    // segment 4 on the peer's window moved: a new run.
+    burst[2].1 = RxMeta::UNVERIFIED;
+    for k in [4, 5] {
+        burst[k].0 = segment_with_window(port, iss, y, &data, k, TcpFlags::NONE, 60000);
+    }
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, burst.clone());
+    same_as_frame_by_frame(&ep, &p, key, &burst);
+    let c = ep.counters();
+    assert_eq!(c.rx_predicted - before.rx_predicted, 6, "all predicted");
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 4, "runs 0-3, 4-5");
+    assert_eq!(p.events.len(), 2, "{:?}", p.events);
+    assert_eq!(p.offers.concat(), data);
+    assert_eq!(p.sent.len(), 1, "{:?}", p.sent);
+    assert_eq!(p.sent[0].h.ack.0, y + 6001);
+}

@@ -1,0 +1,283 @@
+//! Header prediction ([`Tcb::on_segment_predicted`]): which segments it takes and which it
+//! must leave to the full state machine. Every segment any `tcb` test delivers is also
+//! cross-checked against the state machine by [`Host::deliver`].
+
+use super::*;
+
+const WND: u16 = 8000;
+
+/// Whether prediction takes `h` with `data` now (tried on a copy: `host` is unchanged).
+fn predicts(host: &Host, h: TcpHeader, data: &[u8]) -> bool {
+    let mut tcb = host.tcb.clone();
+    let mut rcv = host.rcv.clone();
+    tcb.on_segment_predicted(
+        &host.cfg,
+        host.now,
+        &h,
+        data,
+        host.snd.len(),
+        &mut rcv,
+        &host.loss,
+    )
+    .is_some()
+}
+
+fn predicted_so_far() -> u64 {
+    PREDICTED.with(|n| n.get())
+}
+
+/// An established connection using timestamps; the peer's TSval so far is 100.
+fn established_ts() -> Host {
+    let cfg = TcbConfig {
+        timestamps: true,
+        ..plain()
+    };
+    let mut c = Host::client(cfg, ISS, 64 * 1024, 16 * 1024);
+    let syn = c.send_one().expect("SYN");
+    let our_ts = syn
+        .h
+        .options
+        .timestamps
+        .expect("our SYN carries a timestamp")
+        .0;
+    let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, WND);
+    sa.options = syn_opts(cfg.mss);
+    sa.options.timestamps = Some((100, our_ts));
+    assert!(c.deliver(sa, &[]).events.contains(Events::ESTABLISHED));
+    assert_eq!(c.send_all().len(), 1, "the handshake ACK");
+    c
+}
+
+fn data_ts(seq: u32, tsval: u32) -> TcpHeader {
+    let mut h = ack(seq, ISS + 1, WND);
+    h.options.timestamps = Some((tsval, 1));
+    h
+}
+
+#[test]
+fn in_order_data_is_predicted_and_received() {
+    let mut c = established(plain(), 4096, 4096, WND);
+    let before = predicted_so_far();
+    let r = c.deliver(ack(Y + 1, ISS + 1, WND), &[7; 1000]);
+    assert_eq!(r.events, Events::READABLE);
+    let mut psh = ack(Y + 1001, ISS + 1, WND);
+    psh.flags |= TcpFlags::PSH;
+    c.deliver(psh, &[8; 500]);
+    assert_eq!(
+        predicted_so_far() - before,
+        2,
+        "both segments took the short path"
+    );
+    let got = c.read_all();
+    assert_eq!(got.len(), 1500);
+    assert!(got[..1000].iter().all(|&b| b == 7) && got[1000..].iter().all(|&b| b == 8));
+    // The second full segment makes the ACK due now, as the state machine would.
+    let acks = c.send_all();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].h.ack, SeqNum(Y + 1501));
+}
+
+#[test]
+fn segments_that_need_the_state_machine_are_not_predicted() {
+    let mut c = established(plain(), 4096, 4096, WND);
+    let next = Y + 1;
+    let d = [1u8; 100];
+    assert!(predicts(&c, ack(next, ISS + 1, WND), &d));
+    assert!(!predicts(&c, ack(next, ISS + 1, WND), &[]), "a bare ACK");
+    let with = |flags: TcpFlags| seg(next, Some(ISS + 1), flags, WND);
+    for flags in [TcpFlags::FIN, TcpFlags::SYN, TcpFlags::RST, TcpFlags::URG] {
+        assert!(!predicts(&c, with(flags), &d), "{flags:?}");
+    }
+    assert!(
+        !predicts(&c, seg(next, None, TcpFlags::NONE, WND), &d),
+        "no ACK"
+    );
+    assert!(
+        !predicts(&c, ack(next + 1, ISS + 1, WND), &d),
+        "out of order"
+    );
+    assert!(!predicts(&c, ack(next - 1, ISS + 1, WND), &d), "overlaps");
+    let mut sacked = ack(next, ISS + 1, WND);
+    sacked.options = sack(&[(ISS + 1, ISS + 2)]);
+    assert!(!predicts(&c, sacked, &d), "SACK blocks");
+    assert!(
+        !predicts(&c, ack(next, ISS + 1, WND), &[0; 4097]),
+        "beyond the window"
+    );
+
+    // An ACK of new data goes through ACK processing.
+    c.write(&[5; 300]);
+    assert_eq!(c.send_all().len(), 1);
+    assert!(
+        !predicts(&c, ack(next, ISS + 301, WND), &d),
+        "acknowledges data"
+    );
+    assert!(
+        predicts(&c, ack(next, ISS + 1, WND), &d),
+        "acknowledges nothing new"
+    );
+
+    // A hole waiting to be filled: the filling segment is ACKed at once by the full path.
+    c.deliver(ack(next + 100, ISS + 1, WND), &d);
+    assert!(!predicts(&c, ack(next, ISS + 1, WND), &d), "fills a hole");
+    c.deliver(ack(next, ISS + 1, WND), &d);
+    assert!(
+        predicts(&c, ack(next + 200, ISS + 1, WND), &d),
+        "hole filled"
+    );
+
+    // The peer's FIN is in: nothing more is predicted.
+    let fin = c.deliver(seg(next + 200, Some(ISS + 1), TcpFlags::FIN, WND), &[]);
+    assert!(fin.events.contains(Events::PEER_CLOSED));
+    assert!(
+        !predicts(&c, ack(next + 201, ISS + 1, WND), &d),
+        "after FIN"
+    );
+}
+
+#[test]
+fn timestamps_are_predicted_only_when_paws_passes_outright() {
+    let mut c = established_ts();
+    let next = Y + 1;
+    let d = [3u8; 200];
+    assert!(predicts(&c, data_ts(next, 100), &d), "equal TSval");
+    assert!(predicts(&c, data_ts(next, 150), &d), "newer TSval");
+    assert!(!predicts(&c, data_ts(next, 99), &d), "older TSval: PAWS");
+    assert!(
+        !predicts(&c, ack(next, ISS + 1, WND), &d),
+        "missing timestamp"
+    );
+    // TS.Recent follows the segment covering Last.ACK.sent, exactly as on the full path
+    // (Host::deliver compares the two).
+    let before = predicted_so_far();
+    c.deliver(data_ts(next, 150), &d);
+    c.deliver(data_ts(next + 200, 160), &d);
+    assert_eq!(predicted_so_far() - before, 2);
+    assert!(
+        !predicts(&c, data_ts(next + 400, 149), &d),
+        "older than TS.Recent"
+    );
+}
+
+#[test]
+fn a_zero_or_full_receive_window_is_left_to_the_state_machine() {
+    let mut c = established(plain(), 4096, 1000, WND);
+    let next = Y + 1;
+    c.deliver(ack(next, ISS + 1, WND), &[1; 600]);
+    assert!(
+        !predicts(&c, ack(next + 600, ISS + 1, WND), &[1; 401]),
+        "trimmed"
+    );
+    assert!(predicts(&c, ack(next + 600, ISS + 1, WND), &[1; 400]));
+    c.deliver(ack(next + 600, ISS + 1, WND), &[1; 400]);
+    assert!(
+        !predicts(&c, ack(next + 1000, ISS + 1, WND), &[1; 1]),
+        "zero window"
+    );
+}
+
+/// Delivers `segs` to `host` through the state machine and to a twin as software GRO runs
+/// would: a run begins with [`Tcb::on_segment_predicted`] and continues with
+/// [`Tcb::on_segment_followed`]; a segment either refuses ends the run, and the twin takes it
+/// through the state machine too. After every segment the two must agree. Returns how many
+/// segments were taken as runs' later segments.
+fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
+    let mut twin = (host.tcb.clone(), host.rcv.clone());
+    let mut in_run = false;
+    let mut followed = 0;
+    for (h, data) in segs {
+        let snd_len = host.snd.len();
+        let taken = if in_run {
+            twin.0
+                .on_segment_followed(&host.cfg, host.now, h, data, &mut twin.1)
+        } else {
+            twin.0.on_segment_predicted(
+                &host.cfg,
+                host.now,
+                h,
+                data,
+                snd_len,
+                &mut twin.1,
+                &host.loss,
+            )
+        };
+        let r = host.deliver(*h, data);
+        match taken {
+            Some(events) => {
+                assert_eq!(r.events, events, "{h:?}");
+                followed += usize::from(in_run);
+                in_run = true;
+            }
+            None => {
+                in_run = false;
+                twin.0.on_segment(
+                    &host.cfg,
+                    host.now,
+                    h,
+                    data,
+                    &mut host.snd.clone(),
+                    &mut twin.1,
+                    &mut host.loss.clone(),
+                );
+            }
+        }
+        assert_eq!(
+            std::format!("{:?}", twin.0),
+            std::format!("{:?}", host.tcb),
+            "runs and the state machine disagree after {h:?}"
+        );
+        let (a, b) = (twin.1.peek(0, usize::MAX), host.rcv.peek(0, usize::MAX));
+        assert_eq!([a.0, a.1].concat(), [b.0, b.1].concat());
+    }
+    followed
+}
+
+#[test]
+fn runs_of_followed_segments_match_the_state_machine() {
+    let mut c = established(plain(), 4096, 16 * 1024, WND);
+    let next = Y + 1;
+    let segs: Vec<_> = (0..5u32)
+        .map(|k| (ack(next + 1000 * k, ISS + 1, WND), vec![k as u8; 1000]))
+        .collect();
+    assert_eq!(as_runs(&mut c, &segs), 4, "one run of five");
+    // The receive buffer fills: the segment that would be trimmed ends the run.
+    let next = next + 5000;
+    let segs: Vec<_> = (0..13u32)
+        .map(|k| (ack(next + 1000 * k, ISS + 1, WND), vec![9; 1000]))
+        .collect();
+    let followed = as_runs(&mut c, &segs);
+    assert!(
+        (9..12).contains(&followed),
+        "the run ends at the full buffer: {followed}"
+    );
+}
+
+#[test]
+fn runs_with_timestamps_keep_paws_and_ts_recent_exact() {
+    let mut c = established_ts();
+    let next = Y + 1;
+    let ts = |k: u32, tsval: u32| (data_ts(next + 500 * k, tsval), vec![k as u8; 500]);
+    // Equal, then growing TSvals: one run (TS.Recent stays 100: these segments lie beyond
+    // Last.ACK.sent). A TSval older than TS.Recent is refused (PAWS) and ends it; the
+    // segment sent again with a good TSval begins the next run.
+    let segs = vec![
+        ts(0, 100),
+        ts(1, 100),
+        ts(2, 101),
+        ts(3, 105),
+        ts(4, 99),
+        ts(4, 104),
+        ts(5, 106),
+    ];
+    let before = predicted_so_far();
+    let followed = as_runs(&mut c, &segs);
+    assert_eq!(
+        followed, 4,
+        "0-3 and 4-5 are runs, the first 4 is dropped by PAWS"
+    );
+    assert!(predicted_so_far() > before);
+    // After an ACK (Last.ACK.sent moves up), the next run's first segment updates TS.Recent.
+    assert!(!c.send_all().is_empty());
+    let segs = vec![ts(6, 200), ts(7, 200), ts(8, 201)];
+    assert_eq!(as_runs(&mut c, &segs), 2);
+}
