@@ -375,6 +375,8 @@ impl Rng {
 /// One direction of the wire.
 struct Direction {
     imp: Impairments,
+    /// `imp.is_clean()`, kept with `imp` (asked once per frame).
+    clean: bool,
     rng: Rng,
     bad_state: bool,
     free: Vec<Box<[u8]>>,
@@ -428,7 +430,7 @@ impl Direction {
     ) {
         self.counters.frames += 1;
         self.counters.bytes += len as u64;
-        if self.imp.is_clean() {
+        if self.clean {
             // Nothing random can happen: straight into the queue (the common case of
             // benchmarks; the same as the general path with every probability zero).
             self.enqueue(now + self.imp.delay_us, buf, len, false);
@@ -599,6 +601,7 @@ pub fn pair(config: &LinkConfig, clock: &SimClock) -> Result<(LinkEnd, LinkEnd),
         free.extend((0..total).map(|_| vec![0u8; buf_len].into_boxed_slice()));
         Direction {
             imp,
+            clean: imp.is_clean(),
             rng: Rng::new(seed),
             bad_state: false,
             free,
@@ -675,7 +678,9 @@ impl LinkEnd {
     /// Changes the impairments of the direction this end sends on (e.g. to heal a link
     /// mid-test).
     pub fn set_send_impairments(&mut self, impairments: Impairments) {
-        self.shared.borrow_mut().dirs[self.side].imp = impairments;
+        let dir = &mut self.shared.borrow_mut().dirs[self.side];
+        dir.imp = impairments;
+        dir.clean = impairments.is_clean();
     }
 
     /// Validates and applies the offload request of the frame in `buf[..len]` and puts the

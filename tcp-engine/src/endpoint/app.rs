@@ -65,21 +65,22 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ));
         }
         let local = Ipv4Addr::from(self.cidr.address());
-        let local_port = match self
-            .ports
-            .allocate_in(self.table.map(), local, remote.into(), port)
-        {
-            Ok(p) => p,
-            Err(e) => {
-                self.counters.ports_exhausted += 1;
-                return Err((e.into(), buffers));
-            }
-        };
+        let (local_port, hash) =
+            match self
+                .ports
+                .allocate_hashed_in(self.table.map(), local, remote.into(), port)
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.ports_exhausted += 1;
+                    return Err((e.into(), buffers));
+                }
+            };
         let tuple = FourTuple::new(local, local_port, remote.into(), port);
         let iss = self.isn.isn(&tuple, now.micros());
         let tcb = Tcb::connect(&self.cfg, now, iss, buffers.recv_buffer());
         let conn = Connection::new(tcb, remote, port, local_port, 0, buffers);
-        match self.table.insert(tuple, conn) {
+        match self.table.insert_hashed(tuple, hash, conn) {
             Ok(key) => {
                 self.counters.connects += 1;
                 make_ready(&mut self.table, &mut self.ready, key.index());
@@ -114,7 +115,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ));
         };
         let listener = FourTuple::listener(self.cidr.address().into(), port);
-        let registered = self.table.lookup(&listener);
+        let registered = self.table.lookup_known(&listener);
         let role = match registered {
             Some(_) => role::PARKED,
             None => role::REGISTERED,

@@ -453,6 +453,17 @@ impl<B> Connection<B> {
     }
 }
 
+impl<B: ConnectionBuffers> Connection<B> {
+    /// [`Tcb::may_transmit`] with the connection's buffers.
+    #[inline]
+    fn may_transmit(&self) -> bool {
+        match &self.buffers {
+            Some(b) => self.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
+            None => self.tcb.may_transmit(&NoBuffers, &NoBuffers),
+        }
+    }
+}
+
 impl<B> fmt::Debug for Connection<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -840,10 +851,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Expires due timers (queueing their connections) and ARP retries.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, now: Instant) {
         // Most calls come within a microsecond of the last one (every frame of a burst, every
-        // send opportunity): nothing can be due then, so nothing is looked at.
+        // send opportunity): nothing can be due then, so nothing is looked at, and the check
+        // is inlined into its callers (the work, when there is some, is not).
+        if now.micros() > self.wheel.cursor() || self.neighbor_deadline.is_some_and(|d| d <= now) {
+            self.advance_slow(now);
+        }
+    }
+
+    /// The work of [`advance`](Self::advance) once something may be due.
+    #[inline(never)]
+    fn advance_slow(&mut self, now: Instant) {
         if now.micros() > self.wheel.cursor() {
             self.with_wheel(|wheel, host| wheel.advance(host, now.micros()));
         }
@@ -912,24 +932,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Whether connection `idx`'s deadline has passed as far as the wheel is concerned (not
-    /// later than its cursor): such a timer is not filed in the wheel but left to the send
-    /// phase through the ready queue.
-    fn deadline_due(&self, idx: u32) -> bool {
-        self.table
-            .get_index(idx)
-            .and_then(|(_, c)| c.tcb.next_deadline())
-            .is_some_and(|at| at.micros() <= self.wheel.cursor())
-    }
-
     /// [`Tcb::may_transmit`] of connection `idx` with its buffers (`false` when it is gone).
     fn may_transmit(&self, idx: u32) -> bool {
         self.table
             .get_index(idx)
-            .is_some_and(|(_, c)| match &c.buffers {
-                Some(b) => c.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
-                None => c.tcb.may_transmit(&NoBuffers, &NoBuffers),
-            })
+            .is_some_and(|(_, c)| c.may_transmit())
     }
 
     /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:

@@ -217,6 +217,28 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                         break;
                     }
                 }
+                NextOutput::Segment(mut seg) => {
+                    // Written and committed in place: the plan is not copied into a frame.
+                    let mut written = false;
+                    let sent = device.transmit(|buf| {
+                        let out = self.write_planned(&mut seg, buf);
+                        written = out.is_some();
+                        out
+                    });
+                    match sent {
+                        Some((len, meta)) => {
+                            budget -= 1;
+                            report.transmitted += 1;
+                            // As below: a commit cannot fail here (counted if it ever does).
+                            let _ = self.commit_segment(now, seg.key, &seg.plan, len, meta.tso_mss);
+                        }
+                        None if written => {
+                            self.counters.tx_device_refused += 1;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
                 next => {
                     let mut written = None;
                     let sent = device.transmit(|buf| match self.write_output(next, buf) {

@@ -374,6 +374,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 .on_segment(cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
         };
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+        // For the common end below, read in this slot access: the timer links and the new
+        // deadline, and whether the connection now has something to send.
+        let (links, deadline, more) = (c.timer, c.tcb.next_deadline(), c.may_transmit());
         if let Some(d) = r.dropped {
             self.counters.tcp_drops[d.index()] += 1;
         }
@@ -391,10 +394,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         } else if events.contains(Events::CLOSED) {
             self.closed(idx);
         } else if !listening_before {
-            self.reschedule_if_changed(idx, deadline_before);
+            if deadline != deadline_before {
+                self.file_timer(idx, links, deadline);
+            }
             // A segment that asks for no answer (an ACK of data in flight, data whose ACK
             // is delayed) leaves the connection out of the send phase.
-            self.make_ready_if_output(idx);
+            if more {
+                make_ready(&mut self.table, &mut self.ready, idx);
+            }
         }
         Some(SegmentOutcome {
             key,
