@@ -976,7 +976,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if loss != NIL {
             self.loss.give_back(loss);
         }
-        self.with_wheel(|wheel, host| wheel.schedule_from(host, idx, timer, None));
+        self.with_wheel(|wheel, host| wheel.cancel_from(host, idx, timer));
         if released {
             self.retire(idx);
         }
