@@ -379,9 +379,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.writable_buffers(key)?.write(data);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, true, |b| b.write(data))
     }
 
     /// Like [`write`](Self::write), without a copy from a buffer of the application's: `fill`
@@ -399,9 +397,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.writable_buffers(key)?.write_with(fill);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, true, |b| b.write_with(fill))
     }
 
     /// Like [`read`](Self::read), without a copy into a buffer of the application's:
@@ -418,38 +414,38 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.live_buffers(key)?.read_with(consume);
-        self.queue_after_io(key, n);
+        self.buffer_io(key, false, |b| b.read_with(consume))
+    }
+
+    /// Runs `io` on the buffers of live connection `key` (`writing`: one the application may
+    /// still write to) and returns the bytes it moved. After a transfer, data may go out or the
+    /// window may have opened enough for an update: the connection is queued when
+    /// [`Tcb::may_transmit`](crate::tcb::Tcb::may_transmit) says so, asked in the same slot
+    /// access. A read that frees too little for a window update (most reads of a request or
+    /// response) leaves the connection out of the send phase.
+    #[inline]
+    fn buffer_io(
+        &mut self,
+        key: SlotKey,
+        writing: bool,
+        io: impl FnOnce(&mut B) -> usize,
+    ) -> Result<usize, EndpointError> {
+        let c = self.live_mut(key)?;
+        if writing {
+            let state = c.tcb.state();
+            if !matches!(
+                state,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            ) || c.tcb.fin_queued()
+            {
+                return Err(EndpointError::WrongState { key, state });
+            }
+        }
+        let n = io(c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))?);
+        if n > 0 && c.may_transmit() {
+            make_ready(&mut self.table, &mut self.ready, key.index());
+        }
         Ok(n)
-    }
-
-    /// The buffers of a live connection.
-    fn live_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
-        let c = self.live_mut(key)?;
-        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
-    }
-
-    /// After the application wrote or took `n` bytes: data may go out, or the window may have
-    /// opened enough for an update. A read that frees too little for a window update (most
-    /// reads of a request or response) leaves the connection out of the send phase.
-    fn queue_after_io(&mut self, key: SlotKey, n: usize) {
-        if n > 0 {
-            self.make_ready_if_output(key.index());
-        }
-    }
-
-    /// The buffers of a connection the application may still write to.
-    fn writable_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
-        let c = self.live_mut(key)?;
-        let state = c.tcb.state();
-        if !matches!(
-            state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        ) || c.tcb.fin_queued()
-        {
-            return Err(EndpointError::WrongState { key, state });
-        }
-        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
     }
 
     /// Moves up to `out.len()` received bytes into `out` and returns how many (0: nothing
@@ -461,9 +457,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.live_buffers(key)?.read(out);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, false, |b| b.read(out))
     }
 
     /// Bytes that [`write`](Self::write) would take now.

@@ -924,21 +924,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Queues connection `idx` for the send phase when [`Tcb::may_transmit`] says it may
-    /// have output (a send opportunity it would certainly not use costs a planning pass).
-    fn make_ready_if_output(&mut self, idx: u32) {
-        if self.may_transmit(idx) {
-            make_ready(&mut self.table, &mut self.ready, idx);
-        }
-    }
-
-    /// [`Tcb::may_transmit`] of connection `idx` with its buffers (`false` when it is gone).
-    fn may_transmit(&self, idx: u32) -> bool {
-        self.table
-            .get_index(idx)
-            .is_some_and(|(_, c)| c.may_transmit())
-    }
-
     /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:
     /// an unchanged deadline is filed where it was (or, already due, queued as it was).
     #[inline]

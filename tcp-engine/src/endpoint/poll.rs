@@ -204,7 +204,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         while budget > 0 {
             let next = self.next_output(now);
             match next {
-                NextOutput::Nothing => break,
+                NextOutput::Nothing | NextOutput::Again => break,
                 NextOutput::Event(e) => {
                     report.events += 1;
                     on_event(self, e);

@@ -126,10 +126,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             if head == super::wheel::NIL {
                 return NextOutput::Nothing;
             }
-            // `None`: look again. The answer is built in its final shape (no re-wrapping of
-            // the planned segment on the way out).
-            if let Some(next) = self.serve(now, head) {
-                return next;
+            // The answer is built in its final shape (no re-wrapping of the planned segment on
+            // the way out).
+            match self.serve(now, head) {
+                NextOutput::Again => {}
+                next => return next,
             }
         }
     }
@@ -138,7 +139,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// [`poll_transmit`](Self::poll_transmit).
     pub(super) fn write_output(&mut self, next: NextOutput, buf: &mut [u8]) -> Outbound {
         match next {
-            NextOutput::Nothing => Outbound::Nothing,
+            NextOutput::Nothing | NextOutput::Again => Outbound::Nothing,
             NextOutput::Event(e) => Outbound::Event(e),
             NextOutput::Arp(target) => {
                 let request = ArpRepr::request(self.mac, self.cidr.address(), target);
@@ -263,17 +264,18 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }))
     }
 
-    /// Serves ready connection `idx`.
-    fn serve(&mut self, now: Instant, idx: u32) -> Option<NextOutput> {
+    /// Serves ready connection `idx`: what goes out, or [`NextOutput::Again`]. Returned as the
+    /// final value (not wrapped in an `Option`) so that it is written once, in place.
+    fn serve(&mut self, now: Instant, idx: u32) -> NextOutput {
         let cfg = &self.cfg;
         let Some((key, c)) = self.table.get_index_mut(idx) else {
             let _ = self.ready.pop(&mut self.table);
-            return None;
+            return NextOutput::Again;
         };
         if c.qstate == QState::Zombie {
             let _ = self.ready.pop(&mut self.table);
             self.free(idx);
-            return None;
+            return NextOutput::Again;
         }
         let was_closed = c.tcb.state() == State::Closed;
         let deadline_before = c.tcb.next_deadline();
@@ -291,24 +293,26 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.unqueue_head(idx, QState::Idle);
             self.closed(idx);
             if released {
-                return None;
+                return NextOutput::Again;
             }
-            return Some(NextOutput::Event(Open {
+            return NextOutput::Event(Open {
                 key,
                 events: Events::CLOSED,
                 reply: None,
-            }));
+            });
         }
         self.reschedule_if_changed(idx, deadline_before);
         let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
-            return None;
+            return NextOutput::Again;
         };
-        let (_, c) = self.table.get_index(idx)?;
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return NextOutput::Again;
+        };
         let remote = c.remote_addr;
         let Some(hop) = self.next_hop(remote) else {
             self.counters.no_route += 1;
-            return self.unsendable(now, idx, key);
+            return self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
         };
         let mac = match self.neighbors.resolve(hop, now) {
             Resolution::Found(mac) => mac,
@@ -320,31 +324,31 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 self.push_arp_due(hop);
                 self.neighbor_deadline = self.neighbors.next_deadline();
                 self.unqueue_head(idx, QState::ArpWait);
-                return None;
+                return NextOutput::Again;
             }
             Resolution::Pending => {
                 self.unqueue_head(idx, QState::ArpWait);
-                return None;
+                return NextOutput::Again;
             }
             Resolution::Unreachable => {
                 self.counters.neighbor_unreachable += 1;
                 self.neighbor_deadline = self.neighbors.next_deadline();
-                let out = self.unsendable(now, idx, key);
+                let out = self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
                 // Others waiting for the same neighbour learn it too.
                 self.wake_arp_waiters();
                 return out;
             }
             Resolution::Busy => {
                 self.counters.neighbor_busy += 1;
-                return self.unsendable(now, idx, key);
+                return self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
             }
         };
-        Some(NextOutput::Segment(PlannedSegment {
+        NextOutput::Segment(PlannedSegment {
             key,
             idx,
             plan,
             mac,
-        }))
+        })
     }
 
     /// Writes connection `idx`'s planned segment (shrunk to fit `buf` if need be).
@@ -580,4 +584,7 @@ pub(super) enum NextOutput {
     Rst(super::PendingRst, EthernetAddress),
     /// A connection's segment (a super-segment when TSO or software segmentation applies).
     Segment(PlannedSegment),
+    /// Internal to the send phase: the connection served had nothing; look again (never
+    /// returned by `next_output`).
+    Again,
 }
