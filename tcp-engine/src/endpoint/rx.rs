@@ -13,9 +13,9 @@ use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
 use crate::table::{FourTuple, Matched, SlotKey};
-use crate::tcb::{DropReason, Events, State, Tcb, reset_for};
+use crate::tcb::{DropReason, Events, Reaction, State, Tcb, reset_for};
 use crate::time::Instant;
-use crate::wire::frame::{emit_arp_frame, parse_frame, parse_tcp_fast};
+use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
 use crate::wire::{
     self, ArpOperation, ArpRepr, EtherType, EthernetAddress, EthernetRepr, IcmpEchoKind,
     IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
@@ -119,8 +119,26 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_frames += 1;
         self.counters.rx_bytes += frame.len() as u64;
         self.advance(now);
-        if let Some(r) = self.receive_fast(now, frame, meta, sink) {
-            return r;
+        // Parsed in place and used by reference: the header is not copied out of the
+        // `Option` (a copy right after the parser's stores stalls on store forwarding).
+        let parsed = parse_tcp_fast(frame, meta, self.mac);
+        if let Some(fast) = parsed.as_ref().filter(|f| self.for_connection(f)) {
+            // Finished here, in return position, so that the answer is written once, in
+            // place (not copied out of an `Option` right after it was built).
+            let h = &fast.header;
+            let payload_len = fast.payload.len();
+            let ip = Ipv4Repr {
+                src_addr: fast.src_ip,
+                dst_addr: fast.dst_ip,
+                protocol: IpProtocol::TCP,
+                payload_len: h.buffer_len() + payload_len,
+                ttl: 0,
+                ident: 0,
+                dont_frag: true,
+                dscp_ecn: 0,
+            };
+            let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
+            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -172,19 +190,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     /// The fast path: a segment of the common shape ([`parse_tcp_fast`]) for a connection
     /// (not a listener) skips the general parser and the address checks (the connection's
-    /// peer passed them when it was opened). `None`: take the general path.
+    /// peer passed them when it was opened). `false`: take the general path.
     #[inline]
-    fn receive_fast<K: ReceiveSink + ?Sized>(
-        &mut self,
-        now: Instant,
-        frame: &mut [u8],
-        meta: RxMeta,
-        sink: &mut K,
-    ) -> Option<Received> {
-        let fast = parse_tcp_fast(frame, meta, self.mac)?;
+    fn for_connection(&mut self, fast: &FastTcp) -> bool {
         let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
-            return None;
+            return false;
         }
         let tuple = FourTuple::new(
             Ipv4Addr::from(fast.dst_ip),
@@ -192,25 +203,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ipv4Addr::from(fast.src_ip),
             h.src_port,
         );
-        if !matches!(
+        matches!(
             self.table.lookup_segment_cached(&tuple),
             Some(Matched::Connection(_))
-        ) {
-            return None;
-        }
-        let payload_len = fast.payload.len();
-        let ip = Ipv4Repr {
-            src_addr: fast.src_ip,
-            dst_addr: fast.dst_ip,
-            protocol: IpProtocol::TCP,
-            payload_len: h.buffer_len() + payload_len,
-            ttl: 0,
-            ident: 0,
-            dont_frag: true,
-            dscp_ecn: 0,
-        };
-        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
-        Some(self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome))
+        )
     }
 
     fn count_wire_error(&mut self, e: wire::Error) {
@@ -352,7 +348,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let listening_before = c.tcb.state() == State::Listen;
         let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
-        let r = match c.buffers.as_mut() {
+        // The reaction is written where it is read (not copied out of a return value).
+        let mut r = Reaction::default();
+        match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
                 if K::ACTIVE
@@ -360,19 +358,25 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     && DirectRecv::<_, K>::eligible(rcv, loss.out_of_order().is_empty())
                 {
                     let mut direct = DirectRecv::new(rcv, sink, key);
-                    let r = c
-                        .tcb
-                        .on_segment(cfg, now, h, payload, snd, &mut direct, loss);
+                    c.tcb
+                        .on_segment_into(cfg, now, h, payload, snd, &mut direct, loss, &mut r);
                     self.counters.rx_direct_bytes += direct.delivered() as u64;
-                    r
                 } else {
-                    c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss)
+                    c.tcb
+                        .on_segment_into(cfg, now, h, payload, snd, rcv, loss, &mut r);
                 }
             }
-            None => c
-                .tcb
-                .on_segment(cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
-        };
+            None => c.tcb.on_segment_into(
+                cfg,
+                now,
+                h,
+                payload,
+                &mut NoBuffers,
+                &mut NoBuffers,
+                loss,
+                &mut r,
+            ),
+        }
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
         // For the common end below, read in this slot access: the timer links and the new
         // deadline, and whether the connection now has something to send.
