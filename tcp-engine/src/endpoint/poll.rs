@@ -202,26 +202,29 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.stash.clear();
         let mut budget = self.tx_burst;
         while budget > 0 {
-            let next = self.next_output(now);
-            match next {
+            let mut next = self.next_output(now);
+            // Matched by reference: a planned segment is written and committed where
+            // `next_output` put it, not copied out right after it was written.
+            match &mut next {
                 NextOutput::Nothing | NextOutput::Again => break,
                 NextOutput::Event(e) => {
+                    let e = *e;
                     report.events += 1;
                     on_event(self, e);
                 }
                 NextOutput::Segment(seg) if self.gso && seg.plan.tso_mss.is_some() => {
-                    let (frames, refused) = self.send_gso(now, device, &seg, budget);
+                    let (frames, refused) = self.send_gso(now, device, seg, budget);
                     budget -= frames;
                     report.transmitted += frames;
                     if refused {
                         break;
                     }
                 }
-                NextOutput::Segment(mut seg) => {
+                NextOutput::Segment(seg) => {
                     // Written and committed in place: the plan is not copied into a frame.
                     let mut written = false;
                     let sent = device.transmit(|buf| {
-                        let out = self.write_planned(&mut seg, buf);
+                        let out = self.write_planned(seg, buf);
                         written = out.is_some();
                         out
                     });
@@ -239,7 +242,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                         None => break,
                     }
                 }
-                next => {
+                _ => {
                     let mut written = None;
                     let sent = device.transmit(|buf| match self.write_output(next, buf) {
                         Outbound::Frame(f) => {
