@@ -63,7 +63,7 @@ use core::net::Ipv4Addr;
 
 pub use isn::{ISN_TICK_US, IsnGenerator};
 pub use ports::{EphemeralPorts, InvalidPortRange, PortRange};
-pub use siphash::{HashSecret, sip13, sip13_12, sip24};
+pub use siphash::{HashSecret, sip13, sip13_12, sip24, sip24_12};
 pub use slotmap::{Slot, SlotKey, SlotMap, SlotsExhausted, StorageTooLarge};
 pub use tuple_map::{
     Bucket, DEFAULT_LOAD_PERCENT, MAX_MAP_CAPACITY, MapSetupError, Matched, ProbeStats,
