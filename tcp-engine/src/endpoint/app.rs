@@ -78,19 +78,29 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             };
         let tuple = FourTuple::new(local, local_port, remote.into(), port);
         let iss = self.isn.isn(&tuple, now.micros());
-        let tcb = Tcb::connect(&self.cfg, now, iss, buffers.recv_buffer());
-        let conn = Connection::new(tcb, remote, port, local_port, 0, buffers);
-        match self.table.insert_hashed(tuple, hash, conn) {
+        let cfg = &self.cfg;
+        // The connection is built in its slot, not built here and moved in (a copy of a
+        // few hundred bytes read right after they were written); the buffers come back if
+        // there is no slot.
+        let mut buffers = Some(buffers);
+        let inserted = self.table.insert_with_hashed(tuple, hash, |_| {
+            let buffers = buffers
+                .take()
+                .unwrap_or_else(|| unreachable!("called once"));
+            let tcb = Tcb::connect(cfg, now, iss, buffers.recv_buffer());
+            Connection::new(tcb, remote, port, local_port, 0, buffers)
+        });
+        match inserted {
             Ok(key) => {
                 self.counters.connects += 1;
                 make_ready(&mut self.table, &mut self.ready, key.index());
                 Ok(key)
             }
-            Err((e, conn)) => {
+            Err(e) => {
                 if matches!(e, TableError::SlotsExhausted { .. }) {
                     self.counters.slots_exhausted += 1;
                 }
-                let buffers = conn.buffers.unwrap_or_else(|| unreachable!("just built"));
+                let buffers = buffers.unwrap_or_else(|| unreachable!("not taken on failure"));
                 Err((e.into(), buffers))
             }
         }

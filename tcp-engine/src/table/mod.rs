@@ -340,7 +340,7 @@ where
 
     /// [`insert_with`](Self::insert_with) with `tuple`'s hash (from the map's hasher) known.
     #[inline]
-    fn insert_with_hashed(
+    pub(crate) fn insert_with_hashed(
         &mut self,
         tuple: FourTuple,
         hash: u32,
