@@ -1069,7 +1069,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Checks the endpoint's bookkeeping: every queue and timer list names live slots in the
-    /// right state, every connection is filed in the wheel where its deadline belongs, the
+    /// right state, every connection with a deadline is filed in the wheel no later than it, the
     /// listener chains are consistent, and every state machine's own invariants hold. O(slots);
     /// for tests and debugging.
     pub fn check_invariants(&self) -> Result<(), &'static str> {

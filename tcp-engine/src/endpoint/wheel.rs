@@ -437,7 +437,8 @@ impl TimerWheel {
         }
     }
 
-    /// Checks that timer `idx` is filed where `deadline` belongs (or not filed for `None`).
+    /// Checks that timer `idx` is filed in a bucket that fires no later than `deadline` (any
+    /// filing, or none, for `None`: see [`schedule_from`](Self::schedule_from)).
     /// For invariant checks in tests; O(1).
     pub(crate) fn check_filed(&self, links: &TimerLinks, deadline: Option<u64>) -> bool {
         match deadline {
