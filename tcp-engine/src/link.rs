@@ -375,7 +375,7 @@ impl Rng {
 /// One direction of the wire.
 struct Direction {
     imp: Impairments,
-    /// `imp.is_clean()`, kept with `imp` (looked at for every frame sent).
+    /// `imp.is_clean()`, kept with `imp` (asked once per frame).
     clean: bool,
     rng: Rng,
     bad_state: bool,
@@ -421,13 +421,8 @@ impl Direction {
     /// Puts one wire frame (in `buf`) on the wire at `now`: loss, corruption, duplication,
     /// timing. `fill_checksums` makes a frame whose checksums were elided valid before a bit is
     /// flipped in it.
-    fn send(
-        &mut self,
-        now: u64,
-        mut buf: Box<[u8]>,
-        len: usize,
-        fill_checksums: &dyn Fn(&mut [u8]),
-    ) {
+    #[inline]
+    fn send(&mut self, now: u64, buf: Box<[u8]>, len: usize, fill_checksums: &dyn Fn(&mut [u8])) {
         self.counters.frames += 1;
         self.counters.bytes += len as u64;
         if self.clean {
@@ -436,6 +431,18 @@ impl Direction {
             self.enqueue(now + self.imp.delay_us, buf, len, false);
             return;
         }
+        self.send_impaired(now, buf, len, fill_checksums);
+    }
+
+    /// [`send`](Self::send) over a wire with impairments.
+    #[inline(never)]
+    fn send_impaired(
+        &mut self,
+        now: u64,
+        mut buf: Box<[u8]>,
+        len: usize,
+        fill_checksums: &dyn Fn(&mut [u8]),
+    ) {
         if self.lose() {
             self.counters.lost += 1;
             self.free.push(buf);
@@ -481,6 +488,7 @@ impl Direction {
         self.in_order.len() + self.overtaking.len()
     }
 
+    #[inline]
     fn enqueue(&mut self, due_us: u64, buf: Box<[u8]>, len: usize, corrupted: bool) {
         if self.queued() >= self.queue_limit {
             self.counters.queue_drops += 1;
@@ -507,6 +515,7 @@ impl Direction {
     }
 
     /// The queue holding the earliest frame (by due time, then send order).
+    #[inline]
     fn earliest(&self) -> Option<(u64, bool)> {
         match (self.in_order.front(), self.overtaking.peek()) {
             (Some(a), Some(Reverse(b))) if b < a => Some((b.due_us, true)),
@@ -516,6 +525,7 @@ impl Direction {
         }
     }
 
+    #[inline]
     fn pop_due(&mut self, now: u64) -> Option<Queued> {
         match self.earliest()? {
             (due, _) if due > now => None,

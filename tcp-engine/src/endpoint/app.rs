@@ -65,31 +65,42 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ));
         }
         let local = Ipv4Addr::from(self.cidr.address());
-        let local_port = match self
-            .ports
-            .allocate_in(self.table.map(), local, remote.into(), port)
-        {
-            Ok(p) => p,
-            Err(e) => {
-                self.counters.ports_exhausted += 1;
-                return Err((e.into(), buffers));
-            }
-        };
+        let (local_port, hash) =
+            match self
+                .ports
+                .allocate_hashed_in(self.table.map(), local, remote.into(), port)
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    self.counters.ports_exhausted += 1;
+                    return Err((e.into(), buffers));
+                }
+            };
         let tuple = FourTuple::new(local, local_port, remote.into(), port);
         let iss = self.isn.isn(&tuple, now.micros());
-        let tcb = Tcb::connect(&self.cfg, now, iss, buffers.recv_buffer());
-        let conn = Connection::new(tcb, remote, port, local_port, 0, buffers);
-        match self.table.insert(tuple, conn) {
+        let cfg = &self.cfg;
+        // The connection is built in its slot, not built here and moved in (a copy of a
+        // few hundred bytes read right after they were written); the buffers come back if
+        // there is no slot.
+        let mut buffers = Some(buffers);
+        let inserted = self.table.insert_with_hashed(tuple, hash, |_| {
+            let buffers = buffers
+                .take()
+                .unwrap_or_else(|| unreachable!("called once"));
+            let tcb = Tcb::connect(cfg, now, iss, buffers.recv_buffer());
+            Connection::new(tcb, remote, port, local_port, 0, buffers)
+        });
+        match inserted {
             Ok(key) => {
                 self.counters.connects += 1;
                 make_ready(&mut self.table, &mut self.ready, key.index());
                 Ok(key)
             }
-            Err((e, conn)) => {
+            Err(e) => {
                 if matches!(e, TableError::SlotsExhausted { .. }) {
                     self.counters.slots_exhausted += 1;
                 }
-                let buffers = conn.buffers.unwrap_or_else(|| unreachable!("just built"));
+                let buffers = buffers.unwrap_or_else(|| unreachable!("not taken on failure"));
                 Err((e.into(), buffers))
             }
         }
@@ -114,7 +125,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ));
         };
         let listener = FourTuple::listener(self.cidr.address().into(), port);
-        let registered = self.table.lookup(&listener);
+        let registered = self.table.lookup_known(&listener);
         let role = match registered {
             Some(_) => role::PARKED,
             None => role::REGISTERED,
@@ -378,9 +389,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.writable_buffers(key)?.write(data);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, true, |b| b.write(data))
     }
 
     /// Like [`write`](Self::write), without a copy from a buffer of the application's: `fill`
@@ -398,9 +407,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.writable_buffers(key)?.write_with(fill);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, true, |b| b.write_with(fill))
     }
 
     /// Like [`read`](Self::read), without a copy into a buffer of the application's:
@@ -417,38 +424,38 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.live_buffers(key)?.read_with(consume);
-        self.queue_after_io(key, n);
+        self.buffer_io(key, false, |b| b.read_with(consume))
+    }
+
+    /// Runs `io` on the buffers of live connection `key` (`writing`: one the application may
+    /// still write to) and returns the bytes it moved. After a transfer, data may go out or the
+    /// window may have opened enough for an update: the connection is queued when
+    /// [`Tcb::may_transmit`](crate::tcb::Tcb::may_transmit) says so, asked in the same slot
+    /// access. A read that frees too little for a window update (most reads of a request or
+    /// response) leaves the connection out of the send phase.
+    #[inline]
+    fn buffer_io(
+        &mut self,
+        key: SlotKey,
+        writing: bool,
+        io: impl FnOnce(&mut B) -> usize,
+    ) -> Result<usize, EndpointError> {
+        let c = self.live_mut(key)?;
+        if writing {
+            let state = c.tcb.state();
+            if !matches!(
+                state,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            ) || c.tcb.fin_queued()
+            {
+                return Err(EndpointError::WrongState { key, state });
+            }
+        }
+        let n = io(c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))?);
+        if n > 0 && c.may_transmit() {
+            make_ready(&mut self.table, &mut self.ready, key.index());
+        }
         Ok(n)
-    }
-
-    /// The buffers of a live connection.
-    fn live_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
-        let c = self.live_mut(key)?;
-        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
-    }
-
-    /// After the application wrote or took `n` bytes: data may go out, or the window may have
-    /// opened enough for an update. A read that frees too little for a window update (most
-    /// reads of a request or response) leaves the connection out of the send phase.
-    fn queue_after_io(&mut self, key: SlotKey, n: usize) {
-        if n > 0 {
-            self.make_ready_if_output(key.index());
-        }
-    }
-
-    /// The buffers of a connection the application may still write to.
-    fn writable_buffers(&mut self, key: SlotKey) -> Result<&mut B, EndpointError> {
-        let c = self.live_mut(key)?;
-        let state = c.tcb.state();
-        if !matches!(
-            state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        ) || c.tcb.fin_queued()
-        {
-            return Err(EndpointError::WrongState { key, state });
-        }
-        c.buffers.as_mut().ok_or(EndpointError::NoBuffers(key))
     }
 
     /// Moves up to `out.len()` received bytes into `out` and returns how many (0: nothing
@@ -460,9 +467,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     where
         B: StreamBuffers,
     {
-        let n = self.live_buffers(key)?.read(out);
-        self.queue_after_io(key, n);
-        Ok(n)
+        self.buffer_io(key, false, |b| b.read(out))
     }
 
     /// Bytes that [`write`](Self::write) would take now.

@@ -357,7 +357,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     ) {
         let idx = key.index();
         self.reschedule_if_changed(idx, deadline_before);
-        self.make_ready_if_output(idx);
+        if self.table.get_index(idx).is_some_and(|(_, c)| c.may_transmit()) {
+            super::make_ready(&mut self.table, &mut self.ready, idx);
+        }
         *events += 1;
         on_event(
             self,

@@ -454,6 +454,17 @@ impl<B> Connection<B> {
     }
 }
 
+impl<B: ConnectionBuffers> Connection<B> {
+    /// [`Tcb::may_transmit`] with the connection's buffers.
+    #[inline]
+    fn may_transmit(&self) -> bool {
+        match &self.buffers {
+            Some(b) => self.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
+            None => self.tcb.may_transmit(&NoBuffers, &NoBuffers),
+        }
+    }
+}
+
 impl<B> fmt::Debug for Connection<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
@@ -844,10 +855,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Expires due timers (queueing their connections) and ARP retries.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, now: Instant) {
         // Most calls come within a microsecond of the last one (every frame of a burst, every
-        // send opportunity): nothing can be due then, so nothing is looked at.
+        // send opportunity): nothing can be due then, so nothing is looked at, and the check
+        // is inlined into its callers (the work, when there is some, is not).
+        if now.micros() > self.wheel.cursor() || self.neighbor_deadline.is_some_and(|d| d <= now) {
+            self.advance_slow(now);
+        }
+    }
+
+    /// The work of [`advance`](Self::advance) once something may be due.
+    #[inline(never)]
+    fn advance_slow(&mut self, now: Instant) {
         if now.micros() > self.wheel.cursor() {
             self.with_wheel(|wheel, host| wheel.advance(host, now.micros()));
         }
@@ -908,34 +928,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Queues connection `idx` for the send phase when [`Tcb::may_transmit`] says it may
-    /// have output (a send opportunity it would certainly not use costs a planning pass).
-    fn make_ready_if_output(&mut self, idx: u32) {
-        if self.may_transmit(idx) {
-            make_ready(&mut self.table, &mut self.ready, idx);
-        }
-    }
-
-    /// Whether connection `idx`'s deadline has passed as far as the wheel is concerned (not
-    /// later than its cursor): such a timer is not filed in the wheel but left to the send
-    /// phase through the ready queue.
-    fn deadline_due(&self, idx: u32) -> bool {
-        self.table
-            .get_index(idx)
-            .and_then(|(_, c)| c.tcb.next_deadline())
-            .is_some_and(|at| at.micros() <= self.wheel.cursor())
-    }
-
-    /// [`Tcb::may_transmit`] of connection `idx` with its buffers (`false` when it is gone).
-    fn may_transmit(&self, idx: u32) -> bool {
-        self.table
-            .get_index(idx)
-            .is_some_and(|(_, c)| match &c.buffers {
-                Some(b) => c.tcb.may_transmit(b.send_buffer(), b.recv_buffer()),
-                None => c.tcb.may_transmit(&NoBuffers, &NoBuffers),
-            })
-    }
-
     /// [`reschedule`](Self::reschedule) unless the connection's deadline is still `before`:
     /// an unchanged deadline is filed where it was (or, already due, queued as it was).
     #[inline]
@@ -973,7 +965,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if loss != NIL {
             self.loss.give_back(loss);
         }
-        self.with_wheel(|wheel, host| wheel.schedule_from(host, idx, timer, None));
+        self.with_wheel(|wheel, host| wheel.cancel_from(host, idx, timer));
         if released {
             self.retire(idx);
         }
@@ -1081,7 +1073,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Checks the endpoint's bookkeeping: every queue and timer list names live slots in the
-    /// right state, every connection is filed in the wheel where its deadline belongs, the
+    /// right state, every connection with a deadline is filed in the wheel no later than it, the
     /// listener chains are consistent, and every state machine's own invariants hold. O(slots);
     /// for tests and debugging.
     pub fn check_invariants(&self) -> Result<(), &'static str> {

@@ -181,7 +181,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 GroTake::Taken => return,
                 GroTake::Normal(fast) => fast,
             };
-            let reply = match self.receive_parsed(now, frame, meta, fast, &mut sink) {
+            let reply = match self.receive_parsed(now, frame, meta, &fast, &mut sink) {
                 Received::Reply(r) => Some(r),
                 Received::Open(open) => {
                     report.events += 1;
@@ -221,22 +221,47 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.stash.clear();
         let mut budget = self.tx_burst;
         while budget > 0 {
-            let next = self.next_output(now);
-            match next {
-                NextOutput::Nothing => break,
+            let mut next = self.next_output(now);
+            // Matched by reference: a planned segment is written and committed where
+            // `next_output` put it, not copied out right after it was written.
+            match &mut next {
+                NextOutput::Nothing | NextOutput::Again => break,
                 NextOutput::Event(e) => {
+                    let e = *e;
                     report.events += 1;
                     on_event(self, e);
                 }
                 NextOutput::Segment(seg) if self.gso && seg.plan.tso_mss.is_some() => {
-                    let (frames, refused) = self.send_gso(now, device, &seg, budget);
+                    let (frames, refused) = self.send_gso(now, device, seg, budget);
                     budget -= frames;
                     report.transmitted += frames;
                     if refused {
                         break;
                     }
                 }
-                next => {
+                NextOutput::Segment(seg) => {
+                    // Written and committed in place: the plan is not copied into a frame.
+                    let mut written = false;
+                    let sent = device.transmit(|buf| {
+                        let out = self.write_planned(seg, buf);
+                        written = out.is_some();
+                        out
+                    });
+                    match sent {
+                        Some((len, meta)) => {
+                            budget -= 1;
+                            report.transmitted += 1;
+                            // As below: a commit cannot fail here (counted if it ever does).
+                            let _ = self.commit_segment(now, seg.key, &seg.plan, len, meta.tso_mss);
+                        }
+                        None if written => {
+                            self.counters.tx_device_refused += 1;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                _ => {
                     let mut written = None;
                     let sent = device.transmit(|buf| match self.write_output(next, buf) {
                         Outbound::Frame(f) => {

@@ -96,15 +96,6 @@ struct SegmentOutcome {
     dropped: Option<DropReason>,
 }
 
-/// The reaction to a segment header prediction took (no reply, no drop).
-#[inline]
-fn predicted(events: Events) -> Reaction {
-    Reaction {
-        events,
-        ..Reaction::default()
-    }
-}
-
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
     super::Endpoint<B, SS, MS, LS>
 {
@@ -126,7 +117,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         sink: &mut K,
     ) -> Received {
         let fast = parse_tcp_fast(frame, meta, self.mac);
-        self.receive_parsed(now, frame, meta, fast, sink)
+        self.receive_parsed(now, frame, meta, &fast, sink)
     }
 
     /// [`receive_direct`](Self::receive_direct) of a frame [`parse_tcp_fast`] has already
@@ -136,16 +127,31 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         now: Instant,
         frame: &mut [u8],
         meta: RxMeta,
-        fast: Option<FastTcp>,
+        fast: &Option<FastTcp>,
         sink: &mut K,
     ) -> Received {
         self.counters.rx_frames += 1;
         self.counters.rx_bytes += frame.len() as u64;
         self.advance(now);
-        if let Some(fast) = fast {
-            if let Some(r) = self.receive_fast(now, frame, fast, sink) {
-                return r;
-            }
+        // Used by reference: the header is not copied out of the `Option` (a copy right
+        // after the parser's stores stalls on store forwarding).
+        if let Some(fast) = fast.as_ref().filter(|f| self.for_connection(f)) {
+            // Finished here, in return position, so that the answer is written once, in
+            // place (not copied out of an `Option` right after it was built).
+            let h = &fast.header;
+            let payload_len = fast.payload.len();
+            let ip = Ipv4Repr {
+                src_addr: fast.src_ip,
+                dst_addr: fast.dst_ip,
+                protocol: IpProtocol::TCP,
+                payload_len: h.buffer_len() + payload_len,
+                ttl: 0,
+                ident: 0,
+                dont_frag: true,
+                dscp_ecn: 0,
+            };
+            let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
+            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -195,20 +201,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// The fast path: a segment of the common shape (`fast`, from [`parse_tcp_fast`]) for a
-    /// connection (not a listener) skips the general parser and the address checks (the
-    /// connection's peer passed them when it was opened). `None`: take the general path.
+    /// The fast path: a segment of the common shape ([`parse_tcp_fast`]) for a connection
+    /// (not a listener) skips the general parser and the address checks (the connection's
+    /// peer passed them when it was opened). `false`: take the general path.
     #[inline]
-    fn receive_fast<K: ReceiveSink + ?Sized>(
-        &mut self,
-        now: Instant,
-        frame: &mut [u8],
-        fast: FastTcp,
-        sink: &mut K,
-    ) -> Option<Received> {
+    fn for_connection(&mut self, fast: &FastTcp) -> bool {
         let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
-            return None;
+            return false;
         }
         let tuple = FourTuple::new(
             Ipv4Addr::from(fast.dst_ip),
@@ -216,25 +216,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ipv4Addr::from(fast.src_ip),
             h.src_port,
         );
-        if !matches!(
+        matches!(
             self.table.lookup_segment_cached(&tuple),
             Some(Matched::Connection(_))
-        ) {
-            return None;
-        }
-        let payload_len = fast.payload.len();
-        let ip = Ipv4Repr {
-            src_addr: fast.src_ip,
-            dst_addr: fast.dst_ip,
-            protocol: IpProtocol::TCP,
-            payload_len: h.buffer_len() + payload_len,
-            ttl: 0,
-            ident: 0,
-            dont_frag: true,
-            dscp_ecn: 0,
-        };
-        let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
-        Some(self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome))
+        )
     }
 
     fn count_wire_error(&mut self, e: wire::Error) {
@@ -376,7 +361,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let listening_before = c.tcb.state() == State::Listen;
         let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
-        let r = match c.buffers.as_mut() {
+        // The reaction is written where it is read (not copied out of a return value).
+        let mut r = Reaction::default();
+        match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
                 let snd_len = crate::tcb::SendBuffer::len(snd);
@@ -385,7 +372,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     && DirectRecv::<_, K>::eligible(rcv, loss.out_of_order().is_empty())
                 {
                     let mut direct = DirectRecv::new(rcv, sink, key);
-                    let r = match c.tcb.on_segment_predicted(
+                    match c.tcb.on_segment_predicted(
                         cfg,
                         now,
                         h,
@@ -394,28 +381,46 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                         &mut direct,
                         loss,
                     ) {
-                        Some(events) => predicted(events),
-                        None => c
-                            .tcb
-                            .on_segment(cfg, now, h, payload, snd, &mut direct, loss),
-                    };
+                        Some(events) => r.events = events,
+                        None => c.tcb.on_segment_into(
+                            cfg,
+                            now,
+                            h,
+                            payload,
+                            snd,
+                            &mut direct,
+                            loss,
+                            &mut r,
+                        ),
+                    }
                     self.counters.rx_direct_bytes += direct.delivered() as u64;
-                    r
                 } else {
                     match c
                         .tcb
                         .on_segment_predicted(cfg, now, h, payload, snd_len, rcv, loss)
                     {
-                        Some(events) => predicted(events),
-                        None => c.tcb.on_segment(cfg, now, h, payload, snd, rcv, loss),
+                        Some(events) => r.events = events,
+                        None => c
+                            .tcb
+                            .on_segment_into(cfg, now, h, payload, snd, rcv, loss, &mut r),
                     }
                 }
             }
-            None => c
-                .tcb
-                .on_segment(cfg, now, h, payload, &mut NoBuffers, &mut NoBuffers, loss),
-        };
+            None => c.tcb.on_segment_into(
+                cfg,
+                now,
+                h,
+                payload,
+                &mut NoBuffers,
+                &mut NoBuffers,
+                loss,
+                &mut r,
+            ),
+        }
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+        // For the common end below, read in this slot access: the timer links and the new
+        // deadline, and whether the connection now has something to send.
+        let (links, deadline, more) = (c.timer, c.tcb.next_deadline(), c.may_transmit());
         if let Some(d) = r.dropped {
             self.counters.tcp_drops[d.index()] += 1;
         }
@@ -433,10 +438,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         } else if events.contains(Events::CLOSED) {
             self.closed(idx);
         } else if !listening_before {
-            self.reschedule_if_changed(idx, deadline_before);
+            if deadline != deadline_before {
+                self.file_timer(idx, links, deadline);
+            }
             // A segment that asks for no answer (an ACK of data in flight, data whose ACK
             // is delayed) leaves the connection out of the send phase.
-            self.make_ready_if_output(idx);
+            if more {
+                make_ready(&mut self.table, &mut self.ready, idx);
+            }
         }
         Some(SegmentOutcome {
             key,

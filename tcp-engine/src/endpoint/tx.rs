@@ -126,10 +126,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             if head == super::wheel::NIL {
                 return NextOutput::Nothing;
             }
-            // `None`: look again. The answer is built in its final shape (no re-wrapping of
-            // the planned segment on the way out).
-            if let Some(next) = self.serve(now, head) {
-                return next;
+            // The answer is built in its final shape (no re-wrapping of the planned segment on
+            // the way out).
+            match self.serve(now, head) {
+                NextOutput::Again => {}
+                next => return next,
             }
         }
     }
@@ -138,7 +139,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// [`poll_transmit`](Self::poll_transmit).
     pub(super) fn write_output(&mut self, next: NextOutput, buf: &mut [u8]) -> Outbound {
         match next {
-            NextOutput::Nothing => Outbound::Nothing,
+            NextOutput::Nothing | NextOutput::Again => Outbound::Nothing,
             NextOutput::Event(e) => Outbound::Event(e),
             NextOutput::Arp(target) => {
                 let request = ArpRepr::request(self.mac, self.cidr.address(), target);
@@ -174,26 +175,38 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     }
                 }
             }
-            NextOutput::Segment(mut seg) => {
-                if self.gso {
-                    // No segmentation offload: one MSS-sized segment per frame here; the
-                    // poll helper cuts whole super-segments (`write_gso_segment`).
-                    seg.plan.truncate_to_first_segment();
-                }
-                match self.write_segment(seg.idx, buf, seg.mac, &mut seg.plan) {
-                    Ok((len, meta)) => Outbound::Frame(TxFrame {
-                        len,
-                        meta,
-                        ticket: Ticket::Segment {
-                            key: seg.key,
-                            plan: seg.plan,
-                        },
-                    }),
-                    Err(TooSmall) => {
-                        self.counters.tx_buffer_too_small += 1;
-                        Outbound::Nothing
-                    }
-                }
+            NextOutput::Segment(mut seg) => match self.write_planned(&mut seg, buf) {
+                Some((len, meta)) => Outbound::Frame(TxFrame {
+                    len,
+                    meta,
+                    ticket: Ticket::Segment {
+                        key: seg.key,
+                        plan: seg.plan,
+                    },
+                }),
+                None => Outbound::Nothing,
+            },
+        }
+    }
+
+    /// Writes planned segment `seg` into `buf` (one MSS-sized segment without segmentation
+    /// offload: the poll helper cuts whole super-segments itself, `write_gso_segment`); `seg`
+    /// is left as it was written, for [`commit_segment`](Self::commit_segment). `None`
+    /// (counted) when `buf` cannot hold it.
+    #[inline]
+    pub(super) fn write_planned(
+        &mut self,
+        seg: &mut PlannedSegment,
+        buf: &mut [u8],
+    ) -> Option<(usize, TxMeta)> {
+        if self.gso {
+            seg.plan.truncate_to_first_segment();
+        }
+        match self.write_segment(seg.idx, buf, seg.mac, &mut seg.plan) {
+            Ok(written) => Some(written),
+            Err(TooSmall) => {
+                self.counters.tx_buffer_too_small += 1;
+                None
             }
         }
     }
@@ -251,17 +264,18 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }))
     }
 
-    /// Serves ready connection `idx`.
-    fn serve(&mut self, now: Instant, idx: u32) -> Option<NextOutput> {
+    /// Serves ready connection `idx`: what goes out, or [`NextOutput::Again`]. Returned as the
+    /// final value (not wrapped in an `Option`) so that it is written once, in place.
+    fn serve(&mut self, now: Instant, idx: u32) -> NextOutput {
         let cfg = &self.cfg;
         let Some((key, c)) = self.table.get_index_mut(idx) else {
             let _ = self.ready.pop(&mut self.table);
-            return None;
+            return NextOutput::Again;
         };
         if c.qstate == QState::Zombie {
             let _ = self.ready.pop(&mut self.table);
             self.free(idx);
-            return None;
+            return NextOutput::Again;
         }
         let was_closed = c.tcb.state() == State::Closed;
         let deadline_before = c.tcb.next_deadline();
@@ -279,24 +293,26 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.unqueue_head(idx, QState::Idle);
             self.closed(idx);
             if released {
-                return None;
+                return NextOutput::Again;
             }
-            return Some(NextOutput::Event(Open {
+            return NextOutput::Event(Open {
                 key,
                 events: Events::CLOSED,
                 reply: None,
-            }));
+            });
         }
         self.reschedule_if_changed(idx, deadline_before);
         let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
-            return None;
+            return NextOutput::Again;
         };
-        let (_, c) = self.table.get_index(idx)?;
+        let Some((_, c)) = self.table.get_index(idx) else {
+            return NextOutput::Again;
+        };
         let remote = c.remote_addr;
         let Some(hop) = self.next_hop(remote) else {
             self.counters.no_route += 1;
-            return self.unsendable(now, idx, key);
+            return self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
         };
         let mac = match self.neighbors.resolve(hop, now) {
             Resolution::Found(mac) => mac,
@@ -308,31 +324,31 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 self.push_arp_due(hop);
                 self.neighbor_deadline = self.neighbors.next_deadline();
                 self.unqueue_head(idx, QState::ArpWait);
-                return None;
+                return NextOutput::Again;
             }
             Resolution::Pending => {
                 self.unqueue_head(idx, QState::ArpWait);
-                return None;
+                return NextOutput::Again;
             }
             Resolution::Unreachable => {
                 self.counters.neighbor_unreachable += 1;
                 self.neighbor_deadline = self.neighbors.next_deadline();
-                let out = self.unsendable(now, idx, key);
+                let out = self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
                 // Others waiting for the same neighbour learn it too.
                 self.wake_arp_waiters();
                 return out;
             }
             Resolution::Busy => {
                 self.counters.neighbor_busy += 1;
-                return self.unsendable(now, idx, key);
+                return self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
             }
         };
-        Some(NextOutput::Segment(PlannedSegment {
+        NextOutput::Segment(PlannedSegment {
             key,
             idx,
             plan,
             mac,
-        }))
+        })
     }
 
     /// Writes connection `idx`'s planned segment (shrunk to fit `buf` if need be).
@@ -462,46 +478,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// The connection is gone or changed since the frame was written ([`CommitError`]);
     /// nothing advanced.
     pub fn commit(&mut self, now: Instant, frame: &TxFrame) -> Result<(), CommitError> {
-        match frame.ticket {
+        match &frame.ticket {
             Ticket::Segment { key, plan } => {
-                let cfg = &self.cfg;
-                let c = match self.table.get_mut(key) {
-                    Some(c) if c.qstate != QState::Zombie => c,
-                    _ => return Err(CommitError::StaleKey(key)),
-                };
-                let deadline_before = c.tcb.next_deadline();
-                let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
-                let committed = c.tcb.commit(cfg, now, &plan, loss);
-                super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
-                if committed.is_err() {
-                    self.counters.tx_stale_commits += 1;
-                    return Err(CommitError::StalePlan(key));
-                }
-                self.counters.tx_segments += 1;
-                self.counters.tx_payload_bytes += u64::from(plan.payload_len);
-                if frame.meta.tso_mss.is_some() {
-                    self.counters.tx_tso_frames += 1;
-                }
-                let idx = key.index();
-                self.reschedule_if_changed(idx, deadline_before);
-                if self.ready.head == idx {
-                    if !self.may_transmit(idx) && !self.deadline_due(idx) {
-                        // Nothing more to send (most often: the segment was the only one): off
-                        // the queue now rather than after one more planning pass that would
-                        // find nothing. A deadline already due keeps it queued: the wheel
-                        // does not hold it (the send phase runs it).
-                        self.unqueue_head(idx, QState::Idle);
-                    } else if self.ready.tail != idx {
-                        // Round robin: the connection goes behind the others with output.
-                        let _ = self.ready.pop(&mut self.table);
-                        self.ready.push(&mut self.table, idx);
-                    }
-                }
+                return self.commit_segment(now, *key, plan, frame.len, frame.meta.tso_mss);
             }
             Ticket::Arp(ip) => {
                 if let Some(at) = self.arp_due[..self.arp_due_len]
                     .iter()
-                    .position(|&a| a == ip)
+                    .position(|&a| a == *ip)
                 {
                     self.arp_due.copy_within(at + 1..self.arp_due_len, at);
                     self.arp_due_len -= 1;
@@ -517,6 +501,62 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         self.counters.tx_frames += 1;
         self.counters.tx_bytes += frame.len as u64;
+        Ok(())
+    }
+
+    /// [`commit`](Self::commit) of connection `key`'s segment `plan`, sent as a frame of
+    /// `len` bytes (`tso_mss`: the frame's segmentation request).
+    pub(super) fn commit_segment(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        plan: &TxPlan,
+        len: usize,
+        tso_mss: Option<u16>,
+    ) -> Result<(), CommitError> {
+        let cfg = &self.cfg;
+        let c = match self.table.get_mut(key) {
+            Some(c) if c.qstate != QState::Zombie => c,
+            _ => return Err(CommitError::StaleKey(key)),
+        };
+        let deadline_before = c.tcb.next_deadline();
+        let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+        let committed = c.tcb.commit(cfg, now, plan, loss);
+        super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+        if committed.is_err() {
+            self.counters.tx_stale_commits += 1;
+            return Err(CommitError::StalePlan(key));
+        }
+        self.counters.tx_segments += 1;
+        self.counters.tx_payload_bytes += u64::from(plan.payload_len);
+        if tso_mss.is_some() {
+            self.counters.tx_tso_frames += 1;
+        }
+        // What the rest needs from the slot, read in this one access: the timer links and new
+        // deadline for filing, and whether the connection has more to send.
+        let (links, deadline, more) = (c.timer, c.tcb.next_deadline(), c.may_transmit());
+        let idx = key.index();
+        if deadline != deadline_before {
+            self.file_timer(idx, links, deadline);
+        }
+        if self.ready.head == idx {
+            // A deadline not later than the wheel's cursor is due: the wheel does not hold it
+            // (`schedule_from` queues it instead).
+            let due = deadline.is_some_and(|at| at.micros() <= self.wheel.cursor());
+            if !more && !due {
+                // Nothing more to send (most often: the segment was the only one): off the
+                // queue now rather than after one more planning pass that would find nothing.
+                // A deadline already due keeps it queued: the wheel does not hold it (the
+                // send phase runs it).
+                self.unqueue_head(idx, QState::Idle);
+            } else if self.ready.tail != idx {
+                // Round robin: the connection goes behind the others with output.
+                let _ = self.ready.pop(&mut self.table);
+                self.ready.push(&mut self.table, idx);
+            }
+        }
+        self.counters.tx_frames += 1;
+        self.counters.tx_bytes += len as u64;
         Ok(())
     }
 }
@@ -544,4 +584,7 @@ pub(super) enum NextOutput {
     Rst(super::PendingRst, EthernetAddress),
     /// A connection's segment (a super-segment when TSO or software segmentation applies).
     Segment(PlannedSegment),
+    /// Internal to the send phase: the connection served had nothing; look again (never
+    /// returned by `next_output`).
+    Again,
 }

@@ -19,9 +19,16 @@
 //! connections (`TimerLinks`: 10 bytes), reached through [`TimerHost`] by slot index; the
 //! wheel never stores a deadline: it asks the host when it cascades.
 //!
+//! **Lazy re-filing.** A timer whose deadline moves later, or goes away, stays in its bucket:
+//! that bucket fires no later than the new deadline, asks the host for the deadline then in
+//! force and re-files the timer (or drops it). Only a deadline earlier than its bucket moves a
+//! timer at once. A short connection whose deadline changes kind several times (RTO, delayed
+//! ACK, TIME-WAIT) is filed a few times instead of at every change.
+//!
 //! Owns bucket bookkeeping only; it knows nothing of TCP. The endpoint keeps the invariant
-//! "a connection is linked exactly where its current deadline belongs" by rescheduling after
-//! every change to a connection.
+//! "a connection with a deadline is linked in a bucket that fires no later than it" by
+//! rescheduling after every change to a connection, and takes a connection's timer out
+//! ([`TimerWheel::cancel`]) before its slot goes.
 
 /// "No slot" in a link.
 pub(crate) const NIL: u32 = u32::MAX;
@@ -111,7 +118,7 @@ pub(crate) trait TimerRead {
     fn deadline(&self, idx: u32) -> Option<u64>;
 }
 
-/// Timers of a higher-level bucket looked at to answer `next_expiration` exactly.
+/// Timers looked at to answer `next_expiration` exactly.
 const EXACT_SCAN: usize = 32;
 
 /// The wheel. See the module docs.
@@ -182,7 +189,11 @@ impl TimerWheel {
 
     /// The first occupied bucket of `level` after the cursor's digit.
     fn first_occupied(&self, level: usize) -> Option<usize> {
-        let from = Self::digit(self.cursor, level) + 1;
+        self.first_occupied_from(level, Self::digit(self.cursor, level) + 1)
+    }
+
+    /// The first occupied bucket of `level` at or after slot `from`.
+    fn first_occupied_from(&self, level: usize, from: usize) -> Option<usize> {
         if from >= SLOTS {
             return None;
         }
@@ -209,33 +220,42 @@ impl TimerWheel {
         })
     }
 
-    /// When the caller must next [`advance`](Self::advance): the exact earliest deadline. When
-    /// that deadline sits in a higher-level bucket holding more than [`EXACT_SCAN`] timers, the
-    /// bucket's start is returned instead (a lower bound: the caller wakes once more, the bucket
-    /// re-files its timers and the next answer is exact).
+    /// When the caller must next [`advance`](Self::advance): the exact earliest deadline.
+    /// Buckets are looked at in firing order; a timer may sit in a bucket earlier than its
+    /// deadline (see [`schedule_from`](Self::schedule_from)), so the deadlines of each bucket's
+    /// timers are asked until the next bucket starts no earlier than the best deadline found.
+    /// After [`EXACT_SCAN`] timers the start of the bucket being looked at is returned
+    /// instead (a lower bound: the caller wakes once more, the bucket re-files its timers and
+    /// the next answer is closer).
     pub(crate) fn next_expiration<R: TimerRead>(&self, reader: &R) -> Option<u64> {
-        let bucket = self.next_bucket().map(|(at, level, slot)| {
-            if level == 0 {
-                return at;
-            }
-            let mut idx = self.heads[level][slot];
-            let mut earliest = u64::MAX;
-            for _ in 0..EXACT_SCAN {
-                if idx == NIL {
-                    return earliest.max(at);
+        let mut best = u64::MAX;
+        let mut scanned = 0;
+        'levels: for level in 0..LEVELS {
+            let mut from = Self::digit(self.cursor, level) + 1;
+            while let Some(slot) = self.first_occupied_from(level, from) {
+                let at = self.bucket_start(level, slot);
+                if at >= best {
+                    break 'levels;
                 }
-                if let Some(d) = reader.deadline(idx) {
-                    earliest = earliest.min(d);
+                let mut idx = self.heads[level][slot];
+                while idx != NIL {
+                    if scanned == EXACT_SCAN {
+                        best = at;
+                        break 'levels;
+                    }
+                    scanned += 1;
+                    if let Some(d) = reader.deadline(idx) {
+                        best = best.min(d.max(at));
+                    }
+                    idx = reader.links(idx).next;
                 }
-                idx = reader.links(idx).next;
+                from = slot + 1;
             }
-            if idx == NIL { earliest.max(at) } else { at }
-        });
-        if self.overflow != NIL {
-            let soon = self.cursor.saturating_add(1);
-            return Some(bucket.map_or(soon, |b| b.min(soon)));
         }
-        bucket
+        if self.overflow != NIL {
+            best = best.min(self.cursor.saturating_add(1));
+        }
+        (best != u64::MAX).then_some(best)
     }
 
     /// Links timer `idx` (not linked now) at the head of `place`; writes its links once.
@@ -311,6 +331,10 @@ impl TimerWheel {
     /// (`links` must be its current links). A timer that stays in its bucket costs no slot
     /// access at all; a move costs one write of its links plus its old and new neighbours.
     #[inline]
+    ///
+    /// Lazy: a timer whose deadline moved later, or went away, stays in the bucket it is in
+    /// (that bucket fires before the new deadline and re-files it under the deadline then in
+    /// force, or drops it); only a deadline earlier than its bucket moves it.
     pub(crate) fn schedule_from<H: TimerHost>(
         &mut self,
         host: &mut H,
@@ -319,16 +343,19 @@ impl TimerWheel {
         deadline: Option<u64>,
     ) -> bool {
         let due = match deadline {
-            None => false,
+            // Left where it is (see above); `cancel` takes a timer out for good.
+            None => return false,
             Some(d) if d <= self.cursor => true,
             Some(d) => {
-                let place = self.place(d);
                 let pos = links.pos;
-                if pos == place.code() {
-                    // Linked where it belongs already (an unlinked timer's position is never
-                    // a bucket's code).
-                    return false;
+                if links.is_linked() && pos != OVERFLOW {
+                    let (level, slot) = (usize::from(pos) / SLOTS, usize::from(pos) % SLOTS);
+                    if self.bucket_start(level, slot) <= d {
+                        // Its bucket fires no later than the deadline.
+                        return false;
+                    }
                 }
+                let place = self.place(d);
                 if links.is_linked() {
                     self.detach(host, links);
                 }
@@ -346,6 +373,14 @@ impl TimerWheel {
     /// Takes timer `idx` out, if it is in.
     pub(crate) fn cancel<H: TimerHost>(&mut self, host: &mut H, idx: u32) {
         self.unlink(host, idx);
+    }
+
+    /// [`cancel`](Self::cancel) for a caller that read timer `idx`'s links already.
+    pub(crate) fn cancel_from<H: TimerHost>(&mut self, host: &mut H, idx: u32, links: TimerLinks) {
+        if links.is_linked() {
+            self.detach(host, links);
+            *host.links(idx) = TimerLinks::UNLINKED;
+        }
     }
 
     /// Expires every timer whose deadline is at or before `now` (calling
@@ -402,11 +437,14 @@ impl TimerWheel {
         }
     }
 
-    /// Checks that timer `idx` is filed where `deadline` belongs (or not filed for `None`).
+    /// Checks that timer `idx` is filed in a bucket that fires no later than `deadline` (any
+    /// filing, or none, for `None`: see [`schedule_from`](Self::schedule_from)).
     /// For invariant checks in tests; O(1).
     pub(crate) fn check_filed(&self, links: &TimerLinks, deadline: Option<u64>) -> bool {
         match deadline {
-            None => !links.is_linked(),
+            // Unlinked, or left in its bucket when the deadline went away (it is dropped when
+            // the bucket fires).
+            None => true,
             Some(d) if d <= self.cursor => false,
             Some(d) => {
                 if !links.is_linked() {
@@ -524,6 +562,38 @@ mod tests {
         assert!(w.schedule(&mut h, 3, Some(9_000)));
         assert!(!h.links[3].is_linked());
         assert_eq!(w.next_expiration(&h), None);
+    }
+
+    #[test]
+    fn a_deadline_pushed_later_or_gone_stays_in_its_bucket_and_fires_on_time() {
+        let mut w = TimerWheel::new();
+        let mut h = host(3);
+        set(&mut w, &mut h, 0, Some(300));
+        let filed = h.links[0];
+        // Later, and gone: neither moves the timer.
+        set(&mut w, &mut h, 0, Some(70_000));
+        assert_eq!(h.links[0], filed);
+        set(&mut w, &mut h, 1, Some(500));
+        set(&mut w, &mut h, 1, None);
+        assert!(h.links[1].is_linked());
+        // The next deadline is still exact, although the buckets fire earlier.
+        assert_eq!(w.next_expiration(&h), Some(70_000));
+        // Earlier than its bucket: moved at once.
+        set(&mut w, &mut h, 2, Some(90_000));
+        set(&mut w, &mut h, 2, Some(200));
+        assert_eq!(w.next_expiration(&h), Some(200));
+        h.now = 1_000;
+        w.advance(&mut h, 1_000);
+        // 2 fired; 0 was re-filed under its deadline, 1 dropped, neither fired.
+        assert_eq!(h.fired, vec![(2, 1_000)]);
+        assert_eq!(w.len(), 1);
+        assert!(w.check_filed(&h.links[0], Some(70_000)));
+        while let Some(at) = w.next_expiration(&h) {
+            h.now = at;
+            w.advance(&mut h, at);
+        }
+        assert_eq!(h.fired, vec![(2, 1_000), (0, 70_000)]);
+        assert_eq!(w.len(), 0);
     }
 
     #[test]

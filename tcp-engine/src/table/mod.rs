@@ -63,7 +63,7 @@ use core::net::Ipv4Addr;
 
 pub use isn::{ISN_TICK_US, IsnGenerator};
 pub use ports::{EphemeralPorts, InvalidPortRange, PortRange};
-pub use siphash::{HashSecret, sip13, sip13_12, sip24};
+pub use siphash::{HashSecret, sip13, sip13_12, sip24, sip24_12};
 pub use slotmap::{Slot, SlotKey, SlotMap, SlotsExhausted, StorageTooLarge};
 pub use tuple_map::{
     Bucket, DEFAULT_LOAD_PERCENT, MAX_MAP_CAPACITY, MapSetupError, Matched, ProbeStats,
@@ -334,11 +334,23 @@ where
         tuple: FourTuple,
         make: impl FnOnce(SlotKey) -> T,
     ) -> Result<SlotKey, TableError> {
+        let hash = self.map.hasher().hash_tuple(&tuple);
+        self.insert_with_hashed(tuple, hash, make)
+    }
+
+    /// [`insert_with`](Self::insert_with) with `tuple`'s hash (from the map's hasher) known.
+    #[inline]
+    pub(crate) fn insert_with_hashed(
+        &mut self,
+        tuple: FourTuple,
+        hash: u32,
+        make: impl FnOnce(SlotKey) -> T,
+    ) -> Result<SlotKey, TableError> {
         let key = self.slots.next_key().ok_or(TableError::SlotsExhausted {
             capacity: self.slots.capacity(),
         })?;
         self.recent = None;
-        self.map.insert(tuple, key)?;
+        self.map.insert_hashed(tuple, key, hash)?;
         let inserted = self.slots.insert_with(make);
         debug_assert_eq!(inserted, Ok(key));
         Ok(key)
@@ -349,9 +361,26 @@ where
     /// # Errors
     /// As [`insert_with`](Self::insert_with); the value comes back with the error.
     pub fn insert(&mut self, tuple: FourTuple, value: T) -> Result<SlotKey, (TableError, T)> {
+        let hash = self.map.hasher().hash_tuple(&tuple);
+        self.insert_hashed(tuple, hash, value)
+    }
+
+    /// [`insert`](Self::insert) with `tuple`'s hash (from the map's hasher) known, e.g. from
+    /// [`EphemeralPorts::allocate_hashed_in`], which hashed the tuple to check it is free.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert).
+    pub(crate) fn insert_hashed(
+        &mut self,
+        tuple: FourTuple,
+        hash: u32,
+        value: T,
+    ) -> Result<SlotKey, (TableError, T)> {
         let mut value = Some(value);
-        self.insert_with(tuple, |_| value.take().unwrap_or_else(|| unreachable!()))
-            .map_err(|e| (e, value.take().unwrap_or_else(|| unreachable!())))
+        self.insert_with_hashed(tuple, hash, |_| {
+            value.take().unwrap_or_else(|| unreachable!())
+        })
+        .map_err(|e| (e, value.take().unwrap_or_else(|| unreachable!())))
     }
 
     /// The key registered for exactly `tuple`.
@@ -394,6 +423,14 @@ where
             None => {}
         }
         matched
+    }
+
+    /// [`lookup`](Self::lookup) with the hashes remembered from the last segment that matched
+    /// a listener: a server listening again on the port it just accepted on hashes nothing.
+    #[inline]
+    pub(crate) fn lookup_known(&self, tuple: &FourTuple) -> Option<SlotKey> {
+        let hash = self.known_hash(tuple);
+        self.map.get_hashed(tuple, hash)
     }
 
     /// The hash of `tuple`: remembered from the last listener match, or computed.

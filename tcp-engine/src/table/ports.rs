@@ -177,16 +177,40 @@ impl EphemeralPorts {
         S: AsRef<[Bucket]> + AsMut<[Bucket]>,
         H: TupleHasher,
     {
+        self.allocate_hashed_in(map, local_addr, remote_addr, remote_port)
+            .map(|(port, _)| port)
+    }
+
+    /// [`allocate_in`](Self::allocate_in), with the map hasher's hash of the 4-tuple of the
+    /// port it returns (hashed to check that the tuple is free), for registering it without
+    /// hashing it again.
+    ///
+    /// # Errors
+    /// As [`allocate_in`](Self::allocate_in).
+    pub(crate) fn allocate_hashed_in<S, H>(
+        &mut self,
+        map: &TupleMap<S, H>,
+        local_addr: Ipv4Addr,
+        remote_addr: Ipv4Addr,
+        remote_port: u16,
+    ) -> Result<(u16, u32), TableError>
+    where
+        S: AsRef<[Bucket]> + AsMut<[Bucket]>,
+        H: TupleHasher,
+    {
         // Without listeners in the map (a host that only connects) only the 4-tuple can clash.
         let listeners = map.holds_listeners();
-        self.allocate(local_addr, remote_addr, remote_port, |port| {
-            map.get(&FourTuple::new(local_addr, port, remote_addr, remote_port))
-                .is_some()
+        let mut hash = 0;
+        let port = self.allocate(local_addr, remote_addr, remote_port, |port| {
+            let tuple = FourTuple::new(local_addr, port, remote_addr, remote_port);
+            hash = map.hasher().hash_tuple(&tuple);
+            map.get_hashed(&tuple, hash).is_some()
                 || listeners && map.get(&FourTuple::listener(local_addr, port)).is_some()
                 || listeners
                     && map
                         .get(&FourTuple::listener(Ipv4Addr::UNSPECIFIED, port))
                         .is_some()
-        })
+        })?;
+        Ok((port, hash))
     }
 }

@@ -244,7 +244,17 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
         let key = self.next_key().ok_or(SlotsExhausted {
             capacity: self.capacity(),
         })?;
-        self.occupy(key, make(key));
+        // Built straight into the slot (not built elsewhere and moved in).
+        let slot = &mut self.storage.as_mut()[key.index as usize];
+        let Content::Vacant { next, generation } = slot.0 else {
+            unreachable!("free list points at an occupied slot");
+        };
+        slot.0 = Content::Occupied {
+            generation,
+            value: make(key),
+        };
+        self.free_head = next;
+        self.len += 1;
         Ok(key)
     }
 

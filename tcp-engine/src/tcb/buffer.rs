@@ -163,10 +163,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
     /// Moves up to `out.len()` readable bytes into `out` and returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len);
+        if n == 0 {
+            // Nothing readable (the read that ends a read loop): no copies of nothing.
+            return 0;
+        }
         let (a, b) = self.slices(0, n);
         let (a_len, b_len) = (a.len(), b.len());
         out[..a_len].copy_from_slice(a);
-        out[a_len..a_len + b_len].copy_from_slice(b);
+        if b_len > 0 {
+            out[a_len..a_len + b_len].copy_from_slice(b);
+        }
         self.drop_front(n);
         n
     }
@@ -206,7 +212,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> RingBuffer<S> {
         let first = data.len().min(cap - at);
         let storage = self.storage.as_mut();
         storage[at..at + first].copy_from_slice(&data[..first]);
-        storage[..data.len() - first].copy_from_slice(&data[first..]);
+        if first < data.len() {
+            // Wrapped: the rest goes to the front (no call to copy nothing otherwise).
+            storage[..data.len() - first].copy_from_slice(&data[first..]);
+        }
     }
 }
 

@@ -52,25 +52,44 @@ impl Tcb {
         loss: &mut LossState,
     ) -> Reaction {
         let mut rx = Reaction::default();
+        self.on_segment_into(cfg, now, seg, payload, snd, rcv, loss, &mut rx);
+        rx
+    }
+
+    /// [`on_segment`](Self::on_segment), reporting into `rx` (which must be
+    /// `Reaction::default()`): for a caller that keeps the reaction where it reads it, rather
+    /// than have it copied out of a return value right after it was written.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn on_segment_into<S: SendBuffer + ?Sized, R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        payload: &[u8],
+        snd: &mut S,
+        rcv: &mut R,
+        loss: &mut LossState,
+        rx: &mut Reaction,
+    ) {
         let was_closed = self.state == State::Closed;
         if payload.len() > MAX_PAYLOAD {
-            self.dropped(&mut rx, DropReason::Oversized);
-            return rx;
+            self.dropped(rx, DropReason::Oversized);
+            return;
         }
         match self.state {
             State::Closed => {
                 rx.reply = reset_for(seg, payload.len());
-                self.dropped(&mut rx, DropReason::Closed);
+                self.dropped(rx, DropReason::Closed);
             }
-            State::Listen => self.rx_listen(seg, payload, &mut rx),
-            State::SynSent => self.rx_syn_sent(cfg, now, seg, rcv, &mut rx),
-            _ => self.rx_synchronized(cfg, now, seg, payload, snd, rcv, loss, &mut rx),
+            State::Listen => self.rx_listen(seg, payload, rx),
+            State::SynSent => self.rx_syn_sent(cfg, now, seg, rcv, rx),
+            _ => self.rx_synchronized(cfg, now, seg, payload, snd, rcv, loss, rx),
         }
         if self.state == State::Closed && !was_closed {
             rx.events |= Events::CLOSED;
         }
         self.arm_timers(cfg, now, len32(snd.len()));
-        rx
     }
 
     fn dropped(&mut self, rx: &mut Reaction, reason: DropReason) {

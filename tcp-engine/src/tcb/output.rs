@@ -162,9 +162,6 @@ impl Tcb {
                 if end.gt(self.snd_max) {
                     self.snd_max = end;
                 }
-                if fin {
-                    self.flags |= flag::FIN_SENT;
-                }
                 if retransmitted {
                     self.counters.retransmitted_segments =
                         self.counters.retransmitted_segments.saturating_add(1);
@@ -216,6 +213,13 @@ impl Tcb {
                 } else if self.rtx_at == NEVER || (!retransmitted && self.has(flag::TLP_ARMED)) {
                     // New data restarts a probe timeout (RFC 8985 7.2).
                     self.restart_rtx_timer(cfg, now);
+                }
+                if fin {
+                    // Last, after the reads of the flags above (nothing above depends on it):
+                    // the compiler makes this a one-byte store, and a flags read right after
+                    // it would wait for the store (no store-to-load forwarding into a wider
+                    // load).
+                    self.flags |= flag::FIN_SENT;
                 }
             }
             SegmentKind::Keepalive => {
