@@ -165,10 +165,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             report.received += 1;
             let reply = match self.receive_direct(now, frame, meta, &mut sink) {
                 Received::Reply(r) => Some(r),
-                Received::Open(open) => {
+                Received::Open(Open { key, events, reply }) => {
                     report.events += 1;
-                    let reply = open.reply;
-                    on_event(self, open);
+                    // Field by field: the answer was just written field by field, and a
+                    // whole-struct copy of it would wait on store forwarding.
+                    on_event(self, Open { key, events, reply });
                     reply
                 }
                 Received::Nothing | Received::Dropped(_) => None,
