@@ -183,10 +183,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             };
             let reply = match self.receive_parsed(now, frame, meta, &fast, &mut sink) {
                 Received::Reply(r) => Some(r),
-                Received::Open(open) => {
+                Received::Open(Open { key, events, reply }) => {
                     report.events += 1;
-                    let reply = open.reply;
-                    on_event(self, open);
+                    // Field by field: the answer was just written field by field, and a
+                    // whole-struct copy of it would wait on store forwarding.
+                    on_event(self, Open { key, events, reply });
                     reply
                 }
                 Received::Nothing | Received::Dropped(_) => None,
