@@ -19,11 +19,11 @@
 //! everything but what changes from one segment to the next: the IPv4 length,
 //! identification and checksum, the TCP sequence number, PSH, checksum and timestamp values
 //! (as Linux's GRO compares them). Its connection, acknowledgement and window are then the
-//! run's, and header prediction checks the rest (sequence number, PAWS, window room). A run ends at the first frame that is
-//! not its connection's predicted next segment with the run's headers (another connection, a
-//! FIN, RST, SYN or URG, out-of-order data, an ACK of new data, a new window, SACK, PAWS, a
-//! full receive window, a bad checksum...), and
-//! at the end of the burst: then its timers are filed, the connection queued for the send
+//! run's, and header prediction checks the rest (sequence number, PAWS, window room). A run
+//! ends at the first frame that is not its connection's predicted next segment with the
+//! run's headers (another connection, a FIN, RST, SYN or URG, out-of-order data, an ACK of
+//! new data, a new window, SACK, PAWS, a full receive window, a bad checksum...), and at
+//! the end of the burst: then its timers are filed, the connection queued for the send
 //! phase if it has something to send (its ACK), and its event handed to the handler, before
 //! anything else of the burst is looked at. Segments are still counted one by one
 //! (`rx_frames`, `rx_segments`, `rx_payload_bytes`); `rx_predicted` and `rx_coalesced` count
@@ -48,7 +48,9 @@ use crate::seq::SeqNum;
 use crate::table::{FourTuple, Matched, SlotKey};
 use crate::tcb::{Events, LossState, RecvBuffer, SendBuffer, Tcb, TcbConfig};
 use crate::time::Instant;
-use crate::wire::frame::{FastTcp, parse_tcp_fast, tcp_checksums_ok};
+#[cfg(doc)]
+use crate::wire::frame::parse_tcp_fast;
+use crate::wire::frame::{FastTcp, tcp_checksums_ok};
 
 /// Header bytes a run keeps from its first frame: Ethernet, IPv4 without options, TCP with
 /// the timestamp option at most.
@@ -165,14 +167,6 @@ impl GroRun {
     }
 }
 
-/// What [`Endpoint::gro_receive`] did with a frame.
-pub(super) enum GroTake {
-    /// The frame joined (or began) the run; it is fully received.
-    Taken,
-    /// Not a predicted segment: receive it normally, with what the fast parser made of it.
-    Normal(Option<FastTcp>),
-}
-
 /// One segment for a run's connection, with what taking it needs.
 struct Segment<'a> {
     cfg: &'a TcbConfig,
@@ -200,11 +194,11 @@ impl Segment<'_> {
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
     Endpoint<B, SS, MS, LS>
 {
-    /// Offers one frame of a burst to the run in progress. A frame that does not continue
-    /// the run ends it first (its event goes to `on_event`, counted in `events`), then may
-    /// begin a new run.
+    /// Offers one frame of a burst to the run in progress, as its next segment. `false`: it
+    /// is not; the run has ended (its event went to `on_event`, counted in `events`) and the
+    /// caller parses the frame and offers it to [`gro_begin`](Self::gro_begin).
     #[inline]
-    pub(super) fn gro_receive<K: ReceiveSink + ?Sized>(
+    pub(super) fn gro_follow<K: ReceiveSink + ?Sized>(
         &mut self,
         now: Instant,
         frame: &[u8],
@@ -212,7 +206,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         sink: &mut K,
         on_event: &mut impl FnMut(&mut Self, Open),
         events: &mut usize,
-    ) -> GroTake {
+    ) -> bool {
         if let Some(run) = &self.gro {
             if let Some((h, payload)) = run.follower(frame, meta) {
                 let key = run.key;
@@ -225,19 +219,45 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     if let Some(run) = &mut self.gro {
                         run.events |= new_events;
                     }
-                    return GroTake::Taken;
+                    return true;
                 }
             }
         }
         // Not the run's next segment: the run ends here.
         self.gro_flush(on_event, events);
-        let Some(fast) = parse_tcp_fast(frame, meta, self.mac) else {
-            return GroTake::Normal(None);
+        false
+    }
+
+    /// Offers a frame that did not continue a run ([`gro_follow`](Self::gro_follow)
+    /// returned `false`), with what [`parse_tcp_fast`] made of it (`fast`, used by reference:
+    /// a copy right after the parser's stores would wait on store forwarding), to header
+    /// prediction as the first segment of a new run. `false`: not a predicted segment,
+    /// nothing changed; receive it normally.
+    #[inline]
+    pub(super) fn gro_begin<K: ReceiveSink + ?Sized>(
+        &mut self,
+        now: Instant,
+        frame: &[u8],
+        fast: &Option<FastTcp>,
+        sink: &mut K,
+        on_event: &mut impl FnMut(&mut Self, Open),
+        events: &mut usize,
+    ) -> bool {
+        let Some(fast) = fast else {
+            return false;
         };
         let h = &fast.header;
-        // The checks the fast path makes before its lookup.
-        if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
-            return GroTake::Normal(Some(fast));
+        // What prediction refuses without looking at the connection (no payload, flags
+        // other than ACK and PSH: handshakes, FINs, pure ACKs), then the checks the fast
+        // path makes before its lookup.
+        if fast.payload.is_empty()
+            || (h.flags.0 & !(TcpFlags::ACK.0 | TcpFlags::PSH.0)) != 0
+            || !h.flags.ack()
+            || fast.dst_ip != self.cidr.address()
+            || h.src_port == 0
+            || h.dst_port == 0
+        {
+            return false;
         }
         let tuple = FourTuple::new(
             Ipv4Addr::from(fast.dst_ip),
@@ -246,13 +266,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             h.src_port,
         );
         let Some(Matched::Connection(key)) = self.table.lookup_segment_cached(&tuple) else {
-            return GroTake::Normal(Some(fast));
+            return false;
         };
         self.advance(now);
         let Some((new_events, deadline_before)) =
             self.take_predicted(now, key, h, frame, fast.payload.clone(), sink, true)
         else {
-            return GroTake::Normal(Some(fast));
+            return false;
         };
         self.gro = GroRun::new(
             key,
@@ -266,7 +286,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             // A frame too short to compare a later one with (a tiny segment): a run of one.
             self.gro_flush_one(key, deadline_before, new_events, on_event, events);
         }
-        GroTake::Taken
+        true
     }
 
     /// Segment `h` (payload at `payload` in `frame`) of connection `key`, taken by header
@@ -357,7 +377,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     ) {
         let idx = key.index();
         self.reschedule_if_changed(idx, deadline_before);
-        if self.table.get_index(idx).is_some_and(|(_, c)| c.may_transmit()) {
+        if self
+            .table
+            .get_index(idx)
+            .is_some_and(|(_, c)| c.may_transmit())
+        {
             super::make_ready(&mut self.table, &mut self.ready, idx);
         }
         *events += 1;

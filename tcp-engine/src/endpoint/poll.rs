@@ -11,13 +11,13 @@
 //! (`replies_dropped`), as a NIC drops what its queue cannot hold.
 
 use super::direct::{NoSink, ReceiveSink};
-use super::gro::GroTake;
 use super::prefetch::Prefetcher;
 use super::rx::{Open, Received};
 use super::tx::{NextOutput, Outbound, PlannedSegment};
 use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, SlotStorage};
 use crate::device::{FrameDevice, TxMeta};
 use crate::time::Instant;
+use crate::wire::frame::parse_tcp_fast;
 
 /// Bytes of reply frames kept per burst.
 const STASH_BYTES: usize = 4096;
@@ -170,7 +170,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         device.rx_burst(burst, |frame, meta| {
             report.received += 1;
-            let fast = match self.gro_receive(
+            if self.gro_follow(
                 now,
                 frame,
                 meta,
@@ -178,10 +178,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 &mut on_event,
                 &mut report.events,
             ) {
-                GroTake::Taken => return,
-                GroTake::Normal(fast) => fast,
-            };
-            let reply = match self.receive_parsed(now, frame, meta, &fast, &mut sink) {
+                return;
+            }
+            let fast = parse_tcp_fast(frame, meta, self.mac);
+            if self.gro_begin(
+                now,
+                frame,
+                &fast,
+                &mut sink,
+                &mut on_event,
+                &mut report.events,
+            ) {
+                return;
+            }
+            let reply = match self.receive_parsed::<K, false>(now, frame, meta, &fast, &mut sink) {
                 Received::Reply(r) => Some(r),
                 Received::Open(Open { key, events, reply }) => {
                     report.events += 1;

@@ -117,12 +117,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         sink: &mut K,
     ) -> Received {
         let fast = parse_tcp_fast(frame, meta, self.mac);
-        self.receive_parsed(now, frame, meta, &fast, sink)
+        self.receive_parsed::<K, true>(now, frame, meta, &fast, sink)
     }
 
     /// [`receive_direct`](Self::receive_direct) of a frame [`parse_tcp_fast`] has already
-    /// looked at (`fast`: what it returned).
-    pub(super) fn receive_parsed<K: ReceiveSink + ?Sized>(
+    /// looked at (`fast`: what it returned). `PREDICT`: try header prediction
+    /// ([`Tcb::on_segment_predicted`]) before the full segment processing; the poll loop
+    /// passes `false`, as its GRO stage has offered every frame to prediction already.
+    pub(super) fn receive_parsed<K: ReceiveSink + ?Sized, const PREDICT: bool>(
         &mut self,
         now: Instant,
         frame: &mut [u8],
@@ -150,7 +152,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 dont_frag: true,
                 dscp_ecn: 0,
             };
-            let outcome = self.receive_segment(now, &ip, h, &frame[fast.payload.clone()], sink);
+            let outcome =
+                self.receive_segment::<K, PREDICT>(now, &ip, h, &frame[fast.payload.clone()], sink);
             return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
         }
         let parsed = match parse_frame(frame, meta) {
@@ -178,7 +181,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Received::Dropped(RxDrop::BadAddress);
                 }
                 let payload_len = payload.len();
-                let outcome = self.receive_segment(now, &ip, &header, payload, sink);
+                let outcome = self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
                 self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
@@ -332,8 +335,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Hands a segment to its connection or listener; `None` when no connection or listener
-    /// exists (the caller answers per RFC 9293 3.10.7.1).
-    fn receive_segment<K: ReceiveSink + ?Sized>(
+    /// exists (the caller answers per RFC 9293 3.10.7.1). `PREDICT`: as for
+    /// [`receive_parsed`](Self::receive_parsed).
+    fn receive_segment<K: ReceiveSink + ?Sized, const PREDICT: bool>(
         &mut self,
         now: Instant,
         ip: &Ipv4Repr,
@@ -367,20 +371,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
                 let snd_len = crate::tcb::SendBuffer::len(snd);
+                // Prediction takes only data segments.
+                let predict = PREDICT && !payload.is_empty();
                 if K::ACTIVE
                     && !payload.is_empty()
                     && DirectRecv::<_, K>::eligible(rcv, loss.out_of_order().is_empty())
                 {
                     let mut direct = DirectRecv::new(rcv, sink, key);
-                    match c.tcb.on_segment_predicted(
-                        cfg,
-                        now,
-                        h,
-                        payload,
-                        snd_len,
-                        &mut direct,
-                        loss,
-                    ) {
+                    let predicted = if predict {
+                        c.tcb
+                            .on_segment_predicted(cfg, now, h, payload, snd_len, &mut direct, loss)
+                    } else {
+                        None
+                    };
+                    match predicted {
                         Some(events) => r.events = events,
                         None => c.tcb.on_segment_into(
                             cfg,
@@ -395,10 +399,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     }
                     self.counters.rx_direct_bytes += direct.delivered() as u64;
                 } else {
-                    match c
-                        .tcb
-                        .on_segment_predicted(cfg, now, h, payload, snd_len, rcv, loss)
-                    {
+                    let predicted = if predict {
+                        c.tcb
+                            .on_segment_predicted(cfg, now, h, payload, snd_len, rcv, loss)
+                    } else {
+                        None
+                    };
+                    match predicted {
                         Some(events) => r.events = events,
                         None => c
                             .tcb
