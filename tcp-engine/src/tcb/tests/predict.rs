@@ -320,3 +320,23 @@ fn a_run_that_enters_persist_after_a_timeout_matches_the_state_machine() {
         "persisting: the second segment is the state machine's"
     );
 }
+
+/// Reviewer: SND.WL1 can lie ahead of RCV.NXT (a bare ACK of the peer overtook data of
+/// its, or that data was lost). A run's first segment then leaves the window alone, and a
+/// later segment of the run (SEG.SEQ reaching SND.WL1) takes the run's window, which may be
+/// new. The state machine then re-arms the timers for the new window (here: too small for
+/// the data waiting, nothing in flight: persist); `on_segment_followed` must not skip that.
+#[test]
+#[ignore = "reviewer: bug: on_segment_followed takes a new window without re-arming the timers"]
+fn a_window_taken_in_the_middle_of_a_run_matches_the_state_machine() {
+    let mut c = established(plain(), 4096, 16 * 1024, WND);
+    let next = Y + 1;
+    // The peer's window update (a bare ACK) arrives before the data sent before it.
+    c.deliver(ack(next + 1000, ISS + 1, WND), &[]);
+    // Data the application wrote since the last send opportunity: nothing in flight.
+    c.write(&[5; 3000]);
+    let segs: Vec<_> = (0..3u32)
+        .map(|k| (ack(next + 500 * k, ISS + 1, 100), vec![k as u8; 500]))
+        .collect();
+    as_runs(&mut c, &segs);
+}
