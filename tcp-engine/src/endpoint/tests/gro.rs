@@ -543,3 +543,64 @@ fn random_bursts(ts: bool) {
         "the bursts exercise runs: {coalesced} coalesced"
     );
 }
+
+/// Reviewer: the application closes or aborts a run's connection from the run's event (in
+/// the middle of the burst); the connection's later frames of the burst then meet the
+/// closed (FIN-WAIT-1) or aborted connection, never the run.
+#[test]
+fn a_connection_closed_or_aborted_from_its_run_event_takes_the_rest_of_the_burst_normally() {
+    for abort in [false, true] {
+        let mut ep = endpoint_with_peer(4);
+        let (ka, pa, ia, y) = establish(&mut ep, T0);
+        let (_, pb, ib, _) = establish(&mut ep, T0);
+        let data = pattern(4000);
+        let a = |k: usize| (segment(pa, ia, y, &data, k, TcpFlags::NONE), GOOD);
+        let b = |k: usize| (segment(pb, ib, y, &data, k, TcpFlags::NONE), GOOD);
+        let before = *ep.counters();
+        let mut dev = Burst {
+            rx: vec![a(0), a(1), b(0), a(2), a(3)],
+            tx: Vec::new(),
+        };
+        let mut events = Vec::new();
+        ep.poll_direct(
+            T0,
+            &mut dev,
+            |ep: &mut Ep, open| {
+                if open.key == ka && events.iter().all(|(k, _)| *k != ka) {
+                    if abort {
+                        ep.abort(T0, ka).unwrap();
+                    } else {
+                        ep.close(T0, ka).unwrap();
+                    }
+                }
+                events.push((open.key, open.events));
+            },
+            |_, d: &[u8]| d.len(),
+        );
+        ep.check_invariants().unwrap();
+        let c = ep.counters();
+        assert_eq!(
+            c.rx_predicted - before.rx_predicted,
+            3,
+            "a0, a1 and b0 (abort: {abort})"
+        );
+        let sent: Vec<Sent> = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+        let to_a: Vec<&Sent> = sent.iter().filter(|s| s.h.src_port == pa).collect();
+        if abort {
+            assert!(ep.tcb(ka).is_none_or(|t| t.state() == State::Closed));
+            assert!(
+                to_a.iter().all(|s| s.h.flags.contains(TcpFlags::RST)),
+                "{to_a:?}"
+            );
+        } else {
+            let t = ep.tcb(ka).unwrap();
+            assert_eq!(t.state(), State::FinWait1);
+            assert_eq!(
+                t.rcv_nxt().0,
+                y + 4001,
+                "a2 and a3 received after the close"
+            );
+            assert!(to_a.iter().any(|s| s.h.flags.contains(TcpFlags::FIN)));
+        }
+    }
+}
