@@ -182,24 +182,24 @@ fn a_zero_or_full_receive_window_is_left_to_the_state_machine() {
 /// through the state machine too. After every segment the two must agree. Returns how many
 /// segments were taken as runs' later segments.
 fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
-    let mut twin = (host.tcb.clone(), host.rcv.clone());
+    // The twin keeps its own buffers and loss state: the host's change as it takes each
+    // segment, and the twin's state machine must start from where the twin is.
+    let mut twin = (
+        host.tcb.clone(),
+        host.rcv.clone(),
+        host.snd.clone(),
+        host.loss,
+    );
     let mut in_run = false;
     let mut followed = 0;
     for (h, data) in segs {
-        let snd_len = host.snd.len();
+        let snd_len = twin.2.len();
         let taken = if in_run {
             twin.0
                 .on_segment_followed(&host.cfg, host.now, h, data, &mut twin.1)
         } else {
-            twin.0.on_segment_predicted(
-                &host.cfg,
-                host.now,
-                h,
-                data,
-                snd_len,
-                &mut twin.1,
-                &host.loss,
-            )
+            twin.0
+                .on_segment_predicted(&host.cfg, host.now, h, data, snd_len, &mut twin.1, &twin.3)
         };
         let r = host.deliver(*h, data);
         match taken {
@@ -215,12 +215,13 @@ fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
                     host.now,
                     h,
                     data,
-                    &mut host.snd.clone(),
+                    &mut twin.2,
                     &mut twin.1,
-                    &mut host.loss.clone(),
+                    &mut twin.3,
                 );
             }
         }
+        assert_eq!(twin.3, host.loss, "loss states differ after {h:?}");
         assert_eq!(
             std::format!("{:?}", twin.0),
             std::format!("{:?}", host.tcb),
@@ -342,4 +343,103 @@ fn a_window_taken_in_the_middle_of_a_run_matches_the_state_machine() {
         0,
         "the run's window is not SND.WND: its later segments are the state machine's"
     );
+}
+
+/// Reviewer: runs (one ACK number and window, consecutive sequence numbers, PSH and TSvals
+/// free) from connection states reached by random traffic (data both ways, timeouts whose
+/// retransmissions could not leave, windows opening and closing, bare ACKs ahead of the
+/// data, out-of-order data, reads) must leave the connection exactly as the state machine.
+#[test]
+fn random_runs_from_random_states_match_the_state_machine() {
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let windows = [0u16, 100, 700, 1000, WND];
+    let mut followed = 0;
+    for round in 0..600 {
+        let ts = round % 2 == 1;
+        let mut c = if ts {
+            established_ts()
+        } else {
+            established(plain(), 4096, [3000, 16 * 1024][round % 4 / 2], WND)
+        };
+        let mut tsval = 100u32;
+        let hdr = |seq: u32, ack: u32, wnd: u16, tsval: u32| {
+            let mut h = seg(seq, Some(ack), TcpFlags::NONE, wnd);
+            if ts {
+                h.options.timestamps = Some((tsval, 1));
+            }
+            h
+        };
+        for _ in 0..next(8) {
+            let rcv_nxt = c.tcb.rcv_nxt().0;
+            let una = c.tcb.snd_una().0;
+            let span = c.tcb.snd_max().0.wrapping_sub(una);
+            let wnd = windows[next(5) as usize];
+            match next(9) {
+                0 => {
+                    c.write(&vec![7; 1 + next(3000) as usize]);
+                }
+                1 => {
+                    c.send_all();
+                }
+                2 => {
+                    // A timer fires; what it plans cannot leave.
+                    if let Some(at) = c.tcb.next_deadline() {
+                        c.now = c.now.max(at);
+                        let _ = c
+                            .tcb
+                            .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss);
+                        c.tcb.unsendable(c.now);
+                    }
+                }
+                3 => {
+                    let ack = una.wrapping_add(next(u64::from(span) + 1) as u32);
+                    let ahead = if next(3) == 0 { next(3000) as u32 } else { 0 };
+                    let h = hdr(rcv_nxt + ahead, ack, wnd, tsval);
+                    c.deliver(h, &[]);
+                }
+                4 | 5 => {
+                    let ahead = if next(4) == 0 {
+                        1 + next(2000) as u32
+                    } else {
+                        0
+                    };
+                    let h = hdr(rcv_nxt + ahead, una, wnd, tsval);
+                    c.deliver(h, &vec![3; 1 + next(1200) as usize]);
+                }
+                6 => {
+                    c.read_all();
+                }
+                7 => c.advance(Duration::from_millis(next(300))),
+                _ => tsval = tsval.wrapping_add(next(3) as u32),
+            }
+        }
+        // The run.
+        let una = c.tcb.snd_una().0;
+        let wnd = windows[next(5) as usize];
+        let mut seq = c.tcb.rcv_nxt().0;
+        let mut segs = Vec::new();
+        for _ in 0..(2 + next(6)) {
+            let len = 1 + next(1000) as u32;
+            match next(8) {
+                0 => tsval = tsval.wrapping_sub(1),
+                1 | 2 => tsval = tsval.wrapping_add(1),
+                _ => {}
+            }
+            let mut h = hdr(seq, una, wnd, tsval);
+            if next(3) == 0 {
+                h.flags |= TcpFlags::PSH;
+            }
+            segs.push((h, vec![(seq % 251) as u8; len as usize]));
+            seq += len;
+        }
+        followed += as_runs(&mut c, &segs);
+    }
+    std::println!("followed {followed}");
+    assert!(followed > 200, "runs happened: {followed}");
 }
