@@ -432,7 +432,8 @@ fn software_checked_frames_join_and_a_new_window_starts_a_new_run() {
 }
 
 /// Reviewer: seeded random bursts for one connection (in-order segments of random sizes, PSH,
-/// duplicates, overlaps, gaps, a moved window, an ACK of nothing sent, bad or unverified
+/// duplicates, overlaps, gaps, a moved window, ACKs of our data in flight or of data never
+/// sent, several bursts apart in time, bad or unverified
 /// checksums, truncated IPv4 lengths, tiny segments, URG, FIN), with sinks taking all, part
 /// or none of each offer: `poll_direct` with GRO must end exactly where frame-by-frame
 /// receive does (connection, ACKs sent, events, offers, buffered bytes).
@@ -463,6 +464,13 @@ fn random_bursts(ts: bool) {
         let (key, port, iss, y, our_ts) = establish_for(&mut ep, ts);
         let mut twin = endpoint_for(ts);
         assert_eq!(establish_for(&mut twin, ts).0, key);
+        // Our side has data in flight in half the rounds: the peer's segments may ACK it.
+        let ours = if round % 2 == 0 { 3000 } else { 0 };
+        let mut acked = iss + 1;
+        for e in [&mut ep, &mut twin] {
+            assert_eq!(e.write(key, &data[..ours]).unwrap(), ours);
+            drain_tcp(e, T0);
+        }
         let mut tsval = 100u32;
         let limit = [usize::MAX, 0, 300, 1000][round % 4];
         let mut off = 0usize;
@@ -483,7 +491,14 @@ fn random_bursts(ts: bool) {
                     _ => {}
                 }
                 let window = if next(8) == 0 { 4000 } else { 65535 };
-                let ackno = if next(16) == 0 { iss + 2 } else { iss + 1 };
+                let ackno = match next(16) {
+                    0 => iss + 2 + ours as u32,
+                    1 => {
+                        acked = acked.max(iss + 1 + next(ours as u64 + 1) as u32);
+                        acked
+                    }
+                    _ => acked,
+                };
                 let mut flags = match next(24) {
                     0 => TcpFlags::FIN,
                     1 => TcpFlags::URG,
