@@ -68,8 +68,9 @@ impl Tcb {
     /// values, and nothing but this method has touched the connection since. Everything
     /// prediction checked that such a segment cannot change (the state, SND.UNA = SEG.ACK,
     /// no SACK, no FIN or hole pending, the flags) still holds, and what it armed
-    /// (keepalive, retransmission and persist timers: the send side is as it was, `now` the
-    /// same) stays armed; what remains is checked and done here, exactly as
+    /// (keepalive and retransmission timers: the send side is as it was, `now` the same)
+    /// stays armed, unless it entered persist or the segment brings another window than
+    /// SND.WND (then this refuses); what remains is checked and done here, exactly as
     /// [`Tcb::on_segment`] would. `None`: not the predicted next segment, nothing changed
     /// (call [`Tcb::on_segment`]).
     #[inline]
@@ -81,6 +82,16 @@ impl Tcb {
         payload: &[u8],
         rcv: &mut R,
     ) -> Option<Events> {
+        // The run's first segment may have entered persist (its window too small for the
+        // data waiting, nothing in flight). ACK processing ends a persist episode on any
+        // nonzero window (stopping the timer, resetting the backoff) and the timers start
+        // it again: not what this short path does, so the state machine takes it. Nor
+        // does it re-arm the timers, so the run's window must be the one they were armed
+        // for: when the first segment left the window alone (SND.WL1 ahead of it), a later
+        // one may take a new window, and that is the state machine's too.
+        if self.has(flag::PERSIST) || u32::from(seg.window) << self.snd_wscale != self.snd_wnd {
+            return None;
+        }
         let tsval = self.next_in_order(seg, payload.len(), rcv)?;
         self.take_in_order(cfg, now, seg, tsval, payload, rcv);
         Some(Events::READABLE)

@@ -50,6 +50,16 @@ struct Polled {
 
 /// Runs `frames` through one `poll_direct` with a sink taking every offer.
 fn poll_burst(ep: &mut Ep, frames: Vec<(Vec<u8>, RxMeta)>) -> Polled {
+    poll_burst_taking(ep, T0, frames, usize::MAX)
+}
+
+/// [`poll_burst`] at `now` with a sink taking at most `limit` bytes of each offer.
+fn poll_burst_taking(
+    ep: &mut Ep,
+    now: Instant,
+    frames: Vec<(Vec<u8>, RxMeta)>,
+    limit: usize,
+) -> Polled {
     let mut dev = Burst {
         rx: frames,
         tx: Vec::new(),
@@ -57,12 +67,13 @@ fn poll_burst(ep: &mut Ep, frames: Vec<(Vec<u8>, RxMeta)>) -> Polled {
     let mut events = Vec::new();
     let mut offers = Vec::new();
     ep.poll_direct(
-        T0,
+        now,
         &mut dev,
         |_, open| events.push(open),
         |_, data: &[u8]| {
-            offers.push(data.to_vec());
-            data.len()
+            let took = data.len().min(limit);
+            offers.push(data[..took].to_vec());
+            took
         },
     );
     ep.check_invariants().expect("endpoint invariants");
@@ -78,24 +89,62 @@ fn poll_burst(ep: &mut Ep, frames: Vec<(Vec<u8>, RxMeta)>) -> Polled {
 /// endpoint built the same way: the frames it sends (ACKs) and its connection afterwards must
 /// be those of the GRO endpoint.
 fn same_as_frame_by_frame(gro: &Ep, polled: &Polled, key: SlotKey, frames: &[(Vec<u8>, RxMeta)]) {
-    let mut ep = endpoint_with_peer(4);
-    let (twin, ..) = establish(&mut ep, T0);
+    same_as_frame_by_frame_taking(gro, polled, key, frames, usize::MAX);
+}
+
+/// [`same_as_frame_by_frame`] with a sink taking at most `limit` bytes of each offer.
+fn same_as_frame_by_frame_taking(
+    gro: &Ep,
+    polled: &Polled,
+    key: SlotKey,
+    frames: &[(Vec<u8>, RxMeta)],
+    limit: usize,
+) {
+    same_as_frame_by_frame_with(gro, polled, key, frames, limit, false);
+}
+
+/// [`same_as_frame_by_frame_taking`] on an endpoint from [`endpoint_for`]`(ts)`.
+fn same_as_frame_by_frame_with(
+    gro: &Ep,
+    polled: &Polled,
+    key: SlotKey,
+    frames: &[(Vec<u8>, RxMeta)],
+    limit: usize,
+    ts: bool,
+) {
+    let mut ep = endpoint_for(ts);
+    let (twin, ..) = establish_for(&mut ep, ts);
     assert_eq!(twin, key, "the twin endpoint opened the same connection");
+    matches_twin(gro, polled, &mut ep, key, frames, limit, T0);
+}
+
+/// Receives `frames` frame by frame at `now` on `ep` (the twin of `gro`, which polled them
+/// as one burst: `polled`) and sends what it has to; then the two must agree.
+fn matches_twin(
+    gro: &Ep,
+    polled: &Polled,
+    ep: &mut Ep,
+    key: SlotKey,
+    frames: &[(Vec<u8>, RxMeta)],
+    limit: usize,
+    now: Instant,
+) {
     let mut events = Events::default();
     let mut offered = Vec::new();
     for (frame, meta) in frames {
         let mut frame = frame.clone();
         let mut sink = |_: SlotKey, d: &[u8]| {
-            offered.push(d.to_vec());
-            d.len()
+            let took = d.len().min(limit);
+            offered.push(d[..took].to_vec());
+            took
         };
-        if let Received::Open(o) = ep.receive_direct(T0, &mut frame, *meta, &mut sink) {
+        if let Received::Open(o) = ep.receive_direct(now, &mut frame, *meta, &mut sink) {
             events |= o.events;
         }
         ep.check_invariants().unwrap();
     }
     assert_eq!(polled.offers, offered, "offers differ");
-    let sent = drain_tcp(&mut ep, T0);
+    let sent = drain_tcp(ep, now);
     let view = |s: &[Sent]| -> Vec<(u32, u32, TcpFlags, u16, usize)> {
         s.iter()
             .map(|s| (s.h.seq.0, s.h.ack.0, s.h.flags, s.h.window, s.payload.len()))
@@ -107,12 +156,59 @@ fn same_as_frame_by_frame(gro: &Ep, polled: &Polled, key: SlotKey, frames: &[(Ve
         .iter()
         .fold(Events::default(), |e, o| e | o.events);
     assert_eq!(merged, events, "events differ");
+    assert_eq!(gro.readable(key), ep.readable(key), "buffered bytes differ");
     let (a, b) = (gro.tcb(key).unwrap(), ep.tcb(key).unwrap());
     assert_eq!(
         std::format!("{a:?}"),
         std::format!("{b:?}"),
         "connections differ"
     );
+}
+
+/// [`endpoint_with_peer`]; with `ts`, using timestamps, window scaling and delayed ACKs.
+fn endpoint_for(ts: bool) -> Ep {
+    if !ts {
+        return endpoint_with_peer(4);
+    }
+    let mut c = config(OffloadCaps::none(1514));
+    c.tcb.timestamps = true;
+    c.tcb.window_scaling = true;
+    c.tcb.delayed_ack = TcbConfig::RFC.delayed_ack;
+    let mut ep = Ep::with_capacity(c, 4).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    ep
+}
+
+/// [`establish`]; with `ts`, the peer answers with timestamps (TSval 100) and window scale
+/// 2. Returns the key, our port, our ISS, the peer's ISS and our SYN's TSval.
+fn establish_for(ep: &mut Ep, ts: bool) -> (SlotKey, u16, u32, u32, u32) {
+    if !ts {
+        let (key, port, iss, y) = establish(ep, T0);
+        return (key, port, iss, y, 0);
+    }
+    let key = ep
+        .connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let out = drain_tcp(ep, T0);
+    let syn = &out[0];
+    let (port, iss) = (syn.h.src_port, syn.h.seq.0);
+    let our_ts = syn
+        .h
+        .options
+        .timestamps
+        .expect("our SYN offers timestamps")
+        .0;
+    let y = 9000;
+    let mut sa = seg(80, port, y, Some(iss + 1), TcpFlags::SYN, 65535);
+    sa.options.mss = Some(1460);
+    sa.options.window_scale = Some(2);
+    sa.options.timestamps = Some((100, our_ts));
+    let mut frame = PEER.tcp(&sa, &[]);
+    ep.receive(T0, &mut frame, RxMeta::UNVERIFIED);
+    assert!(ep.tcb(key).unwrap().negotiated().1, "timestamps in use");
+    assert_eq!(drain_tcp(ep, T0).len(), 1, "the handshake ACK");
+    (key, port, iss, y, our_ts)
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -333,4 +429,193 @@ fn software_checked_frames_join_and_a_new_window_starts_a_new_run() {
     assert_eq!(p.offers.concat(), data);
     assert_eq!(p.sent.len(), 1, "{:?}", p.sent);
     assert_eq!(p.sent[0].h.ack.0, y + 6001);
+}
+
+/// Reviewer: seeded random bursts for one connection (in-order segments of random sizes, PSH,
+/// duplicates, overlaps, gaps, a moved window, ACKs of our data in flight or of data never
+/// sent, several bursts apart in time, bad or unverified
+/// checksums, truncated IPv4 lengths, tiny segments, URG, FIN), with sinks taking all, part
+/// or none of each offer: `poll_direct` with GRO must end exactly where frame-by-frame
+/// receive does (connection, ACKs sent, events, offers, buffered bytes).
+#[test]
+fn random_bursts_match_frame_by_frame_receive() {
+    random_bursts(false);
+}
+
+/// [`random_bursts_match_frame_by_frame_receive`] with timestamps (TSvals growing, equal, or
+/// older: PAWS), window scaling and delayed ACKs.
+#[test]
+fn random_bursts_with_timestamps_match_frame_by_frame_receive() {
+    random_bursts(true);
+}
+
+fn random_bursts(ts: bool) {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let data = pattern(192 << 10);
+    let (mut coalesced, mut predicted) = (0, 0);
+    for round in 0..400 {
+        let mut ep = endpoint_for(ts);
+        let (key, port, iss, y, our_ts) = establish_for(&mut ep, ts);
+        let mut twin = endpoint_for(ts);
+        assert_eq!(establish_for(&mut twin, ts).0, key);
+        // Our side has data in flight in half the rounds: the peer's segments may ACK it.
+        let ours = if round % 2 == 0 { 3000 } else { 0 };
+        let mut acked = iss + 1;
+        for e in [&mut ep, &mut twin] {
+            assert_eq!(e.write(key, &data[..ours]).unwrap(), ours);
+            drain_tcp(e, T0);
+        }
+        let mut tsval = 100u32;
+        let limit = [usize::MAX, 0, 300, 1000][round % 4];
+        let mut off = 0usize;
+        let mut now = T0;
+        for _ in 0..3 {
+            now += crate::time::Duration::from_millis(next(80));
+            let mut burst = Vec::new();
+            for _ in 0..(4 + next(14)) {
+                let len = match next(4) {
+                    0 => 1 + next(17) as usize,
+                    1 => 1460,
+                    _ => 1 + next(1460) as usize,
+                };
+                let mut at = off;
+                match next(10) {
+                    0 => at = off.saturating_sub(1 + next(1500) as usize),
+                    1 => at = off + 1 + next(1500) as usize,
+                    _ => {}
+                }
+                let window = if next(8) == 0 { 4000 } else { 65535 };
+                let ackno = match next(16) {
+                    0 => iss + 2 + ours as u32,
+                    1 => {
+                        acked = acked.max(iss + 1 + next(ours as u64 + 1) as u32);
+                        acked
+                    }
+                    _ => acked,
+                };
+                let mut flags = match next(24) {
+                    0 => TcpFlags::FIN,
+                    1 => TcpFlags::URG,
+                    2..=8 => TcpFlags::PSH,
+                    _ => TcpFlags::NONE,
+                };
+                if next(3) == 0 {
+                    flags |= TcpFlags::PSH;
+                }
+                let mut h = seg(80, port, y + 1 + at as u32, Some(ackno), flags, window);
+                if flags.contains(TcpFlags::URG) {
+                    h.urgent = 1;
+                }
+                if ts {
+                    match next(6) {
+                        0 => tsval = tsval.wrapping_add(1 + next(3) as u32),
+                        1 => tsval = tsval.wrapping_sub(1),
+                        _ => {}
+                    }
+                    h.options.timestamps = Some((tsval, our_ts));
+                }
+                let mut frame = PEER.tcp(&h, &data[at..at + len]);
+                let mut meta = if next(2) == 0 {
+                    GOOD
+                } else {
+                    RxMeta::UNVERIFIED
+                };
+                match next(16) {
+                    0 => {
+                        let last = frame.len() - 1;
+                        frame[last] ^= 0x5A;
+                        meta = RxMeta::UNVERIFIED;
+                    }
+                    1 => meta.l4 = ChecksumState::Bad,
+                    2 => {
+                        // IPv4 total length past the frame, or short of the TCP header.
+                        let total = if next(2) == 0 { 0xFFFF } else { 30 };
+                        frame[16..18].copy_from_slice(&u16::to_be_bytes(total));
+                    }
+                    _ => {}
+                }
+                if at == off && !matches!(meta.l4, ChecksumState::Bad) {
+                    off = at + len;
+                }
+                burst.push((frame, meta));
+            }
+            let before = *ep.counters();
+            let p = poll_burst_taking(&mut ep, now, burst.clone(), limit);
+            matches_twin(&ep, &p, &mut twin, key, &burst, limit, now);
+            coalesced += ep.counters().rx_coalesced - before.rx_coalesced;
+            predicted += ep.counters().rx_predicted - before.rx_predicted;
+        }
+    }
+    std::println!("predicted {predicted}, coalesced {coalesced}");
+    assert!(
+        coalesced > 100,
+        "the bursts exercise runs: {coalesced} coalesced"
+    );
+}
+
+/// Reviewer: the application closes or aborts a run's connection from the run's event (in
+/// the middle of the burst); the connection's later frames of the burst then meet the
+/// closed (FIN-WAIT-1) or aborted connection, never the run.
+#[test]
+fn a_connection_closed_or_aborted_from_its_run_event_takes_the_rest_of_the_burst_normally() {
+    for abort in [false, true] {
+        let mut ep = endpoint_with_peer(4);
+        let (ka, pa, ia, y) = establish(&mut ep, T0);
+        let (_, pb, ib, _) = establish(&mut ep, T0);
+        let data = pattern(4000);
+        let a = |k: usize| (segment(pa, ia, y, &data, k, TcpFlags::NONE), GOOD);
+        let b = |k: usize| (segment(pb, ib, y, &data, k, TcpFlags::NONE), GOOD);
+        let before = *ep.counters();
+        let mut dev = Burst {
+            rx: vec![a(0), a(1), b(0), a(2), a(3)],
+            tx: Vec::new(),
+        };
+        let mut events = Vec::new();
+        ep.poll_direct(
+            T0,
+            &mut dev,
+            |ep: &mut Ep, open| {
+                if open.key == ka && events.iter().all(|(k, _)| *k != ka) {
+                    if abort {
+                        ep.abort(T0, ka).unwrap();
+                    } else {
+                        ep.close(T0, ka).unwrap();
+                    }
+                }
+                events.push((open.key, open.events));
+            },
+            |_, d: &[u8]| d.len(),
+        );
+        ep.check_invariants().unwrap();
+        let c = ep.counters();
+        assert_eq!(
+            c.rx_predicted - before.rx_predicted,
+            3,
+            "a0, a1 and b0 (abort: {abort})"
+        );
+        let sent: Vec<Sent> = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+        let to_a: Vec<&Sent> = sent.iter().filter(|s| s.h.src_port == pa).collect();
+        if abort {
+            assert!(ep.tcb(ka).is_none_or(|t| t.state() == State::Closed));
+            assert!(
+                to_a.iter().all(|s| s.h.flags.contains(TcpFlags::RST)),
+                "{to_a:?}"
+            );
+        } else {
+            let t = ep.tcb(ka).unwrap();
+            assert_eq!(t.state(), State::FinWait1);
+            assert_eq!(
+                t.rcv_nxt().0,
+                y + 4001,
+                "a2 and a3 received after the close"
+            );
+            assert!(to_a.iter().any(|s| s.h.flags.contains(TcpFlags::FIN)));
+        }
+    }
 }

@@ -182,24 +182,24 @@ fn a_zero_or_full_receive_window_is_left_to_the_state_machine() {
 /// through the state machine too. After every segment the two must agree. Returns how many
 /// segments were taken as runs' later segments.
 fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
-    let mut twin = (host.tcb.clone(), host.rcv.clone());
+    // The twin keeps its own buffers and loss state: the host's change as it takes each
+    // segment, and the twin's state machine must start from where the twin is.
+    let mut twin = (
+        host.tcb.clone(),
+        host.rcv.clone(),
+        host.snd.clone(),
+        host.loss,
+    );
     let mut in_run = false;
     let mut followed = 0;
     for (h, data) in segs {
-        let snd_len = host.snd.len();
+        let snd_len = twin.2.len();
         let taken = if in_run {
             twin.0
                 .on_segment_followed(&host.cfg, host.now, h, data, &mut twin.1)
         } else {
-            twin.0.on_segment_predicted(
-                &host.cfg,
-                host.now,
-                h,
-                data,
-                snd_len,
-                &mut twin.1,
-                &host.loss,
-            )
+            twin.0
+                .on_segment_predicted(&host.cfg, host.now, h, data, snd_len, &mut twin.1, &twin.3)
         };
         let r = host.deliver(*h, data);
         match taken {
@@ -215,12 +215,13 @@ fn as_runs(host: &mut Host, segs: &[(TcpHeader, Vec<u8>)]) -> usize {
                     host.now,
                     h,
                     data,
-                    &mut host.snd.clone(),
+                    &mut twin.2,
                     &mut twin.1,
-                    &mut host.loss.clone(),
+                    &mut twin.3,
                 );
             }
         }
+        assert_eq!(twin.3, host.loss, "loss states differ after {h:?}");
         assert_eq!(
             std::format!("{:?}", twin.0),
             std::format!("{:?}", host.tcb),
@@ -280,4 +281,165 @@ fn runs_with_timestamps_keep_paws_and_ts_recent_exact() {
     assert!(!c.send_all().is_empty());
     let segs = vec![ts(6, 200), ts(7, 200), ts(8, 201)];
     assert_eq!(as_runs(&mut c, &segs), 2);
+}
+
+/// Reviewer: a run's first segment can leave the connection persisting (its window is too
+/// small for the data waiting and nothing is in flight: `arm_timers` sets PERSIST). The
+/// state machine, given the next segment of the run, takes its window (nonzero) as the end
+/// of the persist episode (clears PERSIST, resets the RTO backoff) and re-enters persist with
+/// the fresh RTO; `on_segment_followed` skips all of it, so after a timeout (backoff > 0)
+/// the persist deadline and the backoff differ from segment-by-segment processing.
+#[test]
+fn a_run_that_enters_persist_after_a_timeout_matches_the_state_machine() {
+    let mut c = established(plain(), 4096, 16 * 1024, WND);
+    c.write(&[5; 3000]);
+    assert!(!c.send_all().is_empty());
+    // The retransmission timer fires; the retransmission it plans cannot leave (no route
+    // for the moment: `unsendable`), so nothing is in flight again and the backoff stays.
+    for _ in 0..4 {
+        if c.tcb.rtt.backoff() > 0 {
+            break;
+        }
+        c.advance_to_deadline();
+        let plan = c
+            .tcb
+            .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss);
+        assert!(plan.is_some(), "a probe or retransmission is planned");
+        c.tcb.unsendable(c.now);
+    }
+    assert!(c.tcb.rtt.backoff() > 0, "the RTO fired");
+    assert_eq!(c.tcb.snd_nxt(), c.tcb.snd_una());
+    // The peer sends data with a window smaller than a segment: a run of two.
+    let next = Y + 1;
+    let segs = vec![
+        (ack(next, ISS + 1, 100), vec![1; 500]),
+        (ack(next + 500, ISS + 1, 100), vec![2; 500]),
+    ];
+    assert_eq!(
+        as_runs(&mut c, &segs),
+        0,
+        "persisting: the second segment is the state machine's"
+    );
+}
+
+/// Reviewer: SND.WL1 can lie ahead of RCV.NXT (a bare ACK of the peer overtook data of
+/// its, or that data was lost). A run's first segment then leaves the window alone, and a
+/// later segment of the run (SEG.SEQ reaching SND.WL1) takes the run's window, which may be
+/// new. The state machine then re-arms the timers for the new window (here: too small for
+/// the data waiting, nothing in flight: persist); `on_segment_followed` must not skip that.
+#[test]
+fn a_window_taken_in_the_middle_of_a_run_matches_the_state_machine() {
+    let mut c = established(plain(), 4096, 16 * 1024, WND);
+    let next = Y + 1;
+    // The peer's window update (a bare ACK) arrives before the data sent before it.
+    c.deliver(ack(next + 1000, ISS + 1, WND), &[]);
+    // Data the application wrote since the last send opportunity: nothing in flight.
+    c.write(&[5; 3000]);
+    let segs: Vec<_> = (0..3u32)
+        .map(|k| (ack(next + 500 * k, ISS + 1, 100), vec![k as u8; 500]))
+        .collect();
+    assert_eq!(
+        as_runs(&mut c, &segs),
+        0,
+        "the run's window is not SND.WND: its later segments are the state machine's"
+    );
+}
+
+/// Reviewer: runs (one ACK number and window, consecutive sequence numbers, PSH and TSvals
+/// free) from connection states reached by random traffic (data both ways, timeouts whose
+/// retransmissions could not leave, windows opening and closing, bare ACKs ahead of the
+/// data, out-of-order data, reads) must leave the connection exactly as the state machine.
+#[test]
+fn random_runs_from_random_states_match_the_state_machine() {
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let windows = [0u16, 100, 700, 1000, WND];
+    let mut followed = 0;
+    for round in 0..600 {
+        let ts = round % 2 == 1;
+        let mut c = if ts {
+            established_ts()
+        } else {
+            established(plain(), 4096, [3000, 16 * 1024][round % 4 / 2], WND)
+        };
+        let mut tsval = 100u32;
+        let hdr = |seq: u32, ack: u32, wnd: u16, tsval: u32| {
+            let mut h = seg(seq, Some(ack), TcpFlags::NONE, wnd);
+            if ts {
+                h.options.timestamps = Some((tsval, 1));
+            }
+            h
+        };
+        for _ in 0..next(8) {
+            let rcv_nxt = c.tcb.rcv_nxt().0;
+            let una = c.tcb.snd_una().0;
+            let span = c.tcb.snd_max().0.wrapping_sub(una);
+            let wnd = windows[next(5) as usize];
+            match next(9) {
+                0 => {
+                    c.write(&vec![7; 1 + next(3000) as usize]);
+                }
+                1 => {
+                    c.send_all();
+                }
+                2 => {
+                    // A timer fires; what it plans cannot leave.
+                    if let Some(at) = c.tcb.next_deadline() {
+                        c.now = c.now.max(at);
+                        let _ = c
+                            .tcb
+                            .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss);
+                        c.tcb.unsendable(c.now);
+                    }
+                }
+                3 => {
+                    let ack = una.wrapping_add(next(u64::from(span) + 1) as u32);
+                    let ahead = if next(3) == 0 { next(3000) as u32 } else { 0 };
+                    let h = hdr(rcv_nxt + ahead, ack, wnd, tsval);
+                    c.deliver(h, &[]);
+                }
+                4 | 5 => {
+                    let ahead = if next(4) == 0 {
+                        1 + next(2000) as u32
+                    } else {
+                        0
+                    };
+                    let h = hdr(rcv_nxt + ahead, una, wnd, tsval);
+                    c.deliver(h, &vec![3; 1 + next(1200) as usize]);
+                }
+                6 => {
+                    c.read_all();
+                }
+                7 => c.advance(Duration::from_millis(next(300))),
+                _ => tsval = tsval.wrapping_add(next(3) as u32),
+            }
+        }
+        // The run.
+        let una = c.tcb.snd_una().0;
+        let wnd = windows[next(5) as usize];
+        let mut seq = c.tcb.rcv_nxt().0;
+        let mut segs = Vec::new();
+        for _ in 0..(2 + next(6)) {
+            let len = 1 + next(1000) as u32;
+            match next(8) {
+                0 => tsval = tsval.wrapping_sub(1),
+                1 | 2 => tsval = tsval.wrapping_add(1),
+                _ => {}
+            }
+            let mut h = hdr(seq, una, wnd, tsval);
+            if next(3) == 0 {
+                h.flags |= TcpFlags::PSH;
+            }
+            segs.push((h, vec![(seq % 251) as u8; len as usize]));
+            seq += len;
+        }
+        followed += as_runs(&mut c, &segs);
+    }
+    std::println!("followed {followed}");
+    assert!(followed > 200, "runs happened: {followed}");
 }
