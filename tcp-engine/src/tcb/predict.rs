@@ -74,7 +74,7 @@ impl Tcb {
     /// [`Tcb::on_segment`] would. `None`: not the predicted next segment, nothing changed
     /// (call [`Tcb::on_segment`]).
     #[inline]
-    pub fn on_segment_followed<R: RecvBuffer + ?Sized>(
+    pub(crate) fn on_segment_followed<R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
         now: Instant,
