@@ -346,6 +346,7 @@ impl TxPlan {
     ///
     /// # Panics
     /// When `frame` is not the frame the plan was made for (a caller bug).
+    #[inline]
     pub fn apply_in_place(&self, frame: &mut [u8], checksums: bool) -> Result<(), OffloadError> {
         assert_eq!(
             frame.len(),
