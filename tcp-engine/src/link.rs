@@ -731,21 +731,25 @@ impl LinkEnd {
         let now = shared.clock.now_us();
         let dir = &mut shared.dirs[self.side];
         dir.counters.requests += 1;
-        let applied = TxPlan::new(&buf[..len], meta, &self.caps).and_then(|plan| {
-            plan.apply_in_place(&mut buf[..len], !self.elide)
-                .map(|()| plan)
-        });
-        match applied {
-            Ok(plan) => {
-                let elided = (self.elide && plan.wants_checksums()).then_some(&plan);
+        // Validated and applied in place, without moving the plan through a closure: a plan
+        // written field by field and then copied whole stalls on store forwarding.
+        let plan = TxPlan::new(&buf[..len], meta, &self.caps);
+        let applied = match &plan {
+            Ok(plan) => plan.apply_in_place(&mut buf[..len], !self.elide),
+            Err(e) => Err(*e),
+        };
+        match (&plan, applied) {
+            (Ok(plan), Ok(())) => {
+                let elided = (self.elide && plan.wants_checksums()).then_some(plan);
                 dir.send(now, buf, len, elided);
                 Ok(())
             }
-            Err(e) => {
+            (_, Err(e)) => {
                 dir.counters.offload_errors += 1;
                 dir.free.push(buf);
                 Err(e)
             }
+            (Err(e), Ok(())) => Err(*e),
         }
     }
 }
@@ -824,16 +828,19 @@ impl FrameDevice for LinkEnd {
             }
         } else {
             let mut buf = self.shared.borrow_mut().dirs[self.side].free.pop()?;
-            let Some((len, meta)) = fill(&mut buf) else {
+            // Read by reference where `fill` wrote it (see `transmit_batch`).
+            let out = fill(&mut buf);
+            let Some((len, meta)) = &out else {
                 self.shared.borrow_mut().dirs[self.side].free.push(buf);
                 return None;
             };
+            let len = *len;
             if len > buf.len() {
                 self.shared.borrow_mut().dirs[self.side].free.push(buf);
                 return None;
             }
-            match self.submit_wire(buf, len, &meta) {
-                Ok(()) => Some((len, meta)),
+            match self.submit_wire(buf, len, meta) {
+                Ok(()) => out,
                 Err(e) => {
                     self.last_offload_error = Some(e);
                     None
@@ -859,12 +866,20 @@ impl FrameDevice for LinkEnd {
             let Some(mut buf) = self.shared.borrow_mut().dirs[self.side].free.pop() else {
                 break;
             };
-            let Some((len, meta)) = fill(sent, &mut buf).filter(|&(len, _)| len <= buf.len())
-            else {
+            // The answer is read where `fill` wrote it (by reference, field by field), not
+            // moved whole: a whole copy of fields just written one by one waits on store
+            // forwarding.
+            let out = fill(sent, &mut buf);
+            let Some((len, meta)) = &out else {
                 self.shared.borrow_mut().dirs[self.side].free.push(buf);
                 break;
             };
-            if let Err(e) = self.submit_wire(buf, len, &meta) {
+            let len = *len;
+            if len > buf.len() {
+                self.shared.borrow_mut().dirs[self.side].free.push(buf);
+                break;
+            }
+            if let Err(e) = self.submit_wire(buf, len, meta) {
                 self.last_offload_error = Some(e);
                 break;
             }

@@ -143,7 +143,7 @@ impl TxPlan {
     ///
     /// # Errors
     /// The first rule the request breaks, in the order of SPEC 6.1.
-    #[inline]
+    #[inline(always)]
     pub fn new(frame: &[u8], meta: &TxMeta, caps: &OffloadCaps) -> Result<TxPlan, OffloadError> {
         let len = frame.len();
         if len < ETH_LEN {
