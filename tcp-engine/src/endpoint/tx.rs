@@ -190,9 +190,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Writes planned segment `seg` into `buf` (one MSS-sized segment without segmentation
-    /// offload: the poll helper cuts whole super-segments itself, `write_gso_segment`); `seg`
-    /// is left as it was written, for [`commit_segment`](Self::commit_segment). `None`
-    /// (counted) when `buf` cannot hold it.
+    /// offload: the poll helper cuts whole super-segments itself, `send_gso` with
+    /// `GsoSource::write`); `seg` is left as it was written, for
+    /// [`commit_segment`](Self::commit_segment). `None` (counted) when `buf` cannot hold it.
     #[inline]
     pub(super) fn write_planned(
         &mut self,
