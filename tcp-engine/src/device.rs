@@ -128,6 +128,25 @@ pub trait FrameDevice {
         fill: F,
     ) -> Option<(usize, TxMeta)>;
 
+    /// Offers up to `count` transmit buffers in turn to `fill`, which is called with the
+    /// frame's index in the batch (0, 1, ...) and a buffer, as [`transmit`](Self::transmit)'s
+    /// `fill` is; returns how many frames the device accepted. The batch stops at the first
+    /// frame that [`transmit`](Self::transmit) would have answered `None` for (no buffer free,
+    /// `fill` declined, or the device refused what `fill` wrote): frames `0..returned` were
+    /// accepted in order, nothing after them was sent, and `fill` may have been called once
+    /// more (for the frame that was declined or refused).
+    ///
+    /// The default calls [`transmit`](Self::transmit) once per frame; a device may take the
+    /// batch in one go (one lock, one clock read, one doorbell's worth of bookkeeping) as long
+    /// as what it sends is frame for frame what the default would send.
+    fn transmit_batch<F: FnMut(usize, &mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        count: usize,
+        fill: F,
+    ) -> usize {
+        transmit_each(self, count, fill)
+    }
+
     /// Pushes queued frames to the device (one doorbell per burst). Devices that send at once
     /// may do nothing.
     fn flush(&mut self) {}
@@ -138,4 +157,18 @@ pub trait FrameDevice {
     fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, on_frame: F) {
         let _ = (max, on_frame);
     }
+}
+
+/// [`FrameDevice::transmit_batch`] as one [`FrameDevice::transmit`] per frame (its default):
+/// for devices that take some batches whole and hand others back to the single-frame path.
+pub fn transmit_each<D: FrameDevice + ?Sized>(
+    device: &mut D,
+    count: usize,
+    mut fill: impl FnMut(usize, &mut [u8]) -> Option<(usize, TxMeta)>,
+) -> usize {
+    let mut sent = 0;
+    while sent < count && device.transmit(|buf| fill(sent, buf)).is_some() {
+        sent += 1;
+    }
+    sent
 }

@@ -419,10 +419,10 @@ impl Direction {
     }
 
     /// Puts one wire frame (in `buf`) on the wire at `now`: loss, corruption, duplication,
-    /// timing. `fill_checksums` makes a frame whose checksums were elided valid before a bit is
-    /// flipped in it.
+    /// timing. `elided`: the plan whose checksums the frame lacks (elided), filled in before a
+    /// bit is flipped in it.
     #[inline]
-    fn send(&mut self, now: u64, buf: Box<[u8]>, len: usize, fill_checksums: &dyn Fn(&mut [u8])) {
+    fn send(&mut self, now: u64, buf: Box<[u8]>, len: usize, elided: Option<&TxPlan>) {
         self.counters.frames += 1;
         self.counters.bytes += len as u64;
         if self.clean {
@@ -431,18 +431,12 @@ impl Direction {
             self.enqueue(now + self.imp.delay_us, buf, len, false);
             return;
         }
-        self.send_impaired(now, buf, len, fill_checksums);
+        self.send_impaired(now, buf, len, elided);
     }
 
     /// [`send`](Self::send) over a wire with impairments.
     #[inline(never)]
-    fn send_impaired(
-        &mut self,
-        now: u64,
-        mut buf: Box<[u8]>,
-        len: usize,
-        fill_checksums: &dyn Fn(&mut [u8]),
-    ) {
+    fn send_impaired(&mut self, now: u64, mut buf: Box<[u8]>, len: usize, elided: Option<&TxPlan>) {
         if self.lose() {
             self.counters.lost += 1;
             self.free.push(buf);
@@ -464,7 +458,9 @@ impl Direction {
         let mut due = start + self.imp.delay_us + jitter;
         let mut corrupted = false;
         if len > 14 && self.rng.chance(self.imp.corrupt) {
-            fill_checksums(&mut buf[..len]);
+            if let Some(plan) = elided {
+                plan.fill_checksums(&mut buf[..len]);
+            }
             let bit = 14 * 8 + self.rng.below((len as u64 - 14) * 8) as usize;
             buf[bit / 8] ^= 1 << (bit % 8);
             corrupted = true;
@@ -488,7 +484,7 @@ impl Direction {
         self.in_order.len() + self.overtaking.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn enqueue(&mut self, due_us: u64, buf: Box<[u8]>, len: usize, corrupted: bool) {
         if self.queued() >= self.queue_limit {
             self.counters.queue_drops += 1;
@@ -525,7 +521,7 @@ impl Direction {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop_due(&mut self, now: u64) -> Option<Queued> {
         match self.earliest()? {
             (due, _) if due > now => None,
@@ -693,13 +689,41 @@ impl LinkEnd {
         dir.clean = impairments.is_clean();
     }
 
-    /// Validates and applies the offload request of the frame in `buf[..len]` and puts the
-    /// wire frames on the link. `buf` is a wire buffer (plain or whole delivery) or the TSO
-    /// scratch buffer (segmentation). Returns the wire buffer when the request was refused.
-    fn submit(
+    /// Validates and applies the offload request of the TSO frame in the scratch buffer's
+    /// first `len` bytes and puts its segments on the link, each in a wire buffer.
+    fn submit_scratch(&mut self, len: usize, meta: &TxMeta) -> Result<(), OffloadError> {
+        let mut shared = self.shared.borrow_mut();
+        let now = shared.clock.now_us();
+        let dir = &mut shared.dirs[self.side];
+        dir.counters.requests += 1;
+        let plan = match TxPlan::new(&self.tso_scratch[..len], meta, &self.caps) {
+            Ok(plan) => plan,
+            Err(e) => {
+                dir.counters.offload_errors += 1;
+                return Err(e);
+            }
+        };
+        let compute = !self.elide;
+        let elided = (self.elide && plan.wants_checksums()).then_some(&plan);
+        for i in 0..plan.segments() {
+            let Some(mut out) = dir.free.pop() else {
+                // Sized so this cannot happen; count it rather than panic.
+                dir.counters.queue_drops += 1;
+                continue;
+            };
+            let n = plan.write_segment_with(&self.tso_scratch[..len], i, &mut out, compute);
+            dir.send(now, out, n, elided);
+        }
+        Ok(())
+    }
+
+    /// Validates and applies the offload request of the frame in `buf[..len]` (a wire
+    /// buffer: plain, or a TSO frame delivered whole) and puts it on the link. A refused
+    /// request's buffer goes back to the free list.
+    #[inline(always)]
+    fn submit_wire(
         &mut self,
-        frame_in_scratch: bool,
-        mut buf: Option<Box<[u8]>>,
+        mut buf: Box<[u8]>,
         len: usize,
         meta: &TxMeta,
     ) -> Result<(), OffloadError> {
@@ -707,47 +731,26 @@ impl LinkEnd {
         let now = shared.clock.now_us();
         let dir = &mut shared.dirs[self.side];
         dir.counters.requests += 1;
-        let frame: &[u8] = match &buf {
-            Some(b) => &b[..len],
-            None => &self.tso_scratch[..len],
+        // Validated and applied in place, without moving the plan through a closure: a plan
+        // written field by field and then copied whole stalls on store forwarding.
+        let plan = TxPlan::new(&buf[..len], meta, &self.caps);
+        let applied = match &plan {
+            Ok(plan) => plan.apply_in_place(&mut buf[..len], !self.elide),
+            Err(e) => Err(*e),
         };
-        let plan = match TxPlan::new(frame, meta, &self.caps) {
-            Ok(plan) => plan,
-            Err(e) => {
+        match (&plan, applied) {
+            (Ok(plan), Ok(())) => {
+                let elided = (self.elide && plan.wants_checksums()).then_some(plan);
+                dir.send(now, buf, len, elided);
+                Ok(())
+            }
+            (_, Err(e)) => {
                 dir.counters.offload_errors += 1;
-                if let Some(b) = buf {
-                    dir.free.push(b);
-                }
-                return Err(e);
+                dir.free.push(buf);
+                Err(e)
             }
-        };
-        let compute = !self.elide;
-        let fill = |f: &mut [u8]| plan.fill_checksums(f);
-        let no_fill = |_: &mut [u8]| {};
-        let fix_up: &dyn Fn(&mut [u8]) = if self.elide && plan.wants_checksums() {
-            &fill
-        } else {
-            &no_fill
-        };
-        if frame_in_scratch {
-            for i in 0..plan.segments() {
-                let Some(mut out) = dir.free.pop() else {
-                    // Sized so this cannot happen; count it rather than panic.
-                    dir.counters.queue_drops += 1;
-                    continue;
-                };
-                let n = plan.write_segment_with(&self.tso_scratch[..len], i, &mut out, compute);
-                dir.send(now, out, n, fix_up);
-            }
-        } else if let Some(mut b) = buf.take() {
-            if let Err(e) = plan.apply_in_place(&mut b[..len], compute) {
-                dir.counters.offload_errors += 1;
-                dir.free.push(b);
-                return Err(e);
-            }
-            dir.send(now, b, len, fix_up);
+            (Err(e), Ok(())) => Err(*e),
         }
-        Ok(())
     }
 }
 
@@ -816,7 +819,7 @@ impl FrameDevice for LinkEnd {
             if len > self.tso_scratch.len() {
                 return None;
             }
-            match self.submit(true, None, len, &meta) {
+            match self.submit_scratch(len, &meta) {
                 Ok(()) => Some((len, meta)),
                 Err(e) => {
                     self.last_offload_error = Some(e);
@@ -825,22 +828,64 @@ impl FrameDevice for LinkEnd {
             }
         } else {
             let mut buf = self.shared.borrow_mut().dirs[self.side].free.pop()?;
-            let Some((len, meta)) = fill(&mut buf) else {
+            // Read by reference where `fill` wrote it (see `transmit_batch`).
+            let out = fill(&mut buf);
+            let Some((len, meta)) = &out else {
                 self.shared.borrow_mut().dirs[self.side].free.push(buf);
                 return None;
             };
+            let len = *len;
             if len > buf.len() {
                 self.shared.borrow_mut().dirs[self.side].free.push(buf);
                 return None;
             }
-            match self.submit(false, Some(buf), len, &meta) {
-                Ok(()) => Some((len, meta)),
+            match self.submit_wire(buf, len, meta) {
+                Ok(()) => out,
                 Err(e) => {
                     self.last_offload_error = Some(e);
                     None
                 }
             }
         }
+    }
+
+    /// [`transmit`](FrameDevice::transmit) frame after frame, with the per-request choices
+    /// (segmenting or not) made once per batch: the same frames go on the wire in the same
+    /// order, with the same refusals, as one `transmit` per frame.
+    fn transmit_batch<F: FnMut(usize, &mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        count: usize,
+        mut fill: F,
+    ) -> usize {
+        if self.caps.tso.is_some() && self.tso_delivery == TsoDelivery::Segment {
+            return crate::device::transmit_each(self, count, fill);
+        }
+        let mut sent = 0;
+        while sent < count {
+            // The shared state is not borrowed while `fill` runs (as in `transmit`).
+            let Some(mut buf) = self.shared.borrow_mut().dirs[self.side].free.pop() else {
+                break;
+            };
+            // The answer is read where `fill` wrote it (by reference, field by field), not
+            // moved whole: a whole copy of fields just written one by one waits on store
+            // forwarding.
+            let out = fill(sent, &mut buf);
+            let Some((len, meta)) = &out else {
+                self.shared.borrow_mut().dirs[self.side].free.push(buf);
+                break;
+            };
+            let len = *len;
+            if len > buf.len() {
+                self.shared.borrow_mut().dirs[self.side].free.push(buf);
+                break;
+            }
+            if let Err(e) = self.submit_wire(buf, len, meta) {
+                self.last_offload_error = Some(e);
+                break;
+            }
+            sent += 1;
+        }
+        sent
     }
 }
 

@@ -143,7 +143,7 @@ impl TxPlan {
     ///
     /// # Errors
     /// The first rule the request breaks, in the order of SPEC 6.1.
-    #[inline]
+    #[inline(always)]
     pub fn new(frame: &[u8], meta: &TxMeta, caps: &OffloadCaps) -> Result<TxPlan, OffloadError> {
         let len = frame.len();
         if len < ETH_LEN {
@@ -346,6 +346,7 @@ impl TxPlan {
     ///
     /// # Panics
     /// When `frame` is not the frame the plan was made for (a caller bug).
+    #[inline]
     pub fn apply_in_place(&self, frame: &mut [u8], checksums: bool) -> Result<(), OffloadError> {
         assert_eq!(
             frame.len(),

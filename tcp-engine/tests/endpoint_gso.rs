@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::{Stream, ip, mac};
-use tcp_engine::device::{FrameDevice, OffloadCaps, RxMeta, TxMeta};
+use tcp_engine::device::{FrameDevice, OffloadCaps, RxMeta, TxMeta, transmit_each};
 use tcp_engine::endpoint::{BoxedEndpoint, Buffers, EndpointConfig, EndpointCounters};
 use tcp_engine::link::{Impairments, LinkConfig, LinkEnd, SimClock, pair};
 use tcp_engine::pcap::Capture;
@@ -89,10 +89,23 @@ fn transfer<DA: FrameDevice>(
     total: u64,
     wrap: impl FnOnce(LinkEnd, &SimClock) -> DA,
 ) -> (EndpointCounters, DA) {
+    let (counters, dev_a, _) = transfer_between(link, gso, total, wrap, Tap::new);
+    (counters, dev_a)
+}
+
+/// [`transfer`] with the server's device built by `wrap_b` too; returns it as well.
+fn transfer_between<DA: FrameDevice>(
+    link: &LinkConfig,
+    gso: bool,
+    total: u64,
+    wrap: impl FnOnce(LinkEnd, &SimClock) -> DA,
+    wrap_b: impl FnOnce(LinkEnd) -> Tap,
+) -> (EndpointCounters, DA, Tap) {
     let clock = SimClock::new();
     clock.set_us(1_000_000);
-    let (a, mut dev_b) = pair(link, &clock).unwrap();
+    let (a, b) = pair(link, &clock).unwrap();
     let mut dev_a = wrap(a, &clock);
+    let mut dev_b = wrap_b(b);
     let (mut client, mut server) = (host(1, link.caps_a, gso), host(2, link.caps_b, gso));
     server
         .listen(common::PORT, Buffers::with_capacity(256 << 10, 256 << 10))
@@ -128,7 +141,7 @@ fn transfer<DA: FrameDevice>(
         }
         if !progress {
             let next = [
-                dev_b.next_arrival_us(),
+                dev_b.end.next_arrival_us(),
                 client.next_deadline().map(|t| t.micros()),
                 server.next_deadline().map(|t| t.micros()),
             ]
@@ -141,7 +154,73 @@ fn transfer<DA: FrameDevice>(
         }
     }
     client.check_invariants().unwrap();
-    (*client.counters(), dev_a)
+    (*client.counters(), dev_a, dev_b)
+}
+
+/// A link end that keeps every frame it receives (the wire's output, on the server) and
+/// counts the batches it sends, taking them whole or (`one_by_one`) through
+/// `transmit_each`, one `transmit` per frame (the trait's default).
+struct Tap {
+    end: LinkEnd,
+    one_by_one: bool,
+    frames: Vec<Vec<u8>>,
+    batches: u64,
+    batched_frames: u64,
+}
+
+impl Tap {
+    fn new(end: LinkEnd) -> Tap {
+        Tap {
+            end,
+            one_by_one: false,
+            frames: Vec::new(),
+            batches: 0,
+            batched_frames: 0,
+        }
+    }
+
+    fn one_by_one(end: LinkEnd) -> Tap {
+        Tap {
+            one_by_one: true,
+            ..Tap::new(end)
+        }
+    }
+}
+
+impl FrameDevice for Tap {
+    fn caps(&self) -> OffloadCaps {
+        self.end.caps()
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, mut on_frame: F) -> usize {
+        let frames = &mut self.frames;
+        self.end.rx_burst(max, |frame, meta| {
+            frames.push(frame.to_vec());
+            on_frame(frame, meta);
+        })
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        self.end.transmit(fill)
+    }
+
+    fn transmit_batch<F: FnMut(usize, &mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        count: usize,
+        fill: F,
+    ) -> usize {
+        let sent = if self.one_by_one {
+            transmit_each(self, count, fill)
+        } else {
+            self.end.transmit_batch(count, fill)
+        };
+        self.batches += 1;
+        self.batched_frames += sent as u64;
+        sent
+    }
 }
 
 fn link(caps: OffloadCaps) -> LinkConfig {
@@ -208,5 +287,54 @@ fn a_device_that_refuses_mid_super_segment_loses_nothing() {
             counters.tx_stale_commits, 0,
             "partial super-segments commit cleanly"
         );
+    }
+}
+
+#[test]
+fn batched_transmit_puts_the_same_frames_on_the_wire_as_one_frame_per_call() {
+    let lossy = Impairments {
+        delay_us: 20,
+        loss: tcp_engine::link::Loss::Uniform(0.005),
+        ..Impairments::NONE
+    };
+    for caps in [
+        OffloadCaps::none(1514),
+        tcp_engine::link::offload_caps(1500, false),
+    ] {
+        let mut small_queue = link(caps);
+        small_queue.queue_frames = 24;
+        for config in [
+            link(caps),
+            LinkConfig::new(caps).impaired(lossy),
+            small_queue,
+        ] {
+            let (one, _, wire_one) = transfer_between(
+                &config,
+                true,
+                3 << 20,
+                |end, _| Tap::one_by_one(end),
+                Tap::new,
+            );
+            let (batched, dev, wire_batched) =
+                transfer_between(&config, true, 3 << 20, |end, _| Tap::new(end), Tap::new);
+            assert!(
+                dev.batches > 20 && dev.batched_frames > 10 * dev.batches,
+                "the link's batches carried the transfer: {} calls, {} frames",
+                dev.batches,
+                dev.batched_frames
+            );
+            assert_eq!(one, batched, "the client's counters");
+            assert!(wire_one.frames.len() > 2000, "{}", wire_one.frames.len());
+            assert_eq!(wire_one.frames.len(), wire_batched.frames.len());
+            let first_difference = wire_one
+                .frames
+                .iter()
+                .zip(&wire_batched.frames)
+                .position(|(a, b)| a != b);
+            assert_eq!(
+                first_difference, None,
+                "the server received different frames (first difference at this index)"
+            );
+        }
     }
 }

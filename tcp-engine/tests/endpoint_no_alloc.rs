@@ -150,6 +150,13 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps, direct: bool) {
         direct,
         "zero-copy receive ran exactly when asked"
     );
+    assert_eq!(
+        r.client_ep.gso_batches > 0,
+        caps.tso.is_none(),
+        "software segmentation (one batched device call per super-segment) ran exactly \
+         without TSO: {:?}",
+        r.client_ep
+    );
     assert!(
         r.server_ep.rx_coalesced > 0 && r.client_ep.rx_coalesced > 0,
         "the software GRO path ran: {:?}",

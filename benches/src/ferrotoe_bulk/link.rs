@@ -92,22 +92,39 @@ impl FrameDevice for CountedEnd {
         fill: F,
     ) -> Option<(usize, TxMeta)> {
         let (len, meta) = self.end.transmit(fill)?;
+        let (frames, bytes) = wire_count(len, &meta);
         self.requests += 1;
-        match meta.tso_mss {
-            Some(mss) if mss > 0 => {
-                let headers =
-                    usize::from(meta.l2_len) + usize::from(meta.l3_len) + usize::from(meta.l4_len);
-                let payload = len.saturating_sub(headers);
-                let segments = payload.div_ceil(usize::from(mss)).max(1);
-                self.frames += segments as u64;
-                self.bytes += (payload + segments * headers) as u64;
-            }
-            _ => {
-                self.frames += 1;
-                self.bytes += len as u64;
-            }
-        }
+        self.frames += frames;
+        self.bytes += bytes;
         Some((len, meta))
+    }
+
+    /// The link end's batch, counted as [`transmit`](Self::transmit) counts each frame.
+    #[inline]
+    fn transmit_batch<F: FnMut(usize, &mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        count: usize,
+        mut fill: F,
+    ) -> usize {
+        // Frames are accepted in order up to the first that is not: each written frame is
+        // counted, and the last one taken back when the device stopped at it.
+        let (mut calls, mut frames, mut bytes, mut last) = (0usize, 0u64, 0u64, (0u64, 0u64));
+        let sent = self.end.transmit_batch(count, |i, buf| {
+            calls += 1;
+            let out = fill(i, buf);
+            last = out.map_or((0, 0), |(len, meta)| wire_count(len, &meta));
+            frames += last.0;
+            bytes += last.1;
+            out
+        });
+        if calls > sent {
+            frames -= last.0;
+            bytes -= last.1;
+        }
+        self.requests += sent as u64;
+        self.frames += frames;
+        self.bytes += bytes;
+        sent
     }
 
     #[inline]
@@ -118,6 +135,21 @@ impl FrameDevice for CountedEnd {
     #[inline]
     fn peek_rx<F: FnMut(&[u8])>(&mut self, max: usize, on_frame: F) {
         self.end.peek_rx(max, on_frame);
+    }
+}
+
+/// The wire frames and bytes one accepted request of `len` bytes with `meta` stands for (TSO
+/// super-frames as their segments).
+fn wire_count(len: usize, meta: &TxMeta) -> (u64, u64) {
+    match meta.tso_mss {
+        Some(mss) if mss > 0 => {
+            let headers =
+                usize::from(meta.l2_len) + usize::from(meta.l3_len) + usize::from(meta.l4_len);
+            let payload = len.saturating_sub(headers);
+            let segments = payload.div_ceil(usize::from(mss)).max(1);
+            (segments as u64, (payload + segments * headers) as u64)
+        }
+        _ => (1, len as u64),
     }
 }
 

@@ -90,35 +90,42 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             // Cannot happen right after planning; stop the burst rather than plan it again.
             return (0, true);
         };
-        let (mut offset, mut frames, mut bytes) = (0u32, 0usize, 0u64);
-        let mut refused = false;
-        while offset < total && frames < budget {
+        let Some(source) = self.gso_source(seg) else {
+            return (0, true);
+        };
+        // One device call for the whole batch: frame `i` carries the payload at `i * mss`.
+        // Every call of `fill` takes an IPv4 identification (as one `poll_transmit` per
+        // frame would), accepted or not.
+        let count = (total.div_ceil(mss) as usize).min(budget);
+        let first_ident = self.last_ident();
+        let (mut calls, mut last_len, mut bytes) = (0usize, None::<usize>, 0u64);
+        let plan = &seg.plan;
+        let frames = device.transmit_batch(count, |i, buf| {
+            calls += 1;
+            let offset = i as u32 * mss;
             let len = mss.min(total - offset);
-            let (mut called, mut written) = (false, false);
-            let sent = device.transmit(|buf| {
-                called = true;
-                let out = self.write_gso_segment(seg, &template, offset, len, buf);
-                written = out.is_some();
-                out
-            });
-            match sent {
-                Some((n, _)) => {
-                    offset += len;
-                    frames += 1;
-                    bytes += n as u64;
+            let ident = first_ident.wrapping_add(i as u16).wrapping_add(1);
+            let out = source.write(&template, plan, ident, offset, len, buf);
+            last_len = out.map(|(n, _)| n);
+            if let Some((n, _)) = out {
+                bytes += n as u64;
+            }
+            out
+        });
+        self.take_idents(calls);
+        let refused = frames < count;
+        if refused && calls > frames {
+            // `fill` ran for the frame that did not go.
+            match last_len {
+                Some(n) => {
+                    bytes -= n as u64;
+                    self.counters.tx_device_refused += 1;
                 }
-                None => {
-                    if written {
-                        self.counters.tx_device_refused += 1;
-                    } else if called {
-                        // The device's buffer cannot hold one segment.
-                        self.counters.tx_buffer_too_small += 1;
-                    }
-                    refused = true;
-                    break;
-                }
+                // The device's buffer cannot hold one segment.
+                None => self.counters.tx_buffer_too_small += 1,
             }
         }
+        let offset = (frames as u32 * mss).min(total);
         if offset > 0 {
             self.commit_gso(now, seg, offset, frames as u64, bytes);
         }

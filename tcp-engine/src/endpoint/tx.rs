@@ -190,9 +190,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Writes planned segment `seg` into `buf` (one MSS-sized segment without segmentation
-    /// offload: the poll helper cuts whole super-segments itself, `write_gso_segment`); `seg`
-    /// is left as it was written, for [`commit_segment`](Self::commit_segment). `None`
-    /// (counted) when `buf` cannot hold it.
+    /// offload: the poll helper cuts whole super-segments itself, `send_gso` with
+    /// `GsoSource::write`); `seg` is left as it was written, for
+    /// [`commit_segment`](Self::commit_segment). `None` (counted) when `buf` cannot hold it.
     #[inline]
     pub(super) fn write_planned(
         &mut self,
@@ -413,35 +413,30 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         SegmentTemplate::new(&addrs, &h, self.csum).ok()
     }
 
-    /// Writes the `len` bytes at `offset` of a software-segmented super-segment as one
-    /// MSS-sized frame into `buf`, stamped from `template` (sequence number advanced by
-    /// `offset`; PSH and FIN only on the last piece). `None` when `buf` cannot hold it or the
-    /// connection is gone.
-    pub(super) fn write_gso_segment(
-        &mut self,
-        seg: &PlannedSegment,
-        template: &SegmentTemplate,
-        offset: u32,
-        len: u32,
-        buf: &mut [u8],
-    ) -> Option<(usize, TxMeta)> {
-        let ident = self.next_ident();
+    /// What the frames of software-segmented super-segment `seg` are written from: the
+    /// connection's send buffer (`None` for a connection without buffers) and the checksum
+    /// mode. `None` when the connection is gone.
+    #[inline]
+    pub(super) fn gso_source(&self, seg: &PlannedSegment) -> Option<GsoSource<'_, B::Send>> {
         let (_, c) = self.table.get_index(seg.idx)?;
-        let plan = &seg.plan;
-        let mut flags = plan.header.flags;
-        if offset + len < plan.payload_len {
-            flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
-        }
-        let (a, b) = match c.buffers.as_ref() {
-            Some(bufs) => bufs
-                .send_buffer()
-                .peek((plan.payload_offset + offset) as usize, len as usize),
-            None => (&[][..], &[][..]),
-        };
-        let layout = template.emit(buf, ident, offset, flags, &[a, b]).ok()?;
-        Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
+        Some(GsoSource {
+            send: c.buffers.as_ref().map(|b| b.send_buffer()),
+            csum: self.csum,
+        })
     }
 
+    /// Takes `n` IPv4 identifications at once (the frames of a batch got `ident + 1 ..=
+    /// ident + n`, as `n` calls of `next_ident` would have given them).
+    #[inline]
+    pub(super) fn take_idents(&mut self, n: usize) {
+        self.ident = self.ident.wrapping_add(n as u16);
+    }
+
+    /// The identification the next `next_ident` call returns is this plus one.
+    #[inline]
+    pub(super) fn last_ident(&self) -> u16 {
+        self.ident
+    }
     /// Commits the first `sent` payload bytes of a software-segmented super-segment that went
     /// out as `frames` frames of `bytes` bytes in all.
     pub(super) fn commit_gso(
@@ -587,4 +582,38 @@ pub(super) enum NextOutput {
     /// Internal to the send phase: the connection served had nothing; look again (never
     /// returned by `next_output`).
     Again,
+}
+
+/// Where the frames of one software-segmented super-segment come from, looked up once per
+/// batch rather than once per frame.
+pub(super) struct GsoSource<'a, S> {
+    send: Option<&'a S>,
+    csum: crate::wire::TxChecksum,
+}
+
+impl<S: SendBuffer> GsoSource<'_, S> {
+    /// Writes the `len` bytes at `offset` of super-segment `plan` as one MSS-sized frame into
+    /// `buf`, stamped from `template` (sequence number advanced by `offset`; PSH and FIN only
+    /// on the last piece) with IPv4 identification `ident`. `None` when `buf` cannot hold it.
+    #[inline(always)]
+    pub(super) fn write(
+        &self,
+        template: &SegmentTemplate,
+        plan: &TxPlan,
+        ident: u16,
+        offset: u32,
+        len: u32,
+        buf: &mut [u8],
+    ) -> Option<(usize, TxMeta)> {
+        let mut flags = plan.header.flags;
+        if offset + len < plan.payload_len {
+            flags = flags.without(TcpFlags::FIN | TcpFlags::PSH);
+        }
+        let (a, b) = match self.send {
+            Some(send) => send.peek((plan.payload_offset + offset) as usize, len as usize),
+            None => (&[][..], &[][..]),
+        };
+        let layout = template.emit(buf, ident, offset, flags, &[a, b]).ok()?;
+        Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
+    }
 }

@@ -522,3 +522,69 @@ fn peek_shows_the_frames_due_in_order_without_taking_them() {
     b.rx_burst(8, |f, _| got.push(f[0]));
     assert_eq!(got, [0, 1]);
 }
+
+#[test]
+fn a_batch_stops_at_the_first_frame_the_link_does_not_take() {
+    // Frame 3 asks for checksum offload the sending end does not have: frames 0-2 go, 3 is
+    // refused (as `transmit` refuses it), nothing after it is offered.
+    let (_, mut a, mut b) = link(plain());
+    let frames: Vec<_> = (0..6).map(|n| numbered(n, 200)).collect();
+    let mut offered = Vec::new();
+    let sent = a.transmit_batch(6, |i, buf| {
+        offered.push(i);
+        buf[..frames[i].len()].copy_from_slice(&frames[i]);
+        let meta = if i == 3 {
+            TxMeta {
+                checksum: true,
+                ..TxMeta::NONE
+            }
+        } else {
+            TxMeta::NONE
+        };
+        Some((frames[i].len(), meta))
+    });
+    assert_eq!(sent, 3);
+    assert_eq!(offered, [0, 1, 2, 3]);
+    assert_eq!(
+        a.last_offload_error(),
+        Some(OffloadError::UnsupportedOffload)
+    );
+    let got = receive_all(&mut b);
+    assert_eq!(got.len(), 3);
+    for (f, (g, _)) in frames.iter().zip(&got) {
+        assert_eq!(f, g);
+    }
+    assert_eq!(a.sent_counters().offload_errors, 1);
+
+    // A declined frame stops the batch too, and its buffer goes back: a full batch follows.
+    let sent = a.transmit_batch(4, |i, buf| {
+        (i < 2).then(|| {
+            buf[..frames[i].len()].copy_from_slice(&frames[i]);
+            (frames[i].len(), TxMeta::NONE)
+        })
+    });
+    assert_eq!(sent, 2);
+    let sent = a.transmit_batch(6, |i, buf| {
+        buf[..frames[i].len()].copy_from_slice(&frames[i]);
+        Some((frames[i].len(), TxMeta::NONE))
+    });
+    assert_eq!(sent, 6);
+    assert_eq!(receive_all(&mut b).len(), 8);
+}
+
+#[test]
+fn a_full_queue_drops_the_rest_of_a_batch_as_it_drops_single_frames() {
+    // Queue of 4: the batch's frames leave (the wire took them) and the queue drops what it
+    // cannot hold, counted, exactly as for one `transmit` per frame.
+    let mut config = plain();
+    config.queue_frames = 4;
+    let (_, mut a, mut b) = link(config);
+    let frame = numbered(1, 100);
+    let sent = a.transmit_batch(10, |_, buf| {
+        buf[..frame.len()].copy_from_slice(&frame);
+        Some((frame.len(), TxMeta::NONE))
+    });
+    assert_eq!(sent, 10);
+    assert_eq!(a.sent_counters().queue_drops, 6);
+    assert_eq!(receive_all(&mut b).len(), 4);
+}
