@@ -3,14 +3,16 @@
 //! application checking every byte it reads. Used by `ferrotoe demo` ([`run_bulk`]) and by the
 //! bulk benchmark for backends `model` and `rtl` ([`FerrotoeSimBulk`], [`bulk_run`]).
 //!
-//! Each round: the client writes what its send buffer takes (and closes once everything is
-//! written: FIN after the data), both endpoints poll, the server reads and checks what
-//! arrived, the NICs move the frames. The server polls with zero-copy receive
-//! ([`SimHosts::poll_direct`]): in-order payload is checked where the NIC wrote it, in the
-//! receive ring's DMA buffer, and only what the endpoint had to buffer (out-of-order data,
-//! bytes behind others not yet read) is read out with a copy. The transfer is done when the server application has
-//! read (and checked) every byte; the closing handshake runs after that, outside the timed
-//! part, and both connections' slots are released.
+//! Each round: the server polls and reads and checks what arrived (first, while the frames
+//! its NIC wrote at the end of the last round are freshest in the cache), the client writes
+//! what its send buffer takes, straight into it (and closes once everything is written: FIN
+//! after the data) and polls, then the NICs move the frames. The server polls with zero-copy
+//! receive ([`SimHosts::poll_direct`]): in-order payload is checked where the NIC wrote it, in
+//! the receive ring's DMA buffer, and only what the endpoint had to buffer (out-of-order data,
+//! bytes behind others not yet read) is read out with a copy. The transfer is done when the
+//! server application has read (and checked) every byte; the closing handshake runs after
+//! that, outside the timed part, and both connections' slots are released. The applications'
+//! memory (the pattern's table, the read buffer) is a [`BulkApp`], built before the transfer.
 //!
 //! Owns the workload's loop and its errors; must not time anything but the transfer's own wall
 //! and simulated duration (the caller measures CPU time).
