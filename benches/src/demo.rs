@@ -26,8 +26,8 @@ use crate::measure::process_cpu_time;
 use crate::report::HostInfo;
 use crate::report::table::human_bytes;
 use crate::sim_hosts::{
-    BulkSpec, HostCounters, Latencies, NicBackend, Retransmissions, RrSpec, SimHosts,
-    SimHostsConfig, SimHostsCounters, SimHostsError, run_bulk, run_rr,
+    BulkApp, BulkSpec, HostCounters, Latencies, NicBackend, Retransmissions, RrSpec, SimHosts,
+    SimHostsConfig, SimHostsCounters, SimHostsError, run_bulk_with, run_rr,
 };
 use crate::workload::{BulkError, OffloadMode};
 
@@ -342,8 +342,9 @@ pub fn run_demo(
             stall_timeout: cfg.stall_timeout,
         };
         let total = cfg.bytes;
+        let mut app = BulkApp::new(spec.socket_buffer);
         let (before, cpu0) = (hosts.counters()?, cpu_now());
-        let out = run_bulk(&mut hosts, &spec, &mut |done| {
+        let out = run_bulk_with(&mut hosts, &spec, &mut app, &mut |done| {
             progress(DemoProgress::Bulk { done, total })
         })
         .map_err(DemoError::Bulk)?;

@@ -3,14 +3,16 @@
 //! application checking every byte it reads. Used by `ferrotoe demo` ([`run_bulk`]) and by the
 //! bulk benchmark for backends `model` and `rtl` ([`FerrotoeSimBulk`], [`bulk_run`]).
 //!
-//! Each round: the client writes what its send buffer takes (and closes once everything is
-//! written: FIN after the data), both endpoints poll, the server reads and checks what
-//! arrived, the NICs move the frames. The server polls with zero-copy receive
-//! ([`SimHosts::poll_direct`]): in-order payload is checked where the NIC wrote it, in the
-//! receive ring's DMA buffer, and only what the endpoint had to buffer (out-of-order data,
-//! bytes behind others not yet read) is read out with a copy. The transfer is done when the server application has
-//! read (and checked) every byte; the closing handshake runs after that, outside the timed
-//! part, and both connections' slots are released.
+//! Each round: the server polls and reads and checks what arrived (first, while the frames
+//! its NIC wrote at the end of the last round are freshest in the cache), the client writes
+//! what its send buffer takes, straight into it (and closes once everything is written: FIN
+//! after the data) and polls, then the NICs move the frames. The server polls with zero-copy
+//! receive ([`SimHosts::poll_direct`]): in-order payload is checked where the NIC wrote it, in
+//! the receive ring's DMA buffer, and only what the endpoint had to buffer (out-of-order data,
+//! bytes behind others not yet read) is read out with a copy. The transfer is done when the
+//! server application has read (and checked) every byte; the closing handshake runs after
+//! that, outside the timed part, and both connections' slots are released. The applications'
+//! memory (the pattern's table, the read buffer) is a [`BulkApp`], built before the transfer.
 //!
 //! Owns the workload's loop and its errors; must not time anything but the transfer's own wall
 //! and simulated duration (the caller measures CPU time).
@@ -25,7 +27,7 @@ use tcp_engine::tcb::{Events, State};
 use super::{
     NicBackend, Retransmissions, SERVER_IP, Side, SimHosts, SimHostsConfig, SimHostsError,
 };
-use crate::pattern::{PERIOD, Pattern};
+use crate::pattern::Pattern;
 use crate::workload::{
     Backend, BulkConfig, BulkCounts, BulkError, BulkRun, BulkStack, Congestion, Unsupported,
 };
@@ -107,12 +109,45 @@ fn hosts_error(e: SimHostsError) -> BulkError {
     }
 }
 
+/// The applications' memory of a bulk transfer: the verification pattern's table and the
+/// server application's read buffer. Built before the transfer (its set-up is not part of what
+/// a run costs, as the in-memory link's harness builds its pattern when it is prepared) and
+/// reusable across transfers.
+#[derive(Debug)]
+pub struct BulkApp {
+    pattern: Pattern,
+    sink: Box<[u8]>,
+}
+
+impl BulkApp {
+    /// The memory for transfers with send and receive buffers of `socket_buffer` bytes (any
+    /// size works with any transfer: a smaller one serves its work in pieces).
+    pub fn new(socket_buffer: usize) -> BulkApp {
+        let chunk = socket_buffer.clamp(1, CHUNK);
+        BulkApp {
+            pattern: Pattern::new(chunk),
+            sink: vec![0u8; chunk].into_boxed_slice(),
+        }
+    }
+}
+
 /// Runs one bulk transfer on `hosts`, calling `progress` with the bytes delivered so far
 /// after every round (keep it cheap). Both connections are closed and released when it
-/// returns `Ok`.
+/// returns `Ok`. Builds the applications' memory first ([`BulkApp`]); a caller that measures
+/// the transfer builds it beforehand and calls [`run_bulk_with`].
 pub fn run_bulk(
     hosts: &mut SimHosts,
     spec: &BulkSpec,
+    progress: &mut dyn FnMut(u64),
+) -> Result<BulkOutcome, BulkError> {
+    run_bulk_with(hosts, spec, &mut BulkApp::new(spec.socket_buffer), progress)
+}
+
+/// [`run_bulk`] with the applications' memory built by the caller.
+pub fn run_bulk_with(
+    hosts: &mut SimHosts,
+    spec: &BulkSpec,
+    app: &mut BulkApp,
     progress: &mut dyn FnMut(u64),
 ) -> Result<BulkOutcome, BulkError> {
     if spec.bytes == 0 {
@@ -121,11 +156,11 @@ pub fn run_bulk(
         )));
     }
     let buf = spec.socket_buffer;
-    let chunk = buf.clamp(1, CHUNK);
-    let pattern = Pattern::new(chunk);
-    let mut source = vec![0u8; PERIOD + chunk];
-    pattern.fill(0, &mut source);
-    let mut sink_buf = vec![0u8; chunk];
+    let BulkApp {
+        pattern,
+        sink: sink_buf,
+    } = app;
+    let pattern = &*pattern;
 
     hosts
         .endpoint(Side::Server)
@@ -148,48 +183,10 @@ pub fn run_bulk(
     loop {
         let now = hosts.now();
         let mut moved = 0u64;
-        // The client application: fill the send buffer, then close.
-        let client = hosts.endpoint(Side::Client);
-        while sent < total {
-            let n = (total - sent).min(chunk as u64) as usize;
-            let at = (sent % PERIOD as u64) as usize;
-            let data = if spec.verify {
-                &source[at..at + n]
-            } else {
-                &source[..n]
-            };
-            match client.write(conn, data) {
-                Ok(0) => break,
-                Ok(n) => {
-                    sent += n as u64;
-                    moved += n as u64;
-                }
-                Err(e) => return Err(app_error(Side::Client, "write", e)),
-            }
-        }
-        // Closing in SYN-SENT would abandon the connection (RFC 9293 3.10.4): FIN once open.
-        if sent == total && !fin_queued && client.state(conn) == Some(State::Established) {
-            client
-                .close(now, conn)
-                .map_err(|e| app_error(Side::Client, "close", e))?;
-            fin_queued = true;
-        }
-        hosts.poll(Side::Client, |ep, open| {
-            if open.key == conn
-                && (open.events.contains(Events::RESET) || open.events.contains(Events::CLOSED))
-            {
-                failure.get_or_insert_with(|| {
-                    format!(
-                        "the client's connection ended early ({:?}, {:?})",
-                        ep.close_reason(conn),
-                        open.events
-                    )
-                });
-            }
-        });
-        // The server: its application checks in-order payload straight from the NIC's receive
-        // buffers (zero-copy receive); what the endpoint had to buffer (out of order, or
-        // arriving while earlier bytes wait) is read and checked below.
+        // The server first, while the frames its NIC wrote at the end of the last round are
+        // still in the cache: its application checks in-order payload straight from the NIC's
+        // receive buffers (zero-copy receive); what the endpoint had to buffer (out of order,
+        // or arriving while earlier bytes wait) is read and checked below.
         let mut corrupt: Option<u64> = None;
         let sink = |key: SlotKey, data: &[u8]| -> usize {
             if accepted.get() != Some(key) || corrupt.is_some() {
@@ -231,7 +228,7 @@ pub fn run_bulk(
             let server = hosts.endpoint(Side::Server);
             loop {
                 let n = server
-                    .read(key, &mut sink_buf)
+                    .read(key, &mut sink_buf[..])
                     .map_err(|e| app_error(Side::Server, "read", e))?;
                 if n == 0 {
                     break;
@@ -248,6 +245,50 @@ pub fn run_bulk(
                 moved += n as u64;
             }
         }
+        // The client application: fill the send buffer, then close. The client polls last,
+        // so the frames it writes are still in the cache when its NIC reads them.
+        let client = hosts.endpoint(Side::Client);
+        while sent < total {
+            // The pattern goes straight into the send buffer's free run (no copy out of a
+            // buffer of the application's), as the in-memory link's and smoltcp's harnesses
+            // fill theirs.
+            let left = total - sent;
+            let wrote = client.write_with(conn, |free| {
+                let n = free.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                if spec.verify {
+                    pattern.fill(sent, &mut free[..n]);
+                }
+                n
+            });
+            match wrote {
+                Ok(0) => break,
+                Ok(n) => {
+                    sent += n as u64;
+                    moved += n as u64;
+                }
+                Err(e) => return Err(app_error(Side::Client, "write", e)),
+            }
+        }
+        // Closing in SYN-SENT would abandon the connection (RFC 9293 3.10.4): FIN once open.
+        if sent == total && !fin_queued && client.state(conn) == Some(State::Established) {
+            client
+                .close(now, conn)
+                .map_err(|e| app_error(Side::Client, "close", e))?;
+            fin_queued = true;
+        }
+        hosts.poll(Side::Client, |ep, open| {
+            if open.key == conn
+                && (open.events.contains(Events::RESET) || open.events.contains(Events::CLOSED))
+            {
+                failure.get_or_insert_with(|| {
+                    format!(
+                        "the client's connection ended early ({:?}, {:?})",
+                        ep.close_reason(conn),
+                        open.events
+                    )
+                });
+            }
+        });
         if let Some(why) = failure.take() {
             return Err(transfer(why));
         }
@@ -381,6 +422,7 @@ pub fn bulk_run(config: &BulkConfig) -> Result<Box<dyn BulkRun>, BulkError> {
             verify: config.verify,
             stall_timeout: config.stall_timeout,
         },
+        app: BulkApp::new(config.socket_buffer),
     }))
 }
 
@@ -388,6 +430,7 @@ pub fn bulk_run(config: &BulkConfig) -> Result<Box<dyn BulkRun>, BulkError> {
 struct SimBulkRun {
     hosts: Option<SimHosts>,
     spec: BulkSpec,
+    app: BulkApp,
 }
 
 impl BulkRun for SimBulkRun {
@@ -398,7 +441,7 @@ impl BulkRun for SimBulkRun {
             .ok_or(BulkError::AlreadyRun { stack: STACK })?;
         let nic0 = hosts.nic_cpu();
         let before = hosts.counters().map_err(hosts_error)?;
-        let out = run_bulk(&mut hosts, &self.spec, &mut |_| {})?;
+        let out = run_bulk_with(&mut hosts, &self.spec, &mut self.app, &mut |_| {})?;
         let c = hosts.counters().map_err(hosts_error)?.since(&before);
         hosts.check_health().map_err(hosts_error)?;
         let nic_cpu = hosts.nic_cpu().saturating_sub(nic0);

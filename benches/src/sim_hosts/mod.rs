@@ -44,7 +44,10 @@
 //! [`SimHosts::nic_cpu`] is the thread CPU time spent stepping the simulated NICs (the device
 //! models, the cable, the capture file). Subtracted from the process's CPU time it leaves the
 //! hosts' own cost: engines, drivers and applications. That is the figure offloads change: with
-//! checksum offload the host stops summing bytes and the NIC model starts.
+//! checksum offload the host stops summing bytes and the NIC model starts. In the stepped mode
+//! it is estimated without a system call per round (`nic_cpu` module): each round's NIC
+//! stepping is timed on the monotonic clock, and the sum is scaled by the thread's on-CPU
+//! fraction since the hosts were built (so time lost to preemption counts for neither side).
 //!
 //! # Offloads
 //! [`SimHostsConfig::offload`] `None` uses everything the device offers (TSO and checksums on the
@@ -66,13 +69,17 @@
 
 pub mod bulk;
 pub mod counters;
+mod nic_cpu;
 mod nic_thread;
 pub mod rr;
 
-pub use bulk::{BulkOutcome, BulkSpec, FerrotoeSimBulk, bulk_run, run_bulk};
+pub use bulk::{
+    BulkApp, BulkOutcome, BulkSpec, FerrotoeSimBulk, bulk_run, run_bulk, run_bulk_with,
+};
 pub use counters::{CableCounters, HostCounters, Retransmissions, SimHostsCounters};
 pub use rr::{Latencies, RrOutcome, RrSpec, run_rr};
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -427,7 +434,10 @@ pub struct SimHosts {
     round_bytes: [u64; 2],
     rounds: u64,
     idle_rounds: u64,
-    nic_cpu: Duration,
+    nic_cpu: Cell<nic_cpu::NicCpuMeter>,
+    /// The stepping thread's CPU time and the wall clock at the last NIC CPU report (or when
+    /// the hosts were built).
+    nic_cpu_mark: Cell<(Duration, std::time::Instant)>,
     /// Frames on the wire when the current round began.
     round_frames_before: u64,
     pcap: Option<PathBuf>,
@@ -544,7 +554,11 @@ impl SimHosts {
             round_bytes: [0; 2],
             rounds: 0,
             idle_rounds: 0,
-            nic_cpu: Duration::ZERO,
+            nic_cpu: Cell::default(),
+            nic_cpu_mark: Cell::new((
+                measure::thread_cpu_time().unwrap_or_default(),
+                std::time::Instant::now(),
+            )),
             round_frames_before: 0,
             pcap: cfg.pcap.clone(),
         };
@@ -592,7 +606,19 @@ impl SimHosts {
     pub fn nic_cpu(&self) -> Duration {
         match &self.nic_thread {
             Some(t) => t.cpu(),
-            None => self.nic_cpu,
+            None => {
+                // Each report closes a stretch: scaled by the thread's on-CPU fraction in it.
+                let (cpu0, wall0) = self.nic_cpu_mark.get();
+                let (cpu, wall) = (
+                    measure::thread_cpu_time().unwrap_or(cpu0),
+                    std::time::Instant::now(),
+                );
+                self.nic_cpu_mark.set((cpu, wall));
+                let mut meter = self.nic_cpu.get();
+                let total = meter.report(cpu.saturating_sub(cpu0), wall - wall0);
+                self.nic_cpu.set(meter);
+                total
+            }
         }
     }
 
@@ -676,7 +702,8 @@ impl SimHosts {
         } else {
             let frames_before = self.wire_frames_sent();
             let now_ns = self.now_us.saturating_mul(1000);
-            let cpu0 = measure::thread_cpu_time().ok();
+            // The monotonic clock: no system call (see the `nic_cpu` module).
+            let wall0 = std::time::Instant::now();
             for h in &self.hosts {
                 h.sim.with(|n| n.set_time(now_ns));
             }
@@ -691,9 +718,9 @@ impl SimHosts {
                     break;
                 }
             }
-            if let (Some(a), Ok(b)) = (cpu0, measure::thread_cpu_time()) {
-                self.nic_cpu += b.saturating_sub(a);
-            }
+            let mut meter = self.nic_cpu.get();
+            meter.add(wall0.elapsed());
+            self.nic_cpu.set(meter);
             report.wire_frames = self.wire_frames_sent() - frames_before;
         }
         self.rounds += 1;
