@@ -120,8 +120,17 @@
 //! * A segment that needs no answer ([`Tcb::may_transmit`]), or an application read that frees
 //!   too little receive space for a window update, does not queue its connection for the send
 //!   phase, and deadlines are re-filed in the wheel only when they changed.
+//! * Header prediction ([`Tcb::on_segment_predicted`]) takes the next in-order data segment
+//!   of an ESTABLISHED connection with nothing else to do in a short path.
+//! * Software GRO (`gro`): within one receive burst of [`Endpoint::poll`], consecutive
+//!   predicted segments of one connection form a run; a later segment of the run is matched
+//!   by comparing its headers with the first one's, and the run costs one lookup, one timer
+//!   filing, one send-queue check and one [`Open`] event (its segments' events merged), not
+//!   one per segment.
 //! * Software segmentation stamps its frames from a
-//!   [`SegmentTemplate`](crate::wire::frame::SegmentTemplate).
+//!   [`SegmentTemplate`](crate::wire::frame::SegmentTemplate) and hands a super-segment's
+//!   frames to the device in one call
+//!   ([`FrameDevice::transmit_batch`](crate::device::FrameDevice::transmit_batch)).
 //! * Above [`PREFETCH_MIN_CONNECTIONS`], [`Endpoint::poll`] prefetches each receive burst
 //!   ([`Endpoint::prefetch`]) so its cache misses overlap.
 //!

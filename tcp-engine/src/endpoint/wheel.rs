@@ -3,8 +3,10 @@
 //! Every connection with a deadline (retransmission, persist, delayed ACK, keepalive,
 //! TIME-WAIT, FIN-WAIT-2: whatever [`Tcb::next_deadline`](crate::tcb::Tcb::next_deadline)
 //! says) is linked into exactly one bucket. Scheduling, rescheduling and cancelling are O(1);
-//! expiry costs O(1) per expired timer plus at most one move per level (cascade); finding the
-//! next deadline looks at a few occupancy bitmap words. Nothing scans the connections.
+//! expiry costs O(1) per expired timer plus at most one move per level (cascade), and for a
+//! timer whose deadline was pushed later a re-filing (and its cascade) when its old bucket
+//! fires (lazy re-filing, below); finding the next deadline looks at a few occupancy bitmap
+//! words. Nothing scans the connections.
 //!
 //! **Layout.** Time is the engine's microsecond clock. [`LEVELS`] levels of [`SLOTS`] buckets
 //! each: a level-0 bucket is one microsecond, a level-`l` bucket `256^l` microseconds, so five
