@@ -83,6 +83,21 @@ mod tests {
     }
 
     #[test]
+    fn the_estimate_never_exceeds_the_threads_cpu_time() {
+        // Stepping is part of the thread's wall time, so its scaled share is at most the
+        // thread's CPU time over the stretch, whatever the on-CPU fraction.
+        for (step, cpu, wall) in [(100, 100, 100), (100, 30, 100), (99, 1, 100), (7, 5, 9)] {
+            let mut m = NicCpuMeter::default();
+            m.add(step * MS);
+            let nic = m.report(cpu * MS, wall * MS);
+            assert!(
+                nic <= cpu * MS,
+                "{nic:?} for {step} ms of {wall} ms, {cpu} ms on CPU"
+            );
+        }
+    }
+
+    #[test]
     fn with_no_wall_time_passed_the_stepping_time_stands() {
         let mut m = NicCpuMeter::default();
         assert_eq!(m.report(Duration::ZERO, Duration::ZERO), Duration::ZERO);

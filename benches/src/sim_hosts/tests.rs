@@ -380,11 +380,10 @@ fn rings_hold_a_whole_window_so_large_messages_lose_nothing() {
 }
 
 #[test]
-fn one_app_memory_serves_transfers_of_any_buffer_size_and_the_nic_cpu_is_within_the_process() {
+fn one_app_memory_serves_transfers_of_any_buffer_size_and_the_nic_cpu_is_measured() {
     let mut h = hosts(None);
     // Built for 64 KiB: its pattern and read buffer serve a 1 MiB socket buffer in pieces.
     let mut app = BulkApp::new(64 << 10);
-    let cpu0 = crate::measure::process_cpu_time().unwrap().total();
     let nic0 = h.nic_cpu();
     for bytes in [(3 << 20) + 17, 1 << 20] {
         let spec = BulkSpec::new(bytes);
@@ -394,9 +393,7 @@ fn one_app_memory_serves_transfers_of_any_buffer_size_and_the_nic_cpu_is_within_
         assert_eq!(out.retransmissions.segments, 0);
     }
     h.check_health().unwrap();
-    let cpu = crate::measure::process_cpu_time().unwrap().total() - cpu0;
-    let nic = h.nic_cpu() - nic0;
-    // The stepped NICs' estimate: something, and not more than the whole process spent.
-    assert!(nic > Duration::ZERO);
-    assert!(nic <= cpu, "NICs {nic:?} of the process's {cpu:?}");
+    // The stepped NICs' estimate is wired up (its bounds are the meter's unit tests: a
+    // comparison of measured times has no place in a pass/fail test).
+    assert!(h.nic_cpu() > nic0);
 }
