@@ -112,6 +112,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
             out
         });
+        // A device that claims more frames than it was offered cannot make the engine
+        // commit bytes it never segmented.
+        let frames = frames.min(count);
         self.take_idents(calls);
         let refused = frames < count;
         if refused && calls > frames {
