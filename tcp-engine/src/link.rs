@@ -749,6 +749,7 @@ impl LinkEnd {
                 dir.free.push(buf);
                 Err(e)
             }
+            // Not reached: a refused plan is never applied (`applied` is then its error).
             (Err(e), Ok(())) => Err(*e),
         }
     }

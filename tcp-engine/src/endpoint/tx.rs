@@ -437,6 +437,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     pub(super) fn last_ident(&self) -> u16 {
         self.ident
     }
+
     /// Commits the first `sent` payload bytes of a software-segmented super-segment that went
     /// out as `frames` frames of `bytes` bytes in all.
     pub(super) fn commit_gso(
