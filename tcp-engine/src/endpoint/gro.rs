@@ -36,7 +36,6 @@
 //! Owns the run in progress; it must not change connection state except through header
 //! prediction, and must not hand a run's event out of order with the burst's other events.
 
-use core::net::Ipv4Addr;
 use core::ops::Range;
 
 use super::direct::{DirectRecv, ReceiveSink};
@@ -45,7 +44,7 @@ use super::{BucketStorage, ConnectionBuffers, Endpoint, LossStorage, QState, Slo
 use crate::device::RxMeta;
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
-use crate::table::{FourTuple, Matched, SlotKey};
+use crate::table::SlotKey;
 use crate::tcb::{Events, LossState, RecvBuffer, SendBuffer, Tcb, TcbConfig};
 use crate::time::Instant;
 #[cfg(doc)]
@@ -248,24 +247,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         };
         let h = &fast.header;
         // What prediction refuses without looking at the connection (no payload, flags
-        // other than ACK and PSH: handshakes, FINs, pure ACKs), then the checks the fast
-        // path makes before its lookup.
+        // other than ACK and PSH: handshakes, FINs, pure ACKs), then the fast path's checks
+        // and lookup.
         if fast.payload.is_empty()
             || (h.flags.0 & !(TcpFlags::ACK.0 | TcpFlags::PSH.0)) != 0
             || !h.flags.ack()
-            || fast.dst_ip != self.cidr.address()
-            || h.src_port == 0
-            || h.dst_port == 0
         {
             return false;
         }
-        let tuple = FourTuple::new(
-            Ipv4Addr::from(fast.dst_ip),
-            h.dst_port,
-            Ipv4Addr::from(fast.src_ip),
-            h.src_port,
-        );
-        let Some(Matched::Connection(key)) = self.table.lookup_segment_cached(&tuple) else {
+        let Some(key) = self.fast_connection(fast) else {
             return false;
         };
         self.advance(now);

@@ -137,7 +137,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.advance(now);
         // Used by reference: the header is not copied out of the `Option` (a copy right
         // after the parser's stores stalls on store forwarding).
-        if let Some(fast) = fast.as_ref().filter(|f| self.for_connection(f)) {
+        if let Some(fast) = fast.as_ref().filter(|f| self.fast_connection(f).is_some()) {
             // Finished here, in return position, so that the answer is written once, in
             // place (not copied out of an `Option` right after it was built).
             let h = &fast.header;
@@ -204,14 +204,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// The fast path: a segment of the common shape ([`parse_tcp_fast`]) for a connection
-    /// (not a listener) skips the general parser and the address checks (the connection's
-    /// peer passed them when it was opened). `false`: take the general path.
+    /// The fast path: the connection (not a listener) a segment of the common shape
+    /// ([`parse_tcp_fast`]) is for, which lets it skip the general parser and the address
+    /// checks (the connection's peer passed them when it was opened). `None`: take the
+    /// general path.
     #[inline]
-    fn for_connection(&mut self, fast: &FastTcp) -> bool {
+    pub(super) fn fast_connection(&mut self, fast: &FastTcp) -> Option<SlotKey> {
         let h = &fast.header;
         if fast.dst_ip != self.cidr.address() || h.src_port == 0 || h.dst_port == 0 {
-            return false;
+            return None;
         }
         let tuple = FourTuple::new(
             Ipv4Addr::from(fast.dst_ip),
@@ -219,10 +220,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ipv4Addr::from(fast.src_ip),
             h.src_port,
         );
-        matches!(
-            self.table.lookup_segment_cached(&tuple),
-            Some(Matched::Connection(_))
-        )
+        match self.table.lookup_segment_cached(&tuple) {
+            Some(Matched::Connection(key)) => Some(key),
+            _ => None,
+        }
     }
 
     fn count_wire_error(&mut self, e: wire::Error) {
