@@ -221,7 +221,7 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
     pub fn insert(&mut self, value: T) -> Result<SlotKey, (SlotsExhausted, T)> {
         match self.next_key() {
             Some(key) => {
-                self.occupy(key, value);
+                self.occupy_with(key, |_| value);
                 Ok(key)
             }
             None => Err((
@@ -244,7 +244,14 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
         let key = self.next_key().ok_or(SlotsExhausted {
             capacity: self.capacity(),
         })?;
-        // Built straight into the slot (not built elsewhere and moved in).
+        self.occupy_with(key, make);
+        Ok(key)
+    }
+
+    /// Fills the vacant slot `key` (the head of the free list) with the value `make` builds,
+    /// straight into the slot (not built elsewhere and moved in).
+    #[inline(always)]
+    fn occupy_with(&mut self, key: SlotKey, make: impl FnOnce(SlotKey) -> T) {
         let slot = &mut self.storage.as_mut()[key.index as usize];
         let Content::Vacant { next, generation } = slot.0 else {
             unreachable!("free list points at an occupied slot");
@@ -253,17 +260,6 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
             generation,
             value: make(key),
         };
-        self.free_head = next;
-        self.len += 1;
-        Ok(key)
-    }
-
-    fn occupy(&mut self, key: SlotKey, value: T) {
-        let slot = &mut self.storage.as_mut()[key.index as usize];
-        let Content::Vacant { next, generation } = slot.0 else {
-            unreachable!("free list points at an occupied slot");
-        };
-        slot.0 = Content::Occupied { generation, value };
         self.free_head = next;
         self.len += 1;
     }
