@@ -474,6 +474,10 @@ proptest! {
         };
         let mut expect = header;
         expect.options = as_emitted(header.options);
+        // A CE-marked datagram (ECN field 11) shows as the IP_CE pseudo-flag (RFC 3168).
+        if addrs.dscp_ecn & 0b11 == 0b11 {
+            expect.flags |= TcpFlags::IP_CE;
+        }
         prop_assert_eq!(tcp.header, expect);
         prop_assert_eq!(got, &payload[..]);
         prop_assert_eq!(l4_offset + tcp.payload_offset, layout.header_len());

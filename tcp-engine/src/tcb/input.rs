@@ -147,6 +147,7 @@ impl Tcb {
             return;
         }
         self.take_peer_syn(cfg, now, seg);
+        self.ecn_take_peer_syn(f);
         // What our SYN advertised (unscaled).
         self.rcv_adv = self.rcv_nxt + len32(rcv.window()).min(u32::from(u16::MAX));
         self.snd_wl1 = seg.seq;
@@ -158,6 +159,7 @@ impl Tcb {
             self.establish(cfg, now);
             self.flags |= flag::ACK_NOW;
             rx.events |= Events::ESTABLISHED;
+            self.ecn_established(rx);
         } else {
             // Simultaneous open: answer with SYN-ACK carrying our ISS again.
             self.state = State::SynReceived;
@@ -337,6 +339,7 @@ impl Tcb {
                 self.take_syn_rtt_sample(cfg, now);
                 self.establish(cfg, now);
                 rx.events |= Events::ESTABLISHED;
+                self.ecn_established(rx);
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seq;
@@ -351,6 +354,8 @@ impl Tcb {
         if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
         }
+        // ECN (RFC 3168 6.1.3): the peer's CWR, then a CE mark on its data.
+        self.ecn_on_segment(flags, !payload.is_empty(), rx);
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);
         match self.state {
@@ -440,6 +445,8 @@ impl Tcb {
             // recovery once IsLost(SND.UNA) holds.
             self.cc_on_sack(loss);
         }
+        // ECN echo (RFC 3168 6.1.2), once the ACK moved SND.UNA and recovery state.
+        self.ecn_on_ack(flags, rx);
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)
             && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))

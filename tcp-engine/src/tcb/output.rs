@@ -153,6 +153,7 @@ impl Tcb {
                 }
             }
             SegmentKind::NewData | SegmentKind::Retransmission | SegmentKind::WindowProbe => {
+                self.ecn_cwr_sent(h.flags);
                 let fin = h.flags.fin();
                 let end = h.seq + plan.payload_len + u32::from(fin);
                 let retransmitted = h.seq.lt(self.snd_max);
@@ -265,6 +266,7 @@ impl Tcb {
             payload_len: 0,
             tso_mss: None,
             kind,
+            ect: false,
             advertised,
             stamp: self.stamp(),
         }
@@ -300,7 +302,7 @@ impl Tcb {
                 TcpFlags::SYN | TcpFlags::ACK
             } else {
                 TcpFlags::SYN
-            },
+            } | self.ecn_syn_flags(kind),
             window: window as u16,
             options,
             ..TcpHeader::default()
@@ -429,7 +431,7 @@ impl Tcb {
         } else {
             self.ack_seq()
         };
-        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, TcpFlags::NONE);
+        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, self.ecn_flags(false));
         self.plan(header, kind, advertised)
     }
 
@@ -449,13 +451,23 @@ impl Tcb {
         rcv: &R,
         loss: &LossState,
         seq: SeqNum,
-        len: u32,
-        fin: bool,
-        push: bool,
+        mut len: u32,
+        mut fin: bool,
+        mut push: bool,
         origin: Origin,
         seg_payload: u32,
     ) -> TxPlan {
-        let mut flags = TcpFlags::NONE;
+        let kind = match origin {
+            Origin::Probe => SegmentKind::WindowProbe,
+            _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
+            _ => SegmentKind::NewData,
+        };
+        let new_data = kind == SegmentKind::NewData && len > 0;
+        let mut flags = self.ecn_flags(new_data);
+        if flags.intersects(TcpFlags::CWR) && len > seg_payload {
+            // CWR goes on one wire segment: a super-segment would repeat it on every one.
+            (len, fin, push) = (seg_payload, false, false);
+        }
         if fin {
             flags |= TcpFlags::FIN;
         }
@@ -463,12 +475,8 @@ impl Tcb {
             flags |= TcpFlags::PSH;
         }
         let (header, advertised) = self.header(cfg, now, rcv, loss, seq, flags);
-        let kind = match origin {
-            Origin::Probe => SegmentKind::WindowProbe,
-            _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
-            _ => SegmentKind::NewData,
-        };
         let mut plan = self.plan(header, kind, advertised);
+        plan.ect = new_data && self.ecn_capable();
         plan.payload_offset = seq - self.snd_una;
         plan.payload_len = len;
         if len > seg_payload {

@@ -443,7 +443,8 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
     let segment = frame.get(L3 + ipv4::HEADER_LEN..L3 + total)?;
     let t = &head[L4..];
     let doff = usize::from(t[12] >> 4) * 4;
-    let flags = TcpFlags(u16::from_be_bytes([t[12], t[13]]) & 0x01FF);
+    let flags = TcpFlags(u16::from_be_bytes([t[12], t[13]]) & TcpFlags::HEADER_BITS)
+        | ipv4::ce_flag(head[L3 + 1]);
     if !flags.ack() || flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG) {
         return None;
     }
@@ -577,7 +578,9 @@ pub fn parse_frame(frame: &[u8], meta: RxMeta) -> Result<RxFrame<'_>> {
             match ip.protocol {
                 IpProtocol::TCP => {
                     let segment = TcpPacket::new_checked(l4)?;
-                    let tcp = TcpRepr::parse(&segment, ip.src_addr, ip.dst_addr, meta.l4)?;
+                    let mut tcp = TcpRepr::parse(&segment, ip.src_addr, ip.dst_addr, meta.l4)?;
+                    // The IPv4 ECN field travels with the segment (RFC 3168).
+                    tcp.header.flags |= ipv4::ce_flag(ip.dscp_ecn);
                     RxPayload::Tcp {
                         ip,
                         tcp,
