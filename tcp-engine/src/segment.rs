@@ -35,11 +35,12 @@ impl TcpFlags {
     /// NS: ECN nonce (historic, RFC 3540).
     pub const NS: TcpFlags = TcpFlags(0x100);
     /// Not a TCP header bit: the IPv4 header that carried the segment had the ECN field set to
-    /// CE, Congestion Experienced (RFC 3168 section 5). The receive parsers set it from the IP
-    /// header so the state machine sees the mark with the segment it belongs to; the
-    /// emitters write only the nine header bits, so it never reaches a wire. Header
-    /// prediction and software GRO refuse segments with it (their flags must be ACK and
-    /// PSH only), so a mark always takes the full state machine.
+    /// CE, Congestion Experienced (RFC 3168 section 5). The general receive parser sets it
+    /// from the IP header so the state machine sees the mark with the segment it belongs to
+    /// (the fast parser leaves marked datagrams to it); the emitters write only the nine
+    /// header bits, so it never reaches a wire. Header prediction refuses segments with it
+    /// (their flags must be ACK and PSH only), so a mark always takes the full state
+    /// machine.
     pub const IP_CE: TcpFlags = TcpFlags(0x8000);
     /// The bits that are TCP header flags (everything but [`TcpFlags::IP_CE`]).
     pub const HEADER_BITS: u16 = 0x01FF;

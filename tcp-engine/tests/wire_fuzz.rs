@@ -542,7 +542,9 @@ fn arb_fast_frame() -> impl Strategy<Value = (Vec<u8>, EthernetAddress, bool)> {
                 .expect("buffer sized for the frame")
                 .frame_len();
             buf.truncate(n);
+            // Not marked CE (RFC 3168): the fast parser leaves marks to the full one.
             let fast_shape = !header.flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG)
+                && addrs.dscp_ecn & 0b11 != 0b11
                 && (options == TcpOptions::default()
                     || options == TcpOptions { timestamps: options.timestamps, ..TcpOptions::default() });
             (buf, addrs.dst_mac, fast_shape)

@@ -838,7 +838,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             src_ip: self.cidr.address(),
             dst_ip: remote,
             ttl: self.ttl,
-            dscp_ecn: if ect { crate::wire::ipv4::ECN_ECT0 } else { 0 },
+            dscp_ecn: u8::from(ect) * crate::wire::ipv4::ECN_ECT0,
         }
     }
 

@@ -33,7 +33,7 @@
 //! Owns the ECN bits of the flags word; it changes `cwnd`, `ssthresh` and `recover` only in
 //! [`Tcb::reduce_for_congestion_signal`], and nothing of the buffers or sequence spaces.
 
-use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, flag};
+use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
 use crate::segment::{TcpFlags, TcpHeader};
 
 /// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
@@ -101,6 +101,9 @@ impl Tcb {
     /// SYN-SENT took the peer's SYN (`flags`): a SYN-ACK keeps ECN when it is an ECN-setup
     /// SYN-ACK (ECE, no CWR), the SYN of a simultaneous open when it is an ECN-setup SYN.
     pub(super) fn ecn_take_peer_syn(&mut self, flags: TcpFlags) {
+        if !self.has(flag::ECN) {
+            return;
+        }
         let agreed = if flags.ack() {
             flags.intersects(TcpFlags::ECE) && !flags.intersects(TcpFlags::CWR)
         } else {
@@ -119,27 +122,48 @@ impl Tcb {
         }
     }
 
-    /// The ECN flags of our SYN (`SegmentKind::Syn`) or SYN-ACK.
-    #[inline]
-    pub(super) fn ecn_syn_flags(&self, kind: SegmentKind) -> TcpFlags {
-        if !self.has(flag::ECN) {
-            TcpFlags::NONE
-        } else if kind == SegmentKind::SynAck {
-            TcpFlags::ECE
-        } else if self.has(flag::SYN_LOST) {
+    /// Adds ECN to `plan` of a connection with `ECN` set (out of line: the planner of a
+    /// connection without ECN pays one test of its flags): the setup flags of a SYN or
+    /// SYN-ACK; ECE on everything else while an echo is due; on new data, ECT(0) and, after a
+    /// window reduction, CWR, which goes on one wire segment (a super-segment is cut to its
+    /// first: it would repeat CWR on each).
+    #[inline(never)]
+    pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
+        match plan.kind {
+            SegmentKind::Syn if !self.has(flag::SYN_LOST) => {
+                plan.header.flags |= TcpFlags::ECE | TcpFlags::CWR;
+            }
             // RFC 3168 6.1.1.1: after a lost SYN, fall back to a plain one.
-            TcpFlags::NONE
-        } else {
-            TcpFlags::ECE | TcpFlags::CWR
+            SegmentKind::Syn => {}
+            SegmentKind::SynAck => plan.header.flags |= TcpFlags::ECE,
+            kind => {
+                if self.has(flag::ECE_DUE) {
+                    plan.header.flags |= TcpFlags::ECE;
+                }
+                if kind == SegmentKind::NewData && plan.payload_len > 0 {
+                    plan.ect = true;
+                    if self.has(flag::CWR_DUE) {
+                        plan.truncate_to_first_segment();
+                        plan.header.flags |= TcpFlags::CWR;
+                    }
+                }
+            }
         }
     }
 
-    /// The receiver's side for an acceptable segment with flags `flags` and `has_data`
-    /// (RFC 3168 6.1.3): CWR ends the echo, then a CE mark on data starts one.
-    #[inline]
+    /// An acceptable segment with flags `flags` and `has_data` arrived on a connection using
+    /// ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an echo (ECE) reduces
+    /// the window once per window of data, never during loss recovery. The receiver's side
+    /// (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of line: a
+    /// connection without ECN pays one test of its flags.
+    #[inline(never)]
     pub(super) fn ecn_on_segment(&mut self, flags: TcpFlags, has_data: bool, rx: &mut Reaction) {
-        if !self.has(flag::ECN) {
-            return;
+        if flags.intersects(TcpFlags::ECE)
+            && !self.has(flag::RECOVERY)
+            && self.snd_una.gt(self.recover)
+        {
+            self.reduce_for_congestion_signal();
+            rx.ecn |= EcnEvents::WINDOW_REDUCED;
         }
         if flags.intersects(TcpFlags::CWR) {
             self.flags &= !flag::ECE_DUE;
@@ -152,20 +176,6 @@ impl Tcb {
             if !self.has(flag::ECE_DUE) {
                 self.flags |= flag::ECE_DUE | flag::ACK_NOW;
             }
-        }
-    }
-
-    /// The sender's side for an acceptable ACK with flags `flags`, after ACK processing
-    /// (RFC 3168 6.1.2): an echo reduces the window once per window of data, never during
-    /// loss recovery.
-    #[inline]
-    pub(super) fn ecn_on_ack(&mut self, flags: TcpFlags, rx: &mut Reaction) {
-        if flags.intersects(TcpFlags::ECE)
-            && self.flags & (flag::ECN | flag::RECOVERY) == flag::ECN
-            && self.snd_una.gt(self.recover)
-        {
-            self.reduce_for_congestion_signal();
-            rx.ecn |= EcnEvents::WINDOW_REDUCED;
         }
     }
 
@@ -194,27 +204,9 @@ impl Tcb {
         }
     }
 
-    /// The ECN flags of a non-SYN segment we send: ECE while an echo is due, CWR on new data
-    /// (`new_data`) after a window reduction. Branch-free: most segments carry neither.
+    /// A data segment with CWR was committed: the reduction has been announced.
     #[inline]
-    pub(super) fn ecn_flags(&self, new_data: bool) -> TcpFlags {
-        // ECE_DUE is bit 22 and ECE bit 6; CWR_DUE is bit 23 and CWR bit 7.
-        const _: () = assert!(flag::ECE_DUE >> 16 == TcpFlags::ECE.0 as u32);
-        const _: () = assert!(flag::CWR_DUE >> 16 == TcpFlags::CWR.0 as u32);
-        let mask = flag::ECE_DUE | if new_data { flag::CWR_DUE } else { 0 };
-        TcpFlags(((self.flags & mask) >> 16) as u16)
-    }
-
-    /// Whether new data is sent ECN-capable (ECT(0)).
-    #[inline]
-    pub(super) fn ecn_capable(&self) -> bool {
-        self.has(flag::ECN)
-    }
-
-    /// A data segment with flags `sent` was committed: when it carried CWR, the reduction
-    /// has been announced. Branch-free (CWR is bit 7, `CWR_DUE` bit 23).
-    #[inline]
-    pub(super) fn ecn_cwr_sent(&mut self, sent: TcpFlags) {
-        self.flags &= !((u32::from(sent.0) & u32::from(TcpFlags::CWR.0)) << 16);
+    pub(super) fn ecn_cwr_sent(&mut self) {
+        self.flags &= !flag::CWR_DUE;
     }
 }

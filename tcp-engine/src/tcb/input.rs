@@ -354,8 +354,11 @@ impl Tcb {
         if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
         }
-        // ECN (RFC 3168 6.1.3): the peer's CWR, then a CE mark on its data.
-        self.ecn_on_segment(flags, !payload.is_empty(), rx);
+        // ECN (RFC 3168): the peer's echo once the ACK moved SND.UNA and recovery state, its
+        // CWR, then a CE mark on its data.
+        if self.has(flag::ECN) {
+            self.ecn_on_segment(flags, !payload.is_empty(), rx);
+        }
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);
         match self.state {
@@ -445,8 +448,6 @@ impl Tcb {
             // recovery once IsLost(SND.UNA) holds.
             self.cc_on_sack(loss);
         }
-        // ECN echo (RFC 3168 6.1.2), once the ACK moved SND.UNA and recovery state.
-        self.ecn_on_ack(flags, rx);
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)
             && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))

@@ -40,7 +40,7 @@ impl Tcb {
     ) -> Option<TxPlan> {
         let snd_len = len32(snd.len());
         self.run_timers(cfg, now, snd_len, loss);
-        match self.state {
+        let plan = match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => (self.snd_nxt == self.snd_una)
                 .then(|| self.plan_syn(cfg, now, rcv, SegmentKind::Syn)),
@@ -57,7 +57,16 @@ impl Tcb {
                 .has(flag::ACK_NOW)
                 .then(|| self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack)),
             _ => self.plan_synchronized(cfg, now, snd_len, rcv, loss),
+        };
+        // ECN (RFC 3168) marks the plan afterwards, out of line: a connection without it
+        // pays one test of its flags.
+        if self.has(flag::ECN) {
+            return plan.map(|mut p| {
+                self.ecn_plan(&mut p);
+                p
+            });
         }
+        plan
     }
 
     /// The segment [`Tcb::poll_transmit`] planned at `now` could not leave (no route, the
@@ -153,7 +162,9 @@ impl Tcb {
                 }
             }
             SegmentKind::NewData | SegmentKind::Retransmission | SegmentKind::WindowProbe => {
-                self.ecn_cwr_sent(h.flags);
+                if h.flags.intersects(TcpFlags::CWR) {
+                    self.ecn_cwr_sent();
+                }
                 let fin = h.flags.fin();
                 let end = h.seq + plan.payload_len + u32::from(fin);
                 let retransmitted = h.seq.lt(self.snd_max);
@@ -302,7 +313,7 @@ impl Tcb {
                 TcpFlags::SYN | TcpFlags::ACK
             } else {
                 TcpFlags::SYN
-            } | self.ecn_syn_flags(kind),
+            },
             window: window as u16,
             options,
             ..TcpHeader::default()
@@ -431,7 +442,7 @@ impl Tcb {
         } else {
             self.ack_seq()
         };
-        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, self.ecn_flags(false));
+        let (header, advertised) = self.header(cfg, now, rcv, loss, seq, TcpFlags::NONE);
         self.plan(header, kind, advertised)
     }
 
@@ -451,23 +462,13 @@ impl Tcb {
         rcv: &R,
         loss: &LossState,
         seq: SeqNum,
-        mut len: u32,
-        mut fin: bool,
-        mut push: bool,
+        len: u32,
+        fin: bool,
+        push: bool,
         origin: Origin,
         seg_payload: u32,
     ) -> TxPlan {
-        let kind = match origin {
-            Origin::Probe => SegmentKind::WindowProbe,
-            _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
-            _ => SegmentKind::NewData,
-        };
-        let new_data = kind == SegmentKind::NewData && len > 0;
-        let mut flags = self.ecn_flags(new_data);
-        if flags.intersects(TcpFlags::CWR) && len > seg_payload {
-            // CWR goes on one wire segment: a super-segment would repeat it on every one.
-            (len, fin, push) = (seg_payload, false, false);
-        }
+        let mut flags = TcpFlags::NONE;
         if fin {
             flags |= TcpFlags::FIN;
         }
@@ -475,8 +476,12 @@ impl Tcb {
             flags |= TcpFlags::PSH;
         }
         let (header, advertised) = self.header(cfg, now, rcv, loss, seq, flags);
+        let kind = match origin {
+            Origin::Probe => SegmentKind::WindowProbe,
+            _ if seq.lt(self.snd_max) => SegmentKind::Retransmission,
+            _ => SegmentKind::NewData,
+        };
         let mut plan = self.plan(header, kind, advertised);
-        plan.ect = new_data && self.ecn_capable();
         plan.payload_offset = seq - self.snd_una;
         plan.payload_len = len;
         if len > seg_payload {

@@ -248,16 +248,6 @@ pub const ECN_ECT0: u8 = 0b10;
 /// ECN field: Congestion Experienced, set by a router instead of dropping an ECT datagram.
 pub const ECN_CE: u8 = 0b11;
 
-/// [`TcpFlags::IP_CE`](crate::segment::TcpFlags::IP_CE) when the DSCP/ECN byte `dscp_ecn`
-/// says Congestion Experienced, else no flag: what the receive parsers add to a segment's
-/// flags. Branch-free.
-#[inline(always)]
-pub const fn ce_flag(dscp_ecn: u8) -> crate::segment::TcpFlags {
-    // 1 exactly when both ECN bits are set.
-    let ce = (dscp_ecn & (dscp_ecn >> 1) & 1) as u16;
-    crate::segment::TcpFlags(ce << 15)
-}
-
 mod field {
     pub const VER_IHL: usize = 0;
     pub const DSCP_ECN: usize = 1;
