@@ -23,8 +23,10 @@
 //! * **Sender** (6.1.2). An ACK with ECE reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
-//!   `recover`, so loss recovery and a reduction also exclude each other), and during loss
-//!   recovery. After any window reduction (echo, fast retransmit, timeout) the next new data
+//!   `recover`, so loss recovery and a reduction also exclude each other), during loss
+//!   recovery, and while the last reduction is not yet announced by a CWR (no new data went
+//!   out since, so an echo can only be of an old mark: the ACK of a FIN sent after the
+//!   reduction would otherwise count it twice). After any window reduction (echo, fast retransmit, timeout) the next new data
 //!   segment carries CWR.
 //! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
@@ -158,8 +160,10 @@ impl Tcb {
     /// connection without ECN pays one test of its flags.
     #[inline(never)]
     pub(super) fn ecn_on_segment(&mut self, flags: TcpFlags, has_data: bool, rx: &mut Reaction) {
+        // Not while the last reduction is unannounced (CWR due: nothing ECN-capable was sent
+        // since, so the echo is of an old mark), nor before SND.UNA passes its end.
         if flags.intersects(TcpFlags::ECE)
-            && !self.has(flag::RECOVERY)
+            && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
             && self.snd_una.gt(self.recover)
         {
             self.reduce_for_congestion_signal();

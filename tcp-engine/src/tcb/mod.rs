@@ -84,14 +84,15 @@
 //! * **RFC 3168** Explicit Congestion Notification, per [`TcbConfig::ecn`] ([`EcnMode`]: off,
 //!   accept the peer's request (the default, as Linux), or ask too): ECN-setup SYN (ECE, CWR)
 //!   and SYN-ACK (ECE), neither ECN-capable; then new data goes ECT(0) ([`TxPlan::ect`]) and
-//!   pure ACKs, window probes, keepalives and retransmissions do not. A CE-marked data segment
-//!   (the parsers report the IPv4 mark as [`TcpFlags::IP_CE`]) makes every segment carry ECE
-//!   until the peer's CWR, and its first mark is acknowledged at once (as Linux's quick-ACK
-//!   on CE). An ACK with ECE reduces the window as a loss would (`ssthresh = max(FlightSize/2,
+//!   pure ACKs, window probes, keepalives and retransmissions do not. A CE-marked data
+//!   segment (the general parser reports the IPv4 mark as [`TcpFlags::IP_CE`]; the fast
+//!   parser, header prediction and GRO leave such segments to it) makes every segment carry
+//!   ECE until the peer's CWR, and its first mark is acknowledged at once (as Linux's
+//!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh = max(FlightSize/2,
 //!   2 SMSS)`, `cwnd = ssthresh`) without retransmitting, once per window of data (until
-//!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`) and never during loss
-//!   recovery; after any reduction the next new data segment carries CWR, on one wire
-//!   segment. See `ecn.rs`.
+//!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
+//!   it has gone out) and never during loss recovery; after any reduction the next new data
+//!   segment carries CWR, on one wire segment. See `ecn.rs`.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
 //!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
 //!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.

@@ -529,3 +529,29 @@ fn without_ecn_marks_and_echoes_are_ignored() {
             .all(|(s, ect)| !ect && !s.h.flags.intersects(ECE | CWR))
     );
 }
+
+#[test]
+fn an_echo_of_an_old_mark_on_the_ack_of_a_fin_does_not_reduce_again() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 5000]);
+    assert_eq!(send_all_ect(&mut c).len(), 5);
+    // The peer echoes a mark: one reduction, covering everything sent.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 3001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    let ssthresh = c.tcb.ssthresh();
+    let r = c.deliver(seg(Y + 1, Some(ISS + 5001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::default());
+    // No new data is left to carry CWR: the FIN goes alone, neither CWR nor ECN-capable.
+    c.tcb.close(&c.snd);
+    let fin = send_all_ect(&mut c);
+    assert_eq!(
+        shape(&fin),
+        [(ISS + 5001, Y + 1, ACK | TcpFlags::FIN, 0, false)]
+    );
+    // The peer, which never saw CWR, goes on echoing as it acknowledges the FIN: still the
+    // old mark, no second reduction.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 5002), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::default());
+    assert_eq!(c.tcb.ssthresh(), ssthresh);
+    assert_eq!(c.tcb.state(), State::FinWait2);
+}
