@@ -20,6 +20,8 @@ use rtl_sim::nic::Backend;
 use rtl_sim::wire::impair::Impairment;
 
 use crate::bench_cmd::parse_byte_size;
+use crate::net_args::EcnArg;
+use tcp_engine::tcb::TcbConfig;
 
 /// Bulk bytes on the model backend: about 3-6 s on the project's 2-core machines.
 const DEFAULT_BYTES_MODEL: u64 = 2 << 30;
@@ -75,6 +77,15 @@ pub struct DemoArgs {
     /// catch it by its checksum).
     #[arg(long, default_value_t = 0.0)]
     pub corrupt: f64,
+    /// Probability that the cable marks an ECN-capable frame CE (Congestion Experienced)
+    /// instead of losing it, as an RFC 3168 router does; frames that are not ECN-capable are
+    /// never marked. Pair it with `--ecn on`.
+    #[arg(long, default_value_t = 0.0)]
+    pub ce_mark: f64,
+    /// Explicit Congestion Notification (RFC 3168) of both hosts: off, accept (agree when the
+    /// peer asks), on (ask too; with both hosts on, ECN is used).
+    #[arg(long, value_enum, default_value = "accept")]
+    pub ecn: EcnArg,
     /// Seed of the cable's impairment and of the hosts' ISNs and ports: the same seed gives
     /// the same run.
     #[arg(long, default_value_t = 1)]
@@ -132,11 +143,16 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
         reorder: a.reorder,
         duplicate: a.duplicate,
         corrupt: a.corrupt,
+        ce_mark: a.ce_mark,
         seed: a.seed,
     };
     if let Err(why) = impairment.check() {
-        bail!("{why} (--loss, --reorder, --duplicate and --corrupt take probabilities 0 to 1)");
+        bail!(
+            "{why} (--loss, --reorder, --duplicate, --corrupt and --ce-mark take probabilities \
+             0 to 1)"
+        );
     }
+    let defaults = SimHostsConfig::new();
     let size = |what: &str, v: u64| -> anyhow::Result<usize> {
         usize::try_from(v).with_context(|| format!("{what} of {v} bytes is too large"))
     };
@@ -152,7 +168,11 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
             pcap: a.pcap.clone(),
             seed: a.seed,
             nic_thread: a.nic_thread,
-            ..SimHostsConfig::new()
+            tcb: TcbConfig {
+                ecn: a.ecn.into(),
+                ..defaults.tcb
+            },
+            ..defaults
         },
         bytes: a.bytes.unwrap_or(match a.backend {
             Backend::Model => DEFAULT_BYTES_MODEL,

@@ -19,7 +19,7 @@ use tcp_engine::endpoint::EndpointConfig;
 use tcp_engine::pcap::Capture;
 use tcp_engine::table::HashSecret;
 use tcp_engine::tap::{TapConfig, TapDevice, TapError};
-use tcp_engine::tcb::TcbConfig;
+use tcp_engine::tcb::{EcnMode, TcbConfig};
 use tcp_engine::time::Duration as EngineDuration;
 use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
@@ -30,6 +30,27 @@ pub enum NicKind {
     Tap,
     /// On the host driver on the simulated ferrotoe NIC, whose wire is the TAP device.
     Sim,
+}
+
+/// `--ecn`: the engine's [`EcnMode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EcnArg {
+    /// Never use ECN.
+    Off,
+    /// Use ECN when the peer asks.
+    Accept,
+    /// Ask for ECN, use it when the peer agrees.
+    On,
+}
+
+impl From<EcnArg> for EcnMode {
+    fn from(a: EcnArg) -> EcnMode {
+        match a {
+            EcnArg::Off => EcnMode::Off,
+            EcnArg::Accept => EcnMode::Accept,
+            EcnArg::On => EcnMode::On,
+        }
+    }
 }
 
 /// Flags shared by `serve` and `connect`.
@@ -68,6 +89,11 @@ pub struct NetArgs {
     /// segments in software).
     #[arg(long)]
     pub no_offload: bool,
+    /// Explicit Congestion Notification (RFC 3168): off; accept (agree when the peer's SYN
+    /// asks, as Linux's default `net.ipv4.tcp_ecn=2`); on (ask in our SYNs too, as
+    /// `tcp_ecn=1`).
+    #[arg(long, value_enum, default_value = "accept")]
+    pub ecn: EcnArg,
     /// The TUN/TAP clone device.
     #[arg(long, value_name = "PATH", default_value = tcp_engine::tap::TUN_PATH, hide = true)]
     pub tun_device: PathBuf,
@@ -212,7 +238,7 @@ impl NetArgs {
     }
 
     /// The endpoint's configuration over a device with `caps`: RFC behaviour with Linux's
-    /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU.
+    /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU, ECN per `--ecn`.
     pub fn endpoint_config(&self, caps: OffloadCaps) -> anyhow::Result<EndpointConfig> {
         let secret = HashSecret::from_os_random().context("reading a random secret")?;
         let mut cfg = EndpointConfig::new(self.mac(), self.ip, caps, secret);
@@ -220,6 +246,7 @@ impl NetArgs {
         cfg.tcb = TcbConfig {
             rto_min: EngineDuration::from_millis(200),
             fin_wait2_timeout: Some(EngineDuration::from_secs(60)),
+            ecn: self.ecn.into(),
             ..TcbConfig::RFC
         }
         .with_mtu(self.mtu);

@@ -204,6 +204,45 @@ fn an_impaired_cable_costs_retransmissions_and_checksums_catch_corruption() {
     }
 }
 
+#[test]
+fn ce_marks_on_the_cable_reduce_windows_without_retransmissions() {
+    for backend in BACKENDS {
+        let name = backend.0;
+        let r = demo_on(
+            backend,
+            &["--ecn", "on", "--ce-mark", "0.05", "--seed", "5"],
+        );
+        assert_eq!(r.setup.cable.ce_mark, 0.05);
+        for c in phases(&r) {
+            let (k, t) = (&c.cable, c.total());
+            // Every mark the cable made reached an engine as a mark, and was echoed.
+            assert_eq!(
+                (k.lost, k.overflow, t.nic_rx_drops),
+                (0, 0, 0),
+                "{name}: {k:?} {t:?}"
+            );
+            assert_eq!(t.ecn_marks_received, k.ce_marked, "{name}: {t:?}");
+        }
+        // At most one reduction per mark (an echo may be answered in the next phase).
+        let (marks, reductions) = phases(&r).iter().fold((0, 0), |(m, d), c| {
+            (m + c.cable.ce_marked, d + c.total().ecn_window_reductions)
+        });
+        assert!(reductions <= marks, "{name}: {reductions} > {marks}");
+        let b = r.bulk.as_ref().unwrap();
+        let (k, t) = (&b.counters.cable, b.counters.total());
+        assert!(
+            k.ce_marked > 0 && t.ecn_window_reductions > 0,
+            "{name}: {k:?} {t:?}"
+        );
+        // Marking is not loss.
+        assert_eq!(
+            b.retransmissions.segments, 0,
+            "{name}: {:?}",
+            b.retransmissions
+        );
+    }
+}
+
 /// One frame of a capture, as tshark dissects it.
 #[derive(Debug)]
 struct Frame {

@@ -3,6 +3,8 @@
 //! MiB both ways at once, chargen), and `ferrotoe connect` against a kernel server (bulk to
 //! it, bulk from it), byte-exact, with the kernel's SACK, timestamps and window scaling each
 //! on and off. The negotiated options both ends report must match the kernel's settings.
+//! With the kernel's `net.ipv4.tcp_ecn=1`, ECN (RFC 3168) is negotiated both ways (our
+//! counters say so, and the captured handshake and ECN-capable data show it).
 //!
 //! Needs root and /dev/net/tun (fails, never skips, without them).
 
@@ -11,8 +13,8 @@ mod kernel;
 use std::net::SocketAddrV4;
 
 use kernel::{
-    Features, Lab, kernel_chargen, kernel_echo, kernel_listener, kernel_sink, kernel_source,
-    line_with, pattern, success, wire_frames,
+    EcnFrame, Features, Lab, ecn_frames, kernel_chargen, kernel_echo, kernel_listener, kernel_sink,
+    kernel_source, line_with, pattern, success, wire_frames,
 };
 
 const ECHO_BYTES: usize = 4 << 20;
@@ -204,4 +206,108 @@ fn tap_http_serves_a_directory_and_captures_the_wire() {
             .iter()
             .all(|f| !f.ip_bad && !f.tcp_bad && f.len <= 1514)
     );
+}
+
+/// The kernel with `net.ipv4.tcp_ecn=1` (it asks for ECN and agrees to it): its client asks
+/// our `serve` (default `--ecn accept`), our `connect --ecn on` asks its servers. Both ways
+/// the handshake negotiates ECN and the data goes ECN-capable, ECT(0), pure ACKs not.
+#[test]
+fn tap_kernel_ecn() {
+    const BYTES: usize = 2 << 20;
+    let lab = Lab::new("ft-tap-ecn", 47, Features::ALL_ON);
+    lab.ns.set_sysctl("net.ipv4.tcp_ecn", "1").unwrap();
+    let ours = lab.our_ip();
+    let serve = lab.serve(&["--app", "echo"]);
+    let echo = lab.spawn(move || kernel_echo(SocketAddrV4::new(ours, 7), BYTES));
+    let back = echo.join().unwrap().unwrap();
+    assert!(back == pattern(BYTES), "echoed bytes are exact");
+    let report = serve.stop();
+    assert!(report.contains("ecn_connections=1"), "{report}");
+
+    let scratch = tempfile::tempdir().unwrap();
+    let (ours, kernel) = (ours.to_string(), lab.kernel_ip().to_string());
+    // Our client sends to a kernel server.
+    let pcap = scratch.path().join("send.pcap");
+    let listener = kernel_listener(&lab, 5001);
+    let sink = std::thread::spawn(move || kernel_sink(listener));
+    let to = format!("{}:5001", lab.kernel_ip());
+    let bytes = BYTES.to_string();
+    let out = success(
+        &lab.connect(&[
+            "--to",
+            &to,
+            "--send",
+            &bytes,
+            "--ecn",
+            "on",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ]),
+        "connect --send --ecn on",
+    );
+    assert!(sink.join().unwrap() == pattern(BYTES), "{out}");
+    assert!(out.contains("ecn_connections=1"), "{out}");
+    let frames = ecn_frames(&pcap);
+    let handshake = |f: &[EcnFrame]| -> Vec<(String, bool, bool, bool, u8)> {
+        f.iter()
+            .filter(|f| f.syn)
+            .map(|f| (f.src.clone(), f.ack, f.ece, f.cwr, f.ecn))
+            .collect()
+    };
+    assert_eq!(
+        handshake(&frames),
+        [
+            // An ECN-setup SYN, an ECN-setup SYN-ACK; neither ECN-capable.
+            (ours.clone(), false, true, true, 0),
+            (kernel.clone(), true, true, false, 0)
+        ]
+    );
+    ecn_capable_data_only(&frames, &ours, BYTES);
+
+    // Our client receives from a kernel server: the kernel's data is ECN-capable.
+    let pcap = scratch.path().join("recv.pcap");
+    let listener = kernel_listener(&lab, 5002);
+    let source = std::thread::spawn(move || kernel_source(listener, BYTES));
+    let to = format!("{}:5002", lab.kernel_ip());
+    let out = success(
+        &lab.connect(&[
+            "--to",
+            &to,
+            "--recv",
+            "--expect",
+            "pattern",
+            "--ecn",
+            "on",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ]),
+        "connect --recv --ecn on",
+    );
+    source.join().unwrap();
+    assert!(
+        out.contains(&format!("received {BYTES} bytes (verified: pattern)")),
+        "{out}"
+    );
+    assert!(out.contains("ecn_connections=1"), "{out}");
+    ecn_capable_data_only(&ecn_frames(&pcap), &kernel, BYTES);
+}
+
+/// In `frames`, the data `sender` sent (`bytes` of it) went ECT(0) (all of it but
+/// retransmissions, which must not), and no frame without data, nor anything of the other
+/// side, was ECN-capable.
+fn ecn_capable_data_only(frames: &[EcnFrame], sender: &str, bytes: usize) {
+    let ect: usize = frames
+        .iter()
+        .filter(|f| f.src == sender && f.ecn == 2)
+        .map(|f| f.len)
+        .sum();
+    assert!(ect >= bytes, "{ect} of {bytes} bytes went ECT(0)");
+    for f in frames {
+        if f.ecn != 0 {
+            assert!(
+                f.src == sender && f.len > 0 && f.ecn == 2,
+                "only data of {sender} is ECN-capable: {f:?}"
+            );
+        }
+    }
 }

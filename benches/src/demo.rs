@@ -141,6 +141,9 @@ pub struct CableSetup {
     pub duplicate: f64,
     /// Probability that a bit of a frame is flipped.
     pub corrupt: f64,
+    /// Probability that an ECN-capable frame is marked CE instead of lost.
+    #[serde(default)]
+    pub ce_mark: f64,
     /// Seed of the impairment (side B uses seed + 1).
     pub seed: u64,
 }
@@ -152,6 +155,7 @@ impl From<&Impairment> for CableSetup {
             reorder: i.reorder,
             duplicate: i.duplicate,
             corrupt: i.corrupt,
+            ce_mark: i.ce_mark,
             seed: i.seed,
         }
     }
@@ -497,6 +501,16 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
             count(k.overflow)
         )?;
     }
+    if k.ce_marked + t.ecn_marks_received + t.ecn_window_reductions > 0 {
+        writeln!(
+            out,
+            "  ecn           cable marked {} frames CE; receivers echoed {} marks; senders \
+             reduced their windows {} times",
+            count(k.ce_marked),
+            count(t.ecn_marks_received),
+            count(t.ecn_window_reductions)
+        )?;
+    }
     Ok(())
 }
 
@@ -524,11 +538,12 @@ impl DemoReport {
             offload_words(s.offload)
         )?;
         let c = &s.cable;
-        if c.loss + c.reorder + c.duplicate + c.corrupt > 0.0 {
+        if c.loss + c.reorder + c.duplicate + c.corrupt + c.ce_mark > 0.0 {
             writeln!(
                 out,
-                "  cable impairment: loss {}, reorder {}, duplicate {}, corrupt {} (seed {})",
-                c.loss, c.reorder, c.duplicate, c.corrupt, c.seed
+                "  cable impairment: loss {}, reorder {}, duplicate {}, corrupt {}, CE marks {} \
+                 (seed {})",
+                c.loss, c.reorder, c.duplicate, c.corrupt, c.ce_mark, c.seed
             )?;
         }
         if let Some(p) = &s.pcap {

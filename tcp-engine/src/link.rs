@@ -1,7 +1,7 @@
 //! An in-memory Ethernet link between two [`FrameDevice`] endpoints, with seeded impairment in
 //! simulated time: uniform and bursty (Gilbert-Elliott) loss, duplication, reordering,
-//! single-bit corruption, delay and jitter, an optional bit rate with a bounded queue, and
-//! counters. For tests and benchmarks that run both ends in one thread.
+//! single-bit corruption, ECN congestion marks, delay and jitter, an optional bit rate with a
+//! bounded queue, and counters. For tests and benchmarks that run both ends in one thread.
 //!
 //! **Time.** The link never reads a clock. It shares a [`SimClock`] with the test driver: a
 //! frame sent at `now` becomes receivable at `now + delay (+ jitter, + reorder hold, + queueing
@@ -22,6 +22,11 @@
 //! **Corruption** flips exactly one bit at or after the IPv4 header, so the IPv4 or TCP/UDP
 //! checksum always catches it (ones' complement sums detect every single-bit error; a real
 //! Ethernet FCS would catch flips in the Ethernet header, which we do not model).
+//!
+//! **Congestion marks** ([`Impairments::ce_mark`]) play an RFC 3168 router that marks
+//! instead of dropping: an IPv4 datagram whose ECN field says ECN-capable (ECT(0) or ECT(1))
+//! may have it set to CE, with the header checksum updated as a router does (RFC 1624);
+//! datagrams that are not ECN-capable are never marked (nor are ones already marked).
 //!
 //! **Allocation.** All frame buffers are allocated when the link is built; sending and
 //! receiving move buffers between a free list and a queue without allocating or copying (a
@@ -146,6 +151,10 @@ pub struct Impairments {
     pub reorder_hold_us: u64,
     /// Probability that one bit of a frame is flipped.
     pub corrupt: f64,
+    /// Probability that an ECN-capable IPv4 frame (ECN field ECT(0) or ECT(1)) is marked CE,
+    /// Congestion Experienced, as an RFC 3168 router marks instead of dropping. Frames that
+    /// are not ECN-capable are never marked.
+    pub ce_mark: f64,
     /// Propagation delay.
     pub delay_us: u64,
     /// Extra delay drawn uniformly from `0..=jitter_us` per frame (reorders too).
@@ -162,6 +171,7 @@ impl Impairments {
         reorder: 0.0,
         reorder_hold_us: 0,
         corrupt: 0.0,
+        ce_mark: 0.0,
         delay_us: 0,
         jitter_us: 0,
         rate_bits_per_s: None,
@@ -175,6 +185,7 @@ impl Impairments {
             && self.duplicate <= 0.0
             && self.reorder <= 0.0
             && self.corrupt <= 0.0
+            && self.ce_mark <= 0.0
             && self.jitter_us == 0
             && self.rate_bits_per_s.is_none()
     }
@@ -297,6 +308,8 @@ pub struct LinkCounters {
     pub reordered: u64,
     /// Frames with a flipped bit.
     pub corrupted: u64,
+    /// ECN-capable frames marked CE (Congestion Experienced).
+    pub ce_marked: u64,
     /// Frames handed to the receiver.
     pub delivered: u64,
     /// Bytes handed to the receiver.
@@ -370,6 +383,22 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         if n == 0 { 0 } else { self.next_u64() % n }
     }
+}
+
+/// Whether `frame` is an IPv4 datagram whose ECN field says ECN-capable: ECT(0) or ECT(1),
+/// not CE (RFC 3168 section 5).
+fn ecn_capable(frame: &[u8]) -> bool {
+    frame.len() >= 34 && frame[12..14] == [0x08, 0x00] && matches!(frame[15] & 0b11, 0b01 | 0b10)
+}
+
+/// Sets the ECN field of IPv4 frame `frame` to CE and updates the header checksum for the
+/// changed word (RFC 1624), as a router marking it does.
+fn mark_ce(frame: &mut [u8]) {
+    let old = u16::from_be_bytes([frame[14], frame[15]]);
+    frame[15] |= 0b11;
+    let new = u16::from_be_bytes([frame[14], frame[15]]);
+    let sum = u16::from_be_bytes([frame[24], frame[25]]);
+    frame[24..26].copy_from_slice(&crate::checksum::update_u16(sum, old, new).to_be_bytes());
 }
 
 /// One direction of the wire.
@@ -456,6 +485,10 @@ impl Direction {
             0
         };
         let mut due = start + self.imp.delay_us + jitter;
+        if self.imp.ce_mark > 0.0 && ecn_capable(&buf[..len]) && self.rng.chance(self.imp.ce_mark) {
+            mark_ce(&mut buf[..len]);
+            self.counters.ce_marked += 1;
+        }
         let mut corrupted = false;
         if len > 14 && self.rng.chance(self.imp.corrupt) {
             if let Some(plan) = elided {
@@ -562,7 +595,7 @@ pub fn pair(config: &LinkConfig, clock: &SimClock) -> Result<(LinkEnd, LinkEnd),
         return err("queue_frames must be at least 1".into());
     }
     for (name, imp) in [("a_to_b", &config.a_to_b), ("b_to_a", &config.b_to_a)] {
-        let probs = [imp.duplicate, imp.reorder, imp.corrupt];
+        let probs = [imp.duplicate, imp.reorder, imp.corrupt, imp.ce_mark];
         let loss_probs: &[f64] = match &imp.loss {
             Loss::None => &[],
             Loss::Uniform(p) => &[*p],

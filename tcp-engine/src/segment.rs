@@ -7,7 +7,9 @@
 
 use crate::seq::SeqNum;
 
-/// The nine TCP flag bits (FIN = bit 0 ... NS = bit 8), as in the header.
+/// The nine TCP flag bits (FIN = bit 0 ... NS = bit 8), as in the header, plus one bit that is
+/// not in the TCP header: [`TcpFlags::IP_CE`], the receive side's note that the IPv4 header
+/// carrying the segment was marked Congestion Experienced.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpFlags(pub u16);
 
@@ -32,6 +34,16 @@ impl TcpFlags {
     pub const CWR: TcpFlags = TcpFlags(0x080);
     /// NS: ECN nonce (historic, RFC 3540).
     pub const NS: TcpFlags = TcpFlags(0x100);
+    /// Not a TCP header bit: the IPv4 header that carried the segment had the ECN field set to
+    /// CE, Congestion Experienced (RFC 3168 section 5). The general receive parser sets it
+    /// from the IP header so the state machine sees the mark with the segment it belongs to
+    /// (the fast parser leaves marked datagrams to it); the emitters write only the nine
+    /// header bits, so it never reaches a wire. Header prediction refuses segments with it
+    /// (their flags must be ACK and PSH only), so a mark always takes the full state
+    /// machine.
+    pub const IP_CE: TcpFlags = TcpFlags(0x8000);
+    /// The bits that are TCP header flags (everything but [`TcpFlags::IP_CE`]).
+    pub const HEADER_BITS: u16 = 0x01FF;
 
     /// Whether every flag of `other` is set.
     #[inline]
@@ -101,7 +113,7 @@ impl core::ops::BitOrAssign for TcpFlags {
 
 impl core::fmt::Debug for TcpFlags {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(TcpFlags, &str); 9] = [
+        const NAMES: [(TcpFlags, &str); 10] = [
             (TcpFlags::SYN, "SYN"),
             (TcpFlags::FIN, "FIN"),
             (TcpFlags::RST, "RST"),
@@ -111,6 +123,7 @@ impl core::fmt::Debug for TcpFlags {
             (TcpFlags::ECE, "ECE"),
             (TcpFlags::CWR, "CWR"),
             (TcpFlags::NS, "NS"),
+            (TcpFlags::IP_CE, "IP-CE"),
         ];
         let mut first = true;
         write!(f, "<")?;

@@ -20,7 +20,7 @@ use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
 use tcp_engine::table::SlotKey;
-use tcp_engine::tcb::TcbConfig;
+use tcp_engine::tcb::{EcnMode, TcbConfig};
 use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
 use tcp_engine::wire::{
@@ -51,6 +51,8 @@ enum Op {
         payload: u16,
         flip: Option<(u16, u8)>,
         trusted: bool,
+        /// The IPv4 header's ECN field (3: marked CE on the way).
+        ecn: u8,
     },
     Raw(Vec<u8>),
     /// An ICMP echo request with `options` words of IPv4 options and `len` data bytes.
@@ -80,6 +82,11 @@ enum Op {
     Connect(u8, u8),
 }
 
+/// Every ECN mode of the endpoint under test.
+fn ecn_mode() -> impl Strategy<Value = EcnMode> {
+    prop_oneof![Just(EcnMode::Off), Just(EcnMode::Accept), Just(EcnMode::On)]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let flags = prop_oneof![
         4 => Just(TcpFlags::ACK.0),
@@ -90,6 +97,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(TcpFlags::RST.0),
         1 => Just((TcpFlags::RST | TcpFlags::ACK).0),
         2 => 0u16..0x200,
+        // ECN (RFC 3168): setup SYNs and SYN-ACKs, echoes, window-reduced announcements.
+        1 => Just((TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR).0),
+        1 => Just((TcpFlags::SYN | TcpFlags::ACK | TcpFlags::ECE).0),
+        1 => Just((TcpFlags::ACK | TcpFlags::ECE).0),
+        1 => Just((TcpFlags::ACK | TcpFlags::PSH | TcpFlags::CWR).0),
     ];
     let pick = || prop_oneof![4 => (Just(0u8), -2i32..2), 1 => (0u8..4, -3000i32..3000)];
     let segment = (
@@ -119,6 +131,7 @@ fn op() -> impl Strategy<Value = Op> {
             prop_oneof![2 => Just(0u16), 3 => 0u16..3000],
             proptest::option::weighted(0.1, (any::<u16>(), 1u8..=255)),
             proptest::bool::weighted(0.1),
+            prop_oneof![3 => Just(0u8), 2 => Just(0b10), 1 => Just(0b11), 1 => Just(0b01)],
         ),
     )
         .prop_map(
@@ -126,7 +139,7 @@ fn op() -> impl Strategy<Value = Op> {
                 (target, peer, sport, dport, flags),
                 (seq, ack, window),
                 options,
-                (payload, flip, trusted),
+                (payload, flip, trusted, ecn),
             )| {
                 Op::Segment {
                     target,
@@ -141,6 +154,7 @@ fn op() -> impl Strategy<Value = Op> {
                     payload,
                     flip,
                     trusted,
+                    ecn,
                 }
             },
         );
@@ -309,6 +323,7 @@ impl Fuzz {
                 payload,
                 flip,
                 trusted,
+                ecn,
             } => {
                 let aimed = target
                     .and_then(|t| self.key(t))
@@ -362,7 +377,7 @@ impl Fuzz {
                     src_ip: peer_ip,
                     dst_ip: ip(1),
                     ttl: 64,
-                    dscp_ecn: 0,
+                    dscp_ecn: ecn,
                 };
                 let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
                 let mut frame = vec![0u8; 14 + 20 + 60 + data.len()];
@@ -541,10 +556,11 @@ impl Fuzz {
     }
 }
 
-fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(caps: OffloadCaps, ecn: EcnMode, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let tcb = TcbConfig {
         rto_min: Duration::from_millis(1),
         rto_initial: Duration::from_millis(20),
+        ecn,
         ..TcbConfig::DATACENTER
     };
     let mut f = Fuzz {
@@ -593,12 +609,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_frames_and_calls_software(ops in proptest::collection::vec(op(), 1..300)) {
-        run(OffloadCaps::none(1514), ops)?;
+    fn arbitrary_frames_and_calls_software(
+        ecn in ecn_mode(),
+        ops in proptest::collection::vec(op(), 1..300),
+    ) {
+        run(OffloadCaps::none(1514), ecn, ops)?;
     }
 
     #[test]
-    fn arbitrary_frames_and_calls_tso(ops in proptest::collection::vec(op(), 1..300)) {
-        run(offload_caps(1500, true), ops)?;
+    fn arbitrary_frames_and_calls_tso(
+        ecn in ecn_mode(),
+        ops in proptest::collection::vec(op(), 1..300),
+    ) {
+        run(offload_caps(1500, true), ecn, ops)?;
     }
 }

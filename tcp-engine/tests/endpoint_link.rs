@@ -5,7 +5,11 @@
 //! receive side runs software GRO (header prediction over runs of in-order segments) next to
 //! the full state machine; the counters show both took part.
 //!
-//! 100 MiB each way per case. The test profile builds this crate optimised (see the workspace
+//! With ECN (RFC 3168) and a link that marks 2 % of ECN-capable frames CE instead of losing
+//! any, transfers complete without a single retransmission while the senders reduce their
+//! windows for the echoed marks.
+//!
+//! 100 MiB each way per case (20 MiB with ECN). The test profile builds this crate optimised (see the workspace
 //! `Cargo.toml`), which keeps the whole file to a few seconds.
 
 mod common;
@@ -13,7 +17,7 @@ mod common;
 use common::{MIB, bulk};
 use tcp_engine::device::OffloadCaps;
 use tcp_engine::link::{Impairments, LinkConfig, Loss, offload_caps};
-use tcp_engine::tcb::TcbConfig;
+use tcp_engine::tcb::{EcnMode, TcbConfig};
 use tcp_engine::time::Duration;
 
 fn impaired(loss: Loss) -> Impairments {
@@ -23,6 +27,7 @@ fn impaired(loss: Loss) -> Impairments {
         reorder: 0.005,
         reorder_hold_us: 200,
         corrupt: 0.002,
+        ce_mark: 0.0,
         delay_us: 50,
         jitter_us: 5,
         rate_bits_per_s: Some(10_000_000_000),
@@ -122,5 +127,90 @@ fn burst_loss_tso() {
         offload_caps(1500, true),
         Loss::bursty(0.01, 3.0),
         4,
+    );
+}
+
+/// ECN over a link that marks 2 % of ECN-capable frames CE and loses none, `bytes` each way:
+/// every mark reaches the receiver's state machine, is echoed,
+/// and the sender reduces its window for it; marking is not loss, so nothing is
+/// retransmitted. Pure ACKs are not ECN-capable, so a direction carrying only ACKs sees no
+/// mark.
+fn run_ecn(name: &str, caps: OffloadCaps, seed: u64, bytes: (u64, u64)) {
+    let mut link = LinkConfig::new(caps).impaired(Impairments {
+        ce_mark: 0.02,
+        delay_us: 50,
+        rate_bits_per_s: Some(10_000_000_000),
+        ..Impairments::NONE
+    });
+    link.seed = seed;
+    let tcb = TcbConfig {
+        ecn: EcnMode::On,
+        ..tcb()
+    };
+    let r = bulk(&link, tcb, 1 << 20, bytes, Duration::from_secs(600));
+    println!(
+        "{name}: {:?} simulated, client {:?}, server {:?}",
+        r.simulated, r.client, r.server
+    );
+    println!("  a->b {:?}\n  b->a {:?}", r.a_to_b, r.b_to_a);
+    for (link, sent, receiver, sender) in [
+        (r.a_to_b, bytes.0, &r.server_ep, &r.client_ep),
+        (r.b_to_a, bytes.1, &r.client_ep, &r.server_ep),
+    ] {
+        assert_eq!(
+            link.lost + link.corrupted + link.queue_drops,
+            0,
+            "{name}: {link:?}"
+        );
+        assert_eq!(sender.ecn_connections, 1, "{name}");
+        // Every marked frame was an ECN-capable data segment and was seen as marked.
+        assert_eq!(receiver.rx_ce_marked, link.ce_marked, "{name}");
+        if sent == 0 {
+            assert_eq!(link.ce_marked, 0, "{name}: pure ACKs are not ECN-capable");
+            continue;
+        }
+        assert!(link.ce_marked > 100, "{name}: the link marked: {link:?}");
+        // The echoes reduced the sender's window, at most once per mark.
+        assert!(
+            sender.ecn_window_reductions > 10 && sender.ecn_window_reductions <= link.ce_marked,
+            "{name}: {sender:?}"
+        );
+    }
+    for c in [r.client, r.server] {
+        assert_eq!(
+            (c.retransmitted_segments, c.timeouts, c.fast_retransmits),
+            (0, 0, 0),
+            "{name}: marking is not loss: {c:?}"
+        );
+    }
+}
+
+#[test]
+fn ecn_marks_both_ways_software_checksums() {
+    run_ecn(
+        "2% CE marks both ways, software checksums",
+        OffloadCaps::none(1514),
+        5,
+        (20 * MIB, 20 * MIB),
+    );
+}
+
+#[test]
+fn ecn_marks_one_way_tso() {
+    run_ecn(
+        "2% CE marks one way, TSO",
+        offload_caps(1500, true),
+        6,
+        (20 * MIB, 0),
+    );
+}
+
+#[test]
+fn ecn_marks_one_way_checksum_offload() {
+    run_ecn(
+        "2% CE marks one way, checksum offload",
+        offload_caps(1500, false),
+        7,
+        (0, 20 * MIB),
     );
 }

@@ -25,6 +25,7 @@ fn lossy(p: f64) -> Impairments {
         reorder: 0.0,
         reorder_hold_us: 0,
         corrupt: 0.0,
+        ce_mark: 0.0,
         delay_us: 50,
         jitter_us: 0,
         rate_bits_per_s: None,

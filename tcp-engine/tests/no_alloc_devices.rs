@@ -90,6 +90,7 @@ fn data_paths_do_not_allocate_after_setup() {
         reorder: 0.05,
         reorder_hold_us: 20,
         corrupt: 0.02,
+        ce_mark: 0.0,
         delay_us: 10,
         jitter_us: 5,
         rate_bits_per_s: Some(10_000_000_000),

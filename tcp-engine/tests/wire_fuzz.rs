@@ -474,6 +474,10 @@ proptest! {
         };
         let mut expect = header;
         expect.options = as_emitted(header.options);
+        // A CE-marked datagram (ECN field 11) shows as the IP_CE pseudo-flag (RFC 3168).
+        if addrs.dscp_ecn & 0b11 == 0b11 {
+            expect.flags |= TcpFlags::IP_CE;
+        }
         prop_assert_eq!(tcp.header, expect);
         prop_assert_eq!(got, &payload[..]);
         prop_assert_eq!(l4_offset + tcp.payload_offset, layout.header_len());
@@ -538,7 +542,9 @@ fn arb_fast_frame() -> impl Strategy<Value = (Vec<u8>, EthernetAddress, bool)> {
                 .expect("buffer sized for the frame")
                 .frame_len();
             buf.truncate(n);
+            // Not marked CE (RFC 3168): the fast parser leaves marks to the full one.
             let fast_shape = !header.flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG)
+                && addrs.dscp_ecn & 0b11 != 0b11
                 && (options == TcpOptions::default()
                     || options == TcpOptions { timestamps: options.timestamps, ..TcpOptions::default() });
             (buf, addrs.dst_mac, fast_shape)

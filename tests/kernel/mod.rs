@@ -388,31 +388,19 @@ pub struct WireFrame {
     pub tcp_ffff: bool,
 }
 
-/// Every frame of `pcap`, with tshark's checksum verdicts (one tshark run).
-pub fn wire_frames(pcap: &Path) -> Vec<WireFrame> {
-    let out = Command::new("tshark")
-        .args(["-n", "-r"])
+/// The `fields` of every frame of `pcap` that tshark's display `filter` keeps (one tshark run,
+/// `extra` options before the fields).
+fn tshark_fields(pcap: &Path, filter: &str, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-n", "-r"])
         .arg(pcap)
-        .args([
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-E",
-            "separator=,",
-            "-e",
-            "frame.len",
-            "-e",
-            "ip.src",
-            "-e",
-            "ip.checksum.status",
-            "-e",
-            "tcp.checksum.status",
-            "-e",
-            "tcp.checksum.ffff",
-        ])
+        .args(["-Y", filter])
+        .args(extra);
+    cmd.args(["-T", "fields", "-E", "separator=,"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
     assert!(
@@ -423,19 +411,86 @@ pub fn wire_frames(pcap: &Path) -> Vec<WireFrame> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|line| {
+            let f: Vec<String> = line.split(',').map(str::to_owned).collect();
+            assert_eq!(f.len(), fields.len(), "unexpected tshark line {line:?}");
+            f
+        })
+        .collect()
+}
+
+/// Every frame of `pcap`, with tshark's checksum verdicts (one tshark run).
+pub fn wire_frames(pcap: &Path) -> Vec<WireFrame> {
+    let checks = [
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-o",
+        "tcp.check_checksum:TRUE",
+    ];
+    let fields = [
+        "frame.len",
+        "ip.src",
+        "ip.checksum.status",
+        "tcp.checksum.status",
+        "tcp.checksum.ffff",
+    ];
+    tshark_fields(pcap, "frame", &checks, &fields)
+        .into_iter()
+        .map(|f| {
             // Status values: 0 bad, 1 good, 2 unverified.
-            let f: Vec<&str> = line.split(',').collect();
-            let [len, src, ip_status, tcp_status, ffff] = f[..] else {
-                panic!("unexpected tshark line {line:?}");
-            };
             WireFrame {
-                len: len.parse().unwrap(),
-                src: src.to_owned(),
-                ip_bad: ip_status == "0",
-                tcp: !tcp_status.is_empty(),
-                tcp_bad: tcp_status == "0",
-                tcp_ffff: !ffff.is_empty(),
+                len: f[0].parse().unwrap(),
+                src: f[1].clone(),
+                ip_bad: f[2] == "0",
+                tcp: !f[3].is_empty(),
+                tcp_bad: f[3] == "0",
+                tcp_ffff: !f[4].is_empty(),
             }
+        })
+        .collect()
+}
+
+/// One TCP frame of a capture as ECN sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcnFrame {
+    /// IPv4 source.
+    pub src: String,
+    /// SYN and ACK flags.
+    pub syn: bool,
+    pub ack: bool,
+    /// ECE and CWR flags.
+    pub ece: bool,
+    pub cwr: bool,
+    /// The IPv4 ECN field (0 not ECN-capable, 2 ECT(0), 1 ECT(1), 3 CE).
+    pub ecn: u8,
+    /// TCP payload bytes.
+    pub len: usize,
+}
+
+/// Every TCP frame of `pcap` with its ECN bits (one tshark run).
+pub fn ecn_frames(pcap: &Path) -> Vec<EcnFrame> {
+    let fields = [
+        "ip.src",
+        "tcp.flags.syn",
+        "tcp.flags.ack",
+        "tcp.flags.ece",
+        "tcp.flags.cwr",
+        "ip.dsfield.ecn",
+        "tcp.len",
+    ];
+    // Flags print as 1/0 (older tshark) or True/False (newer).
+    let flag = |v: &str| matches!(v, "1" | "True");
+    tshark_fields(pcap, "tcp", &[], &fields)
+        .into_iter()
+        .map(|f| EcnFrame {
+            src: f[0].clone(),
+            syn: flag(&f[1]),
+            ack: flag(&f[2]),
+            ece: flag(&f[3]),
+            cwr: flag(&f[4]),
+            ecn: f[5]
+                .parse()
+                .unwrap_or_else(|_| panic!("ECN field in {f:?}")),
+            len: f[6].parse().unwrap_or_else(|_| panic!("length in {f:?}")),
         })
         .collect()
 }

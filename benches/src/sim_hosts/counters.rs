@@ -20,6 +20,7 @@ macro_rules! host_counters {
     ($($(#[$doc:meta])* $field:ident,)*) => {
         /// What one host counted: its engine, its driver and its NIC.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct HostCounters {
             $($(#[$doc])* pub $field: u64,)*
         }
@@ -81,6 +82,11 @@ host_counters! {
     adapter_no_buffer,
     /// TX doorbells the driver rang.
     tx_doorbells,
+    /// Data segments that arrived marked CE (Congestion Experienced) on connections using ECN
+    /// (RFC 3168); the engine echoed them.
+    ecn_marks_received,
+    /// Congestion window reductions for the peer's ECN echoes.
+    ecn_window_reductions,
 }
 
 impl HostCounters {
@@ -128,6 +134,8 @@ impl HostCounters {
             adapter_rejected: adapter.tx_rejected + adapter.tx_too_long,
             adapter_no_buffer: adapter.tx_no_buffer,
             tx_doorbells: queue.tx_doorbells,
+            ecn_marks_received: e.rx_ce_marked,
+            ecn_window_reductions: e.ecn_window_reductions,
         }
     }
 
@@ -144,6 +152,7 @@ impl HostCounters {
 
 /// What the cable carried and what its impairment did, both directions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CableCounters {
     /// Frames put on the cable from the client's end (after impairment).
     pub client_to_server: u64,
@@ -159,6 +168,8 @@ pub struct CableCounters {
     pub corrupted: u64,
     /// Frames lost because the other end's ring was full.
     pub overflow: u64,
+    /// ECN-capable frames it marked CE (Congestion Experienced) instead of losing them.
+    pub ce_marked: u64,
 }
 
 impl CableCounters {
@@ -173,6 +184,7 @@ impl CableCounters {
             reordered: a.reordered + b.reordered,
             corrupted: a.corrupted + b.corrupted,
             overflow: client.dropped + server.dropped,
+            ce_marked: a.ce_marked + b.ce_marked,
         }
     }
 
@@ -190,6 +202,7 @@ impl CableCounters {
             reordered: self.reordered.saturating_sub(earlier.reordered),
             corrupted: self.corrupted.saturating_sub(earlier.corrupted),
             overflow: self.overflow.saturating_sub(earlier.overflow),
+            ce_marked: self.ce_marked.saturating_sub(earlier.ce_marked),
         }
     }
 }

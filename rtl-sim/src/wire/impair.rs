@@ -1,5 +1,6 @@
-//! Seeded wire impairment: loss, duplication, reordering and corruption, reproducible from a
-//! seed (the machines have no `tc netem`, and tests need the same run twice).
+//! Seeded wire impairment: loss, duplication, reordering, corruption and ECN congestion marks,
+//! reproducible from a seed (the machines have no `tc netem`, and tests need the same run
+//! twice).
 //!
 //! Owns the decision per frame and the one frame held back for reordering; it must not know
 //! where frames go (the caller passes an output function). It never allocates after creation.
@@ -15,6 +16,10 @@ pub struct Impairment {
     pub reorder: f64,
     /// One bit of the frame (after the Ethernet header) is flipped.
     pub corrupt: f64,
+    /// An ECN-capable IPv4 frame (ECN field ECT(0) or ECT(1)) is marked CE, Congestion
+    /// Experienced, with its header checksum updated, as an RFC 3168 router marks instead of
+    /// dropping. Frames that are not ECN-capable are never marked.
+    pub ce_mark: f64,
     /// Seed of the generator.
     pub seed: u64,
 }
@@ -26,12 +31,17 @@ impl Impairment {
         duplicate: 0.0,
         reorder: 0.0,
         corrupt: 0.0,
+        ce_mark: 0.0,
         seed: 1,
     };
 
     /// Whether any impairment is on.
     pub fn is_none(&self) -> bool {
-        self.loss <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0 && self.corrupt <= 0.0
+        self.loss <= 0.0
+            && self.duplicate <= 0.0
+            && self.reorder <= 0.0
+            && self.corrupt <= 0.0
+            && self.ce_mark <= 0.0
     }
 
     /// Checks that every probability is in `[0, 1]`.
@@ -41,6 +51,7 @@ impl Impairment {
             ("duplicate", self.duplicate),
             ("reorder", self.reorder),
             ("corrupt", self.corrupt),
+            ("ce_mark", self.ce_mark),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return Err(format!(
@@ -51,8 +62,8 @@ impl Impairment {
         Ok(())
     }
 
-    /// Parses `loss=0.01,reorder=0.02,duplicate=0,corrupt=0.001,seed=7` (any subset, any
-    /// order).
+    /// Parses `loss=0.01,reorder=0.02,duplicate=0,corrupt=0.001,ce_mark=0.02,seed=7` (any
+    /// subset, any order).
     pub fn parse(s: &str) -> Result<Impairment, String> {
         let mut imp = Impairment::NONE;
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -75,9 +86,11 @@ impl Impairment {
                 "duplicate" => imp.duplicate = p,
                 "reorder" => imp.reorder = p,
                 "corrupt" => imp.corrupt = p,
+                "ce_mark" => imp.ce_mark = p,
                 _ => {
                     return Err(format!(
-                        "unknown impairment `{k}` (use loss, duplicate, reorder, corrupt, seed)"
+                        "unknown impairment `{k}` (use loss, duplicate, reorder, corrupt, \
+                         ce_mark, seed)"
                     ));
                 }
             }
@@ -100,6 +113,8 @@ pub struct ImpairStats {
     pub reordered: u64,
     /// Frames with a flipped bit.
     pub corrupted: u64,
+    /// ECN-capable frames marked CE.
+    pub ce_marked: u64,
 }
 
 /// SplitMix64: small, fast, and good enough to draw per-frame decisions.
@@ -117,6 +132,26 @@ impl SplitMix {
     fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64) < p
     }
+}
+
+/// Whether `frame` is an IPv4 datagram (no VLAN tag) whose ECN field says ECN-capable:
+/// ECT(0) or ECT(1), not CE (RFC 3168 section 5).
+fn ecn_capable(frame: &[u8]) -> bool {
+    frame.len() >= 34 && frame[12..14] == [0x08, 0x00] && matches!(frame[15] & 0b11, 0b01 | 0b10)
+}
+
+/// Sets the ECN field of IPv4 frame `frame` to CE and updates the header checksum for the
+/// changed word (RFC 1624: `HC' = ~(~HC + ~m + m')`), as a router marking it does.
+fn mark_ce(frame: &mut [u8]) {
+    let old = u16::from_be_bytes([frame[14], frame[15]]);
+    frame[15] |= 0b11;
+    let new = u16::from_be_bytes([frame[14], frame[15]]);
+    let sum = u16::from_be_bytes([frame[24], frame[25]]);
+    let mut acc = u32::from(!sum) + u32::from(!old) + u32::from(new);
+    while acc > 0xFFFF {
+        acc = (acc & 0xFFFF) + (acc >> 16);
+    }
+    frame[24..26].copy_from_slice(&(!(acc as u16)).to_be_bytes());
 }
 
 /// Applies an [`Impairment`] to a stream of frames.
@@ -162,6 +197,13 @@ impl Impairer {
         }
         let n = frame.len();
         self.scratch[..n].copy_from_slice(frame);
+        if self.cfg.ce_mark > 0.0
+            && ecn_capable(&self.scratch[..n])
+            && self.rng.chance(self.cfg.ce_mark)
+        {
+            mark_ce(&mut self.scratch[..n]);
+            self.stats.ce_marked += 1;
+        }
         if n > 14 && self.rng.chance(self.cfg.corrupt) {
             let bit = 14 * 8 + self.rng.next() % ((n as u64 - 14) * 8);
             self.scratch[(bit / 8) as usize] ^= 1 << (bit % 8);
@@ -232,6 +274,7 @@ mod tests {
             duplicate: 0.05,
             reorder: 0.05,
             corrupt: 0.02,
+            ce_mark: 0.0,
             seed: 42,
         };
         let (a, s) = run(cfg, 20_000);
@@ -256,6 +299,55 @@ mod tests {
         assert!(seqs.windows(2).any(|w| w[0] > w[1]));
         // Corruption never touches the Ethernet header.
         assert!(a.iter().all(|f| f[4..14] == [0; 10]));
+    }
+
+    /// An IPv4 frame with ECN field `ecn` and a valid header checksum.
+    fn ipv4_frame(ecn: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14..34].copy_from_slice(&[
+            0x45, ecn, 0, 46, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ]);
+        let sum = ipv4_sum(&f[14..34]);
+        f[24..26].copy_from_slice(&(!sum).to_be_bytes());
+        f
+    }
+
+    /// The ones'-complement sum of `h` (0xFFFF over a header whose checksum is right).
+    fn ipv4_sum(h: &[u8]) -> u16 {
+        let mut acc: u32 = h
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while acc > 0xFFFF {
+            acc = (acc & 0xFFFF) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn ce_marks_only_ecn_capable_frames_with_a_valid_checksum() {
+        let cfg = Impairment {
+            ce_mark: 1.0,
+            ..Impairment::NONE
+        };
+        let mut imp = Impairer::new(cfg, 200);
+        let mut out = Vec::new();
+        for ecn in [0b00, 0b01, 0b10, 0b11, 0xB8 | 0b10] {
+            imp.apply(&ipv4_frame(ecn), |o| out.push(o.to_vec()));
+        }
+        let tos: Vec<u8> = out.iter().map(|f| f[15]).collect();
+        assert_eq!(tos, [0b00, 0b11, 0b11, 0b11, 0xB8 | 0b11]);
+        assert!(out.iter().all(|f| ipv4_sum(&f[14..34]) == 0xFFFF));
+        assert_eq!(imp.stats().ce_marked, 3);
+        // Not IPv4 (the frames of the other tests): never marked.
+        let (_, s) = run(cfg, 100);
+        assert_eq!(s.ce_marked, 0);
+        assert_eq!(
+            Impairment::parse("ce_mark=0.02").unwrap().ce_mark,
+            0.02,
+            "parsed"
+        );
     }
 
     #[test]

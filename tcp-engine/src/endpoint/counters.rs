@@ -139,5 +139,14 @@ counters! {
         /// Times a connection needed a loss-recovery state and the pool had none left (it
         /// went without: out-of-order data dropped, SACK information ignored).
         loss_states_exhausted,
+        /// Connections established with Explicit Congestion Notification (RFC 3168)
+        /// negotiated.
+        ecn_connections,
+        /// Data segments that arrived marked CE (Congestion Experienced) on connections using
+        /// ECN; each starts or continues an echo (ECE) to the peer.
+        rx_ce_marked,
+        /// Congestion window reductions for an ECN echo (ECE) from the peer: at most one per
+        /// window of data, none during loss recovery, no retransmission.
+        ecn_window_reductions,
     }
 }

@@ -103,6 +103,9 @@ impl GroRun {
         // What changes from one segment to the next: IPv4 total length (16-17),
         // identification (18-19) and checksum (24-25); TCP sequence number (38-41), PSH
         // (bit 3 of byte 47), checksum (50-51) and timestamp values (58-65); the payload.
+        // The DSCP/ECN byte (15) is compared: a frame a router marked CE (RFC 3168) ends the
+        // run, and the fast parser leaves it to the general one (which reports the mark as
+        // `TcpFlags::IP_CE`), so it takes the state machine, which echoes it.
         let mut keep = [0xFFu8; HEAD_WORDS * 8];
         for i in [16, 17, 18, 19, 24, 25, 38, 39, 40, 41, 50, 51] {
             keep[i] = 0;

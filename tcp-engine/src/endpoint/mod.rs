@@ -824,15 +824,21 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
 
     // --- Internal bookkeeping. ---
 
-    /// The link and network fields of a TCP frame from us to `remote` (via `mac`).
-    fn tcp_addresses(&self, mac: EthernetAddress, remote: Ipv4Address) -> TcpFrameAddresses {
+    /// The link and network fields of a TCP frame from us to `remote` (via `mac`), marked
+    /// ECN-capable, ECT(0), when `ect` (RFC 3168; [`TxPlan::ect`](crate::tcb::TxPlan::ect)).
+    fn tcp_addresses(
+        &self,
+        mac: EthernetAddress,
+        remote: Ipv4Address,
+        ect: bool,
+    ) -> TcpFrameAddresses {
         TcpFrameAddresses {
             src_mac: self.mac,
             dst_mac: mac,
             src_ip: self.cidr.address(),
             dst_ip: remote,
             ttl: self.ttl,
-            dscp_ecn: 0,
+            dscp_ecn: u8::from(ect) * crate::wire::ipv4::ECN_ECT0,
         }
     }
 
@@ -845,7 +851,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         h: &crate::segment::TcpHeader,
     ) -> Option<(usize, crate::device::TxMeta)> {
         let ident = self.next_ident();
-        let addrs = self.tcp_addresses(mac, remote);
+        let addrs = self.tcp_addresses(mac, remote, false);
         let layout = emit_tcp_frame(buf, &addrs, ident, h, &[], self.csum).ok()?;
         Some((layout.frame_len(), layout.tx_meta(self.csum, None)))
     }

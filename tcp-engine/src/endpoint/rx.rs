@@ -13,7 +13,7 @@ use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
 use crate::table::{FourTuple, Matched, SlotKey};
-use crate::tcb::{DropReason, Events, Reaction, State, Tcb, reset_for};
+use crate::tcb::{DropReason, EcnEvents, Events, Reaction, State, Tcb, reset_for};
 use crate::time::Instant;
 use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
 use crate::wire::{
@@ -226,6 +226,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
+    /// Counts what a segment did to ECN (rare: kept out of the receive path's body).
+    #[cold]
+    fn count_ecn(&mut self, ecn: EcnEvents) {
+        let c = &mut self.counters;
+        c.ecn_connections += u64::from(ecn.contains(EcnEvents::NEGOTIATED));
+        c.rx_ce_marked += u64::from(ecn.contains(EcnEvents::CE_RECEIVED));
+        c.ecn_window_reductions += u64::from(ecn.contains(EcnEvents::WINDOW_REDUCED));
+    }
+
     fn count_wire_error(&mut self, e: wire::Error) {
         let c = &mut self.counters;
         match e {
@@ -431,6 +440,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let (links, deadline, more) = (c.timer, c.tcb.next_deadline(), c.may_transmit());
         if let Some(d) = r.dropped {
             self.counters.tcp_drops[d.index()] += 1;
+        }
+        if !r.ecn.is_empty() {
+            self.count_ecn(r.ecn);
         }
         let mut events = r.events;
         if events.contains(Events::SYN_TO_LISTENER) {

@@ -396,7 +396,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 .peek(plan.payload_offset as usize, plan.payload_len as usize),
             None => (&[][..], &[][..]),
         };
-        let addrs = self.tcp_addresses(mac, remote);
+        let addrs = self.tcp_addresses(mac, remote, plan.ect);
         let layout =
             emit_tcp_frame(buf, &addrs, ident, &h, &[a, b], self.csum).map_err(|_| TooSmall)?;
         Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
@@ -409,7 +409,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let mut h = seg.plan.header;
         h.src_port = c.local_port;
         h.dst_port = c.remote_port;
-        let addrs = self.tcp_addresses(seg.mac, c.remote_addr);
+        let addrs = self.tcp_addresses(seg.mac, c.remote_addr, seg.plan.ect);
         SegmentTemplate::new(&addrs, &h, self.csum).ok()
     }
 

@@ -588,3 +588,90 @@ fn a_full_queue_drops_the_rest_of_a_batch_as_it_drops_single_frames() {
     assert_eq!(a.sent_counters().queue_drops, 6);
     assert_eq!(receive_all(&mut b).len(), 4);
 }
+
+/// `numbered(n, len)` with ECN field `ecn` in its IPv4 header (checksum recomputed).
+fn numbered_ecn(n: u32, len: usize, ecn: u8) -> Vec<u8> {
+    let mut f = numbered(n, len);
+    f[15] = (f[15] & !0b11) | ecn;
+    f[24..26].fill(0);
+    let sum = crate::checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+#[test]
+fn ce_marks_only_ecn_capable_frames_and_keeps_their_checksums() {
+    let config = plain().impaired(Impairments {
+        ce_mark: 1.0,
+        ..Impairments::NONE
+    });
+    let (_, mut a, mut b) = link(config);
+    // Not ECN-capable, ECT(1), ECT(0), already CE; and a DSCP that must survive.
+    let frames = [
+        numbered_ecn(0, 100, 0b00),
+        numbered_ecn(1, 100, 0b01),
+        numbered_ecn(2, 100, 0b10),
+        numbered_ecn(3, 100, 0b11),
+        numbered_ecn(4, 100, 0b10 | 0xB8),
+    ];
+    for f in &frames {
+        send(&mut a, f, TxMeta::NONE).unwrap();
+    }
+    let got = receive_all(&mut b);
+    assert_eq!(got.len(), 5);
+    let ecn: Vec<u8> = got.iter().map(|(f, _)| f[15]).collect();
+    assert_eq!(ecn, [0b00, 0b11, 0b11, 0b11, 0xB8 | 0b11]);
+    for (f, _) in &got {
+        assert_eq!(
+            verify_rx(f).ip,
+            ChecksumState::Good,
+            "header checksum updated"
+        );
+        assert_eq!(verify_rx(f).l4, ChecksumState::Good);
+    }
+    // Only the TOS byte and the header checksum changed.
+    for ((sent, _), orig) in got.iter().zip(&frames) {
+        let differ: Vec<usize> = (0..sent.len()).filter(|&i| sent[i] != orig[i]).collect();
+        assert!(
+            differ.iter().all(|i| [15, 24, 25].contains(i)),
+            "{differ:?}"
+        );
+    }
+    let c = a.sent_counters();
+    assert_eq!((c.ce_marked, c.lost, c.delivered), (3, 0, 5));
+
+    // At a rate, about that share of ECN-capable frames, seeded (same run, same marks).
+    let marks = |seed: u64| {
+        let mut config = plain().impaired(Impairments {
+            ce_mark: 0.1,
+            ..Impairments::NONE
+        });
+        config.seed = seed;
+        let (_, mut a, mut b) = link(config);
+        for n in 0..2000 {
+            send(&mut a, &numbered_ecn(n, 10, 0b10), TxMeta::NONE).unwrap();
+            send(&mut a, &numbered_ecn(n, 10, 0b00), TxMeta::NONE).unwrap();
+        }
+        let got = receive_all(&mut b);
+        assert!(
+            got.iter()
+                .all(|(f, _)| f[15] != 0b11 || number_of(f) < 2000),
+            "only ECT frames"
+        );
+        let marked: Vec<u32> = got
+            .iter()
+            .filter(|(f, _)| f[15] == 0b11)
+            .map(|(f, _)| number_of(f))
+            .collect();
+        assert_eq!(marked.len() as u64, a.sent_counters().ce_marked);
+        assert!(
+            got.iter().filter(|(f, _)| f[15] == 0b00).count() == 2000,
+            "non-ECT frames never marked"
+        );
+        marked
+    };
+    let first = marks(7);
+    assert!((150..250).contains(&first.len()), "{} of 2000", first.len());
+    assert_eq!(first, marks(7), "seeded");
+    assert_ne!(first, marks(8));
+}

@@ -18,6 +18,20 @@ pub struct Keepalive {
     pub probes: u8,
 }
 
+/// Whether connections use Explicit Congestion Notification (RFC 3168).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EcnMode {
+    /// Never: SYNs ask for nothing, and a peer's ECN-setup SYN is answered with a plain
+    /// SYN-ACK.
+    Off,
+    /// Agree when the peer's SYN asks (an ECN-setup SYN, ECE and CWR set), but never ask in our
+    /// own SYN. Linux's default (`net.ipv4.tcp_ecn = 2`).
+    #[default]
+    Accept,
+    /// Ask in our SYN too (`net.ipv4.tcp_ecn = 1`); still needs the peer to agree.
+    On,
+}
+
 /// How every connection of an endpoint behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcbConfig {
@@ -69,11 +83,18 @@ pub struct TcbConfig {
     /// TCP segmentation offload of the device: super-segments up to `max_payload` bytes.
     /// `None` plans MSS-sized segments.
     pub tso: Option<TsoCaps>,
+    /// Explicit Congestion Notification (RFC 3168). Default [`EcnMode::Accept`]: a peer that
+    /// asks gets ECN (its network presumably carries it), but connections we open do not ask,
+    /// because ECN-setup SYNs used to be dropped by broken middleboxes and falling back costs
+    /// a SYN timeout (Linux chose the same default for the same reason). Data-center fabrics
+    /// whose switches mark should say [`EcnMode::On`].
+    pub ecn: EcnMode,
 }
 
 impl TcbConfig {
     /// RFC defaults: 1 s minimum RTO, 40 ms delayed ACK, Nagle on, window scaling,
-    /// timestamps and SACK offered, IW10, 60 s TIME-WAIT, no keepalive, MSS 1460.
+    /// timestamps and SACK offered, IW10, 60 s TIME-WAIT, no keepalive, MSS 1460, ECN
+    /// accepted but not asked for.
     pub const RFC: TcbConfig = TcbConfig {
         mss: 1460,
         rto_initial: Duration::from_secs(1),
@@ -95,10 +116,12 @@ impl TcbConfig {
         challenge_ack_limit: 10,
         challenge_ack_interval: Duration::from_secs(1),
         tso: None,
+        ecn: EcnMode::Accept,
     };
 
     /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed
-    /// ACK, 10 us timestamp tick; otherwise [`TcbConfig::RFC`].
+    /// ACK, 10 us timestamp tick; otherwise [`TcbConfig::RFC`] (ECN too: accepted, not asked
+    /// for, since not every fabric's switches mark; say [`EcnMode::On`] where they do).
     pub const DATACENTER: TcbConfig = TcbConfig {
         rto_initial: Duration::from_millis(200),
         rto_min: Duration::from_millis(1),

@@ -227,6 +227,7 @@ impl Tcb {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
         self.ca_acked = 0;
+        self.ecn_window_reduced();
     }
 
     /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
@@ -246,6 +247,7 @@ impl Tcb {
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;
         loss.sb.clear(self.snd_una);
+        self.ecn_window_reduced();
     }
 
     /// (Re)arms the keepalive deadline after activity.

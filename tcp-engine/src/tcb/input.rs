@@ -147,6 +147,7 @@ impl Tcb {
             return;
         }
         self.take_peer_syn(cfg, now, seg);
+        self.ecn_take_peer_syn(f);
         // What our SYN advertised (unscaled).
         self.rcv_adv = self.rcv_nxt + len32(rcv.window()).min(u32::from(u16::MAX));
         self.snd_wl1 = seg.seq;
@@ -158,6 +159,7 @@ impl Tcb {
             self.establish(cfg, now);
             self.flags |= flag::ACK_NOW;
             rx.events |= Events::ESTABLISHED;
+            self.ecn_established(rx);
         } else {
             // Simultaneous open: answer with SYN-ACK carrying our ISS again.
             self.state = State::SynReceived;
@@ -337,6 +339,7 @@ impl Tcb {
                 self.take_syn_rtt_sample(cfg, now);
                 self.establish(cfg, now);
                 rx.events |= Events::ESTABLISHED;
+                self.ecn_established(rx);
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seq;
@@ -350,6 +353,11 @@ impl Tcb {
 
         if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
+        }
+        // ECN (RFC 3168): the peer's echo once the ACK moved SND.UNA and recovery state, its
+        // CWR, then a CE mark on its data.
+        if self.has(flag::ECN) {
+            self.ecn_on_segment(flags, !payload.is_empty(), rx);
         }
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);

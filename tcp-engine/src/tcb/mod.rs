@@ -81,6 +81,18 @@
 //!   every second full-sized segment (RFC 5681's rule, coalesced within a burst), receiver SWS avoidance (the right edge advances by at
 //!   least min(buffer/2, MSS)) with window updates when the application frees space, sender
 //!   SWS avoidance, Nagle, zero-window probing with backoff, optional keepalive.
+//! * **RFC 3168** Explicit Congestion Notification, per [`TcbConfig::ecn`] ([`EcnMode`]: off,
+//!   accept the peer's request (the default, as Linux), or ask too): ECN-setup SYN (ECE, CWR)
+//!   and SYN-ACK (ECE), neither ECN-capable; then new data goes ECT(0) ([`TxPlan::ect`]) and
+//!   pure ACKs, window probes, keepalives and retransmissions do not. A CE-marked data
+//!   segment (the general parser reports the IPv4 mark as [`TcpFlags::IP_CE`]; the fast
+//!   parser, header prediction and GRO leave such segments to it) makes every segment carry
+//!   ECE until the peer's CWR, and its first mark is acknowledged at once (as Linux's
+//!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh = max(FlightSize/2,
+//!   2 SMSS)`, `cwnd = ssthresh`) without retransmitting, once per window of data (until
+//!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
+//!   it has gone out) and never during loss recovery; after any reduction the next new data
+//!   segment carries CWR, on one wire segment. See `ecn.rs`.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
 //!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
 //!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.
@@ -128,7 +140,7 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no PRR, no ECN, no D-SACK.
+//!     RACK, no PRR, no D-SACK, no Accurate ECN (RFC 9768) and no ECN nonce.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -152,10 +164,20 @@
 //!     once data sent after the latest retransmission is SACKed while SND.UNA is still
 //!     missing, HighRxt goes back to SND.UNA and the un-SACKed holes are sent again, without
 //!     a second window reduction. A reordering path may make this resend a segment early.
+//! 22. ECN (RFC 3168): a SYN retransmitted after a timeout no longer asks for ECN (the
+//!     fallback 6.1.1.1 allows, as Linux does); a SYN-ACK retransmitted by a listener that
+//!     agreed keeps ECE. Only the first CE mark of an echo episode gets an immediate ACK, and
+//!     a data segment with CWR is acknowledged at once (both as Linux). An echo on the ACK
+//!     that acknowledges exactly the SND.MAX of the last reduction still counts as the old
+//!     signal (the peer sent it before it could see our CWR). A CE-marked SYN or pure ACK is
+//!     not echoed (RFC 3168 marks only data ECN-capable). The window is never raised by a
+//!     reduction (`cwnd = min(cwnd, ssthresh)`). No per-connection ECN counters: the
+//!     endpoint counts marks, reductions and ECN connections (a `Tcb` has no room for more).
 
 pub mod buffer;
 pub mod config;
 mod congestion;
+mod ecn;
 mod input;
 mod output;
 mod predict;
@@ -167,7 +189,8 @@ pub mod scoreboard;
 mod tests;
 
 pub use buffer::{RecvBuffer, RingBuffer, SendBuffer};
-pub use config::{Keepalive, TcbConfig};
+pub use config::{EcnMode, Keepalive, TcbConfig};
+pub use ecn::EcnEvents;
 
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
@@ -422,6 +445,8 @@ pub struct Reaction {
     pub reply: Option<TcpHeader>,
     /// Why the segment, or its payload, was discarded.
     pub dropped: Option<DropReason>,
+    /// What the segment did to Explicit Congestion Notification, for the endpoint's counters.
+    pub ecn: EcnEvents,
 }
 
 /// Per-connection counters (saturating).
@@ -510,6 +535,10 @@ pub struct TxPlan {
     pub tso_mss: Option<u16>,
     /// What the segment is.
     pub kind: SegmentKind,
+    /// Send it in an IPv4 header marked ECN-capable, ECT(0) (RFC 3168): new data of a
+    /// connection that negotiated ECN. Never for SYNs, pure ACKs, window probes, keepalives
+    /// or retransmissions (RFC 3168 6.1.1 and 6.1.5).
+    pub ect: bool,
     /// Receive window this segment advertises, in bytes.
     advertised: u32,
     /// Consistency stamp (see [`Tcb::commit`]).
@@ -625,6 +654,13 @@ mod flag {
     pub const TLP_NOW: u32 = 1 << 19;
     /// A tail loss probe is out and no ACK of new data arrived since.
     pub const TLP_OUT: u32 = 1 << 20;
+    /// ECN in use (RFC 3168). In SYN-SENT: asked for in our SYN; in SYN-RECEIVED: the peer's
+    /// SYN asked and we agreed.
+    pub const ECN: u32 = 1 << 21;
+    /// A CE-marked segment arrived: every segment we send carries ECE until the peer's CWR.
+    pub const ECE_DUE: u32 = 1 << 22;
+    /// The congestion window was reduced: the next new data segment carries CWR.
+    pub const CWR_DUE: u32 = 1 << 23;
 }
 
 const NEVER: u64 = u64::MAX;
@@ -785,6 +821,7 @@ impl Tcb {
         if cfg.sack {
             t.flags |= flag::SACK;
         }
+        t.ecn_offer(cfg);
         t
     }
 
@@ -814,6 +851,7 @@ impl Tcb {
         if cfg.sack {
             t.flags |= flag::SACK;
         }
+        t.ecn_accept(cfg, syn);
         t.take_peer_syn(cfg, now, syn);
         t.snd_wl1 = syn.seq;
         t.snd_wl2 = iss;

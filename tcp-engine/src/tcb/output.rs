@@ -40,7 +40,7 @@ impl Tcb {
     ) -> Option<TxPlan> {
         let snd_len = len32(snd.len());
         self.run_timers(cfg, now, snd_len, loss);
-        match self.state {
+        let plan = match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => (self.snd_nxt == self.snd_una)
                 .then(|| self.plan_syn(cfg, now, rcv, SegmentKind::Syn)),
@@ -57,7 +57,16 @@ impl Tcb {
                 .has(flag::ACK_NOW)
                 .then(|| self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack)),
             _ => self.plan_synchronized(cfg, now, snd_len, rcv, loss),
+        };
+        // ECN (RFC 3168) marks the plan afterwards, out of line: a connection without it
+        // pays one test of its flags.
+        if self.has(flag::ECN) {
+            return plan.map(|mut p| {
+                self.ecn_plan(&mut p);
+                p
+            });
         }
+        plan
     }
 
     /// The segment [`Tcb::poll_transmit`] planned at `now` could not leave (no route, the
@@ -153,6 +162,9 @@ impl Tcb {
                 }
             }
             SegmentKind::NewData | SegmentKind::Retransmission | SegmentKind::WindowProbe => {
+                if h.flags.intersects(TcpFlags::CWR) {
+                    self.ecn_cwr_sent();
+                }
                 let fin = h.flags.fin();
                 let end = h.seq + plan.payload_len + u32::from(fin);
                 let retransmitted = h.seq.lt(self.snd_max);
@@ -265,6 +277,7 @@ impl Tcb {
             payload_len: 0,
             tso_mss: None,
             kind,
+            ect: false,
             advertised,
             stamp: self.stamp(),
         }

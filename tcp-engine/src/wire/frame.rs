@@ -420,7 +420,8 @@ pub struct FastTcp {
 
 /// The receive fast path's parser: takes apart, in one pass over fixed offsets, a frame of the
 /// shape nearly every segment of an established connection has (Ethernet II to `our_mac`,
-/// IPv4 without options or fragmentation, TCP with no options or exactly `NOP NOP
+/// IPv4 without options or fragmentation and not marked CE (RFC 3168: the general parser
+/// reports marks), TCP with no options or exactly `NOP NOP
 /// timestamps`, ACK set, none of SYN, RST and URG; a FIN is fine: every close sends two),
 /// checksums vouched for by the device
 /// or verified here. `None` for anything else, including bad checksums: the caller then runs
@@ -435,6 +436,11 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
     if head[..6] != our_mac.0 || head[12..14] != [0x08, 0x00] || head[L3] != 0x45 {
         return None;
     }
+    // A datagram marked Congestion Experienced (RFC 3168) is rare: the general parser takes
+    // it and reports the mark ([`TcpFlags::IP_CE`]).
+    if !head[L3 + 1] & ipv4::ECN_CE == 0 {
+        return None;
+    }
     let total = usize::from(u16::from_be_bytes([head[L3 + 2], head[L3 + 3]]));
     // No fragment offset and no more-fragments flag (don't-fragment is fine); TCP.
     if head[L3 + 6] & 0x3F != 0 || head[L3 + 7] != 0 || head[L3 + 9] != IpProtocol::TCP.0 {
@@ -443,7 +449,7 @@ pub fn parse_tcp_fast(frame: &[u8], meta: RxMeta, our_mac: EthernetAddress) -> O
     let segment = frame.get(L3 + ipv4::HEADER_LEN..L3 + total)?;
     let t = &head[L4..];
     let doff = usize::from(t[12] >> 4) * 4;
-    let flags = TcpFlags(u16::from_be_bytes([t[12], t[13]]) & 0x01FF);
+    let flags = TcpFlags(u16::from_be_bytes([t[12], t[13]]) & TcpFlags::HEADER_BITS);
     if !flags.ack() || flags.intersects(TcpFlags::SYN | TcpFlags::RST | TcpFlags::URG) {
         return None;
     }
@@ -577,7 +583,11 @@ pub fn parse_frame(frame: &[u8], meta: RxMeta) -> Result<RxFrame<'_>> {
             match ip.protocol {
                 IpProtocol::TCP => {
                     let segment = TcpPacket::new_checked(l4)?;
-                    let tcp = TcpRepr::parse(&segment, ip.src_addr, ip.dst_addr, meta.l4)?;
+                    let mut tcp = TcpRepr::parse(&segment, ip.src_addr, ip.dst_addr, meta.l4)?;
+                    // The IPv4 ECN field's CE mark travels with the segment (RFC 3168).
+                    if ip.dscp_ecn & ipv4::ECN_CE == ipv4::ECN_CE {
+                        tcp.header.flags |= crate::segment::TcpFlags::IP_CE;
+                    }
                     RxPayload::Tcp {
                         ip,
                         tcp,

@@ -241,6 +241,13 @@ pub const HEADER_LEN: usize = 20;
 /// Default time to live of emitted datagrams (RFC 1700 recommends 64).
 pub const DEFAULT_TTL: u8 = 64;
 
+/// The ECN field's bits in the DSCP/ECN byte (RFC 3168 section 5).
+pub const ECN_MASK: u8 = 0b11;
+/// ECN field: ECN-capable transport, ECT(0). What this host marks its ECN-capable segments.
+pub const ECN_ECT0: u8 = 0b10;
+/// ECN field: Congestion Experienced, set by a router instead of dropping an ECT datagram.
+pub const ECN_CE: u8 = 0b11;
+
 mod field {
     pub const VER_IHL: usize = 0;
     pub const DSCP_ECN: usize = 1;

@@ -619,3 +619,75 @@ fn a_connection_closed_or_aborted_from_its_run_event_takes_the_rest_of_the_burst
         }
     }
 }
+
+/// [`segment`] `k` (flags: ACK only) in a datagram with DSCP/ECN byte `tos` (the IPv4
+/// checksum updated as a router marking it would).
+fn marked_segment(port: u16, iss: u32, y: u32, data: &[u8], k: usize, tos: u8) -> Vec<u8> {
+    let mut f = segment(port, iss, y, data, k, TcpFlags::NONE);
+    let old = u16::from_be_bytes([f[14], f[15]]);
+    f[15] = tos;
+    let sum = u16::from_be_bytes([f[24], f[25]]);
+    let sum = crate::checksum::update_u16(sum, old, u16::from_be_bytes([f[14], f[15]]));
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+#[test]
+fn a_ce_marked_frame_ends_a_run_and_is_echoed() {
+    use super::ecn::{ecn_endpoint, establish_ecn};
+    use crate::tcb::EcnMode;
+    use crate::wire::ipv4::{ECN_CE, ECN_ECT0};
+    let mut ep = ecn_endpoint(EcnMode::On);
+    let (key, port, iss, y) = establish_ecn(&mut ep, T0);
+    let data = pattern(5000);
+    let s = |k: usize, tos: u8| (marked_segment(port, iss, y, &data, k, tos), GOOD);
+    // 0 and 1 form a run; 2 was marked on the way; 3 and 4 form the next run.
+    let burst = vec![
+        s(0, ECN_ECT0),
+        s(1, ECN_ECT0),
+        s(2, ECN_CE),
+        s(3, ECN_ECT0),
+        s(4, ECN_ECT0),
+    ];
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, burst.clone());
+    let c = ep.counters();
+    assert_eq!(c.rx_ce_marked - before.rx_ce_marked, 1, "the mark was seen");
+    assert_eq!(
+        c.rx_predicted - before.rx_predicted,
+        4,
+        "all but the marked one"
+    );
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 2, "1 and 4");
+    assert_eq!(p.offers.concat(), data);
+    // The mark is echoed at once: an ACK with ECE (after the mark, so the burst's ACK).
+    assert!(!p.sent.is_empty());
+    assert!(
+        p.sent
+            .iter()
+            .all(|s| s.h.flags == TcpFlags::ACK | TcpFlags::ECE),
+        "{:?}",
+        p.sent
+    );
+    assert_eq!(p.sent.last().unwrap().h.ack.0, y + 5001);
+    assert!(ep.tcb(key).unwrap().ecn_echo_pending());
+    // Exactly as frame by frame without GRO.
+    let mut twin = ecn_endpoint(EcnMode::On);
+    let (twin_key, ..) = establish_ecn(&mut twin, T0);
+    assert_eq!(twin_key, key);
+    matches_twin(&ep, &p, &mut twin, key, &burst, usize::MAX, T0);
+    assert_eq!(twin.counters().rx_ce_marked, 1);
+
+    // A run that begins with a marked frame is no run: prediction leaves it to the state
+    // machine, which echoes it; the unmarked frame after it starts a run.
+    let mut ep = ecn_endpoint(EcnMode::On);
+    let (_, port, iss, y) = establish_ecn(&mut ep, T0);
+    let s = |k: usize, tos: u8| (marked_segment(port, iss, y, &data, k, tos), GOOD);
+    let before = *ep.counters();
+    let p = poll_burst(&mut ep, vec![s(0, ECN_CE), s(1, ECN_ECT0), s(2, ECN_ECT0)]);
+    let c = ep.counters();
+    assert_eq!(c.rx_ce_marked - before.rx_ce_marked, 1);
+    assert_eq!(c.rx_predicted - before.rx_predicted, 2);
+    assert_eq!(c.rx_coalesced - before.rx_coalesced, 1);
+    assert!(p.sent.iter().any(|s| s.h.flags.contains(TcpFlags::ECE)));
+}

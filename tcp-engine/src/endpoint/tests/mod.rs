@@ -6,6 +6,7 @@
 //! `parse_frame`; checksums of what we send are also checked by `softnic::verify_rx`.
 
 mod direct;
+mod ecn;
 mod gro;
 mod scenarios;
 
@@ -79,13 +80,18 @@ pub(super) const PEER: Peer = Peer {
 impl Peer {
     /// A TCP frame from the peer to us, checksums filled.
     pub fn tcp(&self, h: &TcpHeader, payload: &[u8]) -> Vec<u8> {
+        self.tcp_tos(h, payload, 0)
+    }
+
+    /// [`Peer::tcp`] with DSCP/ECN byte `dscp_ecn` (e.g. `ECN_CE`: marked on the way).
+    pub fn tcp_tos(&self, h: &TcpHeader, payload: &[u8], dscp_ecn: u8) -> Vec<u8> {
         let addrs = TcpFrameAddresses {
             src_mac: self.mac,
             dst_mac: OUR_MAC,
             src_ip: self.ip,
             dst_ip: OUR_IP,
             ttl: 64,
-            dscp_ecn: 0,
+            dscp_ecn,
         };
         let mut buf = vec![0u8; 14 + 20 + 60 + payload.len()];
         let layout =

@@ -68,7 +68,7 @@ fn opts() -> impl Strategy<Value = Opts> {
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        8 => (seq_sel(), seq_sel(), 0u16..512, any::<u16>(), prop_oneof![3 => 0u16..2, 2 => 0u16..3000], opts())
+        8 => (seq_sel(), seq_sel(), prop_oneof![4 => 0u16..512, 1 => (0u16..512).prop_map(|f| f | TcpFlags::IP_CE.0)], any::<u16>(), prop_oneof![3 => 0u16..2, 2 => 0u16..3000], opts())
             .prop_map(|(seq, ack, flags, window, len, opts)| Event::Segment { seq, ack, flags, window, len, opts }),
         2 => prop_oneof![0u32..2_000, 0u32..200_000_000].prop_map(Event::Advance),
         3 => Just(Event::Transmit),
@@ -94,6 +94,7 @@ fn start(state: u8, options: bool) -> Host {
                 min_mss: 100,
                 max_mss: 9000,
             }),
+            ecn: super::EcnMode::On,
             ..TcbConfig::RFC
         }
     } else {

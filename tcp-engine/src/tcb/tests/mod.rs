@@ -4,6 +4,7 @@
 //! `link`: two `Tcb`s joined by an in-memory segment queue with seeded impairments.
 //! `fuzz`: arbitrary segment sequences in every state (proptest).
 
+mod ecn;
 mod fuzz;
 mod link;
 mod predict;

@@ -1,0 +1,216 @@
+//! Explicit Congestion Notification, RFC 3168 ("classic" ECN): negotiation in the handshake,
+//! the receiver's echo of CE marks, the sender's window reduction on an echo, and which
+//! segments are sent ECN-capable.
+//!
+//! Methods on [`Tcb`]. The state is three bits of the flags word (`ECN`, `ECE_DUE`,
+//! `CWR_DUE`) and the `recover` point congestion control already keeps: ECN adds no byte to a
+//! connection. The IPv4 ECN field reaches the state machine as [`TcpFlags::IP_CE`] on the
+//! received header and leaves it as [`TxPlan::ect`](super::TxPlan::ect); `wire` and the
+//! endpoint move the bits between those and the IPv4 header.
+//!
+//! * **Negotiation** (RFC 3168 6.1.1). With [`EcnMode::On`] our SYN is an ECN-setup SYN (ECE
+//!   and CWR); a SYN retransmitted after a timeout asks no more (6.1.1.1's fallback, as Linux
+//!   does: the middlebox that dropped it may drop ECN-setup SYNs). ECN is used when the
+//!   SYN-ACK is an ECN-setup SYN-ACK (ECE without CWR); a simultaneous open needs the peer's
+//!   SYN to be an ECN-setup SYN. With [`EcnMode::Accept`] or `On` a peer's ECN-setup SYN is
+//!   answered with an ECN-setup SYN-ACK. SYNs and SYN-ACKs are never ECN-capable.
+//! * **Receiver** (6.1.3). A CE-marked data segment makes every segment we send carry ECE
+//!   until a segment with CWR arrives (CWR first, then CE: a CWR segment that is itself
+//!   marked starts a new echo). The first mark of an echo episode is acknowledged at once, as
+//!   Linux does (its quick-ACK mode on CE): the sender's window may be small, and the echo
+//!   should not wait for the delayed-ACK timer. A data segment with CWR is acknowledged at
+//!   once too (Linux again: the sender has just reduced its window).
+//! * **Sender** (6.1.2). An ACK with ECE reduces the window as a loss would, without a
+//!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
+//!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
+//!   `recover`, so loss recovery and a reduction also exclude each other), during loss
+//!   recovery, and while the last reduction is not yet announced by a CWR (no new data went
+//!   out since, so an echo can only be of an old mark: the ACK of a FIN sent after the
+//!   reduction would otherwise count it twice). After any window reduction (echo, fast retransmit, timeout) the next new data
+//!   segment carries CWR.
+//! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0): pure ACKs, window probes,
+//!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
+//!   not.
+//!
+//! Owns the ECN bits of the flags word; it changes `cwnd`, `ssthresh` and `recover` only in
+//! [`Tcb::reduce_for_congestion_signal`], and nothing of the buffers or sequence spaces.
+
+use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
+use crate::segment::{TcpFlags, TcpHeader};
+
+/// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
+/// counters. A bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EcnEvents(pub u8);
+
+impl EcnEvents {
+    /// The segment was CE-marked (Congestion Experienced) on a connection using ECN.
+    pub const CE_RECEIVED: EcnEvents = EcnEvents(1 << 0);
+    /// The segment echoed a mark (ECE) and the congestion window was reduced for it.
+    pub const WINDOW_REDUCED: EcnEvents = EcnEvents(1 << 1);
+    /// The handshake completed with ECN negotiated.
+    pub const NEGOTIATED: EcnEvents = EcnEvents(1 << 2);
+
+    /// Whether all events of `other` happened.
+    #[inline]
+    pub const fn contains(self, other: EcnEvents) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether nothing happened.
+    #[inline]
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl core::ops::BitOrAssign for EcnEvents {
+    #[inline]
+    fn bitor_assign(&mut self, rhs: EcnEvents) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl Tcb {
+    /// Whether the connection uses ECN (after the handshake; before it, whether it is asked
+    /// for or agreed to).
+    #[inline]
+    pub fn ecn_negotiated(&self) -> bool {
+        self.has(flag::ECN)
+    }
+
+    /// Whether the segments we send carry ECE now (a CE mark arrived and the peer's CWR did
+    /// not yet).
+    #[inline]
+    pub fn ecn_echo_pending(&self) -> bool {
+        self.has(flag::ECE_DUE)
+    }
+
+    /// Active open: ask for ECN in our SYN when configured to.
+    pub(super) fn ecn_offer(&mut self, cfg: &TcbConfig) {
+        if cfg.ecn == EcnMode::On {
+            self.flags |= flag::ECN;
+        }
+    }
+
+    /// Passive open: agree when the peer's SYN is an ECN-setup SYN and we may.
+    pub(super) fn ecn_accept(&mut self, cfg: &TcbConfig, syn: &TcpHeader) {
+        if cfg.ecn != EcnMode::Off && syn.flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
+            self.flags |= flag::ECN;
+        }
+    }
+
+    /// SYN-SENT took the peer's SYN (`flags`): a SYN-ACK keeps ECN when it is an ECN-setup
+    /// SYN-ACK (ECE, no CWR), the SYN of a simultaneous open when it is an ECN-setup SYN.
+    pub(super) fn ecn_take_peer_syn(&mut self, flags: TcpFlags) {
+        if !self.has(flag::ECN) {
+            return;
+        }
+        let agreed = if flags.ack() {
+            flags.intersects(TcpFlags::ECE) && !flags.intersects(TcpFlags::CWR)
+        } else {
+            flags.contains(TcpFlags::ECE | TcpFlags::CWR)
+        };
+        if !agreed {
+            self.flags &= !flag::ECN;
+        }
+    }
+
+    /// The handshake completed: report a negotiated ECN.
+    #[inline]
+    pub(super) fn ecn_established(&self, rx: &mut Reaction) {
+        if self.has(flag::ECN) {
+            rx.ecn |= EcnEvents::NEGOTIATED;
+        }
+    }
+
+    /// Adds ECN to `plan` of a connection with `ECN` set (out of line: the planner of a
+    /// connection without ECN pays one test of its flags): the setup flags of a SYN or
+    /// SYN-ACK; ECE on everything else while an echo is due; on new data, ECT(0) and, after a
+    /// window reduction, CWR, which goes on one wire segment (a super-segment is cut to its
+    /// first: it would repeat CWR on each).
+    #[inline(never)]
+    pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
+        match plan.kind {
+            SegmentKind::Syn if !self.has(flag::SYN_LOST) => {
+                plan.header.flags |= TcpFlags::ECE | TcpFlags::CWR;
+            }
+            // RFC 3168 6.1.1.1: after a lost SYN, fall back to a plain one.
+            SegmentKind::Syn => {}
+            SegmentKind::SynAck => plan.header.flags |= TcpFlags::ECE,
+            kind => {
+                if self.has(flag::ECE_DUE) {
+                    plan.header.flags |= TcpFlags::ECE;
+                }
+                if kind == SegmentKind::NewData && plan.payload_len > 0 {
+                    plan.ect = true;
+                    if self.has(flag::CWR_DUE) {
+                        plan.truncate_to_first_segment();
+                        plan.header.flags |= TcpFlags::CWR;
+                    }
+                }
+            }
+        }
+    }
+
+    /// An acceptable segment with flags `flags` and `has_data` arrived on a connection using
+    /// ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an echo (ECE) reduces
+    /// the window once per window of data, never during loss recovery. The receiver's side
+    /// (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of line: a
+    /// connection without ECN pays one test of its flags.
+    #[inline(never)]
+    pub(super) fn ecn_on_segment(&mut self, flags: TcpFlags, has_data: bool, rx: &mut Reaction) {
+        // Not while the last reduction is unannounced (CWR due: nothing ECN-capable was sent
+        // since, so the echo is of an old mark), nor before SND.UNA passes its end.
+        if flags.intersects(TcpFlags::ECE)
+            && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
+            && self.snd_una.gt(self.recover)
+        {
+            self.reduce_for_congestion_signal();
+            rx.ecn |= EcnEvents::WINDOW_REDUCED;
+        }
+        if flags.intersects(TcpFlags::CWR) {
+            self.flags &= !flag::ECE_DUE;
+            if has_data {
+                self.flags |= flag::ACK_NOW;
+            }
+        }
+        if has_data && flags.intersects(TcpFlags::IP_CE) {
+            rx.ecn |= EcnEvents::CE_RECEIVED;
+            if !self.has(flag::ECE_DUE) {
+                self.flags |= flag::ECE_DUE | flag::ACK_NOW;
+            }
+        }
+    }
+
+    /// The window reduction for a congestion signal that needs no retransmission (an ECN
+    /// echo): `ssthresh = max(FlightSize / 2, 2 SMSS)`, `cwnd = ssthresh` (never raised), and
+    /// the reduction covers the data sent so far (`recover = SND.MAX`): no further reduction
+    /// until SND.UNA passes it. The next new data segment carries CWR.
+    ///
+    /// The one place an ECN echo changes the window: a congestion controller with another
+    /// multiplicative decrease (CUBIC's 0.7) changes it here.
+    pub(super) fn reduce_for_congestion_signal(&mut self) {
+        let smss = self.payload_mss();
+        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
+        self.ca_acked = 0;
+        self.recover = self.snd_max;
+        self.flags |= flag::CWR_DUE;
+    }
+
+    /// The window was reduced (fast retransmit, timeout): with ECN, the next new data
+    /// segment carries CWR (RFC 3168 6.1.2: "for any reason").
+    #[inline]
+    pub(super) fn ecn_window_reduced(&mut self) {
+        if self.has(flag::ECN) {
+            self.flags |= flag::CWR_DUE;
+        }
+    }
+
+    /// A data segment with CWR was committed: the reduction has been announced.
+    #[inline]
+    pub(super) fn ecn_cwr_sent(&mut self) {
+        self.flags &= !flag::CWR_DUE;
+    }
+}
