@@ -156,6 +156,7 @@
 pub mod buffer;
 pub mod config;
 mod congestion;
+mod cubic;
 mod input;
 mod output;
 mod predict;
@@ -167,7 +168,7 @@ pub mod scoreboard;
 mod tests;
 
 pub use buffer::{RecvBuffer, RingBuffer, SendBuffer};
-pub use config::{Keepalive, TcbConfig};
+pub use config::{CongestionControl, Keepalive, TcbConfig, UnknownCongestionControl};
 
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
@@ -625,6 +626,12 @@ mod flag {
     pub const TLP_NOW: u32 = 1 << 19;
     /// A tail loss probe is out and no ACK of new data arrived since.
     pub const TLP_OUT: u32 = 1 << 20;
+    /// Congestion control is CUBIC (set at creation from [`TcbConfig::congestion`]).
+    ///
+    /// [`TcbConfig::congestion`]: super::TcbConfig::congestion
+    pub const CUBIC: u32 = 1 << 21;
+    /// A CUBIC congestion-avoidance epoch runs (`cubic_epoch`, `cubic_k` valid).
+    pub const CUBIC_EPOCH: u32 = 1 << 22;
 }
 
 const NEVER: u64 = u64::MAX;
@@ -677,8 +684,16 @@ pub struct Tcb {
     cwnd: u32,
     ssthresh: u32,
     recover: SeqNum,
-    /// Bytes acknowledged since the last congestion-avoidance increase.
+    /// Bytes acknowledged since the last congestion-avoidance increase (NewReno) or the last
+    /// step of the Reno-friendly estimate W_est (CUBIC).
     ca_acked: u32,
+    /// CUBIC: start of the congestion-avoidance epoch on the 256 us clock of `last_send`.
+    cubic_epoch: u32,
+    /// CUBIC: W_max in SMSS units (saturating; 0 after an RTO: the next epoch takes its
+    /// starting window).
+    cubic_w_max: u16,
+    /// CUBIC: K of the running epoch, in milliseconds.
+    cubic_k: u16,
     // --- RTT. ---
     rtt: RttEstimator,
     rtt_seq: SeqNum,
@@ -726,7 +741,10 @@ impl Tcb {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_acked: SeqNum(0),
-            flags: 0,
+            flags: match cfg.congestion {
+                CongestionControl::NewReno => 0,
+                CongestionControl::Cubic => flag::CUBIC,
+            },
             state,
             snd_wscale: 0,
             rcv_wscale: 0,
@@ -737,6 +755,9 @@ impl Tcb {
             ssthresh: u32::MAX,
             recover: SeqNum(0),
             ca_acked: 0,
+            cubic_epoch: 0,
+            cubic_w_max: 0,
+            cubic_k: 0,
             rtt: RttEstimator::new(),
             rtt_seq: SeqNum(0),
             rtt_start: 0,
@@ -1113,7 +1134,7 @@ impl Tcb {
         self.stop_rtx_timer();
         self.delack_at = NEVER;
         self.aux_at = NEVER;
-        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;
+        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT | flag::CUBIC;
         self.acks_owed = 0;
     }
 
