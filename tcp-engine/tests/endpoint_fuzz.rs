@@ -20,7 +20,7 @@ use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
 use tcp_engine::table::SlotKey;
-use tcp_engine::tcb::TcbConfig;
+use tcp_engine::tcb::{CongestionControl, TcbConfig};
 use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
 use tcp_engine::wire::{
@@ -541,10 +541,15 @@ impl Fuzz {
     }
 }
 
-fn run(caps: OffloadCaps, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(caps: OffloadCaps, cubic: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let tcb = TcbConfig {
         rto_min: Duration::from_millis(1),
         rto_initial: Duration::from_millis(20),
+        congestion: if cubic {
+            CongestionControl::Cubic
+        } else {
+            CongestionControl::NewReno
+        },
         ..TcbConfig::DATACENTER
     };
     let mut f = Fuzz {
@@ -593,12 +598,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_frames_and_calls_software(ops in proptest::collection::vec(op(), 1..300)) {
-        run(OffloadCaps::none(1514), ops)?;
+    fn arbitrary_frames_and_calls_software(
+        cubic in any::<bool>(),
+        ops in proptest::collection::vec(op(), 1..300),
+    ) {
+        run(OffloadCaps::none(1514), cubic, ops)?;
     }
 
     #[test]
-    fn arbitrary_frames_and_calls_tso(ops in proptest::collection::vec(op(), 1..300)) {
-        run(offload_caps(1500, true), ops)?;
+    fn arbitrary_frames_and_calls_tso(
+        cubic in any::<bool>(),
+        ops in proptest::collection::vec(op(), 1..300),
+    ) {
+        run(offload_caps(1500, true), cubic, ops)?;
     }
 }

@@ -11,8 +11,9 @@
 //! [`buffer`]); configuration lives in one shared [`TcbConfig`]. The out-of-order ranges and
 //! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
 //! parameter: most connections need one only now and then, so an endpoint lends them from a
-//! small pool. A `Tcb` is 176 bytes (a test holds it to 180), which leaves room for the
-//! endpoint's tuple, links and map share within 256 bytes per connection.
+//! small pool. A `Tcb` is 184 bytes (a test holds it there; CUBIC's state took 8 of them),
+//! which leaves room for the endpoint's tuple, links and map share within 256 bytes per
+//! connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
@@ -57,6 +58,15 @@
 //!   SND.UNA while data is outstanding), fast recovery with the `recover` point, partial ACKs
 //!   retransmitting the next hole with the timer reset on the first one, Limited Transmit on
 //!   the first two duplicates, IW10 (one segment after a lost SYN), restart after idle.
+//!   The default congestion control ([`CongestionControl::NewReno`]).
+//! * **RFC 9438 CUBIC** when [`TcbConfig::congestion`] selects it (private module `cubic`): the
+//!   same slow start, loss detection, recovery and timers, with beta_cubic = 0.7 at every
+//!   congestion event (fast retransmit, SACK recovery entry, the tail loss probe's response,
+//!   the RTO), fast convergence, congestion-avoidance growth towards
+//!   `W_cubic(t + SRTT) = C * (t + SRTT - K)^3 + W_max` (C = 0.4) clamped to
+//!   `[cwnd, 1.5 * cwnd]`, the Reno-friendly estimate W_est (alpha_cubic = 9/17, 1 once it
+//!   reaches W_max), K = 0 and W_max = the window at the first epoch after an RTO, and a new
+//!   epoch after an idle restart.
 //! * **RFC 7323** window scaling (shift chosen from the receive buffer's capacity) and
 //!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
@@ -128,7 +138,7 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no PRR, no ECN, no D-SACK.
+//!     RACK, no PRR, no ECN, no D-SACK, no HyStart++ (RFC 9406) for either congestion control.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -152,6 +162,19 @@
 //!     once data sent after the latest retransmission is SACKed while SND.UNA is still
 //!     missing, HighRxt goes back to SND.UNA and the un-SACKed holes are sent again, without
 //!     a second window reduction. A reordering path may make this resend a segment early.
+//! 22. CUBIC (RFC 9438), where it departs from the RFC: W_est is kept in `ssthresh` during
+//!     congestion avoidance (it starts at cwnd_epoch, which is at least ssthresh there, and
+//!     only grows), so `ssthresh()` reports W_est there and slow start after an idle restart
+//!     climbs to W_est rather than to the last loss's ssthresh; cwnd never falls below W_est
+//!     in congestion avoidance (the RFC sets cwnd = W_est only while W_cubic(t) < W_est);
+//!     the per-ACK increase `(target - cwnd) * acked / cwnd` is rounded up to a byte; W_max
+//!     is kept in SMSS units up to 65535 segments (95 MB at MSS 1460: a larger window is
+//!     remembered as that, so growth turns convex sooner); K in milliseconds and the epoch
+//!     on the 256 us clock of deviation 16 (an epoch ends at every loss and idle restart, so
+//!     the 12-day wrap matters only for a loss-free epoch that long, whose growth the
+//!     1.5 * cwnd clamp governs anyway). Not done: the application-limited rule of RFC 9438
+//!     4.2 / RFC 7661 (neither congestion control validates cwnd), spurious-loss undo (4.9),
+//!     the beta-dependent W_max of RFC 9438 4.6 for ECN.
 
 pub mod buffer;
 pub mod config;
@@ -948,6 +971,17 @@ impl Tcb {
         self.ssthresh
     }
 
+    /// The congestion control this connection runs (the endpoint's
+    /// [`TcbConfig::congestion`] when it was created).
+    #[inline]
+    pub fn congestion_control(&self) -> CongestionControl {
+        if self.has(flag::CUBIC) {
+            CongestionControl::Cubic
+        } else {
+            CongestionControl::NewReno
+        }
+    }
+
     /// Whether the connection is in fast recovery.
     #[inline]
     pub fn in_recovery(&self) -> bool {
@@ -1099,6 +1133,14 @@ impl Tcb {
         }
         if self.rcv_wscale > 14 || self.snd_wscale > 14 {
             return Err("window scale above 14");
+        }
+        if !self.has(flag::CUBIC)
+            && (self.has(flag::CUBIC_EPOCH) || self.cubic_w_max != 0 || self.cubic_k != 0)
+        {
+            return Err("CUBIC state on a NewReno connection");
+        }
+        if self.has(flag::CUBIC_EPOCH) && self.has(flag::RECOVERY) {
+            return Err("a CUBIC epoch runs during recovery (a congestion event ends it)");
         }
         Ok(())
     }
