@@ -204,6 +204,22 @@ fn an_impaired_cable_costs_retransmissions_and_checksums_catch_corruption() {
     }
 }
 
+#[test]
+fn cubic_recovers_from_loss_as_newreno_does() {
+    // The model backend only: congestion control is the engine's, the same on either NIC.
+    let r = demo_on(
+        &BACKENDS[0],
+        &["--cc", "cubic", "--loss", "0.01", "--seed", "5"],
+    );
+    let b = r.bulk.as_ref().unwrap();
+    assert!(b.counters.cable.lost > 0, "{:?}", b.counters.cable);
+    assert!(
+        b.retransmissions.segments > 0,
+        "losses were repaired: {:?}",
+        b.retransmissions
+    );
+}
+
 /// One frame of a capture, as tshark dissects it.
 #[derive(Debug)]
 struct Frame {
@@ -461,6 +477,11 @@ fn mistakes_get_clear_errors() {
     demo_fails(&["--loss", "1.5"], 1, &["loss=1.5", "probabilities 0 to 1"]);
     demo_fails(&["--offload", "gso"], 2, &["unknown offload mode `gso`"]);
     demo_fails(&["--backend", "verilog"], 2, &["model", "rtl"]);
+    demo_fails(
+        &["--cc", "vegas"],
+        2,
+        &["unknown congestion control `vegas`", "reno or cubic"],
+    );
     demo_fails(
         &["--bytes", "1M", "--pcap", "/nonexistent/dir/x.pcap"],
         1,

@@ -403,3 +403,20 @@ fn idle_restart_ends_the_epoch() {
     );
     assert_eq!(sent.len() as u32, c.tcb.initial_window(&c.cfg) / MSS);
 }
+
+#[test]
+fn congestion_control_names_parse_back() {
+    for cc in CongestionControl::ALL {
+        assert_eq!(cc.name().parse::<CongestionControl>(), Ok(cc));
+        assert_eq!(std::format!("{cc}"), cc.name());
+    }
+    assert_eq!(
+        " Reno ".parse::<CongestionControl>(),
+        Ok(CongestionControl::NewReno)
+    );
+    assert!("vegas".parse::<CongestionControl>().is_err());
+    assert_eq!(TcbConfig::RFC.congestion, CongestionControl::NewReno);
+    assert_eq!(TcbConfig::DATACENTER.congestion, CongestionControl::NewReno);
+    let (c, _) = cubic_sender(Duration::from_millis(1));
+    assert_eq!(c.tcb.congestion_control(), CongestionControl::Cubic);
+}
