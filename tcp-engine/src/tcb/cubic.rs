@@ -8,13 +8,19 @@
 //! fields and flags only; never the buffers, the timers or the sequence spaces. Slow start,
 //! recovery and the RTO's go-back-N stay NewReno's (`congestion`).
 //!
-//! # State: 8 bytes per connection
-//! * `cubic_epoch` (4 bytes): the epoch start on the 256 us clock that restart after idle
-//!   already uses (wraps after 12 days; an epoch ends at every loss, RTO and idle restart).
+//! # State: 4 bytes per connection, in what was padding
 //! * `cubic_w_max` (2 bytes): W_max in SMSS units, saturating at 65535 segments (95 MB at
 //!   MSS 1460). A window beyond that is remembered as 65535 segments: its plateau sits lower
 //!   and growth past it is convex sooner, never slower than Reno.
-//! * `cubic_k` (2 bytes): K in milliseconds (at most 55 s for the largest W_max).
+//! * `cubic_origin` (2 bytes): the time the curve reaches W_max, `t_epoch + K`, on a clock of
+//!   8.192 ms ticks (2^13 us): `W_cubic(t) = C * (t - t_epoch - K)^3 + W_max` needs no more
+//!   than that. The clock wraps after 537 s; K is at most 55 s (the largest W_max), and
+//!   every ACK in congestion avoidance keeps the origin at most 134 s in the past (where the
+//!   cubic term is 960 000 segments: the 1.5 * cwnd clamp governs long before). An offset
+//!   outside [-57 s, 134 s] can only come from an epoch left without ACKs for minutes (a
+//!   zero window): it counts as 134 s.
+//! * the flag `CUBIC_EPOCH`: an epoch runs (it ends at every congestion event and idle
+//!   restart, and starts at the next ACK in congestion avoidance).
 //! * W_est lives in `ssthresh` during congestion avoidance: it starts at the epoch's cwnd
 //!   (which is at least ssthresh there) and only grows, never beyond cwnd, so "cwnd below
 //!   ssthresh means slow start" still holds, and every congestion event sets ssthresh anew.
@@ -26,16 +32,27 @@
 //! Integer only. Byte windows: W_cubic in bytes is `W_max + 0.4 * SMSS * (t - K)^3` with t and
 //! K in seconds. K = cbrt((W_max - cwnd_epoch) / (0.4 * SMSS)) is computed once per epoch
 //! with an exact integer cube root (milliseconds: `K_ms^3 = dW * 2.5e9 / SMSS`). Per ACK,
-//! `(t - K)` is taken in milliseconds and clamped to 2^17 ms (131 s, where the cubic term is
-//! 900 000 segments and the 1.5 * cwnd clamp has long taken over).
+//! `t + SRTT - K` is taken in milliseconds (the tick clock plus SRTT).
 //!
 //! [`TcbConfig::congestion`]: super::TcbConfig::congestion
 
-use super::{Tcb, coarse, flag};
+use super::{Tcb, flag};
 use crate::time::Instant;
 
 /// Largest `|t - K|` the window function evaluates, in milliseconds.
 const MAX_OFFSET_MS: i64 = 1 << 17;
+/// The origin clock: ticks of 2^13 us (8.192 ms).
+const TICK_SHIFT: u32 = 13;
+/// Furthest the origin is kept in the past, in ticks (134 s).
+const MAX_PAST: i16 = 1 << 14;
+/// Furthest the origin can be ahead (K of the largest W_max is 55 s), in ticks (57 s).
+const MAX_AHEAD: i16 = 7000;
+
+/// The origin clock at `now` (wraps every 537 s).
+#[inline]
+pub(super) fn ticks(now: Instant) -> u16 {
+    (now.micros() >> TICK_SHIFT) as u16
+}
 
 /// The exact integer cube root: the largest `y` with `y^3 <= x`.
 ///
@@ -68,10 +85,9 @@ pub(super) fn k_millis(below: u32, smss: u32) -> u16 {
 }
 
 /// `W_cubic(t)` of RFC 9438 eq. 1 in bytes (never negative): `w_max + 0.4 * smss * (t - K)^3`
-/// with `t_us` the time since the epoch started in microseconds and `k_ms` in milliseconds.
-pub(super) fn w_cubic(w_max: u32, k_ms: u16, t_us: u64, smss: u32) -> u64 {
-    let offset_ms = (t_us.min(1 << 40) as i64 - i64::from(k_ms) * 1000) / 1000;
-    let d = offset_ms.clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+/// with `offset_us = t - K` in microseconds.
+pub(super) fn w_cubic(w_max: u32, offset_us: i64, smss: u32) -> u64 {
+    let d = (offset_us / 1000).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
     // C * d^3 in segments * 1e-9 (|d^3| < 2^51), then bytes: < 2^42 * 2^16.
     let c_cubed = d * d * d * 2 / 5;
     let delta = c_cubed / 1000 * i64::from(smss) / 1_000_000;
@@ -117,21 +133,35 @@ impl Tcb {
         (u64::from(self.flight_size()) * 7 / 10) as u32
     }
 
-    /// Starts a congestion-avoidance epoch at `clock` (256 us units) with the current cwnd as
-    /// cwnd_epoch: W_est = cwnd_epoch, K from W_max, or K = 0 and W_max = cwnd_epoch when the
-    /// window already reaches W_max (after an RTO, or growth past the old maximum).
-    fn cubic_start_epoch(&mut self, clock: u32, smss: u32) {
+    /// Starts a congestion-avoidance epoch at `now` with the current cwnd as cwnd_epoch:
+    /// W_est = cwnd_epoch, K from W_max, or K = 0 and W_max = cwnd_epoch when the window
+    /// already reaches W_max (after an RTO, or growth past the old maximum).
+    fn cubic_start_epoch(&mut self, now: Instant, smss: u32) {
         self.flags |= flag::CUBIC_EPOCH;
-        self.cubic_epoch = clock;
         self.ca_acked = 0;
         self.ssthresh = self.cwnd;
         let w_max = self.cubic_w_max_bytes(smss);
         let cwnd = u64::from(self.cwnd);
-        if w_max <= cwnd {
+        let k_ticks = if w_max <= cwnd {
             self.cubic_w_max = in_segments(cwnd, smss);
-            self.cubic_k = 0;
+            0
         } else {
-            self.cubic_k = k_millis((w_max - cwnd) as u32, smss);
+            let k_us = u64::from(k_millis((w_max - cwnd) as u32, smss)) * 1000;
+            ((k_us + (1 << (TICK_SHIFT - 1))) >> TICK_SHIFT) as u16
+        };
+        self.cubic_origin = ticks(now).wrapping_add(k_ticks);
+    }
+
+    /// `t - K` of the running epoch at `now`, in ticks, kept within [-57 s, 134 s] (module
+    /// docs): an origin further in the past moves up to 134 s before `now`.
+    pub(super) fn cubic_offset(&mut self, now: Instant) -> i16 {
+        let now = ticks(now);
+        let offset = now.wrapping_sub(self.cubic_origin) as i16;
+        if (-MAX_AHEAD..=MAX_PAST).contains(&offset) {
+            offset
+        } else {
+            self.cubic_origin = now.wrapping_sub(MAX_PAST as u16);
+            MAX_PAST
         }
     }
 
@@ -143,9 +173,8 @@ impl Tcb {
     /// applies the overall cap.
     pub(super) fn cubic_grow(&mut self, acked: u32, now: Instant) {
         let smss = self.payload_mss();
-        let clock = coarse(now);
         if !self.has(flag::CUBIC_EPOCH) {
-            self.cubic_start_epoch(clock, smss);
+            self.cubic_start_epoch(now, smss);
         }
         let w_max = self.cubic_w_max_bytes(smss);
         // The Reno-friendly estimate, kept in ssthresh (module docs).
@@ -160,16 +189,11 @@ impl Tcb {
             self.ssthresh = self.ssthresh.saturating_add(step.max(1));
         }
         // The cubic window one RTT ahead.
-        let elapsed_us = u64::from(clock.wrapping_sub(self.cubic_epoch)) << 8;
-        let t_us = elapsed_us + self.rtt.srtt().micros();
+        let offset_us = (i64::from(self.cubic_offset(now)) << TICK_SHIFT)
+            + self.rtt.srtt().micros().min(1 << 32) as i64;
         let cwnd = u64::from(self.cwnd);
-        let target = w_cubic(
-            w_max.min(u64::from(u32::MAX)) as u32,
-            self.cubic_k,
-            t_us,
-            smss,
-        )
-        .clamp(cwnd, cwnd + cwnd / 2);
+        let target = w_cubic(w_max.min(u64::from(u32::MAX)) as u32, offset_us, smss)
+            .clamp(cwnd, cwnd + cwnd / 2);
         // Rounded up: a truncated step would be lost on every ACK of a large window (a few
         // bytes each), while a rounded-up one never passes the target.
         let grow = ((target - cwnd) * u64::from(acked).min(cwnd)).div_ceil(cwnd.max(1));

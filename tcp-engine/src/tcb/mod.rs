@@ -11,9 +11,9 @@
 //! [`buffer`]); configuration lives in one shared [`TcbConfig`]. The out-of-order ranges and
 //! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
 //! parameter: most connections need one only now and then, so an endpoint lends them from a
-//! small pool. A `Tcb` is 184 bytes (a test holds it there; CUBIC's state took 8 of them),
-//! which leaves room for the endpoint's tuple, links and map share within 256 bytes per
-//! connection.
+//! small pool. A `Tcb` is 176 bytes (a test holds it to 180; CUBIC's 4 bytes sit in what was
+//! padding), which leaves room for the endpoint's tuple, links and map share within 256 bytes
+//! per connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
@@ -169,10 +169,10 @@
 //!     in congestion avoidance (the RFC sets cwnd = W_est only while W_cubic(t) < W_est);
 //!     the per-ACK increase `(target - cwnd) * acked / cwnd` is rounded up to a byte; W_max
 //!     is kept in SMSS units up to 65535 segments (95 MB at MSS 1460: a larger window is
-//!     remembered as that, so growth turns convex sooner); K in milliseconds and the epoch
-//!     on the 256 us clock of deviation 16 (an epoch ends at every loss and idle restart, so
-//!     the 12-day wrap matters only for a loss-free epoch that long, whose growth the
-//!     1.5 * cwnd clamp governs anyway). Not done: the application-limited rule of RFC 9438
+//!     remembered as that, so growth turns convex sooner); the curve's origin (epoch start
+//!     plus K) on an 8.192 ms clock, kept at most 134 s in the past (the cubic term is then
+//!     960 000 segments, far beyond the 1.5 * cwnd clamp), so an epoch that saw no ACK for
+//!     minutes (a zero window) resumes as if 134 s past the origin. Not done: the application-limited rule of RFC 9438
 //!     4.2 / RFC 7661 (neither congestion control validates cwnd), spurious-loss undo (4.9),
 //!     the beta-dependent W_max of RFC 9438 4.6 for ECN.
 
@@ -653,7 +653,7 @@ mod flag {
     ///
     /// [`TcbConfig::congestion`]: super::TcbConfig::congestion
     pub const CUBIC: u32 = 1 << 21;
-    /// A CUBIC congestion-avoidance epoch runs (`cubic_epoch`, `cubic_k` valid).
+    /// A CUBIC congestion-avoidance epoch runs (`cubic_origin` valid).
     pub const CUBIC_EPOCH: u32 = 1 << 22;
 }
 
@@ -710,15 +710,12 @@ pub struct Tcb {
     /// Bytes acknowledged since the last congestion-avoidance increase (NewReno) or the last
     /// step of the Reno-friendly estimate W_est (CUBIC).
     ca_acked: u32,
-    /// CUBIC: start of the congestion-avoidance epoch on the 256 us clock of `last_send`.
-    cubic_epoch: u32,
-    /// CUBIC: W_max in SMSS units (saturating; 0 after an RTO: the next epoch takes its
-    /// starting window).
-    cubic_w_max: u16,
-    /// CUBIC: K of the running epoch, in milliseconds.
-    cubic_k: u16,
     // --- RTT. ---
+    /// 10 bytes, 2-byte aligned.
     rtt: RttEstimator,
+    /// CUBIC: W_max in SMSS units (saturating; 0 after an RTO: the next epoch takes its
+    /// starting window). Sits where `rtt`'s padding would be.
+    cubic_w_max: u16,
     rtt_seq: SeqNum,
     /// Low 32 bits of the microsecond clock when `rtt_seq`'s segment was sent.
     rtt_start: u32,
@@ -746,6 +743,9 @@ pub struct Tcb {
     /// received since the last ACK went out (RFC 5681 4.2), so a burst of them yields as many
     /// duplicate ACKs as segments (saturates at 255).
     acks_owed: u8,
+    /// CUBIC: when the running epoch's curve reaches W_max (epoch start + K), on the 8.192 ms
+    /// clock of the `cubic` module (valid with `CUBIC_EPOCH`).
+    cubic_origin: u16,
     counters: TcbCounters,
 }
 
@@ -778,10 +778,8 @@ impl Tcb {
             ssthresh: u32::MAX,
             recover: SeqNum(0),
             ca_acked: 0,
-            cubic_epoch: 0,
-            cubic_w_max: 0,
-            cubic_k: 0,
             rtt: RttEstimator::new(),
+            cubic_w_max: 0,
             rtt_seq: SeqNum(0),
             rtt_start: 0,
             ts_recent: 0,
@@ -797,6 +795,7 @@ impl Tcb {
             keepalive_probes: 0,
             close_reason: CloseReason::None,
             acks_owed: 0,
+            cubic_origin: 0,
             counters: TcbCounters::default(),
         }
     }
@@ -1135,7 +1134,7 @@ impl Tcb {
             return Err("window scale above 14");
         }
         if !self.has(flag::CUBIC)
-            && (self.has(flag::CUBIC_EPOCH) || self.cubic_w_max != 0 || self.cubic_k != 0)
+            && (self.has(flag::CUBIC_EPOCH) || self.cubic_w_max != 0 || self.cubic_origin != 0)
         {
             return Err("CUBIC state on a NewReno connection");
         }

@@ -2,7 +2,7 @@
 //! evaluated independently in `f64`, and one sender driven round trip by round trip by a
 //! model receiver that acknowledges every segment (with SACK blocks above a hole).
 
-use super::super::cubic::{icbrt, k_millis, w_cubic};
+use super::super::cubic::{icbrt, k_millis, ticks, w_cubic};
 use super::*;
 
 /// RFC 9438: C, beta_cubic, alpha_cubic.
@@ -59,7 +59,8 @@ fn k_and_the_window_function_match_the_rfc_equations() {
         );
         let w_max_bytes = (w_max * f64::from(smss)) as u32;
         for t in [0.0, 0.5, 1.0, 2.5, k_rfc, k_rfc + 1.0, k_rfc + 7.3, 40.0] {
-            let ours = w_cubic(w_max_bytes, k, (t * 1e6) as u64, smss) as f64 / f64::from(smss);
+            let offset_us = ((t - f64::from(k) / 1000.0) * 1e6) as i64;
+            let ours = w_cubic(w_max_bytes, offset_us, smss) as f64 / f64::from(smss);
             let rfc = rfc_w_cubic(w_max, epoch, t);
             // K and t are taken in whole milliseconds: a few hundredths of a segment.
             assert!(
@@ -69,8 +70,8 @@ fn k_and_the_window_function_match_the_rfc_equations() {
         }
     }
     // Far beyond any window the function saturates instead of overflowing.
-    assert!(w_cubic(u32::MAX, 0, u64::MAX, 65535) > u64::from(u32::MAX));
-    assert_eq!(w_cubic(1000, 60_000, 0, 65535), 0);
+    assert!(w_cubic(u32::MAX, i64::MAX, 65535) > u64::from(u32::MAX));
+    assert_eq!(w_cubic(1000, -60_000_000, 65535), 0);
 }
 
 /// The receiver: the cumulative point and one out-of-order range above it.
@@ -365,12 +366,12 @@ fn timeout_takes_seven_tenths_and_restarts_with_k_zero() {
     // The go-back-N resend arrives; slow start climbs back to ssthresh.
     peer.ooo = None;
     let ssthresh = c.tcb.ssthresh();
-    while c.tcb.cwnd() < ssthresh {
+    // Slow start back to ssthresh; the first ACK beyond it starts the epoch (all of a round
+    // trip's ACKs arrive at one `now`).
+    while !c.tcb.has(flag::CUBIC_EPOCH) {
         round(&mut c, &mut peer, rtt, &[]);
     }
-    round(&mut c, &mut peer, rtt, &[]);
-    assert!(c.tcb.has(flag::CUBIC_EPOCH));
-    assert_eq!(c.tcb.cubic_k, 0, "K = 0 after a timeout");
+    assert_eq!(c.tcb.cubic_origin, ticks(c.now), "K = 0 after a timeout");
     let epoch = f64::from(c.tcb.cubic_w_max);
     assert!(
         (epoch * f64::from(MSS) - f64::from(ssthresh)).abs() <= 3.0 * f64::from(MSS),
@@ -419,4 +420,27 @@ fn congestion_control_names_parse_back() {
     assert_eq!(TcbConfig::DATACENTER.congestion, CongestionControl::NewReno);
     let (c, _) = cubic_sender(Duration::from_millis(1));
     assert_eq!(c.tcb.congestion_control(), CongestionControl::Cubic);
+}
+
+#[test]
+fn the_origin_clock_stays_in_range_over_long_epochs() {
+    let (mut c, _) = cubic_sender(Duration::from_millis(1));
+    c.tcb.flags |= flag::CUBIC_EPOCH;
+    let now = c.now;
+    // 100 s past the origin (12207 ticks of 8.192 ms) and 40 s before it: kept as they are.
+    c.tcb.cubic_origin = ticks(now).wrapping_sub(12_207);
+    assert_eq!(c.tcb.cubic_offset(now), 12_207);
+    c.tcb.cubic_origin = ticks(now).wrapping_add(4_883);
+    assert_eq!(c.tcb.cubic_offset(now), -4_883);
+    // 200 s past: the origin moves up to 134 s before now.
+    c.tcb.cubic_origin = ticks(now).wrapping_sub(24_414);
+    assert_eq!(c.tcb.cubic_offset(now), 1 << 14);
+    assert_eq!(c.tcb.cubic_origin, ticks(now).wrapping_sub(1 << 14));
+    // An hour-long epoch with an ACK every second never wraps onto the concave side, though
+    // the tick clock wraps every 537 s.
+    let mut t = now;
+    for _ in 0..3600 {
+        t += Duration::from_secs(1);
+        assert_eq!(c.tcb.cubic_offset(t), 1 << 14);
+    }
 }
