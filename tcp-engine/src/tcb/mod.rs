@@ -964,7 +964,9 @@ impl Tcb {
         self.cwnd
     }
 
-    /// Slow-start threshold in bytes.
+    /// Slow-start threshold in bytes. With CUBIC, in congestion avoidance it carries the
+    /// Reno-friendly estimate W_est (deviation 22): it rises from the epoch's starting window,
+    /// never above cwnd.
     #[inline]
     pub fn ssthresh(&self) -> u32 {
         self.ssthresh

@@ -444,3 +444,38 @@ fn the_origin_clock_stays_in_range_over_long_epochs() {
         assert_eq!(c.tcb.cubic_offset(t), 1 << 14);
     }
 }
+
+#[test]
+fn a_tail_loss_probe_reduces_to_seven_tenths() {
+    let rtt = Duration::from_millis(10);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    lose_one_at(&mut c, &mut peer, rtt, 100);
+    round(&mut c, &mut peer, rtt, &[]);
+    let w_max_before = c.tcb.cubic_w_max;
+    // A flight whose ACKs never come: the probe timeout (two SRTTs) fires before the RTO and
+    // the last segment is sent again, which counts as a loss (deviation 20).
+    let room = c.snd.capacity() - c.snd.len();
+    c.write(&vec![0x5a; room]);
+    c.send_all();
+    let (cwnd, flight) = (c.tcb.cwnd(), c.tcb.flight_size());
+    let retransmitted = c.tcb.counters().retransmitted_segments;
+    c.advance_to_deadline();
+    let probe = c.send_all();
+    assert_eq!(probe.len(), 1, "one probe");
+    assert_eq!(c.tcb.counters().retransmitted_segments, retransmitted + 1);
+    assert_eq!(c.tcb.counters().timeouts, 0, "a probe, not an RTO");
+    assert_eq!(
+        c.tcb.ssthresh(),
+        flight * 7 / 10,
+        "ssthresh = 0.7 * FlightSize"
+    );
+    assert_eq!(c.tcb.cwnd(), flight * 7 / 10);
+    assert!(
+        !c.tcb.has(flag::CUBIC_EPOCH),
+        "the epoch ends with the reduction"
+    );
+    // cwnd had not regained the W_max of the first loss: fast convergence.
+    assert!(cwnd < u32::from(w_max_before) * MSS);
+    let expect = f64::from(cwnd) * 0.85 / f64::from(MSS);
+    assert!((f64::from(c.tcb.cubic_w_max) - expect).abs() <= 0.5);
+}
