@@ -379,13 +379,19 @@ fn timeout_takes_seven_tenths_and_restarts_with_k_zero() {
     );
 }
 
-#[test]
-fn idle_restart_ends_the_epoch() {
-    let rtt = Duration::from_millis(10);
+/// A sender in congestion avoidance, an epoch running, one loss at 100 segments behind it.
+fn in_congestion_avoidance(rtt: Duration) -> (Host, Peer) {
     let (mut c, mut peer) = cubic_sender(rtt);
     lose_one_at(&mut c, &mut peer, rtt, 100);
     round(&mut c, &mut peer, rtt, &[]);
     assert!(c.tcb.has(flag::CUBIC_EPOCH));
+    (c, peer)
+}
+
+#[test]
+fn idle_restart_ends_the_epoch() {
+    let rtt = Duration::from_millis(10);
+    let (mut c, mut peer) = in_congestion_avoidance(rtt);
     // Drain: all data acknowledged, then idle for far longer than the RTO.
     while c.tcb.flight_size() > 0 {
         let sent = c.send_all();
@@ -447,10 +453,7 @@ fn the_origin_clock_stays_in_range_over_long_epochs() {
 
 #[test]
 fn a_tail_loss_probe_reduces_to_seven_tenths() {
-    let rtt = Duration::from_millis(10);
-    let (mut c, mut peer) = cubic_sender(rtt);
-    lose_one_at(&mut c, &mut peer, rtt, 100);
-    round(&mut c, &mut peer, rtt, &[]);
+    let (mut c, _) = in_congestion_avoidance(Duration::from_millis(10));
     let w_max_before = c.tcb.cubic_w_max;
     // A flight whose ACKs never come: the probe timeout (two SRTTs) fires before the RTO and
     // the last segment is sent again, which counts as a loss (deviation 20).
