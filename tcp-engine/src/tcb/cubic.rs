@@ -168,9 +168,9 @@ impl Tcb {
     /// Congestion avoidance for `acked` newly acknowledged bytes at `now` (RFC 9438 4.2 to
     /// 4.5): W_est grows by `alpha_cubic * SMSS` (alpha = 3 * (1 - beta) / (1 + beta) = 9/17;
     /// 1 SMSS once W_est reaches W_max) per cwnd of acknowledged bytes; cwnd grows by
-    /// `(target - cwnd) * acked / cwnd` (rounded up) towards `target = W_cubic(t + SRTT)` clamped to
-    /// `[cwnd, 1.5 * cwnd]`, and is at least W_est (the Reno-friendly region). The caller
-    /// applies the overall cap.
+    /// `(target - cwnd) * acked / cwnd` (rounded up) towards `target = W_cubic(t + SRTT)`
+    /// clamped to `[cwnd, 1.5 * cwnd]`, and is at least W_est (the Reno-friendly region).
+    /// The caller applies the overall cap.
     pub(super) fn cubic_grow(&mut self, acked: u32, now: Instant) {
         let smss = self.payload_mss();
         if !self.has(flag::CUBIC_EPOCH) {

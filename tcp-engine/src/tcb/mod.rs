@@ -167,14 +167,17 @@
 //!     only grows), so `ssthresh()` reports W_est there and slow start after an idle restart
 //!     climbs to W_est rather than to the last loss's ssthresh; cwnd never falls below W_est
 //!     in congestion avoidance (the RFC sets cwnd = W_est only while W_cubic(t) < W_est);
+//!     alpha_cubic becomes 1 once W_est reaches W_max (the RFC says cwnd_prior, the window
+//!     before the reduction: the two differ after fast convergence, an RTO, or an epoch that
+//!     started above the old maximum, where W_max is the epoch's starting window);
 //!     the per-ACK increase `(target - cwnd) * acked / cwnd` is rounded up to a byte; W_max
 //!     is kept in SMSS units up to 65535 segments (95 MB at MSS 1460: a larger window is
 //!     remembered as that, so growth turns convex sooner); the curve's origin (epoch start
 //!     plus K) on an 8.192 ms clock, kept at most 134 s in the past (the cubic term is then
 //!     960 000 segments, far beyond the 1.5 * cwnd clamp), so an epoch that saw no ACK for
-//!     minutes (a zero window) resumes as if 134 s past the origin. Not done: the application-limited rule of RFC 9438
-//!     4.2 / RFC 7661 (neither congestion control validates cwnd), spurious-loss undo (4.9),
-//!     the beta-dependent W_max of RFC 9438 4.6 for ECN.
+//!     minutes (a zero window) resumes as if 134 s past the origin. Not done: the
+//!     application-limited rule of RFC 9438 4.2 / RFC 7661 (neither congestion control
+//!     validates cwnd), spurious-loss undo (4.9), a response to ECN (no ECN yet).
 
 pub mod buffer;
 pub mod config;
