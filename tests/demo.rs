@@ -211,6 +211,7 @@ fn cubic_recovers_from_loss_as_newreno_does() {
         &BACKENDS[0],
         &["--cc", "cubic", "--loss", "0.01", "--seed", "5"],
     );
+    assert_eq!(r.setup.congestion, "cubic");
     let b = r.bulk.as_ref().unwrap();
     assert!(b.counters.cable.lost > 0, "{:?}", b.counters.cable);
     assert!(
@@ -444,6 +445,7 @@ fn the_text_report_and_progress() {
         "request/response: 200 transactions",
         "latency       simulated: p50",
         "result: OK (3,363,328 bytes verified, no errors)",
+        "newreno congestion control",
     ] {
         assert!(stdout.contains(needle), "`{needle}` missing:\n{stdout}");
     }
