@@ -65,6 +65,9 @@ impl core::fmt::Display for UnknownCongestionControl {
     }
 }
 
+#[cfg(feature = "std")]
+impl std::error::Error for UnknownCongestionControl {}
+
 impl core::str::FromStr for CongestionControl {
     type Err = UnknownCongestionControl;
 
