@@ -78,8 +78,8 @@ pub(super) fn icbrt(mut x: u64) -> u64 {
 /// `cbrt(below / (C * SMSS))` seconds with C = 0.4 (RFC 9438 eq. 2), saturating at
 /// `u16::MAX`.
 pub(super) fn k_millis(below: u32, smss: u32) -> u16 {
-    // K_ms^3 = below / (0.4 * smss) * 1e9 = below * 2.5e9 / smss; below < 2^31, so the
-    // product stays below 2^63.
+    // K_ms^3 = below / (0.4 * smss) * 1e9 = below * 2.5e9 / smss; below < 2^32 (W_max is
+    // at most 65535 segments of at most 65535 bytes), so the product stays below 1.1e19 < 2^64.
     let cube = u64::from(below) * 2_500_000_000 / u64::from(smss.max(1));
     icbrt(cube).min(u64::from(u16::MAX)) as u16
 }

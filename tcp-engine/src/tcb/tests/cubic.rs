@@ -482,3 +482,14 @@ fn a_tail_loss_probe_reduces_to_seven_tenths() {
     let expect = f64::from(cwnd) * 0.85 / f64::from(MSS);
     assert!((f64::from(c.tcb.cubic_w_max) - expect).abs() <= 0.5);
 }
+
+#[test]
+fn extreme_windows_stay_in_range() {
+    // The largest W_max (65535 segments of 65535 bytes) a whole window above cwnd: K is the
+    // largest there is and stays within the origin clock's range (57 s ahead).
+    let k = k_millis(u32::MAX - 65535, 65535);
+    assert!((54_000..57_000).contains(&k), "K {k} ms");
+    // MSS 64 (the smallest accepted) with a window of 2^30 bytes, far past the origin.
+    let w = w_cubic(1 << 30, 200_000_000, 64);
+    assert!(w > 1 << 30);
+}
