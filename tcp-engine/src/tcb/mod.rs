@@ -11,9 +11,9 @@
 //! [`buffer`]); configuration lives in one shared [`TcbConfig`]. The out-of-order ranges and
 //! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
 //! parameter: most connections need one only now and then, so an endpoint lends them from a
-//! small pool. A `Tcb` is 176 bytes (a test holds it to 180; CUBIC's 4 bytes sit in what was
-//! padding), which leaves room for the endpoint's tuple, links and map share within 256 bytes
-//! per connection.
+//! small pool. A `Tcb` is 176 bytes without padding (a test holds it to 180; CUBIC's 4 bytes
+//! took what was padding), which leaves room for the endpoint's tuple, links and map share
+//! within 256 bytes per connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
