@@ -145,10 +145,11 @@ impl DeviceUser<(ClientEnd, String)> for Job<'_> {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ferrotoe connect: {} -> {} over {}",
+            "ferrotoe connect: {} -> {} over {}, {} congestion control",
             std::net::Ipv4Addr::from(a.net.ip.address()),
             a.to,
-            dev.describe()
+            dev.describe(),
+            client.endpoint().tcb_config().congestion
         );
         let r = client.report(clock.now());
         out.push_str(&report_text(&r, client.state()));

@@ -20,8 +20,8 @@ use rtl_sim::nic::Backend;
 use rtl_sim::wire::impair::Impairment;
 
 use crate::bench_cmd::parse_byte_size;
-use crate::net_args::EcnArg;
-use tcp_engine::tcb::TcbConfig;
+use crate::net_args::{EcnArg, parse_congestion};
+use tcp_engine::tcb::CongestionControl;
 
 /// Bulk bytes on the model backend: about 3-6 s on the project's 2-core machines.
 const DEFAULT_BYTES_MODEL: u64 = 2 << 30;
@@ -109,6 +109,10 @@ pub struct DemoArgs {
     /// everything, deterministically. Request/response latencies assume the default.
     #[arg(long)]
     pub nic_thread: bool,
+    /// Congestion control of both hosts' connections: reno (NewReno, RFC 5681/6582) or cubic
+    /// (RFC 9438).
+    #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
+    pub cc: CongestionControl,
 }
 
 /// Runs `ferrotoe demo`.
@@ -159,21 +163,20 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
     if a.stall_timeout == 0 {
         bail!("--stall-timeout must be at least 1 second");
     }
+    let mut hosts = SimHostsConfig {
+        backend: a.backend,
+        offload: a.offload,
+        mtu: a.mtu,
+        impairment,
+        pcap: a.pcap.clone(),
+        seed: a.seed,
+        nic_thread: a.nic_thread,
+        ..defaults
+    };
+    hosts.tcb.congestion = a.cc;
+    hosts.tcb.ecn = a.ecn.into();
     Ok(DemoConfig {
-        hosts: SimHostsConfig {
-            backend: a.backend,
-            offload: a.offload,
-            mtu: a.mtu,
-            impairment,
-            pcap: a.pcap.clone(),
-            seed: a.seed,
-            nic_thread: a.nic_thread,
-            tcb: TcbConfig {
-                ecn: a.ecn.into(),
-                ..defaults.tcb
-            },
-            ..defaults
-        },
+        hosts,
         bytes: a.bytes.unwrap_or(match a.backend {
             Backend::Model => DEFAULT_BYTES_MODEL,
             Backend::Rtl => DEFAULT_BYTES_RTL,

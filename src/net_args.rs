@@ -19,7 +19,7 @@ use tcp_engine::endpoint::EndpointConfig;
 use tcp_engine::pcap::Capture;
 use tcp_engine::table::HashSecret;
 use tcp_engine::tap::{TapConfig, TapDevice, TapError};
-use tcp_engine::tcb::{EcnMode, TcbConfig};
+use tcp_engine::tcb::{CongestionControl, EcnMode, TcbConfig};
 use tcp_engine::time::Duration as EngineDuration;
 use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
@@ -97,6 +97,16 @@ pub struct NetArgs {
     /// The TUN/TAP clone device.
     #[arg(long, value_name = "PATH", default_value = tcp_engine::tap::TUN_PATH, hide = true)]
     pub tun_device: PathBuf,
+    /// Congestion control of the connections: reno (NewReno, RFC 5681/6582) or cubic (RFC
+    /// 9438, Linux's default).
+    #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
+    pub cc: CongestionControl,
+}
+
+/// Parses a `--cc` value: `reno` (or `newreno`) or `cubic`.
+pub fn parse_congestion(s: &str) -> Result<CongestionControl, String> {
+    s.parse()
+        .map_err(|_| format!("unknown congestion control `{s}`: use reno or cubic"))
 }
 
 /// Parses `ADDR/PREFIX` as a host address of its subnet.
@@ -238,7 +248,8 @@ impl NetArgs {
     }
 
     /// The endpoint's configuration over a device with `caps`: RFC behaviour with Linux's
-    /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU, ECN per `--ecn`.
+    /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU, ECN per `--ecn`, the
+    /// congestion control of `--cc`.
     pub fn endpoint_config(&self, caps: OffloadCaps) -> anyhow::Result<EndpointConfig> {
         let secret = HashSecret::from_os_random().context("reading a random secret")?;
         let mut cfg = EndpointConfig::new(self.mac(), self.ip, caps, secret);
@@ -247,6 +258,7 @@ impl NetArgs {
             rto_min: EngineDuration::from_millis(200),
             fin_wait2_timeout: Some(EngineDuration::from_secs(60)),
             ecn: self.ecn.into(),
+            congestion: self.cc,
             ..TcbConfig::RFC
         }
         .with_mtu(self.mtu);
@@ -444,6 +456,18 @@ mod tests {
         );
         assert!(parse_mac("02:aa:bb:cc:dd").is_err());
         assert!(parse_mac("02:aa:bb:cc:dd:ee:ff").is_err());
+    }
+
+    #[test]
+    fn congestion_control_names() {
+        assert_eq!(parse_congestion("reno"), Ok(CongestionControl::NewReno));
+        assert_eq!(parse_congestion("newreno"), Ok(CongestionControl::NewReno));
+        assert_eq!(parse_congestion("CUBIC"), Ok(CongestionControl::Cubic));
+        let err = parse_congestion("bbr").unwrap_err();
+        assert!(
+            err.contains("`bbr`") && err.contains("reno or cubic"),
+            "{err}"
+        );
     }
 
     #[test]

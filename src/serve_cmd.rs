@@ -116,12 +116,14 @@ impl DeviceUser<(Server, f64, String)> for Job<'_> {
         let mut server = Server::new(net.endpoint_config(caps)?, self.cfg)?;
         let list: Vec<String> = services.iter().map(|s| s.to_string()).collect();
         println!(
-            "ferrotoe serve: ready on {}, address {}/{} (MAC {}), MSS {}, services: {}{}",
+            "ferrotoe serve: ready on {}, address {}/{} (MAC {}), MSS {}, {} congestion control, \
+             services: {}{}",
             dev.describe(),
             std::net::Ipv4Addr::from(net.ip.address()),
             net.ip.prefix_len(),
             net.mac(),
             server.endpoint().tcb_config().mss,
+            server.endpoint().tcb_config().congestion,
             list.join(", "),
             if services.iter().any(|s| s.app == AppKind::Http) {
                 format!(" ({pages} pages)")

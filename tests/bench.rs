@@ -1,12 +1,13 @@
 //! `ferrotoe bench` end to end: the smoltcp baseline through the matrix runner, its table, JSON
 //! and SVG reports, the external-baseline cross-check wiring, and our engine beside smoltcp
-//! with the ratio between them. Small transfers: this checks behaviour, not speed.
+//! with the ratio between them (NewReno, and CUBIC on both). Small transfers: this checks
+//! behaviour, not speed.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use ferrotoe_benches::report::BenchReport;
-use ferrotoe_benches::workload::OffloadMode;
+use ferrotoe_benches::workload::{Congestion, OffloadMode};
 
 fn ferrotoe(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
@@ -154,12 +155,24 @@ fn the_external_baseline_runs_in_the_same_rounds_and_is_compared() {
     assert!(report.notes.iter().any(|n| n.contains("always 1 GiB")));
 }
 
-#[test]
-fn bench_runs_ferrotoe_beside_smoltcp_and_reports_the_ratio() {
+/// Runs `ferrotoe bench` with `args` plus a JSON report, checks it succeeded and returns its
+/// stdout and the report.
+fn bench_json(args: &[&str]) -> (String, BenchReport) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let out = ferrotoe(&[
-        "bench",
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    let out = ferrotoe(&all);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report = BenchReport::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (stdout, report)
+}
+
+#[test]
+fn bench_runs_ferrotoe_beside_smoltcp_and_reports_the_ratio() {
+    let (stdout, report) = bench_json(&[
         "--stacks",
         "ferrotoe,smoltcp",
         "--reps",
@@ -170,11 +183,7 @@ fn bench_runs_ferrotoe_beside_smoltcp_and_reports_the_ratio() {
         "128K",
         "--mtu",
         "1500",
-        "--json",
-        json.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     // Every offload mode for our engine, smoltcp without TSO.
     assert_eq!(
         stdout
@@ -184,7 +193,6 @@ fn bench_runs_ferrotoe_beside_smoltcp_and_reports_the_ratio() {
         3,
         "{stdout}"
     );
-    let report = BenchReport::from_json(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     let ours: Vec<_> = report
         .cells
@@ -214,6 +222,39 @@ fn bench_runs_ferrotoe_beside_smoltcp_and_reports_the_ratio() {
                 "TSO super-frames stand for several wire frames"
             );
         }
+    }
+}
+
+#[test]
+fn bench_runs_ferrotoe_with_cubic_beside_smoltcp() {
+    let (stdout, report) = bench_json(&[
+        "--stacks",
+        "ferrotoe,smoltcp",
+        "--offload",
+        "csum",
+        "--cc",
+        "cubic",
+        "--reps",
+        "1",
+        "--bytes",
+        "2M",
+        "--mtu",
+        "1500",
+    ]);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(report.workload.congestion, Congestion::Cubic);
+    for stack in ["ferrotoe", "smoltcp"] {
+        let cell = report
+            .cells
+            .iter()
+            .find(|c| c.key.stack == stack)
+            .unwrap_or_else(|| panic!("no {stack} cell:\n{stdout}"));
+        assert!(
+            cell.samples
+                .iter()
+                .all(|s| s.verified && s.bytes == 2 << 20)
+        );
     }
 }
 

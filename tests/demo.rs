@@ -243,6 +243,23 @@ fn ce_marks_on_the_cable_reduce_windows_without_retransmissions() {
     }
 }
 
+#[test]
+fn cubic_recovers_from_loss_as_newreno_does() {
+    // The model backend only: congestion control is the engine's, the same on either NIC.
+    let r = demo_on(
+        &BACKENDS[0],
+        &["--cc", "cubic", "--loss", "0.01", "--seed", "5"],
+    );
+    assert_eq!(r.setup.congestion, "cubic");
+    let b = r.bulk.as_ref().unwrap();
+    assert!(b.counters.cable.lost > 0, "{:?}", b.counters.cable);
+    assert!(
+        b.retransmissions.segments > 0,
+        "losses were repaired: {:?}",
+        b.retransmissions
+    );
+}
+
 /// One frame of a capture, as tshark dissects it.
 #[derive(Debug)]
 struct Frame {
@@ -467,6 +484,7 @@ fn the_text_report_and_progress() {
         "request/response: 200 transactions",
         "latency       simulated: p50",
         "result: OK (3,363,328 bytes verified, no errors)",
+        "newreno congestion control",
     ] {
         assert!(stdout.contains(needle), "`{needle}` missing:\n{stdout}");
     }
@@ -500,6 +518,11 @@ fn mistakes_get_clear_errors() {
     demo_fails(&["--loss", "1.5"], 1, &["loss=1.5", "probabilities 0 to 1"]);
     demo_fails(&["--offload", "gso"], 2, &["unknown offload mode `gso`"]);
     demo_fails(&["--backend", "verilog"], 2, &["model", "rtl"]);
+    demo_fails(
+        &["--cc", "vegas"],
+        2,
+        &["unknown congestion control `vegas`", "reno or cubic"],
+    );
     demo_fails(
         &["--bytes", "1M", "--pcap", "/nonexistent/dir/x.pcap"],
         1,

@@ -2,9 +2,10 @@
 //! CLI, in a namespace per test: a kernel client against `ferrotoe serve` (echo of several
 //! MiB both ways at once, chargen), and `ferrotoe connect` against a kernel server (bulk to
 //! it, bulk from it), byte-exact, with the kernel's SACK, timestamps and window scaling each
-//! on and off. The negotiated options both ends report must match the kernel's settings.
-//! With the kernel's `net.ipv4.tcp_ecn=1`, ECN (RFC 3168) is negotiated both ways (our
-//! counters say so, and the captured handshake and ECN-capable data show it).
+//! on and off, and once with CUBIC on our side. The negotiated options both ends report must
+//! match the kernel's settings. With the kernel's `net.ipv4.tcp_ecn=1`, ECN (RFC 3168) is
+//! negotiated both ways (our counters say so, and the captured handshake and ECN-capable data
+//! show it).
 //!
 //! Needs root and /dev/net/tun (fails, never skips, without them).
 
@@ -27,6 +28,12 @@ fn interop(prefix: &str, net: u8, features: Features, extra: &[&str]) {
     let mut args = vec!["--app", "echo", "--also", "chargen", "--also", "discard"];
     args.extend_from_slice(extra);
     let serve = lab.serve(&args);
+    let cc = if extra.contains(&"cubic") {
+        "cubic congestion control"
+    } else {
+        "newreno congestion control"
+    };
+    assert!(serve.ready.contains(cc), "{}", serve.ready);
     let echo = lab.spawn(move || kernel_echo(SocketAddrV4::new(ours, 7), ECHO_BYTES));
     let chargen = lab.spawn(move || kernel_chargen(SocketAddrV4::new(ours, 19), ECHO_BYTES));
     let back = echo.join().unwrap().unwrap();
@@ -79,6 +86,7 @@ fn interop(prefix: &str, net: u8, features: Features, extra: &[&str]) {
         "the kernel received the pattern exactly"
     );
     assert!(out.contains(&format!("sent {BULK_BYTES} bytes")), "{out}");
+    assert!(out.contains(cc), "{out}");
     assert!(out.contains(&lab.negotiated_phrase()), "{out}");
 
     let listener = kernel_listener(&lab, 5002);
@@ -125,6 +133,12 @@ fn tap_kernel_all_features_off() {
 #[test]
 fn tap_kernel_software_checksums_and_segmentation() {
     interop("ft-tap-sw", 45, Features::ALL_ON, &["--no-offload"]);
+}
+
+#[test]
+fn tap_kernel_with_cubic_on_our_side() {
+    // `serve` and `connect` both take `--cc`; the kernel runs its own congestion control.
+    interop("ft-tap-cubic", 47, Features::ALL_ON, &["--cc", "cubic"]);
 }
 
 #[test]

@@ -140,6 +140,11 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         &["--port 0"],
     );
     fails(
+        &serve(&[&ip[..], &["--cc", "bbr"]].concat()),
+        2,
+        &["unknown congestion control `bbr`", "reno or cubic"],
+    );
+    fails(
         &serve(&[&ip[..], &["--also", "ftp:21"]].concat()),
         2,
         &["unknown application"],

@@ -2,7 +2,8 @@
 //!
 //! `cargo run --profile perf -p ferrotoe-benches --example bulk_once -- ferrotoe csum 1500 4GiB`
 //! (arguments: stack, offload mode, MTU, bytes, repetitions, `verify` or `noverify`, `whole` or
-//! `segment`, `direct` or `buffered`; defaults ferrotoe csum 1500 1GiB 1 verify whole direct).
+//! `segment`, `direct` or `buffered`, congestion control `reno` or `cubic` (or `none` for
+//! smoltcp); defaults ferrotoe csum 1500 1GiB 1 verify whole direct reno).
 //! `segment` runs our engine over a link that segments TSO super-frames (MSS-sized frames at
 //! the receiver) instead of the benchmark's whole delivery. `buffered` turns our engine's
 //! zero-copy receive off (every byte is copied into the receive buffer and read from there);
@@ -15,7 +16,7 @@ use std::time::Instant;
 use ferrotoe_benches::ferrotoe_bulk::{FerrotoeTransfer, link};
 use ferrotoe_benches::measure::process_cpu_time;
 use ferrotoe_benches::stacks::{StackId, bulk_stack};
-use ferrotoe_benches::workload::{BulkConfig, BulkRun, OffloadMode};
+use ferrotoe_benches::workload::{BulkConfig, BulkRun, Congestion, OffloadMode};
 use tcp_engine::link::TsoDelivery;
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -25,11 +26,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let offload: OffloadMode = arg(1, "csum").parse()?;
     let mtu: u16 = arg(2, "1500").parse()?;
     let bytes = parse_bytes(&arg(3, "1GiB"))?;
+    let congestion: Congestion = arg(8, "reno").parse()?;
     let config = BulkConfig {
         bytes,
         mtu,
         offload,
         verify: arg(5, "verify") != "noverify",
+        congestion,
         ..BulkConfig::REFERENCE
     };
     let reps: u32 = arg(4, "1").parse()?;
@@ -66,7 +69,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             ""
         };
         println!(
-            "{stack}{receive} {offload} MTU {mtu}: {:.2} Gbit/s, {:.4} ns CPU/B ({:.2} Gbit/s of CPU time); \
+            "{stack}{receive} {offload} MTU {mtu} {congestion}: {:.2} Gbit/s, {:.4} ns CPU/B ({:.2} Gbit/s of CPU time); \
              {} data frames, {} reverse, {} requests, {} polls",
             bytes as f64 * 8.0 / secs / 1e9,
             cpu * 1e9 / bytes as f64,

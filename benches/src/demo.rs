@@ -172,6 +172,10 @@ pub struct DemoSetup {
     pub offload_requested: Option<OffloadMode>,
     /// IP MTU.
     pub mtu: u16,
+    /// The engines' congestion control (`newreno` or `cubic`; reports from before it was
+    /// recorded read as `newreno`).
+    #[serde(default = "newreno")]
+    pub congestion: String,
     /// Line rate of the simulated clock, bit/s.
     pub line_rate_bps: u64,
     /// The simulated NICs and cable ran on a thread of their own, beside the hosts.
@@ -185,6 +189,11 @@ pub struct DemoSetup {
     pub machine: HostInfo,
     /// Built with debug assertions (an unoptimised build: figures are not representative).
     pub debug_build: bool,
+}
+
+/// The congestion control of reports that do not name one (it was NewReno).
+fn newreno() -> String {
+    tcp_engine::tcb::CongestionControl::NewReno.name().into()
 }
 
 /// CPU time of one phase.
@@ -329,6 +338,7 @@ pub fn run_demo(
         offload: hosts.offload(),
         offload_requested: cfg.hosts.offload,
         mtu: hosts.mtu(),
+        congestion: cfg.hosts.tcb.congestion.name().into(),
         line_rate_bps: hosts.line_rate_bps(),
         nic_thread: hosts.nic_threaded(),
         cable: CableSetup::from(&cfg.hosts.impairment),
@@ -533,9 +543,10 @@ impl DemoReport {
         )?;
         writeln!(
             out,
-            "  client 198.18.0.1 <-> server 198.18.0.2, MTU {}, offload {}",
+            "  client 198.18.0.1 <-> server 198.18.0.2, MTU {}, offload {}, {} congestion control",
             s.mtu,
-            offload_words(s.offload)
+            offload_words(s.offload),
+            s.congestion
         )?;
         let c = &s.cable;
         if c.loss + c.reorder + c.duplicate + c.corrupt + c.ce_mark > 0.0 {

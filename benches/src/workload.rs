@@ -86,6 +86,16 @@ pub enum Congestion {
 }
 
 impl Congestion {
+    /// The engine's congestion control for this choice; `None` for [`Congestion::None`],
+    /// which the engine does not offer (every connection has a congestion window).
+    pub fn engine(self) -> Option<tcp_engine::tcb::CongestionControl> {
+        match self {
+            Congestion::None => None,
+            Congestion::Reno => Some(tcp_engine::tcb::CongestionControl::NewReno),
+            Congestion::Cubic => Some(tcp_engine::tcb::CongestionControl::Cubic),
+        }
+    }
+
     /// The name used on the command line, in tables and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {

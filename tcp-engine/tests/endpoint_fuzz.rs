@@ -20,7 +20,7 @@ use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
 use tcp_engine::table::SlotKey;
-use tcp_engine::tcb::{EcnMode, TcbConfig};
+use tcp_engine::tcb::{CongestionControl, EcnMode, TcbConfig};
 use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
 use tcp_engine::wire::{
@@ -556,11 +556,16 @@ impl Fuzz {
     }
 }
 
-fn run(caps: OffloadCaps, ecn: EcnMode, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(caps: OffloadCaps, ecn: EcnMode, cubic: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let tcb = TcbConfig {
         rto_min: Duration::from_millis(1),
         rto_initial: Duration::from_millis(20),
         ecn,
+        congestion: if cubic {
+            CongestionControl::Cubic
+        } else {
+            CongestionControl::NewReno
+        },
         ..TcbConfig::DATACENTER
     };
     let mut f = Fuzz {
@@ -611,16 +616,18 @@ proptest! {
     #[test]
     fn arbitrary_frames_and_calls_software(
         ecn in ecn_mode(),
+        cubic in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(OffloadCaps::none(1514), ecn, ops)?;
+        run(OffloadCaps::none(1514), ecn, cubic, ops)?;
     }
 
     #[test]
     fn arbitrary_frames_and_calls_tso(
         ecn in ecn_mode(),
+        cubic in any::<bool>(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(offload_caps(1500, true), ecn, ops)?;
+        run(offload_caps(1500, true), ecn, cubic, ops)?;
     }
 }

@@ -2,7 +2,7 @@
 //! server, data both ways at once on one connection, 1 % loss plus reordering and corruption in
 //! both directions. smoltcp checks every checksum itself; our side runs once with software
 //! checksums and once with checksum offload and TSO (the link's NIC model segments for
-//! smoltcp, as a real NIC would).
+//! smoltcp, as a real NIC would), with NewReno on both sides; a third run has CUBIC on both.
 
 mod common;
 
@@ -15,7 +15,7 @@ use tcp_engine::device::{FrameDevice, OffloadCaps, TxMeta};
 use tcp_engine::endpoint::Buffers;
 use tcp_engine::link::{Impairments, LinkConfig, LinkEnd, Loss, SimClock, offload_caps, pair};
 use tcp_engine::table::SlotKey;
-use tcp_engine::tcb::{Events, State, TcbConfig};
+use tcp_engine::tcb::{self as tcb, Events, State, TcbConfig};
 use tcp_engine::time::{Duration, Instant};
 
 /// smoltcp's view of a link end.
@@ -133,18 +133,24 @@ impl Smol<'_> {
     }
 }
 
-fn smol_socket() -> tcp::Socket<'static> {
+fn smol_socket(cc: CongestionControl) -> tcp::Socket<'static> {
     let mut s = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; 256 << 10]),
         tcp::SocketBuffer::new(vec![0; 256 << 10]),
     );
-    s.set_congestion_control(CongestionControl::Reno);
+    s.set_congestion_control(cc);
     s
 }
 
 /// Our endpoint (host 1) and smoltcp (host 2) over a link with 1 % loss, reordering and
-/// corruption both ways; `we_connect` chooses who opens.
-fn interop(our_caps: OffloadCaps, we_connect: bool, seed: u64) {
+/// corruption both ways; `we_connect` chooses who opens, `cubic` puts both on CUBIC (else
+/// NewReno and smoltcp's Reno).
+fn interop(our_caps: OffloadCaps, we_connect: bool, cubic: bool, seed: u64) {
+    let (ours, theirs) = if cubic {
+        (tcb::CongestionControl::Cubic, CongestionControl::Cubic)
+    } else {
+        (tcb::CongestionControl::NewReno, CongestionControl::Reno)
+    };
     let clock = SimClock::new();
     clock.set_us(1_000_000);
     let mut link = LinkConfig::new(our_caps).impaired(Impairments {
@@ -160,6 +166,7 @@ fn interop(our_caps: OffloadCaps, we_connect: bool, seed: u64) {
     let (mut dev_a, dev_b) = pair(&link, &clock).unwrap();
     let tcb = TcbConfig {
         rto_min: Duration::from_millis(10),
+        congestion: ours,
         ..TcbConfig::RFC
     };
     let mut ep: Ep = host(1, our_caps, tcb, 4);
@@ -173,7 +180,7 @@ fn interop(our_caps: OffloadCaps, we_connect: bool, seed: u64) {
     });
     let mut storage = [SocketStorage::EMPTY; 1];
     let mut sockets = SocketSet::new(&mut storage[..]);
-    let mut socket = smol_socket();
+    let mut socket = smol_socket(theirs);
     let mut key: Option<SlotKey> = None;
     if we_connect {
         socket.listen(PORT).unwrap();
@@ -269,6 +276,7 @@ fn interop(our_caps: OffloadCaps, we_connect: bool, seed: u64) {
     }
     ep.check_invariants().unwrap();
     let k = key.unwrap();
+    assert_eq!(ep.tcb(k).unwrap().congestion_control(), ours);
     let counters = *ep.tcb(k).unwrap().counters();
     println!(
         "{:?} simulated; our counters {counters:?}; link a->b {:?} b->a {:?}",
@@ -282,10 +290,15 @@ fn interop(our_caps: OffloadCaps, we_connect: bool, seed: u64) {
 
 #[test]
 fn we_connect_to_smoltcp_software_checksums() {
-    interop(OffloadCaps::none(1514), true, 11);
+    interop(OffloadCaps::none(1514), true, false, 11);
 }
 
 #[test]
 fn smoltcp_connects_to_us_with_checksum_offload_and_tso() {
-    interop(offload_caps(1500, true), false, 12);
+    interop(offload_caps(1500, true), false, false, 12);
+}
+
+#[test]
+fn we_connect_to_smoltcp_both_on_cubic_with_tso() {
+    interop(offload_caps(1500, true), true, true, 13);
 }

@@ -100,14 +100,15 @@ impl BulkStack for FerrotoeBulk {
 
     fn supports(&self, config: &BulkConfig) -> Result<(), Unsupported> {
         let reason = match (config.congestion, config.backend) {
-            (Congestion::None | Congestion::Cubic, _) => {
-                "the engine implements NewReno (RFC 5681/6582) only: run with --cc reno"
+            (Congestion::None, _) => {
+                "the engine always runs a congestion window (NewReno or CUBIC): run with \
+                 --cc reno or --cc cubic"
             }
             // Two simulated hosts (engine + driver + simulated NIC) joined by a cable.
-            (Congestion::Reno, Backend::Model | Backend::Rtl) => {
+            (Congestion::Reno | Congestion::Cubic, Backend::Model | Backend::Rtl) => {
                 return crate::sim_hosts::FerrotoeSimBulk.supports(config);
             }
-            (Congestion::Reno, Backend::Link) => return Ok(()),
+            (Congestion::Reno | Congestion::Cubic, Backend::Link) => return Ok(()),
         };
         Err(Unsupported {
             stack: NAME.into(),
@@ -139,10 +140,12 @@ fn transfer_error(detail: String) -> BulkError {
 
 /// The connection settings of both ends for `config`: the RFC defaults (window scaling,
 /// timestamps, SACK, 40 ms delayed ACK with an ACK at least every second full segment), the
-/// MSS of the MTU and Nagle as asked.
+/// MSS of the MTU, Nagle and the congestion control as asked (NewReno for
+/// [`Congestion::None`], which [`FerrotoeBulk::supports`] refuses).
 pub fn tcb_config(config: &BulkConfig) -> TcbConfig {
     TcbConfig {
         nagle: config.nagle,
+        congestion: config.congestion.engine().unwrap_or_default(),
         ..TcbConfig::RFC.with_mtu(config.mtu)
     }
 }
@@ -469,9 +472,13 @@ mod tests {
         // The workload loop over an impaired link: lost and corrupted frames are recovered by
         // the engine (checksums verified in software, or by the link's "NIC" for corrupted
         // frames when offloaded) and the application still sees the exact pattern.
-        for offload in [OffloadMode::None, OffloadMode::Csum] {
+        for (offload, congestion) in [
+            (OffloadMode::None, Congestion::Reno),
+            (OffloadMode::Csum, Congestion::Cubic),
+        ] {
             let config = BulkConfig {
                 offload,
+                congestion,
                 ..small(1 << 20)
             };
             let mut link = link::link_config(&config);
@@ -501,12 +508,21 @@ mod tests {
         let stack = FerrotoeBulk;
         let err = stack
             .supports(&BulkConfig {
-                congestion: Congestion::Cubic,
+                congestion: Congestion::None,
                 ..BulkConfig::REFERENCE
             })
             .unwrap_err();
-        assert!(err.reason.contains("NewReno"), "{err}");
+        assert!(err.reason.contains("--cc cubic"), "{err}");
         stack.supports(&BulkConfig::REFERENCE).unwrap();
+        let cubic = BulkConfig {
+            congestion: Congestion::Cubic,
+            ..BulkConfig::REFERENCE
+        };
+        stack.supports(&cubic).unwrap();
+        assert_eq!(
+            tcb_config(&cubic).congestion,
+            tcp_engine::tcb::CongestionControl::Cubic
+        );
         // The simulated-NIC backends are the two simulated hosts' workload, with its verdict.
         for backend in [Backend::Model, Backend::Rtl] {
             let config = BulkConfig {

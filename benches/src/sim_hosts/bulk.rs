@@ -29,7 +29,7 @@ use super::{
 };
 use crate::pattern::Pattern;
 use crate::workload::{
-    Backend, BulkConfig, BulkCounts, BulkError, BulkRun, BulkStack, Congestion, Unsupported,
+    Backend, BulkConfig, BulkCounts, BulkError, BulkRun, BulkStack, Unsupported,
 };
 
 /// The stack's name in benchmark reports and errors.
@@ -360,15 +360,16 @@ impl FerrotoeSimBulk {
                 });
             }
         };
-        if config.congestion != Congestion::Reno {
+        let Some(congestion) = config.congestion.engine() else {
             return Err(Unsupported {
                 stack: STACK.into(),
                 reason: format!(
-                    "the engine implements NewReno only (asked for {})",
+                    "the engine always runs a congestion window (asked for {}): use --cc \
+                     reno or --cc cubic",
                     config.congestion
                 ),
             });
-        }
+        };
         let mut cfg = SimHostsConfig {
             backend,
             offload: Some(config.offload),
@@ -377,6 +378,7 @@ impl FerrotoeSimBulk {
             ..SimHostsConfig::new()
         };
         cfg.tcb.nagle = config.nagle;
+        cfg.tcb.congestion = congestion;
         cfg.nic_thread = config.nic_thread;
         if let Some(burst) = config.rx_burst {
             cfg.rx_burst = burst as usize;

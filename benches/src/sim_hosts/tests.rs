@@ -333,7 +333,12 @@ fn the_benchmark_runs_the_model_backend_and_skips_what_it_cannot() {
             .workload
             .config(1500, OffloadMode::Csum, Backend::Model)
     };
-    assert!(FerrotoeSimBulk.supports(&cubic).is_err());
+    FerrotoeSimBulk.supports(&cubic).unwrap();
+    let none = BulkConfig {
+        congestion: crate::workload::Congestion::None,
+        ..cubic
+    };
+    assert!(FerrotoeSimBulk.supports(&none).is_err());
     let rtl = plan.workload.config(1500, OffloadMode::Tso, Backend::Rtl);
     match build_core(NicBackend::Rtl, DeviceConfig::REFERENCE) {
         Ok(_) => FerrotoeSimBulk.supports(&rtl).unwrap(),

@@ -136,9 +136,10 @@
 //!
 //! # Memory per connection
 //! [`Endpoint::engine_bytes_per_connection`] adds up what one connection costs the engine,
-//! buffers excluded: the slot (the 176-byte `Tcb`, the tuple, timer and queue links, flags, and
-//! the slot map's generation: 216 bytes), the tuple map's buckets shared out at its maximum
-//! load (26.7 bytes) and the pool of loss-recovery states shared out (5.3 bytes by default).
+//! buffers excluded: the slot (the 176-byte `Tcb`, CUBIC's state included, the tuple, timer
+//! and queue links, flags, and the slot map's generation: 216 bytes), the tuple map's buckets
+//! shared out at its maximum load (26.7 bytes) and the pool of loss-recovery states shared out
+//! (5.3 bytes by default).
 //! A loss state ([`LossState`]: out-of-order ranges and SACK scoreboard, 80 bytes) is lent
 //! to a connection only while it holds out-of-order data or recovers with SACK, and taken
 //! back after; when the pool is empty a connection does without (counted in

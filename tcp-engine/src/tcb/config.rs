@@ -32,6 +32,72 @@ pub enum EcnMode {
     On,
 }
 
+/// The congestion-control algorithm of every connection of an endpoint (chosen when a
+/// connection is created: a connection keeps its algorithm for its lifetime).
+///
+/// Both share slow start (RFC 3465 byte counting, L = 2 SMSS), RFC 6675 SACK recovery (or
+/// NewReno recovery without SACK), the tail loss probe and the RTO; they differ in the
+/// multiplicative decrease and in congestion-avoidance growth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CongestionControl {
+    /// NewReno (RFC 5681, 6582): halve on loss, one SMSS per round trip in congestion
+    /// avoidance. The default: its behaviour is what the engine's exact-segment tests pin.
+    #[default]
+    NewReno,
+    /// CUBIC (RFC 9438): reduce to 0.7 on loss, grow along `C * (t - K)^3 + W_max` with
+    /// C = 0.4 (or at least as fast as Reno would, the Reno-friendly region), fast
+    /// convergence. Linux's default; the better choice for long or fast paths.
+    Cubic,
+}
+
+impl CongestionControl {
+    /// Every algorithm, in declaration order.
+    pub const ALL: [CongestionControl; 2] = [CongestionControl::NewReno, CongestionControl::Cubic];
+
+    /// A short lowercase name (`"newreno"`, `"cubic"`), as [`str::parse`] accepts it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            CongestionControl::NewReno => "newreno",
+            CongestionControl::Cubic => "cubic",
+        }
+    }
+}
+
+impl core::fmt::Display for CongestionControl {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name [`CongestionControl`]'s `FromStr` does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownCongestionControl;
+
+impl core::fmt::Display for UnknownCongestionControl {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("unknown congestion control: use newreno (or reno) or cubic")
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for UnknownCongestionControl {}
+
+impl core::str::FromStr for CongestionControl {
+    type Err = UnknownCongestionControl;
+
+    /// `newreno` or `reno`, `cubic` (ASCII case ignored).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("newreno") || s.eq_ignore_ascii_case("reno") {
+            Ok(CongestionControl::NewReno)
+        } else if s.eq_ignore_ascii_case("cubic") {
+            Ok(CongestionControl::Cubic)
+        } else {
+            Err(UnknownCongestionControl)
+        }
+    }
+}
+
 /// How every connection of an endpoint behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcbConfig {
@@ -89,12 +155,15 @@ pub struct TcbConfig {
     /// a SYN timeout (Linux chose the same default for the same reason). Data-center fabrics
     /// whose switches mark should say [`EcnMode::On`].
     pub ecn: EcnMode,
+    /// Congestion control of the connections created under this config (a connection keeps
+    /// the algorithm it was created with).
+    pub congestion: CongestionControl,
 }
 
 impl TcbConfig {
     /// RFC defaults: 1 s minimum RTO, 40 ms delayed ACK, Nagle on, window scaling,
     /// timestamps and SACK offered, IW10, 60 s TIME-WAIT, no keepalive, MSS 1460, ECN
-    /// accepted but not asked for.
+    /// accepted but not asked for, NewReno (select CUBIC with [`TcbConfig::with_congestion`]).
     pub const RFC: TcbConfig = TcbConfig {
         mss: 1460,
         rto_initial: Duration::from_secs(1),
@@ -117,6 +186,7 @@ impl TcbConfig {
         challenge_ack_interval: Duration::from_secs(1),
         tso: None,
         ecn: EcnMode::Accept,
+        congestion: CongestionControl::NewReno,
     };
 
     /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed
@@ -135,6 +205,12 @@ impl TcbConfig {
     /// This config with the MSS derived from an IPv4 MTU (MTU - 40, at least 64).
     pub const fn with_mtu(mut self, mtu: u16) -> TcbConfig {
         self.mss = if mtu > 104 { mtu - 40 } else { 64 };
+        self
+    }
+
+    /// This config with congestion control `cc`.
+    pub const fn with_congestion(mut self, cc: CongestionControl) -> TcbConfig {
+        self.congestion = cc;
         self
     }
 

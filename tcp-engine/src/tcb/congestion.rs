@@ -2,6 +2,13 @@
 //! 6928) with RFC 6675 SACK recovery, the retransmission/persist/keepalive/TIME-WAIT
 //! deadlines and what happens when they expire.
 //!
+//! Slow start, loss detection, recovery and the timers are the same for both congestion
+//! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
+//! a congestion event, growth in congestion avoidance) a CUBIC connection (flag `CUBIC`)
+//! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart. The choice
+//! is one flag test on the congestion-avoidance and loss paths only: slow start, header
+//! prediction and GRO never look at it.
+//!
 //! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
 //! recovery flags, never the buffers or the receive side.
 
@@ -116,7 +123,7 @@ impl Tcb {
     /// (RFC 6298 5.3: recovery that makes progress is never cut short by the timer), in
     /// NewReno recovery only on the first partial ACK (RFC 6582's Impatient variant: holes
     /// repaired one per round trip give way to a timeout rather than take many round trips).
-    pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState) -> bool {
+    pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState, now: Instant) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
             if self.snd_una.ge(self.recover) {
@@ -158,6 +165,9 @@ impl Tcb {
         if self.cwnd < self.ssthresh {
             // Slow start, RFC 3465 byte counting with L = 2 SMSS.
             self.cwnd = self.cwnd.saturating_add(acked.min(2 * smss));
+        } else if self.has(flag::CUBIC) {
+            self.cubic_grow(acked, now);
+            self.ssthresh = self.ssthresh.min(MAX_CWND);
         } else {
             // Congestion avoidance: one SMSS per cwnd of acknowledged bytes.
             self.ca_acked = self.ca_acked.saturating_add(acked);
@@ -212,9 +222,22 @@ impl Tcb {
         }
     }
 
+    /// The slow-start threshold after a congestion event detected by fast retransmit, SACK or
+    /// a tail loss probe, with `cwnd` still the window before it: `FlightSize / 2` (RFC 5681
+    /// eq. 4) or, with CUBIC, `FlightSize * 0.7` (RFC 9438 4.6, which also records W_max),
+    /// at least 2 SMSS.
+    pub(super) fn loss_ssthresh(&mut self) -> u32 {
+        let reduced = if self.has(flag::CUBIC) {
+            self.cubic_on_loss()
+        } else {
+            self.flight_size() / 2
+        };
+        reduced.max(2 * self.payload_mss())
+    }
+
     fn enter_recovery(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
-        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.ssthresh = self.loss_ssthresh();
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
@@ -231,10 +254,16 @@ impl Tcb {
     }
 
     /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
-    /// resends from SND.UNA.
+    /// resends from SND.UNA; ssthresh is `FlightSize / 2`, with CUBIC `FlightSize * 0.7`
+    /// and a new epoch with K = 0 (RFC 9438 4.8).
     fn cc_on_timeout(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
-        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        let reduced = if self.has(flag::CUBIC) {
+            self.cubic_on_timeout()
+        } else {
+            self.flight_size() / 2
+        };
+        self.ssthresh = reduced.max(2 * smss);
         self.cwnd = smss;
         self.recover = self.snd_max;
         self.flags &= !(flag::RECOVERY
@@ -419,6 +448,8 @@ impl Tcb {
                 let idle = u64::from(coarse(now).wrapping_sub(self.last_send)) << 8;
                 if idle > self.rtt.rto(cfg).micros() {
                     self.cwnd = self.cwnd.min(self.initial_window(cfg));
+                    // A CUBIC epoch restarts with the window (never set for NewReno).
+                    self.flags &= !flag::CUBIC_EPOCH;
                 }
             }
         } else if self.rtx_at == NEVER {

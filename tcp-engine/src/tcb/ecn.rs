@@ -184,15 +184,14 @@ impl Tcb {
     }
 
     /// The window reduction for a congestion signal that needs no retransmission (an ECN
-    /// echo): `ssthresh = max(FlightSize / 2, 2 SMSS)`, `cwnd = ssthresh` (never raised), and
-    /// the reduction covers the data sent so far (`recover = SND.MAX`): no further reduction
+    /// echo): the multiplicative decrease of a loss ([`Tcb::loss_ssthresh`]:
+    /// `max(FlightSize / 2, 2 SMSS)`, with CUBIC `FlightSize * 0.7` and W_max recorded, as
+    /// RFC 9438 4.6 asks for an ECN echo), `cwnd = ssthresh` (never raised), and the
+    /// reduction covers the data sent so far (`recover = SND.MAX`): no further reduction
     /// until SND.UNA passes it. The next new data segment carries CWR.
-    ///
-    /// The one place an ECN echo changes the window: a congestion controller with another
-    /// multiplicative decrease (CUBIC's 0.7) changes it here.
     pub(super) fn reduce_for_congestion_signal(&mut self) {
         let smss = self.payload_mss();
-        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.ssthresh = self.loss_ssthresh();
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;

@@ -511,7 +511,7 @@ impl Tcb {
         self.rtt.reset_backoff();
         // An ACK of new data ends a tail loss probe episode (RFC 8985 7.4).
         self.flags &= !flag::TLP_OUT;
-        let restart = self.cc_on_new_ack(acked, loss);
+        let restart = self.cc_on_new_ack(acked, loss, now);
         loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
             if !self.has(flag::PERSIST) {

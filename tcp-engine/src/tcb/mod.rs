@@ -11,8 +11,9 @@
 //! [`buffer`]); configuration lives in one shared [`TcbConfig`]. The out-of-order ranges and
 //! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
 //! parameter: most connections need one only now and then, so an endpoint lends them from a
-//! small pool. A `Tcb` is 176 bytes (a test holds it to 180), which leaves room for the
-//! endpoint's tuple, links and map share within 256 bytes per connection.
+//! small pool. A `Tcb` is 176 bytes without padding (a test holds it to 180; CUBIC's 4 bytes
+//! took what was padding), which leaves room for the endpoint's tuple, links and map share
+//! within 256 bytes per connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
@@ -57,6 +58,15 @@
 //!   SND.UNA while data is outstanding), fast recovery with the `recover` point, partial ACKs
 //!   retransmitting the next hole with the timer reset on the first one, Limited Transmit on
 //!   the first two duplicates, IW10 (one segment after a lost SYN), restart after idle.
+//!   The default congestion control ([`CongestionControl::NewReno`]).
+//! * **RFC 9438 CUBIC** when [`TcbConfig::congestion`] selects it (private module `cubic`): the
+//!   same slow start, loss detection, recovery and timers, with beta_cubic = 0.7 at every
+//!   congestion event (fast retransmit, SACK recovery entry, the tail loss probe's response,
+//!   the RTO), fast convergence, congestion-avoidance growth towards
+//!   `W_cubic(t + SRTT) = C * (t + SRTT - K)^3 + W_max` (C = 0.4) clamped to
+//!   `[cwnd, 1.5 * cwnd]`, the Reno-friendly estimate W_est (alpha_cubic = 9/17, 1 once it
+//!   reaches W_max), K = 0 and W_max = the window at the first epoch after an RTO, and a new
+//!   epoch after an idle restart.
 //! * **RFC 7323** window scaling (shift chosen from the receive buffer's capacity) and
 //!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
@@ -88,8 +98,9 @@
 //!   segment (the general parser reports the IPv4 mark as [`TcpFlags::IP_CE`]; the fast
 //!   parser, header prediction and GRO leave such segments to it) makes every segment carry
 //!   ECE until the peer's CWR, and its first mark is acknowledged at once (as Linux's
-//!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh = max(FlightSize/2,
-//!   2 SMSS)`, `cwnd = ssthresh`) without retransmitting, once per window of data (until
+//!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh =
+//!   max(FlightSize / 2, 2 SMSS)`, with CUBIC 0.7, `cwnd = ssthresh`) without
+//!   retransmitting, once per window of data (until
 //!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
 //!   it has gone out) and never during loss recovery; after any reduction the next new data
 //!   segment carries CWR, on one wire segment. See `ecn.rs`.
@@ -140,7 +151,8 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no PRR, no D-SACK, no Accurate ECN (RFC 9768) and no ECN nonce.
+//!     RACK, no PRR, no D-SACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++
+//!     (RFC 9406) for either congestion control.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -173,10 +185,28 @@
 //!     not echoed (RFC 3168 marks only data ECN-capable). The window is never raised by a
 //!     reduction (`cwnd = min(cwnd, ssthresh)`). No per-connection ECN counters: the
 //!     endpoint counts marks, reductions and ECN connections (a `Tcb` has no room for more).
+//! 23. CUBIC (RFC 9438), where it departs from the RFC: W_est is kept in `ssthresh` during
+//!     congestion avoidance (it starts at cwnd_epoch, which is at least ssthresh there, and
+//!     only grows), so `ssthresh()` reports W_est there and slow start after an idle restart
+//!     climbs to W_est rather than to the last loss's ssthresh; cwnd never falls below W_est
+//!     in congestion avoidance (the RFC sets cwnd = W_est only while W_cubic(t) < W_est);
+//!     alpha_cubic becomes 1 once W_est reaches W_max (the RFC says cwnd_prior, the window
+//!     before the reduction: the two differ after fast convergence, an RTO, or an epoch that
+//!     started above the old maximum, where W_max is the epoch's starting window);
+//!     the per-ACK increase `(target - cwnd) * acked / cwnd` is rounded up to a byte; W_max
+//!     is kept in SMSS units up to 65535 segments (95 MB at MSS 1460: a larger window is
+//!     remembered as that, so growth turns convex sooner); the curve's origin (epoch start
+//!     plus K) on an 8.192 ms clock, kept at most 134 s in the past (the cubic term is then
+//!     960 000 segments, far beyond the 1.5 * cwnd clamp), so an epoch that saw no ACK for
+//!     minutes (a zero window) resumes as if 134 s past the origin. Not done: the
+//!     application-limited rule of RFC 9438 4.2 / RFC 7661 (neither congestion control
+//!     validates cwnd), spurious-loss undo (4.9). An ECN echo reduces the window as a loss does
+//!     (0.7, W_max recorded, RFC 9438 4.6).
 
 pub mod buffer;
 pub mod config;
 mod congestion;
+mod cubic;
 mod ecn;
 mod input;
 mod output;
@@ -189,7 +219,8 @@ pub mod scoreboard;
 mod tests;
 
 pub use buffer::{RecvBuffer, RingBuffer, SendBuffer};
-pub use config::{EcnMode, Keepalive, TcbConfig};
+pub use config::{CongestionControl, EcnMode, Keepalive, TcbConfig, UnknownCongestionControl};
+
 pub use ecn::EcnEvents;
 
 use crate::segment::{TcpFlags, TcpHeader};
@@ -661,6 +692,12 @@ mod flag {
     pub const ECE_DUE: u32 = 1 << 22;
     /// The congestion window was reduced: the next new data segment carries CWR.
     pub const CWR_DUE: u32 = 1 << 23;
+    /// Congestion control is CUBIC (set at creation from [`TcbConfig::congestion`]).
+    ///
+    /// [`TcbConfig::congestion`]: super::TcbConfig::congestion
+    pub const CUBIC: u32 = 1 << 24;
+    /// A CUBIC congestion-avoidance epoch runs (`cubic_origin` valid).
+    pub const CUBIC_EPOCH: u32 = 1 << 25;
 }
 
 const NEVER: u64 = u64::MAX;
@@ -713,10 +750,15 @@ pub struct Tcb {
     cwnd: u32,
     ssthresh: u32,
     recover: SeqNum,
-    /// Bytes acknowledged since the last congestion-avoidance increase.
+    /// Bytes acknowledged since the last congestion-avoidance increase (NewReno) or the last
+    /// step of the Reno-friendly estimate W_est (CUBIC).
     ca_acked: u32,
     // --- RTT. ---
+    /// 10 bytes, 2-byte aligned.
     rtt: RttEstimator,
+    /// CUBIC: W_max in SMSS units (saturating; 0 after an RTO: the next epoch takes its
+    /// starting window). Sits where `rtt`'s padding would be.
+    cubic_w_max: u16,
     rtt_seq: SeqNum,
     /// Low 32 bits of the microsecond clock when `rtt_seq`'s segment was sent.
     rtt_start: u32,
@@ -744,6 +786,9 @@ pub struct Tcb {
     /// received since the last ACK went out (RFC 5681 4.2), so a burst of them yields as many
     /// duplicate ACKs as segments (saturates at 255).
     acks_owed: u8,
+    /// CUBIC: when the running epoch's curve reaches W_max (epoch start + K), on the 8.192 ms
+    /// clock of the `cubic` module (valid with `CUBIC_EPOCH`).
+    cubic_origin: u16,
     counters: TcbCounters,
 }
 
@@ -762,7 +807,10 @@ impl Tcb {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             rcv_acked: SeqNum(0),
-            flags: 0,
+            flags: match cfg.congestion {
+                CongestionControl::NewReno => 0,
+                CongestionControl::Cubic => flag::CUBIC,
+            },
             state,
             snd_wscale: 0,
             rcv_wscale: 0,
@@ -774,6 +822,7 @@ impl Tcb {
             recover: SeqNum(0),
             ca_acked: 0,
             rtt: RttEstimator::new(),
+            cubic_w_max: 0,
             rtt_seq: SeqNum(0),
             rtt_start: 0,
             ts_recent: 0,
@@ -789,6 +838,7 @@ impl Tcb {
             keepalive_probes: 0,
             close_reason: CloseReason::None,
             acks_owed: 0,
+            cubic_origin: 0,
             counters: TcbCounters::default(),
         }
     }
@@ -959,10 +1009,23 @@ impl Tcb {
         self.cwnd
     }
 
-    /// Slow-start threshold in bytes.
+    /// Slow-start threshold in bytes. With CUBIC, in congestion avoidance it carries the
+    /// Reno-friendly estimate W_est (deviation 22): it rises from the epoch's starting window,
+    /// never above cwnd.
     #[inline]
     pub fn ssthresh(&self) -> u32 {
         self.ssthresh
+    }
+
+    /// The congestion control this connection runs (the endpoint's
+    /// [`TcbConfig::congestion`] when it was created).
+    #[inline]
+    pub fn congestion_control(&self) -> CongestionControl {
+        if self.has(flag::CUBIC) {
+            CongestionControl::Cubic
+        } else {
+            CongestionControl::NewReno
+        }
     }
 
     /// Whether the connection is in fast recovery.
@@ -1117,6 +1180,14 @@ impl Tcb {
         if self.rcv_wscale > 14 || self.snd_wscale > 14 {
             return Err("window scale above 14");
         }
+        if !self.has(flag::CUBIC)
+            && (self.has(flag::CUBIC_EPOCH) || self.cubic_w_max != 0 || self.cubic_origin != 0)
+        {
+            return Err("CUBIC state on a NewReno connection");
+        }
+        if self.has(flag::CUBIC_EPOCH) && self.has(flag::RECOVERY) {
+            return Err("a CUBIC epoch runs during recovery (a congestion event ends it)");
+        }
         Ok(())
     }
 
@@ -1151,7 +1222,7 @@ impl Tcb {
         self.stop_rtx_timer();
         self.delack_at = NEVER;
         self.aux_at = NEVER;
-        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT;
+        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT | flag::CUBIC;
         self.acks_owed = 0;
     }
 

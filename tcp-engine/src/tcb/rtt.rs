@@ -7,7 +7,11 @@ use super::config::TcbConfig;
 use crate::time::Duration;
 
 /// SRTT/RTTVAR/RTO in microseconds (`u32`: RTTs up to 71 minutes).
+///
+/// Packed to 2-byte alignment: 10 bytes instead of 12, so the `Tcb` puts a 2-byte field
+/// where padding would be (fields are only ever read and written by value).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed(2))]
 pub(crate) struct RttEstimator {
     /// Smoothed RTT; 0 until the first sample.
     srtt: u32,

@@ -57,7 +57,11 @@ fn shape(segs: &[(Seg, bool)]) -> Vec<(u32, u32, TcpFlags, usize, bool)> {
 
 /// A client (ISS `ISS`) established with ECN: its SYN asked, the peer's SYN-ACK agreed.
 fn ecn_client(snd_cap: usize, rcv_cap: usize) -> Host {
-    let cfg = with_ecn(EcnMode::On);
+    ecn_client_with(with_ecn(EcnMode::On), snd_cap, rcv_cap)
+}
+
+/// [`ecn_client`] under `cfg` (which asks for ECN).
+fn ecn_client_with(cfg: TcbConfig, snd_cap: usize, rcv_cap: usize) -> Host {
     let mut c = Host::client(cfg, ISS, snd_cap, rcv_cap);
     let syn = send_all_ect(&mut c);
     assert_eq!(shape(&syn), [(ISS, 0, SYN | ECE | CWR, 0, false)]);
@@ -438,6 +442,26 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
         1
     );
     assert_eq!(c.tcb.counters().retransmitted_segments, 0);
+}
+
+#[test]
+fn with_cubic_an_echo_reduces_the_window_to_seven_tenths() {
+    // RFC 9438 4.6: an ECN echo is a congestion event like a loss, beta_cubic = 0.7.
+    let cfg = TcbConfig {
+        congestion: crate::tcb::CongestionControl::Cubic,
+        ..with_ecn(EcnMode::On)
+    };
+    let mut c = ecn_client_with(cfg, 100_000, 4000);
+    c.write(&[9; 30_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    // Flight 9000 after the first ACK: ssthresh = 0.7 * 9000 = 6300 (NewReno: 4500).
+    let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (6300, 6300));
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(c.tcb.counters().retransmitted_segments, 0);
+    let out = send_all_ect(&mut c);
+    assert!(out.is_empty(), "flight 9000 above cwnd 6300: {out:?}");
 }
 
 #[test]

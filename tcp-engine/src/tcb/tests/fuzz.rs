@@ -80,7 +80,7 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 /// Builds a host in one of the interesting states.
-fn start(state: u8, options: bool) -> Host {
+fn start(state: u8, options: bool, cubic: bool) -> Host {
     let cfg = if options {
         TcbConfig {
             keepalive: Some(Keepalive {
@@ -100,6 +100,11 @@ fn start(state: u8, options: bool) -> Host {
     } else {
         plain()
     };
+    let cfg = cfg.with_congestion(if cubic {
+        CongestionControl::Cubic
+    } else {
+        CongestionControl::NewReno
+    });
     let h = match state {
         0 => Host::new(cfg, 8000, 8000),
         1 => {
@@ -252,9 +257,10 @@ proptest! {
     fn arbitrary_events_in_every_state(
         state in 0u8..8,
         options in any::<bool>(),
+        cubic in any::<bool>(),
         events in proptest::collection::vec(event(), 1..60),
     ) {
-        let mut h = start(state, options);
+        let mut h = start(state, options, cubic);
         for e in &events {
             apply(&mut h, e);
         }

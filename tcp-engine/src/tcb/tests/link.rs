@@ -504,6 +504,19 @@ fn one_percent_loss_both_directions_all_option_sets() {
                 ..fast()
             },
         ),
+        (
+            "ws+ts+sack, CUBIC",
+            fast().with_congestion(CongestionControl::Cubic),
+        ),
+        (
+            "no options, CUBIC",
+            TcbConfig {
+                window_scaling: false,
+                timestamps: false,
+                sack: false,
+                ..fast().with_congestion(CongestionControl::Cubic)
+            },
+        ),
     ];
     for (i, (name, cfg)) in sets.into_iter().enumerate() {
         let r = transfer(
@@ -570,6 +583,7 @@ fn congestion_at_a_bottleneck_is_survived() {
             sack: false,
             ..fast()
         },
+        fast().with_congestion(CongestionControl::Cubic),
     ] {
         let r = transfer(
             cfg,

@@ -3,7 +3,9 @@
 //! `scenarios`: the brief's scenario list and the seed's defects, segment by segment.
 //! `link`: two `Tcb`s joined by an in-memory segment queue with seeded impairments.
 //! `fuzz`: arbitrary segment sequences in every state (proptest).
+//! `cubic`: RFC 9438 congestion control against the RFC's equations.
 
+mod cubic;
 mod ecn;
 mod fuzz;
 mod link;
@@ -272,6 +274,8 @@ fn connection_state_fits_in_256_bytes() {
         core::mem::size_of::<LossState>()
     );
     // The endpoint adds its tuple, links and map share to this; 256 is for all of it.
+    // CUBIC's 4 bytes sit in what was padding: 176 bytes and none of them padding now (the
+    // next field takes the `Tcb` to 184 bytes).
     assert!(size <= 180, "Tcb is {size} bytes, the budget is 180");
     // The hot fields (sequence spaces, flags, state, windows, MSS) fit the first cache line.
     assert!(core::mem::offset_of!(Tcb, rcv_mss) + 2 <= 64);

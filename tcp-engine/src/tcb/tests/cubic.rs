@@ -1,0 +1,495 @@
+//! CUBIC (RFC 9438) on a simulated clock: the integer arithmetic against the RFC's equations
+//! evaluated independently in `f64`, and one sender driven round trip by round trip by a
+//! model receiver that acknowledges every segment (with SACK blocks above a hole).
+
+use super::super::cubic::{icbrt, k_millis, ticks, w_cubic};
+use super::*;
+
+/// RFC 9438: C, beta_cubic, alpha_cubic.
+const C: f64 = 0.4;
+const BETA: f64 = 0.7;
+const ALPHA: f64 = 3.0 * (1.0 - BETA) / (1.0 + BETA);
+
+const MSS: u32 = 1000;
+
+/// The RFC's W_cubic(t) in segments (eq. 1) for an epoch from `cwnd_epoch` towards `w_max`.
+fn rfc_w_cubic(w_max: f64, cwnd_epoch: f64, t: f64) -> f64 {
+    let k = ((w_max - cwnd_epoch) / C).cbrt(); // eq. 2
+    C * (t - k).powi(3) + w_max
+}
+
+#[test]
+fn integer_cube_root_is_exact() {
+    for y in (0..(1u64 << 21)).step_by(7).chain([2_642_245]) {
+        let cube = y * y * y;
+        assert_eq!(icbrt(cube), y, "cbrt({cube})");
+        if y > 0 {
+            assert_eq!(icbrt(cube - 1), y - 1, "cbrt({cube} - 1)");
+        }
+    }
+    assert_eq!(icbrt(u64::MAX), 2_642_245);
+    // Pseudo-random values of every magnitude: y^3 <= x < (y + 1)^3.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..20_000u32 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let v = x >> (i % 64);
+        let y = u128::from(icbrt(v));
+        assert!(
+            y * y * y <= u128::from(v) && (y + 1).pow(3) > u128::from(v),
+            "cbrt({v}) = {y}"
+        );
+    }
+}
+
+#[test]
+fn k_and_the_window_function_match_the_rfc_equations() {
+    for (w_max, epoch, smss) in [
+        (100.0, 70.0, 1448u32),
+        (1000.0, 700.0, 8948),
+        (20.0, 17.0, 536),
+    ] {
+        let below = ((w_max - epoch) * f64::from(smss)) as u32;
+        let k_rfc = ((w_max - epoch) / C).cbrt();
+        let k = k_millis(below, smss);
+        assert!(
+            (f64::from(k) / 1000.0 - k_rfc).abs() <= 0.001,
+            "K {k} ms vs {k_rfc} s"
+        );
+        let w_max_bytes = (w_max * f64::from(smss)) as u32;
+        for t in [0.0, 0.5, 1.0, 2.5, k_rfc, k_rfc + 1.0, k_rfc + 7.3, 40.0] {
+            let offset_us = ((t - f64::from(k) / 1000.0) * 1e6) as i64;
+            let ours = w_cubic(w_max_bytes, offset_us, smss) as f64 / f64::from(smss);
+            let rfc = rfc_w_cubic(w_max, epoch, t);
+            // K and t are taken in whole milliseconds: a few hundredths of a segment.
+            assert!(
+                (ours - rfc).abs() < 0.05 * (1.0 + rfc / 100.0),
+                "t {t}: {ours} vs {rfc}"
+            );
+        }
+    }
+    // Far beyond any window the function saturates instead of overflowing.
+    assert!(w_cubic(u32::MAX, i64::MAX, 65535) > u64::from(u32::MAX));
+    assert_eq!(w_cubic(1000, -60_000_000, 65535), 0);
+}
+
+/// The receiver: the cumulative point and one out-of-order range above it.
+struct Peer {
+    una: u32,
+    ooo: Option<(u32, u32)>,
+}
+
+impl Peer {
+    /// Takes one segment; the ACK it answers with (SACK block while a hole remains).
+    fn receive(&mut self, s: &Seg) -> TcpHeader {
+        let (lo, hi) = (s.h.seq.0, s.h.seq.0 + s.data.len() as u32);
+        if lo <= self.una {
+            self.una = self.una.max(hi);
+            if let Some((a, b)) = self.ooo {
+                if a <= self.una {
+                    self.una = self.una.max(b);
+                    self.ooo = None;
+                }
+            }
+        } else {
+            self.ooo = Some(match self.ooo {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+        }
+        let mut h = ack(Y + 1, self.una, 65535);
+        if let Some((a, b)) = self.ooo {
+            h.options = sack(&[(a, b)]);
+        }
+        h
+    }
+}
+
+/// A CUBIC sender with SACK, window scaling (the peer offers 8 MB), MSS 1000 and no
+/// timestamps (SMSS = 1000), the handshake taking `rtt`, and the receiver that answers it.
+fn cubic_sender(rtt: Duration) -> (Host, Peer) {
+    let cfg = TcbConfig {
+        sack: true,
+        window_scaling: true,
+        mss: MSS as u16,
+        congestion: CongestionControl::Cubic,
+        ..plain()
+    };
+    let mut c = Host::client(cfg, ISS, 4 << 20, 4000);
+    c.send_one().unwrap();
+    c.advance(rtt);
+    let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, 65535);
+    sa.options = syn_opts(MSS as u16);
+    sa.options.sack_permitted = true;
+    sa.options.window_scale = Some(7);
+    c.deliver(sa, &[]);
+    c.send_all();
+    assert_eq!(c.tcb.payload_mss(), MSS);
+    (
+        c,
+        Peer {
+            una: ISS + 1,
+            ooo: None,
+        },
+    )
+}
+
+/// One round trip: everything the sender may send leaves now (the send buffer is kept full),
+/// the segments whose sequence number is in `drop` are lost, and one RTT later the receiver's
+/// ACK of each arriving segment comes back. Returns the segments sent.
+fn round(c: &mut Host, peer: &mut Peer, rtt: Duration, drop: &[u32]) -> usize {
+    let room = c.snd.capacity() - c.snd.len();
+    c.write(&vec![0x5a; room]);
+    let sent = c.send_all();
+    c.advance(rtt);
+    for s in &sent {
+        if !drop.contains(&s.h.seq.0) {
+            let h = peer.receive(s);
+            c.deliver(h, &[]);
+        }
+    }
+    sent.len()
+}
+
+/// Grows the window in slow start to `segments` (ssthresh set there), loses one segment and
+/// recovers with SACK; returns the window in force just before the loss.
+fn lose_one_at(c: &mut Host, peer: &mut Peer, rtt: Duration, segments: u32) -> u32 {
+    c.tcb.ssthresh = segments * MSS;
+    while c.tcb.cwnd() < segments * MSS {
+        round(c, peer, rtt, &[]);
+    }
+    let prior = c.tcb.cwnd();
+    let hole = c.tcb.snd_una.0;
+    round(c, peer, rtt, &[hole]);
+    assert!(
+        c.tcb.in_recovery(),
+        "three SACKed segments above the hole start recovery"
+    );
+    while c.tcb.in_recovery() {
+        round(c, peer, rtt, &[]);
+    }
+    prior
+}
+
+#[test]
+fn loss_reduces_the_window_to_seven_tenths() {
+    let rtt = Duration::from_millis(10);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    c.tcb.ssthresh = 200 * MSS;
+    while c.tcb.cwnd() < 200 * MSS {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    let prior = c.tcb.cwnd();
+    let flight = prior / MSS * MSS;
+    let hole = c.tcb.snd_una.0;
+    round(&mut c, &mut peer, rtt, &[hole]);
+    assert!(c.tcb.in_recovery());
+    assert_eq!(
+        c.tcb.ssthresh(),
+        flight * 7 / 10,
+        "ssthresh = 0.7 * FlightSize"
+    );
+    assert_eq!(c.tcb.cwnd(), flight * 7 / 10, "RFC 6675: cwnd = ssthresh");
+    assert_eq!(
+        u32::from(c.tcb.cubic_w_max),
+        prior / MSS,
+        "W_max = cwnd before the loss"
+    );
+    // NewReno halves in the same situation.
+    let (mut r, mut rpeer) = cubic_sender(rtt);
+    r.tcb.flags &= !flag::CUBIC;
+    r.tcb.ssthresh = 200 * MSS;
+    while r.tcb.cwnd() < 200 * MSS {
+        round(&mut r, &mut rpeer, rtt, &[]);
+    }
+    let flight = r.tcb.cwnd() / MSS * MSS;
+    let hole = r.tcb.snd_una.0;
+    round(&mut r, &mut rpeer, rtt, &[hole]);
+    assert_eq!(r.tcb.cwnd(), flight / 2);
+}
+
+#[test]
+fn growth_follows_the_cubic_curve_below_and_above_w_max() {
+    // 100 ms round trips: the cubic curve outgrows the Reno-friendly estimate throughout.
+    let rtt = Duration::from_millis(100);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    let prior = lose_one_at(&mut c, &mut peer, rtt, 200);
+    let w_max = f64::from(prior) / f64::from(MSS);
+    // Recovery ended with cwnd = ssthresh = 0.7 * FlightSize, and the epoch started at the
+    // first ACK in congestion avoidance: the ACKs after the one ending recovery, in the
+    // same round trip.
+    let cwnd_epoch = f64::from((prior / MSS * MSS) * 7 / 10) / f64::from(MSS);
+    assert!(c.tcb.has(flag::CUBIC_EPOCH));
+    let start = c.now;
+    let k = ((w_max - cwnd_epoch) / C).cbrt();
+    let mut checked = Vec::new();
+    let mut last = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+    let mut last_step = f64::MAX;
+    while (c.now - start).micros() < 9_000_000 {
+        round(&mut c, &mut peer, rtt, &[]);
+        let t = (c.now - start).micros() as f64 / 1e6;
+        let cwnd = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+        let step = cwnd - last;
+        assert!(step >= 0.0, "t {t}: the window shrank without a loss");
+        if t + 0.25 < k {
+            // Concave: below W_max and slowing down.
+            assert!(
+                cwnd < w_max,
+                "t {t}: {cwnd} reached W_max {w_max} before K {k}"
+            );
+            // (The first round trips ramp up to the curve's slope.)
+            assert!(
+                t < 0.5 || step <= last_step + 0.05,
+                "t {t}: growth sped up below W_max"
+            );
+        } else if t > k + 0.25 {
+            assert!(
+                cwnd > w_max,
+                "t {t}: {cwnd} not beyond W_max {w_max} after K {k}"
+            );
+            assert!(step + 0.05 >= last_step, "t {t}: growth slowed above W_max");
+        }
+        (last, last_step) = (cwnd, step);
+        for probe in [2.0, 3.0, 4.0, k, 7.0, 8.0, 9.0] {
+            if (t - probe).abs() < 0.05 {
+                let rfc = rfc_w_cubic(w_max, cwnd_epoch, t);
+                assert!(
+                    (cwnd - rfc).abs() <= 1.0,
+                    "t {t}: cwnd {cwnd} vs W_cubic {rfc}"
+                );
+                checked.push(t);
+            }
+        }
+    }
+    assert_eq!(
+        checked.len(),
+        7,
+        "every probe time was reached: {checked:?}"
+    );
+}
+
+#[test]
+fn fast_convergence_lowers_w_max_after_a_loss_below_it() {
+    let rtt = Duration::from_millis(100);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    let prior = lose_one_at(&mut c, &mut peer, rtt, 200);
+    assert_eq!(u32::from(c.tcb.cubic_w_max), prior / MSS);
+    // A second loss two seconds later, the window still below W_max.
+    for _ in 0..20 {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    let second = c.tcb.cwnd();
+    assert!(second < prior);
+    let flight = c.tcb.flight_size().max(second / MSS * MSS);
+    let hole = c.tcb.snd_una.0;
+    round(&mut c, &mut peer, rtt, &[hole]);
+    assert!(c.tcb.in_recovery());
+    let expect = f64::from(second) * (1.0 + BETA) / 2.0 / f64::from(MSS);
+    let w_max = f64::from(c.tcb.cubic_w_max);
+    assert!(
+        (w_max - expect).abs() <= 0.5,
+        "W_max {w_max} vs cwnd * (1 + beta) / 2 = {expect}"
+    );
+    assert_eq!(c.tcb.ssthresh(), flight * 7 / 10);
+    // A loss above W_max takes the window itself.
+    while c.tcb.in_recovery() {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    while f64::from(c.tcb.cwnd()) < (w_max + 20.0) * f64::from(MSS) {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    let third = c.tcb.cwnd();
+    let hole = c.tcb.snd_una.0;
+    round(&mut c, &mut peer, rtt, &[hole]);
+    assert_eq!(u32::from(c.tcb.cubic_w_max), (third + MSS / 2) / MSS);
+}
+
+#[test]
+fn reno_friendly_region_wins_at_small_rtt() {
+    // 1 ms round trips: W_cubic barely moves in a tenth of a second, Reno would add about
+    // alpha = 0.53 segments per round trip.
+    let rtt = Duration::from_millis(1);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    let prior = lose_one_at(&mut c, &mut peer, rtt, 100);
+    let w_max = f64::from(prior) / f64::from(MSS);
+    let cwnd_epoch = f64::from((prior / MSS * MSS) * 7 / 10) / f64::from(MSS);
+    assert!(c.tcb.has(flag::CUBIC_EPOCH));
+    let start = c.now;
+    // The RFC's W_est (eq. 4), one ACK per segment, alpha becoming 1 at W_max (section 4.3).
+    let mut w_est = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+    for _ in 0..120 {
+        let acked = f64::from(c.tcb.cwnd() / MSS);
+        let cwnd = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+        round(&mut c, &mut peer, rtt, &[]);
+        let alpha = if w_est < w_max { ALPHA } else { 1.0 };
+        w_est += alpha * acked / cwnd;
+    }
+    let t = (c.now - start).micros() as f64 / 1e6;
+    let cwnd = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+    let cubic = rfc_w_cubic(w_max, cwnd_epoch, t);
+    assert!(
+        cwnd > cubic + 20.0,
+        "cwnd {cwnd} should be far above W_cubic {cubic}"
+    );
+    assert!((cwnd - w_est).abs() <= 1.0, "cwnd {cwnd} vs W_est {w_est}");
+    assert!(cwnd > w_max, "Reno growth carried the window past W_max");
+}
+
+#[test]
+fn timeout_takes_seven_tenths_and_restarts_with_k_zero() {
+    let rtt = Duration::from_millis(10);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    lose_one_at(&mut c, &mut peer, rtt, 100);
+    for _ in 0..5 {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    // Everything in flight is lost: the RTO fires.
+    let room = c.snd.capacity() - c.snd.len();
+    c.write(&vec![0x5a; room]);
+    c.send_all();
+    let flight = c.tcb.flight_size();
+    c.advance_to_deadline();
+    while c.tcb.counters().timeouts == 0 {
+        c.send_all();
+        c.advance_to_deadline();
+    }
+    c.send_all();
+    assert_eq!(c.tcb.counters().timeouts, 1);
+    assert_eq!(c.tcb.cwnd(), MSS, "one segment after an RTO");
+    assert_eq!(
+        c.tcb.ssthresh(),
+        flight * 7 / 10,
+        "ssthresh = 0.7 * FlightSize"
+    );
+    assert!(!c.tcb.has(flag::CUBIC_EPOCH));
+    // The go-back-N resend arrives; slow start climbs back to ssthresh.
+    peer.ooo = None;
+    let ssthresh = c.tcb.ssthresh();
+    // Slow start back to ssthresh; the first ACK beyond it starts the epoch (all of a round
+    // trip's ACKs arrive at one `now`).
+    while !c.tcb.has(flag::CUBIC_EPOCH) {
+        round(&mut c, &mut peer, rtt, &[]);
+    }
+    assert_eq!(c.tcb.cubic_origin, ticks(c.now), "K = 0 after a timeout");
+    let epoch = f64::from(c.tcb.cubic_w_max);
+    assert!(
+        (epoch * f64::from(MSS) - f64::from(ssthresh)).abs() <= 3.0 * f64::from(MSS),
+        "W_max {epoch} segments = the window at the start of congestion avoidance"
+    );
+}
+
+/// A sender in congestion avoidance, an epoch running, one loss at 100 segments behind it.
+fn in_congestion_avoidance(rtt: Duration) -> (Host, Peer) {
+    let (mut c, mut peer) = cubic_sender(rtt);
+    lose_one_at(&mut c, &mut peer, rtt, 100);
+    round(&mut c, &mut peer, rtt, &[]);
+    assert!(c.tcb.has(flag::CUBIC_EPOCH));
+    (c, peer)
+}
+
+#[test]
+fn idle_restart_ends_the_epoch() {
+    let rtt = Duration::from_millis(10);
+    let (mut c, mut peer) = in_congestion_avoidance(rtt);
+    // Drain: all data acknowledged, then idle for far longer than the RTO.
+    while c.tcb.flight_size() > 0 {
+        let sent = c.send_all();
+        c.advance(rtt);
+        for s in &sent {
+            let h = peer.receive(s);
+            c.deliver(h, &[]);
+        }
+    }
+    c.advance(Duration::from_secs(5));
+    c.write(&[1; 50_000]);
+    let sent = c.send_all();
+    assert!(
+        !c.tcb.has(flag::CUBIC_EPOCH),
+        "the epoch restarts with the window"
+    );
+    assert_eq!(sent.len() as u32, c.tcb.initial_window(&c.cfg) / MSS);
+}
+
+#[test]
+fn congestion_control_names_parse_back() {
+    for cc in CongestionControl::ALL {
+        assert_eq!(cc.name().parse::<CongestionControl>(), Ok(cc));
+        assert_eq!(std::format!("{cc}"), cc.name());
+    }
+    assert_eq!(
+        " Reno ".parse::<CongestionControl>(),
+        Ok(CongestionControl::NewReno)
+    );
+    assert!("vegas".parse::<CongestionControl>().is_err());
+    assert_eq!(TcbConfig::RFC.congestion, CongestionControl::NewReno);
+    assert_eq!(TcbConfig::DATACENTER.congestion, CongestionControl::NewReno);
+    let (c, _) = cubic_sender(Duration::from_millis(1));
+    assert_eq!(c.tcb.congestion_control(), CongestionControl::Cubic);
+}
+
+#[test]
+fn the_origin_clock_stays_in_range_over_long_epochs() {
+    let (mut c, _) = cubic_sender(Duration::from_millis(1));
+    c.tcb.flags |= flag::CUBIC_EPOCH;
+    let now = c.now;
+    // 100 s past the origin (12207 ticks of 8.192 ms) and 40 s before it: kept as they are.
+    c.tcb.cubic_origin = ticks(now).wrapping_sub(12_207);
+    assert_eq!(c.tcb.cubic_offset(now), 12_207);
+    c.tcb.cubic_origin = ticks(now).wrapping_add(4_883);
+    assert_eq!(c.tcb.cubic_offset(now), -4_883);
+    // 200 s past: the origin moves up to 134 s before now.
+    c.tcb.cubic_origin = ticks(now).wrapping_sub(24_414);
+    assert_eq!(c.tcb.cubic_offset(now), 1 << 14);
+    assert_eq!(c.tcb.cubic_origin, ticks(now).wrapping_sub(1 << 14));
+    // An hour-long epoch with an ACK every second never wraps onto the concave side, though
+    // the tick clock wraps every 537 s.
+    let mut t = now;
+    for _ in 0..3600 {
+        t += Duration::from_secs(1);
+        assert_eq!(c.tcb.cubic_offset(t), 1 << 14);
+    }
+}
+
+#[test]
+fn a_tail_loss_probe_reduces_to_seven_tenths() {
+    let (mut c, _) = in_congestion_avoidance(Duration::from_millis(10));
+    let w_max_before = c.tcb.cubic_w_max;
+    // A flight whose ACKs never come: the probe timeout (two SRTTs) fires before the RTO and
+    // the last segment is sent again, which counts as a loss (deviation 20).
+    let room = c.snd.capacity() - c.snd.len();
+    c.write(&vec![0x5a; room]);
+    c.send_all();
+    let (cwnd, flight) = (c.tcb.cwnd(), c.tcb.flight_size());
+    let retransmitted = c.tcb.counters().retransmitted_segments;
+    c.advance_to_deadline();
+    let probe = c.send_all();
+    assert_eq!(probe.len(), 1, "one probe");
+    assert_eq!(c.tcb.counters().retransmitted_segments, retransmitted + 1);
+    assert_eq!(c.tcb.counters().timeouts, 0, "a probe, not an RTO");
+    assert_eq!(
+        c.tcb.ssthresh(),
+        flight * 7 / 10,
+        "ssthresh = 0.7 * FlightSize"
+    );
+    assert_eq!(c.tcb.cwnd(), flight * 7 / 10);
+    assert!(
+        !c.tcb.has(flag::CUBIC_EPOCH),
+        "the epoch ends with the reduction"
+    );
+    // cwnd had not regained the W_max of the first loss: fast convergence.
+    assert!(cwnd < u32::from(w_max_before) * MSS);
+    let expect = f64::from(cwnd) * 0.85 / f64::from(MSS);
+    assert!((f64::from(c.tcb.cubic_w_max) - expect).abs() <= 0.5);
+}
+
+#[test]
+fn extreme_windows_stay_in_range() {
+    // The largest W_max (65535 segments of 65535 bytes) a whole window above cwnd: K is the
+    // largest there is and stays within the origin clock's range (57 s ahead).
+    let k = k_millis(u32::MAX - 65535, 65535);
+    assert!((54_000..57_000).contains(&k), "K {k} ms");
+    // MSS 64 (the smallest accepted) with a window of 2^30 bytes, far past the origin.
+    let w = w_cubic(1 << 30, 200_000_000, 64);
+    assert!(w > 1 << 30);
+}
