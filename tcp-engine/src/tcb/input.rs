@@ -7,7 +7,7 @@
 use super::reasm::Insert;
 use super::{
     CloseReason, DropReason, Events, LossState, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS, Reaction,
-    RecvBuffer, SendBuffer, State, Tcb, TcbConfig, flag, len32, reset_for, secs32, us32,
+    RecvBuffer, SendBuffer, State, Tcb, TcbConfig, coarse, flag, len32, reset_for, secs32, us32,
 };
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
@@ -514,6 +514,10 @@ impl Tcb {
         let restart = self.cc_on_new_ack(acked, loss, now);
         loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
+            // Idleness (restart after idle) counts from here, when the flight drained, not
+            // from the last transmission: waiting for a window's ACKs is not idleness
+            // (deviation 16).
+            self.last_send = coarse(now);
             if !self.has(flag::PERSIST) {
                 self.stop_rtx_timer();
             }

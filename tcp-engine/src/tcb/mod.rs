@@ -159,7 +159,11 @@
 //! 15. Beyond RFC 1122, an ACK is sent at once when less than one full-sized segment of
 //!     receive window remains, so a window-limited peer never waits for the delayed-ACK timer.
 //! 16. Restart after idle measures idleness on a 256 us clock that wraps after 12 days; at
-//!     worst one restart is skipped after such an idle period.
+//!     worst one restart is skipped after such an idle period. Idleness counts from the
+//!     later of the last transmission and the ACK that drained the flight (RFC 5681 4.1 says
+//!     from the last transmission, as Linux does): with a small minimum RTO on a jitter-free
+//!     path the RTO comes within a clock tick of the RTT, and a window's wait for its ACKs
+//!     would otherwise collapse cwnd to the initial window every round trip.
 //! 17. The default 2 * MSL is 60 s (Linux) rather than RFC 9293's 4 minutes; configurable.
 //! 18. The fast retransmission (and, in SACK recovery, every retransmission at SND.UNA)
 //!     restarts the retransmission timer, as Linux does: RFC 6298 5.1 would leave the timer
@@ -767,8 +771,9 @@ pub struct Tcb {
     ts_offset: u32,
     /// Seconds clock when `ts_recent` was last updated (PAWS 24-day rule).
     ts_recent_secs: u32,
-    /// Clock at the last data transmission in 256 us units (restart after idle; wraps after
-    /// 12 days, which at worst skips one restart).
+    /// Clock at the last data transmission or at the ACK that drained the flight, whichever
+    /// came later, in 256 us units (restart after idle; wraps after 12 days, which at worst
+    /// skips one restart).
     last_send: u32,
     // --- Deadlines, microseconds (`NEVER` = not armed). ---
     rtx_at: u64,

@@ -389,6 +389,36 @@ fn in_congestion_avoidance(rtt: Duration) -> (Host, Peer) {
 }
 
 #[test]
+fn a_window_waiting_for_its_acks_is_not_idleness() {
+    // A jitter-free 10 ms path with a 2 ms minimum RTO: RTTVAR decays to nothing and the RTO
+    // comes within a clock tick of the RTT. Each round sends a window and hears nothing for
+    // one RTT, until the ACKs drain the flight. That wait is not the idleness of RFC 5681
+    // 4.1: the window must keep growing, not fall back to the initial window every round.
+    for cc in CongestionControl::ALL {
+        let rtt = Duration::from_millis(10);
+        let (mut c, mut peer) = cubic_sender(rtt);
+        c.cfg.congestion = cc;
+        c.cfg.rto_min = Duration::from_millis(2);
+        // Congestion avoidance from 20 segments: one more each round, for enough rounds
+        // (one RTT sample each) that RTTVAR decays below the 256 us idle clock.
+        c.tcb.ssthresh = 20 * MSS;
+        let mut last = c.tcb.cwnd();
+        for r in 0..40 {
+            let sent = round(&mut c, &mut peer, rtt, &[]);
+            assert_eq!(c.tcb.flight_size(), 0, "{cc}: round {r} drained");
+            let cwnd = c.tcb.cwnd();
+            assert!(
+                cwnd >= last,
+                "{cc}: round {r} sent {sent} segments and left cwnd at {cwnd} (was {last}), rto {:?}",
+                c.tcb.rtt.rto(&c.cfg)
+            );
+            last = cwnd;
+        }
+        assert!(last >= 35 * MSS, "{cc}: cwnd {last}");
+    }
+}
+
+#[test]
 fn idle_restart_ends_the_epoch() {
     let rtt = Duration::from_millis(10);
     let (mut c, mut peer) = in_congestion_avoidance(rtt);
