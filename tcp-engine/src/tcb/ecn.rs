@@ -23,8 +23,8 @@
 //! * **Sender** (6.1.2). An ACK with ECE reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
-//!   `recover`, so loss recovery and a reduction also exclude each other), during loss
-//!   recovery, and while the last reduction is not yet announced by a CWR (no new data went
+//!   `recover`, so loss recovery and a reduction also exclude each other), on old ACKs
+//!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not yet announced by a CWR (no new data went
 //!   out since, so an echo can only be of an old mark: the ACK of a FIN sent after the
 //!   reduction would otherwise count it twice). After any window reduction (echo, fast retransmit, timeout) the next new data
 //!   segment carries CWR.
@@ -37,6 +37,7 @@
 
 use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
 use crate::segment::{TcpFlags, TcpHeader};
+use crate::seq::SeqNum;
 
 /// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
 /// counters. A bit set.
@@ -153,18 +154,27 @@ impl Tcb {
         }
     }
 
-    /// An acceptable segment with flags `flags` and `has_data` arrived on a connection using
-    /// ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an echo (ECE) reduces
-    /// the window once per window of data, never during loss recovery. The receiver's side
-    /// (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of line: a
-    /// connection without ECN pays one test of its flags.
+    /// An acceptable segment with flags `flags`, acknowledgement `ack` and `has_data` arrived
+    /// on a connection using ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an
+    /// echo (ECE) reduces the window once per window of data, never during loss recovery. The
+    /// receiver's side (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of
+    /// line: a connection without ECN pays one test of its flags.
     #[inline(never)]
-    pub(super) fn ecn_on_segment(&mut self, flags: TcpFlags, has_data: bool, rx: &mut Reaction) {
+    pub(super) fn ecn_on_segment(
+        &mut self,
+        flags: TcpFlags,
+        ack: SeqNum,
+        has_data: bool,
+        rx: &mut Reaction,
+    ) {
         // Not while the last reduction is unannounced (CWR due: nothing ECN-capable was sent
-        // since, so the echo is of an old mark), nor before SND.UNA passes its end.
+        // since, so the echo is of an old mark), nor before SND.UNA passes its end, nor on an
+        // old ACK (below SND.UNA: RFC 9293 ignores it; reordered, the peer sent it before the
+        // ACKs already taken, so its echo is of a window already reduced for).
         if flags.intersects(TcpFlags::ECE)
             && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
             && self.snd_una.gt(self.recover)
+            && ack.ge(self.snd_una)
         {
             self.reduce_for_congestion_signal();
             rx.ecn |= EcnEvents::WINDOW_REDUCED;

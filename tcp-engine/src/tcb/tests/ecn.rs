@@ -555,3 +555,25 @@ fn an_echo_of_an_old_mark_on_the_ack_of_a_fin_does_not_reduce_again() {
     assert_eq!(c.tcb.ssthresh(), ssthresh);
     assert_eq!(c.tcb.state(), State::FinWait2);
 }
+
+#[test]
+fn an_echo_on_an_old_ack_is_not_a_new_signal() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 30_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    // The window is acknowledged, CWR goes out on the next new data and is acknowledged in
+    // turn: SND.UNA is past the reduction's end.
+    c.deliver(ack(Y + 1, ISS + 10_001, WND), &[]);
+    let out = send_all_ect(&mut c);
+    assert_eq!(out[0].0.h.flags, ACK | CWR);
+    c.deliver(ack(Y + 1, ISS + 11_001, WND), &[]);
+    let (ssthresh, cwnd) = (c.tcb.ssthresh(), c.tcb.cwnd());
+    // A reordered ACK the peer sent before it saw CWR, still echoing the old mark, arrives
+    // late. Its acknowledgement is old (below SND.UNA): RFC 9293 ignores it, and its echo
+    // is of the window already reduced for (RFC 3168 6.1.2: once per window of data).
+    let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::default());
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (ssthresh, cwnd));
+}
