@@ -155,7 +155,8 @@ impl Tcb {
     }
 
     /// An acceptable segment with flags `flags`, acknowledgement `ack` and `has_data` arrived
-    /// on a connection using ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an
+    /// on a connection using ECN, after ACK processing (SND.UNA was `una_before` before it).
+    /// The sender's side (RFC 3168 6.1.2): an
     /// echo (ECE) reduces the window once per window of data, never during loss recovery. The
     /// receiver's side (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of
     /// line: a connection without ECN pays one test of its flags.
@@ -164,6 +165,7 @@ impl Tcb {
         &mut self,
         flags: TcpFlags,
         ack: SeqNum,
+        una_before: SeqNum,
         has_data: bool,
         rx: &mut Reaction,
     ) {
@@ -176,7 +178,9 @@ impl Tcb {
             && self.snd_una.gt(self.recover)
             && ack.ge(self.snd_una)
         {
-            self.reduce_for_congestion_signal();
+            // The flight the signal is about: what was outstanding when the echoing ACK
+            // came, not what it left (an ACK of the whole flight would leave nothing).
+            self.reduce_for_congestion_signal(self.snd_max - una_before);
             rx.ecn |= EcnEvents::WINDOW_REDUCED;
         }
         if flags.intersects(TcpFlags::CWR) {
@@ -194,15 +198,17 @@ impl Tcb {
     }
 
     /// The window reduction for a congestion signal that needs no retransmission (an ECN
-    /// echo): `ssthresh = max(FlightSize / 2, 2 SMSS)`, `cwnd = ssthresh` (never raised), and
+    /// echo): `ssthresh = max(flight / 2, 2 SMSS)`, where `flight` is RFC 5681's FlightSize
+    /// when the signal arrived (before the ACK carrying it moved SND.UNA), `cwnd = ssthresh`
+    /// (never raised), and
     /// the reduction covers the data sent so far (`recover = SND.MAX`): no further reduction
     /// until SND.UNA passes it. The next new data segment carries CWR.
     ///
     /// The one place an ECN echo changes the window: a congestion controller with another
     /// multiplicative decrease (CUBIC's 0.7) changes it here.
-    pub(super) fn reduce_for_congestion_signal(&mut self) {
+    pub(super) fn reduce_for_congestion_signal(&mut self, flight: u32) {
         let smss = self.payload_mss();
-        self.ssthresh = (self.flight_size() / 2).max(2 * smss);
+        self.ssthresh = (flight / 2).max(2 * smss);
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;

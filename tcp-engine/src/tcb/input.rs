@@ -351,13 +351,14 @@ impl Tcb {
             }
         }
 
+        let una_before = self.snd_una;
         if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
         }
         // ECN (RFC 3168): the peer's echo once the ACK moved SND.UNA and recovery state, its
         // CWR, then a CE mark on its data.
         if self.has(flag::ECN) {
-            self.ecn_on_segment(flags, seg.ack, !payload.is_empty(), rx);
+            self.ecn_on_segment(flags, seg.ack, una_before, !payload.is_empty(), rx);
         }
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);

@@ -394,20 +394,27 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert_eq!(c.tcb.cwnd(), 10_000);
 
     // The first ACK echoes a mark: slow start grows cwnd to 11000, then the reduction:
-    // ssthresh = max(flight 9000 / 2, 2 SMSS) = 4500, cwnd = 4500. Nothing retransmitted.
+    // ssthresh = max(flight 10000 (when the echo came) / 2, 2 SMSS) = 5000, cwnd = 5000.
+    // Nothing retransmitted.
     let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (4500, 4500));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
     assert!(!c.tcb.in_recovery());
     assert!(send_all_ect(&mut c).is_empty(), "flight 9000 above cwnd");
 
     // Further echoes for the same window are ignored; congestion avoidance goes on.
     let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (4500, 5500));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 6000));
     // The next new data segment carries CWR, once.
     let out = send_all_ect(&mut c);
-    assert_eq!(shape(&out), [(ISS + 10_001, Y + 1, ACK | CWR, 1000, true)]);
+    assert_eq!(
+        shape(&out),
+        [
+            (ISS + 10_001, Y + 1, ACK | CWR, 1000, true),
+            (ISS + 11_001, Y + 1, ACK, 1000, true)
+        ]
+    );
     let r = c.deliver(seg(Y + 1, Some(ISS + 8001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
     let out = send_all_ect(&mut c);
@@ -423,9 +430,9 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert_eq!(r.ecn, EcnEvents::default());
     assert!(c.tcb.cwnd() >= cwnd);
     // Beyond it, an echo is a new signal: a second reduction.
+    let flight = c.tcb.snd_max() - c.tcb.snd_una();
     let r = c.deliver(seg(Y + 1, Some(ISS + 11_001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
-    let flight = c.tcb.snd_max() - c.tcb.snd_una();
     assert_eq!(c.tcb.ssthresh(), (flight / 2).max(2000));
     let snd_max = c.tcb.snd_max().0;
     c.deliver(ack(Y + 1, snd_max, WND), &[]);
@@ -576,4 +583,18 @@ fn an_echo_on_an_old_ack_is_not_a_new_signal() {
     let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
     assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (ssthresh, cwnd));
+}
+
+#[test]
+fn an_echo_on_an_ack_of_the_whole_flight_halves_that_flight() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 10_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    // One (stretch or delayed) ACK acknowledges the whole flight of 10000 bytes and echoes
+    // a mark: the window is halved as for a loss in that flight (RFC 3168 6.1.2, RFC 5681
+    // FlightSize: what was outstanding when the signal came), not cut to 2 SMSS because
+    // this very ACK left nothing outstanding.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 10_001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
 }
