@@ -13,7 +13,8 @@
 //!   does: the middlebox that dropped it may drop ECN-setup SYNs). ECN is used when the
 //!   SYN-ACK is an ECN-setup SYN-ACK (ECE without CWR); a simultaneous open needs the peer's
 //!   SYN to be an ECN-setup SYN. With [`EcnMode::Accept`] or `On` a peer's ECN-setup SYN is
-//!   answered with an ECN-setup SYN-ACK. SYNs and SYN-ACKs are never ECN-capable.
+//!   answered with an ECN-setup SYN-ACK; a repeated SYN of the peer that no longer asks (its
+//!   6.1.1.1 fallback after our SYN-ACK was lost) withdraws the agreement. SYNs and SYN-ACKs are never ECN-capable.
 //! * **Receiver** (6.1.3). A CE-marked data segment makes every segment we send carry ECE
 //!   until a segment with CWR arrives (CWR first, then CE: a CWR segment that is itself
 //!   marked starts a new echo). The first mark of an echo episode is acknowledged at once, as
@@ -113,6 +114,17 @@ impl Tcb {
             flags.contains(TcpFlags::ECE | TcpFlags::CWR)
         };
         if !agreed {
+            self.flags &= !flag::ECN;
+        }
+    }
+
+    /// SYN-RECEIVED took the peer's SYN again (our SYN-ACK was lost) with flags `flags`: a
+    /// SYN that no longer asks for ECN withdraws the agreement (RFC 3168 6.1.1: a host that
+    /// received a non-ECN-setup SYN SHOULD NOT send ECN-capable data; the peer, which sent
+    /// one, may not use ECN and would never echo a mark). Our SYN-ACKs go plain from then on.
+    #[inline]
+    pub(super) fn ecn_take_repeated_syn(&mut self, flags: TcpFlags) {
+        if !flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
             self.flags &= !flag::ECN;
         }
     }

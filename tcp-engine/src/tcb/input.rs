@@ -213,6 +213,7 @@ impl Tcb {
             flags = flags.without(TcpFlags::SYN);
             seq += 1;
             if !flags.ack() {
+                self.ecn_take_repeated_syn(flags);
                 self.flags |= flag::SYNACK_NOW;
                 self.dropped(rx, DropReason::DuplicateSyn);
                 return;

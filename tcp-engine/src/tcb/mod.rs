@@ -166,8 +166,10 @@
 //!     a second window reduction. A reordering path may make this resend a segment early.
 //! 22. ECN (RFC 3168): a SYN retransmitted after a timeout no longer asks for ECN (the
 //!     fallback 6.1.1.1 allows, as Linux does); a SYN-ACK retransmitted by a listener that
-//!     agreed keeps ECE. Only the first CE mark of an echo episode gets an immediate ACK, and
-//!     a data segment with CWR is acknowledged at once (both as Linux). An echo on the ACK
+//!     agreed keeps ECE, unless the peer's SYN came again without asking (then ECN is off and
+//!     the SYN-ACK plain, as FreeBSD's SYN cache does). Only the first CE mark of an echo
+//!     episode gets an immediate ACK, and a data segment with CWR is acknowledged at once
+//!     (both as Linux). An echo on the ACK
 //!     that acknowledges exactly the SND.MAX of the last reduction still counts as the old
 //!     signal (the peer sent it before it could see our CWR). A CE-marked SYN or pure ACK is
 //!     not echoed (RFC 3168 marks only data ECN-capable). The window is never raised by a

@@ -598,3 +598,28 @@ fn an_echo_on_an_ack_of_the_whole_flight_halves_that_flight() {
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
     assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
 }
+
+#[test]
+fn a_plain_syn_retransmitted_to_syn_received_withdraws_the_agreement() {
+    let mut s = Host::new(with_ecn(EcnMode::Accept), 4000, 4000);
+    let syn = seg(ISS, None, SYN | ECE | CWR, WND);
+    assert!(s.deliver(syn, &[]).events.contains(Events::SYN_TO_LISTENER));
+    s.tcb = Tcb::accept(&s.cfg, s.now, &syn, SeqNum(Y), &s.rcv).unwrap();
+    let sa = send_all_ect(&mut s);
+    assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK | ECE, 0, false)]);
+    // The SYN-ACK was lost; the client timed out and, falling back (RFC 3168 6.1.1.1, as
+    // this stack's own clients and Linux do), sent its SYN again without asking for ECN.
+    // Such a client may not use ECN whatever it hears back (6.1.1: it has sent a
+    // non-ECN-setup SYN), and a host that received one SHOULD NOT send ECN-capable data: the
+    // peer might never echo a mark. The SYN-ACK goes again, plain, and ECN stays off.
+    s.deliver(seg(ISS, None, SYN, WND), &[]);
+    let sa = send_all_ect(&mut s);
+    assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK, 0, false)]);
+    let r = s.deliver(ack(ISS + 1, Y + 1, WND), &[]);
+    assert!(r.events.contains(Events::ESTABLISHED));
+    assert_eq!(r.ecn, EcnEvents::default());
+    assert!(!s.tcb.ecn_negotiated());
+    s.write(b"pong");
+    let d = send_all_ect(&mut s);
+    assert_eq!(shape(&d), [(Y + 1, ISS + 1, ACK | PSH, 4, false)]);
+}
