@@ -25,10 +25,11 @@
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
 //!   `recover`, so loss recovery and a reduction also exclude each other), on old ACKs
-//!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not yet announced by a CWR (no new data went
-//!   out since, so an echo can only be of an old mark: the ACK of a FIN sent after the
-//!   reduction would otherwise count it twice). After any window reduction (echo, fast retransmit, timeout) the next new data
-//!   segment carries CWR.
+//!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not
+//!   yet announced by a CWR (no new data went out since, so an echo can only be of an old
+//!   mark: the ACK of a FIN sent after the reduction would otherwise count it twice). After
+//!   any window reduction (echo, fast retransmit, timeout) the next segment with new data
+//!   carries CWR (a go-back-N resend that runs past SND.MAX included).
 //! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
 //!   not.
@@ -140,8 +141,9 @@ impl Tcb {
     /// Adds ECN to `plan` of a connection with `ECN` set (out of line: the planner of a
     /// connection without ECN pays one test of its flags): the setup flags of a SYN or
     /// SYN-ACK; ECE on everything else while an echo is due; on new data, ECT(0) and, after a
-    /// window reduction, CWR, which goes on one wire segment (a super-segment is cut to its
-    /// first: it would repeat CWR on each).
+    /// window reduction, CWR (on the first segment with new data, a go-back-N resend that
+    /// runs past SND.MAX included), which goes on one wire segment (a super-segment is cut to
+    /// its first: it would repeat CWR on each).
     #[inline(never)]
     pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
         match plan.kind {
@@ -155,9 +157,16 @@ impl Tcb {
                 if self.has(flag::ECE_DUE) {
                     plan.header.flags |= TcpFlags::ECE;
                 }
-                if kind == SegmentKind::NewData && plan.payload_len > 0 {
-                    plan.ect = true;
-                    if self.has(flag::CWR_DUE) {
+                if plan.payload_len > 0 {
+                    let new_data = kind == SegmentKind::NewData;
+                    plan.ect = new_data;
+                    // CWR goes on the first segment with new data, which may be a go-back-N
+                    // resend running past SND.MAX (not ECN-capable: partly a retransmission).
+                    // Left to the next one, the peer's ACK of this one, past the reduction's
+                    // end but sent before it saw CWR, would echo the old mark as a new one.
+                    let runs_past_snd_max = kind == SegmentKind::Retransmission
+                        && (plan.header.seq + plan.payload_len).gt(self.snd_max);
+                    if self.has(flag::CWR_DUE) && (new_data || runs_past_snd_max) {
                         plan.truncate_to_first_segment();
                         plan.header.flags |= TcpFlags::CWR;
                     }

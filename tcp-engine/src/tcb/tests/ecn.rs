@@ -623,3 +623,41 @@ fn a_plain_syn_retransmitted_to_syn_received_withdraws_the_agreement() {
     let d = send_all_ect(&mut s);
     assert_eq!(shape(&d), [(Y + 1, ISS + 1, ACK | PSH, 4, false)]);
 }
+
+#[test]
+fn cwr_goes_on_the_first_segment_with_new_data_even_a_go_back_n_resend() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[3; 1500]);
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [
+            (ISS + 1, Y + 1, ACK, 1000, true),
+            (ISS + 1001, Y + 1, ACK | PSH, 500, true)
+        ]
+    );
+    // A timeout reduces the window (CWR due, the reduction covering up to SND.MAX = ISS +
+    // 1501); go-back-N resends from SND.UNA in MSS-sized segments.
+    c.advance_to_deadline();
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 1, Y + 1, ACK, 1000, false)]
+    );
+    c.write(&[4; 3000]);
+    c.deliver(ack(Y + 1, ISS + 1001, WND), &[]);
+    // The second resend runs past the old SND.MAX: it is the first segment with new data
+    // (ISS + 1501 ..) since the reduction, so it carries CWR (RFC 3168 6.1.2), though, being
+    // partly a retransmission, it is not ECN-capable. Were CWR left to the next segment, the
+    // peer's ACK of this one (beyond the reduction's end, sent before it saw any CWR, still
+    // echoing the old mark) would cut the window a second time.
+    let out = send_all_ect(&mut c);
+    assert_eq!(
+        shape(&out),
+        [
+            (ISS + 1001, Y + 1, ACK | CWR, 1000, false),
+            (ISS + 2001, Y + 1, ACK, 1000, true)
+        ]
+    );
+    // Once CWR is out, an echo on the ACK of the resend is the peer's answer to a new mark.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 2001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+}
