@@ -13,8 +13,11 @@
 //!   does: the middlebox that dropped it may drop ECN-setup SYNs). ECN is used when the
 //!   SYN-ACK is an ECN-setup SYN-ACK (ECE without CWR); a simultaneous open needs the peer's
 //!   SYN to be an ECN-setup SYN. With [`EcnMode::Accept`] or `On` a peer's ECN-setup SYN is
-//!   answered with an ECN-setup SYN-ACK; a repeated SYN of the peer that no longer asks (its
-//!   6.1.1.1 fallback after our SYN-ACK was lost) withdraws the agreement. SYNs and SYN-ACKs are never ECN-capable.
+//!   answered with an ECN-setup SYN-ACK. When a plain SYN was sent (our fallback) or received
+//!   (a repeated SYN of the peer that no longer asks, its fallback after our SYN-ACK was lost
+//!   or late) and ECN was still agreed, our data goes not ECN-capable (6.1.1) and later
+//!   SYN-ACKs plain, but marks on the peer's data are echoed: which SYN-ACK the peer took,
+//!   and so whether it uses ECN, cannot be known here. SYNs and SYN-ACKs are never ECN-capable.
 //! * **Receiver** (6.1.3). A CE-marked data segment makes every segment we send carry ECE
 //!   until a segment with CWR arrives (CWR first, then CE: a CWR segment that is itself
 //!   marked starts a new echo). The first mark of an echo episode is acknowledged at once, as
@@ -30,7 +33,8 @@
 //!   mark: the ACK of a FIN sent after the reduction would otherwise count it twice). After
 //!   any window reduction (echo, fast retransmit, timeout) the next segment with new data
 //!   carries CWR (a go-back-N resend that runs past SND.MAX included).
-//! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0): pure ACKs, window probes,
+//! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0) (and not after a plain SYN
+//!   in the handshake, see above): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
 //!   not.
 //!
@@ -76,7 +80,8 @@ impl core::ops::BitOrAssign for EcnEvents {
 
 impl Tcb {
     /// Whether the connection uses ECN (after the handshake; before it, whether it is asked
-    /// for or agreed to).
+    /// for or agreed to): marks are echoed and echoes answered. Its new data is
+    /// ECN-capable unless a plain SYN was sent or received during the handshake.
     #[inline]
     pub fn ecn_negotiated(&self) -> bool {
         self.has(flag::ECN)
@@ -116,17 +121,24 @@ impl Tcb {
         };
         if !agreed {
             self.flags &= !flag::ECN;
+        } else if self.has(flag::SYN_LOST) {
+            // We fell back to a plain SYN (6.1.1.1): RFC 3168 6.1.1 forbids ECN-capable data
+            // after sending one, but the peer, which agreed, may send ECN-capable data, whose
+            // marks are echoed.
+            self.flags |= flag::NO_ECT;
         }
     }
 
-    /// SYN-RECEIVED took the peer's SYN again (our SYN-ACK was lost) with flags `flags`: a
-    /// SYN that no longer asks for ECN withdraws the agreement (RFC 3168 6.1.1: a host that
-    /// received a non-ECN-setup SYN SHOULD NOT send ECN-capable data; the peer, which sent
-    /// one, may not use ECN and would never echo a mark). Our SYN-ACKs go plain from then on.
+    /// SYN-RECEIVED took the peer's SYN again (our SYN-ACK was lost or late) with flags
+    /// `flags`: after a SYN that no longer asks for ECN our data goes not ECN-capable (RFC
+    /// 3168 6.1.1: a host that received a non-ECN-setup SYN SHOULD NOT set ECT; the peer,
+    /// which sent one, may not use ECN and may never echo a mark) and our SYN-ACKs go plain.
+    /// Marks on the peer's data are still echoed: the peer may have had our first,
+    /// ECN-setup, SYN-ACK after all and use ECN (Linux does, after its own fallback).
     #[inline]
     pub(super) fn ecn_take_repeated_syn(&mut self, flags: TcpFlags) {
-        if !flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
-            self.flags &= !flag::ECN;
+        if self.has(flag::ECN) && !flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
+            self.flags |= flag::NO_ECT;
         }
     }
 
@@ -152,14 +164,16 @@ impl Tcb {
             }
             // RFC 3168 6.1.1.1: after a lost SYN, fall back to a plain one.
             SegmentKind::Syn => {}
-            SegmentKind::SynAck => plan.header.flags |= TcpFlags::ECE,
+            SegmentKind::SynAck if !self.has(flag::NO_ECT) => plan.header.flags |= TcpFlags::ECE,
+            // The peer's repeated SYN stopped asking: a plain SYN-ACK.
+            SegmentKind::SynAck => {}
             kind => {
                 if self.has(flag::ECE_DUE) {
                     plan.header.flags |= TcpFlags::ECE;
                 }
                 if plan.payload_len > 0 {
                     let new_data = kind == SegmentKind::NewData;
-                    plan.ect = new_data;
+                    plan.ect = new_data && !self.has(flag::NO_ECT);
                     // CWR goes on the first segment with new data, which may be a go-back-N
                     // resend running past SND.MAX (not ECN-capable: partly a retransmission).
                     // Left to the next one, the peer's ACK of this one, past the reduction's

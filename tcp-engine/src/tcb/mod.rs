@@ -166,8 +166,11 @@
 //!     a second window reduction. A reordering path may make this resend a segment early.
 //! 22. ECN (RFC 3168): a SYN retransmitted after a timeout no longer asks for ECN (the
 //!     fallback 6.1.1.1 allows, as Linux does); a SYN-ACK retransmitted by a listener that
-//!     agreed keeps ECE, unless the peer's SYN came again without asking (then ECN is off and
-//!     the SYN-ACK plain, as FreeBSD's SYN cache does). Only the first CE mark of an echo
+//!     agreed keeps ECE, unless the peer's SYN came again without asking: then the SYN-ACK
+//!     goes plain and our data not ECN-capable (RFC 3168 6.1.1's SHOULD NOT), but marks the
+//!     peer's data brings are still echoed (a peer whose first SYN-ACK arrived after all may
+//!     use ECN). Likewise a client that fell back to a plain SYN and then hears an ECN-setup
+//!     SYN-ACK echoes marks but never sends ECN-capable data (6.1.1's MUST NOT; Linux would). Only the first CE mark of an echo
 //!     episode gets an immediate ACK, and a data segment with CWR is acknowledged at once
 //!     (both as Linux). An echo on the ACK
 //!     that acknowledges exactly the SND.MAX of the last reduction still counts as the old
@@ -663,6 +666,10 @@ mod flag {
     pub const ECE_DUE: u32 = 1 << 22;
     /// The congestion window was reduced: the next new data segment carries CWR.
     pub const CWR_DUE: u32 = 1 << 23;
+    /// With `ECN`: marks are echoed and echoes answered, but our data goes not ECN-capable,
+    /// because a plain SYN was sent (our 6.1.1.1 fallback) or received (the peer's repeated
+    /// SYN no longer asked; our SYN-ACKs go plain then).
+    pub const NO_ECT: u32 = 1 << 24;
 }
 
 const NEVER: u64 = u64::MAX;

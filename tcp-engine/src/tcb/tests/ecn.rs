@@ -600,28 +600,60 @@ fn an_echo_on_an_ack_of_the_whole_flight_halves_that_flight() {
 }
 
 #[test]
-fn a_plain_syn_retransmitted_to_syn_received_withdraws_the_agreement() {
+fn after_a_plain_syn_received_data_is_not_ecn_capable_but_marks_are_echoed() {
     let mut s = Host::new(with_ecn(EcnMode::Accept), 4000, 4000);
     let syn = seg(ISS, None, SYN | ECE | CWR, WND);
     assert!(s.deliver(syn, &[]).events.contains(Events::SYN_TO_LISTENER));
     s.tcb = Tcb::accept(&s.cfg, s.now, &syn, SeqNum(Y), &s.rcv).unwrap();
     let sa = send_all_ect(&mut s);
     assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK | ECE, 0, false)]);
-    // The SYN-ACK was lost; the client timed out and, falling back (RFC 3168 6.1.1.1, as
-    // this stack's own clients and Linux do), sent its SYN again without asking for ECN.
-    // Such a client may not use ECN whatever it hears back (6.1.1: it has sent a
-    // non-ECN-setup SYN), and a host that received one SHOULD NOT send ECN-capable data: the
-    // peer might never echo a mark. The SYN-ACK goes again, plain, and ECN stays off.
+    // The SYN-ACK was lost (or is late); the client timed out and, falling back (RFC 3168
+    // 6.1.1.1, as this stack's own clients and Linux do), sent its SYN again without asking.
+    // A host that received a non-ECN-setup SYN SHOULD NOT send ECN-capable data (6.1.1):
+    // the client may not use ECN and then never echoes a mark. The SYN-ACK goes again,
+    // plain.
     s.deliver(seg(ISS, None, SYN, WND), &[]);
     let sa = send_all_ect(&mut s);
     assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK, 0, false)]);
     let r = s.deliver(ack(ISS + 1, Y + 1, WND), &[]);
     assert!(r.events.contains(Events::ESTABLISHED));
-    assert_eq!(r.ecn, EcnEvents::default());
-    assert!(!s.tcb.ecn_negotiated());
     s.write(b"pong");
     let d = send_all_ect(&mut s);
     assert_eq!(shape(&d), [(Y + 1, ISS + 1, ACK | PSH, 4, false)]);
+    // But the client may have taken the first, ECN-setup, SYN-ACK and use ECN (Linux does):
+    // a mark on its data is echoed.
+    let r = s.deliver(seg(ISS + 1, Some(Y + 5), CE, WND), b"ping");
+    assert_eq!(r.ecn, EcnEvents::CE_RECEIVED);
+    assert_eq!(
+        shape(&send_all_ect(&mut s)),
+        [(Y + 5, ISS + 5, ACK | ECE, 0, false)]
+    );
+}
+
+#[test]
+fn after_a_plain_syn_sent_data_is_not_ecn_capable_but_marks_are_echoed() {
+    let mut c = Host::client(with_ecn(EcnMode::On), ISS, 4000, 4000);
+    send_all_ect(&mut c);
+    c.advance_to_deadline();
+    assert_eq!(shape(&send_all_ect(&mut c)), [(ISS, 0, SYN, 0, false)]);
+    // The listener's answer to the first, ECN-setup, SYN arrives: it agreed and will send
+    // ECN-capable data. Having sent a plain SYN, this host MUST NOT (RFC 3168 6.1.1), but it
+    // echoes the marks on the peer's data.
+    let mut sa = seg(Y, Some(ISS + 1), SYN | ECE, WND);
+    sa.options = syn_opts(1000);
+    assert!(c.deliver(sa, &[]).events.contains(Events::ESTABLISHED));
+    send_all_ect(&mut c);
+    c.write(b"ping");
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 1, Y + 1, ACK | PSH, 4, false)]
+    );
+    let r = c.deliver(seg(Y + 1, Some(ISS + 5), CE, WND), b"pong");
+    assert_eq!(r.ecn, EcnEvents::CE_RECEIVED);
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 5, Y + 5, ACK | ECE, 0, false)]
+    );
 }
 
 #[test]
