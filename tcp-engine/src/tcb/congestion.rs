@@ -223,21 +223,21 @@ impl Tcb {
     }
 
     /// The slow-start threshold after a congestion event detected by fast retransmit, SACK or
-    /// a tail loss probe, with `cwnd` still the window before it: `FlightSize / 2` (RFC 5681
-    /// eq. 4) or, with CUBIC, `FlightSize * 0.7` (RFC 9438 4.6, which also records W_max),
-    /// at least 2 SMSS.
-    pub(super) fn loss_ssthresh(&mut self) -> u32 {
+    /// a tail loss probe or an ECN echo, with `cwnd` still the window before it and `flight`
+    /// the FlightSize: `flight / 2` (RFC 5681 eq. 4) or, with CUBIC, `flight * 0.7` (RFC 9438
+    /// 4.6, which also records W_max), at least 2 SMSS.
+    pub(super) fn loss_ssthresh(&mut self, flight: u32) -> u32 {
         let reduced = if self.has(flag::CUBIC) {
-            self.cubic_on_loss()
+            self.cubic_on_loss(flight)
         } else {
-            self.flight_size() / 2
+            flight / 2
         };
         reduced.max(2 * self.payload_mss())
     }
 
     fn enter_recovery(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
-        self.ssthresh = self.loss_ssthresh();
+        self.ssthresh = self.loss_ssthresh(self.flight_size());
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);

@@ -110,9 +110,9 @@ impl Tcb {
     /// RFC 9438 4.6 and 4.7 at a congestion event detected by fast retransmit, SACK or a tail
     /// loss probe (`cwnd` still the window before the reduction): W_max becomes cwnd, or
     /// `cwnd * (1 + beta) / 2` when the window did not regain the previous W_max (fast
-    /// convergence); the epoch ends. Returns the reduced window `FlightSize * beta_cubic`
-    /// (0.7), before the caller's 2 SMSS floor.
-    pub(super) fn cubic_on_loss(&mut self) -> u32 {
+    /// convergence); the epoch ends. Returns the reduced window `flight * beta_cubic` (0.7)
+    /// for the FlightSize `flight`, before the caller's 2 SMSS floor.
+    pub(super) fn cubic_on_loss(&mut self, flight: u32) -> u32 {
         let smss = self.payload_mss();
         let cwnd = u64::from(self.cwnd);
         let w_max = if cwnd < self.cubic_w_max_bytes(smss) {
@@ -122,7 +122,7 @@ impl Tcb {
         };
         self.cubic_w_max = in_segments(w_max, smss);
         self.flags &= !flag::CUBIC_EPOCH;
-        (u64::from(self.flight_size()) * 7 / 10) as u32
+        (u64::from(flight) * 7 / 10) as u32
     }
 
     /// RFC 9438 4.8 at a retransmission timeout: the epoch ends, and the next one starts with

@@ -13,7 +13,11 @@
 //!   does: the middlebox that dropped it may drop ECN-setup SYNs). ECN is used when the
 //!   SYN-ACK is an ECN-setup SYN-ACK (ECE without CWR); a simultaneous open needs the peer's
 //!   SYN to be an ECN-setup SYN. With [`EcnMode::Accept`] or `On` a peer's ECN-setup SYN is
-//!   answered with an ECN-setup SYN-ACK. SYNs and SYN-ACKs are never ECN-capable.
+//!   answered with an ECN-setup SYN-ACK. When a plain SYN was sent (our fallback) or received
+//!   (a repeated SYN of the peer that no longer asks, its fallback after our SYN-ACK was lost
+//!   or late) and ECN was still agreed, our data goes not ECN-capable (6.1.1) and later
+//!   SYN-ACKs plain, but marks on the peer's data are echoed: which SYN-ACK the peer took,
+//!   and so whether it uses ECN, cannot be known here. SYNs and SYN-ACKs are never ECN-capable.
 //! * **Receiver** (6.1.3). A CE-marked data segment makes every segment we send carry ECE
 //!   until a segment with CWR arrives (CWR first, then CE: a CWR segment that is itself
 //!   marked starts a new echo). The first mark of an echo episode is acknowledged at once, as
@@ -23,12 +27,14 @@
 //! * **Sender** (6.1.2). An ACK with ECE reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
-//!   `recover`, so loss recovery and a reduction also exclude each other), during loss
-//!   recovery, and while the last reduction is not yet announced by a CWR (no new data went
-//!   out since, so an echo can only be of an old mark: the ACK of a FIN sent after the
-//!   reduction would otherwise count it twice). After any window reduction (echo, fast retransmit, timeout) the next new data
-//!   segment carries CWR.
-//! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0): pure ACKs, window probes,
+//!   `recover`, so loss recovery and a reduction also exclude each other), on old ACKs
+//!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not
+//!   yet announced by a CWR (no new data went out since, so an echo can only be of an old
+//!   mark: the ACK of a FIN sent after the reduction would otherwise count it twice). After
+//!   any window reduction (echo, fast retransmit, timeout) the next segment with new data
+//!   carries CWR (a go-back-N resend that runs past SND.MAX included).
+//! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0) (and not after a plain SYN
+//!   in the handshake, see above): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
 //!   not.
 //!
@@ -37,6 +43,7 @@
 
 use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
 use crate::segment::{TcpFlags, TcpHeader};
+use crate::seq::SeqNum;
 
 /// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
 /// counters. A bit set.
@@ -73,7 +80,8 @@ impl core::ops::BitOrAssign for EcnEvents {
 
 impl Tcb {
     /// Whether the connection uses ECN (after the handshake; before it, whether it is asked
-    /// for or agreed to).
+    /// for or agreed to): marks are echoed and echoes answered. Its new data is
+    /// ECN-capable unless a plain SYN was sent or received during the handshake.
     #[inline]
     pub fn ecn_negotiated(&self) -> bool {
         self.has(flag::ECN)
@@ -113,6 +121,24 @@ impl Tcb {
         };
         if !agreed {
             self.flags &= !flag::ECN;
+        } else if self.has(flag::SYN_LOST) {
+            // We fell back to a plain SYN (6.1.1.1): RFC 3168 6.1.1 forbids ECN-capable data
+            // after sending one, but the peer, which agreed, may send ECN-capable data, whose
+            // marks are echoed.
+            self.flags |= flag::NO_ECT;
+        }
+    }
+
+    /// SYN-RECEIVED took the peer's SYN again (our SYN-ACK was lost or late) with flags
+    /// `flags`: after a SYN that no longer asks for ECN our data goes not ECN-capable (RFC
+    /// 3168 6.1.1: a host that received a non-ECN-setup SYN SHOULD NOT set ECT; the peer,
+    /// which sent one, may not use ECN and may never echo a mark) and our SYN-ACKs go plain.
+    /// Marks on the peer's data are still echoed: the peer may have had our first,
+    /// ECN-setup, SYN-ACK after all and use ECN (Linux does, after its own fallback).
+    #[inline]
+    pub(super) fn ecn_take_repeated_syn(&mut self, flags: TcpFlags) {
+        if self.has(flag::ECN) && !flags.contains(TcpFlags::ECE | TcpFlags::CWR) {
+            self.flags |= flag::NO_ECT;
         }
     }
 
@@ -127,8 +153,9 @@ impl Tcb {
     /// Adds ECN to `plan` of a connection with `ECN` set (out of line: the planner of a
     /// connection without ECN pays one test of its flags): the setup flags of a SYN or
     /// SYN-ACK; ECE on everything else while an echo is due; on new data, ECT(0) and, after a
-    /// window reduction, CWR, which goes on one wire segment (a super-segment is cut to its
-    /// first: it would repeat CWR on each).
+    /// window reduction, CWR (on the first segment with new data, a go-back-N resend that
+    /// runs past SND.MAX included), which goes on one wire segment (a super-segment is cut to
+    /// its first: it would repeat CWR on each).
     #[inline(never)]
     pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
         match plan.kind {
@@ -137,14 +164,23 @@ impl Tcb {
             }
             // RFC 3168 6.1.1.1: after a lost SYN, fall back to a plain one.
             SegmentKind::Syn => {}
-            SegmentKind::SynAck => plan.header.flags |= TcpFlags::ECE,
+            SegmentKind::SynAck if !self.has(flag::NO_ECT) => plan.header.flags |= TcpFlags::ECE,
+            // The peer's repeated SYN stopped asking: a plain SYN-ACK.
+            SegmentKind::SynAck => {}
             kind => {
                 if self.has(flag::ECE_DUE) {
                     plan.header.flags |= TcpFlags::ECE;
                 }
-                if kind == SegmentKind::NewData && plan.payload_len > 0 {
-                    plan.ect = true;
-                    if self.has(flag::CWR_DUE) {
+                if plan.payload_len > 0 {
+                    let new_data = kind == SegmentKind::NewData;
+                    plan.ect = new_data && !self.has(flag::NO_ECT);
+                    // CWR goes on the first segment with new data, which may be a go-back-N
+                    // resend running past SND.MAX (not ECN-capable: partly a retransmission).
+                    // Left to the next one, the peer's ACK of this one, past the reduction's
+                    // end but sent before it saw CWR, would echo the old mark as a new one.
+                    let runs_past_snd_max = kind == SegmentKind::Retransmission
+                        && (plan.header.seq + plan.payload_len).gt(self.snd_max);
+                    if self.has(flag::CWR_DUE) && (new_data || runs_past_snd_max) {
                         plan.truncate_to_first_segment();
                         plan.header.flags |= TcpFlags::CWR;
                     }
@@ -153,20 +189,33 @@ impl Tcb {
         }
     }
 
-    /// An acceptable segment with flags `flags` and `has_data` arrived on a connection using
-    /// ECN, after ACK processing. The sender's side (RFC 3168 6.1.2): an echo (ECE) reduces
-    /// the window once per window of data, never during loss recovery. The receiver's side
-    /// (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of line: a
-    /// connection without ECN pays one test of its flags.
+    /// An acceptable segment with flags `flags`, acknowledgement `ack` and `has_data` arrived
+    /// on a connection using ECN, after ACK processing (SND.UNA was `una_before` before it).
+    /// The sender's side (RFC 3168 6.1.2): an
+    /// echo (ECE) reduces the window once per window of data, never during loss recovery. The
+    /// receiver's side (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of
+    /// line: a connection without ECN pays one test of its flags.
     #[inline(never)]
-    pub(super) fn ecn_on_segment(&mut self, flags: TcpFlags, has_data: bool, rx: &mut Reaction) {
+    pub(super) fn ecn_on_segment(
+        &mut self,
+        flags: TcpFlags,
+        ack: SeqNum,
+        una_before: SeqNum,
+        has_data: bool,
+        rx: &mut Reaction,
+    ) {
         // Not while the last reduction is unannounced (CWR due: nothing ECN-capable was sent
-        // since, so the echo is of an old mark), nor before SND.UNA passes its end.
+        // since, so the echo is of an old mark), nor before SND.UNA passes its end, nor on an
+        // old ACK (below SND.UNA: RFC 9293 ignores it; reordered, the peer sent it before the
+        // ACKs already taken, so its echo is of a window already reduced for).
         if flags.intersects(TcpFlags::ECE)
             && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
             && self.snd_una.gt(self.recover)
+            && ack.ge(self.snd_una)
         {
-            self.reduce_for_congestion_signal();
+            // The flight the signal is about: what was outstanding when the echoing ACK
+            // came, not what it left (an ACK of the whole flight would leave nothing).
+            self.reduce_for_congestion_signal(self.snd_max - una_before);
             rx.ecn |= EcnEvents::WINDOW_REDUCED;
         }
         if flags.intersects(TcpFlags::CWR) {
@@ -185,13 +234,14 @@ impl Tcb {
 
     /// The window reduction for a congestion signal that needs no retransmission (an ECN
     /// echo): the multiplicative decrease of a loss ([`Tcb::loss_ssthresh`]:
-    /// `max(FlightSize / 2, 2 SMSS)`, with CUBIC `FlightSize * 0.7` and W_max recorded, as
-    /// RFC 9438 4.6 asks for an ECN echo), `cwnd = ssthresh` (never raised), and the
-    /// reduction covers the data sent so far (`recover = SND.MAX`): no further reduction
-    /// until SND.UNA passes it. The next new data segment carries CWR.
-    pub(super) fn reduce_for_congestion_signal(&mut self) {
+    /// `max(flight / 2, 2 SMSS)`, with CUBIC `flight * 0.7` and W_max recorded, as RFC 9438
+    /// 4.6 asks for an ECN echo), where `flight` is RFC 5681's FlightSize when the signal
+    /// arrived (before the ACK carrying it moved SND.UNA), `cwnd = ssthresh` (never raised),
+    /// and the reduction covers the data sent so far (`recover = SND.MAX`): no further
+    /// reduction until SND.UNA passes it. The next new data segment carries CWR.
+    pub(super) fn reduce_for_congestion_signal(&mut self, flight: u32) {
         let smss = self.payload_mss();
-        self.ssthresh = self.loss_ssthresh();
+        self.ssthresh = self.loss_ssthresh(flight);
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;

@@ -213,6 +213,7 @@ impl Tcb {
             flags = flags.without(TcpFlags::SYN);
             seq += 1;
             if !flags.ack() {
+                self.ecn_take_repeated_syn(flags);
                 self.flags |= flag::SYNACK_NOW;
                 self.dropped(rx, DropReason::DuplicateSyn);
                 return;
@@ -351,13 +352,14 @@ impl Tcb {
             }
         }
 
+        let una_before = self.snd_una;
         if !self.process_ack(cfg, now, seq, seg, payload.len(), flags, snd, loss, rx) {
             return;
         }
         // ECN (RFC 3168): the peer's echo once the ACK moved SND.UNA and recovery state, its
         // CWR, then a CE mark on its data.
         if self.has(flag::ECN) {
-            self.ecn_on_segment(flags, !payload.is_empty(), rx);
+            self.ecn_on_segment(flags, seg.ack, una_before, !payload.is_empty(), rx);
         }
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);

@@ -99,8 +99,8 @@
 //!   parser, header prediction and GRO leave such segments to it) makes every segment carry
 //!   ECE until the peer's CWR, and its first mark is acknowledged at once (as Linux's
 //!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh =
-//!   max(FlightSize / 2, 2 SMSS)`, with CUBIC 0.7, `cwnd = ssthresh`) without
-//!   retransmitting, once per window of data (until
+//!   max(FlightSize / 2, 2 SMSS)` with the FlightSize before that ACK, with CUBIC 0.7,
+//!   `cwnd = ssthresh`) without retransmitting, once per window of data (until
 //!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
 //!   it has gone out) and never during loss recovery; after any reduction the next new data
 //!   segment carries CWR, on one wire segment. See `ecn.rs`.
@@ -182,8 +182,13 @@
 //!     a second window reduction. A reordering path may make this resend a segment early.
 //! 22. ECN (RFC 3168): a SYN retransmitted after a timeout no longer asks for ECN (the
 //!     fallback 6.1.1.1 allows, as Linux does); a SYN-ACK retransmitted by a listener that
-//!     agreed keeps ECE. Only the first CE mark of an echo episode gets an immediate ACK, and
-//!     a data segment with CWR is acknowledged at once (both as Linux). An echo on the ACK
+//!     agreed keeps ECE, unless the peer's SYN came again without asking: then the SYN-ACK
+//!     goes plain and our data not ECN-capable (RFC 3168 6.1.1's SHOULD NOT), but marks the
+//!     peer's data brings are still echoed (a peer whose first SYN-ACK arrived after all may
+//!     use ECN). Likewise a client that fell back to a plain SYN and then hears an ECN-setup
+//!     SYN-ACK echoes marks but never sends ECN-capable data (6.1.1's MUST NOT; Linux would). Only the first CE mark of an echo
+//!     episode gets an immediate ACK, and a data segment with CWR is acknowledged at once
+//!     (both as Linux). An echo on the ACK
 //!     that acknowledges exactly the SND.MAX of the last reduction still counts as the old
 //!     signal (the peer sent it before it could see our CWR). A CE-marked SYN or pure ACK is
 //!     not echoed (RFC 3168 marks only data ECN-capable). The window is never raised by a
@@ -702,6 +707,10 @@ mod flag {
     pub const CUBIC: u32 = 1 << 24;
     /// A CUBIC congestion-avoidance epoch runs (`cubic_origin` valid).
     pub const CUBIC_EPOCH: u32 = 1 << 25;
+    /// With `ECN`: marks are echoed and echoes answered, but our data goes not ECN-capable,
+    /// because a plain SYN was sent (our 6.1.1.1 fallback) or received (the peer's repeated
+    /// SYN no longer asked; our SYN-ACKs go plain then).
+    pub const NO_ECT: u32 = 1 << 26;
 }
 
 const NEVER: u64 = u64::MAX;

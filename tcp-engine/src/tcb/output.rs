@@ -255,7 +255,7 @@ impl Tcb {
         self.flags |= flag::TLP_OUT;
         if retransmitted {
             let smss = self.payload_mss();
-            self.ssthresh = self.loss_ssthresh();
+            self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
             self.ca_acked = 0;
         }

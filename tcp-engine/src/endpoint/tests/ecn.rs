@@ -108,8 +108,8 @@ fn an_echo_is_counted_as_one_reduction_per_window() {
     }
     assert_eq!(ep.counters().ecn_window_reductions, 1);
     let t = ep.tcb(key).unwrap();
-    // Reduced once, at the first echo: half the 9 segments then in flight.
-    assert_eq!(t.ssthresh(), 9 * 1460 / 2);
+    // Reduced once, at the first echo: half the 10 segments in flight when it came.
+    assert_eq!(t.ssthresh(), 10 * 1460 / 2);
     assert_eq!(t.counters().retransmitted_segments, 0);
 }
 

@@ -398,20 +398,27 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert_eq!(c.tcb.cwnd(), 10_000);
 
     // The first ACK echoes a mark: slow start grows cwnd to 11000, then the reduction:
-    // ssthresh = max(flight 9000 / 2, 2 SMSS) = 4500, cwnd = 4500. Nothing retransmitted.
+    // ssthresh = max(flight 10000 (when the echo came) / 2, 2 SMSS) = 5000, cwnd = 5000.
+    // Nothing retransmitted.
     let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (4500, 4500));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
     assert!(!c.tcb.in_recovery());
     assert!(send_all_ect(&mut c).is_empty(), "flight 9000 above cwnd");
 
     // Further echoes for the same window are ignored; congestion avoidance goes on.
     let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (4500, 5500));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 6000));
     // The next new data segment carries CWR, once.
     let out = send_all_ect(&mut c);
-    assert_eq!(shape(&out), [(ISS + 10_001, Y + 1, ACK | CWR, 1000, true)]);
+    assert_eq!(
+        shape(&out),
+        [
+            (ISS + 10_001, Y + 1, ACK | CWR, 1000, true),
+            (ISS + 11_001, Y + 1, ACK, 1000, true)
+        ]
+    );
     let r = c.deliver(seg(Y + 1, Some(ISS + 8001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
     let out = send_all_ect(&mut c);
@@ -427,9 +434,9 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert_eq!(r.ecn, EcnEvents::default());
     assert!(c.tcb.cwnd() >= cwnd);
     // Beyond it, an echo is a new signal: a second reduction.
+    let flight = c.tcb.snd_max() - c.tcb.snd_una();
     let r = c.deliver(seg(Y + 1, Some(ISS + 11_001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
-    let flight = c.tcb.snd_max() - c.tcb.snd_una();
     assert_eq!(c.tcb.ssthresh(), (flight / 2).max(2000));
     let snd_max = c.tcb.snd_max().0;
     c.deliver(ack(Y + 1, snd_max, WND), &[]);
@@ -454,14 +461,14 @@ fn with_cubic_an_echo_reduces_the_window_to_seven_tenths() {
     let mut c = ecn_client_with(cfg, 100_000, 4000);
     c.write(&[9; 30_000]);
     assert_eq!(send_all_ect(&mut c).len(), 10);
-    // Flight 9000 after the first ACK: ssthresh = 0.7 * 9000 = 6300 (NewReno: 4500).
+    // Flight 10000 when the echo arrived: ssthresh = 0.7 * 10000 = 7000 (NewReno: 5000).
     let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (6300, 6300));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (7000, 7000));
     assert!(!c.tcb.in_recovery());
     assert_eq!(c.tcb.counters().retransmitted_segments, 0);
     let out = send_all_ect(&mut c);
-    assert!(out.is_empty(), "flight 9000 above cwnd 6300: {out:?}");
+    assert!(out.is_empty(), "flight 9000 above cwnd 7000: {out:?}");
 }
 
 #[test]
@@ -578,4 +585,135 @@ fn an_echo_of_an_old_mark_on_the_ack_of_a_fin_does_not_reduce_again() {
     assert_eq!(r.ecn, EcnEvents::default());
     assert_eq!(c.tcb.ssthresh(), ssthresh);
     assert_eq!(c.tcb.state(), State::FinWait2);
+}
+
+#[test]
+fn an_echo_on_an_old_ack_is_not_a_new_signal() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 30_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    // The window is acknowledged, CWR goes out on the next new data and is acknowledged in
+    // turn: SND.UNA is past the reduction's end.
+    c.deliver(ack(Y + 1, ISS + 10_001, WND), &[]);
+    let out = send_all_ect(&mut c);
+    assert_eq!(out[0].0.h.flags, ACK | CWR);
+    c.deliver(ack(Y + 1, ISS + 11_001, WND), &[]);
+    let (ssthresh, cwnd) = (c.tcb.ssthresh(), c.tcb.cwnd());
+    // A reordered ACK the peer sent before it saw CWR, still echoing the old mark, arrives
+    // late. Its acknowledgement is old (below SND.UNA): RFC 9293 ignores it, and its echo
+    // is of the window already reduced for (RFC 3168 6.1.2: once per window of data).
+    let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::default());
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (ssthresh, cwnd));
+}
+
+#[test]
+fn an_echo_on_an_ack_of_the_whole_flight_halves_that_flight() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 10_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    // One (stretch or delayed) ACK acknowledges the whole flight of 10000 bytes and echoes
+    // a mark: the window is halved as for a loss in that flight (RFC 3168 6.1.2, RFC 5681
+    // FlightSize: what was outstanding when the signal came), not cut to 2 SMSS because
+    // this very ACK left nothing outstanding.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 10_001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
+}
+
+#[test]
+fn after_a_plain_syn_received_data_is_not_ecn_capable_but_marks_are_echoed() {
+    let mut s = Host::new(with_ecn(EcnMode::Accept), 4000, 4000);
+    let syn = seg(ISS, None, SYN | ECE | CWR, WND);
+    assert!(s.deliver(syn, &[]).events.contains(Events::SYN_TO_LISTENER));
+    s.tcb = Tcb::accept(&s.cfg, s.now, &syn, SeqNum(Y), &s.rcv).unwrap();
+    let sa = send_all_ect(&mut s);
+    assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK | ECE, 0, false)]);
+    // The SYN-ACK was lost (or is late); the client timed out and, falling back (RFC 3168
+    // 6.1.1.1, as this stack's own clients and Linux do), sent its SYN again without asking.
+    // A host that received a non-ECN-setup SYN SHOULD NOT send ECN-capable data (6.1.1):
+    // the client may not use ECN and then never echoes a mark. The SYN-ACK goes again,
+    // plain.
+    s.deliver(seg(ISS, None, SYN, WND), &[]);
+    let sa = send_all_ect(&mut s);
+    assert_eq!(shape(&sa), [(Y, ISS + 1, SYN | ACK, 0, false)]);
+    let r = s.deliver(ack(ISS + 1, Y + 1, WND), &[]);
+    assert!(r.events.contains(Events::ESTABLISHED));
+    s.write(b"pong");
+    let d = send_all_ect(&mut s);
+    assert_eq!(shape(&d), [(Y + 1, ISS + 1, ACK | PSH, 4, false)]);
+    // But the client may have taken the first, ECN-setup, SYN-ACK and use ECN (Linux does):
+    // a mark on its data is echoed.
+    let r = s.deliver(seg(ISS + 1, Some(Y + 5), CE, WND), b"ping");
+    assert_eq!(r.ecn, EcnEvents::CE_RECEIVED);
+    assert_eq!(
+        shape(&send_all_ect(&mut s)),
+        [(Y + 5, ISS + 5, ACK | ECE, 0, false)]
+    );
+}
+
+#[test]
+fn after_a_plain_syn_sent_data_is_not_ecn_capable_but_marks_are_echoed() {
+    let mut c = Host::client(with_ecn(EcnMode::On), ISS, 4000, 4000);
+    send_all_ect(&mut c);
+    c.advance_to_deadline();
+    assert_eq!(shape(&send_all_ect(&mut c)), [(ISS, 0, SYN, 0, false)]);
+    // The listener's answer to the first, ECN-setup, SYN arrives: it agreed and will send
+    // ECN-capable data. Having sent a plain SYN, this host MUST NOT (RFC 3168 6.1.1), but it
+    // echoes the marks on the peer's data.
+    let mut sa = seg(Y, Some(ISS + 1), SYN | ECE, WND);
+    sa.options = syn_opts(1000);
+    assert!(c.deliver(sa, &[]).events.contains(Events::ESTABLISHED));
+    send_all_ect(&mut c);
+    c.write(b"ping");
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 1, Y + 1, ACK | PSH, 4, false)]
+    );
+    let r = c.deliver(seg(Y + 1, Some(ISS + 5), CE, WND), b"pong");
+    assert_eq!(r.ecn, EcnEvents::CE_RECEIVED);
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 5, Y + 5, ACK | ECE, 0, false)]
+    );
+}
+
+#[test]
+fn cwr_goes_on_the_first_segment_with_new_data_even_a_go_back_n_resend() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[3; 1500]);
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [
+            (ISS + 1, Y + 1, ACK, 1000, true),
+            (ISS + 1001, Y + 1, ACK | PSH, 500, true)
+        ]
+    );
+    // A timeout reduces the window (CWR due, the reduction covering up to SND.MAX = ISS +
+    // 1501); go-back-N resends from SND.UNA in MSS-sized segments.
+    c.advance_to_deadline();
+    assert_eq!(
+        shape(&send_all_ect(&mut c)),
+        [(ISS + 1, Y + 1, ACK, 1000, false)]
+    );
+    c.write(&[4; 3000]);
+    c.deliver(ack(Y + 1, ISS + 1001, WND), &[]);
+    // The second resend runs past the old SND.MAX: it is the first segment with new data
+    // (ISS + 1501 ..) since the reduction, so it carries CWR (RFC 3168 6.1.2), though, being
+    // partly a retransmission, it is not ECN-capable. Were CWR left to the next segment, the
+    // peer's ACK of this one (beyond the reduction's end, sent before it saw any CWR, still
+    // echoing the old mark) would cut the window a second time.
+    let out = send_all_ect(&mut c);
+    assert_eq!(
+        shape(&out),
+        [
+            (ISS + 1001, Y + 1, ACK | CWR, 1000, false),
+            (ISS + 2001, Y + 1, ACK, 1000, true)
+        ]
+    );
+    // Once CWR is out, an echo on the ACK of the resend is the peer's answer to a new mark.
+    let r = c.deliver(seg(Y + 1, Some(ISS + 2001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
 }
