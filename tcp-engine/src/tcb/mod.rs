@@ -711,6 +711,49 @@ mod flag {
     /// because a plain SYN was sent (our 6.1.1.1 fallback) or received (the peer's repeated
     /// SYN no longer asked; our SYN-ACKs go plain then).
     pub const NO_ECT: u32 = 1 << 26;
+
+    /// Every flag above (a new one goes here too): no two may share a bit.
+    const ALL: [u32; 27] = [
+        PASSIVE,
+        FIN_QUEUED,
+        FIN_SENT,
+        WS,
+        TS,
+        SACK,
+        ACK_NOW,
+        RECOVERY,
+        FAST_RTX,
+        PERSIST,
+        RTT_TIMING,
+        SYN_LOST,
+        SYNACK_NOW,
+        PROBE_NOW,
+        KEEPALIVE_NOW,
+        PARTIAL_SEEN,
+        RCV_FIN,
+        TS_RECENT,
+        TLP_ARMED,
+        TLP_NOW,
+        TLP_OUT,
+        ECN,
+        ECE_DUE,
+        CWR_DUE,
+        CUBIC,
+        CUBIC_EPOCH,
+        NO_ECT,
+    ];
+    const _: () = {
+        let mut seen = 0;
+        let mut i = 0;
+        while i < ALL.len() {
+            assert!(
+                ALL[i].count_ones() == 1 && seen & ALL[i] == 0,
+                "two flags share a bit"
+            );
+            seen |= ALL[i];
+            i += 1;
+        }
+    };
 }
 
 const NEVER: u64 = u64::MAX;
