@@ -5,9 +5,10 @@
 //! Slow start, loss detection, recovery and the timers are the same for both congestion
 //! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
 //! a congestion event, growth in congestion avoidance) a CUBIC connection (flag `CUBIC`)
-//! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart. The choice
-//! is one flag test on the congestion-avoidance and loss paths only: slow start, header
-//! prediction and GRO never look at it.
+//! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart and when the
+//! peer's window holds queued data back. The choice is one flag test on the
+//! congestion-avoidance and loss paths only: slow start, header prediction and GRO never
+//! look at it.
 //!
 //! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
 //! recovery flags, never the buffers or the receive side.
@@ -442,6 +443,10 @@ impl Tcb {
                 if wnd_avail < avail.min(self.payload_mss()) {
                     self.flags |= flag::PERSIST;
                     self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+                    // The peer's window holds the data back: a CUBIC epoch ends, so the
+                    // curve's t leaves out the wait (RFC 9438 5.8) and the next one starts
+                    // from the window as it stands.
+                    self.flags &= !flag::CUBIC_EPOCH;
                 }
             }
             if self.snd_max == self.snd_una && unsent {

@@ -16,11 +16,13 @@
 //!   8.192 ms ticks (2^13 us): `W_cubic(t) = C * (t - t_epoch - K)^3 + W_max` needs no more
 //!   than that. The clock wraps after 537 s; K is at most 55 s (the largest W_max), and
 //!   every ACK in congestion avoidance keeps the origin at most 134 s in the past (where the
-//!   cubic term is 960 000 segments: the 1.5 * cwnd clamp governs long before). An offset
-//!   outside [-57 s, 134 s] can only come from an epoch left without ACKs for minutes (a
-//!   zero window): it counts as 134 s.
-//! * the flag `CUBIC_EPOCH`: an epoch runs (it ends at every congestion event and idle
-//!   restart, and starts at the next ACK in congestion avoidance).
+//!   cubic term is 960 000 segments: the 1.5 * cwnd clamp governs long before). An epoch
+//!   sees no ACK for longer than an RTO only while the peer's window holds the data back,
+//!   and that ends it (below); an offset outside [-57 s, 134 s] anyway counts as 134 s.
+//! * the flag `CUBIC_EPOCH`: an epoch runs (it ends at every congestion event, idle restart
+//!   and when the peer's window holds queued data back (the persist timer is armed: t
+//!   leaves out such waits, RFC 9438 5.8), and starts at the next ACK in congestion
+//!   avoidance from the window as it stands).
 //! * W_est lives in `ssthresh` during congestion avoidance: it starts at the epoch's cwnd
 //!   (which is at least ssthresh there) and only grows, never beyond cwnd, so "cwnd below
 //!   ssthresh means slow start" still holds, and every congestion event sets ssthresh anew.

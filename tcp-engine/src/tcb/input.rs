@@ -440,6 +440,9 @@ impl Tcb {
             && !flags.fin()
             && self.snd_max != self.snd_una
             && wnd == self.snd_wnd
+            // The answer to a zero-window probe repeats the ACK and window while the probe
+            // is out: no duplicate (a few would start fast retransmit), as in BSD.
+            && !self.has(flag::PERSIST)
         {
             self.dupacks = self.dupacks.saturating_add(1);
             self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
@@ -454,6 +457,7 @@ impl Tcb {
         if ack.ge(old_una)
             && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))
         {
+            let was_closed = self.snd_wnd == 0;
             self.snd_wnd = wnd;
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
@@ -462,6 +466,12 @@ impl Tcb {
                 self.flags &= !(flag::PERSIST | flag::PROBE_NOW);
                 self.stop_rtx_timer();
                 self.rtt.reset_backoff();
+                if was_closed {
+                    // A probe beyond a zero window that is still unacknowledged was dropped
+                    // by the peer: it goes again first, in order. Sending on from after it
+                    // would leave a hole that looks like a loss and cuts cwnd.
+                    self.snd_nxt = self.snd_una;
+                }
             }
         }
         true

@@ -66,7 +66,7 @@
 //!   `W_cubic(t + SRTT) = C * (t + SRTT - K)^3 + W_max` (C = 0.4) clamped to
 //!   `[cwnd, 1.5 * cwnd]`, the Reno-friendly estimate W_est (alpha_cubic = 9/17, 1 once it
 //!   reaches W_max), K = 0 and W_max = the window at the first epoch after an RTO, and a new
-//!   epoch after an idle restart.
+//!   epoch after an idle restart or a wait behind the peer's closed window.
 //! * **RFC 7323** window scaling (shift chosen from the receive buffer's capacity) and
 //!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
@@ -206,8 +206,8 @@
 //!     is kept in SMSS units up to 65535 segments (95 MB at MSS 1460: a larger window is
 //!     remembered as that, so growth turns convex sooner); the curve's origin (epoch start
 //!     plus K) on an 8.192 ms clock, kept at most 134 s in the past (the cubic term is then
-//!     960 000 segments, far beyond the 1.5 * cwnd clamp), so an epoch that saw no ACK for
-//!     minutes (a zero window) resumes as if 134 s past the origin. Not done: the
+//!     960 000 segments, far beyond the 1.5 * cwnd clamp); the epoch ends when the peer's
+//!     window holds the data back (t leaves out that wait, RFC 9438 5.8). Not done: the
 //!     application-limited rule of RFC 9438 4.2 / RFC 7661 (neither congestion control
 //!     validates cwnd), spurious-loss undo (4.9). An ECN echo reduces the window as a loss does
 //!     (0.7, W_max recorded, RFC 9438 4.6).

@@ -523,3 +523,50 @@ fn extreme_windows_stay_in_range() {
     let w = w_cubic(1 << 30, 200_000_000, 64);
     assert!(w > 1 << 30);
 }
+
+#[test]
+fn a_closed_peer_window_pauses_the_curve() {
+    // RFC 9438 4.2 / 5.8: t excludes periods the sender is limited by the receiver's window.
+    // 30 s of zero window counted towards t put the window 30 s along the convex side
+    // (1.5 * cwnd every round trip after the window opened); 500 s wrapped the 537 s origin
+    // clock onto the concave side, where the curve stood still for most of a minute.
+    let rtt = Duration::from_millis(100);
+    for secs in [30, 500] {
+        let (mut c, mut peer) = in_congestion_avoidance(rtt);
+        for _ in 0..3 {
+            round(&mut c, &mut peer, rtt, &[]);
+        }
+        // The receiver acknowledges all it got and closes its window; probes see it closed.
+        let room = c.snd.capacity() - c.snd.len();
+        c.write(&vec![0x5a; room]);
+        for s in c.send_all() {
+            peer.receive(&s);
+        }
+        c.advance(rtt);
+        c.deliver(ack(Y + 1, peer.una, 0), &[]);
+        let opens = c.now + Duration::from_secs(secs);
+        while c.tcb.next_deadline().is_some_and(|at| at < opens) {
+            c.advance_to_deadline();
+            assert_eq!(c.send_all().len(), 1, "a window probe");
+            c.deliver(ack(Y + 1, peer.una, 0), &[]);
+        }
+        c.now = opens;
+        let (cwnd, w_max) = (c.tcb.cwnd(), u32::from(c.tcb.cubic_w_max) * MSS);
+        assert!(cwnd < w_max, "{secs} s: cwnd {cwnd} below W_max {w_max}");
+        c.deliver(ack(Y + 1, peer.una, 65535), &[]);
+        // One second later the window follows a curve that started when the window opened:
+        // concave towards W_max (K about 3 s away), at least the Reno-friendly estimate.
+        let start = c.now;
+        for _ in 0..10 {
+            round(&mut c, &mut peer, rtt, &[]);
+        }
+        let t = (c.now - start).micros() as f64 / 1e6;
+        let rfc = rfc_w_cubic(f64::from(w_max / MSS), f64::from(cwnd) / f64::from(MSS), t);
+        let now = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+        assert!(
+            (now - rfc).abs() <= 2.0,
+            "{secs} s: cwnd {now} vs W_cubic {rfc} from {cwnd}"
+        );
+        assert!(now < f64::from(w_max / MSS), "{secs} s");
+    }
+}

@@ -546,13 +546,11 @@ fn s10_zero_window_probes_and_window_update_resumes() {
     assert_eq!(probe.len(), 1);
     expect(&probe[0], ISS + 2001, Y + 1, ACK, 4000, 1);
     assert_eq!(c.tcb.counters().window_probes, 1);
-    // Still closed: the next probe comes after a doubled interval.
+    // Still closed: the next probe comes after a doubled interval. The answer repeats the
+    // ACK and window while the probe byte is out, but it is no duplicate ACK (a few of them
+    // would start fast retransmit: see the next test).
     c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
-    assert_eq!(
-        c.tcb.counters().duplicate_acks,
-        1,
-        "same ACK and window while data is out"
-    );
+    assert_eq!(c.tcb.counters().duplicate_acks, 0, "a probe's answer");
     assert_eq!(c.tcb.next_deadline(), Some(c.now + rto.saturating_shl(1)));
     c.advance_to_deadline();
     let probe = c.send_all();
@@ -562,13 +560,60 @@ fn s10_zero_window_probes_and_window_update_resumes() {
         0,
         "persist is not a retransmission timeout"
     );
-    // A window update with the same ACK resumes sending.
+    // A window update with the same ACK resumes sending. The peer dropped the probe byte
+    // (its window was closed): it goes again first, so the peer sees no hole.
     c.deliver(ack(Y + 1, ISS + 2001, 3000), &[]);
     let out = c.send_all();
     assert!(!c.tcb.in_recovery());
-    assert_eq!(out.first().map(|s| s.h.seq), Some(SeqNum(ISS + 2002)));
-    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 2999);
+    assert_eq!(out.first().map(|s| s.h.seq), Some(SeqNum(ISS + 2001)));
+    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
     assert_eq!(c.tcb.snd_max(), SeqNum(ISS + 5001));
+}
+
+#[test]
+fn answers_to_zero_window_probes_never_start_fast_retransmit() {
+    // A receiver whose window stays closed answers each probe with the same ACK and window
+    // while the probe byte is out: duplicate ACKs by RFC 5681's letter. Counted as such, the
+    // third started fast retransmit and cut ssthresh and cwnd to 2 SMSS, with no congestion.
+    for cc in CongestionControl::ALL {
+        let mut c = established(plain().with_congestion(cc), 200_000, 4000, 20_000);
+        c.write(&pattern(200_000));
+        c.tcb.ssthresh = 8000;
+        // Grow the window in a few round trips, every ACK opening the window wider.
+        for _ in 0..6 {
+            let out = c.send_all();
+            for s in &out {
+                let end = s.h.seq.0 + s.data.len() as u32;
+                c.deliver(ack(Y + 1, end, 20_000), &[]);
+            }
+        }
+        // Everything sent is acknowledged and the window closes.
+        let out = c.send_all();
+        let una = out
+            .last()
+            .map_or(c.tcb.snd_una().0, |s| s.h.seq.0 + s.data.len() as u32);
+        c.deliver(ack(Y + 1, una, 0), &[]);
+        let (cwnd, ssthresh) = (c.tcb.cwnd(), c.tcb.ssthresh());
+        assert!(cwnd > 8000, "{cc}: in congestion avoidance, cwnd {cwnd}");
+        for n in 0..6 {
+            c.advance_to_deadline();
+            let probe = c.send_all();
+            assert_eq!(probe.len(), 1, "{cc}: probe {n}");
+            assert_eq!(probe[0].data.len(), 1, "{cc}: probe {n} carries one byte");
+            c.deliver(ack(Y + 1, una, 0), &[]);
+        }
+        assert_eq!(c.tcb.counters().window_probes, 6);
+        assert!(!c.tcb.in_recovery(), "{cc}");
+        assert_eq!(c.tcb.counters().fast_retransmits, 0, "{cc}");
+        assert_eq!(c.tcb.cwnd(), cwnd, "{cc}: the window is kept");
+        assert_eq!(c.tcb.ssthresh(), ssthresh, "{cc}");
+        // The window opens: the probe byte first, then a whole cwnd's worth.
+        c.deliver(ack(Y + 1, una, 20_000), &[]);
+        let out = c.send_all();
+        assert_eq!(out.first().map(|s| s.h.seq), Some(SeqNum(una)), "{cc}");
+        let sent: usize = out.iter().map(|s| s.data.len()).sum();
+        assert_eq!(sent as u32, cwnd.min(20_000), "{cc}");
+    }
 }
 
 // ---------------------------------------------------------------- 11. RTO
