@@ -19,10 +19,22 @@
 //!   cubic term is 960 000 segments: the 1.5 * cwnd clamp governs long before). An epoch
 //!   sees no ACK for longer than an RTO only while the peer's window holds the data back,
 //!   and that ends it (below); an offset outside [-57 s, 134 s] anyway counts as 134 s.
-//! * the flag `CUBIC_EPOCH`: an epoch runs (it ends at every congestion event, idle restart
-//!   and when the peer's window holds queued data back (the persist timer is armed: t
-//!   leaves out such waits, RFC 9438 5.8), and starts at the next ACK in congestion
-//!   avoidance from the window as it stands).
+//! * the flag `CUBIC_EPOCH`: an epoch runs (it ends at every congestion event, idle restart,
+//!   when the peer's window holds queued data back (the persist timer is armed: t leaves
+//!   out such waits, RFC 9438 5.8) and at an ACK in congestion avoidance while cwnd did not
+//!   limit the sender (below), and starts at the next ACK in congestion avoidance that may
+//!   grow the window, from the window as it stands).
+//! * the flag `CWND_LIMITED` (shared with NewReno, which ignores it): the last data segment
+//!   sent left the flight within one MSS of cwnd (in slow start: more than half of cwnd),
+//!   decided at every commit of a data segment (`output`).
+//!
+//! # Application-limited senders (RFC 9438 5.8)
+//! `congestion` grows a CUBIC window only while `CWND_LIMITED` is set: an application that
+//! uses a tenth of the window, or a peer whose window is smaller than cwnd, grows neither
+//! cwnd nor W_est, and each such ACK in congestion avoidance ends the epoch, so that once
+//! cwnd limits the sender again the curve starts from the window as it stands with W_max
+//! kept (K from their difference). Slow start stops at about twice the flight used. The
+//! window is not reduced while unused (RFC 7661's decay is not done, deviation 23).
 //! * W_est lives in `ssthresh` during congestion avoidance: it starts at the epoch's cwnd
 //!   (which is at least ssthresh there) and only grows, never beyond cwnd, so "cwnd below
 //!   ssthresh means slow start" still holds, and every congestion event sets ssthresh anew.

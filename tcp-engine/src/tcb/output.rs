@@ -3,7 +3,9 @@
 //! it changes.
 //!
 //! Methods on [`Tcb`]. Planning reads the send buffer's length only; the endpoint copies the
-//! payload. Nothing here changes the sequence space until [`Tcb::commit`].
+//! payload. Nothing here changes the sequence space until [`Tcb::commit`], which also records
+//! whether cwnd limited each data segment sent (flag `CWND_LIMITED`, read by congestion
+//! control, never changing cwnd here).
 
 use super::{
     LossState, NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb,
@@ -226,6 +228,22 @@ impl Tcb {
                     // New data restarts a probe timeout (RFC 8985 7.2).
                     self.restart_rtx_timer(cfg, now);
                 }
+                // Whether cwnd limits the sender, decided at every data segment sent (as
+                // Linux does, RFC 7661's idea): the flight reaches within one MSS of cwnd
+                // (the planner holds a partial segment back at cwnd, and TSO sends whole
+                // segments, so a sender held by cwnd always gets there), in slow start more
+                // than half of it (slow start doubles what was used). The ACKs that arrive
+                // before the next send, however many, see this verdict. CUBIC grows only
+                // while it holds (deviation 23). A select, a compare and a flag write.
+                let flight = u64::from(self.snd_nxt - self.snd_una);
+                let slack = if self.cwnd < self.ssthresh {
+                    flight
+                } else {
+                    u64::from(self.smss)
+                };
+                let limited = flight + slack > u64::from(self.cwnd);
+                self.flags =
+                    (self.flags & !flag::CWND_LIMITED) | (u32::from(limited) * flag::CWND_LIMITED);
                 if fin {
                     // Last, after the reads of the flags above (nothing above depends on it):
                     // the compiler makes this a one-byte store, and a flags read right after

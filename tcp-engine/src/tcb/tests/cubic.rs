@@ -109,11 +109,21 @@ impl Peer {
 /// A CUBIC sender with SACK, window scaling (the peer offers 8 MB), MSS 1000 and no
 /// timestamps (SMSS = 1000), the handshake taking `rtt`, and the receiver that answers it.
 fn cubic_sender(rtt: Duration) -> (Host, Peer) {
+    sender(rtt, CongestionControl::Cubic, None)
+}
+
+/// [`cubic_sender`] with congestion control `cc` and TSO capabilities `tso`.
+fn sender(
+    rtt: Duration,
+    cc: CongestionControl,
+    tso: Option<crate::device::TsoCaps>,
+) -> (Host, Peer) {
     let cfg = TcbConfig {
         sack: true,
         window_scaling: true,
         mss: MSS as u16,
-        congestion: CongestionControl::Cubic,
+        congestion: cc,
+        tso,
         ..plain()
     };
     let mut c = Host::client(cfg, ISS, 4 << 20, 4000);
@@ -569,4 +579,271 @@ fn a_closed_peer_window_pauses_the_curve() {
         );
         assert!(now < f64::from(w_max / MSS), "{secs} s");
     }
+}
+
+/// One round trip of a sender that has `segments` full segments of new data (written now,
+/// the send buffer otherwise holding only what is in flight): what may leave leaves, the
+/// segments whose sequence number is in `drop` are lost, and one RTT later the receiver's
+/// ACK of each arriving segment comes back, its window field set to `window` (scaled by 7).
+fn app_round(
+    c: &mut Host,
+    peer: &mut Peer,
+    rtt: Duration,
+    segments: u32,
+    drop: &[u32],
+    window: u16,
+) -> usize {
+    c.write(&vec![0x5a; (segments * MSS) as usize]);
+    let sent = c.send_all();
+    c.advance(rtt);
+    for s in &sent {
+        if !drop.contains(&s.h.seq.0) {
+            let mut h = peer.receive(s);
+            h.window = window;
+            c.deliver(h, &[]);
+        }
+    }
+    sent.len()
+}
+
+/// One round trip of a sender whose application keeps exactly a window of data queued (no
+/// more): cwnd limits it, and no backlog builds up.
+fn window_round(c: &mut Host, peer: &mut Peer, rtt: Duration, drop: &[u32]) -> usize {
+    let want = c.tcb.cwnd() / MSS * MSS;
+    let queued = len32(c.snd.len());
+    c.write(&vec![0x5a; want.saturating_sub(queued) as usize]);
+    app_round(c, peer, rtt, 0, drop, 65535)
+}
+
+/// Window-sized rounds through slow start to `segments` (ssthresh set there), then rounds
+/// in congestion avoidance until an epoch runs.
+fn window_limited_at(c: &mut Host, peer: &mut Peer, rtt: Duration, segments: u32) {
+    c.tcb.ssthresh = segments * MSS;
+    while c.tcb.cwnd() < segments * MSS {
+        window_round(c, peer, rtt, &[]);
+    }
+    window_round(c, peer, rtt, &[]);
+}
+
+#[test]
+fn an_application_limited_sender_does_not_grow_the_window() {
+    // The reviewer's case: 10 segments per 100 ms round trip for 60 s with cwnd at 100
+    // segments. CUBIC's window grew to 2837 segments (the convex curve, 10 ACKs per round
+    // trip), and a later burst would have left at that rate; it must stay where it was.
+    // NewReno is unchanged: one SMSS per cwnd of acknowledged bytes, used or not.
+    let rtt = Duration::from_millis(100);
+    for cc in CongestionControl::ALL {
+        let (mut c, mut peer) = sender(rtt, cc, None);
+        window_limited_at(&mut c, &mut peer, rtt, 100);
+        let (cwnd, w_max) = (c.tcb.cwnd(), c.tcb.cubic_w_max);
+        let (mut model_cwnd, mut model_acked) = (cwnd, c.tcb.ca_acked);
+        for _ in 0..600 {
+            assert_eq!(app_round(&mut c, &mut peer, rtt, 10, &[], 65535), 10);
+            for _ in 0..10 {
+                // RFC 5681 congestion avoidance, one ACK per segment.
+                model_acked += MSS;
+                if model_acked >= model_cwnd {
+                    model_acked -= model_cwnd;
+                    model_cwnd += MSS;
+                }
+            }
+        }
+        let now = c.tcb.cwnd();
+        match cc {
+            CongestionControl::Cubic => {
+                assert_eq!(now, cwnd, "cubic: the window grew from {cwnd} while unused");
+                assert_eq!(c.tcb.cubic_w_max, w_max, "W_max kept");
+                assert!(!c.tcb.has(flag::CUBIC_EPOCH), "no epoch while unused");
+                assert!(!c.tcb.has(flag::CWND_LIMITED));
+            }
+            CongestionControl::NewReno => {
+                assert_eq!(now, model_cwnd, "newreno: RFC 5681 growth from {cwnd}");
+                assert!(now > cwnd + 40 * MSS, "newreno: {now} from {cwnd}");
+            }
+        }
+    }
+}
+
+#[test]
+fn application_limited_slow_start_stops_at_twice_the_use() {
+    // Slow start doubles what is used per round trip: CUBIC grows while the flight of the
+    // last send was more than half of cwnd (Linux's rule), NewReno on every ACK.
+    let rtt = Duration::from_millis(100);
+    for cc in CongestionControl::ALL {
+        let (mut c, mut peer) = sender(rtt, cc, None);
+        let iw = c.tcb.cwnd();
+        assert_eq!(iw, 10 * MSS);
+        for _ in 0..20 {
+            assert_eq!(app_round(&mut c, &mut peer, rtt, 8, &[], 65535), 8);
+        }
+        let cwnd = c.tcb.cwnd();
+        match cc {
+            CongestionControl::Cubic => assert!(
+                (16 * MSS..16 * MSS + 8 * MSS).contains(&cwnd),
+                "cubic: cwnd {cwnd} for 8 segments per round trip"
+            ),
+            CongestionControl::NewReno => assert_eq!(cwnd, iw + 20 * 8 * MSS),
+        }
+        // The application turns to bulk: slow start resumes at once.
+        window_round(&mut c, &mut peer, rtt, &[]);
+        if cc == CongestionControl::Cubic {
+            assert_eq!(c.tcb.cwnd(), 2 * cwnd, "slow start doubles a used window");
+        }
+    }
+}
+
+#[test]
+fn a_sender_held_by_the_peer_window_does_not_grow_the_window() {
+    // RFC 9438 5.8: a flow limited by the receiver's window is application-limited too.
+    let rtt = Duration::from_millis(100);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    window_limited_at(&mut c, &mut peer, rtt, 100);
+    // The peer offers 50 segments (390 << 7 bytes) while the application has plenty, from
+    // the ACKs of a window that was sent while it still offered 8 MB.
+    app_round(&mut c, &mut peer, rtt, 100, &[], 390);
+    let cwnd = c.tcb.cwnd();
+    for _ in 0..100 {
+        let room = c.snd.capacity() - c.snd.len();
+        c.write(&vec![0x5a; room]);
+        let sent = app_round(&mut c, &mut peer, rtt, 0, &[], 390);
+        assert!(sent >= 49, "the peer's window is used: {sent}");
+    }
+    assert_eq!(
+        c.tcb.cwnd(),
+        cwnd,
+        "the window grew while the peer's window limited"
+    );
+    assert!(!c.tcb.has(flag::CUBIC_EPOCH));
+}
+
+#[test]
+fn a_return_to_cwnd_limited_restarts_the_curve_from_the_window() {
+    // After a loss at 101 segments (W_max 101, cwnd 70, K about 4.2 s), 10 s of 10 segments
+    // per round trip: before, t ran on (and the window grew past W_max on 10 ACKs per round
+    // trip); now the curve restarts from the window as it stands when cwnd limits again.
+    let rtt = Duration::from_millis(100);
+    let (mut c, mut peer) = cubic_sender(rtt);
+    window_limited_at(&mut c, &mut peer, rtt, 100);
+    let hole = c.tcb.snd_una.0;
+    window_round(&mut c, &mut peer, rtt, &[hole]);
+    assert!(c.tcb.in_recovery());
+    while c.tcb.in_recovery() {
+        window_round(&mut c, &mut peer, rtt, &[]);
+    }
+    window_round(&mut c, &mut peer, rtt, &[]);
+    assert!(c.tcb.has(flag::CUBIC_EPOCH));
+    let w_max = c.tcb.cubic_w_max;
+    for _ in 0..100 {
+        app_round(&mut c, &mut peer, rtt, 10, &[], 65535);
+    }
+    let cwnd = c.tcb.cwnd();
+    assert_eq!(c.tcb.cubic_w_max, w_max, "W_max kept");
+    assert!(
+        cwnd < u32::from(w_max) * MSS,
+        "cwnd {cwnd} below W_max {w_max}"
+    );
+    assert!(!c.tcb.has(flag::CUBIC_EPOCH));
+    let start = c.now;
+    for _ in 0..10 {
+        window_round(&mut c, &mut peer, rtt, &[]);
+    }
+    let t = (c.now - start).micros() as f64 / 1e6;
+    let rfc = rfc_w_cubic(f64::from(w_max), f64::from(cwnd) / f64::from(MSS), t);
+    let now = f64::from(c.tcb.cwnd()) / f64::from(MSS);
+    assert!(
+        (now - rfc).abs() <= 2.0,
+        "cwnd {now} vs W_cubic {rfc} from {cwnd}"
+    );
+    assert!(now < f64::from(w_max));
+}
+
+#[test]
+fn a_batch_of_acks_sees_the_verdict_of_the_last_send() {
+    // All ACKs processed before the next send phase grow the window exactly as when the
+    // sender refills the window after each of them, in slow start and in congestion
+    // avoidance; the ACKs of an application-limited flight grow nothing.
+    let rtt = Duration::from_millis(100);
+    for segments in [0, 100] {
+        let setup = || {
+            let (mut c, mut peer) = cubic_sender(rtt);
+            if segments > 0 {
+                window_limited_at(&mut c, &mut peer, rtt, segments);
+            }
+            let want = (c.tcb.cwnd() / MSS * MSS) as usize;
+            c.write(&vec![0x5a; want]);
+            let sent = c.send_all();
+            assert!(c.tcb.has(flag::CWND_LIMITED), "a window's worth fills cwnd");
+            c.advance(rtt);
+            let acks: Vec<TcpHeader> = sent.iter().map(|s| peer.receive(s)).collect();
+            (c, acks)
+        };
+        let (mut batch, acks) = setup();
+        let before = batch.tcb.cwnd();
+        for h in &acks {
+            batch.deliver(*h, &[]);
+        }
+        let (mut clocked, acks) = setup();
+        for h in &acks {
+            clocked.deliver(*h, &[]);
+            let want = (clocked.tcb.cwnd() / MSS * MSS) as usize;
+            clocked.write(&vec![0x5a; want]);
+            clocked.send_all();
+            assert!(clocked.tcb.has(flag::CWND_LIMITED));
+        }
+        assert!(
+            batch.tcb.cwnd() > before,
+            "{segments}: the batch grew the window"
+        );
+        assert_eq!(batch.tcb.cwnd(), clocked.tcb.cwnd(), "{segments}");
+    }
+    // Application-limited: 10 segments under a window of 100.
+    let (mut c, mut peer) = cubic_sender(rtt);
+    window_limited_at(&mut c, &mut peer, rtt, 100);
+    let cwnd = c.tcb.cwnd();
+    c.write(&vec![0x5a; 10 * MSS as usize]);
+    let sent = c.send_all();
+    assert!(!c.tcb.has(flag::CWND_LIMITED));
+    c.advance(rtt);
+    for s in &sent {
+        let h = peer.receive(s);
+        c.deliver(h, &[]);
+    }
+    assert_eq!(c.tcb.cwnd(), cwnd);
+}
+
+#[test]
+fn tso_super_segments_count_as_cwnd_limited() {
+    // Whole segments per super-segment: the remainder of cwnd below one SMSS is not the
+    // application's doing, and the window keeps growing.
+    let rtt = Duration::from_millis(100);
+    let tso = crate::device::TsoCaps {
+        max_payload: 16 * MSS + 500,
+        min_mss: 100,
+        max_mss: 9000,
+    };
+    let (mut c, mut peer) = sender(rtt, CongestionControl::Cubic, Some(tso));
+    c.tcb.ssthresh = 60 * MSS + 300;
+    let mut last = c.tcb.cwnd();
+    for r in 0..30 {
+        let room = c.snd.capacity() - c.snd.len();
+        c.write(&vec![0x5a; room]);
+        let sent = c.send_all();
+        assert!(
+            sent.iter().any(|s| s.tso.is_some()),
+            "round {r}: TSO in use"
+        );
+        assert!(c.tcb.has(flag::CWND_LIMITED), "round {r}: cwnd limited");
+        c.advance(rtt);
+        for s in &sent {
+            let h = peer.receive(s);
+            c.deliver(h, &[]);
+        }
+        let cwnd = c.tcb.cwnd();
+        assert!(
+            cwnd > last,
+            "round {r}: cwnd {cwnd} did not grow from {last}"
+        );
+        last = cwnd;
+    }
+    assert!(c.tcb.has(flag::CUBIC_EPOCH));
 }

@@ -205,7 +205,21 @@ fn apply(h: &mut Host, e: &Event) {
                 });
             }
             let payload = vec![0xAB; usize::from(*len)];
+            // CUBIC grows the window only while cwnd limited the last send (deviation 23):
+            // outside recovery, a segment never raises it otherwise.
+            let held = h.tcb.has(flag::CUBIC)
+                && !h.tcb.has(flag::CWND_LIMITED)
+                && !h.tcb.has(flag::RECOVERY)
+                && h.tcb.state.is_synchronized();
+            let cwnd = h.tcb.cwnd();
             let r = h.deliver(hdr, &payload);
+            if held && !h.tcb.has(flag::RECOVERY) {
+                assert!(
+                    h.tcb.cwnd() <= cwnd,
+                    "cwnd grew from {cwnd} to {} with the sender not cwnd limited",
+                    h.tcb.cwnd()
+                );
+            }
             if r.events.contains(Events::SYN_TO_LISTENER) {
                 if let Ok(t) = Tcb::accept(&h.cfg, h.now, &hdr, SeqNum(ISS), &h.rcv) {
                     h.tcb = t;
