@@ -125,7 +125,13 @@ impl Tcb {
     /// (RFC 6298 5.3: recovery that makes progress is never cut short by the timer), in
     /// NewReno recovery only on the first partial ACK (RFC 6582's Impatient variant: holes
     /// repaired one per round trip give way to a timeout rather than take many round trips).
-    pub(super) fn cc_on_new_ack(&mut self, acked: u32, loss: &LossState, now: Instant) -> bool {
+    pub(super) fn cc_on_new_ack(
+        &mut self,
+        acked: u32,
+        loss: &LossState,
+        now: Instant,
+        grow: bool,
+    ) -> bool {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
             if self.snd_una.ge(self.recover) {
@@ -164,6 +170,9 @@ impl Tcb {
             return first || self.has(flag::SACK);
         }
         self.dupacks = 0;
+        if !grow {
+            return true;
+        }
         if self.cwnd < self.ssthresh {
             // Slow start, RFC 3465 byte counting with L = 2 SMSS; CUBIC only while cwnd
             // limited the last send (its flight was more than half of cwnd, deviation 23).

@@ -24,7 +24,8 @@
 //!   Linux does (its quick-ACK mode on CE): the sender's window may be small, and the echo
 //!   should not wait for the delayed-ACK timer. A data segment with CWR is acknowledged at
 //!   once too (Linux again: the sender has just reduced its window).
-//! * **Sender** (6.1.2). An ACK with ECE reduces the window as a loss would, without a
+//! * **Sender** (6.1.2). An ACK with ECE never grows the window (the congestion control
+//!   skips its growth for it), and it reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
 //!   `recover`, so loss recovery and a reduction also exclude each other), on old ACKs

@@ -523,7 +523,9 @@ impl Tcb {
         self.rtt.reset_backoff();
         // An ACK of new data ends a tail loss probe episode (RFC 8985 7.4).
         self.flags &= !flag::TLP_OUT;
-        let restart = self.cc_on_new_ack(acked, loss, now);
+        // RFC 3168 6.1.2: an ACK echoing a CE mark (ECE) never grows the window.
+        let grow = !(self.has(flag::ECN) && seg.flags.intersects(TcpFlags::ECE));
+        let restart = self.cc_on_new_ack(acked, loss, now, grow);
         loss.sb.advance(self.snd_una);
         if self.snd_una == self.snd_max {
             // Idleness (restart after idle) counts from here, when the flight drained, not

@@ -100,7 +100,8 @@
 //!   ECE until the peer's CWR, and its first mark is acknowledged at once (as Linux's
 //!   quick-ACK on CE). An ACK with ECE reduces the window as a loss would (`ssthresh =
 //!   max(FlightSize / 2, 2 SMSS)` with the FlightSize before that ACK, with CUBIC 0.7,
-//!   `cwnd = ssthresh`) without retransmitting, once per window of data (until
+//!   `cwnd = ssthresh`) without retransmitting, and an ACK with ECE never grows the window
+//!   (6.1.2); the reduction comes once per window of data (until
 //!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
 //!   it has gone out) and never during loss recovery; after any reduction the next new data
 //!   segment carries CWR, on one wire segment. See `ecn.rs`.

@@ -397,7 +397,7 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert!(flight.iter().all(|(s, ect)| *ect && s.h.flags == ACK));
     assert_eq!(c.tcb.cwnd(), 10_000);
 
-    // The first ACK echoes a mark: slow start grows cwnd to 11000, then the reduction:
+    // The first ACK echoes a mark: no growth on an echo (RFC 3168 6.1.2), then the reduction:
     // ssthresh = max(flight 10000 (when the echo came) / 2, 2 SMSS) = 5000, cwnd = 5000.
     // Nothing retransmitted.
     let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
@@ -406,19 +406,18 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
     assert!(!c.tcb.in_recovery());
     assert!(send_all_ect(&mut c).is_empty(), "flight 9000 above cwnd");
 
-    // Further echoes for the same window are ignored; congestion avoidance goes on.
+    // Further echoes for the same window are ignored, and an ACK that echoes grows nothing
+    // (RFC 3168 6.1.2: the sender SHOULD NOT increase cwnd on an ECN-Echo ACK).
     let r = c.deliver(seg(Y + 1, Some(ISS + 6001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
-    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 6000));
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
     // The next new data segment carries CWR, once.
     let out = send_all_ect(&mut c);
-    assert_eq!(
-        shape(&out),
-        [
-            (ISS + 10_001, Y + 1, ACK | CWR, 1000, true),
-            (ISS + 11_001, Y + 1, ACK, 1000, true)
-        ]
-    );
+    assert_eq!(shape(&out), [(ISS + 10_001, Y + 1, ACK | CWR, 1000, true)]);
+    // Without the echo, congestion avoidance counts the acknowledged bytes again.
+    assert_eq!(c.tcb.ca_acked, 0);
+    c.deliver(ack(Y + 1, ISS + 7001, WND), &[]);
+    assert_eq!(c.tcb.ca_acked, 1000);
     let r = c.deliver(seg(Y + 1, Some(ISS + 8001), ECE, WND), &[]);
     assert_eq!(r.ecn, EcnEvents::default());
     let out = send_all_ect(&mut c);
