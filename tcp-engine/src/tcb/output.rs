@@ -276,6 +276,8 @@ impl Tcb {
             self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
             self.ca_acked = 0;
+            // RFC 3168 6.1.2: a reduction for any reason is announced with CWR.
+            self.ecn_window_reduced();
         }
     }
 

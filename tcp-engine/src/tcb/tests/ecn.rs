@@ -289,6 +289,41 @@ fn only_new_data_is_ecn_capable() {
 }
 
 #[test]
+fn a_tail_loss_probe_that_reduces_the_window_announces_it_with_cwr() {
+    let cfg = TcbConfig {
+        sack: true,
+        ..with_ecn(EcnMode::On)
+    };
+    let mut c = Host::client(cfg, ISS, 100_000, 4000);
+    send_all_ect(&mut c);
+    let mut sa = seg(Y, Some(ISS + 1), SYN | ECE, WND);
+    sa.options = syn_opts(cfg.mss);
+    sa.options.sack_permitted = true;
+    c.deliver(sa, &[]);
+    assert!(c.tcb.ecn_negotiated());
+    send_all_ect(&mut c);
+    c.write(&[7; 3000]);
+    assert_eq!(send_all_ect(&mut c).len(), 3);
+    c.advance(Duration::from_millis(10));
+    c.deliver(ack(Y + 1, ISS + 1001, WND), &[]);
+    // Nothing more comes back: the probe timeout resends the last segment (not ECN-capable)
+    // and reduces the window as for a loss (deviation 20).
+    c.advance_to_deadline();
+    let probe = send_all_ect(&mut c);
+    assert_eq!(probe.len(), 1, "{probe:?}");
+    assert_eq!((probe[0].0.h.seq.0, probe[0].1), (ISS + 2001, false));
+    assert!(!probe[0].0.h.flags.intersects(CWR));
+    assert_eq!(c.tcb.counters().timeouts, 0, "a probe, not a timeout");
+    // The probe's ACK covers everything; the next new data announces the reduction.
+    c.deliver(ack(Y + 1, ISS + 3001, WND), &[]);
+    c.write(&[8; 1000]);
+    let out = send_all_ect(&mut c);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].0.h.seq.0, out[0].1), (ISS + 3001, true));
+    assert!(out[0].0.h.flags.intersects(CWR), "{out:?}");
+}
+
+#[test]
 fn keepalive_probes_are_not_ecn_capable() {
     let cfg = TcbConfig {
         keepalive: Some(Keepalive {
