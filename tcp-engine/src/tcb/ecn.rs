@@ -33,8 +33,7 @@
 //!   yet announced by a CWR (no new data went out since, so an echo can only be of an old
 //!   mark: the ACK of a FIN sent after the reduction would otherwise count it twice). After
 //!   any window reduction (echo, fast retransmit, timeout, tail loss probe) the next segment
-//!   with new data
-//!   carries CWR (a go-back-N resend that runs past SND.MAX included).
+//!   with new data carries CWR (a go-back-N resend that runs past SND.MAX included).
 //! * **Marking** (6.1.5). Only new data goes ECN-capable, ECT(0) (and not after a plain SYN
 //!   in the handshake, see above): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
