@@ -6,10 +6,10 @@
 //! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
 //! a congestion event, growth in congestion avoidance) a CUBIC connection (flag `CUBIC`)
 //! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart and when the
-//! peer's window holds queued data back, and which grows the window (in slow start too)
-//! only while cwnd limited the last send (flag `CWND_LIMITED`, set by every data commit,
-//! deviation 23). The choice is one flag test on the congestion-avoidance and loss paths
-//! and one test of two flags in slow start; header prediction and GRO never look at it.
+//! peer's window holds queued data back. Either grows the window only while cwnd limited the
+//! last send (flag `CWND_LIMITED`, set by every data commit, deviation 24). The choice is one
+//! flag test on the congestion-avoidance and loss paths; header prediction and GRO never
+//! look at it.
 //!
 //! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
 //! recovery flags, never the buffers or the receive side.
@@ -173,23 +173,22 @@ impl Tcb {
         if !grow {
             return true;
         }
+        if !self.has(flag::CWND_LIMITED) {
+            // The application or the peer's window, not cwnd, limited the last send (RFC
+            // 7661's idea, Linux's rule for every congestion control): the window does not
+            // grow past what is used. With CUBIC neither cwnd nor W_est grows, and the epoch
+            // ends, so the curve restarts from the window as it stands (W_max kept) once cwnd
+            // limits the sender again (RFC 9438 5.8).
+            self.flags &= !flag::CUBIC_EPOCH;
+            return true;
+        }
         if self.cwnd < self.ssthresh {
-            // Slow start, RFC 3465 byte counting with L = 2 SMSS; CUBIC only while cwnd
-            // limited the last send (its flight was more than half of cwnd, deviation 23).
-            if self.flags & (flag::CUBIC | flag::CWND_LIMITED) != flag::CUBIC {
-                self.cwnd = self.cwnd.saturating_add(acked.min(2 * smss));
-            }
+            // Slow start, RFC 3465 byte counting with L = 2 SMSS (while cwnd limited the last
+            // send: its flight was more than half of cwnd, deviation 24).
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * smss));
         } else if self.has(flag::CUBIC) {
-            if self.has(flag::CWND_LIMITED) {
-                self.cubic_grow(acked, now);
-                self.ssthresh = self.ssthresh.min(MAX_CWND);
-            } else {
-                // The application or the peer's window, not cwnd, limited the last send
-                // (RFC 9438 5.8): neither cwnd nor W_est grows, and the epoch ends, so the
-                // curve restarts from the window as it stands (W_max kept) once cwnd limits
-                // the sender again.
-                self.flags &= !flag::CUBIC_EPOCH;
-            }
+            self.cubic_grow(acked, now);
+            self.ssthresh = self.ssthresh.min(MAX_CWND);
         } else {
             // Congestion avoidance: one SMSS per cwnd of acknowledged bytes.
             self.ca_acked = self.ca_acked.saturating_add(acked);

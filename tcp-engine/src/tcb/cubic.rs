@@ -24,17 +24,17 @@
 //!   out such waits, RFC 9438 5.8) and at an ACK in congestion avoidance while cwnd did not
 //!   limit the sender (below), and starts at the next ACK in congestion avoidance that may
 //!   grow the window, from the window as it stands).
-//! * the flag `CWND_LIMITED` (shared with NewReno, which ignores it): the last data segment
+//! * the flag `CWND_LIMITED` (shared with NewReno, deviation 24): the last data segment
 //!   sent left the flight within one MSS of cwnd (in slow start: more than half of cwnd),
 //!   decided at every commit of a data segment (`output`).
 //!
 //! # Application-limited senders (RFC 9438 5.8)
-//! `congestion` grows a CUBIC window only while `CWND_LIMITED` is set: an application that
-//! uses a tenth of the window, or a peer whose window is smaller than cwnd, grows neither
-//! cwnd nor W_est, and each such ACK in congestion avoidance ends the epoch, so that once
+//! `congestion` grows a window (of either congestion control) only while `CWND_LIMITED` is
+//! set: an application that uses a tenth of the window, or a peer whose window is smaller
+//! than cwnd, grows neither cwnd nor W_est, and each such ACK ends the epoch, so that once
 //! cwnd limits the sender again the curve starts from the window as it stands with W_max
 //! kept (K from their difference). Slow start stops at about twice the flight used. The
-//! window is not reduced while unused (RFC 7661's decay is not done, deviation 23).
+//! window is not reduced while unused (RFC 7661's decay is not done, deviation 24).
 //! * W_est lives in `ssthresh` during congestion avoidance: it starts at the epoch's cwnd
 //!   (which is at least ssthresh there) and only grows, never beyond cwnd, so "cwnd below
 //!   ssthresh means slow start" still holds, and every congestion event sets ssthresh anew.

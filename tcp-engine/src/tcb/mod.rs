@@ -208,24 +208,25 @@
 //!     remembered as that, so growth turns convex sooner); the curve's origin (epoch start
 //!     plus K) on an 8.192 ms clock, kept at most 134 s in the past (the cubic term is then
 //!     960 000 segments, far beyond the 1.5 * cwnd clamp); the epoch ends when the peer's
-//!     window holds the data back (t leaves out that wait, RFC 9438 5.8). The window grows
-//!     only while cwnd limits the sender (RFC 9438 5.8, the idea of RFC 7661 and Linux's
-//!     `tcp_is_cwnd_limited`): every data segment sent decides it (flag `CWND_LIMITED`: the
-//!     flight after it within one MSS of cwnd, in slow start more than half of cwnd), and
-//!     the ACKs processed before the next send all see that verdict. An ACK in congestion
-//!     avoidance that finds it clear grows neither cwnd nor W_est and ends the epoch, so the
-//!     curve restarts from the window as it stands (W_max kept) once cwnd limits again; in
-//!     slow start such an ACK grows nothing (slow start stops at about twice the flight
-//!     used, as Linux). A sender held back by the peer's window is not cwnd-limited (RFC
-//!     9438 5.8 counts the receiver's window as application-limiting; Linux likewise).
-//!     Unlike Linux, the verdict is the last send's, not "cwnd-limited at any time in the
-//!     last window" (one bit has no room for Linux's `cwnd_usage_seq`): a send phase cut
-//!     short before cwnd fills (a full transmit ring) leaves the ACKs until the next send
-//!     phase ungrown. Not done: the window is not reduced while unused (RFC 7661's decay,
-//!     Linux's `tcp_cwnd_application_limited`), so a burst after a long application-limited
-//!     period still leaves at the window of before (no larger, though); NewReno validates
-//!     nothing (it grows on every ACK of new data, used or not); spurious-loss undo (4.9).
+//!     window holds the data back (t leaves out that wait, RFC 9438 5.8), and at an ACK that
+//!     may not grow the window (deviation 24), so the curve restarts from the window as it
+//!     stands (W_max kept) once cwnd limits again. Not done: spurious-loss undo (4.9).
 //!     An ECN echo reduces the window as a loss does (0.7, W_max recorded, RFC 9438 4.6).
+//! 24. Both congestion controls grow the window only while cwnd limits the sender (RFC 5681
+//!     lets it grow on every ACK of new data; this is RFC 7661's idea, RFC 9438 5.8 for
+//!     CUBIC, and Linux's `tcp_is_cwnd_limited` for all): every data segment sent decides it
+//!     (flag `CWND_LIMITED`: the flight after it within one MSS of cwnd, in slow start more
+//!     than half of cwnd), and the ACKs processed before the next send all see that verdict.
+//!     An ACK that finds it clear grows nothing (nor CUBIC's W_est), so slow start stops at
+//!     about twice the flight used and an application that uses a tenth of the window does
+//!     not inflate it. A sender held back by the peer's window is not cwnd-limited (RFC 9438
+//!     5.8 counts the receiver's window as application-limiting; Linux likewise). Unlike
+//!     Linux, the verdict is the last send's, not "cwnd-limited at any time in the last
+//!     window" (one bit has no room for Linux's `cwnd_usage_seq`): a send phase cut short
+//!     before cwnd fills (a full transmit ring) leaves the ACKs until the next send phase
+//!     ungrown. Not done: the window is not reduced while unused (RFC 7661's decay, Linux's
+//!     `tcp_cwnd_application_limited`), so a burst after a long application-limited period
+//!     still leaves at the window of before (no larger, though).
 
 pub mod buffer;
 pub mod config;
@@ -727,7 +728,7 @@ mod flag {
     /// SYN no longer asked; our SYN-ACKs go plain then).
     pub const NO_ECT: u32 = 1 << 26;
     /// The congestion window limited the sender at its last data segment (set and cleared
-    /// by every data commit; CUBIC grows cwnd only while it is set, deviation 23).
+    /// by every data commit; cwnd grows only while it is set, deviation 24).
     pub const CWND_LIMITED: u32 = 1 << 27;
 
     /// Every flag above (a new one goes here too): no two may share a bit.

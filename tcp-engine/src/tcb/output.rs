@@ -233,8 +233,8 @@ impl Tcb {
                 // (the planner holds a partial segment back at cwnd, and TSO sends whole
                 // segments, so a sender held by cwnd always gets there), in slow start more
                 // than half of it (slow start doubles what was used). The ACKs that arrive
-                // before the next send, however many, see this verdict. CUBIC grows only
-                // while it holds (deviation 23). A select, a compare and a flag write.
+                // before the next send, however many, see this verdict. The window grows only
+                // while it holds (deviation 24). A select, a compare and a flag write.
                 let flight = u64::from(self.snd_nxt - self.snd_una);
                 let slack = if self.cwnd < self.ssthresh {
                     flight
