@@ -214,9 +214,17 @@ impl Tcb {
         // Exactly the third duplicate, and only when the ACK covers more than `recover`
         // (RFC 6582 section 3.2 step 1; our `recover` is one past the highest sequence number
         // sent, hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
-        if self.dupacks == 3 && self.snd_una.ge(self.recover) {
+        if self.dupacks == 3 && self.may_enter_recovery() {
             self.enter_recovery(loss);
         }
+    }
+
+    /// Whether a loss detected now may start recovery: SND.UNA has passed `recover` (RFC
+    /// 6582), or `recover` marks only an ECN window reduction, which must not leave a loss
+    /// in its window to the RTO (the recovery then cuts nothing more, RFC 3168 6.1.2).
+    #[inline]
+    fn may_enter_recovery(&self) -> bool {
+        self.snd_una.ge(self.recover) || self.has(flag::ECN_REDUCED)
     }
 
     /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
@@ -231,7 +239,7 @@ impl Tcb {
             loss.sb.retransmissions_lost(self.snd_una, self.snd_max);
             return;
         }
-        if self.has(flag::RECOVERY) || !self.snd_una.ge(self.recover) {
+        if self.has(flag::RECOVERY) || !self.may_enter_recovery() {
             return;
         }
         if self.snd_una == self.snd_max || loss.sb.is_sacked(self.snd_una) {
@@ -258,7 +266,14 @@ impl Tcb {
 
     fn enter_recovery(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
-        self.ssthresh = self.loss_ssthresh(self.flight_size());
+        // A loss in the window an ECN echo already reduced: at most one reduction per window
+        // (RFC 3168 6.1.2, as Linux goes from CWR to recovery without a second cut).
+        let reduced_for_echo = self.has(flag::ECN_REDUCED) && !self.snd_una.ge(self.recover);
+        self.flags &= !flag::ECN_REDUCED;
+        if !reduced_for_echo {
+            self.ssthresh = self.loss_ssthresh(self.flight_size());
+            self.ecn_window_reduced();
+        }
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
@@ -271,7 +286,6 @@ impl Tcb {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
         self.ca_acked = 0;
-        self.ecn_window_reduced();
     }
 
     /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
@@ -292,7 +306,8 @@ impl Tcb {
             | flag::PARTIAL_SEEN
             | flag::RTT_TIMING
             | flag::TLP_NOW
-            | flag::TLP_OUT);
+            | flag::TLP_OUT
+            | flag::ECN_REDUCED);
         self.dupacks = 0;
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;

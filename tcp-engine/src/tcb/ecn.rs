@@ -28,7 +28,8 @@
 //!   skips its growth for it), and it reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
-//!   `recover`, so loss recovery and a reduction also exclude each other), on old ACKs
+//!   `recover`; a loss found in that window still starts recovery, flag `ECN_REDUCED`, but
+//!   without a second reduction), on old ACKs
 //!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not
 //!   yet announced by a CWR (no new data went out since, so an echo can only be of an old
 //!   mark: the ACK of a FIN sent after the reduction would otherwise count it twice). After
@@ -246,7 +247,7 @@ impl Tcb {
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;
-        self.flags |= flag::CWR_DUE;
+        self.flags |= flag::CWR_DUE | flag::ECN_REDUCED;
     }
 
     /// The window was reduced (fast retransmit, timeout): with ECN, the next new data

@@ -730,9 +730,12 @@ mod flag {
     /// The congestion window limited the sender at its last data segment (set and cleared
     /// by every data commit; cwnd grows only while it is set, deviation 24).
     pub const CWND_LIMITED: u32 = 1 << 27;
+    /// `recover` was set by an ECN window reduction (no loss recovery since): a loss found in
+    /// that window still starts recovery, without a second reduction.
+    pub const ECN_REDUCED: u32 = 1 << 28;
 
     /// Every flag above (a new one goes here too): no two may share a bit.
-    const ALL: [u32; 28] = [
+    const ALL: [u32; 29] = [
         PASSIVE,
         FIN_QUEUED,
         FIN_SENT,
@@ -761,6 +764,7 @@ mod flag {
         CUBIC_EPOCH,
         NO_ECT,
         CWND_LIMITED,
+        ECN_REDUCED,
     ];
     const _: () = {
         let mut seen = 0;

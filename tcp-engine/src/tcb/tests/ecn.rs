@@ -486,6 +486,33 @@ fn an_echo_reduces_the_window_once_per_window_and_cwr_goes_once() {
 }
 
 #[test]
+fn a_loss_in_a_window_an_echo_reduced_is_fast_retransmitted_without_a_second_cut() {
+    let mut c = ecn_client(100_000, 4000);
+    c.write(&[9; 30_000]);
+    assert_eq!(send_all_ect(&mut c).len(), 10);
+    // An echo reduces the window (recover = SND.MAX)...
+    let r = c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
+    assert_eq!(r.ecn, EcnEvents::WINDOW_REDUCED);
+    assert_eq!((c.tcb.ssthresh(), c.tcb.cwnd()), (5000, 5000));
+    // ...and the segment at ISS + 1001 was lost too: three duplicate ACKs (still echoing,
+    // the peer has not seen our CWR) start fast retransmit, not the RTO.
+    for _ in 0..3 {
+        c.deliver(seg(Y + 1, Some(ISS + 1001), ECE, WND), &[]);
+    }
+    assert!(c.tcb.in_recovery());
+    assert_eq!(c.tcb.counters().fast_retransmits, 1);
+    let out = send_all_ect(&mut c);
+    assert_eq!(
+        shape(&out)[0],
+        (ISS + 1001, Y + 1, ACK, 1000, false),
+        "{out:?}"
+    );
+    // No second reduction for the same window (RFC 3168 6.1.2): NewReno's ssthresh stays.
+    assert_eq!(c.tcb.ssthresh(), 5000);
+    assert_eq!(c.tcb.counters().timeouts, 0);
+}
+
+#[test]
 fn with_cubic_an_echo_reduces_the_window_to_seven_tenths() {
     // RFC 9438 4.6: an ECN echo is a congestion event like a loss, beta_cubic = 0.7.
     let cfg = TcbConfig {
