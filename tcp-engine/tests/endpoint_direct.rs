@@ -5,7 +5,8 @@
 //! directions under loss, duplication, reordering and corruption, with software checksums,
 //! with checksum offload and with TSO (super-frames segmented by the link or delivered whole).
 //! Software GRO (runs of header-predicted segments in `poll_direct`) takes part in both
-//! directions. Byte-exactness is the ordering proof: every offer is checked against the pattern at the
+//! directions wherever frames are MSS-sized (with super-frames delivered whole, a run of two
+//! in-order frames in one poll is rare and GRO is not required to have run). Byte-exactness is the ordering proof: every offer is checked against the pattern at the
 //! application's read position, so a payload offered while earlier bytes waited in the buffer
 //! (or before a hole was filled) would fail the check.
 //!
@@ -20,6 +21,7 @@ use tcp_engine::tcb::TcbConfig;
 use tcp_engine::time::Duration;
 
 fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
+    let mss_sized_frames = link.caps_a.tso.is_none() || link.tso_delivery != TsoDelivery::Whole;
     link = link.impaired(Impairments {
         loss: Loss::Uniform(0.01),
         duplicate: 0.002,
@@ -65,7 +67,10 @@ fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
     }
     // Software GRO runs took part of both streams (into the sink and into the buffer).
     for ep in [&r.client_ep, &r.server_ep] {
-        assert!(ep.rx_coalesced > 0, "{name}: GRO ran: {ep:?}");
+        assert!(
+            !mss_sized_frames || ep.rx_coalesced > 0,
+            "{name}: GRO ran: {ep:?}"
+        );
     }
     assert!(
         r.a_to_b.lost > 0 && r.b_to_a.lost > 0,

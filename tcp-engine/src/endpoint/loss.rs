@@ -92,7 +92,9 @@ pub(super) fn loss_of<'a, B, LS: LossStorage>(
 }
 
 /// After a call: lends `c` an entry when it started needing one (keeping what the call put in
-/// the scratch), takes it back when it no longer does, and leaves the scratch empty.
+/// the scratch), takes it back when it no longer does, and leaves the scratch empty. Inlined:
+/// on the fast path (no entry, nothing in the scratch) it is two tests.
+#[inline(always)]
 pub(super) fn settle_loss<B, LS: LossStorage>(
     pool: &mut LossPool<LS>,
     scratch: &mut LossState,

@@ -270,6 +270,11 @@ impl Tcb {
                 }
                 if seg_len > 0 {
                     self.flags |= flag::ACK_NOW;
+                    let end = seq + len32(payload.len());
+                    if end.le(self.rcv_nxt) {
+                        // All of it was received before.
+                        self.note_duplicate(loss, seq, end);
+                    }
                 } else {
                     self.rate_limited_ack(cfg, now);
                 }
@@ -558,6 +563,8 @@ impl Tcb {
         let mut bytes = payload;
         if start.lt(self.rcv_nxt) {
             let skip = ((self.rcv_nxt - start) as usize).min(bytes.len());
+            // Its head was received before.
+            self.note_duplicate(loss, start, start + len32(skip));
             bytes = &bytes[skip..];
             start = self.rcv_nxt;
         }
@@ -602,7 +609,8 @@ impl Tcb {
             // Out of order: store at its offset, remember the range, ACK at once.
             match loss.reasm.insert(start, end) {
                 Insert::Stored => rcv.write_at(off as usize, bytes),
-                Insert::Duplicate => {}
+                // Held out of order already.
+                Insert::Duplicate => self.note_duplicate(loss, start, end),
                 Insert::Full => {
                     fin_ok = false;
                     self.dropped(rx, DropReason::ReassemblyFull);
@@ -624,6 +632,16 @@ impl Tcb {
         }
         if self.has(flag::RCV_FIN) && self.rcv_fin == self.rcv_nxt {
             self.consume_fin(cfg, now, loss, rx);
+        }
+    }
+
+    /// `[start, end)` arrived again: with SACK in use, the next ACK reports it (RFC 2883
+    /// D-SACK). Out of line: duplicates are rare, and the receive path stays small.
+    #[cold]
+    #[inline(never)]
+    fn note_duplicate(&mut self, loss: &mut LossState, start: SeqNum, end: SeqNum) {
+        if self.has(flag::SACK) {
+            loss.reasm.note_duplicate(start, end);
         }
     }
 

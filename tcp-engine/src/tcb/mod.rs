@@ -71,6 +71,12 @@
 //!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
 //! * **RFC 2018/6675** SACK: this host reports the most recent out-of-order range first; as a
+//!   receiver it also reports duplicates (**RFC 2883 D-SACK**): a segment received wholly or
+//!   partly before (below RCV.NXT or inside a held out-of-order range) puts the repeated range
+//!   first in the next ACK, followed by the out-of-order range holding it, once; a sender
+//!   (Linux's undo and reordering logic) learns from it that a retransmission was spurious.
+//!   Only the latest duplicate is reported, and an out-of-order segment that partly overlaps
+//!   a held range reports nothing (deviation 25). As a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
 //!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
 //!   retransmissions detected from later SACKs), exiting at
@@ -227,6 +233,14 @@
 //!     ungrown. Not done: the window is not reduced while unused (RFC 7661's decay, Linux's
 //!     `tcp_cwnd_application_limited`), so a burst after a long application-limited period
 //!     still leaves at the window of before (no larger, though).
+//! 25. D-SACK (RFC 2883) reports only the latest duplicate received before an ACK went out
+//!     (the RFC allows more blocks for several), only on connections that negotiated SACK, and
+//!     only for duplicates wholly below RCV.NXT, the repeated head of a segment that also
+//!     brings new data, or a segment wholly inside a held out-of-order range; the overlap of
+//!     a partly new out-of-order segment with a held range is not reported. The report needs
+//!     a loss state from the endpoint's pool; when none is free it is skipped (counted as
+//!     `loss_states_exhausted`), the ACK itself still goes out. As a sender the engine
+//!     ignores D-SACK blocks (no undo of spurious retransmissions, RFC 3708).
 
 pub mod buffer;
 pub mod config;
@@ -648,10 +662,10 @@ impl LossState {
         sb: Scoreboard::EMPTY,
     };
 
-    /// Whether it holds no ranges at all.
+    /// Whether it holds no ranges at all (nor a duplicate waiting to be reported).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.reasm.is_empty() && self.sb.ranges().is_empty()
+        !self.reasm.reports_sack() && self.sb.ranges().is_empty()
     }
 
     /// Out-of-order ranges held (receive side).

@@ -128,6 +128,9 @@ impl Tcb {
         }
         let h = &plan.header;
         if h.flags.ack() {
+            if h.options.sack_count != 0 {
+                sack_sent(loss, h.options.sack_blocks[0]);
+            }
             self.rcv_acked = h.ack;
             if self.has(flag::ACK_NOW) && self.acks_owed > 0 {
                 // Another out-of-order segment is still owed its own ACK.
@@ -406,7 +409,7 @@ impl Tcb {
             };
             opts.timestamps = Some((self.ts_now(cfg, now), echo));
         }
-        if self.has(flag::SACK) && !loss.reasm.is_empty() {
+        if self.has(flag::SACK) && loss.reasm.reports_sack() {
             let max = if self.has(flag::TS) {
                 3
             } else {
@@ -583,7 +586,7 @@ impl Tcb {
         let smss = self.payload_mss();
         // Only SACK blocks make the options longer than the timestamps the MSS payload always
         // reserves: build them (as the header will) only when there are any.
-        let seg_payload = if self.has(flag::SACK) && !loss.reasm.is_empty() {
+        let seg_payload = if self.has(flag::SACK) && loss.reasm.reports_sack() {
             self.segment_payload(&self.data_options(cfg, now, loss))
         } else {
             smss
@@ -808,4 +811,12 @@ impl Tcb {
             seg_payload,
         ))
     }
+}
+
+/// An ACK with SACK blocks went out: a D-SACK it led with is not reported again. Out of line:
+/// SACK blocks go out only around losses and duplicates.
+#[cold]
+#[inline(never)]
+fn sack_sent(loss: &mut LossState, first: crate::segment::SackBlock) {
+    loss.reasm.duplicate_reported(first);
 }

@@ -3,7 +3,9 @@
 //!
 //! The bytes themselves sit in the user's receive buffer at their offset; this list only says
 //! which ranges are present. It also produces the SACK blocks this host reports (RFC 2018: the
-//! block holding the most recent segment first). Owns the ranges; must not touch buffers.
+//! block holding the most recent segment first), led by a D-SACK block (RFC 2883) when a
+//! duplicate arrived since the last ACK. Owns the ranges and the pending duplicate report;
+//! must not touch buffers.
 
 use crate::segment::{SackBlock, TcpOptions};
 use crate::seq::SeqNum;
@@ -18,6 +20,12 @@ pub(crate) struct Reassembly {
     count: u8,
     /// Index of the range holding the most recently received out-of-order segment.
     recent: u8,
+    /// Whether `duplicate` waits to be reported (1) or not (0): a byte next to `count`, so
+    /// "any SACK blocks to send" is one test of both.
+    duplicate_pending: u8,
+    /// A duplicate received since the last ACK went out, to report as the first SACK block
+    /// of the next one (RFC 2883 D-SACK); meaningful while `duplicate_pending` is set.
+    duplicate: SackBlock,
 }
 
 /// What an insertion did.
@@ -40,6 +48,11 @@ impl Reassembly {
         }; MAX_OOO_RANGES],
         count: 0,
         recent: 0,
+        duplicate_pending: 0,
+        duplicate: SackBlock {
+            left: SeqNum(0),
+            right: SeqNum(0),
+        },
     };
 
     /// The remembered ranges, ascending.
@@ -54,9 +67,45 @@ impl Reassembly {
         self.count == 0
     }
 
-    /// Forgets everything.
+    /// Forgets the out-of-order ranges (a pending duplicate report stays).
     pub(crate) fn clear(&mut self) {
-        *self = Reassembly::default();
+        *self = Reassembly {
+            duplicate_pending: self.duplicate_pending,
+            duplicate: self.duplicate,
+            ..Reassembly::EMPTY
+        };
+    }
+
+    /// Whether the next ACK carries SACK blocks: out-of-order ranges or a duplicate to report.
+    #[inline]
+    pub(crate) fn reports_sack(&self) -> bool {
+        (self.count | self.duplicate_pending) != 0
+    }
+
+    /// Whether a duplicate waits to be reported.
+    #[inline]
+    pub(crate) fn duplicate_pending(&self) -> bool {
+        self.duplicate_pending != 0
+    }
+
+    /// Remembers `[start, end)` as received twice, for the next ACK's D-SACK block (RFC 2883
+    /// section 4: only the latest duplicate is reported; an empty range is ignored).
+    pub(crate) fn note_duplicate(&mut self, start: SeqNum, end: SeqNum) {
+        if start.lt(end) {
+            self.duplicate = SackBlock {
+                left: start,
+                right: end,
+            };
+            self.duplicate_pending = 1;
+        }
+    }
+
+    /// The duplicate `block` went out in an ACK: it is not reported again (RFC 2883 section 4,
+    /// rule 2). A different pending duplicate (a newer one) stays.
+    pub(crate) fn duplicate_reported(&mut self, block: SackBlock) {
+        if self.duplicate == block {
+            self.duplicate_pending = 0;
+        }
     }
 
     /// Remembers `[start, end)` (non-empty, beyond RCV.NXT).
@@ -127,18 +176,30 @@ impl Reassembly {
         Some(first.right)
     }
 
-    /// Writes up to `max` SACK blocks into `opts`: the most recent range first, the others
-    /// ascending (RFC 2018 section 4).
+    /// Writes up to `max` SACK blocks into `opts`. A pending duplicate goes first as the
+    /// D-SACK block, followed by the range that holds it if there is one (RFC 2883 section 4);
+    /// then the range of the most recent segment, then the others ascending (RFC 2018 section
+    /// 4).
     pub(crate) fn write_sack(&self, opts: &mut TcpOptions, max: usize) {
         let ranges = self.ranges();
-        let recent = usize::from(self.recent);
-        if let Some(r) = ranges.get(recent) {
+        let mut first = usize::from(self.recent);
+        if self.duplicate_pending() && max > 0 {
+            opts.push_sack(self.duplicate);
+            let d = self.duplicate;
+            if let Some(i) = ranges
+                .iter()
+                .position(|r| r.left.le(d.left) && d.right.le(r.right))
+            {
+                first = i;
+            }
+        }
+        if let Some(r) = ranges.get(first) {
             if usize::from(opts.sack_count) < max {
                 opts.push_sack(*r);
             }
         }
         for (i, r) in ranges.iter().enumerate() {
-            if i != recent && usize::from(opts.sack_count) < max {
+            if i != first && usize::from(opts.sack_count) < max {
                 opts.push_sack(*r);
             }
         }
@@ -189,6 +250,46 @@ mod tests {
         let mut o = TcpOptions::default();
         q.write_sack(&mut o, 2);
         assert_eq!(o.sacks(), &[r(30, 40), r(10, 20)]);
+    }
+
+    #[test]
+    fn duplicate_leads_with_its_containing_range_next() {
+        let mut q = Reassembly::default();
+        q.insert(SeqNum(10), SeqNum(20));
+        q.insert(SeqNum(50), SeqNum(60));
+        q.insert(SeqNum(30), SeqNum(40));
+        q.note_duplicate(SeqNum(52), SeqNum(55));
+        assert!(q.reports_sack());
+        let mut o = TcpOptions::default();
+        q.write_sack(&mut o, 3);
+        assert_eq!(o.sacks(), &[r(52, 55), r(50, 60), r(10, 20)]);
+        // Below RCV.NXT: no containing range, the most recent follows.
+        q.note_duplicate(SeqNum(1), SeqNum(5));
+        let mut o = TcpOptions::default();
+        q.write_sack(&mut o, 4);
+        assert_eq!(o.sacks(), &[r(1, 5), r(30, 40), r(10, 20), r(50, 60)]);
+        // Reported once; an older report does not clear a newer one.
+        q.duplicate_reported(r(52, 55));
+        assert!(q.duplicate_pending());
+        q.duplicate_reported(r(1, 5));
+        assert!(!q.duplicate_pending());
+        let mut o = TcpOptions::default();
+        q.write_sack(&mut o, 3);
+        assert_eq!(o.sacks(), &[r(30, 40), r(10, 20), r(50, 60)]);
+    }
+
+    #[test]
+    fn a_duplicate_alone_is_reported_and_survives_clearing_the_ranges() {
+        let mut q = Reassembly::default();
+        assert!(!q.reports_sack());
+        q.note_duplicate(SeqNum(7), SeqNum(7));
+        assert!(!q.reports_sack(), "an empty range is no duplicate");
+        q.note_duplicate(SeqNum(u32::MAX - 1), SeqNum(3));
+        q.clear();
+        assert!(q.is_empty() && q.reports_sack());
+        let mut o = TcpOptions::default();
+        q.write_sack(&mut o, 1);
+        assert_eq!(o.sacks(), &[r(u32::MAX - 1, 3)]);
     }
 
     #[test]

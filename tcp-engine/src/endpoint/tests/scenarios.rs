@@ -924,6 +924,66 @@ fn connect_rejects_bad_destinations() {
     assert_eq!(ep.state(key), Some(State::SynSent));
 }
 
+/// An endpoint with SACK on and `loss_states` loss states, its connection established with a
+/// SACK-permitting peer that has sent 2000 bytes in order (acknowledged).
+fn sack_receiver(loss_states: usize) -> (Ep, u16, u32, u32) {
+    let mut cfg = config(OffloadCaps::none(1514));
+    cfg.tcb.sack = true;
+    cfg.loss_states = Some(loss_states);
+    let mut ep = Ep::with_capacity(cfg, 2).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    ep.connect(T0, PEER_IP, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let syn = drain_tcp(&mut ep, T0).remove(0);
+    assert!(syn.h.options.sack_permitted);
+    let (port, iss, y) = (syn.h.src_port, syn.h.seq.0, 9000);
+    let mut sa = seg(80, port, y, Some(iss + 1), TcpFlags::SYN, 65535);
+    sa.options.mss = Some(1460);
+    sa.options.sack_permitted = true;
+    deliver(&mut ep, T0, PEER.tcp(&sa, &[]), RxMeta::UNVERIFIED);
+    drain_tcp(&mut ep, T0);
+    let h = seg(80, port, y + 1, Some(iss + 1), TcpFlags::ACK, 65535);
+    deliver(&mut ep, T0, PEER.tcp(&h, &[5; 2000]), RxMeta::UNVERIFIED);
+    let a = drain_tcp(&mut ep, T0);
+    assert_eq!(a.last().unwrap().h.ack.0, y + 2001);
+    (ep, port, iss, y)
+}
+
+#[test]
+fn dsack_borrows_a_loss_state_until_reported() {
+    let (mut ep, port, iss, y) = sack_receiver(4);
+    assert_eq!(ep.loss_states_lent(), 0);
+    // The first 1000 bytes again.
+    let h = seg(80, port, y + 1, Some(iss + 1), TcpFlags::ACK, 65535);
+    deliver(&mut ep, T0, PEER.tcp(&h, &[5; 1000]), RxMeta::UNVERIFIED);
+    assert_eq!(ep.loss_states_lent(), 1, "the report waits in a lent state");
+    let a = drain_tcp(&mut ep, T0);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].h.ack.0, y + 2001);
+    assert_eq!(
+        a[0].h.options.sacks(),
+        &[crate::segment::SackBlock {
+            left: SeqNum(y + 1),
+            right: SeqNum(y + 1001)
+        }]
+    );
+    assert_eq!(ep.loss_states_lent(), 0, "given back once reported");
+    assert_eq!(ep.counters().loss_states_exhausted, 0);
+}
+
+#[test]
+fn dsack_without_a_free_loss_state_is_skipped_and_counted() {
+    let (mut ep, port, iss, y) = sack_receiver(0);
+    let h = seg(80, port, y + 1, Some(iss + 1), TcpFlags::ACK, 65535);
+    deliver(&mut ep, T0, PEER.tcp(&h, &[5; 1000]), RxMeta::UNVERIFIED);
+    let a = drain_tcp(&mut ep, T0);
+    assert_eq!(a.len(), 1, "the duplicate is still acknowledged");
+    assert_eq!(a[0].h.ack.0, y + 2001);
+    assert_eq!(a[0].h.options.sack_count, 0);
+    assert_eq!(ep.counters().loss_states_exhausted, 1);
+}
+
 #[test]
 fn engine_state_per_connection_fits_256_bytes_at_a_million() {
     let bytes = Ep::engine_bytes_per_connection(1_000_000);

@@ -1415,6 +1415,98 @@ fn sack_receiver_sends_one_duplicate_ack_with_sack_blocks_per_out_of_order_segme
 }
 
 #[test]
+fn dsack_reports_a_duplicate_below_rcv_nxt_once() {
+    // RFC 2883 section 4: a segment received twice is reported in the first SACK block of the
+    // next ACK, and only in that one.
+    let mut c = established_sack_buffers(4000, 20000);
+    let data = pattern(3000);
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &data[..1000]);
+    c.deliver(ack(Y + 1001, ISS + 1, 60000), &data[1000..2000]);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].h.ack, SeqNum(Y + 2001));
+    assert_eq!(a[0].h.options.sack_count, 0);
+    // The first segment again (its ACK was lost, the peer retransmitted).
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &data[..1000]);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "a duplicate is acknowledged at once");
+    assert_eq!(a[0].h.ack, SeqNum(Y + 2001));
+    assert_eq!(a[0].h.options.sacks(), sack(&[(Y + 1, Y + 1001)]).sacks());
+    // The next ACK reports nothing more.
+    c.deliver(ack(Y + 2001, ISS + 1, 60000), &data[2000..3000]);
+    c.advance_to_deadline();
+    let a = c.send_all();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].h.ack, SeqNum(Y + 3001));
+    assert_eq!(a[0].h.options.sack_count, 0, "reported once: {a:?}");
+    assert_eq!(c.read_all(), data);
+    c.check();
+}
+
+#[test]
+fn dsack_reports_the_repeated_head_of_a_partly_new_segment() {
+    let mut c = established_sack_buffers(4000, 20000);
+    let data = pattern(3000);
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &data[..2000]);
+    c.send_all();
+    // 1001..3001: its first 1000 bytes were received before.
+    c.deliver(ack(Y + 1001, ISS + 1, 60000), &data[1000..3000]);
+    c.advance_to_deadline();
+    let a = c.send_all();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].h.ack, SeqNum(Y + 3001));
+    assert_eq!(
+        a[0].h.options.sacks(),
+        sack(&[(Y + 1001, Y + 2001)]).sacks()
+    );
+    assert_eq!(c.read_all(), data);
+}
+
+#[test]
+fn dsack_of_an_out_of_order_duplicate_is_followed_by_its_range() {
+    let mut c = established_sack_buffers(4000, 20000);
+    let data = pattern(4000);
+    let s = |k: u32| Y + 1 + 1000 * k;
+    // Segment 0 lost; 1 and 2 arrive out of order, then 2 again.
+    c.deliver(ack(s(1), ISS + 1, 60000), &data[1000..2000]);
+    c.deliver(ack(s(2), ISS + 1, 60000), &data[2000..3000]);
+    c.send_all();
+    c.deliver(ack(s(2), ISS + 1, 60000), &data[2000..3000]);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].h.ack, SeqNum(s(0)));
+    assert_eq!(
+        a[0].h.options.sacks(),
+        sack(&[(s(2), s(3)), (s(1), s(3))]).sacks(),
+        "the D-SACK block, then the range holding it"
+    );
+    // A new out-of-order segment: plain SACK again.
+    c.deliver(ack(s(3), ISS + 1, 60000), &data[3000..4000]);
+    let a = c.send_all();
+    assert_eq!(a[0].h.options.sacks(), sack(&[(s(1), s(4))]).sacks());
+    c.deliver(ack(s(0), ISS + 1, 60000), &data[..1000]);
+    c.send_all();
+    assert_eq!(c.read_all(), data);
+    c.check();
+}
+
+#[test]
+fn no_dsack_without_sack() {
+    let mut c = Host::client(plain(), ISS, 4000, 20000);
+    c.send_one();
+    c.deliver(seg(Y, Some(ISS + 1), SYN, 60000), &[]);
+    c.send_all();
+    let data = pattern(1000);
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &data);
+    c.advance_to_deadline();
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &data);
+    let a = c.send_all();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].h.options.sack_count, 0);
+}
+
+#[test]
 fn karn_no_rtt_sample_from_new_data_sent_during_recovery() {
     // Its cumulative ACK waits for the holes below it, so it would measure the recovery, not
     // the path (no timestamps here to measure it otherwise).
