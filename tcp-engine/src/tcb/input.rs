@@ -293,6 +293,8 @@ impl Tcb {
                     }
                     State::SynReceived if self.has(flag::PASSIVE) => {
                         *self = Tcb::listen(cfg);
+                        // Nothing of the reset connection carries over to the next one.
+                        *loss = LossState::EMPTY;
                         rx.events |= Events::RESET | Events::BACK_TO_LISTEN;
                     }
                     State::SynReceived => {

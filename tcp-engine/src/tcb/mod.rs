@@ -1135,10 +1135,13 @@ impl Tcb {
     }
 
     /// Whether the connection needs its own [`LossState`] rather than a fresh empty one for
-    /// every call: it holds ranges, or SACK recovery is running (which keeps HighRxt there).
+    /// every call: it holds ranges or a D-SACK report, or SACK recovery is running (which
+    /// keeps HighRxt there). Never in LISTEN or CLOSED: what a closed or reset connection left
+    /// there is dead.
     #[inline]
     pub fn needs_loss_state(&self, loss: &LossState) -> bool {
-        !loss.is_empty() || self.sack_recovery()
+        (!loss.is_empty() || self.sack_recovery())
+            && !matches!(self.state, State::Listen | State::Closed)
     }
 
     /// Whether the application closed the sending side (a FIN is queued or sent).
@@ -1266,6 +1269,9 @@ impl Tcb {
                 return Err("out-of-order ranges not sorted, disjoint and inside the window");
             }
             prev = r.right;
+        }
+        if loss.reasm.duplicate_pending() && !self.has(flag::SACK) && self.state != State::Closed {
+            return Err("a D-SACK report pending on a connection without SACK");
         }
         for r in loss.sb.ranges() {
             if !self.snd_una.lt(r.right) || !r.right.le(self.snd_max) {

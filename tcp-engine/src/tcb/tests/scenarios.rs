@@ -334,6 +334,28 @@ fn s06_rst_in_syn_received_returns_to_listen() {
 }
 
 #[test]
+fn s06_rst_in_syn_received_leaves_no_loss_state_for_the_next_connection() {
+    // A D-SACK report (or out-of-order range) of the reset connection must not reach the
+    // next one the listening slot accepts.
+    let cfg = TcbConfig {
+        sack: true,
+        ..plain()
+    };
+    let mut s = Host::new(cfg, 1000, 4000);
+    let mut syn = seg(Y, None, SYN, 8000);
+    syn.options.sack_permitted = true;
+    s.tcb = Tcb::accept(&cfg, s.now, &syn, SeqNum(ISS), &s.rcv).unwrap();
+    s.send_all();
+    // Payload wholly below RCV.NXT: a duplicate to report.
+    s.deliver(ack(Y - 99, ISS + 1, 8000), &[1; 50]);
+    assert!(!s.loss.is_empty(), "a D-SACK report is pending");
+    let r = s.deliver(seg(Y + 1, None, RST, 0), &[]);
+    assert!(r.events.contains(Events::BACK_TO_LISTEN));
+    assert!(s.loss.is_empty(), "{:?}", s.loss);
+    assert!(!s.tcb.needs_loss_state(&s.loss));
+}
+
+#[test]
 fn s06_syn_received_repeated_syn_resends_syn_ack_and_bad_ack_gets_rst() {
     let cfg = plain();
     let mut s = Host::new(cfg, 1000, 4000);
