@@ -76,6 +76,14 @@ fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
         r.a_to_b.lost > 0 && r.b_to_a.lost > 0,
         "{name}: the link lost frames"
     );
+    // Frames the link duplicated (and retransmissions the link delivered after all) came
+    // back to their senders as D-SACK reports (RFC 2883), both ways.
+    for ep in [&r.client_ep, &r.server_ep] {
+        assert!(
+            ep.dsacks_received > 0,
+            "{name}: no D-SACK reached the sender: {ep:?}"
+        );
+    }
     assert!(r.client.retransmitted_segments > 0 && r.server.retransmitted_segments > 0);
 }
 

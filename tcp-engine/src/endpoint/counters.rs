@@ -148,5 +148,9 @@ counters! {
         /// Congestion window reductions for an ECN echo (ECE) from the peer: at most one per
         /// window of data, none during loss recovery, no retransmission.
         ecn_window_reductions,
+        /// ACKs whose first SACK block was a D-SACK (RFC 2883): the peer received data twice,
+        /// most often a retransmission of ours that was not needed. Many of them against few
+        /// losses say the minimum RTO is below the path's RTT variation, or the path reorders.
+        dsacks_received,
     }
 }

@@ -441,6 +441,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if let Some(d) = r.dropped {
             self.counters.tcp_drops[d.index()] += 1;
         }
+        self.counters.dsacks_received += u64::from(r.dsack_received);
         if !r.ecn.is_empty() {
             self.count_ecn(r.ecn);
         }

@@ -9,7 +9,7 @@ use super::{
     CloseReason, DropReason, Events, LossState, MAX_PAYLOAD, NEVER, PAWS_IDLE_SECS, Reaction,
     RecvBuffer, SendBuffer, State, Tcb, TcbConfig, coarse, flag, len32, reset_for, secs32, us32,
 };
-use crate::segment::{TcpFlags, TcpHeader};
+use crate::segment::{SackBlock, TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -21,6 +21,20 @@ fn acceptable(seq: SeqNum, seg_len: u32, rcv_nxt: SeqNum, wnd: u32) -> bool {
         (0, _) => seq.in_window(rcv_nxt, end),
         (_, 0) => false,
         _ => seq.in_window(rcv_nxt, end) || (seq + (seg_len - 1)).in_window(rcv_nxt, end),
+    }
+}
+
+/// Whether the first of an ACK's SACK blocks is a D-SACK (RFC 2883 section 4): it lies at or
+/// below the cumulative ACK, or inside the second block.
+fn is_dsack(ack: SeqNum, blocks: &[SackBlock]) -> bool {
+    match blocks {
+        [first, rest @ ..] if first.left.lt(first.right) => {
+            first.right.le(ack)
+                || rest.first().is_some_and(|second| {
+                    second.left.le(first.left) && first.right.le(second.right)
+                })
+        }
+        _ => false,
     }
 }
 
@@ -439,6 +453,9 @@ impl Tcb {
         let sack_learnt = self.has(flag::SACK)
             && seg.options.sack_count > 0
             && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
+        if seg.options.sack_count > 0 && self.has(flag::SACK) {
+            rx.dsack_received = is_dsack(ack, seg.options.sacks());
+        }
         if ack.gt(old_una) {
             self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
         } else if ack == old_una

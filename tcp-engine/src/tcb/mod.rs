@@ -517,6 +517,10 @@ pub struct Reaction {
     pub dropped: Option<DropReason>,
     /// What the segment did to Explicit Congestion Notification, for the endpoint's counters.
     pub ecn: EcnEvents,
+    /// The segment's first SACK block was a D-SACK (RFC 2883): the peer received something
+    /// twice, most often because a retransmission of ours was spurious (a minimum RTO below
+    /// the path's RTT variation, reordering taken for loss).
+    pub dsack_received: bool,
 }
 
 /// Per-connection counters (saturating).

@@ -1513,6 +1513,32 @@ fn dsack_of_an_out_of_order_duplicate_is_followed_by_its_range() {
 }
 
 #[test]
+fn dsack_received_is_recognised() {
+    let mut c = established_sack();
+    c.write(&pattern(5000));
+    assert_eq!(c.send_all().len(), 5);
+    let s = |k: u32| ISS + 1 + 1000 * k;
+    let with = |c: &mut Host, ack_to: u32, blocks: &[(u32, u32)]| {
+        let mut h = ack(Y + 1, ack_to, 60000);
+        h.options = sack(blocks);
+        c.deliver(h, &[]).dsack_received
+    };
+    // A plain SACK block above the ACK.
+    assert!(!with(&mut c, s(1), &[(s(2), s(3))]));
+    // First block at or below the cumulative ACK.
+    assert!(with(&mut c, s(1), &[(s(0), s(1))]));
+    // First block inside the second.
+    assert!(with(&mut c, s(1), &[(s(2), s(3)), (s(2), s(4))]));
+    // Two disjoint blocks.
+    assert!(!with(&mut c, s(1), &[(s(3), s(4)), (s(2), s(3))]));
+    // Without SACK negotiated, SACK blocks mean nothing.
+    let mut p = established(plain(), 20000, 4000, 60000);
+    p.write(&pattern(3000));
+    p.send_all();
+    assert!(!with(&mut p, s(1), &[(s(0), s(1))]));
+}
+
+#[test]
 fn no_dsack_without_sack() {
     let mut c = Host::client(plain(), ISS, 4000, 20000);
     c.send_one();
