@@ -9,7 +9,8 @@
 //! iperf3's own error message. Before them, hand-made hostile control connections (an
 //! oversized parameter object, an unknown state byte, a bad cookie, a stray data connection,
 //! a client that leaves mid-test) each get their typed answer and are counted, and the server
-//! serves the real clients afterwards.
+//! serves the real clients afterwards. The RTL backend (the Verilator build of the device)
+//! gets one short test each way.
 //!
 //! Needs root, /dev/net/tun and `iperf3` (fails, never skips, without them).
 
@@ -146,6 +147,64 @@ fn hostile(to: SocketAddrV4) {
     drop(c);
 }
 
+/// Runs each client command line of `runs` (all must succeed and move data both ways they
+/// should) and returns the totals the server reported: (received, sent).
+fn run_all(lab: &Lab, runs: &[&[&str]]) -> (u64, u64) {
+    let (mut server_received, mut server_sent) = (0, 0);
+    for &args in runs {
+        let json = ok_run(lab, args);
+        let streams = json["end"]["streams"].as_array().unwrap().len();
+        let parallel = args
+            .iter()
+            .position(|a| *a == "-P")
+            .map_or(1, |i| args[i + 1].parse().unwrap());
+        if args.contains(&"--bidir") {
+            assert_eq!(streams, 2 * parallel, "{json}");
+            server_received += bytes(&json, "sum_received");
+            server_sent += bytes(&json, "sum_sent_bidir_reverse");
+            assert!(bytes(&json, "sum_received_bidir_reverse") > 0, "{json}");
+            continue;
+        }
+        assert_eq!(streams, parallel, "{json}");
+        let (sent, received) = (bytes(&json, "sum_sent"), bytes(&json, "sum_received"));
+        assert!(
+            received > 0 && received <= sent,
+            "{args:?}: {sent} {received}"
+        );
+        if let Some(i) = args.iter().position(|a| *a == "-n") {
+            let mib: u64 = args[i + 1].trim_end_matches('M').parse().unwrap();
+            assert!(sent >= mib << 20, "{args:?} sent {sent}");
+        }
+        if args.contains(&"-R") {
+            // ferrotoe sends, the client receives.
+            assert_eq!(json["start"]["test_start"]["reverse"], 1, "{json}");
+            server_sent += sent;
+        } else {
+            server_received += received;
+        }
+    }
+    (server_received, server_sent)
+}
+
+/// Checks the server's iperf3 report line: `completed` tests with these totals, and the
+/// other counters.
+fn check_report(report: &str, completed: u64, totals: (u64, u64), others: &[(&str, u64)]) {
+    let line = line_with(report, "  iperf3: ");
+    assert_eq!(count_before(line, "tests completed"), completed, "{report}");
+    assert_eq!(
+        count_before(line, "data bytes received"),
+        totals.0,
+        "the server's total received is what it reported to the clients\n{report}"
+    );
+    assert_eq!(count_before(line, " sent)"), totals.1, "{report}");
+    for (what, n) in others {
+        assert_eq!(count_before(line, what), *n, "{what}: {report}");
+    }
+    assert_eq!(count_before(line, "running at exit"), 0, "{report}");
+    let app = line_with(report, "application errors");
+    assert!(app.ends_with("application errors: 0"), "{report}");
+}
+
 #[test]
 fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
     require_iperf3();
@@ -162,38 +221,17 @@ fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
         .join()
         .expect("the hostile cases ran")
         .expect("entering the namespace");
-
-    let mut server_received = 0;
-    let mut server_sent = 0;
-    // Normal: the client sends, ferrotoe receives.
-    for args in [&["-t", "1"][..], &["-t", "1", "-P", "2"], &["-n", "4M"]] {
-        let json = ok_run(&lab, args);
-        let (sent, received) = (bytes(&json, "sum_sent"), bytes(&json, "sum_received"));
-        assert!(
-            received > 0 && received <= sent,
-            "{args:?}: {sent} {received}"
-        );
-        if args[0] == "-n" {
-            assert!(sent >= 4 << 20, "-n 4M sent {sent}");
-        }
-        let streams = json["end"]["streams"].as_array().unwrap().len();
-        assert_eq!(streams, if args.contains(&"-P") { 2 } else { 1 }, "{json}");
-        server_received += received;
-    }
-    // Reverse: ferrotoe sends, the client receives.
-    let json = ok_run(&lab, &["-t", "1", "-R"]);
-    let (sent, received) = (bytes(&json, "sum_sent"), bytes(&json, "sum_received"));
-    assert!(received > 0 && received <= sent, "-R: {sent} {received}");
-    assert_eq!(json["start"]["test_start"]["reverse"], 1, "{json}");
-    server_sent += sent;
-    let json = ok_run(&lab, &["-t", "1", "-R", "-P", "2"]);
-    server_sent += bytes(&json, "sum_sent");
-    assert!(bytes(&json, "sum_received") > 0);
-    // Both at once.
-    let json = ok_run(&lab, &["-t", "1", "--bidir"]);
-    server_received += bytes(&json, "sum_received");
-    server_sent += bytes(&json, "sum_sent_bidir_reverse");
-    assert!(bytes(&json, "sum_received_bidir_reverse") > 0, "{json}");
+    let totals = run_all(
+        &lab,
+        &[
+            &["-t", "1"],
+            &["-t", "1", "-P", "2"],
+            &["-n", "4M"],
+            &["-t", "1", "-R"],
+            &["-t", "1", "-R", "-P", "2"],
+            &["-t", "1", "--bidir"],
+        ],
+    );
     // UDP is refused with iperf3's message (3.12 exits 0 after an error with --json; the
     // JSON says it).
     let (_, json) = iperf3(&lab, &["-u", "-t", "1"]);
@@ -203,23 +241,34 @@ fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
             .is_some_and(|e| e.contains("not implemented")),
         "{json}"
     );
-
-    let report = serve.stop();
-    let line = line_with(&report, "  iperf3: ");
-    assert_eq!(count_before(line, "tests completed"), 6, "{report}");
-    assert_eq!(
-        count_before(line, "data bytes received"),
-        server_received,
-        "the server's total received is what it reported to the clients\n{report}"
+    check_report(
+        &serve.stop(),
+        6,
+        totals,
+        &[
+            ("refused", 1),
+            ("UDP)", 1),
+            ("failed", 2),
+            ("aborted", 1),
+            ("stray streams", 1),
+            ("bad cookies", 1),
+        ],
     );
-    assert_eq!(count_before(line, " sent)"), server_sent, "{report}");
-    assert_eq!(count_before(line, "refused"), 1, "{report}");
-    assert_eq!(count_before(line, "UDP)"), 1, "{report}");
-    assert_eq!(count_before(line, "failed"), 2, "{report}");
-    assert_eq!(count_before(line, "aborted"), 1, "{report}");
-    assert_eq!(count_before(line, "stray streams"), 1, "{report}");
-    assert_eq!(count_before(line, "bad cookies"), 1, "{report}");
-    assert_eq!(count_before(line, "running at exit"), 0, "{report}");
-    let app = line_with(&report, "application errors");
-    assert!(app.ends_with("application errors: 0"), "{report}");
+}
+
+/// The same client through the Verilator RTL of the whole device (about 8 MB/s simulated, so
+/// one short test each way).
+#[test]
+fn the_stock_iperf3_client_over_the_rtl_nic() {
+    require_iperf3();
+    let lab = Lab::new("ft-iperf3-rtl", 81, Features::ALL_ON);
+    let serve = lab.serve(&["--nic", "sim", "--backend", "rtl", "--app", "iperf3"]);
+    assert!(serve.ready.contains("backend Rtl"), "{}", serve.ready);
+    let totals = run_all(&lab, &[&["-n", "1M"], &["-t", "1", "-R"]]);
+    check_report(
+        &serve.stop(),
+        2,
+        totals,
+        &[("refused", 0), ("failed", 0), ("aborted", 0)],
+    );
 }
