@@ -469,8 +469,10 @@ fn after_control(ep: &mut AppEndpoint, i: usize, ctx: &mut Ctx<'_>) -> Result<()
         }
     }
     let phase = slot.test.phase();
-    let stopped = !matches!(phase, Phase::ParamsLength | Phase::Params(_))
-        && !matches!(phase, Phase::CreateStreams | Phase::Running);
+    let stopped = !matches!(
+        phase,
+        Phase::ParamsLength | Phase::Params(_) | Phase::CreateStreams | Phase::Running
+    );
     if stopped && !slot.streams_closed {
         slot.streams_closed = true;
         for k in slot.streams.iter().flatten() {
