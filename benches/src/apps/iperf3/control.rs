@@ -30,6 +30,8 @@ pub const COOKIE_LEN: usize = 37;
 pub const MAX_PARAMS: usize = 4096;
 /// Longest results object of the client's that is read (and skipped).
 pub const MAX_CLIENT_RESULTS: u32 = 1 << 20;
+/// Longest `-O` honoured, in seconds.
+pub const MAX_OMIT_SECS: u64 = 3600;
 /// Most streams per direction.
 pub const MAX_PARALLEL: usize = 16;
 /// Most data connections of a test (`--bidir` doubles them).
@@ -654,7 +656,9 @@ impl Test {
         let started = self.stream_count == self.streams_wanted();
         if started {
             self.phase = Phase::Running;
-            self.started = now;
+            // Bytes of the first `omit` seconds are left out, as iperf3's server resets its
+            // counters when the omit time ends.
+            self.started = now + Duration::from_secs(self.params.omit.min(MAX_OMIT_SECS));
             self.since = now;
             self.push(&[state::TEST_START, state::TEST_RUNNING]);
         }
@@ -665,11 +669,14 @@ impl Test {
         })
     }
 
-    /// Stream `index` moved `n` payload bytes at `now` (counted only while running).
+    /// Stream `index` moved `n` payload bytes at `now` (counted only while running, and not
+    /// in the omitted first seconds; the `-n` limit counts them all).
     pub fn count(&mut self, index: usize, n: usize, now: Instant) {
         if self.phase == Phase::Running && n > 0 {
             if let Some(s) = self.streams[..self.stream_count].get_mut(index) {
-                s.bytes += n as u64;
+                if now >= self.started {
+                    s.bytes += n as u64;
+                }
                 if s.sender {
                     self.sent += n as u64;
                 }
@@ -720,7 +727,7 @@ impl Test {
         }
     }
 
-    /// Seconds from `TEST_RUNNING` to `TEST_END` (0 before the end).
+    /// From `TEST_RUNNING` (plus the omitted seconds) to `TEST_END` (0 before the end).
     pub fn duration(&self) -> Duration {
         self.ended - self.started
     }
@@ -965,6 +972,21 @@ mod tests {
         let mut t = with_params(r#"{"tcp":true}"#);
         t.control_gone();
         assert_eq!(t.phase(), Phase::Aborted);
+    }
+
+    #[test]
+    fn omitted_seconds_are_not_counted() {
+        let mut t =
+            with_params(r#"{"tcp":true,"time":3,"omit":1,"parallel":1,"reverse":true,"num":5000}"#);
+        take(&mut t);
+        t.add_stream(at(0)).unwrap();
+        t.count(0, 1000, at(500));
+        assert_eq!(t.streams()[0].bytes, 0, "omitted");
+        assert_eq!(t.may_send(0), 4000, "the -n limit counts omitted bytes");
+        t.count(0, 700, at(1500));
+        t.feed(at(3000), &[state::TEST_END]);
+        assert_eq!(t.streams()[0].bytes, 700);
+        assert_eq!(t.duration(), Duration::from_secs(2));
     }
 
     #[test]
