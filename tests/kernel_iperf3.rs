@@ -3,9 +3,9 @@
 //! device in a namespace the test creates, the client in that namespace on the kernel's TCP.
 //!
 //! Runs a normal test (`-t 1`), a reverse one (`-R`), two parallel streams (`-P 2`), a byte
-//! count (`-n`) and `--bidir`, each with `--json`, and checks what the client printed: no
-//! error, bytes both ways where they should be, and the totals the server reported to the
-//! clients equal to the totals the server prints when it stops. A UDP test is refused with
+//! count (`-n`), `--bidir` and two tests at once, each with `--json`, and checks what the
+//! client printed: no error, bytes both ways where they should be, and the totals the server
+//! reported to the clients equal to the totals the server prints when it stops. A UDP test is refused with
 //! iperf3's own error message. Before them, hand-made hostile control connections (an
 //! oversized parameter object, an unknown state byte, a bad cookie, a stray data connection,
 //! a client that leaves mid-test) each get their typed answer and are counted, and the server
@@ -33,16 +33,29 @@ fn require_iperf3() {
     }
 }
 
+/// `iperf3 -c OURS --json ARGS` in the namespace.
+fn iperf3_command(lab: &Lab, args: &[&str]) -> Command {
+    let mut c = lab.ns.command("iperf3");
+    c.args([
+        "-c",
+        &lab.our_ip().to_string(),
+        "--json",
+        "--connect-timeout",
+        "5000",
+    ])
+    .args(args);
+    c
+}
+
 /// Runs `iperf3 -c OURS --json ARGS` in the namespace; returns its exit success and JSON.
 fn iperf3(lab: &Lab, args: &[&str]) -> (bool, Value) {
-    let ip = lab.our_ip().to_string();
-    let out = lab
-        .ns
-        .command("iperf3")
-        .args(["-c", &ip, "--json", "--connect-timeout", "5000"])
-        .args(args)
+    let out = iperf3_command(lab, args)
         .output()
         .expect("running iperf3 in the namespace (`apt-get install -y iperf3`)");
+    parse(args, &out)
+}
+
+fn parse(args: &[&str], out: &std::process::Output) -> (bool, Value) {
     let text = String::from_utf8_lossy(&out.stdout);
     let json: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
         panic!(
@@ -221,7 +234,7 @@ fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
         .join()
         .expect("the hostile cases ran")
         .expect("entering the namespace");
-    let totals = run_all(
+    let mut totals = run_all(
         &lab,
         &[
             &["-t", "1"],
@@ -232,6 +245,30 @@ fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
             &["-t", "1", "--bidir"],
         ],
     );
+    // Two tests at once, one each way.
+    let (normal, reverse) = (["-t", "1"], ["-t", "1", "-R"]);
+    let spawn = |args: &[&str]| {
+        iperf3_command(&lab, args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawning iperf3")
+    };
+    let (a, b) = (spawn(&normal), spawn(&reverse));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for (args, out) in [(&normal[..], a), (&reverse[..], b)] {
+        let (ok, json) = parse(args, &out);
+        assert!(
+            ok && json.get("error").is_none(),
+            "concurrent {args:?}: {json}"
+        );
+        assert!(bytes(&json, "sum_received") > 0, "{json}");
+        if args.contains(&"-R") {
+            totals.1 += bytes(&json, "sum_sent");
+        } else {
+            totals.0 += bytes(&json, "sum_received");
+        }
+    }
     // UDP is refused with iperf3's message (3.12 exits 0 after an error with --json; the
     // JSON says it).
     let (_, json) = iperf3(&lab, &["-u", "-t", "1"]);
@@ -243,7 +280,7 @@ fn the_stock_iperf3_client_measures_ferrotoe_over_the_simulated_nic() {
     );
     check_report(
         &serve.stop(),
-        6,
+        8,
         totals,
         &[
             ("refused", 1),
