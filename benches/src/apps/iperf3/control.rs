@@ -381,7 +381,8 @@ pub fn valid_cookie(c: &[u8]) -> bool {
 
 impl Test {
     /// A test opened by a control connection with `cookie` at `now`: the server's first
-    /// message (`PARAM_EXCHANGE`) is pending.
+    /// message (`PARAM_EXCHANGE`) is pending. Allocates its box (for tests and one-off use;
+    /// the server's table reuses its slots with [`begin`](Self::begin)).
     pub fn new(cookie: &[u8; COOKIE_LEN], now: Instant) -> Box<Test> {
         let mut t = Box::new(Test::idle());
         t.begin(cookie, now);
