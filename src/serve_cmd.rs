@@ -1,4 +1,4 @@
-//! `ferrotoe serve`: echo, discard, chargen or HTTP on one or more ports, on a TAP device
+//! `ferrotoe serve`: echo, discard, chargen, HTTP or iperf3 on one or more ports, on a TAP device
 //! (the engine directly) or on the simulated ferrotoe NIC whose wire is the TAP, with the
 //! Linux kernel's TCP as the client; until SIGINT or SIGTERM, then the counters.
 //!
@@ -28,11 +28,11 @@ use crate::net_args::{DeviceUser, NetArgs, counter_lines, signal_name, stop_on_s
 pub struct ServeArgs {
     #[command(flatten)]
     net: NetArgs,
-    /// The application: echo (RFC 862), discard (RFC 863), chargen (RFC 864) or http (a
-    /// static HTTP/1.1 server).
+    /// The application: echo (RFC 862), discard (RFC 863), chargen (RFC 864), http (a
+    /// static HTTP/1.1 server) or iperf3 (TCP tests of the stock `iperf3 -c` client).
     #[arg(long)]
     app: AppKind,
-    /// Its TCP port (default: the application's well-known port: 7, 9, 19, 80).
+    /// Its TCP port (default: the application's well-known port: 7, 9, 19, 80, 5201).
     #[arg(long)]
     port: Option<u16>,
     /// More services on other ports, APP or APP:PORT (repeatable), e.g. --also discard:9.
@@ -184,6 +184,13 @@ fn report(server: &Server) -> String {
                 .unwrap_or_default()
         );
     }
+    if server
+        .services()
+        .iter()
+        .any(|s| s.service.app == AppKind::Iperf3)
+    {
+        out.push_str(&iperf3_line(server));
+    }
     let _ = writeln!(
         out,
         "  connections open at exit: {}; resets by clients: {}; timeouts: {}; listen failures: \
@@ -203,4 +210,32 @@ fn report(server: &Server) -> String {
             .map(|(n, v)| (n.to_owned(), v)),
     ));
     out
+}
+
+/// The iperf3 service's line of the report.
+fn iperf3_line(server: &Server) -> String {
+    let i = &server.stats().iperf3;
+    let mut line = format!(
+        "  iperf3: {} tests completed ({} data bytes received, {} sent); {} refused ({} UDP); \
+         {} failed; {} aborted; {} busy; {} stray streams; {} bad cookies; {} running at exit",
+        i.completed,
+        i.bytes_received,
+        i.bytes_sent,
+        i.refused,
+        i.refused_udp,
+        i.failed,
+        i.aborted,
+        i.busy,
+        i.stray_streams,
+        i.bad_cookies,
+        server.iperf3_tests_active()
+    );
+    if let Some(r) = i.last_refusal {
+        let _ = write!(line, "; last refusal: {r:?}");
+    }
+    if let Some(e) = i.last_error {
+        let _ = write!(line, "; last error: {e}");
+    }
+    line.push('\n');
+    line
 }

@@ -38,7 +38,7 @@
 //! | [`nic`] | the TCP engine's frame device (`FrameDevice`) over the ferrotoe NIC's driver |
 //! | [`ferrotoe_bulk`] | our engine's bulk workload over the in-memory link (generic over a backend's frame devices); the `model`/`rtl` backends go to [`sim_hosts`] |
 //! | [`sim_hosts`] | two hosts (engine + driver + simulated NIC) joined by a simulated cable; bulk and request/response over them; the benchmark's `model`/`rtl` backends |
-//! | [`apps`] | echo, discard, chargen and an HTTP/1.1 static responder over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
+//! | [`apps`] | echo, discard, chargen, an HTTP/1.1 static responder and an iperf3 server over the engine; the server and bulk client of `ferrotoe serve`/`connect` and their poll loops over TAP, the simulated NIC on a TAP, or the in-memory link |
 //! | [`smoltcp_bulk`] | smoltcp 0.14 over an in-memory Ethernet wire |
 //! | [`lifecycle`] | connection lifecycles per second (handshake, request, response, close) |
 //! | [`million`] | a million established connections in one endpoint and their receive loop (issue #3's 1k vs 1M) |

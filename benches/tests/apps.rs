@@ -1,7 +1,8 @@
 //! The applications of `ferrotoe serve` and the client of `ferrotoe connect` over the
 //! in-memory link (simulated clock, deterministic): echo, discard and chargen byte-exact (with
 //! loss and reordering too), the HTTP responder's statuses, keep-alive, pipelining and
-//! closing rules, listeners topped up under concurrency, and hostile input.
+//! closing rules, listeners topped up under concurrency, the iperf3 server's limits (busy,
+//! idle tests and connections), and hostile input.
 
 mod apps_support;
 
@@ -333,6 +334,58 @@ fn http_connections_that_stall_are_ended() {
         "40 s of requests, one a second"
     );
     assert_eq!(net.server.stats().http_timeouts, 2);
+}
+
+/// An iperf3 cookie: 36 characters (the last one `c`) and a NUL.
+fn iperf3_cookie(c: u8) -> [u8; 37] {
+    let mut k = *b"ferrotoeappstestcookie0123456789abcX\0";
+    k[35] = c;
+    k
+}
+
+#[test]
+fn iperf3_tests_beyond_the_table_are_told_busy_and_idle_ones_are_ended() {
+    use ferrotoe_benches::apps::iperf3::MAX_TESTS;
+    use ferrotoe_benches::apps::iperf3::control::IDLE_LIMIT;
+    let mut net = Net::new(small_server_config(&["iperf3"]), Impairments::NONE);
+    let open = |net: &mut Net, cookie: &[u8]| {
+        let k = net.connect(5201);
+        net.run_until(10_000, |n| n.client.state(k) == Some(State::Established));
+        net.send_all(k, cookie);
+        k
+    };
+    let started = net.clock.now();
+    let tests: Vec<SlotKey> = (0..MAX_TESTS as u8)
+        .map(|i| open(&mut net, &iperf3_cookie(b'a' + i)))
+        .collect();
+    for &k in &tests {
+        net.run_until(100_000, |n| n.got(k) == [9]);
+    }
+    // One more test: ACCESS_DENIED (the server is busy), then the close.
+    let extra = open(&mut net, &iperf3_cookie(b'z'));
+    net.run_until(100_000, |n| n.saw(extra, Events::PEER_CLOSED));
+    assert_eq!(net.got(extra), [0xff]);
+    assert_eq!(net.server.stats().iperf3.busy, 1);
+    // A connection that never sends its cookie, and the tests that never send their
+    // parameters, are ended after the idle limit.
+    let silent = net.connect(5201);
+    net.run_until(1_000_000, |n| {
+        n.saw(silent, Events::PEER_CLOSED) && tests.iter().all(|&k| n.saw(k, Events::PEER_CLOSED))
+    });
+    let waited = net.clock.now() - started;
+    assert!(
+        waited > IDLE_LIMIT && waited < IDLE_LIMIT + tcp_engine::time::Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let st = net.server.stats().iperf3;
+    assert_eq!(
+        (st.aborted, st.bad_cookies, st.completed),
+        (MAX_TESTS as u64, 1, 0)
+    );
+    assert_eq!(net.server.iperf3_tests_active(), 0);
+    // The table is free again.
+    let next = open(&mut net, &iperf3_cookie(b'y'));
+    net.run_until(100_000, |n| n.got(next) == [9]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Network applications over the TCP engine's [`Endpoint`](tcp_engine::endpoint::Endpoint),
 //! for `ferrotoe serve` and `ferrotoe connect` and their tests: echo, discard and chargen
-//! (RFC 862/863/864, [`stream`]), a minimal HTTP/1.1 static responder ([`http`]), the
+//! (RFC 862/863/864, [`stream`]), a minimal HTTP/1.1 static responder ([`http`]), an iperf3
+//! server for the stock `iperf3` client's TCP tests ([`iperf3`]), the
 //! multi-service [`server::Server`] that keeps N slots listening per port, the bulk
 //! [`client::Client`] that sends and verifies the [`pattern`](crate::pattern), and the
 //! [`run`] loops that drive either over any [`device::WaitDevice`] (a TAP device, the
@@ -21,6 +22,7 @@ pub mod chargen;
 pub mod client;
 pub mod device;
 pub mod http;
+pub mod iperf3;
 pub mod run;
 pub mod server;
 pub mod stream;
@@ -52,15 +54,18 @@ pub enum AppKind {
     Chargen,
     /// The HTTP/1.1 static responder.
     Http,
+    /// The iperf3 server (TCP tests of the stock `iperf3` client).
+    Iperf3,
 }
 
 impl AppKind {
     /// Every application.
-    pub const ALL: [AppKind; 4] = [
+    pub const ALL: [AppKind; 5] = [
         AppKind::Echo,
         AppKind::Discard,
         AppKind::Chargen,
         AppKind::Http,
+        AppKind::Iperf3,
     ];
 
     /// Its name on the command line.
@@ -70,6 +75,7 @@ impl AppKind {
             AppKind::Discard => "discard",
             AppKind::Chargen => "chargen",
             AppKind::Http => "http",
+            AppKind::Iperf3 => "iperf3",
         }
     }
 
@@ -80,6 +86,7 @@ impl AppKind {
             AppKind::Discard => 9,
             AppKind::Chargen => 19,
             AppKind::Http => 80,
+            AppKind::Iperf3 => 5201,
         }
     }
 }
@@ -96,7 +103,9 @@ impl FromStr for AppKind {
         AppKind::ALL
             .into_iter()
             .find(|a| a.name() == s)
-            .ok_or_else(|| format!("unknown application `{s}`: use echo, discard, chargen or http"))
+            .ok_or_else(|| {
+                format!("unknown application `{s}`: use echo, discard, chargen, http or iperf3")
+            })
     }
 }
 
@@ -146,6 +155,7 @@ pub struct Ctx<'a> {
     head: &'a mut [u8],
     site: &'a Site,
     chargen: &'a Chargen,
+    iperf: &'a mut iperf3::Tests,
     service: &'a mut ServiceStats,
     stats: &'a mut ServerStats,
 }
@@ -172,6 +182,13 @@ mod tests {
         );
         assert!("echo:0".parse::<Service>().unwrap_err().contains("1-65535"));
         assert!("echo:x".parse::<Service>().is_err());
+        assert_eq!(
+            "iperf3".parse(),
+            Ok(Service {
+                app: AppKind::Iperf3,
+                port: 5201
+            })
+        );
         assert!(
             "ftp:21"
                 .parse::<Service>()

@@ -23,6 +23,7 @@ use super::http::HttpConn;
 use super::http::parse::{MAX_REQUEST_HEAD, Reject};
 use super::http::response::Status;
 use super::http::site::Site;
+use super::iperf3::{self, Iperf3Stats, IperfConn, Tests};
 use super::stream::{StreamConn, StreamKind};
 use super::{AppBuffers, AppEndpoint, AppKind, Ctx, Service};
 
@@ -220,6 +221,8 @@ pub struct ServerStats {
     pub app_errors: u64,
     /// Echo writes shorter than the space checked before (a bug if ever non-zero).
     pub echo_short_writes: u64,
+    /// The iperf3 service's tests.
+    pub iperf3: Iperf3Stats,
 }
 
 /// What a slot holds, from the server's point of view.
@@ -229,6 +232,7 @@ enum Conn {
     Listening(u16),
     Stream(u16, StreamConn),
     Http(u16, SlotKey, HttpConn),
+    Iperf(u16, SlotKey, IperfConn),
 }
 
 /// Everything but the endpoint (so the endpoint's poll can lend it to the event handler).
@@ -241,9 +245,11 @@ struct Core {
     head: Box<[u8]>,
     site: Site,
     chargen: Chargen,
+    iperf: Tests,
     stats: ServerStats,
     http_idle: Duration,
-    /// When idle HTTP connections are looked for next (`None`: no HTTP service).
+    /// When idle HTTP connections and iperf3 tests are looked for next (`None`: neither is
+    /// served).
     next_sweep: Option<Instant>,
 }
 
@@ -273,6 +279,7 @@ impl Server {
         let needed = cfg.services.len() * cfg.listeners.max(1);
         let capacity = cfg.connections + cfg.time_wait_slots;
         let ep = AppEndpoint::with_capacity(endpoint, capacity).map_err(ServerError::Setup)?;
+        let has_iperf = cfg.services.iter().any(|s| s.app == AppKind::Iperf3);
         let spare = (0..cfg.connections)
             .map(|_| AppBuffers::with_capacity(cfg.send_buffer, cfg.recv_buffer))
             .collect();
@@ -301,12 +308,13 @@ impl Server {
                 head: vec![0u8; 2 * MAX_REQUEST_HEAD].into_boxed_slice(),
                 site: cfg.site,
                 chargen: Chargen::new(),
+                iperf: Tests::new(if has_iperf { iperf3::MAX_TESTS } else { 0 }),
                 stats: ServerStats::default(),
                 http_idle: cfg.http_idle,
                 next_sweep: cfg
                     .services
                     .iter()
-                    .any(|s| s.app == AppKind::Http)
+                    .any(|s| matches!(s.app, AppKind::Http | AppKind::Iperf3))
                     .then_some(Instant::ZERO),
             },
         };
@@ -380,8 +388,13 @@ impl Server {
         self.core
             .conns
             .iter()
-            .filter(|c| matches!(c, Conn::Stream(..) | Conn::Http(..)))
+            .filter(|c| matches!(c, Conn::Stream(..) | Conn::Http(..) | Conn::Iperf(..)))
             .count()
+    }
+
+    /// iperf3 tests running now.
+    pub fn iperf3_tests_active(&self) -> usize {
+        self.core.iperf.active()
     }
 
     /// The HTTP site.
@@ -391,11 +404,40 @@ impl Server {
 }
 
 impl Core {
-    /// Ends HTTP connections idle for longer than the timeout; runs every eighth of it (at
-    /// least every 10 ms, at most every second). O(slots) per sweep.
+    /// Ends HTTP connections idle for longer than the timeout, iperf3 tests and connections
+    /// idle past their limit; runs every eighth of the HTTP timeout (at least every 10 ms, at
+    /// most every second). O(slots) per sweep.
     fn sweep(&mut self, ep: &mut AppEndpoint, now: Instant, unix_secs: u64) {
         let every = Duration::from_micros((self.http_idle.micros() / 8).clamp(10_000, 1_000_000));
         self.next_sweep = Some(now + every);
+        let http_idle = self.http_idle;
+        for i in 0..self.conns.len() {
+            let svc = match self.conns[i] {
+                Conn::Http(svc, ..) | Conn::Iperf(svc, ..) => usize::from(svc),
+                _ => continue,
+            };
+            let (mut ctx, conns) = self.split(now, unix_secs, svc);
+            let result = match &mut conns[i] {
+                Conn::Http(_, key, c) => c.expire(ep, *key, &mut ctx, http_idle).map(|_| ()),
+                Conn::Iperf(_, key, c) => iperf3::expire(c, ep, *key, &mut ctx),
+                _ => Ok(()),
+            };
+            if result.is_err() {
+                ctx.stats.app_errors += 1;
+            }
+        }
+        if let Some(svc) = self
+            .services
+            .iter()
+            .position(|s| s.service.app == AppKind::Iperf3)
+        {
+            iperf3::sweep(ep, &mut self.split(now, unix_secs, svc).0);
+        }
+    }
+
+    /// What a connection of service `svc` may use at `now`, and the connection table beside
+    /// it.
+    fn split(&mut self, now: Instant, unix_secs: u64, svc: usize) -> (Ctx<'_>, &mut [Conn]) {
         let Core {
             conns,
             services,
@@ -403,28 +445,22 @@ impl Core {
             head,
             site,
             chargen,
+            iperf,
             stats,
-            http_idle,
             ..
         } = self;
-        for conn in conns.iter_mut() {
-            let Conn::Http(svc, key, c) = conn else {
-                continue;
-            };
-            let mut ctx = Ctx {
-                now,
-                unix_secs,
-                scratch,
-                head,
-                site,
-                chargen,
-                service: &mut services[usize::from(*svc)],
-                stats,
-            };
-            if c.expire(ep, *key, &mut ctx, *http_idle).is_err() {
-                ctx.stats.app_errors += 1;
-            }
-        }
+        let ctx = Ctx {
+            now,
+            unix_secs,
+            scratch,
+            head,
+            site,
+            chargen,
+            iperf,
+            service: &mut services[svc],
+            stats,
+        };
+        (ctx, conns)
     }
 
     fn deficit(&self) -> bool {
@@ -456,7 +492,10 @@ impl Core {
     /// The service listening on the slot or owning the connection.
     fn service_of(&self, ep: &AppEndpoint, open: &Open) -> Option<usize> {
         match self.conns.get(open.key.index() as usize)? {
-            Conn::Listening(s) | Conn::Stream(s, _) | Conn::Http(s, _, _) => Some(usize::from(*s)),
+            Conn::Listening(s)
+            | Conn::Stream(s, _)
+            | Conn::Http(s, _, _)
+            | Conn::Iperf(s, _, _) => Some(usize::from(*s)),
             Conn::Vacant => {
                 let port = ep.tuple(open.key)?.local_port;
                 self.services.iter().position(|s| s.service.port == port)
@@ -488,6 +527,7 @@ impl Core {
                 AppKind::Discard => Conn::Stream(s, StreamConn::new(StreamKind::Discard)),
                 AppKind::Chargen => Conn::Stream(s, StreamConn::new(StreamKind::Chargen)),
                 AppKind::Http => Conn::Http(s, open.key, HttpConn::new(now)),
+                AppKind::Iperf3 => Conn::Iperf(s, open.key, IperfConn::new(now)),
             };
             self.top_up(ep);
         }
@@ -501,26 +541,7 @@ impl Core {
         }
         let over = ev.contains(Events::CLOSED) || ev.contains(Events::RESET);
         if !over {
-            let Core {
-                conns,
-                services,
-                scratch,
-                head,
-                site,
-                chargen,
-                stats,
-                ..
-            } = self;
-            let mut ctx = Ctx {
-                now,
-                unix_secs,
-                scratch,
-                head,
-                site,
-                chargen,
-                service: &mut services[svc],
-                stats,
-            };
+            let (mut ctx, conns) = self.split(now, unix_secs, svc);
             let result = match &mut conns[idx] {
                 Conn::Stream(_, c) => {
                     if ev.contains(Events::PEER_CLOSED) {
@@ -533,6 +554,11 @@ impl Core {
                         c.peer_closed();
                     }
                     c.pump(ep, open.key, &mut ctx)
+                }
+                Conn::Iperf(_, _, c) => {
+                    let peer_closed = ev.contains(Events::PEER_CLOSED)
+                        || ep.state(open.key) == Some(State::CloseWait);
+                    iperf3::pump(c, ep, open.key, &mut ctx, peer_closed)
                 }
                 Conn::Listening(_) | Conn::Vacant => Ok(()),
             };
@@ -550,11 +576,17 @@ impl Core {
                 Some(CloseReason::TimedOut) => self.stats.timeouts += 1,
                 _ => {}
             }
+            if let Conn::Iperf(_, _, c) = self.conns[idx] {
+                iperf3::gone(c, ep, &mut self.split(now, unix_secs, svc).0);
+            }
             if let Ok(mut bufs) = ep.release(open.key) {
                 bufs.clear();
                 self.spare.push(bufs);
             }
-            if matches!(self.conns[idx], Conn::Stream(..) | Conn::Http(..)) {
+            if matches!(
+                self.conns[idx],
+                Conn::Stream(..) | Conn::Http(..) | Conn::Iperf(..)
+            ) {
                 self.services[svc].finished += 1;
             }
             self.conns[idx] = Conn::Vacant;
