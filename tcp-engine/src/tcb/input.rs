@@ -389,7 +389,10 @@ impl Tcb {
                 self.state = State::FinWait2;
                 self.aux_at = cfg.fin_wait2_timeout.map_or(NEVER, |d| (now + d).micros());
             }
-            State::Closing if fin_acked => self.enter_time_wait(cfg, now),
+            State::Closing if fin_acked => {
+                self.enter_time_wait(cfg, now);
+                rx.events |= Events::TIME_WAIT;
+            }
             State::LastAck if fin_acked => {
                 self.become_closed(CloseReason::Normal);
                 return;
@@ -695,11 +698,15 @@ impl Tcb {
             State::FinWait1 => {
                 if self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin) {
                     self.enter_time_wait(cfg, now);
+                    rx.events |= Events::TIME_WAIT;
                 } else {
                     self.state = State::Closing;
                 }
             }
-            State::FinWait2 => self.enter_time_wait(cfg, now),
+            State::FinWait2 => {
+                self.enter_time_wait(cfg, now);
+                rx.events |= Events::TIME_WAIT;
+            }
             _ => {}
         }
     }

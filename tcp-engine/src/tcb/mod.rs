@@ -477,6 +477,12 @@ impl Events {
     pub const SYN_TO_LISTENER: Events = Events(1 << 6);
     /// A passive open was reset in SYN-RECEIVED and the `Tcb` is listening again.
     pub const BACK_TO_LISTEN: Events = Events(1 << 7);
+    /// The connection entered TIME-WAIT: both FINs are sent and acknowledged, nothing more
+    /// will be sent or received; the application may take its buffers back
+    /// (`Endpoint::release`) while the slot lingers for 2 * MSL. Comes with
+    /// [`Events::PEER_CLOSED`] when the peer's FIN completed the close, and alone when the
+    /// ACK of our FIN did (after a simultaneous close, from CLOSING).
+    pub const TIME_WAIT: Events = Events(1 << 8);
 
     /// Whether all events of `other` happened.
     #[inline]

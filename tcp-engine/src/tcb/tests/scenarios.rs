@@ -786,12 +786,35 @@ fn s12_simultaneous_close_through_closing() {
     c.tcb.close(&c.snd);
     c.send_all();
     // The peer's FIN crosses ours: it does not acknowledge our FIN.
-    c.deliver(seg(Y + 1, Some(ISS + 1), FIN, 10000), &[]);
+    let r = c.deliver(seg(Y + 1, Some(ISS + 1), FIN, 10000), &[]);
     assert_eq!(c.tcb.state(), State::Closing);
+    assert!(r.events.contains(Events::PEER_CLOSED) && !r.events.contains(Events::TIME_WAIT));
     let a = c.send_all();
     expect(&a[0], ISS + 2, Y + 2, ACK, 3999, 0);
-    c.deliver(ack(Y + 2, ISS + 2, 10000), &[]);
+    // The ACK of our FIN ends it: the application hears of it (to take its buffers back).
+    let r = c.deliver(ack(Y + 2, ISS + 2, 10000), &[]);
     assert_eq!(c.tcb.state(), State::TimeWait);
+    assert_eq!(r.events, Events::TIME_WAIT);
+}
+
+#[test]
+fn s12_time_wait_is_announced_from_fin_wait_1_and_2() {
+    // FIN-WAIT-2: the peer's FIN.
+    let mut c = established(plain(), 1000, 4000, 10000);
+    c.tcb.close(&c.snd);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 2, 10000), &[]);
+    assert_eq!(c.tcb.state(), State::FinWait2);
+    let r = c.deliver(seg(Y + 1, Some(ISS + 2), FIN, 10000), &[]);
+    assert_eq!(c.tcb.state(), State::TimeWait);
+    assert!(r.events.contains(Events::PEER_CLOSED | Events::TIME_WAIT));
+    // FIN-WAIT-1: one segment acknowledges our FIN and carries the peer's.
+    let mut c = established(plain(), 1000, 4000, 10000);
+    c.tcb.close(&c.snd);
+    c.send_all();
+    let r = c.deliver(seg(Y + 1, Some(ISS + 2), FIN, 10000), &[]);
+    assert_eq!(c.tcb.state(), State::TimeWait);
+    assert!(r.events.contains(Events::PEER_CLOSED | Events::TIME_WAIT));
 }
 
 #[test]
