@@ -491,11 +491,12 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     let t: HostCounters = c.total();
     writeln!(
         out,
-        "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts); NIC \
-         drops {}; bad checksums dropped {}",
+        "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} \
+         reported received twice by D-SACK); NIC drops {}; bad checksums dropped {}",
         count(r.segments),
         count(r.fast_retransmits),
         count(r.timeouts),
+        count(t.dsacks_received),
         count(t.nic_rx_drops),
         count(t.rx_bad_checksum)
     )?;

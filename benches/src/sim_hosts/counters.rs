@@ -87,6 +87,9 @@ host_counters! {
     ecn_marks_received,
     /// Congestion window reductions for the peer's ECN echoes.
     ecn_window_reductions,
+    /// ACKs that reported a duplicate (RFC 2883 D-SACK): mostly retransmissions that were
+    /// not needed (reordering taken for loss, a frame the cable duplicated).
+    dsacks_received,
 }
 
 impl HostCounters {
@@ -136,6 +139,7 @@ impl HostCounters {
             tx_doorbells: queue.tx_doorbells,
             ecn_marks_received: e.rx_ce_marked,
             ecn_window_reductions: e.ecn_window_reductions,
+            dsacks_received: e.dsacks_received,
         }
     }
 
