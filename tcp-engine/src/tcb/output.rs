@@ -756,7 +756,9 @@ impl Tcb {
             cwnd = cwnd.saturating_add(u32::from(self.dupacks) * smss);
         }
         let cwnd_avail = cwnd.saturating_sub(flight);
-        let tso = if retransmission {
+        // A D-SACK report goes out once (RFC 2883 section 4): not on a super-segment, whose
+        // header the device (or software segmentation) copies onto every segment.
+        let tso = if retransmission || loss.reasm.duplicate_pending() {
             None
         } else {
             self.tso_limit(cfg, seg_payload)

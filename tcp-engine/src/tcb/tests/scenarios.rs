@@ -1536,6 +1536,40 @@ fn dsack_of_an_out_of_order_duplicate_is_followed_by_its_range() {
 }
 
 #[test]
+fn dsack_goes_on_one_wire_segment_of_a_tso_burst() {
+    // A super-segment's header is copied onto every wire segment: the D-SACK rides a
+    // segment of its own (RFC 2883: one report per duplicate), the rest goes as TSO.
+    let cfg = TcbConfig {
+        sack: true,
+        tso: Some(crate::device::TsoCaps {
+            max_payload: 64_000,
+            min_mss: 64,
+            max_mss: 9000,
+        }),
+        ..plain()
+    };
+    let mut c = Host::client(cfg, ISS, 100_000, 20_000);
+    c.send_one().unwrap();
+    let mut sa = seg(Y, Some(ISS + 1), SYN, 60000);
+    sa.options = syn_opts(1000);
+    sa.options.sack_permitted = true;
+    c.deliver(sa, &[]);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &[7; 1000]);
+    c.advance_to_deadline();
+    c.send_all();
+    // The same 1000 bytes again, then the application writes.
+    c.deliver(ack(Y + 1, ISS + 1, 60000), &[7; 1000]);
+    c.write(&[1; 20_000]);
+    let out = c.send_all();
+    assert_eq!(out[0].h.options.sacks(), sack(&[(Y + 1, Y + 1001)]).sacks());
+    assert_eq!(out[0].tso, None, "the D-SACK rides one segment");
+    assert!(out[0].data.len() <= 1000);
+    assert!(out[1..].iter().all(|s| s.h.options.sack_count == 0), "{out:?}");
+    assert!(out[1..].iter().any(|s| s.tso.is_some()), "then TSO as before: {out:?}");
+}
+
+#[test]
 fn dsack_received_is_recognised() {
     let mut c = established_sack();
     c.write(&pattern(5000));
