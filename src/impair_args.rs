@@ -2,8 +2,9 @@
 //! `--loss --reorder --duplicate --corrupt --ce-mark` ([`ImpairArgs`], used by `demo` for its
 //! cable), and for `serve`/`connect --nic sim` the same plus `--impair-seed` and
 //! `--impair-direction` ([`WireImpairArgs`]: which way between the kernel and the simulated
-//! NIC is impaired). Owns the flags, their checks and their error wording; the impairment
-//! itself is rtl-sim's (`wire::impair`, `wire::impaired`).
+//! NIC is impaired). Owns the flags, their checks and their error wording; it must not
+//! impair anything itself (that is rtl-sim's `wire::impair` and `wire::impaired`) nor build
+//! devices (`net_args`, `demo_cmd`).
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
@@ -86,11 +87,14 @@ pub enum ImpairDirection {
 
 /// The impairment flags of `serve` and `connect` (`--nic sim` only).
 #[derive(Args, Clone, Debug, Default)]
+#[command(
+    next_help_heading = "Wire impairment between the kernel and the simulated NIC (--nic sim only)"
+)]
 pub struct WireImpairArgs {
     #[command(flatten)]
     pub probabilities: ImpairArgs,
-    /// Seed of the impairment: the same seed gives the same decisions frame by frame
-    /// (default 1).
+    /// Seed of the impairment: the same seed gives the same decisions frame by frame. N seeds
+    /// the NIC -> kernel direction, N+1 the kernel -> NIC one (default 1).
     #[arg(long, value_name = "N")]
     pub impair_seed: Option<u64>,
     /// Which way the impairment applies: both, to-nic (frames the kernel sends) or

@@ -105,7 +105,10 @@ pub struct NetArgs {
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
     /// `--nic sim`: seeded impairment of the wire between the kernel and the simulated NIC.
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Wire impairment between the kernel and the simulated NIC (--nic sim only)"
+    )]
     pub impair: WireImpairArgs,
 }
 
