@@ -6,6 +6,8 @@
 //!   must report each in an RFC 2883 D-SACK; the kernel's `TcpExt TCPDSACKRecv` (read from
 //!   `/proc/net/netstat` inside the namespace, before and after) must grow. The echo comes
 //!   back byte-exact.
+//! - the same with discard, where our only frames are pure ACKs: at most one D-SACK per
+//!   duplicate reaches the kernel (RFC 2883 section 4).
 //! - NIC -> kernel frames lost: ferrotoe's `connect` sends to a kernel listener, which must
 //!   receive the verification pattern byte-exact; our retransmission counters must be
 //!   non-zero and the kernel must have queued out-of-order data (`TCPOFOQueue`), which only
@@ -124,6 +126,73 @@ fn the_kernel_receives_our_dsacks_when_its_segments_arrive_twice() {
          frames\n{report}"
     );
     assert!(report.contains("SACK 1"), "{report}");
+}
+
+#[test]
+fn each_duplicate_earns_at_most_one_dsack_when_we_only_acknowledge() {
+    use std::io::{Read, Write};
+
+    let lab = Lab::new("ft-imp-once", 83, Features::ALL_ON);
+    let serve = lab.serve(&[
+        "--nic",
+        "sim",
+        "--app",
+        "discard",
+        "--duplicate",
+        "0.02",
+        "--loss",
+        "0.01",
+        "--impair-direction",
+        "to-nic",
+        "--impair-seed",
+        "17",
+    ]);
+    let before = tcp_ext(&lab);
+    let n = 4 << 20;
+    let to = SocketAddrV4::new(lab.our_ip(), 9);
+    lab.spawn(move || {
+        let mut s = std::net::TcpStream::connect_timeout(&to.into(), kernel::STEP).unwrap();
+        s.set_read_timeout(Some(kernel::STEP)).unwrap();
+        s.write_all(&pattern(n)).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "discard sent something");
+    })
+    .join()
+    .expect("the kernel's sender")
+    .expect("entering the namespace");
+    let after = tcp_ext(&lab);
+    let report = serve.stop();
+    let [dsack, dsack_ofo, accepted, dubious] = [
+        "TCPDSACKRecv",
+        "TCPDSACKOfoRecv",
+        "TCPDSACKRecvSegs",
+        "TCPDSACKIgnoredDubious",
+    ]
+    .map(|k| grew(&before, &after, k));
+    let dup = counter(&report, "impair_to_nic_duplicated");
+    eprintln!(
+        "kernel TcpExt: TCPDSACKRecv +{dsack}, TCPDSACKOfoRecv +{dsack_ofo}, \
+         TCPDSACKRecvSegs +{accepted}, TCPDSACKIgnoredDubious +{dubious}; frames duplicated \
+         to the NIC {dup}, lost {}",
+        counter(&report, "impair_to_nic_lost")
+    );
+    assert!(
+        report.contains(&format!("{n} bytes in")),
+        "discard received every byte\n{report}"
+    );
+    assert!(
+        dup > 20,
+        "the wire duplicated the kernel's frames\n{report}"
+    );
+    // Our only frames are pure ACKs here (no TSO super-frame to copy a report onto), so the
+    // kernel sees each report once: RFC 2883 section 4, at most one D-SACK per duplicate.
+    assert!(
+        dsack > 0 && dsack + dsack_ofo <= dup,
+        "the kernel counted {dsack} D-SACKs (+{dsack_ofo} out-of-order) for {dup} duplicated \
+         frames\n{report}"
+    );
 }
 
 #[test]
