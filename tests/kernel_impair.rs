@@ -64,23 +64,49 @@ fn grew(before: &HashMap<String, u64>, after: &HashMap<String, u64>, name: &str)
     after[name] - b
 }
 
+/// 2 % of the kernel's frames duplicated and 1 % lost on their way to the NIC.
+const DUPLICATES_TO_NIC: [&str; 6] = [
+    "--duplicate",
+    "0.02",
+    "--loss",
+    "0.01",
+    "--impair-direction",
+    "to-nic",
+];
+
+/// `ferrotoe serve --nic sim --app APP` with the impairment flags `impairment`.
+fn serve_impaired(lab: &Lab, app: &str, impairment: &[&str]) -> kernel::Serve {
+    let mut args = vec!["--nic", "sim", "--app", app];
+    args.extend_from_slice(impairment);
+    lab.serve(&args)
+}
+
+/// Kernel client: sends `n` pattern bytes to a discard server at `to` (from inside the lab's
+/// namespace), then closes.
+fn kernel_send(lab: &Lab, to: SocketAddrV4, n: usize) {
+    use std::io::{Read, Write};
+    lab.spawn(move || {
+        let mut s = std::net::TcpStream::connect_timeout(&to.into(), kernel::STEP).unwrap();
+        s.set_read_timeout(Some(kernel::STEP)).unwrap();
+        s.write_all(&pattern(n)).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "discard sent something");
+    })
+    .join()
+    .expect("the kernel's sender")
+    .expect("entering the namespace");
+}
+
 #[test]
 fn the_kernel_receives_our_dsacks_when_its_segments_arrive_twice() {
     let lab = Lab::new("ft-imp-dsack", 80, Features::ALL_ON);
-    let serve = lab.serve(&[
-        "--nic",
-        "sim",
-        "--app",
+    let serve = serve_impaired(
+        &lab,
         "echo",
-        "--duplicate",
-        "0.02",
-        "--loss",
-        "0.01",
-        "--impair-direction",
-        "to-nic",
-        "--impair-seed",
-        "11",
-    ]);
+        &[&DUPLICATES_TO_NIC[..], &["--impair-seed", "11"]].concat(),
+    );
     assert!(serve.ready.contains("impaired"), "{}", serve.ready);
     let before = tcp_ext(&lab);
     let n = 4 << 20;
@@ -130,38 +156,16 @@ fn the_kernel_receives_our_dsacks_when_its_segments_arrive_twice() {
 
 #[test]
 fn each_duplicate_earns_at_most_one_dsack_when_we_only_acknowledge() {
-    use std::io::{Read, Write};
-
     let lab = Lab::new("ft-imp-once", 83, Features::ALL_ON);
-    let serve = lab.serve(&[
-        "--nic",
-        "sim",
-        "--app",
+    let serve = serve_impaired(
+        &lab,
         "discard",
-        "--duplicate",
-        "0.02",
-        "--loss",
-        "0.01",
-        "--impair-direction",
-        "to-nic",
-        "--impair-seed",
-        "17",
-    ]);
+        &[&DUPLICATES_TO_NIC[..], &["--impair-seed", "17"]].concat(),
+    );
     let before = tcp_ext(&lab);
     let n = 4 << 20;
     let to = SocketAddrV4::new(lab.our_ip(), 9);
-    lab.spawn(move || {
-        let mut s = std::net::TcpStream::connect_timeout(&to.into(), kernel::STEP).unwrap();
-        s.set_read_timeout(Some(kernel::STEP)).unwrap();
-        s.write_all(&pattern(n)).unwrap();
-        s.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut rest = Vec::new();
-        s.read_to_end(&mut rest).unwrap();
-        assert!(rest.is_empty(), "discard sent something");
-    })
-    .join()
-    .expect("the kernel's sender")
-    .expect("entering the namespace");
+    kernel_send(&lab, to, n);
     let after = tcp_ext(&lab);
     let report = serve.stop();
     let [dsack, dsack_ofo, accepted, dubious] = [
@@ -256,18 +260,18 @@ fn the_kernel_accepts_our_dsacks_for_its_spurious_retransmissions() {
     use std::time::{Duration, Instant};
 
     let lab = Lab::new("ft-imp-tlp", 82, Features::ALL_ON);
-    let serve = lab.serve(&[
-        "--nic",
-        "sim",
-        "--app",
+    let serve = serve_impaired(
+        &lab,
         "discard",
-        "--loss",
-        "0.3",
-        "--impair-direction",
-        "to-kernel",
-        "--impair-seed",
-        "3",
-    ]);
+        &[
+            "--loss",
+            "0.3",
+            "--impair-direction",
+            "to-kernel",
+            "--impair-seed",
+            "3",
+        ],
+    );
     let before = tcp_ext(&lab);
     let to = SocketAddrV4::new(lab.our_ip(), 9);
     // App-limited bursts: each ends a flight, and when our ACKs of its tail are lost the
