@@ -36,8 +36,6 @@ pub enum ExpectArg {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("direction").required(true).multiple(true).args(["send", "recv"])))]
 pub struct ConnectArgs {
-    #[command(flatten)]
-    net: NetArgs,
     /// The server, ADDR:PORT.
     #[arg(long, value_name = "ADDR:PORT")]
     to: SocketAddrV4,
@@ -56,6 +54,10 @@ pub struct ConnectArgs {
     /// Give up after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     timeout: f64,
+    /// The device and the network (last: the impairment flags at its end open their own help
+    /// section).
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 /// Parses a byte count with an optional K, M or G suffix (powers of 1024).

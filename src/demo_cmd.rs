@@ -17,9 +17,9 @@ use ferrotoe_benches::report::table::human_bytes;
 use ferrotoe_benches::sim_hosts::SimHostsConfig;
 use ferrotoe_benches::workload::OffloadMode;
 use rtl_sim::nic::Backend;
-use rtl_sim::wire::impair::Impairment;
 
 use crate::bench_cmd::parse_byte_size;
+use crate::impair_args::ImpairArgs;
 use crate::net_args::{EcnArg, parse_congestion};
 use tcp_engine::tcb::CongestionControl;
 
@@ -64,24 +64,9 @@ pub struct DemoArgs {
     /// Send and receive buffer of the bulk connection's ends.
     #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
     pub buffer: u64,
-    /// Probability that the cable loses a frame (each direction), e.g. 0.01.
-    #[arg(long, default_value_t = 0.0)]
-    pub loss: f64,
-    /// Probability that the cable delivers a frame after the next one.
-    #[arg(long, default_value_t = 0.0)]
-    pub reorder: f64,
-    /// Probability that the cable delivers a frame twice.
-    #[arg(long, default_value_t = 0.0)]
-    pub duplicate: f64,
-    /// Probability that the cable flips a bit of a frame (the receiving NIC or engine must
-    /// catch it by its checksum).
-    #[arg(long, default_value_t = 0.0)]
-    pub corrupt: f64,
-    /// Probability that the cable marks an ECN-capable frame CE (Congestion Experienced)
-    /// instead of losing it, as an RFC 3168 router does; frames that are not ECN-capable are
-    /// never marked. Pair it with `--ecn on`.
-    #[arg(long, default_value_t = 0.0)]
-    pub ce_mark: f64,
+    /// How the cable impairs frames (each direction; the seed is --seed).
+    #[command(flatten)]
+    pub impair: ImpairArgs,
     /// Explicit Congestion Notification (RFC 3168) of both hosts: off, accept (agree when the
     /// peer asks), on (ask too; with both hosts on, ECN is used).
     #[arg(long, value_enum, default_value = "accept")]
@@ -142,20 +127,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
-    let impairment = Impairment {
-        loss: a.loss,
-        reorder: a.reorder,
-        duplicate: a.duplicate,
-        corrupt: a.corrupt,
-        ce_mark: a.ce_mark,
-        seed: a.seed,
-    };
-    if let Err(why) = impairment.check() {
-        bail!(
-            "{why} (--loss, --reorder, --duplicate, --corrupt and --ce-mark take probabilities \
-             0 to 1)"
-        );
-    }
+    let impairment = a.impair.impairment(a.seed)?;
     let defaults = SimHostsConfig::new();
     let size = |what: &str, v: u64| -> anyhow::Result<usize> {
         usize::try_from(v).with_context(|| format!("{what} of {v} bytes is too large"))

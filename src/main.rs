@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod bench_cmd;
 mod connect_cmd;
 mod demo_cmd;
+mod impair_args;
 mod net_args;
 mod nicsim_cmd;
 mod probe_cmd;

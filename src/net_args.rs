@@ -1,8 +1,9 @@
 //! The flags `ferrotoe serve` and `ferrotoe connect` share, their checks, and the device and
 //! endpoint they build: the engine directly on a TAP device (`--nic tap`, the kernel's
 //! virtio-net offloads standing in for the NIC), or on the driver on the simulated ferrotoe NIC
-//! whose wire is the TAP (`--nic sim`). Every mistake a user can make here gets a message that
-//! says what is wrong and how to fix it. Owns argument checking and error wording only.
+//! whose wire is the TAP (`--nic sim`, where `--loss`, `--duplicate`, ... impair that wire).
+//! Every mistake a user can make here gets a message that says what is wrong and how to fix
+//! it. Owns argument checking and error wording only.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -22,6 +23,8 @@ use tcp_engine::tap::{TapConfig, TapDevice, TapError};
 use tcp_engine::tcb::{CongestionControl, EcnMode, TcbConfig};
 use tcp_engine::time::Duration as EngineDuration;
 use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+
+use crate::impair_args::WireImpairArgs;
 
 /// Where the engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,6 +104,12 @@ pub struct NetArgs {
     /// 9438, Linux's default).
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
+    /// `--nic sim`: seeded impairment of the wire between the kernel and the simulated NIC.
+    #[command(
+        flatten,
+        next_help_heading = "Wire impairment between the kernel and the simulated NIC (--nic sim only)"
+    )]
+    pub impair: WireImpairArgs,
 }
 
 /// Parses a `--cc` value: `reno` (or `newreno`) or `cubic`.
@@ -211,6 +220,22 @@ impl NetArgs {
         if self.nic == NicKind::Tap && self.backend != Backend::Model {
             bail!("--backend chooses the simulated NIC's implementation: add --nic sim");
         }
+        if self.nic == NicKind::Tap && self.impair.any() {
+            let mut flags = self.impair.probabilities.given();
+            if self.impair.impair_seed.is_some() {
+                flags.push("--impair-seed");
+            }
+            if self.impair.impair_direction.is_some() {
+                flags.push("--impair-direction");
+            }
+            bail!(
+                "{} impair the simulated NIC's wire: add --nic sim (with --nic tap the engine \
+                 writes to the TAP itself, with no wire of ours between it and the kernel to \
+                 impair)",
+                flags.join(", ")
+            );
+        }
+        self.impair.config()?;
         if self.nic == NicKind::Sim && self.no_offload {
             bail!(
                 "--no-offload applies to --nic tap; the simulated NIC's offloads are the device's"
@@ -305,6 +330,7 @@ impl NetArgs {
                     mtu: self.mtu,
                     capture: self.pcap.clone(),
                     timeout: Duration::from_secs(5),
+                    impairment: self.impair.config()?,
                 })
                 .map_err(|e| sim_error(e, &self.tap))?;
                 f.run(&mut dev)

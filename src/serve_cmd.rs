@@ -26,8 +26,6 @@ use crate::net_args::{DeviceUser, NetArgs, counter_lines, signal_name, stop_on_s
 /// Flags of `ferrotoe serve`.
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[command(flatten)]
-    net: NetArgs,
     /// The application: echo (RFC 862), discard (RFC 863), chargen (RFC 864), http (a
     /// static HTTP/1.1 server) or iperf3 (TCP tests of the stock `iperf3 -c` client).
     #[arg(long)]
@@ -55,6 +53,10 @@ pub struct ServeArgs {
     /// request was begun).
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=86400))]
     idle_timeout: u32,
+    /// The device and the network (last: the impairment flags at its end open their own help
+    /// section).
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 /// Runs `ferrotoe serve`.

@@ -15,8 +15,8 @@ mod kernel;
 
 use ferrotoe_benches::apps::http::site::{INDEX_HTML, PATTERN_PAGE_LEN};
 use kernel::{
-    Features, Lab, kernel_listener, kernel_sink, kernel_source, line_with, pattern, success,
-    wire_frames,
+    Features, Lab, counter, kernel_listener, kernel_sink, kernel_source, line_with, pattern,
+    success, wire_frames,
 };
 
 /// How much each transfer of a whole-stack test moves: the RTL backend simulates every clock
@@ -119,13 +119,6 @@ fn wire_counts(pcap: &std::path::Path, ours: std::net::Ipv4Addr) -> (usize, usiz
         .count();
     let oversize = frames.iter().filter(|f| f.len > 1514).count();
     (bad, oversize, frames.iter().filter(|f| f.tcp).count())
-}
-
-fn counter(report: &str, name: &str) -> u64 {
-    report
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(&format!("{name}=")))
-        .map_or(0, |v| v.parse().unwrap())
 }
 
 fn whole_stack(prefix: &str, net: u8, backend: &str, features: Features, sizes: Sizes) {

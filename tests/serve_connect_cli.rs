@@ -297,3 +297,54 @@ fn connect_reports_refusal_and_silence() {
     fails(&out, 1, &["did not finish within --timeout 1 s"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("not established"));
 }
+
+#[test]
+fn wire_impairment_needs_the_simulated_nic_and_a_probability() {
+    let ip = ["--ip", "198.18.0.2/24"];
+    fails(
+        &serve(&[&ip[..], &["--loss", "0.01", "--duplicate", "0.02"]].concat()),
+        1,
+        &[
+            "--loss, --duplicate impair the simulated NIC's wire",
+            "add --nic sim",
+        ],
+    );
+    fails(
+        &serve(&[&ip[..], &["--nic", "sim", "--impair-seed", "4"]].concat()),
+        1,
+        &["no impairment was given", "--loss 0.01"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--nic", "sim", "--reorder", "1.5"]].concat()),
+        1,
+        &["reorder=1.5", "probabilities 0 to 1"],
+    );
+    fails(
+        &serve(
+            &[
+                &ip[..],
+                &["--nic", "sim", "--loss", "0.1", "--impair-direction", "up"],
+            ]
+            .concat(),
+        ),
+        2,
+        &["--impair-direction", "to-nic", "to-kernel"],
+    );
+    fails(
+        &ferrotoe(&[
+            "connect",
+            "--tap",
+            "ftx0",
+            "--ip",
+            "198.18.0.2/24",
+            "--to",
+            "198.18.0.1:7",
+            "--send",
+            "1",
+            "--corrupt",
+            "0.1",
+        ]),
+        1,
+        &["--corrupt impair the simulated NIC's wire", "add --nic sim"],
+    );
+}

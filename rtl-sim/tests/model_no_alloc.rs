@@ -1,7 +1,8 @@
 //! The hot path does not allocate: after set-up, TX requests (checksums and TSO), the wire and
 //! RX delivery with completions run under a counting global allocator that must not move. The
 //! count is per thread (tests run in parallel), and each scenario runs on one thread: the model
-//! core alone, and two stepped NICs on sim-link and a cable with their drivers.
+//! core alone, two stepped NICs on sim-link and a cable with their drivers, and the impaired
+//! wire port (both directions impaired).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -12,10 +13,13 @@ use hw_spec::{QueueCommand, RxDescriptor, TxDescriptor, TxOffloadRequest};
 use rtl_sim::conformance::flat::{CountingIrq, FlatImage, FlatMemory, LoopbackWire};
 use rtl_sim::conformance::frames;
 use rtl_sim::conformance::link_driver::{DriverConfig, LinkDriver};
+use rtl_sim::device::Wire;
 use rtl_sim::device::model::ModelDevice;
 use rtl_sim::device::{DeviceConfig, DeviceCore, DeviceIo, Dma};
 use rtl_sim::nic::{Backend, Clock, SimNic, build_core};
 use rtl_sim::wire::cable::{CableConfig, CableEnd};
+use rtl_sim::wire::impair::Impairment;
+use rtl_sim::wire::impaired::{ImpairConfig, Impaired};
 use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 
 struct Counting;
@@ -266,5 +270,66 @@ fn a_stepped_nic_pair_on_sim_link_and_a_cable_does_not_allocate() {
     assert_eq!(
         allocations, 0,
         "the stepped pair allocated {allocations} times"
+    );
+}
+
+#[test]
+fn an_impaired_port_does_not_allocate_per_frame() {
+    let every = |seed| Impairment {
+        loss: 0.1,
+        duplicate: 0.1,
+        reorder: 0.1,
+        corrupt: 0.1,
+        ce_mark: 0.1,
+        seed,
+    };
+    let cfg = ImpairConfig {
+        transmit: every(3),
+        receive: every(4),
+    };
+    // The loopback gives back what was transmitted: each frame crosses both directions.
+    let mut port = Impaired::new(LoopbackWire::new(64, 1514), cfg, 1514).unwrap();
+    let monitor = port.monitor();
+    let frame = [0x5Au8; 1514];
+    let mut buf = [0u8; 1514];
+    let mut round = |port: &mut Impaired<LoopbackWire>| {
+        let mut got = 0u64;
+        for _ in 0..16 {
+            port.transmit(&frame, 0);
+        }
+        port.flush(0);
+        while let Some(n) = port.receive(&mut buf) {
+            assert_eq!(n, frame.len());
+            got += 1;
+        }
+        port.flush(0);
+        while port.receive(&mut buf).is_some() {
+            got += 1;
+        }
+        got
+    };
+    round(&mut port);
+    let before = allocations();
+    let mut got = 0;
+    for _ in 0..200 {
+        got += round(&mut port);
+    }
+    let allocations = allocations() - before;
+    assert_eq!(
+        allocations, 0,
+        "the impaired port allocated {allocations} times"
+    );
+    let (tx, rx) = (monitor.transmitted(), monitor.received());
+    assert!(
+        tx.lost > 0 && tx.duplicated > 0 && tx.reordered > 0,
+        "{tx:?}"
+    );
+    assert!(
+        rx.lost > 0 && rx.duplicated > 0 && rx.reordered > 0,
+        "{rx:?}"
+    );
+    assert!(
+        got > 0 && rx.frames > got / 2,
+        "{got} frames came through; {rx:?}"
     );
 }

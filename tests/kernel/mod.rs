@@ -364,6 +364,14 @@ pub fn success(out: &Output, what: &str) -> String {
     text
 }
 
+/// `name=value` from a ferrotoe report (0 when absent: reports print non-zero counters only).
+pub fn counter(report: &str, name: &str) -> u64 {
+    report
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .map_or(0, |v| v.parse().unwrap())
+}
+
 /// The line of `text` that contains `needle`.
 pub fn line_with<'a>(text: &'a str, needle: &str) -> &'a str {
     text.lines()

@@ -8,7 +8,9 @@
 //! RTL backend) on its own thread whose wire is a Linux TAP interface, the driver attached to
 //! it with interrupts, queue pair 0 open (with large buffers when the NIC offers TSO), and the
 //! engine's adapter over it. The kernel's TCP on the TAP then talks to the NIC model (or the
-//! RTL), through the driver, to the engine.
+//! RTL), through the driver, to the engine. With an [`ImpairConfig`] the wire between the
+//! kernel and the NIC loses, duplicates, reorders or corrupts frames (rtl-sim's
+//! [`Impaired`] port; not in the path at all without one).
 //!
 //! Owns the construction and the waits; the devices themselves belong to tcp-engine,
 //! host-driver and rtl-sim.
@@ -22,8 +24,9 @@ use host_driver::{DeviceAccess, DeviceError, Nic, NicConfig, QueueConfig, SimDev
 use rtl_sim::device::DeviceConfig;
 use rtl_sim::nic::{Backend, BackendError, Clock, NicThread, SimNic, build_core};
 use rtl_sim::wire::Port;
+use rtl_sim::wire::impaired::{ImpairConfig, ImpairMonitor, Impaired};
 use rtl_sim::wire::pcap::Capture as WireCapture;
-use rtl_sim::wire::tap::TapPort;
+use rtl_sim::wire::tap::{TAP_MAX_FRAME, TapPort};
 use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 use tcp_engine::device::{FrameDevice, OffloadCaps, RxMeta, TxMeta};
 use tcp_engine::link::LinkEnd;
@@ -214,6 +217,10 @@ pub struct SimTapNicConfig {
     pub capture: Option<std::path::PathBuf>,
     /// Bound of the driver's waits on the device.
     pub timeout: Duration,
+    /// Seeded impairment of the wire: `transmit` is what the NIC sends to the kernel,
+    /// `receive` what the kernel sends to the NIC. [`ImpairConfig::NONE`] keeps the
+    /// impairment out of the path.
+    pub impairment: ImpairConfig,
 }
 
 /// The engine's device on the simulated NIC whose wire is a TAP (see the module docs).
@@ -224,6 +231,7 @@ pub struct SimTapNic {
     /// Last: the NIC's thread stops after the driver let go of the device.
     _thread: NicThread,
     description: String,
+    impairment: Option<ImpairMonitor>,
 }
 
 impl fmt::Debug for SimTapNic {
@@ -262,6 +270,19 @@ impl SimTapNic {
         };
         let port = TapPort::open(&cfg.tap).map_err(tap_err)?;
         set_link_up(port.name()).map_err(|e: TapError| tap_err(io::Error::other(e.to_string())))?;
+        let mut port: Box<dyn Port> = Box::new(port);
+        let mut impairment = None;
+        if !cfg.impairment.is_none() {
+            // Inside the capture: the capture records the NIC's side of the impaired wire.
+            let impaired = Impaired::new(port, cfg.impairment, TAP_MAX_FRAME).map_err(|e| {
+                SimNicError::Link(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("the wire's impairment: {e}"),
+                ))
+            })?;
+            impairment = Some(impaired.monitor());
+            port = Box::new(impaired);
+        }
         let port: Box<dyn Port> = match &cfg.capture {
             Some(path) => Box::new(WireCapture::new(port, path).map_err(|e| {
                 SimNicError::Capture(io::Error::new(
@@ -269,7 +290,7 @@ impl SimTapNic {
                     format!("creating {}: {e}", path.display()),
                 ))
             })?),
-            None => Box::new(port),
+            None => port,
         };
         let description = format!(
             "simulated ferrotoe NIC (backend {:?}) through its driver, wire {}",
@@ -312,6 +333,7 @@ impl SimTapNic {
             nic,
             _thread: thread,
             description,
+            impairment,
         })
     }
 
@@ -322,6 +344,11 @@ impl SimTapNic {
     /// The device does not answer.
     pub fn device_stats(&self) -> Result<DeviceStats, DeviceError> {
         self.nic.device_stats()
+    }
+
+    /// What the wire's impairment did so far, when it is impaired.
+    pub fn impairment(&self) -> Option<&ImpairMonitor> {
+        self.impairment.as_ref()
     }
 
     /// The adapter (its queue pair and counters).
@@ -384,6 +411,26 @@ impl WaitDevice for SimTapNic {
                 .into_iter()
                 .map(|(n, v)| (n.to_owned(), v)),
             );
+        }
+        if let Some(m) = &self.impairment {
+            for (dir, s) in [("to_kernel", m.transmitted()), ("to_nic", m.received())] {
+                c.extend(
+                    [
+                        ("frames", s.frames),
+                        ("lost", s.lost),
+                        ("duplicated", s.duplicated),
+                        ("reordered", s.reordered),
+                        ("corrupted", s.corrupted),
+                        ("ce_marked", s.ce_marked),
+                    ]
+                    .into_iter()
+                    .map(|(n, v)| (format!("impair_{dir}_{n}"), v)),
+                );
+            }
+            c.push((
+                "impair_to_nic_queue_overflow".to_owned(),
+                m.receive_overflow(),
+            ));
         }
         c
     }

@@ -353,6 +353,7 @@ impl Port for CableEnd {
             received: s.received,
             dropped: s.overflow.into(),
             impairment: s.impairment,
+            ..PortCounters::default()
         }
     }
 }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`cable::CableEnd`] | a cable to another simulated NIC (threads or processes), with seeded [`impair::Impairment`] |
 //! | [`tap::TapPort`] | a Linux TAP interface: the kernel is the peer |
+//! | [`impaired::Impaired`] | any port above, with seeded impairment per direction (the TAP's) |
 //! | [`pcap::PcapPort`] | a capture file only (send-only wire) |
 //! | [`pcap::Capture`] | any port above, with both directions recorded to a capture file |
 //! | [`NullPort`] | nothing attached: frames sent are counted and lost |
@@ -15,6 +16,7 @@
 
 pub mod cable;
 pub mod impair;
+pub mod impaired;
 pub mod pcap;
 pub mod ring;
 pub mod tap;
@@ -32,8 +34,12 @@ pub struct PortCounters {
     pub received: u64,
     /// Frames lost in the port itself (a full cable ring, a kernel write error, a full inbox).
     pub dropped: u64,
-    /// What impairment did (cables).
+    /// What impairment did to the frames this port sent (cables; an [`impaired::Impaired`]
+    /// port's transmit direction).
     pub impairment: impair::ImpairStats,
+    /// What impairment did to the frames this port received (an [`impaired::Impaired`]
+    /// port's receive direction; cables impair at the sending end, so zero for them).
+    pub impairment_received: impair::ImpairStats,
 }
 
 /// A wire port a simulated NIC can own.

@@ -1,0 +1,193 @@
+//! The wire-impairment flags, one definition for every subcommand that has a simulated wire:
+//! `--loss --reorder --duplicate --corrupt --ce-mark` ([`ImpairArgs`], used by `demo` for its
+//! cable), and for `serve`/`connect --nic sim` the same plus `--impair-seed` and
+//! `--impair-direction` ([`WireImpairArgs`]: which way between the kernel and the simulated
+//! NIC is impaired). Owns the flags, their checks and their error wording; it must not
+//! impair anything itself (that is rtl-sim's `wire::impair` and `wire::impaired`) nor build
+//! devices (`net_args`, `demo_cmd`).
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use rtl_sim::wire::impair::Impairment;
+use rtl_sim::wire::impaired::ImpairConfig;
+
+/// How often the wire does what to a frame (per frame, probabilities 0 to 1).
+#[derive(Args, Clone, Debug, Default)]
+pub struct ImpairArgs {
+    /// Probability that the wire loses a frame (each impaired direction), e.g. 0.01.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub loss: f64,
+    /// Probability that the wire delivers a frame after the next one.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub reorder: f64,
+    /// Probability that the wire delivers a frame twice.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub duplicate: f64,
+    /// Probability that the wire flips a bit of a frame (the receiver must catch it by its
+    /// checksum).
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub corrupt: f64,
+    /// Probability that the wire marks an ECN-capable frame CE (Congestion Experienced)
+    /// instead of losing it, as an RFC 3168 router does; frames that are not ECN-capable are
+    /// never marked. Pair it with `--ecn on`.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub ce_mark: f64,
+}
+
+impl ImpairArgs {
+    /// The impairment these flags ask for, with `seed`.
+    ///
+    /// # Errors
+    /// A probability outside 0 to 1, with the flags that take one.
+    pub fn impairment(&self, seed: u64) -> anyhow::Result<Impairment> {
+        let impairment = Impairment {
+            loss: self.loss,
+            reorder: self.reorder,
+            duplicate: self.duplicate,
+            corrupt: self.corrupt,
+            ce_mark: self.ce_mark,
+            seed,
+        };
+        if let Err(why) = impairment.check() {
+            bail!(
+                "{why} (--loss, --reorder, --duplicate, --corrupt and --ce-mark take \
+                 probabilities 0 to 1)"
+            );
+        }
+        Ok(impairment)
+    }
+
+    /// The flags given a non-zero probability (for error messages).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--loss", self.loss),
+            ("--reorder", self.reorder),
+            ("--duplicate", self.duplicate),
+            ("--corrupt", self.corrupt),
+            ("--ce-mark", self.ce_mark),
+        ]
+        .into_iter()
+        .filter(|(_, p)| *p != 0.0)
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
+/// Which way between the kernel and the simulated NIC is impaired.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ImpairDirection {
+    /// Both ways (each with its own seed: N to the kernel, N+1 to the NIC).
+    #[default]
+    Both,
+    /// Frames the kernel sends to the NIC (what ferrotoe receives).
+    ToNic,
+    /// Frames the NIC sends to the kernel (what ferrotoe transmits).
+    ToKernel,
+}
+
+/// The impairment flags of `serve` and `connect` (`--nic sim` only).
+#[derive(Args, Clone, Debug, Default)]
+#[command(
+    next_help_heading = "Wire impairment between the kernel and the simulated NIC (--nic sim only)"
+)]
+pub struct WireImpairArgs {
+    #[command(flatten)]
+    pub probabilities: ImpairArgs,
+    /// Seed of the impairment: the same seed gives the same decisions frame by frame. N seeds
+    /// the NIC -> kernel direction, N+1 the kernel -> NIC one (default 1).
+    #[arg(long, value_name = "N")]
+    pub impair_seed: Option<u64>,
+    /// Which way the impairment applies: both, to-nic (frames the kernel sends) or
+    /// to-kernel (frames ferrotoe sends). Default: both.
+    #[arg(long, value_enum, value_name = "WAY")]
+    pub impair_direction: Option<ImpairDirection>,
+}
+
+impl WireImpairArgs {
+    /// Whether any impairment flag was given.
+    pub fn any(&self) -> bool {
+        !self.probabilities.given().is_empty()
+            || self.impair_seed.is_some()
+            || self.impair_direction.is_some()
+    }
+
+    /// The wire's impairment per direction (`transmit` is the NIC's, towards the kernel).
+    ///
+    /// # Errors
+    /// A probability outside 0 to 1, or `--impair-seed`/`--impair-direction` without any
+    /// probability to apply.
+    pub fn config(&self) -> anyhow::Result<ImpairConfig> {
+        let given = self.probabilities.given();
+        if given.is_empty() && (self.impair_seed.is_some() || self.impair_direction.is_some()) {
+            bail!(
+                "--impair-seed and --impair-direction choose how the wire is impaired, but no \
+                 impairment was given: add --loss, --reorder, --duplicate, --corrupt or \
+                 --ce-mark (e.g. --loss 0.01)"
+            );
+        }
+        let seed = self.impair_seed.unwrap_or(1);
+        let to_kernel = self.probabilities.impairment(seed)?;
+        let to_nic = Impairment {
+            seed: seed.wrapping_add(1),
+            ..to_kernel
+        };
+        let direction = self.impair_direction.unwrap_or_default();
+        let pick = |on: bool, imp: Impairment| if on { imp } else { Impairment::NONE };
+        Ok(ImpairConfig {
+            transmit: pick(direction != ImpairDirection::ToNic, to_kernel),
+            receive: pick(direction != ImpairDirection::ToKernel, to_nic),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directions_and_seeds() {
+        let mut a = WireImpairArgs {
+            probabilities: ImpairArgs {
+                loss: 0.01,
+                duplicate: 0.02,
+                ..ImpairArgs::default()
+            },
+            impair_seed: Some(7),
+            impair_direction: None,
+        };
+        let both = a.config().unwrap();
+        assert_eq!((both.transmit.loss, both.transmit.seed), (0.01, 7));
+        assert_eq!((both.receive.duplicate, both.receive.seed), (0.02, 8));
+        a.impair_direction = Some(ImpairDirection::ToNic);
+        let c = a.config().unwrap();
+        assert!(c.transmit.is_none() && !c.receive.is_none());
+        a.impair_direction = Some(ImpairDirection::ToKernel);
+        let c = a.config().unwrap();
+        assert!(!c.transmit.is_none() && c.receive.is_none());
+        assert_eq!(a.probabilities.given(), ["--loss", "--duplicate"]);
+        assert!(WireImpairArgs::default().config().unwrap().is_none());
+        assert!(!WireImpairArgs::default().any());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_the_fix() {
+        let lone_seed = WireImpairArgs {
+            impair_seed: Some(3),
+            ..WireImpairArgs::default()
+        };
+        let e = lone_seed.config().unwrap_err().to_string();
+        assert!(
+            e.contains("no impairment was given") && e.contains("--loss"),
+            "{e}"
+        );
+        let bad = ImpairArgs {
+            reorder: 2.0,
+            ..ImpairArgs::default()
+        };
+        let e = bad.impairment(1).unwrap_err().to_string();
+        assert!(
+            e.contains("reorder=2") && e.contains("probabilities 0 to 1"),
+            "{e}"
+        );
+    }
+}
