@@ -429,9 +429,13 @@ impl Tcb {
         }
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let old_una = self.snd_una;
-        let sack_learnt = self.has(flag::SACK)
-            && seg.options.sack_count > 0
-            && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
+        let was_recovery = self.has(flag::RECOVERY);
+        let sacks = self.has(flag::SACK) && seg.options.sack_count > 0;
+        // Proportional Rate Reduction needs what this ACK delivered: the scoreboard before it
+        // changes, when the ACK may start SACK recovery or runs in it (see `prr`).
+        let prr_before = (sacks || (was_recovery && self.has(flag::SACK)))
+            .then(|| self.ack_snapshot(loss, old_una));
+        let sack_learnt = sacks && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
         if ack.gt(old_una) {
             self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
         } else if ack == old_una
@@ -452,6 +456,12 @@ impl Tcb {
             // RFC 6675 section 5: an ACK with new SACK information, cumulative or not, starts
             // recovery once IsLost(SND.UNA) holds.
             self.cc_on_sack(loss);
+        }
+        if self.sack_recovery() {
+            self.prr_on_ack(loss, old_una, was_recovery, prr_before);
+        } else if was_recovery {
+            // The recovery ended (or was NewReno's, which has no PRR).
+            loss.prr = super::prr::Prr::EMPTY;
         }
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)

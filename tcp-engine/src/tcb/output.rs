@@ -170,6 +170,11 @@ impl Tcb {
                 let fin = h.flags.fin();
                 let end = h.seq + plan.payload_len + u32::from(fin);
                 let retransmitted = h.seq.lt(self.snd_max);
+                if self.has(flag::RECOVERY) && plan.kind != SegmentKind::WindowProbe {
+                    // Proportional Rate Reduction's prr_out: every byte sent in recovery, a
+                    // TSO super-segment whole (nothing when PRR is not running).
+                    loss.prr.sent(end - h.seq);
+                }
                 if h.seq.le(self.snd_nxt) && end.gt(self.snd_nxt) {
                     self.snd_nxt = end;
                 }
@@ -271,11 +276,18 @@ impl Tcb {
     fn commit_tail_loss_probe(&mut self, retransmitted: bool) {
         self.flags &= !flag::TLP_NOW;
         self.flags |= flag::TLP_OUT;
-        if retransmitted {
+        // One reduction per window of data: none inside a window an ECN echo or an earlier
+        // probe already reduced for (SND.UNA below `recover`).
+        if retransmitted && self.snd_una.ge(self.recover) {
             let smss = self.payload_mss();
             self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
             self.ca_acked = 0;
+            // The reduction covers the data sent so far: a loss the probe's ACK reveals in
+            // this window starts SACK recovery without a second reduction (and, with CUBIC,
+            // without a second fast convergence), as after an ECN echo (flag `WINDOW_CUT`).
+            self.recover = self.snd_max;
+            self.flags |= flag::WINDOW_CUT;
             // RFC 3168 6.1.2: a reduction for any reason is announced with CWR.
             self.ecn_window_reduced();
         }
