@@ -300,6 +300,11 @@ impl Tcb {
             self.cwnd = self.ssthresh;
             loss.sb.high_rxt = self.snd_una;
             loss.sb.rxt_fence = self.snd_una;
+            // PRR's RecoverFS: outstanding and not SACKed. Right for a third duplicate ACK
+            // without SACK blocks; an ACK that brought blocks restarts it with what was
+            // SACKed before it (`prr_on_ack`).
+            let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
+            loss.prr.start(self.flight_size().saturating_sub(sacked));
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
@@ -347,8 +352,8 @@ impl Tcb {
     /// Proportional Rate Reduction (RFC 9937 section 6, see `prr`) after an ACK processed in
     /// SACK recovery that did not end it: `old_una` is SND.UNA before the ACK, `was_recovery`
     /// whether recovery ran before it (else this ACK started it), `before` the scoreboard
-    /// before it (`None` when the ACK carried no SACK blocks and recovery did not run: then
-    /// the scoreboard is unchanged). Sets `cwnd = pipe + sndcnt`. Without a running PRR state
+    /// before it (`None` without SACK: never in SACK recovery). Sets `cwnd = pipe + sndcnt`.
+    /// Without a running PRR state
     /// (the endpoint had no loss state to lend when recovery started) RFC 6675 alone goes on
     /// with `cwnd = ssthresh`, as before PRR.
     #[inline(never)]
