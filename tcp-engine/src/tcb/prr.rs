@@ -39,7 +39,11 @@
 //!
 //! Owns the three PRR counters; the computation of `sndcnt` is a pure function of them and
 //! of what the caller passes. It must not touch the scoreboard, the `Tcb` or any timer: the
-//! `Tcb` side (what an ACK delivered, setting cwnd) is in `congestion.rs`.
+//! `Tcb` side is elsewhere: `input.rs` (`ack_in_loss`, the out-of-line path of every ACK
+//! with SACK blocks or during recovery) notes the scoreboard before the ACK changes it,
+//! `congestion.rs` starts the state in `enter_recovery` and computes DeliveredData,
+//! SafeACK and `cwnd` in `prr_on_ack`, and `output.rs` counts `prr_out` at commit. The
+//! common ACK and the common commit pay one flag test each for all of it.
 
 /// The PRR state of one recovery episode (RFC 9937 section 5's variables).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
