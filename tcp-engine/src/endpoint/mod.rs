@@ -139,12 +139,13 @@
 //! buffers excluded: the slot (the 176-byte `Tcb`, CUBIC's state included, the tuple, timer
 //! and queue links, flags, and the slot map's generation: 216 bytes), the tuple map's buckets
 //! shared out at its maximum load (26.7 bytes) and the pool of loss-recovery states shared out
-//! (5.3 bytes by default).
-//! A loss state ([`LossState`]: out-of-order ranges and SACK scoreboard, 80 bytes) is lent
-//! to a connection only while it holds out-of-order data or recovers with SACK, and taken
-//! back after; when the pool is empty a connection does without (counted in
-//! `loss_states_exhausted`). A test prints the total at a million connections (247.9 bytes)
-//! and holds it to the 256-byte budget.
+//! (6.0 bytes by default).
+//! A loss state ([`LossState`]: out-of-order ranges, SACK scoreboard and the Proportional
+//! Rate Reduction counters, 92 bytes) is lent to a connection only while it holds
+//! out-of-order data or recovers with SACK, and taken back after; when the pool is empty a
+//! connection does without (counted in `loss_states_exhausted`; its SACK recovery then runs
+//! without PRR). A test prints the total at a million connections (248.7 bytes) and holds it
+//! to the 256-byte budget.
 //!
 //! # Deviations and limits
 //! 1. One IPv4 address per endpoint; no IPv6, no VLAN tags, no IP options on transmit, no
