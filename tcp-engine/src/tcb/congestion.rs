@@ -353,9 +353,8 @@ impl Tcb {
     /// SACK recovery that did not end it: `old_una` is SND.UNA before the ACK, `was_recovery`
     /// whether recovery ran before it (else this ACK started it), `before` the scoreboard
     /// before it (`None` without SACK: never in SACK recovery). Sets `cwnd = pipe + sndcnt`.
-    /// Without a running PRR state
-    /// (the endpoint had no loss state to lend when recovery started) RFC 6675 alone goes on
-    /// with `cwnd = ssthresh`, as before PRR.
+    /// Without a running PRR state (the endpoint had no loss state to lend when recovery
+    /// started) RFC 6675 alone goes on with `cwnd = ssthresh`, as before PRR.
     #[inline(never)]
     pub(super) fn prr_on_ack(
         &mut self,
