@@ -297,14 +297,18 @@ impl Tcb {
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
-            self.cwnd = self.ssthresh;
             loss.sb.high_rxt = self.snd_una;
             loss.sb.rxt_fence = self.snd_una;
             // PRR's RecoverFS: outstanding and not SACKed. Right for a third duplicate ACK
-            // without SACK blocks; an ACK that brought blocks restarts it with what was
-            // SACKed before it (`prr_on_ack`).
+            // without SACK blocks, which delivered nothing, so PRR sends nothing for it but
+            // the fast retransmission: cwnd = ssthresh (RFC 6675), but never more than one
+            // segment beyond the pipe (no burst when the pipe is already far below ssthresh).
+            // An ACK that brought blocks restarts PRR with what was SACKed before it and sets
+            // cwnd from what it delivered (`prr_on_ack`).
             let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
             loss.prr.start(self.flight_size().saturating_sub(sacked));
+            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+            self.cwnd = self.ssthresh.min(pipe.saturating_add(smss)).max(smss);
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
