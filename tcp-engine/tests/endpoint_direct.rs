@@ -107,7 +107,10 @@ fn byte_exact_with_checksum_offload() {
 
 #[test]
 fn byte_exact_with_tso_segmented_and_whole() {
-    for (delivery, seed) in [(TsoDelivery::Segment, 13), (TsoDelivery::Whole, 14)] {
+    // Delivered whole, a frame is a super-segment of up to 44, so GRO finds few runs of
+    // them to coalesce (a handful per transfer, zero for some seeds both before and after
+    // PRR changed the recovery's sending pattern): seed 16 has a few dozen.
+    for (delivery, seed) in [(TsoDelivery::Segment, 13), (TsoDelivery::Whole, 16)] {
         let mut link = LinkConfig::new(offload_caps(1500, true));
         link.tso_delivery = delivery;
         transfer(&format!("TSO, {delivery:?}"), link, seed);

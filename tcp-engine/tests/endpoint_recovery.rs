@@ -10,10 +10,14 @@
 //!
 //! CUBIC (RFC 9438) runs the same recovery with its own decrease and growth: one transfer
 //! checks it repairs as well and delivers byte-exact.
+//!
+//! Endpoints without a single loss-recovery state to lend (the pool exhausted) still repair
+//! every loss: their connections recover with RFC 6675 alone, without Proportional Rate
+//! Reduction, which needs its counters kept from ACK to ACK.
 
 mod common;
 
-use common::{MIB, bulk};
+use common::{MIB, bulk, bulk_with_loss_states};
 use tcp_engine::device::OffloadCaps;
 use tcp_engine::link::{Impairments, LinkConfig, Loss, offload_caps};
 use tcp_engine::tcb::{CongestionControl, TcbConfig};
@@ -146,4 +150,38 @@ fn cubic_sack_recovery_needs_few_timeouts() {
         0.03,
         14,
     );
+}
+
+#[test]
+fn recovery_without_loss_states_falls_back_and_completes() {
+    // No loss state at all: every call of every connection works on an empty scratch state
+    // (scoreboard relearnt from each ACK's blocks, PRR never running). `bulk` checks the
+    // byte-exact delivery both ways and the endpoints' invariants.
+    let mut link = LinkConfig::new(offload_caps(1500, true)).impaired(lossy(0.01));
+    link.seed = 15;
+    let r = bulk_with_loss_states(
+        &link,
+        tcb(true),
+        1 << 20,
+        (8 * MIB, 8 * MIB),
+        Duration::from_secs(600),
+        0,
+    );
+    println!(
+        "no loss states: 8 MiB each way in {:?} simulated\n  client {:?}\n  server {:?}",
+        r.simulated, r.client, r.server
+    );
+    for (side, c, ep) in [
+        ("client", r.client, r.client_ep),
+        ("server", r.server, r.server_ep),
+    ] {
+        assert!(
+            ep.loss_states_exhausted > 0,
+            "{side}: the pool was never asked: {ep:?}"
+        );
+        assert!(
+            c.fast_retransmits > 0 && c.retransmitted_segments > 0,
+            "{side}: {c:?}"
+        );
+    }
 }

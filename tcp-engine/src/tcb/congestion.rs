@@ -1,6 +1,7 @@
 //! Congestion control and the timers that drive loss recovery: NewReno (RFC 5681, 6582, 3042,
-//! 6928) with RFC 6675 SACK recovery, the retransmission/persist/keepalive/TIME-WAIT
-//! deadlines and what happens when they expire.
+//! 6928) with RFC 6675 SACK recovery paced by Proportional Rate Reduction (RFC 9937: what an
+//! ACK delivered, `cwnd = pipe + sndcnt`; the arithmetic is in [`prr`](super::prr)), the
+//! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire.
 //!
 //! Slow start, loss detection, recovery and the timers are the same for both congestion
 //! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
@@ -11,11 +12,24 @@
 //! flag test on the congestion-avoidance and loss paths; header prediction and GRO never
 //! look at it.
 //!
-//! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines and the
-//! recovery flags, never the buffers or the receive side.
+//! Methods on [`Tcb`]; they change `cwnd`, `ssthresh`, `recover`, the deadlines, the
+//! recovery flags and the PRR counters of the [`LossState`], never the buffers or the receive
+//! side.
 
+use super::prr::{Prr, PrrAck};
 use super::{CloseReason, LossState, NEVER, State, Tcb, TcbConfig, coarse, flag};
+use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
+
+/// What the scoreboard said before an ACK changed it, for Proportional Rate Reduction: the
+/// bytes SACKed above the old SND.UNA, the end of the prefix deemed lost, and the fence of
+/// lost-retransmission detection.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct AckSnapshot {
+    sacked: u32,
+    lost_end: SeqNum,
+    rxt_fence: SeqNum,
+}
 
 /// Largest congestion window (keeps every sum far from overflow).
 const MAX_CWND: u32 = 1 << 30;
@@ -220,11 +234,12 @@ impl Tcb {
     }
 
     /// Whether a loss detected now may start recovery: SND.UNA has passed `recover` (RFC
-    /// 6582), or `recover` marks only an ECN window reduction, which must not leave a loss
-    /// in its window to the RTO (the recovery then cuts nothing more, RFC 3168 6.1.2).
+    /// 6582), or `recover` marks only a window reduction outside recovery (an ECN echo, a
+    /// tail loss probe), which must not leave a loss in its window to the RTO (the recovery
+    /// then cuts nothing more, RFC 3168 6.1.2).
     #[inline]
     fn may_enter_recovery(&self) -> bool {
-        self.snd_una.ge(self.recover) || self.has(flag::ECN_REDUCED)
+        self.snd_una.ge(self.recover) || self.has(flag::WINDOW_CUT)
     }
 
     /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
@@ -266,22 +281,34 @@ impl Tcb {
 
     fn enter_recovery(&mut self, loss: &mut LossState) {
         let smss = self.payload_mss();
-        // A loss in the window an ECN echo already reduced: at most one reduction per window
-        // (RFC 3168 6.1.2, as Linux goes from CWR to recovery without a second cut).
-        let reduced_for_echo = self.has(flag::ECN_REDUCED) && !self.snd_una.ge(self.recover);
-        self.flags &= !flag::ECN_REDUCED;
-        if !reduced_for_echo {
+        // A loss in the window an ECN echo or a tail loss probe already reduced: at most one
+        // reduction per window (RFC 3168 6.1.2, as Linux goes from CWR to recovery without a
+        // second cut).
+        let reduced_already = self.has(flag::WINDOW_CUT) && !self.snd_una.ge(self.recover);
+        self.flags &= !flag::WINDOW_CUT;
+        if !reduced_already {
             self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.ecn_window_reduced();
         }
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
-        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
+        // A CUBIC epoch that began after an earlier reduction in this window ends here too
+        // (growth stops during recovery; `cubic_on_loss` ends it when this is a cut).
+        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
-            self.cwnd = self.ssthresh;
             loss.sb.high_rxt = self.snd_una;
             loss.sb.rxt_fence = self.snd_una;
+            // PRR's RecoverFS: outstanding and not SACKed. Right for a third duplicate ACK
+            // without SACK blocks, which delivered nothing, so PRR sends nothing for it but
+            // the fast retransmission: cwnd = ssthresh (RFC 6675), but never more than one
+            // segment beyond the pipe (no burst when the pipe is already far below ssthresh).
+            // An ACK that brought blocks restarts PRR with what was SACKed before it and sets
+            // cwnd from what it delivered (`prr_on_ack`).
+            let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
+            loss.prr.start(self.flight_size().saturating_sub(sacked));
+            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+            self.cwnd = self.ssthresh.min(pipe.saturating_add(smss)).max(smss);
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
         }
@@ -307,12 +334,77 @@ impl Tcb {
             | flag::RTT_TIMING
             | flag::TLP_NOW
             | flag::TLP_OUT
-            | flag::ECN_REDUCED);
+            | flag::WINDOW_CUT);
         self.dupacks = 0;
         self.ca_acked = 0;
         self.snd_nxt = self.snd_una;
         loss.sb.clear(self.snd_una);
+        loss.prr = Prr::EMPTY;
         self.ecn_window_reduced();
+    }
+
+    /// The scoreboard before an ACK with SACK blocks, or any ACK during SACK recovery, changes
+    /// it (`una` = SND.UNA before the ACK).
+    pub(super) fn ack_snapshot(&self, loss: &LossState, una: SeqNum) -> AckSnapshot {
+        AckSnapshot {
+            sacked: loss.sb.sacked_in(una, self.snd_max),
+            lost_end: loss.sb.lost_boundary(una, self.payload_mss()),
+            rxt_fence: loss.sb.rxt_fence,
+        }
+    }
+
+    /// Proportional Rate Reduction (RFC 9937 section 6, see `prr`) after an ACK processed in
+    /// SACK recovery that did not end it: `old_una` is SND.UNA before the ACK, `was_recovery`
+    /// whether recovery ran before it (else this ACK started it), `before` the scoreboard
+    /// before it (`None` without SACK: never in SACK recovery). Sets `cwnd = pipe + sndcnt`.
+    /// Without a running PRR state (the endpoint had no loss state to lend when recovery
+    /// started) RFC 6675 alone goes on with `cwnd = ssthresh`, as before PRR.
+    #[inline(never)]
+    pub(super) fn prr_on_ack(
+        &mut self,
+        loss: &mut LossState,
+        old_una: SeqNum,
+        was_recovery: bool,
+        before: Option<AckSnapshot>,
+    ) {
+        let smss = self.payload_mss();
+        let before = before.unwrap_or_else(|| self.ack_snapshot(loss, old_una));
+        if !was_recovery {
+            // RecoverFS: what was outstanding before the ACK that starts recovery, less what
+            // was SACKed before it (RFC 9937 section 6: those bytes are never delivered
+            // during the recovery; bytes newly acknowledged by this ACK are).
+            loss.prr
+                .start((self.snd_max - old_una).saturating_sub(before.sacked));
+        }
+        if !loss.prr.running() {
+            self.cwnd = self.ssthresh.max(smss);
+            return;
+        }
+        // DeliveredData: bytes newly acknowledged cumulatively plus the change in bytes
+        // SACKed (bytes SACKed before and now below SND.UNA were delivered already).
+        let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
+        let delivered = (u64::from(self.snd_una - old_una) + u64::from(sacked))
+            .saturating_sub(u64::from(before.sacked))
+            .min(u64::from(u32::MAX)) as u32;
+        if delivered == 0 {
+            return;
+        }
+        let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+        // SafeACK: SND.UNA advanced and no further loss showed, neither un-SACKed bytes newly
+        // deemed lost nor a retransmission found lost again.
+        let lost_end = loss.sb.lost_boundary(self.snd_una, smss);
+        let from = before.lost_end.max(self.snd_una);
+        let newly_lost = from.lt(lost_end) && lost_end - from > loss.sb.sacked_in(from, lost_end);
+        let rxt_lost = before.rxt_fence.gt(self.snd_una) && loss.sb.rxt_fence == self.snd_una;
+        let safe = was_recovery && self.snd_una.gt(old_una) && !newly_lost && !rxt_lost;
+        let sndcnt = loss.prr.on_ack(PrrAck {
+            delivered,
+            pipe,
+            ssthresh: self.ssthresh,
+            smss,
+            safe,
+        });
+        self.cwnd = pipe.saturating_add(sndcnt).clamp(1, MAX_CWND);
     }
 
     /// (Re)arms the keepalive deadline after activity.

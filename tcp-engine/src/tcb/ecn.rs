@@ -28,7 +28,7 @@
 //!   skips its growth for it), and it reduces the window as a loss would, without a
 //!   retransmission ([`Tcb::reduce_for_congestion_signal`]), at most once per window of data:
 //!   echoes are ignored until SND.UNA passes the SND.MAX of the reduction (kept in
-//!   `recover`; a loss found in that window still starts recovery, flag `ECN_REDUCED`, but
+//!   `recover`; a loss found in that window still starts recovery, flag `WINDOW_CUT`, but
 //!   without a second reduction), on old ACKs
 //!   (below SND.UNA, reordered), during loss recovery, and while the last reduction is not
 //!   yet announced by a CWR (no new data went out since, so an echo can only be of an old
@@ -39,6 +39,10 @@
 //!   in the handshake, see above): pure ACKs, window probes,
 //!   keepalives, retransmissions (including tail loss probes), FIN-only segments and RSTs do
 //!   not.
+//!
+//! The reduction for an echo applies at once (`cwnd = min(cwnd, ssthresh)`), not through
+//! Proportional Rate Reduction, which paces SACK loss recovery only (deviation 25); a loss
+//! recovery that starts in the reduced window runs PRR towards the same ssthresh.
 //!
 //! Owns the ECN bits of the flags word; it changes `cwnd`, `ssthresh` and `recover` only in
 //! [`Tcb::reduce_for_congestion_signal`], and nothing of the buffers or sequence spaces.
@@ -247,7 +251,7 @@ impl Tcb {
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;
-        self.flags |= flag::CWR_DUE | flag::ECN_REDUCED;
+        self.flags |= flag::CWR_DUE | flag::WINDOW_CUT;
     }
 
     /// The window was reduced (fast retransmit, timeout): with ECN, the next new data

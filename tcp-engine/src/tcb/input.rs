@@ -453,32 +453,12 @@ impl Tcb {
         }
         let wnd = u32::from(seg.window) << self.snd_wscale;
         let old_una = self.snd_una;
-        let sack_learnt = self.has(flag::SACK)
-            && seg.options.sack_count > 0
-            && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
-        if seg.options.sack_count > 0 && self.has(flag::SACK) {
-            rx.dsack_received = is_dsack(ack, seg.options.sacks());
-        }
-        if ack.gt(old_una) {
-            self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
-        } else if ack == old_una
-            && payload_len == 0
-            && !flags.syn()
-            && !flags.fin()
-            && self.snd_max != self.snd_una
-            && wnd == self.snd_wnd
-            // The answer to a zero-window probe repeats the ACK and window while the probe
-            // is out: no duplicate (a few would start fast retransmit), as in BSD.
-            && !self.has(flag::PERSIST)
-        {
-            self.dupacks = self.dupacks.saturating_add(1);
-            self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
-            self.cc_on_dup_ack(loss);
-        }
-        if sack_learnt {
-            // RFC 6675 section 5: an ACK with new SACK information, cumulative or not, starts
-            // recovery once IsLost(SND.UNA) holds.
-            self.cc_on_sack(loss);
+        if seg.options.sack_count > 0 || self.has(flag::RECOVERY) {
+            // SACK blocks or a recovery running: the scoreboard, loss recovery and
+            // Proportional Rate Reduction, out of line.
+            self.ack_in_loss(cfg, now, seg, payload_len, flags, wnd, snd, loss, rx);
+        } else {
+            self.ack_sequence(cfg, now, seg, payload_len, flags, wnd, snd, loss, rx);
         }
         // Window update (RFC 9293: SND.UNA =< SEG.ACK =< SND.NXT and WL1/WL2 say it is newer).
         if ack.ge(old_una)
@@ -504,7 +484,87 @@ impl Tcb {
         true
     }
 
+    /// The cumulative or duplicate ACK of [`Tcb::process_ack`] (RFC 9293, RFC 5681).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn ack_sequence<S: SendBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        payload_len: usize,
+        flags: TcpFlags,
+        wnd: u32,
+        snd: &mut S,
+        loss: &mut LossState,
+        rx: &mut Reaction,
+    ) {
+        let ack = seg.ack;
+        if ack.gt(self.snd_una) {
+            self.on_new_ack(cfg, now, ack, seg, snd, loss, rx);
+        } else if ack == self.snd_una
+            && payload_len == 0
+            && !flags.syn()
+            && !flags.fin()
+            && self.snd_max != self.snd_una
+            && wnd == self.snd_wnd
+            // The answer to a zero-window probe repeats the ACK and window while the probe
+            // is out: no duplicate (a few would start fast retransmit), as in BSD.
+            && !self.has(flag::PERSIST)
+        {
+            self.dupacks = self.dupacks.saturating_add(1);
+            self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
+            self.cc_on_dup_ack(loss);
+        }
+    }
+
+    /// [`Tcb::ack_sequence`] for an ACK with SACK blocks or during loss recovery: the
+    /// scoreboard takes the blocks (RFC 6675), new SACK information may start recovery, and
+    /// in SACK recovery Proportional Rate Reduction (RFC 9937) sets the window from what the
+    /// ACK delivered (see `prr`).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn ack_in_loss<S: SendBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        seg: &TcpHeader,
+        payload_len: usize,
+        flags: TcpFlags,
+        wnd: u32,
+        snd: &mut S,
+        loss: &mut LossState,
+        rx: &mut Reaction,
+    ) {
+        let old_una = self.snd_una;
+        let was_recovery = self.has(flag::RECOVERY);
+        let sack = self.has(flag::SACK);
+        // What the scoreboard held before this ACK: PRR's DeliveredData and RecoverFS.
+        let before = sack.then(|| self.ack_snapshot(loss, old_una));
+        let sack_learnt = sack
+            && seg.options.sack_count > 0
+            && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
+        if sack && seg.options.sack_count > 0 {
+            rx.dsack_received = is_dsack(seg.ack, seg.options.sacks());
+        }
+        self.ack_sequence(cfg, now, seg, payload_len, flags, wnd, snd, loss, rx);
+        if sack_learnt {
+            // RFC 6675 section 5: an ACK with new SACK information, cumulative or not, starts
+            // recovery once IsLost(SND.UNA) holds.
+            self.cc_on_sack(loss);
+        }
+        if self.sack_recovery() {
+            self.prr_on_ack(loss, old_una, was_recovery, before);
+        } else if was_recovery {
+            // The recovery ended (or was NewReno's, which has no PRR).
+            loss.prr = super::prr::Prr::EMPTY;
+        }
+    }
+
+    /// An ACK of new data. Inlined into both callers of [`Tcb::ack_sequence`]: the common
+    /// ACK must not pay a call.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn on_new_ack<S: SendBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,

@@ -76,18 +76,29 @@
 //!   first in the next ACK, followed by the out-of-order range holding it, once; a sender
 //!   (Linux's undo and reordering logic) learns from it that a retransmission was spurious.
 //!   Only the latest duplicate is reported, and an out-of-order segment that partly overlaps
-//!   a held range reports nothing (deviation 25). As a
+//!   a held range reports nothing (deviation 26). As a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
 //!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
 //!   retransmissions detected from later SACKs), exiting at
 //!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
 //!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
 //!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
+//! * **RFC 9937 Proportional Rate Reduction** (which obsoletes RFC 6937) decides how much SACK
+//!   recovery sends on each ACK, with either congestion control (private module `prr`):
+//!   `ssthresh / RecoverFS` of the data each ACK delivers while the pipe exceeds ssthresh
+//!   (half a segment per delivered segment with NewReno, 0.7 with CUBIC, from the ACK that
+//!   starts recovery on), then the reduction bound (PRR-CRB, PRR-SSRB on safe ACKs) towards
+//!   ssthresh, `cwnd = pipe + sndcnt` on every ACK and `cwnd = ssthresh` at the end. Its
+//!   counters live in the [`LossState`]; a connection that got none from the endpoint's pool
+//!   recovers with RFC 6675 alone (`cwnd = ssthresh`). NewReno recovery without SACK keeps
+//!   RFC 6582's window inflation.
 //! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
 //!   smoothed RTTs (at least 1/16 of the minimum RTO, plus the delayed-ACK time when one
 //!   segment is out), the last segment is
 //!   sent again beyond cwnd, so a lost tail or a lost ACK is repaired by SACK recovery or the
 //!   probe's ACK instead of the RTO; then the RTO is armed. One probe per ACK of new data.
+//!   The probe's window reduction (deviation 20) counts as the window's one reduction: it
+//!   moves `recover`, so a loss its ACK reveals starts recovery without a second cut.
 //! * **RFC 1122** delayed ACK (immediate when more than one full-sized segment is unacknowledged,
 //!   for out-of-order or hole-filling data, for a FIN, and when the peer could not send a full
 //!   segment into the remaining window). Every out-of-order segment gets its own immediate ACK
@@ -158,7 +169,7 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no PRR, no D-SACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++
+//!     RACK, no D-SACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++
 //!     (RFC 9406) for either congestion control.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
@@ -182,7 +193,11 @@
 //!     prefers new data): a receiver acknowledges a duplicate at once, whereas one new in-order
 //!     segment may wait for its delayed-ACK timer, as long as the minimum RTO in data-center
 //!     settings. Without D-SACK a probe cannot be told from a repair, so every probe reduces
-//!     cwnd as a loss would (RFC 8985 7.4.2's response, taken when the probe is sent).
+//!     cwnd as a loss would (RFC 8985 7.4.2's response, taken when the probe is sent), at
+//!     once rather than through PRR, and once per window of data: `recover` moves to
+//!     SND.MAX, no probe reduces again before SND.UNA passes it, and a loss found in that
+//!     window starts SACK recovery without a second reduction (nor a second CUBIC fast
+//!     convergence).
 //! 21. Lost retransmissions are detected in SACK recovery (RFC 6675 leaves them to the RTO):
 //!     once data sent after the latest retransmission is SACKed while SND.UNA is still
 //!     missing, HighRxt goes back to SND.UNA and the un-SACKed holes are sent again, without
@@ -233,14 +248,26 @@
 //!     ungrown. Not done: the window is not reduced while unused (RFC 7661's decay, Linux's
 //!     `tcp_cwnd_application_limited`), so a burst after a long application-limited period
 //!     still leaves at the window of before (no larger, though).
-//! 25. D-SACK (RFC 2883) reports only the latest duplicate received before an ACK went out
+//! 25. Proportional Rate Reduction (RFC 9937) runs in SACK recovery only, and only on a
+//!     connection that holds a [`LossState`] from the start of the recovery: a connection the
+//!     endpoint's exhausted pool hands an empty state each call recovers with RFC 6675 alone
+//!     (`cwnd = ssthresh`, counted as `loss_states_exhausted`). NewReno recovery without SACK
+//!     keeps RFC 6582's inflation; window reductions for an ECN echo or a tail loss probe
+//!     apply at once (`cwnd = min(cwnd, ssthresh)`, RFC 9937 allows PRR there but does not
+//!     require it). SafeACK's "no further loss indicated" is read as: no un-SACKed byte newly
+//!     deemed lost by `IsLost` and no retransmission found lost again. A hole's
+//!     retransmission goes out whole when `pipe < cwnd` (RFC 6675), so it may exceed `sndcnt`
+//!     by less than a segment, which `prr_out` takes back at the next ACK; new data waits for
+//!     a whole segment of `sndcnt` (sender SWS avoidance).
+//! 26. D-SACK (RFC 2883) reports only the latest duplicate received before an ACK went out
 //!     (the RFC allows more blocks for several), only on connections that negotiated SACK, and
 //!     only for duplicates wholly below RCV.NXT, the repeated head of a segment that also
 //!     brings new data, or a segment wholly inside a held out-of-order range; the overlap of
 //!     a partly new out-of-order segment with a held range is not reported. The report needs
 //!     a loss state from the endpoint's pool; when none is free it is skipped (counted as
 //!     `loss_states_exhausted`), the ACK itself still goes out. As a sender the engine
-//!     ignores D-SACK blocks (no undo of spurious retransmissions, RFC 3708).
+//!     counts the D-SACKs it receives (`dsacks_received`) but undoes no window reduction for
+//!     a retransmission they show spurious (RFC 3708, Linux's undo).
 
 pub mod buffer;
 pub mod config;
@@ -250,6 +277,7 @@ mod ecn;
 mod input;
 mod output;
 mod predict;
+mod prr;
 pub mod reasm;
 mod rtt;
 pub mod scoreboard;
@@ -265,6 +293,7 @@ pub use ecn::EcnEvents;
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
+use prr::Prr;
 use reasm::Reassembly;
 use rtt::RttEstimator;
 use scoreboard::Scoreboard;
@@ -649,20 +678,24 @@ impl TxPlan {
     }
 }
 
-/// The loss-recovery state of one connection: the out-of-order ranges of its receive side
-/// and the SACK scoreboard of its send side (about 80 bytes).
+/// The loss-recovery state of one connection: the out-of-order ranges of its receive side and
+/// a pending D-SACK report, the SACK scoreboard of its send side and the Proportional Rate
+/// Reduction counters of a SACK recovery (100 bytes).
 ///
 /// It lives outside the [`Tcb`] because most connections need none most of the time: only one
-/// holding out-of-order data or recovering from loss with SACK does. Every call that may touch
+/// holding out-of-order data, owing a D-SACK report or recovering from loss with SACK does. Every call that may touch
 /// it takes it as a parameter. An owner of one `Tcb` keeps one `LossState` next to it; an
 /// endpoint with a million connections lends entries from a small pool to the connections
 /// whose [`Tcb::needs_loss_state`] says so, and hands the others an empty one. Replacing a
 /// connection's state by [`LossState::EMPTY`] at any time is safe (out-of-order data is then
-/// received again, the scoreboard relearnt): it only costs retransmissions.
+/// received again, the scoreboard relearnt, a running recovery goes on without Proportional
+/// Rate Reduction, RFC 6675 alone): it only costs retransmissions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LossState {
     reasm: Reassembly,
     sb: Scoreboard,
+    /// Proportional Rate Reduction of the running SACK recovery (see `prr`).
+    prr: Prr,
 }
 
 impl LossState {
@@ -670,6 +703,7 @@ impl LossState {
     pub const EMPTY: LossState = LossState {
         reasm: Reassembly::EMPTY,
         sb: Scoreboard::EMPTY,
+        prr: Prr::EMPTY,
     };
 
     /// Whether it holds no ranges at all (nor a duplicate waiting to be reported).
@@ -754,9 +788,10 @@ mod flag {
     /// The congestion window limited the sender at its last data segment (set and cleared
     /// by every data commit; cwnd grows only while it is set, deviation 24).
     pub const CWND_LIMITED: u32 = 1 << 27;
-    /// `recover` was set by an ECN window reduction (no loss recovery since): a loss found in
-    /// that window still starts recovery, without a second reduction.
-    pub const ECN_REDUCED: u32 = 1 << 28;
+    /// `recover` was set by a window reduction outside loss recovery (an ECN echo or a tail
+    /// loss probe, no loss recovery since): a loss found in that window still starts
+    /// recovery, without a second reduction (one reduction per window of data).
+    pub const WINDOW_CUT: u32 = 1 << 28;
 
     /// Every flag above (a new one goes here too): no two may share a bit.
     const ALL: [u32; 29] = [
@@ -788,7 +823,7 @@ mod flag {
         CUBIC_EPOCH,
         NO_ECT,
         CWND_LIMITED,
-        ECN_REDUCED,
+        WINDOW_CUT,
     ];
     const _: () = {
         let mut seen = 0;

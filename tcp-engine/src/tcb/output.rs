@@ -216,8 +216,11 @@ impl Tcb {
                     self.snd_sml = end;
                 }
                 self.last_send = coarse(now);
-                if plan.kind != SegmentKind::WindowProbe && self.has(flag::TLP_NOW) {
-                    self.commit_tail_loss_probe(retransmitted);
+                // Rare cases, one test: a tail loss probe, or a segment sent in recovery.
+                if self.flags & (flag::TLP_NOW | flag::RECOVERY) != 0
+                    && plan.kind != SegmentKind::WindowProbe
+                {
+                    self.commit_loss_segment(retransmitted, end - h.seq, loss);
                 }
                 if plan.kind == SegmentKind::WindowProbe {
                     self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
@@ -267,18 +270,35 @@ impl Tcb {
         Ok(())
     }
 
-    /// A data segment went out as the tail loss probe (RFC 8985 7.3): no other probe until an
-    /// ACK of new data. A probe that retransmits presumes the segment lost, and without D-SACK
-    /// the sender cannot learn otherwise, so the window is reduced as for a loss (RFC 8985
-    /// 7.4.2 does so once the probe is found to have repaired a loss).
-    fn commit_tail_loss_probe(&mut self, retransmitted: bool) {
+    /// A data segment of `len` sequence numbers went out in loss recovery or as a tail loss
+    /// probe. In recovery it counts in Proportional Rate Reduction's prr_out (every byte, a
+    /// TSO super-segment whole; nothing when PRR is not running). A tail loss probe (RFC 8985
+    /// 7.3): no other probe until an ACK of new data. A probe that retransmits presumes the
+    /// segment lost, and without D-SACK the sender cannot learn otherwise, so the window is
+    /// reduced as for a loss (RFC 8985 7.4.2 does so once the probe is found to have repaired
+    /// a loss).
+    #[inline(never)]
+    fn commit_loss_segment(&mut self, retransmitted: bool, len: u32, loss: &mut LossState) {
+        if self.has(flag::RECOVERY) {
+            loss.prr.sent(len);
+        }
+        if !self.has(flag::TLP_NOW) {
+            return;
+        }
         self.flags &= !flag::TLP_NOW;
         self.flags |= flag::TLP_OUT;
-        if retransmitted {
+        // One reduction per window of data: none inside a window an ECN echo or an earlier
+        // probe already reduced for (SND.UNA below `recover`).
+        if retransmitted && self.snd_una.ge(self.recover) {
             let smss = self.payload_mss();
             self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
             self.ca_acked = 0;
+            // The reduction covers the data sent so far: a loss the probe's ACK reveals in
+            // this window starts SACK recovery without a second reduction (and, with CUBIC,
+            // without a second fast convergence), as after an ECN echo (flag `WINDOW_CUT`).
+            self.recover = self.snd_max;
+            self.flags |= flag::WINDOW_CUT;
             // RFC 3168 6.1.2: a reduction for any reason is announced with CWR.
             self.ecn_window_reduced();
         }

@@ -29,6 +29,17 @@ pub fn mac(n: u8) -> EthernetAddress {
 
 /// Host `n` (198.18.0.n) with `capacity` slots.
 pub fn host(n: u8, caps: OffloadCaps, tcb: TcbConfig, capacity: usize) -> Ep {
+    host_with_loss_states(n, caps, tcb, capacity, None)
+}
+
+/// [`host`] with `loss_states` loss-recovery states (`None`: the endpoint's default).
+pub fn host_with_loss_states(
+    n: u8,
+    caps: OffloadCaps,
+    tcb: TcbConfig,
+    capacity: usize,
+    loss_states: Option<usize>,
+) -> Ep {
     let mut config = EndpointConfig::new(
         mac(n),
         Ipv4Cidr::new(ip(n), 24).unwrap(),
@@ -36,6 +47,7 @@ pub fn host(n: u8, caps: OffloadCaps, tcb: TcbConfig, capacity: usize) -> Ep {
         HashSecret::from_bytes([n; 16]),
     );
     config.tcb = tcb;
+    config.loss_states = loss_states;
     Ep::with_capacity(config, capacity).unwrap()
 }
 
@@ -232,8 +244,21 @@ impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
         dev_a: DA,
         dev_b: DB,
     ) -> Self {
-        let mut a = host(1, link.caps_a, tcb, 4);
-        let mut b = host(2, link.caps_b, tcb, 4);
+        Pair::on_with(link, tcb, bufs, bytes, clock, (dev_a, dev_b), None)
+    }
+
+    /// [`Pair::on`] with `loss_states` loss-recovery states in each endpoint.
+    fn on_with(
+        link: &LinkConfig,
+        tcb: TcbConfig,
+        bufs: usize,
+        bytes: (u64, u64),
+        clock: SimClock,
+        (dev_a, dev_b): (DA, DB),
+        loss_states: Option<usize>,
+    ) -> Self {
+        let mut a = host_with_loss_states(1, link.caps_a, tcb, 4, loss_states);
+        let mut b = host_with_loss_states(2, link.caps_b, tcb, 4, loss_states);
         b.listen(PORT, Buffers::with_capacity(bufs, bufs))
             .map_err(|(e, _)| e)
             .unwrap();
@@ -424,6 +449,23 @@ pub fn bulk(
         }
         None => finish(Pair::on(link, tcb, bufs, bytes, clock, dev_a, dev_b), limit),
     }
+}
+
+/// [`bulk`] between endpoints that have `loss_states` loss-recovery states each (0: every
+/// connection recovers without one, as when an endpoint's pool is exhausted).
+pub fn bulk_with_loss_states(
+    link: &LinkConfig,
+    tcb: TcbConfig,
+    bufs: usize,
+    bytes: (u64, u64),
+    limit: Duration,
+    loss_states: usize,
+) -> Report {
+    let clock = SimClock::new();
+    clock.set_us(1_000_000);
+    let devs = pair(link, &clock).unwrap();
+    let pair = Pair::on_with(link, tcb, bufs, bytes, clock, devs, Some(loss_states));
+    finish(pair, limit)
 }
 
 fn finish<DA: Arrivals, DB: Arrivals>(mut pair: Pair<DA, DB>, limit: Duration) -> Report {

@@ -4,12 +4,14 @@
 //! `link`: two `Tcb`s joined by an in-memory segment queue with seeded impairments.
 //! `fuzz`: arbitrary segment sequences in every state (proptest).
 //! `cubic`: RFC 9438 congestion control against the RFC's equations.
+//! `prr`: Proportional Rate Reduction (RFC 9937) in SACK recovery.
 
 mod cubic;
 mod ecn;
 mod fuzz;
 mod link;
 mod predict;
+mod prr;
 mod scenarios;
 
 use super::*;

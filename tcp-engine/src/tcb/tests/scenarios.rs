@@ -1322,7 +1322,10 @@ fn sack_recovery_repairs_several_holes_in_one_round_trip() {
     let out = dup_with_sack(&mut c, &[(s(4), s(5)), (s(1), s(3))]);
     assert!(c.tcb.in_recovery());
     assert_eq!(c.tcb.ssthresh(), 5000);
-    assert_eq!(c.tcb.cwnd(), 5000, "RFC 6675: cwnd = ssthresh");
+    // PRR (RFC 9937): RecoverFS = 10000 outstanding - 2000 SACKed before this ACK; pipe =
+    // 10000 - 3000 SACKed - 1000 lost = 6000 > ssthresh, so this ACK's 1000 delivered bytes
+    // allow CEIL(1000 * 5000 / 8000) = 625: cwnd = pipe + 625 (RFC 6675 alone: 5000).
+    assert_eq!(c.tcb.cwnd(), 6625);
     assert_eq!(out.len(), 1, "{out:?}");
     expect(&out[0], s(0), Y + 1, ACK, 4000, 1000);
     // More SACKs: segment 4 is now lost as well (three SACKed segments above it) and goes
@@ -1375,7 +1378,9 @@ fn sack_single_loss_three_duplicates_retransmit_exactly_the_hole_without_rto() {
     assert_eq!(out[0].data, pattern(10000)[2000..3000]);
     assert!(c.tcb.in_recovery());
     assert_eq!(c.tcb.ssthresh(), 4000, "FlightSize 8000 / 2");
-    assert_eq!(c.tcb.cwnd(), 4000);
+    // PRR: pipe (8000 - 3000 SACKed - 1000 lost) is at ssthresh already, so the reduction
+    // bound allows nothing but the fast retransmission: cwnd = pipe + 1 SMSS.
+    assert_eq!(c.tcb.cwnd(), 5000);
     // The fast retransmission has a whole RTO to be acknowledged.
     let rto = c.tcb.rto(&c.cfg);
     assert_eq!(c.tcb.next_deadline(), Some(c.now + rto));
@@ -1565,8 +1570,14 @@ fn dsack_goes_on_one_wire_segment_of_a_tso_burst() {
     assert_eq!(out[0].h.options.sacks(), sack(&[(Y + 1, Y + 1001)]).sacks());
     assert_eq!(out[0].tso, None, "the D-SACK rides one segment");
     assert!(out[0].data.len() <= 1000);
-    assert!(out[1..].iter().all(|s| s.h.options.sack_count == 0), "{out:?}");
-    assert!(out[1..].iter().any(|s| s.tso.is_some()), "then TSO as before: {out:?}");
+    assert!(
+        out[1..].iter().all(|s| s.h.options.sack_count == 0),
+        "{out:?}"
+    );
+    assert!(
+        out[1..].iter().any(|s| s.tso.is_some()),
+        "then TSO as before: {out:?}"
+    );
 }
 
 #[test]
