@@ -35,7 +35,7 @@ enum Command {
     /// The offload benchmark matrix (stack x offload mode x MTU x backend) on bulk TCP, with
     /// the smoltcp baseline in the same run: goodput, CPU per byte, frames/s, ratios.
     Bench(bench_cmd::BenchArgs),
-    /// Serve echo/discard/chargen/HTTP on a TAP device or the simulated NIC, with the Linux
+    /// Serve echo/discard/chargen/HTTP/iperf3 on a TAP device or the simulated NIC, with the Linux
     /// kernel's TCP as the peer, until SIGINT or SIGTERM.
     Serve(serve_cmd::ServeArgs),
     /// Connect to a TCP server through a TAP device (or the simulated NIC), send and/or
