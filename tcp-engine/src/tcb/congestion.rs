@@ -167,8 +167,11 @@ impl Tcb {
             if self.has(flag::SACK) {
                 // RFC 6675 retransmits what IsLost marks; when nothing is marked, do what
                 // NewReno does (deviation 12).
-                let boundary = loss.sb.lost_boundary(self.snd_una, smss);
-                if boundary == self.snd_una && !loss.sb.is_sacked(self.snd_una) {
+                let boundary = loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh());
+                if boundary == self.snd_una
+                    && !loss.sb.is_sacked(self.snd_una)
+                    && self.reorder_level() == 0
+                {
                     self.flags |= flag::FAST_RTX;
                 }
             } else {
@@ -225,12 +228,38 @@ impl Tcb {
             }
             return;
         }
-        // Exactly the third duplicate, and only when the ACK covers more than `recover`
-        // (RFC 6582 section 3.2 step 1; our `recover` is one past the highest sequence number
-        // sent, hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
-        if self.dupacks == 3 && self.may_enter_recovery() {
+        // Exactly the DupThresh-th duplicate (the third unless D-SACKs showed the path
+        // reorders deeper), and only when the ACK covers more than `recover` (RFC 6582
+        // section 3.2 step 1; our `recover` is one past the highest sequence number sent,
+        // hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
+        if u32::from(self.dupacks) == self.dup_thresh() && self.may_enter_recovery() {
             self.enter_recovery(loss);
         }
+    }
+
+    /// The first SACK block of an ACK was a D-SACK (RFC 2883) for `[left, right)`. When it
+    /// lies below the `recover` of the last loss recovery (flag `RXT_EPISODE`: made its own
+    /// window reduction, no timeout, tail loss probe or ECN echo since) and within the
+    /// largest window the peer offered below it, it reports one of that recovery's
+    /// retransmissions as received twice: the original arrived after all, late, so the path
+    /// reorders deeper than DupThresh. DupThresh doubles (one level, at most 24, once per
+    /// recovery; RFC 4653's idea and Linux's `tp->reordering`, RFC 8985 6.2's reordering
+    /// window grows on D-SACKs in the same way). A duplicate the network made of an
+    /// original in that window cannot be told apart (deviation 27).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn on_dsack(&mut self, left: SeqNum, right: SeqNum) {
+        if !self.has(flag::RXT_EPISODE)
+            || !right.le(self.recover)
+            || !left.lt(right)
+            || self.recover - left > self.max_snd_wnd
+        {
+            return;
+        }
+        self.flags &= !flag::RXT_EPISODE;
+        let level = (self.reorder_level() + 1).min(3);
+        self.flags =
+            (self.flags & !(flag::REORDER_LO | flag::REORDER_HI)) | (level << flag::REORDER_SHIFT);
     }
 
     /// Whether a loss detected now may start recovery: SND.UNA has passed `recover` (RFC
@@ -261,7 +290,7 @@ impl Tcb {
             return;
         }
         let smss = self.payload_mss();
-        if loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una {
+        if loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh()) != self.snd_una {
             self.enter_recovery(loss);
         }
     }
@@ -292,6 +321,14 @@ impl Tcb {
         }
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
+        // A D-SACK for one of this recovery's retransmissions will show the path reorders
+        // (`on_dsack`), unless a tail loss probe or an ECN echo reduced the window first: a
+        // probe's D-SACK is expected and says nothing about reordering.
+        if reduced_already {
+            self.flags &= !flag::RXT_EPISODE;
+        } else {
+            self.flags |= flag::RXT_EPISODE;
+        }
         // A CUBIC epoch that began after an earlier reduction in this window ends here too
         // (growth stops during recovery; `cubic_on_loss` ends it when this is a cut).
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
@@ -307,7 +344,9 @@ impl Tcb {
             // cwnd from what it delivered (`prr_on_ack`).
             let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
             loss.prr.start(self.flight_size().saturating_sub(sacked));
-            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+            let pipe = loss
+                .sb
+                .pipe(self.snd_una, self.snd_max, smss, self.dup_thresh());
             self.cwnd = self.ssthresh.min(pipe.saturating_add(smss)).max(smss);
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
@@ -327,8 +366,15 @@ impl Tcb {
         };
         self.ssthresh = reduced.max(2 * smss);
         self.cwnd = smss;
+        // A timeout outside recovery with DupThresh (3) segments' worth SACKed: the raised
+        // threshold held back the recovery that would have repaired the loss, so the
+        // reordering level starts again from 0 (as Linux's `tcp_enter_loss`).
+        if !self.has(flag::RECOVERY) && loss.sb.sacked_in(self.snd_una, self.snd_max) >= 3 * smss {
+            self.flags &= !(flag::REORDER_LO | flag::REORDER_HI);
+        }
         self.recover = self.snd_max;
-        self.flags &= !(flag::RECOVERY
+        self.flags &= !(flag::RXT_EPISODE
+            | flag::RECOVERY
             | flag::FAST_RTX
             | flag::PARTIAL_SEEN
             | flag::RTT_TIMING
@@ -348,7 +394,9 @@ impl Tcb {
     pub(super) fn ack_snapshot(&self, loss: &LossState, una: SeqNum) -> AckSnapshot {
         AckSnapshot {
             sacked: loss.sb.sacked_in(una, self.snd_max),
-            lost_end: loss.sb.lost_boundary(una, self.payload_mss()),
+            lost_end: loss
+                .sb
+                .lost_boundary(una, self.payload_mss(), self.dup_thresh()),
             rxt_fence: loss.sb.rxt_fence,
         }
     }
@@ -389,10 +437,12 @@ impl Tcb {
         if delivered == 0 {
             return;
         }
-        let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+        let pipe = loss
+            .sb
+            .pipe(self.snd_una, self.snd_max, smss, self.dup_thresh());
         // SafeACK: SND.UNA advanced and no further loss showed, neither un-SACKed bytes newly
         // deemed lost nor a retransmission found lost again.
-        let lost_end = loss.sb.lost_boundary(self.snd_una, smss);
+        let lost_end = loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh());
         let from = before.lost_end.max(self.snd_una);
         let newly_lost = from.lt(lost_end) && lost_end - from > loss.sb.sacked_in(from, lost_end);
         let rxt_lost = before.rxt_fence.gt(self.snd_una) && loss.sb.rxt_fence == self.snd_una;

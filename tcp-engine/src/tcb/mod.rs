@@ -792,9 +792,23 @@ mod flag {
     /// loss probe, no loss recovery since): a loss found in that window still starts
     /// recovery, without a second reduction (one reduction per window of data).
     pub const WINDOW_CUT: u32 = 1 << 28;
+    /// Low bit of the 2-bit reordering level (see [`REORDER_SHIFT`]).
+    pub const REORDER_LO: u32 = 1 << 29;
+    /// High bit of the 2-bit reordering level.
+    pub const REORDER_HI: u32 = 1 << 30;
+    /// Where the reordering level sits: `(flags >> REORDER_SHIFT) & 3` is 0 to 3, DupThresh
+    /// `3 << level` (3, 6, 12, 24). Raised by one when a D-SACK shows a retransmission of a
+    /// loss recovery spurious, reset after a timeout that SACKed data could not prevent.
+    pub const REORDER_SHIFT: u32 = 29;
+    /// `recover` marks the end of a loss recovery that made its own window reduction and
+    /// retransmitted by fast retransmit or SACK recovery (no timeout, no tail loss probe, no
+    /// ECN echo since): a D-SACK for a range below it shows that recovery's retransmission
+    /// spurious, i.e. the path reordered deeper than DupThresh. Cleared when it raised the
+    /// reordering level once.
+    pub const RXT_EPISODE: u32 = 1 << 31;
 
     /// Every flag above (a new one goes here too): no two may share a bit.
-    const ALL: [u32; 29] = [
+    const ALL: [u32; 32] = [
         PASSIVE,
         FIN_QUEUED,
         FIN_SENT,
@@ -824,7 +838,11 @@ mod flag {
         NO_ECT,
         CWND_LIMITED,
         WINDOW_CUT,
+        REORDER_LO,
+        REORDER_HI,
+        RXT_EPISODE,
     ];
+    const _: () = assert!(REORDER_LO == 1 << REORDER_SHIFT && REORDER_HI == REORDER_LO << 1);
     const _: () = {
         let mut seen = 0;
         let mut i = 0;
@@ -838,6 +856,9 @@ mod flag {
         }
     };
 }
+
+/// DupThresh at each reordering level (flags `REORDER_LO`/`REORDER_HI`).
+const DUP_THRESH: [u32; 4] = [3, 6, 12, 24];
 
 const NEVER: u64 = u64::MAX;
 /// Largest payload accepted in one call (keeps sequence arithmetic far from 2^31).
@@ -1342,6 +1363,19 @@ impl Tcb {
     #[inline]
     fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// The reordering level, 0 to 3 (flags `REORDER_LO`/`REORDER_HI`).
+    #[inline]
+    fn reorder_level(&self) -> u32 {
+        (self.flags >> flag::REORDER_SHIFT) & 3
+    }
+
+    /// DupThresh (RFC 5681, RFC 6675) for this path: 3, or after D-SACKs showed recoveries
+    /// spurious 6, 12 or 24 (RFC 4653's idea, Linux's `tp->reordering`).
+    #[inline]
+    pub(super) fn dup_thresh(&self) -> u32 {
+        DUP_THRESH[self.reorder_level() as usize]
     }
 
     /// Payload bytes per full-sized segment: the send MSS minus the timestamp option
