@@ -1,7 +1,8 @@
 //! Congestion control and the timers that drive loss recovery: NewReno (RFC 5681, 6582, 3042,
 //! 6928) with RFC 6675 SACK recovery paced by Proportional Rate Reduction (RFC 9937: what an
 //! ACK delivered, `cwnd = pipe + sndcnt`; the arithmetic is in [`prr`](super::prr)), the
-//! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire.
+//! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire,
+//! and DupThresh learnt from D-SACKs (`on_dsack`, RFC 4653's idea, Linux's `tp->reordering`).
 //!
 //! Slow start, loss detection, recovery and the timers are the same for both congestion
 //! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
@@ -166,7 +167,8 @@ impl Tcb {
             // Partial acknowledgement.
             if self.has(flag::SACK) {
                 // RFC 6675 retransmits what IsLost marks; when nothing is marked, do what
-                // NewReno does (deviation 12).
+                // NewReno does (deviation 12), unless D-SACKs showed the path reorders: then
+                // SND.UNA may merely be late.
                 let boundary = loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh());
                 if boundary == self.snd_una
                     && !loss.sb.is_sacked(self.snd_una)
@@ -274,7 +276,7 @@ impl Tcb {
     /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
     /// cumulative acknowledgment"): outside recovery, IsLost(SND.UNA) -- DupThresh SACKed
     /// segments or more than (DupThresh - 1) * SMSS SACKed bytes above it -- starts loss
-    /// recovery even before the third duplicate ACK, and even when the ACK also advanced
+    /// recovery even before the DupThresh-th duplicate ACK, and even when the ACK also advanced
     /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
     pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
         if self.sack_recovery() {

@@ -749,7 +749,7 @@ impl Tcb {
     }
 
     /// Data at SND.NXT within cwnd and the peer's window, with Nagle (Minshall) and sender SWS
-    /// avoidance for new data, Limited Transmit on the first two duplicate ACKs, TSO
+    /// avoidance for new data, Limited Transmit on the first DupThresh - 1 duplicate ACKs, TSO
     /// super-segments when offered.
     #[allow(clippy::too_many_arguments)]
     fn plan_next<R: RecvBuffer + ?Sized>(
