@@ -368,12 +368,11 @@ impl Tcb {
         };
         self.ssthresh = reduced.max(2 * smss);
         self.cwnd = smss;
-        // A timeout outside recovery with DupThresh (3) segments' worth SACKed: the raised
-        // threshold held back the recovery that would have repaired the loss, so the
-        // reordering level starts again from 0 (as Linux's `tcp_enter_loss`).
-        if !self.has(flag::RECOVERY) && loss.sb.sacked_in(self.snd_una, self.snd_max) >= 3 * smss {
-            self.flags &= !(flag::REORDER_LO | flag::REORDER_HI);
-        }
+        // After a timeout the reordering learnt starts again from DupThresh 3: the raised
+        // threshold may have held back the recovery that would have repaired the loss
+        // (Linux's `tcp_enter_loss` resets it when DupThresh segments were SACKed; here
+        // any timeout does, deviation 27).
+        self.flags &= !(flag::REORDER_LO | flag::REORDER_HI);
         self.recover = self.snd_max;
         self.flags &= !(flag::RXT_EPISODE
             | flag::RECOVERY

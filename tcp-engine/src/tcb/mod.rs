@@ -95,9 +95,9 @@
 //!   spurious, the original had only been overtaken. The duplicate-ACK trigger, `IsLost`
 //!   (DupThresh SACKed ranges or more than (DupThresh - 1) * SMSS SACKed bytes above a hole)
 //!   and Limited Transmit (a new segment for each of the first DupThresh - 1 duplicates, RFC
-//!   4653 section 3's extension of RFC 3042) use it. A timeout outside recovery with at least
-//!   three segments SACKed sets it back to 3 (Linux's `tcp_enter_loss`: the higher
-//!   threshold held back a recovery). The level is two flag bits (29, 30); deviation 27.
+//!   4653 section 3's extension of RFC 3042) use it. A retransmission timeout sets it back
+//!   to 3 (the higher threshold may have held back a recovery). The level is two flag bits
+//!   (29, 30); deviation 27.
 //! * **RFC 9937 Proportional Rate Reduction** (which obsoletes RFC 6937) decides how much SACK
 //!   recovery sends on each ACK, with either congestion control (private module `prr`):
 //!   `ssthresh / RecoverFS` of the data each ACK delivers while the pipe exceeds ssthresh
@@ -289,8 +289,10 @@
 //!     `Tcb`).
 //! 27. DupThresh is learnt from D-SACKs (see Protocol) in four steps, 3, 6, 12 and 24 (two
 //!     flag bits; Linux measures the reordering distance in segments, up to 300), one step
-//!     per spurious recovery; it never decays except after a timeout with three or more
-//!     segments SACKed (Linux), and never goes below 3. A D-SACK counts when it lies below
+//!     per spurious recovery; it never decays but goes back to 3 at any retransmission
+//!     timeout (Linux's `tcp_enter_loss` only when DupThresh segments were SACKed; RACK,
+//!     RFC 8985 6.2, after 16 recoveries without a D-SACK, which needs a counter the `Tcb`
+//!     has no room for). A D-SACK counts when it lies below
 //!     the last recovery's `recover` and within the largest window the peer offered below it
 //!     (the `Tcb` has no room for the recovery's first sequence number): a duplicate the
 //!     network made of an original sent in that window raises it too. A recovery that starts
@@ -830,8 +832,8 @@ mod flag {
     /// High bit of the 2-bit reordering level.
     pub const REORDER_HI: u32 = 1 << 30;
     /// Where the reordering level sits: `(flags >> REORDER_SHIFT) & 3` is 0 to 3, DupThresh
-    /// `3 << level` (3, 6, 12, 24). Raised by one when a D-SACK shows a retransmission of a
-    /// loss recovery spurious, reset after a timeout that SACKed data could not prevent.
+    /// `DUP_THRESH[level]` (3, 6, 12, 24). Raised by one when a D-SACK shows a retransmission
+    /// of a loss recovery spurious, reset by a retransmission timeout.
     pub const REORDER_SHIFT: u32 = 29;
     /// `recover` marks the end of a loss recovery that made its own window reduction and
     /// retransmitted by fast retransmit or SACK recovery (no timeout, no tail loss probe, no

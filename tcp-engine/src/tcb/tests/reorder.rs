@@ -3,8 +3,8 @@
 //! receiver reports as a duplicate (RFC 2883 D-SACK) raises its DupThresh from 3 to 6; a tail
 //! loss probe's D-SACK does not; with DupThresh 6 a segment overtaken by five others is not
 //! retransmitted (and Limited Transmit sends a new segment on every one of those duplicates),
-//! while one overtaken by six is, by the duplicate-ACK trigger and `IsLost` alike; a timeout
-//! with SACKed data outstanding sets the threshold back to 3.
+//! while one overtaken by six is, by the duplicate-ACK trigger and `IsLost` alike; a
+//! retransmission timeout sets the threshold back to 3.
 
 use super::prr::{MSS, s, sack_client};
 use super::*;
@@ -216,5 +216,9 @@ fn a_timeout_with_sacked_data_resets_dup_thresh() {
         c.advance_to_deadline();
         c.send_all();
     }
-    assert_eq!(c.tcb.dup_thresh(), 3, "as Linux's tcp_enter_loss");
+    assert_eq!(
+        c.tcb.dup_thresh(),
+        3,
+        "the timeout forgets the reordering learnt"
+    );
 }
