@@ -156,18 +156,17 @@ fn reordering_with_loss_keeps_real_recovery() {
 /// Reordering deeper than DupThresh can reach (100 us holds, about three round trips: some 40
 /// segments overtake a held one at this rate), as in the `endpoint_direct` transfers: the
 /// highest threshold, 24, still takes many reorderings for loss, so the spurious
-/// retransmissions fall little; but fewer of them start a recovery and cut the window
-/// (measured: 20 to 30 % fewer fast retransmits, the transfer about twice as fast).
+/// retransmissions do not fall; but fewer of them start a recovery and cut the window
+/// (measured: 13 to 14 % fewer fast retransmits, 5 to 15 % fewer D-SACKs, the transfer
+/// about twice as fast in simulated time).
 #[test]
 fn reordering_deeper_than_24_segments_still_cuts_fewer_windows() {
     for seed in [1, 2] {
         let (fixed, adaptive) = compare("deep reorder", 0.0, 100, seed, 8);
         assert!(
-            adaptive.fast_retransmits * 10 <= fixed.fast_retransmits * 9,
-            "seed {seed}: adaptive {adaptive:?} against fixed {fixed:?}"
-        );
-        assert!(
-            adaptive.dsacks <= fixed.dsacks && adaptive.simulated_ms <= fixed.simulated_ms,
+            adaptive.fast_retransmits < fixed.fast_retransmits
+                && adaptive.dsacks <= fixed.dsacks
+                && adaptive.simulated_ms * 10 <= fixed.simulated_ms * 7,
             "seed {seed}: adaptive {adaptive:?} against fixed {fixed:?}"
         );
     }

@@ -185,9 +185,9 @@
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
 //!     RACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++ (RFC 9406) for either
-//!     congestion control. Once D-SACKs raised DupThresh (deviation 27) the NewReno rule is
-//!     off: on a path known to reorder, a partial ACK that stops below a segment still in
-//!     flight would resend it spuriously; `IsLost` decides alone.
+//!     congestion control. The NewReno rule stays on after D-SACKs raised DupThresh
+//!     (deviation 27): it may resend a segment that is only late, but without it a hole the
+//!     larger threshold leaves unmarked waits for the RTO.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
