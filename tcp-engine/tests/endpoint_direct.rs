@@ -56,10 +56,12 @@ fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
             stream.direct, taken,
             "{name}: the counter counts what the sink took"
         );
-        // Both paths really ran: megabytes straight from frames (an offer is made only while
-        // the buffer is empty, so after a partial take the rest of a poll is buffered), the
-        // rest buffered.
-        assert!(stream.direct > MIB, "{name}: {} direct", stream.direct);
+        // Both paths really ran: hundreds of kilobytes straight from frames (an offer is made
+        // only while the buffer is empty, so after a partial take the rest of a poll is
+        // buffered; with the reordering learnt from D-SACKs fewer windows are cut, more
+        // out-of-order data waits in the buffer, and about 0.8 to 1 MiB of the 24 go
+        // direct, 2.3 to 2.4 MiB with DupThresh fixed at 3), the rest buffered.
+        assert!(stream.direct > MIB / 4, "{name}: {} direct", stream.direct);
         assert!(
             stream.direct < bytes,
             "{name}: nothing went through the buffer"

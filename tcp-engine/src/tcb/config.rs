@@ -158,6 +158,12 @@ pub struct TcbConfig {
     /// Congestion control of the connections created under this config (a connection keeps
     /// the algorithm it was created with).
     pub congestion: CongestionControl,
+    /// Learn the path's reordering from D-SACKs (RFC 2883; RFC 4653's idea, Linux's
+    /// `tp->reordering`): each loss recovery a D-SACK shows spurious doubles the connection's
+    /// DupThresh, from 3 up to 24 (never above half the flight), which the duplicate-ACK
+    /// trigger, `IsLost` and Limited Transmit use. Default on; off keeps DupThresh at 3 (RFC
+    /// 5681, RFC 6675). Needs SACK.
+    pub adaptive_reordering: bool,
 }
 
 impl TcbConfig {
@@ -187,6 +193,7 @@ impl TcbConfig {
         tso: None,
         ecn: EcnMode::Accept,
         congestion: CongestionControl::NewReno,
+        adaptive_reordering: true,
     };
 
     /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed

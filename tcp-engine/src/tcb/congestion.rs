@@ -1,7 +1,8 @@
 //! Congestion control and the timers that drive loss recovery: NewReno (RFC 5681, 6582, 3042,
 //! 6928) with RFC 6675 SACK recovery paced by Proportional Rate Reduction (RFC 9937: what an
 //! ACK delivered, `cwnd = pipe + sndcnt`; the arithmetic is in [`prr`](super::prr)), the
-//! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire.
+//! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire,
+//! and DupThresh learnt from D-SACKs (`on_dsack`, RFC 4653's idea, Linux's `tp->reordering`).
 //!
 //! Slow start, loss detection, recovery and the timers are the same for both congestion
 //! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
@@ -166,8 +167,11 @@ impl Tcb {
             // Partial acknowledgement.
             if self.has(flag::SACK) {
                 // RFC 6675 retransmits what IsLost marks; when nothing is marked, do what
-                // NewReno does (deviation 12).
-                let boundary = loss.sb.lost_boundary(self.snd_una, smss);
+                // NewReno does (deviation 12). Also after D-SACKs raised DupThresh: once in
+                // recovery, a hole the larger threshold leaves unmarked would otherwise wait
+                // for the RTO (measured: a third of the timeouts, for some more
+                // retransmissions).
+                let boundary = loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh());
                 if boundary == self.snd_una && !loss.sb.is_sacked(self.snd_una) {
                     self.flags |= flag::FAST_RTX;
                 }
@@ -225,12 +229,38 @@ impl Tcb {
             }
             return;
         }
-        // Exactly the third duplicate, and only when the ACK covers more than `recover`
-        // (RFC 6582 section 3.2 step 1; our `recover` is one past the highest sequence number
-        // sent, hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
-        if self.dupacks == 3 && self.may_enter_recovery() {
+        // Exactly the DupThresh-th duplicate (the third unless D-SACKs showed the path
+        // reorders deeper), and only when the ACK covers more than `recover` (RFC 6582
+        // section 3.2 step 1; our `recover` is one past the highest sequence number sent,
+        // hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
+        if u32::from(self.dupacks) == self.dup_thresh() && self.may_enter_recovery() {
             self.enter_recovery(loss);
         }
+    }
+
+    /// The first SACK block of an ACK was a D-SACK (RFC 2883) for `[left, right)`. When it
+    /// lies below the `recover` of the last loss recovery (flag `RXT_EPISODE`: made its own
+    /// window reduction, no timeout, tail loss probe or ECN echo since) and within the
+    /// largest window the peer offered below it, it reports one of that recovery's
+    /// retransmissions as received twice: the original arrived after all, late, so the path
+    /// reorders deeper than DupThresh. DupThresh doubles (one level, at most 24, once per
+    /// recovery; RFC 4653's idea and Linux's `tp->reordering`, RFC 8985 6.2's reordering
+    /// window grows on D-SACKs in the same way). A duplicate the network made of an
+    /// original in that window cannot be told apart (deviation 27).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn on_dsack(&mut self, left: SeqNum, right: SeqNum) {
+        if !self.has(flag::RXT_EPISODE)
+            || !right.le(self.recover)
+            || !left.lt(right)
+            || self.recover - left > self.max_snd_wnd
+        {
+            return;
+        }
+        self.flags &= !flag::RXT_EPISODE;
+        let level = (self.reorder_level() + 1).min(3);
+        self.flags =
+            (self.flags & !(flag::REORDER_LO | flag::REORDER_HI)) | (level << flag::REORDER_SHIFT);
     }
 
     /// Whether a loss detected now may start recovery: SND.UNA has passed `recover` (RFC
@@ -245,7 +275,7 @@ impl Tcb {
     /// An ACK brought new SACK information (RFC 6675 section 5, "regardless of its status as a
     /// cumulative acknowledgment"): outside recovery, IsLost(SND.UNA) -- DupThresh SACKed
     /// segments or more than (DupThresh - 1) * SMSS SACKed bytes above it -- starts loss
-    /// recovery even before the third duplicate ACK, and even when the ACK also advanced
+    /// recovery even before the DupThresh-th duplicate ACK, and even when the ACK also advanced
     /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
     pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
         if self.sack_recovery() {
@@ -261,7 +291,7 @@ impl Tcb {
             return;
         }
         let smss = self.payload_mss();
-        if loss.sb.lost_boundary(self.snd_una, smss) != self.snd_una {
+        if loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh()) != self.snd_una {
             self.enter_recovery(loss);
         }
     }
@@ -292,6 +322,14 @@ impl Tcb {
         }
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
+        // A D-SACK for one of this recovery's retransmissions will show the path reorders
+        // (`on_dsack`), unless a tail loss probe or an ECN echo reduced the window first: a
+        // probe's D-SACK is expected and says nothing about reordering.
+        if reduced_already {
+            self.flags &= !flag::RXT_EPISODE;
+        } else {
+            self.flags |= flag::RXT_EPISODE;
+        }
         // A CUBIC epoch that began after an earlier reduction in this window ends here too
         // (growth stops during recovery; `cubic_on_loss` ends it when this is a cut).
         self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
@@ -307,7 +345,9 @@ impl Tcb {
             // cwnd from what it delivered (`prr_on_ack`).
             let sacked = loss.sb.sacked_in(self.snd_una, self.snd_max);
             loss.prr.start(self.flight_size().saturating_sub(sacked));
-            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+            let pipe = loss
+                .sb
+                .pipe(self.snd_una, self.snd_max, smss, self.dup_thresh());
             self.cwnd = self.ssthresh.min(pipe.saturating_add(smss)).max(smss);
         } else {
             self.cwnd = self.ssthresh.saturating_add(3 * smss);
@@ -327,8 +367,14 @@ impl Tcb {
         };
         self.ssthresh = reduced.max(2 * smss);
         self.cwnd = smss;
+        // After a timeout the reordering learnt starts again from DupThresh 3: the raised
+        // threshold may have held back the recovery that would have repaired the loss
+        // (Linux's `tcp_enter_loss` resets it when DupThresh segments were SACKed; here
+        // any timeout does, deviation 27).
+        self.flags &= !(flag::REORDER_LO | flag::REORDER_HI);
         self.recover = self.snd_max;
-        self.flags &= !(flag::RECOVERY
+        self.flags &= !(flag::RXT_EPISODE
+            | flag::RECOVERY
             | flag::FAST_RTX
             | flag::PARTIAL_SEEN
             | flag::RTT_TIMING
@@ -348,7 +394,9 @@ impl Tcb {
     pub(super) fn ack_snapshot(&self, loss: &LossState, una: SeqNum) -> AckSnapshot {
         AckSnapshot {
             sacked: loss.sb.sacked_in(una, self.snd_max),
-            lost_end: loss.sb.lost_boundary(una, self.payload_mss()),
+            lost_end: loss
+                .sb
+                .lost_boundary(una, self.payload_mss(), self.dup_thresh()),
             rxt_fence: loss.sb.rxt_fence,
         }
     }
@@ -389,10 +437,12 @@ impl Tcb {
         if delivered == 0 {
             return;
         }
-        let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+        let pipe = loss
+            .sb
+            .pipe(self.snd_una, self.snd_max, smss, self.dup_thresh());
         // SafeACK: SND.UNA advanced and no further loss showed, neither un-SACKed bytes newly
         // deemed lost nor a retransmission found lost again.
-        let lost_end = loss.sb.lost_boundary(self.snd_una, smss);
+        let lost_end = loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh());
         let from = before.lost_end.max(self.snd_una);
         let newly_lost = from.lt(lost_end) && lost_end - from > loss.sb.sacked_in(from, lost_end);
         let rxt_lost = before.rxt_fence.gt(self.snd_una) && loss.sb.rxt_fence == self.snd_una;

@@ -251,6 +251,7 @@ impl Tcb {
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;
+        self.flags &= !flag::RXT_EPISODE;
         self.flags |= flag::CWR_DUE | flag::WINDOW_CUT;
     }
 

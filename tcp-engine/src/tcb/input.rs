@@ -251,6 +251,15 @@ impl Tcb {
                         self.rate_limited_ack(cfg, now);
                     } else {
                         self.flags |= flag::ACK_NOW;
+                        if !payload.is_empty() && seq.lt(self.rcv_nxt) {
+                            // An old copy of data received since (a segment the path held
+                            // back, overtaken by its retransmission, whose later timestamp
+                            // moved TS.Recent on): a duplicate, reported as a D-SACK up to
+                            // RCV.NXT, as Linux does, so the sender learns its
+                            // retransmission was spurious.
+                            let end = (seq + len32(payload.len())).min(self.rcv_nxt);
+                            self.note_duplicate(loss, seq, end);
+                        }
                     }
                     self.dropped(rx, DropReason::Paws);
                     return;
@@ -546,6 +555,10 @@ impl Tcb {
             && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
         if sack && seg.options.sack_count > 0 {
             rx.dsack_received = is_dsack(seg.ack, seg.options.sacks());
+            if rx.dsack_received && cfg.adaptive_reordering {
+                let first = seg.options.sacks()[0];
+                self.on_dsack(first.left, first.right);
+            }
         }
         self.ack_sequence(cfg, now, seg, payload_len, flags, wnd, snd, loss, rx);
         if sack_learnt {

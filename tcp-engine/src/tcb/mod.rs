@@ -53,11 +53,12 @@
 //!   of at least 3 s after a lost SYN when no sample exists (5.7). The timer restarts on every
 //!   ACK of new data (5.3), in NewReno recovery only on the first partial ACK (RFC 6582).
 //! * **RFC 5681/6582/3042/6928** NewReno: slow start with appropriate byte counting (RFC 3465,
-//!   L = 2 SMSS), congestion avoidance by byte counting, fast retransmit on exactly the third
-//!   duplicate ACK (a duplicate carries no data, no SYN/FIN, the same window and acknowledges
-//!   SND.UNA while data is outstanding), fast recovery with the `recover` point, partial ACKs
-//!   retransmitting the next hole with the timer reset on the first one, Limited Transmit on
-//!   the first two duplicates, IW10 (one segment after a lost SYN), restart after idle.
+//!   L = 2 SMSS), congestion avoidance by byte counting, fast retransmit on exactly the
+//!   DupThresh-th (third) duplicate ACK (a duplicate carries no data, no SYN/FIN, the same
+//!   window and acknowledges SND.UNA while data is outstanding), fast recovery with the
+//!   `recover` point, partial ACKs retransmitting the next hole with the timer reset on the
+//!   first one, Limited Transmit on the first DupThresh - 1 (two) duplicates, IW10 (one
+//!   segment after a lost SYN), restart after idle.
 //!   The default congestion control ([`CongestionControl::NewReno`]).
 //! * **RFC 9438 CUBIC** when [`TcbConfig::congestion`] selects it (private module `cubic`): the
 //!   same slow start, loss detection, recovery and timers, with beta_cubic = 0.7 at every
@@ -76,13 +77,27 @@
 //!   first in the next ACK, followed by the out-of-order range holding it, once; a sender
 //!   (Linux's undo and reordering logic) learns from it that a retransmission was spurious.
 //!   Only the latest duplicate is reported, and an out-of-order segment that partly overlaps
-//!   a held range reports nothing (deviation 26). As a
+//!   a held range reports nothing (deviation 26). A data segment PAWS drops (an old copy,
+//!   overtaken by a retransmission with a later timestamp) is reported up to RCV.NXT, as
+//!   Linux does. As a
 //!   sender it keeps a bounded scoreboard and recovers with RFC 6675's pipe algorithm
-//!   (`IsLost` with DupThresh 3, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
+//!   (`IsLost` with DupThresh, `SetPipe`, `NextSeg` rules 1 to 3, HighRxt, lost
 //!   retransmissions detected from later SACKs), exiting at
 //!   `recover`. Recovery starts on the third duplicate ACK or on any ACK with new SACK
 //!   information, cumulative or not, after which `IsLost(SND.UNA)` holds (RFC 6675 section
 //!   5), so a peer that coalesces its ACKs still triggers it. Without SACK, NewReno.
+//! * **Reordering learnt from D-SACKs** (RFC 4653's idea, Linux's `tp->reordering`; RFC
+//!   8985 6.2 grows RACK's reordering window on D-SACKs the same way, in time rather than
+//!   segments), per [`TcbConfig::adaptive_reordering`]: DupThresh starts at 3 (RFC 5681,
+//!   6675) and doubles, up to 24, each time a D-SACK reports a range below the `recover`
+//!   point of a loss recovery that made its own window reduction (flag `RXT_EPISODE`: no
+//!   timeout, tail loss probe or ECN echo since): that recovery's retransmission was
+//!   spurious, the original had only been overtaken. The duplicate-ACK trigger, `IsLost`
+//!   (DupThresh SACKed ranges or more than (DupThresh - 1) * SMSS SACKed bytes above a hole)
+//!   and Limited Transmit (a new segment for each of the first DupThresh - 1 duplicates, RFC
+//!   4653 section 3's extension of RFC 3042) use it. A retransmission timeout sets it back
+//!   to 3 (the higher threshold may have held back a recovery). The level is two flag bits
+//!   (29, 30); deviation 27.
 //! * **RFC 9937 Proportional Rate Reduction** (which obsoletes RFC 6937) decides how much SACK
 //!   recovery sends on each ACK, with either congestion control (private module `prr`):
 //!   `ssthresh / RecoverFS` of the data each ACK delivers while the pipe exceeds ssthresh
@@ -169,8 +184,10 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no D-SACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++
-//!     (RFC 9406) for either congestion control.
+//!     RACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++ (RFC 9406) for either
+//!     congestion control. The NewReno rule stays on after D-SACKs raised DupThresh
+//!     (deviation 27): it may resend a segment that is only late, but without it a hole the
+//!     larger threshold leaves unmarked waits for the RTO.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
 //! 14. Nagle is Minshall's variant (see above) rather than RFC 1122's original rule; window
 //!     probes do not count as small segments for it.
@@ -266,8 +283,26 @@
 //!     a partly new out-of-order segment with a held range is not reported. The report needs
 //!     a loss state from the endpoint's pool; when none is free it is skipped (counted as
 //!     `loss_states_exhausted`), the ACK itself still goes out. As a sender the engine
-//!     counts the D-SACKs it receives (`dsacks_received`) but undoes no window reduction for
-//!     a retransmission they show spurious (RFC 3708, Linux's undo).
+//!     counts the D-SACKs it receives (`dsacks_received`) and learns the path's reordering
+//!     from them (deviation 27) but undoes no window reduction for a retransmission they show
+//!     spurious (RFC 3708, Linux's undo: the window before the reduction has no room in the
+//!     `Tcb`).
+//! 27. DupThresh is learnt from D-SACKs (see Protocol) in four steps, 3, 6, 12 and 24 (two
+//!     flag bits; Linux measures the reordering distance in segments, up to 300), one step
+//!     per spurious recovery; it never decays but goes back to 3 at any retransmission
+//!     timeout (Linux's `tcp_enter_loss` only when DupThresh segments were SACKed; RACK,
+//!     RFC 8985 6.2, after 16 recoveries without a D-SACK, which needs a counter the `Tcb`
+//!     has no room for). A D-SACK counts when it lies below
+//!     the last recovery's `recover` and within the largest window the peer offered below it
+//!     (the `Tcb` has no room for the recovery's first sequence number): a duplicate the
+//!     network made of an original sent in that window raises it too. A recovery that starts
+//!     inside a window a tail loss probe or an ECN echo already reduced does not count (its
+//!     D-SACK may be the probe's). Limited Transmit sends one new segment for each of the
+//!     first DupThresh - 1 duplicates (RFC 4653's extension; RFC 3042 stops at two), cwnd
+//!     unchanged: each duplicate stands for a segment that left the network. No time-based
+//!     reordering window (RACK, RFC 8985): a path that holds segments back for several round
+//!     trips reorders deeper than 24 segments at a high rate, and still draws spurious fast
+//!     retransmissions, fewer than with DupThresh 3. Without SACK the threshold stays 3.
 
 pub mod buffer;
 pub mod config;
@@ -792,9 +827,23 @@ mod flag {
     /// loss probe, no loss recovery since): a loss found in that window still starts
     /// recovery, without a second reduction (one reduction per window of data).
     pub const WINDOW_CUT: u32 = 1 << 28;
+    /// Low bit of the 2-bit reordering level (see [`REORDER_SHIFT`]).
+    pub const REORDER_LO: u32 = 1 << 29;
+    /// High bit of the 2-bit reordering level.
+    pub const REORDER_HI: u32 = 1 << 30;
+    /// Where the reordering level sits: `(flags >> REORDER_SHIFT) & 3` is 0 to 3, DupThresh
+    /// `DUP_THRESH[level]` (3, 6, 12, 24). Raised by one when a D-SACK shows a retransmission
+    /// of a loss recovery spurious, reset by a retransmission timeout.
+    pub const REORDER_SHIFT: u32 = 29;
+    /// `recover` marks the end of a loss recovery that made its own window reduction and
+    /// retransmitted by fast retransmit or SACK recovery (no timeout, no tail loss probe, no
+    /// ECN echo since): a D-SACK for a range below it shows that recovery's retransmission
+    /// spurious, i.e. the path reordered deeper than DupThresh. Cleared when it raised the
+    /// reordering level once.
+    pub const RXT_EPISODE: u32 = 1 << 31;
 
     /// Every flag above (a new one goes here too): no two may share a bit.
-    const ALL: [u32; 29] = [
+    const ALL: [u32; 32] = [
         PASSIVE,
         FIN_QUEUED,
         FIN_SENT,
@@ -824,7 +873,11 @@ mod flag {
         NO_ECT,
         CWND_LIMITED,
         WINDOW_CUT,
+        REORDER_LO,
+        REORDER_HI,
+        RXT_EPISODE,
     ];
+    const _: () = assert!(REORDER_LO == 1 << REORDER_SHIFT && REORDER_HI == REORDER_LO << 1);
     const _: () = {
         let mut seen = 0;
         let mut i = 0;
@@ -838,6 +891,9 @@ mod flag {
         }
     };
 }
+
+/// DupThresh at each reordering level (flags `REORDER_LO`/`REORDER_HI`).
+const DUP_THRESH: [u32; 4] = [3, 6, 12, 24];
 
 const NEVER: u64 = u64::MAX;
 /// Largest payload accepted in one call (keeps sequence arithmetic far from 2^31).
@@ -1342,6 +1398,19 @@ impl Tcb {
     #[inline]
     fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// The reordering level, 0 to 3 (flags `REORDER_LO`/`REORDER_HI`).
+    #[inline]
+    fn reorder_level(&self) -> u32 {
+        (self.flags >> flag::REORDER_SHIFT) & 3
+    }
+
+    /// DupThresh (RFC 5681, RFC 6675) for this path: 3, or after D-SACKs showed recoveries
+    /// spurious 6, 12 or 24 (RFC 4653's idea, Linux's `tp->reordering`).
+    #[inline]
+    pub(super) fn dup_thresh(&self) -> u32 {
+        DUP_THRESH[self.reorder_level() as usize]
     }
 
     /// Payload bytes per full-sized segment: the send MSS minus the timestamp option

@@ -287,6 +287,10 @@ impl Tcb {
         }
         self.flags &= !flag::TLP_NOW;
         self.flags |= flag::TLP_OUT;
+        if retransmitted {
+            // The probe's D-SACK must not pass for a spurious recovery's (`on_dsack`).
+            self.flags &= !flag::RXT_EPISODE;
+        }
         // One reduction per window of data: none inside a window an ECN echo or an earlier
         // probe already reduced for (SND.UNA below `recover`).
         if retransmitted && self.snd_una.ge(self.recover) {
@@ -646,9 +650,14 @@ impl Tcb {
 
         // 2. SACK recovery: the next lost hole while the pipe allows.
         let flight = if self.sack_recovery() {
-            let pipe = loss.sb.pipe(self.snd_una, self.snd_max, smss);
+            let pipe = loss
+                .sb
+                .pipe(self.snd_una, self.snd_max, smss, self.dup_thresh());
             if pipe < self.cwnd {
-                let boundary = loss.sb.lost_boundary(self.snd_una, smss).min(sent_data_end);
+                let boundary = loss
+                    .sb
+                    .lost_boundary(self.snd_una, smss, self.dup_thresh())
+                    .min(sent_data_end);
                 if let Some(hole) = loss.sb.next_hole(self.snd_una, boundary, seg_payload) {
                     return Some(self.plan_hole(cfg, now, rcv, loss, hole, seg_payload));
                 }
@@ -740,7 +749,7 @@ impl Tcb {
     }
 
     /// Data at SND.NXT within cwnd and the peer's window, with Nagle (Minshall) and sender SWS
-    /// avoidance for new data, Limited Transmit on the first two duplicate ACKs, TSO
+    /// avoidance for new data, Limited Transmit on the first DupThresh - 1 duplicate ACKs, TSO
     /// super-segments when offered.
     #[allow(clippy::too_many_arguments)]
     fn plan_next<R: RecvBuffer + ?Sized>(
@@ -771,8 +780,13 @@ impl Tcb {
             0
         };
         let mut cwnd = self.cwnd;
-        if !self.has(flag::RECOVERY) && (1..=2).contains(&self.dupacks) && !retransmission {
-            // RFC 3042 Limited Transmit.
+        if !self.has(flag::RECOVERY)
+            && self.dupacks != 0
+            && !retransmission
+            && u32::from(self.dupacks) < self.dup_thresh()
+        {
+            // RFC 3042 Limited Transmit, on each duplicate below DupThresh (RFC 4653 section
+            // 3's extension, deviation 27): one new segment per segment that left.
             cwnd = cwnd.saturating_add(u32::from(self.dupacks) * smss);
         }
         let cwnd_avail = cwnd.saturating_sub(flight);

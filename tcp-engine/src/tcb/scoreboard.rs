@@ -16,9 +16,6 @@ use crate::seq::SeqNum;
 /// Ranges the scoreboard remembers.
 pub const SCOREBOARD_RANGES: usize = 4;
 
-/// RFC 6675 DupThresh.
-const DUP_THRESH: u32 = 3;
-
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Scoreboard {
     ranges: [SackBlock; SCOREBOARD_RANGES],
@@ -166,25 +163,27 @@ impl Scoreboard {
     }
 
     /// The end of the lost prefix: every un-SACKed byte below it is lost by RFC 6675's
-    /// `IsLost` (DupThresh SACKed ranges above it, or more than (DupThresh - 1) * SMSS SACKed
-    /// bytes above it). Equals `snd_una` when nothing is lost.
-    pub(crate) fn lost_boundary(&self, snd_una: SeqNum, smss: u32) -> SeqNum {
+    /// `IsLost` (`dup_thresh` SACKed ranges above it, or more than (`dup_thresh` - 1) * SMSS
+    /// SACKed bytes above it; with a DupThresh above [`SCOREBOARD_RANGES`] only the bytes
+    /// count). Equals `snd_una` when nothing is lost.
+    pub(crate) fn lost_boundary(&self, snd_una: SeqNum, smss: u32, dup_thresh: u32) -> SeqNum {
         let mut bytes = 0u32;
         for (i, r) in self.ranges().iter().enumerate().rev() {
             bytes = bytes.saturating_add(unsigned(r.left, r.right));
             let ranges_above = (self.ranges().len() - i) as u32;
-            if ranges_above >= DUP_THRESH || bytes > (DUP_THRESH - 1).saturating_mul(smss) {
+            if ranges_above >= dup_thresh || bytes > (dup_thresh - 1).saturating_mul(smss) {
                 return r.left.max(snd_una);
             }
         }
         snd_una
     }
 
-    /// RFC 6675 SetPipe: bytes presumed in the network between `snd_una` and `snd_max`.
-    pub(crate) fn pipe(&self, snd_una: SeqNum, snd_max: SeqNum, smss: u32) -> u32 {
+    /// RFC 6675 SetPipe: bytes presumed in the network between `snd_una` and `snd_max`
+    /// (`IsLost` with `dup_thresh`).
+    pub(crate) fn pipe(&self, snd_una: SeqNum, snd_max: SeqNum, smss: u32, dup_thresh: u32) -> u32 {
         let outstanding = unsigned(snd_una, snd_max);
         let sacked = self.sacked_in(snd_una, snd_max);
-        let boundary = self.lost_boundary(snd_una, smss);
+        let boundary = self.lost_boundary(snd_una, smss, dup_thresh);
         let lost = unsigned(snd_una, boundary) - self.sacked_in(snd_una, boundary);
         let rxt_end = self.high_rxt.max(snd_una).min(snd_max);
         let retransmitted = unsigned(snd_una, rxt_end) - self.sacked_in(snd_una, rxt_end);
@@ -249,15 +248,15 @@ mod tests {
         );
         assert_eq!(s.sacked_in(SeqNum(1000), SeqNum(1700)), 400);
         // 400 SACKed bytes > 2 * 100 above 1000: 1000..1100 is lost; above 1400 only 100.
-        assert_eq!(s.lost_boundary(SeqNum(1000), 100), SeqNum(1100));
+        assert_eq!(s.lost_boundary(SeqNum(1000), 100, 3), SeqNum(1100));
         // outstanding 700 - sacked 400 - lost 100 = 200 (1400..1500 and 1600..1700).
-        assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100), 200);
+        assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100, 3), 200);
         assert_eq!(
             s.next_hole(SeqNum(1000), SeqNum(1100), 100),
             Some((SeqNum(1000), 100))
         );
         s.high_rxt = SeqNum(1100);
-        assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100), 300);
+        assert_eq!(s.pipe(SeqNum(1000), SeqNum(1700), 100, 3), 300);
         assert_eq!(s.next_hole(SeqNum(1000), SeqNum(1100), 100), None);
         s.advance(SeqNum(1400));
         assert_eq!(s.ranges(), &[b(1500, 1600)]);

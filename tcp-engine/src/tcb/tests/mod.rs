@@ -5,6 +5,7 @@
 //! `fuzz`: arbitrary segment sequences in every state (proptest).
 //! `cubic`: RFC 9438 congestion control against the RFC's equations.
 //! `prr`: Proportional Rate Reduction (RFC 9937) in SACK recovery.
+//! `reorder`: DupThresh learnt from D-SACKs (RFC 2883, RFC 4653).
 
 mod cubic;
 mod ecn;
@@ -12,6 +13,7 @@ mod fuzz;
 mod link;
 mod predict;
 mod prr;
+mod reorder;
 mod scenarios;
 
 use super::*;

@@ -8,16 +8,20 @@ use super::*;
 use crate::device::TsoCaps;
 use std::collections::VecDeque;
 
-const MSS: u32 = 1000;
+pub(super) const MSS: u32 = 1000;
 
 /// Sequence number of segment `k` of the transfer.
-fn s(k: u32) -> u32 {
+pub(super) fn s(k: u32) -> u32 {
     ISS + 1 + MSS * k
 }
 
 /// A SACK client (MSS 1000, no timestamps) with `cwnd` set to 20 segments in congestion
 /// avoidance and `bytes` written.
-fn sack_client(congestion: CongestionControl, tso: Option<TsoCaps>, bytes: usize) -> Host {
+pub(super) fn sack_client(
+    congestion: CongestionControl,
+    tso: Option<TsoCaps>,
+    bytes: usize,
+) -> Host {
     let cfg = TcbConfig {
         sack: true,
         congestion,

@@ -1494,6 +1494,45 @@ fn dsack_reports_a_duplicate_below_rcv_nxt_once() {
 }
 
 #[test]
+fn dsack_reports_an_old_copy_paws_drops() {
+    // A segment the path held back arrives after its retransmission, whose later timestamp
+    // moved TS.Recent on: PAWS drops the old copy (RFC 7323 5.3), and the ACK that answers it
+    // reports it as a duplicate (RFC 2883, as Linux does), so the sender learns that its
+    // retransmission was spurious.
+    let cfg = TcbConfig {
+        sack: true,
+        timestamps: true,
+        ..plain()
+    };
+    let mut c = Host::client(cfg, ISS, 4000, 20000);
+    let syn = c.send_one().unwrap();
+    let mut sa = seg(Y, Some(ISS + 1), SYN, 60000);
+    sa.options = syn_opts(1000);
+    sa.options.sack_permitted = true;
+    sa.options.timestamps = Some((100, syn.h.options.timestamps.unwrap().0));
+    c.deliver(sa, &[]);
+    c.send_all();
+    assert_eq!(c.tcb.negotiated(), (false, true, true));
+    let data = pattern(2000);
+    // The retransmission (TSval 300) arrives first, then the segment after it.
+    c.deliver(with_ts(ack(Y + 1, ISS + 1, 60000), 300, 0), &data[..1000]);
+    c.deliver(
+        with_ts(ack(Y + 1001, ISS + 1, 60000), 301, 0),
+        &data[1000..],
+    );
+    c.advance_to_deadline();
+    c.send_all();
+    // The original (TSval 200) at last: dropped by PAWS, reported below RCV.NXT.
+    let r = c.deliver(with_ts(ack(Y + 1, ISS + 1, 60000), 200, 0), &data[..1000]);
+    assert_eq!(r.dropped, Some(DropReason::Paws));
+    let a = c.send_all();
+    assert_eq!(a.len(), 1, "PAWS drops are answered");
+    assert_eq!(a[0].h.ack, SeqNum(Y + 2001));
+    assert_eq!(a[0].h.options.sacks(), sack(&[(Y + 1, Y + 1001)]).sacks());
+    assert_eq!(c.read_all(), data);
+}
+
+#[test]
 fn dsack_reports_the_repeated_head_of_a_partly_new_segment() {
     let mut c = established_sack_buffers(4000, 20000);
     let data = pattern(3000);
