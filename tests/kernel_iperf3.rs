@@ -167,6 +167,12 @@ fn run_all(lab: &Lab, runs: &[&[&str]]) -> (u64, u64) {
     for &args in runs {
         let json = ok_run(lab, args);
         let streams = json["end"]["streams"].as_array().unwrap().len();
+        // The server reports its process's CPU use over the test, as iperf3's own does: the
+        // engine, the driver and the simulated NIC all ran, so it is more than nothing.
+        let remote_cpu = json["end"]["cpu_utilization_percent"]["remote_total"]
+            .as_f64()
+            .unwrap_or(0.0);
+        assert!(remote_cpu > 0.0, "{args:?}: the server's CPU use: {json}");
         let parallel = args
             .iter()
             .position(|a| *a == "-P")

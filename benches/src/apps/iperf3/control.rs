@@ -351,6 +351,20 @@ pub struct Test {
     streams: [StreamStat; MAX_STREAMS],
     stream_count: usize,
     sent: u64,
+    /// The process's CPU time when the test started running and when it ended, as the caller
+    /// reported them ([`Test::cpu_at_start`], [`Test::cpu_at_end`]).
+    cpu: [Option<CpuSample>; 2],
+}
+
+/// The process's CPU time at one instant, for the results' `cpu_util_*` figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuSample {
+    /// When it was taken.
+    pub at: Instant,
+    /// User time so far.
+    pub user: Duration,
+    /// System time so far.
+    pub system: Duration,
 }
 
 /// Where a data connection joined: its index in the test and whether the server sends on
@@ -408,6 +422,7 @@ impl Test {
             streams: [StreamStat::default(); MAX_STREAMS],
             stream_count: 0,
             sent: 0,
+            cpu: [None; 2],
         }
     }
 
@@ -425,7 +440,41 @@ impl Test {
         self.out_len = 0;
         self.stream_count = 0;
         self.sent = 0;
+        self.cpu = [None; 2];
         self.push(&[state::PARAM_EXCHANGE]);
+    }
+
+    /// The process's CPU time when the test started running (the caller takes it when
+    /// [`Test::add_stream`] says the test started). With [`Test::cpu_at_end`], the results
+    /// report the process's CPU use over the test as iperf3's server does (`cpu_util_*`, in
+    /// percent of one CPU); without them they report 0.
+    pub fn cpu_at_start(&mut self, sample: CpuSample) {
+        self.cpu[0] = Some(sample);
+    }
+
+    /// The process's CPU time when the test ended (the caller takes it when the phase leaves
+    /// [`Phase::Running`]).
+    pub fn cpu_at_end(&mut self, sample: CpuSample) {
+        self.cpu[1] = Some(sample);
+    }
+
+    /// CPU use over the test in percent: total, user, system (zeros without both samples).
+    fn cpu_percent(&self) -> [f64; 3] {
+        let [Some(a), Some(b)] = self.cpu else {
+            return [0.0; 3];
+        };
+        let wall = b.at.micros().saturating_sub(a.at.micros()) as f64;
+        if wall <= 0.0 {
+            return [0.0; 3];
+        }
+        let pct = |d: Duration| d.micros() as f64 * 100.0 / wall;
+        let user = pct(Duration::from_micros(
+            b.user.micros().saturating_sub(a.user.micros()),
+        ));
+        let system = pct(Duration::from_micros(
+            b.system.micros().saturating_sub(a.system.micros()),
+        ));
+        [user + system, user, system]
     }
 
     /// The test's cookie.
@@ -595,6 +644,7 @@ impl Test {
         let start = self.out_len + 4;
         let any_sender = self.streams().iter().any(|s| s.sender);
         let secs = (self.ended - self.started).micros() as f64 / 1e6;
+        let [cpu_total, cpu_user, cpu_system] = self.cpu_percent();
         let written = {
             let Some(room) = self.out.get_mut(start..) else {
                 return self.fail(ControlError::OutputFull);
@@ -602,8 +652,8 @@ impl Test {
             let mut w = SliceWriter::new(room);
             let mut ok = write!(
                 w,
-                "{{\"cpu_util_total\":0,\"cpu_util_user\":0,\"cpu_util_system\":0,\
-                 \"sender_has_retransmits\":{},\"streams\":[",
+                "{{\"cpu_util_total\":{cpu_total:.6},\"cpu_util_user\":{cpu_user:.6},\
+                 \"cpu_util_system\":{cpu_system:.6},\"sender_has_retransmits\":{},\"streams\":[",
                 if any_sender { 1 } else { -1 }
             )
             .is_ok();
@@ -811,6 +861,18 @@ mod tests {
         assert_eq!(t.may_send(0), 0, "receivers do not send");
         t.feed(at(2003), &[state::TEST_END]);
         assert_eq!(take(&mut t), [state::EXCHANGE_RESULTS]);
+        // The caller's CPU samples: 1 s user and 0.5 s system over the 2 s of the test.
+        let ms = Duration::from_millis;
+        t.cpu_at_start(CpuSample {
+            at: at(3),
+            user: ms(100),
+            system: ms(50),
+        });
+        t.cpu_at_end(CpuSample {
+            at: at(2003),
+            user: ms(1100),
+            system: ms(550),
+        });
         t.count(0, 1000, at(2004)); // after TEST_END: not counted
         // The client's results arrive in two pieces and are skipped.
         let client = framed(r#"{"cpu_util_total":1,"streams":[]}"#);
@@ -820,6 +882,12 @@ mod tests {
         let (json, last) = results_json(&take(&mut t));
         assert_eq!(last, state::DISPLAY_RESULTS);
         assert!(json.contains(r#""sender_has_retransmits":-1"#), "{json}");
+        assert!(
+            json.contains(
+                r#""cpu_util_total":75.000000,"cpu_util_user":50.000000,"cpu_util_system":25.000000"#
+            ),
+            "{json}"
+        );
         assert!(
             json.contains(r#"{"id":1,"bytes":1000,"retransmits":-1,"jitter":0,"errors":0,"packets":0,"start_time":0,"end_time":2.000000}"#),
             "{json}"

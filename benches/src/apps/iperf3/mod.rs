@@ -31,7 +31,9 @@ use tcp_engine::table::SlotKey;
 use tcp_engine::time::Instant;
 
 use super::{AppEndpoint, Ctx};
-use control::{COOKIE_LEN, ControlError, IDLE_LIMIT, MAX_STREAMS, Phase, Refusal, Test, state};
+use control::{
+    COOKIE_LEN, ControlError, CpuSample, IDLE_LIMIT, MAX_STREAMS, Phase, Refusal, Test, state,
+};
 
 /// Tests served at once.
 pub const MAX_TESTS: usize = 4;
@@ -181,11 +183,17 @@ pub fn pump(
                 return linger(conn, ep, key, ctx, peer_closed);
             };
             let now = ctx.now;
+            let was_running = slot.test.phase() == Phase::Running;
             loop {
                 let n = ep.read_with(key, |b| slot.test.feed(now, b))?;
                 ctx.service.bytes_in += n as u64;
                 if n == 0 {
                     break;
+                }
+            }
+            if was_running && slot.test.phase() != Phase::Running {
+                if let Some(sample) = cpu_sample(now) {
+                    slot.test.cpu_at_end(sample);
                 }
             }
             if peer_closed {
@@ -383,6 +391,9 @@ fn take_cookie(
             stream: joined.index as u8,
         };
         if joined.started {
+            if let Some(sample) = cpu_sample(now) {
+                slot.test.cpu_at_start(sample);
+            }
             // TEST_START, TEST_RUNNING; then every sending stream starts.
             after_control(ep, i, ctx)?;
             let slot = &mut ctx.iperf.slots[i];
@@ -515,4 +526,15 @@ fn after_control(ep: &mut AppEndpoint, i: usize, ctx: &mut Ctx<'_>) -> Result<()
         slot.generation = slot.generation.wrapping_add(1);
     }
     result
+}
+
+/// The process's CPU time now (one `getrusage`, no allocation), for the results' CPU figures;
+/// `None` when the kernel refuses (the figures then stay 0).
+fn cpu_sample(now: Instant) -> Option<CpuSample> {
+    let cpu = crate::measure::process_cpu_time().ok()?;
+    Some(CpuSample {
+        at: now,
+        user: tcp_engine::time::Duration::from_micros(cpu.user.as_micros() as u64),
+        system: tcp_engine::time::Duration::from_micros(cpu.system.as_micros() as u64),
+    })
 }
