@@ -18,7 +18,7 @@
 //! side.
 
 use super::prr::{Prr, PrrAck};
-use super::{CloseReason, LossState, NEVER, State, Tcb, TcbConfig, coarse, flag};
+use super::{CloseReason, Events, LossState, NEVER, Reaction, State, Tcb, TcbConfig, coarse, flag};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -467,8 +467,9 @@ impl Tcb {
         }
     }
 
-    /// Enters TIME-WAIT for 2 * MSL.
-    pub(super) fn enter_time_wait(&mut self, cfg: &TcbConfig, now: Instant) {
+    /// Enters TIME-WAIT for 2 * MSL and tells the application ([`Events::TIME_WAIT`]).
+    pub(super) fn enter_time_wait(&mut self, cfg: &TcbConfig, now: Instant, rx: &mut Reaction) {
+        rx.events |= Events::TIME_WAIT;
         self.state = State::TimeWait;
         self.aux_at = (now + cfg.time_wait).micros();
         self.stop_rtx_timer();

@@ -398,10 +398,7 @@ impl Tcb {
                 self.state = State::FinWait2;
                 self.aux_at = cfg.fin_wait2_timeout.map_or(NEVER, |d| (now + d).micros());
             }
-            State::Closing if fin_acked => {
-                self.enter_time_wait(cfg, now);
-                rx.events |= Events::TIME_WAIT;
-            }
+            State::Closing if fin_acked => self.enter_time_wait(cfg, now, rx),
             State::LastAck if fin_acked => {
                 self.become_closed(CloseReason::Normal);
                 return;
@@ -770,16 +767,12 @@ impl Tcb {
             State::SynReceived | State::Established => self.state = State::CloseWait,
             State::FinWait1 => {
                 if self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin) {
-                    self.enter_time_wait(cfg, now);
-                    rx.events |= Events::TIME_WAIT;
+                    self.enter_time_wait(cfg, now, rx);
                 } else {
                     self.state = State::Closing;
                 }
             }
-            State::FinWait2 => {
-                self.enter_time_wait(cfg, now);
-                rx.events |= Events::TIME_WAIT;
-            }
+            State::FinWait2 => self.enter_time_wait(cfg, now, rx),
             _ => {}
         }
     }

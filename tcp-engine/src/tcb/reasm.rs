@@ -20,11 +20,8 @@ pub(crate) struct Reassembly {
     count: u8,
     /// Index of the range holding the most recently received out-of-order segment.
     recent: u8,
-    /// Whether `duplicate` waits to be reported (1) or not (0): a byte next to `count`, so
-    /// "any SACK blocks to send" is one test of both.
-    duplicate_pending: u8,
     /// A duplicate received since the last ACK went out, to report as the first SACK block
-    /// of the next one (RFC 2883 D-SACK); meaningful while `duplicate_pending` is set.
+    /// of the next one (RFC 2883 D-SACK); empty (`left == right`) when there is none.
     duplicate: SackBlock,
 }
 
@@ -48,7 +45,6 @@ impl Reassembly {
         }; MAX_OOO_RANGES],
         count: 0,
         recent: 0,
-        duplicate_pending: 0,
         duplicate: SackBlock {
             left: SeqNum(0),
             right: SeqNum(0),
@@ -70,7 +66,6 @@ impl Reassembly {
     /// Forgets the out-of-order ranges (a pending duplicate report stays).
     pub(crate) fn clear(&mut self) {
         *self = Reassembly {
-            duplicate_pending: self.duplicate_pending,
             duplicate: self.duplicate,
             ..Reassembly::EMPTY
         };
@@ -79,13 +74,13 @@ impl Reassembly {
     /// Whether the next ACK carries SACK blocks: out-of-order ranges or a duplicate to report.
     #[inline]
     pub(crate) fn reports_sack(&self) -> bool {
-        (self.count | self.duplicate_pending) != 0
+        self.count != 0 || self.duplicate_pending()
     }
 
     /// Whether a duplicate waits to be reported.
     #[inline]
     pub(crate) fn duplicate_pending(&self) -> bool {
-        self.duplicate_pending != 0
+        self.duplicate.left != self.duplicate.right
     }
 
     /// Remembers `[start, end)` as received twice, for the next ACK's D-SACK block (RFC 2883
@@ -96,7 +91,6 @@ impl Reassembly {
                 left: start,
                 right: end,
             };
-            self.duplicate_pending = 1;
         }
     }
 
@@ -104,7 +98,7 @@ impl Reassembly {
     /// rule 2). A different pending duplicate (a newer one) stays.
     pub(crate) fn duplicate_reported(&mut self, block: SackBlock) {
         if self.duplicate == block {
-            self.duplicate_pending = 0;
+            self.duplicate = SackBlock::default();
         }
     }
 

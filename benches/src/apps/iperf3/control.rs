@@ -467,13 +467,10 @@ impl Test {
         if wall <= 0.0 {
             return [0.0; 3];
         }
-        let pct = |d: Duration| d.micros() as f64 * 100.0 / wall;
-        let user = pct(Duration::from_micros(
-            b.user.micros().saturating_sub(a.user.micros()),
-        ));
-        let system = pct(Duration::from_micros(
-            b.system.micros().saturating_sub(a.system.micros()),
-        ));
+        let pct = |from: Duration, to: Duration| {
+            to.micros().saturating_sub(from.micros()) as f64 * 100.0 / wall
+        };
+        let (user, system) = (pct(a.user, b.user), pct(a.system, b.system));
         [user + system, user, system]
     }
 
