@@ -492,11 +492,13 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     writeln!(
         out,
         "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} \
-         reported received twice by D-SACK); NIC drops {}; bad checksums dropped {}",
+         reported received twice by D-SACK, {} window reductions undone as spurious); NIC \
+         drops {}; bad checksums dropped {}",
         count(r.segments),
         count(r.fast_retransmits),
         count(r.timeouts),
         count(t.dsacks_received),
+        count(t.spurious_recoveries_undone),
         count(t.nic_rx_drops),
         count(t.rx_bad_checksum)
     )?;

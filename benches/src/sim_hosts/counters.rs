@@ -90,6 +90,8 @@ host_counters! {
     /// ACKs that reported a duplicate (RFC 2883 D-SACK): mostly retransmissions that were
     /// not needed (reordering taken for loss, a frame the cable duplicated).
     dsacks_received,
+    /// Window reductions shown spurious (timestamp echo or D-SACKs) and undone.
+    spurious_recoveries_undone,
 }
 
 impl HostCounters {
@@ -140,6 +142,7 @@ impl HostCounters {
             ecn_marks_received: e.rx_ce_marked,
             ecn_window_reductions: e.ecn_window_reductions,
             dsacks_received: e.dsacks_received,
+            spurious_recoveries_undone: e.spurious_recoveries_undone,
         }
     }
 

@@ -152,5 +152,9 @@ counters! {
         /// most often a retransmission of ours that was not needed. Many of them against few
         /// losses say the minimum RTO is below the path's RTT variation, or the path reorders.
         dsacks_received,
+        /// Window reductions (fast recovery, retransmission timeout, tail loss probe) shown
+        /// spurious and undone: the timestamp echo said the original arrived (Eifel, RFC
+        /// 3522) or D-SACKs reported every byte the episode retransmitted (RFC 3708).
+        spurious_recoveries_undone,
     }
 }

@@ -442,6 +442,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.counters.tcp_drops[d.index()] += 1;
         }
         self.counters.dsacks_received += u64::from(r.dsack_received);
+        self.counters.spurious_recoveries_undone += u64::from(r.spurious_undone);
         if !r.ecn.is_empty() {
             self.count_ecn(r.ecn);
         }

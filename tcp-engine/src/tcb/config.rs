@@ -164,6 +164,12 @@ pub struct TcbConfig {
     /// trigger, `IsLost` and Limited Transmit use. Default on; off keeps DupThresh at 3 (RFC
     /// 5681, RFC 6675). Needs SACK.
     pub adaptive_reordering: bool,
+    /// Undo a window reduction shown spurious (Linux's undo): when the timestamps echoed
+    /// (Eifel, RFC 3522) or D-SACKs for every byte retransmitted (RFC 3708's idea) show
+    /// that a fast recovery, a retransmission timeout or a tail loss probe's reduction
+    /// repaired nothing, cwnd and ssthresh go back to what they were before the cut (never
+    /// more). Default on; needs a loss state from the endpoint's pool during the episode.
+    pub spurious_undo: bool,
 }
 
 impl TcbConfig {
@@ -194,6 +200,7 @@ impl TcbConfig {
         ecn: EcnMode::Accept,
         congestion: CongestionControl::NewReno,
         adaptive_reordering: true,
+        spurious_undo: true,
     };
 
     /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed

@@ -18,6 +18,7 @@
 //! side.
 
 use super::prr::{Prr, PrrAck};
+use super::undo::Cut;
 use super::{CloseReason, Events, LossState, NEVER, Reaction, State, Tcb, TcbConfig, coarse, flag};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -33,7 +34,7 @@ pub(super) struct AckSnapshot {
 }
 
 /// Largest congestion window (keeps every sum far from overflow).
-const MAX_CWND: u32 = 1 << 30;
+pub(super) const MAX_CWND: u32 = 1 << 30;
 
 impl Tcb {
     /// RFC 6928 initial window, generalised to `n` segments:
@@ -220,7 +221,7 @@ impl Tcb {
     }
 
     /// One duplicate ACK (RFC 5681 definition, already counted in `dupacks`).
-    pub(super) fn cc_on_dup_ack(&mut self, loss: &mut LossState) {
+    pub(super) fn cc_on_dup_ack(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         let smss = self.payload_mss();
         if self.has(flag::RECOVERY) {
             if !self.has(flag::SACK) {
@@ -234,7 +235,7 @@ impl Tcb {
         // section 3.2 step 1; our `recover` is one past the highest sequence number sent,
         // hence `>=`). RFC 6675's IsLost rule is `cc_on_sack`.
         if u32::from(self.dupacks) == self.dup_thresh() && self.may_enter_recovery() {
-            self.enter_recovery(loss);
+            self.enter_recovery(cfg, loss);
         }
     }
 
@@ -257,6 +258,12 @@ impl Tcb {
         {
             return;
         }
+        self.raise_reordering();
+    }
+
+    /// The last loss recovery (flag `RXT_EPISODE`) was shown spurious: DupThresh one level
+    /// up (at most 24), once per recovery.
+    pub(super) fn raise_reordering(&mut self) {
         self.flags &= !flag::RXT_EPISODE;
         let level = (self.reorder_level() + 1).min(3);
         self.flags =
@@ -277,7 +284,7 @@ impl Tcb {
     /// segments or more than (DupThresh - 1) * SMSS SACKed bytes above it -- starts loss
     /// recovery even before the DupThresh-th duplicate ACK, and even when the ACK also advanced
     /// SND.UNA (a receiver that coalesces ACKs sends few pure duplicates).
-    pub(super) fn cc_on_sack(&mut self, loss: &mut LossState) {
+    pub(super) fn cc_on_sack(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         if self.sack_recovery() {
             // A retransmission lost again is sent again without waiting for the RTO
             // (deviation 21); the window was reduced once for this episode already.
@@ -292,7 +299,7 @@ impl Tcb {
         }
         let smss = self.payload_mss();
         if loss.sb.lost_boundary(self.snd_una, smss, self.dup_thresh()) != self.snd_una {
-            self.enter_recovery(loss);
+            self.enter_recovery(cfg, loss);
         }
     }
 
@@ -309,8 +316,9 @@ impl Tcb {
         reduced.max(2 * self.payload_mss())
     }
 
-    fn enter_recovery(&mut self, loss: &mut LossState) {
+    fn enter_recovery(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         let smss = self.payload_mss();
+        let prior = self.undo_prior();
         // A loss in the window an ECN echo or a tail loss probe already reduced: at most one
         // reduction per window (RFC 3168 6.1.2, as Linux goes from CWR to recovery without a
         // second cut).
@@ -322,6 +330,13 @@ impl Tcb {
         }
         self.recover = self.snd_max;
         self.flags |= flag::RECOVERY | flag::FAST_RTX;
+        // Remember the window before the cut, should the recovery prove spurious (`undo`);
+        // a recovery inside a window a tail loss probe reduced extends the probe's episode.
+        if reduced_already {
+            self.undo_extend(loss);
+        } else {
+            self.undo_begin(cfg.spurious_undo, loss, prior, Cut::Recovery);
+        }
         // A D-SACK for one of this recovery's retransmissions will show the path reorders
         // (`on_dsack`), unless a tail loss probe or an ECN echo reduced the window first: a
         // probe's D-SACK is expected and says nothing about reordering.
@@ -358,8 +373,9 @@ impl Tcb {
     /// RFC 5681 3.1 / 6582: a retransmission timeout collapses the window to one segment and
     /// resends from SND.UNA; ssthresh is `FlightSize / 2`, with CUBIC `FlightSize * 0.7`
     /// and a new epoch with K = 0 (RFC 9438 4.8).
-    fn cc_on_timeout(&mut self, loss: &mut LossState) {
+    fn cc_on_timeout(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         let smss = self.payload_mss();
+        let prior = self.undo_prior();
         let reduced = if self.has(flag::CUBIC) {
             self.cubic_on_timeout()
         } else {
@@ -387,6 +403,7 @@ impl Tcb {
         loss.sb.clear(self.snd_una);
         loss.prr = Prr::EMPTY;
         self.ecn_window_reduced();
+        self.undo_begin(cfg.spurious_undo, loss, prior, Cut::Timeout);
     }
 
     /// The scoreboard before an ACK with SACK blocks, or any ACK during SACK recovery, changes
@@ -538,6 +555,8 @@ impl Tcb {
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
                 if self.snd_max == self.snd_una {
+                    // Armed only to end the wait for late D-SACKs (`undo`).
+                    self.undo_expire(loss);
                     return;
                 }
                 if self.rtt.backoff() >= cfg.max_retransmissions {
@@ -546,7 +565,7 @@ impl Tcb {
                 }
                 self.rtt.back_off();
                 self.counters.timeouts = self.counters.timeouts.saturating_add(1);
-                self.cc_on_timeout(loss);
+                self.cc_on_timeout(cfg, loss);
             }
         }
     }
@@ -610,7 +629,11 @@ impl Tcb {
         }
         let unsent = self.snd_nxt.lt(self.data_end(snd_len));
         if self.snd_nxt == self.snd_una {
-            if unsent && self.rtx_at == NEVER && !self.has(flag::PROBE_NOW) {
+            // With nothing outstanding and no persist timer, an armed timer only bounds the
+            // wait for late D-SACKs (`undo`): the persist timer takes its place.
+            let free =
+                self.rtx_at == NEVER || (self.snd_max == self.snd_una && !self.has(flag::PERSIST));
+            if unsent && free && !self.has(flag::PROBE_NOW) {
                 let wnd_end = self.snd_una + self.snd_wnd;
                 let wnd_avail = if self.snd_nxt.lt(wnd_end) {
                     wnd_end - self.snd_nxt

@@ -520,7 +520,7 @@ impl Tcb {
         {
             self.dupacks = self.dupacks.saturating_add(1);
             self.counters.duplicate_acks = self.counters.duplicate_acks.saturating_add(1);
-            self.cc_on_dup_ack(loss);
+            self.cc_on_dup_ack(cfg, loss);
         }
     }
 
@@ -552,16 +552,23 @@ impl Tcb {
             && loss.sb.update(old_una, self.snd_max, seg.options.sacks());
         if sack && seg.options.sack_count > 0 {
             rx.dsack_received = is_dsack(seg.ack, seg.options.sacks());
-            if rx.dsack_received && cfg.adaptive_reordering {
+            if rx.dsack_received {
                 let first = seg.options.sacks()[0];
-                self.on_dsack(first.left, first.right);
+                if cfg.adaptive_reordering {
+                    self.on_dsack(first.left, first.right);
+                }
+                // Counts toward undoing a window reduction whose retransmissions were all
+                // received twice (RFC 3708's idea, `undo`); a D-SACK may do both.
+                if loss.undo.active() {
+                    self.undo_on_dsack(loss, first.left, first.right, rx);
+                }
             }
         }
         self.ack_sequence(cfg, now, seg, payload_len, flags, wnd, snd, loss, rx);
         if sack_learnt {
             // RFC 6675 section 5: an ACK with new SACK information, cumulative or not, starts
             // recovery once IsLost(SND.UNA) holds.
-            self.cc_on_sack(loss);
+            self.cc_on_sack(cfg, loss);
         }
         if self.sack_recovery() {
             self.prr_on_ack(loss, old_una, was_recovery, before);
@@ -634,6 +641,13 @@ impl Tcb {
             }
         } else if restart && !self.has(flag::PERSIST) {
             self.restart_rtx_timer(cfg, now);
+        }
+        if loss.undo.active() {
+            // A window reduction may prove spurious (Eifel, or all its retransmissions
+            // D-SACKed by the time this ACK ends it), or its record may have lived long
+            // enough (`undo`).
+            let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr);
+            self.undo_on_ack(cfg, now, loss, tsecr, rx);
         }
     }
 

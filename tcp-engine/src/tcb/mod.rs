@@ -107,6 +107,17 @@
 //!   counters live in the [`LossState`]; a connection that got none from the endpoint's pool
 //!   recovers with RFC 6675 alone (`cwnd = ssthresh`). NewReno recovery without SACK keeps
 //!   RFC 6582's window inflation.
+//! * **Undo of spurious window reductions** (RFC 3522 Eifel detection, RFC 3708's D-SACK
+//!   detection, RFC 4015's response in part; Linux's undo), per
+//!   [`TcbConfig::spurious_undo`] (private module `undo`): fast or SACK recovery, a
+//!   retransmission timeout and the tail loss probe's reduction each remember the window
+//!   before the cut (cwnd, ssthresh, CUBIC's W_max), the first retransmission's TSval and
+//!   what the episode retransmits, in the [`LossState`]. When the first ACK covering the
+//!   first retransmission echoes an older timestamp (the original filled the hole), or
+//!   D-SACKs reported every retransmitted byte by the end of the episode, `cwnd =
+//!   max(cwnd, prior)` and `ssthresh = max(ssthresh, prior)`, W_max restored, recovery left;
+//!   after a timeout Eifel shows spurious, go-back-N stops. Never more than the window of
+//!   before. Deviation 28.
 //! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
 //!   smoothed RTTs (at least 1/16 of the minimum RTO, plus the delayed-ACK time when one
 //!   segment is out), the last segment is
@@ -248,8 +259,9 @@
 //!     960 000 segments, far beyond the 1.5 * cwnd clamp); the epoch ends when the peer's
 //!     window holds the data back (t leaves out that wait, RFC 9438 5.8), and at an ACK that
 //!     may not grow the window (deviation 24), so the curve restarts from the window as it
-//!     stands (W_max kept) once cwnd limits again. Not done: spurious-loss undo (4.9).
-//!     An ECN echo reduces the window as a loss does (0.7, W_max recorded, RFC 9438 4.6).
+//!     stands (W_max kept) once cwnd limits again. Spurious-loss undo (4.9): cwnd,
+//!     ssthresh and W_max come back, the epoch restarts from the window as it stands
+//!     (deviation 28). An ECN echo reduces the window as a loss does (0.7, W_max recorded, RFC 9438 4.6).
 //! 24. Both congestion controls grow the window only while cwnd limits the sender (RFC 5681
 //!     lets it grow on every ACK of new data; this is RFC 7661's idea, RFC 9438 5.8 for
 //!     CUBIC, and Linux's `tcp_is_cwnd_limited` for all): every data segment sent decides it
@@ -283,10 +295,9 @@
 //!     a partly new out-of-order segment with a held range is not reported. The report needs
 //!     a loss state from the endpoint's pool; when none is free it is skipped (counted as
 //!     `loss_states_exhausted`), the ACK itself still goes out. As a sender the engine
-//!     counts the D-SACKs it receives (`dsacks_received`) and learns the path's reordering
-//!     from them (deviation 27) but undoes no window reduction for a retransmission they show
-//!     spurious (RFC 3708, Linux's undo: the window before the reduction has no room in the
-//!     `Tcb`).
+//!     counts the D-SACKs it receives (`dsacks_received`), learns the path's reordering
+//!     from them (deviation 27) and undoes a window reduction whose retransmissions they all
+//!     report (deviation 28).
 //! 27. DupThresh is learnt from D-SACKs (see Protocol) in four steps, 3, 6, 12 and 24 (two
 //!     flag bits; Linux measures the reordering distance in segments, up to 300), one step
 //!     per spurious recovery; it never decays but goes back to 3 at any retransmission
@@ -303,6 +314,28 @@
 //!     reordering window (RACK, RFC 8985): a path that holds segments back for several round
 //!     trips reorders deeper than 24 segments at a high rate, and still draws spurious fast
 //!     retransmissions, fewer than with DupThresh 3. Without SACK the threshold stays 3.
+//! 28. Undo of spurious window reductions (module `undo`; RFC 3522, 3708, 4015, RFC 9438
+//!     4.9). The record lives in the [`LossState`]: a connection the endpoint's pool cannot
+//!     serve when the cut is made undoes nothing (counted as `loss_states_exhausted`). Eifel
+//!     looks only at the first ACK covering the first retransmission, and needs our timestamp
+//!     clock to have ticked between original and retransmission. D-SACK detection counts the
+//!     reported bytes inside the span from the lowest to the highest byte the episode
+//!     retransmitted, each byte once (a watermark: D-SACKs arriving out of order count less,
+//!     never more); a byte inside that span that was not retransmitted cannot be told apart
+//!     (there is no per-segment record), so a receiver could make an undo come early by
+//!     reporting it, never a larger window. A byte retransmitted twice (a lost
+//!     retransmission, go-back-N after a second timeout) counts twice, so such an episode is
+//!     undone only by Eifel. D-SACKs count until SND.UNA passes what was sent when the
+//!     episode ended, or, when the flight drained then, for one RTO on the otherwise idle
+//!     retransmission timer (one wake-up with nothing to do; a persist timer takes the
+//!     timer's place, new data restarts it); the next reduction (its own episode) and
+//!     TIME-WAIT end the record, and another reduction in between (an ECN echo) voids it.
+//!     An undo mid-recovery (Eifel) leaves recovery and moves `recover` back to SND.UNA: a
+//!     real loss in the same window then starts a recovery, and a cut, of its own. What RFC
+//!     4015 does not get here: the RTO estimator is not adjusted after a spurious timeout,
+//!     the reordering level a timeout reset is not restored, an ECN CWR already announced
+//!     for the cut is not withdrawn, and a spurious timeout found by D-SACK (after its
+//!     go-back-N) only restores the window.
 
 pub mod buffer;
 pub mod config;
@@ -316,6 +349,7 @@ mod prr;
 pub mod reasm;
 mod rtt;
 pub mod scoreboard;
+mod undo;
 
 #[cfg(test)]
 mod tests;
@@ -332,6 +366,7 @@ use prr::Prr;
 use reasm::Reassembly;
 use rtt::RttEstimator;
 use scoreboard::Scoreboard;
+use undo::Undo;
 
 /// The eleven connection states of RFC 9293.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -591,6 +626,10 @@ pub struct Reaction {
     /// twice, most often because a retransmission of ours was spurious (a minimum RTO below
     /// the path's RTT variation, reordering taken for loss).
     pub dsack_received: bool,
+    /// The segment showed a window reduction of ours spurious and undid it (Eifel, RFC 3522,
+    /// or every retransmission of the episode D-SACKed, RFC 3708): cwnd and ssthresh are
+    /// back to at least what they were before the cut.
+    pub spurious_undone: bool,
 }
 
 /// Per-connection counters (saturating).
@@ -714,23 +753,29 @@ impl TxPlan {
 }
 
 /// The loss-recovery state of one connection: the out-of-order ranges of its receive side and
-/// a pending D-SACK report, the SACK scoreboard of its send side and the Proportional Rate
-/// Reduction counters of a SACK recovery (100 bytes).
+/// a pending D-SACK report, the SACK scoreboard of its send side, the Proportional Rate
+/// Reduction counters of a SACK recovery and the record of the last window reduction until it
+/// is known whether it was spurious (140 bytes).
 ///
 /// It lives outside the [`Tcb`] because most connections need none most of the time: only one
-/// holding out-of-order data, owing a D-SACK report or recovering from loss with SACK does. Every call that may touch
+/// holding out-of-order data, owing a D-SACK report, recovering from loss with SACK or
+/// waiting to learn whether a window reduction was spurious does. Every call that may touch
 /// it takes it as a parameter. An owner of one `Tcb` keeps one `LossState` next to it; an
 /// endpoint with a million connections lends entries from a small pool to the connections
 /// whose [`Tcb::needs_loss_state`] says so, and hands the others an empty one. Replacing a
 /// connection's state by [`LossState::EMPTY`] at any time is safe (out-of-order data is then
 /// received again, the scoreboard relearnt, a running recovery goes on without Proportional
-/// Rate Reduction, RFC 6675 alone): it only costs retransmissions.
+/// Rate Reduction, RFC 6675 alone, a spurious window reduction is not undone): it only costs
+/// retransmissions and throughput.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LossState {
     reasm: Reassembly,
     sb: Scoreboard,
     /// Proportional Rate Reduction of the running SACK recovery (see `prr`).
     prr: Prr,
+    /// The window before the last reduction, until it is shown spurious or kept (see
+    /// `undo`).
+    undo: Undo,
 }
 
 impl LossState {
@@ -739,12 +784,19 @@ impl LossState {
         reasm: Reassembly::EMPTY,
         sb: Scoreboard::EMPTY,
         prr: Prr::EMPTY,
+        undo: Undo::EMPTY,
     };
 
-    /// Whether it holds no ranges at all (nor a duplicate waiting to be reported).
+    /// Whether it holds no ranges at all (nor a duplicate waiting to be reported, nor the
+    /// record of a window reduction that may yet prove spurious).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        !self.reasm.reports_sack() && self.sb.ranges().is_empty()
+        !self.reasm.reports_sack() && self.sb.ranges().is_empty() && !self.undo.active()
+    }
+
+    /// Whether it holds the record of a window reduction that may yet be undone.
+    pub fn undo_pending(&self) -> bool {
+        self.undo.active()
     }
 
     /// Out-of-order ranges held (receive side).
@@ -1236,13 +1288,15 @@ impl Tcb {
     }
 
     /// Whether the connection needs its own [`LossState`] rather than a fresh empty one for
-    /// every call: it holds ranges or a D-SACK report, or SACK recovery is running (which
-    /// keeps HighRxt there). Never in LISTEN or CLOSED: what a closed or reset connection left
-    /// there is dead.
+    /// every call: it holds ranges or a D-SACK report, SACK recovery is running (which keeps
+    /// HighRxt there), or a window reduction may yet prove spurious (not in TIME-WAIT, where
+    /// no ACK of ours is outstanding). Never in LISTEN or CLOSED: what a closed or reset
+    /// connection left there is dead.
     #[inline]
     pub fn needs_loss_state(&self, loss: &LossState) -> bool {
-        (!loss.is_empty() || self.sack_recovery())
-            && !matches!(self.state, State::Listen | State::Closed)
+        let holds =
+            loss.reasm.reports_sack() || !loss.sb.ranges().is_empty() || self.undo_pending(loss);
+        (holds || self.sack_recovery()) && !matches!(self.state, State::Listen | State::Closed)
     }
 
     /// Whether the application closed the sending side (a FIN is queued or sent).

@@ -7,6 +7,7 @@
 //! whether cwnd limited each data segment sent (flag `CWND_LIMITED`, read by congestion
 //! control, never changing cwnd here).
 
+use super::undo::Cut;
 use super::{
     LossState, NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb,
     TcbConfig, TxPlan, coarse, flag, len32, us32,
@@ -182,6 +183,10 @@ impl Tcb {
                 if retransmitted {
                     self.counters.retransmitted_segments =
                         self.counters.retransmitted_segments.saturating_add(1);
+                    if loss.undo.active() {
+                        // What a window reduction's episode retransmits, for its undo.
+                        self.undo_note_rxt(loss, h, plan.payload_len);
+                    }
                     // Karn: no RTT sample from anything retransmitted.
                     self.flags &= !flag::RTT_TIMING;
                     if self.sack_recovery() {
@@ -220,7 +225,7 @@ impl Tcb {
                 if self.flags & (flag::TLP_NOW | flag::RECOVERY) != 0
                     && plan.kind != SegmentKind::WindowProbe
                 {
-                    self.commit_loss_segment(retransmitted, end - h.seq, loss);
+                    self.commit_loss_segment(cfg, retransmitted, plan, end - h.seq, loss);
                 }
                 if plan.kind == SegmentKind::WindowProbe {
                     self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
@@ -230,8 +235,12 @@ impl Tcb {
                 } else if self.has(flag::PERSIST) {
                     self.flags &= !flag::PERSIST;
                     self.restart_rtx_timer(cfg, now);
-                } else if self.rtx_at == NEVER || (!retransmitted && self.has(flag::TLP_ARMED)) {
-                    // New data restarts a probe timeout (RFC 8985 7.2).
+                } else if self.rtx_at == NEVER
+                    || (!retransmitted && (self.has(flag::TLP_ARMED) || h.seq == self.snd_una))
+                {
+                    // New data restarts a probe timeout (RFC 8985 7.2), and the first
+                    // segment of a new flight a timer armed only to bound the wait for late
+                    // D-SACKs (`undo`).
                     self.restart_rtx_timer(cfg, now);
                 }
                 // Whether cwnd limits the sender, decided at every data segment sent (as
@@ -278,7 +287,14 @@ impl Tcb {
     /// reduced as for a loss (RFC 8985 7.4.2 does so once the probe is found to have repaired
     /// a loss).
     #[inline(never)]
-    fn commit_loss_segment(&mut self, retransmitted: bool, len: u32, loss: &mut LossState) {
+    fn commit_loss_segment(
+        &mut self,
+        cfg: &TcbConfig,
+        retransmitted: bool,
+        plan: &TxPlan,
+        len: u32,
+        loss: &mut LossState,
+    ) {
         if self.has(flag::RECOVERY) {
             loss.prr.sent(len);
         }
@@ -295,6 +311,7 @@ impl Tcb {
         // probe already reduced for (SND.UNA below `recover`).
         if retransmitted && self.snd_una.ge(self.recover) {
             let smss = self.payload_mss();
+            let prior = self.undo_prior();
             self.ssthresh = self.loss_ssthresh(self.flight_size());
             self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
             self.ca_acked = 0;
@@ -305,6 +322,10 @@ impl Tcb {
             self.flags |= flag::WINDOW_CUT;
             // RFC 3168 6.1.2: a reduction for any reason is announced with CWR.
             self.ecn_window_reduced();
+            // The probe's D-SACK, or an ACK of the original echoing an older timestamp,
+            // undoes this reduction (`undo`); the probe is the episode's retransmission.
+            self.undo_begin(cfg.spurious_undo, loss, prior, Cut::Probe);
+            self.undo_note_rxt(loss, &plan.header, plan.payload_len);
         }
     }
 

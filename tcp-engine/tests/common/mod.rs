@@ -180,6 +180,8 @@ pub struct Report {
     pub b_to_a: LinkCounters,
     pub client_ep: tcp_engine::endpoint::EndpointCounters,
     pub server_ep: tcp_engine::endpoint::EndpointCounters,
+    /// Loss states each endpoint still lent out when the run ended (client, server).
+    pub loss_states_lent: (usize, usize),
 }
 
 /// A device whose next frame arrival is known (the link, or a capture around it).
@@ -414,6 +416,7 @@ impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
             b_to_a: self.dev_b.link().sent_counters(),
             client_ep: *self.a.counters(),
             server_ep: *self.b.counters(),
+            loss_states_lent: (self.a.loss_states_lent(), self.b.loss_states_lent()),
         }
     }
 }

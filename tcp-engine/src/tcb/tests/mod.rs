@@ -6,6 +6,7 @@
 //! `cubic`: RFC 9438 congestion control against the RFC's equations.
 //! `prr`: Proportional Rate Reduction (RFC 9937) in SACK recovery.
 //! `reorder`: DupThresh learnt from D-SACKs (RFC 2883, RFC 4653).
+//! `undo`: window reductions shown spurious by D-SACKs or timestamps undone (RFC 3522, 3708).
 
 mod cubic;
 mod ecn;
@@ -15,6 +16,7 @@ mod predict;
 mod prr;
 mod reorder;
 mod scenarios;
+mod undo;
 
 use super::*;
 use crate::segment::{SackBlock, TcpOptions};
@@ -190,6 +192,27 @@ impl Host {
         let at = self.tcb.next_deadline().expect("a deadline is armed");
         assert!(at >= self.now, "deadline in the past");
         self.now = at;
+    }
+
+    /// Everything acknowledged after retransmissions whose D-SACKs may still come: the
+    /// otherwise idle retransmission timer bounds that wait (`undo`) to one RTO. Lets it
+    /// expire and checks that it sends nothing, counts no timeout and drops the record.
+    pub fn wait_out_undo(&mut self) {
+        if !self.loss.undo_pending() {
+            return;
+        }
+        assert_eq!(
+            self.tcb.snd_una(),
+            self.tcb.snd_max(),
+            "only once all is acknowledged"
+        );
+        let timeouts = self.tcb.counters().timeouts;
+        let at = self.tcb.next_deadline().expect("the wait is bounded");
+        assert_eq!(at, self.now + self.tcb.rto(&self.cfg));
+        self.advance_to_deadline();
+        assert_eq!(self.send_all(), vec![], "the wait ends silently");
+        assert_eq!(self.tcb.counters().timeouts, timeouts);
+        assert!(!self.loss.undo_pending());
     }
 
     pub fn write(&mut self, data: &[u8]) -> usize {

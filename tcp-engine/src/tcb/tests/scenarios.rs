@@ -669,9 +669,11 @@ fn s11_rto_retransmits_restarts_stops_and_doubles() {
     expect(&r2[0], ISS + 1001, Y + 1, ACK, 4000, 1000);
     assert_eq!(c.tcb.next_deadline(), Some(c.now + rto.saturating_shl(2)));
     assert_eq!(c.tcb.counters().timeouts, 2);
-    // Everything acknowledged: the timer stops.
+    // Everything acknowledged: the timer stops (once the wait for D-SACKs of the
+    // retransmissions, which it bounds, is over).
     c.deliver(ack(Y + 1, ISS + 3001, 10000), &[]);
     c.send_all();
+    c.wait_out_undo();
     assert_eq!(c.tcb.next_deadline(), None);
 }
 
@@ -1350,6 +1352,7 @@ fn sack_recovery_repairs_several_holes_in_one_round_trip() {
     c.deliver(ack(Y + 1, s(10), 60000), &[]);
     assert!(!c.tcb.in_recovery());
     assert_eq!(c.tcb.cwnd(), 5000);
+    c.wait_out_undo();
     assert_eq!(c.tcb.next_deadline(), None);
     assert_eq!(
         c.tcb.counters().timeouts,
@@ -1390,6 +1393,7 @@ fn sack_single_loss_three_duplicates_retransmit_exactly_the_hole_without_rto() {
     c.deliver(ack(Y + 1, s(10), 60000), &[]);
     assert!(!c.tcb.in_recovery());
     assert_eq!(c.tcb.cwnd(), 4000, "RFC 6675: cwnd = ssthresh on exit");
+    c.wait_out_undo();
     assert_eq!(c.tcb.next_deadline(), None);
     let k = c.tcb.counters();
     assert_eq!(
@@ -1722,8 +1726,10 @@ fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
     c.deliver(h, &[]);
     assert_eq!(c.send_all(), vec![]);
     assert_eq!(c.tcb.next_deadline(), Some(c.now + rto));
-    // Everything acknowledged: no deadline, no timeout happened.
+    // Everything acknowledged: no deadline (after the wait for the probe's D-SACK), no
+    // timeout happened.
     c.deliver(ack(Y + 1, s(3), 60000), &[]);
+    c.wait_out_undo();
     assert_eq!(c.tcb.next_deadline(), None);
     let k = c.tcb.counters();
     assert_eq!((k.retransmitted_segments, k.timeouts), (1, 0));
