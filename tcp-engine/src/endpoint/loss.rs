@@ -102,13 +102,15 @@ pub(super) fn settle_loss<B, LS: LossStorage>(
     counters: &mut EndpointCounters,
 ) {
     if c.loss == NIL {
-        if c.tcb.needs_loss_state(scratch) {
-            match pool.lend(*scratch) {
-                Some(idx) => c.loss = idx,
-                None => counters.loss_states_exhausted += 1,
-            }
-        }
+        // The common case: nothing in the scratch and no recovery (`needs_loss_state` asks
+        // for one or the other), one test.
         if !scratch.is_empty() || c.tcb.in_recovery() {
+            if c.tcb.needs_loss_state(scratch) {
+                match pool.lend(*scratch) {
+                    Some(idx) => c.loss = idx,
+                    None => counters.loss_states_exhausted += 1,
+                }
+            }
             *scratch = LossState::EMPTY;
         }
     } else if pool.get(c.loss).is_none_or(|l| !c.tcb.needs_loss_state(l)) {

@@ -632,8 +632,8 @@ impl Tcb {
             // With nothing outstanding and no persist timer, an armed timer only bounds the
             // wait for late D-SACKs (`undo`): the persist timer takes its place.
             let free =
-                self.rtx_at == NEVER || (self.snd_max == self.snd_una && !self.has(flag::PERSIST));
-            if unsent && free && !self.has(flag::PROBE_NOW) {
+                |t: &Tcb| t.rtx_at == NEVER || (t.snd_max == t.snd_una && !t.has(flag::PERSIST));
+            if unsent && free(self) && !self.has(flag::PROBE_NOW) {
                 let wnd_end = self.snd_una + self.snd_wnd;
                 let wnd_avail = if self.snd_nxt.lt(wnd_end) {
                     wnd_end - self.snd_nxt

@@ -799,6 +799,13 @@ impl LossState {
         self.undo.active()
     }
 
+    /// Whether the undo record is all it holds (in TIME-WAIT no ACK of ours is outstanding:
+    /// the record can go).
+    #[inline]
+    fn holds_only_undo(&self) -> bool {
+        !self.reasm.reports_sack() && self.sb.ranges().is_empty()
+    }
+
     /// Out-of-order ranges held (receive side).
     pub fn out_of_order(&self) -> &[crate::segment::SackBlock] {
         self.reasm.ranges()
@@ -1294,9 +1301,9 @@ impl Tcb {
     /// connection left there is dead.
     #[inline]
     pub fn needs_loss_state(&self, loss: &LossState) -> bool {
-        let holds =
-            loss.reasm.reports_sack() || !loss.sb.ranges().is_empty() || self.undo_pending(loss);
-        (holds || self.sack_recovery()) && !matches!(self.state, State::Listen | State::Closed)
+        (!loss.is_empty() || self.sack_recovery())
+            && !matches!(self.state, State::Listen | State::Closed)
+            && (self.state != State::TimeWait || !loss.holds_only_undo())
     }
 
     /// Whether the application closed the sending side (a FIN is queued or sent).

@@ -56,7 +56,7 @@
 //! retransmissions at commit, `input.rs` feeds D-SACKs and ACKs of new data.
 
 use super::prr::Prr;
-use super::{LossState, NEVER, Reaction, State, Tcb, TcbConfig, flag};
+use super::{LossState, NEVER, Reaction, Tcb, TcbConfig, flag};
 use crate::segment::TcpHeader;
 use crate::seq::SeqNum;
 use crate::time::Instant;
@@ -369,12 +369,5 @@ impl Tcb {
     /// D-SACKs has waited long enough.
     pub(super) fn undo_expire(&mut self, loss: &mut LossState) {
         loss.undo = Undo::EMPTY;
-    }
-
-    /// Whether the record must stay lent: an episode is recorded and the connection can
-    /// still receive its ACKs.
-    #[inline]
-    pub(super) fn undo_pending(&self, loss: &LossState) -> bool {
-        loss.undo.active() && self.state != State::TimeWait
     }
 }
