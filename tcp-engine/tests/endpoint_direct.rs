@@ -47,6 +47,7 @@ fn transfer(name: &str, mut link: LinkConfig, seed: u64) {
         "{name}: {:?}, up direct {}, down direct {}",
         r, pair.up.direct, pair.down.direct
     );
+    println!("  {name}: {}", r.summary());
     assert_eq!((pair.up.received, pair.down.received), (bytes, bytes));
     for (stream, taken) in [
         (&pair.up, r.server_ep.rx_direct_bytes),

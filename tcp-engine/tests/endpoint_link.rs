@@ -61,6 +61,7 @@ fn run(name: &str, caps: OffloadCaps, loss: Loss, seed: u64) {
         r.simulated, r.client, r.server
     );
     println!("  a->b {:?}\n  b->a {:?}", r.a_to_b, r.b_to_a);
+    println!("  {name}: {}", r.summary());
     // The link really did lose, corrupt and reorder, and the endpoints really did repair it.
     for link in [r.a_to_b, r.b_to_a] {
         assert!(link.lost > 100, "{name}: {link:?}");
@@ -153,6 +154,7 @@ fn run_ecn(name: &str, caps: OffloadCaps, seed: u64, bytes: (u64, u64)) {
         r.simulated, r.client, r.server
     );
     println!("  a->b {:?}\n  b->a {:?}", r.a_to_b, r.b_to_a);
+    println!("  {name}: {}", r.summary());
     for (link, sent, receiver, sender) in [
         (r.a_to_b, bytes.0, &r.server_ep, &r.client_ep),
         (r.b_to_a, bytes.1, &r.client_ep, &r.server_ep),

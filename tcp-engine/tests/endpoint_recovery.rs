@@ -79,6 +79,7 @@ fn run_with(
          client {:?}\n  server {:?}",
         r.simulated, r.client, r.server
     );
+    println!("  {name}: {}", r.summary());
     for (side, c, lost) in [
         ("client", r.client, r.a_to_b.lost),
         ("server", r.server, r.b_to_a.lost),

@@ -184,6 +184,24 @@ pub struct Report {
     pub loss_states_lent: (usize, usize),
 }
 
+impl Report {
+    /// One line of what both senders did: simulated time, retransmissions, fast retransmits,
+    /// timeouts, D-SACKs received and window reductions undone as spurious.
+    pub fn summary(&self) -> String {
+        let (c, s) = (&self.client, &self.server);
+        format!(
+            "simulated {} ms, retransmitted {}, fast retransmits {}, timeouts {}, D-SACKs {}, \
+             undone {}",
+            self.simulated.micros() / 1000,
+            c.retransmitted_segments + s.retransmitted_segments,
+            c.fast_retransmits + s.fast_retransmits,
+            c.timeouts + s.timeouts,
+            self.client_ep.dsacks_received + self.server_ep.dsacks_received,
+            self.client_ep.spurious_recoveries_undone + self.server_ep.spurious_recoveries_undone,
+        )
+    }
+}
+
 /// A device whose next frame arrival is known (the link, or a capture around it).
 pub trait Arrivals: FrameDevice {
     /// The link end.
