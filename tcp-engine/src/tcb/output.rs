@@ -185,7 +185,7 @@ impl Tcb {
                         self.counters.retransmitted_segments.saturating_add(1);
                     if loss.undo.active() {
                         // What a window reduction's episode retransmits, for its undo.
-                        self.undo_note_rxt(loss, h, plan.payload_len);
+                        self.undo_note_rxt(loss, h, plan.payload_len.max(1));
                     }
                     // Karn: no RTT sample from anything retransmitted.
                     self.flags &= !flag::RTT_TIMING;
@@ -325,7 +325,7 @@ impl Tcb {
             // The probe's D-SACK, or an ACK of the original echoing an older timestamp,
             // undoes this reduction (`undo`); the probe is the episode's retransmission.
             self.undo_begin(cfg.spurious_undo, loss, prior, Cut::Probe);
-            self.undo_note_rxt(loss, &plan.header, plan.payload_len);
+            self.undo_note_rxt(loss, &plan.header, plan.payload_len.max(1));
         }
     }
 

@@ -12,8 +12,9 @@
 //!   another reduction since, e.g. an ECN echo, moves `recover` and voids the undo);
 //! * the first retransmission: its sequence number and the timestamp value (TSval) it
 //!   carried, for Eifel;
-//! * what the episode retransmitted: the range `[rxt_lo, rxt_hi)` and the bytes (a TSO
-//!   super-segment counted whole, a FIN not), less the bytes D-SACKs since reported.
+//! * what the episode retransmitted: the range `[rxt_lo, rxt_hi)` and the payload bytes (a
+//!   TSO super-segment counted whole; a FIN alone as one), less the bytes D-SACKs since
+//!   reported.
 //!
 //! Two detectors:
 //!
@@ -206,7 +207,9 @@ impl Tcb {
         }
     }
 
-    /// A retransmission of `len` payload bytes from `h.seq` was committed during an episode.
+    /// A retransmission of `len` payload bytes from `h.seq` was committed during an episode
+    /// (callers pass at least 1: a FIN alone counts as its sequence number, so an episode
+    /// that resent only a FIN is never taken for "every byte reported").
     #[cold]
     #[inline(never)]
     pub(super) fn undo_note_rxt(&mut self, loss: &mut LossState, h: &TcpHeader, len: u32) {
