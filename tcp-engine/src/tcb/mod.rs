@@ -114,10 +114,11 @@
 //!   before the cut (cwnd, ssthresh, CUBIC's W_max), the first retransmission's TSval and
 //!   what the episode retransmits, in the [`LossState`]. When the first ACK covering the
 //!   first retransmission echoes an older timestamp (the original filled the hole), or
-//!   D-SACKs reported every retransmitted byte by the end of the episode, `cwnd =
-//!   max(cwnd, prior)` and `ssthresh = max(ssthresh, prior)`, W_max restored, recovery left;
-//!   after a timeout Eifel shows spurious, go-back-N stops. Never more than the window of
-//!   before. Deviation 28.
+//!   D-SACKs reported every retransmitted byte, then by the end of the episode (a fast
+//!   recovery runs to `recover`; a timeout or probe is undone at once on Eifel's word),
+//!   `cwnd = max(cwnd, prior)` and `ssthresh = max(ssthresh, prior)`, W_max restored; after
+//!   a timeout Eifel shows spurious, go-back-N stops. Never more than the window of before.
+//!   Deviation 28.
 //! * **RFC 8985 tail loss probe** (with SACK, outside recovery): when no ACK came for two
 //!   smoothed RTTs (at least 1/16 of the minimum RTO, plus the delayed-ACK time when one
 //!   segment is out), the last segment is
@@ -330,8 +331,8 @@
 //!     retransmission timer (one wake-up with nothing to do; a persist timer takes the
 //!     timer's place, new data restarts it); the next reduction (its own episode) and
 //!     TIME-WAIT end the record, and another reduction in between (an ECN echo) voids it.
-//!     An undo mid-recovery (Eifel) leaves recovery and moves `recover` back to SND.UNA: a
-//!     real loss in the same window then starts a recovery, and a cut, of its own. What RFC
+//!     A fast recovery Eifel shows spurious still runs to its end at the reduced rate
+//!     before the undo (restoring at once measured slower here). What RFC
 //!     4015 does not get here: the RTO estimator is not adjusted after a spurious timeout,
 //!     the reordering level a timeout reset is not restored, an ECN CWR already announced
 //!     for the cut is not withdrawn, and a spurious timeout found by D-SACK (after its

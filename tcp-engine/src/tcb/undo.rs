@@ -21,9 +21,13 @@
 //! * **Eifel** (RFC 3522, with timestamps): the first ACK that covers the first
 //!   retransmission echoes the TSval of the copy that filled the hole at the receiver (RFC
 //!   7323: TS.Recent is taken from the segment at the left edge). An echo older than the
-//!   retransmission's TSval says the original filled it: the episode was spurious, undone at
-//!   once (also mid-recovery). A timestamp clock that did not tick between the original and
-//!   the retransmission cannot tell: no undo.
+//!   retransmission's TSval says the original filled it: the episode was spurious. After a
+//!   timeout or a tail loss probe it is undone at once; a fast recovery is left to run to its
+//!   end (`recover`, as Linux's `tcp_try_undo_recovery`) and undone then: undoing it
+//!   mid-way and cutting again for the next reordered hole in the same window measured
+//!   slower, with more retransmissions, on the reordering links of the endpoint tests. A
+//!   timestamp clock that did not tick between the original and the retransmission cannot
+//!   tell: no undo.
 //! * **D-SACK** (RFC 3708's idea): each D-SACK subtracts the bytes it reports inside the
 //!   retransmitted range, each byte once (a watermark: blocks below what earlier D-SACKs
 //!   reported count nothing, so a repeated block cannot be counted twice). When every
@@ -32,9 +36,9 @@
 //!
 //! The undo (`undo_reduction`): `cwnd = max(cwnd, prior cwnd)` (a NewReno recovery's
 //! inflation removed first), `ssthresh = max(ssthresh, prior ssthresh)`, CUBIC's W_max
-//! restored and its epoch restarted from the window as it stands, recovery left (PRR state
-//! cleared, `recover` back to SND.UNA so a real loss still in that window starts a recovery
-//! of its own), the tail loss probe's `WINDOW_CUT` cleared. After a timeout shown spurious
+//! restored and its epoch restarted from the window as it stands, a recovery still running
+//! left (PRR state cleared, `recover` back to SND.UNA), the tail loss probe's `WINDOW_CUT`
+//! cleared (a real loss still in that window starts a recovery, and a cut, of its own). After a timeout shown spurious
 //! by Eifel, go-back-N stops (SND.NXT = SND.MAX, RFC 4015's "resume with new data"). A
 //! fast recovery Eifel shows spurious also raises the reordering level as a D-SACK would
 //! (DupThresh learning, deviation 27). Only maxima with the values remembered: a lying
@@ -77,6 +81,8 @@ mod bit {
     /// The cut was a fast recovery of its own (flag `RXT_EPISODE` then): an Eifel undo
     /// raises the reordering level.
     pub const RECOVERY: u8 = 1 << 5;
+    /// Eifel found the episode spurious during a recovery: undone when it ends.
+    pub const SPURIOUS: u8 = 1 << 6;
 }
 
 /// The undo record of one window reduction (40 bytes). `prior_cwnd == 0`: none.
@@ -298,15 +304,19 @@ impl Tcb {
                     // (`on_dsack`).
                     self.raise_reordering();
                 }
-                self.undo_reduction(loss, true, rx);
-                return;
+                if self.has(flag::RECOVERY) {
+                    loss.undo.bits |= bit::SPURIOUS;
+                } else {
+                    self.undo_reduction(loss, true, rx);
+                    return;
+                }
             }
         }
         if !u.has(bit::OVER) {
             if self.snd_una.lt(u.end) {
                 return;
             }
-            if u.has(bit::RXT) && u.retrans == 0 {
+            if loss.undo.has(bit::SPURIOUS) || (u.has(bit::RXT) && u.retrans == 0) {
                 self.undo_reduction(loss, false, rx);
                 return;
             }

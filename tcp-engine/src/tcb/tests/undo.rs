@@ -192,16 +192,21 @@ fn a_record_kept_after_the_flight_drained_ends_with_an_rto() {
 }
 
 #[test]
-fn eifel_undoes_at_the_first_ack_echoing_the_original() {
+fn eifel_detects_at_the_first_ack_echoing_the_original_and_undoes_at_the_end() {
     let mut c = ts_client(true, 150 * MSS as usize);
     let (flight, rtx) = spurious_looking_recovery(&mut c, Some(1));
     assert!(tsval(&rtx) > tsval(&flight[0]), "5 ms later");
-    // The original of segment 0 filled the hole: the ACK echoes its timestamp.
+    // The original of segment 0 filled the hole: the ACK echoes its timestamp. The
+    // recovery goes on to its end (`recover` = segment 22), at the reduced rate.
     let r = c.deliver(ts_ack(s(4), &[], 20, tsval(&flight[0])), &[]);
-    assert!(r.spurious_undone);
-    assert!(!c.tcb.in_recovery(), "recovery left at once");
-    assert_eq!((c.tcb.cwnd(), c.tcb.ssthresh()), (20 * MSS, 20 * MSS));
+    assert!(!r.spurious_undone);
+    assert!(c.tcb.in_recovery());
     assert_eq!(c.tcb.dup_thresh(), 6, "Eifel shows the reordering too");
+    c.send_all();
+    let r = c.deliver(ts_ack(s(22), &[], 21, tsval(&flight[19])), &[]);
+    assert!(r.spurious_undone, "undone as the recovery ends");
+    assert!(!c.tcb.in_recovery());
+    assert_eq!((c.tcb.cwnd(), c.tcb.ssthresh()), (20 * MSS, 20 * MSS));
     assert!(!c.loss.undo_pending());
     c.check();
 }
@@ -351,16 +356,17 @@ fn a_lying_receiver_gets_no_more_than_the_window_before_the_cut() {
 fn a_forged_old_echo_restores_at_most_the_window_before_the_cut() {
     let mut c = ts_client(true, 150 * MSS as usize);
     let (_, rtx) = spurious_looking_recovery(&mut c, Some(1));
-    // A liar echoes a timestamp older than anything: Eifel undoes, to the window of before.
-    let r = c.deliver(
-        ts_ack(s(4), &[], 20, tsval(&rtx).wrapping_sub(1_000_000)),
-        &[],
-    );
+    // A liar echoes a timestamp older than anything: Eifel undoes at the end of the
+    // recovery, to the window of before.
+    let old = tsval(&rtx).wrapping_sub(1_000_000);
+    c.deliver(ts_ack(s(4), &[], 20, old), &[]);
+    c.send_all();
+    let r = c.deliver(ts_ack(s(22), &[], 21, old), &[]);
     assert!(r.spurious_undone);
     assert_eq!((c.tcb.cwnd(), c.tcb.ssthresh()), (20 * MSS, 20 * MSS));
     // Later old echoes find nothing to undo.
     for k in 0..5 {
-        let r = c.deliver(ts_ack(s(5 + k), &[], 21 + k, 0), &[]);
+        let r = c.deliver(ts_ack(s(23 + k), &[], 22 + k, 0), &[]);
         assert!(!r.spurious_undone);
     }
     assert!(c.tcb.cwnd() <= 20 * MSS + 5 * MSS, "only ordinary growth");
