@@ -192,10 +192,11 @@ use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::seq::SeqNum;
 use crate::table::{
     Bucket, ConnectionTable, EphemeralPorts, FourTuple, HashSecret, IsnGenerator, MapSetupError,
-    PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, TableError, TupleMap,
+    PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, SynCookieCodec, TableError,
+    TupleMap,
 };
 use crate::tcb::{CloseReason, LossState, State, Tcb, TcbConfig};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::frame::{TcpFrameAddresses, emit_tcp_frame};
 use crate::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, TxChecksum};
 use buffers::NoBuffers;
@@ -247,7 +248,37 @@ pub struct EndpointConfig {
     /// super-segment instead of once per frame. The frames on the wire are the same.
     /// [`Endpoint::poll_transmit`] always writes one MSS-sized segment per frame.
     pub software_segmentation: bool,
+    /// When a SYN is answered with a SYN cookie instead of taking a listening slot (see the
+    /// module docs, "SYN cookies").
+    pub syn_cookies: SynCookies,
+    /// [`SynCookies::UnderPressure`]: the share of a port's listening slots kept free, in
+    /// percent of the most slots the port has had listening at once (rounded down). A SYN
+    /// takes a slot only while more than that many listen; otherwise it gets a cookie. 0:
+    /// never (as [`SynCookies::Off`]). Ports with fewer than 100 / percent slots get no
+    /// reserve.
+    pub syn_cookie_reserve_percent: u8,
+    /// How long a SYN cookie stays valid: it is accepted back in the period it was made in
+    /// and the next (between one and two periods). RFC 4987 and Linux use 64 s; at most
+    /// about 2^38 microseconds count.
+    pub syn_cookie_period: Duration,
 }
+
+/// When a listener answers a SYN with a SYN cookie (RFC 4987): a SYN-ACK whose sequence number
+/// authenticates what the connection needs, so that the SYN takes no listening slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SynCookies {
+    /// Never: every SYN takes a listening slot (a SYN flood can hold them all).
+    Off,
+    /// When a port's listening slots run low
+    /// ([`EndpointConfig::syn_cookie_reserve_percent`]), the default.
+    #[default]
+    UnderPressure,
+    /// For every SYN (listening slots are taken only by returning cookie ACKs).
+    Always,
+}
+
+/// The default of [`EndpointConfig::syn_cookie_reserve_percent`].
+pub const DEFAULT_SYN_COOKIE_RESERVE_PERCENT: u8 = 10;
 
 /// Largest super-segment of software segmentation (see
 /// [`EndpointConfig::software_segmentation`]).
@@ -261,7 +292,8 @@ pub const PREFETCH_MIN_CONNECTIONS: usize = 1 << 16;
 impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
     /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames,
-    /// software segmentation on.
+    /// software segmentation on, SYN cookies when a port's listening slots run low (10 % kept
+    /// free, 64 s periods).
     pub fn new(
         mac: EthernetAddress,
         address: Ipv4Cidr,
@@ -282,6 +314,9 @@ impl EndpointConfig {
             tx_burst: 256,
             loss_states: None,
             software_segmentation: true,
+            syn_cookies: SynCookies::UnderPressure,
+            syn_cookie_reserve_percent: DEFAULT_SYN_COOKIE_RESERVE_PERCENT,
+            syn_cookie_period: Duration::from_secs(64),
         }
     }
 }
@@ -455,6 +490,27 @@ impl<B> Connection<B> {
         self.role & bits != 0
     }
 
+    /// A registered listener's count of its port's listening slots (itself and the parked
+    /// ones chained behind it), kept in its timer's spare `prev` link.
+    #[inline]
+    fn listening(&self) -> u32 {
+        self.timer.spare_prev()
+    }
+
+    /// The most slots a registered listener's port has had listening at once (since it last
+    /// had none; saturating), kept in its `remote_port`, which a listener does not use.
+    #[inline]
+    fn listening_peak(&self) -> u16 {
+        self.remote_port
+    }
+
+    /// Sets a registered listener's count of listening slots (and the peak with it).
+    #[inline]
+    fn set_listening(&mut self, count: u32, peak: u16) {
+        self.timer.set_spare_prev(count);
+        self.remote_port = peak.max(u16::try_from(count).unwrap_or(u16::MAX));
+    }
+
     /// Reads fields from every part of the slot (see [`Tcb::touch`]).
     #[inline]
     fn touch(&self) -> u32 {
@@ -520,6 +576,10 @@ pub struct Endpoint<B, SS, MS, LS> {
     gso: bool,
     csum: TxChecksum,
     isn: IsnGenerator,
+    /// SYN cookies: the codec and the policy.
+    cookies: SynCookieCodec,
+    cookie_mode: SynCookies,
+    cookie_reserve_percent: u8,
     ports: EphemeralPorts,
     neighbors: NeighborCache<NEIGHBORS>,
     /// When the neighbour cache next needs `poll_requests` (cached: the cache scans to answer).
@@ -673,6 +733,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             gso,
             csum: TxChecksum::from_caps(&caps),
             isn: IsnGenerator::new(config.secret.derive(b"isn")),
+            cookies: SynCookieCodec::new(
+                config.secret.derive(b"syn cookies"),
+                config.syn_cookie_period.micros(),
+                1,
+            ),
+            cookie_mode: config.syn_cookies,
+            cookie_reserve_percent: config.syn_cookie_reserve_percent,
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
             neighbors: NeighborCache::new(neighbor),
             neighbor_deadline: None,
@@ -1152,6 +1219,29 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 // Unfiled with a deadline: only when it passed and the connection is queued.
                 if d > self.wheel.cursor() || c.qstate == QState::Idle {
                     return Err("deadline without a timer");
+                }
+            }
+            if c.has(role::REGISTERED) && c.tcb.state() == State::Listen {
+                let mut n = 0u32;
+                let mut at = key.index();
+                while at != NIL {
+                    n += 1;
+                    if n as usize > self.table.capacity() {
+                        return Err("listener chain longer than the table (a cycle)");
+                    }
+                    at = self
+                        .table
+                        .get_index(at)
+                        .ok_or("listener chain names a vacant slot")?
+                        .1
+                        .timer
+                        .spare_next();
+                }
+                if c.listening() != n {
+                    return Err("a port's count of listening slots disagrees with its chain");
+                }
+                if u32::from(c.listening_peak()) < n.min(u32::from(u16::MAX)) {
+                    return Err("a port's peak of listening slots is below its count");
                 }
             }
             if let Some(tuple) = self.registered_tuple(c) {

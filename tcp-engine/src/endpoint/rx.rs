@@ -12,7 +12,7 @@ use super::{BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, 
 use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
-use crate::table::{FourTuple, Matched, SlotKey};
+use crate::table::{CookieGrant, CookieOptions, FourTuple, Matched, SlotKey};
 use crate::tcb::{DropReason, EcnEvents, Events, Reaction, State, Tcb, reset_for};
 use crate::time::Instant;
 use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
@@ -54,6 +54,9 @@ pub enum ReplyKind {
     IcmpEcho,
     /// A TCP RST.
     Rst,
+    /// A SYN-ACK carrying a SYN cookie, for a SYN to a listening port answered without
+    /// taking a slot ([`SynCookies`](super::SynCookies)).
+    SynAckCookie,
 }
 
 /// Something happened on a connection (the seed's `Open` packet): its key and the events.
@@ -84,6 +87,9 @@ pub enum RxDrop {
     Unsupported,
     /// A RST for no connection (never answered).
     NoConnection,
+    /// An ACK with a valid SYN cookie for a port with no listening slot left (counted in
+    /// `syn_cookie_no_slot`; the peer retransmits).
+    NoListeningSlot,
     /// The connection's state machine dropped the segment (or its payload).
     Segment(DropReason),
 }
@@ -92,8 +98,21 @@ pub enum RxDrop {
 struct SegmentOutcome {
     key: SlotKey,
     events: Events,
+    /// A RST to send, or with `syn_ack_cookie`, a SYN-ACK carrying a SYN cookie.
     reply: Option<TcpHeader>,
+    syn_ack_cookie: bool,
     dropped: Option<DropReason>,
+}
+
+/// What the SYN-cookie stage made of a segment to a listener.
+enum CookieGate {
+    /// Nothing: the listener takes the segment as without cookies.
+    Pass,
+    /// Answer with this SYN-ACK (a cookie), take no slot.
+    SynAck(TcpHeader),
+    /// A valid cookie ACK turned the listening slot into the connection (SYN-RECEIVED, the
+    /// SYN-ACK sent): the segment goes to it.
+    Accepted,
 }
 
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
@@ -154,7 +173,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             };
             let outcome =
                 self.receive_segment::<K, PREDICT>(now, &ip, h, &frame[fast.payload.clone()], sink);
-            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
+            return self.finish_segment(now, frame, fast.src_mac, &ip, h, payload_len, outcome);
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -182,7 +201,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 }
                 let payload_len = payload.len();
                 let outcome = self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
-                self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
+                self.finish_segment(now, frame, eth.src_addr, &ip, &header, payload_len, outcome)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
                 if let Some(drop) = self.check_ip(&ip) {
@@ -365,6 +384,24 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_segments += 1;
         self.counters.rx_payload_bytes += payload.len() as u64;
         let key = matched.key();
+        let mut cookie_accepted = false;
+        if let Matched::Listener { listener, .. } = matched {
+            if self.cookie_mode != super::SynCookies::Off {
+                match self.cookie_gate(now, key, listener, tuple, h) {
+                    CookieGate::Pass => {}
+                    CookieGate::SynAck(reply) => {
+                        return Some(SegmentOutcome {
+                            key,
+                            events: Events::default(),
+                            reply: Some(reply),
+                            syn_ack_cookie: true,
+                            dropped: None,
+                        });
+                    }
+                    CookieGate::Accepted => cookie_accepted = true,
+                }
+            }
+        }
         let idx = key.index();
         let cfg = &self.cfg;
         let c = self.table.get_mut(key)?;
@@ -447,7 +484,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         let mut events = r.events;
         if events.contains(Events::SYN_TO_LISTENER) {
-            if let Matched::Listener { listener, .. } = matched {
+            if let (Matched::Listener { listener, .. }, false) = (matched, cookie_accepted) {
                 if !self.accept(now, key, listener, tuple, h) {
                     events = Events::default();
                 }
@@ -468,12 +505,114 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 make_ready(&mut self.table, &mut self.ready, idx);
             }
         }
+        if cookie_accepted {
+            // What a passive open reports, at once: the slot became this connection.
+            events |= Events::SYN_TO_LISTENER;
+        }
         Some(SegmentOutcome {
             key,
             events,
             reply: r.reply,
+            syn_ack_cookie: false,
             dropped: r.dropped,
         })
+    }
+
+    /// The SYN-cookie stage for segment `h` on `tuple` to registered listener `key` (on
+    /// `listener`): a SYN under pressure gets a cookie SYN-ACK, an ACK with a valid cookie
+    /// takes the listening slot. O(1): the port's count of listening slots is kept in its
+    /// registered listener.
+    #[inline(never)]
+    fn cookie_gate(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        listener: FourTuple,
+        tuple: FourTuple,
+        h: &TcpHeader,
+    ) -> CookieGate {
+        let flags = h.flags;
+        if flags.rst() || flags.syn() == flags.ack() {
+            return CookieGate::Pass;
+        }
+        let Some(c) = self.table.get(key) else {
+            return CookieGate::Pass;
+        };
+        if c.qstate == QState::Zombie || !c.has(role::REGISTERED) || c.tcb.state() != State::Listen
+        {
+            return CookieGate::Pass;
+        }
+        let Some(b) = c.buffers.as_ref() else {
+            return CookieGate::Pass;
+        };
+        if flags.syn() {
+            let pressure = match self.cookie_mode {
+                super::SynCookies::Off => false,
+                super::SynCookies::Always => true,
+                super::SynCookies::UnderPressure => {
+                    let reserve = u32::from(c.listening_peak())
+                        * u32::from(self.cookie_reserve_percent)
+                        / 100;
+                    c.listening() <= reserve
+                }
+            };
+            if !pressure {
+                return CookieGate::Pass;
+            }
+            let rcv = b.recv_buffer();
+            let opts = Tcb::cookie_options(&self.cfg, h, rcv);
+            let peer_mss = h.options.mss.unwrap_or(536);
+            let iss = self
+                .cookies
+                .make(&tuple, h.seq, peer_mss, opts, now.micros());
+            return match Tcb::cookie_syn_ack(&self.cfg, now, h, iss, rcv, opts) {
+                Ok(mut reply) => {
+                    reply.src_port = h.dst_port;
+                    reply.dst_port = h.src_port;
+                    CookieGate::SynAck(reply)
+                }
+                Err(_) => CookieGate::Pass,
+            };
+        }
+        let Some((grant, opts)) = self.check_cookie(now, &tuple, h) else {
+            self.counters.syn_cookies_rejected += 1;
+            return CookieGate::Pass;
+        };
+        let cfg = self.cfg;
+        let accepted = self.accept_with(key, listener, tuple, |b| {
+            Some(Tcb::accept_cookie(
+                &cfg,
+                now,
+                h,
+                grant,
+                opts,
+                b.recv_buffer(),
+            ))
+        });
+        if !accepted {
+            return CookieGate::Pass;
+        }
+        self.counters.syn_cookies_accepted += 1;
+        CookieGate::Accepted
+    }
+
+    /// The cookie ACK `h` on `tuple` returns, if valid: what it grants and the options its
+    /// TSecr carries.
+    fn check_cookie(
+        &self,
+        now: Instant,
+        tuple: &FourTuple,
+        h: &TcpHeader,
+    ) -> Option<(CookieGrant, CookieOptions)> {
+        let opts = match h.options.timestamps {
+            Some((_, tsecr)) if self.cfg.timestamps => CookieOptions::from_ts_bits(tsecr)?,
+            _ => CookieOptions::NONE,
+        };
+        let grant = self
+            .cookies
+            .check(tuple, h.seq, h.ack, opts, now.micros())
+            .ok()?;
+        Some((grant, opts))
     }
 
     /// Listening slot `key` took a SYN: it becomes the connection to `tuple` (SYN-RECEIVED),
@@ -486,20 +625,32 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         tuple: FourTuple,
         syn: &TcpHeader,
     ) -> bool {
-        let idx = key.index();
         let iss = self.isn.isn(&tuple, now.micros());
         let cfg = self.cfg;
+        self.accept_with(key, listener, tuple, |b| {
+            Tcb::accept(&cfg, now, syn, iss, b.recv_buffer()).ok()
+        })
+    }
+
+    /// Registered listening slot `key` becomes the connection to `tuple` that `make` builds
+    /// (from the slot's buffers; `None`: it stays listening), re-keyed from `listener`, and
+    /// the next parked listener of the port takes over.
+    #[inline]
+    fn accept_with(
+        &mut self,
+        key: SlotKey,
+        listener: FourTuple,
+        tuple: FourTuple,
+        make: impl FnOnce(&B) -> Option<Tcb>,
+    ) -> bool {
+        let idx = key.index();
         let Some(c) = self.table.get_mut(key) else {
             return false;
         };
         if !c.has(role::REGISTERED) {
             return false;
         }
-        let tcb = match c.buffers.as_ref() {
-            Some(b) => Tcb::accept(&cfg, now, syn, iss, b.recv_buffer()),
-            None => return false,
-        };
-        let Ok(tcb) = tcb else {
+        let Some(tcb) = c.buffers.as_ref().and_then(make) else {
             return false;
         };
         let port = listener.local_port;
@@ -544,6 +695,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 let r = self.table.rekey(key, &tuple, listener);
                 if let Some((_, c)) = self.table.get_index_mut(idx) {
                     c.role |= role::REGISTERED;
+                    c.set_listening(1, 0);
                 }
                 r
             }
@@ -560,8 +712,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Writes the reply the segment needs (if any) and says what happened.
+    #[allow(clippy::too_many_arguments)]
     fn finish_segment(
         &mut self,
+        now: Instant,
         frame: &mut [u8],
         peer_mac: EthernetAddress,
         ip: &Ipv4Repr,
@@ -570,8 +724,24 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         outcome: Option<SegmentOutcome>,
     ) -> Received {
         let Some(outcome) = outcome else {
-            return self.reset_unknown(frame, peer_mac, ip, h, payload_len);
+            return self.reset_unknown(now, frame, peer_mac, ip, h, payload_len);
         };
+        if outcome.syn_ack_cookie {
+            return match outcome.reply {
+                Some(h) => match self.emit_rst(frame, peer_mac, ip.src_addr, &h) {
+                    Some((len, meta)) => {
+                        self.counters.syn_cookies_sent += 1;
+                        Received::Reply(Reply {
+                            len,
+                            meta,
+                            kind: ReplyKind::SynAckCookie,
+                        })
+                    }
+                    None => Received::Nothing,
+                },
+                None => Received::Nothing,
+            };
+        }
         let reply = outcome.reply.and_then(|h| {
             self.counters.rst_from_connections += 1;
             self.write_rst(frame, peer_mac, ip.src_addr, &h)
@@ -595,6 +765,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
     fn reset_unknown(
         &mut self,
+        now: Instant,
         frame: &mut [u8],
         peer_mac: EthernetAddress,
         ip: &Ipv4Repr,
@@ -604,6 +775,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let Some(rst) = reset_for(h, payload_len) else {
             return Received::Dropped(RxDrop::NoConnection);
         };
+        if self.cookie_mode != super::SynCookies::Off
+            && h.flags.ack()
+            && !h.flags.syn()
+            && self.valid_cookie_for_closed_port(now, ip, h)
+        {
+            self.counters.syn_cookie_no_slot += 1;
+            return Received::Dropped(RxDrop::NoListeningSlot);
+        }
         match self.write_rst(frame, peer_mac, ip.src_addr, &rst) {
             Some(reply) => {
                 self.counters.rst_for_unknown += 1;
@@ -611,6 +790,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
             None => Received::Nothing,
         }
+    }
+
+    /// Whether ACK `h` (in `ip`), which found no connection and no listener, returns a valid
+    /// SYN cookie: its port listened when the cookie was made and has no slot left now.
+    #[cold]
+    fn valid_cookie_for_closed_port(&self, now: Instant, ip: &Ipv4Repr, h: &TcpHeader) -> bool {
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(ip.dst_addr),
+            h.dst_port,
+            Ipv4Addr::from(ip.src_addr),
+            h.src_port,
+        );
+        self.check_cookie(now, &tuple, h).is_some()
     }
 
     /// Writes RST `h` (ports set) to `peer` into `frame`.
