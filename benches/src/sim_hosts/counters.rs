@@ -90,6 +90,14 @@ host_counters! {
     /// ACKs that reported a duplicate (RFC 2883 D-SACK): mostly retransmissions that were
     /// not needed (reordering taken for loss, a frame the cable duplicated).
     dsacks_received,
+    /// SYNs answered with a SYN cookie (RFC 4987) instead of taking a listening slot.
+    syn_cookies_sent,
+    /// ACKs that returned a valid SYN cookie and became connections.
+    syn_cookies_accepted,
+    /// ACKs to a listening port that carried no valid SYN cookie (answered with a RST).
+    syn_cookies_rejected,
+    /// Valid SYN-cookie ACKs dropped because the port had no listening slot left.
+    syn_cookie_no_slot,
 }
 
 impl HostCounters {
@@ -140,6 +148,10 @@ impl HostCounters {
             ecn_marks_received: e.rx_ce_marked,
             ecn_window_reductions: e.ecn_window_reductions,
             dsacks_received: e.dsacks_received,
+            syn_cookies_sent: e.syn_cookies_sent,
+            syn_cookies_accepted: e.syn_cookies_accepted,
+            syn_cookies_rejected: e.syn_cookies_rejected,
+            syn_cookie_no_slot: e.syn_cookie_no_slot,
         }
     }
 

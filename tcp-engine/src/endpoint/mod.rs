@@ -4,7 +4,7 @@
 //! # What it owns
 //! The connection table (a keyed 4-tuple map to generational [`SlotKey`]s and a slotmap whose
 //! slots hold a [`Tcb`] plus the application's buffers for that connection), the ARP
-//! neighbour cache, the RFC 6528 ISN generator, the RFC 6056 ephemeral ports, this host's MAC,
+//! neighbour cache, the RFC 6528 ISN generator, the SYN-cookie codec and policy, the RFC 6056 ephemeral ports, this host's MAC,
 //! IPv4 address, prefix and gateway, the device's [`OffloadCaps`], the timer wheel, the queue
 //! of connections with output, and the endpoint counters. All storage is handed in at
 //! construction ([`Endpoint::new`]; with `std`, [`BoxedEndpoint::with_capacity`] allocates it
@@ -19,8 +19,9 @@
 //! * **In** ([`Endpoint::receive`]): one received frame, with the device's checksum verdict
 //!   ([`RxMeta`](crate::device::RxMeta); verified in software when the device says nothing). What the engine answers
 //!   by itself it answers *in place*, in the received buffer: ARP requests for our address,
-//!   ICMP echo requests, and RSTs for segments to closed ports (RFC 9293 3.10.7.1) or that a
-//!   connection rejects ([`Received::Reply`]: send the buffer's first `len` bytes). A segment
+//!   ICMP echo requests, RSTs for segments to closed ports (RFC 9293 3.10.7.1) or that a
+//!   connection rejects, and SYN-ACKs carrying SYN cookies ([`Received::Reply`]: send the
+//!   buffer's first `len` bytes). A segment
 //!   that belongs to a connection yields [`Received::Open`]: the connection's key and what
 //!   happened ([`Events`](crate::tcb::Events): established, readable, writable, peer closed, reset, closed...).
 //!   Challenge ACKs, window updates and delayed ACKs are planned by the connection and leave in
@@ -98,6 +99,46 @@
 //! passive connection's buffers back into listening on its port, which keeps the count at N
 //! without the application tracking anything.
 //!
+//! # SYN cookies (RFC 4987)
+//! A listening slot taken by a SYN holds a half-open connection until its SYN-ACK
+//! retransmissions time out, so a flood of spoofed SYNs could hold every slot of a port. With
+//! SYN cookies ([`EndpointConfig::syn_cookies`]) a SYN can instead be answered *in place*
+//! ([`Received::Reply`] of kind [`ReplyKind::SynAckCookie`]) with a SYN-ACK whose sequence
+//! number is a cookie ([`SynCookieCodec`]: a 24-bit SipHash-2-4 MAC, keyed with a secret derived
+//! from [`EndpointConfig::secret`], of the 4-tuple, a 64 s time counter, the peer's ISN and the
+//! peer's MSS rounded down to one of eight values), and no slot is taken.
+//! * **When.** [`SynCookies::UnderPressure`] (the default) answers with a cookie when the port
+//!   has at most `syn_cookie_reserve_percent` (10 %) of the most slots it has had listening at
+//!   once still listening: a flood takes the others and the reserve stays for clients whose
+//!   cookies come back. Ports with fewer than ten listening slots never get a reserve (the
+//!   lifecycle benchmark's 72 keep at least eight free and never see a cookie).
+//!   [`SynCookies::Always`] answers every SYN with a cookie, [`SynCookies::Off`] none. The
+//!   check is O(1): a port's count of listening slots and that peak live in its registered
+//!   listener (the timer links' spare `prev` word and the unused remote port of a listener),
+//!   updated where the listener chain changes; nothing grows.
+//! * **The returning ACK** (ACK without SYN or RST) for a tuple with no connection, to a port
+//!   with a listener: a valid cookie (MAC, at most one period older than the current one,
+//!   i.e. 64 to 128 s) turns the registered listening slot into the connection, SYN-RECEIVED
+//!   with the SYN-ACK sent, and the ACK goes to it as to any connection: it establishes it and
+//!   any data or FIN it carries is taken. [`Received::Open`] reports
+//!   [`Events::SYN_TO_LISTENER`](crate::tcb::Events::SYN_TO_LISTENER) with
+//!   [`Events::ESTABLISHED`](crate::tcb::Events::ESTABLISHED) (and what the data did) at
+//!   once, so a server written for the normal passive open needs no change. An ACK without a
+//!   valid cookie gets the RST a listener gives any ACK (counted in `syn_cookies_rejected`);
+//!   a valid cookie for a port with no slot left is dropped (`syn_cookie_no_slot`) so that the
+//!   peer's retransmission may find one. A forged ACK passes with probability 2^-24 per try;
+//!   a replayed ACK after the connection exists goes to that connection.
+//! * **Options.** The MSS always (rounded down to the table's entry). When the SYN carried
+//!   timestamps, the SYN-ACK offers window scaling and SACK as a normal one would, and the low
+//!   9 bits of its TSval carry the peer's window scale, SACK permission and our window scale
+//!   (rounded so the TSval never runs ahead of the connection's later ones); the peer echoes
+//!   them in the ACK's TSecr, and they are MAC input too. Without timestamps the connection
+//!   has neither window scaling nor SACK. ECN is never negotiated through a cookie.
+//! * **Not done.** The SYN-ACK is not retransmitted (the peer retransmits its SYN); cookie
+//!   ISNs do not grow with time as RFC 6528 ISNs do, so a reused tuple's old duplicates are
+//!   not kept below the new window by the ISN (as with any cookie implementation); data on
+//!   the SYN is not accepted (TCP Fast Open is not implemented anyway).
+//!
 //! # Scheduling (O(1) per segment, 1M connections)
 //! Connections with possible output sit in a FIFO *ready queue* (an intrusive list through the
 //! slots); the send phase serves its head and rotates it to the tail after each committed
@@ -153,9 +194,11 @@
 //!    fragment reassembly (fragments are dropped and counted).
 //! 2. Replies answered in place are not rate limited (RSTs to closed ports, echo replies);
 //!    RFC 5961 challenge ACKs are rate limited per connection by the state machine.
-//! 3. No SYN cookies: a SYN flood can occupy every listening slot (each holds one half-open
-//!    connection until its SYN-ACK retransmissions time out), as with smoltcp; the count of
-//!    listening slots is the application's choice.
+//! 3. SYN cookies (see above) keep a reserve of listening slots for clients whose cookies
+//!    come back, but a cookie connection has no window scaling or SACK unless the peer's SYN
+//!    carried timestamps, never ECN, and a port needs ten or more listening slots for the
+//!    default policy to engage; the count of listening slots stays the application's choice
+//!    (a valid cookie finds no slot if the application keeps none listening).
 //! 4. ICMP errors (destination unreachable, ...) are counted as unsupported, not acted on.
 //! 5. A connection released in TIME-WAIT keeps only its `Tcb` (no buffers) until 2*MSL ends.
 //! 6. The neighbour cache holds [`NEIGHBORS`] entries; lookups scan it (a host has few on-link
