@@ -98,21 +98,9 @@ pub enum RxDrop {
 struct SegmentOutcome {
     key: SlotKey,
     events: Events,
-    /// A RST to send, or with `syn_ack_cookie`, a SYN-ACK carrying a SYN cookie.
+    /// A RST to send, or a SYN-ACK carrying a SYN cookie (the only reply with SYN).
     reply: Option<TcpHeader>,
-    syn_ack_cookie: bool,
     dropped: Option<DropReason>,
-}
-
-/// What the SYN-cookie stage made of a segment to a listener.
-enum CookieGate {
-    /// Nothing: the listener takes the segment as without cookies.
-    Pass,
-    /// Answer with this SYN-ACK (a cookie), take no slot.
-    SynAck(TcpHeader),
-    /// A valid cookie ACK turned the listening slot into the connection (SYN-RECEIVED, the
-    /// SYN-ACK sent): the segment goes to it.
-    Accepted,
 }
 
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
@@ -173,7 +161,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             };
             let outcome =
                 self.receive_segment::<K, PREDICT>(now, &ip, h, &frame[fast.payload.clone()], sink);
-            return self.finish_segment(now, frame, fast.src_mac, &ip, h, payload_len, outcome);
+            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -200,8 +188,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Received::Dropped(RxDrop::BadAddress);
                 }
                 let payload_len = payload.len();
-                let outcome = self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
-                self.finish_segment(now, frame, eth.src_addr, &ip, &header, payload_len, outcome)
+                let mut outcome =
+                    self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
+                if self.cookie_mode != super::SynCookies::Off
+                    && matches!(&outcome, Some(o) if o.dropped == Some(DropReason::ListenAck))
+                {
+                    // An ACK a listener refused: it may return a SYN cookie.
+                    let key = outcome.as_ref().map(|o| o.key);
+                    if let Some(o) = key.and_then(|k| {
+                        self.cookie_ack::<K, PREDICT>(now, k, &ip, &header, payload, sink)
+                    }) {
+                        outcome = Some(o);
+                    }
+                }
+                self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
                 if let Some(drop) = self.check_ip(&ip) {
@@ -384,24 +384,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_segments += 1;
         self.counters.rx_payload_bytes += payload.len() as u64;
         let key = matched.key();
-        let mut cookie_accepted = false;
-        if let Matched::Listener { listener, .. } = matched {
-            if self.cookie_mode != super::SynCookies::Off {
-                match self.cookie_gate(now, key, listener, tuple, h) {
-                    CookieGate::Pass => {}
-                    CookieGate::SynAck(reply) => {
-                        return Some(SegmentOutcome {
-                            key,
-                            events: Events::default(),
-                            reply: Some(reply),
-                            syn_ack_cookie: true,
-                            dropped: None,
-                        });
-                    }
-                    CookieGate::Accepted => cookie_accepted = true,
-                }
-            }
-        }
         let idx = key.index();
         let cfg = &self.cfg;
         let c = self.table.get_mut(key)?;
@@ -484,7 +466,17 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         let mut events = r.events;
         if events.contains(Events::SYN_TO_LISTENER) {
-            if let (Matched::Listener { listener, .. }, false) = (matched, cookie_accepted) {
+            if let Matched::Listener { listener, .. } = matched {
+                if self.cookie_wanted(key) {
+                    if let Some(reply) = self.cookie_for_syn(now, key, tuple, h) {
+                        return Some(SegmentOutcome {
+                            key,
+                            events: Events::default(),
+                            reply: Some(reply),
+                            dropped: None,
+                        });
+                    }
+                }
                 if !self.accept(now, key, listener, tuple, h) {
                     events = Events::default();
                 }
@@ -505,78 +497,86 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 make_ready(&mut self.table, &mut self.ready, idx);
             }
         }
-        if cookie_accepted {
-            // What a passive open reports, at once: the slot became this connection.
-            events |= Events::SYN_TO_LISTENER;
-        }
         Some(SegmentOutcome {
             key,
             events,
             reply: r.reply,
-            syn_ack_cookie: false,
             dropped: r.dropped,
         })
     }
 
-    /// The SYN-cookie stage for segment `h` on `tuple` to registered listener `key` (on
-    /// `listener`): a SYN under pressure gets a cookie SYN-ACK, an ACK with a valid cookie
-    /// takes the listening slot. O(1): the port's count of listening slots is kept in its
-    /// registered listener.
+    /// Whether a SYN to registered listener `key` gets a SYN cookie: always, or under
+    /// pressure when the port has no more listening slots than its reserve. O(1): the count
+    /// and the peak live in the registered listener.
+    #[inline]
+    fn cookie_wanted(&self, key: SlotKey) -> bool {
+        match self.cookie_mode {
+            super::SynCookies::Off => false,
+            super::SynCookies::Always => true,
+            super::SynCookies::UnderPressure => self.table.get(key).is_some_and(|c| {
+                let peak = u32::from(c.listening_peak());
+                c.listening() <= peak * u32::from(self.cookie_reserve_percent) / 100
+            }),
+        }
+    }
+
+    /// The cookie SYN-ACK answering SYN `h` on `tuple` to registered listener `key` (which
+    /// [`cookie_wanted`](Self::cookie_wanted) says should get one); `None`: the SYN takes the
+    /// slot as without cookies.
+    #[cold]
     #[inline(never)]
-    fn cookie_gate(
+    fn cookie_for_syn(
         &mut self,
         now: Instant,
         key: SlotKey,
-        listener: FourTuple,
         tuple: FourTuple,
         h: &TcpHeader,
-    ) -> CookieGate {
-        let flags = h.flags;
-        if flags.rst() || flags.syn() == flags.ack() {
-            return CookieGate::Pass;
+    ) -> Option<TcpHeader> {
+        let c = self.table.get(key)?;
+        if !c.has(role::REGISTERED) {
+            return None;
         }
-        let Some(c) = self.table.get(key) else {
-            return CookieGate::Pass;
-        };
-        if c.qstate == QState::Zombie || !c.has(role::REGISTERED) || c.tcb.state() != State::Listen
-        {
-            return CookieGate::Pass;
+        let rcv = c.buffers.as_ref()?.recv_buffer();
+        let opts = Tcb::cookie_options(&self.cfg, h, rcv);
+        let peer_mss = h.options.mss.unwrap_or(536);
+        let iss = self
+            .cookies
+            .make(&tuple, h.seq, peer_mss, opts, now.micros());
+        let mut reply = Tcb::cookie_syn_ack(&self.cfg, now, h, iss, rcv, opts).ok()?;
+        reply.src_port = h.dst_port;
+        reply.dst_port = h.src_port;
+        Some(reply)
+    }
+
+    /// ACK `h` (in `ip`), which listener `key` refused (RST, [`DropReason::ListenAck`]): when
+    /// it returns a valid SYN cookie, the registered listening slot becomes the connection
+    /// (SYN-RECEIVED, the SYN-ACK sent) and the segment goes to it; the outcome then reports
+    /// what a passive open does ([`Events::SYN_TO_LISTENER`] and what the ACK did), at once.
+    /// `None`: no valid cookie (counted), the listener's RST stands.
+    #[cold]
+    #[inline(never)]
+    fn cookie_ack<K: ReceiveSink + ?Sized, const PREDICT: bool>(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        ip: &Ipv4Repr,
+        h: &TcpHeader,
+        payload: &[u8],
+        sink: &mut K,
+    ) -> Option<SegmentOutcome> {
+        if h.flags.syn() || h.flags.rst() {
+            return None;
         }
-        let Some(b) = c.buffers.as_ref() else {
-            return CookieGate::Pass;
-        };
-        if flags.syn() {
-            let pressure = match self.cookie_mode {
-                super::SynCookies::Off => false,
-                super::SynCookies::Always => true,
-                super::SynCookies::UnderPressure => {
-                    let reserve = u32::from(c.listening_peak())
-                        * u32::from(self.cookie_reserve_percent)
-                        / 100;
-                    c.listening() <= reserve
-                }
-            };
-            if !pressure {
-                return CookieGate::Pass;
-            }
-            let rcv = b.recv_buffer();
-            let opts = Tcb::cookie_options(&self.cfg, h, rcv);
-            let peer_mss = h.options.mss.unwrap_or(536);
-            let iss = self
-                .cookies
-                .make(&tuple, h.seq, peer_mss, opts, now.micros());
-            return match Tcb::cookie_syn_ack(&self.cfg, now, h, iss, rcv, opts) {
-                Ok(mut reply) => {
-                    reply.src_port = h.dst_port;
-                    reply.dst_port = h.src_port;
-                    CookieGate::SynAck(reply)
-                }
-                Err(_) => CookieGate::Pass,
-            };
-        }
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(ip.dst_addr),
+            h.dst_port,
+            Ipv4Addr::from(ip.src_addr),
+            h.src_port,
+        );
+        let listener = FourTuple::listener(Ipv4Addr::from(self.cidr.address()), h.dst_port);
         let Some((grant, opts)) = self.check_cookie(now, &tuple, h) else {
             self.counters.syn_cookies_rejected += 1;
-            return CookieGate::Pass;
+            return None;
         };
         let cfg = self.cfg;
         let accepted = self.accept_with(key, listener, tuple, |b| {
@@ -590,10 +590,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ))
         });
         if !accepted {
-            return CookieGate::Pass;
+            return None;
         }
         self.counters.syn_cookies_accepted += 1;
-        CookieGate::Accepted
+        // Counted once: the segment was counted when it reached the listener (and as its drop).
+        self.counters.rx_segments -= 1;
+        self.counters.rx_payload_bytes -= payload.len() as u64;
+        self.counters.tcp_drops[DropReason::ListenAck.index()] -= 1;
+        let mut outcome = self.receive_segment::<K, PREDICT>(now, ip, h, payload, sink)?;
+        outcome.events |= Events::SYN_TO_LISTENER;
+        Some(outcome)
     }
 
     /// The cookie ACK `h` on `tuple` returns, if valid: what it grants and the options its
@@ -712,10 +718,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Writes the reply the segment needs (if any) and says what happened.
-    #[allow(clippy::too_many_arguments)]
     fn finish_segment(
         &mut self,
-        now: Instant,
         frame: &mut [u8],
         peer_mac: EthernetAddress,
         ip: &Ipv4Repr,
@@ -724,25 +728,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         outcome: Option<SegmentOutcome>,
     ) -> Received {
         let Some(outcome) = outcome else {
-            return self.reset_unknown(now, frame, peer_mac, ip, h, payload_len);
+            return self.reset_unknown(frame, peer_mac, ip, h, payload_len);
         };
-        if outcome.syn_ack_cookie {
-            return match outcome.reply {
-                Some(h) => match self.emit_rst(frame, peer_mac, ip.src_addr, &h) {
-                    Some((len, meta)) => {
-                        self.counters.syn_cookies_sent += 1;
-                        Received::Reply(Reply {
-                            len,
-                            meta,
-                            kind: ReplyKind::SynAckCookie,
-                        })
-                    }
-                    None => Received::Nothing,
-                },
-                None => Received::Nothing,
-            };
-        }
         let reply = outcome.reply.and_then(|h| {
+            if h.flags.syn() {
+                return self.write_cookie_syn_ack(frame, peer_mac, ip.src_addr, &h);
+            }
             self.counters.rst_from_connections += 1;
             self.write_rst(frame, peer_mac, ip.src_addr, &h)
         });
@@ -765,7 +756,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// RFC 9293 3.10.7.1: a segment for no connection gets a RST (unless it is one).
     fn reset_unknown(
         &mut self,
-        now: Instant,
         frame: &mut [u8],
         peer_mac: EthernetAddress,
         ip: &Ipv4Repr,
@@ -778,7 +768,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if self.cookie_mode != super::SynCookies::Off
             && h.flags.ack()
             && !h.flags.syn()
-            && self.valid_cookie_for_closed_port(now, ip, h)
+            && self.valid_cookie_for_closed_port(ip, h)
         {
             self.counters.syn_cookie_no_slot += 1;
             return Received::Dropped(RxDrop::NoListeningSlot);
@@ -792,10 +782,30 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
+    /// Writes cookie SYN-ACK `h` to `peer` into `frame`.
+    #[cold]
+    fn write_cookie_syn_ack(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        peer: Ipv4Address,
+        h: &TcpHeader,
+    ) -> Option<Reply> {
+        let (len, meta) = self.emit_rst(frame, peer_mac, peer, h)?;
+        self.counters.syn_cookies_sent += 1;
+        Some(Reply {
+            len,
+            meta,
+            kind: ReplyKind::SynAckCookie,
+        })
+    }
+
     /// Whether ACK `h` (in `ip`), which found no connection and no listener, returns a valid
     /// SYN cookie: its port listened when the cookie was made and has no slot left now.
     #[cold]
-    fn valid_cookie_for_closed_port(&self, now: Instant, ip: &Ipv4Repr, h: &TcpHeader) -> bool {
+    fn valid_cookie_for_closed_port(&self, ip: &Ipv4Repr, h: &TcpHeader) -> bool {
+        // The receive phase moved the wheel's clock to the frame's arrival.
+        let now = Instant::from_micros(self.wheel.cursor());
         let tuple = FourTuple::new(
             Ipv4Addr::from(ip.dst_addr),
             h.dst_port,
