@@ -136,8 +136,10 @@
 //!   has neither window scaling nor SACK. ECN is never negotiated through a cookie.
 //! * **Not done.** The SYN-ACK is not retransmitted (the peer retransmits its SYN); cookie
 //!   ISNs do not grow with time as RFC 6528 ISNs do, so a reused tuple's old duplicates are
-//!   not kept below the new window by the ISN (as with any cookie implementation); data on
-//!   the SYN is not accepted (TCP Fast Open is not implemented anyway).
+//!   not kept below the new window by the ISN (as with any cookie implementation); an old
+//!   duplicate of a cookie ACK that arrives within the cookie's lifetime after its connection
+//!   is gone opens a connection again (the peer answers it with a RST); data on the SYN is
+//!   not accepted (TCP Fast Open is not implemented anyway).
 //!
 //! # Scheduling (O(1) per segment, 1M connections)
 //! Connections with possible output sit in a FIFO *ready queue* (an intrusive list through the
