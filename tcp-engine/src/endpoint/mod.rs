@@ -963,7 +963,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Writes a header-only TCP frame (a RST) from us to `remote` (via `mac`).
+    /// Writes a header-only TCP frame (a RST, or a SYN-ACK carrying a SYN cookie) from us to
+    /// `remote` (via `mac`).
     fn emit_rst(
         &mut self,
         buf: &mut [u8],

@@ -597,7 +597,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_segments -= 1;
         self.counters.rx_payload_bytes -= payload.len() as u64;
         self.counters.tcp_drops[DropReason::ListenAck.index()] -= 1;
-        let mut outcome = self.receive_segment::<K, PREDICT>(now, ip, h, payload, sink)?;
+        // The connection is registered under the tuple now: the segment finds it.
+        let mut outcome = self
+            .receive_segment::<K, PREDICT>(now, ip, h, payload, sink)
+            .unwrap_or(SegmentOutcome {
+                key,
+                events: Events::default(),
+                reply: None,
+                dropped: None,
+            });
         outcome.events |= Events::SYN_TO_LISTENER;
         Some(outcome)
     }
