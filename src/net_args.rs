@@ -16,7 +16,7 @@ use clap::{Args, ValueEnum};
 use ferrotoe_benches::apps::device::{SimNicError, SimTapNic, SimTapNicConfig, WaitDevice};
 use rtl_sim::nic::Backend;
 use tcp_engine::device::OffloadCaps;
-use tcp_engine::endpoint::EndpointConfig;
+use tcp_engine::endpoint::{EndpointConfig, SynCookies};
 use tcp_engine::pcap::Capture;
 use tcp_engine::table::HashSecret;
 use tcp_engine::tap::{TapConfig, TapDevice, TapError};
@@ -52,6 +52,27 @@ impl From<EcnArg> for EcnMode {
             EcnArg::Off => EcnMode::Off,
             EcnArg::Accept => EcnMode::Accept,
             EcnArg::On => EcnMode::On,
+        }
+    }
+}
+
+/// `--syn-cookies`: the endpoint's [`SynCookies`] policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SynCookiesArg {
+    /// Never: every SYN takes a listening slot.
+    Off,
+    /// When a port's listening slots run low (10 % of them kept for returning cookies).
+    Pressure,
+    /// For every SYN.
+    Always,
+}
+
+impl From<SynCookiesArg> for SynCookies {
+    fn from(a: SynCookiesArg) -> SynCookies {
+        match a {
+            SynCookiesArg::Off => SynCookies::Off,
+            SynCookiesArg::Pressure => SynCookies::UnderPressure,
+            SynCookiesArg::Always => SynCookies::Always,
         }
     }
 }
@@ -104,6 +125,10 @@ pub struct NetArgs {
     /// 9438, Linux's default).
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
+    /// SYN cookies (RFC 4987) for SYNs to listening ports: off; pressure (when a port's
+    /// listening slots run low, so a SYN flood cannot take them all); always.
+    #[arg(long, value_enum, default_value = "pressure")]
+    pub syn_cookies: SynCookiesArg,
     /// `--nic sim`: seeded impairment of the wire between the kernel and the simulated NIC.
     #[command(
         flatten,
@@ -279,6 +304,7 @@ impl NetArgs {
         let secret = HashSecret::from_os_random().context("reading a random secret")?;
         let mut cfg = EndpointConfig::new(self.mac(), self.ip, caps, secret);
         cfg.gateway = self.gateway.map(Ipv4Address::from);
+        cfg.syn_cookies = self.syn_cookies.into();
         cfg.tcb = TcbConfig {
             rto_min: EngineDuration::from_millis(200),
             fin_wait2_timeout: Some(EngineDuration::from_secs(60)),

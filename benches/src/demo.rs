@@ -524,6 +524,18 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
             count(t.ecn_window_reductions)
         )?;
     }
+    if t.syn_cookies_sent + t.syn_cookies_accepted + t.syn_cookies_rejected + t.syn_cookie_no_slot
+        > 0
+    {
+        writeln!(
+            out,
+            "  syn cookies   {} sent, {} accepted, {} rejected, {} valid with no slot left",
+            count(t.syn_cookies_sent),
+            count(t.syn_cookies_accepted),
+            count(t.syn_cookies_rejected),
+            count(t.syn_cookie_no_slot)
+        )?;
+    }
     Ok(())
 }
 

@@ -21,8 +21,8 @@
 //! | [`checksum`] | the RFC 1071 ones' complement sum (wide, any length and alignment), pseudo-header sum, RFC 1624 incremental update |
 //! | [`wire`] | zero-copy packet views and `Repr`s of Ethernet II, ARP, IPv4, ICMP echo and TCP (options included), one written panic contract, the typed [`wire::Error`]; [`wire::frame`]: the one-pass Ethernet+IPv4+TCP header builder of the transmit path and the receive-side frame parser that honours the device's checksum verdicts |
 //! | [`neighbor`] | the fixed-capacity ARP neighbour cache: expiry, bounded and rate-limited resolution, RFC 826 learning |
-//! | [`table`] | connection table: generational slotmap, keyed Robin Hood 4-tuple map, RFC 6528 ISNs, RFC 6056 ephemeral ports (no_std, no alloc) |
-//! | [`endpoint`] | the seed's `Endpoint` and typed packet phases: receive (with in-place ARP, ICMP echo and RST answers), two-phase transmit with timers checked on each offered buffer, connections over user buffers in a fixed-capacity table, a timer wheel and a ready queue (O(1) per segment), counters, a `FrameDevice` poll helper (software segmentation, receive-burst prefetching) |
+//! | [`table`] | connection table: generational slotmap, keyed Robin Hood 4-tuple map, RFC 6528 ISNs, RFC 6056 ephemeral ports, RFC 4987 SYN cookies (no_std, no alloc) |
+//! | [`endpoint`] | the seed's `Endpoint` and typed packet phases: receive (with in-place ARP, ICMP echo, RST and SYN-cookie answers), two-phase transmit with timers checked on each offered buffer, connections over user buffers in a fixed-capacity table, a timer wheel and a ready queue (O(1) per segment), counters, a `FrameDevice` poll helper (software segmentation, receive-burst prefetching) |
 //! | [`softnic`] | the NIC offload contract in software (SPEC 6.2 checksums, 6.3 TSO, 7.1 RX verification) for devices that stand in for the NIC |
 //! | `link` (std) | in-memory two-ended link with seeded loss, duplication, reordering, corruption, delay, rate; simulated clock |
 //! | `pcap` (std) | classic pcap writer and a capture wrapper for any `FrameDevice` |

@@ -9,23 +9,29 @@
 //!
 //! Segments are built around the real sequence numbers of the connections most of the time, so
 //! the state machines get past the acceptability checks and into every state.
+//!
+//! Each run has a SYN-cookie policy (off, under pressure, always). The SYN-ACKs answered in
+//! place are remembered, and ACKs returning them (intact, with a bit flipped, late, with data)
+//! are among the operations: a returned cookie may open a connection, a tampered one never
+//! does (the endpoint accepts no more cookies than intact ones were returned).
 
 mod common;
 
-use common::{Ep, host, ip, mac};
+use common::{Ep, ip, mac};
 use proptest::prelude::*;
 use tcp_engine::device::{ChecksumState, FrameDevice, OffloadCaps, RxMeta, TxMeta};
-use tcp_engine::endpoint::{Buffers, Outbound, Received};
+use tcp_engine::endpoint::{Buffers, EndpointConfig, Outbound, Received, ReplyKind, SynCookies};
 use tcp_engine::link::offload_caps;
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
 use tcp_engine::seq::SeqNum;
+use tcp_engine::table::HashSecret;
 use tcp_engine::table::SlotKey;
 use tcp_engine::tcb::{CongestionControl, EcnMode, TcbConfig};
 use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
 use tcp_engine::wire::{
     ArpOperation, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpEchoKind, IcmpEchoRepr,
-    IcmpPacket, IpProtocol, Ipv4Address, Ipv4Repr, TxChecksum,
+    IcmpPacket, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Repr, RxPayload, TxChecksum,
 };
 
 const CAPACITY: usize = 6;
@@ -80,6 +86,34 @@ enum Op {
     Recycle(u8),
     Listen(u8),
     Connect(u8, u8),
+    /// The ACK returning a SYN-ACK answered in place (selector), with a bit of its ACK number
+    /// flipped (`Some(bit)`), and `payload` bytes of data.
+    CookieAck {
+        pick: u8,
+        flip: Option<u8>,
+        payload: u16,
+    },
+}
+
+/// What the fuzzer remembers of a SYN-ACK it got in place: enough to return it.
+#[derive(Clone, Copy, Debug)]
+struct SynAckSeen {
+    peer: Ipv4Address,
+    peer_mac: u8,
+    sport: u16,
+    dport: u16,
+    seq: SeqNum,
+    ack: SeqNum,
+    tsval: Option<u32>,
+}
+
+/// Every SYN-cookie policy.
+fn cookie_policy() -> impl Strategy<Value = SynCookies> {
+    prop_oneof![
+        Just(SynCookies::Off),
+        Just(SynCookies::UnderPressure),
+        Just(SynCookies::Always)
+    ]
 }
 
 /// Every ECN mode of the endpoint under test.
@@ -174,6 +208,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(Op::Recycle),
         2 => any::<u8>().prop_map(Op::Listen),
         2 => (0u8..3, any::<u8>()).prop_map(|(p, port)| Op::Connect(p, port)),
+        4 => (any::<u8>(), proptest::option::weighted(0.3, 0u8..32), prop_oneof![2 => Just(0u16), 1 => 0u16..2000])
+            .prop_map(|(pick, flip, payload)| Op::CookieAck { pick, flip, payload }),
     ]
 }
 
@@ -226,6 +262,10 @@ struct Fuzz {
     offload: bool,
     /// Frames delivered (picks how each is received).
     turn: u32,
+    /// SYN-ACKs answered in place with a cookie (the last 16).
+    cookies: Vec<SynAckSeen>,
+    /// Intact cookie ACKs sent: the most connections cookies may have opened.
+    intact_cookie_acks: u64,
 }
 
 impl Fuzz {
@@ -286,12 +326,14 @@ impl Fuzz {
         };
         match self.turn % 3 {
             0 => {
-                let _ = self.ep.receive(self.now, &mut frame, meta);
+                let r = self.ep.receive(self.now, &mut frame, meta);
+                self.remember_cookie(r, &frame);
             }
             1 => {
-                let _ = self
+                let r = self
                     .ep
                     .receive_direct(self.now, &mut frame, meta, &mut sink);
+                self.remember_cookie(r, &frame);
             }
             _ => {
                 self.burst.rx.push((frame, meta));
@@ -300,6 +342,46 @@ impl Fuzz {
                 }
             }
         }
+    }
+
+    /// Remembers a cookie SYN-ACK answered in place (checking that it parses).
+    fn remember_cookie(&mut self, r: Received, frame: &[u8]) {
+        let Received::Reply(reply) = r else {
+            return;
+        };
+        if reply.kind != ReplyKind::SynAckCookie {
+            return;
+        }
+        // Checksums left to the device are not there to verify.
+        let meta = if reply.meta.checksum {
+            RxMeta {
+                ip: ChecksumState::Good,
+                l4: ChecksumState::Good,
+            }
+        } else {
+            RxMeta::UNVERIFIED
+        };
+        let parsed = parse_frame(&frame[..reply.len], meta).expect("SYN-ACK parses");
+        let RxPayload::Tcp { ip, tcp, .. } = parsed.payload else {
+            panic!("a cookie SYN-ACK is TCP: {parsed:?}");
+        };
+        let h = tcp.header;
+        assert_eq!(h.flags, TcpFlags::SYN | TcpFlags::ACK);
+        let peer_mac = (2..5)
+            .find(|&m| mac(m) == parsed.ethernet.dst_addr)
+            .unwrap_or(2);
+        if self.cookies.len() == 16 {
+            self.cookies.remove(0);
+        }
+        self.cookies.push(SynAckSeen {
+            peer: ip.dst_addr,
+            peer_mac,
+            sport: h.dst_port,
+            dport: h.src_port,
+            seq: h.ack,
+            ack: h.seq + 1,
+            tsval: h.options.timestamps.map(|(v, _)| v),
+        });
     }
 
     /// Receives the queued burst through `poll_direct` (its sends are checked and dropped).
@@ -541,6 +623,45 @@ impl Fuzz {
                     self.keys.push(k);
                 }
             }
+            Op::CookieAck {
+                pick,
+                flip,
+                payload,
+            } => {
+                if self.cookies.is_empty() {
+                    return;
+                }
+                let c = self.cookies[usize::from(pick) % self.cookies.len()];
+                let mut h = TcpHeader {
+                    src_port: c.sport,
+                    dst_port: c.dport,
+                    seq: c.seq,
+                    ack: SeqNum(c.ack.0 ^ flip.map_or(0, |b| 1 << b)),
+                    flags: TcpFlags::ACK,
+                    window: 8192,
+                    urgent: 0,
+                    options: TcpOptions::default(),
+                };
+                h.options.timestamps = c.tsval.map(|v| (1, v));
+                if flip.is_none() {
+                    self.intact_cookie_acks += 1;
+                }
+                let addrs = TcpFrameAddresses {
+                    src_mac: mac(c.peer_mac),
+                    dst_mac: mac(1),
+                    src_ip: c.peer,
+                    dst_ip: ip(1),
+                    ttl: 64,
+                    dscp_ecn: 0,
+                };
+                let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
+                let mut frame = vec![0u8; 14 + 20 + 60 + data.len()];
+                let layout =
+                    emit_tcp_frame(&mut frame, &addrs, 1, &h, &[&data], TxChecksum::Software)
+                        .expect("an ACK frame fits");
+                frame.truncate(layout.frame_len());
+                self.deliver(frame, RxMeta::UNVERIFIED);
+            }
             Op::Connect(peer, port) => {
                 let port = PORTS[usize::from(port) % PORTS.len()];
                 if let Ok(k) = self.ep.connect(
@@ -556,7 +677,13 @@ impl Fuzz {
     }
 }
 
-fn run(caps: OffloadCaps, ecn: EcnMode, cubic: bool, ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn run(
+    caps: OffloadCaps,
+    ecn: EcnMode,
+    cubic: bool,
+    cookies: SynCookies,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let tcb = TcbConfig {
         rto_min: Duration::from_millis(1),
         rto_initial: Duration::from_millis(20),
@@ -568,13 +695,25 @@ fn run(caps: OffloadCaps, ecn: EcnMode, cubic: bool, ops: Vec<Op>) -> Result<(),
         },
         ..TcbConfig::DATACENTER
     };
+    let mut config = EndpointConfig::new(
+        mac(1),
+        Ipv4Cidr::new(ip(1), 24).unwrap(),
+        caps,
+        HashSecret::from_bytes([1; 16]),
+    );
+    config.tcb = tcb;
+    config.syn_cookies = cookies;
+    // Under pressure with the few slots here: a reserve of one in three listening.
+    config.syn_cookie_reserve_percent = 34;
     let mut f = Fuzz {
-        ep: host(1, caps, tcb, CAPACITY),
+        ep: Ep::with_capacity(config, CAPACITY).unwrap(),
         now: Instant::from_secs(1),
         keys: Vec::new(),
         buf: vec![0u8; 70_000],
         offload: caps.tx_checksum,
         turn: 0,
+        cookies: Vec::new(),
+        intact_cookie_acks: 0,
         burst: BurstDevice {
             caps,
             rx: Vec::new(),
@@ -599,6 +738,12 @@ fn run(caps: OffloadCaps, ecn: EcnMode, cubic: bool, ops: Vec<Op>) -> Result<(),
             return Err(TestCaseError::fail(format!("after {op:?}: {e}")));
         }
         prop_assert!(f.ep.len() <= CAPACITY);
+        prop_assert!(
+            f.ep.counters().syn_cookies_accepted <= f.intact_cookie_acks,
+            "{} cookies accepted, {} returned intact",
+            f.ep.counters().syn_cookies_accepted,
+            f.intact_cookie_acks
+        );
         let live = f.keys.iter().filter(|&&k| f.ep.state(k).is_some()).count();
         prop_assert!(
             live <= f.ep.len(),
@@ -617,17 +762,19 @@ proptest! {
     fn arbitrary_frames_and_calls_software(
         ecn in ecn_mode(),
         cubic in any::<bool>(),
+        cookies in cookie_policy(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(OffloadCaps::none(1514), ecn, cubic, ops)?;
+        run(OffloadCaps::none(1514), ecn, cubic, cookies, ops)?;
     }
 
     #[test]
     fn arbitrary_frames_and_calls_tso(
         ecn in ecn_mode(),
         cubic in any::<bool>(),
+        cookies in cookie_policy(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(offload_caps(1500, true), ecn, cubic, ops)?;
+        run(offload_caps(1500, true), ecn, cubic, cookies, ops)?;
     }
 }

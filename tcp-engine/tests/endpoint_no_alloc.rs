@@ -3,7 +3,8 @@
 //! handshake, megabytes both ways with loss (retransmission and delayed-ACK timers, SACK
 //! recovery, reassembly), in-place replies (ICMP echo, ARP, RSTs for closed ports), the close,
 //! TIME-WAIT running out, and taking the buffers back — with software checksums and with
-//! checksum offload plus TSO.
+//! checksum offload plus TSO. A SYN-cookie handshake (the SYN answered in place, the ACK
+//! returning the cookie with a request, the response) allocates nothing either.
 //!
 //! Only this thread's allocations count (the test harness allocates on its own threads).
 
@@ -14,14 +15,21 @@ use std::cell::Cell;
 
 use common::{MIB, Pair, ip, mac};
 use tcp_engine::device::{OffloadCaps, RxMeta};
-use tcp_engine::endpoint::Received;
+use tcp_engine::endpoint::{
+    BoxedEndpoint, Buffers, EndpointConfig, Outbound, Received, ReplyKind, SynCookies,
+};
 use tcp_engine::link::{Impairments, LinkConfig, Loss, offload_caps};
 use tcp_engine::segment::{TcpFlags, TcpHeader};
 use tcp_engine::seq::SeqNum;
+use tcp_engine::table::HashSecret;
+use tcp_engine::tcb::RingBuffer;
 use tcp_engine::tcb::{State, TcbConfig};
 use tcp_engine::time::Duration;
+use tcp_engine::time::Instant;
+use tcp_engine::wire::frame::parse_frame;
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame};
 use tcp_engine::wire::{ArpRepr, TxChecksum};
+use tcp_engine::wire::{Ipv4Cidr, RxPayload};
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
@@ -57,20 +65,25 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
-/// Frames from a third host (198.18.0.3) to host 2: an ARP request for it and a SYN to a
-/// closed port.
-fn strangers() -> Vec<Vec<u8>> {
-    let mut arp = vec![0u8; 60];
-    let n = emit_arp_frame(&mut arp, mac(3), &ArpRepr::request(mac(3), ip(3), ip(2))).unwrap();
-    arp.truncate(n);
-    let addrs = TcpFrameAddresses {
+/// The addresses of TCP frames from a third host (198.18.0.3) to host 2.
+fn stranger_to_host_2() -> TcpFrameAddresses {
+    TcpFrameAddresses {
         src_mac: mac(3),
         dst_mac: mac(2),
         src_ip: ip(3),
         dst_ip: ip(2),
         ttl: 64,
         dscp_ecn: 0,
-    };
+    }
+}
+
+/// Frames from a third host (198.18.0.3) to host 2: an ARP request for it and a SYN to a
+/// closed port.
+fn strangers() -> Vec<Vec<u8>> {
+    let mut arp = vec![0u8; 60];
+    let n = emit_arp_frame(&mut arp, mac(3), &ArpRepr::request(mac(3), ip(3), ip(2))).unwrap();
+    arp.truncate(n);
+    let addrs = stranger_to_host_2();
     let syn = TcpHeader {
         src_port: 777,
         dst_port: 9,
@@ -178,4 +191,85 @@ fn checksum_offload_and_tso() {
 #[test]
 fn zero_copy_receive_with_checksum_offload_and_tso() {
     lifecycle_allocates_nothing(offload_caps(1500, true), true);
+}
+
+#[test]
+fn a_syn_cookie_handshake_allocates_nothing() {
+    let mut config = EndpointConfig::new(
+        mac(2),
+        Ipv4Cidr::new(ip(2), 24).unwrap(),
+        OffloadCaps::none(1514),
+        HashSecret::from_bytes([2; 16]),
+    );
+    config.syn_cookies = SynCookies::Always;
+    let mut ep = BoxedEndpoint::<Buffers<RingBuffer<Box<[u8]>>>>::with_capacity(config, 8).unwrap();
+    let now = Instant::from_secs(1);
+    ep.add_neighbor(now, ip(3), mac(3));
+    for _ in 0..2 {
+        ep.listen(80, Buffers::with_capacity(4096, 4096))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    let addrs = stranger_to_host_2();
+    let mut syn = TcpHeader {
+        src_port: 4000,
+        dst_port: 80,
+        seq: SeqNum(100),
+        flags: TcpFlags::SYN,
+        window: 8192,
+        ..TcpHeader::default()
+    };
+    syn.options.mss = Some(1460);
+    syn.options.timestamps = Some((5, 0));
+    let mut frame = vec![0u8; 2048];
+    let mut out = vec![0u8; 2048];
+    let mut got = [0u8; 64];
+    let before = allocations();
+
+    let n = emit_tcp_frame(&mut frame, &addrs, 1, &syn, &[], TxChecksum::Software)
+        .unwrap()
+        .frame_len();
+    let Received::Reply(r) = ep.receive(now, &mut frame[..n], RxMeta::UNVERIFIED) else {
+        panic!("a cookie SYN-ACK in place");
+    };
+    assert_eq!(r.kind, ReplyKind::SynAckCookie);
+    let parsed = parse_frame(&frame[..r.len], RxMeta::UNVERIFIED).unwrap();
+    let RxPayload::Tcp { tcp, .. } = parsed.payload else {
+        panic!("TCP");
+    };
+    let synack = tcp.header;
+    let mut ack = TcpHeader {
+        seq: SeqNum(101),
+        ack: synack.seq + 1,
+        flags: TcpFlags::ACK | TcpFlags::PSH,
+        ..syn
+    };
+    ack.options = Default::default();
+    ack.options.timestamps = Some((6, synack.options.timestamps.unwrap().0));
+    let n = emit_tcp_frame(
+        &mut frame,
+        &addrs,
+        2,
+        &ack,
+        &[b"request"],
+        TxChecksum::Software,
+    )
+    .unwrap()
+    .frame_len();
+    let Received::Open(o) = ep.receive(now, &mut frame[..n], RxMeta::UNVERIFIED) else {
+        panic!("the cookie ACK opens the connection");
+    };
+    assert_eq!(ep.state(o.key), Some(State::Established));
+    assert_eq!(ep.read(o.key, &mut got).unwrap(), 7);
+    assert_eq!(ep.write(o.key, b"response").unwrap(), 8);
+    let mut sent = 0;
+    while let Outbound::Frame(f) = ep.poll_transmit(now, &mut out) {
+        ep.commit(now, &f).unwrap();
+        sent += 1;
+    }
+
+    assert_eq!(allocations() - before, 0, "allocations on the cookie path");
+    assert_eq!(&got[..7], b"request");
+    assert!(sent >= 1, "the response left");
+    assert_eq!(ep.counters().syn_cookies_accepted, 1);
 }

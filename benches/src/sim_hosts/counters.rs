@@ -92,6 +92,14 @@ host_counters! {
     dsacks_received,
     /// Window reductions shown spurious (timestamp echo or D-SACKs) and undone.
     spurious_recoveries_undone,
+    /// SYNs answered with a SYN cookie (RFC 4987) instead of taking a listening slot.
+    syn_cookies_sent,
+    /// ACKs that returned a valid SYN cookie and became connections.
+    syn_cookies_accepted,
+    /// ACKs to a listening port that carried no valid SYN cookie (answered with a RST).
+    syn_cookies_rejected,
+    /// Valid SYN-cookie ACKs dropped because the port had no listening slot left.
+    syn_cookie_no_slot,
 }
 
 impl HostCounters {
@@ -143,6 +151,10 @@ impl HostCounters {
             ecn_window_reductions: e.ecn_window_reductions,
             dsacks_received: e.dsacks_received,
             spurious_recoveries_undone: e.spurious_recoveries_undone,
+            syn_cookies_sent: e.syn_cookies_sent,
+            syn_cookies_accepted: e.syn_cookies_accepted,
+            syn_cookies_rejected: e.syn_cookies_rejected,
+            syn_cookie_no_slot: e.syn_cookie_no_slot,
         }
     }
 

@@ -145,19 +145,25 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 return Err((e.into(), buffers));
             }
         };
-        if let Some(head) = registered {
-            self.chain_push(head.index(), key.index());
+        match registered {
+            Some(head) => self.chain_push(head.index(), key.index()),
+            None => {
+                if let Some(c) = self.table.get_mut(key) {
+                    c.set_listening(1, 0);
+                }
+            }
         }
         Ok(key)
     }
 
-    /// Puts parked listener `idx` behind registered listener `head`.
+    /// Puts parked listener `idx` behind registered listener `head` (and counts it).
     pub(super) fn chain_push(&mut self, head: u32, idx: u32) {
         let Some((_, h)) = self.table.get_index_mut(head) else {
             return;
         };
-        let rest = core::mem::replace(&mut h.timer, TimerLinks::UNLINKED).spare_next();
+        let rest = h.timer.spare_next();
         h.timer.set_spare_next(idx);
+        h.set_listening(h.listening() + 1, h.listening_peak());
         if let Some((_, c)) = self.table.get_index_mut(idx) {
             c.timer.set_spare_next(rest);
         }
@@ -178,6 +184,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return Err(TableError::TupleNotFound { tuple: listener });
         };
         let successor = c.timer.spare_next();
+        let (count, peak) = (c.listening(), c.listening_peak());
         let next = match successor {
             NIL => None,
             at => self.table.get_index(at).map(|(k, _)| k),
@@ -187,6 +194,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 self.table.hand_over(&listener, key, next)?;
                 if let Some((_, s)) = self.table.get_index_mut(successor) {
                     s.role = (s.role & !role::PARKED) | role::REGISTERED;
+                    s.set_listening(count.saturating_sub(1), peak);
                 }
             }
             None => self.table.unregister(key, &listener)?,
@@ -194,6 +202,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if let Some((_, c)) = self.table.get_index_mut(idx) {
             c.timer = TimerLinks::UNLINKED;
             c.role &= !role::REGISTERED;
+            c.remote_port = 0;
         }
         match new_tuple {
             Some(tuple) => self.table.register(key, tuple),
@@ -211,6 +220,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             .table
             .get_index(idx)
             .map_or(NIL, |(_, c)| c.timer.spare_next());
+        if let Some(h) = self.table.get_mut(head) {
+            h.set_listening(h.listening().saturating_sub(1), h.listening_peak());
+        }
         // Walk the chain (parked listeners of one port; closing one is rare).
         let mut at = head.index();
         let mut guard = self.table.capacity();

@@ -156,5 +156,16 @@ counters! {
         /// spurious and undone: the timestamp echo said the original arrived (Eifel, RFC
         /// 3522) or D-SACKs reported every byte the episode retransmitted (RFC 3708).
         spurious_recoveries_undone,
+        /// SYNs answered with a SYN cookie (RFC 4987): a SYN-ACK sent in place, no listening
+        /// slot taken ([`SynCookies`](super::SynCookies)).
+        syn_cookies_sent,
+        /// ACKs that returned a valid SYN cookie and became a connection in a listening slot.
+        syn_cookies_accepted,
+        /// ACKs to a listening port, with SYN cookies on, that carried no valid cookie (forged,
+        /// expired, or a stray ACK): answered with a RST as without cookies.
+        syn_cookies_rejected,
+        /// ACKs with a valid SYN cookie for a port with no listening slot left: dropped (the
+        /// peer retransmits and may find a slot then).
+        syn_cookie_no_slot,
     }
 }

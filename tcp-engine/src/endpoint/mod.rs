@@ -4,7 +4,7 @@
 //! # What it owns
 //! The connection table (a keyed 4-tuple map to generational [`SlotKey`]s and a slotmap whose
 //! slots hold a [`Tcb`] plus the application's buffers for that connection), the ARP
-//! neighbour cache, the RFC 6528 ISN generator, the RFC 6056 ephemeral ports, this host's MAC,
+//! neighbour cache, the RFC 6528 ISN generator, the SYN-cookie codec and policy, the RFC 6056 ephemeral ports, this host's MAC,
 //! IPv4 address, prefix and gateway, the device's [`OffloadCaps`], the timer wheel, the queue
 //! of connections with output, and the endpoint counters. All storage is handed in at
 //! construction ([`Endpoint::new`]; with `std`, [`BoxedEndpoint::with_capacity`] allocates it
@@ -19,8 +19,9 @@
 //! * **In** ([`Endpoint::receive`]): one received frame, with the device's checksum verdict
 //!   ([`RxMeta`](crate::device::RxMeta); verified in software when the device says nothing). What the engine answers
 //!   by itself it answers *in place*, in the received buffer: ARP requests for our address,
-//!   ICMP echo requests, and RSTs for segments to closed ports (RFC 9293 3.10.7.1) or that a
-//!   connection rejects ([`Received::Reply`]: send the buffer's first `len` bytes). A segment
+//!   ICMP echo requests, RSTs for segments to closed ports (RFC 9293 3.10.7.1) or that a
+//!   connection rejects, and SYN-ACKs carrying SYN cookies ([`Received::Reply`]: send the
+//!   buffer's first `len` bytes). A segment
 //!   that belongs to a connection yields [`Received::Open`]: the connection's key and what
 //!   happened ([`Events`](crate::tcb::Events): established, readable, writable, peer closed, reset, closed...).
 //!   Challenge ACKs, window updates and delayed ACKs are planned by the connection and leave in
@@ -98,6 +99,48 @@
 //! passive connection's buffers back into listening on its port, which keeps the count at N
 //! without the application tracking anything.
 //!
+//! # SYN cookies (RFC 4987)
+//! A listening slot taken by a SYN holds a half-open connection until its SYN-ACK
+//! retransmissions time out, so a flood of spoofed SYNs could hold every slot of a port. With
+//! SYN cookies ([`EndpointConfig::syn_cookies`]) a SYN can instead be answered *in place*
+//! ([`Received::Reply`] of kind [`ReplyKind::SynAckCookie`]) with a SYN-ACK whose sequence
+//! number is a cookie ([`SynCookieCodec`]: a 24-bit SipHash-2-4 MAC, keyed with a secret derived
+//! from [`EndpointConfig::secret`], of the 4-tuple, a 64 s time counter, the peer's ISN and the
+//! peer's MSS rounded down to one of eight values), and no slot is taken.
+//! * **When.** [`SynCookies::UnderPressure`] (the default) answers with a cookie when the port
+//!   has at most `syn_cookie_reserve_percent` (10 %) of the most slots it has had listening at
+//!   once still listening: a flood takes the others and the reserve stays for clients whose
+//!   cookies come back. Ports with fewer than ten listening slots never get a reserve (the
+//!   lifecycle benchmark's 72 keep at least eight free and never see a cookie).
+//!   [`SynCookies::Always`] answers every SYN with a cookie, [`SynCookies::Off`] none. The
+//!   check is O(1): a port's count of listening slots and that peak live in its registered
+//!   listener (the timer links' spare `prev` word and the unused remote port of a listener),
+//!   updated where the listener chain changes; nothing grows.
+//! * **The returning ACK** (ACK without SYN or RST) for a tuple with no connection, to a port
+//!   with a listener: a valid cookie (MAC, at most one period older than the current one,
+//!   i.e. 64 to 128 s) turns the registered listening slot into the connection, SYN-RECEIVED
+//!   with the SYN-ACK sent, and the ACK goes to it as to any connection: it establishes it and
+//!   any data or FIN it carries is taken. [`Received::Open`] reports
+//!   [`Events::SYN_TO_LISTENER`](crate::tcb::Events::SYN_TO_LISTENER) with
+//!   [`Events::ESTABLISHED`](crate::tcb::Events::ESTABLISHED) (and what the data did) at
+//!   once, so a server written for the normal passive open needs no change. An ACK without a
+//!   valid cookie gets the RST a listener gives any ACK (counted in `syn_cookies_rejected`);
+//!   a valid cookie for a port with no slot left is dropped (`syn_cookie_no_slot`) so that the
+//!   peer's retransmission may find one. A forged ACK passes with probability 2^-24 per try;
+//!   a replayed ACK after the connection exists goes to that connection.
+//! * **Options.** The MSS always (rounded down to the table's entry). When the SYN carried
+//!   timestamps, the SYN-ACK offers window scaling and SACK as a normal one would, and the low
+//!   9 bits of its TSval carry the peer's window scale, SACK permission and our window scale
+//!   (rounded so the TSval never runs ahead of the connection's later ones); the peer echoes
+//!   them in the ACK's TSecr, and they are MAC input too. Without timestamps the connection
+//!   has neither window scaling nor SACK. ECN is never negotiated through a cookie.
+//! * **Not done.** The SYN-ACK is not retransmitted (the peer retransmits its SYN); cookie
+//!   ISNs do not grow with time as RFC 6528 ISNs do, so a reused tuple's old duplicates are
+//!   not kept below the new window by the ISN (as with any cookie implementation); an old
+//!   duplicate of a cookie ACK that arrives within the cookie's lifetime after its connection
+//!   is gone opens a connection again (the peer answers it with a RST); data on the SYN is
+//!   not accepted (TCP Fast Open is not implemented anyway).
+//!
 //! # Scheduling (O(1) per segment, 1M connections)
 //! Connections with possible output sit in a FIFO *ready queue* (an intrusive list through the
 //! slots); the send phase serves its head and rotates it to the tail after each committed
@@ -153,9 +196,11 @@
 //!    fragment reassembly (fragments are dropped and counted).
 //! 2. Replies answered in place are not rate limited (RSTs to closed ports, echo replies);
 //!    RFC 5961 challenge ACKs are rate limited per connection by the state machine.
-//! 3. No SYN cookies: a SYN flood can occupy every listening slot (each holds one half-open
-//!    connection until its SYN-ACK retransmissions time out), as with smoltcp; the count of
-//!    listening slots is the application's choice.
+//! 3. SYN cookies (see above) keep a reserve of listening slots for clients whose cookies
+//!    come back, but a cookie connection has no window scaling or SACK unless the peer's SYN
+//!    carried timestamps, never ECN, and a port needs ten or more listening slots for the
+//!    default policy to engage; the count of listening slots stays the application's choice
+//!    (a valid cookie finds no slot if the application keeps none listening).
 //! 4. ICMP errors (destination unreachable, ...) are counted as unsupported, not acted on.
 //! 5. A connection released in TIME-WAIT keeps only its `Tcb` (no buffers) until 2*MSL ends.
 //! 6. The neighbour cache holds [`NEIGHBORS`] entries; lookups scan it (a host has few on-link
@@ -192,10 +237,11 @@ use crate::neighbor::{NeighborCache, NeighborConfig};
 use crate::seq::SeqNum;
 use crate::table::{
     Bucket, ConnectionTable, EphemeralPorts, FourTuple, HashSecret, IsnGenerator, MapSetupError,
-    PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, TableError, TupleMap,
+    PortRange, SipTupleHasher, Slot, SlotKey, SlotMap, StorageTooLarge, SynCookieCodec, TableError,
+    TupleMap,
 };
 use crate::tcb::{CloseReason, LossState, State, Tcb, TcbConfig};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::frame::{TcpFrameAddresses, emit_tcp_frame};
 use crate::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr, TxChecksum};
 use buffers::NoBuffers;
@@ -247,7 +293,37 @@ pub struct EndpointConfig {
     /// super-segment instead of once per frame. The frames on the wire are the same.
     /// [`Endpoint::poll_transmit`] always writes one MSS-sized segment per frame.
     pub software_segmentation: bool,
+    /// When a SYN is answered with a SYN cookie instead of taking a listening slot (see the
+    /// module docs, "SYN cookies").
+    pub syn_cookies: SynCookies,
+    /// [`SynCookies::UnderPressure`]: the share of a port's listening slots kept free, in
+    /// percent of the most slots the port has had listening at once (rounded down). A SYN
+    /// takes a slot only while more than that many listen; otherwise it gets a cookie. 0:
+    /// never (as [`SynCookies::Off`]). Ports with fewer than 100 / percent slots get no
+    /// reserve.
+    pub syn_cookie_reserve_percent: u8,
+    /// How long a SYN cookie stays valid: it is accepted back in the period it was made in
+    /// and the next (between one and two periods). RFC 4987 and Linux use 64 s; at most
+    /// about 2^38 microseconds count.
+    pub syn_cookie_period: Duration,
 }
+
+/// When a listener answers a SYN with a SYN cookie (RFC 4987): a SYN-ACK whose sequence number
+/// authenticates what the connection needs, so that the SYN takes no listening slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SynCookies {
+    /// Never: every SYN takes a listening slot (a SYN flood can hold them all).
+    Off,
+    /// When a port's listening slots run low
+    /// ([`EndpointConfig::syn_cookie_reserve_percent`]), the default.
+    #[default]
+    UnderPressure,
+    /// For every SYN (listening slots are taken only by returning cookie ACKs).
+    Always,
+}
+
+/// The default of [`EndpointConfig::syn_cookie_reserve_percent`].
+pub const DEFAULT_SYN_COOKIE_RESERVE_PERCENT: u8 = 10;
 
 /// Largest super-segment of software segmentation (see
 /// [`EndpointConfig::software_segmentation`]).
@@ -261,7 +337,8 @@ pub const PREFETCH_MIN_CONNECTIONS: usize = 1 << 16;
 impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
     /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames,
-    /// software segmentation on.
+    /// software segmentation on, SYN cookies when a port's listening slots run low (10 % kept
+    /// free, 64 s periods).
     pub fn new(
         mac: EthernetAddress,
         address: Ipv4Cidr,
@@ -282,6 +359,9 @@ impl EndpointConfig {
             tx_burst: 256,
             loss_states: None,
             software_segmentation: true,
+            syn_cookies: SynCookies::UnderPressure,
+            syn_cookie_reserve_percent: DEFAULT_SYN_COOKIE_RESERVE_PERCENT,
+            syn_cookie_period: Duration::from_secs(64),
         }
     }
 }
@@ -455,6 +535,27 @@ impl<B> Connection<B> {
         self.role & bits != 0
     }
 
+    /// A registered listener's count of its port's listening slots (itself and the parked
+    /// ones chained behind it), kept in its timer's spare `prev` link.
+    #[inline]
+    fn listening(&self) -> u32 {
+        self.timer.spare_prev()
+    }
+
+    /// The most slots a registered listener's port has had listening at once (since it last
+    /// had none; saturating), kept in its `remote_port`, which a listener does not use.
+    #[inline]
+    fn listening_peak(&self) -> u16 {
+        self.remote_port
+    }
+
+    /// Sets a registered listener's count of listening slots (and the peak with it).
+    #[inline]
+    fn set_listening(&mut self, count: u32, peak: u16) {
+        self.timer.set_spare_prev(count);
+        self.remote_port = peak.max(u16::try_from(count).unwrap_or(u16::MAX));
+    }
+
     /// Reads fields from every part of the slot (see [`Tcb::touch`]).
     #[inline]
     fn touch(&self) -> u32 {
@@ -520,6 +621,10 @@ pub struct Endpoint<B, SS, MS, LS> {
     gso: bool,
     csum: TxChecksum,
     isn: IsnGenerator,
+    /// SYN cookies: the codec and the policy.
+    cookies: SynCookieCodec,
+    cookie_mode: SynCookies,
+    cookie_reserve_percent: u8,
     ports: EphemeralPorts,
     neighbors: NeighborCache<NEIGHBORS>,
     /// When the neighbour cache next needs `poll_requests` (cached: the cache scans to answer).
@@ -673,6 +778,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             gso,
             csum: TxChecksum::from_caps(&caps),
             isn: IsnGenerator::new(config.secret.derive(b"isn")),
+            cookies: SynCookieCodec::new(
+                config.secret.derive(b"syn cookies"),
+                config.syn_cookie_period.micros(),
+                1,
+            ),
+            cookie_mode: config.syn_cookies,
+            cookie_reserve_percent: config.syn_cookie_reserve_percent,
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
             neighbors: NeighborCache::new(neighbor),
             neighbor_deadline: None,
@@ -851,7 +963,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Writes a header-only TCP frame (a RST) from us to `remote` (via `mac`).
+    /// Writes a header-only TCP frame (a RST, or a SYN-ACK carrying a SYN cookie) from us to
+    /// `remote` (via `mac`).
     fn emit_rst(
         &mut self,
         buf: &mut [u8],
@@ -1152,6 +1265,29 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 // Unfiled with a deadline: only when it passed and the connection is queued.
                 if d > self.wheel.cursor() || c.qstate == QState::Idle {
                     return Err("deadline without a timer");
+                }
+            }
+            if c.has(role::REGISTERED) && c.tcb.state() == State::Listen {
+                let mut n = 0u32;
+                let mut at = key.index();
+                while at != NIL {
+                    n += 1;
+                    if n as usize > self.table.capacity() {
+                        return Err("listener chain longer than the table (a cycle)");
+                    }
+                    at = self
+                        .table
+                        .get_index(at)
+                        .ok_or("listener chain names a vacant slot")?
+                        .1
+                        .timer
+                        .spare_next();
+                }
+                if c.listening() != n {
+                    return Err("a port's count of listening slots disagrees with its chain");
+                }
+                if u32::from(c.listening_peak()) < n.min(u32::from(u16::MAX)) {
+                    return Err("a port's peak of listening slots is below its count");
                 }
             }
             if let Some(tuple) = self.registered_tuple(c) {

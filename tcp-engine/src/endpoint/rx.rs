@@ -12,7 +12,7 @@ use super::{BucketStorage, ConnectionBuffers, LossStorage, QState, SlotStorage, 
 use crate::checksum;
 use crate::device::{RxMeta, TxMeta};
 use crate::segment::TcpHeader;
-use crate::table::{FourTuple, Matched, SlotKey};
+use crate::table::{CookieGrant, CookieOptions, FourTuple, Matched, SlotKey};
 use crate::tcb::{DropReason, EcnEvents, Events, Reaction, State, Tcb, reset_for};
 use crate::time::Instant;
 use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
@@ -54,6 +54,9 @@ pub enum ReplyKind {
     IcmpEcho,
     /// A TCP RST.
     Rst,
+    /// A SYN-ACK carrying a SYN cookie, for a SYN to a listening port answered without
+    /// taking a slot ([`SynCookies`](super::SynCookies)).
+    SynAckCookie,
 }
 
 /// Something happened on a connection (the seed's `Open` packet): its key and the events.
@@ -84,6 +87,9 @@ pub enum RxDrop {
     Unsupported,
     /// A RST for no connection (never answered).
     NoConnection,
+    /// An ACK with a valid SYN cookie for a port with no listening slot left (counted in
+    /// `syn_cookie_no_slot`; the peer retransmits).
+    NoListeningSlot,
     /// The connection's state machine dropped the segment (or its payload).
     Segment(DropReason),
 }
@@ -92,6 +98,7 @@ pub enum RxDrop {
 struct SegmentOutcome {
     key: SlotKey,
     events: Events,
+    /// A RST to send, or a SYN-ACK carrying a SYN cookie (the only reply with SYN).
     reply: Option<TcpHeader>,
     dropped: Option<DropReason>,
 }
@@ -181,7 +188,19 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Received::Dropped(RxDrop::BadAddress);
                 }
                 let payload_len = payload.len();
-                let outcome = self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
+                let mut outcome =
+                    self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
+                if self.cookie_mode != super::SynCookies::Off
+                    && matches!(&outcome, Some(o) if o.dropped == Some(DropReason::ListenAck))
+                {
+                    // An ACK a listener refused: it may return a SYN cookie.
+                    let key = outcome.as_ref().map(|o| o.key);
+                    if let Some(o) = key.and_then(|k| {
+                        self.cookie_ack::<K, PREDICT>(now, k, &ip, &header, payload, sink)
+                    }) {
+                        outcome = Some(o);
+                    }
+                }
                 self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
@@ -449,6 +468,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let mut events = r.events;
         if events.contains(Events::SYN_TO_LISTENER) {
             if let Matched::Listener { listener, .. } = matched {
+                if self.cookie_wanted(key) {
+                    if let Some(reply) = self.cookie_for_syn(now, key, tuple, h) {
+                        return Some(SegmentOutcome {
+                            key,
+                            events: Events::default(),
+                            reply: Some(reply),
+                            dropped: None,
+                        });
+                    }
+                }
                 if !self.accept(now, key, listener, tuple, h) {
                     events = Events::default();
                 }
@@ -477,6 +506,130 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         })
     }
 
+    /// Whether a SYN to registered listener `key` gets a SYN cookie: always, or under
+    /// pressure when the port has no more listening slots than its reserve. O(1): the count
+    /// and the peak live in the registered listener.
+    #[inline]
+    fn cookie_wanted(&self, key: SlotKey) -> bool {
+        match self.cookie_mode {
+            super::SynCookies::Off => false,
+            super::SynCookies::Always => true,
+            super::SynCookies::UnderPressure => self.table.get(key).is_some_and(|c| {
+                let peak = u32::from(c.listening_peak());
+                c.listening() <= peak * u32::from(self.cookie_reserve_percent) / 100
+            }),
+        }
+    }
+
+    /// The cookie SYN-ACK answering SYN `h` on `tuple` to registered listener `key` (which
+    /// [`cookie_wanted`](Self::cookie_wanted) says should get one); `None`: the SYN takes the
+    /// slot as without cookies.
+    #[cold]
+    #[inline(never)]
+    fn cookie_for_syn(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        tuple: FourTuple,
+        h: &TcpHeader,
+    ) -> Option<TcpHeader> {
+        let c = self.table.get(key)?;
+        if !c.has(role::REGISTERED) {
+            return None;
+        }
+        let rcv = c.buffers.as_ref()?.recv_buffer();
+        let opts = Tcb::cookie_options(&self.cfg, h, rcv);
+        let peer_mss = h.options.mss.unwrap_or(536);
+        let iss = self
+            .cookies
+            .make(&tuple, h.seq, peer_mss, opts, now.micros());
+        let mut reply = Tcb::cookie_syn_ack(&self.cfg, now, h, iss, rcv, opts).ok()?;
+        reply.src_port = h.dst_port;
+        reply.dst_port = h.src_port;
+        Some(reply)
+    }
+
+    /// ACK `h` (in `ip`), which listener `key` refused (RST, [`DropReason::ListenAck`]): when
+    /// it returns a valid SYN cookie, the registered listening slot becomes the connection
+    /// (SYN-RECEIVED, the SYN-ACK sent) and the segment goes to it; the outcome then reports
+    /// what a passive open does ([`Events::SYN_TO_LISTENER`] and what the ACK did), at once.
+    /// `None`: no valid cookie (counted), the listener's RST stands.
+    #[cold]
+    #[inline(never)]
+    fn cookie_ack<K: ReceiveSink + ?Sized, const PREDICT: bool>(
+        &mut self,
+        now: Instant,
+        key: SlotKey,
+        ip: &Ipv4Repr,
+        h: &TcpHeader,
+        payload: &[u8],
+        sink: &mut K,
+    ) -> Option<SegmentOutcome> {
+        if h.flags.syn() || h.flags.rst() {
+            return None;
+        }
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(ip.dst_addr),
+            h.dst_port,
+            Ipv4Addr::from(ip.src_addr),
+            h.src_port,
+        );
+        let listener = FourTuple::listener(Ipv4Addr::from(self.cidr.address()), h.dst_port);
+        let Some((grant, opts)) = self.check_cookie(now, &tuple, h) else {
+            self.counters.syn_cookies_rejected += 1;
+            return None;
+        };
+        let cfg = self.cfg;
+        let accepted = self.accept_with(key, listener, tuple, |b| {
+            Some(Tcb::accept_cookie(
+                &cfg,
+                now,
+                h,
+                grant,
+                opts,
+                b.recv_buffer(),
+            ))
+        });
+        if !accepted {
+            return None;
+        }
+        self.counters.syn_cookies_accepted += 1;
+        // Counted once: the segment was counted when it reached the listener (and as its drop).
+        self.counters.rx_segments -= 1;
+        self.counters.rx_payload_bytes -= payload.len() as u64;
+        self.counters.tcp_drops[DropReason::ListenAck.index()] -= 1;
+        // The connection is registered under the tuple now: the segment finds it.
+        let mut outcome = self
+            .receive_segment::<K, PREDICT>(now, ip, h, payload, sink)
+            .unwrap_or(SegmentOutcome {
+                key,
+                events: Events::default(),
+                reply: None,
+                dropped: None,
+            });
+        outcome.events |= Events::SYN_TO_LISTENER;
+        Some(outcome)
+    }
+
+    /// The cookie ACK `h` on `tuple` returns, if valid: what it grants and the options its
+    /// TSecr carries.
+    fn check_cookie(
+        &self,
+        now: Instant,
+        tuple: &FourTuple,
+        h: &TcpHeader,
+    ) -> Option<(CookieGrant, CookieOptions)> {
+        let opts = match h.options.timestamps {
+            Some((_, tsecr)) if self.cfg.timestamps => CookieOptions::from_ts_bits(tsecr)?,
+            _ => CookieOptions::NONE,
+        };
+        let grant = self
+            .cookies
+            .check(tuple, h.seq, h.ack, opts, now.micros())
+            .ok()?;
+        Some((grant, opts))
+    }
+
     /// Listening slot `key` took a SYN: it becomes the connection to `tuple` (SYN-RECEIVED),
     /// re-keyed from `listener`, and the next parked listener of the port takes over.
     fn accept(
@@ -487,20 +640,32 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         tuple: FourTuple,
         syn: &TcpHeader,
     ) -> bool {
-        let idx = key.index();
         let iss = self.isn.isn(&tuple, now.micros());
         let cfg = self.cfg;
+        self.accept_with(key, listener, tuple, |b| {
+            Tcb::accept(&cfg, now, syn, iss, b.recv_buffer()).ok()
+        })
+    }
+
+    /// Registered listening slot `key` becomes the connection to `tuple` that `make` builds
+    /// (from the slot's buffers; `None`: it stays listening), re-keyed from `listener`, and
+    /// the next parked listener of the port takes over.
+    #[inline]
+    fn accept_with(
+        &mut self,
+        key: SlotKey,
+        listener: FourTuple,
+        tuple: FourTuple,
+        make: impl FnOnce(&B) -> Option<Tcb>,
+    ) -> bool {
+        let idx = key.index();
         let Some(c) = self.table.get_mut(key) else {
             return false;
         };
         if !c.has(role::REGISTERED) {
             return false;
         }
-        let tcb = match c.buffers.as_ref() {
-            Some(b) => Tcb::accept(&cfg, now, syn, iss, b.recv_buffer()),
-            None => return false,
-        };
-        let Ok(tcb) = tcb else {
+        let Some(tcb) = c.buffers.as_ref().and_then(make) else {
             return false;
         };
         let port = listener.local_port;
@@ -545,6 +710,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 let r = self.table.rekey(key, &tuple, listener);
                 if let Some((_, c)) = self.table.get_index_mut(idx) {
                     c.role |= role::REGISTERED;
+                    c.set_listening(1, 0);
                 }
                 r
             }
@@ -574,6 +740,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             return self.reset_unknown(frame, peer_mac, ip, h, payload_len);
         };
         let reply = outcome.reply.and_then(|h| {
+            if h.flags.syn() {
+                return self.write_cookie_syn_ack(frame, peer_mac, ip.src_addr, &h);
+            }
             self.counters.rst_from_connections += 1;
             self.write_rst(frame, peer_mac, ip.src_addr, &h)
         });
@@ -605,6 +774,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let Some(rst) = reset_for(h, payload_len) else {
             return Received::Dropped(RxDrop::NoConnection);
         };
+        if self.cookie_mode != super::SynCookies::Off
+            && h.flags.ack()
+            && !h.flags.syn()
+            && self.valid_cookie_for_closed_port(ip, h)
+        {
+            self.counters.syn_cookie_no_slot += 1;
+            return Received::Dropped(RxDrop::NoListeningSlot);
+        }
         match self.write_rst(frame, peer_mac, ip.src_addr, &rst) {
             Some(reply) => {
                 self.counters.rst_for_unknown += 1;
@@ -612,6 +789,39 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
             None => Received::Nothing,
         }
+    }
+
+    /// Writes cookie SYN-ACK `h` to `peer` into `frame`.
+    #[cold]
+    fn write_cookie_syn_ack(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        peer: Ipv4Address,
+        h: &TcpHeader,
+    ) -> Option<Reply> {
+        let (len, meta) = self.emit_rst(frame, peer_mac, peer, h)?;
+        self.counters.syn_cookies_sent += 1;
+        Some(Reply {
+            len,
+            meta,
+            kind: ReplyKind::SynAckCookie,
+        })
+    }
+
+    /// Whether ACK `h` (in `ip`), which found no connection and no listener, returns a valid
+    /// SYN cookie: its port listened when the cookie was made and has no slot left now.
+    #[cold]
+    fn valid_cookie_for_closed_port(&self, ip: &Ipv4Repr, h: &TcpHeader) -> bool {
+        // The receive phase moved the wheel's clock to the frame's arrival.
+        let now = Instant::from_micros(self.wheel.cursor());
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(ip.dst_addr),
+            h.dst_port,
+            Ipv4Addr::from(ip.src_addr),
+            h.src_port,
+        );
+        self.check_cookie(now, &tuple, h).is_some()
     }
 
     /// Writes RST `h` (ports set) to `peer` into `frame`.

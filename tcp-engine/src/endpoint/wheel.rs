@@ -84,6 +84,22 @@ impl TimerLinks {
         debug_assert!(!self.is_linked());
         self.next = next;
     }
+
+    /// The `prev` link of links that are not in the wheel, free for the owner like
+    /// [`spare_next`](Self::spare_next) (the endpoint keeps a port's count of listening slots
+    /// in its registered listener's).
+    #[inline]
+    pub(crate) fn spare_prev(&self) -> u32 {
+        debug_assert!(!self.is_linked());
+        self.prev
+    }
+
+    /// Sets the spare `prev` link (see [`spare_prev`](Self::spare_prev)).
+    #[inline]
+    pub(crate) fn set_spare_prev(&mut self, prev: u32) {
+        debug_assert!(!self.is_linked());
+        self.prev = prev;
+    }
 }
 
 /// What the wheel needs from the structure holding the timers.

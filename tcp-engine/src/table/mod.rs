@@ -6,6 +6,7 @@
 //! | [`TupleMap`] | keyed hash map 4-tuple -> [`SlotKey`] in cache-line buckets, listeners included |
 //! | [`ConnectionTable`] | both, kept consistent: insert, look up, re-key, remove |
 //! | [`IsnGenerator`] | RFC 6528 initial sequence numbers |
+//! | [`SynCookieCodec`] | RFC 4987 SYN cookies: stateless ISNs a listener can check later |
 //! | [`EphemeralPorts`] | RFC 6056 local port selection that avoids tuples in use |
 //! | [`HashSecret`] | the SipHash key behind all three keyed functions |
 //!
@@ -52,6 +53,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cookie;
 mod isn;
 mod ports;
 mod siphash;
@@ -61,6 +63,10 @@ mod tuple_map;
 use core::fmt;
 use core::net::Ipv4Addr;
 
+pub use cookie::{
+    CookieError, CookieGrant, CookieOptions, MSS_TABLE, SynCookieCodec, TS_OPTION_BITS,
+    TS_OPTION_MASK,
+};
 pub use isn::{ISN_TICK_US, IsnGenerator};
 pub use ports::{EphemeralPorts, InvalidPortRange, PortRange};
 pub use siphash::{HashSecret, sip13, sip13_12, sip24, sip24_12};

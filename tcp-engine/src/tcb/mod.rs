@@ -341,6 +341,7 @@
 pub mod buffer;
 pub mod config;
 mod congestion;
+mod cookie;
 mod cubic;
 mod ecn;
 mod input;

@@ -351,7 +351,7 @@ impl Tcb {
         }
     }
 
-    fn plan_syn<R: RecvBuffer + ?Sized>(
+    pub(super) fn plan_syn<R: RecvBuffer + ?Sized>(
         &self,
         cfg: &TcbConfig,
         now: Instant,

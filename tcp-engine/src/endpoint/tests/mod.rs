@@ -5,6 +5,7 @@
 //! A hand-driven peer builds frames with the `wire` emitters and reads ours back with
 //! `parse_frame`; checksums of what we send are also checked by `softnic::verify_rx`.
 
+mod cookies;
 mod direct;
 mod ecn;
 mod gro;
