@@ -611,7 +611,7 @@ fn run(caps: OffloadCaps, ecn: EcnMode, cubic: bool, ops: Vec<Op>) -> Result<(),
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::fuzz_cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_frames_and_calls_software(
