@@ -756,7 +756,7 @@ fn run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: common::fuzz_cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_frames_and_calls_software(

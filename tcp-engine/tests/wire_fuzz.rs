@@ -10,6 +10,8 @@
 //! - emit -> parse round trips of every representation, with buffers of exactly
 //!   `buffer_len()` bytes (panic contract clause 3).
 
+mod common;
+
 use proptest::prelude::*;
 use tcp_engine::device::{ChecksumState, RxMeta};
 use tcp_engine::segment::{SackBlock, TcpFlags, TcpHeader, TcpOptions};
@@ -33,7 +35,7 @@ const STATES: [ChecksumState; 4] = [
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
-        cases,
+        cases: common::fuzz_cases(cases),
         max_shrink_iters: 2000,
         ..ProptestConfig::default()
     }

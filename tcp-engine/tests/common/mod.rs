@@ -503,3 +503,16 @@ fn finish<DA: Arrivals, DB: Arrivals>(mut pair: Pair<DA, DB>, limit: Duration) -
     }
     report
 }
+
+/// Cases a property test runs: `default`, multiplied by the `FERROTOE_FUZZ_SCALE` environment
+/// variable when set (a positive integer; `FERROTOE_FUZZ_SCALE=100` for a long campaign). An
+/// unparsable value panics with what to fix rather than silently running the default.
+pub fn fuzz_cases(default: u32) -> u32 {
+    match std::env::var("FERROTOE_FUZZ_SCALE") {
+        Err(_) => default,
+        Ok(text) => match text.trim().parse::<u32>() {
+            Ok(scale) if scale > 0 => default.saturating_mul(scale),
+            _ => panic!("FERROTOE_FUZZ_SCALE={text:?}: expected a positive integer, e.g. 100"),
+        },
+    }
+}

@@ -265,7 +265,7 @@ fn apply(h: &mut Host, e: &Event) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(600), ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_events_in_every_state(
@@ -286,5 +286,17 @@ proptest! {
                 None => break,
             }
         }
+    }
+}
+
+/// Cases the property test runs: `default`, multiplied by the `FERROTOE_FUZZ_SCALE` environment
+/// variable when set (a positive integer, as in the integration tests' `common::fuzz_cases`).
+fn fuzz_cases(default: u32) -> u32 {
+    match std::env::var("FERROTOE_FUZZ_SCALE") {
+        Err(_) => default,
+        Ok(text) => match text.trim().parse::<u32>() {
+            Ok(scale) if scale > 0 => default.saturating_mul(scale),
+            _ => panic!("FERROTOE_FUZZ_SCALE={text:?}: expected a positive integer, e.g. 100"),
+        },
     }
 }
