@@ -492,13 +492,15 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     writeln!(
         out,
         "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} \
-         reported received twice by D-SACK); NIC drops {}; bad checksums dropped {}",
+         reported received twice by D-SACK); NIC drops {}; bad checksums dropped {}; {} \
+         slow starts left by HyStart++",
         count(r.segments),
         count(r.fast_retransmits),
         count(r.timeouts),
         count(t.dsacks_received),
         count(t.nic_rx_drops),
-        count(t.rx_bad_checksum)
+        count(t.rx_bad_checksum),
+        count(t.hystart_exits)
     )?;
     let k = &c.cable;
     if k.lost + k.reordered + k.duplicated + k.corrupted + k.overflow > 0 {

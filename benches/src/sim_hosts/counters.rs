@@ -90,6 +90,9 @@ host_counters! {
     /// ACKs that reported a duplicate (RFC 2883 D-SACK): mostly retransmissions that were
     /// not needed (reordering taken for loss, a frame the cable duplicated).
     dsacks_received,
+    /// Initial slow starts HyStart++ (RFC 9406) left before any loss, because the round's
+    /// minimum RTT rose (a queue built up).
+    hystart_exits,
 }
 
 impl HostCounters {
@@ -140,6 +143,7 @@ impl HostCounters {
             ecn_marks_received: e.rx_ce_marked,
             ecn_window_reductions: e.ecn_window_reductions,
             dsacks_received: e.dsacks_received,
+            hystart_exits: e.hystart_exits,
         }
     }
 

@@ -152,5 +152,10 @@ counters! {
         /// most often a retransmission of ours that was not needed. Many of them against few
         /// losses say the minimum RTO is below the path's RTT variation, or the path reorders.
         dsacks_received,
+        /// Initial slow starts HyStart++ (RFC 9406) left for Conservative Slow Start because a
+        /// round's minimum RTT rose by the threshold (a queue built up), before any loss. A
+        /// connection whose RTT fell back, so that slow start resumed and was left again,
+        /// counts twice.
+        hystart_exits,
     }
 }

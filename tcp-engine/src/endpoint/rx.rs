@@ -442,6 +442,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             self.counters.tcp_drops[d.index()] += 1;
         }
         self.counters.dsacks_received += u64::from(r.dsack_received);
+        self.counters.hystart_exits += u64::from(r.hystart_exit);
         if !r.ecn.is_empty() {
             self.count_ecn(r.ecn);
         }
