@@ -55,7 +55,10 @@
 //! sample counts when its ACK arrives); every other ACK of new data gives a sample from its
 //! timestamp echo (`TSecr`, on the timestamp clock: the threshold is never below two ticks,
 //! so quantisation never looks like a queue). These samples go to HyStart++ only; the RFC
-//! 6298 estimator keeps its own rule (`input`). Without timestamps a round has one sample,
+//! 6298 estimator keeps its own rule (`input`). Only ACKs that arrive while cwnd limits the
+//! sender (flag `CWND_LIMITED`, the verdict that also gates growth) are looked at: an
+//! application-limited flight neither grows the window nor builds a queue, and a
+//! request-response connection never calls in here. Without timestamps a round has one sample,
 //! never the 8 a decision needs, and slow start stays classic (deviation 28).
 //!
 //! [`TcbConfig::hystart`]: super::TcbConfig::hystart

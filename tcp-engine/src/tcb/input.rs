@@ -616,9 +616,11 @@ impl Tcb {
             }
         }
         self.rtt.reset_backoff();
-        if self.hystart_running() {
+        if self.has(flag::CWND_LIMITED) && self.hystart_running() {
             // HyStart++ (RFC 9406) in the initial slow start: every ACK's RTT, before the
-            // window grows (CSS grows it slower).
+            // window grows (CSS grows it slower); only while cwnd limits the sender, as the
+            // growth itself (deviation 24): a request-response flight far below cwnd
+            // neither grows the window nor can build a queue, and costs no call here.
             let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr);
             rx.hystart_exit = self.hystart_on_ack(cfg, now, timed_us, tsecr);
         }

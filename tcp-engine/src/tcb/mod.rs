@@ -329,7 +329,11 @@
 //!     tick that is 2 ms). RTT samples: the timed segment's when its ACK completes it, else
 //!     the timestamp echo of each ACK of new data (Linux times every segment; the `Tcb` has
 //!     room for one): without timestamps a round has one sample, never 8, and slow start
-//!     stays classic. A round begins at the first ACK that passes `windowEnd` (as Linux;
+//!     stays classic. Only ACKs that arrive while cwnd limits the sender (flag
+//!     `CWND_LIMITED`, deviation 24) are looked at, as only they grow the window: an
+//!     application-limited flight (a request far below cwnd) costs nothing, and its rounds
+//!     are not tracked (Linux similarly starts HyStart only at a window of 16 segments).
+//!     A round begins at the first ACK that passes `windowEnd` (as Linux;
 //!     RFC 9406 says when `windowEnd` is acknowledged). lastRoundMinRTT and
 //!     cssBaselineMinRtt share one 16-bit field (RTTs as 16-bit floats, 1/2048 precision),
 //!     so slow start resumed from CSS compares with the baseline until its round ends

@@ -210,26 +210,19 @@ fn a_rise_below_the_threshold_or_with_fewer_than_eight_samples_decides_nothing()
     }
     assert_eq!(c.tcb.hystart_phase(), Some(HyStartPhase::SlowStart));
 
-    // Seven segments a round (the application writes no more): a rise of 1 ms per round
-    // decides nothing, the RTT samples are too few.
-    let (mut c, mut peer) = sender(config(CongestionControl::Cubic));
-    let limit = (N_RTT_SAMPLE as usize - 1) * c.tcb.payload_mss() as usize;
-    for i in 0..10 {
-        let r = round_limited(&mut c, &mut peer, BASE_RTT + 1000 * i, &[], limit);
-        assert!(r.sent < N_RTT_SAMPLE as usize, "{r:?}");
-        assert_eq!(r.exits, 0);
+    // An initial window of 3 segments: rounds of 3 and 6 segments (one sample each) decide
+    // nothing however the RTT rises; the round of 12 does.
+    let (mut c, mut peer) = sender(TcbConfig {
+        initial_window_segments: 3,
+        ..config(CongestionControl::Cubic)
+    });
+    for (rtt, sent) in [(BASE_RTT, 3), (BASE_RTT + 1000, 6)] {
+        let r = round(&mut c, &mut peer, rtt);
+        assert_eq!((r.sent, r.exits), (sent, 0), "{r:?}");
+        assert_eq!(c.tcb.hystart_phase(), Some(HyStartPhase::SlowStart));
     }
-    assert_eq!(c.tcb.hystart_phase(), Some(HyStartPhase::SlowStart));
-    // Eight samples: the next rise decides.
-    let limit = N_RTT_SAMPLE as usize * c.tcb.payload_mss() as usize;
-    assert_eq!(
-        round_limited(&mut c, &mut peer, 10_000, &[], limit).exits,
-        0
-    );
-    assert_eq!(
-        round_limited(&mut c, &mut peer, 20_000, &[], limit).exits,
-        1
-    );
+    let r = round(&mut c, &mut peer, BASE_RTT + 2000);
+    assert_eq!((r.sent, r.exits), (12, 1), "{r:?}");
 }
 
 #[test]
