@@ -122,3 +122,56 @@ fn hystart_leaves_slow_start_before_the_bottleneck_queue_overflows() {
         }
     }
 }
+
+/// Without a bottleneck: 10 Gbit/s from the client, 50 us each way (a bandwidth-delay
+/// product of 125 KB, more than the 64 KiB receive window, so no standing queue builds,
+/// only slow start's micro-bursts), and up to 8 us of jitter per ACK on the way back (RTT
+/// samples move by up to 8 us, plus the 10 us ticks of the timestamp clock, below the 25 us
+/// threshold; ACKs may overtake each other, data does not). Slow start runs two rounds
+/// with 8 samples or more (10 and 20 ACKs) before the peer's window limits the sender. HyStart++ never
+/// leaves slow start, and the transfer is the same frame for frame as with it off. (With
+/// 100 Gbit/s and a 1 MiB window the harness's receiver, not the link, becomes the
+/// bottleneck: the RTT rises sevenfold and HyStart++ rightly leaves slow start.)
+#[test]
+fn without_a_bottleneck_noise_never_ends_slow_start() {
+    for cc in CongestionControl::ALL {
+        let mut out = Vec::new();
+        for on in [false, true] {
+            let mut link = LinkConfig::new(offload_caps(1500, false));
+            link.a_to_b = Impairments {
+                delay_us: 50,
+                rate_bits_per_s: Some(10_000_000_000),
+                ..Impairments::NONE
+            };
+            link.b_to_a = Impairments {
+                delay_us: 50,
+                jitter_us: 8,
+                ..Impairments::NONE
+            };
+            link.queue_frames = 2048;
+            link.seed = 11;
+            let r = bulk(
+                &link,
+                tcb(cc, on),
+                64 << 10,
+                (64 * MIB, 0),
+                Duration::from_secs(60),
+            );
+            let f = figures(&r);
+            println!(
+                "{cc} no bottleneck, ACK jitter 8 us, 64 MiB, hystart {on}: {f:?}, {} frames, \
+                 {} ACKs",
+                r.a_to_b.frames, r.b_to_a.frames
+            );
+            out.push((f, r.a_to_b.frames, r.b_to_a.frames));
+        }
+        let ((off, off_frames, off_acks), (on, on_frames, on_acks)) = (out[0], out[1]);
+        assert_eq!(off.retransmitted, 0, "{cc}: nothing lost: {off:?}");
+        assert_eq!(on.hystart_exits, 0, "{cc}: {on:?}");
+        assert_eq!(
+            (on_frames, on_acks, on.simulated_us, on.retransmitted),
+            (off_frames, off_acks, off.simulated_us, off.retransmitted),
+            "{cc}: the same transfer: off {off:?}, on {on:?}"
+        );
+    }
+}
