@@ -16,20 +16,28 @@ use tcp_engine::link::{Impairments, LinkConfig, offload_caps};
 use tcp_engine::tcb::{CongestionControl, HyStart, TcbConfig};
 use tcp_engine::time::Duration;
 
-fn bottleneck(queue_frames: usize) -> LinkConfig {
+/// 50 us each way; data at `rate` bits/s through a queue of `queue_frames`, ACKs with up to
+/// `ack_jitter_us` of jitter.
+fn path(rate: u64, queue_frames: usize, ack_jitter_us: u64, seed: u64) -> LinkConfig {
     let mut link = LinkConfig::new(offload_caps(1500, false));
     link.a_to_b = Impairments {
         delay_us: 50,
-        rate_bits_per_s: Some(1_000_000_000),
+        rate_bits_per_s: Some(rate),
         ..Impairments::NONE
     };
     link.b_to_a = Impairments {
         delay_us: 50,
+        jitter_us: ack_jitter_us,
         ..Impairments::NONE
     };
     link.queue_frames = queue_frames;
-    link.seed = 7;
+    link.seed = seed;
     link
+}
+
+/// The 1 Gbit/s drop-tail bottleneck.
+fn bottleneck(queue_frames: usize) -> LinkConfig {
+    path(1_000_000_000, queue_frames, 0, 7)
 }
 
 fn tcb(cc: CongestionControl, hystart: bool) -> TcbConfig {
@@ -137,19 +145,7 @@ fn without_a_bottleneck_noise_never_ends_slow_start() {
     for cc in CongestionControl::ALL {
         let mut out = Vec::new();
         for on in [false, true] {
-            let mut link = LinkConfig::new(offload_caps(1500, false));
-            link.a_to_b = Impairments {
-                delay_us: 50,
-                rate_bits_per_s: Some(10_000_000_000),
-                ..Impairments::NONE
-            };
-            link.b_to_a = Impairments {
-                delay_us: 50,
-                jitter_us: 8,
-                ..Impairments::NONE
-            };
-            link.queue_frames = 2048;
-            link.seed = 11;
+            let link = path(10_000_000_000, 2048, 8, 11);
             let r = bulk(
                 &link,
                 tcb(cc, on),
