@@ -178,10 +178,12 @@ impl Tcb {
             return false;
         };
         let mut bits = self.ssthresh & !RUNNING_MASK;
-        if self.snd_una.gt(SeqNum(self.ca_acked)) {
-            // SND.UNA passed windowEnd: this ACK covers data sent after the round began, so a
-            // new round begins with it (as Linux; the ACK of windowEnd itself still belongs
-            // to the old round), ending at what is sent by now.
+        // windowEnd lies in [SND.UNA, SND.MAX] while its round runs. Beyond (SND.UNA passed
+        // it, or it is so stale, after a long application-limited phase that skipped this
+        // bookkeeping, that the sequence space wrapped past it) a new round begins with this
+        // ACK, which covers data sent after the old round began (as Linux; the ACK of
+        // windowEnd itself still belongs to the old round), ending at what is sent by now.
+        if SeqNum(self.ca_acked) - self.snd_una > self.snd_max - self.snd_una {
             self.ca_acked = self.snd_max.0;
             if bits & CSS != 0 {
                 let rounds = ((bits & ROUNDS) >> ROUNDS_SHIFT) + 1;

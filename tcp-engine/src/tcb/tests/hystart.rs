@@ -323,3 +323,14 @@ fn thresholds_follow_the_config_and_the_timestamp_tick() {
     assert_eq!(round(&mut c, &mut peer, 2000).exits, 0);
     assert_eq!(round(&mut c, &mut peer, 4500).exits, 1);
 }
+
+#[test]
+fn a_window_end_the_sequence_space_wrapped_past_still_ends_its_round() {
+    // After more than 2 GB application-limited (rounds not tracked), windowEnd may look
+    // ahead of SND.UNA modulo 2^32: it is beyond SND.MAX, so the next ACK starts a round.
+    let (mut c, mut peer) = sender(config(CongestionControl::NewReno));
+    grow_to(&mut c, &mut peer, 20);
+    c.tcb.ca_acked = (c.tcb.snd_una + ((1 << 31) - 5)).0;
+    let r = round(&mut c, &mut peer, BASE_RTT + 30);
+    assert_eq!(r.exits, 1, "{r:?}");
+}
