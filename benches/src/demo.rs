@@ -493,14 +493,15 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
         out,
         "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} \
          reported received twice by D-SACK, {} window reductions undone as spurious); NIC \
-         drops {}; bad checksums dropped {}",
+         drops {}; bad checksums dropped {}; {} slow starts left by HyStart++",
         count(r.segments),
         count(r.fast_retransmits),
         count(r.timeouts),
         count(t.dsacks_received),
         count(t.spurious_recoveries_undone),
         count(t.nic_rx_drops),
-        count(t.rx_bad_checksum)
+        count(t.rx_bad_checksum),
+        count(t.hystart_exits)
     )?;
     let k = &c.cable;
     if k.lost + k.reordered + k.duplicated + k.corrupted + k.overflow > 0 {

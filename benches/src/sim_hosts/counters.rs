@@ -100,6 +100,9 @@ host_counters! {
     syn_cookies_rejected,
     /// Valid SYN-cookie ACKs dropped because the port had no listening slot left.
     syn_cookie_no_slot,
+    /// Initial slow starts HyStart++ (RFC 9406) left before any loss, because the round's
+    /// minimum RTT rose (a queue built up).
+    hystart_exits,
 }
 
 impl HostCounters {
@@ -155,6 +158,7 @@ impl HostCounters {
             syn_cookies_accepted: e.syn_cookies_accepted,
             syn_cookies_rejected: e.syn_cookies_rejected,
             syn_cookie_no_slot: e.syn_cookie_no_slot,
+            hystart_exits: e.hystart_exits,
         }
     }
 

@@ -167,5 +167,10 @@ counters! {
         /// ACKs with a valid SYN cookie for a port with no listening slot left: dropped (the
         /// peer retransmits and may find a slot then).
         syn_cookie_no_slot,
+        /// Initial slow starts HyStart++ (RFC 9406) left for Conservative Slow Start because a
+        /// round's minimum RTT rose by the threshold (a queue built up), before any loss. A
+        /// connection whose RTT fell back, so that slow start resumed and was left again,
+        /// counts twice.
+        hystart_exits,
     }
 }

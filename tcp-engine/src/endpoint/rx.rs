@@ -462,6 +462,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         self.counters.dsacks_received += u64::from(r.dsack_received);
         self.counters.spurious_recoveries_undone += u64::from(r.spurious_undone);
+        self.counters.hystart_exits += u64::from(r.hystart_exit);
         if !r.ecn.is_empty() {
             self.count_ecn(r.ecn);
         }

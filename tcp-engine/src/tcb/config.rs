@@ -18,6 +18,48 @@ pub struct Keepalive {
     pub probes: u8,
 }
 
+/// HyStart++ (RFC 9406) for the initial slow start: per-round minimum RTT tracking leaves
+/// slow start for Conservative Slow Start, then congestion avoidance, when queueing delay
+/// builds up, before the queue overflows. [`TcbConfig::hystart`] holds one (`None`: classic
+/// slow start until the first loss).
+///
+/// The delay threshold of a round is `clamp(lastRoundMinRTT / 8, min_rtt_thresh,
+/// max_rtt_thresh)`, never below two timestamp ticks (RTT samples mostly come from the
+/// timestamp echo, whose quantisation must not look like a queue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HyStart {
+    /// Lower bound of the delay threshold (RFC 9406's MIN_RTT_THRESH: 4 ms). Default 25 us:
+    /// RFC 9406's 4 ms floor assumes Internet paths; in a data centre with RTTs of tens of
+    /// microseconds a 4 ms rise is a queue of megabytes that a shallow-buffered switch port
+    /// drops long before. 25 us is a queue of about 20 full frames at 10 Gbit/s (200 at 100
+    /// Gbit/s), above the jitter of a busy-polling host and 2.5 ticks of
+    /// [`TcbConfig::DATACENTER`]'s 10 us timestamp clock (deviation 29 of the `tcb` module).
+    pub min_rtt_thresh: Duration,
+    /// Upper bound of the delay threshold (RFC 9406's MAX_RTT_THRESH: 16 ms, kept: paths of
+    /// more than 128 ms RTT behave as the RFC says).
+    pub max_rtt_thresh: Duration,
+}
+
+impl HyStart {
+    /// RFC 9406's bounds, 4 ms and 16 ms (for Internet paths).
+    pub const RFC: HyStart = HyStart {
+        min_rtt_thresh: Duration::from_millis(4),
+        max_rtt_thresh: Duration::from_millis(16),
+    };
+
+    /// This engine's default: 25 us and 16 ms (see [`HyStart::min_rtt_thresh`]).
+    pub const DEFAULT: HyStart = HyStart {
+        min_rtt_thresh: Duration::from_micros(25),
+        max_rtt_thresh: Duration::from_millis(16),
+    };
+}
+
+impl Default for HyStart {
+    fn default() -> Self {
+        HyStart::DEFAULT
+    }
+}
+
 /// Whether connections use Explicit Congestion Notification (RFC 3168).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EcnMode {
@@ -170,12 +212,23 @@ pub struct TcbConfig {
     /// repaired nothing, cwnd and ssthresh go back to what they were before the cut (never
     /// more). Default on; needs a loss state from the endpoint's pool during the episode.
     pub spurious_undo: bool,
+    /// HyStart++ (RFC 9406) in the initial slow start, with either congestion control:
+    /// leaves slow start when the per-round minimum RTT rises by the threshold (a queue
+    /// builds), instead of overshooting until a burst of losses. Default
+    /// `Some(HyStart::DEFAULT)`, whose delay floor suits data centres (deviation 29); `None`
+    /// keeps classic slow start. Needs RTT samples on most ACKs, i.e. timestamps
+    /// ([`TcbConfig::timestamps`] and the peer's agreement): without them one segment per
+    /// round trip is timed, fewer than the 8 samples a round needs, and slow start stays
+    /// classic.
+    pub hystart: Option<HyStart>,
 }
 
 impl TcbConfig {
     /// RFC defaults: 1 s minimum RTO, 40 ms delayed ACK, Nagle on, window scaling,
     /// timestamps and SACK offered, IW10, 60 s TIME-WAIT, no keepalive, MSS 1460, ECN
-    /// accepted but not asked for, NewReno (select CUBIC with [`TcbConfig::with_congestion`]).
+    /// accepted but not asked for, NewReno (select CUBIC with [`TcbConfig::with_congestion`]),
+    /// HyStart++ with this engine's delay bounds ([`HyStart::DEFAULT`]; RFC 9406's own are
+    /// [`HyStart::RFC`]).
     pub const RFC: TcbConfig = TcbConfig {
         mss: 1460,
         rto_initial: Duration::from_secs(1),
@@ -201,6 +254,7 @@ impl TcbConfig {
         congestion: CongestionControl::NewReno,
         adaptive_reordering: true,
         spurious_undo: true,
+        hystart: Some(HyStart::DEFAULT),
     };
 
     /// Settings for a data-center fabric: 1 ms minimum RTO (200 ms initial), 1 ms delayed

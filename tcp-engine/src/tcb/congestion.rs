@@ -55,6 +55,7 @@ impl Tcb {
         self.state = State::Established;
         self.cwnd = self.initial_window(cfg);
         self.ssthresh = MAX_CWND;
+        self.hystart_start(cfg);
         self.recover = self.snd_una;
         self.rcv_acked = self.rcv_nxt;
         if self.has(flag::SYN_LOST) {
@@ -203,13 +204,22 @@ impl Tcb {
         }
         if self.cwnd < self.ssthresh {
             // Slow start, RFC 3465 byte counting with L = 2 SMSS (while cwnd limited the last
-            // send: its flight was more than half of cwnd, deviation 24).
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * smss));
+            // send: its flight was more than half of cwnd, deviation 24); a quarter of that
+            // in HyStart++'s Conservative Slow Start (RFC 9406).
+            let mut inc = acked.min(2 * smss);
+            if self.hystart_css() {
+                inc /= super::hystart::CSS_GROWTH_DIVISOR;
+            }
+            self.cwnd = self.cwnd.saturating_add(inc);
         } else if self.has(flag::CUBIC) {
             self.cubic_grow(acked, now);
             self.ssthresh = self.ssthresh.min(MAX_CWND);
         } else {
             // Congestion avoidance: one SMSS per cwnd of acknowledged bytes.
+            debug_assert!(
+                !self.hystart_running(),
+                "ca_acked holds HyStart++'s windowEnd"
+            );
             self.ca_acked = self.ca_acked.saturating_add(acked);
             if self.ca_acked >= self.cwnd {
                 self.ca_acked -= self.cwnd;
@@ -308,6 +318,9 @@ impl Tcb {
     /// the FlightSize: `flight / 2` (RFC 5681 eq. 4) or, with CUBIC, `flight * 0.7` (RFC 9438
     /// 4.6, which also records W_max), at least 2 SMSS.
     pub(super) fn loss_ssthresh(&mut self, flight: u32) -> u32 {
+        // The first congestion event ends the initial slow start, and HyStart++ with it (its
+        // state sits in CUBIC's fields, read just below).
+        self.hystart_end();
         let reduced = if self.has(flag::CUBIC) {
             self.cubic_on_loss(flight)
         } else {
@@ -375,6 +388,8 @@ impl Tcb {
     /// and a new epoch with K = 0 (RFC 9438 4.8).
     fn cc_on_timeout(&mut self, cfg: &TcbConfig, loss: &mut LossState) {
         let smss = self.payload_mss();
+        // Slow start after a timeout is classic (RFC 9406 recommends HyStart++ only for
+        // the initial one): `undo_prior` ends HyStart++ before it reads the window.
         let prior = self.undo_prior();
         let reduced = if self.has(flag::CUBIC) {
             self.cubic_on_timeout()

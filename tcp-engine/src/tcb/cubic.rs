@@ -127,6 +127,7 @@ impl Tcb {
     /// convergence); the epoch ends. Returns the reduced window `flight * beta_cubic` (0.7)
     /// for the FlightSize `flight`, before the caller's 2 SMSS floor.
     pub(super) fn cubic_on_loss(&mut self, flight: u32) -> u32 {
+        debug_assert!(!self.hystart_running(), "cubic_w_max holds HyStart++'s RTT");
         let smss = self.payload_mss();
         let cwnd = u64::from(self.cwnd);
         let w_max = if cwnd < self.cubic_w_max_bytes(smss) {
@@ -151,6 +152,7 @@ impl Tcb {
     /// W_est = cwnd_epoch, K from W_max, or K = 0 and W_max = cwnd_epoch when the window
     /// already reaches W_max (after an RTO, or growth past the old maximum).
     fn cubic_start_epoch(&mut self, now: Instant, smss: u32) {
+        debug_assert!(!self.hystart_running(), "cubic_* hold HyStart++'s RTTs");
         self.flags |= flag::CUBIC_EPOCH;
         self.ca_acked = 0;
         self.ssthresh = self.cwnd;

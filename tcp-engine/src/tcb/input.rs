@@ -607,24 +607,30 @@ impl Tcb {
         }
         // RTT: the timed segment (Karn: timing stops on retransmission), else the timestamp
         // echo (valid across retransmissions).
+        let mut timed_us = 0;
         if self.has(flag::RTT_TIMING) {
             if self.rtt_seq.le(ack) {
                 let rtt = us32(now).wrapping_sub(self.rtt_start);
                 self.rtt.sample(cfg, Duration::from_micros(u64::from(rtt)));
                 self.flags &= !flag::RTT_TIMING;
+                timed_us = rtt.max(1);
             }
         } else if self.has(flag::TS) {
             if let Some((_, tsecr)) = seg.options.timestamps {
-                let ticks = self.ts_now(cfg, now).wrapping_sub(tsecr);
-                if (ticks as i32) >= 0 {
-                    let us = u64::from(ticks.max(1)).saturating_mul(cfg.tick_us());
-                    if us <= cfg.rto_max.micros() {
-                        self.rtt.sample(cfg, Duration::from_micros(us));
-                    }
+                if let Some(us) = self.ts_rtt_us(cfg, now, tsecr) {
+                    self.rtt.sample(cfg, Duration::from_micros(us));
                 }
             }
         }
         self.rtt.reset_backoff();
+        if self.has(flag::CWND_LIMITED) && self.hystart_running() {
+            // HyStart++ (RFC 9406) in the initial slow start: every ACK's RTT, before the
+            // window grows (CSS grows it slower); only while cwnd limits the sender, as the
+            // growth itself (deviation 24): a request-response flight far below cwnd
+            // neither grows the window nor can build a queue, and costs no call here.
+            let tsecr = seg.options.timestamps.map(|(_, ecr)| ecr);
+            rx.hystart_exit = self.hystart_on_ack(cfg, now, timed_us, tsecr);
+        }
         // An ACK of new data ends a tail loss probe episode (RFC 8985 7.4).
         self.flags &= !flag::TLP_OUT;
         // RFC 3168 6.1.2: an ACK echoing a CE mark (ECE) never grows the window.

@@ -68,6 +68,19 @@
 //!   `[cwnd, 1.5 * cwnd]`, the Reno-friendly estimate W_est (alpha_cubic = 9/17, 1 once it
 //!   reaches W_max), K = 0 and W_max = the window at the first epoch after an RTO, and a new
 //!   epoch after an idle restart or a wait behind the peer's closed window.
+//! * **RFC 9406 HyStart++** in the initial slow start of either congestion control, per
+//!   [`TcbConfig::hystart`] (default on; private module `hystart`): rounds end when SND.UNA
+//!   passes `windowEnd`; after 8 RTT samples in a round whose minimum rose by
+//!   `clamp(lastRoundMinRTT / 8, min, max)` over the last round's, Conservative Slow Start
+//!   (a quarter of slow start's growth), back to slow start if a CSS round's minimum falls
+//!   below the one that started it, congestion avoidance (`ssthresh = cwnd`) after 5 CSS
+//!   rounds. Only before the first congestion event (loss, ECN echo, tail loss probe's
+//!   reduction, RTO): slow start after an RTO is classic. Its state takes no byte of the
+//!   `Tcb`: it sits in `ssthresh`'s unused values and in fields nothing reads before the
+//!   first congestion event (`ca_acked`, CUBIC's `cubic_w_max` and `cubic_origin`; see the
+//!   module for the proof and the debug assertions). [`Tcb::hystart_phase`] says where it
+//!   stands; [`Reaction::hystart_exit`] marks the ACK that left slow start (the endpoint
+//!   counts them, `hystart_exits`). Deviation 28.
 //! * **RFC 7323** window scaling (shift chosen from the receive buffer's capacity) and
 //!   timestamps with PAWS; RTT samples come from a timed segment (microsecond resolution) and,
 //!   where Karn's rule forbids that (after retransmissions), from the timestamp echo.
@@ -196,8 +209,7 @@
 //!     window needs no RTO. `NextSeg` rule 3 (resend an un-SACKed segment that is not yet
 //!     deemed lost) applies only when no unsent data waits: while data waits behind the peer's
 //!     window it would resend what is merely in flight. No rescue retransmission (rule 4), no
-//!     RACK, no Accurate ECN (RFC 9768), no ECN nonce, no HyStart++ (RFC 9406) for either
-//!     congestion control. The NewReno rule stays on after D-SACKs raised DupThresh
+//!     RACK, no Accurate ECN (RFC 9768), no ECN nonce. The NewReno rule stays on after D-SACKs raised DupThresh
 //!     (deviation 27): it may resend a segment that is only late, but without it a hole the
 //!     larger threshold leaves unmarked waits for the RTO.
 //! 13. Keepalive probes carry no data (`SEQ = SND.NXT - 1`), as RFC 1122 permits.
@@ -337,6 +349,30 @@
 //!     the reordering level a timeout reset is not restored, an ECN CWR already announced
 //!     for the cut is not withdrawn, and a spurious timeout found by D-SACK (after its
 //!     go-back-N) only restores the window.
+//! 29. HyStart++ (RFC 9406), where it departs from the RFC: the delay threshold's bounds
+//!     are configurable ([`HyStart`]) and default to 25 us and 16 ms instead of
+//!     MIN_RTT_THRESH = 4 ms and MAX_RTT_THRESH = 16 ms ([`HyStart::RFC`] has those): our
+//!     users run data centres with RTTs of tens of microseconds, where a 4 ms rise is a
+//!     queue of megabytes that a shallow-buffered switch port drops long before, so the
+//!     RFC's floor never triggers; 25 us is about 20 full frames of queue at 10 Gbit/s (200
+//!     at 100 Gbit/s), above the jitter of a busy-polling host and above 2 ticks of
+//!     [`TcbConfig::DATACENTER`]'s timestamp clock. On paths whose RTT/8 lies between the
+//!     floors (RTTs below 32 ms) this threshold is lower than the RFC's, i.e. HyStart++
+//!     leaves slow start at a smaller queue. The threshold is also never below two
+//!     timestamp ticks (quantisation of the echo is not a queue; with the RFC config's 1 ms
+//!     tick that is 2 ms). RTT samples: the timed segment's when its ACK completes it, else
+//!     the timestamp echo of each ACK of new data (Linux times every segment; the `Tcb` has
+//!     room for one): without timestamps a round has one sample, never 8, and slow start
+//!     stays classic. Only ACKs that arrive while cwnd limits the sender (flag
+//!     `CWND_LIMITED`, deviation 24) are looked at, as only they grow the window: an
+//!     application-limited flight (a request far below cwnd) costs nothing, and its rounds
+//!     are not tracked (Linux similarly starts HyStart only at a window of 16 segments).
+//!     A round begins at the first ACK that passes `windowEnd` (as Linux;
+//!     RFC 9406 says when `windowEnd` is acknowledged). lastRoundMinRTT and
+//!     cssBaselineMinRtt share one 16-bit field (RTTs as 16-bit floats, 1/2048 precision),
+//!     so slow start resumed from CSS compares with the baseline until its round ends
+//!     (module `hystart`). Slow start keeps L = 2 SMSS (RFC 9406 allows 8 unpaced); CSS
+//!     grows `min(N, 2 SMSS) / 4` per ACK.
 
 pub mod buffer;
 pub mod config;
@@ -344,6 +380,7 @@ mod congestion;
 mod cookie;
 mod cubic;
 mod ecn;
+mod hystart;
 mod input;
 mod output;
 mod predict;
@@ -357,7 +394,9 @@ mod undo;
 mod tests;
 
 pub use buffer::{RecvBuffer, RingBuffer, SendBuffer};
-pub use config::{CongestionControl, EcnMode, Keepalive, TcbConfig, UnknownCongestionControl};
+pub use config::{
+    CongestionControl, EcnMode, HyStart, Keepalive, TcbConfig, UnknownCongestionControl,
+};
 
 pub use ecn::EcnEvents;
 
@@ -632,6 +671,21 @@ pub struct Reaction {
     /// or every retransmission of the episode D-SACKed, RFC 3708): cwnd and ssthresh are
     /// back to at least what they were before the cut.
     pub spurious_undone: bool,
+    /// HyStart++ (RFC 9406) left slow start at this ACK: the round's minimum RTT rose by the
+    /// threshold, and Conservative Slow Start began.
+    pub hystart_exit: bool,
+}
+
+/// The phase of HyStart++ (RFC 9406) in a connection's initial slow start
+/// ([`Tcb::hystart_phase`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HyStartPhase {
+    /// Slow start, watching each round's minimum RTT.
+    SlowStart,
+    /// Conservative Slow Start: the RTT rose, the window grows at a quarter of slow start's
+    /// pace for up to 5 rounds, then congestion avoidance; slow start again if the RTT
+    /// falls back.
+    ConservativeSlowStart,
 }
 
 /// Per-connection counters (saturating).
@@ -1268,10 +1322,28 @@ impl Tcb {
 
     /// Slow-start threshold in bytes. With CUBIC, in congestion avoidance it carries the
     /// Reno-friendly estimate W_est (deviation 22): it rises from the epoch's starting window,
-    /// never above cwnd.
+    /// never above cwnd. While HyStart++ runs (the initial slow start) it is 2^30, the
+    /// initial value (its state is kept in the field's low bits, see the `hystart` module).
     #[inline]
     pub fn ssthresh(&self) -> u32 {
-        self.ssthresh
+        if self.hystart_running() {
+            congestion::MAX_CWND
+        } else {
+            self.ssthresh
+        }
+    }
+
+    /// Where HyStart++ (RFC 9406) stands: `None` when it does not run (configured off, or
+    /// the initial slow start is over), else whether Conservative Slow Start runs.
+    #[inline]
+    pub fn hystart_phase(&self) -> Option<HyStartPhase> {
+        if !self.hystart_running() {
+            None
+        } else if self.hystart_css() {
+            Some(HyStartPhase::ConservativeSlowStart)
+        } else {
+            Some(HyStartPhase::SlowStart)
+        }
     }
 
     /// The congestion control this connection runs (the endpoint's
@@ -1445,10 +1517,17 @@ impl Tcb {
         if self.rcv_wscale > 14 || self.snd_wscale > 14 {
             return Err("window scale above 14");
         }
+        // While HyStart++ runs, the CUBIC fields hold its RTTs (the `hystart` module).
         if !self.has(flag::CUBIC)
-            && (self.has(flag::CUBIC_EPOCH) || self.cubic_w_max != 0 || self.cubic_origin != 0)
+            && (self.has(flag::CUBIC_EPOCH)
+                || !self.hystart_running() && (self.cubic_w_max != 0 || self.cubic_origin != 0))
         {
             return Err("CUBIC state on a NewReno connection");
+        }
+        if self.hystart_running()
+            && self.flags & (flag::RECOVERY | flag::CUBIC_EPOCH | flag::WINDOW_CUT) != 0
+        {
+            return Err("HyStart++ runs after a congestion event or in congestion avoidance");
         }
         if self.has(flag::CUBIC_EPOCH) && self.has(flag::RECOVERY) {
             return Err("a CUBIC epoch runs during recovery (a congestion event ends it)");
@@ -1517,6 +1596,17 @@ impl Tcb {
 
     /// Our current timestamp value.
     #[inline]
+    /// The RTT a timestamp echo `tsecr` shows at `now`, in microseconds (at least one tick),
+    /// or `None` for an echo from the future or older than the maximum RTO.
+    fn ts_rtt_us(&self, cfg: &TcbConfig, now: Instant, tsecr: u32) -> Option<u64> {
+        let ticks = self.ts_now(cfg, now).wrapping_sub(tsecr);
+        if (ticks as i32) < 0 {
+            return None;
+        }
+        let us = u64::from(ticks.max(1)).saturating_mul(cfg.tick_us());
+        (us <= cfg.rto_max.micros()).then_some(us)
+    }
+
     fn ts_now(&self, cfg: &TcbConfig, now: Instant) -> u32 {
         ((now.micros() / cfg.tick_us()) as u32).wrapping_add(self.ts_offset)
     }

@@ -157,9 +157,13 @@ pub(super) enum Cut {
 }
 
 impl Tcb {
-    /// The window as it is before a cut.
+    /// The window as it is before a cut. Every cut ends HyStart++ (RFC 9406), whose state
+    /// overlays `ssthresh` and CUBIC's W_max in the initial slow start (module `hystart`):
+    /// it is ended here, first, so that the window remembered, and restored by an undo, is
+    /// the plain one (`ssthresh` at its initial value, no W_max), never the overlay.
     #[inline]
-    pub(super) fn undo_prior(&self) -> Prior {
+    pub(super) fn undo_prior(&mut self) -> Prior {
+        self.hystart_end();
         Prior {
             cwnd: self.cwnd,
             ssthresh: self.ssthresh,

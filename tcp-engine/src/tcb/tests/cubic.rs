@@ -74,38 +74,6 @@ fn k_and_the_window_function_match_the_rfc_equations() {
     assert_eq!(w_cubic(1000, -60_000_000, 65535), 0);
 }
 
-/// The receiver: the cumulative point and one out-of-order range above it.
-struct Peer {
-    una: u32,
-    ooo: Option<(u32, u32)>,
-}
-
-impl Peer {
-    /// Takes one segment; the ACK it answers with (SACK block while a hole remains).
-    fn receive(&mut self, s: &Seg) -> TcpHeader {
-        let (lo, hi) = (s.h.seq.0, s.h.seq.0 + s.data.len() as u32);
-        if lo <= self.una {
-            self.una = self.una.max(hi);
-            if let Some((a, b)) = self.ooo {
-                if a <= self.una {
-                    self.una = self.una.max(b);
-                    self.ooo = None;
-                }
-            }
-        } else {
-            self.ooo = Some(match self.ooo {
-                Some((a, b)) => (a.min(lo), b.max(hi)),
-                None => (lo, hi),
-            });
-        }
-        let mut h = ack(Y + 1, self.una, 65535);
-        if let Some((a, b)) = self.ooo {
-            h.options = sack(&[(a, b)]);
-        }
-        h
-    }
-}
-
 /// A CUBIC sender with SACK, window scaling (the peer offers 8 MB), MSS 1000 and no
 /// timestamps (SMSS = 1000), the handshake taking `rtt`, and the receiver that answers it.
 fn cubic_sender(rtt: Duration) -> (Host, Peer) {
@@ -136,13 +104,7 @@ fn sender(
     c.deliver(sa, &[]);
     c.send_all();
     assert_eq!(c.tcb.payload_mss(), MSS);
-    (
-        c,
-        Peer {
-            una: ISS + 1,
-            ooo: None,
-        },
-    )
+    (c, Peer::new(ISS + 1))
 }
 
 /// One round trip: everything the sender may send leaves now (the send buffer is kept full),
@@ -165,7 +127,7 @@ fn round(c: &mut Host, peer: &mut Peer, rtt: Duration, drop: &[u32]) -> usize {
 /// Grows the window in slow start to `segments` (ssthresh set there), loses one segment and
 /// recovers with SACK; returns the window in force just before the loss.
 fn lose_one_at(c: &mut Host, peer: &mut Peer, rtt: Duration, segments: u32) -> u32 {
-    c.tcb.ssthresh = segments * MSS;
+    c.tcb.set_ssthresh(segments * MSS);
     while c.tcb.cwnd() < segments * MSS {
         round(c, peer, rtt, &[]);
     }
@@ -186,7 +148,7 @@ fn lose_one_at(c: &mut Host, peer: &mut Peer, rtt: Duration, segments: u32) -> u
 fn loss_reduces_the_window_to_seven_tenths() {
     let rtt = Duration::from_millis(10);
     let (mut c, mut peer) = cubic_sender(rtt);
-    c.tcb.ssthresh = 200 * MSS;
+    c.tcb.set_ssthresh(200 * MSS);
     while c.tcb.cwnd() < 200 * MSS {
         round(&mut c, &mut peer, rtt, &[]);
     }
@@ -209,7 +171,7 @@ fn loss_reduces_the_window_to_seven_tenths() {
     // NewReno halves in the same situation.
     let (mut r, mut rpeer) = cubic_sender(rtt);
     r.tcb.flags &= !flag::CUBIC;
-    r.tcb.ssthresh = 200 * MSS;
+    r.tcb.set_ssthresh(200 * MSS);
     while r.tcb.cwnd() < 200 * MSS {
         round(&mut r, &mut rpeer, rtt, &[]);
     }
@@ -411,7 +373,7 @@ fn a_window_waiting_for_its_acks_is_not_idleness() {
         c.cfg.rto_min = Duration::from_millis(2);
         // Congestion avoidance from 20 segments: one more each round, for enough rounds
         // (one RTT sample each) that RTTVAR decays below the 256 us idle clock.
-        c.tcb.ssthresh = 20 * MSS;
+        c.tcb.set_ssthresh(20 * MSS);
         let mut last = c.tcb.cwnd();
         for r in 0..40 {
             let sent = round(&mut c, &mut peer, rtt, &[]);
@@ -618,7 +580,7 @@ fn window_round(c: &mut Host, peer: &mut Peer, rtt: Duration, drop: &[u32]) -> u
 /// Window-sized rounds through slow start to `segments` (ssthresh set there), then rounds
 /// in congestion avoidance until an epoch runs.
 fn window_limited_at(c: &mut Host, peer: &mut Peer, rtt: Duration, segments: u32) {
-    c.tcb.ssthresh = segments * MSS;
+    c.tcb.set_ssthresh(segments * MSS);
     while c.tcb.cwnd() < segments * MSS {
         window_round(c, peer, rtt, &[]);
     }
@@ -805,7 +767,7 @@ fn tso_super_segments_count_as_cwnd_limited() {
         max_mss: 9000,
     };
     let (mut c, mut peer) = sender(rtt, CongestionControl::Cubic, Some(tso));
-    c.tcb.ssthresh = 60 * MSS + 300;
+    c.tcb.set_ssthresh(60 * MSS + 300);
     let mut last = c.tcb.cwnd();
     for r in 0..30 {
         let room = c.snd.capacity() - c.snd.len();

@@ -7,10 +7,12 @@
 //! `prr`: Proportional Rate Reduction (RFC 9937) in SACK recovery.
 //! `reorder`: DupThresh learnt from D-SACKs (RFC 2883, RFC 4653).
 //! `undo`: window reductions shown spurious by D-SACKs or timestamps undone (RFC 3522, 3708).
+//! `hystart`: HyStart++ (RFC 9406) in the initial slow start, round by round.
 
 mod cubic;
 mod ecn;
 mod fuzz;
+mod hystart;
 mod link;
 mod predict;
 mod prr;
@@ -273,6 +275,53 @@ pub(super) fn sack(blocks: &[(u32, u32)]) -> TcpOptions {
         });
     }
     o
+}
+
+/// A receiver for window-growth tests: the cumulative point, one out-of-order range above
+/// it, and (when `ts` holds its clock) timestamps echoed from each segment.
+pub(super) struct Peer {
+    pub una: u32,
+    pub ooo: Option<(u32, u32)>,
+    pub ts: Option<u32>,
+}
+
+impl Peer {
+    /// Expecting `una` next, without timestamps.
+    pub fn new(una: u32) -> Peer {
+        Peer {
+            una,
+            ooo: None,
+            ts: None,
+        }
+    }
+
+    /// Takes one segment; the ACK it answers with (SACK block while a hole remains).
+    pub fn receive(&mut self, s: &Seg) -> TcpHeader {
+        let (lo, hi) = (s.h.seq.0, s.h.seq.0 + s.data.len() as u32);
+        if lo <= self.una {
+            self.una = self.una.max(hi);
+            if let Some((a, b)) = self.ooo {
+                if a <= self.una {
+                    self.una = self.una.max(b);
+                    self.ooo = None;
+                }
+            }
+        } else {
+            self.ooo = Some(match self.ooo {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+        }
+        let mut h = ack(Y + 1, self.una, 65535);
+        if let Some((a, b)) = self.ooo {
+            h.options = sack(&[(a, b)]);
+        }
+        if let Some(ts) = self.ts.as_mut() {
+            *ts += 1;
+            h.options.timestamps = Some((*ts, s.h.options.timestamps.expect("TSval").0));
+        }
+        h
+    }
 }
 
 pub(super) const ISS: u32 = 1000;

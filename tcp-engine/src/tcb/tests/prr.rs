@@ -36,7 +36,7 @@ pub(super) fn sack_client(
     c.deliver(sa, &[]);
     c.send_all();
     c.tcb.cwnd = 20 * MSS;
-    c.tcb.ssthresh = 20 * MSS;
+    c.tcb.set_ssthresh(20 * MSS);
     let data: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
     assert_eq!(c.write(&data), bytes);
     c
@@ -336,7 +336,7 @@ fn tso_super_segments_count_whole_in_prr_out() {
     };
     let mut c = sack_client(CongestionControl::NewReno, Some(tso), 100_000);
     c.tcb.cwnd = 40 * MSS;
-    c.tcb.ssthresh = 40 * MSS;
+    c.tcb.set_ssthresh(40 * MSS);
     let out = c.send_all();
     assert_eq!(sizes_of(&out), vec![(40 * MSS as usize, Some(1000))]);
     let sacked = |c: &mut Host, to: u32| {

@@ -600,7 +600,7 @@ fn answers_to_zero_window_probes_never_start_fast_retransmit() {
     for cc in CongestionControl::ALL {
         let mut c = established(plain().with_congestion(cc), 200_000, 4000, 20_000);
         c.write(&pattern(200_000));
-        c.tcb.ssthresh = 8000;
+        c.tcb.set_ssthresh(8000);
         // Grow the window in a few round trips, every ACK opening the window wider.
         for _ in 0..6 {
             let out = c.send_all();
