@@ -372,3 +372,57 @@ fn a_forged_old_echo_restores_at_most_the_window_before_the_cut() {
     assert!(c.tcb.cwnd() <= 20 * MSS + 5 * MSS, "only ordinary growth");
     assert_eq!(c.tcb.ssthresh(), 20 * MSS);
 }
+
+#[test]
+fn an_undo_in_the_initial_slow_start_restores_no_hystart_state() {
+    // HyStart++ keeps its state in `ssthresh` (above MAX_CWND) and in CUBIC's W_max while
+    // the initial slow start runs. A timeout there, shown spurious, must bring back the
+    // plain initial window (slow start, ssthresh at its initial value, no W_max), not that
+    // overlay: HyStart++ does not run again after the first cut.
+    for congestion in [CongestionControl::NewReno, CongestionControl::Cubic] {
+        let cfg = TcbConfig {
+            mss: 1012,
+            sack: false,
+            timestamps: true,
+            congestion,
+            ..plain()
+        };
+        assert!(cfg.hystart.is_some(), "HyStart++ is on by default");
+        let mut c = Host::client(cfg, ISS, 200_000, 4000);
+        let syn = c.send_one().expect("SYN");
+        let syn_ts = syn.h.options.timestamps.expect("timestamps offered").0;
+        let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, 60000);
+        sa.options = syn_opts(1012);
+        sa.options.timestamps = Some((1, syn_ts));
+        c.deliver(sa, &[]);
+        c.send_all();
+        c.tcb.cwnd = 20 * MSS;
+        assert_eq!(c.tcb.hystart_phase(), Some(HyStartPhase::SlowStart));
+        let data: Vec<u8> = (0..150 * MSS as usize).map(|i| (i % 251) as u8).collect();
+        c.write(&data);
+        let flight = c.send_all();
+        assert_eq!(flight.len(), 20);
+        c.advance_to_deadline();
+        c.send_all();
+        assert_eq!(c.tcb.counters().timeouts, 1);
+        assert_eq!(c.tcb.hystart_phase(), None, "the timeout ended HyStart++");
+        let r = c.deliver(ts_ack(s(10), &[], 20, tsval(&flight[0])), &[]);
+        assert!(r.spurious_undone, "{congestion:?}");
+        assert_eq!(c.tcb.cwnd(), 20 * MSS, "{congestion:?}");
+        assert_eq!(
+            c.tcb.ssthresh,
+            crate::tcb::congestion::MAX_CWND,
+            "{congestion:?}: the initial ssthresh"
+        );
+        assert_eq!(
+            c.tcb.hystart_phase(),
+            None,
+            "{congestion:?}: no HyStart++ again"
+        );
+        assert_eq!(
+            c.tcb.cubic_w_max, 0,
+            "{congestion:?}: no W_max before any loss"
+        );
+        c.check();
+    }
+}
