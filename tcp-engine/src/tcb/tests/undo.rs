@@ -44,7 +44,7 @@ fn ts_client(sack_on: bool, bytes: usize) -> Host {
     c.send_all();
     assert_eq!(c.tcb.payload_mss(), MSS);
     c.tcb.cwnd = 20 * MSS;
-    c.tcb.ssthresh = 20 * MSS;
+    c.tcb.set_ssthresh(20 * MSS);
     let data: Vec<u8> = (0..bytes).map(|i| (i * 7 % 251) as u8).collect();
     assert_eq!(c.write(&data), bytes);
     c
