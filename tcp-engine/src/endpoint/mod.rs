@@ -182,14 +182,16 @@
 //! buffers excluded: the slot (the 176-byte `Tcb`, CUBIC's state included, the tuple, timer
 //! and queue links, flags, and the slot map's generation: 216 bytes), the tuple map's buckets
 //! shared out at its maximum load (26.7 bytes) and the pool of loss-recovery states shared out
-//! (6.5 bytes by default).
+//! (9.0 bytes by default: one 144-byte entry per 16 connections).
 //! A loss state ([`LossState`]: out-of-order ranges, a pending D-SACK report, the SACK
-//! scoreboard and the Proportional Rate Reduction counters, 100 bytes) is lent to a
-//! connection only while it holds out-of-order data, owes a D-SACK report or recovers with
-//! SACK, and taken back after; when the pool is empty a connection does without (counted in
-//! `loss_states_exhausted`; its SACK recovery then runs without PRR, a D-SACK report is
-//! skipped; [`Endpoint::loss_states_lent`] says how many are out). A test prints the total at
-//! a million connections (249.2 bytes) and holds it to the 256-byte budget.
+//! scoreboard, the Proportional Rate Reduction counters and the record that lets a spurious
+//! window reduction be undone, 140 bytes) is lent to a connection only while it holds
+//! out-of-order data, owes a D-SACK report, recovers with SACK or waits to learn whether a
+//! window reduction was spurious, and taken back after; when the pool is empty a connection
+//! does without (counted in `loss_states_exhausted`; its SACK recovery then runs without PRR,
+//! a D-SACK report is skipped, a spurious cut is not undone; [`Endpoint::loss_states_lent`]
+//! says how many are out). A test prints the total at a million connections (251.7 bytes) and
+//! holds it to the 256-byte budget.
 //!
 //! # Deviations and limits
 //! 1. One IPv4 address per endpoint; no IPv6, no VLAN tags, no IP options on transmit, no
