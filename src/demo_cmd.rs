@@ -21,6 +21,7 @@ use rtl_sim::nic::Backend;
 use crate::bench_cmd::parse_byte_size;
 use crate::impair_args::ImpairArgs;
 use crate::net_args::{EcnArg, parse_congestion};
+use crate::tcp_args::TcpFeatureArgs;
 use tcp_engine::tcb::CongestionControl;
 
 /// Bulk bytes on the model backend: about 3-6 s on the project's 2-core machines.
@@ -98,6 +99,9 @@ pub struct DemoArgs {
     /// (RFC 9438).
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
+    /// Loss-recovery and slow-start refinements of both hosts, each on by default.
+    #[command(flatten)]
+    pub features: TcpFeatureArgs,
 }
 
 /// Runs `ferrotoe demo`.
@@ -147,6 +151,7 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
     };
     hosts.tcb.congestion = a.cc;
     hosts.tcb.ecn = a.ecn.into();
+    a.features.apply(&mut hosts.tcb);
     Ok(DemoConfig {
         hosts,
         bytes: a.bytes.unwrap_or(match a.backend {

@@ -17,6 +17,7 @@ mod nicsim_cmd;
 mod probe_cmd;
 mod serve_cmd;
 mod spec_cmd;
+mod tcp_args;
 
 /// TCP offload co-design kit: a SmartNIC hardware contract, its RTL offload engines under
 /// Verilator, a VFIO userspace driver and an allocation-free TCP engine.

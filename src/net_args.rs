@@ -25,6 +25,7 @@ use tcp_engine::time::Duration as EngineDuration;
 use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 use crate::impair_args::WireImpairArgs;
+use crate::tcp_args::TcpFeatureArgs;
 
 /// Where the engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -129,6 +130,9 @@ pub struct NetArgs {
     /// listening slots run low, so a SYN flood cannot take them all); always.
     #[arg(long, value_enum, default_value = "pressure")]
     pub syn_cookies: SynCookiesArg,
+    /// Loss-recovery and slow-start refinements, each on by default.
+    #[command(flatten)]
+    pub features: TcpFeatureArgs,
     /// `--nic sim`: seeded impairment of the wire between the kernel and the simulated NIC.
     #[command(
         flatten,
@@ -299,7 +303,8 @@ impl NetArgs {
 
     /// The endpoint's configuration over a device with `caps`: RFC behaviour with Linux's
     /// 200 ms minimum RTO and a 60 s FIN-WAIT-2 limit, MSS from the MTU, ECN per `--ecn`, the
-    /// congestion control of `--cc`.
+    /// congestion control of `--cc`, the switches of `--hystart`, `--spurious-undo` and
+    /// `--adaptive-reordering`.
     pub fn endpoint_config(&self, caps: OffloadCaps) -> anyhow::Result<EndpointConfig> {
         let secret = HashSecret::from_os_random().context("reading a random secret")?;
         let mut cfg = EndpointConfig::new(self.mac(), self.ip, caps, secret);
@@ -313,6 +318,7 @@ impl NetArgs {
             ..TcbConfig::RFC
         }
         .with_mtu(self.mtu);
+        self.features.apply(&mut cfg.tcb);
         Ok(cfg)
     }
 
