@@ -102,13 +102,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Source port.
-    #[inline]
+    #[inline(always)]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
-    #[inline]
+    #[inline(always)]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
@@ -132,13 +132,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// The nine flag bits.
-    #[inline]
+    #[inline(always)]
     pub fn flags(&self) -> TcpFlags {
         TcpFlags(read_u16(self.buffer.as_ref(), field::OFF_FLAGS) & FLAGS_MASK)
     }
 
     /// Window field (unscaled).
-    #[inline]
+    #[inline(always)]
     pub fn window_len(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::WINDOW)
     }
@@ -150,13 +150,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Urgent pointer.
-    #[inline]
+    #[inline(always)]
     pub fn urgent_at(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::URGENT)
     }
 
     /// The option bytes.
-    #[inline]
+    #[inline(always)]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[HEADER_LEN..usize::from(self.header_len())]
     }
