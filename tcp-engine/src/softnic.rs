@@ -346,13 +346,24 @@ impl TxPlan {
     ///
     /// # Panics
     /// When `frame` is not the frame the plan was made for (a caller bug).
-    #[inline]
+    #[inline(always)]
     pub fn apply_in_place(&self, frame: &mut [u8], checksums: bool) -> Result<(), OffloadError> {
         assert_eq!(
             frame.len(),
             self.frame_len,
             "TxPlan used with another frame"
         );
+        // Nothing to do (a plain frame, or checksums left undone): no call.
+        match self.kind {
+            PlanKind::Plain => Ok(()),
+            PlanKind::Checksum { .. } if !checksums => Ok(()),
+            _ => self.apply_work(frame, checksums),
+        }
+    }
+
+    /// [`apply_in_place`](Self::apply_in_place) for a plan with work to do.
+    #[inline(never)]
+    fn apply_work(&self, frame: &mut [u8], checksums: bool) -> Result<(), OffloadError> {
         match self.kind {
             PlanKind::Plain => {}
             PlanKind::Checksum { l2, l3, protocol } => {

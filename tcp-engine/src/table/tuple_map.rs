@@ -483,6 +483,7 @@ impl<S: AsRef<[Bucket]> + AsMut<[Bucket]>, H: TupleHasher> TupleMap<S, H> {
     /// Stores an absent tuple: in the first bucket from its home with a free entry, counting
     /// the passage in every full bucket on the way. The caller checked `len < capacity`, and
     /// `new` made sure the buckets hold `capacity` entries, so a free entry exists.
+    #[inline]
     fn place(&mut self, tuple: FourTuple, key: SlotKey, hash: u32) {
         let buckets = self.buckets.as_mut();
         let n = buckets.len();
