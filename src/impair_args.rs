@@ -17,9 +17,15 @@ pub struct ImpairArgs {
     /// Probability that the wire loses a frame (each impaired direction), e.g. 0.01.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub loss: f64,
-    /// Probability that the wire delivers a frame after the next one.
+    /// Probability that the wire holds a frame back, to deliver it after the next
+    /// `--reorder-depth` frames.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub reorder: f64,
+    /// How many later frames overtake a frame `--reorder` holds back (1: neighbours swap; 4
+    /// or more lets a TCP receiver's duplicate ACKs trigger a sender's fast retransmit).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub reorder_depth: u32,
     /// Probability that the wire delivers a frame twice.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub duplicate: f64,
@@ -43,6 +49,7 @@ impl ImpairArgs {
         let impairment = Impairment {
             loss: self.loss,
             reorder: self.reorder,
+            reorder_depth: self.reorder_depth,
             duplicate: self.duplicate,
             corrupt: self.corrupt,
             ce_mark: self.ce_mark,

@@ -13,6 +13,9 @@
 //!   non-zero and the kernel must have queued out-of-order data (`TCPOFOQueue`), which only
 //!   the losses cause.
 //!
+//! - NIC -> kernel frames held back behind the next 6, none lost: every retransmission of ours
+//!   is spurious; the kernel's D-SACKs (and timestamp echoes) must reach our counters and undo
+//!   our window cuts.
 //! - NIC -> kernel frames (our ACKs) lost while the kernel sends in app-limited bursts: the
 //!   kernel's tail loss probes and timeouts retransmit data ferrotoe already holds; our
 //!   D-SACKs for them must be accepted (`TCPDSACKRecvSegs` grows, none dubious), the way
@@ -251,6 +254,59 @@ fn ferrotoe_recovers_its_losses_to_the_kernel_byte_exact() {
     );
     assert!(ofo > 0, "the kernel saw the gaps the losses left\n{out}");
     assert_eq!(counter(&out, "impair_to_nic_frames"), 0, "{out}");
+}
+
+#[test]
+fn the_kernels_dsacks_undo_our_spurious_window_cuts() {
+    // NIC -> kernel frames held back behind the next 6 (no loss): the kernel's duplicate ACKs
+    // make ferrotoe retransmit segments that were only late; the kernel receives them twice
+    // and says so with D-SACKs (Linux's default), and its timestamp echo names the original.
+    // ferrotoe must count the D-SACKs and undo its window cuts (RFC 3708, RFC 3522).
+    let lab = Lab::new("ft-imp-undo", 84, Features::ALL_ON);
+    let listener = kernel_listener(&lab, 5001);
+    let sink = std::thread::spawn(move || kernel_sink(listener));
+    let n = 16 << 20;
+    let to = format!("{}:5001", lab.kernel_ip());
+    let bytes = n.to_string();
+    let out = success(
+        &lab.connect(&[
+            "--nic",
+            "sim",
+            "--to",
+            &to,
+            "--send",
+            &bytes,
+            "--reorder",
+            "0.02",
+            "--reorder-depth",
+            "6",
+            "--impair-direction",
+            "to-kernel",
+            "--impair-seed",
+            "9",
+        ]),
+        "connect --nic sim --reorder 0.02 --reorder-depth 6",
+    );
+    let got = sink.join().unwrap();
+    assert!(
+        got.len() == n && got == pattern(n),
+        "the kernel received the pattern byte-exact ({} of {n} bytes)\n{out}",
+        got.len()
+    );
+    let reordered = counter(&out, "impair_to_kernel_reordered");
+    let dsacks = counter(&out, "dsacks_received");
+    let undone = counter(&out, "spurious_recoveries_undone");
+    eprintln!("frames reordered {reordered}, D-SACKs received {dsacks}, cuts undone {undone}");
+    assert!(reordered > 10, "the wire reordered our frames\n{out}");
+    assert_eq!(counter(&out, "impair_to_kernel_lost"), 0, "{out}");
+    assert!(
+        dsacks > 0,
+        "the kernel reported duplicates with D-SACKs\n{out}"
+    );
+    assert!(
+        undone > 0,
+        "with nothing lost, some cut was shown spurious and undone\n{out}"
+    );
 }
 
 #[test]

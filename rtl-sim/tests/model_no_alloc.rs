@@ -279,6 +279,7 @@ fn an_impaired_port_does_not_allocate_per_frame() {
         loss: 0.1,
         duplicate: 0.1,
         reorder: 0.1,
+        reorder_depth: 1,
         corrupt: 0.1,
         ce_mark: 0.1,
         seed,

@@ -2,7 +2,9 @@
 //! reproducible from a seed (the machines have no `tc netem`, and tests need the same run
 //! twice).
 //!
-//! Owns the decision per frame and the one frame held back for reordering; it must not know
+//! Owns the decision per frame and the one frame held back for reordering (overtaken by the
+//! next [`Impairment::reorder_depth`] frames, or released earlier by the caller); it must not
+//! know
 //! where frames go (the caller passes an output function). It never allocates after creation.
 
 /// What a cable does to frames, per direction. Probabilities are per frame, in `[0, 1]`.
@@ -12,8 +14,13 @@ pub struct Impairment {
     pub loss: f64,
     /// A frame is delivered twice.
     pub duplicate: f64,
-    /// A frame is held back and delivered after the next one.
+    /// A frame is held back and delivered after the next `reorder_depth` frames (or when the
+    /// caller releases it earlier, e.g. at the end of a device step).
     pub reorder: f64,
+    /// How many later frames overtake a frame held back for reordering (at least 1): 1 swaps
+    /// neighbours; 5 makes a receiver see five later segments first, enough for a TCP
+    /// sender's three duplicate ACKs to retransmit what was only late.
+    pub reorder_depth: u32,
     /// One bit of the frame (after the Ethernet header) is flipped.
     pub corrupt: f64,
     /// An ECN-capable IPv4 frame (ECN field ECT(0) or ECT(1)) is marked CE, Congestion
@@ -30,6 +37,7 @@ impl Impairment {
         loss: 0.0,
         duplicate: 0.0,
         reorder: 0.0,
+        reorder_depth: 1,
         corrupt: 0.0,
         ce_mark: 0.0,
         seed: 1,
@@ -62,8 +70,8 @@ impl Impairment {
         Ok(())
     }
 
-    /// Parses `loss=0.01,reorder=0.02,duplicate=0,corrupt=0.001,ce_mark=0.02,seed=7` (any
-    /// subset, any order).
+    /// Parses `loss=0.01,reorder=0.02,reorder_depth=3,duplicate=0,corrupt=0.001,ce_mark=0.02,
+    /// seed=7` (any subset, any order).
     pub fn parse(s: &str) -> Result<Impairment, String> {
         let mut imp = Impairment::NONE;
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -78,6 +86,13 @@ impl Impairment {
                     .map_err(|e| format!("impairment seed `{v}`: {e}"))?;
                 continue;
             }
+            if k == "reorder_depth" {
+                imp.reorder_depth =
+                    v.parse().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                        format!("impairment reorder_depth `{v}`: expected 1 or more")
+                    })?;
+                continue;
+            }
             let p: f64 = v
                 .parse()
                 .map_err(|e| format!("impairment {k} `{v}`: {e}"))?;
@@ -89,8 +104,8 @@ impl Impairment {
                 "ce_mark" => imp.ce_mark = p,
                 _ => {
                     return Err(format!(
-                        "unknown impairment `{k}` (use loss, duplicate, reorder, corrupt, \
-                         ce_mark, seed)"
+                        "unknown impairment `{k}` (use loss, duplicate, reorder, \
+                         reorder_depth, corrupt, ce_mark, seed)"
                     ));
                 }
             }
@@ -162,6 +177,8 @@ pub struct Impairer {
     scratch: Vec<u8>,
     held: Vec<u8>,
     held_len: Option<usize>,
+    /// Frames still to overtake the held one.
+    held_left: u32,
     stats: ImpairStats,
 }
 
@@ -174,6 +191,7 @@ impl Impairer {
             scratch: vec![0; max_frame],
             held: vec![0; max_frame],
             held_len: None,
+            held_left: 0,
             stats: ImpairStats::default(),
         }
     }
@@ -189,7 +207,7 @@ impl Impairer {
         self.stats.frames += 1;
         if self.cfg.is_none() || frame.len() > self.scratch.len() {
             out(frame);
-            return self.release(out);
+            return self.overtaken(out);
         }
         if self.rng.chance(self.cfg.loss) {
             self.stats.lost += 1;
@@ -212,6 +230,7 @@ impl Impairer {
         if self.held_len.is_none() && self.rng.chance(self.cfg.reorder) {
             self.held[..n].copy_from_slice(&self.scratch[..n]);
             self.held_len = Some(n);
+            self.held_left = self.cfg.reorder_depth.max(1);
             self.stats.reordered += 1;
             return;
         }
@@ -220,7 +239,15 @@ impl Impairer {
             self.stats.duplicated += 1;
             out(&self.scratch[..n]);
         }
-        self.release(out);
+        self.overtaken(out);
+    }
+
+    /// A frame went out past the held one: the held one follows once `reorder_depth` have.
+    fn overtaken(&mut self, out: impl FnMut(&[u8])) {
+        self.held_left = self.held_left.saturating_sub(1);
+        if self.held_left == 0 {
+            self.release(out);
+        }
     }
 
     /// Passes a frame through untouched when this impairer does nothing to frames (no
@@ -267,12 +294,51 @@ mod tests {
         assert_eq!(s.lost + s.duplicated + s.reordered + s.corrupted, 0);
     }
 
+    fn numbers(out: &[Vec<u8>]) -> Vec<u32> {
+        out.iter()
+            .map(|f| u32::from_be_bytes([f[0], f[1], f[2], f[3]]))
+            .collect()
+    }
+
+    #[test]
+    fn a_held_frame_is_overtaken_by_reorder_depth_frames() {
+        let every = |depth| Impairment {
+            reorder: 1.0,
+            reorder_depth: depth,
+            ..Impairment::NONE
+        };
+        let (out, s) = run(every(1), 6);
+        assert_eq!(
+            numbers(&out),
+            [1, 0, 3, 2, 5, 4],
+            "depth 1 swaps neighbours"
+        );
+        assert_eq!(s.reordered, 3);
+        let (out, s) = run(every(3), 9);
+        assert_eq!(numbers(&out), [1, 2, 3, 0, 5, 6, 7, 4, 8]);
+        assert_eq!(s.reordered, 3, "frame 8 was held, released at the end");
+        let (out, _) = run(every(0), 4);
+        assert_eq!(numbers(&out), [1, 0, 3, 2], "depth 0 counts as 1");
+    }
+
+    #[test]
+    fn reorder_depth_parses_and_refuses_zero() {
+        let i = Impairment::parse("reorder=0.1,reorder_depth=5").unwrap();
+        assert_eq!((i.reorder, i.reorder_depth), (0.1, 5));
+        assert_eq!(Impairment::parse("reorder=0.1").unwrap().reorder_depth, 1);
+        for bad in ["reorder_depth=0", "reorder_depth=x", "reorder_depth=-1"] {
+            let err = Impairment::parse(bad).unwrap_err();
+            assert!(err.contains("reorder_depth"), "{bad}: {err}");
+        }
+    }
+
     #[test]
     fn rates_are_close_and_seeds_reproduce() {
         let cfg = Impairment {
             loss: 0.1,
             duplicate: 0.05,
             reorder: 0.05,
+            reorder_depth: 1,
             corrupt: 0.02,
             ce_mark: 0.0,
             seed: 42,
