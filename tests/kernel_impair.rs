@@ -102,6 +102,28 @@ fn kernel_send(lab: &Lab, to: SocketAddrV4, n: usize) {
     .expect("entering the namespace");
 }
 
+/// `connect --nic sim` sends `n` pattern bytes to a kernel listener with the wire impaired by
+/// `impairment` (flags); the kernel must receive them byte-exact. Returns `connect`'s report.
+fn send_to_kernel(lab: &Lab, n: usize, impairment: &[&str]) -> String {
+    let listener = kernel_listener(lab, 5001);
+    let sink = std::thread::spawn(move || kernel_sink(listener));
+    let to = format!("{}:5001", lab.kernel_ip());
+    let bytes = n.to_string();
+    let mut args = vec!["--nic", "sim", "--to", &to, "--send", &bytes];
+    args.extend_from_slice(impairment);
+    let out = success(
+        &lab.connect(&args),
+        &format!("connect --nic sim {}", impairment.join(" ")),
+    );
+    let got = sink.join().unwrap();
+    assert!(
+        got.len() == n && got == pattern(n),
+        "the kernel received the pattern byte-exact ({} of {n} bytes)\n{out}",
+        got.len()
+    );
+    out
+}
+
 #[test]
 fn the_kernel_receives_our_dsacks_when_its_segments_arrive_twice() {
     let lab = Lab::new("ft-imp-dsack", 80, Features::ALL_ON);
@@ -206,36 +228,20 @@ fn each_duplicate_earns_at_most_one_dsack_when_we_only_acknowledge() {
 #[test]
 fn ferrotoe_recovers_its_losses_to_the_kernel_byte_exact() {
     let lab = Lab::new("ft-imp-loss", 81, Features::ALL_ON);
-    let listener = kernel_listener(&lab, 5001);
-    let sink = std::thread::spawn(move || kernel_sink(listener));
     let before = tcp_ext(&lab);
-    let n = 4 << 20;
-    let to = format!("{}:5001", lab.kernel_ip());
-    let bytes = n.to_string();
-    let out = success(
-        &lab.connect(&[
-            "--nic",
-            "sim",
-            "--to",
-            &to,
-            "--send",
-            &bytes,
+    let out = send_to_kernel(
+        &lab,
+        4 << 20,
+        &[
             "--loss",
             "0.01",
             "--impair-direction",
             "to-kernel",
             "--impair-seed",
             "5",
-        ]),
-        "connect --nic sim --loss 0.01",
+        ],
     );
-    let got = sink.join().unwrap();
     let after = tcp_ext(&lab);
-    assert!(
-        got.len() == n && got == pattern(n),
-        "the kernel received the pattern byte-exact ({} of {n} bytes)\n{out}",
-        got.len()
-    );
     let retransmitted: u64 = line_with(&out, "segments retransmitted")
         .split_whitespace()
         .nth(1)
@@ -263,19 +269,10 @@ fn the_kernels_dsacks_undo_our_spurious_window_cuts() {
     // and says so with D-SACKs (Linux's default), and its timestamp echo names the original.
     // ferrotoe must count the D-SACKs and undo its window cuts (RFC 3708, RFC 3522).
     let lab = Lab::new("ft-imp-undo", 84, Features::ALL_ON);
-    let listener = kernel_listener(&lab, 5001);
-    let sink = std::thread::spawn(move || kernel_sink(listener));
-    let n = 16 << 20;
-    let to = format!("{}:5001", lab.kernel_ip());
-    let bytes = n.to_string();
-    let out = success(
-        &lab.connect(&[
-            "--nic",
-            "sim",
-            "--to",
-            &to,
-            "--send",
-            &bytes,
+    let out = send_to_kernel(
+        &lab,
+        16 << 20,
+        &[
             "--reorder",
             "0.02",
             "--reorder-depth",
@@ -284,14 +281,7 @@ fn the_kernels_dsacks_undo_our_spurious_window_cuts() {
             "to-kernel",
             "--impair-seed",
             "9",
-        ]),
-        "connect --nic sim --reorder 0.02 --reorder-depth 6",
-    );
-    let got = sink.join().unwrap();
-    assert!(
-        got.len() == n && got == pattern(n),
-        "the kernel received the pattern byte-exact ({} of {n} bytes)\n{out}",
-        got.len()
+        ],
     );
     let reordered = counter(&out, "impair_to_kernel_reordered");
     let dsacks = counter(&out, "dsacks_received");
