@@ -103,6 +103,17 @@ struct SegmentOutcome {
     dropped: Option<DropReason>,
 }
 
+/// The 4-tuple, seen from this host, of TCP segment `h` received in `ip`.
+#[inline]
+fn segment_tuple(ip: &Ipv4Repr, h: &TcpHeader) -> FourTuple {
+    FourTuple::new(
+        Ipv4Addr::from(ip.dst_addr),
+        h.dst_port,
+        Ipv4Addr::from(ip.src_addr),
+        h.src_port,
+    )
+}
+
 impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorage>
     super::Endpoint<B, SS, MS, LS>
 {
@@ -374,12 +385,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         payload: &[u8],
         sink: &mut K,
     ) -> Option<SegmentOutcome> {
-        let tuple = FourTuple::new(
-            Ipv4Addr::from(ip.dst_addr),
-            h.dst_port,
-            Ipv4Addr::from(ip.src_addr),
-            h.src_port,
-        );
+        let tuple = segment_tuple(ip, h);
         let matched = self.table.lookup_segment_cached(&tuple)?;
         self.counters.rx_segments += 1;
         self.counters.rx_payload_bytes += payload.len() as u64;
@@ -569,12 +575,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if h.flags.syn() || h.flags.rst() {
             return None;
         }
-        let tuple = FourTuple::new(
-            Ipv4Addr::from(ip.dst_addr),
-            h.dst_port,
-            Ipv4Addr::from(ip.src_addr),
-            h.src_port,
-        );
+        let tuple = segment_tuple(ip, h);
         let listener = FourTuple::listener(Ipv4Addr::from(self.cidr.address()), h.dst_port);
         let Some((grant, opts)) = self.check_cookie(now, &tuple, h) else {
             self.counters.syn_cookies_rejected += 1;
@@ -742,7 +743,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         };
         let reply = outcome.reply.and_then(|h| {
             if h.flags.syn() {
-                return self.write_cookie_syn_ack(frame, peer_mac, ip.src_addr, &h);
+                let reply =
+                    self.write_reply(frame, peer_mac, ip.src_addr, &h, ReplyKind::SynAckCookie);
+                self.counters.syn_cookies_sent += u64::from(reply.is_some());
+                return reply;
             }
             self.counters.rst_from_connections += 1;
             self.write_rst(frame, peer_mac, ip.src_addr, &h)
@@ -792,36 +796,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Writes cookie SYN-ACK `h` to `peer` into `frame`.
-    #[cold]
-    fn write_cookie_syn_ack(
-        &mut self,
-        frame: &mut [u8],
-        peer_mac: EthernetAddress,
-        peer: Ipv4Address,
-        h: &TcpHeader,
-    ) -> Option<Reply> {
-        let (len, meta) = self.emit_rst(frame, peer_mac, peer, h)?;
-        self.counters.syn_cookies_sent += 1;
-        Some(Reply {
-            len,
-            meta,
-            kind: ReplyKind::SynAckCookie,
-        })
-    }
-
     /// Whether ACK `h` (in `ip`), which found no connection and no listener, returns a valid
     /// SYN cookie: its port listened when the cookie was made and has no slot left now.
     #[cold]
     fn valid_cookie_for_closed_port(&self, ip: &Ipv4Repr, h: &TcpHeader) -> bool {
         // The receive phase moved the wheel's clock to the frame's arrival.
         let now = Instant::from_micros(self.wheel.cursor());
-        let tuple = FourTuple::new(
-            Ipv4Addr::from(ip.dst_addr),
-            h.dst_port,
-            Ipv4Addr::from(ip.src_addr),
-            h.src_port,
-        );
+        let tuple = segment_tuple(ip, h);
         self.check_cookie(now, &tuple, h).is_some()
     }
 
@@ -833,11 +814,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         peer: Ipv4Address,
         h: &TcpHeader,
     ) -> Option<Reply> {
+        self.write_reply(frame, peer_mac, peer, h, ReplyKind::Rst)
+    }
+
+    /// Writes segment `h` (ports set: a RST, or a cookie SYN-ACK) to `peer` into `frame` as
+    /// a reply of `kind`.
+    fn write_reply(
+        &mut self,
+        frame: &mut [u8],
+        peer_mac: EthernetAddress,
+        peer: Ipv4Address,
+        h: &TcpHeader,
+        kind: ReplyKind,
+    ) -> Option<Reply> {
         let (len, meta) = self.emit_rst(frame, peer_mac, peer, h)?;
-        Some(Reply {
-            len,
-            meta,
-            kind: ReplyKind::Rst,
-        })
+        Some(Reply { len, meta, kind })
     }
 }

@@ -10,20 +10,6 @@ use crate::tcb::{Events, State};
 const T0: Instant = Instant::from_secs(1);
 const PERIOD: Duration = Duration::from_secs(64);
 
-fn reply(r: Received) -> Reply {
-    match r {
-        Received::Reply(r) => r,
-        other => panic!("expected a reply, got {other:?}"),
-    }
-}
-
-fn open(r: Received) -> Open {
-    match r {
-        Received::Open(o) => o,
-        other => panic!("expected an Open, got {other:?}"),
-    }
-}
-
 /// The codec the endpoint must use (the test secret, 64 s periods, two of them valid).
 fn codec() -> SynCookieCodec {
     SynCookieCodec::new(

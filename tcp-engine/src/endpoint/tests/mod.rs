@@ -30,6 +30,22 @@ pub(super) const PEER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2])
 pub(super) const OUR_IP: Ipv4Address = Ipv4Address([198, 18, 0, 1]);
 pub(super) const PEER_IP: Ipv4Address = Ipv4Address([198, 18, 0, 2]);
 
+/// The reply a received frame was answered with (panics on anything else).
+pub(super) fn reply(r: Received) -> Reply {
+    match r {
+        Received::Reply(r) => r,
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+/// The connection event a received frame caused (panics on anything else).
+pub(super) fn open(r: Received) -> Open {
+    match r {
+        Received::Open(o) => o,
+        other => panic!("expected an Open, got {other:?}"),
+    }
+}
+
 /// A plain configuration: no options beyond MSS, no delayed ACK, so frames are predictable.
 pub(super) fn plain_tcb() -> TcbConfig {
     TcbConfig {

@@ -13,20 +13,6 @@ fn ms(v: u64) -> crate::time::Duration {
     crate::time::Duration::from_millis(v)
 }
 
-fn reply(r: Received) -> Reply {
-    match r {
-        Received::Reply(r) => r,
-        other => panic!("expected a reply, got {other:?}"),
-    }
-}
-
-fn open(r: Received) -> Open {
-    match r {
-        Received::Open(o) => o,
-        other => panic!("expected an Open, got {other:?}"),
-    }
-}
-
 /// The ISS the endpoint must use for `tuple` at `now` (RFC 6528 with the test secret).
 fn expected_iss(local_port: u16, remote_port: u16, now: Instant) -> u32 {
     let isn = IsnGenerator::new(HashSecret::from_bytes(*b"endpoint tests!!").derive(b"isn"));
