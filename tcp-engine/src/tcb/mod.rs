@@ -381,6 +381,7 @@ mod cookie;
 mod cubic;
 mod ecn;
 mod hystart;
+mod icmp;
 mod input;
 mod output;
 mod predict;
@@ -477,6 +478,34 @@ pub enum CloseReason {
     Aborted,
     /// The application closed before the connection was synchronized.
     ClosedBeforeOpen,
+    /// An ICMP protocol or port unreachable answered our SYN (RFC 1122 4.2.3.9): the peer's
+    /// host does not run TCP, or nothing listens on the port and its host answers with ICMP
+    /// instead of a RST (a firewall rule such as `REJECT --reject-with icmp-port-unreachable`).
+    Unreachable,
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CloseReason::None => "not closed",
+            CloseReason::Normal => "closed normally",
+            CloseReason::Refused => {
+                "connection refused: the peer answered with a RST (nothing listens on that port)"
+            }
+            CloseReason::Reset => "the peer reset the connection",
+            CloseReason::TimedOut => {
+                "timed out: retransmissions unanswered (check the address, that the peer runs, \
+                 and the route)"
+            }
+            CloseReason::KeepaliveTimedOut => "keepalive probes unanswered: the peer is gone",
+            CloseReason::Aborted => "aborted by the application",
+            CloseReason::ClosedBeforeOpen => "closed by the application before it was open",
+            CloseReason::Unreachable => {
+                "unreachable: an ICMP protocol or port unreachable answered the SYN (check \
+                 that the peer listens on that port and that no firewall rejects it)"
+            }
+        })
+    }
 }
 
 /// Why a received segment (or its payload) was dropped; the endpoint counts these per reason.
