@@ -162,6 +162,12 @@
 //!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
 //!   it has gone out) and never during loss recovery; after any reduction the next new data
 //!   segment carries CWR, on one wire segment. See `ecn.rs`.
+//! * **ICMP errors** the endpoint validated (RFC 5927; [`Tcb::icmp_sequence_acceptable`]
+//!   says whether a quoted sequence number is in flight): RFC 1191 "fragmentation needed"
+//!   lowers the send MSS, never raises it, and resends the flight at once in segments of the
+//!   new size without a window cut ([`Tcb::on_fragmentation_needed`]); RFC 1122 4.2.3.9 hard
+//!   errors abort SYN-SENT only ([`Tcb::on_hard_error`], [`CloseReason::Unreachable`]). No
+//!   byte of the `Tcb`: `smss` holds the path's MSS too. See `icmp.rs`.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
 //!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
 //!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.

@@ -347,7 +347,7 @@ impl<T: AsRef<[u8]>> QuotedDatagram<T> {
 /// What an ICMP error reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IcmpErrorKind {
-    /// Destination unreachable (type 3) with a code other than 4 (see [`unreachable`]).
+    /// Destination unreachable (type 3) with a code other than 4 (see [`mod@unreachable`]).
     Unreachable(u8),
     /// Destination unreachable, fragmentation needed and DF set (type 3 code 4), with the
     /// next hop's MTU (RFC 1191; 0 from older routers).

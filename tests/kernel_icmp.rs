@@ -1,3 +1,5 @@
+//! ICMP errors from Linux to ferrotoe.
+//!
 //! RFC 1191 path MTU discovery through a real Linux router: ferrotoe on a TAP in a namespace
 //! that forwards (`ip_forward=1`) to a second namespace over a veth whose router end has an
 //! MTU of 1280. The far end of the veth keeps 1500, so the kernel listener there announces
@@ -6,11 +8,19 @@
 //! must lower the MSS and resend at once, so that `ferrotoe connect --send 16MiB` completes
 //! byte-exact with `icmp_frag_needed` counted and no retransmission timeout.
 //!
+//! RFC 1122 hard errors: a host that answers our SYN with an ICMP port unreachable (what a
+//! `REJECT --reject-with icmp-port-unreachable` firewall does; the machines have no nftables,
+//! so a python3 raw socket in the namespace plays it, quoting the SYN it saw on the TAP) makes
+//! `ferrotoe connect` fail at once with the close reason, not after the SYN retries.
+//!
 //! Needs root and /dev/net/tun (fails, never skips, without them).
 
 mod kernel;
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 
 use kernel::{Features, Lab, counter, kernel_sink, pattern, success};
 use tcp_engine::tap::netns::NetNs;
@@ -123,4 +133,80 @@ fn retransmission_timeouts(report: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no timeouts count in {line:?}"))
+}
+
+/// Waits on `ft0` for a SYN to DST (argv[1]) and answers it with an ICMP port unreachable
+/// quoting its IPv4 header and first 8 TCP bytes, sent from the namespace's own address.
+const PORT_UNREACHABLE_RESPONDER: &str = r#"
+import socket, struct, sys
+dst = sys.argv[1]
+sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0800))
+sniff.bind(("ft0", 0))
+sniff.settimeout(20)
+print("ready", flush=True)
+while True:
+    frame = sniff.recv(65535)
+    ip = frame[14:]
+    ihl = (ip[0] & 15) * 4
+    if ip[9] != 6 or socket.inet_ntoa(ip[16:20]) != dst:
+        continue
+    flags = ip[ihl + 13]
+    if flags & 0x02 and not flags & 0x10:
+        break
+src = socket.inet_ntoa(ip[12:16])
+msg = bytearray(struct.pack("!BBHI", 3, 3, 0, 0) + ip[:ihl + 8])
+total = sum(struct.unpack("!%dH" % (len(msg) // 2), bytes(msg[:len(msg) // 2 * 2])))
+if len(msg) % 2:
+    total += msg[-1] << 8
+while total >> 16:
+    total = (total & 0xFFFF) + (total >> 16)
+struct.pack_into("!H", msg, 2, ~total & 0xFFFF)
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+raw.sendto(bytes(msg), (src, 0))
+print("sent", flush=True)
+"#;
+
+#[test]
+fn port_unreachable_for_our_syn_aborts_the_connect() {
+    let lab = Lab::new("ft-icmp-hard", NET + 1, Features::ALL_ON);
+    let far = format!("198.19.{}.2", NET + 1);
+    let mut responder = lab
+        .ns
+        .command("python3")
+        .args(["-c", PORT_UNREACHABLE_RESPONDER, &far])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running python3 in the namespace (install python3)");
+    let mut lines = BufReader::new(responder.stdout.take().unwrap()).lines();
+    let first = lines.next().map(|l| l.unwrap_or_default());
+    if first.as_deref() != Some("ready") {
+        let out = responder.wait_with_output().unwrap();
+        panic!(
+            "the ICMP responder did not start: {first:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let gateway = lab.kernel_ip().to_string();
+    let to = format!("{far}:5001");
+    let out = lab.connect(&["--gateway", &gateway, "--to", &to, "--send", "1000"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = responder.wait().unwrap();
+    assert!(status.success(), "the ICMP responder failed: {status}");
+    assert!(
+        !out.status.success(),
+        "connect succeeded through a port unreachable:\n{text}"
+    );
+    assert!(
+        text.contains("unreachable: an ICMP protocol or port unreachable answered the SYN"),
+        "the close reason reaches the user:\n{text}"
+    );
+    assert_eq!(counter(&text, "icmp_hard_errors"), 1, "{text}");
+    // At once, on the first SYN: no retransmission, no timeout.
+    assert_eq!(counter(&text, "tx_segments"), 1, "{text}");
+    assert_eq!(retransmission_timeouts(&text), 0, "{text}");
 }
