@@ -598,3 +598,33 @@ fn frag_needed_anywhere_keeps_the_stream_exact() {
         prop_assert_eq!(ep.state(key), Some(State::Established));
     });
 }
+
+#[test]
+fn the_mtu_floor_is_configurable_and_checked() {
+    let mut c = config(OffloadCaps::none(1514));
+    c.min_path_mtu = 67;
+    match Ep::with_capacity(c, 4) {
+        Err(SetupError::Config(why)) => assert!(why.contains("min_path_mtu"), "{why}"),
+        Err(other) => panic!("wrong error: {other:?}"),
+        Ok(_) => panic!("a floor below the IPv4 minimum was accepted"),
+    }
+    for (floor, mtu, applied) in [(1300, 1280, false), (576, 600, true), (552, 576, true)] {
+        let mut c = config(OffloadCaps::none(1514));
+        c.min_path_mtu = floor;
+        let mut ep = Ep::with_capacity(c, 4).unwrap();
+        ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+        let (key, port, iss, _) = establish(&mut ep, T0);
+        ep.write(key, &pattern(2000)).unwrap();
+        assert_eq!(drain_tcp(&mut ep, T0).len(), 2);
+        let msg = icmp_message(frag_needed(mtu), port, iss + 1);
+        deliver(&mut ep, T0, icmp_frame(&msg), RxMeta::UNVERIFIED);
+        let want = if applied { u32::from(mtu) - 40 } else { 1460 };
+        assert_eq!(
+            ep.tcb(key).unwrap().send_mss(),
+            want,
+            "floor {floor}, MTU {mtu}"
+        );
+        assert_eq!(ep.counters().icmp_frag_needed, u64::from(applied));
+        assert_eq!(ep.counters().icmp_rejected_mtu, u64::from(!applied));
+    }
+}
