@@ -1,6 +1,6 @@
 //! # tcp-engine: an allocation-free TCP engine for a host fast path
 //!
-//! Owns the wire formats (Ethernet, ARP, IPv4, ICMP echo, TCP), the connection table (a keyed
+//! Owns the wire formats (Ethernet, ARP, IPv4, ICMP echo and errors, TCP), the connection table (a keyed
 //! 4-tuple hash map to generational slot keys and a slotmap of connection states), the RFC 9293
 //! state machine, loss recovery, congestion control and the timers that are checked whenever the
 //! user offers a send buffer.
@@ -19,10 +19,10 @@
 //! | [`time`] | deterministic engine time (`Instant`, `Duration` in microseconds) |
 //! | [`tcb`] | the per-connection RFC 9293 state machine, loss recovery, timers as deadlines, user buffers |
 //! | [`checksum`] | the RFC 1071 ones' complement sum (wide, any length and alignment), pseudo-header sum, RFC 1624 incremental update |
-//! | [`wire`] | zero-copy packet views and `Repr`s of Ethernet II, ARP, IPv4, ICMP echo and TCP (options included), one written panic contract, the typed [`wire::Error`]; [`wire::frame`]: the one-pass Ethernet+IPv4+TCP header builder of the transmit path and the receive-side frame parser that honours the device's checksum verdicts |
+//! | [`wire`] | zero-copy packet views and `Repr`s of Ethernet II, ARP, IPv4, ICMP (echo, destination unreachable, time exceeded, with the quoted datagram) and TCP (options included), one written panic contract, the typed [`wire::Error`]; [`wire::frame`]: the one-pass Ethernet+IPv4+TCP header builder of the transmit path and the receive-side frame parser that honours the device's checksum verdicts |
 //! | [`neighbor`] | the fixed-capacity ARP neighbour cache: expiry, bounded and rate-limited resolution, RFC 826 learning |
 //! | [`table`] | connection table: generational slotmap, keyed Robin Hood 4-tuple map, RFC 6528 ISNs, RFC 6056 ephemeral ports, RFC 4987 SYN cookies (no_std, no alloc) |
-//! | [`endpoint`] | the seed's `Endpoint` and typed packet phases: receive (with in-place ARP, ICMP echo, RST and SYN-cookie answers), two-phase transmit with timers checked on each offered buffer, connections over user buffers in a fixed-capacity table, a timer wheel and a ready queue (O(1) per segment), counters, a `FrameDevice` poll helper (software segmentation, receive-burst prefetching) |
+//! | [`endpoint`] | the seed's `Endpoint` and typed packet phases: receive (with in-place ARP, ICMP echo, RST and SYN-cookie answers, and RFC 5927-validated ICMP errors: RFC 1191 path MTU, hard and soft errors), two-phase transmit with timers checked on each offered buffer, connections over user buffers in a fixed-capacity table, a timer wheel and a ready queue (O(1) per segment), counters, a `FrameDevice` poll helper (software segmentation, receive-burst prefetching) |
 //! | [`softnic`] | the NIC offload contract in software (SPEC 6.2 checksums, 6.3 TSO, 7.1 RX verification) for devices that stand in for the NIC |
 //! | `link` (std) | in-memory two-ended link with seeded loss, duplication, reordering, corruption, delay, rate; simulated clock |
 //! | `pcap` (std) | classic pcap writer and a capture wrapper for any `FrameDevice` |

@@ -31,7 +31,8 @@ use tcp_engine::time::{Duration, Instant};
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame, parse_frame};
 use tcp_engine::wire::{
     ArpOperation, ArpRepr, EtherType, EthernetFrame, EthernetRepr, IcmpEchoKind, IcmpEchoRepr,
-    IcmpPacket, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Repr, RxPayload, TxChecksum,
+    IcmpErrorKind, IcmpErrorRepr, IcmpPacket, IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Repr,
+    QuotedRepr, RxPayload, TxChecksum,
 };
 
 const CAPACITY: usize = 6;
@@ -71,6 +72,18 @@ enum Op {
         request: bool,
         peer: u8,
         for_us: bool,
+    },
+    /// An ICMP error from a router (destination unreachable with `code`, code 4 carrying
+    /// `mtu`; time exceeded when `time_exceeded`) quoting a segment of the connection `target`
+    /// selects (or of no connection), its sequence number picked around SND.UNA/SND.NXT/SND.MAX
+    /// like a segment's ACK, with a byte flipped (`flip`).
+    IcmpError {
+        target: u8,
+        time_exceeded: bool,
+        code: u8,
+        mtu: u16,
+        seq: (u8, i32),
+        flip: Option<(u16, u8)>,
     },
     Send {
         frames: u8,
@@ -198,6 +211,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..11, 0u16..2000, proptest::option::weighted(0.3, (any::<u16>(), 1u8..=255)))
             .prop_map(|(options, len, flip)| Op::Ping { options, len, flip }),
         2 => (any::<bool>(), 0u8..3, any::<bool>()).prop_map(|(request, peer, for_us)| Op::Arp { request, peer, for_us }),
+        3 => (any::<u8>(), proptest::bool::weighted(0.2), prop_oneof![3 => Just(4u8), 1 => Just(3u8), 1 => 0u8..16],
+              prop_oneof![Just(0u16), 552u16..700, 500u16..1600, any::<u16>()],
+              prop_oneof![4 => (0u8..3, -2i32..2), 1 => (0u8..4, -3000i32..3000)],
+              proptest::option::weighted(0.2, (any::<u16>(), 1u8..=255)))
+            .prop_map(|(target, time_exceeded, code, mtu, seq, flip)| Op::IcmpError { target, time_exceeded, code, mtu, seq, flip }),
         12 => (1u8..40, 0u8..6, proptest::bool::weighted(0.1)).prop_map(|(frames, refuse_every, small)| Op::Send { frames, refuse_every, small }),
         6 => prop_oneof![0u32..2_000, 0u32..5_000_000, Just(61_000_000u32)].prop_map(Op::Tick),
         4 => (any::<u8>(), 0u16..20_000).prop_map(|(k, n)| Op::Write(k, n)),
@@ -532,6 +550,48 @@ impl Fuzz {
                         assert_eq!(r.len, 14 + 20 + 8 + data.len(), "options are not echoed");
                     }
                 }
+            }
+            Op::IcmpError {
+                target,
+                time_exceeded,
+                code,
+                mtu,
+                seq,
+                flip,
+            } => {
+                let tuple = self.key(target).and_then(|k| self.ep.tuple(k));
+                let (sport, dport, peer) = match tuple {
+                    Some(t) => (
+                        t.local_port,
+                        t.remote_port,
+                        Ipv4Address::from(t.remote_addr),
+                    ),
+                    None => (40000, 80, ip(2)),
+                };
+                let kind = match (time_exceeded, code) {
+                    (true, c) => IcmpErrorKind::TimeExceeded(c),
+                    (false, 4) => IcmpErrorKind::FragmentationNeeded { next_hop_mtu: mtu },
+                    (false, c) => IcmpErrorKind::Unreachable(c),
+                };
+                let error = IcmpErrorRepr {
+                    kind,
+                    quoted: QuotedRepr {
+                        src_addr: ip(1),
+                        dst_addr: peer,
+                        protocol: IpProtocol::TCP,
+                        total_len: 1500,
+                        src_port: sport,
+                        dst_port: dport,
+                        seq: self.pick(seq, sport, dport, peer, false).0,
+                    },
+                };
+                let router = Ipv4Address::new(198, 18, 0, 254);
+                let mut frame = common::icmp_error_frame((mac(2), mac(1)), (router, ip(1)), &error);
+                if let Some((at, x)) = flip {
+                    let i = usize::from(at) % frame.len();
+                    frame[i] ^= x;
+                }
+                self.deliver(frame, RxMeta::UNVERIFIED);
             }
             Op::Arp {
                 request,

@@ -4,7 +4,9 @@
 //! recovery, reassembly), in-place replies (ICMP echo, ARP, RSTs for closed ports), the close,
 //! TIME-WAIT running out, and taking the buffers back — with software checksums and with
 //! checksum offload plus TSO. A SYN-cookie handshake (the SYN answered in place, the ACK
-//! returning the cookie with a request, the response) allocates nothing either.
+//! returning the cookie with a request, the response) allocates nothing either, nor do the
+//! ICMP errors that follow it (a "fragmentation needed" that lowers the MSS and resends the
+//! response, a soft error, a forged one).
 //!
 //! Only this thread's allocations count (the test harness allocates on its own threads).
 
@@ -28,7 +30,7 @@ use tcp_engine::time::Duration;
 use tcp_engine::time::Instant;
 use tcp_engine::wire::frame::parse_frame;
 use tcp_engine::wire::frame::{TcpFrameAddresses, emit_arp_frame, emit_tcp_frame};
-use tcp_engine::wire::{ArpRepr, TxChecksum};
+use tcp_engine::wire::{ArpRepr, IcmpErrorKind, IcmpErrorRepr, IpProtocol, QuotedRepr, TxChecksum};
 use tcp_engine::wire::{Ipv4Cidr, RxPayload};
 
 thread_local! {
@@ -193,8 +195,14 @@ fn zero_copy_receive_with_checksum_offload_and_tso() {
     lifecycle_allocates_nothing(offload_caps(1500, true), true);
 }
 
+/// Writes an Ethernet frame carrying `error` from the stranger (198.18.0.3) to host 2 into
+/// `buf` and returns its length (allocates nothing).
+fn write_icmp_error(buf: &mut [u8], error: &IcmpErrorRepr) -> usize {
+    common::write_icmp_error(buf, (mac(3), mac(2)), (ip(3), ip(2)), error)
+}
+
 #[test]
-fn a_syn_cookie_handshake_allocates_nothing() {
+fn a_syn_cookie_handshake_and_icmp_errors_allocate_nothing() {
     let mut config = EndpointConfig::new(
         mac(2),
         Ipv4Cidr::new(ip(2), 24).unwrap(),
@@ -268,8 +276,55 @@ fn a_syn_cookie_handshake_allocates_nothing() {
         sent += 1;
     }
 
-    assert_eq!(allocations() - before, 0, "allocations on the cookie path");
+    // ICMP errors about the response in flight: a forged one (sequence number not in
+    // flight), a soft error, and a valid "fragmentation needed" that lowers the MSS and
+    // resends the response at once.
+    let mut error = IcmpErrorRepr {
+        kind: IcmpErrorKind::FragmentationNeeded { next_hop_mtu: 576 },
+        quoted: QuotedRepr {
+            src_addr: ip(2),
+            dst_addr: ip(3),
+            protocol: IpProtocol::TCP,
+            total_len: 60,
+            src_port: 80,
+            dst_port: 4000,
+            seq: (synack.seq + 1).0.wrapping_sub(1000),
+        },
+    };
+    let n = write_icmp_error(&mut frame, &error);
+    let forged = ep.receive(now, &mut frame[..n], RxMeta::UNVERIFIED);
+    error.quoted.seq = (synack.seq + 1).0;
+    error.kind = IcmpErrorKind::TimeExceeded(0);
+    let n = write_icmp_error(&mut frame, &error);
+    let soft = ep.receive(now, &mut frame[..n], RxMeta::UNVERIFIED);
+    error.kind = IcmpErrorKind::FragmentationNeeded { next_hop_mtu: 576 };
+    let n = write_icmp_error(&mut frame, &error);
+    let applied = ep.receive(now, &mut frame[..n], RxMeta::UNVERIFIED);
+    let mut resent = 0;
+    while let Outbound::Frame(f) = ep.poll_transmit(now, &mut out) {
+        ep.commit(now, &f).unwrap();
+        resent += 1;
+    }
+
+    assert_eq!(
+        allocations() - before,
+        0,
+        "allocations on the cookie and ICMP paths"
+    );
     assert_eq!(&got[..7], b"request");
     assert!(sent >= 1, "the response left");
     assert_eq!(ep.counters().syn_cookies_accepted, 1);
+    assert!(matches!(forged, Received::Dropped(_)), "{forged:?}");
+    assert_eq!((soft, applied), (Received::Nothing, Received::Nothing));
+    let c = ep.counters();
+    assert_eq!(
+        (
+            c.icmp_rejected_sequence,
+            c.icmp_soft_errors,
+            c.icmp_frag_needed
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(ep.tcb(o.key).unwrap().send_mss(), 576 - 40 - 12);
+    assert_eq!(resent, 1, "the response again");
 }

@@ -23,7 +23,8 @@ use tcp_engine::wire::frame::{
 use tcp_engine::wire::tcp::{self, TcpRepr, emitted_sack_blocks, parse_options};
 use tcp_engine::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetRepr, IcmpEchoKind,
-    IcmpEchoRepr, IcmpPacket, Ipv4Address, Ipv4Packet, Ipv4Repr, RxPayload, TcpPacket, TxChecksum,
+    IcmpEchoRepr, IcmpErrorKind, IcmpErrorRepr, IcmpPacket, IpProtocol, Ipv4Address, Ipv4Packet,
+    Ipv4Repr, QuotedDatagram, QuotedRepr, RxPayload, TcpPacket, TxChecksum,
 };
 
 const STATES: [ChecksumState; 4] = [
@@ -192,7 +193,44 @@ fn arb_valid_frame() -> impl Strategy<Value = Vec<u8>> {
             buf.truncate(n);
             buf
         });
-    prop_oneof![3 => tcp, 1 => arp, 1 => echo]
+    let icmp_error = (arb_mac(), arb_mac(), arb_ip(), arb_ip(), arb_icmp_error())
+        .prop_map(|(a, b, ip_a, ip_b, error)| icmp_error_frame(a, b, ip_a, ip_b, &error));
+    prop_oneof![3 => tcp, 1 => arp, 1 => echo, 1 => icmp_error]
+}
+
+fn arb_icmp_error() -> impl Strategy<Value = IcmpErrorRepr> {
+    let kind = prop_oneof![
+        any::<u8>().prop_filter_map("code 4 carries an MTU", |c| {
+            (c != 4).then_some(IcmpErrorKind::Unreachable(c))
+        }),
+        any::<u16>().prop_map(|m| IcmpErrorKind::FragmentationNeeded { next_hop_mtu: m }),
+        any::<u8>().prop_map(IcmpErrorKind::TimeExceeded),
+    ];
+    (kind, arb_ip(), arb_ip(), any::<(u8, u16, u16, u16, u32)>()).prop_map(
+        |(kind, src, dst, (protocol, total_len, sport, dport, seq))| IcmpErrorRepr {
+            kind,
+            quoted: QuotedRepr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol: IpProtocol(protocol),
+                total_len,
+                src_port: sport,
+                dst_port: dport,
+                seq,
+            },
+        },
+    )
+}
+
+/// An Ethernet frame `a` -> `b` carrying ICMP error `error` from `ip_a` to `ip_b`.
+fn icmp_error_frame(
+    a: EthernetAddress,
+    b: EthernetAddress,
+    ip_a: Ipv4Address,
+    ip_b: Ipv4Address,
+    error: &IcmpErrorRepr,
+) -> Vec<u8> {
+    common::icmp_error_frame((a, b), (ip_a, ip_b), error)
 }
 
 /// One way of damaging a frame.
@@ -298,7 +336,12 @@ fn exercise_all_parsers(bytes: &[u8]) {
     if let Ok(p) = IcmpPacket::new_checked(bytes) {
         let _ = (p.msg_type(), p.msg_code(), p.checksum(), p.echo_ident());
         let _ = (p.echo_seq_no(), p.data().len(), p.verify_checksum());
-        let _ = IcmpEchoRepr::parse(&p);
+        let _ = (IcmpEchoRepr::parse(&p), p.next_hop_mtu());
+        let _ = IcmpErrorRepr::parse(&p);
+    }
+    if let Ok(q) = QuotedDatagram::new_checked(bytes) {
+        let _ = (q.header_len(), q.total_len(), q.protocol(), q.src_addr());
+        let _ = (q.dst_addr(), q.src_port(), q.dst_port(), q.seq_number());
     }
     if let Ok(p) = TcpPacket::new_checked(bytes) {
         let a = Ipv4Address([198, 18, 0, 1]);
@@ -384,6 +427,16 @@ fn check_reemit(frame: &[u8], meta: RxMeta) -> Result<(), TestCaseError> {
                 echo
             );
             prop_assert_eq!(ip.payload_len, echo.buffer_len());
+        }
+        RxPayload::IcmpError { ip, error } => {
+            let mut buf = vec![0u8; error.buffer_len()];
+            error.emit(&mut IcmpPacket::new_unchecked(&mut buf[..]));
+            let p = IcmpPacket::new_checked(&buf[..]).expect("fits");
+            prop_assert_eq!(
+                IcmpErrorRepr::parse(&p).expect("re-emitted error parses"),
+                error
+            );
+            prop_assert!(ip.payload_len >= error.buffer_len());
         }
         RxPayload::OtherIpv4 { ip } => {
             let mut buf = vec![0u8; ip.buffer_len() + ip.payload_len];
@@ -510,6 +563,30 @@ proptest! {
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]), TxChecksum::Software);
         let p = Ipv4Packet::new_checked(&buf[..]).unwrap();
         prop_assert_eq!(Ipv4Repr::parse(&p, ChecksumState::Unknown), Ok(repr));
+    }
+
+    #[test]
+    fn icmp_error_round_trip_and_every_truncation_is_typed(
+        error in arb_icmp_error(), a in arb_mac(), b in arb_mac(), ip_a in arb_ip(), ip_b in arb_ip(),
+    ) {
+        let frame = icmp_error_frame(a, b, ip_a, ip_b, &error);
+        let rx = parse_frame(&frame, RxMeta::UNVERIFIED).expect("an emitted error parses");
+        prop_assert_eq!(rx.payload, RxPayload::IcmpError {
+            ip: Ipv4Repr { src_addr: ip_a, dst_addr: ip_b, protocol: IpProtocol::ICMP,
+                payload_len: error.buffer_len(), ttl: 64, ident: 1, dont_frag: false, dscp_ecn: 0 },
+            error,
+        });
+        // Every shorter message (checksum fixed up, so only the length is wrong) is a typed
+        // error, never a panic and never a parse.
+        let msg = &frame[34..];
+        for len in 0..msg.len() {
+            let mut cut = msg[..len].to_vec();
+            if len >= 8 {
+                IcmpPacket::new_unchecked(&mut cut[..]).fill_checksum();
+            }
+            let got = IcmpPacket::new_checked(&cut[..]).and_then(|p| IcmpErrorRepr::parse(&p));
+            prop_assert_eq!(got, Err(tcp_engine::wire::Error::Truncated(tcp_engine::wire::Layer::Icmp)));
+        }
     }
 }
 

@@ -103,7 +103,7 @@ impl fmt::Display for ClientError {
             ClientError::ClosedEarly { reason } => {
                 write!(
                     f,
-                    "the connection closed before the transfer was complete ({reason:?})"
+                    "the connection closed before the transfer was complete: {reason}"
                 )
             }
             ClientError::Mismatch(m) => write!(

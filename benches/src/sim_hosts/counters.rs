@@ -103,6 +103,15 @@ host_counters! {
     /// Initial slow starts HyStart++ (RFC 9406) left before any loss, because the round's
     /// minimum RTT rose (a queue built up).
     hystart_exits,
+    /// ICMP "fragmentation needed" messages (RFC 1191) that lowered a connection's MSS.
+    icmp_frag_needed,
+    /// ICMP hard errors (protocol or port unreachable) that aborted a connection in SYN-SENT.
+    icmp_hard_errors,
+    /// ICMP errors counted and otherwise ignored (soft errors, RFC 1122 4.2.3.9).
+    icmp_soft_errors,
+    /// ICMP errors that failed validation (RFC 5927: not our segment, no such connection,
+    /// sequence number not in flight, MTU below the floor).
+    icmp_rejected,
 }
 
 impl HostCounters {
@@ -159,6 +168,13 @@ impl HostCounters {
             syn_cookies_rejected: e.syn_cookies_rejected,
             syn_cookie_no_slot: e.syn_cookie_no_slot,
             hystart_exits: e.hystart_exits,
+            icmp_frag_needed: e.icmp_frag_needed,
+            icmp_hard_errors: e.icmp_hard_errors,
+            icmp_soft_errors: e.icmp_soft_errors,
+            icmp_rejected: e.icmp_rejected_quote
+                + e.icmp_rejected_no_connection
+                + e.icmp_rejected_sequence
+                + e.icmp_rejected_mtu,
         }
     }
 

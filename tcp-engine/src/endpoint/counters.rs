@@ -88,6 +88,33 @@ counters! {
         arp_requests_sent,
         /// ICMP echo requests answered in place.
         icmp_echo_answered,
+        /// ICMP "fragmentation needed" (RFC 1191) messages that passed validation and lowered
+        /// a connection's send MSS (its flight was resent at once in segments of the new
+        /// size).
+        icmp_frag_needed,
+        /// Valid "fragmentation needed" messages that changed nothing: the MSS was at or below
+        /// what the MTU allows already (the rest of a burst of them, mostly), or the
+        /// connection was not yet synchronized.
+        icmp_frag_needed_unneeded,
+        /// ICMP hard errors (protocol or port unreachable) that aborted a connection in
+        /// SYN-SENT (closed with `CloseReason::Unreachable`).
+        icmp_hard_errors,
+        /// Valid ICMP errors counted and otherwise ignored (RFC 1122 soft errors, RFC 5461):
+        /// net, host and other unreachables, time exceeded, and protocol or port unreachable
+        /// on a connection past SYN-SENT.
+        icmp_soft_errors,
+        /// ICMP errors rejected (RFC 5927): the quote is not a TCP segment from our address,
+        /// or names an impossible peer (not unicast, port 0).
+        icmp_rejected_quote,
+        /// ICMP errors rejected: the quoted 4-tuple names no connection.
+        icmp_rejected_no_connection,
+        /// ICMP errors rejected: the quoted sequence number is not in flight (outside
+        /// `[SND.UNA, SND.MAX)`, or not the ISS in SYN-SENT).
+        icmp_rejected_sequence,
+        /// "Fragmentation needed" rejected: the next-hop MTU lies below the floor
+        /// (`EndpointConfig::min_path_mtu`), which an attacker could use to force tiny
+        /// segments (RFC 5927 section 7).
+        icmp_rejected_mtu,
         /// Frames committed as sent.
         tx_frames,
         /// Bytes of those frames (a TSO super-frame counts whole).

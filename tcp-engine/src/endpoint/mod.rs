@@ -203,7 +203,22 @@
 //!    carried timestamps, never ECN, and a port needs ten or more listening slots for the
 //!    default policy to engage; the count of listening slots stays the application's choice
 //!    (a valid cookie finds no slot if the application keeps none listening).
-//! 4. ICMP errors (destination unreachable, ...) are counted as unsupported, not acted on.
+//! 4. ICMP errors: destination unreachable (every code) and time exceeded are validated per
+//!    RFC 5927 (checksum; the quote is a TCP segment from our address whose 4-tuple names a
+//!    connection and whose sequence number lies in `[SND.UNA, SND.MAX)`, the ISS in
+//!    SYN-SENT) and otherwise dropped and counted by reason (`icmp_rejected_*`). "Fragmentation
+//!    needed" (RFC 1191) lowers the connection's send MSS to the next-hop MTU less 40 and
+//!    resends the unacknowledged data at once in segments of the new size, without a window
+//!    cut; an MTU below [`EndpointConfig::min_path_mtu`] (552) is ignored, an MTU of 0 is
+//!    estimated from the RFC 1191 plateau below the refused length (no lower than the floor).
+//!    Protocol and port unreachable abort a connection in SYN-SENT
+//!    ([`CloseReason::Unreachable`]); every other error, and these on a connection past
+//!    SYN-SENT, is a soft error, counted only (RFC 1122 4.2.3.9, RFC 5461). Not done: the MSS
+//!    is never raised again (no RFC 1191 section 6.3 timeout), no packetization-layer PMTUD
+//!    (RFC 4821/8899) for paths that drop ICMP, no per-destination path MTU cache (each
+//!    connection learns it alone), no reporting of soft errors to the application (Linux's
+//!    `SO_ERROR` after a timeout), no ICMP source quench, redirect or parameter problem, and
+//!    the floor ignores a genuine path below 552 bytes (its connections time out).
 //! 5. A connection released in TIME-WAIT keeps only its `Tcb` (no buffers) until 2*MSL ends.
 //! 6. The neighbour cache holds [`NEIGHBORS`] entries; lookups scan it (a host has few on-link
 //!    neighbours; off-link peers share the gateway's entry).
@@ -228,7 +243,7 @@ pub use buffers::{Buffers, ConnectionBuffers, StreamBuffers};
 pub use counters::EndpointCounters;
 pub use direct::{NoSink, ReceiveSink};
 pub use poll::PollReport;
-pub use rx::{Open, Received, Reply, ReplyKind, RxDrop};
+pub use rx::{IcmpRejection, Open, Received, Reply, ReplyKind, RxDrop};
 pub use tx::{CommitError, Outbound, TxFrame};
 
 use core::fmt;
@@ -308,7 +323,15 @@ pub struct EndpointConfig {
     /// and the next (between one and two periods). RFC 4987 and Linux use 64 s; at most
     /// about 2^38 microseconds count.
     pub syn_cookie_period: Duration,
+    /// The smallest path MTU an ICMP "fragmentation needed" may lower a connection to
+    /// (bytes of IPv4 datagram; the send MSS goes no lower than this less 40). A message
+    /// announcing less is ignored and counted (`icmp_rejected_mtu`): RFC 5927 section 7, an
+    /// attacker must not be able to force tiny segments. Default [`DEFAULT_MIN_PATH_MTU`].
+    pub min_path_mtu: u16,
 }
+
+/// The default of [`EndpointConfig::min_path_mtu`]: 552 bytes, as Linux's `min_pmtu`.
+pub const DEFAULT_MIN_PATH_MTU: u16 = 552;
 
 /// When a listener answers a SYN with a SYN cookie (RFC 4987): a SYN-ACK whose sequence number
 /// authenticates what the connection needs, so that the SYN takes no listening slot.
@@ -340,7 +363,7 @@ impl EndpointConfig {
     /// A configuration with the defaults: [`TcbConfig::RFC`], the default neighbour timing,
     /// the IANA ephemeral range, TTL 64, no gateway, bursts of 64 received and 256 sent frames,
     /// software segmentation on, SYN cookies when a port's listening slots run low (10 % kept
-    /// free, 64 s periods).
+    /// free, 64 s periods), a path MTU floor of 552 bytes.
     pub fn new(
         mac: EthernetAddress,
         address: Ipv4Cidr,
@@ -364,6 +387,7 @@ impl EndpointConfig {
             syn_cookies: SynCookies::UnderPressure,
             syn_cookie_reserve_percent: DEFAULT_SYN_COOKIE_RESERVE_PERCENT,
             syn_cookie_period: Duration::from_secs(64),
+            min_path_mtu: DEFAULT_MIN_PATH_MTU,
         }
     }
 }
@@ -627,6 +651,8 @@ pub struct Endpoint<B, SS, MS, LS> {
     cookies: SynCookieCodec,
     cookie_mode: SynCookies,
     cookie_reserve_percent: u8,
+    /// [`EndpointConfig::min_path_mtu`].
+    min_path_mtu: u16,
     ports: EphemeralPorts,
     neighbors: NeighborCache<NEIGHBORS>,
     /// When the neighbour cache next needs `poll_requests` (cached: the cache scans to answer).
@@ -748,6 +774,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 "rx_burst and tx_burst must be at least 1",
             ));
         }
+        if config.min_path_mtu < 68 {
+            return Err(SetupError::Config(
+                "min_path_mtu must be at least 68, the smallest MTU IPv4 allows (RFC 791); the default is 552",
+            ));
+        }
         let mut cfg = config.tcb;
         cfg.mss = cfg.mss.min(caps.max_frame_len - 14 - 40).max(64);
         cfg.tso = match caps.tso {
@@ -787,6 +818,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ),
             cookie_mode: config.syn_cookies,
             cookie_reserve_percent: config.syn_cookie_reserve_percent,
+            min_path_mtu: config.min_path_mtu,
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
             neighbors: NeighborCache::new(neighbor),
             neighbor_deadline: None,

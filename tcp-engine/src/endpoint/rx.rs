@@ -2,7 +2,9 @@
 //!
 //! Methods on [`Endpoint`]. Parses with [`parse_frame`] (honouring the device's checksum
 //! verdicts), answers ARP requests, ICMP echo requests and segments for closed ports in place,
-//! and hands segments for connections and listeners to their state machine.
+//! hands segments for connections and listeners to their state machine, and validates ICMP
+//! errors (RFC 5927) before the connection they name acts on them (off the TCP fast path:
+//! they come through the general parser).
 
 use core::net::Ipv4Addr;
 
@@ -18,7 +20,7 @@ use crate::time::Instant;
 use crate::wire::frame::{FastTcp, emit_arp_frame, parse_frame, parse_tcp_fast};
 use crate::wire::{
     self, ArpOperation, ArpRepr, EtherType, EthernetAddress, EthernetRepr, IcmpEchoKind,
-    IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
+    IcmpErrorKind, IcmpErrorRepr, IpProtocol, Ipv4Address, Ipv4Repr, Layer, RxPayload, TxChecksum,
 };
 
 /// What [`Endpoint::receive`](super::Endpoint::receive) did with a frame.
@@ -83,8 +85,10 @@ pub enum RxDrop {
     /// A source address or port no answer may go to (broadcast, multicast, port 0).
     BadAddress,
     /// A protocol the engine does not handle (other EtherTypes and IPv4 protocols, ICMP other
-    /// than echo request and reply).
+    /// than echo request and reply, destination unreachable and time exceeded).
     Unsupported,
+    /// An ICMP error that failed validation (RFC 5927), counted by reason.
+    IcmpRejected(IcmpRejection),
     /// A RST for no connection (never answered).
     NoConnection,
     /// An ACK with a valid SYN cookie for a port with no listening slot left (counted in
@@ -92,6 +96,19 @@ pub enum RxDrop {
     NoListeningSlot,
     /// The connection's state machine dropped the segment (or its payload).
     Segment(DropReason),
+}
+
+/// Why an ICMP error was not acted on (each reason has its `icmp_rejected_*` counter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpRejection {
+    /// The quote is not a TCP segment from our address to a unicast peer with non-zero ports.
+    Quote,
+    /// The quoted 4-tuple names no connection.
+    NoConnection,
+    /// The quoted sequence number is not in flight on that connection.
+    Sequence,
+    /// "Fragmentation needed" with a next-hop MTU below the endpoint's floor.
+    MtuBelowFloor,
 }
 
 /// What the state machine made of one segment, before the endpoint writes any reply.
@@ -223,6 +240,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     IcmpEchoKind::Reply => Received::Nothing,
                 }
             }
+            RxPayload::IcmpError { ip, error } if for_us => {
+                if let Some(drop) = self.check_ip(&ip) {
+                    return drop;
+                }
+                self.receive_icmp_error(&error)
+            }
             RxPayload::OtherIpv4 { .. } | RxPayload::OtherEtherType if for_us => {
                 self.counters.rx_unsupported += 1;
                 Received::Dropped(RxDrop::Unsupported)
@@ -253,6 +276,103 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         match self.table.lookup_segment_cached(&tuple) {
             Some(Matched::Connection(key)) => Some(key),
             _ => None,
+        }
+    }
+
+    /// An ICMP destination unreachable or time exceeded (checksum verified, quote well
+    /// formed, addressed to us): validated per RFC 5927 (the quote is a TCP segment from us,
+    /// its 4-tuple names a connection, its sequence number is in flight there), then acted on:
+    /// "fragmentation needed" lowers the connection's MSS (RFC 1191), protocol and port
+    /// unreachable abort a connection in SYN-SENT (RFC 1122 4.2.3.9), everything else is a
+    /// soft error, counted. Out of line and cold: ICMP errors are rare and never on the TCP
+    /// fast path. Allocates nothing.
+    #[cold]
+    #[inline(never)]
+    fn receive_icmp_error(&mut self, error: &IcmpErrorRepr) -> Received {
+        let q = &error.quoted;
+        let our = self.cidr.address();
+        let reject = |ep: &mut Self, why: IcmpRejection| {
+            let c = &mut ep.counters;
+            match why {
+                IcmpRejection::Quote => c.icmp_rejected_quote += 1,
+                IcmpRejection::NoConnection => c.icmp_rejected_no_connection += 1,
+                IcmpRejection::Sequence => c.icmp_rejected_sequence += 1,
+                IcmpRejection::MtuBelowFloor => c.icmp_rejected_mtu += 1,
+            }
+            Received::Dropped(RxDrop::IcmpRejected(why))
+        };
+        if q.protocol != IpProtocol::TCP
+            || q.src_addr != our
+            || !q.dst_addr.is_unicast()
+            || q.dst_addr == our
+            || q.src_port == 0
+            || q.dst_port == 0
+        {
+            return reject(self, IcmpRejection::Quote);
+        }
+        let tuple = FourTuple::new(
+            Ipv4Addr::from(our),
+            q.src_port,
+            Ipv4Addr::from(q.dst_addr),
+            q.dst_port,
+        );
+        let Some(key) = self.table.lookup(&tuple) else {
+            return reject(self, IcmpRejection::NoConnection);
+        };
+        let Some(c) = self.table.get_mut(key) else {
+            return reject(self, IcmpRejection::NoConnection);
+        };
+        if c.qstate == QState::Zombie || c.tcb.state() == State::Listen {
+            return reject(self, IcmpRejection::NoConnection);
+        }
+        if !c.tcb.icmp_sequence_acceptable(crate::seq::SeqNum(q.seq)) {
+            return reject(self, IcmpRejection::Sequence);
+        }
+        match error.kind {
+            IcmpErrorKind::FragmentationNeeded { next_hop_mtu } => {
+                let floor = self.min_path_mtu;
+                let mtu = if next_hop_mtu == 0 {
+                    // A router older than RFC 1191: estimate from the plateau below the
+                    // length it refused, no lower than the floor.
+                    match wire::icmp::mtu_plateau_below(q.total_len) {
+                        Some(p) => p.max(floor),
+                        None => floor,
+                    }
+                } else if next_hop_mtu < floor {
+                    return reject(self, IcmpRejection::MtuBelowFloor);
+                } else {
+                    next_hop_mtu
+                };
+                // IPv4 and TCP headers without options; the state machine takes the TCP
+                // options off the MSS as for any segment.
+                let mss = mtu.saturating_sub(40);
+                let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
+                let lowered = c.tcb.on_fragmentation_needed(mss, loss);
+                super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
+                if !lowered {
+                    self.counters.icmp_frag_needed_unneeded += 1;
+                    return Received::Nothing;
+                }
+                self.counters.icmp_frag_needed += 1;
+                // The flight goes again now, in segments of the new size.
+                make_ready(&mut self.table, &mut self.ready, key.index());
+                Received::Nothing
+            }
+            IcmpErrorKind::Unreachable(
+                wire::icmp::unreachable::PROTOCOL | wire::icmp::unreachable::PORT,
+            ) if c.tcb.on_hard_error() => {
+                self.counters.icmp_hard_errors += 1;
+                self.closed(key.index());
+                Received::Open(Open {
+                    key,
+                    events: Events::CLOSED,
+                    reply: None,
+                })
+            }
+            IcmpErrorKind::Unreachable(_) | IcmpErrorKind::TimeExceeded(_) => {
+                self.counters.icmp_soft_errors += 1;
+                Received::Nothing
+            }
         }
     }
 

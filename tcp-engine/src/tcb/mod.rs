@@ -162,6 +162,12 @@
 //!   SND.UNA passes the SND.MAX of the reduction, kept in `recover`, and the CWR announcing
 //!   it has gone out) and never during loss recovery; after any reduction the next new data
 //!   segment carries CWR, on one wire segment. See `ecn.rs`.
+//! * **ICMP errors** the endpoint validated (RFC 5927; [`Tcb::icmp_sequence_acceptable`]
+//!   says whether a quoted sequence number is in flight): RFC 1191 "fragmentation needed"
+//!   lowers the send MSS, never raises it, and resends the flight at once in segments of the
+//!   new size without a window cut ([`Tcb::on_fragmentation_needed`]); RFC 1122 4.2.3.9 hard
+//!   errors abort SYN-SENT only ([`Tcb::on_hard_error`], [`CloseReason::Unreachable`]). No
+//!   byte of the `Tcb`: `smss` holds the path's MSS too. See `icmp.rs`.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
 //!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
 //!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.
@@ -381,6 +387,7 @@ mod cookie;
 mod cubic;
 mod ecn;
 mod hystart;
+mod icmp;
 mod input;
 mod output;
 mod predict;
@@ -477,6 +484,34 @@ pub enum CloseReason {
     Aborted,
     /// The application closed before the connection was synchronized.
     ClosedBeforeOpen,
+    /// An ICMP protocol or port unreachable answered our SYN (RFC 1122 4.2.3.9): the peer's
+    /// host does not run TCP, or nothing listens on the port and its host answers with ICMP
+    /// instead of a RST (a firewall rule such as `REJECT --reject-with icmp-port-unreachable`).
+    Unreachable,
+}
+
+impl core::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CloseReason::None => "not closed",
+            CloseReason::Normal => "closed normally",
+            CloseReason::Refused => {
+                "connection refused: the peer answered with a RST (nothing listens on that port)"
+            }
+            CloseReason::Reset => "the peer reset the connection",
+            CloseReason::TimedOut => {
+                "timed out: retransmissions unanswered (check the address, that the peer runs, \
+                 and the route)"
+            }
+            CloseReason::KeepaliveTimedOut => "keepalive probes unanswered: the peer is gone",
+            CloseReason::Aborted => "aborted by the application",
+            CloseReason::ClosedBeforeOpen => "closed by the application before it was open",
+            CloseReason::Unreachable => {
+                "unreachable: an ICMP protocol or port unreachable answered the SYN (check \
+                 that the peer listens on that port and that no firewall rejects it)"
+            }
+        })
+    }
 }
 
 /// Why a received segment (or its payload) was dropped; the endpoint counts these per reason.

@@ -33,7 +33,7 @@
 
 use super::arp::{ArpPacket, ArpRepr};
 use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
-use super::icmp::{IcmpEchoRepr, IcmpPacket};
+use super::icmp::{self, IcmpEchoRepr, IcmpErrorRepr, IcmpPacket};
 use super::ipv4::{self, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr};
 use super::tcp::{self, TcpPacket, TcpRepr};
 use super::{Error, Result, TxChecksum, write_u16};
@@ -569,8 +569,16 @@ pub enum RxPayload<'a> {
         /// The echo message.
         echo: IcmpEchoRepr<'a>,
     },
-    /// An IPv4 datagram of another protocol (UDP, other ICMP types are errors): header checked,
-    /// payload not looked at.
+    /// An ICMP destination unreachable or time exceeded message with a verified checksum and
+    /// a well-formed quote (whether it names one of our connections is the endpoint's call).
+    IcmpError {
+        /// The IPv4 header.
+        ip: Ipv4Repr,
+        /// The error and what it quotes.
+        error: IcmpErrorRepr,
+    },
+    /// An IPv4 datagram of another protocol (UDP; other ICMP types are errors): header
+    /// checked, payload not looked at.
     OtherIpv4 {
         /// The IPv4 header.
         ip: Ipv4Repr,
@@ -579,7 +587,8 @@ pub enum RxPayload<'a> {
     OtherEtherType,
 }
 
-/// Takes a received frame apart: Ethernet, then ARP or IPv4, then TCP or ICMP echo, verifying
+/// Takes a received frame apart: Ethernet, then ARP or IPv4, then TCP, ICMP echo or ICMP
+/// errors (destination unreachable, time exceeded), verifying
 /// each checksum unless the device's verdict in `meta` vouches for it (or condemns it).
 /// Trailing padding after the IPv4 total length is ignored. Never panics, whatever `frame`
 /// holds.
@@ -610,8 +619,17 @@ pub fn parse_frame(frame: &[u8], meta: RxMeta) -> Result<RxFrame<'_>> {
                     }
                 }
                 IpProtocol::ICMP => {
-                    let echo = IcmpEchoRepr::parse(&IcmpPacket::new_checked(l4)?)?;
-                    RxPayload::IcmpEcho { ip, echo }
+                    let packet = IcmpPacket::new_checked(l4)?;
+                    match packet.msg_type() {
+                        icmp::TYPE_DEST_UNREACHABLE | icmp::TYPE_TIME_EXCEEDED => {
+                            let error = IcmpErrorRepr::parse(&packet)?;
+                            RxPayload::IcmpError { ip, error }
+                        }
+                        _ => RxPayload::IcmpEcho {
+                            ip,
+                            echo: IcmpEchoRepr::parse(&packet)?,
+                        },
+                    }
                 }
                 _ => RxPayload::OtherIpv4 { ip },
             }

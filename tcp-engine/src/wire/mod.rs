@@ -1,5 +1,5 @@
 //! Wire formats: zero-copy packet views and plain representations of Ethernet II, ARP, IPv4,
-//! ICMP echo and TCP, plus the one-pass frame builder of the transmit hot path
+//! ICMP (echo, destination unreachable, time exceeded) and TCP, plus the one-pass frame builder of the transmit hot path
 //! ([`frame`]).
 //!
 //! Owns byte layouts and their validation. It makes no protocol decisions (whether to answer,
@@ -9,10 +9,10 @@
 //! ## Two levels per protocol
 //!
 //! - A **packet view** (`EthernetFrame<T>`, `ArpPacket<T>`, `Ipv4Packet<T>`, `IcmpPacket<T>`,
-//!   `TcpPacket<T>`) wraps any `T: AsRef<[u8]>` without copying. Getters need `AsRef<[u8]>`,
+//!   `QuotedDatagram<T>`, `TcpPacket<T>`) wraps any `T: AsRef<[u8]>` without copying. Getters need `AsRef<[u8]>`,
 //!   setters `AsMut<[u8]>`. `new_unchecked` wraps without looking; `new_checked` wraps and calls
 //!   `check_len`.
-//! - A **representation** (`EthernetRepr`, `ArpRepr`, `Ipv4Repr`, `IcmpEchoRepr`, and
+//! - A **representation** (`EthernetRepr`, `ArpRepr`, `Ipv4Repr`, `IcmpEchoRepr`, `IcmpErrorRepr`, and
 //!   [`TcpHeader`](crate::segment::TcpHeader) for TCP) is a plain value with `parse` (from a
 //!   checked view: validates every field), `buffer_len` (bytes `emit` writes) and `emit` (into
 //!   a view).
@@ -52,8 +52,8 @@
 //! - IPv4 fragments are reported as [`Error::Fragment`] (no reassembly): the caller drops and
 //!   counts them. TCP endpoints set DF and never need fragments.
 //! - Trailing bytes after the IPv4 total length (Ethernet minimum-frame padding) are ignored.
-//! - ICMP: only echo request and echo reply are parsed; other types are
-//!   [`Error::Unsupported`].
+//! - ICMP: echo request and reply, destination unreachable (every code) and time exceeded
+//!   are parsed; other types (redirects, source quench, ...) are [`Error::Unsupported`].
 
 /// Defines a packet view: the struct over `T: AsRef<[u8]>` and the constructors shared by
 /// every view (`new_unchecked`, `new_checked`, `into_inner`). The module that invokes it
@@ -101,7 +101,10 @@ pub mod tcp;
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use frame::{FrameLayout, RxFrame, RxPayload, TcpFrameAddresses};
-pub use icmp::{IcmpEchoKind, IcmpEchoRepr, IcmpPacket};
+pub use icmp::{
+    IcmpEchoKind, IcmpEchoRepr, IcmpErrorKind, IcmpErrorRepr, IcmpPacket, QuotedDatagram,
+    QuotedRepr,
+};
 pub use ipv4::{IpProtocol, Ipv4Address, Ipv4Cidr, Ipv4Packet, Ipv4Repr};
 pub use tcp::{TcpPacket, TcpRepr};
 
@@ -152,7 +155,7 @@ pub enum Error {
     Fragment,
     /// A well-formed packet of a kind this engine does not handle: IP version not 4, ARP for
     /// other hardware or protocols, ARP operations other than request and reply, ICMP other
-    /// than echo.
+    /// than echo and errors (or an ICMP error quoting a datagram that is not IPv4).
     Unsupported(Layer),
     /// A TCP option with a length of 0 or 1, running past the header, or a known option with the
     /// wrong length.

@@ -11,10 +11,55 @@ use tcp_engine::pcap::Capture;
 use tcp_engine::table::{HashSecret, SlotKey};
 use tcp_engine::tcb::{Events, RingBuffer, State, TcbConfig, TcbCounters};
 use tcp_engine::time::{Duration, Instant};
-use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+use tcp_engine::wire::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IcmpErrorRepr, IcmpPacket, IpProtocol,
+    Ipv4Address, Ipv4Cidr, Ipv4Repr, TxChecksum,
+};
 
 pub type Bufs = Buffers<RingBuffer<Box<[u8]>>>;
 pub type Ep = BoxedEndpoint<Bufs>;
+
+/// Writes into the start of `buf` an Ethernet frame `src_mac` -> `dst_mac` carrying ICMP
+/// error `error` in an IPv4 datagram `src_ip` -> `dst_ip`, and returns its length. Allocates
+/// nothing; `buf` must hold `14 + 20 + error.buffer_len()` bytes.
+pub fn write_icmp_error(
+    buf: &mut [u8],
+    (src_mac, dst_mac): (EthernetAddress, EthernetAddress),
+    (src_ip, dst_ip): (Ipv4Address, Ipv4Address),
+    error: &IcmpErrorRepr,
+) -> usize {
+    let len = 14 + 20 + error.buffer_len();
+    EthernetRepr {
+        src_addr: src_mac,
+        dst_addr: dst_mac,
+        ethertype: EtherType::IPV4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut buf[..14]));
+    let ip = Ipv4Repr {
+        src_addr: src_ip,
+        dst_addr: dst_ip,
+        protocol: IpProtocol::ICMP,
+        payload_len: error.buffer_len(),
+        ttl: 64,
+        ident: 1,
+        dont_frag: false,
+        dscp_ecn: 0,
+    };
+    buf[14..34].copy_from_slice(&ip.header_bytes(TxChecksum::Software));
+    error.emit(&mut IcmpPacket::new_unchecked(&mut buf[34..len]));
+    len
+}
+
+/// [`write_icmp_error`] into a new buffer of the frame's length.
+pub fn icmp_error_frame(
+    macs: (EthernetAddress, EthernetAddress),
+    ips: (Ipv4Address, Ipv4Address),
+    error: &IcmpErrorRepr,
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 14 + 20 + error.buffer_len()];
+    write_icmp_error(&mut buf, macs, ips, error);
+    buf
+}
 
 pub const PORT: u16 = 5000;
 pub const MIB: u64 = 1 << 20;

@@ -10,9 +10,9 @@ use std::vec::Vec;
 const T0: Instant = Instant::from_secs(1);
 
 /// A device holding one receive burst and collecting what is sent.
-struct Burst {
-    rx: Vec<(Vec<u8>, RxMeta)>,
-    tx: Vec<(Vec<u8>, TxMeta)>,
+pub(super) struct Burst {
+    pub rx: Vec<(Vec<u8>, RxMeta)>,
+    pub tx: Vec<(Vec<u8>, TxMeta)>,
 }
 
 impl FrameDevice for Burst {

@@ -9,6 +9,7 @@ mod cookies;
 mod direct;
 mod ecn;
 mod gro;
+mod icmp;
 mod scenarios;
 
 use super::*;
