@@ -197,15 +197,25 @@ fn report_text(r: &ClientReport, state: Option<tcp_engine::tcb::State>) -> Strin
         Expect::Pattern => "verified: pattern",
         Expect::Chargen => "verified: chargen",
     };
-    let _ = writeln!(
-        out,
-        "  sent {} bytes, received {} bytes ({verified}), {} more dropped, in {:.3} s: {:.1} Mbit/s",
-        r.sent,
-        r.received,
-        r.extra,
-        r.transfer_us as f64 / 1e6,
-        r.mbit_per_s()
-    );
+    if r.handshake_us.is_some() {
+        let _ = writeln!(
+            out,
+            "  sent {} bytes, received {} bytes ({verified}), {} more dropped, in {:.3} s: {:.1} \
+             Mbit/s",
+            r.sent,
+            r.received,
+            r.extra,
+            r.transfer_us as f64 / 1e6,
+            r.mbit_per_s()
+        );
+    } else {
+        // Bytes written before the handshake wait in the send buffer; none reached the peer.
+        let _ = writeln!(
+            out,
+            "  sent nothing: the {} bytes queued for the handshake's ACK never left",
+            r.sent
+        );
+    }
     let t = &r.tcb;
     let _ = writeln!(
         out,
@@ -235,5 +245,32 @@ mod tests {
         assert!(parse_bytes("-1").is_err());
         assert_eq!(parse_recv("until-close"), Ok(RecvMode::UntilClose));
         assert_eq!(parse_recv("4K"), Ok(RecvMode::Bytes(4096)));
+    }
+
+    fn report(handshake_us: Option<u64>) -> ClientReport {
+        ClientReport {
+            sent: 1000,
+            received: 0,
+            extra: 0,
+            expect: Expect::Any,
+            handshake_us,
+            transfer_us: 1000,
+            negotiated: (true, true, true),
+            mss: 1448,
+            tcb: tcp_engine::tcb::TcbCounters::default(),
+        }
+    }
+
+    #[test]
+    fn a_connection_that_never_opened_reports_its_queued_bytes_as_not_sent() {
+        let text = report_text(&report(None), Some(tcp_engine::tcb::State::Closed));
+        assert!(text.contains("not established"), "{text}");
+        assert!(
+            text.contains("sent nothing: the 1000 bytes queued"),
+            "{text}"
+        );
+        assert!(!text.contains("sent 1000 bytes"), "{text}");
+        let text = report_text(&report(Some(250)), None);
+        assert!(text.contains("sent 1000 bytes, received 0 bytes"), "{text}");
     }
 }
