@@ -2,12 +2,14 @@
 //! `--loss --reorder --duplicate --corrupt --ce-mark` ([`ImpairArgs`], used by `demo` for its
 //! cable), and for `serve`/`connect --nic sim` the same plus `--impair-seed` and
 //! `--impair-direction` ([`WireImpairArgs`]: which way between the kernel and the simulated
-//! NIC is impaired). Owns the flags, their checks and their error wording; it must not
-//! impair anything itself (that is rtl-sim's `wire::impair` and `wire::impaired`) nor build
-//! devices (`net_args`, `demo_cmd`).
+//! NIC is impaired); and `demo`'s cable bottleneck, `--rate --queue --ce-threshold`
+//! ([`BottleneckArgs`]). Owns the flags, their checks and their error wording; it must not
+//! impair or queue anything itself (that is rtl-sim's `wire::impair`, `wire::impaired` and
+//! `wire::bottleneck`) nor build devices (`net_args`, `demo_cmd`).
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
+use rtl_sim::wire::bottleneck::{Bottleneck, parse_rate};
 use rtl_sim::wire::impair::Impairment;
 use rtl_sim::wire::impaired::ImpairConfig;
 
@@ -77,6 +79,53 @@ impl ImpairArgs {
         .filter(|(_, p)| *p != 0.0)
         .map(|(name, _)| name)
         .collect()
+    }
+}
+
+/// A bottleneck on each direction of the cable: a line rate, a drop-tail queue and threshold
+/// ECN marking, on the simulated clock.
+#[derive(Args, Clone, Debug, Default)]
+pub struct BottleneckArgs {
+    /// Line rate of a bottleneck on each direction of the cable, in bit/s with k, M, G or T
+    /// (powers of 1000): 10G, 25Gbit, 2.5Gbps, 100M. A frame occupies the line for its
+    /// length plus FCS, preamble and inter-frame gap (24 bytes). Default: no bottleneck.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate: Option<u64>,
+    /// Frames the bottleneck's queue holds, the one on the line included; a frame that finds
+    /// it full is dropped (drop-tail). Needs --rate. Default: 100.
+    #[arg(long, value_name = "FRAMES")]
+    pub queue: Option<u32>,
+    /// Mark ECN-capable frames CE when they find at least K frames queued (a DCTCP switch's
+    /// K; below --queue). Needs --rate; pair it with --ecn on. Default: no marking.
+    #[arg(long, value_name = "K")]
+    pub ce_threshold: Option<u32>,
+}
+
+impl BottleneckArgs {
+    /// The bottleneck these flags ask for ([`Bottleneck::OFF`] without --rate).
+    ///
+    /// # Errors
+    /// --queue or --ce-threshold without --rate, a queue outside 1 to 16384 frames, or a
+    /// threshold not below the queue, each saying how to fix it.
+    pub fn bottleneck(&self) -> anyhow::Result<Bottleneck> {
+        let Some(rate_bps) = self.rate else {
+            if self.queue.is_some() || self.ce_threshold.is_some() {
+                bail!(
+                    "--queue and --ce-threshold shape the cable's bottleneck, which needs a \
+                     line rate: add --rate (e.g. --rate 10G)"
+                );
+            }
+            return Ok(Bottleneck::OFF);
+        };
+        let b = Bottleneck {
+            rate_bps,
+            queue_frames: self.queue.unwrap_or(Bottleneck::DEFAULT_QUEUE_FRAMES),
+            ce_threshold: self.ce_threshold,
+        };
+        if let Err(why) = b.check() {
+            bail!("{why} (--rate, --queue, --ce-threshold)");
+        }
+        Ok(b)
     }
 }
 
@@ -196,5 +245,48 @@ mod tests {
             e.contains("reorder=2") && e.contains("probabilities 0 to 1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn bottleneck_flags_and_their_mistakes() {
+        let args = |rate: Option<&str>, queue, k| BottleneckArgs {
+            rate: rate.map(|r| parse_rate(r).unwrap()),
+            queue,
+            ce_threshold: k,
+        };
+        assert_eq!(
+            args(None, None, None).bottleneck().unwrap(),
+            Bottleneck::OFF
+        );
+        let b = args(Some("10G"), None, None).bottleneck().unwrap();
+        assert_eq!(
+            (b.rate_bps, b.queue_frames, b.ce_threshold),
+            (10_000_000_000, 100, None)
+        );
+        let b = args(Some("25Gbit"), Some(64), Some(16))
+            .bottleneck()
+            .unwrap();
+        assert_eq!(
+            (b.rate_bps, b.queue_frames, b.ce_threshold),
+            (25_000_000_000, 64, Some(16))
+        );
+        let e = args(None, Some(10), None)
+            .bottleneck()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--rate"), "{e}");
+        let e = args(Some("1G"), Some(20), Some(20))
+            .bottleneck()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("below 20") && e.contains("--ce-threshold"),
+            "{e}"
+        );
+        let e = args(Some("1G"), Some(0), None)
+            .bottleneck()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 to 16384"), "{e}");
     }
 }

@@ -337,6 +337,10 @@ impl<P: Port> Port for Impaired<P> {
             ..self.inner.counters()
         }
     }
+
+    fn next_event_ns(&self) -> Option<u64> {
+        self.inner.next_event_ns()
+    }
 }
 
 #[cfg(test)]
