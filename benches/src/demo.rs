@@ -602,9 +602,17 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     if k.ce_marked + t.ecn_marks_received + t.ecn_window_reductions > 0 {
         writeln!(
             out,
-            "  ecn           cable marked {} frames CE; receivers echoed {} marks; senders \
+            "  ecn           cable marked {} frames CE{}; receivers echoed {} marks; senders \
              reduced their windows {} times",
             count(k.ce_marked),
+            if k.threshold_marks > 0 {
+                format!(
+                    " at random and its bottleneck {} at the threshold",
+                    count(k.threshold_marks)
+                )
+            } else {
+                String::new()
+            },
             count(t.ecn_marks_received),
             count(t.ecn_window_reductions)
         )?;
@@ -694,12 +702,19 @@ impl DemoReport {
             writeln!(
                 out,
                 "  goodput       {:.2} Gbit/s in {:.2} s of wall time; {:.1} Gbit/s in {:.1} ms \
-                 of simulated time ({:.0} Gbit/s wire)",
+                 of simulated time ({})",
                 b.goodput_gbps,
                 b.wall_s,
                 b.simulated_goodput_gbps,
                 b.simulated_s * 1e3,
-                s.line_rate_bps as f64 / 1e9
+                match &c.bottleneck {
+                    None => format!("{:.0} Gbit/s wire", s.line_rate_bps as f64 / 1e9),
+                    Some(q) => format!(
+                        "NICs at {:.0} Gbit/s into the {} bottleneck",
+                        s.line_rate_bps as f64 / 1e9,
+                        rate_words(q.rate_bps)
+                    ),
+                }
             )?;
             writeln!(
                 out,
