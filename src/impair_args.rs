@@ -82,11 +82,12 @@ impl ImpairArgs {
     }
 }
 
-/// A bottleneck on each direction of the cable: a line rate, a drop-tail queue and threshold
-/// ECN marking, on the simulated clock.
+/// A bottleneck on each direction of the simulated wire (demo's cable; serve/connect's wire
+/// to the kernel): a line rate, a drop-tail queue and threshold ECN marking, on the NIC's
+/// device clock (the demo's simulated clock; wall time for serve/connect).
 #[derive(Args, Clone, Debug, Default)]
 pub struct BottleneckArgs {
-    /// Line rate of a bottleneck on each direction of the cable, in bit/s with k, M, G or T
+    /// Line rate of a bottleneck on each direction of the wire, in bit/s with k, M, G or T
     /// (powers of 1000): 10G, 25Gbit, 2.5Gbps, 100M. A frame occupies the line for its
     /// length plus FCS, preamble and inter-frame gap (24 bytes). Default: no bottleneck.
     #[arg(long, value_name = "RATE", value_parser = parse_rate)]
@@ -107,11 +108,13 @@ impl BottleneckArgs {
     /// # Errors
     /// --queue or --ce-threshold without --rate, a queue outside 1 to 16384 frames, or a
     /// threshold not below the queue, each saying how to fix it.
+    ///
+    /// (The flags given, for error messages: [`BottleneckArgs::given`].)
     pub fn bottleneck(&self) -> anyhow::Result<Bottleneck> {
         let Some(rate_bps) = self.rate else {
             if self.queue.is_some() || self.ce_threshold.is_some() {
                 bail!(
-                    "--queue and --ce-threshold shape the cable's bottleneck, which needs a \
+                    "--queue and --ce-threshold shape the wire's bottleneck, which needs a \
                      line rate: add --rate (e.g. --rate 10G)"
                 );
             }
@@ -126,6 +129,19 @@ impl BottleneckArgs {
             bail!("{why} (--rate, --queue, --ce-threshold)");
         }
         Ok(b)
+    }
+
+    /// The flags given (for error messages).
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            ("--rate", self.rate.is_some()),
+            ("--queue", self.queue.is_some()),
+            ("--ce-threshold", self.ce_threshold.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 
@@ -149,6 +165,9 @@ pub enum ImpairDirection {
 pub struct WireImpairArgs {
     #[command(flatten)]
     pub probabilities: ImpairArgs,
+    /// A bottleneck after the impairment, each impaired direction (--impair-direction).
+    #[command(flatten)]
+    pub bottleneck: BottleneckArgs,
     /// Seed of the impairment: the same seed gives the same decisions frame by frame. N seeds
     /// the NIC -> kernel direction, N+1 the kernel -> NIC one (default 1).
     #[arg(long, value_name = "N")]
@@ -162,9 +181,26 @@ pub struct WireImpairArgs {
 impl WireImpairArgs {
     /// Whether any impairment flag was given.
     pub fn any(&self) -> bool {
-        !self.probabilities.given().is_empty()
-            || self.impair_seed.is_some()
-            || self.impair_direction.is_some()
+        !self.given().is_empty()
+    }
+
+    /// The impairment and bottleneck flags given (for error messages).
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut flags = self.probabilities.given();
+        flags.extend(self.bottleneck.given());
+        if self.impair_seed.is_some() {
+            flags.push("--impair-seed");
+        }
+        if self.impair_direction.is_some() {
+            flags.push("--impair-direction");
+        }
+        flags
+    }
+
+    /// Whether a probability or a bottleneck was given (what --impair-seed and
+    /// --impair-direction apply to).
+    fn shapes_the_wire(&self) -> bool {
+        !self.probabilities.given().is_empty() || self.bottleneck.rate.is_some()
     }
 
     /// The wire's impairment per direction (`transmit` is the NIC's, towards the kernel).
@@ -173,14 +209,16 @@ impl WireImpairArgs {
     /// A probability outside 0 to 1, or `--impair-seed`/`--impair-direction` without any
     /// probability to apply.
     pub fn config(&self) -> anyhow::Result<ImpairConfig> {
-        let given = self.probabilities.given();
-        if given.is_empty() && (self.impair_seed.is_some() || self.impair_direction.is_some()) {
+        if !self.shapes_the_wire()
+            && (self.impair_seed.is_some() || self.impair_direction.is_some())
+        {
             bail!(
                 "--impair-seed and --impair-direction choose how the wire is impaired, but no \
-                 impairment was given: add --loss, --reorder, --duplicate, --corrupt or \
-                 --ce-mark (e.g. --loss 0.01)"
+                 impairment was given: add --loss, --reorder, --duplicate, --corrupt, \
+                 --ce-mark or --rate (e.g. --loss 0.01)"
             );
         }
+        let bottleneck = self.bottleneck.bottleneck()?;
         let seed = self.impair_seed.unwrap_or(1);
         let to_kernel = self.probabilities.impairment(seed)?;
         let to_nic = Impairment {
@@ -189,9 +227,16 @@ impl WireImpairArgs {
         };
         let direction = self.impair_direction.unwrap_or_default();
         let pick = |on: bool, imp: Impairment| if on { imp } else { Impairment::NONE };
+        let pick_queue = |on: bool| if on { bottleneck } else { Bottleneck::OFF };
+        let (transmit, receive) = (
+            direction != ImpairDirection::ToNic,
+            direction != ImpairDirection::ToKernel,
+        );
         Ok(ImpairConfig {
-            transmit: pick(direction != ImpairDirection::ToNic, to_kernel),
-            receive: pick(direction != ImpairDirection::ToKernel, to_nic),
+            transmit: pick(transmit, to_kernel),
+            receive: pick(receive, to_nic),
+            transmit_bottleneck: pick_queue(transmit),
+            receive_bottleneck: pick_queue(receive),
         })
     }
 }
@@ -210,6 +255,7 @@ mod tests {
             },
             impair_seed: Some(7),
             impair_direction: None,
+            ..WireImpairArgs::default()
         };
         let both = a.config().unwrap();
         assert_eq!((both.transmit.loss, both.transmit.seed), (0.01, 7));
@@ -245,6 +291,29 @@ mod tests {
             e.contains("reorder=2") && e.contains("probabilities 0 to 1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_wire_bottleneck_follows_the_impaired_direction() {
+        let mut a = WireImpairArgs {
+            bottleneck: BottleneckArgs {
+                rate: Some(100_000_000),
+                ..BottleneckArgs::default()
+            },
+            ..WireImpairArgs::default()
+        };
+        assert!(a.any(), "--rate alone shapes the wire");
+        assert_eq!(a.given(), ["--rate"]);
+        let both = a.config().unwrap();
+        assert!(both.transmit.is_none() && both.receive.is_none() && !both.is_none());
+        assert_eq!(both.transmit_bottleneck.rate_bps, 100_000_000);
+        assert_eq!(both.receive_bottleneck, both.transmit_bottleneck);
+        a.impair_direction = Some(ImpairDirection::ToKernel);
+        let c = a.config().unwrap();
+        assert!(c.transmit_bottleneck.is_on() && !c.receive_bottleneck.is_on());
+        a.bottleneck.ce_threshold = Some(200);
+        let e = a.config().unwrap_err().to_string();
+        assert!(e.contains("threshold 200") && e.contains("--queue"), "{e}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | [`cable::CableEnd`] | a cable to another simulated NIC (threads or processes), with seeded [`impair::Impairment`] and a [`bottleneck::Bottleneck`] |
 //! | [`tap::TapPort`] | a Linux TAP interface: the kernel is the peer |
-//! | [`impaired::Impaired`] | any port above, with seeded impairment per direction (the TAP's) |
+//! | [`impaired::Impaired`] | any port above, with seeded impairment and a bottleneck per direction (the TAP's) |
 //! | [`pcap::PcapPort`] | a capture file only (send-only wire) |
 //! | [`pcap::Capture`] | any port above, with both directions recorded to a capture file |
 //! | [`NullPort`] | nothing attached: frames sent are counted and lost |
@@ -44,6 +44,9 @@ pub struct PortCounters {
     /// What the bottleneck on the direction this port sends did (cables with one; zero
     /// otherwise).
     pub bottleneck: bottleneck::BottleneckStats,
+    /// What the bottleneck on the direction this port receives did (an
+    /// [`impaired::Impaired`] port with one; zero otherwise).
+    pub bottleneck_received: bottleneck::BottleneckStats,
 }
 
 /// A wire port a simulated NIC can own.
