@@ -9,7 +9,7 @@
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use rtl_sim::wire::bottleneck::{Bottleneck, parse_rate};
+use rtl_sim::wire::bottleneck::{Bottleneck, parse_delay, parse_rate};
 use rtl_sim::wire::impair::Impairment;
 use rtl_sim::wire::impaired::ImpairConfig;
 
@@ -100,6 +100,10 @@ pub struct BottleneckArgs {
     /// K; below --queue). Needs --rate; pair it with --ecn on. Default: no marking.
     #[arg(long, value_name = "K")]
     pub ce_threshold: Option<u32>,
+    /// One-way propagation delay after the bottleneck's line, with a unit: 50us, 1.5ms (up
+    /// to 1 s). Needs --rate. Default: none.
+    #[arg(long, value_name = "DELAY", value_parser = parse_delay)]
+    pub delay: Option<u64>,
 }
 
 impl BottleneckArgs {
@@ -112,10 +116,10 @@ impl BottleneckArgs {
     /// (The flags given, for error messages: [`BottleneckArgs::given`].)
     pub fn bottleneck(&self) -> anyhow::Result<Bottleneck> {
         let Some(rate_bps) = self.rate else {
-            if self.queue.is_some() || self.ce_threshold.is_some() {
+            if self.queue.is_some() || self.ce_threshold.is_some() || self.delay.is_some() {
                 bail!(
-                    "--queue and --ce-threshold shape the wire's bottleneck, which needs a \
-                     line rate: add --rate (e.g. --rate 10G)"
+                    "--queue, --ce-threshold and --delay shape the wire's bottleneck, which \
+                     needs a line rate: add --rate (e.g. --rate 10G)"
                 );
             }
             return Ok(Bottleneck::OFF);
@@ -124,9 +128,10 @@ impl BottleneckArgs {
             rate_bps,
             queue_frames: self.queue.unwrap_or(Bottleneck::DEFAULT_QUEUE_FRAMES),
             ce_threshold: self.ce_threshold,
+            delay_ns: self.delay.unwrap_or(0),
         };
         if let Err(why) = b.check() {
-            bail!("{why} (--rate, --queue, --ce-threshold)");
+            bail!("{why} (--rate, --queue, --ce-threshold, --delay)");
         }
         Ok(b)
     }
@@ -137,6 +142,7 @@ impl BottleneckArgs {
             ("--rate", self.rate.is_some()),
             ("--queue", self.queue.is_some()),
             ("--ce-threshold", self.ce_threshold.is_some()),
+            ("--delay", self.delay.is_some()),
         ]
         .into_iter()
         .filter(|(_, on)| *on)
@@ -322,7 +328,21 @@ mod tests {
             rate: rate.map(|r| parse_rate(r).unwrap()),
             queue,
             ce_threshold: k,
+            delay: None,
         };
+        let delayed = BottleneckArgs {
+            delay: Some(parse_delay("50us").unwrap()),
+            ..args(Some("10G"), None, None)
+        };
+        assert_eq!(delayed.bottleneck().unwrap().delay_ns, 50_000);
+        let e = BottleneckArgs {
+            rate: None,
+            ..delayed
+        }
+        .bottleneck()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--delay") && e.contains("--rate 10G"), "{e}");
         assert_eq!(
             args(None, None, None).bottleneck().unwrap(),
             Bottleneck::OFF

@@ -86,9 +86,9 @@ pub struct NicsimArgs {
     #[arg(long)]
     pub capture: Option<PathBuf>,
     /// Cable impairment of frames this side sends, e.g. loss=0.01,reorder=0.02,duplicate=0,
-    /// corrupt=0.001,seed=7; and a bottleneck after it: rate=10G,queue=100,ce_threshold=20
-    /// (line rate in bit/s with k/M/G/T, queue limit in frames, CE marking threshold), on the
-    /// NIC's device clock.
+    /// corrupt=0.001,seed=7; and a bottleneck after it: rate=10G,queue=100,ce_threshold=20,
+    /// delay=50us (line rate in bit/s with k/M/G/T, queue limit in frames, CE marking
+    /// threshold, one-way delay), on the NIC's device clock.
     #[arg(long, default_value = "")]
     pub impair: String,
     /// Frames in flight per cable direction (side a; a power of two).

@@ -315,6 +315,19 @@ fn a_bottleneck_drops_from_a_full_queue_and_threshold_marking_replaces_drops_wit
 }
 
 #[test]
+fn a_bottleneck_delay_sets_the_round_trip() {
+    let r = demo_on(
+        &("model", "1MiB", "20"),
+        &["--rate", "10G", "--delay", "50us"],
+    );
+    assert_eq!(r.setup.cable.bottleneck.unwrap().delay_ns, 50_000);
+    // A request and its response each cross the delay once: at least 100 us on the
+    // simulated clock, plus a few rounds (a transaction takes 5 us without a delay).
+    let l = &r.requests.as_ref().unwrap().latency_simulated_us;
+    assert!(l.p50 >= 100.0 && l.max < 120.0, "{l:?}");
+}
+
+#[test]
 fn cubic_recovers_from_loss_as_newreno_does() {
     // The model backend only: congestion control is the engine's, the same on either NIC.
     let r = demo_on(
@@ -616,4 +629,5 @@ fn mistakes_get_clear_errors() {
         1,
         &["drop --nic-thread"],
     );
+    demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
 }

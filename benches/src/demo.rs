@@ -162,6 +162,9 @@ pub struct BottleneckSetup {
     pub queue_frames: u32,
     /// ECN-capable frames that find at least this many frames queued are marked CE.
     pub ce_threshold: Option<u32>,
+    /// One-way propagation delay after the line, nanoseconds.
+    #[serde(default)]
+    pub delay_ns: u64,
 }
 
 impl CableSetup {
@@ -178,6 +181,7 @@ impl CableSetup {
                 rate_bps: b.rate_bps,
                 queue_frames: b.queue_frames,
                 ce_threshold: b.ce_threshold,
+                delay_ns: b.delay_ns,
             }),
         }
     }
@@ -669,12 +673,17 @@ impl DemoReport {
             writeln!(
                 out,
                 "  bottleneck: {} each way (Ethernet framing counted), drop-tail queue of {} \
-                 frames{}",
+                 frames{}{}",
                 rate_words(b.rate_bps),
                 b.queue_frames,
                 match b.ce_threshold {
                     Some(k) => format!(", ECN-capable frames marked CE from {k} queued"),
                     None => String::new(),
+                },
+                if b.delay_ns > 0 {
+                    format!(", then {} us of one-way delay", b.delay_ns as f64 / 1e3)
+                } else {
+                    String::new()
                 }
             )?;
         }

@@ -44,7 +44,9 @@
 //! With [`SimHostsConfig::bottleneck`] each direction of the cable has a line rate and a
 //! drop-tail queue (rtl-sim's `wire::bottleneck`) on device time, i.e. on this clock: the
 //! hosts' NICs send at [`SimHostsConfig::line_rate_bps`] into a slower line, as servers into a
-//! switch port. A frame then lands in the round in which the clock passes its departure. A
+//! switch port; an optional one-way delay after the line gives the path a base RTT (without
+//! one it is a few rounds, a few simulated microseconds). A frame then lands in the round in
+//! which the clock passes its departure (plus the delay). A
 //! round in which the NICs only delivered frames counts as active (the clock moves on by at
 //! least 1 us), and an idle round jumps to the earlier of the next timer and the next frame
 //! leaving a queue, so the clock never skips a departure. The NIC-thread mode has no such

@@ -25,7 +25,7 @@
 //! - **Time.** Kept in picoseconds internally, so serialisation times do not drift by
 //!   rounding (40 ps a bit at 25 Gbit/s). Frames leave when [`BottleneckQueue::release`] is
 //!   called at or after their departure time (the device calls [`Wire::flush`] at the end of
-//!   every step); [`BottleneckQueue::next_departure_ns`] tells a simulated clock when to come
+//!   every step); [`BottleneckQueue::next_delivery_ns`] tells a simulated clock when to come
 //!   back.
 //!
 //! Counters ([`BottleneckStats`]): frames offered, accepted and handed on, drops, marks, the
@@ -42,6 +42,13 @@ use super::impair::{ecn_capable, mark_ce};
 /// Largest queue a bottleneck takes, in frames (its buffer is allocated up front: at most
 /// this many full-sized frames).
 pub const MAX_QUEUE_FRAMES: u32 = 16_384;
+
+/// Longest one-way delay a bottleneck takes, nanoseconds (1 s).
+pub const MAX_DELAY_NS: u64 = 1_000_000_000;
+
+/// Most bytes of frame buffers one bottleneck allocates (its queue plus the frames a delay
+/// keeps in flight): 256 MiB.
+pub const MAX_BUFFER_BYTES: usize = 256 << 20;
 
 /// Lowest line rate a bottleneck takes, bit/s (a slower line would take seconds a frame).
 pub const MIN_RATE_BPS: u64 = 1_000;
@@ -68,6 +75,10 @@ pub struct Bottleneck {
     /// Mark ECN-capable frames CE when they find at least this many frames in the element
     /// (below `queue_frames`); `None`: never mark.
     pub ce_threshold: Option<u32>,
+    /// One-way propagation delay after the line, nanoseconds (at most [`MAX_DELAY_NS`]): a
+    /// frame is handed on this long after its last bit left the line. Frames in flight do not
+    /// count against the queue.
+    pub delay_ns: u64,
 }
 
 impl Default for Bottleneck {
@@ -82,6 +93,7 @@ impl Bottleneck {
         rate_bps: 0,
         queue_frames: Bottleneck::DEFAULT_QUEUE_FRAMES,
         ce_threshold: None,
+        delay_ns: 0,
     };
 
     /// The queue limit when only a rate is given (a shallow switch buffer: 100 frames).
@@ -112,6 +124,13 @@ impl Bottleneck {
             return Err(format!(
                 "bottleneck queue of {} frames: use 1 to {MAX_QUEUE_FRAMES} frames",
                 self.queue_frames
+            ));
+        }
+        if self.delay_ns > MAX_DELAY_NS {
+            return Err(format!(
+                "bottleneck delay of {} ns: use at most {} ms",
+                self.delay_ns,
+                MAX_DELAY_NS / 1_000_000
             ));
         }
         if let Some(k) = self.ce_threshold
@@ -175,8 +194,38 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
     Ok(bps.round() as u64)
 }
 
+/// Parses a one-way delay: a number (decimals allowed) with a unit `ns`, `us`, `ms` or `s`:
+/// `50us`, `1.5ms`, `200ns`. A bare number is refused (the unit is not guessed).
+///
+/// # Errors
+/// Anything else, or more than [`MAX_DELAY_NS`], saying what a delay looks like.
+pub fn parse_delay(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let example = "write it with a unit: 50us, 1.5ms, 200ns";
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "" => return Err(format!("delay `{text}` has no unit; {example}")),
+        other => return Err(format!("delay `{text}`: unknown unit `{other}`; {example}")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("delay `{text}` does not start with a number; {example}"))?;
+    let ns = value * scale;
+    if !(0.0..=MAX_DELAY_NS as f64).contains(&ns) {
+        return Err(format!("delay `{text}` is longer than 1 s; {example}"));
+    }
+    Ok(ns.round() as u64)
+}
+
 /// Takes the bottleneck's keys out of an impairment spec (`rate=10G,queue=100,
-/// ce_threshold=20,loss=0.01`, as `ferrotoe nicsim --impair` takes): returns the bottleneck
+/// ce_threshold=20,delay=50us,loss=0.01`, as `ferrotoe nicsim --impair` takes): returns the bottleneck
 /// and the spec without its keys, for [`Impairment::parse`](super::impair::Impairment::parse).
 /// `queue` and `ce_threshold` without `rate` are refused (there is no queue without a line).
 ///
@@ -204,13 +253,17 @@ pub fn split_spec(spec: &str) -> Result<(Bottleneck, String), String> {
                 queue_given = true;
             }
             "ce_threshold" => b.ce_threshold = Some(count("ce_threshold")?),
+            "delay" => {
+                b.delay_ns = parse_delay(v)?;
+                queue_given = true;
+            }
             _ => rest.push(part),
         }
     }
     if !b.is_on() && (queue_given || b.ce_threshold.is_some()) {
         return Err(
-            "queue= and ce_threshold= shape a bottleneck, which needs a line rate: add \
-             rate= (e.g. rate=10G)"
+            "queue=, ce_threshold= and delay= shape a bottleneck, which needs a line rate: \
+             add rate= (e.g. rate=10G)"
                 .into(),
         );
     }
@@ -290,6 +343,11 @@ pub struct BottleneckQueue {
     departs: Vec<u64>,
     head: usize,
     len: usize,
+    /// Of the `len` frames from `head`, those whose last bit has left the line (in flight
+    /// through the delay, or waiting for the output to take them).
+    departed: usize,
+    /// The delay, picoseconds.
+    delay_ps: u64,
     /// When the line is free of the last accepted frame, picoseconds.
     line_free_ps: u64,
     first_arrival_ps: Option<u64>,
@@ -306,9 +364,29 @@ impl BottleneckQueue {
         if !cfg.is_on() {
             return Err("a bottleneck without a rate is no bottleneck: build none".into());
         }
-        let slots = cfg.queue_frames as usize;
+        let delay_ps = cfg.delay_ns.saturating_mul(PS_PER_NS);
+        // Frames in flight through the delay: at most one a shortest frame's time on the line.
+        let shortest = (u128::from(wire_bytes(0)) * 8 * PS_PER_S).div_ceil(cfg.rate_bps.into());
+        let in_flight = if delay_ps == 0 {
+            0
+        } else {
+            (u128::from(delay_ps) / shortest + 1) as usize
+        };
+        let slots = cfg.queue_frames as usize + in_flight;
+        if slots.saturating_mul(max_frame) > MAX_BUFFER_BYTES {
+            return Err(format!(
+                "a {} us delay at {} bit/s keeps up to {in_flight} frames in flight: with the \
+                 queue, more than the {} MiB a bottleneck may buffer; shorten the delay or \
+                 lower the rate",
+                cfg.delay_ns / 1000,
+                cfg.rate_bps,
+                MAX_BUFFER_BYTES >> 20
+            ));
+        }
         Ok(BottleneckQueue {
             cfg,
+            departed: 0,
+            delay_ps,
             data: vec![0; slots * max_frame],
             max_frame,
             lens: vec![0; slots],
@@ -331,15 +409,34 @@ impl BottleneckQueue {
         self.stats
     }
 
-    /// Frames in the element now (waiting, on the line, or gone from the line but not yet
-    /// taken by the output).
+    /// Frames in the queue (waiting or on the line) as of the last call.
     pub fn queued(&self) -> usize {
-        self.len
+        self.len - self.departed
     }
 
-    /// When the frame at the head leaves, device nanoseconds (rounded up), if one waits.
-    pub fn next_departure_ns(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.departs[self.head].div_ceil(PS_PER_NS))
+    /// Frames off the line but not yet handed on (in flight through the delay, or refused by
+    /// the output) as of the last call.
+    pub fn in_flight(&self) -> usize {
+        self.departed
+    }
+
+    /// When the frame at the head is handed on (its last bit off the line, plus the delay),
+    /// device nanoseconds (rounded up), if one waits.
+    pub fn next_delivery_ns(&self) -> Option<u64> {
+        (self.len > 0).then(|| {
+            self.departs[self.head]
+                .saturating_add(self.delay_ps)
+                .div_ceil(PS_PER_NS)
+        })
+    }
+
+    /// Counts the frames whose last bit has left the line by `now_ps`.
+    fn advance(&mut self, now_ps: u64) {
+        let cap = self.lens.len();
+        while self.departed < self.len && self.departs[(self.head + self.departed) % cap] <= now_ps
+        {
+            self.departed += 1;
+        }
     }
 
     /// Time on the line of a frame of `len` bytes, picoseconds.
@@ -357,12 +454,17 @@ impl BottleneckQueue {
         if self.first_arrival_ps.is_none() {
             self.first_arrival_ps = Some(now_ps);
         }
-        let found = self.len;
-        if found >= self.cfg.queue_frames as usize || frame.len() > self.max_frame {
+        self.advance(now_ps);
+        let found = self.len - self.departed;
+        // (A full buffer with room in the queue: frames the output refused fill it.)
+        if found >= self.cfg.queue_frames as usize
+            || self.len == self.lens.len()
+            || frame.len() > self.max_frame
+        {
             self.stats.drops += 1;
             return;
         }
-        let slot = (self.head + found) % self.lens.len();
+        let slot = (self.head + self.len) % self.lens.len();
         let n = frame.len();
         let buf = &mut self.data[slot * self.max_frame..][..n];
         buf.copy_from_slice(frame);
@@ -380,17 +482,18 @@ impl BottleneckQueue {
         self.departs[slot] = depart;
         self.len += 1;
         let s = &mut self.stats;
-        s.peak_queue = s.peak_queue.max(self.len as u32);
+        s.peak_queue = s.peak_queue.max((found + 1) as u32);
         s.frame_ns = s.frame_ns.saturating_add((depart - now_ps) / PS_PER_NS);
         s.span_ns = (depart - self.first_arrival_ps.unwrap_or(now_ps)) / PS_PER_NS;
     }
 
-    /// Hands on, oldest first, every frame whose last bit is out by `now_ns`. `out` returns
-    /// false when it cannot take a frame now (a full ring): that frame and those behind it
-    /// stay, and leave at a later call.
+    /// Hands on, oldest first, every frame whose last bit is out, plus the delay, by
+    /// `now_ns`. `out` returns false when it cannot take a frame now (a full ring): that frame
+    /// and those behind it stay, and leave at a later call.
     pub fn release(&mut self, now_ns: u64, mut out: impl FnMut(&[u8]) -> bool) {
         let now_ps = now_ns.saturating_mul(PS_PER_NS);
-        while self.len > 0 && self.departs[self.head] <= now_ps {
+        self.advance(now_ps);
+        while self.len > 0 && self.departs[self.head].saturating_add(self.delay_ps) <= now_ps {
             let i = self.head;
             let frame = &self.data[i * self.max_frame..][..self.lens[i] as usize];
             if !out(frame) {
@@ -398,6 +501,8 @@ impl BottleneckQueue {
             }
             self.head = (self.head + 1) % self.lens.len();
             self.len -= 1;
+            // The head was off the line (its departure is past): `advance` counted it.
+            self.departed -= 1;
             self.stats.delivered += 1;
         }
     }
@@ -414,6 +519,7 @@ mod tests {
                 rate_bps,
                 queue_frames,
                 ce_threshold,
+                delay_ns: 0,
             },
             1514,
         )
@@ -446,7 +552,7 @@ mod tests {
         offer(&mut q, &[0; 60], 1_000, &mut out);
         assert!(out.is_empty(), "nothing leaves before its last bit");
         assert_eq!(
-            q.next_departure_ns(),
+            q.next_delivery_ns(),
             Some(1_000 + 1231),
             "1230.4 ns, rounded up"
         );
@@ -462,7 +568,7 @@ mod tests {
         assert_eq!(left, [(2231, 1514), (3461, 1514), (4692, 1514), (4759, 60)]);
         // An idle line: a frame later starts at once.
         offer(&mut q, &[0; 1514], 10_000, &mut out);
-        assert_eq!(q.next_departure_ns(), Some(11_231));
+        assert_eq!(q.next_delivery_ns(), Some(11_231));
         let s = q.stats();
         assert_eq!(
             (s.offered, s.delivered, s.drops, s.peak_queue),
@@ -481,7 +587,7 @@ mod tests {
         assert_eq!((s.offered, s.drops, s.peak_queue), (5, 2, 3));
         assert_eq!(q.queued(), 3);
         // Once the head has left there is room for exactly one more.
-        let t1 = q.next_departure_ns().unwrap();
+        let t1 = q.next_delivery_ns().unwrap();
         offer(&mut q, &[1; 100], t1, &mut out);
         offer(&mut q, &[1; 100], t1, &mut out);
         assert_eq!(out.len(), 1);
@@ -531,7 +637,7 @@ mod tests {
             taken += 1;
             taken < 2
         });
-        assert_eq!((q.queued(), q.stats().delivered), (1, 1));
+        assert_eq!((q.queued(), q.in_flight(), q.stats().delivered), (0, 1, 1));
         let mut got = Vec::new();
         q.release(1_000_000, |f| {
             got.push(f[0]);
@@ -565,8 +671,26 @@ mod tests {
             rate_bps: 10_000_000_000,
             queue_frames: 100,
             ce_threshold: Some(20),
+            delay_ns: 50_000,
         };
         assert!(on.check().is_ok());
+        let e = Bottleneck {
+            delay_ns: 2_000_000_000,
+            ..on
+        }
+        .check()
+        .unwrap_err();
+        assert!(e.contains("at most 1000 ms"), "{e}");
+        let e = BottleneckQueue::new(
+            Bottleneck {
+                rate_bps: 100_000_000_000,
+                delay_ns: 500_000_000,
+                ..on
+            },
+            9216,
+        )
+        .unwrap_err();
+        assert!(e.contains("shorten the delay"), "{e}");
         let e = Bottleneck {
             ce_threshold: Some(100),
             ..on
@@ -612,14 +736,75 @@ mod tests {
     }
 
     #[test]
+    fn delays_parse_with_their_unit() {
+        for (text, ns) in [
+            ("50us", 50_000),
+            ("1.5ms", 1_500_000),
+            ("200ns", 200),
+            ("1s", 1_000_000_000),
+            ("0us", 0),
+        ] {
+            assert_eq!(parse_delay(text), Ok(ns), "{text}");
+        }
+        for bad in ["50", "5 parsecs", "us", "2s", "-1ms"] {
+            let e = parse_delay(bad).unwrap_err();
+            assert!(e.contains("50us"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_delay_hands_frames_on_later_and_frames_in_flight_leave_the_queue() {
+        // 1 Gbit/s, 101-byte frames: 1 us on the line; then 10 us of delay.
+        let mut q = BottleneckQueue::new(
+            Bottleneck {
+                rate_bps: 1_000_000_000,
+                queue_frames: 1,
+                ce_threshold: None,
+                delay_ns: 10_000,
+            },
+            1514,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        q.offer(&[1; 101], 0, |_| true);
+        q.offer(&[2; 101], 500, |_| true);
+        assert_eq!(q.stats().drops, 1, "the first is still on the line");
+        // Off the line at 1 us: in flight, no longer queued, so the next one fits.
+        q.offer(&[3; 101], 1_000, |_| true);
+        assert_eq!((q.queued(), q.in_flight(), q.stats().drops), (1, 1, 1));
+        assert_eq!(q.next_delivery_ns(), Some(11_000));
+        let mut take = |q: &mut BottleneckQueue, t| {
+            q.release(t, |f| {
+                out.push((t, f[0]));
+                true
+            })
+        };
+        take(&mut q, 10_999);
+        take(&mut q, 11_000);
+        take(&mut q, 11_999);
+        take(&mut q, 12_000);
+        assert_eq!(out, [(11_000, 1), (12_000, 3)]);
+        assert_eq!((q.queued(), q.in_flight()), (0, 0));
+        assert_eq!(
+            q.stats().frame_ns,
+            2_000,
+            "time queued, the delay not counted"
+        );
+    }
+
+    #[test]
     fn specs_split_into_bottleneck_and_impairment() {
         let (b, rest) = split_spec("loss=0.01,rate=10G,queue=64,ce_threshold=16,seed=3").unwrap();
+        let (d, _) = split_spec("rate=10G,delay=50us").unwrap();
+        assert_eq!(d.delay_ns, 50_000);
+        assert!(split_spec("delay=5us").unwrap_err().contains("rate="));
         assert_eq!(
             b,
             Bottleneck {
                 rate_bps: 10_000_000_000,
                 queue_frames: 64,
-                ce_threshold: Some(16)
+                ce_threshold: Some(16),
+                delay_ns: 0,
             }
         );
         assert_eq!(rest, "loss=0.01,seed=3");

@@ -418,7 +418,7 @@ impl Port for CableEnd {
     }
 
     fn next_event_ns(&self) -> Option<u64> {
-        self.bottleneck.as_ref().and_then(|b| b.next_departure_ns())
+        self.bottleneck.as_ref().and_then(|b| b.next_delivery_ns())
     }
 }
 
@@ -475,6 +475,7 @@ mod tests {
                 rate_bps: 1_000_000_000,
                 queue_frames: 3,
                 ce_threshold: None,
+                delay_ns: 0,
             },
             ..CableConfig::default()
         };
@@ -530,6 +531,7 @@ mod tests {
                 rate_bps: 1_000_000_000,
                 queue_frames: 4,
                 ce_threshold: Some(4),
+                delay_ns: 0,
             },
             ..cfg
         };

@@ -418,7 +418,7 @@ impl<P: Wire> Wire for Impaired<P> {
 
     fn rx_pending(&self) -> bool {
         let due = |(q, _): &(BottleneckQueue, Vec<u8>)| {
-            q.next_departure_ns().is_some_and(|t| t <= self.now_ns)
+            q.next_delivery_ns().is_some_and(|t| t <= self.now_ns)
         };
         self.receive.as_ref().is_some_and(|r| r.queue.len > 0)
             || self.receive_queue.as_ref().is_some_and(due)
@@ -555,7 +555,7 @@ impl<P: Port> Port for Impaired<P> {
         ];
         own.into_iter()
             .flatten()
-            .filter_map(BottleneckQueue::next_departure_ns)
+            .filter_map(BottleneckQueue::next_delivery_ns)
             .chain(self.inner.next_event_ns())
             .min()
     }
@@ -750,6 +750,7 @@ mod tests {
             rate_bps: 1_000_000_000,
             queue_frames: 2,
             ce_threshold: None,
+            delay_ns: 0,
         };
         let cfg = ImpairConfig {
             transmit_bottleneck: queue,
