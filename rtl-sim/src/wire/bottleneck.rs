@@ -147,6 +147,16 @@ impl Bottleneck {
     }
 }
 
+/// Splits `text` (trimmed) into its leading number (digits and points) and the trimmed rest.
+fn number_and_unit(text: &str) -> (&str, &str) {
+    let t = text.trim();
+    let digits = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    (number, unit.trim())
+}
+
 /// Parses a line rate: a number (decimals allowed) with an optional SI multiplier `k`, `M`,
 /// `G` or `T` (powers of 1000, as line rates are quoted) and an optional `bit`, `bps` or
 /// `bit/s`: `10G`, `25Gbit`, `2.5Gbps`, `100M`, `1000000`. A rate of 0 is refused (leave the
@@ -156,13 +166,8 @@ impl Bottleneck {
 /// Anything else, saying what a rate looks like (rates in bytes, `10GB`, are refused: a
 /// line rate is in bits).
 pub fn parse_rate(text: &str) -> Result<u64, String> {
-    let t = text.trim();
     let example = "write it in bit/s with k, M, G or T, e.g. 10G, 25Gbit, 2.5Gbps, 100M";
-    let digits = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let unit = unit.trim();
+    let (number, unit) = number_and_unit(text);
     let (multiplier, rest) = match unit.chars().next() {
         Some('k' | 'K') => (1e3, &unit[1..]),
         Some('M') => (1e6, &unit[1..]),
@@ -200,13 +205,9 @@ pub fn parse_rate(text: &str) -> Result<u64, String> {
 /// # Errors
 /// Anything else, or more than [`MAX_DELAY_NS`], saying what a delay looks like.
 pub fn parse_delay(text: &str) -> Result<u64, String> {
-    let t = text.trim();
     let example = "write it with a unit: 50us, 1.5ms, 200ns";
-    let digits = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let scale = match unit.trim() {
+    let (number, unit) = number_and_unit(text);
+    let scale = match unit {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
         "ms" => 1e6,
