@@ -19,7 +19,7 @@ use ferrotoe_benches::workload::OffloadMode;
 use rtl_sim::nic::Backend;
 
 use crate::bench_cmd::parse_byte_size;
-use crate::impair_args::ImpairArgs;
+use crate::impair_args::{BottleneckArgs, ImpairArgs};
 use crate::net_args::{EcnArg, parse_congestion};
 use crate::tcp_args::TcpFeatureArgs;
 use tcp_engine::tcb::CongestionControl;
@@ -68,6 +68,9 @@ pub struct DemoArgs {
     /// How the cable impairs frames (each direction; the seed is --seed).
     #[command(flatten)]
     pub impair: ImpairArgs,
+    /// A bottleneck on each direction of the cable (after the impairment).
+    #[command(flatten)]
+    pub bottleneck: BottleneckArgs,
     /// Explicit Congestion Notification (RFC 3168) of both hosts: off, accept (agree when the
     /// peer asks), on (ask too; with both hosts on, ECN is used).
     #[arg(long, value_enum, default_value = "accept")]
@@ -132,6 +135,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 
 fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
     let impairment = a.impair.impairment(a.seed)?;
+    let bottleneck = a.bottleneck.bottleneck()?;
+    if bottleneck.is_on() && a.nic_thread {
+        bail!(
+            "--rate puts a queue on the cable that runs on the simulated clock, which needs \
+             the NICs stepped by the hosts' thread: drop --nic-thread (or --rate)"
+        );
+    }
     let defaults = SimHostsConfig::new();
     let size = |what: &str, v: u64| -> anyhow::Result<usize> {
         usize::try_from(v).with_context(|| format!("{what} of {v} bytes is too large"))
@@ -144,6 +154,7 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
         offload: a.offload,
         mtu: a.mtu,
         impairment,
+        bottleneck,
         pcap: a.pcap.clone(),
         seed: a.seed,
         nic_thread: a.nic_thread,

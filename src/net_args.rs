@@ -250,13 +250,7 @@ impl NetArgs {
             bail!("--backend chooses the simulated NIC's implementation: add --nic sim");
         }
         if self.nic == NicKind::Tap && self.impair.any() {
-            let mut flags = self.impair.probabilities.given();
-            if self.impair.impair_seed.is_some() {
-                flags.push("--impair-seed");
-            }
-            if self.impair.impair_direction.is_some() {
-                flags.push("--impair-direction");
-            }
+            let flags = self.impair.given();
             bail!(
                 "{} impair the simulated NIC's wire: add --nic sim (with --nic tap the engine \
                  writes to the TAP itself, with no wire of ours between it and the kernel to \

@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use rtl_sim::device::DeviceConfig;
 use rtl_sim::nic::{Backend, Clock, SimNic, build_core};
+use rtl_sim::wire::bottleneck::{self, Bottleneck};
 use rtl_sim::wire::cable::{CableConfig, CableEnd, Side};
 use rtl_sim::wire::impair::Impairment;
 use rtl_sim::wire::pcap::{Capture, PcapPort};
@@ -85,7 +86,9 @@ pub struct NicsimArgs {
     #[arg(long)]
     pub capture: Option<PathBuf>,
     /// Cable impairment of frames this side sends, e.g. loss=0.01,reorder=0.02,duplicate=0,
-    /// corrupt=0.001,seed=7.
+    /// corrupt=0.001,seed=7; and a bottleneck after it: rate=10G,queue=100,ce_threshold=20,
+    /// delay=50us (line rate in bit/s with k/M/G/T, queue limit in frames, CE marking
+    /// threshold, one-way delay), on the NIC's device clock.
     #[arg(long, default_value = "")]
     pub impair: String,
     /// Frames in flight per cable direction (side a; a power of two).
@@ -147,7 +150,11 @@ fn open_cable(
     let deadline = Instant::now() + wait;
     loop {
         match CableEnd::open(path, side, cfg.impairment) {
-            Ok(end) => return Ok(end),
+            Ok(end) => {
+                return end
+                    .with_bottleneck(cfg.bottleneck)
+                    .with_context(|| format!("the bottleneck of cable file {}", path.display()));
+            }
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => {
                 return Err(e).with_context(|| {
@@ -163,8 +170,11 @@ fn open_cable(
 }
 
 fn build_port(a: &NicsimArgs, cfg: &DeviceConfig) -> anyhow::Result<Box<dyn Port>> {
-    let impairment = Impairment::parse(&a.impair).map_err(anyhow::Error::msg)?;
-    if !impairment.is_none() && !matches!(a.wire, WireSpec::Cable(..)) {
+    let (bottleneck, rest) = bottleneck::split_spec(&a.impair).map_err(anyhow::Error::msg)?;
+    let impairment = Impairment::parse(&rest).map_err(anyhow::Error::msg)?;
+    if (!impairment.is_none() || bottleneck != Bottleneck::OFF)
+        && !matches!(a.wire, WireSpec::Cable(..))
+    {
         bail!(
             "--impair applies to a cable wire only (this wire is {:?})",
             a.wire
@@ -179,6 +189,7 @@ fn build_port(a: &NicsimArgs, cfg: &DeviceConfig) -> anyhow::Result<Box<dyn Port
                 slots: a.cable_slots,
                 max_frame: cfg.caps.max_frame_len.into(),
                 impairment,
+                bottleneck,
             };
             Box::new(open_cable(
                 path,

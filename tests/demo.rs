@@ -243,6 +243,90 @@ fn ce_marks_on_the_cable_reduce_windows_without_retransmissions() {
     }
 }
 
+/// Runs the model backend through a 10 Gbit/s bottleneck with a 32-frame queue and a CE
+/// threshold of 8, ECN `ecn`; checks the run completed and the bottleneck was reported.
+fn through_a_bottleneck(ecn: &str) -> DemoReport {
+    let r = demo_on(
+        &("model", "4MiB", "100"),
+        &[
+            "--rate",
+            "10G",
+            "--queue",
+            "32",
+            "--ce-threshold",
+            "8",
+            "--ecn",
+            ecn,
+        ],
+    );
+    let setup = r
+        .setup
+        .cable
+        .bottleneck
+        .expect("the bottleneck in the set-up");
+    assert_eq!(
+        (setup.rate_bps, setup.queue_frames, setup.ce_threshold),
+        (10_000_000_000, 32, Some(8))
+    );
+    let b = r.bulk.as_ref().unwrap();
+    let q = b.bottleneck.expect("the bulk phase reports the bottleneck");
+    assert_eq!(q.queue_drops, b.counters.cable.queue_drops);
+    assert!(q.peak_queue_frames <= 32, "{q:?}");
+    assert!(
+        q.average_queue_frames > 0.0 && q.average_sojourn_us > 0.0,
+        "{q:?}"
+    );
+    // Payload can never beat the line: 1448 of every 1538 bytes on it at MTU 1500.
+    let ceiling = 10.0 * 1448.0 / 1538.0;
+    assert!(
+        b.simulated_goodput_gbps <= ceiling && b.simulated_goodput_gbps > 1.0,
+        "{} Gbit/s through a 10 Gbit/s line",
+        b.simulated_goodput_gbps
+    );
+    r
+}
+
+#[test]
+fn a_bottleneck_drops_from_a_full_queue_and_threshold_marking_replaces_drops_with_marks() {
+    // Without ECN the frames are not ECN-capable: the threshold never marks, the queue fills
+    // and drops, TCP retransmits.
+    let plain = through_a_bottleneck("off");
+    let b = plain.bulk.as_ref().unwrap();
+    let q = b.bottleneck.unwrap();
+    assert!(q.queue_drops > 0 && q.peak_queue_frames == 32, "{q:?}");
+    assert_eq!(q.threshold_marks, 0, "not-ECT frames are never marked");
+    assert!(b.retransmissions.segments > 0, "{:?}", b.retransmissions);
+    // With ECN the senders slow down at the marks, before the queue is full.
+    let ecn = through_a_bottleneck("on");
+    let b = ecn.bulk.as_ref().unwrap();
+    let e = b.bottleneck.unwrap();
+    let t = b.counters.total();
+    assert!(
+        e.threshold_marks > 0 && t.ecn_window_reductions > 0,
+        "{e:?} {t:?}"
+    );
+    assert_eq!(
+        t.ecn_marks_received, e.threshold_marks,
+        "every mark arrived"
+    );
+    assert!(e.queue_drops < q.queue_drops, "{e:?} vs {q:?}");
+    // The request/response phase went through the same queue.
+    assert!(ecn.requests.as_ref().unwrap().bottleneck.is_some());
+}
+
+#[test]
+fn a_bottleneck_delay_sets_the_round_trip() {
+    let r = demo_on(
+        &("model", "1MiB", "20"),
+        &["--rate", "10G", "--delay", "50us"],
+    );
+    assert_eq!(r.setup.cable.bottleneck.unwrap().delay_ns, 50_000);
+    // A request and its response each cross the delay once: at least 100 us on the
+    // simulated clock, plus a few rounds (a transaction takes 5 us without a delay).
+    let l = &r.requests.as_ref().unwrap().latency_simulated_us;
+    assert!(l.p50 >= 100.0 && l.max < 120.0, "{l:?}");
+}
+
 #[test]
 fn cubic_recovers_from_loss_as_newreno_does() {
     // The model backend only: congestion control is the engine's, the same on either NIC.
@@ -530,4 +614,20 @@ fn mistakes_get_clear_errors() {
     );
     demo_fails(&["--bytes", "0", "--requests", "0"], 1, &["nothing to do"]);
     demo_fails(&["--bytes", "1M", "--buffer", "1K"], 1, &["socket buffer"]);
+    demo_fails(&["--queue", "10"], 1, &["needs a line rate", "--rate 10G"]);
+    demo_fails(
+        &["--rate", "10G", "--queue", "10", "--ce-threshold", "10"],
+        1,
+        &[
+            "threshold 10 is not below the queue limit of 10",
+            "--ce-threshold",
+        ],
+    );
+    demo_fails(&["--rate", "10GB"], 2, &["bytes per second", "25Gbit"]);
+    demo_fails(
+        &["--rate", "10G", "--nic-thread"],
+        1,
+        &["drop --nic-thread"],
+    );
+    demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
 }

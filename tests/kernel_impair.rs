@@ -21,6 +21,10 @@
 //!   D-SACKs for them must be accepted (`TCPDSACKRecvSegs` grows, none dubious), the way
 //!   RFC 2883 meant them: to show the sender its retransmission was spurious.
 //!
+//! - NIC -> kernel through a bottleneck (`--rate 200M --queue 16`): the queue drops our
+//!   bursts, we recover, the kernel receives byte-exact; with `--ce-threshold 4 --ecn on` the
+//!   queue marks our ECN-capable frames CE, the kernel echoes them and we cut our window.
+//!
 //! Needs root and /dev/net/tun (fails, never skips, without them).
 
 mod kernel;
@@ -395,5 +399,49 @@ fn the_kernel_accepts_our_dsacks_for_its_spurious_retransmissions() {
     assert_eq!(
         dubious, 0,
         "we reported more duplicates than the kernel retransmitted\n{report}"
+    );
+}
+
+#[test]
+fn a_bottleneck_to_the_kernel_drops_our_bursts_and_marks_them_with_ecn() {
+    let lab = Lab::new("ft-imp-queue", 85, Features::ALL_ON);
+    let queue = [
+        "--rate",
+        "200M",
+        "--queue",
+        "16",
+        "--impair-direction",
+        "to-kernel",
+    ];
+    let out = send_to_kernel(&lab, 4 << 20, &queue);
+    let offered = counter(&out, "bottleneck_to_kernel_offered");
+    let drops = counter(&out, "bottleneck_to_kernel_drops");
+    let delivered = counter(&out, "bottleneck_to_kernel_delivered");
+    eprintln!("bottleneck: {offered} frames offered, {drops} dropped, {delivered} delivered");
+    assert!(drops > 0, "a 16-frame queue drops the NIC's bursts\n{out}");
+    assert!(
+        delivered + drops <= offered && delivered > 0,
+        "every frame offered was dropped or delivered, at most\n{out}"
+    );
+    assert!(
+        counter(&out, "bottleneck_to_kernel_peak_frames") <= 16,
+        "{out}"
+    );
+    assert_eq!(
+        counter(&out, "bottleneck_to_kernel_ce_marked"),
+        0,
+        "not ECN-capable: {out}"
+    );
+    assert_eq!(counter(&out, "bottleneck_to_nic_offered"), 0, "{out}");
+
+    let marking = [&queue[..], &["--ce-threshold", "4", "--ecn", "on"]].concat();
+    let out = send_to_kernel(&lab, 4 << 20, &marking);
+    let marks = counter(&out, "bottleneck_to_kernel_ce_marked");
+    let cuts = counter(&out, "ecn_window_reductions");
+    eprintln!("bottleneck with ECN: {marks} frames marked CE, {cuts} window reductions");
+    assert!(marks > 0, "the queue marked our ECN-capable frames\n{out}");
+    assert!(
+        cuts > 0,
+        "the kernel echoed the marks and we slowed down\n{out}"
     );
 }

@@ -19,6 +19,7 @@ use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rtl_sim::wire::bottleneck::Bottleneck;
 use rtl_sim::wire::impair::Impairment;
 use serde::{Deserialize, Serialize};
 
@@ -146,10 +147,29 @@ pub struct CableSetup {
     pub ce_mark: f64,
     /// Seed of the impairment (side B uses seed + 1).
     pub seed: u64,
+    /// The bottleneck on each direction, after the impairment, if there is one.
+    #[serde(default)]
+    pub bottleneck: Option<BottleneckSetup>,
 }
 
-impl From<&Impairment> for CableSetup {
-    fn from(i: &Impairment) -> Self {
+/// A bottleneck on each direction of the cable, as configured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BottleneckSetup {
+    /// Line rate, bit/s (a frame occupies the line for its length plus FCS, preamble and
+    /// inter-frame gap: 24 bytes more, padded to 60 bytes first).
+    pub rate_bps: u64,
+    /// Frames the queue holds, the one on the line included (drop-tail beyond).
+    pub queue_frames: u32,
+    /// ECN-capable frames that find at least this many frames queued are marked CE.
+    pub ce_threshold: Option<u32>,
+    /// One-way propagation delay after the line, nanoseconds.
+    #[serde(default)]
+    pub delay_ns: u64,
+}
+
+impl CableSetup {
+    /// The set-up of a cable with impairment `i` and bottleneck `b`.
+    pub fn new(i: &Impairment, b: &Bottleneck) -> CableSetup {
         CableSetup {
             loss: i.loss,
             reorder: i.reorder,
@@ -157,7 +177,43 @@ impl From<&Impairment> for CableSetup {
             corrupt: i.corrupt,
             ce_mark: i.ce_mark,
             seed: i.seed,
+            bottleneck: b.is_on().then_some(BottleneckSetup {
+                rate_bps: b.rate_bps,
+                queue_frames: b.queue_frames,
+                ce_threshold: b.ce_threshold,
+                delay_ns: b.delay_ns,
+            }),
         }
+    }
+}
+
+/// What the bottlenecks did in one phase (both directions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BottleneckReport {
+    /// Frames dropped because a queue was full.
+    pub queue_drops: u64,
+    /// ECN-capable frames marked CE at the threshold.
+    pub threshold_marks: u64,
+    /// Most frames in a queue at once (since the cable was built).
+    pub peak_queue_frames: u64,
+    /// Average frames in the queues over the time observed (Little's law).
+    pub average_queue_frames: f64,
+    /// Average time a frame spent in a queue, its own time on the line included, on the
+    /// simulated clock, microseconds.
+    pub average_sojourn_us: f64,
+}
+
+impl BottleneckReport {
+    fn of(setup: &DemoSetup, c: &SimHostsCounters) -> Option<BottleneckReport> {
+        setup.cable.bottleneck?;
+        let k = &c.cable;
+        Some(BottleneckReport {
+            queue_drops: k.queue_drops,
+            threshold_marks: k.threshold_marks,
+            peak_queue_frames: k.peak_queue,
+            average_queue_frames: k.average_queue(),
+            average_sojourn_us: k.average_sojourn_us(),
+        })
     }
 }
 
@@ -252,6 +308,9 @@ pub struct BulkReport {
     pub counters: SimHostsCounters,
     /// Clock cycles the NICs simulated per wall second (RTL backend only).
     pub simulated_cycles_per_s: Option<f64>,
+    /// What the cable's bottlenecks did, if it has them.
+    #[serde(default)]
+    pub bottleneck: Option<BottleneckReport>,
 }
 
 /// The request/response phase.
@@ -283,6 +342,9 @@ pub struct RequestsReport {
     pub retransmissions: Retransmissions,
     /// What the hosts, NICs and cable counted in this phase.
     pub counters: SimHostsCounters,
+    /// What the cable's bottlenecks did, if it has them.
+    #[serde(default)]
+    pub bottleneck: Option<BottleneckReport>,
 }
 
 /// Everything `ferrotoe demo` measured (the `--json` output).
@@ -341,7 +403,7 @@ pub fn run_demo(
         congestion: cfg.hosts.tcb.congestion.name().into(),
         line_rate_bps: hosts.line_rate_bps(),
         nic_thread: hosts.nic_threaded(),
-        cable: CableSetup::from(&cfg.hosts.impairment),
+        cable: CableSetup::new(&cfg.hosts.impairment, &cfg.hosts.bottleneck),
         pcap: cfg.hosts.pcap.clone(),
         machine: HostInfo::current(),
         debug_build: cfg!(debug_assertions),
@@ -385,6 +447,7 @@ pub fn run_demo(
             retransmissions: out.retransmissions,
             rounds: out.rounds,
             simulated_cycles_per_s: counters.simulated_cycles.map(|c| c as f64 / wall),
+            bottleneck: BottleneckReport::of(&setup, &counters),
             counters,
         })
     } else {
@@ -415,6 +478,7 @@ pub fn run_demo(
             latency_wall_us: out.latency_wall,
             cpu: CpuCost::new(cpu, out.nic_cpu, out.bytes_verified),
             retransmissions: out.retransmissions,
+            bottleneck: BottleneckReport::of(&setup, &counters),
             counters,
         })
     } else {
@@ -487,6 +551,30 @@ fn latency_line(l: &Latencies) -> String {
     )
 }
 
+/// A line rate in words: `10 Gbit/s`, `2.5 Gbit/s`, `100 Mbit/s`.
+fn rate_words(bps: u64) -> String {
+    let (v, unit) = match bps {
+        b if b >= 1_000_000_000 => (b as f64 / 1e9, "Gbit/s"),
+        b if b >= 1_000_000 => (b as f64 / 1e6, "Mbit/s"),
+        b => (b as f64 / 1e3, "kbit/s"),
+    };
+    format!("{} {unit}", (v * 1000.0).round() / 1000.0)
+}
+
+fn bottleneck_line(out: &mut String, b: Option<&BottleneckReport>) -> fmt::Result {
+    let Some(b) = b else { return Ok(()) };
+    writeln!(
+        out,
+        "  bottleneck    queue drops {}, CE marks at the threshold {}, peak queue {} frames, \
+         average {:.1} frames ({:.1} us a frame)",
+        count(b.queue_drops),
+        count(b.threshold_marks),
+        count(b.peak_queue_frames),
+        b.average_queue_frames,
+        b.average_sojourn_us
+    )
+}
+
 fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fmt::Result {
     let t: HostCounters = c.total();
     writeln!(
@@ -518,9 +606,17 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     if k.ce_marked + t.ecn_marks_received + t.ecn_window_reductions > 0 {
         writeln!(
             out,
-            "  ecn           cable marked {} frames CE; receivers echoed {} marks; senders \
+            "  ecn           cable marked {} frames CE{}; receivers echoed {} marks; senders \
              reduced their windows {} times",
             count(k.ce_marked),
+            if k.threshold_marks > 0 {
+                format!(
+                    " at random and its bottleneck {} at the threshold",
+                    count(k.threshold_marks)
+                )
+            } else {
+                String::new()
+            },
             count(t.ecn_marks_received),
             count(t.ecn_window_reductions)
         )?;
@@ -573,6 +669,24 @@ impl DemoReport {
                 c.loss, c.reorder, c.duplicate, c.corrupt, c.ce_mark, c.seed
             )?;
         }
+        if let Some(b) = &c.bottleneck {
+            writeln!(
+                out,
+                "  bottleneck: {} each way (Ethernet framing counted), drop-tail queue of {} \
+                 frames{}{}",
+                rate_words(b.rate_bps),
+                b.queue_frames,
+                match b.ce_threshold {
+                    Some(k) => format!(", ECN-capable frames marked CE from {k} queued"),
+                    None => String::new(),
+                },
+                if b.delay_ns > 0 {
+                    format!(", then {} us of one-way delay", b.delay_ns as f64 / 1e3)
+                } else {
+                    String::new()
+                }
+            )?;
+        }
         if let Some(p) = &s.pcap {
             writeln!(out, "  cable captured to {}", p.display())?;
         }
@@ -597,12 +711,19 @@ impl DemoReport {
             writeln!(
                 out,
                 "  goodput       {:.2} Gbit/s in {:.2} s of wall time; {:.1} Gbit/s in {:.1} ms \
-                 of simulated time ({:.0} Gbit/s wire)",
+                 of simulated time ({})",
                 b.goodput_gbps,
                 b.wall_s,
                 b.simulated_goodput_gbps,
                 b.simulated_s * 1e3,
-                s.line_rate_bps as f64 / 1e9
+                match &c.bottleneck {
+                    None => format!("{:.0} Gbit/s wire", s.line_rate_bps as f64 / 1e9),
+                    Some(q) => format!(
+                        "NICs at {:.0} Gbit/s into the {} bottleneck",
+                        s.line_rate_bps as f64 / 1e9,
+                        rate_words(q.rate_bps)
+                    ),
+                }
             )?;
             writeln!(
                 out,
@@ -642,6 +763,7 @@ impl DemoReport {
                 count(t.nic_rx_csum_good)
             )?;
             loss_lines(out, &b.counters, &b.retransmissions)?;
+            bottleneck_line(out, b.bottleneck.as_ref())?;
             if let Some(cps) = b.simulated_cycles_per_s {
                 writeln!(
                     out,
@@ -685,6 +807,7 @@ impl DemoReport {
                 count(t.nic_rx_csum_good)
             )?;
             loss_lines(out, &r.counters, &r.retransmissions)?;
+            bottleneck_line(out, r.bottleneck.as_ref())?;
         }
         writeln!(out)?;
         if self.ok {

@@ -287,6 +287,7 @@ fn an_impaired_port_does_not_allocate_per_frame() {
     let cfg = ImpairConfig {
         transmit: every(3),
         receive: every(4),
+        ..ImpairConfig::NONE
     };
     // The loopback gives back what was transmitted: each frame crosses both directions.
     let mut port = Impaired::new(LoopbackWire::new(64, 1514), cfg, 1514).unwrap();

@@ -431,6 +431,23 @@ impl WaitDevice for SimTapNic {
                 "impair_to_nic_queue_overflow".to_owned(),
                 m.receive_overflow(),
             ));
+            let queues = [
+                ("to_kernel", m.transmit_bottleneck()),
+                ("to_nic", m.receive_bottleneck()),
+            ];
+            for (dir, q) in queues.into_iter().filter(|(_, q)| q.offered > 0) {
+                c.extend(
+                    [
+                        ("offered", q.offered),
+                        ("delivered", q.delivered),
+                        ("drops", q.drops),
+                        ("ce_marked", q.ce_marked),
+                        ("peak_frames", q.peak_queue.into()),
+                    ]
+                    .into_iter()
+                    .map(|(n, v)| (format!("bottleneck_{dir}_{n}"), v)),
+                );
+            }
         }
         c
     }

@@ -209,12 +209,27 @@ pub struct CableCounters {
     pub overflow: u64,
     /// ECN-capable frames it marked CE (Congestion Experienced) instead of losing them.
     pub ce_marked: u64,
+    /// Frames the bottlenecks' queues dropped, full (both directions; 0 without a bottleneck).
+    pub queue_drops: u64,
+    /// ECN-capable frames the bottlenecks marked CE at their threshold.
+    pub threshold_marks: u64,
+    /// Most frames in either bottleneck's queue at once, since the cable was built (not per
+    /// phase: a peak cannot be subtracted).
+    pub peak_queue: u64,
+    /// Frames the bottlenecks accepted (offered minus dropped).
+    pub queue_accepted: u64,
+    /// Sum of the time each accepted frame spent in a bottleneck, nanoseconds.
+    pub queue_frame_ns: u64,
+    /// Time the bottlenecks were observed (each direction's first arrival to its last
+    /// departure, added up), nanoseconds.
+    pub queue_span_ns: u64,
 }
 
 impl CableCounters {
     /// From the two ends' port counters (client's end first).
     pub fn collect(client: &PortCounters, server: &PortCounters) -> CableCounters {
         let (a, b) = (&client.impairment, &server.impairment);
+        let q = client.bottleneck.plus(&server.bottleneck);
         CableCounters {
             client_to_server: client.sent,
             server_to_client: server.sent,
@@ -224,7 +239,24 @@ impl CableCounters {
             corrupted: a.corrupted + b.corrupted,
             overflow: client.dropped + server.dropped,
             ce_marked: a.ce_marked + b.ce_marked,
+            queue_drops: q.drops,
+            threshold_marks: q.ce_marked,
+            peak_queue: q.peak_queue.into(),
+            queue_accepted: q.offered - q.drops,
+            queue_frame_ns: q.frame_ns,
+            queue_span_ns: q.span_ns,
         }
+    }
+
+    /// The bottlenecks' average occupancy, frames (Little's law over the time observed).
+    pub fn average_queue(&self) -> f64 {
+        self.queue_frame_ns as f64 / self.queue_span_ns.max(1) as f64
+    }
+
+    /// The average time a frame spent in a bottleneck (queueing and its own time on the
+    /// line), microseconds.
+    pub fn average_sojourn_us(&self) -> f64 {
+        self.queue_frame_ns as f64 / self.queue_accepted.max(1) as f64 / 1e3
     }
 
     /// Field by field `self - earlier`.
@@ -242,6 +274,12 @@ impl CableCounters {
             corrupted: self.corrupted.saturating_sub(earlier.corrupted),
             overflow: self.overflow.saturating_sub(earlier.overflow),
             ce_marked: self.ce_marked.saturating_sub(earlier.ce_marked),
+            queue_drops: self.queue_drops.saturating_sub(earlier.queue_drops),
+            threshold_marks: self.threshold_marks.saturating_sub(earlier.threshold_marks),
+            peak_queue: self.peak_queue,
+            queue_accepted: self.queue_accepted.saturating_sub(earlier.queue_accepted),
+            queue_frame_ns: self.queue_frame_ns.saturating_sub(earlier.queue_frame_ns),
+            queue_span_ns: self.queue_span_ns.saturating_sub(earlier.queue_span_ns),
         }
     }
 }

@@ -40,6 +40,18 @@
 //! ACK, a retransmission timeout), so timeouts cost no wall time. Latencies and goodput "in
 //! simulated time" are on this clock: a model of a wire, not a measurement.
 //!
+//! # Bottleneck
+//! With [`SimHostsConfig::bottleneck`] each direction of the cable has a line rate and a
+//! drop-tail queue (rtl-sim's `wire::bottleneck`) on device time, i.e. on this clock: the
+//! hosts' NICs send at [`SimHostsConfig::line_rate_bps`] into a slower line, as servers into a
+//! switch port; an optional one-way delay after the line gives the path a base RTT (without
+//! one it is a few rounds, a few simulated microseconds). A frame then lands in the round in
+//! which the clock passes its departure (plus the delay). A
+//! round in which the NICs only delivered frames counts as active (the clock moves on by at
+//! least 1 us), and an idle round jumps to the earlier of the next timer and the next frame
+//! leaving a queue, so the clock never skips a departure. The NIC-thread mode has no such
+//! hook and refuses a bottleneck.
+//!
 //! # CPU accounting
 //! [`SimHosts::nic_cpu`] is the thread CPU time spent stepping the simulated NICs (the device
 //! models, the cable, the capture file). Subtracted from the process's CPU time it leaves the
@@ -90,6 +102,7 @@ use hw_spec::DeviceCaps;
 use rtl_sim::device::DeviceConfig;
 use rtl_sim::nic::{BackendError, Clock, SimNic, SteppedNic, build_core};
 use rtl_sim::wire::Port;
+use rtl_sim::wire::bottleneck::Bottleneck;
 use rtl_sim::wire::cable::{CableConfig, CableEnd};
 use rtl_sim::wire::impair::Impairment;
 use rtl_sim::wire::pcap::Capture;
@@ -200,6 +213,9 @@ pub struct SimHostsConfig {
     pub mtu: u16,
     /// Seeded impairment of the cable, per direction (side B uses the seed plus one).
     pub impairment: Impairment,
+    /// A line rate, queue and threshold marking on each direction of the cable, after the
+    /// impairment ([`Bottleneck::OFF`]: none; see "Bottleneck" in the module docs).
+    pub bottleneck: Bottleneck,
     /// Capture both directions of the cable (as seen from the client's end) to this file.
     pub pcap: Option<PathBuf>,
     /// Connection behaviour of both endpoints. The MSS is derived from the MTU and TSO limits
@@ -232,6 +248,7 @@ impl SimHostsConfig {
             offload: None,
             mtu: 1500,
             impairment: Impairment::NONE,
+            bottleneck: Bottleneck::OFF,
             pcap: None,
             tcb: TcbConfig::DATACENTER,
             connections: 16,
@@ -415,6 +432,8 @@ pub struct RoundReport {
     pub nic_steps: u64,
     /// Frames the NICs put on the cable.
     pub wire_frames: u64,
+    /// Frames the NICs took from the cable (stepped mode; 0 with a NIC thread).
+    pub frames_landed: u64,
     /// Whether the round was idle (the clock jumped to the next timer).
     pub idle: bool,
 }
@@ -428,6 +447,8 @@ pub struct SimHosts {
     mtu: u16,
     backend: NicBackend,
     line_rate_bps: u64,
+    /// The cable has a bottleneck (frames wait on the clock in its queues).
+    bottleneck: bool,
     now_us: u64,
     /// Activity since the last `end_round`: frames through the endpoints, bytes sent per host.
     activity: usize,
@@ -489,6 +510,17 @@ impl SimHosts {
         cfg.impairment
             .check()
             .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
+        cfg.bottleneck
+            .check()
+            .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
+        if cfg.bottleneck.is_on() && cfg.nic_thread {
+            return Err(SimHostsError::Config(
+                "a bottleneck on the cable needs the NICs stepped by the hosts' thread (its \
+                 queue runs on the simulated clock): drop the NIC thread (--nic-thread) or the \
+                 bottleneck (--rate)"
+                    .into(),
+            ));
+        }
         if cfg.connections < 2 {
             return Err(SimHostsError::Config(
                 "each endpoint needs room for at least 2 connections".into(),
@@ -513,6 +545,7 @@ impl SimHosts {
             slots: CABLE_SLOTS,
             max_frame: cfg.max_frame_len(),
             impairment: cfg.impairment,
+            bottleneck: cfg.bottleneck,
         };
         let (end_a, end_b) =
             CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
@@ -549,6 +582,7 @@ impl SimHosts {
             mtu: cfg.mtu,
             backend: cfg.backend,
             line_rate_bps,
+            bottleneck: cfg.bottleneck.is_on(),
             now_us: START_US,
             activity: 0,
             round_bytes: [0; 2],
@@ -700,7 +734,7 @@ impl SimHosts {
                 self.round_frames_before = frames_now;
             }
         } else {
-            let frames_before = self.wire_frames_sent();
+            let (frames_before, received_before) = self.wire_frame_counts();
             let now_ns = self.now_us.saturating_mul(1000);
             // The monotonic clock: no system call (see the `nic_cpu` module).
             let wall0 = std::time::Instant::now();
@@ -714,6 +748,13 @@ impl SimHosts {
                     report.nic_steps += 1;
                     busy |= r.did_work() || r.more || r.tx_frames > 0;
                 }
+                // A bottleneck hands frames on at the end of a step (its flush), perhaps of a
+                // NIC that did nothing else: step on while one waits to be received.
+                busy |= self.bottleneck
+                    && self
+                        .hosts
+                        .iter()
+                        .any(|h| h.sim.with(|n| n.port().rx_pending()));
                 if !busy {
                     break;
                 }
@@ -721,10 +762,12 @@ impl SimHosts {
             let mut meter = self.nic_cpu.get();
             meter.add(wall0.elapsed());
             self.nic_cpu.set(meter);
-            report.wire_frames = self.wire_frames_sent() - frames_before;
+            let (frames_now, received_now) = self.wire_frame_counts();
+            report.wire_frames = frames_now - frames_before;
+            report.frames_landed = received_now - received_before;
         }
         self.rounds += 1;
-        let active = hosts_active || report.wire_frames > 0;
+        let active = hosts_active || report.wire_frames > 0 || report.frames_landed > 0;
         if active {
             let bits = self.round_bytes[0]
                 .max(self.round_bytes[1])
@@ -737,11 +780,19 @@ impl SimHosts {
         } else {
             report.idle = true;
             self.idle_rounds += 1;
-            let next = Side::BOTH
+            let timers = Side::BOTH
                 .iter()
                 .filter_map(|&s| self.hosts[s.index()].endpoint.next_deadline())
-                .map(Instant::micros)
-                .min();
+                .map(Instant::micros);
+            // A frame waiting in a bottleneck's queue lands when the clock passes its
+            // departure (none without a bottleneck).
+            let wire = self
+                .hosts
+                .iter()
+                .filter(|_| self.bottleneck)
+                .filter_map(|h| h.sim.with(|n| n.port().next_event_ns()))
+                .map(|ns| ns.div_ceil(1000));
+            let next = timers.chain(wire).min();
             match next {
                 Some(t) => self.now_us = t.max(self.now_us + 1),
                 None => {
@@ -816,10 +867,15 @@ impl SimHosts {
     }
 
     fn wire_frames_sent(&self) -> u64 {
-        self.hosts
-            .iter()
-            .map(|h| h.sim.with(|n| n.counters().tx_frames))
-            .sum()
+        self.wire_frame_counts().0
+    }
+
+    /// Frames both NICs have put on the cable and taken from it.
+    fn wire_frame_counts(&self) -> (u64, u64) {
+        self.hosts.iter().fold((0, 0), |(tx, rx), h| {
+            let c = h.sim.with(|n| n.counters());
+            (tx + c.tx_frames, rx + c.rx_frames)
+        })
     }
 
     /// Everything the hosts, their NICs and the cable have counted so far (reads the devices'

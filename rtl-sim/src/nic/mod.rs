@@ -35,6 +35,8 @@ use crate::wire::Port;
 pub const STEP_BUDGET: u32 = 64;
 /// Longest a threaded NIC sleeps without being woken (a safety net, not a poll interval).
 pub const IDLE_SLEEP: Duration = Duration::from_millis(50);
+/// Shortest sleep until a port's next timed event (see [`SimNic::run`]).
+pub const MIN_TIMED_SLEEP: Duration = Duration::from_micros(5);
 
 struct LinkDma<'a>(&'a Iommu);
 
@@ -258,12 +260,21 @@ impl SimNic {
         while !stop.load(Ordering::Acquire) && !self.link.shutdown_requested() {
             let r = self.step();
             if !r.did_work() && !r.more {
+                // A port that holds frames on time (a bottleneck's queue) needs a step when
+                // the next one is due: sleep no longer than that (and at least
+                // MIN_TIMED_SLEEP, so a frame that cannot move yet, behind a full cable ring,
+                // costs no spinning).
+                let timeout = match self.port.next_event_ns() {
+                    Some(t) => Duration::from_nanos(t.saturating_sub(self.clock.now()))
+                        .clamp(MIN_TIMED_SLEEP, IDLE_SLEEP),
+                    None => IDLE_SLEEP,
+                };
                 self.counters.sleeps += 1;
                 let port = &self.port;
                 let blocked = r.wire_blocked as usize;
                 // Wake-ups come from doorbells and from the port (a frame arrived, or the
                 // peer made room on a cable); the predicate closes the race with them.
-                self.link.sleep(IDLE_SLEEP, || {
+                self.link.sleep(timeout, || {
                     port.rx_pending()
                         || (blocked > 0 && port.tx_ready(blocked))
                         || stop.load(Ordering::Acquire)

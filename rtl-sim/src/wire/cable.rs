@@ -1,6 +1,15 @@
 //! A cable between two simulated NICs: two frame rings in one shared-memory file, so the NICs
 //! may run on threads of one process or in two `ferrotoe nicsim` processes, with optional seeded
-//! impairment per direction.
+//! impairment and an optional [`Bottleneck`] per direction.
+//!
+//! Each end shapes what it sends: impairment first (a frame lost there never reaches the
+//! queue; a duplicate takes two places in it), then the bottleneck's queue and line rate
+//! (threshold marks and drops are its own, counted apart from the impairment's), then the
+//! ring to the other end. Without a bottleneck frames go straight to the ring, as before it
+//! existed (one branch on the transmit path). With one, the end always takes frames (the queue
+//! drops what does not fit, as a switch does, so [`Wire::tx_ready`] is always true), frames
+//! given in pieces are joined by the device first, and a frame reaches the ring only when
+//! device time passes its departure: [`Port::next_event_ns`] says when.
 //!
 //! File layout: a header line (magic `FTOECBL1`, version, slots, max frame), one 256-byte line
 //! group per side (a generation counter and the path of that side's sim-link file, so the other
@@ -16,6 +25,7 @@ use std::sync::atomic::Ordering;
 
 use sim_link::{DeviceWaker, SharedRegion};
 
+use super::bottleneck::{Bottleneck, BottleneckQueue, BottleneckStats};
 use super::impair::{ImpairStats, Impairer, Impairment};
 use super::ring::FrameRing;
 use super::{Port, PortCounters};
@@ -61,6 +71,8 @@ pub struct CableConfig {
     pub max_frame: usize,
     /// Impairment of each direction (side B uses the seed plus one).
     pub impairment: Impairment,
+    /// A bottleneck on each direction, after the impairment ([`Bottleneck::OFF`]: none).
+    pub bottleneck: Bottleneck,
 }
 
 impl Default for CableConfig {
@@ -69,6 +81,7 @@ impl Default for CableConfig {
             slots: 512,
             max_frame: 9216,
             impairment: Impairment::NONE,
+            bottleneck: Bottleneck::OFF,
         }
     }
 }
@@ -84,6 +97,8 @@ pub struct CableStats {
     pub overflow: u32,
     /// What the impairment did to frames sent from this end.
     pub impairment: ImpairStats,
+    /// What the bottleneck did to frames sent from this end (zero without one).
+    pub bottleneck: BottleneckStats,
 }
 
 /// One end of a cable: the wire port of one NIC.
@@ -94,6 +109,8 @@ pub struct CableEnd {
     tx: FrameRing,
     rx: FrameRing,
     impair: Impairer,
+    /// The queue and line of this end's direction, if it has a bottleneck.
+    bottleneck: Option<Box<BottleneckQueue>>,
     peer: Option<DeviceWaker>,
     peer_gen: u32,
     /// Frames were sent (the peer has input) or taken (the peer has room) since the last wake.
@@ -121,6 +138,9 @@ fn check(cfg: &CableConfig) -> io::Result<()> {
         ));
     }
     cfg.impairment
+        .check()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    cfg.bottleneck
         .check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
@@ -183,6 +203,7 @@ impl CableEnd {
             tx,
             rx,
             impair,
+            bottleneck: None,
             peer: None,
             peer_gen: 0,
             wake_peer: false,
@@ -197,8 +218,9 @@ impl CableEnd {
         let region = SharedRegion::anonymous("ferrotoe-cable", RINGS_OFF + 2 * ring_bytes(cfg))?;
         let region = Self::format(region, cfg);
         Ok((
-            Self::end(Arc::clone(&region), Side::A, cfg.impairment)?,
-            Self::end(region, Side::B, cfg.impairment)?,
+            Self::end(Arc::clone(&region), Side::A, cfg.impairment)?
+                .with_bottleneck(cfg.bottleneck)?,
+            Self::end(region, Side::B, cfg.impairment)?.with_bottleneck(cfg.bottleneck)?,
         ))
     }
 
@@ -207,7 +229,23 @@ impl CableEnd {
         check(cfg)?;
         let region = SharedRegion::create(path, RINGS_OFF + 2 * ring_bytes(cfg))?;
         let region = Self::format(region, cfg);
-        Self::end(region, Side::A, cfg.impairment)
+        Self::end(region, Side::A, cfg.impairment)?.with_bottleneck(cfg.bottleneck)
+    }
+
+    /// This end with `bottleneck` on the direction it sends ([`Bottleneck::OFF`]: none). Use
+    /// it on an end [`open`](CableEnd::open)ed from a file.
+    ///
+    /// # Errors
+    /// Settings [`Bottleneck::check`] refuses (`InvalidInput`, saying how to fix them).
+    pub fn with_bottleneck(mut self, bottleneck: Bottleneck) -> io::Result<CableEnd> {
+        self.bottleneck = if bottleneck.is_on() {
+            let q = BottleneckQueue::new(bottleneck, self.tx.max_frame())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            Some(Box::new(q))
+        } else {
+            None
+        };
+        Ok(self)
     }
 
     /// Opens end `side` of the cable file at `path`, which end A created.
@@ -231,6 +269,11 @@ impl CableEnd {
             received: self.received,
             overflow: self.tx.drops(),
             impairment: self.impair.stats(),
+            bottleneck: self
+                .bottleneck
+                .as_ref()
+                .map(|b| b.stats())
+                .unwrap_or_default(),
         }
     }
 
@@ -263,19 +306,25 @@ impl CableEnd {
 }
 
 impl Wire for CableEnd {
-    fn transmit(&mut self, frame: &[u8], _now_ns: u64) {
+    fn transmit(&mut self, frame: &[u8], now_ns: u64) {
         let (tx, sent) = (&self.tx, &mut self.sent);
-        self.impair.apply(frame, |f| {
-            if tx.push(f) {
-                *sent += 1;
-            }
-        });
+        match &mut self.bottleneck {
+            None => self.impair.apply(frame, |f| {
+                if tx.push(f) {
+                    *sent += 1;
+                }
+            }),
+            Some(b) => self.impair.apply(frame, |f| {
+                b.offer(f, now_ns, |out| push_counted(tx, sent, out))
+            }),
+        }
         self.wake_peer = true;
     }
 
     fn transmit_split(&mut self, headers: &[u8], payload: &[u8], _now_ns: u64) -> bool {
-        // Impairment works on whole frames: only a transparent cable takes the pieces.
-        if !self.impair.pass_through() {
+        // Impairment and the bottleneck's queue work on whole frames: only a transparent
+        // cable takes the pieces.
+        if self.bottleneck.is_some() || !self.impair.pass_through() {
             return false;
         }
         if self.tx.push_split(headers, payload) {
@@ -298,17 +347,27 @@ impl Wire for CableEnd {
     }
 
     fn tx_ready(&self, frames: usize) -> bool {
-        // One slot is kept for the frame impairment may hold back and release.
-        self.tx.free() > frames.min(self.tx.capacity() - 1)
+        // A bottleneck's queue takes (or drops) every frame, as a switch port does.
+        // Otherwise one slot is kept for the frame impairment may hold back and release.
+        self.bottleneck.is_some() || self.tx.free() > frames.min(self.tx.capacity() - 1)
     }
 
-    fn flush(&mut self, _now_ns: u64) {
+    fn flush(&mut self, now_ns: u64) {
         let (tx, sent) = (&self.tx, &mut self.sent);
-        self.impair.release(|f| {
-            if tx.push(f) {
-                *sent += 1;
+        match &mut self.bottleneck {
+            None => self.impair.release(|f| {
+                if tx.push(f) {
+                    *sent += 1;
+                }
+            }),
+            Some(b) => {
+                self.impair
+                    .release(|f| b.offer(f, now_ns, |out| push_counted(tx, sent, out)));
+                let before = *sent;
+                b.release(now_ns, |out| push_counted(tx, sent, out));
+                self.wake_peer |= *sent != before;
             }
-        });
+        }
         if self.wake_peer {
             self.wake_peer = false;
             self.refresh_peer();
@@ -353,9 +412,26 @@ impl Port for CableEnd {
             received: s.received,
             dropped: s.overflow.into(),
             impairment: s.impairment,
+            bottleneck: s.bottleneck,
             ..PortCounters::default()
         }
     }
+
+    fn next_event_ns(&self) -> Option<u64> {
+        self.bottleneck.as_ref().and_then(|b| b.next_delivery_ns())
+    }
+}
+
+/// Pushes a frame leaving a bottleneck onto the ring and counts it; false (the frame stays
+/// in the queue) while the ring is full.
+fn push_counted(tx: &FrameRing, sent: &mut u64, frame: &[u8]) -> bool {
+    if tx.free() == 0 {
+        return false;
+    }
+    if tx.push(frame) {
+        *sent += 1;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -387,6 +463,80 @@ mod tests {
         assert_eq!((s.sent, s.overflow), (9, 2), "8 slots: two frames overflow");
         assert!(CableEnd::open(&path.with_extension("x"), Side::B, Impairment::NONE).is_err());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_bottleneck_holds_frames_until_device_time_passes_their_departure() {
+        // 1 Gbit/s: a 101-byte frame is 125 bytes on the line, 1 us.
+        let cfg = CableConfig {
+            slots: 8,
+            max_frame: 1600,
+            bottleneck: Bottleneck {
+                rate_bps: 1_000_000_000,
+                queue_frames: 3,
+                ce_threshold: None,
+                delay_ns: 0,
+            },
+            ..CableConfig::default()
+        };
+        let (mut a, mut b) = CableEnd::pair(&cfg).unwrap();
+        let mut buf = [0u8; 2000];
+        assert!(
+            !a.transmit_split(&[1; 14], &[2; 87], 0),
+            "whole frames only"
+        );
+        for i in 0..5u8 {
+            assert!(a.tx_ready(64), "the queue takes (or drops) every frame");
+            a.transmit(&[i; 101], 0);
+        }
+        assert!(!b.rx_pending(), "nothing is out before its last bit");
+        assert_eq!(a.next_event_ns(), Some(1_000));
+        a.flush(1_999);
+        assert_eq!(b.receive(&mut buf), Some(101));
+        assert_eq!(buf[0], 0);
+        assert_eq!(b.receive(&mut buf), None, "the second frame leaves at 2 us");
+        a.flush(3_000);
+        assert_eq!(b.receive(&mut buf).map(|_| buf[0]), Some(1));
+        assert_eq!(b.receive(&mut buf).map(|_| buf[0]), Some(2));
+        assert_eq!(a.next_event_ns(), None);
+        let c = a.counters();
+        assert_eq!(
+            (c.sent, c.bottleneck.drops, c.bottleneck.peak_queue),
+            (3, 2, 3)
+        );
+        assert_eq!(c.bottleneck.delivered, 3);
+        // The other direction has its own queue.
+        b.transmit(&[9; 101], 5_000);
+        assert_eq!(b.next_event_ns(), Some(6_000));
+        assert_eq!(b.stats().bottleneck.offered, 1);
+    }
+
+    #[test]
+    fn without_a_bottleneck_frames_go_straight_to_the_ring() {
+        let cfg = CableConfig {
+            slots: 8,
+            max_frame: 1600,
+            ..CableConfig::default()
+        };
+        let (mut a, mut b) = CableEnd::pair(&cfg).unwrap();
+        let mut buf = [0u8; 2000];
+        a.transmit(&[1; 100], 0);
+        assert!(a.transmit_split(&[2; 14], &[3; 86], 0));
+        assert_eq!(a.next_event_ns(), None);
+        assert_eq!(b.receive(&mut buf), Some(100));
+        assert_eq!(b.receive(&mut buf), Some(100));
+        assert_eq!(a.stats().bottleneck, BottleneckStats::default());
+        let bad = CableConfig {
+            bottleneck: Bottleneck {
+                rate_bps: 1_000_000_000,
+                queue_frames: 4,
+                ce_threshold: Some(4),
+                delay_ns: 0,
+            },
+            ..cfg
+        };
+        let e = CableEnd::pair(&bad).unwrap_err().to_string();
+        assert!(e.contains("threshold 4"), "{e}");
     }
 
     #[test]

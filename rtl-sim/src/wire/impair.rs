@@ -151,13 +151,13 @@ impl SplitMix {
 
 /// Whether `frame` is an IPv4 datagram (no VLAN tag) whose ECN field says ECN-capable:
 /// ECT(0) or ECT(1), not CE (RFC 3168 section 5).
-fn ecn_capable(frame: &[u8]) -> bool {
+pub(super) fn ecn_capable(frame: &[u8]) -> bool {
     frame.len() >= 34 && frame[12..14] == [0x08, 0x00] && matches!(frame[15] & 0b11, 0b01 | 0b10)
 }
 
 /// Sets the ECN field of IPv4 frame `frame` to CE and updates the header checksum for the
 /// changed word (RFC 1624: `HC' = ~(~HC + ~m + m')`), as a router marking it does.
-fn mark_ce(frame: &mut [u8]) {
+pub(super) fn mark_ce(frame: &mut [u8]) {
     let old = u16::from_be_bytes([frame[14], frame[15]]);
     frame[15] |= 0b11;
     let new = u16::from_be_bytes([frame[14], frame[15]]);
@@ -273,6 +273,7 @@ impl Impairer {
 
 #[cfg(test)]
 mod tests {
+    use super::test_frames::{ipv4_frame, ipv4_sum};
     use super::*;
 
     fn run(cfg: Impairment, frames: u32) -> (Vec<Vec<u8>>, ImpairStats) {
@@ -367,30 +368,6 @@ mod tests {
         assert!(a.iter().all(|f| f[4..14] == [0; 10]));
     }
 
-    /// An IPv4 frame with ECN field `ecn` and a valid header checksum.
-    fn ipv4_frame(ecn: u8) -> Vec<u8> {
-        let mut f = vec![0u8; 60];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14..34].copy_from_slice(&[
-            0x45, ecn, 0, 46, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
-        ]);
-        let sum = ipv4_sum(&f[14..34]);
-        f[24..26].copy_from_slice(&(!sum).to_be_bytes());
-        f
-    }
-
-    /// The ones'-complement sum of `h` (0xFFFF over a header whose checksum is right).
-    fn ipv4_sum(h: &[u8]) -> u16 {
-        let mut acc: u32 = h
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        while acc > 0xFFFF {
-            acc = (acc & 0xFFFF) + (acc >> 16);
-        }
-        acc as u16
-    }
-
     #[test]
     fn ce_marks_only_ecn_capable_frames_with_a_valid_checksum() {
         let cfg = Impairment {
@@ -428,5 +405,33 @@ mod tests {
         );
         assert!(Impairment::parse("loss").is_err());
         assert!(Impairment::parse("").unwrap().is_none());
+    }
+}
+
+/// Frames the impairment and bottleneck tests share.
+#[cfg(test)]
+pub(super) mod test_frames {
+    /// An IPv4 frame with ECN field `ecn` and a valid header checksum.
+    pub fn ipv4_frame(ecn: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14..34].copy_from_slice(&[
+            0x45, ecn, 0, 46, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+        ]);
+        let sum = ipv4_sum(&f[14..34]);
+        f[24..26].copy_from_slice(&(!sum).to_be_bytes());
+        f
+    }
+
+    /// The ones'-complement sum of `h` (0xFFFF over a header whose checksum is right).
+    pub fn ipv4_sum(h: &[u8]) -> u16 {
+        let mut acc: u32 = h
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        while acc > 0xFFFF {
+            acc = (acc & 0xFFFF) + (acc >> 16);
+        }
+        acc as u16
     }
 }

@@ -17,7 +17,17 @@
 //! `impairment` and the receive direction's in `impairment_received`; an [`ImpairMonitor`]
 //! (cloned before the port moves to the NIC's thread) reads the same figures from any thread.
 //!
-//! Owns the per-direction impairers, the receive queue and the published counters. It must
+//! Bottleneck: each direction may also have a [`Bottleneck`] after its impairment (a line
+//! rate, a drop-tail queue, threshold CE marking; see `wire::bottleneck`), on the device time
+//! the device passes to [`Wire::transmit`] and [`Wire::flush`] (the receive side uses the
+//! time of the last of those calls: [`Wire::receive`] has none). A transmitted frame reaches
+//! the inner port when a flush finds its departure passed; a received frame is taken from the
+//! inner port at once, queued, and handed to the device once its departure has passed
+//! ([`Wire::rx_pending`] says so after the flush that sees it). [`Port::next_event_ns`] tells
+//! the NIC's run loop when to step again.
+//!
+//! Owns the per-direction impairers and bottlenecks, the receive queue and the published
+//! counters. It must
 //! not know what the inner port is, nor decide what happens to a frame (that is
 //! [`Impairer`]'s). Every buffer is allocated at construction; nothing allocates per frame.
 
@@ -26,6 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sim_link::DeviceWaker;
 
+use super::bottleneck::{Bottleneck, BottleneckQueue, BottleneckStats};
 use super::impair::{ImpairStats, Impairer, Impairment};
 use super::{Port, PortCounters};
 use crate::device::Wire;
@@ -38,6 +49,10 @@ pub struct ImpairConfig {
     pub transmit: Impairment,
     /// Frames the NIC receives (from the inner port's far side).
     pub receive: Impairment,
+    /// A bottleneck on the frames the NIC transmits, after their impairment.
+    pub transmit_bottleneck: Bottleneck,
+    /// A bottleneck on the frames the NIC receives, after their impairment.
+    pub receive_bottleneck: Bottleneck,
 }
 
 impl ImpairConfig {
@@ -45,11 +60,17 @@ impl ImpairConfig {
     pub const NONE: ImpairConfig = ImpairConfig {
         transmit: Impairment::NONE,
         receive: Impairment::NONE,
+        transmit_bottleneck: Bottleneck::OFF,
+        receive_bottleneck: Bottleneck::OFF,
     };
 
-    /// Whether neither direction is impaired (then do not wrap the port at all).
+    /// Whether neither direction is impaired nor has a bottleneck (then do not wrap the port
+    /// at all).
     pub fn is_none(&self) -> bool {
-        self.transmit.is_none() && self.receive.is_none()
+        self.transmit.is_none()
+            && self.receive.is_none()
+            && !self.transmit_bottleneck.is_on()
+            && !self.receive_bottleneck.is_on()
     }
 
     /// Checks both directions' probabilities.
@@ -61,6 +82,12 @@ impl ImpairConfig {
             .check()
             .map_err(|e| format!("transmit direction: {e}"))?;
         self.receive
+            .check()
+            .map_err(|e| format!("receive direction: {e}"))?;
+        self.transmit_bottleneck
+            .check()
+            .map_err(|e| format!("transmit direction: {e}"))?;
+        self.receive_bottleneck
             .check()
             .map_err(|e| format!("receive direction: {e}"))
     }
@@ -99,11 +126,55 @@ impl SharedStats {
     }
 }
 
+/// A bottleneck's counters, readable from another thread.
+#[derive(Debug, Default)]
+struct SharedQueueStats([AtomicU64; 7]);
+
+impl SharedQueueStats {
+    fn store(&self, s: BottleneckStats) {
+        let values = [
+            s.offered,
+            s.delivered,
+            s.drops,
+            s.ce_marked,
+            s.peak_queue.into(),
+            s.frame_ns,
+            s.span_ns,
+        ];
+        for (slot, v) in self.0.iter().zip(values) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    fn load(&self) -> BottleneckStats {
+        let [
+            offered,
+            delivered,
+            drops,
+            ce_marked,
+            peak,
+            frame_ns,
+            span_ns,
+        ] = std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed));
+        BottleneckStats {
+            offered,
+            delivered,
+            drops,
+            ce_marked,
+            peak_queue: peak as u32,
+            frame_ns,
+            span_ns,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct MonitorShared {
     transmit: SharedStats,
     receive: SharedStats,
     receive_overflow: AtomicU64,
+    transmit_queue: SharedQueueStats,
+    receive_queue: SharedQueueStats,
 }
 
 /// Reads an [`Impaired`] port's counters from any thread (the port itself usually lives on
@@ -120,6 +191,16 @@ impl ImpairMonitor {
     /// What impairment did to the frames the NIC received.
     pub fn received(&self) -> ImpairStats {
         self.0.receive.load()
+    }
+
+    /// What the bottleneck did to the frames the NIC transmitted (zero without one).
+    pub fn transmit_bottleneck(&self) -> BottleneckStats {
+        self.0.transmit_queue.load()
+    }
+
+    /// What the bottleneck did to the frames the NIC received (zero without one).
+    pub fn receive_bottleneck(&self) -> BottleneckStats {
+        self.0.receive_queue.load()
     }
 
     /// Received frames lost because the receive queue was full (never expected: the queue
@@ -198,8 +279,18 @@ pub struct Impaired<P> {
     inner: P,
     transmit: Option<Impairer>,
     receive: Option<Receive>,
+    /// The transmit direction's bottleneck.
+    transmit_queue: Option<BottleneckQueue>,
+    /// The receive direction's bottleneck, with a buffer for the frame taken from the inner
+    /// port.
+    receive_queue: Option<(BottleneckQueue, Vec<u8>)>,
+    /// Device time of the last transmit or flush (the receive side's clock).
+    now_ns: u64,
     monitor: ImpairMonitor,
 }
+
+/// Most frames one [`Wire::receive`] takes from the inner port into a receive bottleneck.
+const RECEIVE_PULL: usize = 64;
 
 impl<P> Impaired<P> {
     /// Wraps `inner`, impairing frames up to `max_frame` bytes (longer ones pass untouched;
@@ -210,7 +301,17 @@ impl<P> Impaired<P> {
     pub fn new(inner: P, cfg: ImpairConfig, max_frame: usize) -> Result<Impaired<P>, String> {
         cfg.check()?;
         let impairer = |c: Impairment| (!c.is_none()).then(|| Impairer::new(c, max_frame));
+        let queue = |b: Bottleneck| {
+            b.is_on()
+                .then(|| BottleneckQueue::new(b, max_frame))
+                .transpose()
+        };
+        let transmit_queue = queue(cfg.transmit_bottleneck)?;
+        let receive_queue = queue(cfg.receive_bottleneck)?.map(|q| (q, vec![0; max_frame]));
         Ok(Impaired {
+            transmit_queue,
+            receive_queue,
+            now_ns: 0,
             inner,
             transmit: impairer(cfg.transmit),
             receive: impairer(cfg.receive).map(|impairer| Receive {
@@ -236,9 +337,15 @@ impl<P> Impaired<P> {
         if let Some(t) = &self.transmit {
             self.monitor.0.transmit.store(t.stats());
         }
+        if let Some(q) = &self.transmit_queue {
+            self.monitor.0.transmit_queue.store(q.stats());
+        }
     }
 
     fn publish_receive(&self) {
+        if let Some((q, _)) = &self.receive_queue {
+            self.monitor.0.receive_queue.store(q.stats());
+        }
         if let Some(r) = &self.receive {
             self.monitor.0.receive.store(r.impairer.stats());
             self.monitor
@@ -251,20 +358,39 @@ impl<P> Impaired<P> {
 
 impl<P: Wire> Wire for Impaired<P> {
     fn transmit(&mut self, frame: &[u8], now_ns: u64) {
-        let Some(impairer) = &mut self.transmit else {
-            return self.inner.transmit(frame, now_ns);
-        };
+        self.now_ns = now_ns;
         let inner = &mut self.inner;
-        impairer.apply(frame, |f| inner.transmit(f, now_ns));
+        match (&mut self.transmit, &mut self.transmit_queue) {
+            (None, None) => return inner.transmit(frame, now_ns),
+            (Some(impairer), None) => impairer.apply(frame, |f| inner.transmit(f, now_ns)),
+            (impairer, Some(q)) => {
+                let mut offer = |f: &[u8]| {
+                    q.offer(f, now_ns, |out| {
+                        inner.transmit(out, now_ns);
+                        true
+                    })
+                };
+                match impairer {
+                    Some(i) => i.apply(frame, offer),
+                    None => offer(frame),
+                }
+            }
+        }
         self.publish_transmit();
     }
 
     fn transmit_split(&mut self, headers: &[u8], payload: &[u8], now_ns: u64) -> bool {
-        // Impairment works on whole frames: only an unimpaired direction takes the pieces.
-        self.transmit.is_none() && self.inner.transmit_split(headers, payload, now_ns)
+        // Impairment and bottlenecks work on whole frames: only a direction without either
+        // takes the pieces.
+        self.transmit.is_none()
+            && self.transmit_queue.is_none()
+            && self.inner.transmit_split(headers, payload, now_ns)
     }
 
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.receive_queue.is_some() {
+            return self.receive_through_queue(buf);
+        }
         let Some(rx) = &mut self.receive else {
             return self.inner.receive(buf);
         };
@@ -291,7 +417,12 @@ impl<P: Wire> Wire for Impaired<P> {
     }
 
     fn rx_pending(&self) -> bool {
-        self.receive.as_ref().is_some_and(|r| r.queue.len > 0) || self.inner.rx_pending()
+        let due = |(q, _): &(BottleneckQueue, Vec<u8>)| {
+            q.next_delivery_ns().is_some_and(|t| t <= self.now_ns)
+        };
+        self.receive.as_ref().is_some_and(|r| r.queue.len > 0)
+            || self.receive_queue.as_ref().is_some_and(due)
+            || self.inner.rx_pending()
     }
 
     fn tx_ready(&self, frames: usize) -> bool {
@@ -299,15 +430,84 @@ impl<P: Wire> Wire for Impaired<P> {
     }
 
     fn flush(&mut self, now_ns: u64) {
-        if let Some(impairer) = &mut self.transmit {
-            let inner = &mut self.inner;
-            impairer.release(|f| inner.transmit(f, now_ns));
+        self.now_ns = now_ns;
+        let inner = &mut self.inner;
+        let mut to_inner = |f: &[u8]| {
+            inner.transmit(f, now_ns);
+            true
+        };
+        match (&mut self.transmit, &mut self.transmit_queue) {
+            (Some(impairer), None) => impairer.release(|f| {
+                to_inner(f);
+            }),
+            (impairer, Some(q)) => {
+                if let Some(i) = impairer {
+                    i.release(|f| q.offer(f, now_ns, &mut to_inner));
+                }
+                q.release(now_ns, &mut to_inner);
+            }
+            (None, None) => {}
         }
         if let Some(rx) = &mut self.receive {
-            let queue = &mut rx.queue;
-            rx.impairer.release(|f| queue.push(f));
+            match &mut self.receive_queue {
+                // Held back, it joins the bottleneck now; the device takes it when it is out.
+                Some((q, _)) => rx.impairer.release(|f| q.offer(f, now_ns, |_| false)),
+                None => {
+                    let queue = &mut rx.queue;
+                    rx.impairer.release(|f| queue.push(f));
+                }
+            }
+        }
+        if self.transmit_queue.is_some() {
+            self.publish_transmit();
+        }
+        if self.receive_queue.is_some() {
+            self.publish_receive();
         }
         self.inner.flush(now_ns);
+    }
+}
+
+impl<P: Wire> Impaired<P> {
+    /// [`Wire::receive`] with a receive bottleneck: takes what the inner port has (at most
+    /// [`RECEIVE_PULL`] frames) through the receive impairment into the queue, then hands the
+    /// device the oldest frame whose departure has passed.
+    fn receive_through_queue(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let now = self.now_ns;
+        let Some((q, frame)) = &mut self.receive_queue else {
+            return None;
+        };
+        for _ in 0..RECEIVE_PULL {
+            let Some(n) = self.inner.receive(frame) else {
+                break;
+            };
+            if n > frame.len() {
+                // Longer than any frame the port carries: hand on what was copied with its
+                // true length, as the inner port would (the device drops it as oversized).
+                let k = buf.len().min(frame.len());
+                buf[..k].copy_from_slice(&frame[..k]);
+                return Some(n);
+            }
+            // Frames already due stay in the queue: the device takes them below.
+            match &mut self.receive {
+                Some(rx) => rx
+                    .impairer
+                    .apply(&frame[..n], |f| q.offer(f, now, |_| false)),
+                None => q.offer(&frame[..n], now, |_| false),
+            }
+        }
+        let mut got = None;
+        q.release(now, |f| {
+            if got.is_some() {
+                return false;
+            }
+            let k = buf.len().min(f.len());
+            buf[..k].copy_from_slice(&f[..k]);
+            got = Some(f.len());
+            true
+        });
+        self.publish_receive();
+        got
     }
 }
 
@@ -334,8 +534,30 @@ impl<P: Port> Port for Impaired<P> {
                 .unwrap_or_default(),
             dropped: self.inner.counters().dropped
                 + self.receive.as_ref().map_or(0, |r| r.queue.overflow),
+            bottleneck: self
+                .transmit_queue
+                .as_ref()
+                .map(BottleneckQueue::stats)
+                .unwrap_or_default(),
+            bottleneck_received: self
+                .receive_queue
+                .as_ref()
+                .map(|(q, _)| q.stats())
+                .unwrap_or_default(),
             ..self.inner.counters()
         }
+    }
+
+    fn next_event_ns(&self) -> Option<u64> {
+        let own = [
+            self.transmit_queue.as_ref(),
+            self.receive_queue.as_ref().map(|(q, _)| q),
+        ];
+        own.into_iter()
+            .flatten()
+            .filter_map(BottleneckQueue::next_delivery_ns)
+            .chain(self.inner.next_event_ns())
+            .min()
     }
 }
 
@@ -522,6 +744,82 @@ mod tests {
     }
 
     #[test]
+    fn bottlenecks_hold_each_direction_until_device_time_passes_the_departure() {
+        // 1 Gbit/s: a 101-byte frame is 125 bytes on the line, 1 us; two fit in the queue.
+        let queue = Bottleneck {
+            rate_bps: 1_000_000_000,
+            queue_frames: 2,
+            ce_threshold: None,
+            delay_ns: 0,
+        };
+        let cfg = ImpairConfig {
+            transmit_bottleneck: queue,
+            receive_bottleneck: queue,
+            ..ImpairConfig::NONE
+        };
+        assert!(!cfg.is_none(), "a bottleneck alone wraps the port");
+        let mut p = Impaired::new(
+            FakePort {
+                split: true,
+                ..FakePort::default()
+            },
+            cfg,
+            256,
+        )
+        .unwrap();
+        let monitor = p.monitor();
+        assert!(
+            !p.transmit_split(&[1; 14], &[1; 87], 0),
+            "whole frames only"
+        );
+        for i in 0..3u8 {
+            p.transmit(&[i; 101], 10_000);
+        }
+        assert!(
+            p.inner().sent.is_empty(),
+            "nothing is out before its last bit"
+        );
+        assert_eq!(p.next_event_ns(), Some(11_000));
+        p.flush(11_000);
+        assert_eq!(numbers(&p.inner().sent), [0]);
+        p.flush(12_000);
+        assert_eq!(p.inner().sent.len(), 2);
+        assert_eq!(p.next_event_ns(), None);
+        let t = monitor.transmit_bottleneck();
+        assert_eq!(
+            (t.offered, t.drops, t.delivered, t.peak_queue),
+            (3, 1, 2, 2)
+        );
+        // Receive: taken from the inner port at once, handed to the device when out.
+        for i in 0..2u8 {
+            p.inner.inbox.push_back(vec![i + 10; 101]);
+        }
+        assert_eq!(drain(&mut p), Vec::<Vec<u8>>::new());
+        assert!(p.inner().inbox.is_empty() && !p.rx_pending());
+        assert_eq!(p.next_event_ns(), Some(13_000));
+        p.flush(13_500);
+        assert!(p.rx_pending(), "due after the flush that sees it");
+        assert_eq!(drain(&mut p), [vec![10; 101]]);
+        p.flush(14_000);
+        assert_eq!(drain(&mut p), [vec![11; 101]]);
+        let r = p.counters().bottleneck_received;
+        assert_eq!((r.offered, r.delivered, r.drops), (2, 2, 0));
+        assert_eq!(monitor.receive_bottleneck().delivered, 2);
+        let bad = ImpairConfig {
+            receive_bottleneck: Bottleneck {
+                ce_threshold: Some(2),
+                ..queue
+            },
+            ..cfg
+        };
+        let e = Impaired::new(FakePort::default(), bad, 256).unwrap_err();
+        assert!(
+            e.contains("receive direction") && e.contains("threshold 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn rates_follow_the_configuration_and_the_seed_reproduces() {
         let run = |seed: u64| {
             let cfg = ImpairConfig {
@@ -536,6 +834,7 @@ mod tests {
                     seed: seed + 1,
                     ..Impairment::NONE
                 },
+                ..ImpairConfig::NONE
             };
             let mut p = Impaired::new(FakePort::default(), cfg, 256).unwrap();
             let mut received = Vec::new();

@@ -3,9 +3,9 @@
 //!
 //! | port | what it is |
 //! |---|---|
-//! | [`cable::CableEnd`] | a cable to another simulated NIC (threads or processes), with seeded [`impair::Impairment`] |
+//! | [`cable::CableEnd`] | a cable to another simulated NIC (threads or processes), with seeded [`impair::Impairment`] and a [`bottleneck::Bottleneck`] |
 //! | [`tap::TapPort`] | a Linux TAP interface: the kernel is the peer |
-//! | [`impaired::Impaired`] | any port above, with seeded impairment per direction (the TAP's) |
+//! | [`impaired::Impaired`] | any port above, with seeded impairment and a bottleneck per direction (the TAP's) |
 //! | [`pcap::PcapPort`] | a capture file only (send-only wire) |
 //! | [`pcap::Capture`] | any port above, with both directions recorded to a capture file |
 //! | [`NullPort`] | nothing attached: frames sent are counted and lost |
@@ -14,6 +14,7 @@
 //! frame arrives for it ([`Port::connect`]). Owns the ports; it must not contain device
 //! behaviour. Nothing here allocates per frame.
 
+pub mod bottleneck;
 pub mod cable;
 pub mod impair;
 pub mod impaired;
@@ -40,6 +41,12 @@ pub struct PortCounters {
     /// What impairment did to the frames this port received (an [`impaired::Impaired`]
     /// port's receive direction; cables impair at the sending end, so zero for them).
     pub impairment_received: impair::ImpairStats,
+    /// What the bottleneck on the direction this port sends did (cables with one; zero
+    /// otherwise).
+    pub bottleneck: bottleneck::BottleneckStats,
+    /// What the bottleneck on the direction this port receives did (an
+    /// [`impaired::Impaired`] port with one; zero otherwise).
+    pub bottleneck_received: bottleneck::BottleneckStats,
 }
 
 /// A wire port a simulated NIC can own.
@@ -51,6 +58,12 @@ pub trait Port: Wire + Send {
     fn describe(&self) -> String;
     /// What the port has carried.
     fn counters(&self) -> PortCounters;
+    /// When, in device time, the port next has something to do by itself (a frame leaving a
+    /// [`bottleneck`] queue): a simulated clock must reach it, and the device [`Wire::flush`]
+    /// at or after it, for the frame to move. `None`: nothing waits on time.
+    fn next_event_ns(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Wire for Box<dyn Port> {
@@ -83,6 +96,9 @@ impl Port for Box<dyn Port> {
     }
     fn counters(&self) -> PortCounters {
         (**self).counters()
+    }
+    fn next_event_ns(&self) -> Option<u64> {
+        (**self).next_event_ns()
     }
 }
 

@@ -246,6 +246,9 @@ impl<P: Port> Port for Capture<P> {
     fn counters(&self) -> PortCounters {
         self.inner.counters()
     }
+    fn next_event_ns(&self) -> Option<u64> {
+        self.inner.next_event_ns()
+    }
 }
 
 #[cfg(test)]
