@@ -24,7 +24,7 @@
 //!   a full queue.
 //! - **Time.** Kept in picoseconds internally, so serialisation times do not drift by
 //!   rounding (40 ps a bit at 25 Gbit/s). Frames leave when [`BottleneckQueue::release`] is
-//!   called at or after their departure time (the device calls [`Wire::flush`] at the end of
+//!   called at or after their departure time (the device calls [`Wire::flush`](crate::device::Wire::flush) at the end of
 //!   every step); [`BottleneckQueue::next_delivery_ns`] tells a simulated clock when to come
 //!   back.
 //!
