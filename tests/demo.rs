@@ -521,7 +521,7 @@ fn mistakes_get_clear_errors() {
     demo_fails(
         &["--cc", "vegas"],
         2,
-        &["unknown congestion control `vegas`", "reno or cubic"],
+        &["unknown congestion control `vegas`", "reno, cubic or dctcp"],
     );
     demo_fails(
         &["--bytes", "1M", "--pcap", "/nonexistent/dir/x.pcap"],

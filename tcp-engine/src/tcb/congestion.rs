@@ -55,7 +55,10 @@ impl Tcb {
         self.state = State::Established;
         self.cwnd = self.initial_window(cfg);
         self.ssthresh = MAX_CWND;
-        self.hystart_start(cfg);
+        // DCTCP (with ECN negotiated) has no HyStart++ (module `dctcp`).
+        if !self.dctcp_establish() {
+            self.hystart_start(cfg);
+        }
         self.recover = self.snd_una;
         self.rcv_acked = self.rcv_nxt;
         if self.has(flag::SYN_LOST) {
@@ -199,7 +202,7 @@ impl Tcb {
             // grow past what is used. With CUBIC neither cwnd nor W_est grows, and the epoch
             // ends, so the curve restarts from the window as it stands (W_max kept) once cwnd
             // limits the sender again (RFC 9438 5.8).
-            self.flags &= !flag::CUBIC_EPOCH;
+            self.end_cubic_epoch();
             return true;
         }
         if self.cwnd < self.ssthresh {
@@ -360,7 +363,8 @@ impl Tcb {
         }
         // A CUBIC epoch that began after an earlier reduction in this window ends here too
         // (growth stops during recovery; `cubic_on_loss` ends it when this is a cut).
-        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
+        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
+        self.end_cubic_epoch();
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
             loss.sb.high_rxt = self.snd_una;
@@ -662,7 +666,7 @@ impl Tcb {
                     // The peer's window holds the data back: a CUBIC epoch ends, so the
                     // curve's t leaves out the wait (RFC 9438 5.8) and the next one starts
                     // from the window as it stands.
-                    self.flags &= !flag::CUBIC_EPOCH;
+                    self.end_cubic_epoch();
                 }
             }
             if self.snd_max == self.snd_una && unsent {
@@ -670,7 +674,7 @@ impl Tcb {
                 if idle > self.rtt.rto(cfg).micros() {
                     self.cwnd = self.cwnd.min(self.initial_window(cfg));
                     // A CUBIC epoch restarts with the window (never set for NewReno).
-                    self.flags &= !flag::CUBIC_EPOCH;
+                    self.end_cubic_epoch();
                 }
             }
         } else if self.rtx_at == NEVER {

@@ -64,6 +64,13 @@ impl Tcb {
         // ECN (RFC 3168) marks the plan afterwards, out of line: a connection without it
         // pays one test of its flags.
         if self.has(flag::ECN) {
+            // DCTCP: an ACK of the data before a change of CE mark, with the old mark, goes
+            // before anything else (module `dctcp`).
+            if self.dctcp() {
+                if let Some(prior) = self.dctcp_plan_prior_ack(cfg, now, rcv, loss) {
+                    return Some(prior);
+                }
+            }
             return plan.map(|mut p| {
                 self.ecn_plan(&mut p);
                 p
@@ -497,7 +504,7 @@ impl Tcb {
         (header, advertised)
     }
 
-    fn plan_ack<R: RecvBuffer + ?Sized>(
+    pub(super) fn plan_ack<R: RecvBuffer + ?Sized>(
         &self,
         cfg: &TcbConfig,
         now: Instant,

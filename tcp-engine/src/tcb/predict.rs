@@ -51,6 +51,9 @@ impl Tcb {
             || !seg.flags.ack()
             || seg.options.sack_count != 0
             || self.flags & (flag::RCV_FIN | flag::PERSIST) != 0
+            // DCTCP echoing a CE mark: an unmarked segment changes the echo (module `dctcp`).
+            || self.flags & (flag::CUBIC | flag::DCTCP | flag::ECE_DUE)
+                == flag::DCTCP | flag::ECE_DUE
             || !loss.reasm.is_empty()
         {
             return None;

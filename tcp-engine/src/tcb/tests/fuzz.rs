@@ -80,7 +80,7 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 /// Builds a host in one of the interesting states.
-fn start(state: u8, options: bool, cubic: bool) -> Host {
+fn start(state: u8, options: bool, congestion: CongestionControl) -> Host {
     let cfg = if options {
         TcbConfig {
             keepalive: Some(Keepalive {
@@ -100,11 +100,7 @@ fn start(state: u8, options: bool, cubic: bool) -> Host {
     } else {
         plain()
     };
-    let cfg = cfg.with_congestion(if cubic {
-        CongestionControl::Cubic
-    } else {
-        CongestionControl::NewReno
-    });
+    let cfg = cfg.with_congestion(congestion);
     let h = match state {
         0 => Host::new(cfg, 8000, 8000),
         1 => {
@@ -271,10 +267,10 @@ proptest! {
     fn arbitrary_events_in_every_state(
         state in 0u8..8,
         options in any::<bool>(),
-        cubic in any::<bool>(),
+        congestion in proptest::sample::select(CongestionControl::ALL.to_vec()),
         events in proptest::collection::vec(event(), 1..60),
     ) {
-        let mut h = start(state, options, cubic);
+        let mut h = start(state, options, congestion);
         for e in &events {
             apply(&mut h, e);
         }
