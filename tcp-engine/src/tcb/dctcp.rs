@@ -262,26 +262,28 @@ impl Tcb {
             && self.rcv_fin.le(self.rcv_nxt)
     }
 
-    /// The planner of a DCTCP connection, before anything else is sent: the old-mark ACK when
-    /// one is due (acknowledgement `rcv_fin`, ECE as before the change, the window's right
-    /// edge where it was), else `None` after parking `rcv_fin` at Last.ACK.sent. The ACK after
-    /// it stays owed (`ACK_NOW`, one owed ACK counted for the commit to take).
+    /// The planner of a DCTCP connection, before anything else is sent: replaces `plan` by
+    /// the old-mark ACK when one is due (acknowledgement `rcv_fin`, ECE as before the change,
+    /// the window's right edge where it was) and returns `true`; else parks `rcv_fin` at
+    /// Last.ACK.sent and returns `false`. The ACK after it stays owed (`ACK_NOW`, one owed ACK
+    /// counted for the commit to take).
     #[inline(never)]
-    pub(super) fn dctcp_plan_prior_ack<R: RecvBuffer + ?Sized>(
+    pub(super) fn dctcp_prior_ack<R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
         now: Instant,
         rcv: &R,
         loss: &LossState,
-    ) -> Option<TxPlan> {
+        plan: &mut TxPlan,
+    ) -> bool {
         if !self.state.is_synchronized() {
-            return None;
+            return false;
         }
         if !self.dctcp_prior_ack_due() {
             if !self.has(flag::RCV_FIN) {
                 self.rcv_fin = self.rcv_acked;
             }
-            return None;
+            return false;
         }
         debug_assert!(
             self.has(flag::ACK_NOW),
@@ -290,7 +292,7 @@ impl Tcb {
         // Its commit takes one owed ACK and leaves ACK_NOW for the ACK of the rest.
         self.flags |= flag::ACK_NOW;
         self.acks_owed = self.acks_owed.max(1);
-        let mut plan = self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack);
+        *plan = self.plan_ack(cfg, now, rcv, loss, SegmentKind::Ack);
         let point = self.rcv_fin;
         plan.header.ack = point;
         // The right edge already promised, relative to the older acknowledgement (rounded up:
@@ -309,7 +311,22 @@ impl Tcb {
         if !self.has(flag::ECE_DUE) {
             plan.header.flags |= TcpFlags::ECE;
         }
-        Some(plan)
+        true
+    }
+
+    /// Before the receive path takes a segment (`fin`: it carries one): what `rcv_fin` must
+    /// hold after it, when the path may write it (a FIN arrives, or one waits beyond a hole
+    /// and may be consumed): DCTCP's point, or Last.ACK.sent (nothing due) when the field
+    /// holds the waiting FIN. `None`: the path leaves the field alone.
+    #[inline]
+    pub(super) fn dctcp_point_before_text(&self, fin: bool) -> Option<SeqNum> {
+        if self.has(flag::RCV_FIN) {
+            Some(self.rcv_acked)
+        } else if fin {
+            Some(self.rcv_fin)
+        } else {
+            None
+        }
     }
 
     /// A segment with FIN, or any while a FIN waited beyond a hole, went through the

@@ -52,9 +52,10 @@
 //! Owns the ECN bits of the flags word; it changes `cwnd`, `ssthresh` and `recover` only in
 //! [`Tcb::cut_for_signal`], and nothing of the buffers or sequence spaces.
 
-use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
+use super::{EcnMode, LossState, Reaction, RecvBuffer, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
+use crate::time::Instant;
 
 /// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
 /// counters. A bit set.
@@ -167,8 +168,21 @@ impl Tcb {
     /// window reduction, CWR (on the first segment with new data, a go-back-N resend that
     /// runs past SND.MAX included), which goes on one wire segment (a super-segment is cut to
     /// its first: it would repeat CWR on each).
+    ///
+    /// A DCTCP connection sends its old-mark ACK first, in place of `plan` (module `dctcp`;
+    /// one is due only while an ACK is due too, so there is a plan to replace).
     #[inline(never)]
-    pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
+    pub(super) fn ecn_plan<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        plan: &mut TxPlan,
+    ) {
+        if self.dctcp() && self.dctcp_prior_ack(cfg, now, rcv, loss, plan) {
+            return;
+        }
         match plan.kind {
             SegmentKind::Syn if !self.has(flag::SYN_LOST) => {
                 plan.header.flags |= TcpFlags::ECE | TcpFlags::CWR;

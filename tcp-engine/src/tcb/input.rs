@@ -421,15 +421,14 @@ impl Tcb {
             if self.state.receives_data() {
                 // DCTCP keeps its old-mark ACK point where a FIN beyond a hole is kept
                 // (module `dctcp`): a FIN taken or consumed here hands the field back.
-                let fin_waiting = self.has(flag::RCV_FIN);
-                let dctcp_point = if fin_waiting {
-                    self.rcv_acked
+                let dctcp_point = if self.dctcp() {
+                    self.dctcp_point_before_text(flags.fin())
                 } else {
-                    self.rcv_fin
+                    None
                 };
                 self.receive_text(cfg, now, seq, payload, flags.fin(), rcv, loss, rx);
-                if (flags.fin() || fin_waiting) && self.dctcp() {
-                    self.dctcp_after_fin(dctcp_point);
+                if let Some(point) = dctcp_point {
+                    self.dctcp_after_fin(point);
                 }
             } else if !payload.is_empty() {
                 // Data beyond the peer's FIN: a broken or hostile peer.

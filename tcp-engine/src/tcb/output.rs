@@ -64,15 +64,8 @@ impl Tcb {
         // ECN (RFC 3168) marks the plan afterwards, out of line: a connection without it
         // pays one test of its flags.
         if self.has(flag::ECN) {
-            // DCTCP: an ACK of the data before a change of CE mark, with the old mark, goes
-            // before anything else (module `dctcp`).
-            if self.dctcp() {
-                if let Some(prior) = self.dctcp_plan_prior_ack(cfg, now, rcv, loss) {
-                    return Some(prior);
-                }
-            }
             return plan.map(|mut p| {
-                self.ecn_plan(&mut p);
+                self.ecn_plan(cfg, now, rcv, loss, &mut p);
                 p
             });
         }
