@@ -112,6 +112,9 @@ fn start(state: u8, options: bool, congestion: CongestionControl) -> Host {
             let mut h = Host::new(cfg, 8000, 8000);
             let mut syn = seg(Y, None, TcpFlags::SYN, 5000);
             if options {
+                // An ECN-setup SYN: with the options config's `EcnMode::On`, ECN is used (and
+                // DCTCP runs when chosen).
+                syn.flags |= TcpFlags::ECE | TcpFlags::CWR;
                 syn.options = TcpOptions {
                     mss: Some(1200),
                     window_scale: Some(3),
@@ -129,6 +132,8 @@ fn start(state: u8, options: bool, congestion: CongestionControl) -> Host {
             let syn = h.send_one().unwrap();
             let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, 6000);
             if options {
+                // An ECN-setup SYN-ACK (see above).
+                sa.flags |= TcpFlags::ECE;
                 sa.options = TcpOptions {
                     mss: Some(1200),
                     window_scale: Some(2),
@@ -138,6 +143,14 @@ fn start(state: u8, options: bool, congestion: CongestionControl) -> Host {
                 };
             }
             h.deliver(sa, &[]);
+            // With the options config, ECN is negotiated and the congestion control chosen
+            // runs (DCTCP included); without, DCTCP falls back to NewReno.
+            let runs = match (options, congestion) {
+                (false, CongestionControl::Dctcp) => CongestionControl::NewReno,
+                _ => congestion,
+            };
+            assert_eq!(h.tcb.ecn_negotiated(), options);
+            assert_eq!(h.tcb.congestion_control(), runs);
             h.write(&[7; 5000]);
             h.send_all();
             match state {
