@@ -182,10 +182,10 @@ impl Tcb {
     }
 
     /// An acceptable segment with `flags`, sequence number `seq`, acknowledgement `ack` and
-    /// `has_data` on a DCTCP
-    /// connection (ECN negotiated), after ACK processing moved SND.UNA from `una_before`: the
-    /// sender's window accounting, alpha and the reduction on an echo, then the receiver's
-    /// mirror of the segment's CE mark. Returns whether the window was reduced.
+    /// `has_data` on a DCTCP connection (ECN negotiated), after ACK processing moved SND.UNA
+    /// from `una_before`: the sender's window accounting, alpha and the reduction on an echo,
+    /// then the receiver's mirror of the segment's CE mark. Returns whether the window was
+    /// reduced.
     #[inline(never)]
     pub(super) fn dctcp_on_segment(
         &mut self,
