@@ -4,10 +4,11 @@
 //! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire,
 //! and DupThresh learnt from D-SACKs (`on_dsack`, RFC 4653's idea, Linux's `tp->reordering`).
 //!
-//! Slow start, loss detection, recovery and the timers are the same for both congestion
-//! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
+//! Slow start, loss detection, recovery and the timers are the same for every congestion
+//! control of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
 //! a congestion event, growth in congestion avoidance) a CUBIC connection (flag `CUBIC`)
-//! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart and when the
+//! calls into [`cubic`](super::cubic) (a DCTCP connection is NewReno here: it differs only
+//! in its answer to ECN echoes, [`dctcp`](super::dctcp), reached from `ecn`), whose epoch also ends at an idle restart and when the
 //! peer's window holds queued data back. Either grows the window only while cwnd limited the
 //! last send (flag `CWND_LIMITED`, set by every data commit, deviation 24). The choice is one
 //! flag test on the congestion-avoidance and loss paths; header prediction and GRO never
