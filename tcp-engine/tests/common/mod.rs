@@ -483,19 +483,7 @@ pub fn bulk_with_loss_states(
     limit: Duration,
     loss_states: usize,
 ) -> Report {
-    let clock = SimClock::new();
-    clock.set_us(1_000_000);
-    let devs = pair(link, &clock).unwrap();
-    let pair = Pair::on_with(
-        link,
-        (tcb, tcb),
-        bufs,
-        bytes,
-        clock,
-        devs,
-        Some(loss_states),
-    );
-    finish(pair, limit)
+    bulk_plain(link, (tcb, tcb), bufs, bytes, limit, Some(loss_states))
 }
 
 /// [`bulk`] between a client under `client` and a server under `server` (e.g. two congestion
@@ -508,11 +496,23 @@ pub fn bulk_between(
     bytes: (u64, u64),
     limit: Duration,
 ) -> Report {
+    bulk_plain(link, (client, server), bufs, bytes, limit, None)
+}
+
+/// [`bulk`] without capture, with the two ends' configs and optionally `loss_states`.
+fn bulk_plain(
+    link: &LinkConfig,
+    tcbs: (TcbConfig, TcbConfig),
+    bufs: usize,
+    bytes: (u64, u64),
+    limit: Duration,
+    loss_states: Option<usize>,
+) -> Report {
     let clock = SimClock::new();
     clock.set_us(1_000_000);
     let devs = pair(link, &clock).unwrap();
     finish(
-        Pair::on_with(link, (client, server), bufs, bytes, clock, devs, None),
+        Pair::on_with(link, tcbs, bufs, bytes, clock, devs, loss_states),
         limit,
     )
 }
