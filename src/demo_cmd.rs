@@ -98,8 +98,8 @@ pub struct DemoArgs {
     /// everything, deterministically. Request/response latencies assume the default.
     #[arg(long)]
     pub nic_thread: bool,
-    /// Congestion control of both hosts' connections: reno (NewReno, RFC 5681/6582) or cubic
-    /// (RFC 9438).
+    /// Congestion control of both hosts' connections: reno (NewReno, RFC 5681/6582), cubic
+    /// (RFC 9438) or dctcp (RFC 8257; with `--ecn on`, else NewReno).
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
     /// Loss-recovery and slow-start refinements of both hosts, each on by default.

@@ -122,8 +122,9 @@ pub struct NetArgs {
     /// The TUN/TAP clone device.
     #[arg(long, value_name = "PATH", default_value = tcp_engine::tap::TUN_PATH, hide = true)]
     pub tun_device: PathBuf,
-    /// Congestion control of the connections: reno (NewReno, RFC 5681/6582) or cubic (RFC
-    /// 9438, Linux's default).
+    /// Congestion control of the connections: reno (NewReno, RFC 5681/6582), cubic (RFC
+    /// 9438, Linux's default) or dctcp (RFC 8257, for data centres whose switches mark ECN
+    /// at a shallow threshold; needs ECN negotiated, e.g. `--ecn on`, else it runs NewReno).
     #[arg(long, value_name = "ALGORITHM", default_value = "reno", value_parser = parse_congestion)]
     pub cc: CongestionControl,
     /// SYN cookies (RFC 4987) for SYNs to listening ports: off; pressure (when a port's
@@ -141,10 +142,10 @@ pub struct NetArgs {
     pub impair: WireImpairArgs,
 }
 
-/// Parses a `--cc` value: `reno` (or `newreno`) or `cubic`.
+/// Parses a `--cc` value: `reno` (or `newreno`), `cubic` or `dctcp`.
 pub fn parse_congestion(s: &str) -> Result<CongestionControl, String> {
     s.parse()
-        .map_err(|_| format!("unknown congestion control `{s}`: use reno or cubic"))
+        .map_err(|_| format!("unknown congestion control `{s}`: use reno, cubic or dctcp"))
 }
 
 /// Parses `ADDR/PREFIX` as a host address of its subnet.
@@ -515,9 +516,10 @@ mod tests {
         assert_eq!(parse_congestion("reno"), Ok(CongestionControl::NewReno));
         assert_eq!(parse_congestion("newreno"), Ok(CongestionControl::NewReno));
         assert_eq!(parse_congestion("CUBIC"), Ok(CongestionControl::Cubic));
+        assert_eq!(parse_congestion("dctcp"), Ok(CongestionControl::Dctcp));
         let err = parse_congestion("bbr").unwrap_err();
         assert!(
-            err.contains("`bbr`") && err.contains("reno or cubic"),
+            err.contains("`bbr`") && err.contains("reno, cubic or dctcp"),
             "{err}"
         );
     }

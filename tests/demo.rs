@@ -328,6 +328,34 @@ fn a_bottleneck_delay_sets_the_round_trip() {
 }
 
 #[test]
+fn dctcp_answers_ce_marks_without_retransmissions() {
+    // The model backend only: congestion control is the engine's, the same on either NIC.
+    let r = demo_on(
+        &BACKENDS[0],
+        &[
+            "--cc",
+            "dctcp",
+            "--ecn",
+            "on",
+            "--ce-mark",
+            "0.05",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(r.setup.congestion, "dctcp");
+    let b = r.bulk.as_ref().unwrap();
+    let (k, t) = (&b.counters.cable, b.counters.total());
+    // Every mark reached the receiving engine, each window cut answered marks, none lost.
+    assert_eq!(t.ecn_marks_received, k.ce_marked, "{k:?} {t:?}");
+    assert!(
+        k.ce_marked > 0 && t.ecn_window_reductions > 0 && t.ecn_window_reductions <= k.ce_marked,
+        "{k:?} {t:?}"
+    );
+    assert_eq!(b.retransmissions.segments, 0, "{:?}", b.retransmissions);
+}
+
+#[test]
 fn cubic_recovers_from_loss_as_newreno_does() {
     // The model backend only: congestion control is the engine's, the same on either NIC.
     let r = demo_on(
@@ -605,7 +633,7 @@ fn mistakes_get_clear_errors() {
     demo_fails(
         &["--cc", "vegas"],
         2,
-        &["unknown congestion control `vegas`", "reno or cubic"],
+        &["unknown congestion control `vegas`", "reno, cubic or dctcp"],
     );
     demo_fails(
         &["--bytes", "1M", "--pcap", "/nonexistent/dir/x.pcap"],

@@ -306,6 +306,43 @@ fn tap_kernel_ecn() {
     ecn_capable_data_only(&ecn_frames(&pcap), &kernel, BYTES);
 }
 
+/// DCTCP on our side (`connect --cc dctcp --ecn on`) against the kernel's RFC 3168 ECN
+/// (`net.ipv4.tcp_ecn=1`): ECN is negotiated, so DCTCP runs (the connection reports it), and
+/// bulk both ways is byte-exact. The TAP marks nothing, so this checks the handshake and that
+/// DCTCP's paths leave a plain transfer alone, not its reaction to marks (the in-memory link's
+/// tests do that).
+#[test]
+fn tap_kernel_dctcp_on_our_side() {
+    const BYTES: usize = 4 << 20;
+    let lab = Lab::new("ft-tap-dctcp", 48, Features::ALL_ON);
+    lab.ns.set_sysctl("net.ipv4.tcp_ecn", "1").unwrap();
+    for (port, send) in [(5001, true), (5002, false)] {
+        let to = format!("{}:{port}", lab.kernel_ip());
+        let bytes = BYTES.to_string();
+        let listener = kernel_listener(&lab, port);
+        let mut args = vec!["--to", &to, "--cc", "dctcp", "--ecn", "on"];
+        let out = if send {
+            let sink = std::thread::spawn(move || kernel_sink(listener));
+            args.extend_from_slice(&["--send", &bytes]);
+            let out = success(&lab.connect(&args), "connect --send --cc dctcp");
+            assert!(sink.join().unwrap() == pattern(BYTES), "{out}");
+            out
+        } else {
+            let source = std::thread::spawn(move || kernel_source(listener, BYTES));
+            args.extend_from_slice(&["--recv", "--expect", "pattern"]);
+            let out = success(&lab.connect(&args), "connect --recv --cc dctcp");
+            source.join().unwrap();
+            assert!(
+                out.contains(&format!("received {BYTES} bytes (verified: pattern)")),
+                "{out}"
+            );
+            out
+        };
+        assert!(out.contains("dctcp congestion control"), "{out}");
+        assert!(out.contains("ecn_connections=1"), "{out}");
+    }
+}
+
 /// In `frames`, the data `sender` sent (`bytes` of it) went ECT(0) (all of it but
 /// retransmissions, which must not), and no frame without data, nor anything of the other
 /// side, was ECN-capable.

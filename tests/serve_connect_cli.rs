@@ -142,7 +142,7 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
     fails(
         &serve(&[&ip[..], &["--cc", "bbr"]].concat()),
         2,
-        &["unknown congestion control `bbr`", "reno or cubic"],
+        &["unknown congestion control `bbr`", "reno, cubic or dctcp"],
     );
     fails(
         &serve(&[&ip[..], &["--also", "ftp:21"]].concat()),

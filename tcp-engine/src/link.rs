@@ -27,6 +27,12 @@
 //! instead of dropping: an IPv4 datagram whose ECN field says ECN-capable (ECT(0) or ECT(1))
 //! may have it set to CE, with the header checksum updated as a router does (RFC 1624);
 //! datagrams that are not ECN-capable are never marked (nor are ones already marked).
+//! [`Impairments::ce_threshold_frames`] plays a data-centre switch configured for DCTCP (RFC
+//! 8257 3.1): with a bit rate, an ECN-capable frame is marked when the bottleneck queue
+//! already holds at least K frames as it joins (instant queue length, no averaging, as such
+//! switches mark). The bottleneck's occupancy seen by each arriving frame is counted
+//! ([`LinkCounters::bottleneck_depth_peak`], [`LinkCounters::mean_bottleneck_depth`]) so tests
+//! and benchmarks can show what a congestion control does to the queue.
 //!
 //! **Allocation.** All frame buffers are allocated when the link is built; sending and
 //! receiving move buffers between a free list and a queue without allocating or copying (a
@@ -161,6 +167,11 @@ pub struct Impairments {
     pub jitter_us: u64,
     /// Serialization rate; frames queue behind each other. `None`: infinitely fast.
     pub rate_bits_per_s: Option<u64>,
+    /// Threshold marking at the bottleneck (a DCTCP switch's K): an ECN-capable frame that
+    /// finds at least this many frames waiting for (or in) serialization at
+    /// [`Impairments::rate_bits_per_s`] is marked CE. Needs a rate. `None`: no threshold
+    /// marking (random marking, [`Impairments::ce_mark`], is separate).
+    pub ce_threshold_frames: Option<usize>,
 }
 
 impl Impairments {
@@ -175,6 +186,7 @@ impl Impairments {
         delay_us: 0,
         jitter_us: 0,
         rate_bits_per_s: None,
+        ce_threshold_frames: None,
     };
 
     /// No loss, duplication, reordering, corruption, jitter or rate limit: only the delay
@@ -188,6 +200,7 @@ impl Impairments {
             && self.ce_mark <= 0.0
             && self.jitter_us == 0
             && self.rate_bits_per_s.is_none()
+            && self.ce_threshold_frames.is_none()
     }
 }
 
@@ -308,12 +321,32 @@ pub struct LinkCounters {
     pub reordered: u64,
     /// Frames with a flipped bit.
     pub corrupted: u64,
-    /// ECN-capable frames marked CE (Congestion Experienced).
+    /// ECN-capable frames marked CE (Congestion Experienced), at random or at the threshold.
     pub ce_marked: u64,
+    /// Frames that reached the bottleneck (with a bit rate; after the loss model, including
+    /// frames then dropped at the tail).
+    pub bottleneck_arrivals: u64,
+    /// Sum over those frames of the bottleneck occupancy each found (frames waiting for or in
+    /// serialization, itself not counted); see [`LinkCounters::mean_bottleneck_depth`].
+    pub bottleneck_depth_sum: u64,
+    /// The largest bottleneck occupancy a frame found.
+    pub bottleneck_depth_peak: u64,
     /// Frames handed to the receiver.
     pub delivered: u64,
     /// Bytes handed to the receiver.
     pub delivered_bytes: u64,
+}
+
+impl LinkCounters {
+    /// The bottleneck occupancy an arriving frame found, on average (frames; 0 without
+    /// arrivals): the queue as the traffic sees it.
+    pub fn mean_bottleneck_depth(&self) -> f64 {
+        if self.bottleneck_arrivals == 0 {
+            0.0
+        } else {
+            self.bottleneck_depth_sum as f64 / self.bottleneck_arrivals as f64
+        }
+    }
 }
 
 /// A queued frame; ordered by due time, then by send order.
@@ -415,7 +448,10 @@ struct Direction {
     overtaking: BinaryHeap<Reverse<Queued>>,
     queue_limit: usize,
     order: u64,
-    busy_until_us: u64,
+    /// When the bottleneck finishes serializing what it holds, in nanoseconds (a frame's
+    /// time at the rate is kept to the nanosecond, so a 10 Gbit/s link carries 10 Gbit/s;
+    /// a frame leaves at the first microsecond of the clock after its last bit).
+    busy_until_ns: u64,
     counters: LinkCounters,
 }
 
@@ -471,11 +507,17 @@ impl Direction {
             self.free.push(buf);
             return;
         }
+        let mut backlog = 0;
         let start = match self.imp.rate_bits_per_s {
             Some(rate) if rate > 0 => {
-                let begin = self.busy_until_us.max(now);
-                self.busy_until_us = begin + (len as u64 * 8 * 1_000_000).div_ceil(rate);
-                self.busy_until_us
+                backlog = self.bottleneck_backlog(now);
+                self.counters.bottleneck_arrivals += 1;
+                self.counters.bottleneck_depth_sum += backlog as u64;
+                self.counters.bottleneck_depth_peak =
+                    self.counters.bottleneck_depth_peak.max(backlog as u64);
+                let begin = self.busy_until_ns.max(now * 1000);
+                self.busy_until_ns = begin + (len as u64 * 8 * 1_000_000_000).div_ceil(rate);
+                self.busy_until_ns.div_ceil(1000)
             }
             _ => now,
         };
@@ -485,7 +527,11 @@ impl Direction {
             0
         };
         let mut due = start + self.imp.delay_us + jitter;
-        if self.imp.ce_mark > 0.0 && ecn_capable(&buf[..len]) && self.rng.chance(self.imp.ce_mark) {
+        let over_threshold = self.imp.ce_threshold_frames.is_some_and(|k| backlog >= k);
+        if (over_threshold || self.imp.ce_mark > 0.0)
+            && ecn_capable(&buf[..len])
+            && (over_threshold || self.rng.chance(self.imp.ce_mark))
+        {
             mark_ce(&mut buf[..len]);
             self.counters.ce_marked += 1;
         }
@@ -511,6 +557,14 @@ impl Direction {
             self.counters.reordered += 1;
         }
         self.enqueue(due, buf, len, corrupted);
+    }
+
+    /// Frames at the bottleneck at `now`: queued in send order and not yet serialized (their
+    /// serialization ends after `now`, i.e. they are due after `now + delay`). Frames held
+    /// back by jitter or reordering are not counted (exact without those).
+    fn bottleneck_backlog(&self, now: u64) -> usize {
+        let serialized_by = now + self.imp.delay_us;
+        self.in_order.len() - self.in_order.partition_point(|q| q.due_us <= serialized_by)
     }
 
     fn queued(&self) -> usize {
@@ -613,6 +667,12 @@ pub fn pair(config: &LinkConfig, clock: &SimClock) -> Result<(LinkEnd, LinkEnd),
         {
             return err(format!("{name}: probability {p} is outside [0, 1]"));
         }
+        if imp.ce_threshold_frames.is_some() && imp.rate_bits_per_s.is_none_or(|r| r == 0) {
+            return err(format!(
+                "{name}: ce_threshold_frames marks at a bottleneck queue, which needs \
+                 rate_bits_per_s; set a rate or drop the threshold"
+            ));
+        }
     }
     for (name, caps) in [("A", &config.caps_a), ("B", &config.caps_b)] {
         if config.elide_offloaded_checksums && !(caps.tx_checksum && caps.rx_checksum) {
@@ -648,7 +708,7 @@ pub fn pair(config: &LinkConfig, clock: &SimClock) -> Result<(LinkEnd, LinkEnd),
             overtaking: BinaryHeap::with_capacity(total),
             queue_limit: config.queue_frames,
             order: 0,
-            busy_until_us: 0,
+            busy_until_ns: 0,
             counters: LinkCounters::default(),
         }
     };

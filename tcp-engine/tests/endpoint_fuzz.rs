@@ -740,7 +740,7 @@ impl Fuzz {
 fn run(
     caps: OffloadCaps,
     ecn: EcnMode,
-    cubic: bool,
+    congestion: CongestionControl,
     cookies: SynCookies,
     ops: Vec<Op>,
 ) -> Result<(), TestCaseError> {
@@ -748,11 +748,7 @@ fn run(
         rto_min: Duration::from_millis(1),
         rto_initial: Duration::from_millis(20),
         ecn,
-        congestion: if cubic {
-            CongestionControl::Cubic
-        } else {
-            CongestionControl::NewReno
-        },
+        congestion,
         ..TcbConfig::DATACENTER
     };
     let mut config = EndpointConfig::new(
@@ -821,20 +817,20 @@ proptest! {
     #[test]
     fn arbitrary_frames_and_calls_software(
         ecn in ecn_mode(),
-        cubic in any::<bool>(),
+        congestion in proptest::sample::select(CongestionControl::ALL.to_vec()),
         cookies in cookie_policy(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(OffloadCaps::none(1514), ecn, cubic, cookies, ops)?;
+        run(OffloadCaps::none(1514), ecn, congestion, cookies, ops)?;
     }
 
     #[test]
     fn arbitrary_frames_and_calls_tso(
         ecn in ecn_mode(),
-        cubic in any::<bool>(),
+        congestion in proptest::sample::select(CongestionControl::ALL.to_vec()),
         cookies in cookie_policy(),
         ops in proptest::collection::vec(op(), 1..300),
     ) {
-        run(offload_caps(1500, true), ecn, cubic, cookies, ops)?;
+        run(offload_caps(1500, true), ecn, congestion, cookies, ops)?;
     }
 }

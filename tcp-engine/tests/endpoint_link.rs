@@ -31,6 +31,7 @@ fn impaired(loss: Loss) -> Impairments {
         delay_us: 50,
         jitter_us: 5,
         rate_bits_per_s: Some(10_000_000_000),
+        ce_threshold_frames: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn lossy(p: f64) -> Impairments {
         delay_us: 50,
         jitter_us: 0,
         rate_bits_per_s: None,
+        ce_threshold_frames: None,
     }
 }
 

@@ -94,6 +94,8 @@ fn data_paths_do_not_allocate_after_setup() {
         delay_us: 10,
         jitter_us: 5,
         rate_bits_per_s: Some(10_000_000_000),
+        // Threshold marking counts the bottleneck queue: no allocation either.
+        ce_threshold_frames: Some(16),
     });
     config.queue_frames = 1024;
     let (a, mut b) = pair(&config, &clock).unwrap();

@@ -675,3 +675,93 @@ fn ce_marks_only_ecn_capable_frames_and_keeps_their_checksums() {
     assert_eq!(first, marks(7), "seeded");
     assert_ne!(first, marks(8));
 }
+
+#[test]
+fn threshold_marking_marks_ecn_capable_frames_behind_k_others() {
+    // 100-byte payload frames (154 bytes) at 1.232 Mbit/s: 1000 us each. K = 3.
+    let config = plain().impaired(Impairments {
+        rate_bits_per_s: Some(1_232_000),
+        ce_threshold_frames: Some(3),
+        delay_us: 50,
+        ..Impairments::NONE
+    });
+    let (clock, mut a, mut b) = link(config);
+    let frame = |n: u32, ecn: u8| numbered_ecn(n, 100, ecn);
+    assert_eq!(frame(0, 0).len(), 154);
+    // Six ECT(0) frames at once: they find 0, 1, 2, 3, 4, 5 frames ahead of them.
+    for n in 0..6 {
+        send(&mut a, &frame(n, 0b10), TxMeta::NONE).unwrap();
+    }
+    // A frame that is not ECN-capable behind them is never marked.
+    send(&mut a, &frame(6, 0b00), TxMeta::NONE).unwrap();
+    clock.advance_us(10_000);
+    let got = receive_all(&mut b);
+    let ecn: Vec<u8> = got.iter().map(|(f, _)| f[15] & 3).collect();
+    assert_eq!(ecn, [0b10, 0b10, 0b10, 0b11, 0b11, 0b11, 0b00]);
+    for (f, _) in &got {
+        assert_eq!(verify_rx(f).ip, ChecksumState::Good);
+    }
+    let c = a.sent_counters();
+    assert_eq!(c.ce_marked, 3);
+    assert_eq!(
+        (
+            c.bottleneck_arrivals,
+            c.bottleneck_depth_sum,
+            c.bottleneck_depth_peak
+        ),
+        (7, 21, 6)
+    );
+    assert_eq!(c.mean_bottleneck_depth(), 3.0);
+    // The queue drained: the next frame finds it empty (frames on the wire, within their
+    // propagation delay, are not at the bottleneck) and is not marked.
+    send(&mut a, &frame(7, 0b10), TxMeta::NONE).unwrap();
+    clock.advance_us(1_010);
+    send(&mut a, &frame(8, 0b10), TxMeta::NONE).unwrap();
+    clock.advance_us(5_000);
+    let got = receive_all(&mut b);
+    assert!(got.iter().all(|(f, _)| f[15] & 3 == 0b10), "{got:?}");
+    let c = a.sent_counters();
+    assert_eq!(
+        (c.ce_marked, c.bottleneck_arrivals, c.bottleneck_depth_peak),
+        (3, 9, 6)
+    );
+    assert_eq!(c.bottleneck_depth_sum, 21, "both found it empty");
+}
+
+#[test]
+fn the_bit_rate_is_kept_to_the_nanosecond() {
+    // 1514-byte frames at 10 Gbit/s take 1.2112 us each: 1000 of them leave over 1211.2 us
+    // (a per-frame microsecond would make it 2000 us, a 6 Gbit/s link).
+    let config = plain().impaired(Impairments {
+        rate_bits_per_s: Some(10_000_000_000),
+        ..Impairments::NONE
+    });
+    let mut config = config;
+    config.queue_frames = 2000;
+    let (clock, mut a, mut b) = link(config);
+    for n in 0..1000 {
+        send(&mut a, &numbered(n, 1460), TxMeta::NONE).unwrap();
+    }
+    assert_eq!(numbered(0, 1460).len(), 1514);
+    clock.advance_us(1211);
+    assert_eq!(
+        receive_all(&mut b).len(),
+        999,
+        "the last frame's last bit is at 1211.2 us"
+    );
+    clock.advance_us(1);
+    assert_eq!(receive_all(&mut b).len(), 1);
+    assert_eq!(a.sent_counters().bottleneck_depth_peak, 999);
+}
+
+#[test]
+fn threshold_marking_needs_a_rate() {
+    let config = plain().impaired(Impairments {
+        ce_threshold_frames: Some(20),
+        ..Impairments::NONE
+    });
+    let Err(err) = pair(&config, &SimClock::new()) else {
+        panic!("a threshold without a rate was accepted");
+    };
+    assert!(err.to_string().contains("rate_bits_per_s"), "{err}");
+}

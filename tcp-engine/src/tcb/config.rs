@@ -77,9 +77,10 @@ pub enum EcnMode {
 /// The congestion-control algorithm of every connection of an endpoint (chosen when a
 /// connection is created: a connection keeps its algorithm for its lifetime).
 ///
-/// Both share slow start (RFC 3465 byte counting, L = 2 SMSS), RFC 6675 SACK recovery (or
+/// All share slow start (RFC 3465 byte counting, L = 2 SMSS), RFC 6675 SACK recovery (or
 /// NewReno recovery without SACK), the tail loss probe and the RTO; they differ in the
-/// multiplicative decrease and in congestion-avoidance growth.
+/// multiplicative decrease and in congestion-avoidance growth (DCTCP: in its response to ECN
+/// echoes only).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CongestionControl {
     /// NewReno (RFC 5681, 6582): halve on loss, one SMSS per round trip in congestion
@@ -90,17 +91,32 @@ pub enum CongestionControl {
     /// C = 0.4 (or at least as fast as Reno would, the Reno-friendly region), fast
     /// convergence. Linux's default; the better choice for long or fast paths.
     Cubic,
+    /// DCTCP (RFC 8257), for data centres whose switches mark CE at a shallow queue
+    /// threshold: the fraction of ECN-marked data per round trip, smoothed (alpha, g = 1/16),
+    /// scales the reduction on an ECN echo (`cwnd * (1 - alpha / 2)`, once per window), so
+    /// the queue stays near the marking threshold with full throughput. Loss, the RTO and
+    /// window growth are NewReno's; a connection that did not negotiate ECN (both ends must:
+    /// set [`TcbConfig::ecn`] to [`EcnMode::On`] on the side that opens) is plain NewReno.
+    /// As a receiver it echoes each data segment's CE mark as it is (RFC 8257 3.2). No
+    /// HyStart++. See the private module `dctcp`.
+    Dctcp,
 }
 
 impl CongestionControl {
     /// Every algorithm, in declaration order.
-    pub const ALL: [CongestionControl; 2] = [CongestionControl::NewReno, CongestionControl::Cubic];
+    pub const ALL: [CongestionControl; 3] = [
+        CongestionControl::NewReno,
+        CongestionControl::Cubic,
+        CongestionControl::Dctcp,
+    ];
 
-    /// A short lowercase name (`"newreno"`, `"cubic"`), as [`str::parse`] accepts it.
+    /// A short lowercase name (`"newreno"`, `"cubic"`, `"dctcp"`), as [`str::parse`] accepts
+    /// it.
     pub const fn name(self) -> &'static str {
         match self {
             CongestionControl::NewReno => "newreno",
             CongestionControl::Cubic => "cubic",
+            CongestionControl::Dctcp => "dctcp",
         }
     }
 }
@@ -117,7 +133,7 @@ pub struct UnknownCongestionControl;
 
 impl core::fmt::Display for UnknownCongestionControl {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("unknown congestion control: use newreno (or reno) or cubic")
+        f.write_str("unknown congestion control: use newreno (or reno), cubic or dctcp")
     }
 }
 
@@ -127,13 +143,15 @@ impl std::error::Error for UnknownCongestionControl {}
 impl core::str::FromStr for CongestionControl {
     type Err = UnknownCongestionControl;
 
-    /// `newreno` or `reno`, `cubic` (ASCII case ignored).
+    /// `newreno` or `reno`, `cubic`, `dctcp` (ASCII case ignored).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         if s.eq_ignore_ascii_case("newreno") || s.eq_ignore_ascii_case("reno") {
             Ok(CongestionControl::NewReno)
         } else if s.eq_ignore_ascii_case("cubic") {
             Ok(CongestionControl::Cubic)
+        } else if s.eq_ignore_ascii_case("dctcp") {
+            Ok(CongestionControl::Dctcp)
         } else {
             Err(UnknownCongestionControl)
         }
@@ -212,7 +230,9 @@ pub struct TcbConfig {
     /// repaired nothing, cwnd and ssthresh go back to what they were before the cut (never
     /// more). Default on; needs a loss state from the endpoint's pool during the episode.
     pub spurious_undo: bool,
-    /// HyStart++ (RFC 9406) in the initial slow start, with either congestion control:
+    /// HyStart++ (RFC 9406) in the initial slow start, with NewReno or CUBIC (a DCTCP
+    /// connection that negotiated ECN has none: its marks end slow start; one that did not is
+    /// NewReno and has it):
     /// leaves slow start when the per-round minimum RTT rises by the threshold (a queue
     /// builds), instead of overshooting until a burst of losses. Default
     /// `Some(HyStart::DEFAULT)`, whose delay floor suits data centres (deviation 29); `None`

@@ -4,10 +4,11 @@
 //! retransmission/persist/keepalive/TIME-WAIT deadlines and what happens when they expire,
 //! and DupThresh learnt from D-SACKs (`on_dsack`, RFC 4653's idea, Linux's `tp->reordering`).
 //!
-//! Slow start, loss detection, recovery and the timers are the same for both congestion
-//! controls of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
+//! Slow start, loss detection, recovery and the timers are the same for every congestion
+//! control of [`TcbConfig::congestion`]; where they differ (the multiplicative decrease at
 //! a congestion event, growth in congestion avoidance) a CUBIC connection (flag `CUBIC`)
-//! calls into [`cubic`](super::cubic), whose epoch also ends at an idle restart and when the
+//! calls into [`cubic`](super::cubic) (a DCTCP connection is NewReno here: it differs only
+//! in its answer to ECN echoes, [`dctcp`](super::dctcp), reached from `ecn`), whose epoch also ends at an idle restart and when the
 //! peer's window holds queued data back. Either grows the window only while cwnd limited the
 //! last send (flag `CWND_LIMITED`, set by every data commit, deviation 24). The choice is one
 //! flag test on the congestion-avoidance and loss paths; header prediction and GRO never
@@ -55,7 +56,10 @@ impl Tcb {
         self.state = State::Established;
         self.cwnd = self.initial_window(cfg);
         self.ssthresh = MAX_CWND;
-        self.hystart_start(cfg);
+        // DCTCP (with ECN negotiated) has no HyStart++ (module `dctcp`).
+        if !self.dctcp_establish() {
+            self.hystart_start(cfg);
+        }
         self.recover = self.snd_una;
         self.rcv_acked = self.rcv_nxt;
         if self.has(flag::SYN_LOST) {
@@ -199,7 +203,7 @@ impl Tcb {
             // grow past what is used. With CUBIC neither cwnd nor W_est grows, and the epoch
             // ends, so the curve restarts from the window as it stands (W_max kept) once cwnd
             // limits the sender again (RFC 9438 5.8).
-            self.flags &= !flag::CUBIC_EPOCH;
+            self.end_cubic_epoch();
             return true;
         }
         if self.cwnd < self.ssthresh {
@@ -360,7 +364,8 @@ impl Tcb {
         }
         // A CUBIC epoch that began after an earlier reduction in this window ends here too
         // (growth stops during recovery; `cubic_on_loss` ends it when this is a cut).
-        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW | flag::CUBIC_EPOCH);
+        self.flags &= !(flag::PARTIAL_SEEN | flag::TLP_NOW);
+        self.end_cubic_epoch();
         self.counters.fast_retransmits = self.counters.fast_retransmits.saturating_add(1);
         if self.has(flag::SACK) {
             loss.sb.high_rxt = self.snd_una;
@@ -662,7 +667,7 @@ impl Tcb {
                     // The peer's window holds the data back: a CUBIC epoch ends, so the
                     // curve's t leaves out the wait (RFC 9438 5.8) and the next one starts
                     // from the window as it stands.
-                    self.flags &= !flag::CUBIC_EPOCH;
+                    self.end_cubic_epoch();
                 }
             }
             if self.snd_max == self.snd_una && unsent {
@@ -670,7 +675,7 @@ impl Tcb {
                 if idle > self.rtt.rto(cfg).micros() {
                     self.cwnd = self.cwnd.min(self.initial_window(cfg));
                     // A CUBIC epoch restarts with the window (never set for NewReno).
-                    self.flags &= !flag::CUBIC_EPOCH;
+                    self.end_cubic_epoch();
                 }
             }
         } else if self.rtx_at == NEVER {

@@ -44,12 +44,18 @@
 //! Proportional Rate Reduction, which paces SACK loss recovery only (deviation 25); a loss
 //! recovery that starts in the reduced window runs PRR towards the same ssthresh.
 //!
+//! A DCTCP connection (module `dctcp`) negotiates and marks its segments here too, but its
+//! receiver mirrors each CE mark (CWR does not end the echo) and its sender reduces by
+//! alpha / 2 under the same once-per-window guard ([`Tcb::echo_reduces`]): `ecn_on_segment`
+//! hands such a connection's segments to `dctcp`.
+//!
 //! Owns the ECN bits of the flags word; it changes `cwnd`, `ssthresh` and `recover` only in
-//! [`Tcb::reduce_for_congestion_signal`], and nothing of the buffers or sequence spaces.
+//! [`Tcb::cut_for_signal`], and nothing of the buffers or sequence spaces.
 
-use super::{EcnMode, Reaction, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
+use super::{EcnMode, LossState, Reaction, RecvBuffer, SegmentKind, Tcb, TcbConfig, TxPlan, flag};
 use crate::segment::{TcpFlags, TcpHeader};
 use crate::seq::SeqNum;
+use crate::time::Instant;
 
 /// What one received segment did to ECN, reported in [`Reaction::ecn`] for the endpoint's
 /// counters. A bit set.
@@ -162,8 +168,21 @@ impl Tcb {
     /// window reduction, CWR (on the first segment with new data, a go-back-N resend that
     /// runs past SND.MAX included), which goes on one wire segment (a super-segment is cut to
     /// its first: it would repeat CWR on each).
+    ///
+    /// A DCTCP connection sends its old-mark ACK first, in place of `plan` (module `dctcp`;
+    /// one is due only while an ACK is due too, so there is a plan to replace).
     #[inline(never)]
-    pub(super) fn ecn_plan(&self, plan: &mut TxPlan) {
+    pub(super) fn ecn_plan<R: RecvBuffer + ?Sized>(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        rcv: &R,
+        loss: &LossState,
+        plan: &mut TxPlan,
+    ) {
+        if self.dctcp() && self.dctcp_prior_ack(cfg, now, rcv, loss, plan) {
+            return;
+        }
         match plan.kind {
             SegmentKind::Syn if !self.has(flag::SYN_LOST) => {
                 plan.header.flags |= TcpFlags::ECE | TcpFlags::CWR;
@@ -195,30 +214,35 @@ impl Tcb {
         }
     }
 
-    /// An acceptable segment with flags `flags`, acknowledgement `ack` and `has_data` arrived
+    /// An acceptable segment with flags `flags`, sequence number `seq` (after a repeated SYN's
+    /// is stripped), acknowledgement `ack` and `has_data` arrived
     /// on a connection using ECN, after ACK processing (SND.UNA was `una_before` before it).
     /// The sender's side (RFC 3168 6.1.2): an
     /// echo (ECE) reduces the window once per window of data, never during loss recovery. The
     /// receiver's side (6.1.3): CWR ends our echo, then a CE mark on data starts one. Out of
     /// line: a connection without ECN pays one test of its flags.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn ecn_on_segment(
         &mut self,
         flags: TcpFlags,
+        seq: SeqNum,
         ack: SeqNum,
         una_before: SeqNum,
         has_data: bool,
         rx: &mut Reaction,
     ) {
-        // Not while the last reduction is unannounced (CWR due: nothing ECN-capable was sent
-        // since, so the echo is of an old mark), nor before SND.UNA passes its end, nor on an
-        // old ACK (below SND.UNA: RFC 9293 ignores it; reordered, the peer sent it before the
-        // ACKs already taken, so its echo is of a window already reduced for).
-        if flags.intersects(TcpFlags::ECE)
-            && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
-            && self.snd_una.gt(self.recover)
-            && ack.ge(self.snd_una)
-        {
+        if self.dctcp() {
+            // DCTCP (RFC 8257): its own window accounting, reduction and mirrored echo.
+            if self.dctcp_on_segment(flags, seq, ack, una_before, has_data) {
+                rx.ecn |= EcnEvents::WINDOW_REDUCED;
+            }
+            if has_data && flags.intersects(TcpFlags::IP_CE) {
+                rx.ecn |= EcnEvents::CE_RECEIVED;
+            }
+            return;
+        }
+        if self.echo_reduces(flags, ack) {
             // The flight the signal is about: what was outstanding when the echoing ACK
             // came, not what it left (an ACK of the whole flight would leave nothing).
             self.reduce_for_congestion_signal(self.snd_max - una_before);
@@ -246,8 +270,31 @@ impl Tcb {
     /// and the reduction covers the data sent so far (`recover = SND.MAX`): no further
     /// reduction until SND.UNA passes it. The next new data segment carries CWR.
     pub(super) fn reduce_for_congestion_signal(&mut self, flight: u32) {
+        let ssthresh = self.loss_ssthresh(flight);
+        self.cut_for_signal(ssthresh);
+    }
+
+    /// Whether an ACK with `flags` and acknowledgement `ack` is an echo that reduces the
+    /// window now (RFC 3168 6.1.2, for DCTCP too): ECE, not in loss recovery, the last
+    /// reduction announced (no CWR due: else nothing ECN-capable was sent since, and the echo
+    /// is of an old mark), SND.UNA past the last reduction's SND.MAX (`recover`), and not an
+    /// old ACK (below SND.UNA: RFC 9293 ignores it; reordered, the peer sent it before the
+    /// ACKs already taken, so its echo is of a window already reduced for).
+    #[inline]
+    pub(super) fn echo_reduces(&self, flags: TcpFlags, ack: SeqNum) -> bool {
+        flags.intersects(TcpFlags::ECE)
+            && self.flags & (flag::RECOVERY | flag::CWR_DUE) == 0
+            && self.snd_una.gt(self.recover)
+            && ack.ge(self.snd_una)
+    }
+
+    /// The reduction for a signal that needs no retransmission, to `ssthresh` (RFC 3168's
+    /// or DCTCP's): `cwnd = min(cwnd, ssthresh)` at once, covering the data sent so far
+    /// (`recover = SND.MAX`, flag `WINDOW_CUT`), CWR due on the next new data. Moving
+    /// `recover` voids any undo record (module `undo`): such a cut is never undone.
+    pub(super) fn cut_for_signal(&mut self, ssthresh: u32) {
         let smss = self.payload_mss();
-        self.ssthresh = self.loss_ssthresh(flight);
+        self.ssthresh = ssthresh;
         self.cwnd = self.cwnd.min(self.ssthresh).max(smss);
         self.ca_acked = 0;
         self.recover = self.snd_max;

@@ -1,5 +1,5 @@
-//! HyStart++ (RFC 9406) for the initial slow start of either congestion control, per
-//! [`TcbConfig::hystart`]: the minimum RTT of each round (a round ends when SND.UNA passes
+//! HyStart++ (RFC 9406) for the initial slow start of NewReno and CUBIC (not DCTCP, whose
+//! state takes the same fields; module `dctcp`), per [`TcbConfig::hystart`]: the minimum RTT of each round (a round ends when SND.UNA passes
 //! `windowEnd`, the SND.NXT at its start) is compared with the last round's; a rise of
 //! `clamp(lastRoundMinRTT / 8, min_rtt_thresh, max_rtt_thresh)` after at least
 //! `N_RTT_SAMPLE` (8) samples means a queue builds at the bottleneck, and slow start gives

@@ -389,7 +389,7 @@ impl Tcb {
         // ECN (RFC 3168): the peer's echo once the ACK moved SND.UNA and recovery state, its
         // CWR, then a CE mark on its data.
         if self.has(flag::ECN) {
-            self.ecn_on_segment(flags, seg.ack, una_before, !payload.is_empty(), rx);
+            self.ecn_on_segment(flags, seq, seg.ack, una_before, !payload.is_empty(), rx);
         }
 
         let fin_acked = self.has(flag::FIN_SENT) && self.snd_una.gt(self.snd_fin);
@@ -419,7 +419,17 @@ impl Tcb {
 
         if !payload.is_empty() || flags.fin() {
             if self.state.receives_data() {
+                // DCTCP keeps its old-mark ACK point where a FIN beyond a hole is kept
+                // (module `dctcp`): a FIN taken or consumed here hands the field back.
+                let dctcp_point = if self.dctcp() {
+                    self.dctcp_point_before_text(flags.fin())
+                } else {
+                    None
+                };
                 self.receive_text(cfg, now, seq, payload, flags.fin(), rcv, loss, rx);
+                if let Some(point) = dctcp_point {
+                    self.dctcp_after_fin(point);
+                }
             } else if !payload.is_empty() {
                 // Data beyond the peer's FIN: a broken or hostile peer.
                 self.flags |= flag::ACK_NOW;

@@ -12,8 +12,9 @@
 //! the SACK scoreboard live apart in a [`LossState`] that every call touching them takes as a
 //! parameter: most connections need one only now and then, so an endpoint lends them from a
 //! small pool. A `Tcb` is 176 bytes without padding (a test holds it to 180; CUBIC's 4 bytes
-//! took what was padding), which leaves room for the endpoint's tuple, links and map share
-//! within 256 bytes per connection.
+//! took what was padding; HyStart++ and DCTCP take no byte, they overlay fields they do not
+//! otherwise use), which leaves room for the endpoint's tuple, links and map share within 256
+//! bytes per connection.
 //!
 //! # How an endpoint drives it
 //! * **Open.** [`Tcb::connect`] (active, SYN-SENT), [`Tcb::listen`] (LISTEN) and
@@ -168,6 +169,18 @@
 //!   new size without a window cut ([`Tcb::on_fragmentation_needed`]); RFC 1122 4.2.3.9 hard
 //!   errors abort SYN-SENT only ([`Tcb::on_hard_error`], [`CloseReason::Unreachable`]). No
 //!   byte of the `Tcb`: `smss` holds the path's MSS too. See `icmp.rs`.
+//! * **RFC 8257 DCTCP** when [`TcbConfig::congestion`] selects it and ECN is negotiated
+//!   (private module `dctcp`; without ECN the connection is NewReno): alpha, the EWMA (g =
+//!   1/16, initially 1) of the fraction of segments acknowledged with ECE per observation
+//!   window (one per round trip: until SND.UNA passes the RTT timer's segment), and on an
+//!   echo, once per window as RFC 3168's, `ssthresh = max(cwnd * (1 - alpha / 2), 2 SMSS)`,
+//!   `cwnd = min(cwnd, ssthresh)`. Slow start, growth, loss recovery and the RTO are
+//!   NewReno's; no HyStart++. As a receiver, ECE mirrors the CE mark of the latest data
+//!   segment (CWR does not end it), a change of mark is acknowledged at once, and data
+//!   received before the change and not yet acknowledged gets its own ACK first, with the old
+//!   mark. Its state overlays CUBIC's two fields and, for the old-mark ACK, `rcv_fin`; its
+//!   identity is CUBIC's epoch bit on a non-CUBIC connection. An echo's cut voids any undo
+//!   record (it moves `recover`), so it is never undone. Deviation 30.
 //! * **Offloads:** with [`TcbConfig::tso`] the planner emits super-segments of up to the
 //!   device's largest TSO payload (bounded by cwnd, the peer's window and the data) and reports
 //!   the per-segment MSS for `TxMeta::tso_mss`; retransmissions are MSS-sized.
@@ -379,12 +392,30 @@
 //!     so slow start resumed from CSS compares with the baseline until its round ends
 //!     (module `hystart`). Slow start keeps L = 2 SMSS (RFC 9406 allows 8 unpaced); CSS
 //!     grows `min(N, 2 SMSS) / 4` per ACK.
+//! 30. DCTCP (RFC 8257), where it departs from the RFC (module `dctcp`): it runs only when
+//!     ECN was negotiated in the handshake with our data ECN-capable, else the connection
+//!     is NewReno from its establishment on (as Linux falls back; RFC 3168's SYN rules
+//!     kept: SYNs are not ECN-capable, RFC 8257 3.1's ECT on control packets is not
+//!     done). The observation window is the RTT timer's: it ends at the ACK that moves
+//!     SND.UNA past the timed segment (Karn: none is timed in loss recovery, so a window
+//!     spanning a recovery ends after it), or after 1023 segments (10-bit counters), which
+//!     updates alpha more than once per round trip on windows beyond 1.5 MB at MSS 1460. F
+//!     is the fraction of segments, `ceil(acked / SMSS)` per ACK, rather than of bytes (the
+//!     same for full-sized segments). alpha has 11 bits (units of 1/2048) and is rounded
+//!     down at each update. No HyStart++ (both need the same overlaid fields; Linux's DCTCP
+//!     has none). The cut is at once (`cwnd = min(cwnd, ssthresh)`), not through PRR, as
+//!     RFC 3168's in this engine (deviation 25). The receiver's old-mark ACK is skipped
+//!     while a FIN waits beyond a hole (its point lives in `rcv_fin`), and two changes of
+//!     mark in one receive burst before the send phase give one old-mark ACK, up to the
+//!     later change, with the mark before it. No per-connection DCTCP counters beyond
+//!     [`Tcb::dctcp_alpha`]; the endpoint counts the echoes' reductions as for RFC 3168.
 
 pub mod buffer;
 pub mod config;
 mod congestion;
 mod cookie;
 mod cubic;
+mod dctcp;
 mod ecn;
 mod hystart;
 mod icmp;
@@ -964,8 +995,16 @@ mod flag {
     ///
     /// [`TcbConfig::congestion`]: super::TcbConfig::congestion
     pub const CUBIC: u32 = 1 << 24;
-    /// A CUBIC congestion-avoidance epoch runs (`cubic_origin` valid).
+    /// A CUBIC congestion-avoidance epoch runs (`cubic_origin` valid). Only with `CUBIC`:
+    /// the same bit without `CUBIC` is [`DCTCP`].
     pub const CUBIC_EPOCH: u32 = 1 << 25;
+    /// Congestion control is DCTCP (set at creation from [`TcbConfig::congestion`], cleared
+    /// at establishment without ECN): `CUBIC_EPOCH`'s bit on a connection without `CUBIC`,
+    /// where an epoch never runs (module `dctcp`). Code that ends a CUBIC epoch clears the
+    /// bit only on a CUBIC connection (`Tcb::end_cubic_epoch`).
+    ///
+    /// [`TcbConfig::congestion`]: super::TcbConfig::congestion
+    pub const DCTCP: u32 = CUBIC_EPOCH;
     /// With `ECN`: marks are echoed and echoes answered, but our data goes not ECN-capable,
     /// because a plain SYN was sent (our 6.1.1.1 fallback) or received (the peer's repeated
     /// SYN no longer asked; our SYN-ACKs go plain then).
@@ -1028,6 +1067,8 @@ mod flag {
         RXT_EPISODE,
     ];
     const _: () = assert!(REORDER_LO == 1 << REORDER_SHIFT && REORDER_HI == REORDER_LO << 1);
+    // `Tcb::end_cubic_epoch` clears the epoch bit of a CUBIC connection by shifting `CUBIC`.
+    const _: () = assert!(CUBIC_EPOCH == CUBIC << 1);
     const _: () = {
         let mut seen = 0;
         let mut i = 0;
@@ -1102,7 +1143,9 @@ pub struct Tcb {
     /// 10 bytes, 2-byte aligned.
     rtt: RttEstimator,
     /// CUBIC: W_max in SMSS units (saturating; 0 after an RTO: the next epoch takes its
-    /// starting window). Sits where `rtt`'s padding would be.
+    /// starting window). Sits where `rtt`'s padding would be. HyStart++ overlays an RTT here
+    /// in the initial slow start (module `hystart`); DCTCP the high half of its state word
+    /// (module `dctcp`: the window's acknowledged segments, high bits, and marked ones).
     cubic_w_max: u16,
     rtt_seq: SeqNum,
     /// Low 32 bits of the microsecond clock when `rtt_seq`'s segment was sent.
@@ -1122,6 +1165,8 @@ pub struct Tcb {
     /// TIME-WAIT, FIN-WAIT-2 or keepalive deadline.
     aux_at: u64,
     // --- Receive side FIN beyond a hole. ---
+    /// The peer's FIN beyond a hole (valid with `RCV_FIN`). Without `RCV_FIN`, DCTCP keeps the
+    /// acknowledgement number of its old-mark ACK here (module `dctcp`).
     rcv_fin: SeqNum,
     // --- Rate limits and probes. ---
     challenge_epoch: u16,
@@ -1133,7 +1178,9 @@ pub struct Tcb {
     /// duplicate ACKs as segments (saturates at 255).
     acks_owed: u8,
     /// CUBIC: when the running epoch's curve reaches W_max (epoch start + K), on the 8.192 ms
-    /// clock of the `cubic` module (valid with `CUBIC_EPOCH`).
+    /// clock of the `cubic` module (valid with `CUBIC_EPOCH`). HyStart++ overlays an RTT
+    /// here (module `hystart`); DCTCP the low half of its state word (alpha and the window's
+    /// acknowledged segments, low bits; module `dctcp`).
     cubic_origin: u16,
     counters: TcbCounters,
 }
@@ -1156,6 +1203,7 @@ impl Tcb {
             flags: match cfg.congestion {
                 CongestionControl::NewReno => 0,
                 CongestionControl::Cubic => flag::CUBIC,
+                CongestionControl::Dctcp => flag::DCTCP,
             },
             state,
             snd_wscale: 0,
@@ -1382,14 +1430,24 @@ impl Tcb {
     }
 
     /// The congestion control this connection runs (the endpoint's
-    /// [`TcbConfig::congestion`] when it was created).
+    /// [`TcbConfig::congestion`] when it was created; NewReno for a DCTCP connection that did
+    /// not negotiate ECN, from its establishment on).
     #[inline]
     pub fn congestion_control(&self) -> CongestionControl {
         if self.has(flag::CUBIC) {
             CongestionControl::Cubic
+        } else if self.dctcp() {
+            CongestionControl::Dctcp
         } else {
             CongestionControl::NewReno
         }
+    }
+
+    /// DCTCP's estimate of the fraction of data the network marks (RFC 8257 alpha, 0 to 1, in
+    /// units of 1/2048: `Some(2048)` is 1), `None` when the connection does not run DCTCP.
+    #[inline]
+    pub fn dctcp_alpha(&self) -> Option<u32> {
+        self.dctcp().then(|| self.dctcp_alpha_units())
     }
 
     /// Whether the connection is in fast recovery.
@@ -1552,19 +1610,24 @@ impl Tcb {
         if self.rcv_wscale > 14 || self.snd_wscale > 14 {
             return Err("window scale above 14");
         }
-        // While HyStart++ runs, the CUBIC fields hold its RTTs (the `hystart` module).
-        if !self.has(flag::CUBIC)
-            && (self.has(flag::CUBIC_EPOCH)
-                || !self.hystart_running() && (self.cubic_w_max != 0 || self.cubic_origin != 0))
+        // While HyStart++ runs, the CUBIC fields hold its RTTs (the `hystart` module); on a
+        // DCTCP connection, DCTCP's state (the `dctcp` module).
+        if self.dctcp() {
+            self.dctcp_invariants()?;
+        } else if !self.has(flag::CUBIC)
+            && !self.hystart_running()
+            && (self.cubic_w_max != 0 || self.cubic_origin != 0)
         {
-            return Err("CUBIC state on a NewReno connection");
+            return Err("CUBIC or DCTCP state on a NewReno connection");
         }
+        let cubic_epoch =
+            self.flags & (flag::CUBIC | flag::CUBIC_EPOCH) == flag::CUBIC | flag::CUBIC_EPOCH;
         if self.hystart_running()
-            && self.flags & (flag::RECOVERY | flag::CUBIC_EPOCH | flag::WINDOW_CUT) != 0
+            && (cubic_epoch || self.flags & (flag::RECOVERY | flag::WINDOW_CUT) != 0)
         {
             return Err("HyStart++ runs after a congestion event or in congestion avoidance");
         }
-        if self.has(flag::CUBIC_EPOCH) && self.has(flag::RECOVERY) {
+        if cubic_epoch && self.has(flag::RECOVERY) {
             return Err("a CUBIC epoch runs during recovery (a congestion event ends it)");
         }
         Ok(())
@@ -1575,6 +1638,13 @@ impl Tcb {
     #[inline]
     fn has(&self, f: u32) -> bool {
         self.flags & f != 0
+    }
+
+    /// Ends a running CUBIC epoch: clears `CUBIC_EPOCH` on a CUBIC connection and leaves
+    /// the same bit, [`flag::DCTCP`], on any other (two ALU operations, no branch).
+    #[inline(always)]
+    fn end_cubic_epoch(&mut self) {
+        self.flags &= !((self.flags & flag::CUBIC) << 1);
     }
 
     /// The reordering level, 0 to 3 (flags `REORDER_LO`/`REORDER_HI`).
@@ -1614,7 +1684,9 @@ impl Tcb {
         self.stop_rtx_timer();
         self.delack_at = NEVER;
         self.aux_at = NEVER;
-        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT | flag::CUBIC;
+        // The congestion control stays what it was (DCTCP's bit is an epoch's on CUBIC).
+        let keep = if self.dctcp() { flag::DCTCP } else { 0 };
+        self.flags &= flag::FIN_QUEUED | flag::FIN_SENT | flag::CUBIC | keep;
         self.acks_owed = 0;
     }
 

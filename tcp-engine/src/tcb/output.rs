@@ -65,7 +65,7 @@ impl Tcb {
         // pays one test of its flags.
         if self.has(flag::ECN) {
             return plan.map(|mut p| {
-                self.ecn_plan(&mut p);
+                self.ecn_plan(cfg, now, rcv, loss, &mut p);
                 p
             });
         }
@@ -497,7 +497,7 @@ impl Tcb {
         (header, advertised)
     }
 
-    fn plan_ack<R: RecvBuffer + ?Sized>(
+    pub(super) fn plan_ack<R: RecvBuffer + ?Sized>(
         &self,
         cfg: &TcbConfig,
         now: Instant,

@@ -9,8 +9,8 @@
 //! receive buffer (no trimming); the ACK acknowledges nothing new (SEG.ACK = SND.UNA) and
 //! carries no SACK blocks; the timestamp, when the connection uses them, passes PAWS without
 //! the 24-day exception (TSval not older than TS.Recent); no out-of-order data is waiting (no
-//! hole to fill), no FIN of the peer is pending, and the connection is not probing a zero
-//! window. Anything else returns `None` having changed nothing, and the caller runs the full
+//! hole to fill), no FIN of the peer is pending, no DCTCP echo of a CE mark is pending (an
+//! unmarked segment ends it), and the connection is not probing a zero window. Anything else returns `None` having changed nothing, and the caller runs the full
 //! state machine. Tests (`tcb/tests/predict.rs`) run the same segments both ways and compare
 //! the whole connection state.
 //!
@@ -51,6 +51,10 @@ impl Tcb {
             || !seg.flags.ack()
             || seg.options.sack_count != 0
             || self.flags & (flag::RCV_FIN | flag::PERSIST) != 0
+            // DCTCP echoing a CE mark: an unmarked segment changes the echo (module `dctcp`);
+            // an RFC 3168 echo is left alone by one, which prediction takes.
+            || self.flags & (flag::CUBIC | flag::DCTCP | flag::ECE_DUE)
+                == flag::DCTCP | flag::ECE_DUE
             || !loss.reasm.is_empty()
         {
             return None;

@@ -309,21 +309,22 @@ impl<DA: Arrivals, DB: Arrivals> Pair<DA, DB> {
         dev_a: DA,
         dev_b: DB,
     ) -> Self {
-        Pair::on_with(link, tcb, bufs, bytes, clock, (dev_a, dev_b), None)
+        Pair::on_with(link, (tcb, tcb), bufs, bytes, clock, (dev_a, dev_b), None)
     }
 
-    /// [`Pair::on`] with `loss_states` loss-recovery states in each endpoint.
+    /// [`Pair::on`] with the client's and the server's configs `(client, server)` and
+    /// `loss_states` loss-recovery states in each endpoint.
     fn on_with(
         link: &LinkConfig,
-        tcb: TcbConfig,
+        (tcb_a, tcb_b): (TcbConfig, TcbConfig),
         bufs: usize,
         bytes: (u64, u64),
         clock: SimClock,
         (dev_a, dev_b): (DA, DB),
         loss_states: Option<usize>,
     ) -> Self {
-        let mut a = host_with_loss_states(1, link.caps_a, tcb, 4, loss_states);
-        let mut b = host_with_loss_states(2, link.caps_b, tcb, 4, loss_states);
+        let mut a = host_with_loss_states(1, link.caps_a, tcb_a, 4, loss_states);
+        let mut b = host_with_loss_states(2, link.caps_b, tcb_b, 4, loss_states);
         b.listen(PORT, Buffers::with_capacity(bufs, bufs))
             .map_err(|(e, _)| e)
             .unwrap();
@@ -527,11 +528,38 @@ pub fn bulk_with_loss_states(
     limit: Duration,
     loss_states: usize,
 ) -> Report {
+    bulk_plain(link, (tcb, tcb), bufs, bytes, limit, Some(loss_states))
+}
+
+/// [`bulk`] between a client under `client` and a server under `server` (e.g. two congestion
+/// controls, or two ECN modes).
+pub fn bulk_between(
+    link: &LinkConfig,
+    client: TcbConfig,
+    server: TcbConfig,
+    bufs: usize,
+    bytes: (u64, u64),
+    limit: Duration,
+) -> Report {
+    bulk_plain(link, (client, server), bufs, bytes, limit, None)
+}
+
+/// [`bulk`] without capture, with the two ends' configs and optionally `loss_states`.
+fn bulk_plain(
+    link: &LinkConfig,
+    tcbs: (TcbConfig, TcbConfig),
+    bufs: usize,
+    bytes: (u64, u64),
+    limit: Duration,
+    loss_states: Option<usize>,
+) -> Report {
     let clock = SimClock::new();
     clock.set_us(1_000_000);
     let devs = pair(link, &clock).unwrap();
-    let pair = Pair::on_with(link, tcb, bufs, bytes, clock, devs, Some(loss_states));
-    finish(pair, limit)
+    finish(
+        Pair::on_with(link, tcbs, bufs, bytes, clock, devs, loss_states),
+        limit,
+    )
 }
 
 fn finish<DA: Arrivals, DB: Arrivals>(mut pair: Pair<DA, DB>, limit: Duration) -> Report {

@@ -5,12 +5,12 @@
 use super::*;
 use crate::time::Duration;
 
-const SYN: TcpFlags = TcpFlags::SYN;
-const ACK: TcpFlags = TcpFlags::ACK;
-const PSH: TcpFlags = TcpFlags::PSH;
-const ECE: TcpFlags = TcpFlags::ECE;
-const CWR: TcpFlags = TcpFlags::CWR;
-const CE: TcpFlags = TcpFlags::IP_CE;
+pub(super) const SYN: TcpFlags = TcpFlags::SYN;
+pub(super) const ACK: TcpFlags = TcpFlags::ACK;
+pub(super) const PSH: TcpFlags = TcpFlags::PSH;
+pub(super) const ECE: TcpFlags = TcpFlags::ECE;
+pub(super) const CWR: TcpFlags = TcpFlags::CWR;
+pub(super) const CE: TcpFlags = TcpFlags::IP_CE;
 const WND: u16 = 30_000;
 
 fn with_ecn(mode: EcnMode) -> TcbConfig {

@@ -80,7 +80,7 @@ fn event() -> impl Strategy<Value = Event> {
 }
 
 /// Builds a host in one of the interesting states.
-fn start(state: u8, options: bool, cubic: bool) -> Host {
+fn start(state: u8, options: bool, congestion: CongestionControl) -> Host {
     let cfg = if options {
         TcbConfig {
             keepalive: Some(Keepalive {
@@ -100,11 +100,7 @@ fn start(state: u8, options: bool, cubic: bool) -> Host {
     } else {
         plain()
     };
-    let cfg = cfg.with_congestion(if cubic {
-        CongestionControl::Cubic
-    } else {
-        CongestionControl::NewReno
-    });
+    let cfg = cfg.with_congestion(congestion);
     let h = match state {
         0 => Host::new(cfg, 8000, 8000),
         1 => {
@@ -116,6 +112,9 @@ fn start(state: u8, options: bool, cubic: bool) -> Host {
             let mut h = Host::new(cfg, 8000, 8000);
             let mut syn = seg(Y, None, TcpFlags::SYN, 5000);
             if options {
+                // An ECN-setup SYN: with the options config's `EcnMode::On`, ECN is used (and
+                // DCTCP runs when chosen).
+                syn.flags |= TcpFlags::ECE | TcpFlags::CWR;
                 syn.options = TcpOptions {
                     mss: Some(1200),
                     window_scale: Some(3),
@@ -133,6 +132,8 @@ fn start(state: u8, options: bool, cubic: bool) -> Host {
             let syn = h.send_one().unwrap();
             let mut sa = seg(Y, Some(ISS + 1), TcpFlags::SYN, 6000);
             if options {
+                // An ECN-setup SYN-ACK (see above).
+                sa.flags |= TcpFlags::ECE;
                 sa.options = TcpOptions {
                     mss: Some(1200),
                     window_scale: Some(2),
@@ -142,6 +143,14 @@ fn start(state: u8, options: bool, cubic: bool) -> Host {
                 };
             }
             h.deliver(sa, &[]);
+            // With the options config, ECN is negotiated and the congestion control chosen
+            // runs (DCTCP included); without, DCTCP falls back to NewReno.
+            let runs = match (options, congestion) {
+                (false, CongestionControl::Dctcp) => CongestionControl::NewReno,
+                _ => congestion,
+            };
+            assert_eq!(h.tcb.ecn_negotiated(), options);
+            assert_eq!(h.tcb.congestion_control(), runs);
             h.write(&[7; 5000]);
             h.send_all();
             match state {
@@ -271,10 +280,10 @@ proptest! {
     fn arbitrary_events_in_every_state(
         state in 0u8..8,
         options in any::<bool>(),
-        cubic in any::<bool>(),
+        congestion in proptest::sample::select(CongestionControl::ALL.to_vec()),
         events in proptest::collection::vec(event(), 1..60),
     ) {
-        let mut h = start(state, options, cubic);
+        let mut h = start(state, options, congestion);
         for e in &events {
             apply(&mut h, e);
         }

@@ -150,7 +150,9 @@ fn a_round_whose_rtt_rises_by_the_threshold_enters_css_then_congestion_avoidance
             "{cc:?}: congestion avoidance grows slower than CSS: {r:?}, cwnd {}",
             c.tcb.cwnd()
         );
-        if cc == CongestionControl::NewReno {
+        if cc != CongestionControl::Cubic {
+            // DCTCP without ECN negotiated (as here) is NewReno, HyStart++ included.
+            assert_eq!(c.tcb.congestion_control(), CongestionControl::NewReno);
             assert_eq!(c.tcb.ssthresh(), cwnd, "ssthresh = cwnd at the end of CSS");
             assert_eq!(c.tcb.cubic_w_max, 0);
             assert_eq!(c.tcb.cubic_origin, 0);

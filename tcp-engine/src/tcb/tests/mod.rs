@@ -10,6 +10,7 @@
 //! `hystart`: HyStart++ (RFC 9406) in the initial slow start, round by round.
 
 mod cubic;
+mod dctcp;
 mod ecn;
 mod fuzz;
 mod hystart;

@@ -398,7 +398,7 @@ fn tail_loss_probe_and_recovery_in_one_window_reduce_once() {
         let (ssthresh, w_max) = (c.tcb.ssthresh(), c.tcb.cubic_w_max);
         let flight = 9 * MSS;
         let expect = match congestion {
-            CongestionControl::NewReno => flight / 2,
+            CongestionControl::NewReno | CongestionControl::Dctcp => flight / 2,
             CongestionControl::Cubic => flight * 7 / 10,
         };
         assert_eq!(ssthresh, expect, "{congestion:?}: the probe's reduction");
