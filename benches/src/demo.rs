@@ -565,8 +565,8 @@ fn bottleneck_line(out: &mut String, b: Option<&BottleneckReport>) -> fmt::Resul
     let Some(b) = b else { return Ok(()) };
     writeln!(
         out,
-        "  bottleneck    queue drops {}, CE marks at the threshold {}, peak queue {} frames, \
-         average {:.1} frames ({:.1} us a frame)",
+        "  bottleneck    queue drops {}, CE marks at the threshold {}, peak queue {} frames (since \
+         the demo began), average {:.1} frames ({:.1} us a frame)",
         count(b.queue_drops),
         count(b.threshold_marks),
         count(b.peak_queue_frames),
