@@ -180,13 +180,26 @@ fn report_text(r: &ClientReport, state: Option<tcp_engine::tcb::State>) -> Strin
             let _ = writeln!(
                 out,
                 "  handshake: {:.3} ms; negotiated: MSS {}, window scaling {}, timestamps {}, \
-                 SACK {}",
+                 SACK {}, ECN {}",
                 h as f64 / 1000.0,
                 r.mss,
                 on_off(ws),
                 on_off(ts),
-                on_off(sack)
+                on_off(sack),
+                on_off(r.ecn)
             );
+            if let Some(cc) = r.congestion {
+                let _ = write!(out, "  congestion control: {cc}");
+                if let Some(alpha) = r.dctcp_alpha {
+                    let _ = write!(
+                        out,
+                        " (alpha {:.3} at the end: its estimate of the share of our segments marked CE, \
+                         which starts at 1 and falls while the data we send goes unmarked)",
+                        f64::from(alpha) / 2048.0
+                    );
+                }
+                out.push('\n');
+            }
         }
         None => {
             let _ = writeln!(out, "  not established (state {state:?})");
@@ -257,6 +270,9 @@ mod tests {
             transfer_us: 1000,
             negotiated: (true, true, true),
             mss: 1448,
+            ecn: true,
+            congestion: handshake_us.map(|_| tcp_engine::tcb::CongestionControl::Dctcp),
+            dctcp_alpha: handshake_us.map(|_| 512),
             tcb: tcp_engine::tcb::TcbCounters::default(),
         }
     }
@@ -272,5 +288,10 @@ mod tests {
         assert!(!text.contains("sent 1000 bytes"), "{text}");
         let text = report_text(&report(Some(250)), None);
         assert!(text.contains("sent 1000 bytes, received 0 bytes"), "{text}");
+        assert!(text.contains("SACK on, ECN on"), "{text}");
+        assert!(
+            text.contains("congestion control: dctcp (alpha 0.250 at the end"),
+            "{text}"
+        );
     }
 }

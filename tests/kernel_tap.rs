@@ -340,6 +340,9 @@ fn tap_kernel_dctcp_on_our_side() {
         };
         assert!(out.contains("dctcp congestion control"), "{out}");
         assert!(out.contains("ecn_connections=1"), "{out}");
+        // The connection itself ran DCTCP with ECN (not the NewReno fallback).
+        assert!(out.contains("ECN on"), "{out}");
+        assert!(out.contains("congestion control: dctcp (alpha"), "{out}");
     }
 }
 

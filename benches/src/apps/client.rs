@@ -11,7 +11,7 @@ use std::fmt;
 use tcp_engine::device::FrameDevice;
 use tcp_engine::endpoint::{EndpointConfig, EndpointError, PollReport, SetupError};
 use tcp_engine::table::SlotKey;
-use tcp_engine::tcb::{CloseReason, Events, State, TcbCounters};
+use tcp_engine::tcb::{CloseReason, CongestionControl, Events, State, TcbCounters};
 use tcp_engine::time::Instant;
 use tcp_engine::wire::Ipv4Address;
 
@@ -149,6 +149,12 @@ pub struct ClientReport {
     pub negotiated: (bool, bool, bool),
     /// The send MSS.
     pub mss: u32,
+    /// ECN (RFC 3168) negotiated.
+    pub ecn: bool,
+    /// The congestion control the connection ran from its establishment on (`None` before).
+    pub congestion: Option<CongestionControl>,
+    /// DCTCP's alpha when last seen, in units of 1/2048 (`None` unless it ran DCTCP).
+    pub dctcp_alpha: Option<u32>,
     /// The connection's counters.
     pub tcb: TcbCounters,
 }
@@ -176,6 +182,9 @@ pub struct Client {
     progress: Progress,
     negotiated: (bool, bool, bool),
     mss: u32,
+    ecn: bool,
+    congestion: Option<CongestionControl>,
+    dctcp_alpha: Option<u32>,
     last_tcb: TcbCounters,
     scratch: Box<[u8]>,
     pattern: Pattern,
@@ -226,6 +235,9 @@ impl Client {
             progress: Progress::Running,
             negotiated: (false, false, false),
             mss: 0,
+            ecn: false,
+            congestion: None,
+            dctcp_alpha: None,
             last_tcb: TcbCounters::default(),
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             pattern: Pattern::new(SCRATCH),
@@ -265,6 +277,9 @@ impl Client {
             transfer_us: self.established.map_or(0, |e| (end - e).micros()),
             negotiated: self.negotiated,
             mss: self.mss,
+            ecn: self.ecn,
+            congestion: self.congestion,
+            dctcp_alpha: self.dctcp_alpha,
             tcb: self
                 .ep
                 .tcb(self.key)
@@ -307,6 +322,8 @@ impl Client {
             if let Some(t) = self.ep.tcb(key) {
                 self.negotiated = t.negotiated();
                 self.mss = t.send_mss();
+                self.ecn = t.ecn_negotiated();
+                self.congestion = Some(t.congestion_control());
             }
         }
         if events.contains(Events::PEER_CLOSED) {
@@ -314,6 +331,7 @@ impl Client {
         }
         if let Some(t) = self.ep.tcb(key) {
             self.last_tcb = *t.counters();
+            self.dctcp_alpha = t.dctcp_alpha();
         }
         self.receive()?;
         let state = self.ep.state(key);
