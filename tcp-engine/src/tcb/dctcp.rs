@@ -173,6 +173,12 @@ impl Tcb {
         }
         if self.flags & (flag::ECN | flag::NO_ECT) == flag::ECN {
             self.set_dctcp_word(ALPHA_ONE);
+            // Nothing due: the old-mark ACK's point starts at Last.ACK.sent (RCV.NXT now),
+            // not at the 0 the field was created with. Only a synchronized planner parks it,
+            // and a listener's first data, before its first plan, may cover sequence 0.
+            if !self.has(flag::RCV_FIN) {
+                self.rcv_fin = self.rcv_nxt;
+            }
             true
         } else {
             self.flags &= !flag::DCTCP;

@@ -368,3 +368,31 @@ fn an_echo_s_cut_is_never_undone() {
     assert!(!c.loss.undo_pending());
     c.check();
 }
+
+#[test]
+fn a_listener_s_first_data_across_sequence_zero_sends_no_stray_old_mark_ack() {
+    // The passive side plans its SYN-ACK before it is synchronized, so nothing parks the
+    // old-mark ACK's point (`rcv_fin`) at Last.ACK.sent before the first data arrives. With
+    // the peer's ISS just below 2^32, that data's range holds sequence number 0, the value
+    // `rcv_fin` is created with: no old-mark ACK may be due (nothing changed mark), and the
+    // data is acknowledged once, in full.
+    let irs = u32::MAX - 0xFF;
+    let cfg = config(CongestionControl::Dctcp, EcnMode::On, false);
+    let mut s = Host::new(cfg, 4000, 64_000);
+    let mut syn = seg(irs, None, SYN | ECE | CWR, WND);
+    syn.options = syn_opts(1000);
+    s.tcb = Tcb::accept(&s.cfg, s.now, &syn, SeqNum(ISS), &s.rcv).unwrap();
+    assert_eq!(
+        shape(&s.send_all()),
+        [(ISS, irs.wrapping_add(1), SYN | ACK | ECE, 0)]
+    );
+    let data = irs.wrapping_add(1);
+    s.deliver(ack(data, ISS + 1, WND), &[1; 1000]);
+    assert_eq!(s.tcb.congestion_control(), CongestionControl::Dctcp);
+    s.advance(Duration::from_millis(200));
+    assert_eq!(
+        shape(&s.send_all()),
+        [(ISS + 1, data.wrapping_add(1000), ACK, 0)],
+        "one ACK of all the data, none at sequence number 0"
+    );
+}
