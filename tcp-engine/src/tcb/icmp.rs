@@ -55,7 +55,11 @@ impl Tcb {
             // As at the end of recovery (NewReno's inflation removed, PRR's target reached).
             self.cwnd = self.cwnd.min(self.ssthresh).max(self.payload_mss());
         }
+        // RXT_EPISODE too, as at a timeout: the resend repeats data the peer may hold (what
+        // was SACKed, the scoreboard is cleared), and a D-SACK of it is ours, not reordering
+        // that DupThresh should learn from (`on_dsack`).
         self.flags &= !(flag::RECOVERY
+            | flag::RXT_EPISODE
             | flag::FAST_RTX
             | flag::PARTIAL_SEEN
             | flag::RTT_TIMING

@@ -1,0 +1,54 @@
+//! RFC 1191 "fragmentation needed" on the connection (module `icmp`), segment by segment,
+//! against the loss machinery it resets: the `prr` tests' SACK client (MSS 1000, a flight of
+//! 20 segments, more data waiting).
+
+use super::prr::{MSS, s, sack_client};
+use super::*;
+
+/// The peer's ACK: cumulative `cum`, SACK blocks `blocks`.
+fn sack_ack(cum: u32, blocks: &[(u32, u32)]) -> TcpHeader {
+    let mut h = ack(Y + 1, cum, 60000);
+    h.options = sack(blocks);
+    h
+}
+
+#[test]
+fn a_dsack_of_the_go_back_n_resend_does_not_raise_dup_thresh() {
+    // Segment 0 is lost, 1 to 19 arrive (SACKed), the fast retransmission of 0 is refused
+    // by a router whose next hop has a smaller MTU: frag-needed, and the flight goes again
+    // from SND.UNA in 600-byte segments. The receiver had everything but segment 0, so the
+    // resend of segment 1's bytes comes back as a D-SACK. That duplicate is our go-back-N's,
+    // as after a timeout (which resets what a D-SACK may teach), not the path's reordering:
+    // DupThresh stays 3.
+    let mut c = sack_client(CongestionControl::NewReno, None, 150 * MSS as usize);
+    assert_eq!(c.send_all().len(), 20);
+    for k in 1..=3 {
+        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
+        c.send_all();
+    }
+    assert!(c.tcb.in_recovery());
+    assert_eq!(c.tcb.counters().retransmitted_segments, 1);
+    c.deliver(sack_ack(s(0), &[(s(1), s(20))]), &[]);
+    c.send_all();
+    assert!(c.tcb.on_fragmentation_needed(600, &mut c.loss));
+    c.check();
+    assert!(!c.tcb.in_recovery());
+    let resent = c.send_all();
+    assert!(resent.len() >= 2, "the flight goes again: {}", resent.len());
+    assert_eq!(
+        (resent[0].h.seq.0, resent[0].data.len()),
+        (s(0), 600),
+        "from SND.UNA, at the new size"
+    );
+    assert_eq!((resent[1].h.seq.0, resent[1].data.len()), (s(0) + 600, 600));
+    // The receiver now holds everything up to SND.MAX; the second copy's last 200 bytes
+    // were segment 1's, received twice.
+    let end = c.tcb.snd_max().0;
+    let r = c.deliver(sack_ack(end, &[(s(1), s(1) + 200)]), &[]);
+    assert!(r.dsack_received);
+    assert_eq!(
+        c.tcb.dup_thresh(),
+        3,
+        "a D-SACK of the go-back-N resend is not reordering"
+    );
+}
