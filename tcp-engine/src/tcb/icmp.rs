@@ -52,8 +52,15 @@ impl Tcb {
             return true;
         }
         if self.has(flag::RECOVERY) {
-            // As at the end of recovery (NewReno's inflation removed, PRR's target reached).
-            self.cwnd = self.cwnd.min(self.ssthresh).max(self.payload_mss());
+            // As at the end of recovery: NewReno's inflation removed; in SACK recovery PRR's
+            // target reached, `cwnd = ssthresh` as a full ACK sets it (RFC 6675, `cc_on_ack`),
+            // even where PRR had it lower (a pipe below ssthresh).
+            self.cwnd = if self.has(flag::SACK) {
+                self.ssthresh
+            } else {
+                self.cwnd.min(self.ssthresh)
+            }
+            .max(self.payload_mss());
         }
         // RXT_EPISODE too, as at a timeout: the resend repeats data the peer may hold (what
         // was SACKed, the scoreboard is cleared), and a D-SACK of it is ours, not reordering

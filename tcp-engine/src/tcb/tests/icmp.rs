@@ -52,3 +52,25 @@ fn a_dsack_of_the_go_back_n_resend_does_not_raise_dup_thresh() {
         "a D-SACK of the go-back-N resend is not reordering"
     );
 }
+
+#[test]
+fn frag_needed_in_sack_recovery_leaves_the_window_at_ssthresh_as_a_full_ack_would() {
+    // PRR paces the SACK recovery with cwnd = pipe + sndcnt, below ssthresh; a full ACK
+    // ends it with cwnd = ssthresh (RFC 6675, `cc_on_ack`). frag-needed ends the recovery
+    // "as it would at `recover`", without a window cut of its own: the resend starts with
+    // the window the recovery would have left, not PRR's momentary one.
+    // Segments 0 to 15 are lost, 16 to 19 SACKed: recovery, with a pipe far below ssthresh.
+    let mut c = sack_client(CongestionControl::NewReno, None, 150 * MSS as usize);
+    assert_eq!(c.send_all().len(), 20);
+    c.deliver(sack_ack(s(0), &[(s(16), s(20))]), &[]);
+    c.send_all();
+    assert!(c.tcb.in_recovery());
+    let ssthresh = c.tcb.ssthresh();
+    assert_eq!(ssthresh, 10 * MSS);
+    assert!(c.tcb.cwnd() < ssthresh, "PRR: {}", c.tcb.cwnd());
+    assert!(c.tcb.on_fragmentation_needed(600, &mut c.loss));
+    c.check();
+    assert!(!c.tcb.in_recovery());
+    assert_eq!(c.tcb.ssthresh(), ssthresh, "no cut of its own");
+    assert_eq!(c.tcb.cwnd(), ssthresh, "as at the end of recovery");
+}
