@@ -396,3 +396,31 @@ fn a_listener_s_first_data_across_sequence_zero_sends_no_stray_old_mark_ack() {
         "one ACK of all the data, none at sequence number 0"
     );
 }
+
+#[test]
+fn a_window_that_overflows_the_counters_keeps_the_fraction_of_marked_segments() {
+    // The window's counters hold at most 1023 segments (`MAX_UNITS`). A window of 1000
+    // segments, all acknowledged with ECE, then one ACK without ECE of 500 more: F is
+    // 1000 / 1500, not 1000 / 1023 (the unmarked ACK cut short by the counters' cap).
+    let cfg = TcbConfig {
+        mss: 100,
+        ..config(CongestionControl::Dctcp, EcnMode::On, false)
+    };
+    let mut c = Host::client(cfg, ISS, 200_000, 64_000);
+    c.send_one().expect("SYN");
+    let mut sa = seg(Y, Some(ISS + 1), SYN | ECE, WND);
+    sa.options = syn_opts(100);
+    c.deliver(sa, &[]);
+    assert_eq!(c.send_all().len(), 1);
+    assert_eq!(c.write(&[7; 50_000]), 50_000);
+    c.tcb.cwnd = 100_000;
+    assert_eq!(c.send_all().len(), 500);
+    // 1000 segments counted, all marked, alpha 1 (as a long marked window would leave it).
+    let word = ALPHA_ONE | 1000 << 12 | 1000 << 22;
+    c.tcb.cubic_w_max = (word >> 16) as u16;
+    c.tcb.cubic_origin = word as u16;
+    c.check();
+    c.deliver(ack(Y + 1, ISS + 1 + 50_000, WND), &[]);
+    // (15 * 2048 * 1500 + 2048 * 1000) / (16 * 1500) = 2005 (1000 / 1023 would give 2045).
+    assert_eq!(c.tcb.dctcp_alpha(), Some(2005));
+}
