@@ -7,8 +7,9 @@
 //! Owns the reaction only: parsing the message, matching the quote to a connection, the MTU
 //! floor and the RFC 1191 plateau estimate belong to `wire` and the endpoint, which hand in
 //! the new MSS. Touches `smss`, the go-back-N fields the retransmission timeout also resets
-//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters) and, for a
-//! hard error, the state and close reason. Never the congestion window or ssthresh beyond
+//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters), CUBIC's
+//! W_max (rescaled to keep its bytes, its epoch ended) and, for a hard error, the state and
+//! close reason. Never the congestion window or ssthresh beyond
 //! ending a recovery as an ACK at `recover` would, never the timers, never the buffers.
 //!
 //! Why no record of the MSS the peer announced: the MSS is only ever lowered from ICMP
@@ -47,7 +48,14 @@ impl Tcb {
         if !self.state.is_synchronized() || mss >= self.smss {
             return false;
         }
+        let old_payload = self.payload_mss();
         self.smss = mss;
+        // CUBIC's W_max counts segments of the send MSS while cwnd counts bytes: it keeps its
+        // bytes as cwnd does. Not while HyStart++ keeps its RTTs in the same field, nor on
+        // a DCTCP connection (its state sits there: no `CUBIC` flag).
+        if self.has(flag::CUBIC) && !self.hystart_running() {
+            self.cubic_on_mss_change(old_payload);
+        }
         if self.snd_una == self.snd_max {
             return true;
         }

@@ -74,3 +74,34 @@ fn frag_needed_in_sack_recovery_leaves_the_window_at_ssthresh_as_a_full_ack_woul
     assert_eq!(c.tcb.ssthresh(), ssthresh, "no cut of its own");
     assert_eq!(c.tcb.cwnd(), ssthresh, "as at the end of recovery");
 }
+
+#[test]
+fn cubic_s_w_max_keeps_its_bytes_when_the_mss_is_lowered() {
+    // CUBIC keeps W_max in segments of the send MSS, cwnd in bytes. frag-needed lowers the
+    // MSS without a window cut: cwnd keeps its bytes, and so must W_max (else the curve's
+    // plateau falls with the MSS, 20 segments of 1000 bytes read as 20 of 500, far below the
+    // window, and the next loss takes the window for one below W_max).
+    let mut c = sack_client(CongestionControl::Cubic, None, 150 * MSS as usize);
+    assert_eq!(c.send_all().len(), 20);
+    for k in 1..=3 {
+        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
+        c.send_all();
+    }
+    assert!(c.tcb.in_recovery());
+    let end = c.tcb.snd_max().0;
+    c.deliver(sack_ack(end, &[]), &[]);
+    assert!(!c.tcb.in_recovery());
+    let smss = c.tcb.payload_mss();
+    let w_max = c.tcb.cubic_w_max_bytes(smss);
+    assert!(w_max >= u64::from(20 * MSS), "W_max {w_max}");
+    c.send_all();
+    assert!(c.tcb.on_fragmentation_needed(540, &mut c.loss));
+    c.check();
+    let smss = c.tcb.payload_mss();
+    assert_eq!(smss, 540);
+    let after = c.tcb.cubic_w_max_bytes(smss);
+    assert!(
+        after.abs_diff(w_max) <= u64::from(smss / 2),
+        "W_max {w_max} bytes before, {after} after"
+    );
+}
