@@ -94,6 +94,10 @@ pub struct TestWire {
     pub sent: Vec<Vec<u8>>,
     /// Frames waiting to be received.
     pub inbox: VecDeque<Vec<u8>>,
+    /// The device time the last step began at ([`Wire::begin_step`]), if one told it.
+    pub step_ns: Option<u64>,
+    /// For each frame received, the step time the port knew when the device took it.
+    pub received_at: Vec<Option<u64>>,
 }
 
 impl Wire for TestWire {
@@ -102,12 +106,16 @@ impl Wire for TestWire {
     }
     fn receive(&mut self, buf: &mut [u8]) -> Option<usize> {
         let f = self.inbox.pop_front()?;
+        self.received_at.push(self.step_ns);
         let n = f.len().min(buf.len());
         buf[..n].copy_from_slice(&f[..n]);
         Some(f.len())
     }
     fn rx_pending(&self) -> bool {
         !self.inbox.is_empty()
+    }
+    fn begin_step(&mut self, now_ns: u64) {
+        self.step_ns = Some(now_ns);
     }
 }
 

@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
             rx_checksum_status,
             rx_rss_steering,
             rx_drops,
+            rx_port_knows_the_step_time,
             cq_wraparound_and_full,
             interrupts_and_arming,
             command_errors,

@@ -778,6 +778,30 @@ pub fn rx_checksum_status<C: DeviceCore>(make: &dyn Fn() -> C) {
     assert_eq!(b.error_count(), 0, "network input is never an error");
 }
 
+/// The port hears the device time at the start of every step, before the device takes a
+/// received frame ([`Wire::begin_step`](crate::device::Wire::begin_step)): a port that times what it receives (a bottleneck)
+/// must not stamp it with the time of an earlier step's flush.
+pub fn rx_port_knows_the_step_time<C: DeviceCore>(make: &dyn Fn() -> C) {
+    let mut b = bench(make);
+    b.bring_up();
+    b.step();
+    let before = b.now_ns;
+    let mut frame = tcp(100);
+    frames::fill_checksums(&mut frame);
+    b.inject(frame.clone());
+    b.inject(frame);
+    b.run();
+    assert_eq!(b.completions(RX_CQ).len(), 2);
+    let at = &b.wire.received_at;
+    assert_eq!(at.len(), 2);
+    assert!(
+        at.iter()
+            .all(|t| t.is_some_and(|t| t > before && t <= b.now_ns)),
+        "frames taken with the port told {at:?} (steps run to {} ns)",
+        b.now_ns
+    );
+}
+
 /// RSS: the Toeplitz hash picks the queue through the table; what the completion says.
 pub fn rx_rss_steering<C: DeviceCore>(make: &dyn Fn() -> C) {
     let mut b = bench(make);

@@ -70,6 +70,12 @@ pub trait Wire {
     }
     /// Called at the end of each device step: a port may release frames it holds back.
     fn flush(&mut self, _now_ns: u64) {}
+    /// Called at the start of each device step with the device time (before any
+    /// [`receive`](Wire::receive), which has no clock of its own): a port that times the
+    /// frames it receives (a bottleneck's queue, a capture's timestamps) takes the time of
+    /// this step from here, not from the last step's [`flush`](Wire::flush), which may lie
+    /// long before it (a NIC that slept). The default ignores it.
+    fn begin_step(&mut self, _now_ns: u64) {}
 }
 
 /// Interrupt delivery (MSI-X on hardware).

@@ -811,6 +811,7 @@ impl DeviceCore for RtlDevice {
 
     fn step(&mut self, io: &mut DeviceIo<'_>, budget: u32) -> StepReport {
         let mut report = StepReport::default();
+        io.wire.begin_step(io.now_ns);
         self.io.time_ns = io.now_ns;
         // Frames that waited for the wire go first; while any still wait, nothing new starts.
         self.tx.drain(io.wire, io.now_ns);

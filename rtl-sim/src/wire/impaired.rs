@@ -466,6 +466,13 @@ impl<P: Wire> Wire for Impaired<P> {
         }
         self.inner.flush(now_ns);
     }
+
+    fn begin_step(&mut self, now_ns: u64) {
+        // Frames received in this step arrive at the receive bottleneck now, not at the last
+        // flush (before the NIC slept, perhaps for milliseconds).
+        self.now_ns = now_ns;
+        self.inner.begin_step(now_ns);
+    }
 }
 
 impl<P: Wire> Impaired<P> {
@@ -817,6 +824,37 @@ mod tests {
             e.contains("receive direction") && e.contains("threshold 2"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn frames_received_after_an_idle_gap_arrive_at_the_step_s_time() {
+        // A device that slept 1 ms after its last step (flush at 0) steps at 1 ms: the
+        // frames it takes then reach the receive bottleneck at 1 ms, and leave it 1 us
+        // apart from there (1 Gbit/s, 125 bytes on the line each). Stamped with the last
+        // flush's time, they would all be long due at once: a burst through the line at
+        // any rate, never queued, dropped or marked.
+        let cfg = ImpairConfig {
+            receive_bottleneck: Bottleneck {
+                rate_bps: 1_000_000_000,
+                queue_frames: 8,
+                ce_threshold: None,
+                delay_ns: 0,
+            },
+            ..ImpairConfig::NONE
+        };
+        let mut p = Impaired::new(FakePort::default(), cfg, 256).unwrap();
+        p.flush(0);
+        for i in 0..3u8 {
+            p.inner.inbox.push_back(vec![i; 101]);
+        }
+        p.begin_step(1_000_000);
+        assert_eq!(drain(&mut p), Vec::<Vec<u8>>::new(), "none is out yet");
+        assert_eq!(p.next_event_ns(), Some(1_001_000));
+        p.flush(1_001_000);
+        assert_eq!(drain(&mut p), [vec![0; 101]]);
+        p.begin_step(1_002_500);
+        assert_eq!(drain(&mut p), [vec![1; 101]]);
+        assert_eq!(p.next_event_ns(), Some(1_003_000));
     }
 
     #[test]

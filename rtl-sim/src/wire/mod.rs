@@ -85,6 +85,9 @@ impl Wire for Box<dyn Port> {
     fn flush(&mut self, now_ns: u64) {
         (**self).flush(now_ns)
     }
+    fn begin_step(&mut self, now_ns: u64) {
+        (**self).begin_step(now_ns)
+    }
 }
 
 impl Port for Box<dyn Port> {

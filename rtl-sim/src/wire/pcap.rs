@@ -230,6 +230,10 @@ impl<P: Port> Wire for Capture<P> {
         self.inner.flush(now_ns);
         self.writer.maybe_flush();
     }
+    fn begin_step(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
+        self.inner.begin_step(now_ns);
+    }
 }
 
 impl<P: Port> Port for Capture<P> {

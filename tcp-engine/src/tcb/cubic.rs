@@ -117,7 +117,7 @@ fn in_segments(bytes: u64, smss: u32) -> u16 {
 impl Tcb {
     /// W_max in bytes.
     #[inline]
-    fn cubic_w_max_bytes(&self, smss: u32) -> u64 {
+    pub(super) fn cubic_w_max_bytes(&self, smss: u32) -> u64 {
         u64::from(self.cubic_w_max) * u64::from(smss)
     }
 
@@ -138,6 +138,17 @@ impl Tcb {
         self.cubic_w_max = in_segments(w_max, smss);
         self.flags &= !flag::CUBIC_EPOCH;
         (u64::from(flight) * 7 / 10) as u32
+    }
+
+    /// The send MSS was lowered (RFC 1191, module `icmp`) from `old_smss` payload bytes:
+    /// W_max keeps its bytes in segments of the new size (cwnd keeps its bytes too), and a
+    /// running epoch ends, so the next one starts from the window as it stands with K
+    /// computed in the new unit. Only outside HyStart++ (which keeps an RTT in W_max's field).
+    pub(super) fn cubic_on_mss_change(&mut self, old_smss: u32) {
+        debug_assert!(!self.hystart_running(), "cubic_w_max holds HyStart++'s RTT");
+        let bytes = u64::from(self.cubic_w_max) * u64::from(old_smss);
+        self.cubic_w_max = in_segments(bytes, self.payload_mss());
+        self.flags &= !flag::CUBIC_EPOCH;
     }
 
     /// RFC 9438 4.8 at a retransmission timeout: the epoch ends, and the next one starts with

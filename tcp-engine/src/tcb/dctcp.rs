@@ -173,6 +173,12 @@ impl Tcb {
         }
         if self.flags & (flag::ECN | flag::NO_ECT) == flag::ECN {
             self.set_dctcp_word(ALPHA_ONE);
+            // Nothing due: the old-mark ACK's point starts at Last.ACK.sent (RCV.NXT now),
+            // not at the 0 the field was created with. Only a synchronized planner parks it,
+            // and a listener's first data, before its first plan, may cover sequence 0.
+            if !self.has(flag::RCV_FIN) {
+                self.rcv_fin = self.rcv_nxt;
+            }
             true
         } else {
             self.flags &= !flag::DCTCP;
@@ -203,16 +209,19 @@ impl Tcb {
         };
         if acked > 0 {
             let smss = self.payload_mss();
-            let units = acked.div_ceil(smss).min(MAX_UNITS);
+            let units = acked.div_ceil(smss);
             let w = self.dctcp_word();
             let alpha = w & ALPHA_MASK;
             let (old_acked, old_marked) = self.dctcp_window_counts();
-            let total = (old_acked + units).min(MAX_UNITS);
-            let marked = (old_marked + if echo { units } else { 0 }).min(total);
+            // Not capped here: a window that would overflow the counters ends with this ACK
+            // at its full weight (capping the sum would keep the earlier segments' marks and
+            // cut this ACK short).
+            let total = old_acked.saturating_add(units);
+            let marked = old_marked.saturating_add(if echo { units } else { 0 });
             // The window ends when SND.UNA passes the timed segment (it lay above SND.UNA
             // before this ACK), or when the counters are full.
             let mark_passed = self.rtt_seq.gt(una_before) && self.rtt_seq.le(self.snd_una);
-            let word = if mark_passed || total == MAX_UNITS {
+            let word = if mark_passed || total >= MAX_UNITS {
                 next_alpha(alpha, total, marked)
             } else {
                 alpha | total << ACKED_SHIFT | marked << MARKED_SHIFT

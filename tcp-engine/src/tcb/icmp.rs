@@ -7,8 +7,9 @@
 //! Owns the reaction only: parsing the message, matching the quote to a connection, the MTU
 //! floor and the RFC 1191 plateau estimate belong to `wire` and the endpoint, which hand in
 //! the new MSS. Touches `smss`, the go-back-N fields the retransmission timeout also resets
-//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters) and, for a
-//! hard error, the state and close reason. Never the congestion window or ssthresh beyond
+//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters), CUBIC's
+//! W_max (rescaled to keep its bytes, its epoch ended) and, for a hard error, the state and
+//! close reason. Never the congestion window or ssthresh beyond
 //! ending a recovery as an ACK at `recover` would, never the timers, never the buffers.
 //!
 //! Why no record of the MSS the peer announced: the MSS is only ever lowered from ICMP
@@ -47,15 +48,33 @@ impl Tcb {
         if !self.state.is_synchronized() || mss >= self.smss {
             return false;
         }
+        let old_payload = self.payload_mss();
         self.smss = mss;
+        // CUBIC's W_max counts segments of the send MSS while cwnd counts bytes: it keeps its
+        // bytes as cwnd does. Not while HyStart++ keeps its RTTs in the same field, nor on
+        // a DCTCP connection (its state sits there: no `CUBIC` flag).
+        if self.has(flag::CUBIC) && !self.hystart_running() {
+            self.cubic_on_mss_change(old_payload);
+        }
         if self.snd_una == self.snd_max {
             return true;
         }
         if self.has(flag::RECOVERY) {
-            // As at the end of recovery (NewReno's inflation removed, PRR's target reached).
-            self.cwnd = self.cwnd.min(self.ssthresh).max(self.payload_mss());
+            // As at the end of recovery: NewReno's inflation removed; in SACK recovery PRR's
+            // target reached, `cwnd = ssthresh` as a full ACK sets it (RFC 6675, `cc_on_ack`),
+            // even where PRR had it lower (a pipe below ssthresh).
+            self.cwnd = if self.has(flag::SACK) {
+                self.ssthresh
+            } else {
+                self.cwnd.min(self.ssthresh)
+            }
+            .max(self.payload_mss());
         }
+        // RXT_EPISODE too, as at a timeout: the resend repeats data the peer may hold (what
+        // was SACKed, the scoreboard is cleared), and a D-SACK of it is ours, not reordering
+        // that DupThresh should learn from (`on_dsack`).
         self.flags &= !(flag::RECOVERY
+            | flag::RXT_EPISODE
             | flag::FAST_RTX
             | flag::PARTIAL_SEEN
             | flag::RTT_TIMING

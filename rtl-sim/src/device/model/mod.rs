@@ -686,6 +686,7 @@ impl DeviceCore for ModelDevice {
 
     fn step(&mut self, io: &mut DeviceIo<'_>, budget: u32) -> StepReport {
         let mut report = StepReport::default();
+        io.wire.begin_step(io.now_ns);
         if self.device_enabled() {
             self.tx_step(io, budget, &mut report);
         }

@@ -368,3 +368,59 @@ fn an_echo_s_cut_is_never_undone() {
     assert!(!c.loss.undo_pending());
     c.check();
 }
+
+#[test]
+fn a_listener_s_first_data_across_sequence_zero_sends_no_stray_old_mark_ack() {
+    // The passive side plans its SYN-ACK before it is synchronized, so nothing parks the
+    // old-mark ACK's point (`rcv_fin`) at Last.ACK.sent before the first data arrives. With
+    // the peer's ISS just below 2^32, that data's range holds sequence number 0, the value
+    // `rcv_fin` is created with: no old-mark ACK may be due (nothing changed mark), and the
+    // data is acknowledged once, in full.
+    let irs = u32::MAX - 0xFF;
+    let cfg = config(CongestionControl::Dctcp, EcnMode::On, false);
+    let mut s = Host::new(cfg, 4000, 64_000);
+    let mut syn = seg(irs, None, SYN | ECE | CWR, WND);
+    syn.options = syn_opts(1000);
+    s.tcb = Tcb::accept(&s.cfg, s.now, &syn, SeqNum(ISS), &s.rcv).unwrap();
+    assert_eq!(
+        shape(&s.send_all()),
+        [(ISS, irs.wrapping_add(1), SYN | ACK | ECE, 0)]
+    );
+    let data = irs.wrapping_add(1);
+    s.deliver(ack(data, ISS + 1, WND), &[1; 1000]);
+    assert_eq!(s.tcb.congestion_control(), CongestionControl::Dctcp);
+    s.advance(Duration::from_millis(200));
+    assert_eq!(
+        shape(&s.send_all()),
+        [(ISS + 1, data.wrapping_add(1000), ACK, 0)],
+        "one ACK of all the data, none at sequence number 0"
+    );
+}
+
+#[test]
+fn a_window_that_overflows_the_counters_keeps_the_fraction_of_marked_segments() {
+    // The window's counters hold at most 1023 segments (`MAX_UNITS`). A window of 1000
+    // segments, all acknowledged with ECE, then one ACK without ECE of 500 more: F is
+    // 1000 / 1500, not 1000 / 1023 (the unmarked ACK cut short by the counters' cap).
+    let cfg = TcbConfig {
+        mss: 100,
+        ..config(CongestionControl::Dctcp, EcnMode::On, false)
+    };
+    let mut c = Host::client(cfg, ISS, 200_000, 64_000);
+    c.send_one().expect("SYN");
+    let mut sa = seg(Y, Some(ISS + 1), SYN | ECE, WND);
+    sa.options = syn_opts(100);
+    c.deliver(sa, &[]);
+    assert_eq!(c.send_all().len(), 1);
+    assert_eq!(c.write(&[7; 50_000]), 50_000);
+    c.tcb.cwnd = 100_000;
+    assert_eq!(c.send_all().len(), 500);
+    // 1000 segments counted, all marked, alpha 1 (as a long marked window would leave it).
+    let word = ALPHA_ONE | 1000 << 12 | 1000 << 22;
+    c.tcb.cubic_w_max = (word >> 16) as u16;
+    c.tcb.cubic_origin = word as u16;
+    c.check();
+    c.deliver(ack(Y + 1, ISS + 1 + 50_000, WND), &[]);
+    // (15 * 2048 * 1500 + 2048 * 1000) / (16 * 1500) = 2005 (1000 / 1023 would give 2045).
+    assert_eq!(c.tcb.dctcp_alpha(), Some(2005));
+}

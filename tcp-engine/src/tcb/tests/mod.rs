@@ -14,6 +14,7 @@ mod dctcp;
 mod ecn;
 mod fuzz;
 mod hystart;
+mod icmp;
 mod link;
 mod predict;
 mod prr;
