@@ -218,7 +218,10 @@
 //!    (RFC 4821/8899) for paths that drop ICMP, no per-destination path MTU cache (each
 //!    connection learns it alone), no reporting of soft errors to the application (Linux's
 //!    `SO_ERROR` after a timeout), no ICMP source quench, redirect or parameter problem, and
-//!    the floor ignores a genuine path below 552 bytes (its connections time out).
+//!    the floor ignores a genuine path below 552 bytes (its connections time out). Each
+//!    lowering resends the flight, and lowerings are not rate limited: an attacker who sees
+//!    the flight can lower the MSS a few bytes at a time, each step one resend of up to a
+//!    window, to the floor (at most about 900 steps from 1460; Linux behaves alike).
 //! 5. A connection released in TIME-WAIT keeps only its `Tcb` (no buffers) until 2*MSL ends.
 //! 6. The neighbour cache holds [`NEIGHBORS`] entries; lookups scan it (a host has few on-link
 //!    neighbours; off-link peers share the gateway's entry).
