@@ -7,10 +7,11 @@
 //! Owns the reaction only: parsing the message, matching the quote to a connection, the MTU
 //! floor and the RFC 1191 plateau estimate belong to `wire` and the endpoint, which hand in
 //! the new MSS. Touches `smss`, the go-back-N fields the retransmission timeout also resets
-//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters), CUBIC's
-//! W_max (rescaled to keep its bytes, its epoch ended) and, for a hard error, the state and
-//! close reason. Never the congestion window or ssthresh beyond
-//! ending a recovery as an ACK at `recover` would, never the timers, never the buffers.
+//! (SND.NXT, `recover`, the recovery flags, the scoreboard and the PRR counters), the undo
+//! record (forgotten: module `undo`), CUBIC's W_max (rescaled to keep its bytes, its epoch
+//! ended) and, for a hard error, the state and close reason. Never the congestion window or
+//! ssthresh beyond ending a recovery as an ACK at `recover` would, never the timers, never
+//! the buffers.
 //!
 //! Why no record of the MSS the peer announced: the MSS is only ever lowered from ICMP
 //! (there is no PLPMTUD, RFC 4821/8899, and no raising it again after RFC 1191's ten
@@ -18,6 +19,7 @@
 //! the peer's value is never needed again.
 
 use super::prr::Prr;
+use super::undo::Undo;
 use super::{CloseReason, LossState, MIN_MSS, State, Tcb, flag};
 use crate::seq::SeqNum;
 
@@ -87,6 +89,11 @@ impl Tcb {
         self.snd_nxt = self.snd_una;
         loss.sb.clear(self.snd_una);
         loss.prr = Prr::EMPTY;
+        // A window reduction of the episode before cannot be judged spurious any more: its
+        // losses were real (the router dropped what was too big), the resend repeats bytes
+        // whose D-SACKs would read as the episode's, and CUBIC's W_max in its record counts
+        // segments of the old MSS. Forget it, as a timeout's go-back-N resend would not.
+        loss.undo = Undo::EMPTY;
         true
     }
 

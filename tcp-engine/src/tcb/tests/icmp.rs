@@ -105,3 +105,24 @@ fn cubic_s_w_max_keeps_its_bytes_when_the_mss_is_lowered() {
         "W_max {w_max} bytes before, {after} after"
     );
 }
+
+#[test]
+fn frag_needed_forgets_the_undo_record_of_the_episode_before() {
+    // A fast retransmission records the window before its cut (module `undo`). The flight
+    // was all there was to send, so `recover` (the record's end) is SND.MAX and stays so
+    // when frag-needed resends the flight: without forgetting the record, D-SACKs of the
+    // resend's repeated bytes could "undo" a cut whose losses were real, restoring CUBIC's
+    // W_max in segments of the old MSS.
+    let mut c = sack_client(CongestionControl::Cubic, None, 20 * MSS as usize);
+    assert_eq!(c.send_all().len(), 20);
+    for k in 1..=3 {
+        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
+        c.send_all();
+    }
+    assert!(c.tcb.in_recovery());
+    assert!(c.loss.undo_pending(), "the cut is recorded");
+    assert_eq!(c.tcb.snd_max().0, s(20), "no new data: recover is SND.MAX");
+    assert!(c.tcb.on_fragmentation_needed(540, &mut c.loss));
+    c.check();
+    assert!(!c.loss.undo_pending(), "the record is gone");
+}
