@@ -1685,7 +1685,14 @@ impl Tcb {
         self.delack_at = NEVER;
         self.aux_at = NEVER;
         // The congestion control stays what it was (DCTCP's bit is an epoch's on CUBIC).
-        let keep = if self.dctcp() { flag::DCTCP } else { 0 };
+        let keep = if self.dctcp() {
+            // A closed connection sends nothing: no DCTCP old-mark ACK stays due (`rcv_fin`
+            // parked at Last.ACK.sent, as the planner parks it), now that `ACK_NOW` is gone.
+            self.rcv_fin = self.rcv_acked;
+            flag::DCTCP
+        } else {
+            0
+        };
         self.flags &= flag::FIN_QUEUED | flag::FIN_SENT | flag::CUBIC | keep;
         self.acks_owed = 0;
     }

@@ -424,3 +424,22 @@ fn a_window_that_overflows_the_counters_keeps_the_fraction_of_marked_segments() 
     // (15 * 2048 * 1500 + 2048 * 1000) / (16 * 1500) = 2005 (1000 / 1023 would give 2045).
     assert_eq!(c.tcb.dctcp_alpha(), Some(2005));
 }
+
+#[test]
+fn an_abort_with_an_old_mark_ack_due_leaves_none_due() {
+    // Unmarked data waits for a delayed ACK, then marked data makes the old-mark ACK due
+    // (with the ACK after it). The application aborts before the send phase: the closed
+    // connection sends neither, so neither may stay due (found by the endpoint fuzzer at
+    // 100x scale: "a DCTCP old-mark ACK is due without an ACK due after it").
+    let mut c = dctcp_client(0);
+    c.deliver(ack(Y + 1, ISS + 1, WND), &[1; 100]);
+    c.deliver(seg(Y + 101, Some(ISS + 1), CE, WND), &[2; 100]);
+    c.check();
+    assert!(
+        c.tcb.abort().is_some(),
+        "a RST for the established connection"
+    );
+    assert_eq!(c.tcb.state(), State::Closed);
+    c.check();
+    assert!(c.send_all().is_empty(), "a closed connection sends nothing");
+}
