@@ -12,6 +12,19 @@ fn sack_ack(cum: u32, blocks: &[(u32, u32)]) -> TcpHeader {
     h
 }
 
+/// A SACK client with `segments` segments of data, whose first 20 are sent, segment 0 lost
+/// and 1 to 3 SACKed: in fast recovery, segment 0 retransmitted.
+fn fast_recovery(congestion: CongestionControl, segments: usize) -> Host {
+    let mut c = sack_client(congestion, None, segments * MSS as usize);
+    assert_eq!(c.send_all().len(), 20);
+    for k in 1..=3 {
+        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
+        c.send_all();
+    }
+    assert!(c.tcb.in_recovery());
+    c
+}
+
 #[test]
 fn a_dsack_of_the_go_back_n_resend_does_not_raise_dup_thresh() {
     // Segment 0 is lost, 1 to 19 arrive (SACKed), the fast retransmission of 0 is refused
@@ -20,13 +33,7 @@ fn a_dsack_of_the_go_back_n_resend_does_not_raise_dup_thresh() {
     // resend of segment 1's bytes comes back as a D-SACK. That duplicate is our go-back-N's,
     // as after a timeout (which resets what a D-SACK may teach), not the path's reordering:
     // DupThresh stays 3.
-    let mut c = sack_client(CongestionControl::NewReno, None, 150 * MSS as usize);
-    assert_eq!(c.send_all().len(), 20);
-    for k in 1..=3 {
-        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
-        c.send_all();
-    }
-    assert!(c.tcb.in_recovery());
+    let mut c = fast_recovery(CongestionControl::NewReno, 150);
     assert_eq!(c.tcb.counters().retransmitted_segments, 1);
     c.deliver(sack_ack(s(0), &[(s(1), s(20))]), &[]);
     c.send_all();
@@ -81,13 +88,7 @@ fn cubic_s_w_max_keeps_its_bytes_when_the_mss_is_lowered() {
     // MSS without a window cut: cwnd keeps its bytes, and so must W_max (else the curve's
     // plateau falls with the MSS, 20 segments of 1000 bytes read as 20 of 500, far below the
     // window, and the next loss takes the window for one below W_max).
-    let mut c = sack_client(CongestionControl::Cubic, None, 150 * MSS as usize);
-    assert_eq!(c.send_all().len(), 20);
-    for k in 1..=3 {
-        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
-        c.send_all();
-    }
-    assert!(c.tcb.in_recovery());
+    let mut c = fast_recovery(CongestionControl::Cubic, 150);
     let end = c.tcb.snd_max().0;
     c.deliver(sack_ack(end, &[]), &[]);
     assert!(!c.tcb.in_recovery());
@@ -113,13 +114,7 @@ fn frag_needed_forgets_the_undo_record_of_the_episode_before() {
     // when frag-needed resends the flight: without forgetting the record, D-SACKs of the
     // resend's repeated bytes could "undo" a cut whose losses were real, restoring CUBIC's
     // W_max in segments of the old MSS.
-    let mut c = sack_client(CongestionControl::Cubic, None, 20 * MSS as usize);
-    assert_eq!(c.send_all().len(), 20);
-    for k in 1..=3 {
-        c.deliver(sack_ack(s(0), &[(s(1), s(k + 1))]), &[]);
-        c.send_all();
-    }
-    assert!(c.tcb.in_recovery());
+    let mut c = fast_recovery(CongestionControl::Cubic, 20);
     assert!(c.loss.undo_pending(), "the cut is recorded");
     assert_eq!(c.tcb.snd_max().0, s(20), "no new data: recover is SND.MAX");
     assert!(c.tcb.on_fragmentation_needed(540, &mut c.loss));
