@@ -343,11 +343,17 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// A stale key, or a connection still open ([`EndpointError::WrongState`]: close it and
     /// wait for [`Events::CLOSED`](crate::tcb::Events::CLOSED), or abort it).
     pub fn release(&mut self, key: SlotKey) -> Result<B, EndpointError> {
-        let c = self.live(key)?;
+        let c = self.live_mut(key)?;
         let idx = key.index();
         let state = c.tcb.state();
         match state {
-            State::Closed | State::TimeWait => {}
+            // The common case (a connection over) in this one slot access.
+            State::TimeWait => {
+                let buffers = c.buffers.take().ok_or(EndpointError::NoBuffers(key))?;
+                c.role |= role::RELEASED;
+                return Ok(buffers);
+            }
+            State::Closed => {}
             State::Listen => {
                 self.stop_listening(idx);
                 let c = self.live_mut(key)?;
