@@ -343,11 +343,17 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// A stale key, or a connection still open ([`EndpointError::WrongState`]: close it and
     /// wait for [`Events::CLOSED`](crate::tcb::Events::CLOSED), or abort it).
     pub fn release(&mut self, key: SlotKey) -> Result<B, EndpointError> {
-        let c = self.live(key)?;
+        let c = self.live_mut(key)?;
         let idx = key.index();
         let state = c.tcb.state();
         match state {
-            State::Closed | State::TimeWait => {}
+            // The common case (a connection over) in this one slot access.
+            State::TimeWait => {
+                let buffers = c.buffers.take().ok_or(EndpointError::NoBuffers(key))?;
+                c.role |= role::RELEASED;
+                return Ok(buffers);
+            }
+            State::Closed => {}
             State::Listen => {
                 self.stop_listening(idx);
                 let c = self.live_mut(key)?;
@@ -380,6 +386,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let c = self.live(key)?;
         let passive = c.has(role::PASSIVE);
         let port = c.local_port;
+        if passive {
+            if let Some(recycled) = self.relisten_in_place(key) {
+                return Ok(recycled);
+            }
+        }
         let mut buffers = self.release(key)?;
         if !passive {
             return Ok(Recycled::Released(buffers));
@@ -389,6 +400,62 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Ok(key) => Ok(Recycled::Listening(key)),
             Err((_, buffers)) => Ok(Recycled::Released(buffers)),
         }
+    }
+
+    /// [`recycle`](Self::recycle)'s common case without freeing the slot: a passive
+    /// connection that is CLOSED (counted, its timer and loss state given back), in no queue,
+    /// with its buffers, listens again in the same slot under a new key, which is the key a
+    /// release and a `listen` would give it (the freed slot is the next one taken). Its state
+    /// is set to what `listen` builds; the buffers are emptied where they are. `None`: any
+    /// other case, nothing changed (the caller releases and listens).
+    fn relisten_in_place(&mut self, key: SlotKey) -> Option<Recycled<B>>
+    where
+        B: StreamBuffers,
+    {
+        let idx = key.index();
+        let c = self.table.get(key)?;
+        let reusable = c.tcb.state() == State::Closed
+            && c.qstate == super::QState::Idle
+            && c.role & (role::CLOSED_SEEN | role::REGISTERED | role::PARKED | role::RELEASED)
+                == role::CLOSED_SEEN
+            && !c.timer.is_linked()
+            && c.loss == NIL
+            && c.buffers.is_some();
+        if !reusable {
+            return None;
+        }
+        let tuple = self.registered_tuple(c)?;
+        let port = c.local_port;
+        let key = self.table.renew_unregistered(key, &tuple)?;
+        let listener = FourTuple::listener(self.cidr.address().into(), port);
+        let registered = self.table.lookup_known(&listener);
+        let cfg = &self.cfg;
+        let c = self.table.get_mut(key)?;
+        c.tcb = Tcb::listen(cfg);
+        c.remote_addr = Ipv4Address::UNSPECIFIED;
+        c.remote_port = 0;
+        c.timer = TimerLinks::UNLINKED;
+        c.queue_next = NIL;
+        if let Some(b) = c.buffers.as_mut() {
+            b.clear();
+        }
+        match registered {
+            Some(head) => {
+                c.role = role::PARKED;
+                self.chain_push(head.index(), idx);
+            }
+            None => {
+                c.role = role::REGISTERED;
+                c.set_listening(1, 0);
+                if self.table.register(key, listener).is_err() {
+                    // No room for the listener tuple: the slot goes and the buffers come
+                    // back, as after a `listen` that failed.
+                    let mut c = self.table.remove_unregistered(key)?;
+                    return c.buffers.take().map(Recycled::Released);
+                }
+            }
+        }
+        Some(Recycled::Listening(key))
     }
 
     /// Appends as much of `data` as the send buffer takes and returns how many bytes that was

@@ -1134,14 +1134,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
         }
         let released = c.has(role::RELEASED);
-        let timer = c.timer;
+        let (timer, qstate) = (c.timer, c.qstate);
         let loss = core::mem::replace(&mut c.loss, NIL);
         if loss != NIL {
             self.loss.give_back(loss);
         }
         self.with_wheel(|wheel, host| wheel.cancel_from(host, idx, timer));
         if released {
-            self.retire(idx);
+            // `retire` without its first half: a CLOSED connection does not listen, and its
+            // timer is out already.
+            self.dispose(idx, qstate);
         }
     }
 
@@ -1150,17 +1152,26 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let Some((_, c)) = self.table.get_index(idx) else {
             return;
         };
+        // Neither leaving the listener lookups nor the wheel changes the queue state.
+        let qstate = c.qstate;
         if c.has(role::REGISTERED | role::PARKED) && c.tcb.state() == State::Listen {
             self.stop_listening(idx);
         }
         self.with_wheel(|wheel, host| wheel.cancel(host, idx));
-        let Some((_, c)) = self.table.get_index_mut(idx) else {
-            return;
-        };
-        match c.qstate {
+        self.dispose(idx, qstate);
+    }
+
+    /// The end of [`retire`](Self::retire) for connection `idx` (out of every listener
+    /// lookup, its timer out), whose queue state is `qstate`: freed now, or marked to be
+    /// freed when it leaves its queue.
+    #[inline]
+    fn dispose(&mut self, idx: u32, qstate: QState) {
+        match qstate {
             QState::Ready | QState::ArpWait => {
-                c.qstate = QState::Zombie;
-                self.zombies += 1;
+                if let Some((_, c)) = self.table.get_index_mut(idx) {
+                    c.qstate = QState::Zombie;
+                    self.zombies += 1;
+                }
             }
             QState::Zombie => {}
             QState::Idle => self.free(idx),

@@ -328,6 +328,27 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
         self.get(key).is_some()
     }
 
+    /// Gives the occupant `key` names a new key, keeping it where it is: the slot's generation
+    /// advances so `key` (and every copy of it) is dead, as [`remove`](Self::remove) followed
+    /// by an [`insert`](Self::insert) of the same value into the slot just freed would leave it,
+    /// without moving the value out and back. `None` (nothing changes): `key` is stale, or the
+    /// slot's generation is the last one (a removal would retire the slot).
+    pub fn renew(&mut self, key: SlotKey) -> Option<SlotKey> {
+        let slot = self.storage.as_mut().get_mut(key.index as usize)?;
+        match &mut slot.0 {
+            Content::Occupied { generation, .. }
+                if *generation == key.generation && generation.get() != u32::MAX =>
+            {
+                *generation = generation.saturating_add(1);
+                Some(SlotKey {
+                    index: key.index,
+                    generation: *generation,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Removes and returns the occupant `key` names; the slot's generation advances so `key`
     /// (and every copy of it) is dead from now on.
     pub fn remove(&mut self, key: SlotKey) -> Option<T> {
@@ -478,6 +499,28 @@ mod tests {
         assert_eq!(m.insert_with(|_| 5), Err(SlotsExhausted { capacity: 3 }));
         m.remove(keys[1]).unwrap();
         assert!(m.insert(7).is_ok(), "a freed slot is usable again");
+    }
+
+    #[test]
+    fn renew_keeps_the_value_in_place_under_a_new_key() {
+        let mut m = map(2);
+        let old = m.insert(10).unwrap();
+        let other = m.insert(11).unwrap();
+        let new = m.renew(old).unwrap();
+        assert_eq!(new.index(), old.index());
+        assert_eq!(new.generation(), old.generation() + 1);
+        assert_eq!(m.get(old), None, "the old key is stale");
+        assert_eq!(m.get(new), Some(&10));
+        assert_eq!(m.renew(old), None, "a stale key renews nothing");
+        assert_eq!((m.len(), m.get(other)), (2, Some(&11)));
+        // The last generation is not renewed (a removal retires the slot).
+        m.set_generation_for_test(new.index(), u32::MAX);
+        let last = SlotKey {
+            index: new.index(),
+            generation: NonZeroU32::MAX,
+        };
+        assert_eq!(m.renew(last), None);
+        assert_eq!(m.get(last), Some(&10));
     }
 
     #[test]

@@ -1034,3 +1034,40 @@ fn tuple_hash_words_are_its_bytes() {
     assert_eq!(first8, u64::from_le_bytes(b[..8].try_into().unwrap()));
     assert_eq!(last4, u32::from_le_bytes(b[8..].try_into().unwrap()));
 }
+
+#[test]
+fn renew_unregistered_takes_the_tuple_out_and_keeps_the_value_under_a_new_key() {
+    let mut t: BoxedConnectionTable<&str> = ConnectionTable::with_capacity(2, &secret(5)).unwrap();
+    let peer = FourTuple::new(ip(198, 18, 0, 1), 80, ip(198, 18, 0, 2), 40000);
+    let other = FourTuple {
+        remote_port: 40001,
+        ..peer
+    };
+    let key = t.insert(peer, "conn").unwrap();
+    let b = t.insert(other, "b").unwrap();
+    // The segment's lookup first (the connection a segment closed), then the renewal.
+    assert_eq!(
+        t.lookup_segment_cached(&peer),
+        Some(Matched::Connection(key))
+    );
+    // A tuple that is not the key's changes nothing.
+    assert_eq!(t.renew_unregistered(key, &other), None);
+    assert_eq!(t.lookup(&other), Some(b));
+    let new = t.renew_unregistered(key, &peer).unwrap();
+    assert_eq!(
+        (new.index(), new.generation()),
+        (key.index(), key.generation() + 1)
+    );
+    assert_eq!(t.get(new), Some(&"conn"));
+    assert_eq!(t.get(key), None, "the old key is stale");
+    assert_eq!(t.lookup(&peer), None, "the tuple is gone");
+    assert_eq!(
+        t.lookup_segment_cached(&peer),
+        None,
+        "the segment cache forgot it"
+    );
+    assert_eq!(t.renew_unregistered(key, &peer), None, "stale key");
+    assert_eq!((t.len(), t.map().len()), (2, 1));
+    // The slot is unregistered now: it goes by key alone.
+    assert_eq!(t.remove_unregistered(new), Some("conn"));
+}

@@ -210,6 +210,15 @@ fn listening_slots_chain_and_recycle() {
         panic!("a passive connection listens again");
     };
     assert_eq!(ep.state(k1), None, "the old key is stale");
+    // In place: the slot a release frees is the next one taken, so the key is the one a
+    // release and a `listen` would give (same slot, next generation).
+    assert_eq!(
+        (k3.index(), k3.generation()),
+        (k1.index(), k1.generation() + 1)
+    );
+    assert_eq!(ep.state(k3), Some(State::Listen));
+    assert_eq!(ep.readable(k3), Some(0), "the buffers were emptied");
+    ep.check_invariants().unwrap();
     assert_eq!(
         open(deliver(&mut ep, T0, syn(1003), RxMeta::UNVERIFIED).0).key,
         k3
