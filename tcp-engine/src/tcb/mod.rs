@@ -409,6 +409,11 @@
 //!     mark in one receive burst before the send phase give one old-mark ACK, up to the
 //!     later change, with the mark before it. No per-connection DCTCP counters beyond
 //!     [`Tcb::dctcp_alpha`]; the endpoint counts the echoes' reductions as for RFC 3168.
+//! 31. CLOSE in SYN-SENT with data written (which the engine lets ride on the ACK that
+//!     completes the handshake) queues the FIN after that data, as RFC 9293 does in
+//!     SYN-RECEIVED, instead of deleting the connection and its data; the connection goes
+//!     on to FIN-WAIT-1 when the handshake completes. With nothing written it is deleted,
+//!     as the RFC says.
 
 pub mod buffer;
 pub mod config;
@@ -1507,14 +1512,17 @@ impl Tcb {
     }
 
     /// Queues our FIN after everything in `snd` (RFC 9293 CLOSE). Data already buffered is
-    /// still sent; the application must not write more. Before the connection is synchronized
-    /// (LISTEN, SYN-SENT) the `Tcb` goes straight to CLOSED. Closing twice does nothing.
+    /// still sent; the application must not write more. In LISTEN, and in SYN-SENT with
+    /// nothing written, the `Tcb` goes straight to CLOSED. In SYN-SENT with data written (it
+    /// rides on the ACK that completes the handshake) the FIN is queued after it, as in
+    /// SYN-RECEIVED, so the data is not lost (deviation 31). Closing twice does nothing.
     pub fn close<S: SendBuffer + ?Sized>(&mut self, snd: &S) {
         match self.state {
-            State::Listen | State::SynSent => self.become_closed(CloseReason::ClosedBeforeOpen),
-            State::SynReceived | State::Established | State::CloseWait => {
+            State::Listen => self.become_closed(CloseReason::ClosedBeforeOpen),
+            State::SynSent if snd.len() == 0 => self.become_closed(CloseReason::ClosedBeforeOpen),
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {
                 if !self.has(flag::FIN_QUEUED) {
-                    let start = if self.state == State::SynReceived {
+                    let start = if matches!(self.state, State::SynSent | State::SynReceived) {
                         self.snd_una + 1
                     } else {
                         self.snd_una

@@ -132,6 +132,38 @@ fn s02_active_open_without_data_sends_bare_ack() {
     assert_eq!(c.tcb.send_mss(), 536, "no MSS option: 536");
 }
 
+#[test]
+fn s02_close_in_syn_sent_keeps_written_data_and_sends_it_with_the_fin() {
+    // Data written and the connection closed before the SYN-ACK: the data rides on the ACK
+    // that completes the handshake, the FIN right after it (deviation 31).
+    let mut c = Host::client(plain(), ISS, 1000, 3000);
+    let syn = c.send_one().unwrap();
+    expect(&syn, ISS, 0, SYN, 3000, 0);
+    c.write(b"request");
+    c.tcb.close(&c.snd);
+    assert_eq!(c.tcb.state(), State::SynSent, "not deleted: data waits");
+    assert!(c.tcb.fin_queued());
+    c.check();
+    assert_eq!(c.send_all(), vec![], "nothing before the SYN-ACK");
+    let r = c.deliver(seg(Y, Some(ISS + 1), SYN, 5000), &[]);
+    assert!(r.events.contains(Events::ESTABLISHED));
+    assert_eq!(c.tcb.state(), State::FinWait1);
+    let out = c.send_all();
+    assert_eq!(out.len(), 1, "data and FIN in one segment: {out:?}");
+    expect(&out[0], ISS + 1, Y + 1, ACK | PSH | FIN, 3000, 7);
+    assert_eq!(out[0].data, b"request");
+    c.deliver(ack(Y + 1, ISS + 9, 5000), &[]);
+    assert_eq!(c.tcb.state(), State::FinWait2);
+    c.check();
+
+    // With nothing written, CLOSE in SYN-SENT deletes the connection (RFC 9293).
+    let mut c = Host::client(plain(), ISS, 1000, 3000);
+    c.send_one().unwrap();
+    c.tcb.close(&c.snd);
+    assert_eq!(c.tcb.state(), State::Closed);
+    assert_eq!(c.tcb.close_reason(), CloseReason::ClosedBeforeOpen);
+}
+
 // ---------------------------------------------------------------- 3. SYN retransmission
 
 #[test]
