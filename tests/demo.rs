@@ -12,6 +12,7 @@ mod support;
 use support::{ferrotoe, text};
 
 use ferrotoe_benches::demo::DemoReport;
+use ferrotoe_benches::demo::sharded::ShardedDemoReport;
 use ferrotoe_benches::sim_hosts::{HostCounters, SimHostsCounters};
 
 /// The backends these tests run, with the bulk bytes and transactions each affords (the RTL
@@ -658,4 +659,75 @@ fn mistakes_get_clear_errors() {
         &["drop --nic-thread"],
     );
     demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
+}
+
+#[test]
+fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
+    let out = ferrotoe(&[
+        "demo",
+        "--quiet",
+        "--json",
+        "--queues",
+        "4",
+        "--connections",
+        "16",
+        "--bytes",
+        "2MiB",
+        "--buffer",
+        "64KiB",
+    ]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let r: ShardedDemoReport = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"));
+    assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!((r.queues, r.connections), (4, 16));
+    assert_eq!(r.bytes_per_connection_each_way, (2 << 20) / 16);
+    assert_eq!(r.bytes_verified, 2 * (2 << 20));
+    assert_eq!(r.connections_per_shard, vec![4; 4]);
+    for h in [&r.client, &r.server] {
+        assert_eq!(h.queue_rx_frames.len(), 4);
+        assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{h:?}");
+        assert_eq!(h.queue_rx_frames, h.endpoint_rx_frames);
+        assert_eq!(h.rsts_sent, 0);
+    }
+
+    // The text report names every queue's frames.
+    let out = ferrotoe(&[
+        "demo",
+        "--quiet",
+        "--queues",
+        "2",
+        "--connections",
+        "4",
+        "--bytes",
+        "256KiB",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for want in [
+        "2 queue pairs per host",
+        "client RX frames per queue: q0 ",
+        ", q1 ",
+        "ok:",
+    ] {
+        assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
+    }
+
+    demo_fails(&["--queues", "5"], 1, &["5 queue pairs", "from 1 to 4"]);
+    demo_fails(
+        &["--connections", "0"],
+        1,
+        &["--connections must be at least 1"],
+    );
+    demo_fails(
+        &["--queues", "2", "--requests", "10"],
+        1,
+        &["--requests", "drop it"],
+    );
+    demo_fails(
+        &["--queues", "2", "--connections", "8", "--bytes", "4"],
+        1,
+        &["no byte per connection"],
+    );
 }

@@ -92,7 +92,10 @@ pub use bulk::{
 };
 pub use counters::{CableCounters, HostCounters, Retransmissions, SimHostsCounters};
 pub use rr::{Latencies, RrOutcome, RrSpec, run_rr};
-pub use sharded::{RssSteering, Shard, ShardedHost, ShardedHosts};
+pub use sharded::{
+    RssSteering, Shard, ShardedBulkOutcome, ShardedBulkSpec, ShardedHost, ShardedHosts,
+    run_sharded_bulk,
+};
 
 use std::cell::Cell;
 use std::fmt;

@@ -38,9 +38,15 @@
 //! The simulated clock advances by the round's wire time, or jumps to the earliest timer of
 //! any shard when nothing happened. No NIC thread and no bottleneck (refused at set-up).
 //!
+//! The workload: [`bulk`] (many connections, both directions, every byte checked).
+//!
 //! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its round; reuses
 //! [`SimHosts`](super::SimHosts)' NIC, cable and endpoint set-up. Must not contain protocol,
 //! driver or device logic.
+
+pub mod bulk;
+
+pub use bulk::{ShardedBulkOutcome, ShardedBulkSpec, run_sharded_bulk};
 
 use std::fmt;
 

@@ -2,12 +2,8 @@
 //! hosts, bulk both ways with every byte checked, every frame on its own shard's queue; and
 //! the errors of a shard whose steering takes no port, and of a bad queue count.
 
-use std::collections::HashMap;
-
 use super::*;
-use crate::pattern::Pattern;
 use tcp_engine::endpoint::Buffers;
-use tcp_engine::tcb::State;
 
 const QUEUES: u16 = 4;
 const CONNECTIONS: usize = 64;
@@ -15,7 +11,7 @@ const CONNECTIONS: usize = 64;
 const BYTES: u64 = 12 * 1024;
 const PORT: u16 = 5001;
 const BUF: usize = 8 * 1024;
-const MAX_ROUNDS: u32 = 200_000;
+const MAX_ROUNDS: u64 = 200_000;
 
 fn config() -> SimHostsConfig {
     SimHostsConfig {
@@ -30,172 +26,27 @@ fn bufs() -> HostBuffers {
     Buffers::with_capacity(BUF, BUF)
 }
 
-/// One side of one connection: its stream offsets (each stream starts at its own offset into
-/// the pattern, so data crossing between connections shows up as a mismatch).
-struct Stream {
-    shard: u16,
-    key: SlotKey,
-    tx_base: u64,
-    rx_base: u64,
-    sent: u64,
-    received: u64,
-    closed: bool,
-}
-
-impl Stream {
-    /// Streams are told apart by the client's port: client to server starts at `7 * port`,
-    /// server to client 100 bytes further.
-    fn new(side: Side, shard: u16, key: SlotKey, client_port: u16) -> Stream {
-        let up = 7 * u64::from(client_port);
-        let down = up + 100;
-        let (tx_base, rx_base) = match side {
-            Side::Client => (up, down),
-            Side::Server => (down, up),
-        };
-        Stream {
-            shard,
-            key,
-            tx_base,
-            rx_base,
-            sent: 0,
-            received: 0,
-            closed: false,
-        }
-    }
-
-    /// Writes what fits, reads and checks what arrived, closes once everything is written.
-    /// Returns whether anything moved.
-    fn work(&mut self, ep: &mut HostEndpoint, now: Instant, pattern: &Pattern, side: Side) -> bool {
-        let mut moved = false;
-        while self.sent < BYTES {
-            let room = ep.send_space(self.key).unwrap_or(0);
-            if room == 0 {
-                break;
-            }
-            let n = room.min((BYTES - self.sent) as usize);
-            let at = self.tx_base + self.sent;
-            let wrote = ep
-                .write_with(self.key, |buf| {
-                    let n = n.min(buf.len());
-                    pattern.fill(at, &mut buf[..n]);
-                    n
-                })
-                .unwrap_or(0);
-            if wrote == 0 {
-                break;
-            }
-            self.sent += wrote as u64;
-            moved = true;
-        }
-        let mut buf = [0u8; BUF];
-        loop {
-            let n = ep.read(self.key, &mut buf).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            if let Err(m) = pattern.check(self.rx_base + self.received, &buf[..n]) {
-                panic!(
-                    "{} shard {}: byte {} of the stream is {} where {} was sent",
-                    side.as_str(),
-                    self.shard,
-                    m.offset - self.rx_base,
-                    m.got,
-                    m.expected
-                );
-            }
-            self.received += n as u64;
-            moved = true;
-        }
-        assert!(self.received <= BYTES, "more bytes than were sent");
-        if self.sent == BYTES && !self.closed && ep.close(now, self.key).is_ok() {
-            self.closed = true;
-            moved = true;
-        }
-        moved
-    }
-
-    fn done(&self, ep: &HostEndpoint) -> bool {
-        self.received == BYTES
-            && self.closed
-            && matches!(ep.state(self.key), Some(State::TimeWait | State::Closed))
-    }
-}
-
 #[test]
 fn connections_over_four_shards_stay_on_their_queues_with_every_byte_checked() {
     let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
     assert_eq!(hosts.queues(), QUEUES);
-    let pattern = Pattern::new(BUF);
-    for q in 0..QUEUES {
-        for _ in 0..2 * CONNECTIONS / usize::from(QUEUES) {
-            hosts
-                .endpoint(Side::Server, q)
-                .listen(PORT, bufs())
-                .map_err(|(e, _)| e)
-                .unwrap();
-        }
-    }
-    let mut client = Vec::new();
-    for i in 0..CONNECTIONS {
-        let shard = (i % usize::from(QUEUES)) as u16;
-        let key = hosts.connect(Side::Client, shard, PORT, bufs()).unwrap();
-        let tuple = hosts.endpoint(Side::Client, shard).tuple(key).unwrap();
-        assert_eq!(
-            hosts.steering().queue_of(&tuple),
-            shard,
-            "{tuple}: the local port must steer to its shard"
-        );
-        client.push(Stream::new(Side::Client, shard, key, tuple.local_port));
-    }
-    let mut server: HashMap<(u16, SlotKey), Stream> = HashMap::new();
-    let mut done = false;
-    for _ in 0..MAX_ROUNDS {
-        let now = hosts.now();
-        let mut progress = false;
-        for q in 0..QUEUES {
-            hosts.poll(Side::Client, q, |_, _| {});
-            let mut opened = Vec::new();
-            hosts.poll(Side::Server, q, |_, open| opened.push(open.key));
-            for key in opened {
-                if let std::collections::hash_map::Entry::Vacant(slot) = server.entry((q, key)) {
-                    let ep = hosts.endpoint(Side::Server, q);
-                    if let Some(t) = ep.tuple(key).filter(|t| t.remote_port != 0) {
-                        slot.insert(Stream::new(Side::Server, q, key, t.remote_port));
-                    }
-                }
-            }
-        }
-        for s in &mut client {
-            progress |= s.work(
-                hosts.endpoint(Side::Client, s.shard),
-                now,
-                &pattern,
-                Side::Client,
-            );
-        }
-        for s in server.values_mut() {
-            progress |= s.work(
-                hosts.endpoint(Side::Server, s.shard),
-                now,
-                &pattern,
-                Side::Server,
-            );
-        }
-        done = server.len() == CONNECTIONS
-            && client
-                .iter()
-                .all(|s| s.done(&hosts.host(Side::Client).shards()[usize::from(s.shard)].endpoint))
-            && server
-                .values()
-                .all(|s| s.done(&hosts.host(Side::Server).shards()[usize::from(s.shard)].endpoint));
-        if done {
-            break;
-        }
-        hosts
-            .end_round(progress, || "the bulk transfers to finish".into())
-            .unwrap();
-    }
-    assert!(done, "not done in {MAX_ROUNDS} rounds");
+    let spec = ShardedBulkSpec {
+        connections: CONNECTIONS,
+        bytes_each_way: BYTES,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+    };
+    let mut last = (0, 0);
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, total| last = (done, total)).unwrap();
+    let total = 2 * BYTES * CONNECTIONS as u64;
+    assert_eq!((out.bytes_verified, last), (total, (total, total)));
+    assert!(out.simulated_us > 0 && out.rounds > 0, "{out:?}");
+    // Round-robin over the client's shards; each flow lands on the server shard of the same
+    // queue (symmetric key, same table).
+    let share = CONNECTIONS / usize::from(QUEUES);
+    assert_eq!(out.connections_per_shard, vec![share; 4]);
+    assert_eq!(out.accepted_per_shard, vec![share; 4]);
     hosts.check_health().unwrap();
 
     for side in Side::BOTH {
@@ -234,15 +85,30 @@ fn connections_over_four_shards_stay_on_their_queues_with_every_byte_checked() {
             side.as_str()
         );
     }
-    // Each client shard's connections went to the server shard of the same queue.
-    for q in 0..QUEUES {
-        let on_client = client.iter().filter(|s| s.shard == q).count();
-        let on_server = server.keys().filter(|(s, _)| *s == q).count();
-        assert_eq!(
-            (on_client, on_server),
-            (CONNECTIONS / 4, CONNECTIONS / 4),
-            "queue {q}"
-        );
+    // Each client connection is from a local port that steers to its shard.
+    assert_eq!(out.client_connections.len(), CONNECTIONS);
+    for &(shard, key) in &out.client_connections {
+        let tuple = hosts.endpoint(Side::Client, shard).tuple(key).unwrap();
+        assert_eq!(hosts.steering().queue_of(&tuple), shard, "{tuple}");
+    }
+}
+
+#[test]
+fn connections_whose_data_fits_their_buffers_before_the_handshake_complete() {
+    // Two queues; each connection's bytes are written before its SYN-ACK arrives.
+    let mut hosts = ShardedHosts::new(&config(), 2).unwrap();
+    let spec = ShardedBulkSpec {
+        connections: 8,
+        bytes_each_way: 2048,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+    };
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap();
+    assert_eq!(out.bytes_verified, 2 * 2048 * 8);
+    assert_eq!(out.accepted_per_shard, vec![4, 4]);
+    for side in Side::BOTH {
+        assert!(hosts.host(side).queue_rx_frames().iter().all(|&n| n > 0));
     }
 }
 
