@@ -663,33 +663,47 @@ fn mistakes_get_clear_errors() {
 
 #[test]
 fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
-    let out = ferrotoe(&[
-        "demo",
-        "--quiet",
-        "--json",
-        "--queues",
-        "4",
-        "--connections",
-        "16",
-        "--bytes",
-        "2MiB",
-        "--buffer",
-        "64KiB",
-    ]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let r: ShardedDemoReport = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"));
-    assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
-    assert_eq!((r.queues, r.connections), (4, 16));
-    assert_eq!(r.bytes_per_connection_each_way, (2 << 20) / 16);
-    assert_eq!(r.bytes_verified, 2 * (2 << 20));
-    assert_eq!(r.connections_per_shard, vec![4; 4]);
-    for h in [&r.client, &r.server] {
-        assert_eq!(h.queue_rx_frames.len(), 4);
-        assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{h:?}");
-        assert_eq!(h.queue_rx_frames, h.endpoint_rx_frames);
-        assert_eq!(h.rsts_sent, 0);
+    // On both device backends: the RTL's RSS must steer as the hosts' steering function says.
+    for (backend, connections, bytes, buffer) in [
+        ("model", 16u64, 2u64 << 20, "64KiB"),
+        ("rtl", 8, 256 << 10, "32KiB"),
+    ] {
+        let (c, b) = (connections.to_string(), bytes.to_string());
+        let args = [
+            "demo",
+            "--quiet",
+            "--json",
+            "--backend",
+            backend,
+            "--queues",
+            "4",
+            "--connections",
+            &c,
+            "--bytes",
+            &b,
+            "--buffer",
+            buffer,
+        ];
+        let out = ferrotoe(&args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let r: ShardedDemoReport = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"));
+        assert!(r.ok && r.errors.is_empty(), "{backend}: {:?}", r.errors);
+        assert_eq!((r.backend.as_str(), r.queues), (backend, 4));
+        assert_eq!(r.connections as u64, connections);
+        assert_eq!(r.bytes_per_connection_each_way, bytes / connections);
+        assert_eq!(r.bytes_verified, 2 * bytes);
+        assert_eq!(r.connections_per_shard, vec![connections as usize / 4; 4]);
+        for h in [&r.client, &r.server] {
+            assert_eq!(h.queue_rx_frames.len(), 4);
+            assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{backend}: {h:?}");
+            assert_eq!(h.queue_rx_frames, h.endpoint_rx_frames, "{backend}");
+            assert_eq!(h.rsts_sent, 0, "{backend}");
+        }
     }
 
     // The text report names every queue's frames.
