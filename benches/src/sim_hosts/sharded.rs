@@ -27,10 +27,9 @@
 //! that outlives any run ([`STATIC_NEIGHBOUR`]), so no shard ever sends an ARP request;
 //! an ARP request from elsewhere reaches shard 0, which answers for the host (all shards
 //! share its MAC and address). ICMP is hashed over the addresses only, so all ICMP between
-//! two hosts reaches one shard: echo requests are answered there; an ICMP error quoting a
-//! connection of another shard is dropped and counted there (`icmp_rejected_no_connection`)
-//! and its connection falls back on retransmission (not forwarded to the owning shard: see
-//! the report of this work for that extension).
+//! two hosts reaches one shard: echo requests are answered there, and an ICMP error quoting a
+//! connection of another shard is handed on to that shard (`forward` module: a fixed inbox
+//! per shard, taken at its next poll; [`ShardedHost::forward_counters`]).
 //!
 //! # How it runs
 //! As [`SimHosts`](super::SimHosts) in its stepped mode: one thread polls every shard of both
@@ -45,8 +44,10 @@
 //! driver or device logic.
 
 pub mod bulk;
+mod forward;
 
 pub use bulk::{ShardedBulkOutcome, ShardedBulkSpec, run_sharded_bulk};
+pub use forward::{ForwardCounters, INBOX_FRAMES};
 
 use std::fmt;
 
@@ -134,6 +135,9 @@ impl Shard {
 /// driver before the NIC.
 pub struct ShardedHost {
     shards: Vec<Shard>,
+    /// ICMP errors forwarded to each shard (index: shard).
+    inboxes: Vec<forward::Inbox>,
+    forward: ForwardCounters,
     nic: Nic<SimDevice>,
     sim: SteppedNic,
     side: Side,
@@ -162,6 +166,11 @@ impl ShardedHost {
     /// Which host this is.
     pub fn side(&self) -> Side {
         self.side
+    }
+
+    /// What the forwarding of ICMP errors between shards did.
+    pub fn forward_counters(&self) -> ForwardCounters {
+        self.forward
     }
 
     /// Frames each queue pair has received (the driver's count), by queue.
@@ -300,7 +309,8 @@ impl ShardedHosts {
             .map_err(|(e, _)| shard_error(side, shard, "connect", e))
     }
 
-    /// Polls shard `shard` of one host at the simulated now over its queue pair; `on_event`
+    /// Polls shard `shard` of one host at the simulated now over its queue pair (ICMP errors
+    /// forwarded to it first; those for other shards' connections handed on); `on_event`
     /// gets every connection event.
     pub fn poll(
         &mut self,
@@ -309,9 +319,17 @@ impl ShardedHosts {
         on_event: impl FnMut(&mut HostEndpoint, Open),
     ) -> PollReport {
         let now = self.now();
-        let s = &mut self.hosts[side.index()].shards[usize::from(shard)];
+        let host = &mut self.hosts[side.index()];
+        let s = &mut host.shards[usize::from(shard)];
+        let mut device = forward::ShardRx {
+            device: &mut s.device,
+            inboxes: &mut host.inboxes,
+            me: shard,
+            steering: &self.steering,
+            counters: &mut host.forward,
+        };
         let before = s.endpoint.counters().tx_bytes;
-        let report = s.endpoint.poll(now, &mut s.device, on_event);
+        let report = s.endpoint.poll(now, &mut device, on_event);
         self.round_bytes[side.index()] += s.endpoint.counters().tx_bytes - before;
         self.activity += report.received + report.transmitted + report.events;
         report
@@ -432,9 +450,14 @@ fn build_sharded(
             queue,
         });
     }
+    let inboxes = (0..steering.queues)
+        .map(|_| forward::Inbox::new(cfg.max_frame_len()))
+        .collect();
     Ok((
         ShardedHost {
             shards,
+            inboxes,
+            forward: ForwardCounters::default(),
             nic: open.nic,
             sim: open.sim,
             side,

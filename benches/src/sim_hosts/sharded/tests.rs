@@ -172,3 +172,138 @@ fn a_queue_count_the_nic_lacks_is_refused_with_the_range() {
         assert!(err.to_string().contains("from 1 to 4"), "{err}");
     }
 }
+
+/// An ICMP "fragmentation needed" (next-hop MTU `mtu`) from the server's address, quoting a
+/// full-sized segment of the client's connection `tuple` with sequence number `seq`.
+fn frag_needed_frame(tuple: &FourTuple, seq: u32, mtu: u16) -> Vec<u8> {
+    use tcp_engine::wire::{
+        EtherType, EthernetFrame, EthernetRepr, IcmpErrorKind, IcmpErrorRepr, IcmpPacket,
+        IpProtocol, Ipv4Repr, QuotedRepr, TxChecksum,
+    };
+    let repr = IcmpErrorRepr {
+        kind: IcmpErrorKind::FragmentationNeeded { next_hop_mtu: mtu },
+        quoted: QuotedRepr {
+            src_addr: tuple.local_addr.into(),
+            dst_addr: tuple.remote_addr.into(),
+            protocol: IpProtocol::TCP,
+            total_len: 1500,
+            src_port: tuple.local_port,
+            dst_port: tuple.remote_port,
+            seq,
+        },
+    };
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut IcmpPacket::new_unchecked(&mut msg[..]));
+    let mut f = vec![0u8; 14 + 20];
+    EthernetRepr {
+        src_addr: Side::Server.mac(),
+        dst_addr: Side::Client.mac(),
+        ethertype: EtherType::IPV4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let ip = Ipv4Repr {
+        src_addr: tuple.remote_addr.into(),
+        dst_addr: tuple.local_addr.into(),
+        protocol: IpProtocol::ICMP,
+        payload_len: msg.len(),
+        ttl: 64,
+        ident: 9,
+        dont_frag: false,
+        dscp_ecn: 0,
+    };
+    f[14..].copy_from_slice(&ip.header_bytes(TxChecksum::Software));
+    f.extend_from_slice(&msg);
+    f
+}
+
+#[test]
+fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
+    use tcp_engine::device::{FrameDevice, TxMeta};
+    use tcp_engine::tcb::State;
+
+    let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
+    for q in 0..QUEUES {
+        for _ in 0..4 {
+            let ep = hosts.endpoint(Side::Server, q);
+            ep.listen(PORT, bufs()).map_err(|(e, _)| e).unwrap();
+        }
+    }
+    // One connection per client shard, established.
+    let keys: Vec<SlotKey> = (0..QUEUES)
+        .map(|q| hosts.connect(Side::Client, q, PORT, bufs()).unwrap())
+        .collect();
+    for _ in 0..1000 {
+        for q in 0..QUEUES {
+            hosts.poll(Side::Client, q, |_, _| {});
+            hosts.poll(Side::Server, q, |_, _| {});
+        }
+        let up = (0..QUEUES).all(|q| {
+            hosts.endpoint(Side::Client, q).state(keys[usize::from(q)]) == Some(State::Established)
+        });
+        if up {
+            break;
+        }
+        hosts.end_round(false, || "the handshakes".into()).unwrap();
+    }
+    // Data in flight on each (sent, not yet acknowledged: the server does not poll), then a
+    // "fragmentation needed" for each connection from the server's side of the cable.
+    let mut frames = Vec::new();
+    for q in 0..QUEUES {
+        let key = keys[usize::from(q)];
+        let ep = hosts.endpoint(Side::Client, q);
+        assert_eq!(ep.state(key), Some(State::Established));
+        ep.write(key, &[7u8; 4000]).unwrap();
+        hosts.poll(Side::Client, q, |_, _| {});
+        let ep = hosts.endpoint(Side::Client, q);
+        let tcb = ep.tcb(key).unwrap();
+        assert!(tcb.snd_nxt() != tcb.snd_una(), "data in flight");
+        frames.push(frag_needed_frame(
+            &ep.tuple(key).unwrap(),
+            tcb.snd_una().0,
+            1200,
+        ));
+    }
+    let injector = &mut hosts.hosts[Side::Server.index()].shards[0].device;
+    for f in &frames {
+        let sent = injector.transmit(|buf| {
+            buf[..f.len()].copy_from_slice(f);
+            Some((f.len(), TxMeta::NONE))
+        });
+        assert!(sent.is_some(), "the server's NIC took the ICMP frame");
+    }
+    injector.flush();
+    hosts.end_round(true, || "the ICMP errors".into()).unwrap();
+    // Two polls of every shard: the one the NIC put the errors on hands them on, their
+    // owners take them at their next poll (whichever order the shards poll in).
+    for _ in 0..2 {
+        for q in 0..QUEUES {
+            hosts.poll(Side::Client, q, |_, _| {});
+        }
+    }
+    let forwarded = hosts.host(Side::Client).forward_counters();
+    assert_eq!(
+        forwarded,
+        ForwardCounters {
+            icmp_forwarded: u64::from(QUEUES) - 1,
+            icmp_inbox_full: 0
+        },
+        "all but the one for the connection of the queue ICMP lands on"
+    );
+    for (q, shard) in hosts.host(Side::Client).shards().iter().enumerate() {
+        let c = shard.endpoint.counters();
+        assert_eq!(
+            (
+                c.icmp_frag_needed,
+                c.icmp_rejected_no_connection,
+                c.icmp_rejected_sequence
+            ),
+            (1, 0, 0),
+            "client shard {q}: its connection's error, and only that"
+        );
+        let mss = shard.endpoint.tcb(keys[q]).unwrap().send_mss();
+        assert!(
+            mss <= 1200 - 40,
+            "client shard {q}: MSS {mss} after the error"
+        );
+    }
+}
