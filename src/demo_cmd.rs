@@ -2,6 +2,9 @@
 //! cable; a verified bulk transfer, then request/response transactions; a progress bar while
 //! it runs and a report at the end (text, or JSON with `--json`).
 //!
+//! With `--queues`/`--connections`: the sharded demo (multi-queue hosts, one endpoint per
+//! queue, bulk over many connections; `ferrotoe_benches::demo::sharded`).
+//!
 //! Turns the flags into a `DemoConfig`, draws progress on stderr (a bar on a terminal, a line
 //! per 10 % otherwise), prints the report. Owns no workload, measurement or report content
 //! (`ferrotoe_benches::demo` does).
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ferrotoe_benches::demo::sharded::{ShardedDemoConfig, run_sharded_demo};
 use ferrotoe_benches::demo::{DemoConfig, DemoProgress, run_demo};
 use ferrotoe_benches::report::table::human_bytes;
 use ferrotoe_benches::sim_hosts::SimHostsConfig;
@@ -105,32 +109,100 @@ pub struct DemoArgs {
     /// Loss-recovery and slow-start refinements of both hosts, each on by default.
     #[command(flatten)]
     pub features: TcpFeatureArgs,
+    /// Queue pairs per host (1 to 4) with receive-side scaling on, one TCP endpoint (shard)
+    /// per queue pair. With --queues or --connections the demo runs a bulk transfer in both
+    /// directions over --connections connections spread over the shards (--bytes per
+    /// direction in all) instead of its two single-connection phases, and reports the
+    /// frames each queue received. Default with --connections: 4.
+    #[arg(long, value_name = "N")]
+    pub queues: Option<u16>,
+    /// Connections of the sharded bulk transfer (see --queues). Default with --queues: 4 per
+    /// queue.
+    #[arg(long, value_name = "M")]
+    pub connections: Option<usize>,
+}
+
+/// Bulk bytes per direction of the sharded demo on the model backend.
+const DEFAULT_SHARDED_BYTES_MODEL: u64 = 64 << 20;
+/// Bulk bytes per direction of the sharded demo on the RTL backend.
+const DEFAULT_SHARDED_BYTES_RTL: u64 = 4 << 20;
+
+/// Runs the sharded demo (`--queues`, `--connections`).
+fn run_sharded(a: &DemoArgs) -> anyhow::Result<()> {
+    if a.requests.is_some_and(|r| r > 0) {
+        bail!(
+            "--requests runs on the single-connection demo: drop it, or drop --queues and \
+             --connections"
+        );
+    }
+    let hosts = config(a)?.hosts;
+    let queues = a.queues.unwrap_or(4);
+    let cfg = ShardedDemoConfig {
+        hosts,
+        queues,
+        connections: a.connections.unwrap_or(4 * usize::from(queues.max(1))),
+        bytes: a.bytes.unwrap_or(match a.backend {
+            Backend::Model => DEFAULT_SHARDED_BYTES_MODEL,
+            Backend::Rtl => DEFAULT_SHARDED_BYTES_RTL,
+        }),
+        buffer: usize::try_from(a.buffer)
+            .with_context(|| format!("--buffer of {} bytes is too large", a.buffer))?,
+    };
+    let mut bar = ProgressBar::new(!a.quiet);
+    let result = run_sharded_demo(&cfg, &mut |p| bar.update(p));
+    bar.finish();
+    let report = result.context("ferrotoe demo")?;
+    print_report(
+        a.json.as_deref(),
+        &report.to_json(),
+        &report.render(),
+        &report.errors,
+    )
+}
+
+/// Prints a report: its JSON to stdout (`--json`) or to a file (the text to stdout then), or
+/// its text; fails when it found problems (`errors`).
+fn print_report(
+    json_to: Option<&std::path::Path>,
+    json: &str,
+    text: &str,
+    errors: &[String],
+) -> anyhow::Result<()> {
+    match json_to {
+        Some(path) if path.as_os_str() == "-" => println!("{json}"),
+        Some(path) => {
+            std::fs::write(path, json)
+                .with_context(|| format!("writing the JSON report to {}", path.display()))?;
+            print!("{text}");
+        }
+        None => print!("{text}"),
+    }
+    if !errors.is_empty() {
+        bail!(
+            "the demo found {} problem(s): {}",
+            errors.len(),
+            errors.join("; ")
+        );
+    }
+    Ok(())
 }
 
 /// Runs `ferrotoe demo`.
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    if a.queues.is_some() || a.connections.is_some() {
+        return run_sharded(&a);
+    }
     let cfg = config(&a)?;
     let mut bar = ProgressBar::new(!a.quiet);
     let result = run_demo(&cfg, &mut |p| bar.update(p));
     bar.finish();
     let report = result.context("ferrotoe demo")?;
-    match a.json.as_deref() {
-        Some(path) if path.as_os_str() == "-" => println!("{}", report.to_json()),
-        Some(path) => {
-            std::fs::write(path, report.to_json())
-                .with_context(|| format!("writing the JSON report to {}", path.display()))?;
-            print!("{}", report.render());
-        }
-        None => print!("{}", report.render()),
-    }
-    if !report.ok {
-        bail!(
-            "the demo found {} problem(s): {}",
-            report.errors.len(),
-            report.errors.join("; ")
-        );
-    }
-    Ok(())
+    print_report(
+        a.json.as_deref(),
+        &report.to_json(),
+        &report.render(),
+        &report.errors,
+    )
 }
 
 fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {

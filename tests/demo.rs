@@ -12,6 +12,7 @@ mod support;
 use support::{ferrotoe, text};
 
 use ferrotoe_benches::demo::DemoReport;
+use ferrotoe_benches::demo::sharded::ShardedDemoReport;
 use ferrotoe_benches::sim_hosts::{HostCounters, SimHostsCounters};
 
 /// The backends these tests run, with the bulk bytes and transactions each affords (the RTL
@@ -658,4 +659,89 @@ fn mistakes_get_clear_errors() {
         &["drop --nic-thread"],
     );
     demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
+}
+
+#[test]
+fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
+    // On both device backends: the RTL's RSS must steer as the hosts' steering function says.
+    for (backend, connections, bytes, buffer) in [
+        ("model", 16u64, 2u64 << 20, "64KiB"),
+        ("rtl", 8, 256 << 10, "32KiB"),
+    ] {
+        let (c, b) = (connections.to_string(), bytes.to_string());
+        let args = [
+            "demo",
+            "--quiet",
+            "--json",
+            "--backend",
+            backend,
+            "--queues",
+            "4",
+            "--connections",
+            &c,
+            "--bytes",
+            &b,
+            "--buffer",
+            buffer,
+        ];
+        let out = ferrotoe(&args);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let r: ShardedDemoReport = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"));
+        assert!(r.ok && r.errors.is_empty(), "{backend}: {:?}", r.errors);
+        assert_eq!((r.backend.as_str(), r.queues), (backend, 4));
+        assert_eq!(r.connections as u64, connections);
+        assert_eq!(r.bytes_per_connection_each_way, bytes / connections);
+        assert_eq!(r.bytes_verified, 2 * bytes);
+        assert_eq!(r.connections_per_shard, vec![connections as usize / 4; 4]);
+        for h in [&r.client, &r.server] {
+            assert_eq!(h.queue_rx_frames.len(), 4);
+            assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{backend}: {h:?}");
+            assert_eq!(h.queue_rx_frames, h.endpoint_rx_frames, "{backend}");
+            assert_eq!(h.rsts_sent, 0, "{backend}");
+        }
+    }
+
+    // The text report names every queue's frames.
+    let out = ferrotoe(&[
+        "demo",
+        "--quiet",
+        "--queues",
+        "2",
+        "--connections",
+        "4",
+        "--bytes",
+        "256KiB",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for want in [
+        "2 queue pairs per host",
+        "client RX frames per queue: q0 ",
+        ", q1 ",
+        "ok:",
+    ] {
+        assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
+    }
+
+    demo_fails(&["--queues", "5"], 1, &["5 queue pairs", "from 1 to 4"]);
+    demo_fails(
+        &["--connections", "0"],
+        1,
+        &["--connections must be at least 1"],
+    );
+    demo_fails(
+        &["--queues", "2", "--requests", "10"],
+        1,
+        &["--requests", "drop it"],
+    );
+    demo_fails(
+        &["--queues", "2", "--connections", "8", "--bytes", "4"],
+        1,
+        &["no byte per connection"],
+    );
 }

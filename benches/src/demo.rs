@@ -11,9 +11,14 @@
 //! refuse, a byte that did not arrive verified. Losses, reordering and bad checksums that the
 //! configured impairment causes are reported, not errors.
 //!
+//! With `--queues`/`--connections` the CLI runs [`sharded`] instead: multi-queue hosts, a bulk
+//! transfer over many connections, per-queue frame counts.
+//!
 //! Owns the phases' order and measurement and the report's content and layout. Must not
 //! contain workload loops ([`crate::sim_hosts::bulk`], [`crate::sim_hosts::rr`]) or flag
 //! parsing (the CLI).
+
+pub mod sharded;
 
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -362,6 +367,18 @@ pub struct DemoReport {
     pub ok: bool,
 }
 
+/// A socket buffer from 2 x MTU to [`crate::workload::MAX_SOCKET_BUFFER`] bytes.
+fn check_socket_buffer(buffer: usize, mtu: u16) -> Result<(), DemoError> {
+    let min_buffer = 2 * usize::from(mtu);
+    if !(min_buffer..=crate::workload::MAX_SOCKET_BUFFER).contains(&buffer) {
+        return Err(DemoError::Config(format!(
+            "a socket buffer of {buffer} bytes is outside 2 x MTU ({min_buffer}) ..= {} bytes",
+            crate::workload::MAX_SOCKET_BUFFER
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the demo. `progress` is called often (every simulation round): keep it cheap.
 pub fn run_demo(
     cfg: &DemoConfig,
@@ -372,14 +389,7 @@ pub fn run_demo(
             "nothing to do: both --bytes and --requests are 0".into(),
         ));
     }
-    let min_buffer = 2 * usize::from(cfg.hosts.mtu);
-    if !(min_buffer..=crate::workload::MAX_SOCKET_BUFFER).contains(&cfg.socket_buffer) {
-        return Err(DemoError::Config(format!(
-            "a socket buffer of {} bytes is outside 2 x MTU ({min_buffer}) ..= {} bytes",
-            cfg.socket_buffer,
-            crate::workload::MAX_SOCKET_BUFFER
-        )));
-    }
+    check_socket_buffer(cfg.socket_buffer, cfg.hosts.mtu)?;
     let rr = RrSpec {
         transactions: cfg.requests,
         request_bytes: cfg.request_bytes,

@@ -2,13 +2,17 @@
 //! allocator watches the whole round loop (both endpoints' polls, the drivers, both NIC models,
 //! the cable with impairment and a capture file, the applications' copies and checks, the
 //! clock) between the first and the last byte of a bulk transfer and over a run of
-//! request/response transactions, for every offload mode. Set-up (hosts, buffers, pattern,
+//! request/response transactions, for every offload mode; and the same for multi-queue hosts
+//! (four shards each) over a sharded bulk transfer of 16 connections. Set-up (hosts, buffers, pattern,
 //! latency arrays) and the reports are outside the counted stretch.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ferrotoe_benches::sim_hosts::{BulkSpec, RrSpec, SimHosts, SimHostsConfig, run_bulk, run_rr};
+use ferrotoe_benches::sim_hosts::{
+    BulkSpec, RrSpec, ShardedBulkSpec, ShardedHosts, SimHosts, SimHostsConfig, run_bulk, run_rr,
+    run_sharded_bulk,
+};
 use ferrotoe_benches::workload::OffloadMode;
 use rtl_sim::wire::impair::Impairment;
 
@@ -102,4 +106,29 @@ fn the_round_loop_does_not_allocate() {
             "{mode}: request/response rounds allocated"
         );
     }
+
+    // Sharded hosts: every shard's poll, both NICs with RSS, the workload's copies and checks,
+    // counted from the first verified byte (every connection is accepted by then or is
+    // accepted into a table sized for all of them).
+    let mut hosts = ShardedHosts::new(
+        &SimHostsConfig {
+            connections: 16,
+            max_window: 64 << 10,
+            ..SimHostsConfig::new()
+        },
+        4,
+    )
+    .unwrap();
+    let spec = ShardedBulkSpec {
+        connections: 16,
+        bytes_each_way: 256 << 10,
+        buffer: 64 << 10,
+        port: 5001,
+        max_rounds: 1_000_000,
+    };
+    let mut sharded = Window::default();
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, _| sharded.at(done, 0)).unwrap();
+    assert_eq!(out.bytes_verified, 2 * 16 * (256 << 10));
+    assert!(sharded.reports > 20, "{} reports", sharded.reports);
+    assert_eq!(sharded.allocations(), 0, "sharded bulk rounds allocated");
 }

@@ -75,7 +75,8 @@
 //!
 //! Owns the set-up of the pair, the round and clock discipline, and the counters of a run
 //! ([`SimHostsCounters`]). The workloads live in [`bulk`] (bulk transfer, and the `BulkStack`
-//! of the benchmark for backends `model` and `rtl`) and [`rr`] (request/response). Must not
+//! of the benchmark for backends `model` and `rtl`) and [`rr`] (request/response);
+//! [`sharded`] builds multi-queue hosts (one endpoint per RSS queue) on the same set-up. Must not
 //! contain protocol, driver or device logic: those are tcp-engine's, host-driver's and
 //! rtl-sim's.
 
@@ -84,12 +85,17 @@ pub mod counters;
 mod nic_cpu;
 mod nic_thread;
 pub mod rr;
+pub mod sharded;
 
 pub use bulk::{
     BulkApp, BulkOutcome, BulkSpec, FerrotoeSimBulk, bulk_run, run_bulk, run_bulk_with,
 };
 pub use counters::{CableCounters, HostCounters, Retransmissions, SimHostsCounters};
 pub use rr::{Latencies, RrOutcome, RrSpec, run_rr};
+pub use sharded::{
+    RssSteering, Shard, ShardedBulkOutcome, ShardedBulkSpec, ShardedHost, ShardedHosts,
+    run_sharded_bulk,
+};
 
 use std::cell::Cell;
 use std::fmt;
@@ -179,6 +185,14 @@ impl Side {
         match self {
             Side::Client => "client",
             Side::Server => "server",
+        }
+    }
+
+    /// The other host.
+    pub fn peer(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
         }
     }
 
@@ -486,10 +500,16 @@ fn setup(host: &'static str, step: &'static str, detail: impl fmt::Display) -> S
 
 /// The hash secret of one host, from the seed.
 fn secret(seed: u64, side: Side) -> HashSecret {
+    secret_of_shard(seed, side, 0)
+}
+
+/// The hash secret of shard `shard` of one host (shard 0's is the host's).
+fn secret_of_shard(seed: u64, side: Side, shard: u16) -> HashSecret {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&seed.to_le_bytes());
     b[8] = 0xF7;
     b[9] = side.index() as u8;
+    b[10..12].copy_from_slice(&shard.to_le_bytes());
     HashSecret::from_bytes(b)
 }
 
@@ -498,74 +518,12 @@ impl SimHosts {
     /// (impaired and captured as configured), drivers (queue pair 0 each, rings sized for
     /// [`SimHostsConfig::max_window`], large buffers for TSO), endpoints.
     pub fn new(cfg: &SimHostsConfig) -> Result<SimHosts, SimHostsError> {
-        let device_cfg = DeviceConfig::REFERENCE;
-        let max_mtu = device_cfg.caps.max_frame_len.saturating_sub(14);
-        if !(MIN_MTU..=max_mtu).contains(&cfg.mtu) {
-            return Err(SimHostsError::Config(format!(
-                "MTU {} is outside what the simulated NIC carries ({MIN_MTU}..={max_mtu}: its \
-                 largest frame is {} bytes); choose an MTU from {MIN_MTU} to {max_mtu}",
-                cfg.mtu, device_cfg.caps.max_frame_len
-            )));
-        }
-        cfg.impairment
-            .check()
-            .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
-        cfg.bottleneck
-            .check()
-            .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
-        if cfg.bottleneck.is_on() && cfg.nic_thread {
-            return Err(SimHostsError::Config(
-                "a bottleneck on the cable needs the NICs stepped by the hosts' thread (its \
-                 queue runs on the simulated clock): drop the NIC thread (--nic-thread) or the \
-                 bottleneck (--rate)"
-                    .into(),
-            ));
-        }
-        if cfg.connections < 2 {
-            return Err(SimHostsError::Config(
-                "each endpoint needs room for at least 2 connections".into(),
-            ));
-        }
-        if cfg.rx_burst == 0 {
-            return Err(SimHostsError::Config(
-                "a receive burst of 0 frames would never receive; use at least 1".into(),
-            ));
-        }
-        if cfg.line_rate_bps == Some(0) {
-            return Err(SimHostsError::Config(
-                "the line rate must be positive".into(),
-            ));
-        }
-        // Fail on the backend before creating anything.
-        build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
-
-        // A cable sized for the hosts' frames, a few device steps deep: its rings stay in the
-        // cache (the default cable takes any frame the device can send, 9216 bytes a slot).
-        let cable = CableConfig {
-            slots: CABLE_SLOTS,
-            max_frame: cfg.max_frame_len(),
-            impairment: cfg.impairment,
-            bottleneck: cfg.bottleneck,
-        };
-        let (end_a, end_b) =
-            CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
-        let port_a: Box<dyn Port> = match &cfg.pcap {
-            Some(path) => Box::new(Capture::new(end_a, path).map_err(|e| {
-                setup(
-                    "cable",
-                    "creating the capture file",
-                    format!("{e}; check that its directory exists and is writable"),
-                )
-            })?),
-            None => Box::new(end_a),
-        };
+        let device_cfg = check_config(cfg)?;
+        let (port_a, port_b) = build_cable(cfg)?;
         let client = build_host(cfg, device_cfg, Side::Client, port_a)?;
-        let server = build_host(cfg, device_cfg, Side::Server, Box::new(end_b))?;
+        let server = build_host(cfg, device_cfg, Side::Server, port_b)?;
         let mode = client.1;
-        let info = client.0.nic.info();
-        let line_rate_bps = cfg.line_rate_bps.unwrap_or(
-            u64::from(info.datapath_bits).max(1) * u64::from(info.clock_mhz).max(1) * 1_000_000,
-        );
+        let line_rate_bps = line_rate(cfg, &client.0.nic);
         let nic_thread = if cfg.nic_thread {
             let nics = [client.0.sim.clone(), server.0.sim.clone()];
             Some(
@@ -735,30 +693,10 @@ impl SimHosts {
             }
         } else {
             let (frames_before, received_before) = self.wire_frame_counts();
-            let now_ns = self.now_us.saturating_mul(1000);
             // The monotonic clock: no system call (see the `nic_cpu` module).
             let wall0 = std::time::Instant::now();
-            for h in &self.hosts {
-                h.sim.with(|n| n.set_time(now_ns));
-            }
-            for _ in 0..MAX_STEPS_PER_ROUND {
-                let mut busy = false;
-                for h in &self.hosts {
-                    let r = h.sim.step();
-                    report.nic_steps += 1;
-                    busy |= r.did_work() || r.more || r.tx_frames > 0;
-                }
-                // A bottleneck hands frames on at the end of a step (its flush), perhaps of a
-                // NIC that did nothing else: step on while one waits to be received.
-                busy |= self.bottleneck
-                    && self
-                        .hosts
-                        .iter()
-                        .any(|h| h.sim.with(|n| n.port().rx_pending()));
-                if !busy {
-                    break;
-                }
-            }
+            let sims = [&self.hosts[0].sim, &self.hosts[1].sim];
+            report.nic_steps = step_nics(&sims, self.now_us, self.bottleneck);
             let mut meter = self.nic_cpu.get();
             meter.add(wall0.elapsed());
             self.nic_cpu.set(meter);
@@ -769,14 +707,7 @@ impl SimHosts {
         self.rounds += 1;
         let active = hosts_active || report.wire_frames > 0 || report.frames_landed > 0;
         if active {
-            let bits = self.round_bytes[0]
-                .max(self.round_bytes[1])
-                .saturating_mul(8);
-            let us = bits
-                .saturating_mul(1_000_000)
-                .div_ceil(self.line_rate_bps)
-                .max(1);
-            self.now_us += us;
+            self.now_us += wire_time_us(self.round_bytes, self.line_rate_bps);
         } else {
             report.idle = true;
             self.idle_rounds += 1;
@@ -937,6 +868,124 @@ impl SimHosts {
     }
 }
 
+/// Checks what both kinds of hosts need of `cfg` (MTU, cable, bursts, backend); returns the
+/// device configuration of their NICs.
+fn check_config(cfg: &SimHostsConfig) -> Result<DeviceConfig, SimHostsError> {
+    let device_cfg = DeviceConfig::REFERENCE;
+    let max_mtu = device_cfg.caps.max_frame_len.saturating_sub(14);
+    if !(MIN_MTU..=max_mtu).contains(&cfg.mtu) {
+        return Err(SimHostsError::Config(format!(
+            "MTU {} is outside what the simulated NIC carries ({MIN_MTU}..={max_mtu}: its \
+                 largest frame is {} bytes); choose an MTU from {MIN_MTU} to {max_mtu}",
+            cfg.mtu, device_cfg.caps.max_frame_len
+        )));
+    }
+    cfg.impairment
+        .check()
+        .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
+    cfg.bottleneck
+        .check()
+        .map_err(|e| SimHostsError::Config(format!("cable: {e}")))?;
+    if cfg.bottleneck.is_on() && cfg.nic_thread {
+        return Err(SimHostsError::Config(
+            "a bottleneck on the cable needs the NICs stepped by the hosts' thread (its \
+                 queue runs on the simulated clock): drop the NIC thread (--nic-thread) or the \
+                 bottleneck (--rate)"
+                .into(),
+        ));
+    }
+    if cfg.connections < 2 {
+        return Err(SimHostsError::Config(
+            "each endpoint needs room for at least 2 connections".into(),
+        ));
+    }
+    if cfg.rx_burst == 0 {
+        return Err(SimHostsError::Config(
+            "a receive burst of 0 frames would never receive; use at least 1".into(),
+        ));
+    }
+    if cfg.line_rate_bps == Some(0) {
+        return Err(SimHostsError::Config(
+            "the line rate must be positive".into(),
+        ));
+    }
+    // Fail on the backend before creating anything.
+    build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
+
+    Ok(device_cfg)
+}
+
+/// The two ends of the hosts' cable: the client's, the server's.
+type CableEnds = (Box<dyn Port>, Box<dyn Port>);
+
+/// The cable between the hosts: client end (captured when configured), server end.
+fn build_cable(cfg: &SimHostsConfig) -> Result<CableEnds, SimHostsError> {
+    // A cable sized for the hosts' frames, a few device steps deep: its rings stay in the
+    // cache (the default cable takes any frame the device can send, 9216 bytes a slot).
+    let cable = CableConfig {
+        slots: CABLE_SLOTS,
+        max_frame: cfg.max_frame_len(),
+        impairment: cfg.impairment,
+        bottleneck: cfg.bottleneck,
+    };
+    let (end_a, end_b) =
+        CableEnd::pair(&cable).map_err(|e| setup("cable", "creating the cable", e))?;
+    let port_a: Box<dyn Port> = match &cfg.pcap {
+        Some(path) => Box::new(Capture::new(end_a, path).map_err(|e| {
+            setup(
+                "cable",
+                "creating the capture file",
+                format!("{e}; check that its directory exists and is writable"),
+            )
+        })?),
+        None => Box::new(end_a),
+    };
+    Ok((port_a, Box::new(end_b)))
+}
+
+/// The line rate of the simulated clock: configured, or the device's datapath.
+fn line_rate(cfg: &SimHostsConfig, nic: &Nic<SimDevice>) -> u64 {
+    let info = nic.info();
+    cfg.line_rate_bps.unwrap_or(
+        u64::from(info.datapath_bits).max(1) * u64::from(info.clock_mhz).max(1) * 1_000_000,
+    )
+}
+
+/// Simulated time a round takes: the busier direction's bytes at `line_rate_bps`, at least
+/// 1 us.
+fn wire_time_us(round_bytes: [u64; 2], line_rate_bps: u64) -> u64 {
+    let bits = round_bytes[0].max(round_bytes[1]).saturating_mul(8);
+    bits.saturating_mul(1_000_000)
+        .div_ceil(line_rate_bps)
+        .max(1)
+}
+
+/// Steps `sims` at `now_us` until none has work left (at most [`MAX_STEPS_PER_ROUND`] rounds
+/// of steps); returns the steps run. With a `bottleneck`, steps on while a frame waits to be
+/// received.
+fn step_nics(sims: &[&SteppedNic], now_us: u64, bottleneck: bool) -> u64 {
+    let now_ns = now_us.saturating_mul(1000);
+    for sim in sims {
+        sim.with(|n| n.set_time(now_ns));
+    }
+    let mut steps = 0;
+    for _ in 0..MAX_STEPS_PER_ROUND {
+        let mut busy = false;
+        for sim in sims {
+            let r = sim.step();
+            steps += 1;
+            busy |= r.did_work() || r.more || r.tx_frames > 0;
+        }
+        // A bottleneck hands frames on at the end of a step (its flush), perhaps of a NIC
+        // that did nothing else: step on while one waits to be received.
+        busy |= bottleneck && sims.iter().any(|sim| sim.with(|n| n.port().rx_pending()));
+        if !busy {
+            break;
+        }
+    }
+    steps
+}
+
 /// Ring entries (log2) for a window of `cfg.max_window` bytes in MSS-sized frames, plus
 /// slack: a host that reads every round then never loses a frame to a full ring. Windows beyond
 /// what 32768 entries hold can overflow the ring (the device counts the drops, TCP recovers).
@@ -947,13 +996,27 @@ fn ring_log2(cfg: &SimHostsConfig) -> u8 {
     (log2 as u8).clamp(MIN_RING_LOG2, MAX_RING_LOG2)
 }
 
-/// Builds one host on `port`; returns it with the offload mode chosen.
-fn build_host(
+/// One host's NIC, opened and not yet started: what both kinds of hosts build first.
+struct OpenNic {
+    nic: Nic<SimDevice>,
+    sim: SteppedNic,
+    /// The offload mode chosen.
+    mode: OffloadMode,
+    /// What the device offers.
+    caps: DeviceCaps,
+    /// How each queue pair is opened.
+    qcfg: QueueConfig,
+}
+
+/// Builds one host's simulated NIC on `port` and opens its driver (RSS on when `rss`); no
+/// queue pair is open yet.
+fn open_nic(
     cfg: &SimHostsConfig,
     device_cfg: DeviceConfig,
     side: Side,
     port: Box<dyn Port>,
-) -> Result<(SimHost, OffloadMode), SimHostsError> {
+    rss: bool,
+) -> Result<OpenNic, SimHostsError> {
     let host = side.as_str();
     let core = build_core(cfg.backend, device_cfg).map_err(SimHostsError::Backend)?;
     let link = DeviceLink::create_anonymous(&LinkConfig {
@@ -989,13 +1052,12 @@ fn build_host(
         dev,
         NicConfig {
             rx_checksum: mode != OffloadMode::None,
-            rss: false,
+            rss,
             interrupts: false,
             ..NicConfig::default()
         },
     )
     .map_err(device_err)?;
-    let frame = cfg.max_frame_len() as u32;
     let ring_log2 = ring_log2(cfg);
     let qcfg = QueueConfig {
         tx_ring_log2: ring_log2,
@@ -1003,7 +1065,7 @@ fn build_host(
         // The receive ring, the transmit ring (without TSO every frame is a small buffer) and
         // what the application and the adapter hold.
         buffers: (2u32 << ring_log2) + 1024,
-        buf_size: frame.max(2048).next_multiple_of(64),
+        buf_size: (cfg.max_frame_len() as u32).max(2048).next_multiple_of(64),
         large_buffers: if mode == OffloadMode::Tso {
             LARGE_BUFFERS
         } else {
@@ -1011,27 +1073,93 @@ fn build_host(
         },
         ..QueueConfig::default()
     };
-    let qp = nic.open_queue_pair(0, &qcfg).map_err(device_err)?;
-    nic.start().map_err(device_err)?;
-    let device = NicFrameDevice::new(qp);
-    if mode == OffloadMode::Tso && device.caps().tso.is_none() {
-        return Err(SimHostsError::Offload {
-            asked: mode,
-            offered: format!(
-                "{} but no TSO through queue pair 0 (large buffers: {:?})",
-                describe_offers(&caps),
-                device.queue_pair().large_pool().map(PacketPool::buf_size)
-            ),
-        });
+    Ok(OpenNic {
+        nic,
+        sim,
+        mode,
+        caps,
+        qcfg,
+    })
+}
+
+impl OpenNic {
+    /// Opens queue pair `queue` (before [`Nic::start`]).
+    fn open_queue_pair(
+        &self,
+        side: Side,
+        queue: u16,
+    ) -> Result<host_driver::QueuePair<SimDevice>, SimHostsError> {
+        self.nic
+            .open_queue_pair(queue, &self.qcfg)
+            .map_err(|error| SimHostsError::Device {
+                host: side.as_str(),
+                error,
+            })
     }
-    let ecaps = engine_caps(mode, device.caps(), frame as u16);
-    let address = Ipv4Cidr::new(side.address(), PREFIX)
-        .ok_or_else(|| setup(host, "choosing its address", "bad prefix"))?;
-    let mut ecfg = EndpointConfig::new(side.mac(), address, ecaps, secret(cfg.seed, side));
-    ecfg.tcb = cfg.tcb.with_mtu(cfg.mtu);
-    ecfg.rx_burst = cfg.rx_burst;
+
+    /// Starts the NIC (RSS over the queue pairs open now, when asked for at [`open_nic`]).
+    fn start(&self, side: Side) -> Result<(), SimHostsError> {
+        self.nic.start().map_err(|error| SimHostsError::Device {
+            host: side.as_str(),
+            error,
+        })
+    }
+
+    /// The engine's device over an open queue pair (after [`start`](Self::start)), checked to
+    /// offer TSO when the mode needs it.
+    fn device(
+        &self,
+        qp: host_driver::QueuePair<SimDevice>,
+        queue: u16,
+    ) -> Result<HostDevice, SimHostsError> {
+        let device = NicFrameDevice::new(qp);
+        if self.mode == OffloadMode::Tso && device.caps().tso.is_none() {
+            return Err(SimHostsError::Offload {
+                asked: self.mode,
+                offered: format!(
+                    "{} but no TSO through queue pair {queue} (large buffers: {:?})",
+                    describe_offers(&self.caps),
+                    device.queue_pair().large_pool().map(PacketPool::buf_size)
+                ),
+            });
+        }
+        Ok(device)
+    }
+
+    /// The configuration of an endpoint of `side` over `device`, keyed with `secret`.
+    fn endpoint_config(
+        &self,
+        cfg: &SimHostsConfig,
+        side: Side,
+        device: &HostDevice,
+        secret: HashSecret,
+    ) -> Result<EndpointConfig, SimHostsError> {
+        let frame = cfg.max_frame_len() as u16;
+        let ecaps = engine_caps(self.mode, device.caps(), frame);
+        let address = Ipv4Cidr::new(side.address(), PREFIX)
+            .ok_or_else(|| setup(side.as_str(), "choosing its address", "bad prefix"))?;
+        let mut ecfg = EndpointConfig::new(side.mac(), address, ecaps, secret);
+        ecfg.tcb = cfg.tcb.with_mtu(cfg.mtu);
+        ecfg.rx_burst = cfg.rx_burst;
+        Ok(ecfg)
+    }
+}
+
+/// Builds one host on `port`; returns it with the offload mode chosen.
+fn build_host(
+    cfg: &SimHostsConfig,
+    device_cfg: DeviceConfig,
+    side: Side,
+    port: Box<dyn Port>,
+) -> Result<(SimHost, OffloadMode), SimHostsError> {
+    let open = open_nic(cfg, device_cfg, side, port, false)?;
+    let qp = open.open_queue_pair(side, 0)?;
+    open.start(side)?;
+    let device = open.device(qp, 0)?;
+    let ecfg = open.endpoint_config(cfg, side, &device, secret(cfg.seed, side))?;
     let endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections)
-        .map_err(|e| setup(host, "building the TCP endpoint", e))?;
+        .map_err(|e| setup(side.as_str(), "building the TCP endpoint", e))?;
+    let OpenNic { nic, sim, mode, .. } = open;
     Ok((
         SimHost {
             endpoint,

@@ -91,6 +91,21 @@ pub const SYMMETRIC_RSS_KEY: [u8; hw_spec::rss::KEY_LEN] = {
     k
 };
 
+/// Entries of the RSS indirection table (`RSS_TABLE`).
+pub const RSS_TABLE_ENTRIES: usize = rss::TABLE_ENTRIES as usize;
+
+/// The RSS indirection table [`Nic::start`] programs when `queues` are open (ascending): entry
+/// `e` names queue `queues[e mod queues.len()]`, spreading hash values evenly over them. A
+/// host that must know where the NIC steers a flow (one TCP endpoint per queue) computes the
+/// queue from this table and the key: `table[toeplitz(key, input) mod 128]`. Empty `queues`:
+/// every entry names queue 0.
+pub fn rss_indirection_table(queues: &[u16]) -> [u16; RSS_TABLE_ENTRIES] {
+    core::array::from_fn(|e| match queues.len() {
+        0 => 0,
+        n => queues[e % n],
+    })
+}
+
 /// Device-wide options of [`Nic::open`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NicConfig {
@@ -406,8 +421,7 @@ impl<D: DeviceAccess> Nic<D> {
             {
                 s.write(base + rss::KEY_OFFSET + 4 * i as u32, w)?;
             }
-            for e in 0..rss::TABLE_ENTRIES {
-                let q = open[e as usize % open.len()];
+            for (e, q) in (0u32..).zip(rss_indirection_table(&open)) {
                 s.write(
                     base + rss::TABLE_OFFSET + 4 * e,
                     rss::ENTRY_QUEUE.set32(0, q.into()),

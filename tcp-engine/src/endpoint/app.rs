@@ -65,17 +65,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             ));
         }
         let local = Ipv4Addr::from(self.cidr.address());
-        let (local_port, hash) =
-            match self
-                .ports
-                .allocate_hashed_in(self.table.map(), local, remote.into(), port)
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    self.counters.ports_exhausted += 1;
-                    return Err((e.into(), buffers));
-                }
-            };
+        let (local_port, hash) = match self.allocate_local_port(local, remote.into(), port) {
+            Ok(p) => p,
+            Err(e) => return Err((e.into(), buffers)),
+        };
         let tuple = FourTuple::new(local, local_port, remote.into(), port);
         let iss = self.isn.isn(&tuple, now.micros());
         let cfg = &self.cfg;

@@ -157,6 +157,9 @@ counters! {
         slots_exhausted,
         /// Active opens refused: every ephemeral port in use toward the destination.
         ports_exhausted,
+        /// Of those, opens the port steering filter alone refused: it took no port of the
+        /// range (see [`Endpoint::set_port_steering`](crate::endpoint::Endpoint::set_port_steering)).
+        ports_unsteerable,
         /// Abort RSTs dropped because the queue of pending RSTs was full.
         rst_queue_full,
         /// Replies the poll helper could not keep for sending (its stash was full).

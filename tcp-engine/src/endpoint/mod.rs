@@ -46,7 +46,9 @@
 //!   [`abort`](Endpoint::abort), [`write`](Endpoint::write) and [`read`](Endpoint::read)
 //!   through the connection's buffers, [`release`](Endpoint::release) and
 //!   [`recycle`](Endpoint::recycle) to take buffers back, [`next_deadline`](Endpoint::next_deadline)
-//!   to sleep exactly as long as nothing needs doing.
+//!   to sleep exactly as long as nothing needs doing. A host running one endpoint per RSS
+//!   receive queue sets a port steering filter (`set_port_steering`, module `steering`) so
+//!   that active opens take only local ports whose replies reach this endpoint's queue.
 //!
 //! # A poll loop
 //! A client sending 1 GiB over any [`FrameDevice`](crate::device::FrameDevice) (a TAP device,
@@ -236,6 +238,7 @@ mod poll;
 mod prefetch;
 mod rx;
 mod sched;
+mod steering;
 mod tx;
 mod wheel;
 
@@ -247,6 +250,8 @@ pub use counters::EndpointCounters;
 pub use direct::{NoSink, ReceiveSink};
 pub use poll::PollReport;
 pub use rx::{IcmpRejection, Open, Received, Reply, ReplyKind, RxDrop};
+#[cfg(feature = "std")]
+pub use steering::PortSteering;
 pub use tx::{CommitError, Outbound, TxFrame};
 
 use core::fmt;
@@ -657,6 +662,9 @@ pub struct Endpoint<B, SS, MS, LS> {
     /// [`EndpointConfig::min_path_mtu`].
     min_path_mtu: u16,
     ports: EphemeralPorts,
+    /// The filter active opens take local ports through (see the `steering` module).
+    #[cfg(feature = "std")]
+    port_steering: Option<PortSteering>,
     neighbors: NeighborCache<NEIGHBORS>,
     /// When the neighbour cache next needs `poll_requests` (cached: the cache scans to answer).
     neighbor_deadline: Option<Instant>,
@@ -823,6 +831,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             cookie_reserve_percent: config.syn_cookie_reserve_percent,
             min_path_mtu: config.min_path_mtu,
             ports: EphemeralPorts::new(config.ports, config.secret.derive(b"ports")),
+            #[cfg(feature = "std")]
+            port_steering: None,
             neighbors: NeighborCache::new(neighbor),
             neighbor_deadline: None,
             wheel: TimerWheel::new(),

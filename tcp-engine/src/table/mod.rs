@@ -202,6 +202,10 @@ pub enum TableError {
         remote_port: u16,
         /// The range searched.
         range: PortRange,
+        /// Ports of the range a steering filter refused (their replies would reach another
+        /// receive queue); 0 without a filter. Equal to the range's length: no port of the
+        /// range steers to this endpoint at all.
+        steered_away: u32,
     },
 }
 
@@ -234,14 +238,43 @@ impl fmt::Display for TableError {
                 remote_addr,
                 remote_port,
                 range,
-            } => write!(
+                steered_away,
+            } if *steered_away >= range.len() => write!(
                 f,
-                "no free local port toward {remote_addr}:{remote_port}: all {} ports of \
-                 {}-{} are in use; widen the ephemeral port range or close connections",
+                "no local port toward {remote_addr}:{remote_port} steers to this endpoint: the \
+                 port steering filter refused all {} ports of {}-{} (their replies would reach \
+                 other receive queues); check that the NIC's RSS indirection table names this \
+                 endpoint's queue, or widen the ephemeral port range",
                 range.len(),
                 range.first(),
                 range.last()
             ),
+            TableError::PortsExhausted {
+                remote_addr,
+                remote_port,
+                range,
+                steered_away,
+            } => write!(
+                f,
+                "no free local port toward {remote_addr}:{remote_port}: all {} ports of \
+                 {}-{} are in use{}; widen the ephemeral port range or close connections",
+                range.len(),
+                range.first(),
+                range.last(),
+                SteeredAway(*steered_away)
+            ),
+        }
+    }
+}
+
+/// The note of a ports-exhausted message on ports a steering filter refused.
+struct SteeredAway(u32);
+
+impl fmt::Display for SteeredAway {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => Ok(()),
+            n => write!(f, " or steer to other receive queues ({n} of them)"),
         }
     }
 }

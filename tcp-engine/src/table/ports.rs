@@ -7,6 +7,13 @@
 //! A port is skipped when the caller says it is in use (with [`EphemeralPorts::allocate_in`]:
 //! when the tuple map holds that 4-tuple or a listener on that local port). The search stops
 //! after one pass over the range with an explicit [`TableError::PortsExhausted`]: bounded work.
+//!
+//! An optional *steering filter* (`allocate_steered_hashed_in`, used by the endpoint's
+//! [`set_port_steering`](crate::endpoint::Endpoint::set_port_steering)) may refuse ports
+//! too: a host with one endpoint per receive queue (RSS) accepts only ports whose replies the
+//! NIC steers to its own queue. Refused ports are skipped like ports in use, within the same
+//! one pass, and the error says how many the filter refused. Without a filter no indirect
+//! call is made.
 
 use core::fmt;
 use core::net::Ipv4Addr;
@@ -158,6 +165,7 @@ impl EphemeralPorts {
             remote_addr,
             remote_port,
             range: self.range,
+            steered_away: 0,
         })
     }
 
@@ -198,11 +206,75 @@ impl EphemeralPorts {
         S: AsRef<[Bucket]> + AsMut<[Bucket]>,
         H: TupleHasher,
     {
+        self.allocate_accepted_hashed_in(map, local_addr, remote_addr, remote_port, |_| true)
+    }
+
+    /// [`allocate_hashed_in`](Self::allocate_hashed_in) taking only ports for whose 4-tuple
+    /// `steer` is true (tried before the map, at most once per port of the range). On failure
+    /// the error counts the ports `steer` refused (`steered_away`; the whole range: no port of
+    /// it steers here).
+    ///
+    /// # Errors
+    /// [`TableError::PortsExhausted`] when no port of the range is both free and accepted.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    pub(crate) fn allocate_steered_hashed_in<S, H>(
+        &mut self,
+        map: &TupleMap<S, H>,
+        local_addr: Ipv4Addr,
+        remote_addr: Ipv4Addr,
+        remote_port: u16,
+        steer: &dyn Fn(&FourTuple) -> bool,
+    ) -> Result<(u16, u32), TableError>
+    where
+        S: AsRef<[Bucket]> + AsMut<[Bucket]>,
+        H: TupleHasher,
+    {
+        let mut refused = 0u32;
+        let found =
+            self.allocate_accepted_hashed_in(map, local_addr, remote_addr, remote_port, |t| {
+                let ok = steer(t);
+                refused += u32::from(!ok);
+                ok
+            });
+        match found {
+            Err(TableError::PortsExhausted {
+                remote_addr,
+                remote_port,
+                range,
+                ..
+            }) => Err(TableError::PortsExhausted {
+                remote_addr,
+                remote_port,
+                range,
+                steered_away: refused,
+            }),
+            other => other,
+        }
+    }
+
+    /// The search behind both: a port is taken when `accept` takes its 4-tuple and the map
+    /// holds neither the tuple nor a listener on the port.
+    #[inline(always)]
+    fn allocate_accepted_hashed_in<S, H>(
+        &mut self,
+        map: &TupleMap<S, H>,
+        local_addr: Ipv4Addr,
+        remote_addr: Ipv4Addr,
+        remote_port: u16,
+        mut accept: impl FnMut(&FourTuple) -> bool,
+    ) -> Result<(u16, u32), TableError>
+    where
+        S: AsRef<[Bucket]> + AsMut<[Bucket]>,
+        H: TupleHasher,
+    {
         // Without listeners in the map (a host that only connects) only the 4-tuple can clash.
         let listeners = map.holds_listeners();
         let mut hash = 0;
         let port = self.allocate(local_addr, remote_addr, remote_port, |port| {
             let tuple = FourTuple::new(local_addr, port, remote_addr, remote_port);
+            if !accept(&tuple) {
+                return true;
+            }
             hash = map.hasher().hash_tuple(&tuple);
             map.get_hashed(&tuple, hash).is_some()
                 || listeners && map.get(&FourTuple::listener(local_addr, port)).is_some()

@@ -11,6 +11,7 @@ mod ecn;
 mod gro;
 mod icmp;
 mod scenarios;
+mod steering;
 
 use super::*;
 use crate::device::{ChecksumState, RxMeta, TxMeta};

@@ -1,0 +1,247 @@
+//! `ferrotoe demo --queues N --connections M`: the sharded demo. Two multi-queue hosts
+//! ([`crate::sim_hosts::sharded`]: N queue pairs with RSS, one TCP endpoint per queue pair),
+//! a bulk transfer in both directions spread over M connections with every byte verified, and
+//! a report with what each queue received.
+//!
+//! Owns the sharded demo's checks and its report (text and JSON). Must not contain the
+//! workload loop ([`crate::sim_hosts::sharded::bulk`]) or flag parsing (the CLI).
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DemoError, DemoProgress};
+use crate::report::table::human_bytes;
+use crate::sim_hosts::{
+    NicBackend, ShardedBulkSpec, ShardedHosts, Side, SimHostsConfig, run_sharded_bulk,
+};
+
+/// The port the server's shards listen on.
+const PORT: u16 = 5001;
+/// Rounds after which the transfer fails (a bound; far more than any run needs).
+const MAX_ROUNDS: u64 = 50_000_000;
+
+/// What the sharded demo runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardedDemoConfig {
+    /// Both hosts (backend, offloads, MTU, cable, capture); `connections` is set from the
+    /// shares below.
+    pub hosts: SimHostsConfig,
+    /// Queue pairs (shards) per host.
+    pub queues: u16,
+    /// Connections, spread round-robin over the client's shards.
+    pub connections: usize,
+    /// Bytes per direction over all connections (each carries its share, rounded down).
+    pub bytes: u64,
+    /// Send and receive buffer of each connection end.
+    pub buffer: usize,
+}
+
+/// What one host's queues received.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardedHostReport {
+    /// Frames each queue pair received (index: queue).
+    pub queue_rx_frames: Vec<u64>,
+    /// Frames each shard's endpoint took (index: shard; equal to its queue's frames).
+    pub endpoint_rx_frames: Vec<u64>,
+    /// RSTs the shards sent (segments for no connection, bad segments): 0 when every frame
+    /// reached the shard owning its flow.
+    pub rsts_sent: u64,
+}
+
+/// The sharded demo's report (`--json` prints it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardedDemoReport {
+    /// Device backend of both NICs.
+    pub backend: String,
+    /// Offload mode used.
+    pub offload: String,
+    /// Queue pairs (shards) per host.
+    pub queues: u16,
+    /// Connections.
+    pub connections: usize,
+    /// Bytes each connection carried in each direction.
+    pub bytes_per_connection_each_way: u64,
+    /// Bytes received and verified, both directions.
+    pub bytes_verified: u64,
+    /// Connections per client shard.
+    pub connections_per_shard: Vec<usize>,
+    /// Simulated time of the transfer, seconds.
+    pub simulated_s: f64,
+    /// Goodput on the simulated clock, both directions, Gbit/s.
+    pub simulated_gbps: f64,
+    /// Wall time of the transfer, seconds.
+    pub wall_s: f64,
+    /// The client's queues.
+    pub client: ShardedHostReport,
+    /// The server's queues.
+    pub server: ShardedHostReport,
+    /// Problems found (device errors, RSTs, a queue that received nothing).
+    pub errors: Vec<String>,
+    /// No problems.
+    pub ok: bool,
+}
+
+/// Runs the sharded demo; `progress` gets [`DemoProgress::Bulk`] every round.
+///
+/// # Errors
+/// A configuration that cannot work (the message says which value and how to fix it), or
+/// the hosts or the transfer failing.
+pub fn run_sharded_demo(
+    cfg: &ShardedDemoConfig,
+    progress: &mut dyn FnMut(DemoProgress),
+) -> Result<ShardedDemoReport, DemoError> {
+    if cfg.connections == 0 {
+        return Err(DemoError::Config("--connections must be at least 1".into()));
+    }
+    let each = cfg.bytes / cfg.connections as u64;
+    if each == 0 {
+        return Err(DemoError::Config(format!(
+            "--bytes {} over {} connections leaves no byte per connection: give at least one \
+             byte per connection",
+            cfg.bytes, cfg.connections
+        )));
+    }
+    super::check_socket_buffer(cfg.buffer, cfg.hosts.mtu)?;
+    let per_shard = cfg.connections.div_ceil(usize::from(cfg.queues.max(1)));
+    let hosts_cfg = SimHostsConfig {
+        connections: 2 * per_shard + 8,
+        max_window: cfg.buffer,
+        ..cfg.hosts.clone()
+    };
+    let mut hosts = ShardedHosts::new(&hosts_cfg, cfg.queues)?;
+    progress(DemoProgress::Ready);
+    let spec = ShardedBulkSpec {
+        connections: cfg.connections,
+        bytes_each_way: each,
+        buffer: cfg.buffer,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+    };
+    let wall = Instant::now();
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, total| {
+        progress(DemoProgress::Bulk { done, total })
+    })?;
+    let wall_s = wall.elapsed().as_secs_f64();
+    let mut errors = Vec::new();
+    if let Err(e) = hosts.check_health() {
+        errors.push(e.to_string());
+    }
+    let mut host_report = |side: Side| {
+        let host = hosts.host(side);
+        let report = ShardedHostReport {
+            queue_rx_frames: host.queue_rx_frames(),
+            endpoint_rx_frames: host
+                .shards()
+                .iter()
+                .map(|s| s.endpoint.counters().rx_frames)
+                .collect(),
+            rsts_sent: host
+                .shards()
+                .iter()
+                .map(|s| {
+                    let c = s.endpoint.counters();
+                    c.rst_for_unknown + c.rst_from_connections
+                })
+                .sum(),
+        };
+        for (q, n) in report.queue_rx_frames.iter().enumerate() {
+            if *n == 0 {
+                errors.push(format!(
+                    "{} queue {q} received no frame: RSS did not spread the connections",
+                    side.as_str()
+                ));
+            }
+        }
+        if report.rsts_sent > 0 {
+            errors.push(format!(
+                "the {} sent {} RSTs: frames reached a shard that does not own their flow",
+                side.as_str(),
+                report.rsts_sent
+            ));
+        }
+        report
+    };
+    let client = host_report(Side::Client);
+    let server = host_report(Side::Server);
+    let simulated_s = out.simulated_us as f64 / 1e6;
+    Ok(ShardedDemoReport {
+        backend: match cfg.hosts.backend {
+            NicBackend::Model => "model".into(),
+            NicBackend::Rtl => "rtl".into(),
+        },
+        offload: hosts.offload().as_str().into(),
+        queues: cfg.queues,
+        connections: cfg.connections,
+        bytes_per_connection_each_way: each,
+        bytes_verified: out.bytes_verified,
+        connections_per_shard: out.connections_per_shard,
+        simulated_s,
+        simulated_gbps: if simulated_s > 0.0 {
+            out.bytes_verified as f64 * 8.0 / simulated_s / 1e9
+        } else {
+            0.0
+        },
+        wall_s,
+        client,
+        server,
+        ok: errors.is_empty(),
+        errors,
+    })
+}
+
+impl ShardedDemoReport {
+    /// The report as text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "ferrotoe demo, sharded: {} queue pairs per host with RSS, one TCP endpoint per \
+             queue pair; {} backend, offload {}",
+            self.queues, self.backend, self.offload
+        );
+        let _ = writeln!(
+            s,
+            "bulk: {} connections (per client shard: {:?}), {} each way each; {} verified in \
+             {:.6} s simulated ({:.2} Gbit/s), {:.2} s wall",
+            self.connections,
+            self.connections_per_shard,
+            human_bytes(self.bytes_per_connection_each_way),
+            human_bytes(self.bytes_verified),
+            self.simulated_s,
+            self.simulated_gbps,
+            self.wall_s
+        );
+        for (name, h) in [("client", &self.client), ("server", &self.server)] {
+            let queues: Vec<String> = h
+                .queue_rx_frames
+                .iter()
+                .enumerate()
+                .map(|(q, n)| format!("q{q} {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "{name} RX frames per queue: {} (RSTs sent: {})",
+                queues.join(", "),
+                h.rsts_sent
+            );
+        }
+        if self.ok {
+            let _ = writeln!(
+                s,
+                "ok: every byte verified, every frame on its shard's queue"
+            );
+        } else {
+            for e in &self.errors {
+                let _ = writeln!(s, "error: {e}");
+            }
+        }
+        s
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serialises (plain data)")
+    }
+}

@@ -1,0 +1,470 @@
+//! Multi-queue hosts: each host's NIC has N queue pairs with receive-side scaling on, and
+//! the host runs one tcp-engine [`Endpoint`](tcp_engine::endpoint) per queue pair (a
+//! *shard*), each owning exactly the flows the NIC steers to its queue. The data-centre way
+//! to scale a TCP endpoint over cores (as mTCP, F-Stack and Seastar do): shards share no
+//! state, so each can later run on a core of its own.
+//!
+//! ```text
+//!   client 198.18.0.1                               server 198.18.0.2
+//!   shard 0..N: Endpoint -> NicFrameDevice           shard 0..N: Endpoint -> NicFrameDevice
+//!        queue pair q of one NIC (RSS on)                 queue pair q of one NIC (RSS on)
+//!             SimNic ===================== cable ===================== SimNic
+//! ```
+//!
+//! # Steering
+//! Both NICs use the symmetric key ([`SYMMETRIC_RSS_KEY`]) and the indirection table the
+//! driver programs for queues `0..N` ([`rss_indirection_table`]: entry `e` names queue
+//! `e mod N`). A flow's frames then land on the same queue index in both directions and on
+//! both hosts: client shard q talks to server shard q. [`RssSteering::queue_of`], the one
+//! place the host computes a queue (with hw-spec's Toeplitz), gives each shard's endpoint its
+//! port steering filter ([`Endpoint::set_port_steering`](tcp_engine::endpoint)): an active
+//! open on shard q takes only local ports whose replies the NIC steers to queue q. Passive
+//! opens need nothing: a SYN reaches the shard that owns its flow, and every shard listens.
+//!
+//! # Frames the NIC does not hash
+//! ARP (and every non-IPv4 frame) lands on queue 0 with `RSS_TYPE = NONE` (hw-spec 7.2). The
+//! hosts do not need it: every shard is given the peer's MAC at set-up as a neighbour entry
+//! that outlives any run ([`STATIC_NEIGHBOUR`]), so no shard ever sends an ARP request;
+//! an ARP request from elsewhere reaches shard 0, which answers for the host (all shards
+//! share its MAC and address). ICMP is hashed over the addresses only, so all ICMP between
+//! two hosts reaches one shard: echo requests are answered there, and an ICMP error quoting a
+//! connection of another shard is handed on to that shard (`forward` module: a fixed inbox
+//! per shard, taken at its next poll; [`ShardedHost::forward_counters`]).
+//!
+//! # How it runs
+//! As [`SimHosts`](super::SimHosts) in its stepped mode: one thread polls every shard of both
+//! hosts, then steps both NICs until idle ([`ShardedHosts::end_round`]), deterministically.
+//! The simulated clock advances by the round's wire time, or jumps to the earliest timer of
+//! any shard when nothing happened. No NIC thread and no bottleneck (refused at set-up).
+//!
+//! The workload: [`bulk`] (many connections, both directions, every byte checked).
+//!
+//! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its round; reuses
+//! [`SimHosts`](super::SimHosts)' NIC, cable and endpoint set-up. Must not contain protocol,
+//! driver or device logic.
+
+pub mod bulk;
+mod forward;
+
+pub use bulk::{ShardedBulkOutcome, ShardedBulkSpec, run_sharded_bulk};
+pub use forward::{ForwardCounters, INBOX_FRAMES};
+
+use std::fmt;
+
+use host_driver::nic::{RSS_TABLE_ENTRIES, SYMMETRIC_RSS_KEY, rss_indirection_table};
+use host_driver::{Nic, SimDevice};
+use hw_spec::rss::{KEY_LEN, toeplitz};
+use rtl_sim::nic::SteppedNic;
+use tcp_engine::endpoint::{EndpointError, Open, PollReport, PortSteering};
+use tcp_engine::neighbor::NeighborConfig;
+use tcp_engine::table::{FourTuple, SlotKey};
+use tcp_engine::time::{Duration, Instant};
+
+use super::{
+    HostBuffers, HostDevice, HostEndpoint, OffloadMode, RoundReport, START_US, Side,
+    SimHostsConfig, SimHostsError, build_cable, check_config, line_rate, open_nic, secret_of_shard,
+    setup, step_nics, wire_time_us,
+};
+
+/// How long a neighbour entry given at set-up stays valid: longer than any simulated run
+/// (a year of simulated time).
+pub const STATIC_NEIGHBOUR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Where a NIC steers a TCP/IPv4 flow: its Toeplitz key and indirection table over `queues`
+/// receive queues. Plain data (copied into each shard's filter at set-up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RssSteering {
+    key: [u8; KEY_LEN],
+    table: [u16; RSS_TABLE_ENTRIES],
+    queues: u16,
+}
+
+impl RssSteering {
+    /// Steering with `key` and `table` on a NIC with `queues` receive queues open.
+    pub fn new(key: [u8; KEY_LEN], table: [u16; RSS_TABLE_ENTRIES], queues: u16) -> Self {
+        RssSteering { key, table, queues }
+    }
+
+    /// What the sharded hosts program: the symmetric key, the driver's table over queues
+    /// `0..queues`.
+    pub fn spread(queues: u16) -> Self {
+        let open: Vec<u16> = (0..queues).collect();
+        RssSteering::new(SYMMETRIC_RSS_KEY, rss_indirection_table(&open), queues)
+    }
+
+    /// The receive queue the NIC puts the frames of `tuple`'s peer on (a TCP/IPv4 segment
+    /// from `remote` to `local`; hw-spec 7.2: the hash input is source address, destination
+    /// address, source port, destination port; an entry naming a queue that does not exist
+    /// means queue 0).
+    pub fn queue_of(&self, tuple: &FourTuple) -> u16 {
+        let mut input = [0u8; 12];
+        input[..4].copy_from_slice(&tuple.remote_addr.octets());
+        input[4..8].copy_from_slice(&tuple.local_addr.octets());
+        input[8..10].copy_from_slice(&tuple.remote_port.to_be_bytes());
+        input[10..].copy_from_slice(&tuple.local_port.to_be_bytes());
+        let hash = toeplitz(&self.key, &input);
+        let queue = self.table[hash as usize % RSS_TABLE_ENTRIES];
+        if queue < self.queues { queue } else { 0 }
+    }
+
+    /// The port steering filter of the shard on `queue`: local ports whose replies land on
+    /// it.
+    pub fn filter_for(self, queue: u16) -> PortSteering {
+        Box::new(move |tuple: &FourTuple| self.queue_of(tuple) == queue)
+    }
+}
+
+/// One shard: an endpoint on its own queue pair. Fields drop in order: the endpoint, then the
+/// queue pair.
+pub struct Shard {
+    /// The TCP engine of this shard.
+    pub endpoint: HostEndpoint,
+    /// Its frame device (queue pair `queue` of the host's NIC).
+    pub device: HostDevice,
+    queue: u16,
+}
+
+impl Shard {
+    /// The queue pair (and shard) index.
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+}
+
+/// One multi-queue host. Fields drop in order: shards (queue pairs) before the driver, the
+/// driver before the NIC.
+pub struct ShardedHost {
+    shards: Vec<Shard>,
+    /// ICMP errors forwarded to each shard (index: shard).
+    inboxes: Vec<forward::Inbox>,
+    forward: ForwardCounters,
+    nic: Nic<SimDevice>,
+    sim: SteppedNic,
+    side: Side,
+}
+
+impl fmt::Debug for ShardedHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedHost")
+            .field("side", &self.side)
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedHost {
+    /// The shards, by queue.
+    pub fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// The driver's handle of the NIC (device statistics).
+    pub fn nic(&self) -> &Nic<SimDevice> {
+        &self.nic
+    }
+
+    /// Which host this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// What the forwarding of ICMP errors between shards did.
+    pub fn forward_counters(&self) -> ForwardCounters {
+        self.forward
+    }
+
+    /// Frames each queue pair has received (the driver's count), by queue.
+    pub fn queue_rx_frames(&self) -> Vec<u64> {
+        self.shards
+            .iter()
+            .map(|s| s.device.queue_pair().stats().rx_packets)
+            .collect()
+    }
+}
+
+/// Two multi-queue hosts over two simulated NICs and a cable. See the module docs.
+pub struct ShardedHosts {
+    hosts: [ShardedHost; 2],
+    steering: RssSteering,
+    mode: OffloadMode,
+    line_rate_bps: u64,
+    now_us: u64,
+    /// Frames and events through the endpoints since the last `end_round`.
+    activity: usize,
+    /// Bytes each host sent since the last `end_round`.
+    round_bytes: [u64; 2],
+    rounds: u64,
+}
+
+impl fmt::Debug for ShardedHosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShardedHosts")
+            .field("queues", &self.steering.queues)
+            .field("mode", &self.mode)
+            .field("now_us", &self.now_us)
+            .field("rounds", &self.rounds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShardedHosts {
+    /// Builds both hosts with `queues` queue pairs each (RSS on, one endpoint per queue pair,
+    /// each with `cfg.connections` slots, its port steering filter and the peer as a
+    /// neighbour). `cfg.nic_thread` and a bottleneck are refused.
+    pub fn new(cfg: &SimHostsConfig, queues: u16) -> Result<ShardedHosts, SimHostsError> {
+        if cfg.nic_thread || cfg.bottleneck.is_on() {
+            return Err(SimHostsError::Config(
+                "sharded hosts step their NICs on the hosts' thread without a bottleneck: drop \
+                 the NIC thread and the bottleneck (--nic-thread, --rate)"
+                    .into(),
+            ));
+        }
+        let device_cfg = check_config(cfg)?;
+        let most = u16::from(device_cfg.rx_queues.min(device_cfg.tx_queues));
+        if queues == 0 || queues > most {
+            return Err(SimHostsError::Config(format!(
+                "{queues} queue pairs asked for; the simulated NIC has 1 to {most}: choose a \
+                 number of queues (shards) from 1 to {most}"
+            )));
+        }
+        let steering = RssSteering::spread(queues);
+        let (port_a, port_b) = build_cable(cfg)?;
+        let client = build_sharded(cfg, device_cfg, Side::Client, port_a, steering)?;
+        let server = build_sharded(cfg, device_cfg, Side::Server, port_b, steering)?;
+        let line_rate_bps = line_rate(cfg, &client.0.nic);
+        Ok(ShardedHosts {
+            hosts: [client.0, server.0],
+            steering,
+            mode: client.1,
+            line_rate_bps,
+            now_us: START_US,
+            activity: 0,
+            round_bytes: [0; 2],
+            rounds: 0,
+        })
+    }
+
+    /// Queue pairs (shards) per host.
+    pub fn queues(&self) -> u16 {
+        self.steering.queues
+    }
+
+    /// Where the NICs steer flows.
+    pub fn steering(&self) -> RssSteering {
+        self.steering
+    }
+
+    /// The offload mode in use.
+    pub fn offload(&self) -> OffloadMode {
+        self.mode
+    }
+
+    /// Now on the simulated clock.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.now_us)
+    }
+
+    /// Rounds run so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds
+    }
+
+    /// One host.
+    pub fn host(&self, side: Side) -> &ShardedHost {
+        &self.hosts[side.index()]
+    }
+
+    /// The endpoint of shard `shard` of one host.
+    ///
+    /// # Panics
+    /// When `shard` is not below [`queues`](Self::queues) (a caller's bug).
+    pub fn endpoint(&mut self, side: Side, shard: u16) -> &mut HostEndpoint {
+        &mut self.hosts[side.index()].shards[usize::from(shard)].endpoint
+    }
+
+    /// Opens a connection from shard `shard` of `side` to the other host's `port` (an
+    /// ephemeral port that steers to the shard).
+    ///
+    /// # Errors
+    /// No such shard, or the endpoint refused (the error names the host, shard and queue).
+    pub fn connect(
+        &mut self,
+        side: Side,
+        shard: u16,
+        port: u16,
+        buffers: HostBuffers,
+    ) -> Result<SlotKey, SimHostsError> {
+        let queues = self.queues();
+        let now = self.now();
+        let peer = side.peer();
+        let Some(s) = self.hosts[side.index()].shards.get_mut(usize::from(shard)) else {
+            return Err(SimHostsError::Connection(format!(
+                "the {} has no shard {shard}: it has {queues} (queues 0 to {})",
+                side.as_str(),
+                queues.saturating_sub(1)
+            )));
+        };
+        s.endpoint
+            .connect(now, peer.address(), port, buffers)
+            .map_err(|(e, _)| shard_error(side, shard, "connect", e))
+    }
+
+    /// Polls shard `shard` of one host at the simulated now over its queue pair (ICMP errors
+    /// forwarded to it first; those for other shards' connections handed on); `on_event`
+    /// gets every connection event.
+    pub fn poll(
+        &mut self,
+        side: Side,
+        shard: u16,
+        on_event: impl FnMut(&mut HostEndpoint, Open),
+    ) -> PollReport {
+        let now = self.now();
+        let host = &mut self.hosts[side.index()];
+        let s = &mut host.shards[usize::from(shard)];
+        let mut device = forward::ShardRx {
+            device: &mut s.device,
+            inboxes: &mut host.inboxes,
+            me: shard,
+            steering: &self.steering,
+            counters: &mut host.forward,
+        };
+        let before = s.endpoint.counters().tx_bytes;
+        let report = s.endpoint.poll(now, &mut device, on_event);
+        self.round_bytes[side.index()] += s.endpoint.counters().tx_bytes - before;
+        self.activity += report.received + report.transmitted + report.events;
+        report
+    }
+
+    /// Ends a round: steps both NICs until neither has work left, then moves the clock (by
+    /// the round's wire time, or to the earliest timer of any shard when nothing happened and
+    /// `app_progress` is false). Fails with [`SimHostsError::Stalled`] when nothing happened
+    /// and no timer is pending.
+    pub fn end_round(
+        &mut self,
+        app_progress: bool,
+        waiting_for: impl FnOnce() -> String,
+    ) -> Result<RoundReport, SimHostsError> {
+        let counts = |hosts: &[ShardedHost; 2]| {
+            hosts.iter().fold((0, 0), |(tx, rx), h| {
+                let c = h.sim.with(|n| n.counters());
+                (tx + c.tx_frames, rx + c.rx_frames)
+            })
+        };
+        let (tx0, rx0) = counts(&self.hosts);
+        let sims = [&self.hosts[0].sim, &self.hosts[1].sim];
+        let mut report = RoundReport {
+            nic_steps: step_nics(&sims, self.now_us, false),
+            ..RoundReport::default()
+        };
+        let (tx1, rx1) = counts(&self.hosts);
+        report.wire_frames = tx1 - tx0;
+        report.frames_landed = rx1 - rx0;
+        self.rounds += 1;
+        if self.activity > 0 || app_progress || report.wire_frames > 0 {
+            self.now_us += wire_time_us(self.round_bytes, self.line_rate_bps);
+        } else {
+            report.idle = true;
+            let next = self
+                .hosts
+                .iter()
+                .flat_map(|h| h.shards.iter())
+                .filter_map(|s| s.endpoint.next_deadline())
+                .map(Instant::micros)
+                .min();
+            match next {
+                Some(t) => self.now_us = t.max(self.now_us + 1),
+                None => {
+                    return Err(SimHostsError::Stalled {
+                        waiting_for: waiting_for(),
+                    });
+                }
+            }
+        }
+        self.activity = 0;
+        self.round_bytes = [0; 2];
+        Ok(report)
+    }
+
+    /// Checks every queue pair and both devices for faults: the first problem as an error.
+    pub fn check_health(&self) -> Result<(), SimHostsError> {
+        for h in &self.hosts {
+            let host = h.side.as_str();
+            for s in &h.shards {
+                s.device
+                    .queue_pair()
+                    .health()
+                    .map_err(|error| SimHostsError::Device { host, error })?;
+            }
+            h.nic
+                .check_errors()
+                .map_err(|error| SimHostsError::Device { host, error })?;
+        }
+        Ok(())
+    }
+}
+
+/// An endpoint's refusal on a shard, naming host, shard and queue.
+fn shard_error(side: Side, shard: u16, what: &str, e: EndpointError) -> SimHostsError {
+    SimHostsError::Connection(format!(
+        "the {} could not {what} on shard {shard} (queue pair {shard}): {e}",
+        side.as_str()
+    ))
+}
+
+/// Builds one multi-queue host on `port`: the NIC with RSS, a queue pair and an endpoint per
+/// queue. Returns it with the offload mode chosen.
+fn build_sharded(
+    cfg: &SimHostsConfig,
+    device_cfg: rtl_sim::device::DeviceConfig,
+    side: Side,
+    port: Box<dyn rtl_sim::wire::Port>,
+    steering: RssSteering,
+) -> Result<(ShardedHost, OffloadMode), SimHostsError> {
+    let open = open_nic(cfg, device_cfg, side, port, steering.queues > 1)?;
+    let qps = (0..steering.queues)
+        .map(|q| open.open_queue_pair(side, q))
+        .collect::<Result<Vec<_>, _>>()?;
+    open.start(side)?;
+    let peer = side.peer();
+    let mut shards = Vec::with_capacity(qps.len());
+    for (queue, qp) in (0u16..).zip(qps) {
+        let device = open.device(qp, queue)?;
+        let mut ecfg =
+            open.endpoint_config(cfg, side, &device, secret_of_shard(cfg.seed, side, queue))?;
+        ecfg.neighbor = NeighborConfig {
+            reachable_time: STATIC_NEIGHBOUR,
+            ..NeighborConfig::default()
+        };
+        let mut endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections).map_err(|e| {
+            setup(
+                side.as_str(),
+                "building a shard's TCP endpoint",
+                format!("shard {queue}: {e}"),
+            )
+        })?;
+        endpoint.set_port_steering(Some(steering.filter_for(queue)));
+        endpoint.add_neighbor(Instant::from_micros(START_US), peer.address(), peer.mac());
+        shards.push(Shard {
+            endpoint,
+            device,
+            queue,
+        });
+    }
+    let inboxes = (0..steering.queues)
+        .map(|_| forward::Inbox::new(cfg.max_frame_len()))
+        .collect();
+    Ok((
+        ShardedHost {
+            shards,
+            inboxes,
+            forward: ForwardCounters::default(),
+            nic: open.nic,
+            sim: open.sim,
+            side,
+        },
+        open.mode,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! Sharded hosts end to end: many connections spread over the shards of two multi-queue
+//! hosts, bulk both ways with every byte checked, every frame on its own shard's queue; and
+//! the errors of a shard whose steering takes no port, and of a bad queue count.
+
+use super::*;
+use tcp_engine::endpoint::Buffers;
+
+const QUEUES: u16 = 4;
+const CONNECTIONS: usize = 64;
+/// Bytes each connection carries each way.
+const BYTES: u64 = 12 * 1024;
+const PORT: u16 = 5001;
+const BUF: usize = 8 * 1024;
+const MAX_ROUNDS: u64 = 200_000;
+
+fn config() -> SimHostsConfig {
+    SimHostsConfig {
+        // Each shard: its share of the connections, as many listening slots spare, slack.
+        connections: 2 * CONNECTIONS / usize::from(QUEUES) + 8,
+        max_window: 64 * 1024,
+        ..SimHostsConfig::new()
+    }
+}
+
+fn bufs() -> HostBuffers {
+    Buffers::with_capacity(BUF, BUF)
+}
+
+#[test]
+fn connections_over_four_shards_stay_on_their_queues_with_every_byte_checked() {
+    let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
+    assert_eq!(hosts.queues(), QUEUES);
+    let spec = ShardedBulkSpec {
+        connections: CONNECTIONS,
+        bytes_each_way: BYTES,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+    };
+    let mut last = (0, 0);
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, total| last = (done, total)).unwrap();
+    let total = 2 * BYTES * CONNECTIONS as u64;
+    assert_eq!((out.bytes_verified, last), (total, (total, total)));
+    assert!(out.simulated_us > 0 && out.rounds > 0, "{out:?}");
+    // Round-robin over the client's shards; each flow lands on the server shard of the same
+    // queue (symmetric key, same table).
+    let share = CONNECTIONS / usize::from(QUEUES);
+    assert_eq!(out.connections_per_shard, vec![share; 4]);
+    assert_eq!(out.accepted_per_shard, vec![share; 4]);
+    hosts.check_health().unwrap();
+
+    for side in Side::BOTH {
+        let host = hosts.host(side);
+        let per_queue = host.queue_rx_frames();
+        let device = host.nic().device_stats().unwrap();
+        let mut connections = 0;
+        for (q, shard) in host.shards().iter().enumerate() {
+            let c = shard.endpoint.counters();
+            let what = format!("{} shard {q}", side.as_str());
+            assert!(
+                per_queue[q] > 0,
+                "{what}: no frame on its queue: {per_queue:?}"
+            );
+            assert_eq!(
+                c.rx_frames, per_queue[q],
+                "{what}: every frame of the queue"
+            );
+            assert_eq!(
+                device.rx[q].frames, per_queue[q],
+                "{what}: device and driver"
+            );
+            assert_eq!(device.rx[q].drops, 0, "{what}: dropped frames");
+            assert_eq!(c.rst_for_unknown, 0, "{what}: segments for no connection");
+            assert_eq!(c.rst_from_connections, 0, "{what}: RSTs");
+            assert_eq!(c.resets + c.timeouts, 0, "{what}: connections failed");
+            assert_eq!(c.rx_not_for_us + c.arp_requests_sent, 0, "{what}");
+            connections += c.connects + c.accepts;
+        }
+        assert_eq!(connections, CONNECTIONS as u64, "{}", side.as_str());
+        let landed = host.sim.with(|n| n.counters().rx_frames);
+        assert_eq!(
+            per_queue.iter().sum::<u64>(),
+            landed,
+            "{}: {per_queue:?}",
+            side.as_str()
+        );
+    }
+    // Each client connection is from a local port that steers to its shard.
+    assert_eq!(out.client_connections.len(), CONNECTIONS);
+    for &(shard, key) in &out.client_connections {
+        let tuple = hosts.endpoint(Side::Client, shard).tuple(key).unwrap();
+        assert_eq!(hosts.steering().queue_of(&tuple), shard, "{tuple}");
+    }
+}
+
+#[test]
+fn connections_whose_data_fits_their_buffers_before_the_handshake_complete() {
+    // Two queues; each connection's bytes are written before its SYN-ACK arrives.
+    let mut hosts = ShardedHosts::new(&config(), 2).unwrap();
+    let spec = ShardedBulkSpec {
+        connections: 8,
+        bytes_each_way: 2048,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+    };
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap();
+    assert_eq!(out.bytes_verified, 2 * 2048 * 8);
+    assert_eq!(out.accepted_per_shard, vec![4, 4]);
+    for side in Side::BOTH {
+        assert!(hosts.host(side).queue_rx_frames().iter().all(|&n| n > 0));
+    }
+}
+
+#[test]
+fn a_shard_whose_steering_takes_no_port_fails_connect_naming_the_shard() {
+    let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
+    // Queue 9 does not exist: no tuple steers to it.
+    let nowhere = hosts.steering().filter_for(9);
+    hosts
+        .endpoint(Side::Client, 1)
+        .set_port_steering(Some(nowhere));
+    let err = hosts.connect(Side::Client, 1, PORT, bufs()).unwrap_err();
+    let msg = err.to_string();
+    for want in [
+        "client",
+        "shard 1",
+        "queue pair 1",
+        "steers to this endpoint",
+        "RSS indirection table",
+    ] {
+        assert!(msg.contains(want), "{want:?} missing from: {msg}");
+    }
+    let c = hosts.endpoint(Side::Client, 1).counters();
+    assert_eq!((c.ports_exhausted, c.ports_unsteerable), (1, 1));
+    // The other shards still connect, from ports that steer to them.
+    let key = hosts.connect(Side::Client, 2, PORT, bufs()).unwrap();
+    let tuple = hosts.endpoint(Side::Client, 2).tuple(key).unwrap();
+    assert_eq!(hosts.steering().queue_of(&tuple), 2);
+    // No shard 4 on a four-queue host.
+    let err = hosts.connect(Side::Client, 4, PORT, bufs()).unwrap_err();
+    assert!(err.to_string().contains("no shard 4"), "{err}");
+}
+
+#[test]
+fn steering_spreads_ports_over_the_queues_as_the_driver_programs_them() {
+    let steering = RssSteering::spread(QUEUES);
+    let table = rss_indirection_table(&[0, 1, 2, 3]);
+    assert_eq!(steering, RssSteering::new(SYMMETRIC_RSS_KEY, table, QUEUES));
+    let mut per_queue = [0u32; QUEUES as usize];
+    for port in 49152..=50175u16 {
+        let t = FourTuple::new(
+            crate::sim_hosts::CLIENT_IP.into(),
+            port,
+            crate::sim_hosts::SERVER_IP.into(),
+            PORT,
+        );
+        let q = steering.queue_of(&t);
+        // Symmetric key: the reverse direction steers alike.
+        let back = FourTuple::new(t.remote_addr, t.remote_port, t.local_addr, t.local_port);
+        assert_eq!(steering.queue_of(&back), q, "{t}");
+        per_queue[usize::from(q)] += 1;
+    }
+    // 1024 ports over 4 queues: each gets a real share.
+    assert!(per_queue.iter().all(|&n| n > 128), "{per_queue:?}");
+}
+
+#[test]
+fn a_queue_count_the_nic_lacks_is_refused_with_the_range() {
+    for queues in [0, 5] {
+        let err = ShardedHosts::new(&config(), queues).unwrap_err();
+        assert!(err.to_string().contains("from 1 to 4"), "{err}");
+    }
+}
+
+/// An ICMP "fragmentation needed" (next-hop MTU `mtu`) from the server's address, quoting a
+/// full-sized segment of the client's connection `tuple` with sequence number `seq`.
+fn frag_needed_frame(tuple: &FourTuple, seq: u32, mtu: u16) -> Vec<u8> {
+    use tcp_engine::wire::{
+        EtherType, EthernetFrame, EthernetRepr, IcmpErrorKind, IcmpErrorRepr, IcmpPacket,
+        IpProtocol, Ipv4Repr, QuotedRepr, TxChecksum,
+    };
+    let repr = IcmpErrorRepr {
+        kind: IcmpErrorKind::FragmentationNeeded { next_hop_mtu: mtu },
+        quoted: QuotedRepr {
+            src_addr: tuple.local_addr.into(),
+            dst_addr: tuple.remote_addr.into(),
+            protocol: IpProtocol::TCP,
+            total_len: 1500,
+            src_port: tuple.local_port,
+            dst_port: tuple.remote_port,
+            seq,
+        },
+    };
+    let mut msg = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut IcmpPacket::new_unchecked(&mut msg[..]));
+    let mut f = vec![0u8; 14 + 20];
+    EthernetRepr {
+        src_addr: Side::Server.mac(),
+        dst_addr: Side::Client.mac(),
+        ethertype: EtherType::IPV4,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let ip = Ipv4Repr {
+        src_addr: tuple.remote_addr.into(),
+        dst_addr: tuple.local_addr.into(),
+        protocol: IpProtocol::ICMP,
+        payload_len: msg.len(),
+        ttl: 64,
+        ident: 9,
+        dont_frag: false,
+        dscp_ecn: 0,
+    };
+    f[14..].copy_from_slice(&ip.header_bytes(TxChecksum::Software));
+    f.extend_from_slice(&msg);
+    f
+}
+
+#[test]
+fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
+    use tcp_engine::device::{FrameDevice, TxMeta};
+    use tcp_engine::tcb::State;
+
+    let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
+    for q in 0..QUEUES {
+        for _ in 0..4 {
+            let ep = hosts.endpoint(Side::Server, q);
+            ep.listen(PORT, bufs()).map_err(|(e, _)| e).unwrap();
+        }
+    }
+    // One connection per client shard, established.
+    let keys: Vec<SlotKey> = (0..QUEUES)
+        .map(|q| hosts.connect(Side::Client, q, PORT, bufs()).unwrap())
+        .collect();
+    for _ in 0..1000 {
+        for q in 0..QUEUES {
+            hosts.poll(Side::Client, q, |_, _| {});
+            hosts.poll(Side::Server, q, |_, _| {});
+        }
+        let up = (0..QUEUES).all(|q| {
+            hosts.endpoint(Side::Client, q).state(keys[usize::from(q)]) == Some(State::Established)
+        });
+        if up {
+            break;
+        }
+        hosts.end_round(false, || "the handshakes".into()).unwrap();
+    }
+    // Data in flight on each (sent, not yet acknowledged: the server does not poll), then a
+    // "fragmentation needed" for each connection from the server's side of the cable.
+    let mut frames = Vec::new();
+    for q in 0..QUEUES {
+        let key = keys[usize::from(q)];
+        let ep = hosts.endpoint(Side::Client, q);
+        assert_eq!(ep.state(key), Some(State::Established));
+        ep.write(key, &[7u8; 4000]).unwrap();
+        hosts.poll(Side::Client, q, |_, _| {});
+        let ep = hosts.endpoint(Side::Client, q);
+        let tcb = ep.tcb(key).unwrap();
+        assert!(tcb.snd_nxt() != tcb.snd_una(), "data in flight");
+        frames.push(frag_needed_frame(
+            &ep.tuple(key).unwrap(),
+            tcb.snd_una().0,
+            1200,
+        ));
+    }
+    let injector = &mut hosts.hosts[Side::Server.index()].shards[0].device;
+    for f in &frames {
+        let sent = injector.transmit(|buf| {
+            buf[..f.len()].copy_from_slice(f);
+            Some((f.len(), TxMeta::NONE))
+        });
+        assert!(sent.is_some(), "the server's NIC took the ICMP frame");
+    }
+    injector.flush();
+    hosts.end_round(true, || "the ICMP errors".into()).unwrap();
+    // Two polls of every shard: the one the NIC put the errors on hands them on, their
+    // owners take them at their next poll (whichever order the shards poll in).
+    for _ in 0..2 {
+        for q in 0..QUEUES {
+            hosts.poll(Side::Client, q, |_, _| {});
+        }
+    }
+    let forwarded = hosts.host(Side::Client).forward_counters();
+    assert_eq!(
+        forwarded,
+        ForwardCounters {
+            icmp_forwarded: u64::from(QUEUES) - 1,
+            icmp_inbox_full: 0
+        },
+        "all but the one for the connection of the queue ICMP lands on"
+    );
+    for (q, shard) in hosts.host(Side::Client).shards().iter().enumerate() {
+        let c = shard.endpoint.counters();
+        assert_eq!(
+            (
+                c.icmp_frag_needed,
+                c.icmp_rejected_no_connection,
+                c.icmp_rejected_sequence
+            ),
+            (1, 0, 0),
+            "client shard {q}: its connection's error, and only that"
+        );
+        let mss = shard.endpoint.tcb(keys[q]).unwrap().send_mss();
+        assert!(
+            mss <= 1200 - 40,
+            "client shard {q}: MSS {mss} after the error"
+        );
+    }
+}
