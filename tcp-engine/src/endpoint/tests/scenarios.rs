@@ -1366,3 +1366,93 @@ fn a_syn_for_the_tuple_of_a_connection_released_while_queued_reaches_the_listene
         ep.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn recycle_near_the_last_generation_renews_once_then_retires_the_slot() {
+    // A slot whose key reaches the last generation is retired when it is freed (keys never
+    // repeat); recycling in place must not renew past it but fall back to release and listen,
+    // which retires the slot and listens in another.
+    let mut ep = endpoint_with_peer(2);
+    ep.table.set_vacant_generation_for_test(0, u32::MAX - 1);
+    ep.table.set_vacant_generation_for_test(1, 7);
+    let k0 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    assert_eq!((k0.index(), k0.generation()), (0, u32::MAX - 1));
+    let cycle = |ep: &mut Ep, listening: SlotKey, sport: u16| {
+        let syn = PEER.tcp(&seg(sport, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+        let key = open(deliver(ep, T0, syn, RxMeta::UNVERIFIED).0).key;
+        assert_eq!(key, listening);
+        let iss = drain_tcp(ep, T0)[0].h.seq.0;
+        let ack = PEER.tcp(
+            &seg(sport, 80, 101, Some(iss + 1), TcpFlags::NONE, 8192),
+            &[],
+        );
+        open(deliver(ep, T0, ack, RxMeta::UNVERIFIED).0);
+        let rst = PEER.tcp(&seg(sport, 80, 101, None, TcpFlags::RST, 0), &[]);
+        assert!(
+            open(deliver(ep, T0, rst, RxMeta::UNVERIFIED).0)
+                .events
+                .contains(Events::CLOSED)
+        );
+        let Ok(Recycled::Listening(next)) = ep.recycle(key) else {
+            panic!("listens again");
+        };
+        assert_eq!(ep.state(key), None, "the old key is stale");
+        assert_eq!(ep.state(next), Some(State::Listen));
+        ep.check_invariants().unwrap();
+        next
+    };
+    // Renewed in place to the last generation.
+    let k1 = cycle(&mut ep, k0, 1000);
+    assert_eq!((k1.index(), k1.generation()), (0, u32::MAX));
+    assert_eq!(ep.table.slots().retired(), 0);
+    // Not renewed again: slot 0 retires, slot 1 listens.
+    let k2 = cycle(&mut ep, k1, 1001);
+    assert_eq!((k2.index(), k2.generation()), (1, 7));
+    assert_eq!(ep.table.slots().retired(), 1);
+    assert_eq!(ep.len(), 1);
+    let k3 = cycle(&mut ep, k2, 1002);
+    assert_eq!((k3.index(), k3.generation()), (1, 8));
+}
+
+#[test]
+fn a_released_time_wait_slot_still_does_what_time_wait_does() {
+    // RFC 9293 3.10.7.4 after `release` took the buffers in TIME-WAIT (one slot access now):
+    // a retransmitted FIN is acknowledged again and restarts 2*MSL, a RST is ignored
+    // (RFC 1337), a SYN gets a challenge ACK (RFC 5961 4.2), and the slot goes by itself.
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    ep.close(T0, key).unwrap();
+    assert_eq!(drain_tcp(&mut ep, T0).len(), 1, "our FIN");
+    let fin = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 2), TcpFlags::FIN, 65535),
+        &[],
+    );
+    open(deliver(&mut ep, T0, fin.clone(), RxMeta::UNVERIFIED).0);
+    assert_eq!(ep.state(key), Some(State::TimeWait));
+    assert_eq!(drain_tcp(&mut ep, T0).len(), 1, "the ACK of its FIN");
+    ep.release(key).unwrap();
+    assert!(matches!(ep.release(key), Err(EndpointError::StaleKey(_))));
+    ep.check_invariants().unwrap();
+    let t1 = T0 + ms(10_000);
+    deliver(&mut ep, t1, fin, RxMeta::UNVERIFIED);
+    let ack = drain_tcp(&mut ep, t1);
+    assert_eq!(ack.len(), 1, "the FIN acknowledged again: {ack:?}");
+    assert_eq!((ack[0].h.flags, ack[0].h.ack.0), (TcpFlags::ACK, y + 2));
+    assert_eq!(
+        ep.next_deadline(),
+        Some(t1 + crate::time::Duration::from_secs(60))
+    );
+    let rst = PEER.tcp(&seg(80, port, y + 2, None, TcpFlags::RST, 0), &[]);
+    deliver(&mut ep, t1, rst, RxMeta::UNVERIFIED);
+    assert_eq!(ep.len(), 1, "a RST does not end TIME-WAIT");
+    let syn = PEER.tcp(&seg(80, port, y + 100_000, None, TcpFlags::SYN, 65535), &[]);
+    deliver(&mut ep, t1, syn, RxMeta::UNVERIFIED);
+    let out = drain_tcp(&mut ep, t1);
+    assert_eq!(out.len(), 1, "a challenge ACK: {out:?}");
+    assert_eq!((out[0].h.flags, out[0].h.ack.0), (TcpFlags::ACK, y + 2));
+    ep.check_invariants().unwrap();
+    let end = ep.next_deadline().unwrap();
+    let (frames, events) = drain(&mut ep, end);
+    assert!(frames.is_empty() && events.is_empty());
+    assert!(ep.is_empty());
+}
