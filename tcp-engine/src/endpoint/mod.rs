@@ -503,7 +503,8 @@ enum QState {
     Ready,
     /// Waiting for its next hop's MAC.
     ArpWait,
-    /// Released while queued: freed when it reaches the head of its queue.
+    /// Released while queued: out of the tuple map at once, freed when it reaches the head
+    /// of its queue.
     Zombie,
 }
 
@@ -521,6 +522,10 @@ mod role {
     pub const RELEASED: u8 = 1 << 3;
     /// Reaching CLOSED was handled (reported once).
     pub const CLOSED_SEEN: u8 = 1 << 4;
+    /// Released while queued (a zombie): taken out of the tuple map at once, so that its
+    /// tuple is free (a SYN on it finds the port's listener); the slot goes when it leaves
+    /// its queue.
+    pub const DETACHED: u8 = 1 << 5;
 }
 
 /// One connection slot: the state machine, the tuple, the links of the timer wheel and the
@@ -1178,8 +1183,22 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     fn dispose(&mut self, idx: u32, qstate: QState) {
         match qstate {
             QState::Ready | QState::ArpWait => {
+                let Some((key, c)) = self.table.get_index(idx) else {
+                    return;
+                };
+                // Logically gone: its tuple leaves the map now, not when the slot leaves
+                // its queue, so that segments on it find what they will find then (the
+                // port's listener, or nothing) rather than a closed connection.
+                if let Some(tuple) = self.registered_tuple(c) {
+                    let removed = self.table.unregister(key, &tuple);
+                    debug_assert!(
+                        removed.is_ok(),
+                        "slot {idx} registered under {tuple}: {removed:?}"
+                    );
+                }
                 if let Some((_, c)) = self.table.get_index_mut(idx) {
                     c.qstate = QState::Zombie;
+                    c.role |= role::DETACHED;
                     self.zombies += 1;
                 }
             }
@@ -1224,12 +1243,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// The tuple a connection is registered under (`None` for a parked listener).
+    /// The tuple a connection is registered under (`None` for a parked listener and a
+    /// zombie).
     fn registered_tuple(&self, c: &Connection<B>) -> Option<FourTuple> {
         let local = Ipv4Addr::from(self.cidr.address());
         if c.has(role::REGISTERED) {
             Some(FourTuple::listener(local, c.local_port))
-        } else if c.has(role::PARKED) {
+        } else if c.has(role::PARKED | role::DETACHED) {
             None
         } else {
             Some(FourTuple::new(
@@ -1309,6 +1329,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
             if c.qstate == QState::Zombie && !c.has(role::RELEASED) {
                 return Err("zombie whose buffers were not taken");
+            }
+            if (c.qstate == QState::Zombie) != c.has(role::DETACHED) {
+                return Err("a zombie is detached from the tuple map, and only a zombie");
             }
             let deadline = c.tcb.next_deadline().map(Instant::micros);
             if c.timer.is_linked() {

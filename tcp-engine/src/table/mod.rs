@@ -626,6 +626,17 @@ where
         &self.map
     }
 
+    /// Sets the generation of vacant slot `index` (tests of the last-generation rule; an
+    /// occupied slot's keys are in the map, so only a vacant one may change).
+    #[cfg(test)]
+    pub(crate) fn set_vacant_generation_for_test(&mut self, index: u32, generation: u32) {
+        assert!(
+            self.slots.get_index(index).is_none(),
+            "slot {index} is occupied"
+        );
+        self.slots.set_generation_for_test(index, generation);
+    }
+
     /// Every live connection state, mutably (e.g. to scan timers). O(slot capacity).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (SlotKey, &mut T)> {
         self.slots.iter_mut()

@@ -424,7 +424,7 @@ impl<T, S: AsRef<[Slot<T>]> + AsMut<[Slot<T>]>> SlotMap<T, S> {
     }
 
     #[cfg(test)]
-    fn set_generation_for_test(&mut self, index: u32, generation: u32) {
+    pub(crate) fn set_generation_for_test(&mut self, index: u32, generation: u32) {
         let g = NonZeroU32::new(generation).expect("non-zero generation");
         match &mut self.storage.as_mut()[index as usize].0 {
             Content::Vacant { generation, .. } | Content::Occupied { generation, .. } => {

@@ -1141,3 +1141,318 @@ fn time_wait_ending_with_its_ack_still_owed_sends_the_ack_then_closes() {
     );
     assert_eq!(ep.state(key), Some(State::Closed));
 }
+
+/// Everything an endpoint keeps about its slots and their bookkeeping, for comparing two
+/// endpoints that should have ended in the same place.
+fn recycle_snapshot(ep: &Ep) -> std::string::String {
+    let mut s = std::format!(
+        "len {} map {} zombies {} wheel {} ready {}..{} arp {}..{} loss {} counters {:?}\n",
+        ep.table.len(),
+        ep.table.map().len(),
+        ep.zombies,
+        ep.wheel.len(),
+        ep.ready.head,
+        ep.ready.tail,
+        ep.arp_wait.head,
+        ep.arp_wait.tail,
+        ep.loss.in_use,
+        ep.counters(),
+    );
+    for (key, c) in ep.table.slots().iter() {
+        let listening = if c.has(role::REGISTERED) && !c.timer.is_linked() {
+            std::format!(" listening {} peak {}", c.listening(), c.listening_peak())
+        } else {
+            std::string::String::new()
+        };
+        let chain = if c.timer.is_linked() {
+            u32::MAX
+        } else {
+            c.timer.spare_next()
+        };
+        s += &std::format!(
+            "{key:?} role {:#x} q {:?} loss {} next {} chain {chain} remote {}:{} local {}{listening} \
+             tuple {:?} buffers {:?} tcb {:?}\n",
+            c.role,
+            c.qstate,
+            c.loss,
+            c.queue_next,
+            c.remote_addr,
+            c.remote_port,
+            c.local_port,
+            ep.registered_tuple(c),
+            c.buffers
+                .as_ref()
+                .map(|b| (b.send_buffer().len(), b.recv_buffer().len())),
+            c.tcb,
+        );
+    }
+    s
+}
+
+/// What `recycle` did before it re-listened in place: release, empty the buffers, listen.
+fn recycle_by_release_and_listen(ep: &mut Ep, key: SlotKey) -> Recycled<Bufs> {
+    let passive = ep.table.get(key).unwrap().has(role::PASSIVE);
+    let port = ep.table.get(key).unwrap().local_port;
+    let mut b = ep.release(key).unwrap();
+    if !passive {
+        return Recycled::Released(b);
+    }
+    b.clear();
+    match ep.listen(port, b) {
+        Ok(k) => Recycled::Listening(k),
+        Err((_, b)) => Recycled::Released(b),
+    }
+}
+
+/// Drives two alike endpoints through passive opens, closes and recycles; `a` recycles,
+/// `b` releases and listens (the path recycle took before it re-listened in place). Every
+/// slot and every piece of bookkeeping must agree after each step, and so must the answers
+/// to what follows (the old tuples, a second recycle of a renewed slot).
+fn recycle_in_place_agrees_with_release_and_listen(mut a: Ep, mut b: Ep) {
+    let same = |a: &Ep, b: &Ep, what: &str| {
+        a.check_invariants().unwrap();
+        b.check_invariants().unwrap();
+        assert_eq!(recycle_snapshot(a), recycle_snapshot(b), "{what}");
+    };
+    let both = |a: &mut Ep, b: &mut Ep, frame: Vec<u8>| {
+        let (ra, fa) = deliver(a, T0, frame.clone(), RxMeta::UNVERIFIED);
+        let (rb, fb) = deliver(b, T0, frame, RxMeta::UNVERIFIED);
+        assert_eq!(std::format!("{ra:?}"), std::format!("{rb:?}"));
+        assert_eq!(fa, fb);
+        (ra, fa)
+    };
+    // A passive open to `dport` from the peer's `sport`, through a SYN cookie when the
+    // endpoint answers with one; ESTABLISHED. Returns the key.
+    let establish_passive = |a: &mut Ep, b: &mut Ep, sport: u16, dport: u16| {
+        let mut syn = seg(sport, dport, 100, None, TcpFlags::SYN, 8192);
+        syn.options.mss = Some(1460);
+        let (r, frame) = both(a, b, PEER.tcp(&syn, &[]));
+        let iss = match r {
+            Received::Open(o) => {
+                assert!(o.events.contains(Events::SYN_TO_LISTENER));
+                let out = drain_tcp(a, T0);
+                assert_eq!(out.len(), drain_tcp(b, T0).len());
+                out[0].h.seq.0
+            }
+            Received::Reply(r) => {
+                assert_eq!(r.kind, ReplyKind::SynAckCookie);
+                parse_sent(&frame[..r.len], r.meta).h.seq.0
+            }
+            other => panic!("a SYN to a listening port: {other:?}"),
+        };
+        let ack = seg(sport, dport, 101, Some(iss + 1), TcpFlags::NONE, 8192);
+        let o = open(both(a, b, PEER.tcp(&ack, &[])).0);
+        assert_eq!(a.state(o.key), Some(State::Established));
+        o.key
+    };
+    let rst =
+        |sport: u16, dport: u16| PEER.tcp(&seg(sport, dport, 101, None, TcpFlags::RST, 0), &[]);
+    let recycle_both = |a: &mut Ep, b: &mut Ep, key: SlotKey, what: &str| {
+        let (ra, rb) = (
+            a.recycle(key).unwrap(),
+            recycle_by_release_and_listen(b, key),
+        );
+        let (Recycled::Listening(na), Recycled::Listening(nb)) = (ra, rb) else {
+            panic!("{what}: both listen again");
+        };
+        assert_eq!(na, nb, "{what}");
+        assert_eq!(a.state(key), None, "{what}: the old key is stale");
+        assert_eq!(a.state(na), Some(State::Listen), "{what}");
+        same(a, b, what);
+        na
+    };
+    for ep in [&mut a, &mut b] {
+        for port in [80, 80, 81] {
+            ep.listen(port, bufs()).map_err(|(e, _)| e).unwrap();
+        }
+    }
+    same(&a, &b, "listening");
+    let k1 = establish_passive(&mut a, &mut b, 1000, 80);
+    let k2 = establish_passive(&mut a, &mut b, 1001, 80);
+    let k3 = establish_passive(&mut a, &mut b, 2000, 81);
+    same(&a, &b, "established");
+    // 1. Port 80 has no listening slot left: the recycled slot registers the listener tuple.
+    let o = open(both(&mut a, &mut b, rst(1000, 80)).0);
+    assert!(o.events.contains(Events::CLOSED));
+    recycle_both(&mut a, &mut b, k1, "as the port's registered listener");
+    // 2. Port 80 has a registered listener: the recycled slot parks behind it.
+    for ep in [&mut a, &mut b] {
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    }
+    let o = open(both(&mut a, &mut b, rst(1001, 80)).0);
+    assert!(o.events.contains(Events::CLOSED));
+    recycle_both(&mut a, &mut b, k2, "behind the port's registered listener");
+    // 3. The old tuple: an ACK gets the listener's RST, a SYN is a new passive open.
+    let late = PEER.tcp(&seg(1000, 80, 101, Some(5), TcpFlags::NONE, 8192), &[]);
+    assert_eq!(reply(both(&mut a, &mut b, late).0).kind, ReplyKind::Rst);
+    let k4 = establish_passive(&mut a, &mut b, 1000, 80);
+    same(&a, &b, "the old tuple opened again");
+    // 4. The same slot again (a slot renewed before): closed, recycled.
+    let o = open(both(&mut a, &mut b, rst(1000, 80)).0);
+    assert!(o.events.contains(Events::CLOSED));
+    recycle_both(&mut a, &mut b, k4, "a slot renewed twice");
+    // 5. A connection closed while queued (data to send when the RST came) is recycled
+    // through a release; both still agree.
+    assert_eq!(a.write(k3, b"x"), Ok(1));
+    assert_eq!(b.write(k3, b"x"), Ok(1));
+    let o = open(both(&mut a, &mut b, rst(2000, 81)).0);
+    assert!(o.events.contains(Events::CLOSED));
+    recycle_both(&mut a, &mut b, k3, "while queued");
+    let (fa, ea) = drain(&mut a, T0);
+    let (fb, eb) = drain(&mut b, T0);
+    assert_eq!((fa.len(), ea.len()), (fb.len(), eb.len()));
+    same(&a, &b, "after the send phase");
+}
+
+#[test]
+fn recycle_in_place_ends_where_release_and_listen_end() {
+    recycle_in_place_agrees_with_release_and_listen(endpoint_with_peer(8), endpoint_with_peer(8));
+}
+
+#[test]
+fn recycle_in_place_of_a_cookie_accepted_connection_ends_where_release_and_listen_end() {
+    let cookies = || {
+        let mut c = config(OffloadCaps::none(1514));
+        c.syn_cookies = SynCookies::Always;
+        let mut ep = Ep::with_capacity(c, 8).unwrap();
+        ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+        ep
+    };
+    recycle_in_place_agrees_with_release_and_listen(cookies(), cookies());
+}
+
+#[test]
+fn a_syn_for_the_tuple_of_a_connection_released_while_queued_reaches_the_listener() {
+    // A connection the peer resets while it has data queued for the send phase is released
+    // (here: recycled) before that phase frees its slot. Its tuple is over: the peer's next
+    // SYN on it must find the port's listener (RFC 9293 3.10.7.2), not a RST as if the port
+    // were closed.
+    for recycle in [true, false] {
+        let mut ep = endpoint_with_peer(4);
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+        let syn = |seq: u32| PEER.tcp(&seg(1000, 80, seq, None, TcpFlags::SYN, 8192), &[]);
+        let key = open(deliver(&mut ep, T0, syn(100), RxMeta::UNVERIFIED).0).key;
+        let iss = drain_tcp(&mut ep, T0)[0].h.seq.0;
+        let ack = PEER.tcp(
+            &seg(1000, 80, 101, Some(iss + 1), TcpFlags::NONE, 8192),
+            &[],
+        );
+        open(deliver(&mut ep, T0, ack, RxMeta::UNVERIFIED).0);
+        assert_eq!(ep.write(key, b"queued"), Ok(6));
+        let rst = PEER.tcp(&seg(1000, 80, 101, None, TcpFlags::RST, 0), &[]);
+        let o = open(deliver(&mut ep, T0, rst, RxMeta::UNVERIFIED).0);
+        assert!(o.events.contains(Events::CLOSED));
+        if recycle {
+            assert!(matches!(ep.recycle(key), Ok(Recycled::Listening(_))));
+        } else {
+            ep.release(key).unwrap();
+        }
+        ep.check_invariants().unwrap();
+        let (r, _) = deliver(&mut ep, T0, syn(5000), RxMeta::UNVERIFIED);
+        let Received::Open(o) = r else {
+            panic!("recycle {recycle}: the SYN must reach a listener, got {r:?}");
+        };
+        assert!(o.events.contains(Events::SYN_TO_LISTENER));
+        assert_ne!(o.key, key);
+        assert_eq!(ep.state(o.key), Some(State::SynReceived));
+        ep.check_invariants().unwrap();
+        // The send phase frees the released slot and answers the SYN; nothing of the old
+        // connection goes out.
+        let out = drain_tcp(&mut ep, T0);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].h.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!(out[0].h.ack.0, 5001);
+        ep.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn recycle_near_the_last_generation_renews_once_then_retires_the_slot() {
+    // A slot whose key reaches the last generation is retired when it is freed (keys never
+    // repeat); recycling in place must not renew past it but fall back to release and listen,
+    // which retires the slot and listens in another.
+    let mut ep = endpoint_with_peer(2);
+    ep.table.set_vacant_generation_for_test(0, u32::MAX - 1);
+    ep.table.set_vacant_generation_for_test(1, 7);
+    let k0 = ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    assert_eq!((k0.index(), k0.generation()), (0, u32::MAX - 1));
+    let cycle = |ep: &mut Ep, listening: SlotKey, sport: u16| {
+        let syn = PEER.tcp(&seg(sport, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+        let key = open(deliver(ep, T0, syn, RxMeta::UNVERIFIED).0).key;
+        assert_eq!(key, listening);
+        let iss = drain_tcp(ep, T0)[0].h.seq.0;
+        let ack = PEER.tcp(
+            &seg(sport, 80, 101, Some(iss + 1), TcpFlags::NONE, 8192),
+            &[],
+        );
+        open(deliver(ep, T0, ack, RxMeta::UNVERIFIED).0);
+        let rst = PEER.tcp(&seg(sport, 80, 101, None, TcpFlags::RST, 0), &[]);
+        assert!(
+            open(deliver(ep, T0, rst, RxMeta::UNVERIFIED).0)
+                .events
+                .contains(Events::CLOSED)
+        );
+        let Ok(Recycled::Listening(next)) = ep.recycle(key) else {
+            panic!("listens again");
+        };
+        assert_eq!(ep.state(key), None, "the old key is stale");
+        assert_eq!(ep.state(next), Some(State::Listen));
+        ep.check_invariants().unwrap();
+        next
+    };
+    // Renewed in place to the last generation.
+    let k1 = cycle(&mut ep, k0, 1000);
+    assert_eq!((k1.index(), k1.generation()), (0, u32::MAX));
+    assert_eq!(ep.table.slots().retired(), 0);
+    // Not renewed again: slot 0 retires, slot 1 listens.
+    let k2 = cycle(&mut ep, k1, 1001);
+    assert_eq!((k2.index(), k2.generation()), (1, 7));
+    assert_eq!(ep.table.slots().retired(), 1);
+    assert_eq!(ep.len(), 1);
+    let k3 = cycle(&mut ep, k2, 1002);
+    assert_eq!((k3.index(), k3.generation()), (1, 8));
+}
+
+#[test]
+fn a_released_time_wait_slot_still_does_what_time_wait_does() {
+    // RFC 9293 3.10.7.4 after `release` took the buffers in TIME-WAIT (one slot access now):
+    // a retransmitted FIN is acknowledged again and restarts 2*MSL, a RST is ignored
+    // (RFC 1337), a SYN gets a challenge ACK (RFC 5961 4.2), and the slot goes by itself.
+    let mut ep = endpoint_with_peer(4);
+    let (key, port, iss, y) = establish(&mut ep, T0);
+    ep.close(T0, key).unwrap();
+    assert_eq!(drain_tcp(&mut ep, T0).len(), 1, "our FIN");
+    let fin = PEER.tcp(
+        &seg(80, port, y + 1, Some(iss + 2), TcpFlags::FIN, 65535),
+        &[],
+    );
+    open(deliver(&mut ep, T0, fin.clone(), RxMeta::UNVERIFIED).0);
+    assert_eq!(ep.state(key), Some(State::TimeWait));
+    assert_eq!(drain_tcp(&mut ep, T0).len(), 1, "the ACK of its FIN");
+    ep.release(key).unwrap();
+    assert!(matches!(ep.release(key), Err(EndpointError::StaleKey(_))));
+    ep.check_invariants().unwrap();
+    let t1 = T0 + ms(10_000);
+    deliver(&mut ep, t1, fin, RxMeta::UNVERIFIED);
+    let ack = drain_tcp(&mut ep, t1);
+    assert_eq!(ack.len(), 1, "the FIN acknowledged again: {ack:?}");
+    assert_eq!((ack[0].h.flags, ack[0].h.ack.0), (TcpFlags::ACK, y + 2));
+    assert_eq!(
+        ep.next_deadline(),
+        Some(t1 + crate::time::Duration::from_secs(60))
+    );
+    let rst = PEER.tcp(&seg(80, port, y + 2, None, TcpFlags::RST, 0), &[]);
+    deliver(&mut ep, t1, rst, RxMeta::UNVERIFIED);
+    assert_eq!(ep.len(), 1, "a RST does not end TIME-WAIT");
+    let syn = PEER.tcp(&seg(80, port, y + 100_000, None, TcpFlags::SYN, 65535), &[]);
+    deliver(&mut ep, t1, syn, RxMeta::UNVERIFIED);
+    let out = drain_tcp(&mut ep, t1);
+    assert_eq!(out.len(), 1, "a challenge ACK: {out:?}");
+    assert_eq!((out[0].h.flags, out[0].h.ack.0), (TcpFlags::ACK, y + 2));
+    ep.check_invariants().unwrap();
+    let end = ep.next_deadline().unwrap();
+    let (frames, events) = drain(&mut ep, end);
+    assert!(frames.is_empty() && events.is_empty());
+    assert!(ep.is_empty());
+}
