@@ -155,7 +155,8 @@ counters! {
         timeouts,
         /// Opens refused: every slot in use.
         slots_exhausted,
-        /// Active opens refused: every ephemeral port in use toward the destination.
+        /// Active opens refused: no ephemeral port toward the destination free (each in use,
+        /// or refused by the port steering filter).
         ports_exhausted,
         /// Of those, opens the port steering filter alone refused: it took no port of the
         /// range (see [`Endpoint::set_port_steering`](crate::endpoint::Endpoint::set_port_steering)).

@@ -10,7 +10,11 @@
 //!
 //! Cost: the filter is boxed once, when set; each active open then calls it at most once per
 //! port of the range (bounded, as the search is). Without a filter the search is the plain
-//! one, with no indirect call.
+//! one, with no indirect call. A filter that refuses every port (e.g. an indirection table
+//! that names no queue of this endpoint) costs each `connect` one call per port of the range
+//! (16,384 with the default IANA range) before it fails with `ports_unsteerable` counted.
+//!
+//! The filter is `std`-only (it is boxed); a `no_std` endpoint has no steering.
 
 use core::net::Ipv4Addr;
 

@@ -194,7 +194,9 @@ pub enum TableError {
         /// The key the tuple is registered to.
         registered: SlotKey,
     },
-    /// Every ephemeral port of the range is in use toward this destination.
+    /// No ephemeral port of the range is free toward this destination (in use, or refused
+    /// by a port steering filter). Non-exhaustive: match it with `..`.
+    #[non_exhaustive]
     PortsExhausted {
         /// The destination address.
         remote_addr: Ipv4Addr,
