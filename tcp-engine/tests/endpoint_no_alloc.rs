@@ -125,11 +125,19 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps, direct: bool) {
     let before = allocations();
 
     pair.run(Duration::from_secs(300));
+    let unknown_before_strangers = pair.b.counters().rst_for_unknown;
     for frame in &mut extra {
         let now = pair.clock.now();
         let r = pair.b.receive(now, frame, RxMeta::UNVERIFIED);
         assert!(matches!(r, Received::Reply(_)), "{r:?}");
     }
+    // The stranger's SYN meets a closed port. (Late duplicates of the client's segments that
+    // reach the server's connection once it is CLOSED get the same answer and count too: a
+    // CLOSED connection is out of the tuple lookup; how many there are depends on the link.)
+    assert_eq!(
+        pair.b.counters().rst_for_unknown - unknown_before_strangers,
+        1
+    );
     // TIME-WAIT (the active closer's) runs out; every slot is given back.
     let mut rounds = 0;
     while pair.a.next_deadline().is_some() || pair.b.next_deadline().is_some() {
@@ -159,7 +167,7 @@ fn lifecycle_allocates_nothing(caps: OffloadCaps, direct: bool) {
         r.server_ep.arp_requests_answered, 2,
         "host 1's and the stranger's requests"
     );
-    assert_eq!(r.server_ep.rst_for_unknown, 1);
+    assert!(r.server_ep.rst_for_unknown >= 1);
     assert_eq!(
         r.server_ep.rx_direct_bytes > 0,
         direct,

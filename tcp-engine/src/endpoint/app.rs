@@ -407,19 +407,24 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     {
         let idx = key.index();
         let c = self.table.get(key)?;
+        // CLOSED and so out of the tuple map already (`closed` took it out).
         let reusable = c.tcb.state() == State::Closed
             && c.qstate == super::QState::Idle
-            && c.role & (role::CLOSED_SEEN | role::REGISTERED | role::PARKED | role::RELEASED)
-                == role::CLOSED_SEEN
+            && c.role
+                & (role::CLOSED_SEEN
+                    | role::DETACHED
+                    | role::REGISTERED
+                    | role::PARKED
+                    | role::RELEASED)
+                == role::CLOSED_SEEN | role::DETACHED
             && !c.timer.is_linked()
             && c.loss == NIL
             && c.buffers.is_some();
         if !reusable {
             return None;
         }
-        let tuple = self.registered_tuple(c)?;
         let port = c.local_port;
-        let key = self.table.renew_unregistered(key, &tuple)?;
+        let key = self.table.renew(key)?;
         let listener = FourTuple::listener(self.cidr.address().into(), port);
         let registered = self.table.lookup_known(&listener);
         let cfg = &self.cfg;

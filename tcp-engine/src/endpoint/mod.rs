@@ -46,7 +46,12 @@
 //!   [`abort`](Endpoint::abort), [`write`](Endpoint::write) and [`read`](Endpoint::read)
 //!   through the connection's buffers, [`release`](Endpoint::release) and
 //!   [`recycle`](Endpoint::recycle) to take buffers back, [`next_deadline`](Endpoint::next_deadline)
-//!   to sleep exactly as long as nothing needs doing. A host running one endpoint per RSS
+//!   to sleep exactly as long as nothing needs doing. A connection that reaches CLOSED leaves
+//!   the 4-tuple lookup at once (RFC 9293: a CLOSED connection has no TCB), while its key
+//!   stays valid until the application releases or recycles it: a SYN on its tuple (a client
+//!   reusing its port) reaches the port's listener, anything else gets the closed-port RST,
+//!   and the application still reads the remaining data, the state and the close reason.
+//!   TIME-WAIT keeps its tuple until 2*MSL ends. A host running one endpoint per RSS
 //!   receive queue sets a port steering filter (`set_port_steering`, module `steering`) so
 //!   that active opens take only local ports whose replies reach this endpoint's queue.
 //!
@@ -522,9 +527,11 @@ mod role {
     pub const RELEASED: u8 = 1 << 3;
     /// Reaching CLOSED was handled (reported once).
     pub const CLOSED_SEEN: u8 = 1 << 4;
-    /// Released while queued (a zombie): taken out of the tuple map at once, so that its
-    /// tuple is free (a SYN on it finds the port's listener); the slot goes when it leaves
-    /// its queue.
+    /// CLOSED (whether or not the application released it yet): taken out of the tuple map
+    /// at once, so that its tuple is free (a SYN on it finds the port's listener, anything
+    /// else the closed-port answer); the slot stays, found by key only, until the
+    /// application releases or recycles it (or, released while queued, until it leaves its
+    /// queue).
     pub const DETACHED: u8 = 1 << 5;
 }
 
@@ -1131,9 +1138,30 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
     }
 
-    /// Connection `idx` reached CLOSED: count it, stop its timers, and free the slot when the
-    /// application has its buffers already.
+    /// Connection `idx` reached CLOSED: count it, stop its timers, take its tuple out of the
+    /// map (a CLOSED connection has no TCB for the tuple, RFC 9293: segments on it find the
+    /// port's listener or get the closed-port answer; the application keeps the key), and free
+    /// the slot when the application has its buffers already.
     fn closed(&mut self, idx: u32) {
+        let local = Ipv4Addr::from(self.cidr.address());
+        let Some((key, c)) = self.table.get_index_mut(idx) else {
+            return;
+        };
+        if !c.has(role::DETACHED) {
+            // A listening slot reaches CLOSED only after it stopped listening (parked,
+            // registered under nothing); any other connection is registered under its tuple.
+            let registered = !c.has(role::REGISTERED | role::PARKED);
+            c.role |= role::DETACHED;
+            if registered {
+                let tuple =
+                    FourTuple::new(local, c.local_port, c.remote_addr.into(), c.remote_port);
+                let removed = self.table.unregister(key, &tuple);
+                debug_assert!(
+                    removed.is_ok(),
+                    "slot {idx} registered under {tuple}: {removed:?}"
+                );
+            }
+        }
         let Some((_, c)) = self.table.get_index_mut(idx) else {
             return;
         };
@@ -1186,9 +1214,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 let Some((key, c)) = self.table.get_index(idx) else {
                     return;
                 };
-                // Logically gone: its tuple leaves the map now, not when the slot leaves
-                // its queue, so that segments on it find what they will find then (the
-                // port's listener, or nothing) rather than a closed connection.
+                // Logically gone: its tuple must be out of the map now, not when the slot
+                // leaves its queue, so that segments on it find what they will find then
+                // (the port's listener, or nothing). Every path here is CLOSED, which
+                // `closed` detached already; this only guards a connection that was not.
                 if let Some(tuple) = self.registered_tuple(c) {
                     let removed = self.table.unregister(key, &tuple);
                     debug_assert!(
@@ -1244,7 +1273,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// The tuple a connection is registered under (`None` for a parked listener and a
-    /// zombie).
+    /// CLOSED connection).
     fn registered_tuple(&self, c: &Connection<B>) -> Option<FourTuple> {
         let local = Ipv4Addr::from(self.cidr.address());
         if c.has(role::REGISTERED) {
@@ -1330,8 +1359,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             if c.qstate == QState::Zombie && !c.has(role::RELEASED) {
                 return Err("zombie whose buffers were not taken");
             }
-            if (c.qstate == QState::Zombie) != c.has(role::DETACHED) {
-                return Err("a zombie is detached from the tuple map, and only a zombie");
+            if c.has(role::DETACHED) != (c.tcb.state() == State::Closed) {
+                return Err("a connection is detached from the tuple map exactly when CLOSED");
+            }
+            if c.qstate == QState::Zombie && !c.has(role::DETACHED) {
+                return Err("a zombie still in the tuple map");
             }
             let deadline = c.tcb.next_deadline().map(Instant::micros);
             if c.timer.is_linked() {

@@ -539,19 +539,15 @@ where
         self.slots.remove(key).ok_or(TableError::StaleKey { key })
     }
 
-    /// Takes live slot `key` out of `tuple` and gives it a new key (the old one goes stale),
-    /// keeping its value in place: what [`remove`](Self::remove) and then
-    /// [`insert_unregistered`](Self::insert_unregistered) of the same value would do (the same
-    /// slot, the same new key), without moving the value out and back.
+    /// Gives live slot `key`, registered under no tuple, a new key (the old one goes stale),
+    /// keeping its value in place: what [`remove_unregistered`](Self::remove_unregistered)
+    /// and then [`insert_unregistered`](Self::insert_unregistered) of the same value would do
+    /// (the same slot, the same new key), without moving the value out and back.
     ///
-    /// `None`, and nothing changes: `key` is stale, `tuple` does not map to it, or the slot's
-    /// generation is its last (`remove` retires such a slot; use it instead).
-    pub fn renew_unregistered(&mut self, key: SlotKey, tuple: &FourTuple) -> Option<SlotKey> {
-        if key.generation() == u32::MAX || !self.slots.contains(key) {
-            return None;
-        }
+    /// `None`, and nothing changes: `key` is stale or the slot's generation is its last
+    /// (`remove_unregistered` retires such a slot; use it instead).
+    pub fn renew(&mut self, key: SlotKey) -> Option<SlotKey> {
         self.recent = None;
-        self.map.remove_matching(tuple, key).ok()?;
         self.slots.renew(key)
     }
 

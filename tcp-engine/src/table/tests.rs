@@ -1036,7 +1036,7 @@ fn tuple_hash_words_are_its_bytes() {
 }
 
 #[test]
-fn renew_unregistered_takes_the_tuple_out_and_keeps_the_value_under_a_new_key() {
+fn renew_gives_an_unregistered_slot_a_new_key_and_keeps_the_value() {
     let mut t: BoxedConnectionTable<&str> = ConnectionTable::with_capacity(2, &secret(5)).unwrap();
     let peer = FourTuple::new(ip(198, 18, 0, 1), 80, ip(198, 18, 0, 2), 40000);
     let other = FourTuple {
@@ -1045,15 +1045,19 @@ fn renew_unregistered_takes_the_tuple_out_and_keeps_the_value_under_a_new_key() 
     };
     let key = t.insert(peer, "conn").unwrap();
     let b = t.insert(other, "b").unwrap();
-    // The segment's lookup first (the connection a segment closed), then the renewal.
+    // The segment's lookup first (the connection a segment closed), then the detach (its
+    // tuple out of the map) and the renewal.
     assert_eq!(
         t.lookup_segment_cached(&peer),
         Some(Matched::Connection(key))
     );
-    // A tuple that is not the key's changes nothing.
-    assert_eq!(t.renew_unregistered(key, &other), None);
-    assert_eq!(t.lookup(&other), Some(b));
-    let new = t.renew_unregistered(key, &peer).unwrap();
+    t.unregister(key, &peer).unwrap();
+    assert_eq!(
+        t.lookup_segment_cached(&peer),
+        None,
+        "the segment cache forgot it"
+    );
+    let new = t.renew(key).unwrap();
     assert_eq!(
         (new.index(), new.generation()),
         (key.index(), key.generation() + 1)
@@ -1062,12 +1066,12 @@ fn renew_unregistered_takes_the_tuple_out_and_keeps_the_value_under_a_new_key() 
     assert_eq!(t.get(key), None, "the old key is stale");
     assert_eq!(t.lookup(&peer), None, "the tuple is gone");
     assert_eq!(
-        t.lookup_segment_cached(&peer),
-        None,
-        "the segment cache forgot it"
+        t.lookup(&other),
+        Some(b),
+        "the other connection is untouched"
     );
-    assert_eq!(t.renew_unregistered(key, &peer), None, "stale key");
+    assert_eq!(t.renew(key), None, "stale key");
     assert_eq!((t.len(), t.map().len()), (2, 1));
-    // The slot is unregistered now: it goes by key alone.
+    // The slot is unregistered: it goes by key alone.
     assert_eq!(t.remove_unregistered(new), Some("conn"));
 }

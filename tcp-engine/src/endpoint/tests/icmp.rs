@@ -445,6 +445,16 @@ fn port_unreachable_aborts_syn_sent() {
             "no RST, no SYN after the abort"
         );
         assert_eq!(ep.next_deadline(), None, "no timer left");
+        // CLOSED and not yet released: the tuple names no connection any more (RFC 9293:
+        // no TCB), so the same error again is rejected as for no connection.
+        let (r, _) = deliver(&mut ep, T0, icmp_frame(&msg), RxMeta::UNVERIFIED);
+        assert_eq!(
+            r,
+            Received::Dropped(RxDrop::IcmpRejected(IcmpRejection::NoConnection))
+        );
+        assert_eq!(ep.counters().icmp_hard_errors, 1);
+        assert_eq!(ep.close_reason(key), Some(CloseReason::Unreachable));
+        ep.check_invariants().unwrap();
     }
 }
 

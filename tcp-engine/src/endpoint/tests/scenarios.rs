@@ -1456,3 +1456,138 @@ fn a_released_time_wait_slot_still_does_what_time_wait_does() {
     assert!(frames.is_empty() && events.is_empty());
     assert!(ep.is_empty());
 }
+
+/// A passive connection from PEER:`sport` to port 80, ESTABLISHED, with `data` from the peer
+/// received, then CLOSED: by the peer's FIN and our close (`reset` false: CLOSE-WAIT,
+/// LAST-ACK, CLOSED) or by the peer's RST. Everything we sent is drained; the connection is
+/// not released. Returns its key and the peer's next sequence number.
+fn passive_closed_unreleased(ep: &mut Ep, sport: u16, data: &[u8], reset: bool) -> (SlotKey, u32) {
+    let syn = PEER.tcp(&seg(sport, 80, 100, None, TcpFlags::SYN, 8192), &[]);
+    let key = open(deliver(ep, T0, syn, RxMeta::UNVERIFIED).0).key;
+    let iss = drain_tcp(ep, T0)[0].h.seq.0;
+    let ack = PEER.tcp(
+        &seg(sport, 80, 101, Some(iss + 1), TcpFlags::NONE, 8192),
+        data,
+    );
+    open(deliver(ep, T0, ack, RxMeta::UNVERIFIED).0);
+    let mut next = 101 + data.len() as u32;
+    if reset {
+        let rst = PEER.tcp(&seg(sport, 80, next, None, TcpFlags::RST, 0), &[]);
+        assert!(
+            open(deliver(ep, T0, rst, RxMeta::UNVERIFIED).0)
+                .events
+                .contains(Events::CLOSED)
+        );
+    } else {
+        let fin = PEER.tcp(
+            &seg(sport, 80, next, Some(iss + 1), TcpFlags::FIN, 8192),
+            &[],
+        );
+        deliver(ep, T0, fin, RxMeta::UNVERIFIED);
+        next += 1;
+        assert_eq!(ep.state(key), Some(State::CloseWait));
+        ep.close(T0, key).unwrap();
+        let out = drain_tcp(ep, T0);
+        assert!(out.iter().any(|s| s.h.flags.fin()), "our FIN: {out:?}");
+        let last = PEER.tcp(
+            &seg(sport, 80, next, Some(iss + 2), TcpFlags::NONE, 8192),
+            &[],
+        );
+        assert!(
+            open(deliver(ep, T0, last, RxMeta::UNVERIFIED).0)
+                .events
+                .contains(Events::CLOSED)
+        );
+    }
+    assert_eq!(ep.state(key), Some(State::Closed));
+    assert!(drain_tcp(ep, T0).is_empty(), "nothing left to send");
+    ep.check_invariants().unwrap();
+    (key, next)
+}
+
+#[test]
+fn a_syn_from_the_port_of_a_closed_unreleased_connection_reaches_the_listener() {
+    // A client reuses its port while our side of its old connection is CLOSED but not yet
+    // released (the application still reads its data and close reason). A CLOSED connection
+    // has no TCB for the tuple (RFC 9293), so the SYN belongs to the port's listener: a
+    // SYN-ACK and an accept, not the RST of a closed connection.
+    for reset in [false, true] {
+        let mut ep = endpoint_with_peer(4);
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+        let (old, _) = passive_closed_unreleased(&mut ep, 1000, b"hello", reset);
+        let tuple = ep.tuple(old).unwrap();
+        let syn = PEER.tcp(&seg(1000, 80, 5000, None, TcpFlags::SYN, 8192), &[]);
+        let (r, _) = deliver(&mut ep, T0, syn, RxMeta::UNVERIFIED);
+        let Received::Open(o) = r else {
+            panic!("reset {reset}: the SYN must reach the listener, got {r:?}");
+        };
+        assert!(o.events.contains(Events::SYN_TO_LISTENER), "{o:?}");
+        assert_ne!(o.key, old);
+        assert_eq!(ep.state(o.key), Some(State::SynReceived));
+        assert_eq!(ep.tuple(o.key), Some(tuple));
+        ep.check_invariants().unwrap();
+        let out = drain_tcp(&mut ep, T0);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].h.flags, TcpFlags::SYN | TcpFlags::ACK);
+        assert_eq!((out[0].h.dst_port, out[0].h.ack.0), (1000, 5001));
+        // The application's view of the old connection is unchanged.
+        let reason = if reset {
+            CloseReason::Reset
+        } else {
+            CloseReason::Normal
+        };
+        assert_eq!(ep.state(old), Some(State::Closed));
+        assert_eq!(ep.close_reason(old), Some(reason));
+        assert_eq!(ep.tuple(old), Some(tuple));
+        let mut buf = [0u8; 16];
+        assert_eq!(ep.read(old, &mut buf), Ok(5));
+        assert_eq!(&buf[..5], b"hello");
+        // Recycling it listens again (the new connection keeps the tuple).
+        assert!(matches!(ep.recycle(old), Ok(Recycled::Listening(_))));
+        assert_eq!(ep.state(old), None, "the old key is stale");
+        assert_eq!(ep.state(o.key), Some(State::SynReceived));
+        ep.check_invariants().unwrap();
+    }
+}
+
+#[test]
+fn a_segment_for_a_closed_unreleased_connection_gets_the_closed_port_rst() {
+    // With no listener left on the port, what reaches the tuple of a CLOSED (unreleased)
+    // connection is answered exactly as by an endpoint that never had it: the closed-port
+    // RST (RFC 9293 3.10.7.1), counted as for an unknown tuple.
+    for reset in [false, true] {
+        let mut ep = endpoint_with_peer(4);
+        let mut fresh = endpoint_with_peer(4);
+        ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+        let (old, next) = passive_closed_unreleased(&mut ep, 1000, b"hello", reset);
+        let before = ep.counters().rst_for_unknown;
+        let frames = [
+            seg(1000, 80, 5000, None, TcpFlags::SYN, 8192),
+            seg(1000, 80, next, Some(777), TcpFlags::NONE, 8192),
+            seg(1000, 80, next, Some(777), TcpFlags::FIN, 8192),
+            seg(1000, 80, next, None, TcpFlags::RST, 0),
+        ];
+        for h in frames {
+            let frame = PEER.tcp(&h, b"x");
+            let (r, out) = deliver(&mut ep, T0, frame.clone(), RxMeta::UNVERIFIED);
+            let (want, want_out) = deliver(&mut fresh, T0, frame, RxMeta::UNVERIFIED);
+            assert_eq!(r, want, "reset {reset}: {h:?}");
+            if let Received::Reply(r) = r {
+                assert_eq!(r.kind, ReplyKind::Rst);
+                // The same segment (the IP header differs only in its ident counter).
+                assert_eq!(out[34..r.len], want_out[34..r.len], "reset {reset}: {h:?}");
+            }
+            assert!(drain_tcp(&mut ep, T0).is_empty());
+        }
+        assert_eq!(
+            ep.counters().rst_for_unknown - before,
+            fresh.counters().rst_for_unknown
+        );
+        assert_eq!(fresh.counters().rst_for_unknown, 3);
+        assert_eq!(ep.state(old), Some(State::Closed));
+        ep.release(old).unwrap();
+        assert!(ep.is_empty());
+        ep.check_invariants().unwrap();
+    }
+}
