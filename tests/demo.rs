@@ -735,6 +735,11 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         &["--connections must be at least 1"],
     );
     demo_fails(
+        &["--connections", "18446744073709551615"],
+        1,
+        &["--connections 18446744073709551615", "choose 1 to 4096"],
+    );
+    demo_fails(
         &["--queues", "2", "--requests", "10"],
         1,
         &["--requests", "drop it"],

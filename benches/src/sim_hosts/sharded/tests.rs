@@ -307,3 +307,20 @@ fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
         );
     }
 }
+
+#[test]
+fn a_transfer_whose_byte_total_overflows_is_refused() {
+    let mut hosts = ShardedHosts::new(&config(), 2).unwrap();
+    let spec = ShardedBulkSpec {
+        connections: 2,
+        bytes_each_way: u64::MAX / 2,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: 10,
+    };
+    let e = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap_err();
+    assert!(
+        matches!(&e, SimHostsError::Config(m) if m.contains("bytes")),
+        "{e}"
+    );
+}
