@@ -49,8 +49,9 @@ pub struct ShardedHostReport {
     pub queue_rx_frames: Vec<u64>,
     /// Frames each shard's endpoint took (index: shard; equal to its queue's frames).
     pub endpoint_rx_frames: Vec<u64>,
-    /// RSTs the shards sent (segments for no connection, bad segments): 0 when every frame
-    /// reached the shard owning its flow.
+    /// RSTs the shards sent (segments for no connection, bad segments, late ACKs of closed
+    /// connections reaching a listener). Reported, not an error: a frame on a foreign shard
+    /// shows as a connection accepted there or a transfer that fails.
     pub rsts_sent: u64,
 }
 
@@ -71,6 +72,9 @@ pub struct ShardedDemoReport {
     pub bytes_verified: u64,
     /// Connections per client shard.
     pub connections_per_shard: Vec<usize>,
+    /// Connections each server shard accepted: equal to `connections_per_shard` when RSS
+    /// steers each flow to the same queue index on both hosts.
+    pub accepted_per_shard: Vec<usize>,
     /// Simulated time of the transfer, seconds.
     pub simulated_s: f64,
     /// Goodput on the simulated clock, both directions, Gbit/s.
@@ -81,7 +85,8 @@ pub struct ShardedDemoReport {
     pub client: ShardedHostReport,
     /// The server's queues.
     pub server: ShardedHostReport,
-    /// Problems found (device errors, RSTs, a queue with connections that received nothing).
+    /// Problems found (device errors, a server shard accepting other than its client shard
+    /// opened, a queue with connections that received nothing).
     pub errors: Vec<String>,
     /// No problems.
     pub ok: bool,
@@ -172,17 +177,29 @@ pub fn run_sharded_demo(
                 ));
             }
         }
-        if report.rsts_sent > 0 {
-            errors.push(format!(
-                "the {} sent {} RSTs: frames reached a shard that does not own their flow",
-                side.as_str(),
-                report.rsts_sent
-            ));
-        }
         report
     };
     let client = host_report(Side::Client);
     let server = host_report(Side::Server);
+    // A SYN steered to a shard other than the one whose index opened it would be accepted
+    // there: server shard q accepts exactly what client shard q opened when RSS steers as
+    // the hosts' steering says. (Other segments on a foreign shard are answered with a RST,
+    // which breaks their connection: the transfer then fails on its own. RSTs alone are no
+    // proof: a listener rightly resets a late ACK of a connection that has closed.)
+    for (q, (opened, accepted)) in out
+        .connections_per_shard
+        .iter()
+        .zip(&out.accepted_per_shard)
+        .enumerate()
+    {
+        if opened != accepted {
+            errors.push(format!(
+                "server shard {q} accepted {accepted} connection(s) where client shard {q} \
+                 opened {opened}: RSS steered flows to a queue their steering filter did not \
+                 choose"
+            ));
+        }
+    }
     let simulated_s = out.simulated_us as f64 / 1e6;
     Ok(ShardedDemoReport {
         backend: match cfg.hosts.backend {
@@ -195,6 +212,7 @@ pub fn run_sharded_demo(
         bytes_per_connection_each_way: each,
         bytes_verified: out.bytes_verified,
         connections_per_shard: out.connections_per_shard,
+        accepted_per_shard: out.accepted_per_shard,
         simulated_s,
         simulated_gbps: if simulated_s > 0.0 {
             out.bytes_verified as f64 * 8.0 / simulated_s / 1e9
@@ -221,10 +239,12 @@ impl ShardedDemoReport {
         );
         let _ = writeln!(
             s,
-            "bulk: {} connections (per client shard: {:?}), {} each way each; {} verified in \
-             {:.6} s simulated ({:.2} Gbit/s), {:.2} s wall",
+            "bulk: {} connections (opened per client shard: {:?}, accepted per server shard: \
+             {:?}), {} each way each; {} verified in {:.6} s simulated ({:.2} Gbit/s), {:.2} s \
+             wall",
             self.connections,
             self.connections_per_shard,
+            self.accepted_per_shard,
             human_bytes(self.bytes_per_connection_each_way),
             human_bytes(self.bytes_verified),
             self.simulated_s,
@@ -248,7 +268,8 @@ impl ShardedDemoReport {
         if self.ok {
             let _ = writeln!(
                 s,
-                "ok: every byte verified, every frame on its shard's queue"
+                "ok: every byte verified, every connection accepted by the server shard of its \
+                 client shard's queue"
             );
         } else {
             for e in &self.errors {
@@ -290,6 +311,25 @@ mod tests {
             assert!(h.queue_rx_frames[..2].iter().all(|&n| n > 0), "{h:?}");
             assert_eq!(&h.queue_rx_frames[2..], &[0, 0], "{h:?}");
         }
+    }
+
+    #[test]
+    fn late_rsts_to_closed_connections_are_not_steering_errors() {
+        // 1024 connections on one queue: no steering at all, yet a few clients' spurious
+        // retransmissions near the close make them ACK from TIME-WAIT after the server's end
+        // reached CLOSED and went back to listening, and the listener answers that ACK with a
+        // RST (RFC 9293 3.10.7.2). Normal TCP, not a frame on a foreign shard.
+        let c = ShardedDemoConfig {
+            buffer: 4 << 10,
+            ..cfg(1, 1024, 4 << 20)
+        };
+        let r = run_sharded_demo(&c, &mut |_| {}).unwrap();
+        assert!(
+            r.server.rsts_sent > 0,
+            "the set-up no longer provokes late RSTs (the test's premise): {r:?}"
+        );
+        assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(r.accepted_per_shard, vec![1024]);
     }
 
     #[test]
