@@ -116,8 +116,8 @@ pub struct DemoArgs {
     /// frames each queue received. Default with --connections: 4.
     #[arg(long, value_name = "N")]
     pub queues: Option<u16>,
-    /// Connections of the sharded bulk transfer (see --queues). Default with --queues: 4 per
-    /// queue.
+    /// Connections of the sharded bulk transfer (1 to 4096; see --queues). Default with
+    /// --queues: 4 per queue.
     #[arg(long, value_name = "M")]
     pub connections: Option<usize>,
 }

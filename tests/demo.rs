@@ -698,6 +698,7 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         assert_eq!(r.bytes_per_connection_each_way, bytes / connections);
         assert_eq!(r.bytes_verified, 2 * bytes);
         assert_eq!(r.connections_per_shard, vec![connections as usize / 4; 4]);
+        assert_eq!(r.accepted_per_shard, r.connections_per_shard, "{backend}");
         for h in [&r.client, &r.server] {
             assert_eq!(h.queue_rx_frames.len(), 4);
             assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{backend}: {h:?}");
@@ -733,6 +734,11 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         &["--connections", "0"],
         1,
         &["--connections must be at least 1"],
+    );
+    demo_fails(
+        &["--connections", "18446744073709551615"],
+        1,
+        &["--connections 18446744073709551615", "choose 1 to 4096"],
     );
     demo_fails(
         &["--queues", "2", "--requests", "10"],

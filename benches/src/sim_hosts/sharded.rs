@@ -336,8 +336,8 @@ impl ShardedHosts {
     }
 
     /// Ends a round: steps both NICs until neither has work left, then moves the clock (by
-    /// the round's wire time, or to the earliest timer of any shard when nothing happened and
-    /// `app_progress` is false). Fails with [`SimHostsError::Stalled`] when nothing happened
+    /// the round's wire time, or to the earliest timer of any shard when nothing happened,
+    /// `app_progress` is false and no forwarded ICMP error waits in an inbox). Fails with [`SimHostsError::Stalled`] when nothing happened
     /// and no timer is pending.
     pub fn end_round(
         &mut self,
@@ -360,7 +360,13 @@ impl ShardedHosts {
         report.wire_frames = tx1 - tx0;
         report.frames_landed = rx1 - rx0;
         self.rounds += 1;
-        if self.activity > 0 || app_progress || report.wire_frames > 0 {
+        // An ICMP error handed on to a shard polled earlier in the round waits in its inbox:
+        // that shard has work at the current time, before any timer.
+        let forwarded_waiting = self
+            .hosts
+            .iter()
+            .any(|h| h.inboxes.iter().any(|inbox| !inbox.is_empty()));
+        if self.activity > 0 || app_progress || report.wire_frames > 0 || forwarded_waiting {
             self.now_us += wire_time_us(self.round_bytes, self.line_rate_bps);
         } else {
             report.idle = true;

@@ -174,8 +174,8 @@ impl Stream {
 /// verified so far and the total, once per round.
 ///
 /// # Errors
-/// A spec that cannot work (no connection, a zero buffer, shards too small for their share:
-/// the error says how many slots are needed), a refused connect or listen, a byte that does
+/// A spec that cannot work (no connection, a zero buffer, a byte total beyond `u64`, shards
+/// too small for their share: the error says how many slots are needed), a refused connect or listen, a byte that does
 /// not match, a stall, or more than `max_rounds` rounds.
 pub fn run_sharded_bulk(
     hosts: &mut ShardedHosts,
@@ -190,15 +190,25 @@ pub fn run_sharded_bulk(
                 .into(),
         ));
     }
+    let total = (spec.connections as u64)
+        .checked_mul(spec.bytes_each_way)
+        .and_then(|t| t.checked_mul(2))
+        .ok_or_else(|| {
+            SimHostsError::Config(format!(
+                "{} connections of {} bytes each way carry more bytes than a 64-bit count \
+                 holds: ask for fewer bytes",
+                spec.connections, spec.bytes_each_way
+            ))
+        })?;
     // The server's shards listen with twice their share (SYN cookies keep a reserve free).
-    let listening = 2 * per_shard;
+    let listening = per_shard.saturating_mul(2);
     let capacity = hosts.endpoint(Side::Server, 0).capacity();
-    if capacity < listening + 1 {
+    if capacity <= listening {
         return Err(SimHostsError::Config(format!(
             "{} connections over {queues} shards need {} slots per shard ({listening} listening \
              plus one); the shards have {capacity}: give each endpoint more connections",
             spec.connections,
-            listening + 1
+            listening.saturating_add(1)
         )));
     }
     let bufs = || Buffers::with_capacity(spec.buffer, spec.buffer);
@@ -226,7 +236,6 @@ pub fn run_sharded_bulk(
     }
     let mut server: HashMap<(u16, SlotKey), Stream> = HashMap::with_capacity(spec.connections);
     let mut opened = Vec::with_capacity(1024);
-    let total = 2 * spec.bytes_each_way * spec.connections as u64;
     let start_us = hosts.now().micros();
     let start_rounds = hosts.rounds();
     for _ in 0..spec.max_rounds {

@@ -41,6 +41,11 @@ impl Inbox {
         }
     }
 
+    /// No frame waits.
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Keeps a copy of `frame`; false (nothing kept) when full or the frame is too long.
     fn push(&mut self, frame: &[u8]) -> bool {
         if self.len == self.frames.len() {

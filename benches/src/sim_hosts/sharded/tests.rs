@@ -216,9 +216,8 @@ fn frag_needed_frame(tuple: &FourTuple, seq: u32, mtu: u16) -> Vec<u8> {
     f
 }
 
-#[test]
-fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
-    use tcp_engine::device::{FrameDevice, TxMeta};
+/// Hosts with one established connection per client shard (keys by shard).
+fn one_connection_per_shard() -> (ShardedHosts, Vec<SlotKey>) {
     use tcp_engine::tcb::State;
 
     let mut hosts = ShardedHosts::new(&config(), QUEUES).unwrap();
@@ -245,26 +244,29 @@ fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
         }
         hosts.end_round(false, || "the handshakes".into()).unwrap();
     }
-    // Data in flight on each (sent, not yet acknowledged: the server does not poll), then a
-    // "fragmentation needed" for each connection from the server's side of the cable.
-    let mut frames = Vec::new();
-    for q in 0..QUEUES {
-        let key = keys[usize::from(q)];
-        let ep = hosts.endpoint(Side::Client, q);
-        assert_eq!(ep.state(key), Some(State::Established));
-        ep.write(key, &[7u8; 4000]).unwrap();
-        hosts.poll(Side::Client, q, |_, _| {});
-        let ep = hosts.endpoint(Side::Client, q);
-        let tcb = ep.tcb(key).unwrap();
-        assert!(tcb.snd_nxt() != tcb.snd_una(), "data in flight");
-        frames.push(frag_needed_frame(
-            &ep.tuple(key).unwrap(),
-            tcb.snd_una().0,
-            1200,
-        ));
-    }
+    (hosts, keys)
+}
+
+/// Data in flight on client shard `q`'s connection, and a "fragmentation needed" for it.
+fn data_in_flight_and_frag_needed(hosts: &mut ShardedHosts, q: u16, key: SlotKey) -> Vec<u8> {
+    use tcp_engine::tcb::State;
+
+    let ep = hosts.endpoint(Side::Client, q);
+    assert_eq!(ep.state(key), Some(State::Established));
+    ep.write(key, &[7u8; 4000]).unwrap();
+    hosts.poll(Side::Client, q, |_, _| {});
+    let ep = hosts.endpoint(Side::Client, q);
+    let tcb = ep.tcb(key).unwrap();
+    assert!(tcb.snd_nxt() != tcb.snd_una(), "data in flight");
+    frag_needed_frame(&ep.tuple(key).unwrap(), tcb.snd_una().0, 1200)
+}
+
+/// Puts `frames` on the cable from the server's NIC and ends a round (they land).
+fn inject_from_server(hosts: &mut ShardedHosts, frames: &[Vec<u8>]) {
+    use tcp_engine::device::{FrameDevice, TxMeta};
+
     let injector = &mut hosts.hosts[Side::Server.index()].shards[0].device;
-    for f in &frames {
+    for f in frames {
         let sent = injector.transmit(|buf| {
             buf[..f.len()].copy_from_slice(f);
             Some((f.len(), TxMeta::NONE))
@@ -273,6 +275,17 @@ fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
     }
     injector.flush();
     hosts.end_round(true, || "the ICMP errors".into()).unwrap();
+}
+
+#[test]
+fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
+    let (mut hosts, keys) = one_connection_per_shard();
+    // Data in flight on each (sent, not yet acknowledged: the server does not poll), then a
+    // "fragmentation needed" for each connection from the server's side of the cable.
+    let frames: Vec<Vec<u8>> = (0..QUEUES)
+        .map(|q| data_in_flight_and_frag_needed(&mut hosts, q, keys[usize::from(q)]))
+        .collect();
+    inject_from_server(&mut hosts, &frames);
     // Two polls of every shard: the one the NIC put the errors on hands them on, their
     // owners take them at their next poll (whichever order the shards poll in).
     for _ in 0..2 {
@@ -305,5 +318,66 @@ fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
             mss <= 1200 - 40,
             "client shard {q}: MSS {mss} after the error"
         );
+    }
+}
+
+#[test]
+fn a_transfer_whose_byte_total_overflows_is_refused() {
+    let mut hosts = ShardedHosts::new(&config(), 2).unwrap();
+    let spec = ShardedBulkSpec {
+        connections: 2,
+        bytes_each_way: u64::MAX / 2,
+        buffer: BUF,
+        port: PORT,
+        max_rounds: 10,
+    };
+    let e = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap_err();
+    assert!(
+        matches!(&e, SimHostsError::Config(m) if m.contains("bytes")),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_icmp_error_waiting_in_an_inbox_keeps_the_round_from_being_idle() {
+    let (mut hosts, keys) = one_connection_per_shard();
+    // ICMP between the two hosts lands on one queue (addresses only); errors for the
+    // connections of the shards polled before it wait in their inboxes for the next round.
+    let mut input = [0u8; 8];
+    input[..4].copy_from_slice(&Side::Server.address().octets());
+    input[4..].copy_from_slice(&Side::Client.address().octets());
+    let table = rss_indirection_table(&(0..QUEUES).collect::<Vec<_>>());
+    let lands = table[toeplitz(&SYMMETRIC_RSS_KEY, &input) as usize % RSS_TABLE_ENTRIES];
+    assert!(
+        lands > 0,
+        "the test needs a shard polled before queue {lands}"
+    );
+    let frames: Vec<Vec<u8>> = (0..lands)
+        .map(|q| data_in_flight_and_frag_needed(&mut hosts, q, keys[usize::from(q)]))
+        .collect();
+    inject_from_server(&mut hosts, &frames);
+    let before = hosts.now();
+    for q in 0..QUEUES {
+        hosts.poll(Side::Client, q, |_, _| {});
+    }
+    assert_eq!(
+        hosts.host(Side::Client).forward_counters().icmp_forwarded,
+        u64::from(lands)
+    );
+    let report = hosts
+        .end_round(false, || "the forwarded errors".into())
+        .unwrap();
+    assert!(
+        !report.idle,
+        "errors wait in inboxes: the clock must not jump to the next timer ({} -> {} us)",
+        before.micros(),
+        hosts.now().micros()
+    );
+    for q in 0..lands {
+        hosts.poll(Side::Client, q, |_, _| {});
+        let c = hosts.host(Side::Client).shards()[usize::from(q)]
+            .endpoint
+            .counters();
+        assert_eq!(c.icmp_frag_needed, 1, "client shard {q}");
     }
 }
