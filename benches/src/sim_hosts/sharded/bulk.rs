@@ -68,8 +68,8 @@ struct Stream {
     sent: u64,
     received: u64,
     closed: bool,
-    /// The connection's retransmission counters when last seen (its slot may be reused by
-    /// a listener once it reaches CLOSED).
+    /// The connection's retransmission counters, the most seen (its slot may be taken back
+    /// by a listener once it reaches CLOSED).
     rtx: Retransmissions,
 }
 
@@ -109,7 +109,14 @@ impl Stream {
     ) -> Result<u64, SimHostsError> {
         let mut moved = 0;
         if let Some(t) = ep.tcb(self.key) {
-            self.rtx = Retransmissions::of(t.counters());
+            // Field by field the most seen: the counters only grow while the connection
+            // lives, and a slot a listener takes back starts again from zero.
+            let now = Retransmissions::of(t.counters());
+            let r = &mut self.rtx;
+            r.segments = r.segments.max(now.segments);
+            r.fast_retransmits = r.fast_retransmits.max(now.fast_retransmits);
+            r.timeouts = r.timeouts.max(now.timeouts);
+            r.duplicate_acks = r.duplicate_acks.max(now.duplicate_acks);
         }
         while self.sent < spec.bytes_each_way {
             let left = (spec.bytes_each_way - self.sent).min(usize::MAX as u64) as usize;
