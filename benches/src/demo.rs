@@ -12,7 +12,8 @@
 //! configured impairment causes are reported, not errors.
 //!
 //! With `--queues`/`--connections` the CLI runs [`sharded`] instead: multi-queue hosts, a bulk
-//! transfer over many connections, per-queue frame counts.
+//! transfer in both directions over many connections, per-queue frame counts; its report
+//! shares this module's set-up, measurement and line helpers.
 //!
 //! Owns the phases' order and measurement and the report's content and layout. Must not
 //! contain workload loops ([`crate::sim_hosts::bulk`], [`crate::sim_hosts::rr`]) or flag

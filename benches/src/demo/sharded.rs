@@ -1,7 +1,10 @@
 //! `ferrotoe demo --queues N --connections M`: the sharded demo. Two multi-queue hosts
-//! ([`crate::sim_hosts::sharded`]: N queue pairs with RSS, one TCP endpoint per queue pair),
-//! a bulk transfer in both directions spread over M connections with every byte verified, and
-//! a report with what each queue received.
+//! ([`crate::sim_hosts::sharded`]: N queue pairs, RSS on with more than one, one TCP endpoint
+//! per queue pair), a bulk transfer in both directions spread over M connections with every
+//! byte verified, and a report as complete as the plain demo's: the set-up (the plain demo's
+//! [`DemoSetup`] and header), goodput each way and both ways, CPU per GiB measured as the
+//! plain demo measures it ([`CpuCost`]), retransmissions, the counters of every shard, both
+//! NICs and the cable, and what each queue received and dropped.
 //!
 //! Owns the sharded demo's checks and its report (text and JSON). Must not contain the
 //! workload loop ([`crate::sim_hosts::sharded::bulk`]) or flag parsing (the CLI).
