@@ -37,6 +37,11 @@ const DEFAULT_REQUESTS_MODEL: u64 = 20_000;
 /// Transactions on the RTL backend.
 const DEFAULT_REQUESTS_RTL: u64 = 1_000;
 
+/// Bytes of each request unless --request-size says otherwise.
+const DEFAULT_REQUEST_SIZE: u64 = 64;
+/// Bytes of each response unless --response-size says otherwise.
+const DEFAULT_RESPONSE_SIZE: u64 = 1 << 10;
+
 /// Flags of `ferrotoe demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -60,12 +65,12 @@ pub struct DemoArgs {
     /// on the model backend, 1,000 on the RTL.
     #[arg(long)]
     pub requests: Option<u64>,
-    /// Bytes of each request.
-    #[arg(long, default_value = "64", value_parser = parse_byte_size)]
-    pub request_size: u64,
-    /// Bytes of each response.
-    #[arg(long, default_value = "1KiB", value_parser = parse_byte_size)]
-    pub response_size: u64,
+    /// Bytes of each request. Default: 64.
+    #[arg(long, value_parser = parse_byte_size)]
+    pub request_size: Option<u64>,
+    /// Bytes of each response. Default: 1 KiB.
+    #[arg(long, value_parser = parse_byte_size)]
+    pub response_size: Option<u64>,
     /// Send and receive buffer of the bulk connection's ends.
     #[arg(long, default_value = "1MiB", value_parser = parse_byte_size)]
     pub buffer: u64,
@@ -109,11 +114,16 @@ pub struct DemoArgs {
     /// Loss-recovery and slow-start refinements of both hosts, each on by default.
     #[command(flatten)]
     pub features: TcpFeatureArgs,
-    /// Queue pairs per host (1 to 4) with receive-side scaling on, one TCP endpoint (shard)
-    /// per queue pair. With --queues or --connections the demo runs a bulk transfer in both
-    /// directions over --connections connections spread over the shards (--bytes per
-    /// direction in all) instead of its two single-connection phases, and reports the
-    /// frames each queue received. Default with --connections: 4.
+    /// Queue pairs per host (1 to 4), one TCP endpoint (shard) per queue pair, receive-side
+    /// scaling on with more than one. With --queues or --connections the demo runs a bulk
+    /// transfer in both directions over --connections connections spread over the shards
+    /// (--bytes per direction in all, rounded down to share evenly; default 64 MiB, 4 MiB on
+    /// the RTL) instead of its two single-connection phases, and reports the frames each
+    /// queue received. It honours --backend, --offload, --mtu, --buffer, --loss, --reorder,
+    /// --reorder-depth, --duplicate, --corrupt, --ce-mark, --seed, --ecn, --cc, the TCP feature flags,
+    /// --pcap, --json, --quiet and --stall-timeout; it refuses --requests (other than 0),
+    /// --request-size, --response-size, --nic-thread and the bottleneck (--rate, --queue,
+    /// --ce-threshold, --delay). Default with --connections: 4.
     #[arg(long, value_name = "N")]
     pub queues: Option<u16>,
     /// Connections of the sharded bulk transfer (1 to 4096; see --queues). Default with
@@ -135,10 +145,29 @@ fn run_sharded(a: &DemoArgs) -> anyhow::Result<()> {
              --connections"
         );
     }
-    let hosts = config(a)?.hosts;
+    let b = &a.bottleneck;
+    for (flag, given) in [
+        ("--request-size", a.request_size.is_some()),
+        ("--response-size", a.response_size.is_some()),
+        ("--nic-thread", a.nic_thread),
+        ("--rate", b.rate.is_some()),
+        ("--queue", b.queue.is_some()),
+        ("--ce-threshold", b.ce_threshold.is_some()),
+        ("--delay", b.delay.is_some()),
+    ] {
+        if given {
+            bail!(
+                "{flag} does not apply to the sharded demo (--queues, --connections), which \
+                 steps its NICs on the hosts' thread over a cable without a bottleneck and runs \
+                 no request/response phase: drop {flag}, or drop --queues and --connections"
+            );
+        }
+    }
+    let cfg = config(a)?;
     let queues = a.queues.unwrap_or(4);
     let cfg = ShardedDemoConfig {
-        hosts,
+        hosts: cfg.hosts,
+        stall_timeout: Some(cfg.stall_timeout),
         queues,
         connections: a.connections.unwrap_or(4 * usize::from(queues.max(1))),
         bytes: a.bytes.unwrap_or(match a.backend {
@@ -246,8 +275,14 @@ fn config(a: &DemoArgs) -> anyhow::Result<DemoConfig> {
             Backend::Model => DEFAULT_REQUESTS_MODEL,
             Backend::Rtl => DEFAULT_REQUESTS_RTL,
         }),
-        request_bytes: size("--request-size", a.request_size)?,
-        response_bytes: size("--response-size", a.response_size)?,
+        request_bytes: size(
+            "--request-size",
+            a.request_size.unwrap_or(DEFAULT_REQUEST_SIZE),
+        )?,
+        response_bytes: size(
+            "--response-size",
+            a.response_size.unwrap_or(DEFAULT_RESPONSE_SIZE),
+        )?,
         stall_timeout: Duration::from_secs(a.stall_timeout),
     })
 }

@@ -661,6 +661,19 @@ fn mistakes_get_clear_errors() {
     demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
 }
 
+/// Runs `ferrotoe ARGS` (a sharded demo with `--json`), checks it succeeded, parses the
+/// report.
+fn sharded_json(args: &[&str]) -> ShardedDemoReport {
+    let out = ferrotoe(args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"))
+}
+
 #[test]
 fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
     // On both device backends: the RTL's RSS must steer as the hosts' steering function says.
@@ -684,16 +697,12 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
             "--buffer",
             buffer,
         ];
-        let out = ferrotoe(&args);
-        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-        assert!(
-            out.status.success(),
-            "{args:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
-        let r: ShardedDemoReport = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("not a sharded demo report ({e}):\n{stdout}"));
+        let r = sharded_json(&args);
         assert!(r.ok && r.errors.is_empty(), "{backend}: {:?}", r.errors);
-        assert_eq!((r.backend.as_str(), r.queues), (backend, 4));
+        assert_eq!(
+            (r.setup.backend.as_str(), r.queues, r.rss),
+            (backend, 4, true)
+        );
         assert_eq!(r.connections as u64, connections);
         assert_eq!(r.bytes_per_connection_each_way, bytes / connections);
         assert_eq!(r.bytes_verified, 2 * bytes);
@@ -707,7 +716,7 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         }
     }
 
-    // The text report names every queue's frames.
+    // The text report: the set-up, the figures per direction, every queue's frames.
     let out = ferrotoe(&[
         "demo",
         "--quiet",
@@ -717,16 +726,36 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         "4",
         "--bytes",
         "256KiB",
+        "--mtu",
+        "9000",
+        "--cc",
+        "cubic",
+        "--seed",
+        "7",
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     for want in [
-        "2 queue pairs per host",
-        "client RX frames per queue: q0 ",
+        "two hosts of 2 queue pairs with RSS",
+        "backend model",
+        "MTU 9000, offload tso",
+        "cubic congestion control, seed 7",
+        "4 connections, each carrying 64 KiB client -> server",
+        "every byte (512 KiB both ways) verified",
+        "Gbit/s each way in",
+        "both directions added up",
+        "host CPU ",
+        "the NIC simulation took",
+        "offloads      TSO segments emitted ",
+        "losses        0 segments retransmitted",
+        "client RX    frames per queue: q0 ",
         ", q1 ",
-        "ok:",
+        "result: OK",
     ] {
         assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
+    }
+    for unwanted in ["note: --bytes", "cable   ", "FAILED"] {
+        assert!(!stdout.contains(unwanted), "`{unwanted}` in:\n{stdout}");
     }
 
     demo_fails(&["--queues", "5"], 1, &["5 queue pairs", "from 1 to 4"]);
@@ -750,4 +779,137 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
         1,
         &["no byte per connection"],
     );
+}
+
+#[test]
+fn a_lossy_sharded_demo_reports_its_losses_and_still_verifies_every_byte() {
+    // 10 connections do not share 1,000,003 bytes evenly: each carries 100,000 each way.
+    let args = [
+        "demo",
+        "--quiet",
+        "--json",
+        "--queues",
+        "2",
+        "--connections",
+        "10",
+        "--bytes",
+        "1000003",
+        "--buffer",
+        "64KiB",
+        "--loss",
+        "0.02",
+        "--seed",
+        "3",
+    ];
+    let r = sharded_json(&args);
+    assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.bytes_verified, 2 * 10 * 100_000);
+    assert_eq!(
+        (
+            r.bytes_requested_each_way,
+            r.bytes_per_connection_each_way,
+            r.bytes_rounded_off_each_way
+        ),
+        (1_000_003, 100_000, 3)
+    );
+    assert_eq!((r.setup.cable.loss, r.setup.cable.seed), (0.02, 3));
+    assert_eq!(
+        r.setup.offload,
+        ferrotoe_benches::workload::OffloadMode::Tso
+    );
+    let k = &r.counters.cable;
+    assert!(k.lost > 0, "a 2 % loss lost no frame: {k:?}");
+    // Every lost data segment is sent again (lost ACKs need not be).
+    assert!(
+        r.retransmissions.segments > 0
+            && r.retransmissions.fast_retransmits + r.retransmissions.timeouts > 0,
+        "{:?}",
+        r.retransmissions
+    );
+    // Both directions carried data: both hosts sent TSO super-frames, and the NICs cut them.
+    let t = r.counters.total();
+    assert!(
+        r.counters.client.tso_super_frames > 0 && r.counters.server.tso_super_frames > 0,
+        "{:?}",
+        r.counters
+    );
+    assert!(t.nic_tso_segments > t.tso_super_frames, "{t:?}");
+    // Every frame on the wire had its checksums inserted by a NIC; every frame that arrived
+    // was checked by one.
+    assert_eq!(t.nic_csum_inserted, t.nic_tx_frames, "{t:?}");
+    assert!(
+        t.nic_rx_csum_good > 0 && t.nic_rx_csum_good <= t.nic_rx_frames,
+        "{t:?}"
+    );
+    assert!(
+        r.cpu.process_s > 0.0 && r.goodput_gbps_each_way > 0.0 && r.wall_s > 0.0,
+        "{r:?}"
+    );
+    assert!(
+        (r.simulated_goodput_gbps_both_ways - 2.0 * r.simulated_goodput_gbps_each_way).abs() < 1e-9
+    );
+    for h in [&r.client, &r.server] {
+        assert_eq!(h.queue_rx_drops, vec![0, 0]);
+    }
+
+    // The same run as text names the losses, the retransmissions and the rounding.
+    let out = ferrotoe(
+        &args[..1]
+            .iter()
+            .chain(&args[3..])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for want in [
+        "cable impairment: loss 0.02",
+        &format!("cable         lost {}, ", k.lost),
+        &format!(
+            "losses        {} segments retransmitted ({} fast retransmits, {} timeouts",
+            r.retransmissions.segments,
+            r.retransmissions.fast_retransmits,
+            r.retransmissions.timeouts
+        ),
+        "note: --bytes 1,000,003 does not share evenly over 10 connections: each carries \
+         100,000 bytes each way, 3 bytes fewer per direction than asked",
+        "result: OK (2,000,000 bytes verified",
+    ] {
+        assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn flags_the_sharded_demo_does_not_apply_are_refused_by_name() {
+    for (flag, value) in [
+        ("--request-size", Some("128")),
+        ("--response-size", Some("2KiB")),
+        ("--nic-thread", None),
+        ("--rate", Some("10G")),
+        ("--delay", Some("50us")),
+    ] {
+        let mut args = vec!["--queues", "2", flag];
+        args.extend(value);
+        demo_fails(
+            &args,
+            1,
+            &[
+                &format!("{flag} does not apply to the sharded demo"),
+                &format!("drop {flag}"),
+            ],
+        );
+    }
+    // The plain demo still takes them.
+    let r = demo_json(&[
+        "--bytes",
+        "0",
+        "--requests",
+        "5",
+        "--request-size",
+        "128",
+        "--response-size",
+        "2KiB",
+    ]);
+    let q = r.requests.expect("a request/response phase");
+    assert_eq!((q.request_bytes, q.response_bytes), (128, 2048));
 }

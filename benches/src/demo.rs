@@ -12,7 +12,8 @@
 //! configured impairment causes are reported, not errors.
 //!
 //! With `--queues`/`--connections` the CLI runs [`sharded`] instead: multi-queue hosts, a bulk
-//! transfer over many connections, per-queue frame counts.
+//! transfer in both directions over many connections, per-queue frame counts; its report
+//! shares this module's set-up, measurement and line helpers.
 //!
 //! Owns the phases' order and measurement and the report's content and layout. Must not
 //! contain workload loops ([`crate::sim_hosts::bulk`], [`crate::sim_hosts::rr`]) or flag
@@ -252,6 +253,34 @@ pub struct DemoSetup {
     pub debug_build: bool,
 }
 
+impl DemoSetup {
+    /// The set-up of hosts built from `cfg`, with the offload mode, line rate and NIC thread
+    /// they settled on.
+    fn of(
+        cfg: &SimHostsConfig,
+        offload: OffloadMode,
+        line_rate_bps: u64,
+        nic_thread: bool,
+    ) -> DemoSetup {
+        DemoSetup {
+            backend: match cfg.backend {
+                NicBackend::Model => "model".into(),
+                NicBackend::Rtl => "rtl".into(),
+            },
+            offload,
+            offload_requested: cfg.offload,
+            mtu: cfg.mtu,
+            congestion: cfg.tcb.congestion.name().into(),
+            line_rate_bps,
+            nic_thread,
+            cable: CableSetup::new(&cfg.impairment, &cfg.bottleneck),
+            pcap: cfg.pcap.clone(),
+            machine: HostInfo::current(),
+            debug_build: cfg!(debug_assertions),
+        }
+    }
+}
+
 /// The congestion control of reports that do not name one (it was NewReno).
 fn newreno() -> String {
     tcp_engine::tcb::CongestionControl::NewReno.name().into()
@@ -402,22 +431,12 @@ pub fn run_demo(
     };
     let mut hosts = SimHosts::new(&hosts_cfg)?;
     progress(DemoProgress::Ready);
-    let setup = DemoSetup {
-        backend: match hosts.backend() {
-            NicBackend::Model => "model".into(),
-            NicBackend::Rtl => "rtl".into(),
-        },
-        offload: hosts.offload(),
-        offload_requested: cfg.hosts.offload,
-        mtu: hosts.mtu(),
-        congestion: cfg.hosts.tcb.congestion.name().into(),
-        line_rate_bps: hosts.line_rate_bps(),
-        nic_thread: hosts.nic_threaded(),
-        cable: CableSetup::new(&cfg.hosts.impairment, &cfg.hosts.bottleneck),
-        pcap: cfg.hosts.pcap.clone(),
-        machine: HostInfo::current(),
-        debug_build: cfg!(debug_assertions),
-    };
+    let setup = DemoSetup::of(
+        &hosts_cfg,
+        hosts.offload(),
+        hosts.line_rate_bps(),
+        hosts.nic_threaded(),
+    );
     let mut errors = Vec::new();
 
     let bulk = if cfg.bytes > 0 {
@@ -503,19 +522,8 @@ pub fn run_demo(
         requests.as_ref().map(|r| &r.counters),
     ];
     for (phase, c) in ["bulk", "request/response"].iter().zip(totals) {
-        let Some(c) = c else { continue };
-        let t = c.total();
-        if t.nic_errors > 0 {
-            errors.push(format!(
-                "{phase}: the NICs reported {} errors",
-                t.nic_errors
-            ));
-        }
-        if t.adapter_rejected > 0 {
-            errors.push(format!(
-                "{phase}: {} frames were refused before reaching a NIC",
-                t.adapter_rejected
-            ));
+        if let Some(c) = c {
+            counter_errors(phase, c, &mut errors);
         }
     }
     // Flush the capture: the hosts (and the cable's capture writer) go now.
@@ -646,13 +654,138 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     Ok(())
 }
 
+/// The text `write` writes (into a String, which cannot fail).
+fn rendered(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
+    let mut out = String::new();
+    let _ = write(&mut out);
+    out
+}
+
+/// The set-up lines under a report's title: addresses, MTU, offload, congestion control and
+/// seed; the cable's impairment and bottleneck when there are any; the capture; a note on an
+/// unoptimised build.
+fn setup_lines(out: &mut String, s: &DemoSetup) -> fmt::Result {
+    writeln!(
+        out,
+        "  client 198.18.0.1 <-> server 198.18.0.2, MTU {}, offload {}, {} congestion control, \
+         seed {}",
+        s.mtu,
+        offload_words(s.offload),
+        s.congestion,
+        s.cable.seed
+    )?;
+    let c = &s.cable;
+    if c.loss + c.reorder + c.duplicate + c.corrupt + c.ce_mark > 0.0 {
+        writeln!(
+            out,
+            "  cable impairment: loss {}, reorder {}, duplicate {}, corrupt {}, CE marks {} \
+                 (seed {})",
+            c.loss, c.reorder, c.duplicate, c.corrupt, c.ce_mark, c.seed
+        )?;
+    }
+    if let Some(b) = &c.bottleneck {
+        writeln!(
+            out,
+            "  bottleneck: {} each way (Ethernet framing counted), drop-tail queue of {} \
+                 frames{}{}",
+            rate_words(b.rate_bps),
+            b.queue_frames,
+            match b.ce_threshold {
+                Some(k) => format!(", ECN-capable frames marked CE from {k} queued"),
+                None => String::new(),
+            },
+            if b.delay_ns > 0 {
+                format!(", then {} us of one-way delay", b.delay_ns as f64 / 1e3)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    if let Some(p) = &s.pcap {
+        writeln!(out, "  cable captured to {}", p.display())?;
+    }
+    if s.debug_build {
+        writeln!(
+            out,
+            "  note: unoptimised build; run with --release for representative figures"
+        )?;
+    }
+    Ok(())
+}
+
+/// What limits the simulated clock's goodput: the wire, or the bottleneck.
+fn wire_words(s: &DemoSetup) -> String {
+    match &s.cable.bottleneck {
+        None => format!("{:.0} Gbit/s wire", s.line_rate_bps as f64 / 1e9),
+        Some(q) => format!(
+            "NICs at {:.0} Gbit/s into the {} bottleneck",
+            s.line_rate_bps as f64 / 1e9,
+            rate_words(q.rate_bps)
+        ),
+    }
+}
+
+/// The host CPU line of a bulk transfer.
+fn cpu_line(out: &mut String, cpu: &CpuCost, nic_thread: bool) -> fmt::Result {
+    writeln!(
+        out,
+        "  host CPU      {:.3} s per GiB (engines, drivers, applications); the NIC simulation \
+         took {:.3} s more{}",
+        cpu.host_s_per_gib,
+        cpu.nic_simulation_s,
+        if nic_thread {
+            " on a thread of its own"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The NICs' offload counters of a phase.
+fn offload_line(out: &mut String, t: &HostCounters) -> fmt::Result {
+    writeln!(
+        out,
+        "  offloads      TSO segments emitted {}; checksums inserted in {} frames; frames \
+         verified good on receive {}",
+        count(t.nic_tso_segments),
+        count(t.nic_csum_inserted),
+        count(t.nic_rx_csum_good)
+    )
+}
+
+/// The RTL's simulation speed, when the NICs count cycles.
+fn rtl_line(out: &mut String, cycles_per_s: Option<f64>) -> fmt::Result {
+    match cycles_per_s {
+        Some(cps) => writeln!(
+            out,
+            "  RTL           {:.2} M simulated cycles per wall second (both NICs)",
+            cps / 1e6
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The errors a phase's counters show: device errors, frames refused before a NIC.
+fn counter_errors(phase: &str, c: &SimHostsCounters, errors: &mut Vec<String>) {
+    let t = c.total();
+    if t.nic_errors > 0 {
+        errors.push(format!(
+            "{phase}: the NICs reported {} errors",
+            t.nic_errors
+        ));
+    }
+    if t.adapter_rejected > 0 {
+        errors.push(format!(
+            "{phase}: {} frames were refused before reaching a NIC",
+            t.adapter_rejected
+        ));
+    }
+}
+
 impl DemoReport {
     /// The report as text for a terminal.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.render_into(&mut out);
-        out
+        rendered(|out| self.render_into(out))
     }
 
     fn render_into(&self, out: &mut String) -> fmt::Result {
@@ -663,49 +796,7 @@ impl DemoReport {
              joined by a simulated cable",
             s.backend
         )?;
-        writeln!(
-            out,
-            "  client 198.18.0.1 <-> server 198.18.0.2, MTU {}, offload {}, {} congestion control",
-            s.mtu,
-            offload_words(s.offload),
-            s.congestion
-        )?;
-        let c = &s.cable;
-        if c.loss + c.reorder + c.duplicate + c.corrupt + c.ce_mark > 0.0 {
-            writeln!(
-                out,
-                "  cable impairment: loss {}, reorder {}, duplicate {}, corrupt {}, CE marks {} \
-                 (seed {})",
-                c.loss, c.reorder, c.duplicate, c.corrupt, c.ce_mark, c.seed
-            )?;
-        }
-        if let Some(b) = &c.bottleneck {
-            writeln!(
-                out,
-                "  bottleneck: {} each way (Ethernet framing counted), drop-tail queue of {} \
-                 frames{}{}",
-                rate_words(b.rate_bps),
-                b.queue_frames,
-                match b.ce_threshold {
-                    Some(k) => format!(", ECN-capable frames marked CE from {k} queued"),
-                    None => String::new(),
-                },
-                if b.delay_ns > 0 {
-                    format!(", then {} us of one-way delay", b.delay_ns as f64 / 1e3)
-                } else {
-                    String::new()
-                }
-            )?;
-        }
-        if let Some(p) = &s.pcap {
-            writeln!(out, "  cable captured to {}", p.display())?;
-        }
-        if s.debug_build {
-            writeln!(
-                out,
-                "  note: unoptimised build; run with --release for representative figures"
-            )?;
-        }
+        setup_lines(out, s)?;
         if let Some(b) = &self.bulk {
             writeln!(out)?;
             writeln!(
@@ -726,27 +817,9 @@ impl DemoReport {
                 b.wall_s,
                 b.simulated_goodput_gbps,
                 b.simulated_s * 1e3,
-                match &c.bottleneck {
-                    None => format!("{:.0} Gbit/s wire", s.line_rate_bps as f64 / 1e9),
-                    Some(q) => format!(
-                        "NICs at {:.0} Gbit/s into the {} bottleneck",
-                        s.line_rate_bps as f64 / 1e9,
-                        rate_words(q.rate_bps)
-                    ),
-                }
+                wire_words(s)
             )?;
-            writeln!(
-                out,
-                "  host CPU      {:.3} s per GiB (engines, drivers, applications); the NIC \
-                 simulation took {:.3} s more{}",
-                b.cpu.host_s_per_gib,
-                b.cpu.nic_simulation_s,
-                if s.nic_thread {
-                    " on a thread of its own"
-                } else {
-                    ""
-                }
-            )?;
+            cpu_line(out, &b.cpu, s.nic_thread)?;
             let (cl, sv) = (&b.counters.client, &b.counters.server);
             writeln!(
                 out,
@@ -763,24 +836,10 @@ impl DemoReport {
                 human_bytes(cl.nic_tx_bytes),
                 count(sv.nic_tx_frames)
             )?;
-            let t = b.counters.total();
-            writeln!(
-                out,
-                "  offloads      TSO segments emitted {}; checksums inserted in {} frames; \
-                 frames verified good on receive {}",
-                count(t.nic_tso_segments),
-                count(t.nic_csum_inserted),
-                count(t.nic_rx_csum_good)
-            )?;
+            offload_line(out, &b.counters.total())?;
             loss_lines(out, &b.counters, &b.retransmissions)?;
             bottleneck_line(out, b.bottleneck.as_ref())?;
-            if let Some(cps) = b.simulated_cycles_per_s {
-                writeln!(
-                    out,
-                    "  RTL           {:.2} M simulated cycles per wall second (both NICs)",
-                    cps / 1e6
-                )?;
-            }
+            rtl_line(out, b.simulated_cycles_per_s)?;
         }
         if let Some(r) = &self.requests {
             writeln!(out)?;

@@ -125,6 +125,7 @@ fn the_round_loop_does_not_allocate() {
         buffer: 64 << 10,
         port: 5001,
         max_rounds: 1_000_000,
+        stall_timeout: None,
     };
     let mut sharded = Window::default();
     let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, _| sharded.at(done, 0)).unwrap();

@@ -1,20 +1,24 @@
 //! `ferrotoe demo --queues N --connections M`: the sharded demo. Two multi-queue hosts
-//! ([`crate::sim_hosts::sharded`]: N queue pairs with RSS, one TCP endpoint per queue pair),
-//! a bulk transfer in both directions spread over M connections with every byte verified, and
-//! a report with what each queue received.
+//! ([`crate::sim_hosts::sharded`]: N queue pairs, RSS on with more than one, one TCP endpoint
+//! per queue pair), a bulk transfer in both directions spread over M connections with every
+//! byte verified, and a report as complete as the plain demo's: the set-up (the plain demo's
+//! [`DemoSetup`] and header), goodput each way and both ways, CPU per GiB measured as the
+//! plain demo measures it ([`CpuCost`]), retransmissions, the counters of every shard, both
+//! NICs and the cable, and what each queue received and dropped.
 //!
 //! Owns the sharded demo's checks and its report (text and JSON). Must not contain the
 //! workload loop ([`crate::sim_hosts::sharded::bulk`]) or flag parsing (the CLI).
 
-use std::fmt::Write as _;
-use std::time::Instant;
+use std::fmt::{self, Write as _};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DemoError, DemoProgress};
+use super::{CpuCost, DemoError, DemoProgress, DemoSetup, count};
 use crate::report::table::human_bytes;
 use crate::sim_hosts::{
-    NicBackend, ShardedBulkSpec, ShardedHosts, Side, SimHostsConfig, run_sharded_bulk,
+    Retransmissions, ShardedBulkSpec, ShardedHosts, Side, SimHostsConfig, SimHostsCounters,
+    SimHostsError, run_sharded_bulk,
 };
 
 /// The port the server's shards listen on.
@@ -40,6 +44,9 @@ pub struct ShardedDemoConfig {
     pub bytes: u64,
     /// Send and receive buffer of each connection end.
     pub buffer: usize,
+    /// The transfer fails when no byte is verified for this long on the wall clock (`None`:
+    /// no wall-clock guard).
+    pub stall_timeout: Option<Duration>,
 }
 
 /// What one host's queues received.
@@ -49,26 +56,40 @@ pub struct ShardedHostReport {
     pub queue_rx_frames: Vec<u64>,
     /// Frames each shard's endpoint took (index: shard; equal to its queue's frames).
     pub endpoint_rx_frames: Vec<u64>,
+    /// Frames the NIC dropped on each receive queue (no buffer posted: a ring overflow).
+    #[serde(default)]
+    pub queue_rx_drops: Vec<u64>,
     /// RSTs the shards sent (segments for no connection, bad segments, late ACKs of closed
     /// connections reaching a listener). Reported, not an error: a frame on a foreign shard
     /// shows as a connection accepted there or a transfer that fails.
     pub rsts_sent: u64,
+    /// ICMP errors a shard handed on to the shard owning the quoted connection.
+    #[serde(default)]
+    pub icmp_forwarded: u64,
+    /// ICMP errors dropped because the owning shard's inbox was full.
+    #[serde(default)]
+    pub icmp_inbox_full: u64,
 }
 
 /// The sharded demo's report (`--json` prints it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ShardedDemoReport {
-    /// Device backend of both NICs.
-    pub backend: String,
-    /// Offload mode used.
-    pub offload: String,
+    /// The set-up (backend, offload, MTU, congestion control, cable and seed, capture).
+    pub setup: DemoSetup,
     /// Queue pairs (shards) per host.
     pub queues: u16,
+    /// Receive-side scaling on (more than one queue pair).
+    pub rss: bool,
     /// Connections.
     pub connections: usize,
-    /// Bytes each connection carried in each direction.
+    /// Bytes per direction asked for (`--bytes`).
+    pub bytes_requested_each_way: u64,
+    /// Bytes each connection carried in each direction (`--bytes` / connections, rounded
+    /// down).
     pub bytes_per_connection_each_way: u64,
-    /// Bytes received and verified, both directions.
+    /// Bytes per direction left out by the rounding down (0 when `--bytes` shares evenly).
+    pub bytes_rounded_off_each_way: u64,
+    /// Bytes received and verified, both directions added up.
     pub bytes_verified: u64,
     /// Connections per client shard.
     pub connections_per_shard: Vec<usize>,
@@ -77,16 +98,30 @@ pub struct ShardedDemoReport {
     pub accepted_per_shard: Vec<usize>,
     /// Simulated time of the transfer, seconds.
     pub simulated_s: f64,
-    /// Goodput on the simulated clock, both directions, Gbit/s.
-    pub simulated_gbps: f64,
     /// Wall time of the transfer, seconds.
     pub wall_s: f64,
+    /// Goodput over wall time in one direction (both carry the same bytes), Gbit/s.
+    pub goodput_gbps_each_way: f64,
+    /// Goodput over simulated time in one direction, Gbit/s.
+    pub simulated_goodput_gbps_each_way: f64,
+    /// Goodput over simulated time, both directions added up, Gbit/s.
+    pub simulated_goodput_gbps_both_ways: f64,
+    /// CPU time (per GiB of bytes verified, both directions).
+    pub cpu: CpuCost,
+    /// Retransmissions of every connection, both ends added up.
+    pub retransmissions: Retransmissions,
+    /// Rounds of the simulation loop.
+    pub rounds: u64,
+    /// What the hosts (all their shards), NICs and cable counted in the transfer.
+    pub counters: SimHostsCounters,
+    /// Clock cycles the NICs simulated per wall second (RTL backend only).
+    pub simulated_cycles_per_s: Option<f64>,
     /// The client's queues.
     pub client: ShardedHostReport,
     /// The server's queues.
     pub server: ShardedHostReport,
-    /// Problems found (device errors, a server shard accepting other than its client shard
-    /// opened, a queue with connections that received nothing).
+    /// Problems found (device errors, frames refused before a NIC, a server shard accepting
+    /// other than its client shard opened, a queue with connections that received nothing).
     pub errors: Vec<String>,
     /// No problems.
     pub ok: bool,
@@ -126,6 +161,7 @@ pub fn run_sharded_demo(
         ..cfg.hosts.clone()
     };
     let mut hosts = ShardedHosts::new(&hosts_cfg, cfg.queues)?;
+    let setup = DemoSetup::of(&hosts_cfg, hosts.offload(), hosts.line_rate_bps(), false);
     progress(DemoProgress::Ready);
     let spec = ShardedBulkSpec {
         connections: cfg.connections,
@@ -133,24 +169,48 @@ pub fn run_sharded_demo(
         buffer: cfg.buffer,
         port: PORT,
         max_rounds: MAX_ROUNDS,
+        stall_timeout: cfg.stall_timeout,
     };
+    let (before, nic0, cpu0) = (hosts.counters()?, hosts.nic_cpu(), super::cpu_now());
     let wall = Instant::now();
     let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, total| {
         progress(DemoProgress::Bulk { done, total })
     })?;
-    let wall_s = wall.elapsed().as_secs_f64();
+    let wall_s = wall.elapsed().as_secs_f64().max(1e-9);
+    let cpu = super::cpu_now().saturating_sub(cpu0);
+    let nic_cpu = hosts.nic_cpu().saturating_sub(nic0);
+    let counters = hosts.counters()?.since(&before);
     let mut errors = Vec::new();
     if let Err(e) = hosts.check_health() {
         errors.push(e.to_string());
     }
-    let mut host_report = |side: Side| {
+    super::counter_errors("bulk", &counters, &mut errors);
+    let mut host_report = |side: Side| -> Result<ShardedHostReport, DemoError> {
         let host = hosts.host(side);
+        let device = host
+            .nic()
+            .device_stats()
+            .map_err(|error| SimHostsError::Device {
+                host: side.as_str(),
+                error,
+            })?;
+        let forward = host.forward_counters();
         let report = ShardedHostReport {
             queue_rx_frames: host.queue_rx_frames(),
             endpoint_rx_frames: host
                 .shards()
                 .iter()
                 .map(|s| s.endpoint.counters().rx_frames)
+                .collect(),
+            queue_rx_drops: host
+                .shards()
+                .iter()
+                .map(|s| {
+                    device
+                        .rx
+                        .get(usize::from(s.queue()))
+                        .map_or(0, |r| r.drops.into())
+                })
                 .collect(),
             rsts_sent: host
                 .shards()
@@ -160,6 +220,8 @@ pub fn run_sharded_demo(
                     c.rst_for_unknown + c.rst_from_connections
                 })
                 .sum(),
+            icmp_forwarded: forward.icmp_forwarded,
+            icmp_inbox_full: forward.icmp_inbox_full,
         };
         // A queue whose shard has no connection (fewer connections than queues) rightly
         // carries nothing; the client's shard q and the server's shard q share its flows.
@@ -177,10 +239,10 @@ pub fn run_sharded_demo(
                 ));
             }
         }
-        report
+        Ok(report)
     };
-    let client = host_report(Side::Client);
-    let server = host_report(Side::Server);
+    let client = host_report(Side::Client)?;
+    let server = host_report(Side::Server)?;
     // A SYN steered to a shard other than the one whose index opened it would be accepted
     // there: server shard q accepts exactly what client shard q opened when RSS steers as
     // the hosts' steering says. (Other segments on a foreign shard are answered with a RST,
@@ -200,26 +262,32 @@ pub fn run_sharded_demo(
             ));
         }
     }
+    // Flush the capture: the hosts (and the cable's capture writer) go now.
+    drop(hosts);
     let simulated_s = out.simulated_us as f64 / 1e6;
+    let each_way = out.bytes_verified / 2;
+    let gbps = |bytes: u64, s: f64| bytes as f64 * 8.0 / s.max(1e-9) / 1e9;
     Ok(ShardedDemoReport {
-        backend: match cfg.hosts.backend {
-            NicBackend::Model => "model".into(),
-            NicBackend::Rtl => "rtl".into(),
-        },
-        offload: hosts.offload().as_str().into(),
+        setup,
         queues: cfg.queues,
+        rss: cfg.queues > 1,
         connections: cfg.connections,
+        bytes_requested_each_way: cfg.bytes,
         bytes_per_connection_each_way: each,
+        bytes_rounded_off_each_way: cfg.bytes - each * cfg.connections as u64,
         bytes_verified: out.bytes_verified,
         connections_per_shard: out.connections_per_shard,
         accepted_per_shard: out.accepted_per_shard,
         simulated_s,
-        simulated_gbps: if simulated_s > 0.0 {
-            out.bytes_verified as f64 * 8.0 / simulated_s / 1e9
-        } else {
-            0.0
-        },
         wall_s,
+        goodput_gbps_each_way: gbps(each_way, wall_s),
+        simulated_goodput_gbps_each_way: gbps(each_way, simulated_s),
+        simulated_goodput_gbps_both_ways: gbps(out.bytes_verified, simulated_s),
+        cpu: CpuCost::new(cpu, nic_cpu, out.bytes_verified),
+        retransmissions: out.retransmissions,
+        rounds: out.rounds,
+        simulated_cycles_per_s: counters.simulated_cycles.map(|c| c as f64 / wall_s),
+        counters,
         client,
         server,
         ok: errors.is_empty(),
@@ -227,56 +295,137 @@ pub fn run_sharded_demo(
     })
 }
 
+/// `n` things, singular or plural.
+fn things(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", count(n as u64), if n == 1 { one } else { many })
+}
+
 impl ShardedDemoReport {
     /// The report as text.
     pub fn render(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "ferrotoe demo, sharded: {} queue pairs per host with RSS, one TCP endpoint per \
-             queue pair; {} backend, offload {}",
-            self.queues, self.backend, self.offload
-        );
-        let _ = writeln!(
-            s,
-            "bulk: {} connections (opened per client shard: {:?}, accepted per server shard: \
-             {:?}), {} each way each; {} verified in {:.6} s simulated ({:.2} Gbit/s), {:.2} s \
-             wall",
-            self.connections,
-            self.connections_per_shard,
-            self.accepted_per_shard,
+        super::rendered(|out| self.render_into(out))
+    }
+
+    fn render_into(&self, out: &mut String) -> fmt::Result {
+        let s = &self.setup;
+        writeln!(
+            out,
+            "ferrotoe demo, sharded: two hosts of {}{}, one TCP endpoint (tcp-engine + \
+             host-driver) per queue pair, simulated NICs (backend {}) joined by a simulated \
+             cable",
+            things(usize::from(self.queues), "queue pair", "queue pairs"),
+            if self.rss { " with RSS" } else { "" },
+            s.backend
+        )?;
+        super::setup_lines(out, s)?;
+        writeln!(out)?;
+        let asked = 2 * self.bytes_per_connection_each_way * self.connections as u64;
+        writeln!(
+            out,
+            "bulk transfer: {}, each carrying {} client -> server and as much server -> \
+             client; {} verified",
+            things(self.connections, "connection", "connections"),
             human_bytes(self.bytes_per_connection_each_way),
-            human_bytes(self.bytes_verified),
-            self.simulated_s,
-            self.simulated_gbps,
-            self.wall_s
-        );
+            if self.bytes_verified == asked {
+                format!("every byte ({} both ways)", human_bytes(asked))
+            } else {
+                format!("{} of {} bytes", count(self.bytes_verified), count(asked))
+            }
+        )?;
+        if self.bytes_rounded_off_each_way > 0 {
+            writeln!(
+                out,
+                "  note: --bytes {} does not share evenly over {}: each carries {} bytes each \
+                 way, {} bytes fewer per direction than asked",
+                count(self.bytes_requested_each_way),
+                things(self.connections, "connection", "connections"),
+                count(self.bytes_per_connection_each_way),
+                count(self.bytes_rounded_off_each_way)
+            )?;
+        }
+        writeln!(
+            out,
+            "  shards        connections opened per client shard {:?}, accepted per server \
+             shard {:?}",
+            self.connections_per_shard, self.accepted_per_shard
+        )?;
+        writeln!(
+            out,
+            "  goodput       {:.2} Gbit/s each way in {:.2} s of wall time; {:.1} Gbit/s each \
+             way ({:.1} both directions added up) in {:.3} ms of simulated time ({} each way)",
+            self.goodput_gbps_each_way,
+            self.wall_s,
+            self.simulated_goodput_gbps_each_way,
+            self.simulated_goodput_gbps_both_ways,
+            self.simulated_s * 1e3,
+            super::wire_words(s)
+        )?;
+        super::cpu_line(out, &self.cpu, s.nic_thread)?;
+        let (cl, sv) = (&self.counters.client, &self.counters.server);
+        writeln!(
+            out,
+            "  segments      client sent {} TCP segments ({} TSO super-frames), server {} ({})",
+            count(cl.tcp_segments_sent),
+            count(cl.tso_super_frames),
+            count(sv.tcp_segments_sent),
+            count(sv.tso_super_frames)
+        )?;
+        writeln!(
+            out,
+            "  frames        {} client -> server ({}), {} server -> client ({})",
+            count(cl.nic_tx_frames),
+            human_bytes(cl.nic_tx_bytes),
+            count(sv.nic_tx_frames),
+            human_bytes(sv.nic_tx_bytes)
+        )?;
+        super::offload_line(out, &self.counters.total())?;
+        super::loss_lines(out, &self.counters, &self.retransmissions)?;
+        super::rtl_line(out, self.simulated_cycles_per_s)?;
         for (name, h) in [("client", &self.client), ("server", &self.server)] {
             let queues: Vec<String> = h
                 .queue_rx_frames
                 .iter()
                 .enumerate()
-                .map(|(q, n)| format!("q{q} {n}"))
+                .map(|(q, n)| format!("q{q} {}", count(*n)))
                 .collect();
-            let _ = writeln!(
-                s,
-                "{name} RX frames per queue: {} (RSTs sent: {})",
+            writeln!(
+                out,
+                "  {name} RX    frames per queue: {}; RSTs sent {}",
                 queues.join(", "),
-                h.rsts_sent
-            );
-        }
-        if self.ok {
-            let _ = writeln!(
-                s,
-                "ok: every byte verified, every connection accepted by the server shard of its \
-                 client shard's queue"
-            );
-        } else {
-            for e in &self.errors {
-                let _ = writeln!(s, "error: {e}");
+                count(h.rsts_sent)
+            )?;
+            if h.queue_rx_drops.iter().any(|&n| n > 0) {
+                writeln!(
+                    out,
+                    "  {name} drops NIC drops per queue (no receive buffer): {:?}",
+                    h.queue_rx_drops
+                )?;
+            }
+            if h.icmp_forwarded + h.icmp_inbox_full > 0 {
+                writeln!(
+                    out,
+                    "  {name} ICMP  {} errors handed on to the owning shard, {} dropped (inbox \
+                     full)",
+                    count(h.icmp_forwarded),
+                    count(h.icmp_inbox_full)
+                )?;
             }
         }
-        s
+        writeln!(out)?;
+        if self.ok {
+            writeln!(
+                out,
+                "result: OK ({} bytes verified, every connection accepted by the server shard \
+                 of its client shard's queue, no errors)",
+                count(self.bytes_verified)
+            )
+        } else {
+            writeln!(out, "result: FAILED")?;
+            for e in &self.errors {
+                writeln!(out, "  error: {e}")?;
+            }
+            Ok(())
+        }
     }
 
     /// The report as JSON.
@@ -296,6 +445,7 @@ mod tests {
             connections,
             bytes,
             buffer: 64 << 10,
+            stall_timeout: None,
         }
     }
 
@@ -342,5 +492,54 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn the_stall_timeout_is_a_wall_clock_guard_on_verified_bytes() {
+        // No time at all without a verified byte: the handshakes alone exceed it.
+        let c = ShardedDemoConfig {
+            stall_timeout: Some(Duration::ZERO),
+            ..cfg(2, 2, 64 << 10)
+        };
+        let e = run_sharded_demo(&c, &mut |_| {}).unwrap_err().to_string();
+        assert!(
+            e.contains("no progress") && e.contains("--stall-timeout"),
+            "{e}"
+        );
+        // A generous one does not fire.
+        let c = ShardedDemoConfig {
+            stall_timeout: Some(Duration::from_secs(60)),
+            ..cfg(2, 2, 64 << 10)
+        };
+        let r = run_sharded_demo(&c, &mut |_| {}).unwrap();
+        assert!(r.ok, "{:?}", r.errors);
+    }
+
+    #[test]
+    fn the_report_counts_every_shard_and_states_goodput_per_direction() {
+        let r = run_sharded_demo(&cfg(4, 8, 256 << 10), &mut |_| {}).unwrap();
+        assert!(r.ok, "{:?}", r.errors);
+        // Every frame a queue received was counted by the hosts' summed counters.
+        for (h, c) in [
+            (&r.client, &r.counters.client),
+            (&r.server, &r.counters.server),
+        ] {
+            assert_eq!(
+                h.queue_rx_frames.iter().sum::<u64>(),
+                c.nic_rx_frames,
+                "{c:?}"
+            );
+            assert_eq!(h.endpoint_rx_frames.iter().sum::<u64>(), c.nic_rx_frames);
+        }
+        // Both directions carried their share: each sent at least its payload.
+        for c in [&r.counters.client, &r.counters.server] {
+            assert!(c.tcp_payload_bytes_sent >= 256 << 10, "{c:?}");
+        }
+        let each_way = (256u64 << 10) as f64 * 8.0 / r.simulated_s / 1e9;
+        assert!((r.simulated_goodput_gbps_each_way - each_way).abs() < 1e-6 * each_way);
+        assert_eq!(r.bytes_rounded_off_each_way, 0);
+        assert!(!r.render().contains("note: --bytes"), "{}", r.render());
+        let back: ShardedDemoReport = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back, r);
     }
 }

@@ -125,7 +125,6 @@ use tcp_engine::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 pub use rtl_sim::nic::Backend as NicBackend;
 
-use crate::measure;
 use crate::nic::NicFrameDevice;
 use crate::workload::OffloadMode;
 
@@ -469,10 +468,8 @@ pub struct SimHosts {
     round_bytes: [u64; 2],
     rounds: u64,
     idle_rounds: u64,
-    nic_cpu: Cell<nic_cpu::NicCpuMeter>,
-    /// The stepping thread's CPU time and the wall clock at the last NIC CPU report (or when
-    /// the hosts were built).
-    nic_cpu_mark: Cell<(Duration, std::time::Instant)>,
+    /// The NICs' stepping time on the hosts' thread (unused with a NIC thread).
+    nic_cpu: Cell<nic_cpu::NicCpuClock>,
     /// Frames on the wire when the current round began.
     round_frames_before: u64,
     pcap: Option<PathBuf>,
@@ -546,11 +543,7 @@ impl SimHosts {
             round_bytes: [0; 2],
             rounds: 0,
             idle_rounds: 0,
-            nic_cpu: Cell::default(),
-            nic_cpu_mark: Cell::new((
-                measure::thread_cpu_time().unwrap_or_default(),
-                std::time::Instant::now(),
-            )),
+            nic_cpu: Cell::new(nic_cpu::NicCpuClock::start()),
             round_frames_before: 0,
             pcap: cfg.pcap.clone(),
         };
@@ -600,15 +593,9 @@ impl SimHosts {
             Some(t) => t.cpu(),
             None => {
                 // Each report closes a stretch: scaled by the thread's on-CPU fraction in it.
-                let (cpu0, wall0) = self.nic_cpu_mark.get();
-                let (cpu, wall) = (
-                    measure::thread_cpu_time().unwrap_or(cpu0),
-                    std::time::Instant::now(),
-                );
-                self.nic_cpu_mark.set((cpu, wall));
-                let mut meter = self.nic_cpu.get();
-                let total = meter.report(cpu.saturating_sub(cpu0), wall - wall0);
-                self.nic_cpu.set(meter);
+                let mut clock = self.nic_cpu.get();
+                let total = clock.cpu();
+                self.nic_cpu.set(clock);
                 total
             }
         }
@@ -834,21 +821,7 @@ impl SimHosts {
                 &h.device.stats(),
             );
         }
-        let cable = CableCounters::collect(
-            &self.hosts[0].sim.with(|n| n.port().counters()),
-            &self.hosts[1].sim.with(|n| n.port().counters()),
-        );
-        let cycles = self
-            .hosts
-            .iter()
-            .map(|h| h.sim.with(|n| n.core_mut().simulated_cycles()))
-            .try_fold(0u64, |sum, c| c.map(|c| sum + c));
-        Ok(SimHostsCounters {
-            client: hosts[0],
-            server: hosts[1],
-            cable,
-            simulated_cycles: cycles,
-        })
+        Ok(with_cable(hosts, [&self.hosts[0].sim, &self.hosts[1].sim]))
     }
 
     /// Checks both queue pairs and devices for faults (a device that broke the contract, an
@@ -958,6 +931,25 @@ fn wire_time_us(round_bytes: [u64; 2], line_rate_bps: u64) -> u64 {
     bits.saturating_mul(1_000_000)
         .div_ceil(line_rate_bps)
         .max(1)
+}
+
+/// The counters of two hosts (client, server) with those of the cable between their NICs
+/// (`sims`: client's, server's) and the cycles the NICs simulated.
+fn with_cable(hosts: [HostCounters; 2], sims: [&SteppedNic; 2]) -> SimHostsCounters {
+    let cable = CableCounters::collect(
+        &sims[0].with(|n| n.port().counters()),
+        &sims[1].with(|n| n.port().counters()),
+    );
+    let cycles = sims
+        .iter()
+        .map(|sim| sim.with(|n| n.core_mut().simulated_cycles()))
+        .try_fold(0u64, |sum, c| c.map(|c| sum + c));
+    SimHostsCounters {
+        client: hosts[0],
+        server: hosts[1],
+        cable,
+        simulated_cycles: cycles,
+    }
 }
 
 /// Steps `sims` at `now_us` until none has work left (at most [`MAX_STEPS_PER_ROUND`] rounds

@@ -47,6 +47,44 @@ impl NicCpuMeter {
     }
 }
 
+/// A [`NicCpuMeter`] with the clocks it needs: the stepping thread's CPU time and the wall
+/// clock at the last report. Used by the hosts that step their NICs on their own thread
+/// ([`super::SimHosts`] without a NIC thread, [`super::ShardedHosts`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NicCpuClock {
+    meter: NicCpuMeter,
+    mark: (Duration, std::time::Instant),
+}
+
+impl NicCpuClock {
+    /// Starts the clock now, on the calling thread (the one that will step the NICs).
+    pub fn start() -> NicCpuClock {
+        NicCpuClock {
+            meter: NicCpuMeter::default(),
+            mark: (
+                crate::measure::thread_cpu_time().unwrap_or_default(),
+                std::time::Instant::now(),
+            ),
+        }
+    }
+
+    /// Adds one round's NIC stepping, timed on the wall clock.
+    pub fn add(&mut self, wall: Duration) {
+        self.meter.add(wall);
+    }
+
+    /// The NICs' estimated CPU time so far (reads the thread's CPU clock: a system call).
+    pub fn cpu(&mut self) -> Duration {
+        let (cpu0, wall0) = self.mark;
+        let (cpu, wall) = (
+            crate::measure::thread_cpu_time().unwrap_or(cpu0),
+            std::time::Instant::now(),
+        );
+        self.mark = (cpu, wall);
+        self.meter.report(cpu.saturating_sub(cpu0), wall - wall0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

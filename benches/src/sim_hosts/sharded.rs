@@ -61,9 +61,9 @@ use tcp_engine::table::{FourTuple, SlotKey};
 use tcp_engine::time::{Duration, Instant};
 
 use super::{
-    HostBuffers, HostDevice, HostEndpoint, OffloadMode, RoundReport, START_US, Side,
-    SimHostsConfig, SimHostsError, build_cable, check_config, line_rate, open_nic, secret_of_shard,
-    setup, step_nics, wire_time_us,
+    HostBuffers, HostCounters, HostDevice, HostEndpoint, OffloadMode, RoundReport, START_US, Side,
+    SimHostsConfig, SimHostsCounters, SimHostsError, build_cable, check_config, line_rate,
+    nic_cpu::NicCpuClock, open_nic, secret_of_shard, setup, step_nics, wire_time_us, with_cable,
 };
 
 /// How long a neighbour entry given at set-up stays valid: longer than any simulated run
@@ -194,6 +194,8 @@ pub struct ShardedHosts {
     /// Bytes each host sent since the last `end_round`.
     round_bytes: [u64; 2],
     rounds: u64,
+    /// The NICs' stepping time (they are stepped on the hosts' thread).
+    nic_cpu: NicCpuClock,
 }
 
 impl fmt::Debug for ShardedHosts {
@@ -241,7 +243,47 @@ impl ShardedHosts {
             activity: 0,
             round_bytes: [0; 2],
             rounds: 0,
+            nic_cpu: NicCpuClock::start(),
         })
+    }
+
+    /// Thread CPU time spent stepping the simulated NICs so far (estimated as
+    /// [`super::SimHosts::nic_cpu`] does without a NIC thread).
+    pub fn nic_cpu(&mut self) -> std::time::Duration {
+        self.nic_cpu.cpu()
+    }
+
+    /// The line rate of the simulated clock, bit/s.
+    pub fn line_rate_bps(&self) -> u64 {
+        self.line_rate_bps
+    }
+
+    /// What both hosts (every shard's engine, queue pair and adapter, and each NIC's
+    /// statistics registers) and the cable counted so far.
+    ///
+    /// # Errors
+    /// A NIC whose statistics cannot be read.
+    pub fn counters(&self) -> Result<SimHostsCounters, SimHostsError> {
+        let mut hosts = [HostCounters::default(); 2];
+        for (i, h) in self.hosts.iter().enumerate() {
+            let host = h.side.as_str();
+            let stats = h
+                .nic
+                .device_stats()
+                .map_err(|error| SimHostsError::Device { host, error })?;
+            // The device's registers once per host; each shard's engine, queue and adapter.
+            let none = host_driver::nic::DeviceStats::default();
+            for (q, s) in h.shards.iter().enumerate() {
+                let c = HostCounters::collect(
+                    s.endpoint.counters(),
+                    if q == 0 { &stats } else { &none },
+                    s.device.queue_pair().stats(),
+                    &s.device.stats(),
+                );
+                hosts[i] = hosts[i].plus(&c);
+            }
+        }
+        Ok(with_cable(hosts, [&self.hosts[0].sim, &self.hosts[1].sim]))
     }
 
     /// Queue pairs (shards) per host.
@@ -352,10 +394,13 @@ impl ShardedHosts {
         };
         let (tx0, rx0) = counts(&self.hosts);
         let sims = [&self.hosts[0].sim, &self.hosts[1].sim];
+        // The monotonic clock: no system call (see the `nic_cpu` module).
+        let wall0 = std::time::Instant::now();
         let mut report = RoundReport {
             nic_steps: step_nics(&sims, self.now_us, false),
             ..RoundReport::default()
         };
+        self.nic_cpu.add(wall0.elapsed());
         let (tx1, rx1) = counts(&self.hosts);
         report.wire_frames = tx1 - tx0;
         report.frames_landed = rx1 - rx0;

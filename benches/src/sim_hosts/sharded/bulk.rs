@@ -19,7 +19,7 @@ use tcp_engine::time::Instant;
 
 use super::ShardedHosts;
 use crate::pattern::Pattern;
-use crate::sim_hosts::{HostEndpoint, Side, SimHostsError};
+use crate::sim_hosts::{HostEndpoint, Retransmissions, Side, SimHostsError};
 
 /// What [`run_sharded_bulk`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,9 @@ pub struct ShardedBulkSpec {
     pub port: u16,
     /// Rounds after which the run fails (a bound).
     pub max_rounds: u64,
+    /// The run fails when no byte is verified for this long on the wall clock (`None`: no
+    /// wall-clock guard, only `max_rounds` and the simulated clock's stall).
+    pub stall_timeout: Option<std::time::Duration>,
 }
 
 /// What [`run_sharded_bulk`] did.
@@ -51,6 +54,8 @@ pub struct ShardedBulkOutcome {
     pub accepted_per_shard: Vec<usize>,
     /// The client's connections: shard and key (not released: in TIME-WAIT or CLOSED).
     pub client_connections: Vec<(u16, SlotKey)>,
+    /// Retransmissions of every connection, both ends, added up.
+    pub retransmissions: Retransmissions,
 }
 
 /// One end of one connection and its two streams.
@@ -63,6 +68,9 @@ struct Stream {
     sent: u64,
     received: u64,
     closed: bool,
+    /// The connection's retransmission counters, the most seen (its slot may be taken back
+    /// by a listener once it reaches CLOSED).
+    rtx: Retransmissions,
 }
 
 impl Stream {
@@ -84,6 +92,7 @@ impl Stream {
             sent: 0,
             received: 0,
             closed: false,
+            rtx: Retransmissions::default(),
         }
     }
 
@@ -99,6 +108,16 @@ impl Stream {
         side: Side,
     ) -> Result<u64, SimHostsError> {
         let mut moved = 0;
+        if let Some(t) = ep.tcb(self.key) {
+            // Field by field the most seen: the counters only grow while the connection
+            // lives, and a slot a listener takes back starts again from zero.
+            let now = Retransmissions::of(t.counters());
+            let r = &mut self.rtx;
+            r.segments = r.segments.max(now.segments);
+            r.fast_retransmits = r.fast_retransmits.max(now.fast_retransmits);
+            r.timeouts = r.timeouts.max(now.timeouts);
+            r.duplicate_acks = r.duplicate_acks.max(now.duplicate_acks);
+        }
         while self.sent < spec.bytes_each_way {
             let left = (spec.bytes_each_way - self.sent).min(usize::MAX as u64) as usize;
             let at = self.tx_base + self.sent;
@@ -238,6 +257,7 @@ pub fn run_sharded_bulk(
     let mut opened = Vec::with_capacity(1024);
     let start_us = hosts.now().micros();
     let start_rounds = hosts.rounds();
+    let mut last_progress = (0, std::time::Instant::now());
     for _ in 0..spec.max_rounds {
         let now = hosts.now();
         let mut moved = 0;
@@ -269,6 +289,19 @@ pub fn run_sharded_bulk(
             .map(|s| s.received)
             .sum();
         progress(verified, total);
+        if verified > last_progress.0 {
+            last_progress = (verified, std::time::Instant::now());
+        } else if let Some(limit) = spec.stall_timeout
+            && last_progress.1.elapsed() > limit
+        {
+            return Err(SimHostsError::Connection(format!(
+                "the sharded bulk transfer made no progress for {limit:?} of wall time \
+                 ({verified} of {total} bytes verified, {} of {} connections accepted): raise \
+                 --stall-timeout if the run is just slow",
+                server.len(),
+                spec.connections
+            )));
+        }
         let host = |side| hosts.host(side).shards();
         let done = server.len() == spec.connections
             && client
@@ -285,6 +318,10 @@ pub fn run_sharded_bulk(
             return Ok(ShardedBulkOutcome {
                 accepted_per_shard,
                 client_connections: client.iter().map(|s| (s.shard, s.key)).collect(),
+                retransmissions: client
+                    .iter()
+                    .chain(server.values())
+                    .fold(Retransmissions::default(), |sum, s| sum.plus(&s.rtx)),
                 bytes_verified: verified,
                 simulated_us: hosts.now().micros() - start_us,
                 rounds: hosts.rounds() - start_rounds,

@@ -36,6 +36,7 @@ fn connections_over_four_shards_stay_on_their_queues_with_every_byte_checked() {
         buffer: BUF,
         port: PORT,
         max_rounds: MAX_ROUNDS,
+        stall_timeout: None,
     };
     let mut last = (0, 0);
     let out = run_sharded_bulk(&mut hosts, &spec, &mut |done, total| last = (done, total)).unwrap();
@@ -103,6 +104,7 @@ fn connections_whose_data_fits_their_buffers_before_the_handshake_complete() {
         buffer: BUF,
         port: PORT,
         max_rounds: MAX_ROUNDS,
+        stall_timeout: None,
     };
     let out = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap();
     assert_eq!(out.bytes_verified, 2 * 2048 * 8);
@@ -330,6 +332,7 @@ fn a_transfer_whose_byte_total_overflows_is_refused() {
         buffer: BUF,
         port: PORT,
         max_rounds: 10,
+        stall_timeout: None,
     };
     let e = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap_err();
     assert!(
