@@ -593,6 +593,15 @@ fn bottleneck_line(out: &mut String, b: Option<&BottleneckReport>) -> fmt::Resul
     )
 }
 
+/// The result of a report that found problems: `result: FAILED` and one line per error.
+fn failed_lines(out: &mut impl fmt::Write, errors: &[String]) -> fmt::Result {
+    writeln!(out, "result: FAILED")?;
+    for e in errors {
+        writeln!(out, "  error: {e}")?;
+    }
+    Ok(())
+}
+
 fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fmt::Result {
     let t: HostCounters = c.total();
     writeln!(
@@ -888,11 +897,7 @@ impl DemoReport {
                 count(verified)
             )
         } else {
-            writeln!(out, "result: FAILED")?;
-            for e in &self.errors {
-                writeln!(out, "  error: {e}")?;
-            }
-            Ok(())
+            failed_lines(out, &self.errors)
         }
     }
 

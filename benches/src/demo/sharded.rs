@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{CpuCost, DemoError, DemoProgress, DemoSetup, count};
+use super::{CpuCost, DemoError, DemoProgress, DemoSetup, count, failed_lines};
 use crate::report::table::human_bytes;
 use crate::sim_hosts::{
     Retransmissions, ShardedBulkSpec, ShardedHosts, Side, SimHostsConfig, SimHostsCounters,
@@ -420,11 +420,7 @@ impl ShardedDemoReport {
                 count(self.bytes_verified)
             )
         } else {
-            writeln!(out, "result: FAILED")?;
-            for e in &self.errors {
-                writeln!(out, "  error: {e}")?;
-            }
-            Ok(())
+            failed_lines(out, &self.errors)
         }
     }
 
