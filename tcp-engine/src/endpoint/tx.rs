@@ -516,7 +516,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             _ => return Err(CommitError::StaleKey(key)),
         };
         let deadline_before = c.tcb.next_deadline();
-        let probe_before = c.tcb.loss_probe_out();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let committed = c.tcb.commit(cfg, now, plan, loss);
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
@@ -526,9 +525,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         self.counters.tx_segments += 1;
         self.counters.tx_payload_bytes += u64::from(plan.payload_len);
-        if !probe_before && c.tcb.loss_probe_out() {
-            self.counters.loss_probes += 1;
-        }
         if tso_mss.is_some() {
             self.counters.tx_tso_frames += 1;
         }

@@ -1478,13 +1478,6 @@ impl Tcb {
             && (self.state != State::TimeWait || !loss.holds_only_undo())
     }
 
-    /// Whether a tail loss probe (RFC 8985) is out: sent, and no ACK of new data since.
-    /// At most one is out at a time, so a commit that turns this on sent one.
-    #[inline]
-    pub fn loss_probe_out(&self) -> bool {
-        self.has(flag::TLP_OUT)
-    }
-
     /// Whether the application closed the sending side (a FIN is queued or sent).
     #[inline]
     pub fn fin_queued(&self) -> bool {
