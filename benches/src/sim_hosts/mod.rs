@@ -693,33 +693,27 @@ impl SimHosts {
         }
         self.rounds += 1;
         let active = hosts_active || report.wire_frames > 0 || report.frames_landed > 0;
-        if active {
-            self.now_us += wire_time_us(self.round_bytes, self.line_rate_bps);
-        } else {
+        if !active {
             report.idle = true;
             self.idle_rounds += 1;
-            let timers = Side::BOTH
+        }
+        let (hosts, bottleneck) = (&self.hosts, self.bottleneck);
+        let next_event = || {
+            let timers = hosts
                 .iter()
-                .filter_map(|&s| self.hosts[s.index()].endpoint.next_deadline())
+                .filter_map(|h| h.endpoint.next_deadline())
                 .map(Instant::micros);
             // A frame waiting in a bottleneck's queue lands when the clock passes its
             // departure (none without a bottleneck).
-            let wire = self
-                .hosts
+            let wire = hosts
                 .iter()
-                .filter(|_| self.bottleneck)
+                .filter(|_| bottleneck)
                 .filter_map(|h| h.sim.with(|n| n.port().next_event_ns()))
                 .map(|ns| ns.div_ceil(1000));
-            let next = timers.chain(wire).min();
-            match next {
-                Some(t) => self.now_us = t.max(self.now_us + 1),
-                None => {
-                    return Err(SimHostsError::Stalled {
-                        waiting_for: waiting_for(),
-                    });
-                }
-            }
-        }
+            timers.chain(wire).min()
+        };
+        let wire_us = wire_time_us(self.round_bytes, self.line_rate_bps);
+        self.now_us = clock_after_round(self.now_us, active, wire_us, next_event, waiting_for)?;
         self.activity = 0;
         self.round_bytes = [0; 2];
         if let Some(thread) = &self.nic_thread {
@@ -931,6 +925,28 @@ fn wire_time_us(round_bytes: [u64; 2], line_rate_bps: u64) -> u64 {
     bits.saturating_mul(1_000_000)
         .div_ceil(line_rate_bps)
         .max(1)
+}
+
+/// The simulated clock after a round that started at `now_us`: on by the round's wire time
+/// `wire_us` when the round was `active`; else at the earliest event `next_event` names (a
+/// timer, a frame's departure from a bottleneck), at least 1 us on, and a stall when there is
+/// none: nothing can ever happen again.
+fn clock_after_round(
+    now_us: u64,
+    active: bool,
+    wire_us: u64,
+    next_event: impl FnOnce() -> Option<u64>,
+    waiting_for: impl FnOnce() -> String,
+) -> Result<u64, SimHostsError> {
+    if active {
+        return Ok(now_us + wire_us);
+    }
+    match next_event() {
+        Some(t) => Ok(t.max(now_us + 1)),
+        None => Err(SimHostsError::Stalled {
+            waiting_for: waiting_for(),
+        }),
+    }
 }
 
 /// The counters of two hosts (client, server) with those of the cable between their NICs

@@ -62,8 +62,9 @@ use tcp_engine::time::{Duration, Instant};
 
 use super::{
     HostBuffers, HostCounters, HostDevice, HostEndpoint, OffloadMode, RoundReport, START_US, Side,
-    SimHostsConfig, SimHostsCounters, SimHostsError, build_cable, check_config, line_rate,
-    nic_cpu::NicCpuClock, open_nic, secret_of_shard, setup, step_nics, wire_time_us, with_cable,
+    SimHostsConfig, SimHostsCounters, SimHostsError, build_cable, check_config, clock_after_round,
+    line_rate, nic_cpu::NicCpuClock, open_nic, secret_of_shard, setup, step_nics, wire_time_us,
+    with_cable,
 };
 
 /// How long a neighbour entry given at set-up stays valid: longer than any simulated run
@@ -411,26 +412,20 @@ impl ShardedHosts {
             .hosts
             .iter()
             .any(|h| h.inboxes.iter().any(|inbox| !inbox.is_empty()));
-        if self.activity > 0 || app_progress || report.wire_frames > 0 || forwarded_waiting {
-            self.now_us += wire_time_us(self.round_bytes, self.line_rate_bps);
-        } else {
-            report.idle = true;
-            let next = self
-                .hosts
+        let active =
+            self.activity > 0 || app_progress || report.wire_frames > 0 || forwarded_waiting;
+        report.idle = !active;
+        let hosts = &self.hosts;
+        let next_event = || {
+            hosts
                 .iter()
                 .flat_map(|h| h.shards.iter())
                 .filter_map(|s| s.endpoint.next_deadline())
                 .map(Instant::micros)
-                .min();
-            match next {
-                Some(t) => self.now_us = t.max(self.now_us + 1),
-                None => {
-                    return Err(SimHostsError::Stalled {
-                        waiting_for: waiting_for(),
-                    });
-                }
-            }
-        }
+                .min()
+        };
+        let wire_us = wire_time_us(self.round_bytes, self.line_rate_bps);
+        self.now_us = clock_after_round(self.now_us, active, wire_us, next_event, waiting_for)?;
         self.activity = 0;
         self.round_bytes = [0; 2];
         Ok(report)
