@@ -13,7 +13,7 @@ use host_driver::nic::{Direction, FaultKind, PacketBatch, QueuePair};
 use host_driver::{DeviceErrorKind, Nic, NicConfig, SimDevice};
 use hw_spec::descriptors::cpl;
 use hw_spec::regs::{cq as cq_regs, queue};
-use hw_spec::{ErrorCode, Implementation, TxOffloadRequest};
+use hw_spec::{CsumStatus, ErrorCode, Implementation, TxOffloadRequest};
 use rtl_sim::device::{
     DeviceConfig, DeviceCore, DeviceIo, Dma, DmaFault, RegisterImage, StepReport,
 };
@@ -48,6 +48,8 @@ enum Lie {
     Silence,
     /// Descriptor fetches fault (as if the ring were not mapped): the device stops the queue.
     FaultReads,
+    /// The checksum statuses (IP, L4) replaced.
+    Status(CsumStatus, CsumStatus),
 }
 
 /// Which completions to lie about.
@@ -148,6 +150,10 @@ impl Dma for LyingDma<'_> {
             Lie::FlipKind => e[31] ^= 0x01,
             Lie::DescCount(n) => put(&mut e, cpl::DESC_COUNT, n.into()),
             Lie::Segments(n) => put(&mut e, cpl::SEGMENTS, n.into()),
+            Lie::Status(ip, l4) => {
+                put(&mut e, cpl::IP_CSUM, ip.bits().into());
+                put(&mut e, cpl::L4_CSUM, l4.bits().into());
+            }
             Lie::Duplicate => {
                 self.inner.write(iova, &e)?;
                 let slot = (iova - base) / cpl::SIZE as u64;
@@ -278,6 +284,11 @@ fn plan() -> Control {
 
 /// The lies are the wrapper's, so one backend underneath is enough: the first.
 fn rig() -> Rig {
+    rig_with(NicConfig::default())
+}
+
+/// [`rig`] with the drivers opened with `ncfg` (its timeout shortened).
+fn rig_with(ncfg: NicConfig) -> Rig {
     let backend = BACKENDS[0];
     {
         let cfg = DeviceConfig::REFERENCE;
@@ -294,7 +305,7 @@ fn rig() -> Rig {
         let b = sim_nic(lying(&plan_b), cfg.irq_vectors, Box::new(cb)).into_stepped();
         let ncfg = NicConfig {
             timeout: Duration::from_millis(300),
-            ..NicConfig::default()
+            ..ncfg
         };
         let na = Nic::open(stepped_device(&a), ncfg.clone()).unwrap();
         let nb = Nic::open(stepped_device(&b), ncfg).unwrap();
@@ -359,9 +370,20 @@ impl Rig {
 
     /// The sequence numbers of everything received.
     fn receive(&mut self) -> Vec<u32> {
+        self.receive_with_status()
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    }
+
+    /// The sequence numbers of everything received, with the checksum statuses (IP, L4) the
+    /// driver handed out.
+    fn receive_with_status(&mut self) -> Vec<(u32, (CsumStatus, CsumStatus))> {
         let mut got = PacketBatch::with_capacity(64);
         self.rx.rx_burst(&mut got);
-        got.iter().map(|p| seq_of(p.data())).collect()
+        got.iter()
+            .map(|p| (seq_of(p.data()), (p.rx_info().ip_csum, p.rx_info().l4_csum)))
+            .collect()
     }
 
     /// Buffers of the RX side's pool that are neither free nor in its RX ring: none once the
@@ -465,6 +487,65 @@ fn undecodable_completions() {
             1,
             "the request stays in flight: nothing is freed"
         );
+    }
+}
+
+#[test]
+fn impossible_checksum_statuses_are_never_trusted() {
+    use CsumStatus::{Bad, Good, None as Nothing, Unknown};
+    // (receive checksum verification enabled, IP status, L4 status) that hw-spec 7.1 never
+    // produces: statuses while verification is off, UNKNOWN while it is on, an L4 verdict
+    // under an IP header that is bad or absent.
+    let impossible = [
+        (true, Bad, Good),
+        (true, Bad, Bad),
+        (true, Nothing, Good),
+        (true, Unknown, Good),
+        (true, Good, Unknown),
+        (false, Good, Good),
+        (false, Unknown, Good),
+        (false, Bad, Nothing),
+    ];
+    for (csum, ip, l4) in impossible {
+        let mut r = rig_with(NicConfig {
+            rx_checksum: csum,
+            ..NicConfig::default()
+        });
+        r.lie(Which::Rx, Lie::Status(ip, l4), 1, 1);
+        r.send(0, 3);
+        let honest = if csum {
+            (Good, Good)
+        } else {
+            (Unknown, Unknown)
+        };
+        assert_eq!(
+            r.receive_with_status(),
+            [(0, honest), (1, (Unknown, Unknown)), (2, honest)],
+            "{csum} {ip:?} {l4:?}: the frame is delivered for the stack to verify itself"
+        );
+        assert_eq!(
+            fault_of(&r.rx),
+            (Direction::Rx, FaultKind::BadRxStatus),
+            "{csum} {ip:?} {l4:?}"
+        );
+        assert_eq!(r.rx.stats().misbehaviour.bad_rx_status, 1);
+        assert_eq!(r.rx.stats().misbehaviour.total(), 1);
+        let e = r.rx.health().unwrap_err().to_string();
+        assert!(e.contains("checksum status"), "{e}");
+        assert_eq!(r.rx_buffers_unaccounted(), 0);
+    }
+    // What hw-spec 7.1 can say passes untouched.
+    for (ip, l4) in [
+        (Good, Bad),
+        (Bad, Nothing),
+        (Nothing, Nothing),
+        (Good, Nothing),
+    ] {
+        let mut r = rig();
+        r.lie(Which::Rx, Lie::Status(ip, l4), 0, 1);
+        r.send(0, 1);
+        assert_eq!(r.receive_with_status(), [(0, (ip, l4))]);
+        assert!(r.rx.fault().is_none(), "{ip:?} {l4:?}");
     }
 }
 

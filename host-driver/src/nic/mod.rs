@@ -40,8 +40,10 @@
 //!
 //! Every completion is checked before the driver acts on it: it must decode, be of the right
 //! kind and queue, name exactly the next ring index in flight, span the descriptors the request
-//! had, and (RX) report a length within the buffer. A violation is counted in
-//! [`Misbehaviour`], latched as the queue's first [`QueueFault`] (with the entry's bytes), and
+//! had, and (RX) report a length within the buffer and checksum statuses hw-spec section 7.1
+//! can produce (impossible ones are replaced by `UNKNOWN`, so the stack verifies in software,
+//! and noted as a fault: a device's verdict is never trusted beyond its contract). A violation
+//! is counted in [`Misbehaviour`], latched as the queue's first [`QueueFault`] (with the entry's bytes), and
 //! touches no buffer it should not; error completions are counted by code and their buffers
 //! recycled. Waits for the device are bounded ([`NicConfig::timeout`]) and end in a
 //! [`DeviceError`]; a device that reads all ones (gone, or a stopped simulator) is reported as

@@ -624,7 +624,7 @@ impl<D: DeviceAccess> QueuePair<D> {
             let at = self.rx_cq.cons;
             self.rx_cq.cons = at.wrapping_add(1);
             consumed = true;
-            match self.check_rx(&words) {
+            match self.check_rx(&words, at) {
                 Ok(Some(buf)) => {
                     // `taken < room`, so this cannot fail; a refusal would drop the buffer
                     // back into its pool.
@@ -644,12 +644,14 @@ impl<D: DeviceAccess> QueuePair<D> {
         taken
     }
 
-    /// Checks one RX completion and takes its buffer: `Some` frame, `None` for an error
-    /// completion (counted, buffer recycled), or the violation.
+    /// Checks one RX completion (at CQ pointer `at`) and takes its buffer: `Some` frame, `None`
+    /// for an error completion (counted, buffer recycled), or the violation. Impossible
+    /// checksum statuses are noted as a fault here and the frame is delivered without them.
     #[inline]
     fn check_rx(
         &mut self,
         words: &[u64; CPL_WORDS],
+        at: u16,
     ) -> Result<Option<PacketBuf>, (FaultKind, u16)> {
         let expected = self.rx.cons & self.rx.mask;
         let c = check_completion(
@@ -670,9 +672,17 @@ impl<D: DeviceAccess> QueuePair<D> {
             self.pool.return_from_device(buf_index);
             return Err((FaultKind::BadLength, expected));
         }
+        let (ip_csum, l4_csum) = if csum_statuses_possible(self.rx_checksum(), c.ip_csum, c.l4_csum)
+        {
+            (c.ip_csum, c.l4_csum)
+        } else {
+            // Trust neither verdict: the stack verifies in software.
+            self.note_fault(Direction::Rx, FaultKind::BadRxStatus, expected, at, words);
+            (CsumStatus::Unknown, CsumStatus::Unknown)
+        };
         let info = RxInfo {
-            ip_csum: c.ip_csum,
-            l4_csum: c.l4_csum,
+            ip_csum,
+            l4_csum,
             rss_hash: c.rss_hash,
             rss_type: c.rss_type,
         };
@@ -680,7 +690,7 @@ impl<D: DeviceAccess> QueuePair<D> {
             Some(buf) => {
                 self.stats.rx_packets += 1;
                 self.stats.rx_bytes += u64::from(c.len);
-                if c.ip_csum == CsumStatus::Bad || c.l4_csum == CsumStatus::Bad {
+                if ip_csum == CsumStatus::Bad || l4_csum == CsumStatus::Bad {
                     self.stats.rx_csum_bad += 1;
                 }
                 Ok(Some(buf))
@@ -962,6 +972,23 @@ fn check_completion(
         return Err((FaultKind::BadDescCount, expected));
     }
     Ok(c)
+}
+
+/// Whether a device can report IP and L4 checksum statuses `ip` and `l4` for one frame (hw-spec
+/// section 7.1) with receive verification enabled (`verifying`) or not: both `UNKNOWN` when it
+/// is off; when it is on, neither `UNKNOWN`, and an L4 verdict only under a good IPv4 header
+/// (a bad or absent one leaves L4 `NONE`).
+#[inline(always)]
+fn csum_statuses_possible(verifying: bool, ip: CsumStatus, l4: CsumStatus) -> bool {
+    use CsumStatus::{Good, None, Unknown};
+    if !verifying {
+        return ip == Unknown && l4 == Unknown;
+    }
+    match ip {
+        Unknown => false,
+        Good => l4 != Unknown,
+        _ => l4 == None,
+    }
 }
 
 /// The wire frames a successful request of `len` bytes makes: 1, or the TSO segment count.

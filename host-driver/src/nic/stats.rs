@@ -279,6 +279,10 @@ pub struct Misbehaviour {
     /// TX completions whose length differs from the request's, or whose segment count is
     /// impossible.
     pub bad_tx_report: u64,
+    /// RX completions with checksum statuses hw-spec section 7.1 never produces (a verdict
+    /// while verification is off, `UNKNOWN` while it is on, an L4 verdict under a bad or absent
+    /// IPv4 header). Their frames are delivered with both statuses `UNKNOWN`.
+    pub bad_rx_status: u64,
 }
 
 impl Misbehaviour {
@@ -292,6 +296,7 @@ impl Misbehaviour {
             + self.bad_desc_count
             + self.bad_length
             + self.bad_tx_report
+            + self.bad_rx_status
     }
 
     pub(crate) fn count(&mut self, kind: FaultKind) {
@@ -304,6 +309,7 @@ impl Misbehaviour {
             FaultKind::BadDescCount => &mut self.bad_desc_count,
             FaultKind::BadLength => &mut self.bad_length,
             FaultKind::BadTxReport => &mut self.bad_tx_report,
+            FaultKind::BadRxStatus => &mut self.bad_rx_status,
         };
         *c += 1;
     }
@@ -372,6 +378,9 @@ pub enum FaultKind {
     BadLength,
     /// A TX length or segment count that does not match the request.
     BadTxReport,
+    /// RX checksum statuses that cannot occur together, or with verification in the state
+    /// the driver set (the frame is delivered with both statuses `UNKNOWN`).
+    BadRxStatus,
 }
 
 impl FaultKind {
@@ -386,6 +395,10 @@ impl FaultKind {
             FaultKind::BadLength => "a receive completion with a length of 0 or beyond the buffer",
             FaultKind::BadTxReport => {
                 "a transmit completion whose length or segment count does not match the request"
+            }
+            FaultKind::BadRxStatus => {
+                "a receive completion with an impossible checksum status (the frame was delivered \
+                 with both statuses UNKNOWN, for software to verify)"
             }
         }
     }
