@@ -46,6 +46,9 @@ enum Lie {
     Random(u64),
     /// From now on: register writes ignored, no work done.
     Silence,
+    /// From the next write or step on: every register reads all ones (a device gone from the
+    /// bus), register writes ignored, no work done.
+    Vanish,
     /// Descriptor fetches fault (as if the ring were not mapped): the device stops the queue.
     FaultReads,
     /// The checksum statuses (IP, L4) replaced.
@@ -172,7 +175,7 @@ impl Dma for LyingDma<'_> {
                 }
                 e[31] = (e[31] & 0x80) | (xorshift(&mut s) as u8 & 0x7F);
             }
-            Lie::Silence | Lie::FaultReads => unreachable!("handled elsewhere"),
+            Lie::Silence | Lie::FaultReads | Lie::Vanish => unreachable!("handled elsewhere"),
         }
         self.inner.write(iova, &e)
     }
@@ -191,6 +194,20 @@ impl Misbehaving {
                 Some((base, 1u64 << queue::STATUS_LOG2_SIZE.get32(status)))
             })
             .collect()
+    }
+
+    /// Makes every register read all ones when the plan says the device vanishes.
+    fn vanish(&self, image: &mut dyn RegisterImage) {
+        let mut p = self.plan.lock().unwrap();
+        if p.lie == Some(Lie::Vanish) && p.count > 0 && !p.silent {
+            p.silent = true;
+            p.lies_told += 1;
+            image.begin_batch();
+            for offset in (0..hw_spec::regs::BAR0_SIZE).step_by(4) {
+                image.store(offset, u32::MAX);
+            }
+            image.end_batch();
+        }
     }
 
     fn silent(&self) -> bool {
@@ -224,6 +241,7 @@ impl DeviceCore for Misbehaving {
     }
 
     fn mmio_write(&mut self, offset: u32, value: u32, io: &mut DeviceIo<'_>) {
+        self.vanish(io.image);
         if self.silent() {
             return;
         }
@@ -246,6 +264,7 @@ impl DeviceCore for Misbehaving {
     }
 
     fn step(&mut self, io: &mut DeviceIo<'_>, budget: u32) -> StepReport {
+        self.vanish(io.image);
         if self.silent() {
             return StepReport::default();
         }
@@ -756,6 +775,64 @@ fn a_silent_device_ends_in_timeouts() {
     assert!(!r.rx.wait_rx(Duration::from_millis(100)).unwrap());
     let e = r.rx.recover().unwrap_err();
     assert!(e.to_string().contains("did not stop"), "{e}");
+    drop(r);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn a_device_that_reads_all_ones_is_not_responding_everywhere() {
+    let mut r = rig();
+    r.send(0, 1);
+    assert_eq!(r.receive(), [0]);
+    r.lie(Which::Rx, Lie::Vanish, 0, 1);
+    settle(&r.a, &r.b);
+    assert_eq!(r.lies_told(Which::Rx), 1);
+    let start = Instant::now();
+    let gone = |what: &str, e: host_driver::DeviceError| {
+        let text = e.to_string();
+        assert_eq!(e.kind(), DeviceErrorKind::Timeout, "{what}: {text}");
+        assert!(
+            text.contains("0xffffffff") && text.contains("not responding"),
+            "{what}: {text}"
+        );
+        assert!(e.fix().is_some(), "{what}: {text}");
+    };
+    // Every MMIO path of the driver says so, none takes the ones for state or counters.
+    gone(
+        "check_queues",
+        r.rx.check_queues()
+            .expect_err("a gone device has no queue running"),
+    );
+    gone(
+        "device_counters",
+        r.rx.device_counters()
+            .expect_err("a gone device has no counters"),
+    );
+    gone(
+        "device_stats",
+        r._nb
+            .device_stats()
+            .expect_err("a gone device has no counters"),
+    );
+    gone(
+        "check_errors",
+        r._nb
+            .check_errors()
+            .expect_err("a gone device is not error-free"),
+    );
+    gone(
+        "start",
+        r._nb.start().expect_err("a gone device cannot be started"),
+    );
+    gone("stop", r._nb.stop().expect_err("nor stopped"));
+    gone("recover", r.rx.recover().expect_err("nor recovered"));
+    // The hot path never reads a register: it sees nothing, and the pool is intact.
+    assert!(r.receive().is_empty());
+    assert_eq!(r.rx_buffers_unaccounted(), 0);
     drop(r);
     assert!(
         start.elapsed() < Duration::from_secs(10),

@@ -194,7 +194,7 @@ impl<D: DeviceAccess> NicShared<D> {
 
     /// Whether the device has stopped answering (a backend failure, or all-ones reads).
     pub(crate) fn is_dead(&self) -> bool {
-        self.dev.failure().is_some()
+        stats::device_gone(&self.dev)
     }
 
     /// Polls the register at `offset` until `done` holds, letting the device run between
@@ -212,7 +212,7 @@ impl<D: DeviceAccess> NicShared<D> {
                 .dev
                 .read32(offset as usize)
                 .map_err(|e| DeviceError::register(self.location(), e))?;
-            if v == u32::MAX && (self.is_dead() || !done(v)) {
+            if v == u32::MAX && (!done(v) || stats::device_gone(&self.dev)) {
                 return Err(discover::not_responding(&self.dev, offset as usize));
             }
             if done(v) {

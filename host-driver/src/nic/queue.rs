@@ -371,22 +371,29 @@ impl<D: DeviceAccess> QueuePair<D> {
     }
 
     /// Disables the pair's four queues (completion queues last) and waits, bounded, for the TX
-    /// queue to finish its frame in flight. Returns whether it stopped.
-    fn disable(&self) -> bool {
+    /// queue to finish its frame in flight. `Err` (why) when the device did not confirm that it
+    /// stopped.
+    fn disable(&self) -> Result<(), DeviceError> {
         let nic = &self.nic;
         let q = u32::from(self.index);
         let _ = nic.command(QueueKind::Tx, q, QueueCommand::Disable);
         let _ = nic.command(QueueKind::Rx, q, QueueCommand::Disable);
         let _ = nic.command(QueueKind::Cq, self.tx_cq.index, QueueCommand::Disable);
         let _ = nic.command(QueueKind::Cq, self.rx_cq.index, QueueCommand::Disable);
-        !nic.is_dead()
-            && nic
-                .wait_register(
-                    nic.queue_reg(QueueKind::Tx, q, &qregs::STATUS),
-                    "waiting for the TX queue to stop",
-                    |v| qregs::STATUS_ENABLED.get32(v) == 0,
-                )
-                .is_ok()
+        let status = nic.queue_reg(QueueKind::Tx, q, &qregs::STATUS);
+        if let Some(why) = nic.dev.failure() {
+            return Err(DeviceError::new(
+                DeviceErrorKind::Timeout,
+                nic.location(),
+                format!("disabling queue pair {}", self.index),
+                format!("the device stopped answering: {why}"),
+            )
+            .with_fix("restart the device and open it again"));
+        }
+        nic.wait_register(status, "waiting for the TX queue to stop", |v| {
+            qregs::STATUS_ENABLED.get32(v) == 0
+        })
+        .map(|_| ())
     }
 
     /// Returns every buffer the device holds: TX buffers in flight (whether or not their frames
@@ -409,14 +416,17 @@ impl<D: DeviceAccess> QueuePair<D> {
     /// or may not have been sent), clears the completion rings and programs the queues afresh.
     /// The counters and the fault record stay.
     pub fn recover(&mut self) -> Result<(), DeviceError> {
-        if !self.disable() {
+        if let Err(e) = self.disable() {
             return Err(DeviceError::new(
-                DeviceErrorKind::Timeout,
+                e.kind(),
                 self.nic.location(),
                 format!("recovering queue pair {}", self.index),
-                "the TX queue did not stop",
+                format!("the TX queue did not stop: {}", e.detail()),
             )
-            .with_fix("reset the whole device (drop the Nic and open it again)"));
+            .with_fix(
+                e.fix()
+                    .unwrap_or("reset the whole device (drop the Nic and open it again)"),
+            ));
         }
         self.release_buffers();
         self.tx.prod = 0;
@@ -1018,7 +1028,7 @@ impl<D: DeviceAccess> Drop for QueuePair<D> {
         // hw-spec section 4, in reverse: TX and RX queues, then their completion queues. A TX
         // queue finishes the frame in flight before it stops; wait for that (bounded) before
         // the rings and buffers are unmapped.
-        if self.disable() {
+        if self.disable().is_ok() {
             // Buffers go back to their pools (which live on while packets of them do).
             self.release_buffers();
         } else {

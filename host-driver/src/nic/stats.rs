@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use hw_spec::regs::{control, stats};
+use hw_spec::regs::{control, header, ident, stats};
 use hw_spec::{ErrorCode, QueueKind};
 
 use super::desc::CPL_WORDS;
@@ -114,14 +114,26 @@ impl DeviceStats {
     }
 }
 
+/// Reads the register at `offset`; a value of all ones from a device that is gone
+/// ([`device_gone`]) is a not-responding error, never a register value (a saturated counter or
+/// a scratch word of all ones on a live device is read as it is).
 pub(crate) fn read_reg<D: DeviceAccess + ?Sized>(dev: &D, offset: u32) -> Result<u32, DeviceError> {
     let v = dev
         .read32(offset as usize)
         .map_err(|e| DeviceError::register(dev.location(), e))?;
-    if v == u32::MAX && dev.failure().is_some() {
+    if v == u32::MAX && device_gone(dev) {
         return Err(not_responding(dev, offset as usize));
     }
     Ok(v)
+}
+
+/// Whether the device is gone: its backend says it failed, or the `IDENT` block header at
+/// BAR0 offset 0 reads all ones (it holds vendor `0xF70E` in its upper half on every live
+/// device, so all ones there means that reads no longer reach the device: surprise removal,
+/// a bus error, a device in reset or a stopped simulator).
+pub(crate) fn device_gone<D: DeviceAccess + ?Sized>(dev: &D) -> bool {
+    let ident_type = (ident::BASE + header::TYPE_OFFSET) as usize;
+    dev.failure().is_some() || dev.read32(ident_type).is_ok_and(|v| v == u32::MAX)
 }
 
 /// Reads a 64-bit counter from its `LO`/`HI` pair: `HI`, `LO`, `HI`, retried while the `HI`
