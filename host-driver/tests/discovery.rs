@@ -197,3 +197,63 @@ fn open_refuses_the_same_way() {
     let e = Nic::open(dev, NicConfig::default()).unwrap_err();
     assert_eq!(e.kind(), DeviceErrorKind::WrongDevice);
 }
+
+#[test]
+fn a_reset_that_never_completes_is_a_bounded_timeout() {
+    let cfg = NicConfig {
+        timeout: std::time::Duration::from_millis(200),
+        ..NicConfig::default()
+    };
+    let ctrl = (regs::control::BASE + regs::control::CTRL.offset) as usize;
+    let status = (regs::control::BASE + regs::control::STATUS.offset) as usize;
+    // The fake stores what is written and does nothing else: CTRL.RESET never clears.
+    let (dev, h) = reference();
+    let start = std::time::Instant::now();
+    let e = Nic::open(dev, cfg.clone()).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(e.kind(), DeviceErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("CTRL.RESET"), "{e}");
+    assert!(e.fix().is_some(), "{e}");
+    assert_eq!(
+        h.reg(ctrl),
+        0,
+        "the driver leaves the device it gave up on disabled"
+    );
+
+    // A reset that clears but leaves the device enabled is refused the same way.
+    let dev = FakeDevice::builder("fake:ref", BAR0_SIZE as usize)
+        .on_write(move |h, off, _| {
+            if off == ctrl {
+                h.set_reg(ctrl, 0);
+                h.set_reg(status, regs::control::STATUS_ENABLED.mask32());
+            }
+        })
+        .build();
+    ModelDevice::new(DeviceConfig::REFERENCE)
+        .unwrap()
+        .publish_image(&mut Image(dev.handle()));
+    let e = Nic::open(dev, cfg.clone()).unwrap_err();
+    assert_eq!(e.kind(), DeviceErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("disabled after reset"), "{e}");
+
+    // A device that drops off the bus during its reset: not responding, at once.
+    let dev = FakeDevice::builder("fake:ref", BAR0_SIZE as usize)
+        .on_write(move |h, off, _| {
+            if off == ctrl {
+                for r in (0..BAR0_SIZE as usize).step_by(4) {
+                    h.set_reg(r, u32::MAX);
+                }
+            }
+        })
+        .build();
+    ModelDevice::new(DeviceConfig::REFERENCE)
+        .unwrap()
+        .publish_image(&mut Image(dev.handle()));
+    let start = std::time::Instant::now();
+    let e = Nic::open(dev, cfg).unwrap_err();
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(150),
+        "no waiting for the timeout"
+    );
+    assert!(e.to_string().contains("not responding"), "{e}");
+}
