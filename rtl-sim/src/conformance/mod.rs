@@ -41,6 +41,7 @@ macro_rules! conformance_suite {
             tx_scatter_gather_checksums,
             tx_tso,
             tx_error_codes,
+            tx_hostile_requests,
             rx_checksum_status,
             rx_rss_steering,
             rx_drops,

@@ -486,6 +486,40 @@ fn raw(d: &TxDescriptor) -> [u8; txd::SIZE] {
     d.encode()
 }
 
+/// Queues the chain `descs` on TX queue 0 with the frame `good` right behind, rings, runs, and
+/// checks that only `good` went out (a failing request sends nothing and the queue keeps
+/// running); returns the two completions, checked to be the chain's error and `good`'s success.
+fn bad_then_good<C: DeviceCore>(
+    b: &mut Bench<C>,
+    name: &str,
+    descs: &[[u8; txd::SIZE]],
+    code: ErrorCode,
+    good: &[u8],
+) -> Vec<hw_spec::Completion> {
+    b.wire.sent.clear();
+    b.clear_errors();
+    b.queue_tx_raw(0, descs);
+    let d = b.descriptors(&[good], TxOffloadRequest::NONE);
+    b.queue_tx(0, &d);
+    b.doorbell_tx(0);
+    b.run();
+    assert!(
+        b.wire.sent == [good.to_vec()],
+        "{name}: only the good frame is sent"
+    );
+    let c = b.completions(TX_CQ);
+    assert_eq!(c.len(), 2, "{name}");
+    assert_eq!((c[0].error, c[0].segments), (code, 0), "{name}");
+    assert_eq!(c[1].error, ErrorCode::None, "{name}: next request");
+    let bit = if code == ErrorCode::DmaFault {
+        control::ERROR_STATUS_DMA_FAULT
+    } else {
+        control::ERROR_STATUS_BAD_DESCRIPTOR
+    };
+    assert_error(b, code, QueueKind::Tx, 0, bit);
+    c
+}
+
 /// Every TX error code from a crafted request: nothing on the wire, one error completion, the
 /// bookkeeping of section 8, and the queue keeps running.
 pub fn tx_error_codes<C: DeviceCore>(make: &dyn Fn() -> C) {
@@ -657,24 +691,8 @@ pub fn tx_error_codes<C: DeviceCore>(make: &dyn Fn() -> C) {
     let mut expected_errors = 0;
     let mut index = 0u16;
     for case in cases {
-        b.wire.sent.clear();
-        b.clear_errors();
         let n = case.descs.len() as u16;
-        b.queue_tx_raw(0, &case.descs);
-        // A good frame right behind: the queue keeps running.
-        let d = b.descriptors(&[&good], TxOffloadRequest::NONE);
-        b.queue_tx(0, &d);
-        b.doorbell_tx(0);
-        b.run();
-        assert!(
-            b.wire.sent == [good.clone()],
-            "{}: only the good frame is sent",
-            case.name
-        );
-        let c = b.completions(TX_CQ);
-        assert_eq!(c.len(), 2, "{}", case.name);
-        assert_eq!(c[0].error, case.code, "{}", case.name);
-        assert_eq!(c[0].segments, 0, "{}", case.name);
+        let c = bad_then_good(&mut b, case.name, &case.descs, case.code, &good);
         assert_eq!(
             c[0].desc_count as u16, n,
             "{}: the whole chain is consumed",
@@ -682,7 +700,6 @@ pub fn tx_error_codes<C: DeviceCore>(make: &dyn Fn() -> C) {
         );
         index = index.wrapping_add(n);
         assert_eq!(c[0].index, (index - 1) & 63, "{}: INDEX", case.name);
-        assert_eq!(c[1].error, ErrorCode::None, "{}: next request", case.name);
         index = index.wrapping_add(1);
         expected_errors += 1;
         assert_eq!(
@@ -691,12 +708,6 @@ pub fn tx_error_codes<C: DeviceCore>(make: &dyn Fn() -> C) {
             "{}",
             case.name
         );
-        let bit = if case.code == ErrorCode::DmaFault {
-            control::ERROR_STATUS_DMA_FAULT
-        } else {
-            control::ERROR_STATUS_BAD_DESCRIPTOR
-        };
-        assert_error(&mut b, case.code, QueueKind::Tx, 0, bit);
         if case.code == ErrorCode::DmaFault {
             assert_eq!(
                 b.last_error_addr(),
@@ -711,6 +722,93 @@ pub fn tx_error_codes<C: DeviceCore>(make: &dyn Fn() -> C) {
         }
     }
     assert_eq!(b.tx_stat(0, &stats::TX_REQUESTS), 2 * expected_errors);
+}
+
+/// A hostile driver's TX requests at the edges of the arithmetic: MSS 0, lengths far beyond
+/// any frame (inside mapped memory, and reaching past it up to `2^32 - 1`), a buffer that wraps
+/// the top of the address space, and the most segments a valid TSO request can ask for. Each
+/// invalid one sends nothing and completes with its error (the frame behind it goes out); the
+/// valid one is segmented whole.
+pub fn tx_hostile_requests<C: DeviceCore>(make: &dyn Fn() -> C) {
+    let mut b = bench(make);
+    b.bring_up();
+    let caps = b.ident.caps;
+    let good = tcp(200);
+    let tso = TxOffloadRequest::tso(1448, 14, 20, 32);
+    let one_len = |b: &mut Bench<C>, frame: &[u8], req: TxOffloadRequest, len: Option<u32>| {
+        let mut d = b.descriptors(&[frame], req)[0];
+        if let Some(len) = len {
+            d.len = len;
+        }
+        vec![raw(&d)]
+    };
+    let mut zero_mss = tso;
+    zero_mss.mss = 0;
+    let big = 1u32 << 20;
+    let wrapping = TxDescriptor {
+        addr: u64::MAX - 63,
+        ..b.descriptors(&[&good], TxOffloadRequest::NONE)[0]
+    };
+    let end_of_memory = super::bench::MEM_BASE + super::bench::MEM_LEN as u64;
+    // (name, chain, error; a DMA fault's LAST_ERROR_ADDR is the first byte not mapped)
+    let cases: Vec<(&str, Vec<[u8; txd::SIZE]>, ErrorCode)> = vec![
+        (
+            "TSO with MSS 0",
+            one_len(&mut b, &tcp(3000), zero_mss, None),
+            ErrorCode::TsoBadMss,
+        ),
+        (
+            "1 MiB without TSO",
+            one_len(&mut b, &good, TxOffloadRequest::NONE, Some(big)),
+            ErrorCode::BadLength,
+        ),
+        (
+            "1 MiB with TSO",
+            one_len(&mut b, &tcp(3000), tso, Some(big)),
+            ErrorCode::TsoBadPayload,
+        ),
+        (
+            "2^32 - 1 bytes",
+            one_len(&mut b, &tcp(3000), tso, Some(u32::MAX)),
+            ErrorCode::DmaFault,
+        ),
+        (
+            "buffer wrapping the address space",
+            vec![raw(&wrapping)],
+            ErrorCode::DmaFault,
+        ),
+    ];
+    for (name, descs, code) in cases {
+        bad_then_good(&mut b, name, &descs, code, &good);
+        if code == ErrorCode::DmaFault {
+            let first_unmapped = if name.starts_with("2^32") {
+                end_of_memory
+            } else {
+                wrapping.addr
+            };
+            assert_eq!(b.last_error_addr(), first_unmapped, "{name}");
+        }
+        assert_eq!(
+            queue::STATUS_ENABLED.get32(b.status(QueueKind::Tx, 0)),
+            1,
+            "{name}"
+        );
+    }
+
+    // The most segments a valid request makes: the largest payload at the smallest MSS.
+    let payload = caps.max_tso_payload as usize;
+    let mut tiny = tso;
+    tiny.mss = caps.min_mss;
+    let frame = tcp(payload);
+    b.wire.sent.clear();
+    b.send(0, &[&frame], tiny);
+    let c = b.completions(TX_CQ);
+    let n = payload.div_ceil(usize::from(caps.min_mss));
+    assert_eq!((c.len(), c[0].error), (1, ErrorCode::None));
+    assert_eq!(usize::from(c[0].segments), n);
+    assert_eq!(b.wire.sent.len(), n);
+    let sent_payload: usize = b.wire.sent.iter().map(|f| f.len() - (ETH + IP + 32)).sum();
+    assert_eq!(sent_payload, payload);
 }
 
 /// Receive checksum status per layer, delivery, and the RX counters.
