@@ -122,11 +122,13 @@ impl HostCounters {
         queue: &QueueStats,
         adapter: &AdapterStats,
     ) -> HostCounters {
+        // The device's numbers are its word: sums over its queues saturate rather than
+        // overflow when a buggy device reports absurd counts.
         let tx = |f: fn(&host_driver::nic::TxQueueCounters) -> u64| -> u64 {
-            device.tx.iter().map(f).sum()
+            device.tx.iter().map(f).fold(0, u64::saturating_add)
         };
         let rx = |f: fn(&host_driver::nic::RxQueueCounters) -> u64| -> u64 {
-            device.rx.iter().map(f).sum()
+            device.rx.iter().map(f).fold(0, u64::saturating_add)
         };
         let e = engine;
         HostCounters {
@@ -152,10 +154,10 @@ impl HostCounters {
             nic_rx_bytes: rx(|r| r.bytes),
             nic_rx_csum_good: rx(|r| r.csum_good.into()),
             nic_rx_csum_bad: rx(|r| r.csum_bad.into()),
-            nic_rx_drops: rx(|r| r.drops.into()) + u64::from(device.rx_drops_no_queue),
+            nic_rx_drops: rx(|r| r.drops.into()).saturating_add(device.rx_drops_no_queue.into()),
             nic_errors: tx(|t| t.errors.into())
-                + rx(|r| r.errors.into())
-                + u64::from(device.error_count),
+                .saturating_add(rx(|r| r.errors.into()))
+                .saturating_add(device.error_count.into()),
             adapter_rejected: adapter.tx_rejected + adapter.tx_too_long,
             adapter_no_buffer: adapter.tx_no_buffer,
             tx_doorbells: queue.tx_doorbells,
@@ -350,5 +352,58 @@ impl Retransmissions {
             timeouts: self.timeouts + o.timeouts,
             duplicate_acks: self.duplicate_acks + o.duplicate_acks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use host_driver::nic::{RxQueueCounters, TxQueueCounters};
+
+    /// A device whose counters read absurdly high (an RTL bug, a counter that lost its reset)
+    /// must not overflow the sums over its queues: they saturate.
+    #[test]
+    fn device_counters_near_the_top_saturate_their_sums() {
+        let tx = TxQueueCounters {
+            frames: u64::MAX - 1,
+            bytes: u64::MAX,
+            errors: u32::MAX,
+            ..TxQueueCounters::default()
+        };
+        let rx = RxQueueCounters {
+            frames: u64::MAX / 2 + 1,
+            drops: u32::MAX,
+            errors: u32::MAX,
+            ..RxQueueCounters::default()
+        };
+        let device = DeviceStats {
+            tx: vec![tx; 4],
+            rx: vec![rx; 4],
+            rx_drops_no_queue: u32::MAX,
+            error_count: u32::MAX,
+            ..DeviceStats::default()
+        };
+        let collect = |d: &DeviceStats| {
+            HostCounters::collect(
+                &EndpointCounters::default(),
+                d,
+                &QueueStats::default(),
+                &AdapterStats::default(),
+            )
+        };
+        let c = collect(&device);
+        assert_eq!(c.nic_tx_frames, u64::MAX);
+        assert_eq!(c.nic_tx_bytes, u64::MAX);
+        assert_eq!(c.nic_rx_frames, u64::MAX);
+        assert_eq!(c.nic_rx_drops, 5 * u64::from(u32::MAX));
+        assert_eq!(c.nic_errors, 9 * u64::from(u32::MAX));
+        // One queue of each: the plain values.
+        let one = DeviceStats {
+            tx: vec![tx],
+            rx: vec![rx],
+            ..DeviceStats::default()
+        };
+        let c = collect(&one);
+        assert_eq!((c.nic_tx_frames, c.nic_rx_frames), (tx.frames, rx.frames));
     }
 }
