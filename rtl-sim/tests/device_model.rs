@@ -171,4 +171,33 @@ fn a_hostile_driver_and_wire_never_crash_the_model() {
     }
     b.check_image();
     assert!(b.error_count() > 100, "the junk was noticed and reported");
+
+    // The device still answers a reset, and works as new after it.
+    b.bring_up();
+    assert_eq!(
+        (b.error_count(), b.error_status()),
+        (0, 0),
+        "the reset cleared the error state"
+    );
+    b.check_image();
+    let fr = frames::tcp_frame(&frames::TcpSpec::default(), &frames::payload(100, 3));
+    b.wire.sent.clear();
+    b.send(0, &[&fr], TxOffloadRequest::tcp_checksums(14, 20));
+    let c = b.completions(0);
+    assert_eq!(
+        (c.len(), c[0].error, c[0].segments),
+        (1, ErrorCode::None, 1)
+    );
+    assert_eq!(b.wire.sent.len(), 1);
+    let sent = b.wire.sent[0].clone();
+    b.inject(sent.clone());
+    b.run();
+    let c = b.completions(1);
+    assert_eq!((c.len(), c[0].error), (1, ErrorCode::None));
+    assert_eq!(b.rx_bytes(&c[0]), sent);
+    assert_eq!(
+        (c[0].ip_csum, c[0].l4_csum),
+        (hw_spec::CsumStatus::Good, hw_spec::CsumStatus::Good),
+        "the checksums the device inserted verify"
+    );
 }
