@@ -163,12 +163,23 @@ impl std::fmt::Display for LinkError {
                 "DMA region path {} is longer than {max} bytes; use a shorter path",
                 path.display()
             ),
-            LinkError::DeviceCouldNotMap { path, errno } => write!(
-                f,
-                "the simulated device could not map DMA region {}: {}",
-                path.display(),
-                io::Error::from_raw_os_error(*errno)
-            ),
+            LinkError::DeviceCouldNotMap { path, errno } => {
+                write!(
+                    f,
+                    "the simulated device could not map DMA region {}: {}",
+                    path.display(),
+                    io::Error::from_raw_os_error(*errno)
+                )?;
+                if *errno == libc::EPERM {
+                    write!(
+                        f,
+                        "; the device maps only files that cannot shrink under it (a truncated \
+                         file would crash it): use a memfd sealed against shrinking \
+                         (SharedRegion::anonymous)"
+                    )?;
+                }
+                Ok(())
+            }
             LinkError::NotMapped { iova } => write!(f, "no DMA region is mapped at IOVA {iova:#x}"),
             LinkError::NoSuchVector { vector, vectors } => write!(
                 f,

@@ -3,8 +3,9 @@
 //! Owns the device's mappings of the driver's DMA files and the translation of IOVAs to them
 //! (IOVA = region base + offset into the file). A device access that is not wholly inside
 //! registered memory is a [`DmaFault`] naming the first byte that is not, and nothing is read or
-//! written for it. It must not decide what a fault means for the device: the device model
-//! reports faults as hw-spec says.
+//! written for it. Only files that cannot shrink are mapped, so no driver can make a device
+//! access raise `SIGBUS`. It must not decide what a fault means for the device: the device
+//! model reports faults as hw-spec says.
 
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
@@ -59,7 +60,9 @@ impl Iommu {
     }
 
     /// Maps `len` bytes of `mem` (from its start) at `iova`. Fails with `EEXIST` if the range
-    /// overlaps a mapped region and `EINVAL` if `mem` is shorter than `len` or the range wraps.
+    /// overlaps a mapped region, `EINVAL` if `mem` is shorter than `len` or the range wraps, and
+    /// `EPERM` if the file behind `mem` could shrink ([`SharedRegion::seal_against_shrinking`]):
+    /// the driver could then crash the device with `SIGBUS` by truncating it.
     pub(crate) fn map(
         &mut self,
         slot: u32,
@@ -76,6 +79,9 @@ impl Iommu {
             .any(|r| iova < r.iova + r.len && r.iova < iova + len)
         {
             return Err(libc::EEXIST);
+        }
+        if mem.seal_against_shrinking().is_err() {
+            return Err(libc::EPERM);
         }
         // Pinned, as an IOMMU mapping pins host memory: no page faults in the device's DMA
         // later. Only a speed-up, so a kernel without MADV_POPULATE_WRITE (before 5.14) maps

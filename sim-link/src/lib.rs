@@ -15,10 +15,13 @@
 //!   applied (PCIe: reads do not pass posted writes), then reads the image. Writes of several
 //!   image words that belong together (64-bit counters) are bracketed by a seqlock, so the
 //!   spec's `HI`/`LO`/`HI` read works.
-//! - **Simulated IOMMU**: DMA memory is a file (or memfd) the driver registers: path + length
-//!   at an IOVA; IOVA = region base + offset into the file. Registration travels in the FIFO, so
-//!   it is ordered with the register writes that use it. A device access outside registered
-//!   memory is a [`DmaFault`], which the device reports as hw-spec section 8 says.
+//! - **Simulated IOMMU**: DMA memory is a memfd the driver registers: path + length at an IOVA;
+//!   IOVA = region base + offset into the file. Registration travels in the FIFO, so it is
+//!   ordered with the register writes that use it. A device access outside registered memory is
+//!   a [`DmaFault`], which the device reports as hw-spec section 8 says. The device maps only
+//!   files that cannot shrink under it (sealed with `F_SEAL_SHRINK`, or sealable and then sealed
+//!   by the device; regular files are refused): a driver truncating its DMA file would otherwise
+//!   crash the device process with `SIGBUS`.
 //! - **Interrupts**: per-vector signal counts in the link file, and futex waits on them.
 //! - **Doorbell wake-up**: a device with nothing to do sleeps on a futex; a driver write, a
 //!   cable peer or a port thread wakes it through a [`DeviceWaker`] (one fence and one load when
@@ -39,7 +42,7 @@
 //! ```text
 //! let mut link = DriverLink::attach_dir(dir)?;             // or attach(&paths, opts)
 //! link.write32(off, v)?;  link.read32(off)?;  link.read64(lo_off)?;
-//! let mem = SharedRegion::create(path, len)?;  link.map_dma(&mem, iova)?;
+//! let mem = SharedRegion::anonymous("dma", len)?;  link.map_dma(&mem, iova)?;
 //! let irq = link.interrupts();  irq.wait(vector, seen, timeout)?;
 //! ```
 //!

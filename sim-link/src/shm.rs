@@ -116,7 +116,8 @@ impl SharedRegion {
         Self::map(file, len, path.to_path_buf())
     }
 
-    /// Creates an anonymous shared-memory file (memfd) of `len` zero bytes and maps it.
+    /// Creates an anonymous shared-memory file (memfd) of `len` zero bytes, sealed against
+    /// shrinking and growing (no mapping of it can ever reach past its end), and maps it.
     ///
     /// Its [`path`](Self::path) is `/proc/<pid>/fd/<fd>`: other processes of the same user (and
     /// this one) can [`open`](Self::open) it while this region lives.
@@ -124,7 +125,9 @@ impl SharedRegion {
         let cname = std::ffi::CString::new(name.replace('\0', "_"))
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         // SAFETY: `cname` is a valid NUL-terminated string; memfd_create has no other inputs.
-        let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe {
+            libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
         if fd < 0 {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(
@@ -135,6 +138,19 @@ impl SharedRegion {
         // SAFETY: `fd` was just returned by memfd_create and is owned by nobody else.
         let file = unsafe { File::from_raw_fd(fd) };
         file.set_len(len as u64)?;
+        // Its size is fixed for good: no mapping of it, here or in another process, can ever
+        // reach past its end.
+        // SAFETY: F_ADD_SEALS with seal constants on the memfd just created (open for writing).
+        if unsafe {
+            libc::fcntl(
+                fd,
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_SHRINK | libc::F_SEAL_GROW,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
         let path = PathBuf::from(format!("/proc/{}/fd/{fd}", std::process::id()));
         Self::map(file, len, path)
     }
@@ -290,6 +306,59 @@ impl SharedRegion {
         // SAFETY: the range is inside the mapping (checked).
         unsafe {
             std::ptr::write_bytes(self.base.as_ptr().add(offset as usize), byte, len as usize);
+        }
+        Ok(())
+    }
+
+    /// Makes sure the file behind the mapping can never become shorter than the mapping, so no
+    /// access to the mapping can raise `SIGBUS` whatever the other side does to the file. Ok
+    /// when the file is sealed against shrinking (`F_SEAL_SHRINK`); when that seal can still be
+    /// added (a memfd created with sealing allowed), adds it. Otherwise (a regular file, or a
+    /// memfd whose seals are closed without it) fails with `EPERM`; so does a file that is
+    /// already shorter than the mapping.
+    pub fn seal_against_shrinking(&self) -> io::Result<()> {
+        let fd = self.file.as_raw_fd();
+        let refuse = |why: String| {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} {why}: a file that can shrink under a mapping crashes the process that \
+                     maps it (SIGBUS); use a memfd sealed against shrinking (F_SEAL_SHRINK)",
+                    self.path.display()
+                ),
+            )
+        };
+        // SAFETY: F_GET_SEALS on a descriptor this region owns; it takes no argument and only
+        // reads the file's seals.
+        let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+        if seals < 0 {
+            let e = io::Error::last_os_error();
+            return Err(refuse(format!("cannot be sealed ({e}): only memfds can")));
+        }
+        if seals & libc::F_SEAL_SHRINK == 0 {
+            if seals & libc::F_SEAL_SEAL != 0 {
+                return Err(refuse(
+                    "is a memfd whose seals are closed without F_SEAL_SHRINK".into(),
+                ));
+            }
+            // SAFETY: F_ADD_SEALS with a seal constant on a descriptor this region owns (open
+            // for writing, as the call requires); it changes no byte of the file.
+            if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SHRINK) } < 0 {
+                let e = io::Error::last_os_error();
+                return Err(refuse(format!("cannot be sealed against shrinking ({e})")));
+            }
+        }
+        // The file may have shrunk between its mapping and the seal.
+        let now = self
+            .file
+            .metadata()
+            .map_err(|e| with_path(e, "cannot stat", &self.path))?
+            .len();
+        if now < self.len as u64 {
+            return Err(refuse(format!(
+                "shrank to {now} bytes under a mapping of {}",
+                self.len
+            )));
         }
         Ok(())
     }

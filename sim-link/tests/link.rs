@@ -401,3 +401,79 @@ fn malformed_fifo_entries_are_counted_and_skipped() {
     assert_eq!(dev.poll_event(), None);
     assert_eq!(dev.protocol_errors(), 2);
 }
+
+/// A DMA region whose file the driver could truncate would let the driver crash the device:
+/// a mapped page beyond the end of its file raises SIGBUS on access. The device maps only
+/// files that cannot shrink (memfds sealed against it; it adds the seal itself when it still
+/// can) and refuses the rest, so nothing a driver does to its files can kill the device.
+#[test]
+fn regions_that_could_shrink_under_the_device_are_refused_or_sealed() {
+    let (dev, mut drv) = pair(LinkConfig::default());
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    let dir = std::env::temp_dir().join(format!("ferrotoe-sim-link-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A regular file: nothing stops the driver truncating it, so it is refused.
+    let file = SharedRegion::create(&dir.join("dma"), 64 * 1024).unwrap();
+    let err = drv.map_dma(&file, 0x1_0000_0000).unwrap_err();
+    assert!(
+        matches!(err, LinkError::DeviceCouldNotMap { errno, .. } if errno == libc_eperm()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("shrink"), "{err}");
+    file.file().set_len(0).unwrap();
+    // A memfd that can still be sealed: the device seals it and maps it; the driver can no
+    // longer make it shorter, and the device's accesses keep working.
+    let sealable = memfd(64 * 1024, false);
+    drv.map_dma(&sealable, 0x2_0000_0000).unwrap();
+    drv.flush().unwrap();
+    let shrink = sealable.file().set_len(0).unwrap_err();
+    assert_eq!(shrink.raw_os_error(), Some(libc_eperm()), "{shrink}");
+    // A memfd whose seals are closed without the one that matters: refused.
+    let closed = memfd(64 * 1024, true);
+    let err = drv.map_dma(&closed, 0x3_0000_0000).unwrap_err();
+    assert!(
+        matches!(err, LinkError::DeviceCouldNotMap { errno, .. } if errno == libc_eperm()),
+        "{err}"
+    );
+    // Anonymous regions are sealed from birth.
+    let anon = SharedRegion::anonymous("dma", 64 * 1024).unwrap();
+    drv.map_dma(&anon, 0x4_0000_0000).unwrap();
+    assert!(anon.file().set_len(0).is_err());
+    drv.flush().unwrap();
+    let dev = toy.stop();
+    assert_eq!(dev.iommu().region_count(), 2);
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        dev.iommu().read(0x1_0000_0000, &mut buf),
+        Err(DmaFault {
+            iova: 0x1_0000_0000
+        })
+    );
+    dev.iommu().read(0x2_0000_0000 + 60_000, &mut buf).unwrap();
+    dev.iommu().read(0x4_0000_0000 + 60_000, &mut buf).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn libc_eperm() -> i32 {
+    1
+}
+
+/// A memfd of `len` bytes created with sealing allowed and no seal yet; `closed`: then sealed
+/// against further seals only (F_SEAL_SEAL), so it can still shrink.
+fn memfd(len: usize, closed: bool) -> SharedRegion {
+    let name = std::ffi::CString::new("dma").unwrap();
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a valid NUL-terminated name and flags; no memory is shared.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    assert!(fd >= 0);
+    let path = format!("/proc/{}/fd/{fd}", std::process::id());
+    // SAFETY: ftruncate on the descriptor just created, which this function owns.
+    assert_eq!(unsafe { libc::ftruncate(fd, len as libc::off_t) }, 0);
+    if closed {
+        // SAFETY: F_ADD_SEALS with a seal constant on the same descriptor.
+        let sealed = unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, libc::F_SEAL_SEAL) };
+        assert_eq!(sealed, 0);
+    }
+    // The descriptor stays open: `path` names the file through it.
+    SharedRegion::open(std::path::Path::new(&path)).unwrap()
+}
