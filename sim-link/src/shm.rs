@@ -82,17 +82,33 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 }
 
 impl SharedRegion {
-    /// Creates (or truncates) the file at `path` with `len` zero bytes and maps it.
+    /// Creates the file at `path` with `len` zero bytes and maps it. An existing file there is
+    /// replaced, never truncated: the new file is made under a temporary name beside it and
+    /// renamed over it, so whoever still maps the old file keeps all of it (a file truncated
+    /// under a mapping raises `SIGBUS` in every process that touches the lost pages).
     pub fn create(path: &Path, len: usize) -> io::Result<SharedRegion> {
-        let file = OpenOptions::new()
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = path.with_file_name(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let made = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| with_path(e, "cannot create", path))?;
-        file.set_len(len as u64)
-            .map_err(|e| with_path(e, "cannot size", path))?;
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| with_path(e, "cannot create", &tmp))
+            .and_then(|file| {
+                file.set_len(len as u64)
+                    .map_err(|e| with_path(e, "cannot size", &tmp))?;
+                std::fs::rename(&tmp, path).map_err(|e| with_path(e, "cannot create", path))?;
+                Ok(file)
+            });
+        let file = made.inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         Self::map(file, len, path.to_path_buf())
     }
 

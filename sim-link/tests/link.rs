@@ -477,3 +477,37 @@ fn memfd(len: usize, closed: bool) -> SharedRegion {
     // The descriptor stays open: `path` names the file through it.
     SharedRegion::open(std::path::Path::new(&path)).unwrap()
 }
+
+/// A device restarted in the same directory, even with a smaller geometry, must not crash a
+/// driver still attached to the old link: its mappings stay whole (the old files are replaced,
+/// never truncated under it) and it is told that its device stopped.
+#[test]
+fn a_device_restarted_in_place_never_crashes_an_attached_driver() {
+    let dir =
+        std::env::temp_dir().join(format!("ferrotoe-sim-link-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = DeviceLink::create_in_dir(&dir, &LinkConfig::default()).unwrap();
+    let mut drv = DriverLink::attach(old.paths(), AttachOptions::default()).unwrap();
+    drv.set_timeout(Duration::from_millis(50));
+    let old_len = old.layout().total_len();
+    drop(old);
+    let small = LinkConfig {
+        fifo_capacity: 16,
+        region_slots: 1,
+        irq_vectors: 1,
+    };
+    let new = DeviceLink::create_in_dir(&dir, &small).unwrap();
+    assert!(new.layout().total_len() < old_len);
+    // Touch the old link's far end (the last interrupt line, a region slot) and BAR0.
+    let irq = drv.interrupts();
+    assert_eq!(irq.wait(7, 0, Duration::from_millis(1)).unwrap(), None);
+    let mem = SharedRegion::anonymous("dma", 4096).unwrap();
+    let err = drv.map_dma(&mem, 0x1_0000_0000).unwrap_err();
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
+    assert!(drv.read32(0).is_err());
+    // A driver attaching now sees the new device.
+    let fresh = DriverLink::attach(new.paths(), AttachOptions::default()).unwrap();
+    assert_eq!(fresh.layout(), new.layout());
+    drop(new);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
