@@ -32,14 +32,21 @@
 //! per shard, taken at its next poll; [`ShardedHost::forward_counters`]).
 //!
 //! # How it runs
-//! As [`SimHosts`](super::SimHosts) in its stepped mode: one thread polls every shard of both
-//! hosts, then steps both NICs until idle ([`ShardedHosts::end_round`]), deterministically.
-//! The simulated clock advances by the round's wire time, or jumps to the earliest timer of
-//! any shard when nothing happened. No NIC thread and no bottleneck (refused at set-up).
+//! Stepped ([`ShardedHosts`]), as [`SimHosts`](super::SimHosts) in its stepped mode: one
+//! thread polls every shard of both hosts, then steps both NICs until idle
+//! ([`ShardedHosts::end_round`]), deterministically. The simulated clock advances by the
+//! round's wire time, or jumps to the earliest timer of any shard when nothing happened. No
+//! NIC thread and no bottleneck (refused at set-up).
+//!
+//! Threaded ([`threaded`], [`run_threaded_sharded_bulk`]): each shard on an OS thread of its
+//! own (it opens its queue pair, builds its endpoint and runs its part of the workload there)
+//! and both NICs on the NIC thread, all on one shared wall clock; not deterministic. The same
+//! shard set-up, poll, forwarding and workload as the stepped mode.
 //!
 //! The workload: [`bulk`] (many connections, both directions, every byte checked).
 //!
-//! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its round; reuses
+//! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its stepped round
+//! (the threaded run is [`threaded`]'s); reuses
 //! [`SimHosts`](super::SimHosts)' NIC, cable and endpoint set-up. Must not contain protocol,
 //! driver or device logic.
 

@@ -105,6 +105,11 @@ pub struct ThreadedBulkOutcome {
     pub shard_cpu: [Vec<Duration>; 2],
     /// CPU time of the NIC thread during the run (its idle spinning included).
     pub nic_cpu: Duration,
+    /// Wall time of the transfer: from the NICs' start (every queue pair open) until every
+    /// shard thread returned; the hosts' set-up before it is not included.
+    pub wall: Duration,
+    /// The process's CPU time (user and system) over `wall`.
+    pub process_cpu: Duration,
     /// What the hosts (all their shards), NICs and cable counted, set-up included.
     pub counters: SimHostsCounters,
     /// Client and server: each shard's counters and the device's statistics.
@@ -298,6 +303,7 @@ pub(super) fn run_with_faults(
         // Every queue pair open: start both NICs (RSS over them) and the NIC thread.
         let mut nic_thread = None;
         let mut fault = None;
+        let mut transfer = (std::time::Instant::now(), process_cpu());
         let opened = wait_for(&control, stall, || {
             control.opened.load(Ordering::Acquire) == control.shards()
         });
@@ -319,6 +325,7 @@ pub(super) fn run_with_faults(
                         let _ = control.nic.set(w);
                     }
                     nic_thread = Some(t);
+                    transfer = (std::time::Instant::now(), process_cpu());
                     control.started.store(true, Ordering::Release);
                 }
                 Err(e) => fault = Some(e),
@@ -345,6 +352,10 @@ pub(super) fn run_with_faults(
             }
             std::thread::sleep(SUPERVISE_EVERY);
         }
+        let (wall, process_cpu) = (
+            transfer.0.elapsed(),
+            process_cpu().saturating_sub(transfer.1),
+        );
         let mut runs = [Vec::with_capacity(n), Vec::with_capacity(n)];
         let mut failures: Vec<ShardFailure> = Vec::new();
         for (side, q, handle) in threads {
@@ -376,10 +387,10 @@ pub(super) fn run_with_faults(
             return Err(e);
         }
         settled.map_err(SimHostsError::NicThread)?;
-        Ok((runs, nic_cpu))
+        Ok((runs, nic_cpu, wall, process_cpu))
     });
     let end = clock.now();
-    let (runs, nic_cpu) = ended?;
+    let (runs, nic_cpu, wall, process_cpu) = ended?;
     progress(run.verified(), total);
     let mut hosts: [ThreadedHost; 2] = Default::default();
     let mut counters = [Default::default(); 2];
@@ -407,6 +418,8 @@ pub(super) fn run_with_faults(
         polls: per_shard(&runs, |r| r.polls),
         shard_cpu: per_shard(&runs, |r| r.cpu),
         nic_cpu,
+        wall,
+        process_cpu,
         counters: with_cable(counters, [&opens[0].sim, &opens[1].sim]),
         hosts,
         faults,
@@ -414,6 +427,13 @@ pub(super) fn run_with_faults(
         line_rate_bps: line_rate(cfg, &opens[0].nic),
         bulk: run.outcome(end.micros() - clock.base_us, 0),
     })
+}
+
+/// The process's CPU time so far (zero where it cannot be read).
+fn process_cpu() -> Duration {
+    measure::process_cpu_time()
+        .map(|c| c.total())
+        .unwrap_or_default()
 }
 
 /// The earliest of the shard threads' failures, saying how many followed it.
