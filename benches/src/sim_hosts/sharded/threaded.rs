@@ -38,7 +38,11 @@
 //! In three steps, each a wait of the shard threads on a flag or count of the control block
 //! (bounded by the stall timeout): every shard opens its queue pair; the calling thread starts
 //! both NICs (RSS over the queue pairs open then) and the NIC thread; every server shard
-//! builds its endpoint and listens, then every client shard opens its connections.
+//! builds its endpoint and listens, then every client shard opens its connections. At the
+//! end every shard thread takes its figures and keeps its shard open until the supervisor has
+//! made its last progress report and taken the transfer's wall and CPU time; closing the
+//! shards is teardown. Between the first progress report (every shard set up) and the last,
+//! no thread allocates (`tests/sim_hosts_no_alloc.rs`).
 //!
 //! # Stalls and failures
 //! A shard thread that has not finished its part and moves no byte for the stall timeout
@@ -146,8 +150,14 @@ struct Control {
     started: AtomicBool,
     /// Server shards listening: client shards may connect.
     listening: AtomicUsize,
+    /// Shard threads through their set-up (connections open), in the run proper.
+    running: AtomicUsize,
     /// Shards (of both hosts) whose part is done.
     done: AtomicUsize,
+    /// Shard threads that saw every shard done and took their figures: the transfer is over.
+    finished: AtomicUsize,
+    /// The supervisor has taken its last figures: shard threads may close their shards.
+    released: AtomicBool,
     /// Shards per host.
     queues: usize,
     /// The NIC thread, to wake when a shard rang a doorbell (set before `started`).
@@ -266,7 +276,10 @@ pub(super) fn run_with_faults(
         opened: AtomicUsize::new(0),
         started: AtomicBool::new(false),
         listening: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
         done: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+        released: AtomicBool::new(false),
         queues: n,
         nic: OnceLock::new(),
         verified: (0..2 * n).map(|_| CacheLine::default()).collect(),
@@ -346,9 +359,28 @@ pub(super) fn run_with_faults(
             control.stop.store(true, Ordering::Release);
         }
         // Supervise: progress, the NIC thread, until every shard thread has returned.
+        // Progress is reported from when every shard is through its set-up until every shard
+        // thread has taken its figures (the run proper, allocation-free:
+        // `tests/sim_hosts_no_alloc.rs`); then the shard threads are released to close their
+        // shards (teardown, not timed).
+        let verified = || {
+            control
+                .verified
+                .iter()
+                .map(|v| v.0.load(Ordering::Acquire))
+                .sum()
+        };
+        let mut transfer_end = None;
         while !threads.iter().all(|(_, _, h)| h.is_finished()) {
-            let verified = control.verified.iter().map(|v| v.0.load(Ordering::Acquire));
-            progress(verified.sum(), total);
+            let over = control.finished.load(Ordering::Acquire) == control.shards();
+            if control.running.load(Ordering::Acquire) == control.shards() && transfer_end.is_none()
+            {
+                progress(verified(), total);
+            }
+            if over && transfer_end.is_none() {
+                transfer_end = Some((transfer.0.elapsed(), process_cpu()));
+                control.released.store(true, Ordering::Release);
+            }
             if fault.is_none() && nic_thread.as_ref().is_some_and(NicThread::failed) {
                 fault = Some(SimHostsError::NicThread(
                     "a device step panicked during the threaded run: the shards were stopped"
@@ -358,10 +390,8 @@ pub(super) fn run_with_faults(
             }
             std::thread::sleep(SUPERVISE_EVERY);
         }
-        let (wall, process_cpu) = (
-            transfer.0.elapsed(),
-            process_cpu().saturating_sub(transfer.1),
-        );
+        let (wall, cpu_end) = transfer_end.unwrap_or_else(|| (transfer.0.elapsed(), process_cpu()));
+        let process_cpu = cpu_end.saturating_sub(transfer.1);
         let mut runs = [Vec::with_capacity(n), Vec::with_capacity(n)];
         let mut failures: Vec<ShardFailure> = Vec::new();
         for (side, q, handle) in threads {
@@ -397,7 +427,6 @@ pub(super) fn run_with_faults(
     });
     let end = clock.now();
     let (runs, nic_cpu, wall, process_cpu) = ended?;
-    progress(run.verified(), total);
     let mut hosts: [ThreadedHost; 2] = Default::default();
     let mut counters = [Default::default(); 2];
     let mut faults = Vec::new();
@@ -509,6 +538,7 @@ fn shard_thread(app: &mut ShardApp, env: ShardEnv<'_>) -> Result<Option<ShardRun
     if side == Side::Server {
         control.listening.fetch_add(1, Ordering::AcqRel);
     }
+    control.running.fetch_add(1, Ordering::AcqRel);
     if app.fault == Some(Fault::Panic) {
         panic!("injected fault: {} shard {q} panics", side.as_str());
     }
@@ -550,12 +580,19 @@ fn shard_thread(app: &mut ShardApp, env: ShardEnv<'_>) -> Result<Option<ShardRun
             }
         }
         if control.done.load(Ordering::Acquire) == control.shards() {
-            return Ok(Some(ShardRun {
+            let run = ShardRun {
                 thread: std::thread::current().id(),
                 polls,
                 cpu: measure::thread_cpu_time().unwrap_or_default(),
                 snapshot: shard.snapshot(),
-            }));
+            };
+            // Keep the shard open until the supervisor has its last figures (closing it is
+            // teardown); a bounded wait, cut short if the run stops.
+            control.finished.fetch_add(1, Ordering::AcqRel);
+            wait_for(control, env.stall, || {
+                control.released.load(Ordering::Acquire)
+            });
+            return Ok(Some(run));
         }
         if busy {
             backoff.busy();
