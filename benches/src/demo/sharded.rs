@@ -562,12 +562,14 @@ impl ShardedDemoReport {
         )?;
         super::offload_line(out, &self.counters.total())?;
         super::loss_lines(out, &self.counters, &self.retransmissions)?;
-        if self.threads.is_some() && self.retransmissions.segments > 0 {
+        let drops = self.counters.total().nic_rx_drops;
+        if self.threads.is_some() && self.retransmissions.segments + drops > 0 {
             writeln!(
                 out,
-                "  note: timers run on the wall clock with shard threads: a shard thread that \
-                 waits for a CPU longer than its retransmission timeout retransmits (some of \
-                 the retransmissions above may be that, not loss)"
+                "  note: with shard threads the clock is the wall clock: a shard thread waiting \
+                 for a CPU neither reads its queue (its ring can overflow: NIC drops) nor \
+                 answers on time (its retransmission timer can expire: timeouts); both are \
+                 counted above, not lost on the cable"
             )?;
         }
         super::rtl_line(out, self.simulated_cycles_per_s)?;
