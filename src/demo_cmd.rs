@@ -121,8 +121,9 @@ pub struct DemoArgs {
     /// the RTL) instead of its two single-connection phases, and reports the frames each
     /// queue received. It honours --backend, --offload, --mtu, --buffer, --loss, --reorder,
     /// --reorder-depth, --duplicate, --corrupt, --ce-mark, --seed, --ecn, --cc, the TCP feature flags,
-    /// --pcap, --json, --quiet and --stall-timeout; it refuses --requests (other than 0),
-    /// --request-size, --response-size, --nic-thread and the bottleneck (--rate, --queue,
+    /// --pcap, --json, --quiet, --stall-timeout and --shard-threads; it refuses --requests
+    /// (other than 0), --request-size, --response-size, --nic-thread (without
+    /// --shard-threads, which has a NIC thread) and the bottleneck (--rate, --queue,
     /// --ce-threshold, --delay). Default with --connections: 4.
     #[arg(long, value_name = "N")]
     pub queues: Option<u16>,
@@ -130,6 +131,14 @@ pub struct DemoArgs {
     /// --queues: 4 per queue.
     #[arg(long, value_name = "M")]
     pub connections: Option<usize>,
+    /// Run the sharded demo (--queues, --connections) with each shard on an OS thread of its
+    /// own (2 x N shard threads for the two hosts) and the NICs on a NIC thread, as an
+    /// appliance runs one TCP endpoint per core per queue. The shards' clock is then the wall
+    /// clock (timers in real time): runs are not deterministic, and a shard thread that waits
+    /// for a CPU longer than its retransmission timeout retransmits (reported). Default: one
+    /// thread steps every shard and both NICs.
+    #[arg(long)]
+    pub shard_threads: bool,
 }
 
 /// Bulk bytes per direction of the sharded demo on the model backend.
@@ -149,7 +158,8 @@ fn run_sharded(a: &DemoArgs) -> anyhow::Result<()> {
     for (flag, given) in [
         ("--request-size", a.request_size.is_some()),
         ("--response-size", a.response_size.is_some()),
-        ("--nic-thread", a.nic_thread),
+        // --shard-threads has a NIC thread of its own: --nic-thread then says nothing new.
+        ("--nic-thread", a.nic_thread && !a.shard_threads),
         ("--rate", b.rate.is_some()),
         ("--queue", b.queue.is_some()),
         ("--ce-threshold", b.ce_threshold.is_some()),
@@ -159,7 +169,13 @@ fn run_sharded(a: &DemoArgs) -> anyhow::Result<()> {
             bail!(
                 "{flag} does not apply to the sharded demo (--queues, --connections), which \
                  steps its NICs on the hosts' thread over a cable without a bottleneck and runs \
-                 no request/response phase: drop {flag}, or drop --queues and --connections"
+                 no request/response phase: drop {flag}, or drop --queues and --connections{}",
+                if flag == "--nic-thread" {
+                    " (--shard-threads runs the sharded demo's NICs on a thread of their own, \
+                     beside a thread per shard)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -176,6 +192,7 @@ fn run_sharded(a: &DemoArgs) -> anyhow::Result<()> {
         }),
         buffer: usize::try_from(a.buffer)
             .with_context(|| format!("--buffer of {} bytes is too large", a.buffer))?,
+        threads: a.shard_threads,
     };
     let mut bar = ProgressBar::new(!a.quiet);
     let result = run_sharded_demo(&cfg, &mut |p| bar.update(p));
@@ -220,6 +237,14 @@ fn print_report(
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     if a.queues.is_some() || a.connections.is_some() {
         return run_sharded(&a);
+    }
+    if a.shard_threads {
+        bail!(
+            "--shard-threads runs the shards of the sharded demo on threads of their own, and \
+             the plain demo has one endpoint per host: add --queues N (and --connections M) \
+             for the sharded demo, or drop --shard-threads (--nic-thread puts the plain demo's \
+             NICs on a thread of their own)"
+        );
     }
     let cfg = config(&a)?;
     let mut bar = ProgressBar::new(!a.quiet);

@@ -661,6 +661,30 @@ fn mistakes_get_clear_errors() {
     demo_fails(&["--rate", "10G", "--delay", "50"], 2, &["no unit", "50us"]);
 }
 
+/// A small sharded demo: two queue pairs, four connections, 256 KiB each way.
+const SMALL_SHARDED_DEMO: [&str; 8] = [
+    "demo",
+    "--quiet",
+    "--queues",
+    "2",
+    "--connections",
+    "4",
+    "--bytes",
+    "256KiB",
+];
+
+/// Runs `ferrotoe ARGS`, checks it succeeded and that its output has each of `wants`;
+/// returns the output.
+fn text_report_with(args: &[&str], wants: &[&str]) -> String {
+    let out = ferrotoe(args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for want in wants {
+        assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
+    }
+    stdout
+}
+
 /// Runs `ferrotoe ARGS` (a sharded demo with `--json`), checks it succeeded, parses the
 /// report.
 fn sharded_json(args: &[&str]) -> ShardedDemoReport {
@@ -717,43 +741,30 @@ fn sharded_demo_spreads_connections_over_the_queues_of_both_hosts() {
     }
 
     // The text report: the set-up, the figures per direction, every queue's frames.
-    let out = ferrotoe(&[
-        "demo",
-        "--quiet",
-        "--queues",
-        "2",
-        "--connections",
-        "4",
-        "--bytes",
-        "256KiB",
-        "--mtu",
-        "9000",
-        "--cc",
-        "cubic",
-        "--seed",
-        "7",
-    ]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
-    for want in [
-        "two hosts of 2 queue pairs with RSS",
-        "backend model",
-        "MTU 9000, offload tso",
-        "cubic congestion control, seed 7",
-        "4 connections, each carrying 64 KiB client -> server",
-        "every byte (512 KiB both ways) verified",
-        "Gbit/s each way in",
-        "both directions added up",
-        "host CPU ",
-        "the NIC simulation took",
-        "offloads      TSO segments emitted ",
-        "losses        0 segments retransmitted",
-        "client RX    frames per queue: q0 ",
-        ", q1 ",
-        "result: OK",
-    ] {
-        assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
-    }
+    let stdout = text_report_with(
+        &[
+            &SMALL_SHARDED_DEMO[..],
+            &["--mtu", "9000", "--cc", "cubic", "--seed", "7"],
+        ]
+        .concat(),
+        &[
+            "two hosts of 2 queue pairs with RSS",
+            "backend model",
+            "MTU 9000, offload tso",
+            "cubic congestion control, seed 7",
+            "4 connections, each carrying 64 KiB client -> server",
+            "every byte (512 KiB both ways) verified",
+            "Gbit/s each way in",
+            "both directions added up",
+            "host CPU ",
+            "the NIC simulation took",
+            "offloads      TSO segments emitted ",
+            "losses        0 segments retransmitted",
+            "client RX    frames per queue: q0 ",
+            ", q1 ",
+            "result: OK",
+        ],
+    );
     for unwanted in ["note: --bytes", "cable   ", "FAILED"] {
         assert!(!stdout.contains(unwanted), "`{unwanted}` in:\n{stdout}");
     }
@@ -877,6 +888,74 @@ fn a_lossy_sharded_demo_reports_its_losses_and_still_verifies_every_byte() {
     ] {
         assert!(stdout.contains(want), "`{want}` missing from:\n{stdout}");
     }
+}
+
+#[test]
+fn shard_threads_run_each_shard_on_a_thread_of_its_own() {
+    let args = [
+        "demo",
+        "--quiet",
+        "--json",
+        "--queues",
+        "2",
+        "--connections",
+        "8",
+        "--bytes",
+        "2MiB",
+        "--buffer",
+        "64KiB",
+        "--shard-threads",
+    ];
+    let r = sharded_json(&args);
+    assert!(r.ok && r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.bytes_verified, 2 * (2 << 20));
+    let t = r.threads.as_ref().expect("a threaded report");
+    assert_eq!(t.shard_threads, 4);
+    assert_eq!((t.polls[0].len(), t.polls[1].len()), (2, 2));
+    assert!(r.setup.nic_thread);
+    assert_eq!(r.accepted_per_shard, vec![4, 4]);
+    for h in [&r.client, &r.server] {
+        assert!(h.queue_rx_frames.iter().all(|&n| n > 0), "{h:?}");
+    }
+
+    // The text report names the mode; --nic-thread is implied, so accepted.
+    text_report_with(
+        &[
+            &SMALL_SHARDED_DEMO[..],
+            &["--shard-threads", "--nic-thread"],
+        ]
+        .concat(),
+        &[
+            "ferrotoe demo, sharded (threads: 2x2 shard threads + NIC thread)",
+            "the shards' clock is the wall clock",
+            "CPU s per shard thread",
+            "client RX    frames per queue: q0 ",
+            "result: OK",
+        ],
+    );
+    // The stepped sharded demo says it is stepped.
+    let out = ferrotoe(&["demo", "--quiet", "--queues", "1", "--bytes", "64KiB"]);
+    assert!(text(&out.stdout).contains("sharded (stepped: one thread)"));
+
+    // Without the sharded demo it has nothing to run on; the bottleneck is refused as before.
+    demo_fails(
+        &["--shard-threads"],
+        1,
+        &["--shard-threads runs the shards", "add --queues N"],
+    );
+    demo_fails(
+        &["--queues", "2", "--shard-threads", "--rate", "10G"],
+        1,
+        &["--rate does not apply to the sharded demo", "drop --rate"],
+    );
+    demo_fails(
+        &["--queues", "2", "--nic-thread"],
+        1,
+        &[
+            "drop --nic-thread",
+            "--shard-threads runs the sharded demo's NICs",
+        ],
+    );
 }
 
 #[test]

@@ -3,15 +3,16 @@
 //! the cable with impairment and a capture file, the applications' copies and checks, the
 //! clock) between the first and the last byte of a bulk transfer and over a run of
 //! request/response transactions, for every offload mode; and the same for multi-queue hosts
-//! (four shards each) over a sharded bulk transfer of 16 connections. Set-up (hosts, buffers, pattern,
-//! latency arrays) and the reports are outside the counted stretch.
+//! (four shards each) over a sharded bulk transfer of 16 connections, stepped and threaded
+//! (every shard thread, the NIC thread and the supervising thread). Set-up (hosts, buffers,
+//! pattern, latency arrays, threads) and the reports are outside the counted stretch.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferrotoe_benches::sim_hosts::{
     BulkSpec, RrSpec, ShardedBulkSpec, ShardedHosts, SimHosts, SimHostsConfig, run_bulk, run_rr,
-    run_sharded_bulk,
+    run_sharded_bulk, sharded::run_threaded_sharded_bulk,
 };
 use ferrotoe_benches::workload::OffloadMode;
 use rtl_sim::wire::impair::Impairment;
@@ -132,4 +133,27 @@ fn the_round_loop_does_not_allocate() {
     assert_eq!(out.bytes_verified, 2 * 16 * (256 << 10));
     assert!(sharded.reports > 20, "{} reports", sharded.reports);
     assert_eq!(sharded.allocations(), 0, "sharded bulk rounds allocated");
+
+    // The same with a thread per shard: the reports begin once every shard thread is through
+    // its set-up, so the window holds the shard threads' loops, the NIC thread's steps and the
+    // supervising thread, all at once.
+    let spec = ShardedBulkSpec {
+        stall_timeout: Some(std::time::Duration::from_secs(30)),
+        ..spec
+    };
+    let cfg = SimHostsConfig {
+        connections: 24,
+        max_window: 64 << 10,
+        ..SimHostsConfig::new()
+    };
+    let mut threaded = Window::default();
+    let out =
+        run_threaded_sharded_bulk(&cfg, 2, &spec, &mut |done, _| threaded.at(done, 0)).unwrap();
+    assert_eq!(out.bulk.bytes_verified, 2 * 16 * (256 << 10));
+    assert!(threaded.reports > 2, "{} reports", threaded.reports);
+    assert_eq!(
+        threaded.allocations(),
+        0,
+        "the threaded run allocated between its first and last progress report"
+    );
 }

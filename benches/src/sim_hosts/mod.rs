@@ -524,8 +524,12 @@ impl SimHosts {
         let nic_thread = if cfg.nic_thread {
             let nics = [client.0.sim.clone(), server.0.sim.clone()];
             Some(
-                nic_thread::NicThread::spawn(nics, START_US * 1000)
-                    .map_err(|e| setup("NICs", "starting the NIC thread", e))?,
+                nic_thread::NicThread::spawn(
+                    nics,
+                    nic_thread::NicTime::Set(START_US * 1000),
+                    Vec::new(),
+                )
+                .map_err(|e| setup("NICs", "starting the NIC thread", e))?,
             )
         } else {
             None

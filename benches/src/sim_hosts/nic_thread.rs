@@ -18,7 +18,14 @@
 //! is what [`NicThread::cpu`] reports: the cost of the simulated NICs, kept apart from the
 //! hosts'.
 //!
-//! Owns the thread and its handshake with the hosts' thread; must not contain device
+//! The device time the thread steps the NICs at is either set by the hosts' thread
+//! ([`NicTime::Set`], [`NicThread::set_time`]: the simulated clock of the rounds) or read by
+//! the thread itself from the wall clock ([`NicTime::Wall`]: the threaded sharded hosts,
+//! whose shards run free on that clock). The sharded hosts' shard threads idle as this thread
+//! does ([`Backoff`]), ring it the same way ([`NicThread::waker`]), and are woken by it after
+//! every pass in which a NIC did something, as a queue's interrupt wakes its core.
+//!
+//! Owns the thread and its handshake with the hosts' thread(s); must not contain device
 //! behaviour (that is rtl-sim's) or round logic (the parent module's).
 
 use std::sync::Arc;
@@ -55,6 +62,50 @@ struct Shared {
     work: AtomicU64,
 }
 
+/// Where the NIC thread takes the device time of its steps from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum NicTime {
+    /// Set by the hosts' thread ([`NicThread::set_time`]); this many nanoseconds at first.
+    Set(u64),
+    /// The wall clock: `base_ns` at `start`, on since.
+    Wall {
+        /// When the clock read `base_ns`.
+        start: Instant,
+        /// Device time at `start`, nanoseconds.
+        base_ns: u64,
+    },
+}
+
+/// How a thread with nothing to do waits: it spins through a few passes (work is usually a
+/// few microseconds away), then yields the CPU, and after a longer idle spell parks until
+/// woken ([`std::thread::Thread::unpark`]) or for at most `PARK_TIMEOUT` (or less, as its
+/// caller says).
+#[derive(Debug, Default)]
+pub(super) struct Backoff {
+    idle_passes: u32,
+}
+
+impl Backoff {
+    /// A pass that did something: the next idle spell starts with spinning.
+    pub(super) fn busy(&mut self) {
+        self.idle_passes = 0;
+    }
+
+    /// A pass that did nothing: spin, yield or park (at most `most`) as the spell's length
+    /// says.
+    pub(super) fn idle(&mut self, most: Duration) {
+        self.idle_passes = self.idle_passes.saturating_add(1);
+        if self.idle_passes < SPIN_PASSES {
+            std::hint::spin_loop();
+        } else if self.idle_passes < YIELD_PASSES {
+            std::thread::yield_now();
+        } else {
+            // Nothing for a while (set-up, a quiet workload): stop taking a core until woken.
+            std::thread::park_timeout(most.min(PARK_TIMEOUT));
+        }
+    }
+}
+
 /// Both NICs of the pair on a thread of their own. Dropping it stops and joins the thread.
 #[derive(Debug)]
 pub(super) struct NicThread {
@@ -66,16 +117,26 @@ pub(super) struct NicThread {
 
 impl NicThread {
     /// Starts stepping `nics`.
-    pub(super) fn spawn(nics: [SteppedNic; 2], now_ns: u64) -> std::io::Result<NicThread> {
+    /// `wake`: threads to unpark after every pass in which a NIC did something (the shard
+    /// threads of the threaded sharded hosts, parked when idle: what an interrupt does for a
+    /// real NIC's queues; empty for one hosts' thread, which never parks).
+    pub(super) fn spawn(
+        nics: [SteppedNic; 2],
+        time: NicTime,
+        wake: Vec<std::thread::Thread>,
+    ) -> std::io::Result<NicThread> {
         let shared = Arc::new(Shared::default());
-        shared.time_ns.store(now_ns, Ordering::Release);
+        if let NicTime::Set(now_ns) = time {
+            shared.time_ns.store(now_ns, Ordering::Release);
+        }
         let for_thread = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("ferrotoe-nics".into())
             .spawn(move || {
                 let shared = for_thread;
-                let run =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&nics, &shared)));
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run(&nics, &shared, time, &wake)
+                }));
                 if run.is_err() {
                     shared.failed.store(true, Ordering::Release);
                 }
@@ -148,7 +209,17 @@ impl NicThread {
         }
     }
 
-    /// Sets the device time of the NICs' next steps.
+    /// A handle that wakes the thread when parked (for threads that ring doorbells).
+    pub(super) fn waker(&self) -> Option<std::thread::Thread> {
+        self.handle.as_ref().map(|h| h.thread().clone())
+    }
+
+    /// A step of a NIC panicked: the thread has stopped.
+    pub(super) fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// Sets the device time of the NICs' next steps (with [`NicTime::Set`]).
     pub(super) fn set_time(&self, ns: u64) {
         self.shared.time_ns.store(ns, Ordering::Release);
     }
@@ -170,11 +241,16 @@ impl Drop for NicThread {
 
 /// The thread's loop: step both NICs; after a pass in which neither did anything, answer the
 /// sync requests read before the pass began.
-fn run(nics: &[SteppedNic; 2], shared: &Shared) {
-    let mut idle_passes = 0u32;
+fn run(nics: &[SteppedNic; 2], shared: &Shared, time: NicTime, wake: &[std::thread::Thread]) {
+    let mut backoff = Backoff::default();
     while !shared.stop.load(Ordering::Acquire) {
         let ticket = shared.requested.load(Ordering::Acquire);
-        let now_ns = shared.time_ns.load(Ordering::Acquire);
+        let now_ns = match time {
+            NicTime::Set(_) => shared.time_ns.load(Ordering::Acquire),
+            NicTime::Wall { start, base_ns } => {
+                base_ns.saturating_add(start.elapsed().as_nanos() as u64)
+            }
+        };
         let mut busy = false;
         for nic in nics {
             let r = nic.with(|n| {
@@ -185,7 +261,11 @@ fn run(nics: &[SteppedNic; 2], shared: &Shared) {
         }
         if busy {
             shared.work.fetch_add(1, Ordering::AcqRel);
-            idle_passes = 0;
+            // Cheap for a thread that is not parked (an atomic swap).
+            for t in wake {
+                t.unpark();
+            }
+            backoff.busy();
             continue;
         }
         if shared.answered.load(Ordering::Relaxed) < ticket {
@@ -196,14 +276,6 @@ fn run(nics: &[SteppedNic; 2], shared: &Shared) {
             }
             shared.answered.store(ticket, Ordering::Release);
         }
-        idle_passes = idle_passes.saturating_add(1);
-        if idle_passes < SPIN_PASSES {
-            std::hint::spin_loop();
-        } else if idle_passes < YIELD_PASSES {
-            std::thread::yield_now();
-        } else {
-            // Nothing for a while (set-up, a quiet workload): stop taking a core until kicked.
-            std::thread::park_timeout(PARK_TIMEOUT);
-        }
+        backoff.idle(PARK_TIMEOUT);
     }
 }

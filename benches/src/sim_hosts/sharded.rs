@@ -32,22 +32,31 @@
 //! per shard, taken at its next poll; [`ShardedHost::forward_counters`]).
 //!
 //! # How it runs
-//! As [`SimHosts`](super::SimHosts) in its stepped mode: one thread polls every shard of both
-//! hosts, then steps both NICs until idle ([`ShardedHosts::end_round`]), deterministically.
-//! The simulated clock advances by the round's wire time, or jumps to the earliest timer of
-//! any shard when nothing happened. No NIC thread and no bottleneck (refused at set-up).
+//! Stepped ([`ShardedHosts`]), as [`SimHosts`](super::SimHosts) in its stepped mode: one
+//! thread polls every shard of both hosts, then steps both NICs until idle
+//! ([`ShardedHosts::end_round`]), deterministically. The simulated clock advances by the
+//! round's wire time, or jumps to the earliest timer of any shard when nothing happened. No
+//! NIC thread and no bottleneck (refused at set-up).
+//!
+//! Threaded ([`threaded`], [`run_threaded_sharded_bulk`]): each shard on an OS thread of its
+//! own (it opens its queue pair, builds its endpoint and runs its part of the workload there)
+//! and both NICs on the NIC thread, all on one shared wall clock; not deterministic. The same
+//! shard set-up, poll, forwarding and workload as the stepped mode.
 //!
 //! The workload: [`bulk`] (many connections, both directions, every byte checked).
 //!
-//! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its round; reuses
+//! Owns the sharded set-up (queue pairs, steering filters, neighbours) and its stepped round
+//! (the threaded run is [`threaded`]'s); reuses
 //! [`SimHosts`](super::SimHosts)' NIC, cable and endpoint set-up. Must not contain protocol,
 //! driver or device logic.
 
 pub mod bulk;
 mod forward;
+pub mod threaded;
 
 pub use bulk::{ShardedBulkOutcome, ShardedBulkSpec, run_sharded_bulk};
 pub use forward::{ForwardCounters, INBOX_FRAMES};
+pub use threaded::{ThreadedBulkOutcome, run_threaded_sharded_bulk};
 
 use std::fmt;
 
@@ -61,10 +70,10 @@ use tcp_engine::table::{FourTuple, SlotKey};
 use tcp_engine::time::{Duration, Instant};
 
 use super::{
-    HostBuffers, HostCounters, HostDevice, HostEndpoint, OffloadMode, RoundReport, START_US, Side,
-    SimHostsConfig, SimHostsCounters, SimHostsError, build_cable, check_config, clock_after_round,
-    line_rate, nic_cpu::NicCpuClock, open_nic, secret_of_shard, setup, step_nics, wire_time_us,
-    with_cable,
+    HostBuffers, HostCounters, HostDevice, HostEndpoint, OffloadMode, OpenNic, RoundReport,
+    START_US, Side, SimHostsConfig, SimHostsCounters, SimHostsError, build_cable, check_config,
+    clock_after_round, line_rate, nic_cpu::NicCpuClock, open_nic, secret_of_shard, setup,
+    step_nics, wire_time_us, with_cable,
 };
 
 /// How long a neighbour entry given at set-up stays valid: longer than any simulated run
@@ -123,6 +132,8 @@ pub struct Shard {
     /// Its frame device (queue pair `queue` of the host's NIC).
     pub device: HostDevice,
     queue: u16,
+    /// What its receive path forwarded to other shards.
+    forward: ForwardCounters,
 }
 
 impl Shard {
@@ -130,6 +141,105 @@ impl Shard {
     pub fn queue(&self) -> u16 {
         self.queue
     }
+
+    /// Opens a connection of `side`'s shard to the other host's `port` at `now`.
+    fn connect(
+        &mut self,
+        side: Side,
+        now: Instant,
+        port: u16,
+        buffers: HostBuffers,
+    ) -> Result<SlotKey, SimHostsError> {
+        self.endpoint
+            .connect(now, side.peer().address(), port, buffers)
+            .map_err(|(e, _)| shard_error(side, self.queue, "connect", e))
+    }
+
+    /// Its engine's, queue pair's and adapter's counters (the device's registers are the
+    /// host's: [`host_counters`]).
+    fn counters(&self) -> HostCounters {
+        HostCounters::collect(
+            self.endpoint.counters(),
+            &host_driver::nic::DeviceStats::default(),
+            self.device.queue_pair().stats(),
+            &self.device.stats(),
+        )
+    }
+
+    /// What it counted, as plain data.
+    pub fn snapshot(&self) -> ShardSnapshot {
+        let c = self.endpoint.counters();
+        ShardSnapshot {
+            queue: self.queue,
+            counters: self.counters(),
+            queue_rx_frames: self.device.queue_pair().stats().rx_packets,
+            endpoint_rx_frames: c.rx_frames,
+            rsts_sent: c.rst_for_unknown + c.rst_from_connections,
+            forward: self.forward,
+            fault: self
+                .device
+                .queue_pair()
+                .health()
+                .err()
+                .map(|e| e.to_string()),
+        }
+    }
+
+    /// Polls the endpoint at `now` over its queue pair, the ICMP errors forwarded to it
+    /// (`inboxes`) first and those for other shards' connections handed on; `on_event` gets
+    /// every connection event. Returns the poll's report and the bytes the endpoint sent.
+    /// What both the stepped and the threaded mode poll a shard with.
+    fn poll(
+        &mut self,
+        now: Instant,
+        inboxes: &forward::Inboxes,
+        steering: &RssSteering,
+        on_event: impl FnMut(&mut HostEndpoint, Open),
+    ) -> (PollReport, u64) {
+        let mut device = forward::ShardRx {
+            device: &mut self.device,
+            inboxes,
+            me: self.queue,
+            steering,
+            counters: &mut self.forward,
+        };
+        let before = self.endpoint.counters().tx_bytes;
+        let report = self.endpoint.poll(now, &mut device, on_event);
+        (report, self.endpoint.counters().tx_bytes - before)
+    }
+}
+
+/// What one shard counted, as plain data (taken on the shard's thread in the threaded mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShardSnapshot {
+    /// The queue pair (and shard) index.
+    pub queue: u16,
+    /// Its engine's, queue pair's and adapter's counters (not the device's registers).
+    pub counters: HostCounters,
+    /// Frames its queue pair received (the driver's count).
+    pub queue_rx_frames: u64,
+    /// Frames its endpoint took.
+    pub endpoint_rx_frames: u64,
+    /// RSTs its endpoint sent (for no connection, or from one).
+    pub rsts_sent: u64,
+    /// What its receive path forwarded to other shards.
+    pub forward: ForwardCounters,
+    /// A fault its queue pair's health check found.
+    pub fault: Option<String>,
+}
+
+/// One host's counters: its device's registers (`device`) and its shards' counters.
+fn host_counters(
+    device: &host_driver::nic::DeviceStats,
+    shards: impl Iterator<Item = HostCounters>,
+) -> HostCounters {
+    let registers = HostCounters::collect(
+        &Default::default(),
+        device,
+        &Default::default(),
+        &Default::default(),
+    );
+    shards.fold(registers, |sum, c| sum.plus(&c))
 }
 
 /// One multi-queue host. Fields drop in order: shards (queue pairs) before the driver, the
@@ -137,8 +247,7 @@ impl Shard {
 pub struct ShardedHost {
     shards: Vec<Shard>,
     /// ICMP errors forwarded to each shard (index: shard).
-    inboxes: Vec<forward::Inbox>,
-    forward: ForwardCounters,
+    inboxes: forward::Inboxes,
     nic: Nic<SimDevice>,
     sim: SteppedNic,
     side: Side,
@@ -169,9 +278,16 @@ impl ShardedHost {
         self.side
     }
 
-    /// What the forwarding of ICMP errors between shards did.
+    /// What the forwarding of ICMP errors between shards did (all shards added up).
     pub fn forward_counters(&self) -> ForwardCounters {
-        self.forward
+        self.shards
+            .iter()
+            .fold(ForwardCounters::default(), |sum, s| sum.plus(&s.forward))
+    }
+
+    /// What each shard counted, by queue.
+    pub fn snapshots(&self) -> Vec<ShardSnapshot> {
+        self.shards.iter().map(Shard::snapshot).collect()
     }
 
     /// Frames each queue pair has received (the driver's count), by queue.
@@ -215,22 +331,15 @@ impl ShardedHosts {
     /// each with `cfg.connections` slots, its port steering filter and the peer as a
     /// neighbour). `cfg.nic_thread` and a bottleneck are refused.
     pub fn new(cfg: &SimHostsConfig, queues: u16) -> Result<ShardedHosts, SimHostsError> {
-        if cfg.nic_thread || cfg.bottleneck.is_on() {
+        if cfg.nic_thread {
             return Err(SimHostsError::Config(
-                "sharded hosts step their NICs on the hosts' thread without a bottleneck: drop \
-                 the NIC thread and the bottleneck (--nic-thread, --rate)"
+                "sharded hosts step their NICs on the hosts' thread: drop the NIC thread \
+                 (--nic-thread), or run the shards on threads of their own (--shard-threads, \
+                 which has a NIC thread)"
                     .into(),
             ));
         }
-        let device_cfg = check_config(cfg)?;
-        let most = u16::from(device_cfg.rx_queues.min(device_cfg.tx_queues));
-        if queues == 0 || queues > most {
-            return Err(SimHostsError::Config(format!(
-                "{queues} queue pairs asked for; the simulated NIC has 1 to {most}: choose a \
-                 number of queues (shards) from 1 to {most}"
-            )));
-        }
-        let steering = RssSteering::spread(queues);
+        let (device_cfg, steering) = check_sharded(cfg, queues)?;
         let (port_a, port_b) = build_cable(cfg)?;
         let client = build_sharded(cfg, device_cfg, Side::Client, port_a, steering)?;
         let server = build_sharded(cfg, device_cfg, Side::Server, port_b, steering)?;
@@ -272,17 +381,7 @@ impl ShardedHosts {
                 .nic
                 .device_stats()
                 .map_err(|error| SimHostsError::Device { host, error })?;
-            // The device's registers once per host; each shard's engine, queue and adapter.
-            let none = host_driver::nic::DeviceStats::default();
-            for (q, s) in h.shards.iter().enumerate() {
-                let c = HostCounters::collect(
-                    s.endpoint.counters(),
-                    if q == 0 { &stats } else { &none },
-                    s.device.queue_pair().stats(),
-                    &s.device.stats(),
-                );
-                hosts[i] = hosts[i].plus(&c);
-            }
+            hosts[i] = host_counters(&stats, h.shards.iter().map(Shard::counters));
         }
         Ok(with_cable(hosts, [&self.hosts[0].sim, &self.hosts[1].sim]))
     }
@@ -339,7 +438,6 @@ impl ShardedHosts {
     ) -> Result<SlotKey, SimHostsError> {
         let queues = self.queues();
         let now = self.now();
-        let peer = side.peer();
         let Some(s) = self.hosts[side.index()].shards.get_mut(usize::from(shard)) else {
             return Err(SimHostsError::Connection(format!(
                 "the {} has no shard {shard}: it has {queues} (queues 0 to {})",
@@ -347,9 +445,7 @@ impl ShardedHosts {
                 queues.saturating_sub(1)
             )));
         };
-        s.endpoint
-            .connect(now, peer.address(), port, buffers)
-            .map_err(|(e, _)| shard_error(side, shard, "connect", e))
+        s.connect(side, now, port, buffers)
     }
 
     /// Polls shard `shard` of one host at the simulated now over its queue pair (ICMP errors
@@ -364,16 +460,8 @@ impl ShardedHosts {
         let now = self.now();
         let host = &mut self.hosts[side.index()];
         let s = &mut host.shards[usize::from(shard)];
-        let mut device = forward::ShardRx {
-            device: &mut s.device,
-            inboxes: &mut host.inboxes,
-            me: shard,
-            steering: &self.steering,
-            counters: &mut host.forward,
-        };
-        let before = s.endpoint.counters().tx_bytes;
-        let report = s.endpoint.poll(now, &mut device, on_event);
-        self.round_bytes[side.index()] += s.endpoint.counters().tx_bytes - before;
+        let (report, sent) = s.poll(now, &host.inboxes, &self.steering, on_event);
+        self.round_bytes[side.index()] += sent;
         self.activity += report.received + report.transmitted + report.events;
         report
     }
@@ -408,10 +496,7 @@ impl ShardedHosts {
         self.rounds += 1;
         // An ICMP error handed on to a shard polled earlier in the round waits in its inbox:
         // that shard has work at the current time, before any timer.
-        let forwarded_waiting = self
-            .hosts
-            .iter()
-            .any(|h| h.inboxes.iter().any(|inbox| !inbox.is_empty()));
+        let forwarded_waiting = self.hosts.iter().any(|h| h.inboxes.any_waiting());
         let active =
             self.activity > 0 || app_progress || report.wire_frames > 0 || forwarded_waiting;
         report.idle = !active;
@@ -457,6 +542,63 @@ fn shard_error(side: Side, shard: u16, what: &str, e: EndpointError) -> SimHosts
     ))
 }
 
+/// Checks what sharded hosts need of `cfg` and `queues` (both modes); returns the NICs'
+/// device configuration and the steering over the queues.
+fn check_sharded(
+    cfg: &SimHostsConfig,
+    queues: u16,
+) -> Result<(rtl_sim::device::DeviceConfig, RssSteering), SimHostsError> {
+    if cfg.bottleneck.is_on() {
+        return Err(SimHostsError::Config(
+            "sharded hosts run without a bottleneck on the cable: drop it (--rate)".into(),
+        ));
+    }
+    let device_cfg = check_config(cfg)?;
+    let most = u16::from(device_cfg.rx_queues.min(device_cfg.tx_queues));
+    if queues == 0 || queues > most {
+        return Err(SimHostsError::Config(format!(
+            "{queues} queue pairs asked for; the simulated NIC has 1 to {most}: choose a \
+             number of queues (shards) from 1 to {most}"
+        )));
+    }
+    Ok((device_cfg, RssSteering::spread(queues)))
+}
+
+/// Builds shard `queue` of `side` over its open queue pair `qp` (after the NIC started): its
+/// device, its endpoint with the port steering filter and the peer as a static neighbour.
+fn build_shard(
+    open: &OpenNic,
+    cfg: &SimHostsConfig,
+    side: Side,
+    queue: u16,
+    qp: host_driver::QueuePair<SimDevice>,
+    steering: RssSteering,
+) -> Result<Shard, SimHostsError> {
+    let device = open.device(qp, queue)?;
+    let mut ecfg =
+        open.endpoint_config(cfg, side, &device, secret_of_shard(cfg.seed, side, queue))?;
+    ecfg.neighbor = NeighborConfig {
+        reachable_time: STATIC_NEIGHBOUR,
+        ..NeighborConfig::default()
+    };
+    let mut endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections).map_err(|e| {
+        setup(
+            side.as_str(),
+            "building a shard's TCP endpoint",
+            format!("shard {queue}: {e}"),
+        )
+    })?;
+    endpoint.set_port_steering(Some(steering.filter_for(queue)));
+    let peer = side.peer();
+    endpoint.add_neighbor(Instant::from_micros(START_US), peer.address(), peer.mac());
+    Ok(Shard {
+        endpoint,
+        device,
+        queue,
+        forward: ForwardCounters::default(),
+    })
+}
+
 /// Builds one multi-queue host on `port`: the NIC with RSS, a queue pair and an endpoint per
 /// queue. Returns it with the offload mode chosen.
 fn build_sharded(
@@ -471,39 +613,15 @@ fn build_sharded(
         .map(|q| open.open_queue_pair(side, q))
         .collect::<Result<Vec<_>, _>>()?;
     open.start(side)?;
-    let peer = side.peer();
-    let mut shards = Vec::with_capacity(qps.len());
-    for (queue, qp) in (0u16..).zip(qps) {
-        let device = open.device(qp, queue)?;
-        let mut ecfg =
-            open.endpoint_config(cfg, side, &device, secret_of_shard(cfg.seed, side, queue))?;
-        ecfg.neighbor = NeighborConfig {
-            reachable_time: STATIC_NEIGHBOUR,
-            ..NeighborConfig::default()
-        };
-        let mut endpoint = HostEndpoint::with_capacity(ecfg, cfg.connections).map_err(|e| {
-            setup(
-                side.as_str(),
-                "building a shard's TCP endpoint",
-                format!("shard {queue}: {e}"),
-            )
-        })?;
-        endpoint.set_port_steering(Some(steering.filter_for(queue)));
-        endpoint.add_neighbor(Instant::from_micros(START_US), peer.address(), peer.mac());
-        shards.push(Shard {
-            endpoint,
-            device,
-            queue,
-        });
-    }
-    let inboxes = (0..steering.queues)
-        .map(|_| forward::Inbox::new(cfg.max_frame_len()))
-        .collect();
+    let shards = (0u16..)
+        .zip(qps)
+        .map(|(queue, qp)| build_shard(&open, cfg, side, queue, qp, steering))
+        .collect::<Result<Vec<_>, _>>()?;
+    let inboxes = forward::Inboxes::new(steering.queues, cfg.max_frame_len());
     Ok((
         ShardedHost {
             shards,
             inboxes,
-            forward: ForwardCounters::default(),
             nic: open.nic,
             sim: open.sim,
             side,

@@ -6,9 +6,16 @@
 //! Each stream starts at its own offset into the pattern (derived from the client's port), so
 //! data that crossed between connections or shards is caught as a mismatch.
 //!
-//! Owns the workload loop and its checks; the hosts, rounds and clock are
-//! [`ShardedHosts`]'. Allocates at set-up (buffers, the stream table, a scratch buffer) and
-//! when a connection is accepted (within a table sized for all of them), never per byte.
+//! Each shard's part of the workload (its connections' streams, its checks) is a `ShardApp`
+//! of its own, touched only with that shard's endpoint: the stepped loop here runs all of
+//! them in rounds on one thread, the threaded mode ([`super::threaded`]) each on its shard's
+//! thread, with the same plan (`plan`), set-up (`ShardApp::open`) and outcome
+//! (`Prepared::outcome`).
+//!
+//! Owns the workload, its stepped loop and its checks; the hosts, rounds and clock are
+//! [`ShardedHosts`]'. Allocates at set-up (buffers, the stream tables, a scratch buffer per
+//! shard) and when a connection is accepted (within a table sized for all of them), never
+//! per byte.
 
 use std::collections::HashMap;
 
@@ -17,7 +24,7 @@ use tcp_engine::table::SlotKey;
 use tcp_engine::tcb::State;
 use tcp_engine::time::Instant;
 
-use super::ShardedHosts;
+use super::{Shard, ShardedHosts};
 use crate::pattern::Pattern;
 use crate::sim_hosts::{HostEndpoint, Retransmissions, Side, SimHostsError};
 
@@ -54,8 +61,21 @@ pub struct ShardedBulkOutcome {
     pub accepted_per_shard: Vec<usize>,
     /// The client's connections: shard and key (not released: in TIME-WAIT or CLOSED).
     pub client_connections: Vec<(u16, SlotKey)>,
+    /// The client's connections: shard and local port (to the server's `port`).
+    pub client_ports: Vec<(u16, u16)>,
     /// Retransmissions of every connection, both ends, added up.
     pub retransmissions: Retransmissions,
+}
+
+/// A fault [`super::threaded`]'s tests inject into one shard's application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// The shard checks what it receives against the wrong place in the pattern.
+    Mismatch,
+    /// The shard's thread panics at its first poll.
+    Panic,
+    /// The shard stops polling (as a thread that never gets a CPU).
+    Freeze,
 }
 
 /// One end of one connection and its two streams.
@@ -76,13 +96,16 @@ struct Stream {
 impl Stream {
     /// Client to server starts at `7 * client port` into the pattern, server to client 100
     /// bytes further.
-    fn new(side: Side, shard: u16, key: SlotKey, client_port: u16) -> Stream {
+    fn new(side: Side, shard: u16, key: SlotKey, client_port: u16, fault: Option<Fault>) -> Stream {
         let up = 7 * u64::from(client_port);
         let down = up + 100;
-        let (tx_base, rx_base) = match side {
+        let (tx_base, mut rx_base) = match side {
             Side::Client => (up, down),
             Side::Server => (down, up),
         };
+        if fault == Some(Fault::Mismatch) {
+            rx_base += 1;
+        }
         Stream {
             shard,
             key,
@@ -189,20 +212,175 @@ impl Stream {
     }
 }
 
-/// Runs the bulk transfer of `spec` on `hosts` (see the module docs); `progress` gets the bytes
-/// verified so far and the total, once per round.
-///
-/// # Errors
-/// A spec that cannot work (no connection, a zero buffer, a byte total beyond `u64`, shards
-/// too small for their share: the error says how many slots are needed), a refused connect or listen, a byte that does
-/// not match, a stall, or more than `max_rounds` rounds.
-pub fn run_sharded_bulk(
-    hosts: &mut ShardedHosts,
+/// One shard's part of the workload: the streams of the connections it carries, checked
+/// against its endpoint only (so it can run on the shard's thread).
+pub(super) struct ShardApp {
+    pub(super) side: Side,
+    pub(super) shard: u16,
+    /// Connections the shard carries once all are open: the client shard's opened, or as many
+    /// accepted by the server shard of the same queue.
+    expected: usize,
+    /// Listening slots a server shard opens.
+    listening: usize,
+    streams: Vec<Stream>,
+    /// The server's streams by connection.
+    index: HashMap<SlotKey, usize>,
+    /// Connections with events in the last poll (the server's new ones among them).
+    pub(super) events: Vec<SlotKey>,
+    scratch: Vec<u8>,
+    pub(super) fault: Option<Fault>,
+}
+
+impl ShardApp {
+    fn new(side: Side, shard: u16, expected: usize, listening: usize, buffer: usize) -> ShardApp {
+        ShardApp {
+            side,
+            shard,
+            expected,
+            listening,
+            streams: Vec::with_capacity(expected),
+            index: HashMap::with_capacity(if side == Side::Server { expected } else { 0 }),
+            events: Vec::with_capacity(1024),
+            scratch: vec![0u8; buffer],
+            fault: None,
+        }
+    }
+
+    /// Opens the shard's part on `shard` at `now`: a server shard listens, a client shard
+    /// opens its connections (from ports that steer to it).
+    pub(super) fn open(
+        &mut self,
+        shard: &mut Shard,
+        now: Instant,
+        spec: &ShardedBulkSpec,
+    ) -> Result<(), SimHostsError> {
+        let bufs = || Buffers::with_capacity(spec.buffer, spec.buffer);
+        match self.side {
+            Side::Server => {
+                for _ in 0..self.listening {
+                    shard
+                        .endpoint
+                        .listen(spec.port, bufs())
+                        .map_err(|(e, _)| super::shard_error(self.side, self.shard, "listen", e))?;
+                }
+            }
+            Side::Client => {
+                for _ in 0..self.expected {
+                    let key = shard.connect(self.side, now, spec.port, bufs())?;
+                    let port = shard.endpoint.tuple(key).map_or(0, |t| t.local_port);
+                    self.streams
+                        .push(Stream::new(self.side, self.shard, key, port, self.fault));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Injects `fault` (tests of the threaded mode).
+    pub(super) fn inject(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+        if fault == Fault::Mismatch {
+            for s in &mut self.streams {
+                s.rx_base += 1;
+            }
+        }
+    }
+
+    /// After a poll: a stream for each connection the server shard accepted (its key in
+    /// `events`). Fails when it accepts more than its client shard opened (RSS steered a flow
+    /// to a queue its steering filter did not choose).
+    pub(super) fn take_events(&mut self, ep: &HostEndpoint) -> Result<(), SimHostsError> {
+        if self.side == Side::Server {
+            for &key in &self.events {
+                if self.index.contains_key(&key) {
+                    continue;
+                }
+                let Some(t) = ep.tuple(key).filter(|t| t.remote_port != 0) else {
+                    continue;
+                };
+                if self.streams.len() == self.expected {
+                    return Err(SimHostsError::Connection(format!(
+                        "server shard {q} accepted a connection from client port {} beyond the                          {} that client shard {q} opened: RSS steered a flow to a queue its                          steering filter did not choose",
+                        t.remote_port,
+                        self.expected,
+                        q = self.shard
+                    )));
+                }
+                self.index.insert(key, self.streams.len());
+                self.streams.push(Stream::new(
+                    self.side,
+                    self.shard,
+                    key,
+                    t.remote_port,
+                    self.fault,
+                ));
+            }
+        }
+        self.events.clear();
+        Ok(())
+    }
+
+    /// Every stream's work (see `Stream::work`); the bytes moved.
+    pub(super) fn work(
+        &mut self,
+        ep: &mut HostEndpoint,
+        now: Instant,
+        spec: &ShardedBulkSpec,
+        pattern: &Pattern,
+    ) -> Result<u64, SimHostsError> {
+        let mut moved = 0;
+        for s in &mut self.streams {
+            moved += s.work(ep, now, spec, pattern, &mut self.scratch, self.side)?;
+        }
+        Ok(moved)
+    }
+
+    /// Bytes received and verified.
+    pub(super) fn verified(&self) -> u64 {
+        self.streams.iter().map(|s| s.received).sum()
+    }
+
+    /// Every connection open, every byte received and the connection closed.
+    pub(super) fn done(&self, ep: &HostEndpoint, spec: &ShardedBulkSpec) -> bool {
+        self.streams.len() == self.expected && self.streams.iter().all(|s| s.done(ep, spec))
+    }
+
+    /// What the shard still waits for, in words.
+    pub(super) fn waiting_for(&self, spec: &ShardedBulkSpec) -> String {
+        let want = spec.bytes_each_way.saturating_mul(self.expected as u64);
+        format!(
+            "{} of its {} connection(s) {}, {} of {} bytes received, {} closed",
+            self.streams.len(),
+            self.expected,
+            if self.side == Side::Server {
+                "accepted"
+            } else {
+                "opened"
+            },
+            self.verified(),
+            want,
+            self.streams.iter().filter(|s| s.closed).count()
+        )
+    }
+}
+
+/// Each shard's application before the run (index: host, then shard), and what they share.
+pub(super) struct Prepared {
+    pub(super) apps: [Vec<ShardApp>; 2],
+    pub(super) pattern: Pattern,
+    /// Bytes to verify, both directions.
+    pub(super) total: u64,
+    connections_per_shard: Vec<usize>,
+}
+
+/// Checks `spec` for `queues` shards of `capacity` connection slots each and makes each
+/// shard's application (nothing opened yet: [`ShardApp::open`]).
+pub(super) fn plan(
     spec: &ShardedBulkSpec,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<ShardedBulkOutcome, SimHostsError> {
-    let queues = hosts.queues();
-    let per_shard = spec.connections.div_ceil(usize::from(queues));
+    queues: u16,
+    capacity: usize,
+) -> Result<Prepared, SimHostsError> {
+    let per_shard = spec.connections.div_ceil(usize::from(queues.max(1)));
     if spec.connections == 0 || spec.buffer == 0 {
         return Err(SimHostsError::Config(
             "a sharded bulk transfer needs at least 1 connection and a buffer of at least 1 byte"
@@ -221,7 +399,6 @@ pub fn run_sharded_bulk(
         })?;
     // The server's shards listen with twice their share (SYN cookies keep a reserve free).
     let listening = per_shard.saturating_mul(2);
-    let capacity = hosts.endpoint(Side::Server, 0).capacity();
     if capacity <= listening {
         return Err(SimHostsError::Config(format!(
             "{} connections over {queues} shards need {} slots per shard ({listening} listening \
@@ -230,112 +407,136 @@ pub fn run_sharded_bulk(
             listening.saturating_add(1)
         )));
     }
-    let bufs = || Buffers::with_capacity(spec.buffer, spec.buffer);
-    for q in 0..queues {
-        for _ in 0..listening {
-            hosts
-                .endpoint(Side::Server, q)
-                .listen(spec.port, bufs())
-                .map_err(|(e, _)| super::shard_error(Side::Server, q, "listen", e))?;
-        }
-    }
-    let pattern = Pattern::new(spec.buffer);
-    let mut scratch = vec![0u8; spec.buffer];
-    let mut client = Vec::with_capacity(spec.connections);
     let mut connections_per_shard = vec![0; usize::from(queues)];
     for i in 0..spec.connections {
-        let shard = (i % usize::from(queues)) as u16;
-        let key = hosts.connect(Side::Client, shard, spec.port, bufs())?;
-        let port = hosts
-            .endpoint(Side::Client, shard)
-            .tuple(key)
-            .map_or(0, |t| t.local_port);
-        client.push(Stream::new(Side::Client, shard, key, port));
-        connections_per_shard[usize::from(shard)] += 1;
+        connections_per_shard[i % usize::from(queues)] += 1;
     }
-    let mut server: HashMap<(u16, SlotKey), Stream> = HashMap::with_capacity(spec.connections);
-    let mut opened = Vec::with_capacity(1024);
+    let apps = |side| {
+        (0..queues)
+            .zip(&connections_per_shard)
+            .map(|(q, &n)| ShardApp::new(side, q, n, listening, spec.buffer))
+            .collect::<Vec<_>>()
+    };
+    Ok(Prepared {
+        apps: [apps(Side::Client), apps(Side::Server)],
+        pattern: Pattern::new(spec.buffer),
+        total,
+        connections_per_shard,
+    })
+}
+
+/// [`plan`]s the run on `hosts`, then opens it: every server shard listens, then every client
+/// shard opens its connections.
+fn prepare(hosts: &mut ShardedHosts, spec: &ShardedBulkSpec) -> Result<Prepared, SimHostsError> {
+    let capacity = hosts.endpoint(Side::Server, 0).capacity();
+    let mut run = plan(spec, hosts.queues(), capacity)?;
+    let now = hosts.now();
+    for side in [Side::Server, Side::Client] {
+        let host = &mut hosts.hosts[side.index()];
+        for (app, shard) in run.apps[side.index()].iter_mut().zip(&mut host.shards) {
+            app.open(shard, now, spec)?;
+        }
+    }
+    Ok(run)
+}
+
+impl Prepared {
+    /// Bytes verified by every shard.
+    pub(super) fn verified(&self) -> u64 {
+        self.apps.iter().flatten().map(ShardApp::verified).sum()
+    }
+
+    /// The outcome of a finished run of `simulated_us` and `rounds`.
+    pub(super) fn outcome(self, simulated_us: u64, rounds: u64) -> ShardedBulkOutcome {
+        let [client, server] = &self.apps;
+        ShardedBulkOutcome {
+            bytes_verified: self.verified(),
+            simulated_us,
+            rounds,
+            accepted_per_shard: server.iter().map(|a| a.streams.len()).collect(),
+            client_connections: client
+                .iter()
+                .flat_map(|a| a.streams.iter().map(|s| (s.shard, s.key)))
+                .collect(),
+            client_ports: client
+                .iter()
+                .flat_map(|a| a.streams.iter().map(|s| (s.shard, s.client_port)))
+                .collect(),
+            retransmissions: self
+                .apps
+                .iter()
+                .flatten()
+                .flat_map(|a| &a.streams)
+                .fold(Retransmissions::default(), |sum, s| sum.plus(&s.rtx)),
+            connections_per_shard: self.connections_per_shard,
+        }
+    }
+
+    /// What the run waits for, in words.
+    fn waiting_for(&self) -> String {
+        let accepted: usize = self.apps[1].iter().map(|a| a.streams.len()).sum();
+        let expected: usize = self.connections_per_shard.iter().sum();
+        format!(
+            "the sharded bulk transfer ({} of {} bytes verified, {accepted} of {expected} \
+             connections accepted)",
+            self.verified(),
+            self.total
+        )
+    }
+}
+
+/// Runs the bulk transfer of `spec` on `hosts` in stepped rounds (see the module docs);
+/// `progress` gets the bytes verified so far and the total, once per round.
+///
+/// # Errors
+/// A spec that cannot work (no connection, a zero buffer, a byte total beyond `u64`, shards
+/// too small for their share: the error says how many slots are needed), a refused connect or
+/// listen, a byte that does not match, a server shard accepting a connection its client shard
+/// did not open, a stall, or more than `max_rounds` rounds.
+pub fn run_sharded_bulk(
+    hosts: &mut ShardedHosts,
+    spec: &ShardedBulkSpec,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ShardedBulkOutcome, SimHostsError> {
+    let mut run = prepare(hosts, spec)?;
     let start_us = hosts.now().micros();
     let start_rounds = hosts.rounds();
     let mut last_progress = (0, std::time::Instant::now());
     for _ in 0..spec.max_rounds {
         let now = hosts.now();
-        let mut moved = 0;
-        for q in 0..queues {
+        for q in 0..hosts.queues() {
             hosts.poll(Side::Client, q, |_, _| {});
-            opened.clear();
-            hosts.poll(Side::Server, q, |_, open| opened.push(open.key));
-            for &key in &opened {
-                let ep = hosts.endpoint(Side::Server, q);
-                let Some(t) = ep.tuple(key).filter(|t| t.remote_port != 0) else {
-                    continue;
-                };
-                server
-                    .entry((q, key))
-                    .or_insert_with(|| Stream::new(Side::Server, q, key, t.remote_port));
-            }
+            let app = &mut run.apps[1][usize::from(q)];
+            hosts.poll(Side::Server, q, |_, open| app.events.push(open.key));
+            app.take_events(hosts.endpoint(Side::Server, q))?;
         }
-        for s in &mut client {
-            let ep = hosts.endpoint(Side::Client, s.shard);
-            moved += s.work(ep, now, spec, &pattern, &mut scratch, Side::Client)?;
+        let mut moved = 0;
+        for app in run.apps.iter_mut().flatten() {
+            let ep = hosts.endpoint(app.side, app.shard);
+            moved += app.work(ep, now, spec, &run.pattern)?;
         }
-        for s in server.values_mut() {
-            let ep = hosts.endpoint(Side::Server, s.shard);
-            moved += s.work(ep, now, spec, &pattern, &mut scratch, Side::Server)?;
-        }
-        let verified: u64 = client
-            .iter()
-            .chain(server.values())
-            .map(|s| s.received)
-            .sum();
-        progress(verified, total);
+        let verified = run.verified();
+        progress(verified, run.total);
         if verified > last_progress.0 {
             last_progress = (verified, std::time::Instant::now());
         } else if let Some(limit) = spec.stall_timeout
             && last_progress.1.elapsed() > limit
         {
             return Err(SimHostsError::Connection(format!(
-                "the sharded bulk transfer made no progress for {limit:?} of wall time \
-                 ({verified} of {total} bytes verified, {} of {} connections accepted): raise \
-                 --stall-timeout if the run is just slow",
-                server.len(),
-                spec.connections
+                "{} made no progress for {limit:?} of wall time: raise --stall-timeout if the \
+                 run is just slow",
+                run.waiting_for()
             )));
         }
-        let host = |side| hosts.host(side).shards();
-        let done = server.len() == spec.connections
-            && client
-                .iter()
-                .all(|s| s.done(&host(Side::Client)[usize::from(s.shard)].endpoint, spec))
-            && server
-                .values()
-                .all(|s| s.done(&host(Side::Server)[usize::from(s.shard)].endpoint, spec));
+        let done = run.apps.iter().flatten().all(|app| {
+            let ep = &hosts.host(app.side).shards()[usize::from(app.shard)].endpoint;
+            app.done(ep, spec)
+        });
         if done {
-            let mut accepted_per_shard = vec![0; usize::from(queues)];
-            for &(q, _) in server.keys() {
-                accepted_per_shard[usize::from(q)] += 1;
-            }
-            return Ok(ShardedBulkOutcome {
-                accepted_per_shard,
-                client_connections: client.iter().map(|s| (s.shard, s.key)).collect(),
-                retransmissions: client
-                    .iter()
-                    .chain(server.values())
-                    .fold(Retransmissions::default(), |sum, s| sum.plus(&s.rtx)),
-                bytes_verified: verified,
-                simulated_us: hosts.now().micros() - start_us,
-                rounds: hosts.rounds() - start_rounds,
-                connections_per_shard,
-            });
+            let simulated_us = hosts.now().micros() - start_us;
+            return Ok(run.outcome(simulated_us, hosts.rounds() - start_rounds));
         }
-        hosts.end_round(moved > 0, || {
-            format!(
-                "the sharded bulk transfer ({verified} of {total} bytes verified, {} of {} \
-                 connections accepted)",
-                server.len(),
-                spec.connections
-            )
-        })?;
+        hosts.end_round(moved > 0, || run.waiting_for())?;
     }
     Err(SimHostsError::Connection(format!(
         "the sharded bulk transfer did not finish within {} rounds",

@@ -14,9 +14,14 @@ const BUF: usize = 8 * 1024;
 const MAX_ROUNDS: u64 = 200_000;
 
 fn config() -> SimHostsConfig {
+    config_for(QUEUES, CONNECTIONS)
+}
+
+/// Hosts for `connections` over `queues` shards (also the threaded mode's tests').
+pub(super) fn config_for(queues: u16, connections: usize) -> SimHostsConfig {
     SimHostsConfig {
         // Each shard: its share of the connections, as many listening slots spare, slack.
-        connections: 2 * CONNECTIONS / usize::from(QUEUES) + 8,
+        connections: 2 * connections / usize::from(queues) + 8,
         max_window: 64 * 1024,
         ..SimHostsConfig::new()
     }
