@@ -414,6 +414,10 @@
 //!     SYN-RECEIVED, instead of deleting the connection and its data; the connection goes
 //!     on to FIN-WAIT-1 when the handshake completes. With nothing written it is deleted,
 //!     as the RFC says.
+//! 32. A segment that could not leave (no route, neighbour unreachable or busy:
+//!     [`Tcb::unsendable`]) arms the retransmission timer when it is not running, so it is
+//!     planned again one RTO later; in SYN-SENT and SYN-RECEIVED those expiries count toward
+//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut.
 
 pub mod buffer;
 pub mod config;

@@ -10,6 +10,7 @@ mod direct;
 mod ecn;
 mod gro;
 mod icmp;
+mod limits;
 mod scenarios;
 mod steering;
 
