@@ -1,6 +1,9 @@
 //! Fixed capacities of the endpoint driven to exhaustion and past: what the user sees (the
 //! typed error and its message, or the counter that rose) and that the endpoint recovers
-//! once the pressure goes (slots, pool entries and queues come back, invariants hold).
+//! once the pressure goes (slots, pool entries and queues come back, invariants hold): owed
+//! immediate ACKs, the abort RST queue, the send buffer, the loss-state pool, listening slots
+//! and the table under SYN floods, the neighbour cache, segments that cannot leave, and a
+//! deadline far beyond the timer wheel.
 //!
 //! Limits with tests elsewhere: slot exhaustion on `connect`/`listen` (`scenarios`, scenario
 //! 17), SYN floods against listening slots with cookies (`cookies`), ephemeral ports through
@@ -424,4 +427,42 @@ fn a_syn_that_can_never_leave_is_retried_at_its_rto_and_times_out() {
     // The slot comes back.
     ep.release(key).unwrap();
     assert!(ep.is_empty());
+}
+
+#[test]
+fn a_deadline_far_beyond_the_timer_wheel_fires_on_time_after_few_wake_ups() {
+    // The wheel spans 2^40 us (about 12.7 days); a keepalive 400 days out is filed early and
+    // re-filed: each wake-up before it does nothing, and there are few of them.
+    let idle = Duration::from_secs(400 * 24 * 3600);
+    let mut ep = endpoint_configured(2, |c| {
+        c.tcb.keepalive = Some(crate::tcb::Keepalive {
+            idle,
+            interval: Duration::from_secs(1),
+            probes: 1,
+        });
+        // The peer's MAC stays valid as long (no ARP refresh in between).
+        c.neighbor.reachable_time = idle + idle;
+    });
+    let (key, ..) = establish(&mut ep, T0);
+    let due = T0 + idle;
+    let mut now;
+    let mut wake_ups = 0;
+    let probe = loop {
+        now = ep.next_deadline().expect("the keepalive is armed");
+        assert!(now <= due, "woken after the deadline: {now:?}");
+        wake_ups += 1;
+        assert!(wake_ups <= 64, "too many wake-ups before {due:?}");
+        let out = drain_tcp(&mut ep, now);
+        if !out.is_empty() {
+            break out;
+        }
+        ep.check_invariants().unwrap();
+    };
+    assert_eq!(now, due, "the probe goes at its deadline");
+    assert_eq!(probe.len(), 1);
+    assert_eq!(probe[0].payload.len(), 0, "a keepalive probe");
+    // Unanswered, the connection ends one interval later.
+    let (_, events) = drain(&mut ep, due + Duration::from_secs(1));
+    assert_eq!(events.len(), 1);
+    assert_eq!(ep.close_reason(key), Some(CloseReason::KeepaliveTimedOut));
 }
