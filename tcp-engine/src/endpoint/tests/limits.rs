@@ -2,8 +2,8 @@
 //! typed error and its message, or the counter that rose) and that the endpoint recovers
 //! once the pressure goes (slots, pool entries and queues come back, invariants hold): owed
 //! immediate ACKs, the abort RST queue, the send buffer, the loss-state pool, listening slots
-//! and the table under SYN floods, the neighbour cache, segments that cannot leave, and a
-//! deadline far beyond the timer wheel.
+//! and the table under SYN floods, the neighbour cache, segments that cannot leave, a
+//! deadline far beyond the timer wheel, and the poll helper's reply stash.
 //!
 //! Limits with tests elsewhere: slot exhaustion on `connect`/`listen` (`scenarios`, scenario
 //! 17), SYN floods against listening slots with cookies (`cookies`), ephemeral ports through
@@ -465,4 +465,37 @@ fn a_deadline_far_beyond_the_timer_wheel_fires_on_time_after_few_wake_ups() {
     let (_, events) = drain(&mut ep, due + Duration::from_secs(1));
     assert_eq!(events.len(), 1);
     assert_eq!(ep.close_reason(key), Some(CloseReason::KeepaliveTimedOut));
+}
+
+#[test]
+fn replies_beyond_the_poll_stash_are_dropped_counted_and_the_next_burst_is_answered() {
+    // A receive burst of 64 segments to a closed port: each is answered in place with a RST,
+    // kept for after the burst in a stash of 32 replies. The rest are dropped and counted, as
+    // a NIC drops what its queue cannot hold.
+    let mut ep = endpoint_with_peer(2);
+    let syns = |n: u16| -> Vec<(Vec<u8>, RxMeta)> {
+        (0..n)
+            .map(|i| {
+                let h = seg(1000 + i, 81, 5, None, TcpFlags::SYN, 1000);
+                (PEER.tcp(&h, &[]), RxMeta::UNVERIFIED)
+            })
+            .collect()
+    };
+    let mut dev = super::gro::Burst {
+        rx: syns(64),
+        tx: Vec::new(),
+    };
+    ep.poll(T0, &mut dev, |_, _| {});
+    let rsts: Vec<Sent> = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+    assert_eq!(rsts.len(), 32, "the stash's 32 replies");
+    assert!(rsts.iter().all(|s| s.h.flags.rst()));
+    assert_eq!(ep.counters().rst_for_unknown, 64);
+    assert_eq!(ep.counters().replies_dropped, 32);
+    ep.check_invariants().unwrap();
+    // The stash is empty again for the next burst.
+    dev.tx.clear();
+    dev.rx = syns(10);
+    ep.poll(T0, &mut dev, |_, _| {});
+    assert_eq!(dev.tx.len(), 10);
+    assert_eq!(ep.counters().replies_dropped, 32);
 }
