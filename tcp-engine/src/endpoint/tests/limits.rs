@@ -3,7 +3,8 @@
 //! once the pressure goes (slots, pool entries and queues come back, invariants hold): owed
 //! immediate ACKs, the abort RST queue, the send buffer, the loss-state pool, listening slots
 //! and the table under SYN floods, the neighbour cache, segments that cannot leave, a
-//! deadline far beyond the timer wheel, and the poll helper's reply stash.
+//! deadline far beyond the timer wheel, the poll helper's reply stash, and a TSO super-segment
+//! refused by a full transmit ring.
 //!
 //! Limits with tests elsewhere: slot exhaustion on `connect`/`listen` (`scenarios`, scenario
 //! 17), SYN floods against listening slots with cookies (`cookies`), ephemeral ports through
@@ -498,4 +499,72 @@ fn replies_beyond_the_poll_stash_are_dropped_counted_and_the_next_burst_is_answe
     ep.poll(T0, &mut dev, |_, _| {});
     assert_eq!(dev.tx.len(), 10);
     assert_eq!(ep.counters().replies_dropped, 32);
+}
+
+/// A TSO device whose transmit ring is full while `full` is set: it lets the engine write the
+/// frame, then refuses it.
+struct TsoRing {
+    full: bool,
+    tx: Vec<(Vec<u8>, TxMeta)>,
+}
+
+impl crate::device::FrameDevice for TsoRing {
+    fn caps(&self) -> OffloadCaps {
+        crate::link::offload_caps(1500, true)
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, _max: usize, _on_frame: F) -> usize {
+        0
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        let mut buf = vec![0u8; 70_000];
+        let (len, meta) = fill(&mut buf)?;
+        if self.full {
+            return None;
+        }
+        buf.truncate(len);
+        self.tx.push((buf, meta));
+        Some((len, meta))
+    }
+}
+
+#[test]
+fn a_tso_super_segment_the_full_ring_refuses_advances_nothing_and_goes_whole_later() {
+    let mut ep = Ep::with_capacity(config(crate::link::offload_caps(1500, true)), 2).unwrap();
+    ep.add_neighbor(Instant::ZERO, PEER_IP, PEER_MAC);
+    let (key, _, iss, _) = establish(&mut ep, T0);
+    assert_eq!(ep.write(key, &[6u8; 16_384]), Ok(16_384));
+    let mut dev = TsoRing {
+        full: true,
+        tx: Vec::new(),
+    };
+    ep.poll(T0, &mut dev, |_, _| {});
+    assert!(dev.tx.is_empty());
+    assert_eq!(ep.counters().tx_device_refused, 1, "written, then refused");
+    let tcb = ep.tcb(key).unwrap();
+    assert_eq!(
+        (tcb.snd_nxt().0, tcb.snd_max().0),
+        (iss + 1, iss + 1),
+        "nothing advanced"
+    );
+    assert_eq!(ep.counters().tx_tso_frames, 0);
+    ep.check_invariants().unwrap();
+    // Room in the ring: the same super-segment goes, whole, and only now counts.
+    dev.full = false;
+    ep.poll(T0, &mut dev, |_, _| {});
+    let sent: Vec<Sent> = dev.tx.iter().map(|(f, m)| parse_sent(f, *m)).collect();
+    assert!(!sent.is_empty());
+    assert_eq!(sent[0].h.seq.0, iss + 1);
+    assert!(
+        dev.tx[0].1.tso_mss.is_some() && sent[0].payload.len() > 1460,
+        "a super-segment"
+    );
+    let bytes: usize = sent.iter().map(|s| s.payload.len()).sum();
+    assert_eq!(ep.tcb(key).unwrap().snd_nxt().0, iss + 1 + bytes as u32);
+    assert_eq!(ep.counters().tx_device_refused, 1);
+    assert!(ep.counters().tx_tso_frames >= 1);
 }
