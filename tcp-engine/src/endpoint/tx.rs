@@ -244,16 +244,21 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// The head of the ready queue, connection `idx`, planned a segment that cannot leave now
-    /// (no route, neighbour unreachable or busy): it goes idle until something changes, and a
+    /// (no route, neighbour unreachable or busy): it goes idle until something changes or its
+    /// retransmission timer (armed if it was not running) fires, and a
     /// TIME-WAIT that only waited for this ACK ends ([`Tcb::unsendable`](crate::tcb::Tcb::unsendable); its deadline is due,
     /// so leaving it idle would leave the deadline with no timer to run it).
     fn unsendable(&mut self, now: Instant, idx: u32, key: SlotKey) -> Option<NextOutput> {
+        let cfg = &self.cfg;
         let (_, c) = self.table.get_index_mut(idx)?;
-        c.tcb.unsendable(now);
+        let before = c.tcb.next_deadline();
+        c.tcb.unsendable(cfg, now);
         let closed = c.tcb.state() == State::Closed;
         let released = c.has(role::RELEASED);
         self.unqueue_head(idx, QState::Idle);
         if !closed {
+            // The retransmission timer it may have armed plans the segment again.
+            self.reschedule_if_changed(idx, before);
             return None;
         }
         self.closed(idx);

@@ -554,8 +554,18 @@ impl Tcb {
             return;
         }
         if self.has(flag::PERSIST) {
-            // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17).
+            // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17),
+            // but a peer that closed its window and vanished would hold the connection
+            // forever: `max_retransmissions` probes in a row without any acceptable segment
+            // in between close it. The count shares `keepalive_probes` (keepalive probes
+            // only an idle connection, persist one with data waiting; any acceptable segment
+            // clears it).
             self.flags &= !flag::PERSIST;
+            if self.keepalive_probes >= cfg.max_retransmissions {
+                self.become_closed(CloseReason::TimedOut);
+                return;
+            }
+            self.keepalive_probes = self.keepalive_probes.saturating_add(1);
             self.flags |= flag::PROBE_NOW;
             self.rtt.back_off();
             return;

@@ -407,6 +407,9 @@ impl Tcb {
         }
         if matches!(self.state, State::Established | State::CloseWait) {
             self.arm_keepalive(cfg, now);
+        } else {
+            // The peer answers: unanswered persist probes start over (see `on_rtx_timeout`).
+            self.keepalive_probes = 0;
         }
 
         if zero_window_probe {

@@ -414,6 +414,15 @@
 //!     SYN-RECEIVED, instead of deleting the connection and its data; the connection goes
 //!     on to FIN-WAIT-1 when the handshake completes. With nothing written it is deleted,
 //!     as the RFC says.
+//! 32. A segment that could not leave (no route, neighbour unreachable or busy:
+//!     [`Tcb::unsendable`]) arms the retransmission timer when it is not running, so it is
+//!     planned again one RTO later; in SYN-SENT and SYN-RECEIVED those expiries count toward
+//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut.
+//! 33. The persist timer probes a closed window for as long as the peer answers (RFC 1122
+//!     4.2.2.17), at intervals backing off to the maximum RTO; after `max_retransmissions`
+//!     probes in a row with no acceptable segment from the peer the connection closes
+//!     (TimedOut), as Linux does, so a peer that closed its window and vanished does not hold
+//!     the slot forever.
 
 pub mod buffer;
 pub mod config;
@@ -1176,6 +1185,8 @@ pub struct Tcb {
     // --- Rate limits and probes. ---
     challenge_epoch: u16,
     challenge_count: u8,
+    /// Probes sent without an acceptable segment since: keepalive probes of an idle
+    /// connection, or zero-window probes of one whose data waits (never both at once).
     keepalive_probes: u8,
     close_reason: CloseReason,
     /// Immediate ACKs owed beyond the one `ACK_NOW` stands for: one per out-of-order segment

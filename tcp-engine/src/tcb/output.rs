@@ -78,10 +78,22 @@ impl Tcb {
     /// TIME-WAIT has run out and only waited for its owed ACK: that ACK is then given up, as if
     /// lost on the wire (the peer retransmits its FIN if it needs the ACK), and the connection
     /// closes. Otherwise a due deadline would be left with nothing to run it.
-    pub fn unsendable(&mut self, now: Instant) {
+    ///
+    /// The next opportunity is the retransmission timer: a segment that never left armed none
+    /// (a first SYN or SYN-ACK, or data, an ACK or a probe with nothing in flight), so it is
+    /// armed here for one RTO when it is not running. In SYN-SENT and SYN-RECEIVED its expiry
+    /// counts toward `max_syn_retransmissions`, so a handshake whose segments can never leave
+    /// ends in CLOSED ([`CloseReason::TimedOut`](super::CloseReason::TimedOut)) instead of
+    /// waiting forever.
+    pub fn unsendable(&mut self, cfg: &TcbConfig, now: Instant) {
         if self.state == State::TimeWait && self.has(flag::ACK_NOW) && self.aux_at <= now.micros() {
             self.flags &= !flag::ACK_NOW;
             self.become_closed(super::CloseReason::Normal);
+        } else if self.rtx_at == NEVER
+            && !matches!(self.state, State::Closed | State::Listen | State::TimeWait)
+        {
+            self.flags &= !flag::TLP_ARMED;
+            self.rtx_at = (now + self.rtt.rto(cfg)).micros();
         }
     }
 

@@ -328,6 +328,81 @@ fn icmp_errors_reach_the_shard_owning_the_quoted_connection() {
     }
 }
 
+/// ICMP errors client shard `q`'s endpoint has judged (every `icmp_*` counter but echo).
+fn icmp_judged(hosts: &ShardedHosts, q: u16) -> u64 {
+    hosts.host(Side::Client).shards()[usize::from(q)]
+        .endpoint
+        .counters()
+        .iter()
+        .filter(|(name, _)| name.starts_with("icmp_") && *name != "icmp_echo_answered")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Polls every client shard once, in queue order.
+fn poll_clients(hosts: &mut ShardedHosts) {
+    for q in 0..QUEUES {
+        hosts.poll(Side::Client, q, |_, _| {});
+    }
+}
+
+#[test]
+fn a_full_icmp_inbox_drops_the_excess_counted_and_takes_errors_again_once_drained() {
+    let (mut hosts, keys) = one_connection_per_shard();
+    let errors_for = |hosts: &mut ShardedHosts, q: u16, n: usize| {
+        let ep = hosts.endpoint(Side::Client, q);
+        let key = keys[usize::from(q)];
+        let frame = frag_needed_frame(
+            &ep.tuple(key).unwrap(),
+            ep.tcb(key).unwrap().snd_una().0,
+            1200,
+        );
+        vec![frame; n]
+    };
+    // Every ICMP error between the two hosts lands on one queue; find a connection owned by
+    // another (an error for shard 0's connection is handed on unless it lands on 0).
+    let mut target = 0;
+    let frames = errors_for(&mut hosts, target, 1);
+    inject_from_server(&mut hosts, &frames);
+    poll_clients(&mut hosts);
+    poll_clients(&mut hosts);
+    if hosts.host(Side::Client).forward_counters().icmp_forwarded == 0 {
+        target = 1;
+    }
+    let before = hosts.host(Side::Client).forward_counters();
+    let judged = icmp_judged(&hosts, target);
+    // More errors for it in one burst than its inbox holds: the excess is dropped, counted.
+    let burst = INBOX_FRAMES + 5;
+    let frames = errors_for(&mut hosts, target, burst);
+    inject_from_server(&mut hosts, &frames);
+    poll_clients(&mut hosts);
+    poll_clients(&mut hosts);
+    let after = hosts.host(Side::Client).forward_counters();
+    assert_eq!(
+        (
+            after.icmp_forwarded - before.icmp_forwarded,
+            after.icmp_inbox_full - before.icmp_inbox_full
+        ),
+        (INBOX_FRAMES as u64, 5)
+    );
+    assert_eq!(icmp_judged(&hosts, target) - judged, INBOX_FRAMES as u64);
+    // Drained, the inbox takes the next error.
+    let frames = errors_for(&mut hosts, target, 1);
+    inject_from_server(&mut hosts, &frames);
+    poll_clients(&mut hosts);
+    poll_clients(&mut hosts);
+    let last = hosts.host(Side::Client).forward_counters();
+    assert_eq!(
+        (last.icmp_forwarded, last.icmp_inbox_full),
+        (after.icmp_forwarded + 1, after.icmp_inbox_full)
+    );
+    assert_eq!(
+        icmp_judged(&hosts, target) - judged,
+        INBOX_FRAMES as u64 + 1
+    );
+    hosts.check_health().unwrap();
+}
+
 #[test]
 fn a_transfer_whose_byte_total_overflows_is_refused() {
     let mut hosts = ShardedHosts::new(&config(), 2).unwrap();

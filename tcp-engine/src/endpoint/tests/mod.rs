@@ -2,6 +2,7 @@
 //!
 //! `scenarios`: the brief's scenarios that need the endpoint (closed ports, passive open,
 //! checksums, ISNs, stale keys and exhaustion, ARP miss), ARP, ICMP echo, the lifecycle.
+//! `limits`: fixed capacities driven past exhaustion, and the recovery after.
 //! A hand-driven peer builds frames with the `wire` emitters and reads ours back with
 //! `parse_frame`; checksums of what we send are also checked by `softnic::verify_rx`.
 
@@ -10,6 +11,7 @@ mod direct;
 mod ecn;
 mod gro;
 mod icmp;
+mod limits;
 mod scenarios;
 mod steering;
 

@@ -568,7 +568,8 @@ fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
     assert_eq!(ep.poll_transmit(T0, &mut buf), Outbound::Nothing);
     // Retries every second, three requests in all, then the neighbour is unreachable.
     let mut requests = 1;
-    while let Some(now) = ep.next_deadline() {
+    while ep.counters().neighbor_unreachable == 0 {
+        let now = ep.next_deadline().expect("the resolution is timed");
         assert!(
             now < T0 + crate::time::Duration::from_secs(30),
             "resolution never ends"
@@ -582,6 +583,19 @@ fn arp_retries_then_unreachable_and_a_failed_commit_is_planned_again() {
         Some(State::SynSent),
         "the SYN waits for its RTO"
     );
+    // The RTO plans the SYN again (a new resolution once the failure hold is over), until the
+    // open times out.
+    let mut events = Vec::new();
+    while let Some(now) = ep.next_deadline() {
+        assert!(
+            now < T0 + crate::time::Duration::from_secs(600),
+            "the open never ends"
+        );
+        events.extend(drain(&mut ep, now).1);
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].key, events[0].events), (key, Events::CLOSED));
+    assert_eq!(ep.close_reason(key), Some(CloseReason::TimedOut));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The port steering filter ([`Endpoint::set_port_steering`]) with fake steering functions:
 //! which ports active opens take through it, the bounded search, and the error and counters
-//! when no port of the range steers here.
+//! when no port of the range steers here; and the same exhaustion without a filter.
 
 use super::*;
 use crate::table::{FourTuple, PortRange};
@@ -148,4 +148,42 @@ fn steered_ports_in_use_exhaust_the_range_with_a_count_of_the_refused() {
     );
     // Another destination port reuses the steered ports.
     assert!(try_connect(&mut ep, 444).is_ok());
+}
+
+#[test]
+fn without_a_filter_ports_in_use_exhaust_the_range_explicitly_and_come_back() {
+    let mut ep = endpoint_over(50000, 50003);
+    let keys: Vec<SlotKey> = (0..4).map(|_| try_connect(&mut ep, 443).unwrap()).collect();
+    let (err, _buffers_back) = ep.connect(T0, PEER_IP, 443, bufs()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EndpointError::Table(TableError::PortsExhausted {
+                remote_port: 443,
+                steered_away: 0,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "no free local port toward 198.18.0.2:443: all 4 ports of 50000-50003 are in use; \
+         widen the ephemeral port range or close connections"
+    );
+    assert_eq!(
+        (
+            ep.counters().ports_exhausted,
+            ep.counters().ports_unsteerable
+        ),
+        (1, 0)
+    );
+    assert_eq!(ep.len(), 4, "the failed open took no slot");
+    ep.check_invariants().unwrap();
+    // Another destination port has the whole range; a port freed is taken again.
+    assert!(try_connect(&mut ep, 444).is_ok());
+    let freed = ep.tuple(keys[2]).unwrap().local_port;
+    ep.abort(T0, keys[2]).unwrap();
+    let again = try_connect(&mut ep, 443).unwrap();
+    assert_eq!(ep.tuple(again).unwrap().local_port, freed);
 }

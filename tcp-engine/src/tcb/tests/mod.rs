@@ -15,6 +15,7 @@ mod ecn;
 mod fuzz;
 mod hystart;
 mod icmp;
+mod limits;
 mod link;
 mod predict;
 mod prr;

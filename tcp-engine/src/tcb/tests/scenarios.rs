@@ -1323,7 +1323,7 @@ fn established_sack() -> Host {
 }
 
 /// A client with SACK negotiated and the given send and receive buffer sizes.
-fn established_sack_buffers(snd_cap: usize, rcv_cap: usize) -> Host {
+pub(super) fn established_sack_buffers(snd_cap: usize, rcv_cap: usize) -> Host {
     let cfg = TcbConfig {
         sack: true,
         ..plain()

@@ -1,0 +1,163 @@
+//! Bounds of one connection under a hostile or stuck peer: a receive window closed for a day
+//! (persist, with the peer answering and with the peer gone), out-of-order ranges and the
+//! SACK scoreboard under worst-case blocks. Each asserts what the connection shows (probes,
+//! counters, drop reasons, its state) and that it recovers when the pressure goes.
+
+use super::*;
+use crate::tcb::reasm::MAX_OOO_RANGES;
+use crate::tcb::scoreboard::SCOREBOARD_RANGES;
+
+#[test]
+fn a_window_closed_for_a_day_is_probed_at_most_every_rto_max_and_never_given_up() {
+    // RFC 1122 4.2.2.17: while the peer answers its probes, the connection lives however long
+    // the window stays closed; the probes back off to the maximum RTO and stay there.
+    let mut c = established(plain(), 10000, 4000, 2000);
+    c.write(&[9; 5000]);
+    assert_eq!(c.send_all().len(), 2);
+    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    let start = c.now;
+    let day = Duration::from_secs(24 * 3600);
+    let mut probes = 0u32;
+    let mut last_gap = Duration::ZERO;
+    while c.now < start + day {
+        let before = c.now;
+        c.advance_to_deadline();
+        let gap = c.now - before;
+        assert!(
+            gap <= c.cfg.rto_max,
+            "a probe interval beyond rto_max: {gap:?}"
+        );
+        assert!(gap >= last_gap, "the backoff never shrinks while closed");
+        last_gap = gap;
+        let out = c.send_all();
+        assert_eq!(out.len(), 1, "one probe per expiry");
+        assert_eq!((out[0].h.seq.0, out[0].data.len()), (ISS + 2001, 1));
+        probes += 1;
+        c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+        assert_eq!(c.tcb.state(), State::Established);
+    }
+    // A day at 120 s between probes, after a few doublings from 1 s.
+    let at_most = (day.micros() / c.cfg.rto_max.micros()) as u32 + 8;
+    assert!(probes <= at_most, "{probes} probes");
+    assert_eq!(c.tcb.counters().window_probes, probes);
+    assert_eq!(c.tcb.counters().timeouts, 0);
+    // The window opens: the rest goes at once.
+    c.deliver(ack(Y + 1, ISS + 2001, 4000), &[]);
+    let out = c.send_all();
+    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+    c.deliver(ack(Y + 1, ISS + 5001, 4000), &[]);
+    assert_eq!(c.tcb.snd_una(), c.tcb.snd_max());
+}
+
+#[test]
+fn a_window_closed_by_a_peer_that_then_vanishes_times_out() {
+    // Probes nobody answers are retransmissions: after `max_retransmissions` the connection
+    // closes (TimedOut) instead of probing forever.
+    let mut c = established(plain(), 10000, 4000, 2000);
+    c.write(&[9; 5000]);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    let start = c.now;
+    let mut expiries = 0;
+    while c.tcb.state() != State::Closed {
+        c.advance_to_deadline();
+        c.send_all();
+        expiries += 1;
+        assert!(expiries <= 64, "never gave up");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(c.tcb.next_deadline(), None);
+    let took = c.now - start;
+    assert!(
+        took.micros() <= c.cfg.rto_max.micros() * (u64::from(c.cfg.max_retransmissions) + 2),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_fifth_out_of_order_range_is_dropped_counted_and_room_returns_as_holes_fill() {
+    let mut c = established(plain(), 1000, 20000, 10000);
+    // Four disjoint ranges with holes between them, then a fifth.
+    let at = |k: u32| Y + 1 + 1000 * k;
+    for k in 0..MAX_OOO_RANGES as u32 {
+        let r = c.deliver(ack(at(2 * k + 1), ISS + 1, 10000), &[k as u8; 1000]);
+        assert_eq!(r.dropped, None);
+    }
+    let r = c.deliver(ack(at(9), ISS + 1, 10000), &[9; 1000]);
+    assert_eq!(r.dropped, Some(DropReason::ReassemblyFull));
+    assert_eq!(c.tcb.counters().dropped_segments, 1, "counted");
+    assert_eq!(c.loss.reasm.ranges().len(), MAX_OOO_RANGES);
+    c.send_all();
+    // A segment joining two ranges fits (it needs no new range).
+    let r = c.deliver(ack(at(2), ISS + 1, 10000), &[1; 1000]);
+    assert_eq!(r.dropped, None);
+    // The first hole fills: three ranges become in-order data, room for more.
+    c.deliver(ack(at(0), ISS + 1, 10000), &[0; 1000]);
+    assert_eq!(c.tcb.rcv_nxt(), SeqNum(at(4)));
+    let r = c.deliver(ack(at(9), ISS + 1, 10000), &[9; 1000]);
+    assert_eq!(r.dropped, None, "the fifth range is kept now");
+    for k in [4, 6, 8] {
+        c.deliver(ack(at(k), ISS + 1, 10000), &[k as u8; 1000]);
+    }
+    assert_eq!(c.tcb.rcv_nxt(), SeqNum(at(10)));
+    assert_eq!(c.read_all().len(), 10_000);
+}
+
+#[test]
+fn hostile_sack_blocks_keep_the_scoreboard_bounded_and_recovery_correct() {
+    // Every ACK carries four SACK blocks: disjoint ones that would need more ranges than the
+    // scoreboard has, inverted ones, ones beyond SND.MAX or below SND.UNA, and wrapping ones.
+    let mut c = super::scenarios::established_sack_buffers(40_000, 4000);
+    c.write(&[4; 20_000]);
+    let sent = c.send_all();
+    assert!(!sent.is_empty());
+    let una = ISS + 1;
+    let max = c.tcb.snd_max().0;
+    for round in 0..2000u32 {
+        let k = round % 8;
+        let blocks = [
+            (una + 1000 * (2 * k + 1), una + 1000 * (2 * k + 2)),
+            (una + 1000 * (2 * k + 3) + 500, una + 1000 * (2 * k + 3)), // inverted
+            (max + 1000, max + 5000),                                   // beyond SND.MAX
+            (una.wrapping_sub(0x8000_0000), una.wrapping_add(0x7fff_0000)), // wraps
+        ];
+        let mut h = ack(Y + 1, una, 60000);
+        h.options = sack(&blocks);
+        c.deliver(h, &[]);
+        assert!(c.loss.sb.ranges().len() <= SCOREBOARD_RANGES);
+        c.send_all();
+    }
+    // The peer finally acknowledges everything: the scoreboard empties, all data arrives.
+    for _ in 0..100 {
+        let end = c.tcb.snd_max().0;
+        c.deliver(ack(Y + 1, end, 60000), &[]);
+        assert!(c.loss.sb.ranges().is_empty());
+        if c.send_all().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(c.tcb.snd_una(), c.tcb.snd_max());
+    assert_eq!(c.tcb.snd_una().0, ISS + 1 + 20_000);
+}
+
+#[test]
+fn a_closing_connection_probing_a_closed_window_lives_while_the_peer_answers() {
+    // The count of unanswered probes starts over with every answer in FIN-WAIT-1 too.
+    let mut c = established(plain(), 10000, 4000, 2000);
+    c.write(&[9; 5000]);
+    c.tcb.close(&c.snd);
+    c.send_all();
+    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    assert_eq!(c.tcb.state(), State::FinWait1);
+    for _ in 0..3 * u32::from(c.cfg.max_retransmissions) {
+        c.advance_to_deadline();
+        assert_eq!(c.send_all().len(), 1, "a probe");
+        c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+        assert_eq!(c.tcb.state(), State::FinWait1);
+    }
+    // The window opens: the data and the FIN go.
+    c.deliver(ack(Y + 1, ISS + 2001, 4000), &[]);
+    let out = c.send_all();
+    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+    assert!(out.last().unwrap().h.flags.fin());
+}
