@@ -16,7 +16,7 @@ use crate::segment::{TcpFlags, TcpHeader};
 use crate::table::SlotKey;
 use crate::tcb::{Events, SendBuffer, State, TxPlan};
 use crate::time::Instant;
-use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame};
+use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame_inlined};
 use crate::wire::{ArpRepr, EthernetAddress, Ipv4Address};
 
 use super::rx::Open;
@@ -398,7 +398,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             None => (&[][..], &[][..]),
         };
         let addrs = self.tcp_addresses(mac, remote, plan.ect);
-        let layout = emit_tcp_frame(buf, &addrs, ident, &plan.header, &[a, b], self.csum)
+        let layout = emit_tcp_frame_inlined(buf, &addrs, ident, &plan.header, &[a, b], self.csum)
             .map_err(|_| TooSmall)?;
         Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
     }
