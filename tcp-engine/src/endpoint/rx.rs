@@ -676,6 +676,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// otherwise `r` holds the accepted segment's reaction.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn cookie_ack<K: ReceiveSink + ?Sized, const PREDICT: bool>(
         &mut self,
         now: Instant,
@@ -842,7 +843,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         debug_assert!(result.is_ok(), "re-keying back to listening: {result:?}");
     }
 
-    /// Writes the reply the segment needs (if any) and says what happened.
+    /// Writes the reply the segment needs (if any, from `r`) and says what happened.
+    #[allow(clippy::too_many_arguments)]
     fn finish_segment(
         &mut self,
         frame: &mut [u8],
