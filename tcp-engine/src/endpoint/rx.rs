@@ -111,13 +111,12 @@ pub enum IcmpRejection {
     MtuBelowFloor,
 }
 
-/// What the state machine made of one segment, before the endpoint writes any reply.
+/// What the state machine made of one segment, before the endpoint writes any reply: the
+/// connection and its events. The reply and the drop reason stay in the segment's
+/// [`Reaction`], where the state machine wrote them (a reply header is not copied on the way).
 struct SegmentOutcome {
     key: SlotKey,
     events: Events,
-    /// A RST to send, or a SYN-ACK carrying a SYN cookie (the only reply with SYN).
-    reply: Option<TcpHeader>,
-    dropped: Option<DropReason>,
 }
 
 /// The 4-tuple, seen from this host, of TCP segment `h` received in `ip`.
@@ -187,9 +186,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 dont_frag: true,
                 dscp_ecn: 0,
             };
-            let outcome =
-                self.receive_segment::<K, PREDICT>(now, &ip, h, &frame[fast.payload.clone()], sink);
-            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome);
+            let mut r = Reaction::default();
+            let payload = &frame[fast.payload.clone()];
+            let outcome = self.receive_segment::<K, PREDICT>(now, &ip, h, payload, sink, &mut r);
+            return self.finish_segment(frame, fast.src_mac, &ip, h, payload_len, outcome, &r);
         }
         let parsed = match parse_frame(frame, meta) {
             Ok(p) => p,
@@ -216,20 +216,22 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     return Received::Dropped(RxDrop::BadAddress);
                 }
                 let payload_len = payload.len();
+                let mut r = Reaction::default();
                 let mut outcome =
-                    self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink);
+                    self.receive_segment::<K, PREDICT>(now, &ip, &header, payload, sink, &mut r);
                 if self.cookie_mode != super::SynCookies::Off
-                    && matches!(&outcome, Some(o) if o.dropped == Some(DropReason::ListenAck))
+                    && outcome.is_some()
+                    && r.dropped == Some(DropReason::ListenAck)
                 {
                     // An ACK a listener refused: it may return a SYN cookie.
                     let key = outcome.as_ref().map(|o| o.key);
                     if let Some(o) = key.and_then(|k| {
-                        self.cookie_ack::<K, PREDICT>(now, k, &ip, &header, payload, sink)
+                        self.cookie_ack::<K, PREDICT>(now, k, &ip, &header, payload, sink, &mut r)
                     }) {
                         outcome = Some(o);
                     }
                 }
-                self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome)
+                self.finish_segment(frame, eth.src_addr, &ip, &header, payload_len, outcome, &r)
             }
             RxPayload::IcmpEcho { ip, echo } if for_us => {
                 if let Some(drop) = self.check_ip(&ip) {
@@ -495,8 +497,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     /// Hands a segment to its connection or listener; `None` when no connection or listener
-    /// exists (the caller answers per RFC 9293 3.10.7.1). `PREDICT`: as for
-    /// [`receive_parsed`](Self::receive_parsed).
+    /// exists (the caller answers per RFC 9293 3.10.7.1; `r` is untouched then). The state
+    /// machine's reaction (a reply, a drop reason) is written into `r` (a default `Reaction`),
+    /// where the caller reads it. `PREDICT`: as for [`receive_parsed`](Self::receive_parsed).
     fn receive_segment<K: ReceiveSink + ?Sized, const PREDICT: bool>(
         &mut self,
         now: Instant,
@@ -504,6 +507,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         h: &TcpHeader,
         payload: &[u8],
         sink: &mut K,
+        r: &mut Reaction,
     ) -> Option<SegmentOutcome> {
         let tuple = segment_tuple(ip, h);
         let matched = self.table.lookup_segment_cached(&tuple)?;
@@ -521,7 +525,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let deadline_before = c.tcb.next_deadline();
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         // The reaction is written where it is read (not copied out of a return value).
-        let mut r = Reaction::default();
         match c.buffers.as_mut() {
             Some(b) => {
                 let (snd, rcv) = b.split_mut();
@@ -541,16 +544,10 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     };
                     match predicted {
                         Some(events) => r.events = events,
-                        None => c.tcb.on_segment_into(
-                            cfg,
-                            now,
-                            h,
-                            payload,
-                            snd,
-                            &mut direct,
-                            loss,
-                            &mut r,
-                        ),
+                        None => {
+                            c.tcb
+                                .on_segment_into(cfg, now, h, payload, snd, &mut direct, loss, r)
+                        }
                     }
                     self.counters.rx_direct_bytes += direct.delivered() as u64;
                 } else {
@@ -564,7 +561,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                         Some(events) => r.events = events,
                         None => c
                             .tcb
-                            .on_segment_into(cfg, now, h, payload, snd, rcv, loss, &mut r),
+                            .on_segment_into(cfg, now, h, payload, snd, rcv, loss, r),
                     }
                 }
             }
@@ -576,7 +573,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 &mut NoBuffers,
                 &mut NoBuffers,
                 loss,
-                &mut r,
+                r,
             ),
         }
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
@@ -597,11 +594,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             if let Matched::Listener { listener, .. } = matched {
                 if self.cookie_wanted(key) {
                     if let Some(reply) = self.cookie_for_syn(now, key, tuple, h) {
+                        r.reply = Some(reply);
+                        r.dropped = None;
                         return Some(SegmentOutcome {
                             key,
                             events: Events::default(),
-                            reply: Some(reply),
-                            dropped: None,
                         });
                     }
                 }
@@ -625,12 +622,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 make_ready(&mut self.table, &mut self.ready, idx);
             }
         }
-        Some(SegmentOutcome {
-            key,
-            events,
-            reply: r.reply,
-            dropped: r.dropped,
-        })
+        Some(SegmentOutcome { key, events })
     }
 
     /// Whether a SYN to registered listener `key` gets a SYN cookie: always, or under
@@ -680,9 +672,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     /// it returns a valid SYN cookie, the registered listening slot becomes the connection
     /// (SYN-RECEIVED, the SYN-ACK sent) and the segment goes to it; the outcome then reports
     /// what a passive open does ([`Events::SYN_TO_LISTENER`] and what the ACK did), at once.
-    /// `None`: no valid cookie (counted), the listener's RST stands.
+    /// `None`: no valid cookie (counted), the listener's RST stands (`r` is untouched);
+    /// otherwise `r` holds the accepted segment's reaction.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn cookie_ack<K: ReceiveSink + ?Sized, const PREDICT: bool>(
         &mut self,
         now: Instant,
@@ -691,6 +685,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         h: &TcpHeader,
         payload: &[u8],
         sink: &mut K,
+        r: &mut Reaction,
     ) -> Option<SegmentOutcome> {
         if h.flags.syn() || h.flags.rst() {
             return None;
@@ -720,14 +715,14 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         self.counters.rx_segments -= 1;
         self.counters.rx_payload_bytes -= payload.len() as u64;
         self.counters.tcp_drops[DropReason::ListenAck.index()] -= 1;
-        // The connection is registered under the tuple now: the segment finds it.
+        // The connection is registered under the tuple now: the segment finds it. The
+        // listener's reaction (its RST) is replaced by the connection's.
+        *r = Reaction::default();
         let mut outcome = self
-            .receive_segment::<K, PREDICT>(now, ip, h, payload, sink)
+            .receive_segment::<K, PREDICT>(now, ip, h, payload, sink, r)
             .unwrap_or(SegmentOutcome {
                 key,
                 events: Events::default(),
-                reply: None,
-                dropped: None,
             });
         outcome.events |= Events::SYN_TO_LISTENER;
         Some(outcome)
@@ -848,7 +843,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         debug_assert!(result.is_ok(), "re-keying back to listening: {result:?}");
     }
 
-    /// Writes the reply the segment needs (if any) and says what happened.
+    /// Writes the reply the segment needs (if any, from `r`) and says what happened.
+    #[allow(clippy::too_many_arguments)]
     fn finish_segment(
         &mut self,
         frame: &mut [u8],
@@ -857,19 +853,20 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         h: &TcpHeader,
         payload_len: usize,
         outcome: Option<SegmentOutcome>,
+        r: &Reaction,
     ) -> Received {
         let Some(outcome) = outcome else {
             return self.reset_unknown(frame, peer_mac, ip, h, payload_len);
         };
-        let reply = outcome.reply.and_then(|h| {
+        let reply = r.reply.as_ref().and_then(|h| {
             if h.flags.syn() {
                 let reply =
-                    self.write_reply(frame, peer_mac, ip.src_addr, &h, ReplyKind::SynAckCookie);
+                    self.write_reply(frame, peer_mac, ip.src_addr, h, ReplyKind::SynAckCookie);
                 self.counters.syn_cookies_sent += u64::from(reply.is_some());
                 return reply;
             }
             self.counters.rst_from_connections += 1;
-            self.write_rst(frame, peer_mac, ip.src_addr, &h)
+            self.write_rst(frame, peer_mac, ip.src_addr, h)
         });
         if !outcome.events.is_empty() {
             return Received::Open(Open {
@@ -881,7 +878,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         if let Some(reply) = reply {
             return Received::Reply(reply);
         }
-        match outcome.dropped {
+        match r.dropped {
             Some(d) => Received::Dropped(RxDrop::Segment(d)),
             None => Received::Nothing,
         }

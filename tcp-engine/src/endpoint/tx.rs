@@ -16,7 +16,7 @@ use crate::segment::{TcpFlags, TcpHeader};
 use crate::table::SlotKey;
 use crate::tcb::{Events, SendBuffer, State, TxPlan};
 use crate::time::Instant;
-use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame};
+use crate::wire::frame::{SegmentTemplate, emit_arp_frame, emit_tcp_frame_inlined};
 use crate::wire::{ArpRepr, EthernetAddress, Ipv4Address};
 
 use super::rx::Open;
@@ -306,15 +306,16 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                 reply: None,
             });
         }
-        self.reschedule_if_changed(idx, deadline_before);
+        // Read in this slot access: the timer links and new deadline for filing, and the
+        // peer's address for routing.
+        let (links, deadline, remote) = (c.timer, c.tcb.next_deadline(), c.remote_addr);
+        if deadline != deadline_before {
+            self.file_timer(idx, links, deadline);
+        }
         let Some(plan) = plan else {
             self.unqueue_head(idx, QState::Idle);
             return NextOutput::Again;
         };
-        let Some((_, c)) = self.table.get_index(idx) else {
-            return NextOutput::Again;
-        };
-        let remote = c.remote_addr;
         let Some(hop) = self.next_hop(remote) else {
             self.counters.no_route += 1;
             return self.unsendable(now, idx, key).unwrap_or(NextOutput::Again);
@@ -368,10 +369,11 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let Some((_, c)) = self.table.get_index(idx) else {
             return Err(TooSmall);
         };
-        let mut h = plan.header;
-        h.src_port = c.local_port;
-        h.dst_port = c.remote_port;
-        let headers = 14 + 20 + h.buffer_len();
+        // The ports go into the plan's own header (the commit does not read them): the
+        // header is written from where it lies, not copied first.
+        plan.header.src_port = c.local_port;
+        plan.header.dst_port = c.remote_port;
+        let headers = 14 + 20 + plan.header.buffer_len();
         let room = buf.len().saturating_sub(headers);
         if plan.payload_len as usize > room {
             let mut len = room as u32;
@@ -388,7 +390,6 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             }
             plan.payload_len = len;
             // The FIN goes with the last byte only.
-            h.flags = h.flags.without(TcpFlags::FIN);
             plan.header.flags = plan.header.flags.without(TcpFlags::FIN);
         }
         let tso = plan
@@ -402,8 +403,8 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             None => (&[][..], &[][..]),
         };
         let addrs = self.tcp_addresses(mac, remote, plan.ect);
-        let layout =
-            emit_tcp_frame(buf, &addrs, ident, &h, &[a, b], self.csum).map_err(|_| TooSmall)?;
+        let layout = emit_tcp_frame_inlined(buf, &addrs, ident, &plan.header, &[a, b], self.csum)
+            .map_err(|_| TooSmall)?;
         Ok((layout.frame_len(), layout.tx_meta(self.csum, tso)))
     }
 

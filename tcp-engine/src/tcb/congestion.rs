@@ -519,6 +519,7 @@ impl Tcb {
     }
 
     /// Runs every expired deadline, then arms what the new situation needs.
+    #[inline(always)]
     pub(super) fn run_timers(
         &mut self,
         cfg: &TcbConfig,

@@ -447,6 +447,7 @@ impl Tcb {
     /// ACK processing of a synchronized connection (RFC 9293 fifth, RFC 5961 5.2, RFC 5681
     /// duplicate ACKs, SACK). Returns `false` when the segment must be dropped.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn process_ack<S: SendBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,

@@ -131,6 +131,13 @@ impl Scoreboard {
 
     /// SND.UNA advanced: drop what it covers.
     pub(crate) fn advance(&mut self, snd_una: SeqNum) {
+        if self.count == 0 {
+            // No ranges (every ACK without SACK blocks): nothing to drop or rebuild.
+            if self.high_rxt.lt(snd_una) {
+                self.high_rxt = snd_una;
+            }
+            return;
+        }
         let mut out = [SackBlock::default(); SCOREBOARD_RANGES];
         let mut n = 0usize;
         for r in self.ranges() {

@@ -210,6 +210,21 @@ pub fn emit_tcp_frame(
     payload: &[&[u8]],
     csum: TxChecksum,
 ) -> Result<FrameLayout> {
+    emit_tcp_frame_inlined(buf, addrs, ident, header, payload, csum)
+}
+
+/// [`emit_tcp_frame`], always inlined: for the send phase's one call per segment, where the
+/// addresses, header and payload pieces are at hand in registers and the layout is used
+/// right away (as a call, they went through memory both ways).
+#[inline(always)]
+pub(crate) fn emit_tcp_frame_inlined(
+    buf: &mut [u8],
+    addrs: &TcpFrameAddresses,
+    ident: u16,
+    header: &TcpHeader,
+    payload: &[&[u8]],
+    csum: TxChecksum,
+) -> Result<FrameLayout> {
     let payload_len = payload.iter().map(|p| p.len()).sum();
     let layout = write_tcp_headers(buf, addrs, ident, header, payload_len, csum)?;
     let sum = copy_payload(buf, layout.header_len(), payload, csum);
