@@ -606,12 +606,13 @@ fn loss_lines(out: &mut String, c: &SimHostsCounters, r: &Retransmissions) -> fm
     let t: HostCounters = c.total();
     writeln!(
         out,
-        "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} \
-         reported received twice by D-SACK, {} window reductions undone as spurious); NIC \
-         drops {}; bad checksums dropped {}; {} slow starts left by HyStart++",
+        "  losses        {} segments retransmitted ({} fast retransmits, {} timeouts, {} tail \
+         loss probes, {} reported received twice by D-SACK, {} window reductions undone as \
+         spurious); NIC drops {}; bad checksums dropped {}; {} slow starts left by HyStart++",
         count(r.segments),
         count(r.fast_retransmits),
         count(r.timeouts),
+        count(t.loss_probes),
         count(t.dsacks_received),
         count(t.spurious_recoveries_undone),
         count(t.nic_rx_drops),

@@ -81,10 +81,21 @@ fn run_with(
         r.simulated, r.client, r.server
     );
     println!("  {name}: {}", r.summary());
-    for (side, c, lost) in [
-        ("client", r.client, r.a_to_b.lost),
-        ("server", r.server, r.b_to_a.lost),
+    for (side, c, ep, lost) in [
+        ("client", r.client, &r.client_ep, r.a_to_b.lost),
+        ("server", r.server, &r.server_ep, r.b_to_a.lost),
     ] {
+        // Tail loss probes (RFC 8985) run with SACK only, and each is a retransmission.
+        if tcb.sack {
+            assert!(
+                ep.loss_probes > 0 && ep.loss_probes <= u64::from(c.retransmitted_segments),
+                "{name} {side}: {} tail loss probes for {} retransmissions",
+                ep.loss_probes,
+                c.retransmitted_segments
+            );
+        } else {
+            assert_eq!(ep.loss_probes, 0, "{name} {side}: probes without SACK");
+        }
         // The link really lost data segments in this direction, and they were repaired.
         assert!(lost > 100, "{name} {side}: only {lost} frames lost");
         assert!(

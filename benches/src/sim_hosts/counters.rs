@@ -92,6 +92,8 @@ host_counters! {
     dsacks_received,
     /// Window reductions shown spurious (timestamp echo or D-SACKs) and undone.
     spurious_recoveries_undone,
+    /// Tail loss probes sent (RFC 8985; counted among the retransmitted segments).
+    loss_probes,
     /// SYNs answered with a SYN cookie (RFC 4987) instead of taking a listening slot.
     syn_cookies_sent,
     /// ACKs that returned a valid SYN cookie and became connections.
@@ -165,6 +167,7 @@ impl HostCounters {
             ecn_window_reductions: e.ecn_window_reductions,
             dsacks_received: e.dsacks_received,
             spurious_recoveries_undone: e.spurious_recoveries_undone,
+            loss_probes: e.loss_probes,
             syn_cookies_sent: e.syn_cookies_sent,
             syn_cookies_accepted: e.syn_cookies_accepted,
             syn_cookies_rejected: e.syn_cookies_rejected,

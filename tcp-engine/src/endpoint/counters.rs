@@ -187,6 +187,11 @@ counters! {
         /// spurious and undone: the timestamp echo said the original arrived (Eifel, RFC
         /// 3522) or D-SACKs reported every byte the episode retransmitted (RFC 3708).
         spurious_recoveries_undone,
+        /// Tail loss probes sent (RFC 8985): the last segment sent again when no ACK came
+        /// for two smoothed RTTs, so that a lost tail is repaired by SACK recovery rather
+        /// than a retransmission timeout. Counted among the retransmitted segments; a probe
+        /// whose original had arrived comes back as a D-SACK.
+        loss_probes,
         /// SYNs answered with a SYN cookie (RFC 4987): a SYN-ACK sent in place, no listening
         /// slot taken ([`SynCookies`](super::SynCookies)).
         syn_cookies_sent,

@@ -525,9 +525,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         let loss = super::loss_of(&mut self.loss, &mut self.scratch, c);
         let committed = c.tcb.commit(cfg, now, plan, loss);
         super::settle_loss(&mut self.loss, &mut self.scratch, c, &mut self.counters);
-        if committed.is_err() {
-            self.counters.tx_stale_commits += 1;
-            return Err(CommitError::StalePlan(key));
+        match committed {
+            Err(_) => {
+                self.counters.tx_stale_commits += 1;
+                return Err(CommitError::StalePlan(key));
+            }
+            Ok(note) if note.loss_probe => self.counters.loss_probes += 1,
+            Ok(_) => {}
         }
         self.counters.tx_segments += 1;
         self.counters.tx_payload_bytes += u64::from(plan.payload_len);

@@ -788,6 +788,15 @@ pub struct TcbCounters {
     pub window_probes: u32,
 }
 
+/// What a [`Tcb::commit`] that took its plan reports besides the state it advanced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The segment was a tail loss probe (RFC 8985 7.3): the last segment sent again when no
+    /// ACK came within the probe timeout. It is also counted among the retransmitted segments.
+    pub loss_probe: bool,
+}
+
 /// A refused [`Tcb::commit`]: the plan was made before the `Tcb` changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StalePlan;

@@ -9,8 +9,8 @@
 
 use super::undo::Cut;
 use super::{
-    LossState, NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State, TS_OPTION_LEN, Tcb,
-    TcbConfig, TxPlan, coarse, flag, len32, us32,
+    Committed, LossState, NEVER, RecvBuffer, SegmentKind, SendBuffer, StalePlan, State,
+    TS_OPTION_LEN, Tcb, TcbConfig, TxPlan, coarse, flag, len32, us32,
 };
 use crate::segment::{MAX_SACK_BLOCKS, TcpFlags, TcpHeader, TcpOptions};
 use crate::seq::SeqNum;
@@ -135,7 +135,8 @@ impl Tcb {
         now: Instant,
         plan: &TxPlan,
         loss: &mut LossState,
-    ) -> Result<(), StalePlan> {
+    ) -> Result<Committed, StalePlan> {
+        let mut committed = Committed::default();
         if plan.stamp != self.stamp() {
             return Err(StalePlan);
         }
@@ -237,7 +238,8 @@ impl Tcb {
                 if self.flags & (flag::TLP_NOW | flag::RECOVERY) != 0
                     && plan.kind != SegmentKind::WindowProbe
                 {
-                    self.commit_loss_segment(cfg, retransmitted, plan, end - h.seq, loss);
+                    committed.loss_probe =
+                        self.commit_loss_segment(cfg, retransmitted, plan, end - h.seq, loss);
                 }
                 if plan.kind == SegmentKind::WindowProbe {
                     self.flags &= !(flag::PROBE_NOW | flag::TLP_ARMED);
@@ -288,7 +290,7 @@ impl Tcb {
             }
             SegmentKind::Ack => {}
         }
-        Ok(())
+        Ok(committed)
     }
 
     /// A data segment of `len` sequence numbers went out in loss recovery or as a tail loss
@@ -297,7 +299,7 @@ impl Tcb {
     /// 7.3): no other probe until an ACK of new data. A probe that retransmits presumes the
     /// segment lost, and without D-SACK the sender cannot learn otherwise, so the window is
     /// reduced as for a loss (RFC 8985 7.4.2 does so once the probe is found to have repaired
-    /// a loss).
+    /// a loss). Returns whether the segment was a tail loss probe.
     #[inline(never)]
     fn commit_loss_segment(
         &mut self,
@@ -306,12 +308,12 @@ impl Tcb {
         plan: &TxPlan,
         len: u32,
         loss: &mut LossState,
-    ) {
+    ) -> bool {
         if self.has(flag::RECOVERY) {
             loss.prr.sent(len);
         }
         if !self.has(flag::TLP_NOW) {
-            return;
+            return false;
         }
         self.flags &= !flag::TLP_NOW;
         self.flags |= flag::TLP_OUT;
@@ -339,6 +341,7 @@ impl Tcb {
             self.undo_begin(cfg.spurious_undo, loss, prior, Cut::Probe);
             self.undo_note_rxt(loss, &plan.header, plan.payload_len.max(1));
         }
+        true
     }
 
     fn stamp(&self) -> [u32; 4] {

@@ -231,16 +231,17 @@ pub struct Report {
 
 impl Report {
     /// One line of what both senders did: simulated time, retransmissions, fast retransmits,
-    /// timeouts, D-SACKs received and window reductions undone as spurious.
+    /// timeouts, tail loss probes, D-SACKs received and window reductions undone as spurious.
     pub fn summary(&self) -> String {
         let (c, s) = (&self.client, &self.server);
         format!(
-            "simulated {} ms, retransmitted {}, fast retransmits {}, timeouts {}, D-SACKs {}, \
-             undone {}",
+            "simulated {} ms, retransmitted {}, fast retransmits {}, timeouts {}, probes {}, \
+             D-SACKs {}, undone {}",
             self.simulated.micros() / 1000,
             c.retransmitted_segments + s.retransmitted_segments,
             c.fast_retransmits + s.fast_retransmits,
             c.timeouts + s.timeouts,
+            self.client_ep.loss_probes + self.server_ep.loss_probes,
             self.client_ep.dsacks_received + self.server_ep.dsacks_received,
             self.client_ep.spurious_recoveries_undone + self.server_ep.spurious_recoveries_undone,
         )

@@ -153,6 +153,11 @@ impl Host {
 
     /// Plans and commits one segment.
     pub fn send_one(&mut self) -> Option<Seg> {
+        self.send_one_noted().map(|(seg, _)| seg)
+    }
+
+    /// [`send_one`](Self::send_one), with what the commit reported.
+    pub fn send_one_noted(&mut self) -> Option<(Seg, Committed)> {
         let plan =
             self.tcb
                 .poll_transmit(&self.cfg, self.now, &self.snd, &self.rcv, &mut self.loss)?;
@@ -167,15 +172,19 @@ impl Host {
             plan.payload_len as usize,
             "plan beyond the send buffer"
         );
-        self.tcb
+        let note = self
+            .tcb
             .commit(&self.cfg, self.now, &plan, &mut self.loss)
             .expect("fresh plan commits");
         self.check();
-        Some(Seg {
-            h: plan.header,
-            data,
-            tso: plan.tso_mss,
-        })
+        Some((
+            Seg {
+                h: plan.header,
+                data,
+                tso: plan.tso_mss,
+            },
+            note,
+        ))
     }
 
     /// Everything the host wants to send now.

@@ -1730,7 +1730,11 @@ fn karn_no_rtt_sample_from_new_data_sent_during_recovery() {
 fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
     let mut c = established_sack();
     c.write(&pattern(3000));
-    assert_eq!(c.send_all().len(), 3);
+    for _ in 0..3 {
+        let (_, note) = c.send_one_noted().expect("three segments");
+        assert!(!note.loss_probe, "new data is no probe");
+    }
+    assert_eq!(c.send_all(), vec![]);
     let s = |k: u32| ISS + 1 + 1000 * k;
     // The first segment is acknowledged after 10 ms; then nothing comes back.
     c.advance(Duration::from_millis(10));
@@ -1744,7 +1748,10 @@ fn tail_loss_probe_resends_the_last_segment_before_the_rto() {
     assert!(pto < c.tcb.rto(&c.cfg));
     assert_eq!(c.tcb.next_deadline(), Some(c.now + pto));
     c.advance_to_deadline();
-    let probe = c.send_all();
+    let (seg, note) = c.send_one_noted().expect("the probe");
+    assert!(note.loss_probe, "the commit reports the tail loss probe");
+    let mut probe = vec![seg];
+    probe.extend(c.send_all());
     assert_eq!(probe.len(), 1, "{probe:?}");
     expect(&probe[0], s(2), Y + 1, ACK, 4000, 1000);
     assert_eq!(probe[0].data, pattern(3000)[2000..3000]);
