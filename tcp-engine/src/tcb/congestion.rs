@@ -675,6 +675,10 @@ impl Tcb {
                 if wnd_avail < avail.min(self.payload_mss()) {
                     self.flags |= flag::PERSIST;
                     self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+                    // Persist starts: its unanswered probes count from zero, whatever
+                    // keepalive counted while the connection was idle (the count is shared;
+                    // see `on_rtx_timeout`).
+                    self.keepalive_probes = 0;
                     // The peer's window holds the data back: a CUBIC epoch ends, so the
                     // curve's t leaves out the wait (RFC 9438 5.8) and the next one starts
                     // from the window as it stands.

@@ -422,7 +422,8 @@
 //!     4.2.2.17), at intervals backing off to the maximum RTO; after `max_retransmissions`
 //!     probes in a row with no acceptable segment from the peer the connection closes
 //!     (TimedOut), as Linux does, so a peer that closed its window and vanished does not hold
-//!     the slot forever.
+//!     the slot forever. The count starts at zero when persist starts (keepalive probes sent
+//!     while the connection was idle do not count).
 
 pub mod buffer;
 pub mod config;
@@ -1186,7 +1187,8 @@ pub struct Tcb {
     challenge_epoch: u16,
     challenge_count: u8,
     /// Probes sent without an acceptable segment since: keepalive probes of an idle
-    /// connection, or zero-window probes of one whose data waits (never both at once).
+    /// connection, or zero-window probes of one whose data waits (persist starts it from
+    /// zero, so what keepalive counted before the data came does not count for persist).
     keepalive_probes: u8,
     close_reason: CloseReason,
     /// Immediate ACKs owed beyond the one `ACK_NOW` stands for: one per out-of-order segment

@@ -161,3 +161,42 @@ fn a_closing_connection_probing_a_closed_window_lives_while_the_peer_answers() {
     assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
     assert!(out.last().unwrap().h.flags.fin());
 }
+
+#[test]
+fn persist_after_unanswered_keepalive_probes_counts_its_own_probes_from_zero() {
+    // Reviewer: keepalive and persist share the `keepalive_probes` count. The peer closed its
+    // window, the connection went idle and sent keepalive probes nobody answered; then the
+    // application writes. Persist must still send `max_retransmissions` zero-window probes
+    // before it gives up (it gave up at its first expiry, sending none).
+    let cfg = TcbConfig {
+        max_retransmissions: 3,
+        keepalive: Some(crate::tcb::Keepalive {
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            probes: 9,
+        }),
+        ..plain()
+    };
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.write(&[1; 500]);
+    assert_eq!(c.send_all().len(), 1);
+    c.deliver(ack(Y + 1, ISS + 501, 0), &[]);
+    for _ in 0..5 {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert_eq!(out.len(), 1, "a keepalive probe");
+        assert!(out[0].data.is_empty());
+    }
+    c.write(&[2; 500]);
+    assert!(c.send_all().is_empty(), "the window is closed");
+    let mut probes = 0;
+    while c.tcb.state() != State::Closed {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert!(out.len() <= 1);
+        probes += out.len();
+        assert!(probes <= 64, "never gave up");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(probes, 3, "max_retransmissions zero-window probes");
+}
