@@ -530,7 +530,7 @@ impl Tcb {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg, now, loss);
+            self.on_rtx_timeout(cfg, now, snd_len, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -543,7 +543,13 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, now: Instant, loss: &mut LossState) {
+    fn on_rtx_timeout(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        snd_len: u32,
+        loss: &mut LossState,
+    ) {
         if self.has(flag::TLP_ARMED) {
             // The probe timeout (RFC 8985 7.3): send a probe, then wait a whole RTO. When
             // recovery started meanwhile, only the RTO remains.
@@ -585,8 +591,16 @@ impl Tcb {
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
-                if self.snd_max == self.snd_una {
-                    // Armed only to end the wait for late D-SACKs (`undo`).
+                // With nothing in flight the timer was armed to end the wait for late
+                // D-SACKs (`undo`), or by `unsendable`: a segment (data, our FIN, a probe, an
+                // ACK) could not leave. That try counts as a retransmission: the next waits a
+                // backed-off RTO, and after `max_retransmissions` the connection ends
+                // (deviation 32).
+                const OWED: u32 = flag::ACK_NOW | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
+                let idle = self.snd_max == self.snd_una;
+                if idle
+                    && (loss.undo.active() || (!self.has_unsent(snd_len) && self.flags & OWED == 0))
+                {
                     self.undo_expire(loss);
                     return;
                 }
@@ -596,7 +610,9 @@ impl Tcb {
                 }
                 self.rtt.back_off();
                 self.counters.timeouts = self.counters.timeouts.saturating_add(1);
-                self.cc_on_timeout(cfg, loss);
+                if !idle {
+                    self.cc_on_timeout(cfg, loss);
+                }
             }
         }
     }

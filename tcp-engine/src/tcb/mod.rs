@@ -417,7 +417,11 @@
 //! 32. A segment that could not leave (no route, neighbour unreachable or busy:
 //!     [`Tcb::unsendable`]) arms the retransmission timer when it is not running, so it is
 //!     planned again one RTO later; in SYN-SENT and SYN-RECEIVED those expiries count toward
-//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut.
+//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut. In the
+//!     synchronized states, with nothing in flight, they count as retransmission timeouts
+//!     (the RTO backs off, and after `max_retransmissions` the connection ends TimedOut), as
+//!     Linux's retries would end it; a window update alone (no data, FIN, probe or owed
+//!     ACK) is retried at each RTO without backing off.
 //! 33. The persist timer probes a closed window for as long as the peer answers (RFC 1122
 //!     4.2.2.17), at intervals backing off to the maximum RTO; after `max_retransmissions`
 //!     probes in a row with no acceptable segment from the peer the connection closes

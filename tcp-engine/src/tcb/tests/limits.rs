@@ -168,15 +168,7 @@ fn persist_after_unanswered_keepalive_probes_counts_its_own_probes_from_zero() {
     // window, the connection went idle and sent keepalive probes nobody answered; then the
     // application writes. Persist must still send `max_retransmissions` zero-window probes
     // before it gives up (it gave up at its first expiry, sending none).
-    let cfg = TcbConfig {
-        max_retransmissions: 3,
-        keepalive: Some(crate::tcb::Keepalive {
-            idle: Duration::from_secs(60),
-            interval: Duration::from_secs(10),
-            probes: 9,
-        }),
-        ..plain()
-    };
+    let cfg = with_keepalive(3);
     let mut c = established(cfg, 10000, 4000, 4000);
     c.write(&[1; 500]);
     assert_eq!(c.send_all().len(), 1);
@@ -199,4 +191,81 @@ fn persist_after_unanswered_keepalive_probes_counts_its_own_probes_from_zero() {
     }
     assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
     assert_eq!(probes, 3, "max_retransmissions zero-window probes");
+}
+
+/// Plans what the connection wants to send at `c.now` and reports it could not leave (no
+/// route, neighbour unreachable): [`Tcb::unsendable`], as the endpoint calls it.
+fn cannot_leave(c: &mut Host) -> Option<TxPlan> {
+    let plan = c
+        .tcb
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss);
+    c.tcb.unsendable(&c.cfg, c.now);
+    plan
+}
+
+#[test]
+fn data_that_can_never_leave_with_nothing_in_flight_backs_off_and_times_out() {
+    // Reviewer: data written to an idle connection whose next hop stays unreachable. The
+    // retransmission timer `unsendable` arms retried it every (unbacked) RTO forever; like a
+    // retransmission it must back off and end TimedOut after `max_retransmissions`.
+    let cfg = TcbConfig {
+        max_retransmissions: 4,
+        ..plain()
+    };
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.write(&[1; 1000]);
+    let mut gaps = Vec::new();
+    while c.tcb.state() != State::Closed {
+        let plan = cannot_leave(&mut c);
+        if c.tcb.state() == State::Closed {
+            break;
+        }
+        assert!(
+            plan.is_some_and(|p| p.payload_len == 1000),
+            "the data again"
+        );
+        let before = c.now;
+        c.advance_to_deadline();
+        gaps.push(c.now - before);
+        assert!(gaps.len() <= 64, "never gave up: {gaps:?}");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(c.tcb.next_deadline(), None);
+    let rto = c.cfg.rto_initial;
+    let expected: Vec<Duration> = (0..=4u32).map(|k| rto.saturating_shl(k)).collect();
+    assert_eq!(gaps, expected, "one try per backed-off RTO, then the end");
+}
+
+#[test]
+fn a_keepalive_probe_that_can_never_leave_backs_off_and_times_out() {
+    let cfg = with_keepalive(3);
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.advance_to_deadline();
+    let mut tries = 0;
+    while c.tcb.state() != State::Closed {
+        let plan = cannot_leave(&mut c);
+        if c.tcb.state() == State::Closed {
+            break;
+        }
+        assert_eq!(plan.map(|p| p.kind), Some(SegmentKind::Keepalive));
+        tries += 1;
+        assert!(tries <= 64, "never gave up");
+        c.advance_to_deadline();
+    }
+    assert_eq!(tries, 4, "the first try and one per backed-off RTO");
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+}
+
+/// [`plain`] with keepalive (60 s idle, 10 s between probes, 9 probes) and
+/// `max_retransmissions`.
+fn with_keepalive(max_retransmissions: u8) -> TcbConfig {
+    TcbConfig {
+        max_retransmissions,
+        keepalive: Some(crate::tcb::Keepalive {
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            probes: 9,
+        }),
+        ..plain()
+    }
 }
