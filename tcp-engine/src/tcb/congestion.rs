@@ -560,7 +560,10 @@ impl Tcb {
             self.rtx_at = (now + self.rtt.rto(cfg)).micros();
             return;
         }
-        if self.has(flag::PERSIST) {
+        if self.flags & (flag::PERSIST | flag::PROBE_NOW) != 0 {
+            // The persist timer, or the probe it asked for could not leave within an RTO
+            // (`unsendable`): one more unanswered probe, not a data timeout (the backoff of
+            // a long-closed window is far beyond `max_retransmissions`).
             // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17),
             // but a peer that closed its window and vanished would hold the connection
             // forever: `max_retransmissions` probes in a row without any acceptable segment

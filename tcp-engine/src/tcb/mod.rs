@@ -427,7 +427,10 @@
 //!     probes in a row with no acceptable segment from the peer the connection closes
 //!     (TimedOut), as Linux does, so a peer that closed its window and vanished does not hold
 //!     the slot forever. The count starts at zero when persist starts (keepalive probes sent
-//!     while the connection was idle do not count).
+//!     while the connection was idle do not count). A probe that could not leave
+//!     ([`Tcb::unsendable`]) within an RTO counts as one more unanswered probe, not as a data
+//!     timeout (the RTO backoff of a window closed for long is far beyond
+//!     `max_retransmissions`, so one busy neighbour would otherwise end the connection).
 
 pub mod buffer;
 pub mod config;
