@@ -530,7 +530,7 @@ impl Tcb {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg, now, loss);
+            self.on_rtx_timeout(cfg, now, snd_len, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -543,7 +543,13 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(&mut self, cfg: &TcbConfig, now: Instant, loss: &mut LossState) {
+    fn on_rtx_timeout(
+        &mut self,
+        cfg: &TcbConfig,
+        now: Instant,
+        snd_len: u32,
+        loss: &mut LossState,
+    ) {
         if self.has(flag::TLP_ARMED) {
             // The probe timeout (RFC 8985 7.3): send a probe, then wait a whole RTO. When
             // recovery started meanwhile, only the RTO remains.
@@ -554,7 +560,10 @@ impl Tcb {
             self.rtx_at = (now + self.rtt.rto(cfg)).micros();
             return;
         }
-        if self.has(flag::PERSIST) {
+        if self.flags & (flag::PERSIST | flag::PROBE_NOW) != 0 {
+            // The persist timer, or the probe it asked for could not leave within an RTO
+            // (`unsendable`): one more unanswered probe, not a data timeout (the backoff of
+            // a long-closed window is far beyond `max_retransmissions`).
             // The persist timer never gives up while the peer answers (RFC 1122 4.2.2.17),
             // but a peer that closed its window and vanished would hold the connection
             // forever: `max_retransmissions` probes in a row without any acceptable segment
@@ -585,8 +594,16 @@ impl Tcb {
             }
             State::Closed | State::Listen | State::TimeWait => {}
             _ => {
-                if self.snd_max == self.snd_una {
-                    // Armed only to end the wait for late D-SACKs (`undo`).
+                // With nothing in flight the timer was armed to end the wait for late
+                // D-SACKs (`undo`), or by `unsendable`: a segment (data, our FIN, a probe, an
+                // ACK) could not leave. That try counts as a retransmission: the next waits a
+                // backed-off RTO, and after `max_retransmissions` the connection ends
+                // (deviation 32).
+                const OWED: u32 = flag::ACK_NOW | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
+                let idle = self.snd_max == self.snd_una;
+                if idle
+                    && (loss.undo.active() || (!self.has_unsent(snd_len) && self.flags & OWED == 0))
+                {
                     self.undo_expire(loss);
                     return;
                 }
@@ -596,7 +613,9 @@ impl Tcb {
                 }
                 self.rtt.back_off();
                 self.counters.timeouts = self.counters.timeouts.saturating_add(1);
-                self.cc_on_timeout(cfg, loss);
+                if !idle {
+                    self.cc_on_timeout(cfg, loss);
+                }
             }
         }
     }
@@ -675,6 +694,10 @@ impl Tcb {
                 if wnd_avail < avail.min(self.payload_mss()) {
                     self.flags |= flag::PERSIST;
                     self.rtx_at = (now + self.rtt.rto(cfg)).micros();
+                    // Persist starts: its unanswered probes count from zero, whatever
+                    // keepalive counted while the connection was idle (the count is shared;
+                    // see `on_rtx_timeout`).
+                    self.keepalive_probes = 0;
                     // The peer's window holds the data back: a CUBIC epoch ends, so the
                     // curve's t leaves out the wait (RFC 9438 5.8) and the next one starts
                     // from the window as it stands.

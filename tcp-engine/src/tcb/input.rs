@@ -489,7 +489,8 @@ impl Tcb {
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
             self.max_snd_wnd = self.max_snd_wnd.max(wnd);
-            if wnd > 0 && self.has(flag::PERSIST) {
+            // PROBE_NOW alone: the persist timer expired and its probe has not left yet.
+            if wnd > 0 && self.flags & (flag::PERSIST | flag::PROBE_NOW) != 0 {
                 self.flags &= !(flag::PERSIST | flag::PROBE_NOW);
                 self.stop_rtx_timer();
                 self.rtt.reset_backoff();

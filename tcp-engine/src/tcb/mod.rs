@@ -417,12 +417,20 @@
 //! 32. A segment that could not leave (no route, neighbour unreachable or busy:
 //!     [`Tcb::unsendable`]) arms the retransmission timer when it is not running, so it is
 //!     planned again one RTO later; in SYN-SENT and SYN-RECEIVED those expiries count toward
-//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut.
+//!     `max_syn_retransmissions`, so an open that can never send ends TimedOut. In the
+//!     synchronized states, with nothing in flight, they count as retransmission timeouts
+//!     (the RTO backs off, and after `max_retransmissions` the connection ends TimedOut), as
+//!     Linux's retries would end it; a window update alone (no data, FIN, probe or owed
+//!     ACK) is retried at each RTO without backing off.
 //! 33. The persist timer probes a closed window for as long as the peer answers (RFC 1122
 //!     4.2.2.17), at intervals backing off to the maximum RTO; after `max_retransmissions`
 //!     probes in a row with no acceptable segment from the peer the connection closes
 //!     (TimedOut), as Linux does, so a peer that closed its window and vanished does not hold
-//!     the slot forever.
+//!     the slot forever. The count starts at zero when persist starts (keepalive probes sent
+//!     while the connection was idle do not count). A probe that could not leave
+//!     ([`Tcb::unsendable`]) within an RTO counts as one more unanswered probe, not as a data
+//!     timeout (the RTO backoff of a window closed for long is far beyond
+//!     `max_retransmissions`, so one busy neighbour would otherwise end the connection).
 
 pub mod buffer;
 pub mod config;
@@ -1195,7 +1203,8 @@ pub struct Tcb {
     challenge_epoch: u16,
     challenge_count: u8,
     /// Probes sent without an acceptable segment since: keepalive probes of an idle
-    /// connection, or zero-window probes of one whose data waits (never both at once).
+    /// connection, or zero-window probes of one whose data waits (persist starts it from
+    /// zero, so what keepalive counted before the data came does not count for persist).
     keepalive_probes: u8,
     close_reason: CloseReason,
     /// Immediate ACKs owed beyond the one `ACK_NOW` stands for: one per out-of-order segment

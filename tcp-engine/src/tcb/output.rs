@@ -84,7 +84,8 @@ impl Tcb {
     /// armed here for one RTO when it is not running. In SYN-SENT and SYN-RECEIVED its expiry
     /// counts toward `max_syn_retransmissions`, so a handshake whose segments can never leave
     /// ends in CLOSED ([`CloseReason::TimedOut`](super::CloseReason::TimedOut)) instead of
-    /// waiting forever.
+    /// waiting forever; later, with nothing in flight, toward `max_retransmissions`, the RTO
+    /// backing off at each expiry, as for a retransmission.
     pub fn unsendable(&mut self, cfg: &TcbConfig, now: Instant) {
         if self.state == State::TimeWait && self.has(flag::ACK_NOW) && self.aux_at <= now.micros() {
             self.flags &= !flag::ACK_NOW;

@@ -50,7 +50,7 @@ impl Tcb {
             || (seg.flags.0 & !(TcpFlags::ACK.0 | TcpFlags::PSH.0)) != 0
             || !seg.flags.ack()
             || seg.options.sack_count != 0
-            || self.flags & (flag::RCV_FIN | flag::PERSIST) != 0
+            || self.flags & (flag::RCV_FIN | flag::PERSIST | flag::PROBE_NOW) != 0
             // DCTCP echoing a CE mark: an unmarked segment changes the echo (module `dctcp`);
             // an RFC 3168 echo is left alone by one, which prediction takes.
             || self.flags & (flag::CUBIC | flag::DCTCP | flag::ECE_DUE)
@@ -93,7 +93,11 @@ impl Tcb {
         // does it re-arm the timers, so the run's window must be the one they were armed
         // for: when the first segment left the window alone (SND.WL1 ahead of it), a later
         // one may take a new window, and that is the state machine's too.
-        if self.has(flag::PERSIST) || u32::from(seg.window) << self.snd_wscale != self.snd_wnd {
+        // The same for a probe the persist timer asked for that has not left yet
+        // (`PROBE_NOW`).
+        if self.flags & (flag::PERSIST | flag::PROBE_NOW) != 0
+            || u32::from(seg.window) << self.snd_wscale != self.snd_wnd
+        {
             return None;
         }
         let tsval = self.next_in_order(seg, payload.len(), rcv)?;

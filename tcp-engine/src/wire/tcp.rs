@@ -846,3 +846,170 @@ pub(crate) mod tests {
         assert_eq!(TcpHeader::parse(&p).unwrap().flags, h.flags);
     }
 }
+
+/// Differential tests of the option fast paths (the SYN layout in [`parse_options`] and the
+/// one-block SYN writer in `emit_any_options`) against plain reference implementations of
+/// what the general walk and the general writer do, byte for byte.
+#[cfg(test)]
+mod options_differential {
+    use super::option_kind::*;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// The option walk as specified (RFC 9293 3.1; the module docs): EOL ends the list, NOP
+    /// is one byte, every other option has a length of at least 2 within the bytes; known
+    /// options with a wrong length are errors, unknown ones are skipped; SACK blocks beyond
+    /// four are ignored.
+    fn reference_parse(mut rest: &[u8]) -> Result<TcpOptions> {
+        let mut o = TcpOptions::default();
+        loop {
+            match *rest {
+                [] | [EOL, ..] => return Ok(o),
+                [NOP, ref tail @ ..] => rest = tail,
+                [_] => return Err(Error::BadOption),
+                [kind, len, ..] => {
+                    let len = usize::from(len);
+                    if len < 2 || len > rest.len() {
+                        return Err(Error::BadOption);
+                    }
+                    let body = &rest[2..len];
+                    match (kind, body) {
+                        (MSS, &[a, b]) => o.mss = Some(u16::from_be_bytes([a, b])),
+                        (WINDOW_SCALE, &[s]) => o.window_scale = Some(s),
+                        (SACK_PERMITTED, &[]) => o.sack_permitted = true,
+                        (TIMESTAMPS, b) if b.len() == 8 => {
+                            let v = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                            let e = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+                            o.timestamps = Some((v, e));
+                        }
+                        (SACK, b) if !b.is_empty() && b.len() % 8 == 0 => {
+                            for blk in b.chunks(8) {
+                                let _ = o.push_sack(SackBlock {
+                                    left: SeqNum(u32::from_be_bytes([
+                                        blk[0], blk[1], blk[2], blk[3],
+                                    ])),
+                                    right: SeqNum(u32::from_be_bytes([
+                                        blk[4], blk[5], blk[6], blk[7],
+                                    ])),
+                                });
+                            }
+                        }
+                        (MSS | WINDOW_SCALE | SACK_PERMITTED | TIMESTAMPS | SACK, _) => {
+                            return Err(Error::BadOption);
+                        }
+                        _ => {}
+                    }
+                    rest = &rest[len..];
+                }
+            }
+        }
+    }
+
+    /// The layout of the module docs, option by option.
+    fn reference_emit(o: &TcpOptions) -> Vec<u8> {
+        let mut v = Vec::new();
+        if let Some(m) = o.mss {
+            v.extend([MSS, 4]);
+            v.extend(m.to_be_bytes());
+        }
+        match (o.timestamps, o.sack_permitted) {
+            (Some((val, ecr)), sp) => {
+                v.extend(if sp { [SACK_PERMITTED, 2] } else { [NOP, NOP] });
+                v.extend([TIMESTAMPS, 10]);
+                v.extend(val.to_be_bytes());
+                v.extend(ecr.to_be_bytes());
+            }
+            (None, true) => v.extend([NOP, NOP, SACK_PERMITTED, 2]),
+            (None, false) => {}
+        }
+        if let Some(s) = o.window_scale {
+            v.extend([NOP, WINDOW_SCALE, 3, s]);
+        }
+        let n = emitted_sack_blocks(o);
+        if n > 0 {
+            v.extend([NOP, NOP, SACK, (2 + 8 * n) as u8]);
+            for b in &o.sacks()[..n] {
+                v.extend(b.left.0.to_be_bytes());
+                v.extend(b.right.0.to_be_bytes());
+            }
+        }
+        v
+    }
+
+    /// The SYN layout with random fields, then perhaps one byte changed, bytes cut off the
+    /// end or padding (EOL, NOP) or other bytes appended: the fast path's neighbourhood.
+    fn near_syn_layout() -> impl Strategy<Value = Vec<u8>> {
+        (
+            any::<[u8; 2]>(),
+            any::<[u8; 8]>(),
+            any::<u8>(),
+            proptest::option::of((0usize..20, any::<u8>())),
+            0usize..4,
+            proptest::collection::vec(prop_oneof![Just(EOL), Just(NOP), any::<u8>()], 0..8),
+        )
+            .prop_map(|(m, ts, shift, change, cut, tail)| {
+                let mut b = std::vec![MSS, 4, m[0], m[1], SACK_PERMITTED, 2, TIMESTAMPS, 10];
+                b.extend(ts);
+                b.extend([NOP, WINDOW_SCALE, 3, shift]);
+                if let Some((at, byte)) = change {
+                    b[at] = byte;
+                }
+                b.truncate(b.len() - cut);
+                if cut == 0 {
+                    b.extend(tail);
+                }
+                b.truncate(MAX_OPTIONS_LEN);
+                b
+            })
+    }
+
+    /// Any options; in half the cases all four SYN options (the one-block writer's case
+    /// when no SACK blocks follow), with 0 to 4 SACK blocks.
+    fn any_options() -> impl Strategy<Value = TcpOptions> {
+        let syn = any::<bool>();
+        let fields = any::<(Option<u16>, Option<u8>, bool, Option<(u32, u32)>)>();
+        let blocks = proptest::collection::vec(any::<(u32, u32)>(), 0..=MAX_SACK_BLOCKS);
+        (syn, fields, blocks).prop_map(|(syn, (m, w, sp, ts), blocks)| TcpOptions {
+            mss: if syn { m.or(Some(1460)) } else { m },
+            window_scale: if syn { w.or(Some(7)) } else { w },
+            sack_permitted: syn || sp,
+            timestamps: if syn { ts.or(Some((1, 0))) } else { ts },
+            sack_blocks: core::array::from_fn(|k| {
+                let (l, r) = blocks.get(k).copied().unwrap_or_default();
+                SackBlock {
+                    left: SeqNum(l),
+                    right: SeqNum(r),
+                }
+            }),
+            sack_count: blocks.len() as u8,
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn parse_near_the_syn_layout_matches_the_reference(b in near_syn_layout()) {
+            prop_assert_eq!(parse_options(&b), reference_parse(&b), "{:?}", b);
+        }
+
+        #[test]
+        fn parse_of_any_bytes_matches_the_reference(
+            b in proptest::collection::vec(
+                prop_oneof![0u8..=8, any::<u8>()], 0..=MAX_OPTIONS_LEN)
+        ) {
+            prop_assert_eq!(parse_options(&b), reference_parse(&b), "{:?}", b);
+        }
+
+        #[test]
+        fn emit_writes_the_reference_bytes(o in any_options()) {
+            let want = reference_emit(&o);
+            prop_assert_eq!(want.len(), options_len(&o));
+            let mut buf = [0xEEu8; MAX_OPTIONS_LEN];
+            let n = emit_options(&o, &mut buf);
+            prop_assert_eq!(&buf[..n], &want[..]);
+            prop_assert!(buf[n..].iter().all(|&x| x == 0xEE), "wrote beyond its length");
+        }
+    }
+}

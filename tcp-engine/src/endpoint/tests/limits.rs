@@ -568,3 +568,46 @@ fn a_tso_super_segment_the_full_ring_refuses_advances_nothing_and_goes_whole_lat
     assert_eq!(ep.counters().tx_device_refused, 1);
     assert!(ep.counters().tx_tso_frames >= 1);
 }
+
+#[test]
+fn data_to_a_neighbour_gone_for_good_backs_off_and_the_connection_times_out() {
+    // Reviewer: an established connection, idle long enough that the peer's neighbour entry
+    // expired; the application writes and the peer's MAC never answers ARP again. The data
+    // (nothing in flight) alternates between ARP resolutions and `unsendable`; its
+    // retransmission timer must back off and end the connection (TimedOut) with a CLOSED
+    // event, with no busy loop and the endpoint's invariants intact.
+    let mut ep = endpoint_configured(2, |c| c.tcb.max_retransmissions = 4);
+    let (key, _, _, _) = establish(&mut ep, T0);
+    let mut now = T0 + Duration::from_secs(200);
+    assert_eq!(ep.write(key, b"hello").unwrap(), 5);
+    let mut closed = Vec::new();
+    let mut wake_ups = 0;
+    loop {
+        let (frames, events) = drain(&mut ep, now);
+        ep.check_invariants().expect("endpoint invariants");
+        for (f, _) in &frames {
+            let p = parse_frame(f, RxMeta::UNVERIFIED).unwrap();
+            assert_eq!(
+                p.ethernet.ethertype,
+                EtherType::ARP,
+                "only ARP requests leave"
+            );
+        }
+        closed.extend(events);
+        let Some(next) = ep.next_deadline() else {
+            break;
+        };
+        assert!(next > now, "no busy loop");
+        now = next;
+        wake_ups += 1;
+        assert!(wake_ups < 2000, "the connection never ends");
+    }
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!((closed[0].key, closed[0].events), (key, Events::CLOSED));
+    assert_eq!(ep.close_reason(key), Some(CloseReason::TimedOut));
+    assert!(ep.counters().neighbor_unreachable > 0);
+    // 4 backed-off RTOs of at least 1, 2, 4, 8 s each, then the fifth ends it.
+    assert!(now >= T0 + Duration::from_secs(200 + 15), "{now:?}");
+    ep.release(key).unwrap();
+    assert!(ep.is_empty());
+}

@@ -11,10 +11,7 @@ use crate::tcb::scoreboard::SCOREBOARD_RANGES;
 fn a_window_closed_for_a_day_is_probed_at_most_every_rto_max_and_never_given_up() {
     // RFC 1122 4.2.2.17: while the peer answers its probes, the connection lives however long
     // the window stays closed; the probes back off to the maximum RTO and stay there.
-    let mut c = established(plain(), 10000, 4000, 2000);
-    c.write(&[9; 5000]);
-    assert_eq!(c.send_all().len(), 2);
-    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    let mut c = window_closed_with_data_waiting();
     let start = c.now;
     let day = Duration::from_secs(24 * 3600);
     let mut probes = 0u32;
@@ -160,4 +157,198 @@ fn a_closing_connection_probing_a_closed_window_lives_while_the_peer_answers() {
     let out = c.send_all();
     assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
     assert!(out.last().unwrap().h.flags.fin());
+}
+
+#[test]
+fn persist_after_unanswered_keepalive_probes_counts_its_own_probes_from_zero() {
+    // Reviewer: keepalive and persist share the `keepalive_probes` count. The peer closed its
+    // window, the connection went idle and sent keepalive probes nobody answered; then the
+    // application writes. Persist must still send `max_retransmissions` zero-window probes
+    // before it gives up (it gave up at its first expiry, sending none).
+    let cfg = with_keepalive(3);
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.write(&[1; 500]);
+    assert_eq!(c.send_all().len(), 1);
+    c.deliver(ack(Y + 1, ISS + 501, 0), &[]);
+    for _ in 0..5 {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert_eq!(out.len(), 1, "a keepalive probe");
+        assert!(out[0].data.is_empty());
+    }
+    c.write(&[2; 500]);
+    assert!(c.send_all().is_empty(), "the window is closed");
+    let mut probes = 0;
+    while c.tcb.state() != State::Closed {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert!(out.len() <= 1);
+        probes += out.len();
+        assert!(probes <= 64, "never gave up");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(probes, 3, "max_retransmissions zero-window probes");
+}
+
+/// Plans what the connection wants to send at `c.now` and reports it could not leave (no
+/// route, neighbour unreachable): [`Tcb::unsendable`], as the endpoint calls it.
+fn cannot_leave(c: &mut Host) -> Option<TxPlan> {
+    let plan = c
+        .tcb
+        .poll_transmit(&c.cfg, c.now, &c.snd, &c.rcv, &mut c.loss);
+    c.tcb.unsendable(&c.cfg, c.now);
+    plan
+}
+
+#[test]
+fn data_that_can_never_leave_with_nothing_in_flight_backs_off_and_times_out() {
+    // Reviewer: data written to an idle connection whose next hop stays unreachable. The
+    // retransmission timer `unsendable` arms retried it every (unbacked) RTO forever; like a
+    // retransmission it must back off and end TimedOut after `max_retransmissions`.
+    let cfg = TcbConfig {
+        max_retransmissions: 4,
+        ..plain()
+    };
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.write(&[1; 1000]);
+    let mut gaps = Vec::new();
+    while c.tcb.state() != State::Closed {
+        let plan = cannot_leave(&mut c);
+        if c.tcb.state() == State::Closed {
+            break;
+        }
+        assert!(
+            plan.is_some_and(|p| p.payload_len == 1000),
+            "the data again"
+        );
+        let before = c.now;
+        c.advance_to_deadline();
+        gaps.push(c.now - before);
+        assert!(gaps.len() <= 64, "never gave up: {gaps:?}");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(c.tcb.next_deadline(), None);
+    let rto = c.cfg.rto_initial;
+    let expected: Vec<Duration> = (0..=4u32).map(|k| rto.saturating_shl(k)).collect();
+    assert_eq!(gaps, expected, "one try per backed-off RTO, then the end");
+}
+
+#[test]
+fn a_keepalive_probe_that_can_never_leave_backs_off_and_times_out() {
+    let cfg = with_keepalive(3);
+    let mut c = established(cfg, 10000, 4000, 4000);
+    c.advance_to_deadline();
+    let mut tries = 0;
+    while c.tcb.state() != State::Closed {
+        let plan = cannot_leave(&mut c);
+        if c.tcb.state() == State::Closed {
+            break;
+        }
+        assert_eq!(plan.map(|p| p.kind), Some(SegmentKind::Keepalive));
+        tries += 1;
+        assert!(tries <= 64, "never gave up");
+        c.advance_to_deadline();
+    }
+    assert_eq!(tries, 4, "the first try and one per backed-off RTO");
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+}
+
+/// [`plain`] with keepalive (60 s idle, 10 s between probes, 9 probes) and
+/// `max_retransmissions`.
+fn with_keepalive(max_retransmissions: u8) -> TcbConfig {
+    TcbConfig {
+        max_retransmissions,
+        keepalive: Some(crate::tcb::Keepalive {
+            idle: Duration::from_secs(60),
+            interval: Duration::from_secs(10),
+            probes: 9,
+        }),
+        ..plain()
+    }
+}
+
+#[test]
+fn keepalive_after_a_persist_episode_counts_its_own_probes_from_zero() {
+    // The reverse of the test above: persist probes went unanswered for a while, then the
+    // peer opened its window, took the data and went silent. Keepalive must send all its
+    // probes before it gives up (KeepaliveTimedOut), not the ones persist left over.
+    let mut c = established(with_keepalive(3), 10000, 4000, 4000);
+    c.write(&[1; 500]);
+    assert_eq!(c.send_all().len(), 1);
+    c.deliver(ack(Y + 1, ISS + 501, 0), &[]);
+    c.write(&[2; 500]);
+    assert!(c.send_all().is_empty(), "the window is closed");
+    for _ in 0..2 {
+        c.advance_to_deadline();
+        assert_eq!(c.send_all().len(), 1, "an unanswered zero-window probe");
+    }
+    c.deliver(ack(Y + 1, ISS + 501, 4000), &[]);
+    let out = c.send_all();
+    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 500);
+    c.deliver(ack(Y + 1, ISS + 1001, 4000), &[]);
+    let mut probes = 0;
+    while c.tcb.state() != State::Closed {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert!(
+            out.iter().all(|s| s.data.is_empty()),
+            "keepalive probes only"
+        );
+        probes += out.len();
+        assert!(probes <= 64, "never gave up");
+    }
+    assert_eq!(c.tcb.close_reason(), CloseReason::KeepaliveTimedOut);
+    assert_eq!(probes, 9, "all the keepalive probes");
+}
+
+#[test]
+fn a_zero_window_probe_that_cannot_leave_once_does_not_end_a_connection_the_peer_answers() {
+    // Reviewer: the peer answered every probe for a long while (the RTO backoff grew past
+    // max_retransmissions: answers acknowledge nothing new, so nothing resets it); then one
+    // probe could not leave (neighbour busy for a moment). The retransmission timer that
+    // waited for it took it for a data timeout and closed the connection (TimedOut) at once.
+    // It is one unanswered probe: persist goes on.
+    let mut c = window_closed_with_data_waiting();
+    for _ in 0..20 {
+        c.advance_to_deadline();
+        assert_eq!(c.send_all().len(), 1);
+        c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    }
+    assert!(c.tcb.rtt.backoff() >= c.cfg.max_retransmissions);
+    c.advance_to_deadline();
+    let plan = cannot_leave(&mut c);
+    assert_eq!(plan.map(|p| p.kind), Some(SegmentKind::WindowProbe));
+    for _ in 0..5 {
+        c.advance_to_deadline();
+        let out = c.send_all();
+        assert_eq!(
+            c.tcb.state(),
+            State::Established,
+            "one probe lost to the host"
+        );
+        assert!(out.len() <= 1);
+        for s in &out {
+            assert_eq!(
+                (s.h.seq.0, s.data.len()),
+                (ISS + 2001, 1),
+                "the probe again"
+            );
+        }
+        c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    }
+    assert_eq!(c.tcb.counters().timeouts, 0, "no data timed out");
+    // The window opens: the rest goes.
+    c.deliver(ack(Y + 1, ISS + 2001, 4000), &[]);
+    let out = c.send_all();
+    assert_eq!(out.iter().map(|s| s.data.len()).sum::<usize>(), 3000);
+}
+
+/// An established connection (plain config) that sent 2000 of 5000 bytes written, all
+/// acknowledged by a peer that closed its window: 3000 bytes wait, nothing in flight.
+fn window_closed_with_data_waiting() -> Host {
+    let mut c = established(plain(), 10000, 4000, 2000);
+    c.write(&[9; 5000]);
+    assert_eq!(c.send_all().len(), 2);
+    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    c
 }
