@@ -6,11 +6,22 @@
 //! and compiles the generated C++, the Verilator runtime and the C ABI shims
 //! (`csrc/ft_sim_shim.cpp`, `csrc/ft_dev_shim.cpp`) into a static library linked into the
 //! crate. Without the feature it does nothing.
+//!
+//! The Verilog comes from `rtl/`, with the files of the directory named by
+//! `FERROTOE_RTL_OVERLAY` (when set) in place of the same-named ones: see `src/rtl/sources.rs`.
+//! The overlay's path reaches the crate as `FERROTOE_RTL_OVERLAY_BUILT` (empty without one) and
+//! the file set's one-line summary as `FERROTOE_RTL_SUMMARY`, so what a binary was built from
+//! is what it reports.
 
 #[cfg(feature = "rtl")]
 use std::path::{Path, PathBuf};
 #[cfg(feature = "rtl")]
 use std::process::Command;
+
+#[cfg(feature = "rtl")]
+#[path = "src/rtl/sources.rs"]
+#[allow(dead_code)] // the build uses part of what the crate uses
+mod sources;
 
 /// Verilated models: top module, DATA_WIDTH and model prefix.
 #[cfg(feature = "rtl")]
@@ -40,16 +51,38 @@ fn verilate_and_compile() {
     ];
     let lanes = manifest.join("csrc/ft_lanes.h");
 
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(&rtl)
-        .unwrap_or_else(|e| panic!("rtl-sim: cannot list {}: {e}", rtl.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "v" || x == "vh"))
-        .collect();
-    sources.sort();
+    println!("cargo:rerun-if-env-changed={}", sources::OVERLAY_ENV);
+    let overlay = std::env::var_os(sources::OVERLAY_ENV)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let dir = PathBuf::from(v);
+            // Relative to where cargo was started, as a user means it; cargo runs build
+            // scripts in the package directory.
+            std::env::var_os("PWD")
+                .filter(|_| dir.is_relative())
+                .map(|cwd| PathBuf::from(cwd).join(&dir))
+                .unwrap_or(dir)
+        });
+    let set = sources::RtlSources::resolve(&rtl, overlay.as_deref())
+        .unwrap_or_else(|e| panic!("rtl-sim: {e}"));
+    println!(
+        "cargo:rustc-env=FERROTOE_RTL_OVERLAY_BUILT={}",
+        overlay
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    );
+    println!("cargo:rustc-env=FERROTOE_RTL_SUMMARY={}", set.summary());
+    if overlay.is_some() {
+        println!("cargo:warning=rtl-sim: {}", set.summary());
+    }
+    for dir in set.include_dirs() {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
+    let sources: Vec<PathBuf> = set.files.iter().map(|f| f.path.clone()).collect();
     for p in &sources {
         println!("cargo:rerun-if-changed={}", p.display());
     }
-    println!("cargo:rerun-if-changed={}", rtl.display());
     println!(
         "cargo:rerun-if-changed={}",
         spec.join("ferrotoe_hw_spec.vh").display()
@@ -58,10 +91,7 @@ fn verilate_and_compile() {
         println!("cargo:rerun-if-changed={}", shim.display());
     }
 
-    let verilog: Vec<&PathBuf> = sources
-        .iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "v"))
-        .collect();
+    let verilog: Vec<PathBuf> = set.verilog().map(|f| f.path.clone()).collect();
     let include = verilator_root().join("include");
     let opt_level = if std::env::var("PROFILE").as_deref() == Ok("release") {
         2
@@ -129,7 +159,11 @@ fn verilate_and_compile() {
             ])
             .arg("-Mdir")
             .arg(&mdir)
-            .arg(format!("-I{}", rtl.display()))
+            .args(
+                set.include_dirs()
+                    .iter()
+                    .map(|d| format!("-I{}", d.display())),
+            )
             .arg(format!("-I{}", spec.display()))
             .args(&verilog)
             .status()
@@ -142,9 +176,9 @@ fn verilate_and_compile() {
             });
         assert!(
             status.success(),
-            "rtl-sim: verilator failed on {top} in {} for DATA_WIDTH={width} (see its messages \
-             above)",
-            rtl.display()
+            "rtl-sim: verilator failed on {top} for DATA_WIDTH={width} with {} (see its \
+             messages above)",
+            set.summary()
         );
         build.include(&mdir);
         for cpp in generated_sources(&mdir) {

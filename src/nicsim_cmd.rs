@@ -250,11 +250,17 @@ pub fn run(a: NicsimArgs) -> anyhow::Result<()> {
     }
     let p = nic.paths();
     println!(
-        "nicsim ready: link {} (bar0 {}, link {}), backend {:?}, wire {}",
+        "nicsim ready: link {} (bar0 {}, link {}), backend {:?}{}, wire {}",
         a.link.display(),
         p.bar0.display(),
         p.link.display(),
         a.backend,
+        match a.backend {
+            rtl_sim::nic::Backend::Rtl => rtl_sim::nic::rtl_build_summary()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            rtl_sim::nic::Backend::Model => String::new(),
+        },
         nic.port().describe()
     );
     std::io::stdout().flush()?;

@@ -97,8 +97,16 @@ fn demo_on(backend: &(&str, &str, &str), extra: &[&str]) -> DemoReport {
             b.counters.simulated_cycles,
             b.simulated_cycles_per_s
         );
+        // The report names the Verilog it ran: the build's, which is this test's.
+        assert_eq!(
+            r.setup.rtl_sources.as_deref(),
+            rtl_sim::nic::rtl_build_summary(),
+            "the RTL run names its sources"
+        );
+        assert!(r.setup.rtl_sources.is_some());
     } else {
         assert_eq!(b.simulated_cycles_per_s, None, "{name}");
+        assert_eq!(r.setup.rtl_sources, None, "{name}");
     }
     r
 }

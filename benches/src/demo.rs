@@ -228,6 +228,10 @@ impl BottleneckReport {
 pub struct DemoSetup {
     /// `model` or `rtl`.
     pub backend: String,
+    /// With the `rtl` backend: what its Verilog was built from (the reference RTL, or a
+    /// `FERROTOE_RTL_OVERLAY` directory and its files), so a run names the RTL it tested.
+    #[serde(default)]
+    pub rtl_sources: Option<String>,
     /// The offload mode in use.
     pub offload: OffloadMode,
     /// The mode asked for (`None`: everything the device offers).
@@ -266,6 +270,10 @@ impl DemoSetup {
             backend: match cfg.backend {
                 NicBackend::Model => "model".into(),
                 NicBackend::Rtl => "rtl".into(),
+            },
+            rtl_sources: match cfg.backend {
+                NicBackend::Model => None,
+                NicBackend::Rtl => rtl_sim::nic::rtl_build_summary().map(String::from),
             },
             offload,
             offload_requested: cfg.offload,
@@ -684,6 +692,9 @@ fn setup_lines(out: &mut String, s: &DemoSetup) -> fmt::Result {
         s.congestion,
         s.cable.seed
     )?;
+    if let Some(rtl) = &s.rtl_sources {
+        writeln!(out, "  RTL: {rtl}")?;
+    }
     let c = &s.cable;
     if c.loss + c.reorder + c.duplicate + c.corrupt + c.ce_mark > 0.0 {
         writeln!(

@@ -1,14 +1,20 @@
 //! Every RTL module is `verilator --lint-only -Wall` clean at 64 and 512 bits and elaborates
 //! under Icarus Verilog (`iverilog -g2005`) (feature `rtl`); the whole device (`ft_device`) also
 //! at other build parameters than the reference (queue counts, scatter-gather depth, frame and
-//! TSO limits). A missing tool fails the test with the package to install.
+//! TSO limits). A missing tool fails the test with the package to install. The files are those
+//! the crate was built from: with `FERROTOE_RTL_OVERLAY` set at build time, the overlay's
+//! modules are checked in place of the reference ones.
 #![cfg(feature = "rtl")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn rtl_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("rtl")
+use rtl_sim::rtl::sources::RtlSources;
+
+/// The file set the crate was built from: `rtl-sim/rtl`, with the `FERROTOE_RTL_OVERLAY`
+/// directory of the build laid over it (so an overlay's modules are linted too).
+fn built() -> RtlSources {
+    rtl_sim::rtl::built_sources().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn spec_dir() -> PathBuf {
@@ -17,31 +23,30 @@ fn spec_dir() -> PathBuf {
 
 /// Every module: one per `.v` file, named after it.
 fn modules() -> Vec<(String, PathBuf)> {
-    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(rtl_dir())
-        .expect("rtl-sim/rtl exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "v"))
-        .map(|p| {
-            (
-                p.file_stem()
-                    .expect("a name")
-                    .to_string_lossy()
-                    .into_owned(),
-                p,
-            )
-        })
+    let set = built();
+    let v: Vec<(String, PathBuf)> = set
+        .verilog()
+        .map(|f| (f.name.trim_end_matches(".v").to_string(), f.path.clone()))
         .collect();
-    v.sort();
     assert!(
         v.len() >= 8,
         "expected the engine modules in {}",
-        rtl_dir().display()
+        set.reference.display()
     );
     v
 }
 
-fn sources() -> Vec<PathBuf> {
-    modules().into_iter().map(|(_, p)| p).collect()
+/// The include directories (overlay first), the generated contract, then every source.
+fn source_args() -> Vec<String> {
+    let set = built();
+    let mut args: Vec<String> = set
+        .include_dirs()
+        .iter()
+        .map(|d| format!("-I{}", d.display()))
+        .collect();
+    args.push(format!("-I{}", spec_dir().display()));
+    args.extend(set.verilog().map(|f| f.path.display().to_string()));
+    args
 }
 
 fn run(tool: &str, package: &str, cmd: &mut Command) -> (bool, String) {
@@ -67,9 +72,7 @@ fn verilator_lint_clean_every_module() {
                 Command::new("verilator")
                     .args(["--lint-only", "-Wall", "--top-module", &name])
                     .arg(format!("-GDATA_WIDTH={width}"))
-                    .arg(format!("-I{}", rtl_dir().display()))
-                    .arg(format!("-I{}", spec_dir().display()))
-                    .args(sources()),
+                    .args(source_args()),
             );
             // Modules without a DATA_WIDTH parameter reject -G for it; lint those once plainly.
             let (ok, text) = if !ok && text.contains("DATA_WIDTH") && text.contains("not found") {
@@ -78,9 +81,7 @@ fn verilator_lint_clean_every_module() {
                     "verilator",
                     Command::new("verilator")
                         .args(["--lint-only", "-Wall", "--top-module", &name])
-                        .arg(format!("-I{}", rtl_dir().display()))
-                        .arg(format!("-I{}", spec_dir().display()))
-                        .args(sources()),
+                        .args(source_args()),
                 )
             } else {
                 (ok, text)
@@ -106,9 +107,7 @@ fn icarus_elaborates_every_module() {
             "iverilog",
             Command::new("iverilog")
                 .args(["-g2005", "-o", "/dev/null", "-s", &name])
-                .arg(format!("-I{}", rtl_dir().display()))
-                .arg(format!("-I{}", spec_dir().display()))
-                .args(sources()),
+                .args(source_args()),
         );
         if !ok || !text.trim().is_empty() {
             failures.push(format!("{name}:\n{text}"));
@@ -177,9 +176,7 @@ fn the_device_lints_and_elaborates_at_other_build_parameters() {
             icarus.arg(format!("-Pft_device.{p}"));
         }
         for cmd in [&mut lint, &mut icarus] {
-            cmd.arg(format!("-I{}", rtl_dir().display()))
-                .arg(format!("-I{}", spec_dir().display()))
-                .args(sources());
+            cmd.args(source_args());
         }
         for (tool, cmd) in [("verilator", &mut lint), ("iverilog", &mut icarus)] {
             let (ok, text) = run(tool, tool, cmd);

@@ -292,8 +292,14 @@ impl SimTapNic {
             })?),
             None => port,
         };
+        let rtl = match cfg.backend {
+            Backend::Rtl => rtl_sim::nic::rtl_build_summary()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default(),
+            Backend::Model => String::new(),
+        };
         let description = format!(
-            "simulated ferrotoe NIC (backend {:?}) through its driver, wire {}",
+            "simulated ferrotoe NIC (backend {:?}{rtl}) through its driver, wire {}",
             cfg.backend,
             port.describe()
         );

@@ -90,6 +90,20 @@ pub fn build_core(
     }
 }
 
+/// What the `rtl` backend's Verilog was built from, in one line (the reference RTL, or the
+/// `FERROTOE_RTL_OVERLAY` directory of the build and its files: [`crate::rtl::sources`]), or
+/// `None` when this build has no `rtl` backend.
+pub fn rtl_build_summary() -> Option<&'static str> {
+    #[cfg(feature = "rtl")]
+    {
+        Some(crate::rtl::built_summary())
+    }
+    #[cfg(not(feature = "rtl"))]
+    {
+        None
+    }
+}
+
 #[cfg(feature = "rtl")]
 fn rtl_core(cfg: DeviceConfig) -> Result<Box<dyn DeviceCore>, BackendError> {
     cfg.check().map_err(BackendError::Config)?;
@@ -119,6 +133,7 @@ mod tests {
         let core = build_core(Backend::Model, DeviceConfig::REFERENCE).unwrap();
         assert_eq!(core.implementation(), hw_spec::Implementation::Model);
         assert_eq!(core.simulated_cycles(), None, "the model has no clock");
+        assert_eq!(rtl_build_summary().is_some(), cfg!(feature = "rtl"));
         if cfg!(feature = "rtl") {
             // The RTL build is the reference device, reporting itself as the RTL and counting
             // its clock (its reset cycles at least), which `ferrotoe demo` reports per second.

@@ -16,7 +16,7 @@
 
 mod backend;
 
-pub use backend::{Backend, BackendError, RTL_AVAILABLE, build_core};
+pub use backend::{Backend, BackendError, RTL_AVAILABLE, build_core, rtl_build_summary};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

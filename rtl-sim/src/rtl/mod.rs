@@ -22,6 +22,7 @@
 pub mod device;
 mod device_ffi;
 mod ffi;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,26 @@ use crate::engines::rx::{RssInput, RxClass};
 pub use device::RtlDevice;
 pub use ffi::ModelError;
 use ffi::{FtIo, Model};
+
+/// The RTL overlay directory this crate was built with (`FERROTOE_RTL_OVERLAY` at build
+/// time, see [`sources`]), or `None` for the reference RTL alone.
+pub fn built_overlay() -> Option<&'static Path> {
+    let dir = env!("FERROTOE_RTL_OVERLAY_BUILT");
+    (!dir.is_empty()).then(|| Path::new(dir))
+}
+
+/// What this crate's RTL was built from, in one line: `reference RTL (rtl-sim/rtl)`, or the
+/// overlay directory and its files ([`sources::RtlSources::summary`] at build time).
+pub fn built_summary() -> &'static str {
+    env!("FERROTOE_RTL_SUMMARY")
+}
+
+/// The Verilog file set this crate was built from: `rtl-sim/rtl` with [`built_overlay`] laid
+/// over it, resolved again now (an overlay edited since the build lists its current files).
+pub fn built_sources() -> Result<sources::RtlSources, sources::SourcesError> {
+    let reference = Path::new(env!("CARGO_MANIFEST_DIR")).join("rtl");
+    sources::RtlSources::resolve(&reference, built_overlay())
+}
 
 /// Largest frame the RTL build holds (`MAX_FRAME_LEN` of `ft_sim_top`).
 pub const BUILD_MAX_FRAME_LEN: u16 = 9216;

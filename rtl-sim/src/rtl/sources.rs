@@ -1,0 +1,317 @@
+//! Which Verilog files a build Verilates: the crate's own `rtl/` directory, with the files of
+//! an optional **overlay** directory in place of the same-named ones.
+//!
+//! A hardware team tests its own implementation of an engine against the TCP stack by putting
+//! its `ft_rx_csum.v` (or any set of `.v`/`.vh` files, new modules included) in a directory and
+//! building with `FERROTOE_RTL_OVERLAY=<dir>`: every RTL harness (engine differential tests,
+//! device conformance and co-simulation, `demo --backend rtl`, `serve --backend rtl` against
+//! the Linux kernel) then runs the overlay's modules, and everything else from `rtl/`. An
+//! overlay file replaces the reference file of the same name; a name `rtl/` lacks is added.
+//! Include directories are searched overlay first, so an overlay's `ft_proto.vh` wins too.
+//!
+//! Owns the resolution of the file set only. Used by the build script (through `#[path]`,
+//! so it depends on `std` alone) and by the lint test; must not run tools or read the
+//! environment itself: callers pass the overlay they were given.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The environment variable that names an overlay directory at build time.
+pub const OVERLAY_ENV: &str = "FERROTOE_RTL_OVERLAY";
+
+/// Where a source file comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The crate's own `rtl/` directory.
+    Reference,
+    /// The overlay, in place of a reference file of the same name.
+    Replaces,
+    /// The overlay, a file the reference set does not have.
+    Adds,
+}
+
+/// One Verilog source (`.v`) or header (`.vh`) of a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtlSource {
+    /// File name, e.g. `ft_rx_csum.v`.
+    pub name: String,
+    /// Where it is read from.
+    pub path: PathBuf,
+    /// Reference or overlay.
+    pub origin: Origin,
+}
+
+/// The resolved file set of a build, sorted by file name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtlSources {
+    /// The reference directory (`rtl-sim/rtl`).
+    pub reference: PathBuf,
+    /// The overlay directory, when one was given.
+    pub overlay: Option<PathBuf>,
+    /// Every `.v` and `.vh` file, one per name.
+    pub files: Vec<RtlSource>,
+}
+
+/// Why a file set could not be resolved. The message names the directory and the fix.
+#[derive(Debug)]
+pub enum SourcesError {
+    /// The reference directory could not be listed.
+    Reference {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        error: io::Error,
+    },
+    /// The overlay directory could not be listed (missing, not a directory, no permission).
+    Overlay {
+        /// The directory.
+        dir: PathBuf,
+        /// What the OS said.
+        error: io::Error,
+    },
+    /// The overlay holds no `.v` or `.vh` file: almost certainly the wrong directory.
+    EmptyOverlay {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+impl fmt::Display for SourcesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourcesError::Reference { dir, error } => write!(
+                f,
+                "cannot list the reference RTL directory {}: {error} (a broken checkout? \
+                 `git status rtl-sim/rtl`)",
+                dir.display()
+            ),
+            SourcesError::Overlay { dir, error } => write!(
+                f,
+                "cannot list the RTL overlay directory {} named by {OVERLAY_ENV}: {error}; \
+                 point {OVERLAY_ENV} at a directory of .v/.vh files, or unset it to build the \
+                 reference RTL",
+                dir.display()
+            ),
+            SourcesError::EmptyOverlay { dir } => write!(
+                f,
+                "the RTL overlay directory {} named by {OVERLAY_ENV} holds no .v or .vh file; \
+                 put the modules to test there (same file names as in rtl-sim/rtl to replace \
+                 them), or unset {OVERLAY_ENV}",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SourcesError {}
+
+/// The `.v`/`.vh` files directly in `dir` (not in subdirectories), by file name.
+fn verilog_files(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_verilog = path.extension().is_some_and(|x| x == "v" || x == "vh");
+        if !is_verilog || !path.is_file() {
+            continue;
+        }
+        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
+            files.push((name.to_string(), path.clone()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+impl RtlSources {
+    /// The files of `reference`, with those of `overlay` (when given) in place of the
+    /// same-named ones and added where `reference` has no such name.
+    pub fn resolve(reference: &Path, overlay: Option<&Path>) -> Result<RtlSources, SourcesError> {
+        let mut files: Vec<RtlSource> = verilog_files(reference)
+            .map_err(|error| SourcesError::Reference {
+                dir: reference.to_path_buf(),
+                error,
+            })?
+            .into_iter()
+            .map(|(name, path)| RtlSource {
+                name,
+                path,
+                origin: Origin::Reference,
+            })
+            .collect();
+        if let Some(dir) = overlay {
+            let extra = verilog_files(dir).map_err(|error| SourcesError::Overlay {
+                dir: dir.to_path_buf(),
+                error,
+            })?;
+            if extra.is_empty() {
+                return Err(SourcesError::EmptyOverlay {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            for (name, path) in extra {
+                match files.iter_mut().find(|f| f.name == name) {
+                    Some(file) => {
+                        file.path = path;
+                        file.origin = Origin::Replaces;
+                    }
+                    None => files.push(RtlSource {
+                        name,
+                        path,
+                        origin: Origin::Adds,
+                    }),
+                }
+            }
+            files.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Ok(RtlSources {
+            reference: reference.to_path_buf(),
+            overlay: overlay.map(Path::to_path_buf),
+            files,
+        })
+    }
+
+    /// The Verilog sources (`.v`) to hand to a tool, in file-name order.
+    pub fn verilog(&self) -> impl Iterator<Item = &RtlSource> {
+        self.files.iter().filter(|f| f.name.ends_with(".v"))
+    }
+
+    /// Include directories in search order: the overlay first, then the reference.
+    pub fn include_dirs(&self) -> Vec<&Path> {
+        self.overlay
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(std::iter::once(self.reference.as_path()))
+            .collect()
+    }
+
+    /// The files taken from the overlay (replacing or added), in file-name order.
+    pub fn overlay_files(&self) -> impl Iterator<Item = &RtlSource> {
+        self.files.iter().filter(|f| f.origin != Origin::Reference)
+    }
+
+    /// One line saying what the build uses: "reference RTL" or the overlay's files.
+    pub fn summary(&self) -> String {
+        let Some(dir) = &self.overlay else {
+            return "reference RTL (rtl-sim/rtl)".to_string();
+        };
+        let names: Vec<String> = self
+            .overlay_files()
+            .map(|f| match f.origin {
+                Origin::Adds => format!("{} (added)", f.name),
+                _ => f.name.clone(),
+            })
+            .collect();
+        format!(
+            "RTL overlay {}: {}; the rest from rtl-sim/rtl",
+            dir.display(),
+            names.join(", ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temporary directory, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("ferrotoe-rtl-sources-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create a scratch directory");
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).expect("write a scratch file");
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn without_an_overlay_the_set_is_the_reference_directory() {
+        let reference = Scratch::new("plain");
+        reference.file("b.v", "module b; endmodule\n");
+        reference.file("a.v", "module a; endmodule\n");
+        reference.file("p.vh", "`define X 1\n");
+        reference.file("notes.md", "not verilog\n");
+        std::fs::create_dir_all(reference.0.join("sub.v")).expect("a directory named like a file");
+        let set = RtlSources::resolve(&reference.0, None).expect("resolves");
+        let names: Vec<&str> = set.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["a.v", "b.v", "p.vh"]);
+        assert!(set.files.iter().all(|f| f.origin == Origin::Reference));
+        let verilog: Vec<&str> = set.verilog().map(|f| f.name.as_str()).collect();
+        assert_eq!(verilog, ["a.v", "b.v"]);
+        assert_eq!(set.include_dirs(), [reference.0.as_path()]);
+        assert_eq!(set.overlay_files().count(), 0);
+        assert_eq!(set.summary(), "reference RTL (rtl-sim/rtl)");
+    }
+
+    #[test]
+    fn overlay_files_replace_same_named_ones_and_add_new_ones() {
+        let reference = Scratch::new("ref");
+        reference.file("a.v", "module a; endmodule\n");
+        reference.file("b.v", "module b; endmodule\n");
+        reference.file("p.vh", "`define X 1\n");
+        let overlay = Scratch::new("ovl");
+        let b = overlay.file("b.v", "module b; /* ours */ endmodule\n");
+        let c = overlay.file("c.v", "module c; endmodule\n");
+        let p = overlay.file("p.vh", "`define X 2\n");
+        let set = RtlSources::resolve(&reference.0, Some(&overlay.0)).expect("resolves");
+        let seen: Vec<(&str, &Path, Origin)> = set
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.path.as_path(), f.origin))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("a.v", reference.0.join("a.v").as_path(), Origin::Reference),
+                ("b.v", b.as_path(), Origin::Replaces),
+                ("c.v", c.as_path(), Origin::Adds),
+                ("p.vh", p.as_path(), Origin::Replaces),
+            ]
+        );
+        assert_eq!(
+            set.include_dirs(),
+            [overlay.0.as_path(), reference.0.as_path()]
+        );
+        let summary = set.summary();
+        assert!(
+            summary.contains("b.v, c.v (added), p.vh") && summary.contains("RTL overlay"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_empty_overlay_is_an_error_that_names_it_and_the_variable() {
+        let reference = Scratch::new("ref2");
+        reference.file("a.v", "module a; endmodule\n");
+        let missing = reference.0.join("no-such-dir");
+        let err = RtlSources::resolve(&reference.0, Some(&missing)).expect_err("missing overlay");
+        let text = err.to_string();
+        assert!(matches!(err, SourcesError::Overlay { .. }), "{err:?}");
+        assert!(
+            text.contains("no-such-dir") && text.contains(OVERLAY_ENV),
+            "{text}"
+        );
+        let empty = Scratch::new("empty");
+        empty.file("README", "modules go here\n");
+        let err = RtlSources::resolve(&reference.0, Some(&empty.0)).expect_err("empty overlay");
+        assert!(matches!(err, SourcesError::EmptyOverlay { .. }), "{err:?}");
+        assert!(err.to_string().contains("holds no .v or .vh file"), "{err}");
+        let err = RtlSources::resolve(&missing, None).expect_err("missing reference");
+        assert!(matches!(err, SourcesError::Reference { .. }), "{err:?}");
+    }
+}
