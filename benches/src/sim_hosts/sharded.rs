@@ -36,12 +36,17 @@
 //! thread polls every shard of both hosts, then steps both NICs until idle
 //! ([`ShardedHosts::end_round`]), deterministically. The simulated clock advances by the
 //! round's wire time, or jumps to the earliest timer of any shard when nothing happened. No
-//! NIC thread and no bottleneck (refused at set-up).
+//! NIC thread and no bottleneck (refused at set-up). A round lands all it carries on the
+//! peer's rings at once, so each shard's transmit is paced to what its peer shard takes from
+//! its ring in a round (`pace` module): however many connections a shard carries, a lossless
+//! cable loses no frame to a full receive ring.
 //!
 //! Threaded ([`threaded`], [`run_threaded_sharded_bulk`]): each shard on an OS thread of its
 //! own (it opens its queue pair, builds its endpoint and runs its part of the workload there)
 //! and both NICs on the NIC thread, all on one shared wall clock; not deterministic. The same
-//! shard set-up, poll, forwarding and workload as the stepped mode.
+//! shard set-up, poll, forwarding and workload as the stepped mode, without pacing (there are
+//! no rounds): there a shard whose connections' windows together exceed its peer's ring, or a
+//! receiving shard thread that waits for a CPU, can overflow a ring (the NIC counts the drops).
 //!
 //! The workload: [`bulk`] (many connections, both directions, every byte checked).
 //!
