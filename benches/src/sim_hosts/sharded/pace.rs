@@ -33,8 +33,8 @@
 //! The steady state is unchanged: a receiver takes at most `rx_burst` frames a round, paced
 //! or not. Pacing moves what it cannot take yet from the peer's ring, where the excess was
 //! dropped, to the sender's send queue, where it waits unsent (no retransmission timer runs
-//! for it). A shard with one connection never reaches its credit (the run is frame for frame
-//! the unpaced one). With hundreds of connections per shard a connection's ACK can wait behind
+//! for it). One connection per shard, whose window its peer's ring holds, did not reach the
+//! credit in the runs measured (each was frame for frame the unpaced one). With hundreds of connections per shard a connection's ACK can wait behind
 //! the others' data for enough rounds to outlast a 1 ms minimum RTO on the simulated clock:
 //! those spurious timeouts are counted as retransmissions (far fewer than the drops they
 //! replace). The threaded mode has no rounds and does not pace ([`TxCredit::UNLIMITED`]).
