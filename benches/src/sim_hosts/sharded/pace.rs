@@ -34,10 +34,11 @@
 //! or not. Pacing moves what it cannot take yet from the peer's ring, where the excess was
 //! dropped, to the sender's send queue, where it waits unsent (no retransmission timer runs
 //! for it). One connection per shard, whose window its peer's ring holds, did not reach the
-//! credit in the runs measured (each was frame for frame the unpaced one). With hundreds of connections per shard a connection's ACK can wait behind
-//! the others' data for enough rounds to outlast a 1 ms minimum RTO on the simulated clock:
-//! those spurious timeouts are counted as retransmissions (far fewer than the drops they
-//! replace). The threaded mode has no rounds and does not pace ([`TxCredit::UNLIMITED`]).
+//! credit in the runs measured (each was frame for frame the unpaced one). With hundreds of
+//! connections per shard a connection's ACK can wait behind the others' data for enough
+//! rounds to outlast a 1 ms minimum RTO on the simulated clock: those spurious timeouts are
+//! counted as retransmissions (far fewer than the drops they replace). The threaded mode has
+//! no rounds and does not pace ([`TxCredit::UNLIMITED`]).
 //!
 //! Owns the credit and the device view that spends it. Must not contain protocol or device
 //! logic: it counts frames and refuses buffers, nothing else.
