@@ -654,13 +654,19 @@ mod tests {
 
     #[test]
     fn late_rsts_to_closed_connections_are_not_steering_errors() {
-        // 1024 connections on one queue: no steering at all, yet a few clients' spurious
-        // retransmissions near the close make them ACK from TIME-WAIT after the server's end
-        // reached CLOSED and went back to listening, and the listener answers that ACK with a
-        // RST (RFC 9293 3.10.7.2). Normal TCP, not a frame on a foreign shard.
-        let c = ShardedDemoConfig {
+        // 1024 connections on one queue: no steering at all, yet a cable that delivers some
+        // frames twice brings a client's last ACK (from TIME-WAIT) once more after the
+        // server's end reached CLOSED and went back to listening, and the listener answers
+        // that ACK with a RST (RFC 9293 3.10.7.2). Normal TCP, not a frame on a foreign shard.
+        // (Before the stepped round was paced, NIC drops and their retransmissions provoked
+        // the same on a perfect cable.)
+        let mut c = ShardedDemoConfig {
             buffer: 4 << 10,
             ..cfg(1, 1024, 4 << 20)
+        };
+        c.hosts.impairment = rtl_sim::wire::impair::Impairment {
+            duplicate: 0.05,
+            ..rtl_sim::wire::impair::Impairment::NONE
         };
         let r = run_sharded_demo(&c, &mut |_| {}).unwrap();
         assert!(

@@ -36,12 +36,17 @@
 //! thread polls every shard of both hosts, then steps both NICs until idle
 //! ([`ShardedHosts::end_round`]), deterministically. The simulated clock advances by the
 //! round's wire time, or jumps to the earliest timer of any shard when nothing happened. No
-//! NIC thread and no bottleneck (refused at set-up).
+//! NIC thread and no bottleneck (refused at set-up). A round lands all it carries on the
+//! peer's rings at once, so each shard's transmit is paced to what its peer shard takes from
+//! its ring in a round (`pace` module): however many connections a shard carries, a lossless
+//! cable loses no frame to a full receive ring.
 //!
 //! Threaded ([`threaded`], [`run_threaded_sharded_bulk`]): each shard on an OS thread of its
 //! own (it opens its queue pair, builds its endpoint and runs its part of the workload there)
 //! and both NICs on the NIC thread, all on one shared wall clock; not deterministic. The same
-//! shard set-up, poll, forwarding and workload as the stepped mode.
+//! shard set-up, poll, forwarding and workload as the stepped mode, without pacing (there are
+//! no rounds): there a shard whose connections' windows together exceed its peer's ring, or a
+//! receiving shard thread that waits for a CPU, can overflow a ring (the NIC counts the drops).
 //!
 //! The workload: [`bulk`] (many connections, both directions, every byte checked).
 //!
@@ -52,6 +57,7 @@
 
 pub mod bulk;
 mod forward;
+mod pace;
 pub mod threaded;
 
 pub use bulk::{ShardedBulkOutcome, ShardedBulkSpec, run_sharded_bulk};
@@ -134,6 +140,8 @@ pub struct Shard {
     queue: u16,
     /// What its receive path forwarded to other shards.
     forward: ForwardCounters,
+    /// Wire frames it may still send in this round (`pace` module; unlimited when threaded).
+    credit: pace::TxCredit,
 }
 
 impl Shard {
@@ -187,8 +195,9 @@ impl Shard {
 
     /// Polls the endpoint at `now` over its queue pair, the ICMP errors forwarded to it
     /// (`inboxes`) first and those for other shards' connections handed on; `on_event` gets
-    /// every connection event. Returns the poll's report and the bytes the endpoint sent.
-    /// What both the stepped and the threaded mode poll a shard with.
+    /// every connection event; it transmits while its round's credit lasts (`pace` module).
+    /// Returns the poll's report and the bytes the endpoint sent. What both the stepped and
+    /// the threaded mode poll a shard with.
     fn poll(
         &mut self,
         now: Instant,
@@ -196,12 +205,15 @@ impl Shard {
         steering: &RssSteering,
         on_event: impl FnMut(&mut HostEndpoint, Open),
     ) -> (PollReport, u64) {
-        let mut device = forward::ShardRx {
-            device: &mut self.device,
-            inboxes,
-            me: self.queue,
-            steering,
-            counters: &mut self.forward,
+        let mut device = pace::Paced {
+            device: forward::ShardRx {
+                device: &mut self.device,
+                inboxes,
+                me: self.queue,
+                steering,
+                counters: &mut self.forward,
+            },
+            credit: &mut self.credit,
         };
         let before = self.endpoint.counters().tx_bytes;
         let report = self.endpoint.poll(now, &mut device, on_event);
@@ -468,8 +480,10 @@ impl ShardedHosts {
 
     /// Ends a round: steps both NICs until neither has work left, then moves the clock (by
     /// the round's wire time, or to the earliest timer of any shard when nothing happened,
-    /// `app_progress` is false and no forwarded ICMP error waits in an inbox). Fails with [`SimHostsError::Stalled`] when nothing happened
-    /// and no timer is pending.
+    /// `app_progress` is false, no forwarded ICMP error waits in an inbox and no shard ran out
+    /// of transmit credit) and refills every shard's credit for the next round (`pace`
+    /// module). Fails with [`SimHostsError::Stalled`] when nothing happened and no timer is
+    /// pending.
     pub fn end_round(
         &mut self,
         app_progress: bool,
@@ -497,8 +511,17 @@ impl ShardedHosts {
         // An ICMP error handed on to a shard polled earlier in the round waits in its inbox:
         // that shard has work at the current time, before any timer.
         let forwarded_waiting = self.hosts.iter().any(|h| h.inboxes.any_waiting());
-        let active =
-            self.activity > 0 || app_progress || report.wire_frames > 0 || forwarded_waiting;
+        // A shard that ran out of credit has frames to send at the current time too.
+        let mut paced_waiting = false;
+        for s in self.hosts.iter_mut().flat_map(|h| h.shards.iter_mut()) {
+            paced_waiting |= s.credit.refused();
+            s.credit.refill();
+        }
+        let active = self.activity > 0
+            || app_progress
+            || report.wire_frames > 0
+            || forwarded_waiting
+            || paced_waiting;
         report.idle = !active;
         let hosts = &self.hosts;
         let next_event = || {
@@ -596,11 +619,13 @@ fn build_shard(
         device,
         queue,
         forward: ForwardCounters::default(),
+        credit: pace::TxCredit::UNLIMITED,
     })
 }
 
-/// Builds one multi-queue host on `port`: the NIC with RSS, a queue pair and an endpoint per
-/// queue. Returns it with the offload mode chosen.
+/// Builds one stepped multi-queue host on `port`: the NIC with RSS, a queue pair and an
+/// endpoint per queue, each paced for its peer's ring (`pace` module; both hosts' rings and
+/// bursts are alike). Returns it with the offload mode chosen.
 fn build_sharded(
     cfg: &SimHostsConfig,
     device_cfg: rtl_sim::device::DeviceConfig,
@@ -613,10 +638,14 @@ fn build_sharded(
         .map(|q| open.open_queue_pair(side, q))
         .collect::<Result<Vec<_>, _>>()?;
     open.start(side)?;
-    let shards = (0u16..)
+    let mut shards = (0u16..)
         .zip(qps)
         .map(|(queue, qp)| build_shard(&open, cfg, side, queue, qp, steering))
         .collect::<Result<Vec<_>, _>>()?;
+    for s in &mut shards {
+        let (_, rx_ring) = s.device.queue_pair().ring_sizes();
+        s.credit = pace::TxCredit::for_ring(cfg.rx_burst, rx_ring);
+    }
     let inboxes = forward::Inboxes::new(steering.queues, cfg.max_frame_len());
     Ok((
         ShardedHost {

@@ -3,7 +3,9 @@
 //! the errors of a shard whose steering takes no port, and of a bad queue count.
 
 use super::*;
+use crate::sim_hosts::Retransmissions;
 use tcp_engine::endpoint::Buffers;
+use tcp_engine::tcb::TcbConfig;
 
 const QUEUES: u16 = 4;
 const CONNECTIONS: usize = 64;
@@ -463,4 +465,71 @@ fn an_icmp_error_waiting_in_an_inbox_keeps_the_round_from_being_idle() {
             .counters();
         assert_eq!(c.icmp_frag_needed, 1, "client shard {q}");
     }
+}
+
+/// Several connections per shard whose windows together are several times a receive ring: a
+/// paced round lands no more on a ring than it holds, so a lossless cable loses nothing.
+#[test]
+fn windows_of_many_connections_per_shard_never_overflow_a_receive_ring() {
+    const SHARDS: u16 = 2;
+    const PER_SHARD: usize = 8;
+    const WINDOW: usize = 512 * 1024;
+    let cfg = SimHostsConfig {
+        // The largest initial window: every connection sends a full window in its first data
+        // round, as the demo's connections do only after tens of MiB.
+        tcb: TcbConfig {
+            initial_window_segments: u8::MAX,
+            ..TcbConfig::DATACENTER
+        },
+        max_window: WINDOW,
+        ..config_for(SHARDS, usize::from(SHARDS) * PER_SHARD)
+    };
+    let mut hosts = ShardedHosts::new(&cfg, SHARDS).unwrap();
+    let (_, ring) = hosts.host(Side::Server).shards()[0]
+        .device
+        .queue_pair()
+        .ring_sizes();
+    let window_frames = WINDOW.div_ceil(usize::from(cfg.mtu) - 52);
+    assert!(
+        PER_SHARD * window_frames > 2 * usize::from(ring),
+        "the test needs a shard's windows ({PER_SHARD} x {window_frames} frames) to exceed \
+         twice its peer's ring ({ring} entries)"
+    );
+    let spec = ShardedBulkSpec {
+        connections: usize::from(SHARDS) * PER_SHARD,
+        bytes_each_way: 1024 * 1024,
+        buffer: WINDOW,
+        port: PORT,
+        max_rounds: MAX_ROUNDS,
+        stall_timeout: None,
+    };
+    let out = run_sharded_bulk(&mut hosts, &spec, &mut |_, _| {}).unwrap();
+    assert_eq!(
+        out.bytes_verified,
+        2 * spec.bytes_each_way * spec.connections as u64
+    );
+    assert_eq!(out.accepted_per_shard, vec![PER_SHARD; usize::from(SHARDS)]);
+    let c = hosts.counters().unwrap();
+    for (side, h) in Side::BOTH.into_iter().zip([&c.client, &c.server]) {
+        let drops: Vec<u64> = hosts
+            .host(side)
+            .nic()
+            .device_stats()
+            .unwrap()
+            .rx
+            .iter()
+            .take(usize::from(SHARDS))
+            .map(|q| q.drops.into())
+            .collect();
+        assert_eq!(
+            (h.nic_rx_drops, drops.clone()),
+            (0, vec![0; usize::from(SHARDS)]),
+            "{}: frames dropped at the NIC's receive queues",
+            side.as_str()
+        );
+        assert_eq!(h.adapter_no_buffer, 0, "{}", side.as_str());
+    }
+    assert_eq!(c.cable.lost + c.cable.overflow, 0, "a lossless cable");
+    assert_eq!(out.retransmissions, Retransmissions::default(), "{out:?}");
+    hosts.check_health().unwrap();
 }
