@@ -292,7 +292,11 @@ use wheel::{NIL, TimerLinks, TimerWheel};
 
 /// Entries of the neighbour cache.
 pub const NEIGHBORS: usize = 32;
-/// ARP requests that can wait for a transmit buffer at once.
+/// ARP requests that can wait for a transmit buffer at once. Never reached: at most
+/// `max_pending + 1` wait (the endpoint clamps `max_pending` to half of this). A resolution or
+/// a stale entry's refresh is queued only by the send phase serving a connection, which it
+/// does only with the queue empty; while requests wait, only retries of resolutions in
+/// progress (at most `max_pending`, none new) join them. `check_invariants` checks it.
 const ARP_DUE: usize = 16;
 /// Abort RSTs that can wait for a transmit buffer at once.
 const PENDING_RSTS: usize = 16;
@@ -1106,7 +1110,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     fn push_arp_due(&mut self, ip: Ipv4Address) {
-        if self.arp_due[..self.arp_due_len].contains(&ip) || self.arp_due_len == ARP_DUE {
+        if self.arp_due[..self.arp_due_len].contains(&ip) {
+            return;
+        }
+        // Never full (see `ARP_DUE`); were it ever, the cache asks again after its retry
+        // interval.
+        debug_assert!(self.arp_due_len < ARP_DUE, "the ARP queue cannot fill");
+        if self.arp_due_len == ARP_DUE {
             return;
         }
         self.arp_due[self.arp_due_len] = ip;
@@ -1474,6 +1484,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         if self.arp_due_len > ARP_DUE || self.rst_len > PENDING_RSTS {
             return Err("pending control frames beyond capacity");
+        }
+        if self.arp_due_len > self.neighbors.max_pending() + 1 {
+            return Err("more ARP requests due than resolutions in progress and one refresh");
         }
         Ok(())
     }
