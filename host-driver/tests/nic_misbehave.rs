@@ -55,7 +55,14 @@ enum Lie {
     Status(CsumStatus, CsumStatus),
     /// The phase bit inverted: the entry looks old to the driver.
     FlipPhase,
+    /// The entry turned into an error completion (this `ERROR` code) and written into every
+    /// slot of its completion ring, each one a new-looking entry for the next ring index: a
+    /// whole completion ring of work waiting at once, most of it for buffers never posted.
+    Flood(u8),
 }
+
+/// Entries of the work rings [`Lie::Flood`] numbers its entries for (the rigs' [`tiny_rings`]).
+const FLOOD_RING_ENTRIES: u64 = 8;
 
 /// Which completions to lie about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +176,23 @@ impl Dma for LyingDma<'_> {
                     dup[31] ^= 0x80; // the next pass has the other phase
                 }
                 return self.inner.write(base + next * cpl::SIZE as u64, &dup);
+            }
+            Lie::Flood(code) => {
+                put(&mut e, cpl::ERROR, code.into());
+                put(&mut e, cpl::SEGMENTS, 0);
+                let slot = (iova - base) / cpl::SIZE as u64;
+                let index = cpl::INDEX.get_le(&e);
+                for k in 0..entries {
+                    let mut copy = e;
+                    put(&mut copy, cpl::INDEX, (index + k) % FLOOD_RING_ENTRIES);
+                    let at = slot + k;
+                    if at >= entries {
+                        copy[31] ^= 0x80; // the next pass has the other phase
+                    }
+                    self.inner
+                        .write(base + (at % entries) * cpl::SIZE as u64, &copy)?;
+                }
+                return Ok(());
             }
             Lie::Random(seed) => {
                 let mut s = seed.wrapping_add(u64::from(plan.lies_told)) | 1;
@@ -882,6 +906,73 @@ fn a_completion_with_the_wrong_phase_is_never_seen_and_the_wait_is_bounded() {
     r.send(10, 3);
     r.tx.flush_tx(WAIT).unwrap();
     assert_eq!(r.receive(), [10, 11, 12]);
+}
+
+/// A device that fills a whole completion ring with new-looking entries at once (error
+/// completions, then entries for buffers never posted) cannot hold the driver in one call for
+/// more than a ring's worth of entries: no honest device has more waiting, since one call posts
+/// nothing new. The rest waits for the next call; every entry is counted, no buffer is lost.
+/// (A device writing as fast as the driver reads is the unbounded case of the same loop; the
+/// bound is what ends it.)
+#[test]
+fn a_completion_ring_full_of_entries_is_taken_at_most_a_ring_per_call() {
+    let ring = FLOOD_RING_ENTRIES;
+    assert_eq!(
+        tiny_rings().rx_ring_log2,
+        3,
+        "the flood numbers entries for 8-entry rings"
+    );
+    // Each counted entry: a frame, an error completion or a fault.
+    let seen = |qp: &QueuePair<SimDevice>| {
+        let s = qp.stats();
+        s.rx_packets
+            + s.rx_errors.total()
+            + s.tx_packets
+            + s.tx_errors.total()
+            + s.misbehaviour.total()
+    };
+
+    let mut r = rig();
+    r.lie(Which::Rx, Lie::Flood(ErrorCode::DmaFault as u8), 0, 1);
+    r.send(0, 1);
+    assert_eq!(r.lies_told(Which::Rx), 1);
+    assert!(r.receive().is_empty());
+    let first = seen(&r.rx);
+    assert!(
+        first <= ring,
+        "one rx_burst took {first} completion entries, more than the RX ring's {ring}"
+    );
+    assert_eq!(first, ring, "a ring's worth is taken at once");
+    assert!(r.receive().is_empty());
+    assert_eq!(
+        seen(&r.rx),
+        2 * ring,
+        "the next call takes the rest of the completion ring"
+    );
+    assert_eq!(r.rx_buffers_unaccounted(), 0);
+    r.rx.recover().unwrap();
+    r.send(10, 2);
+    assert_eq!(r.receive(), [10, 11]);
+
+    let mut r = rig();
+    r.lie(Which::Tx, Lie::Flood(ErrorCode::BadFlags as u8), 0, 1);
+    r.send(0, 1);
+    assert_eq!(r.lies_told(Which::Tx), 1);
+    assert_eq!(r.receive(), [0], "the frame went out; only its report lies");
+    let first = r.tx.reclaim_tx() as u64;
+    assert!(
+        first <= ring,
+        "one reclaim_tx took {first} completion entries, more than the TX ring's {ring}"
+    );
+    assert_eq!(seen(&r.tx), first, "every entry taken is counted");
+    let second = r.tx.reclaim_tx() as u64;
+    assert_eq!(first + second, 2 * ring, "the next call takes the rest");
+    assert_eq!(r.tx.stats().tx_errors.get(ErrorCode::BadFlags), 1);
+    assert_eq!((unaccounted(&r.tx), r.tx.tx_in_flight()), (0, 0));
+    r.tx.recover().unwrap();
+    r.send(20, 2);
+    r.tx.flush_tx(WAIT).unwrap();
+    assert_eq!(r.receive(), [20, 21]);
 }
 
 /// A seeded mix of every kind of lie (one kind per direction and seed, at a random point, for a

@@ -178,7 +178,9 @@ impl<const N: usize> NeighborCache<N> {
         N
     }
 
-    fn max_pending(&self) -> usize {
+    /// Most resolutions in progress at once: the configured `max_pending`, at most the
+    /// capacity.
+    pub fn max_pending(&self) -> usize {
         self.config.max_pending.min(N)
     }
 

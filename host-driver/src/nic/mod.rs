@@ -47,7 +47,8 @@
 //! touches no buffer it should not; error completions are counted by code and their buffers
 //! recycled. Waits for the device are bounded ([`NicConfig::timeout`]) and end in a
 //! [`DeviceError`]; a device that reads all ones (gone, or a stopped simulator) is reported as
-//! not responding. Nothing a device does makes the driver panic, hang or touch memory outside
+//! not responding. One burst (`rx_burst`, `reclaim_tx`) takes at most one ring's worth of
+//! completion entries, however many a device keeps writing. Nothing a device does makes the driver panic, hang or touch memory outside
 //! its own DMA regions.
 //!
 //! Owns the driver's logic; all register offsets and descriptor fields come from `hw-spec`, all

@@ -623,17 +623,22 @@ impl<D: DeviceAccess> QueuePair<D> {
     /// Moves up to `out.room()` received frames into `out` and returns how many. Refills the
     /// RX ring from the pool (one doorbell per `rx_doorbell_batch` buffers) and returns
     /// completion entries lazily. Never waits, never allocates, never reads a register.
+    ///
+    /// Takes at most one RX ring's worth of completion entries per call: an honest device has
+    /// no more waiting (one completion per posted buffer, and nothing is posted during the
+    /// call), so error completions and faulty entries a hostile device keeps writing cannot
+    /// hold the caller here; the rest waits for the next call.
     pub fn rx_burst(&mut self, out: &mut PacketBatch) -> usize {
         let room = out.room();
         let mut taken = 0;
-        let mut consumed = false;
-        while taken < room {
+        let mut examined = 0u16;
+        while taken < room && examined < self.rx.size {
             let Some(words) = self.rx_cq.peek(&self.rings) else {
                 break;
             };
             let at = self.rx_cq.cons;
             self.rx_cq.cons = at.wrapping_add(1);
-            consumed = true;
+            examined += 1;
             match self.check_rx(&words, at) {
                 Ok(Some(buf)) => {
                     // `taken < room`, so this cannot fail; a refusal would drop the buffer
@@ -648,7 +653,7 @@ impl<D: DeviceAccess> QueuePair<D> {
         if self.rx.prod.wrapping_sub(self.rx.cons) < self.rx.size {
             self.refill_rx();
         }
-        if consumed {
+        if examined > 0 {
             self.return_cq(false);
         }
         taken
@@ -837,10 +842,15 @@ impl<D: DeviceAccess> QueuePair<D> {
         self.tx.prod = self.tx.prod.wrapping_add(1);
     }
 
-    /// Takes the TX completions the device has written; returns how many.
+    /// Takes the TX completions the device has written; returns how many. Takes at most one TX
+    /// ring's worth per call (an honest device has no more waiting: one completion per request
+    /// in flight), so a device that keeps writing entries cannot hold the caller here.
     pub fn reclaim_tx(&mut self) -> usize {
         let mut n = 0;
-        while let Some(words) = self.tx_cq.peek(&self.rings) {
+        while n < usize::from(self.tx.size) {
+            let Some(words) = self.tx_cq.peek(&self.rings) else {
+                break;
+            };
             let at = self.tx_cq.cons;
             self.tx_cq.cons = at.wrapping_add(1);
             n += 1;

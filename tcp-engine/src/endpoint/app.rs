@@ -190,7 +190,15 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
                     s.set_listening(count.saturating_sub(1), peak);
                 }
             }
-            None => self.table.unregister(key, &listener)?,
+            None => {
+                self.table.unregister(key, &listener)?;
+                // The port's last listening slot: taken by a connection (the port still
+                // listens, out of slots for a moment), or the application stopped listening.
+                match new_tuple {
+                    Some(_) => self.note_slotless(port),
+                    None => self.forget_slotless(port),
+                }
+            }
         }
         if let Some((_, c)) = self.table.get_index_mut(idx) {
             c.timer = TimerLinks::UNLINKED;
@@ -201,6 +209,38 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             Some(tuple) => self.table.register(key, tuple),
             None => Ok(()),
         }
+    }
+
+    /// Records that a connection took the last listening slot of `port` now (the wheel's
+    /// clock): its entry, else the entry that ran out longest ago (a free one first).
+    #[cold]
+    fn note_slotless(&mut self, port: u16) {
+        let now = self.wheel.cursor();
+        let at = match self.slotless.iter().position(|&(p, _)| p == port) {
+            Some(at) => at,
+            None => (0..super::SLOTLESS_PORTS)
+                .min_by_key(|&i| (self.slotless[i].0 != 0, self.slotless[i].1))
+                .unwrap_or(0),
+        };
+        self.slotless[at] = (port, now);
+    }
+
+    /// Forgets that `port` ran out of listening slots (the application stopped listening).
+    #[cold]
+    fn forget_slotless(&mut self, port: u16) {
+        for e in self.slotless.iter_mut().filter(|e| e.0 == port) {
+            *e = (0, 0);
+        }
+    }
+
+    /// Whether a connection took the last listening slot of `port` less than
+    /// [`SLOTLESS_HOLD_MICROS`](super::SLOTLESS_HOLD_MICROS) ago (the wheel's clock) and the
+    /// application did not stop listening on it since.
+    pub(super) fn recently_slotless(&self, port: u16) -> bool {
+        let now = self.wheel.cursor();
+        self.slotless
+            .iter()
+            .any(|&(p, at)| p == port && now < at.saturating_add(super::SLOTLESS_HOLD_MICROS))
     }
 
     /// Takes parked listener `idx` out of the chain of its port's registered listener.

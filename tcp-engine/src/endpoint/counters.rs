@@ -203,6 +203,13 @@ counters! {
         /// ACKs with a valid SYN cookie for a port with no listening slot left: dropped (the
         /// peer retransmits and may find a slot then).
         syn_cookie_no_slot,
+        /// SYNs to a port that listens but whose listening slots connections all took less
+        /// than 3 s ago (the application did not stop listening): dropped, not refused, as
+        /// Linux drops SYNs to a full accept queue; the client retransmits its SYN and finds
+        /// a slot once the application listens again (`listen`, `recycle`). After 3 s
+        /// without a slot, or once the application closed its last listening slot itself, a
+        /// SYN gets the closed-port RST (`rst_for_unknown`).
+        syn_no_listening_slot,
         /// Initial slow starts HyStart++ (RFC 9406) left for Conservative Slow Start because a
         /// round's minimum RTT rose by the threshold (a queue built up), before any loss. A
         /// connection whose RTT fell back, so that slow start resumed and was left again,

@@ -106,6 +106,16 @@
 //! passive connection's buffers back into listening on its port, which keeps the count at N
 //! without the application tracking anything.
 //!
+//! When connections have taken every listening slot of a port (a burst), the port still
+//! listens: for 3 s after the last slot went, a SYN to it is dropped and counted
+//! (`syn_no_listening_slot`) rather than refused, as Linux drops a SYN to a full accept queue,
+//! so that the client's retransmission finds the slot the application listens with meanwhile
+//! (`listen`, `recycle`). After that, or at once when the application itself stopped listening
+//! (closed, aborted or released its port's last listening slot), a SYN gets the closed-port
+//! RST. Only the cold paths pay: the accept that takes a port's last slot records the port
+//! (16 at once; beyond, the one that ran out longest ago is forgotten) and a segment for no
+//! connection looks it up.
+//!
 //! # SYN cookies (RFC 4987)
 //! A listening slot taken by a SYN holds a half-open connection until its SYN-ACK
 //! retransmissions time out, so a flood of spoofed SYNs could hold every slot of a port. With
@@ -282,10 +292,24 @@ use wheel::{NIL, TimerLinks, TimerWheel};
 
 /// Entries of the neighbour cache.
 pub const NEIGHBORS: usize = 32;
-/// ARP requests that can wait for a transmit buffer at once.
+/// ARP requests that can wait for a transmit buffer at once. Never reached: at most
+/// `max_pending + 1` wait (the endpoint clamps `max_pending` to half of this). A resolution or
+/// a stale entry's refresh is queued only by the send phase serving a connection, which it
+/// does only with the queue empty; while requests wait, only retries of resolutions in
+/// progress (at most `max_pending`, none new) join them. `check_invariants` checks it.
 const ARP_DUE: usize = 16;
 /// Abort RSTs that can wait for a transmit buffer at once.
 const PENDING_RSTS: usize = 16;
+/// Ports remembered at once as out of listening slots (see [`SLOTLESS_HOLD_MICROS`]); beyond,
+/// the port that ran out longest ago is forgotten first.
+const SLOTLESS_PORTS: usize = 16;
+/// How long after a connection took the last listening slot of its port a SYN to the port is
+/// dropped (counted in `syn_no_listening_slot`; the client retransmits it and may find a slot
+/// the application listened with meanwhile) rather than refused with a RST, in microseconds:
+/// 3 s, past a client's first SYN retransmission (RFC 6298: 1 s). A port whose application
+/// stopped listening itself (closed, aborted or released its last listening slot) answers RST
+/// at once.
+const SLOTLESS_HOLD_MICROS: u64 = 3_000_000;
 
 /// How an endpoint is set up. [`EndpointConfig::new`] fills in the defaults.
 #[derive(Clone, Debug)]
@@ -686,6 +710,9 @@ pub struct Endpoint<B, SS, MS, LS> {
     arp_due: [Ipv4Address; ARP_DUE],
     arp_due_len: usize,
     rsts: [PendingRst; PENDING_RSTS],
+    /// Ports whose last listening slot a connection took, and when (wheel microseconds);
+    /// port 0: a free entry.
+    slotless: [(u16, u64); SLOTLESS_PORTS],
     rst_head: usize,
     rst_len: usize,
     ident: u16,
@@ -853,6 +880,7 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             arp_due: [Ipv4Address::UNSPECIFIED; ARP_DUE],
             arp_due_len: 0,
             rsts: [PendingRst::default(); PENDING_RSTS],
+            slotless: [(0, 0); SLOTLESS_PORTS],
             rst_head: 0,
             rst_len: 0,
             ident: 0,
@@ -1082,7 +1110,13 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
     }
 
     fn push_arp_due(&mut self, ip: Ipv4Address) {
-        if self.arp_due[..self.arp_due_len].contains(&ip) || self.arp_due_len == ARP_DUE {
+        if self.arp_due[..self.arp_due_len].contains(&ip) {
+            return;
+        }
+        // Never full (see `ARP_DUE`); were it ever, the cache asks again after its retry
+        // interval.
+        debug_assert!(self.arp_due_len < ARP_DUE, "the ARP queue cannot fill");
+        if self.arp_due_len == ARP_DUE {
             return;
         }
         self.arp_due[self.arp_due_len] = ip;
@@ -1450,6 +1484,9 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
         }
         if self.arp_due_len > ARP_DUE || self.rst_len > PENDING_RSTS {
             return Err("pending control frames beyond capacity");
+        }
+        if self.arp_due_len > self.neighbors.max_pending() + 1 {
+            return Err("more ARP requests due than resolutions in progress and one refresh");
         }
         Ok(())
     }

@@ -92,7 +92,8 @@ pub enum RxDrop {
     /// A RST for no connection (never answered).
     NoConnection,
     /// An ACK with a valid SYN cookie for a port with no listening slot left (counted in
-    /// `syn_cookie_no_slot`; the peer retransmits).
+    /// `syn_cookie_no_slot`), or a SYN to a port whose listening slots connections took a
+    /// moment ago (counted in `syn_no_listening_slot`): the peer retransmits.
     NoListeningSlot,
     /// The connection's state machine dropped the segment (or its payload).
     Segment(DropReason),
@@ -902,6 +903,12 @@ impl<B: ConnectionBuffers, SS: SlotStorage<B>, MS: BucketStorage, LS: LossStorag
             && self.valid_cookie_for_closed_port(ip, h)
         {
             self.counters.syn_cookie_no_slot += 1;
+            return Received::Dropped(RxDrop::NoListeningSlot);
+        }
+        if h.flags.syn() && !h.flags.ack() && self.recently_slotless(h.dst_port) {
+            // The port listens but its slots are all taken for the moment: as Linux drops a
+            // SYN to a full accept queue, the client retransmits rather than being refused.
+            self.counters.syn_no_listening_slot += 1;
             return Received::Dropped(RxDrop::NoListeningSlot);
         }
         match self.write_rst(frame, peer_mac, ip.src_addr, &rst) {

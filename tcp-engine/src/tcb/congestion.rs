@@ -20,7 +20,10 @@
 
 use super::prr::{Prr, PrrAck};
 use super::undo::Cut;
-use super::{CloseReason, Events, LossState, NEVER, Reaction, State, Tcb, TcbConfig, coarse, flag};
+use super::{
+    CloseReason, Events, LossState, NEVER, Reaction, RecvBuffer, State, Tcb, TcbConfig, coarse,
+    flag,
+};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -520,17 +523,18 @@ impl Tcb {
 
     /// Runs every expired deadline, then arms what the new situation needs.
     #[inline(always)]
-    pub(super) fn run_timers(
+    pub(super) fn run_timers<R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
         now: Instant,
         snd_len: u32,
+        rcv: &R,
         loss: &mut LossState,
     ) {
         let t = now.micros();
         if t >= self.rtx_at {
             self.rtx_at = NEVER;
-            self.on_rtx_timeout(cfg, now, snd_len, loss);
+            self.on_rtx_timeout(cfg, now, snd_len, rcv, loss);
         }
         if t >= self.delack_at {
             self.delack_at = NEVER;
@@ -543,11 +547,12 @@ impl Tcb {
         self.arm_timers(cfg, now, snd_len);
     }
 
-    fn on_rtx_timeout(
+    fn on_rtx_timeout<R: RecvBuffer + ?Sized>(
         &mut self,
         cfg: &TcbConfig,
         now: Instant,
         snd_len: u32,
+        rcv: &R,
         loss: &mut LossState,
     ) {
         if self.has(flag::TLP_ARMED) {
@@ -596,13 +601,16 @@ impl Tcb {
             _ => {
                 // With nothing in flight the timer was armed to end the wait for late
                 // D-SACKs (`undo`), or by `unsendable`: a segment (data, our FIN, a probe, an
-                // ACK) could not leave. That try counts as a retransmission: the next waits a
-                // backed-off RTO, and after `max_retransmissions` the connection ends
-                // (deviation 32).
+                // ACK or window update) could not leave. That try counts as a retransmission:
+                // the next waits a backed-off RTO, and after `max_retransmissions` the
+                // connection ends (deviation 32).
                 const OWED: u32 = flag::ACK_NOW | flag::PROBE_NOW | flag::KEEPALIVE_NOW;
                 let idle = self.snd_max == self.snd_una;
                 if idle
-                    && (loss.undo.active() || (!self.has_unsent(snd_len) && self.flags & OWED == 0))
+                    && (loss.undo.active()
+                        || (!self.has_unsent(snd_len)
+                            && self.flags & OWED == 0
+                            && !self.window_update_due(rcv)))
                 {
                     self.undo_expire(loss);
                     return;

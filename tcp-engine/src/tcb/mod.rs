@@ -420,8 +420,10 @@
 //!     `max_syn_retransmissions`, so an open that can never send ends TimedOut. In the
 //!     synchronized states, with nothing in flight, they count as retransmission timeouts
 //!     (the RTO backs off, and after `max_retransmissions` the connection ends TimedOut), as
-//!     Linux's retries would end it; a window update alone (no data, FIN, probe or owed
-//!     ACK) is retried at each RTO without backing off.
+//!     Linux's retries would end it. This holds for a window update alone too (no data, FIN,
+//!     probe or owed ACK): Linux does not retry a window update that could not leave at all
+//!     (the peer's zero-window probes ask for it again); here it is tried again, backing off,
+//!     and the connection ends like one whose ACKs can never leave.
 //! 33. The persist timer probes a closed window for as long as the peer answers (RFC 1122
 //!     4.2.2.17), at intervals backing off to the maximum RTO; after `max_retransmissions`
 //!     probes in a row with no acceptable segment from the peer the connection closes

@@ -42,7 +42,7 @@ impl Tcb {
         loss: &mut LossState,
     ) -> Option<TxPlan> {
         let snd_len = len32(snd.len());
-        self.run_timers(cfg, now, snd_len, loss);
+        self.run_timers(cfg, now, snd_len, rcv, loss);
         let plan = match self.state {
             State::Closed | State::Listen => None,
             State::SynSent => (self.snd_nxt == self.snd_una)
@@ -80,8 +80,8 @@ impl Tcb {
     /// closes. Otherwise a due deadline would be left with nothing to run it.
     ///
     /// The next opportunity is the retransmission timer: a segment that never left armed none
-    /// (a first SYN or SYN-ACK, or data, an ACK or a probe with nothing in flight), so it is
-    /// armed here for one RTO when it is not running. In SYN-SENT and SYN-RECEIVED its expiry
+    /// (a first SYN or SYN-ACK, or data, an ACK, a window update or a probe with nothing in
+    /// flight), so it is armed here for one RTO when it is not running. In SYN-SENT and SYN-RECEIVED its expiry
     /// counts toward `max_syn_retransmissions`, so a handshake whose segments can never leave
     /// ends in CLOSED ([`CloseReason::TimedOut`](super::CloseReason::TimedOut)) instead of
     /// waiting forever; later, with nothing in flight, toward `max_retransmissions`, the RTO
@@ -445,7 +445,7 @@ impl Tcb {
 
     /// Whether the application freed enough receive space that the peer should hear of it
     /// now (the window was less than half the buffer and at least doubles).
-    fn window_update_due<R: RecvBuffer + ?Sized>(&self, rcv: &R) -> bool {
+    pub(super) fn window_update_due<R: RecvBuffer + ?Sized>(&self, rcv: &R) -> bool {
         if !self.state.receives_data() {
             return false;
         }

@@ -364,7 +364,11 @@ fn off_keeps_the_behaviour_without_cookies() {
         if i < 20 {
             assert_eq!(open(r).events, Events::SYN_TO_LISTENER);
         } else {
-            assert_eq!(reply(r).kind, ReplyKind::Rst, "every slot taken");
+            assert_eq!(
+                r,
+                Received::Dropped(RxDrop::NoListeningSlot),
+                "every slot taken"
+            );
         }
     }
     let c = ep.counters();
@@ -372,6 +376,7 @@ fn off_keeps_the_behaviour_without_cookies() {
         (c.accepts, c.syn_cookies_sent, c.syn_cookies_rejected),
         (20, 0, 0)
     );
+    assert_eq!((c.syn_no_listening_slot, c.rst_for_unknown), (5, 0));
 }
 
 #[test]
@@ -389,4 +394,103 @@ fn under_pressure_leaves_small_ports_alone() {
         assert_eq!(open(r).events, Events::SYN_TO_LISTENER);
     }
     assert_eq!(ep.counters().syn_cookies_sent, 0);
+}
+
+#[test]
+fn a_syn_while_every_listening_slot_is_taken_is_dropped_for_its_retransmission_not_refused() {
+    // A burst takes every listening slot of a port with fewer than ten (no cookie reserve),
+    // with cookies off or under pressure. The next client's SYN must not see "connection
+    // refused": as Linux drops a SYN to a full accept queue, it is dropped (counted) and its
+    // retransmission finds the slot the application listens with meanwhile. A port that stays
+    // without a slot for 3 s, or whose application stopped listening itself, answers RST.
+    let syn = |ep: &mut Ep, now: Instant, sport: u16| {
+        deliver(
+            ep,
+            now,
+            PEER.tcp(&syn_from(sport, 100), &[]),
+            RxMeta::UNVERIFIED,
+        )
+        .0
+    };
+    let listen = |ep: &mut Ep| ep.listen(80, bufs()).map_err(|(e, _)| e).unwrap();
+    for policy in [SynCookies::Off, SynCookies::UnderPressure] {
+        let mut ep = endpoint_with(policy, plain_tcb());
+        listen_n(&mut ep, 2, bufs);
+        for sport in [3000, 3001] {
+            assert_eq!(
+                open(syn(&mut ep, T0, sport)).events,
+                Events::SYN_TO_LISTENER
+            );
+        }
+        assert_eq!(
+            syn(&mut ep, T0, 3002),
+            Received::Dropped(RxDrop::NoListeningSlot),
+            "{policy:?}: every slot taken for a moment: dropped, not refused"
+        );
+        assert_eq!(ep.counters().syn_no_listening_slot, 1, "{policy:?}");
+        assert_eq!(ep.counters().rst_for_unknown, 0, "{policy:?}");
+
+        // The application listens again; the SYN retransmitted 1 s later connects.
+        let t1 = T0 + Duration::from_secs(1);
+        listen(&mut ep);
+        let o = open(syn(&mut ep, t1, 3002));
+        assert_eq!(ep.state(o.key), Some(State::SynReceived), "{policy:?}");
+        assert_eq!(
+            syn(&mut ep, t1 + Duration::from_millis(2999), 3003),
+            Received::Dropped(RxDrop::NoListeningSlot),
+            "{policy:?}: out of slots again, for under 3 s"
+        );
+        // No slot for 3 s: the port is taken as closed.
+        let r = syn(&mut ep, t1 + Duration::from_secs(3), 3003);
+        assert_eq!(reply(r).kind, ReplyKind::Rst, "{policy:?}");
+        assert_eq!(ep.counters().rst_for_unknown, 1, "{policy:?}");
+        assert_eq!(ep.counters().syn_no_listening_slot, 2, "{policy:?}");
+
+        // Out of slots a moment ago, then the application listens and stops listening
+        // itself (aborts its last listening slot): the port is closed, RST at once.
+        let t2 = t1 + Duration::from_secs(10);
+        listen(&mut ep);
+        open(syn(&mut ep, t2, 3004));
+        let last = listen(&mut ep);
+        ep.abort(t2, last).unwrap();
+        let r = syn(&mut ep, t2, 3005);
+        assert_eq!(
+            reply(r).kind,
+            ReplyKind::Rst,
+            "{policy:?}: stopped listening"
+        );
+        assert_eq!(ep.counters().rst_for_unknown, 2, "{policy:?}");
+        // A port that never listened: RST as always.
+        let never = PEER.tcp(&seg(3006, 81, 100, None, TcpFlags::SYN, 8192), &[]);
+        let r = deliver(&mut ep, t2, never, RxMeta::UNVERIFIED).0;
+        assert_eq!(reply(r).kind, ReplyKind::Rst, "{policy:?}: never listened");
+        assert_eq!(ep.counters().syn_no_listening_slot, 2, "{policy:?}");
+    }
+}
+
+#[test]
+fn sixteen_ports_out_of_listening_slots_are_remembered_at_once_then_the_oldest_is_refused() {
+    // Seventeen ports each lose their one listening slot to a connection, a millisecond
+    // apart: the endpoint remembers sixteen, so the first is forgotten (its SYNs meet a closed
+    // port again) and the other sixteen still drop SYNs for their clients to retransmit.
+    let mut ep = endpoint_with(SynCookies::Off, plain_tcb());
+    let syn =
+        |sport: u16, port: u16| PEER.tcp(&seg(sport, port, 100, None, TcpFlags::SYN, 8192), &[]);
+    for i in 0..17u16 {
+        ep.listen(100 + i, bufs()).map_err(|(e, _)| e).unwrap();
+        let at = T0 + Duration::from_millis(u64::from(i));
+        open(deliver(&mut ep, at, syn(4000, 100 + i), RxMeta::UNVERIFIED).0);
+    }
+    // Other clients (another source port) of the same ports.
+    let now = T0 + Duration::from_millis(20);
+    let r = deliver(&mut ep, now, syn(4001, 100), RxMeta::UNVERIFIED).0;
+    assert_eq!(reply(r).kind, ReplyKind::Rst, "the oldest was forgotten");
+    for port in 101..117u16 {
+        assert_eq!(
+            deliver(&mut ep, now, syn(4001, port), RxMeta::UNVERIFIED).0,
+            Received::Dropped(RxDrop::NoListeningSlot),
+            "port {port}"
+        );
+    }
+    assert_eq!(ep.counters().syn_no_listening_slot, 16);
 }

@@ -213,18 +213,19 @@ fn a_syn_flood_on_exhausted_listening_slots_without_cookies_recovers_when_half_o
         .collect();
     let (err, _) = ep.listen(80, bufs()).unwrap_err();
     assert!(err.to_string().contains("all 4 slots are in use"), "{err}");
-    // A flood of spoofed SYNs that never complete: each slot takes one, the rest are reset
-    // as a closed port's.
+    // A flood of spoofed SYNs that never complete: each slot takes one, the rest are dropped
+    // and counted (the port listens, out of slots for the moment), not each answered.
     for i in 0..50u16 {
         let (r, _) = deliver(&mut ep, T0, syn_to_80(2000 + i), RxMeta::UNVERIFIED);
         if i < 4 {
             assert_eq!(open(r).events, Events::SYN_TO_LISTENER);
         } else {
-            assert_eq!(reply(r).kind, ReplyKind::Rst, "SYN {i}");
+            assert_eq!(r, Received::Dropped(RxDrop::NoListeningSlot), "SYN {i}");
         }
     }
     assert_eq!(ep.counters().accepts, 4);
-    assert_eq!(ep.counters().rst_for_unknown, 46);
+    assert_eq!(ep.counters().syn_no_listening_slot, 46);
+    assert_eq!(ep.counters().rst_for_unknown, 0);
     // The half-open connections retransmit their SYN-ACKs, give up and tell the
     // application, which puts the slots back to listening.
     let mut now = T0;
@@ -610,4 +611,62 @@ fn data_to_a_neighbour_gone_for_good_backs_off_and_the_connection_times_out() {
     assert!(now >= T0 + Duration::from_secs(200 + 15), "{now:?}");
     ep.release(key).unwrap();
     assert!(ep.is_empty());
+}
+
+#[test]
+fn the_queue_of_due_arp_requests_holds_its_worst_case_so_no_refresh_is_dropped() {
+    // A stale neighbour's refresh and every retry of the resolutions in progress may wait
+    // for the device at once. The queue (16) never fills: a new resolution or refresh is
+    // queued only from the send phase, which serves connections only once the queue is
+    // empty, and the retries that join it later are of resolutions in progress (at most
+    // max_pending, 8). The worst case, built here with the device refusing every frame,
+    // holds max_pending + 1 requests; once the device takes frames again each goes out once.
+    let mut ep = endpoint(16);
+    let stale = Ipv4Address([198, 18, 0, 50]);
+    ep.add_neighbor(T0, stale, EthernetAddress([2, 0, 0, 0, 1, 50]));
+    // Past the reachable time (60 s): the entry is stale, used while it is confirmed.
+    let t1 = T0 + Duration::from_secs(61);
+    let unknown: Vec<Ipv4Address> = (0..8).map(|i| Ipv4Address([198, 18, 0, 60 + i])).collect();
+    for &ip in &unknown {
+        ep.connect(t1, ip, 80, bufs()).map_err(|(e, _)| e).unwrap();
+    }
+    let (frames, _) = drain(&mut ep, t1);
+    assert_eq!(arp_requests(&frames), unknown, "eight resolutions start");
+    // The connection to the stale neighbour: its SYN leaves, and the refresh is due.
+    ep.connect(t1, stale, 80, bufs())
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let mut buf = vec![0u8; 2048];
+    let Outbound::Frame(syn) = ep.poll_transmit(t1, &mut buf) else {
+        panic!("the SYN to the stale neighbour");
+    };
+    ep.commit(t1, &syn).unwrap();
+    // The device refuses everything from here: nothing is committed.
+    let asked = |buf: &[u8], f: TxFrame| arp_requests(&[(buf[..f.len].to_vec(), f.meta)]);
+    let Outbound::Frame(f) = ep.poll_transmit(t1, &mut buf) else {
+        panic!("the refresh");
+    };
+    assert_eq!(asked(&buf, f), [stale]);
+    // A retry interval later the eight resolutions are due again too.
+    let t2 = t1 + Duration::from_secs(1);
+    let Outbound::Frame(f) = ep.poll_transmit(t2, &mut buf) else {
+        panic!("the refresh, still first");
+    };
+    assert_eq!(asked(&buf, f), [stale]);
+    assert_eq!(
+        ep.arp_due_len,
+        ep.neighbors.max_pending() + 1,
+        "the worst case"
+    );
+    assert!(ep.arp_due_len < ARP_DUE, "with room to spare");
+    ep.check_invariants().unwrap();
+    // The device takes frames again: the refresh and the eight retries, each once (then the
+    // stale entry's next refresh, due with its SYN's retransmission a retry interval on).
+    let (frames, _) = drain(&mut ep, t2);
+    let mut want = vec![stale];
+    want.extend(&unknown);
+    let sent = arp_requests(&frames);
+    assert_eq!(sent[..want.len()], want[..], "{sent:?}");
+    assert_eq!(sent[want.len()..], [stale], "{sent:?}");
+    assert_eq!(ep.arp_due_len, 0);
 }

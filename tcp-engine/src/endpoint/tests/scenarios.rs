@@ -144,11 +144,11 @@ fn scenario_6_passive_open_on_a_listening_slot() {
     assert_eq!(sa.h.options.mss, Some(1460));
     assert_eq!(sa.h.window, 16384, "a real window: the receive buffer");
 
-    // The listener tuple is free now: another peer's SYN meets a closed port.
+    // The listener tuple is free now: another peer's SYN finds the port out of slots and is
+    // dropped (it retransmits)...
     let other = PEER.tcp(&seg(40001, 80, 1, None, TcpFlags::SYN, 1000), &[]);
-    let (r, frame) = deliver(&mut ep, T0, other, RxMeta::UNVERIFIED);
-    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
-    assert_eq!(s.h.flags, TcpFlags::RST | TcpFlags::ACK);
+    let (r, _) = deliver(&mut ep, T0, other.clone(), RxMeta::UNVERIFIED);
+    assert_eq!(r, Received::Dropped(RxDrop::NoListeningSlot));
 
     // The final ACK -> ESTABLISHED.
     let ack = PEER.tcp(
@@ -159,6 +159,12 @@ fn scenario_6_passive_open_on_a_listening_slot() {
     assert_eq!((o.key, o.events), (key, Events::ESTABLISHED));
     assert_eq!(ep.state(key), Some(State::Established));
     assert_eq!(ep.counters().accepts, 1);
+
+    // ... and 3 s later, no slot having come back, meets a closed port.
+    let later = T0 + crate::time::Duration::from_secs(3);
+    let (r, frame) = deliver(&mut ep, later, other, RxMeta::UNVERIFIED);
+    let s = parse_sent(&frame[..reply(r).len], TxMeta::NONE);
+    assert_eq!(s.h.flags, TcpFlags::RST | TcpFlags::ACK);
 }
 
 #[test]
@@ -175,9 +181,10 @@ fn listening_slots_chain_and_recycle() {
         open(deliver(&mut ep, T0, syn(1001), RxMeta::UNVERIFIED).0).key,
         k2
     );
-    // Two slots, two connections: the third SYN finds no listener.
+    // Two slots, two connections: the third SYN finds no listener, dropped (the port is out
+    // of slots for the moment) for the peer to retransmit.
     let (r, _) = deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED);
-    assert_eq!(reply(r).kind, ReplyKind::Rst);
+    assert_eq!(r, Received::Dropped(RxDrop::NoListeningSlot));
     let out = drain_tcp(&mut ep, T0);
     assert_eq!(out.len(), 2, "two SYN-ACKs");
 
@@ -234,7 +241,11 @@ fn listening_slots_chain_and_recycle() {
         k4
     );
     let (r, _) = deliver(&mut ep, T0, syn(1005), RxMeta::UNVERIFIED);
-    assert_eq!(reply(r).kind, ReplyKind::Rst, "k5 no longer listens");
+    assert_eq!(
+        r,
+        Received::Dropped(RxDrop::NoListeningSlot),
+        "k5 no longer listens: k4 took the port's last slot"
+    );
     ep.check_invariants().unwrap();
 }
 
@@ -1061,9 +1072,11 @@ fn closing_the_registered_listener_hands_over_to_a_parked_one() {
     let mut want = [k2, k3];
     want.sort();
     assert_eq!(got, want, "both remaining slots accept, k1 does not");
+    // Out of slots for the moment (connections took them; the application did not stop
+    // listening): dropped for the peer to retransmit.
     assert_eq!(
-        reply(deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED).0).kind,
-        ReplyKind::Rst
+        deliver(&mut ep, T0, syn(1002), RxMeta::UNVERIFIED).0,
+        Received::Dropped(RxDrop::NoListeningSlot)
     );
     // Releasing a listening slot directly also stops it listening.
     let k4 = ep.listen(81, bufs()).map_err(|(e, _)| e).unwrap();
@@ -1567,9 +1580,11 @@ fn a_syn_from_the_port_of_a_closed_unreleased_connection_reaches_the_listener() 
 
 #[test]
 fn a_segment_for_a_closed_unreleased_connection_gets_the_closed_port_rst() {
-    // With no listener left on the port, what reaches the tuple of a CLOSED (unreleased)
-    // connection is answered exactly as by an endpoint that never had it: the closed-port
-    // RST (RFC 9293 3.10.7.1), counted as for an unknown tuple.
+    // With no listener left on the port (for longer than the 3 s a port out of listening
+    // slots drops SYNs), what reaches the tuple of a CLOSED (unreleased) connection is
+    // answered exactly as by an endpoint that never had it: the closed-port RST (RFC 9293
+    // 3.10.7.1), counted as for an unknown tuple.
+    let later = T0 + Duration::from_secs(3);
     for reset in [false, true] {
         let mut ep = endpoint_with_peer(4);
         let mut fresh = endpoint_with_peer(4);
@@ -1584,15 +1599,15 @@ fn a_segment_for_a_closed_unreleased_connection_gets_the_closed_port_rst() {
         ];
         for h in frames {
             let frame = PEER.tcp(&h, b"x");
-            let (r, out) = deliver(&mut ep, T0, frame.clone(), RxMeta::UNVERIFIED);
-            let (want, want_out) = deliver(&mut fresh, T0, frame, RxMeta::UNVERIFIED);
+            let (r, out) = deliver(&mut ep, later, frame.clone(), RxMeta::UNVERIFIED);
+            let (want, want_out) = deliver(&mut fresh, later, frame, RxMeta::UNVERIFIED);
             assert_eq!(r, want, "reset {reset}: {h:?}");
             if let Received::Reply(r) = r {
                 assert_eq!(r.kind, ReplyKind::Rst);
                 // The same segment (the IP header differs only in its ident counter).
                 assert_eq!(out[34..r.len], want_out[34..r.len], "reset {reset}: {h:?}");
             }
-            assert!(drain_tcp(&mut ep, T0).is_empty());
+            assert!(drain_tcp(&mut ep, later).is_empty());
         }
         assert_eq!(
             ep.counters().rst_for_unknown - before,

@@ -205,11 +205,7 @@ fn data_that_can_never_leave_with_nothing_in_flight_backs_off_and_times_out() {
     // Reviewer: data written to an idle connection whose next hop stays unreachable. The
     // retransmission timer `unsendable` arms retried it every (unbacked) RTO forever; like a
     // retransmission it must back off and end TimedOut after `max_retransmissions`.
-    let cfg = TcbConfig {
-        max_retransmissions: 4,
-        ..plain()
-    };
-    let mut c = established(cfg, 10000, 4000, 4000);
+    let mut c = established_giving_up_after(4);
     c.write(&[1; 1000]);
     let mut gaps = Vec::new();
     while c.tcb.state() != State::Closed {
@@ -226,11 +222,7 @@ fn data_that_can_never_leave_with_nothing_in_flight_backs_off_and_times_out() {
         gaps.push(c.now - before);
         assert!(gaps.len() <= 64, "never gave up: {gaps:?}");
     }
-    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
-    assert_eq!(c.tcb.next_deadline(), None);
-    let rto = c.cfg.rto_initial;
-    let expected: Vec<Duration> = (0..=4u32).map(|k| rto.saturating_shl(k)).collect();
-    assert_eq!(gaps, expected, "one try per backed-off RTO, then the end");
+    assert_timed_out_after_backed_off_tries(&c, &gaps, 4);
 }
 
 #[test]
@@ -351,4 +343,81 @@ fn window_closed_with_data_waiting() -> Host {
     assert_eq!(c.send_all().len(), 2);
     c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
     c
+}
+
+/// An established connection ([`plain`]) that gives up after `max_retransmissions`.
+fn established_giving_up_after(max_retransmissions: u8) -> Host {
+    let cfg = TcbConfig {
+        max_retransmissions,
+        ..plain()
+    };
+    established(cfg, 10000, 4000, 4000)
+}
+
+/// Checks that `c` ended TimedOut with no deadline left, after tries of a segment that could
+/// never leave spaced `gaps` apart: the initial RTO, doubled at each of `max_retransmissions`
+/// expiries.
+fn assert_timed_out_after_backed_off_tries(c: &Host, gaps: &[Duration], max_retransmissions: u32) {
+    assert_eq!(c.tcb.close_reason(), CloseReason::TimedOut);
+    assert_eq!(c.tcb.next_deadline(), None);
+    let rto = c.cfg.rto_initial;
+    let expected: Vec<Duration> = (0..=max_retransmissions)
+        .map(|k| rto.saturating_shl(k))
+        .collect();
+    assert_eq!(gaps, expected, "one try per backed-off RTO, then the end");
+}
+
+/// Drives `c`, whose only output is a bare ACK (`what`), through tries that can never leave:
+/// the gaps between tries until the connection closes (at most 64 tries).
+fn gaps_of_an_ack_that_can_never_leave(c: &mut Host, what: &str) -> Vec<Duration> {
+    let mut gaps = Vec::new();
+    loop {
+        let plan = cannot_leave(c);
+        if c.tcb.state() == State::Closed {
+            return gaps;
+        }
+        assert_eq!(plan.map(|p| p.kind), Some(SegmentKind::Ack), "{what} again");
+        assert_eq!(plan.map(|p| p.payload_len), Some(0), "{what}: no payload");
+        let before = c.now;
+        c.advance_to_deadline();
+        gaps.push(c.now - before);
+        assert!(
+            gaps.len() <= 64,
+            "{what} that can never leave is tried without end: {:?}...",
+            &gaps[..8]
+        );
+    }
+}
+
+#[test]
+fn a_window_update_that_can_never_leave_backs_off_and_times_out() {
+    // The application frees receive space on an otherwise idle connection whose next hop
+    // stays unreachable: the window update (no data, FIN, probe or owed ACK) is all the
+    // connection has to send. Like the owed ACK below, it must back off and end TimedOut
+    // after `max_retransmissions`, not be tried every RTO forever.
+    let mut c = established_giving_up_after(4);
+    for i in 0..3u32 {
+        c.deliver(ack(Y + 1 + 1000 * i, ISS + 1, 4000), &[5; 1000]);
+    }
+    c.send_all();
+    while c.tcb.next_deadline().is_some() {
+        c.advance_to_deadline();
+        c.send_all();
+    }
+    let acked = c.send_all();
+    assert!(acked.is_empty(), "every ACK went out: {acked:?}");
+    assert_eq!(c.read_all().len(), 3000, "the application reads it all");
+    let gaps = gaps_of_an_ack_that_can_never_leave(&mut c, "the window update");
+    assert_timed_out_after_backed_off_tries(&c, &gaps, 4);
+    assert_eq!(c.tcb.counters().timeouts, 4);
+}
+
+#[test]
+fn an_owed_ack_that_can_never_leave_backs_off_and_times_out() {
+    // An out-of-order segment owes an immediate ACK (RFC 5681 4.2); the next hop stays
+    // unreachable. The owed ACK backs off and ends TimedOut (f81b687 made it so; pinned here).
+    let mut c = established_giving_up_after(4);
+    c.deliver(ack(Y + 1 + 1000, ISS + 1, 4000), &[5; 1000]);
+    let gaps = gaps_of_an_ack_that_can_never_leave(&mut c, "the owed ACK");
+    assert_timed_out_after_backed_off_tries(&c, &gaps, 4);
 }
