@@ -102,6 +102,26 @@ pub fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[
     f
 }
 
+/// A UDP frame whose checksum computes to 0x0000 (the ones' complement sum of its pseudo-header
+/// and datagram, checksum field zero, is 0xFFFF), which RFC 768 sends as 0xFFFF because 0
+/// means "no checksum". `payload_len` is even and at least 2: the last two payload bytes are
+/// chosen to make the sum come out so.
+pub fn udp_frame_summing_to_zero(payload_len: usize, seed: u8) -> Vec<u8> {
+    assert!(
+        payload_len >= 2 && payload_len % 2 == 0,
+        "an even payload length of 2 or more"
+    );
+    let mut body = payload(payload_len, seed);
+    body[payload_len - 2..].fill(0);
+    let mut f = udp_frame([10, 0, 0, 3], [10, 0, 0, 4], 4000, 53, &body);
+    let l4 = ETH + IP;
+    let sum = ones_sum(&[&pseudo(&f, 17, f.len() - l4), &f[l4..]]);
+    let end = f.len();
+    f[end - 2..].copy_from_slice(&(!sum).to_be_bytes());
+    debug_assert_eq!(ones_sum(&[&pseudo(&f, 17, f.len() - l4), &f[l4..]]), 0xFFFF);
+    f
+}
+
 /// The offload request for IPv4 and UDP checksums of a test frame.
 pub fn udp_checksums() -> hw_spec::TxOffloadRequest {
     hw_spec::TxOffloadRequest {

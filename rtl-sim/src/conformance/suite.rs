@@ -369,8 +369,22 @@ pub fn tx_scatter_gather_checksums<C: DeviceCore>(make: &dyn Fn() -> C) {
         "a UDP checksum is never sent as 0"
     );
     assert_eq!(b.completions(TX_CQ)[0].index, 4);
-    assert_eq!(b.tx_stat(0, &stats::TX_CSUM_INSERTED), 2);
-    assert_eq!(b.tx_stat(0, &stats::FRAMES_LO), 2);
+
+    // A UDP datagram whose checksum computes to 0x0000 goes out as 0xFFFF (RFC 768).
+    let zero = frames::udp_frame_summing_to_zero(64, 9);
+    b.send(0, &[&zero], req);
+    let out = &b.wire.sent[2];
+    assert_eq!(
+        be16(out, ETH + IP + 6),
+        0xFFFF,
+        "a UDP checksum that computes to 0 is sent as 0xFFFF"
+    );
+    assert!(frames::ipv4_ok(out) && frames::l4_ok(out), "UDP checksums");
+    let mut expect = zero.clone();
+    frames::fill_checksums(&mut expect);
+    assert_eq!(out, &expect, "only the checksum fields change");
+    assert_eq!(b.tx_stat(0, &stats::TX_CSUM_INSERTED), 3);
+    assert_eq!(b.tx_stat(0, &stats::FRAMES_LO), 3);
 }
 
 /// TSO: segment count, the per-segment rewrites of section 6.3, flag masks, counters.
