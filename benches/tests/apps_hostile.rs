@@ -1,0 +1,168 @@
+//! The services of `ferrotoe serve` against hostile and careless clients over the in-memory
+//! link (simulated clock): heads split byte by byte, empty lines without end, pipelining past
+//! `Connection: close`, clients that never read or never close, resets mid-response, and
+//! echo/chargen into a closed window. Every case ends with bounded work (a round budget on
+//! simulated time: a server that spins would exhaust it), no application error, the slot back
+//! in the pool and the drop counted.
+
+mod apps_support;
+
+use apps_support::{Net, small_server_config};
+use ferrotoe_benches::apps::http::site::{HELLO_TXT, INDEX_HTML};
+use tcp_engine::link::Impairments;
+use tcp_engine::table::SlotKey;
+use tcp_engine::tcb::{Events, State};
+
+/// Rounds allowed per simulated second of an idle or stalled connection (timers and probes
+/// only; a spinning poll loop would need about a million per second).
+const ROUNDS_PER_IDLE_SEC: usize = 200;
+
+fn established(net: &mut Net, port: u16) -> SlotKey {
+    let key = net.connect(port);
+    net.run_until(10_000, |n| n.client.state(key) == Some(State::Established));
+    key
+}
+
+/// Waits until everything the raw client wrote on `key` was acknowledged.
+fn flush(net: &mut Net, key: SlotKey) {
+    net.run_until(10_000, |n| n.client.send_space(key) == Some(256 << 10));
+}
+
+/// The server's pool is whole again: no connection open, every listener back.
+fn all_slots_back(net: &mut Net) {
+    net.run_until(100_000, |n| n.server.open_connections() == 0);
+    for s in net.server.services() {
+        assert_eq!(s.listening, 2, "{s:?}");
+    }
+    assert_eq!(net.server.stats().app_errors, 0);
+}
+
+#[test]
+fn http_head_split_byte_by_byte_after_empty_lines_is_served() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    let request =
+        b"\r\n\r\n\nGET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\n\r\n";
+    for b in request {
+        net.client.write(key, &[*b]).unwrap();
+        flush(&mut net, key);
+    }
+    net.run_until(100_000, |n| n.server.stats().http_requests == 2);
+    net.run_until(100_000, |n| {
+        n.got(key).ends_with(b"\r\n\r\n") && n.got(key).len() > HELLO_TXT.len() + 100
+    });
+    let got = String::from_utf8_lossy(net.got(key)).into_owned();
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{got}");
+    assert!(
+        got.contains(&format!("\r\n\r\n{HELLO_TXT}HTTP/1.1 200")),
+        "{got}"
+    );
+    assert!(
+        got.contains(&format!("Content-Length: {}\r\n", INDEX_HTML.len())),
+        "HEAD gives the page's length"
+    );
+    assert!(!got.contains("<html"), "and no body");
+}
+
+#[test]
+fn http_requests_pipelined_after_connection_close_are_not_answered() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.send_all(
+        key,
+        b"GET /hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    net.run_until(100_000, |n| n.saw(key, Events::PEER_CLOSED));
+    let got = String::from_utf8_lossy(net.got(key)).into_owned();
+    assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got}");
+    assert!(got.ends_with(HELLO_TXT), "{got}");
+    assert_eq!(
+        net.server.stats().http_requests,
+        1,
+        "the rest was discarded"
+    );
+    net.client.close(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+}
+
+#[test]
+fn http_reset_mid_response_frees_the_connection() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.send_all(key, b"GET /pattern-1m.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    net.run_until(100_000, |n| n.got(key).len() > 100_000);
+    let _ = net.client.abort(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+    assert_eq!(net.server.stats().resets, 1);
+    assert_eq!(net.server.services()[0].finished, 1);
+    // The next client is served.
+    let next = established(&mut net, 80);
+    net.send_all(next, b"GET /hello.txt HTTP/1.0\r\n\r\n");
+    net.run_until(100_000, |n| n.saw(next, Events::PEER_CLOSED));
+    assert!(net.got(next).ends_with(HELLO_TXT.as_bytes()));
+}
+
+#[test]
+fn echo_and_chargen_into_a_closed_window_stall_without_spinning() {
+    let mut net = Net::new(small_server_config(&["echo", "chargen"]), Impairments::NONE);
+    let echo = established(&mut net, 7);
+    let chargen = established(&mut net, 19);
+    net.unread.insert(echo);
+    net.unread.insert(chargen);
+    // Echo: 1 MiB in, none read back: the server's send buffer fills, then its receive
+    // buffer, then the client's send buffer; the writer is stalled, not the server's memory.
+    let data = vec![0x5a; 1 << 20];
+    let mut at = 0;
+    for _ in 0..2000 {
+        at += net.client.write(echo, &data[at..]).unwrap();
+        net.run_for(1, 100_000);
+        if at == data.len() || net.client.send_space(echo) == Some(0) {
+            break;
+        }
+    }
+    net.run_for(5, 100_000);
+    let (echo_in, chargen_out) = (
+        net.server.services()[0].bytes_in,
+        net.server.services()[1].bytes_out,
+    );
+    // What the server took is what its send ring and the client's window hold.
+    assert!(echo_in <= (64 + 256) << 10, "{echo_in}");
+    assert!(at < data.len(), "the client's writes stalled: {at}");
+    assert!(
+        chargen_out <= (64 + 256) << 10,
+        "send buffer and client window: {chargen_out}"
+    );
+    // Two minutes of stall: only probes, nothing moves, the budget is not exhausted.
+    net.run_for(120, 120 * ROUNDS_PER_IDLE_SEC);
+    assert_eq!(net.server.services()[0].bytes_in, echo_in);
+    assert_eq!(net.server.services()[1].bytes_out, chargen_out);
+    // The client reads again: the echo catches up byte-exact and chargen resumes.
+    net.resume_reading(echo);
+    net.resume_reading(chargen);
+    net.run_until(1_000_000, |n| n.got(echo).len() == at);
+    assert!(net.got(echo).iter().all(|&b| b == 0x5a));
+    assert!(net.server.services()[1].bytes_out > chargen_out);
+    assert_eq!(net.server.stats().app_errors, 0);
+}
+
+#[test]
+fn echo_half_close_with_data_pending_echoes_everything_then_closes() {
+    let mut net = Net::new(small_server_config(&["echo"]), Impairments::NONE);
+    let key = established(&mut net, 7);
+    net.unread.insert(key);
+    // More than the client's window and the server's rings take: echo data stays pending at
+    // the server when the FIN arrives.
+    let data: Vec<u8> = (0..500_000u32).map(|i| (i % 251) as u8).collect();
+    net.send_all(key, &data);
+    net.client.close(net.clock.now(), key).unwrap();
+    net.run_for(10, 100_000);
+    assert!(
+        !net.saw(key, Events::PEER_CLOSED),
+        "the server does not close with echo data pending"
+    );
+    net.resume_reading(key);
+    net.run_until(1_000_000, |n| n.saw(key, Events::PEER_CLOSED));
+    assert!(net.got(key) == data, "every byte echoed before the FIN");
+    all_slots_back(&mut net);
+}
