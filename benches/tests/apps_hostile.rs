@@ -87,6 +87,52 @@ fn http_requests_pipelined_after_connection_close_are_not_answered() {
 }
 
 #[test]
+fn http_client_that_never_reads_its_response_is_ended() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.unread.insert(key);
+    net.send_all(key, b"GET /pattern-1m.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The client's window closes; the server holds only its fixed send buffer and probes.
+    net.run_for(5, 100_000);
+    let out = net.server.services()[0].bytes_out;
+    assert!(out < 1 << 20, "{out}");
+    net.run_for(120, 120 * ROUNDS_PER_IDLE_SEC);
+    // The server gave up on it: slot and buffers back, counted.
+    all_slots_back(&mut net);
+    let st = net.server.stats();
+    assert_eq!((st.http_timeouts, st.app_errors), (1, 0));
+    assert_eq!(net.server.services()[0].finished, 1);
+    // When the client reads again, its window update meets no connection: it is reset.
+    // (The RST of the abort itself carries SND.MAX, one past the unanswered window probe's
+    // byte: outside the client's zero window, so the client drops it; see
+    // `an_abort_reaches_a_client_whose_window_is_shut`.)
+    net.resume_reading(key);
+    net.run_until(100_000, |n| n.saw(key, Events::RESET));
+}
+
+/// Reproduces a bug of the TCP engine's state machine (not the server's): the RST of
+/// `Tcb::abort` carries SND.MAX, which is one past the byte of an outstanding zero-window
+/// probe, so a peer whose window is shut drops it as out of window (RFC 9293 3.10.7.4, RFC
+/// 5961 3.2) and stays ESTABLISHED until it next sends. Linux sends
+/// min(SND.NXT, SND.UNA + SND.WND) for this reason.
+#[test]
+#[ignore = "tcp-engine tcb bug: an abort's RST is outside a zero window (see the doc comment); \
+            un-ignore once Tcb::abort picks an acceptable sequence number"]
+fn an_abort_reaches_a_client_whose_window_is_shut() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.unread.insert(key);
+    net.send_all(key, b"GET /pattern-1m.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    net.run_for(120, 120 * ROUNDS_PER_IDLE_SEC);
+    assert_eq!(net.server.stats().http_timeouts, 1, "the server aborted");
+    assert!(
+        net.saw(key, Events::RESET),
+        "the client still thinks it is {:?}",
+        net.client.state(key)
+    );
+}
+
+#[test]
 fn http_reset_mid_response_frees_the_connection() {
     let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
     let key = established(&mut net, 80);

@@ -19,10 +19,10 @@ use tcp_engine::tcb::{CloseReason, Events, State};
 use tcp_engine::time::{Duration, Instant};
 
 use super::chargen::Chargen;
-use super::http::HttpConn;
 use super::http::parse::{MAX_REQUEST_HEAD, Reject};
 use super::http::response::Status;
 use super::http::site::Site;
+use super::http::{Expiry, HttpConn};
 use super::iperf3::{self, Iperf3Stats, IperfConn, Tests};
 use super::stream::{StreamConn, StreamKind};
 use super::{AppBuffers, AppEndpoint, AppKind, Ctx, Service};
@@ -205,7 +205,8 @@ pub struct ServiceStats {
 pub struct ServerStats {
     /// HTTP request heads taken (well-formed or not).
     pub http_requests: u64,
-    /// HTTP connections ended for making no progress.
+    /// HTTP connections ended for making no progress (408 or close mid-request or between
+    /// requests, reset when a response stalled).
     pub http_timeouts: u64,
     /// HTTP responses completed, by [`Status::index`].
     pub http_status: [u64; Status::ALL.len()],
@@ -411,6 +412,7 @@ impl Core {
         let every = Duration::from_micros((self.http_idle.micros() / 8).clamp(10_000, 1_000_000));
         self.next_sweep = Some(now + every);
         let http_idle = self.http_idle;
+        let mut aborted = false;
         for i in 0..self.conns.len() {
             let svc = match self.conns[i] {
                 Conn::Http(svc, ..) | Conn::Iperf(svc, ..) => usize::from(svc),
@@ -418,13 +420,23 @@ impl Core {
             };
             let (mut ctx, conns) = self.split(now, unix_secs, svc);
             let result = match &mut conns[i] {
-                Conn::Http(_, key, c) => c.expire(ep, *key, &mut ctx, http_idle).map(|_| ()),
-                Conn::Iperf(_, key, c) => iperf3::expire(c, ep, *key, &mut ctx),
-                _ => Ok(()),
+                Conn::Http(_, key, c) => c
+                    .expire(ep, *key, &mut ctx, http_idle)
+                    .map(|e| (e == Expiry::Abort).then_some(*key)),
+                Conn::Iperf(_, key, c) => iperf3::expire(c, ep, *key, &mut ctx).map(|()| None),
+                _ => Ok(None),
             };
-            if result.is_err() {
-                ctx.stats.app_errors += 1;
+            match result {
+                Ok(None) => {}
+                Ok(Some(key)) => {
+                    self.abort(ep, now, i, svc, key);
+                    aborted = true;
+                }
+                Err(_) => ctx.stats.app_errors += 1,
             }
+        }
+        if aborted {
+            self.top_up(ep);
         }
         if let Some(svc) = self
             .services
@@ -433,6 +445,20 @@ impl Core {
         {
             iperf3::sweep(ep, &mut self.split(now, unix_secs, svc).0);
         }
+    }
+
+    /// Aborts connection `key` in slot `idx` of service `svc` (a RST goes to the client) and
+    /// takes its buffers back into the pool.
+    fn abort(&mut self, ep: &mut AppEndpoint, now: Instant, idx: usize, svc: usize, key: SlotKey) {
+        match ep.abort(now, key) {
+            Ok(mut bufs) => {
+                bufs.clear();
+                self.spare.push(bufs);
+            }
+            Err(_) => self.stats.app_errors += 1,
+        }
+        self.services[svc].finished += 1;
+        self.conns[idx] = Conn::Vacant;
     }
 
     /// What a connection of service `svc` may use at `now`, and the connection table beside

@@ -17,7 +17,7 @@
 //! A connection that makes no progress for the server's idle timeout is ended by
 //! [`HttpConn::expire`]: 408 when a request head was begun and not finished (a slow or stuck
 //! client cannot hold a connection slot forever), a plain close when it sat idle between
-//! requests.
+//! requests, a reset when a response could not be written on (a client that never reads).
 
 pub mod parse;
 pub mod response;
@@ -72,6 +72,18 @@ struct Response {
     offset: usize,
 }
 
+/// What [`HttpConn::expire`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The connection made progress recently: nothing done.
+    Kept,
+    /// Ended gracefully: a 408 queued, or the sending side closed.
+    Ended,
+    /// It must be aborted (RST): a response stalled because the client does not read, which
+    /// no graceful close can finish. The caller aborts and takes the buffers back.
+    Abort,
+}
+
 /// The responder's state of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpConn {
@@ -101,8 +113,10 @@ impl HttpConn {
     }
 
     /// Ends the connection if it made no progress for `timeout`: a 408 when a request head
-    /// was begun, a close when it was idle between requests. A response being written (the
-    /// client not reading) is left to TCP's own timers. Returns whether it acted.
+    /// was begun, a close when it was idle between requests, and [`Expiry::Abort`] when a
+    /// response could not be written on for that long (the client does not read: TCP's
+    /// own timers never end that, since a receiver that acknowledges zero-window probes may
+    /// keep its window shut forever). Counted in `http_timeouts`.
     ///
     /// # Errors
     /// The connection went away under the call (a stale key).
@@ -112,9 +126,13 @@ impl HttpConn {
         key: SlotKey,
         ctx: &mut Ctx<'_>,
         timeout: Duration,
-    ) -> Result<bool, EndpointError> {
-        if self.closing || self.response.is_some() || ctx.now - self.active < timeout {
-            return Ok(false);
+    ) -> Result<Expiry, EndpointError> {
+        if self.closing || ctx.now - self.active < timeout {
+            return Ok(Expiry::Kept);
+        }
+        ctx.stats.http_timeouts += 1;
+        if self.response.is_some() {
+            return Ok(Expiry::Abort);
         }
         if self.scanner.scanned() > 0 || ep.readable(key).unwrap_or(0) > 0 || self.skip > 0 {
             self.reject(Reject::Timeout, ctx);
@@ -123,8 +141,7 @@ impl HttpConn {
             ep.close(ctx.now, key)?;
             self.closing = true;
         }
-        ctx.stats.http_timeouts += 1;
-        Ok(true)
+        Ok(Expiry::Ended)
     }
 
     /// The client closed its sending side.
