@@ -110,6 +110,27 @@ fn http_client_that_never_reads_its_response_is_ended() {
     net.run_until(100_000, |n| n.saw(key, Events::RESET));
 }
 
+#[test]
+fn http_empty_lines_without_end_do_not_keep_a_connection() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    for _ in 0..12 {
+        net.send_all(key, b"\r\n");
+        net.run_for(10, 10 * ROUNDS_PER_IDLE_SEC);
+        if net.saw(key, Events::PEER_CLOSED) {
+            break;
+        }
+    }
+    assert!(
+        net.saw(key, Events::PEER_CLOSED),
+        "two minutes of bare CRLFs are no request: the idle timeout applies"
+    );
+    assert!(net.got(key).is_empty(), "closed without a response");
+    assert_eq!(net.server.stats().http_timeouts, 1);
+    net.client.close(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+}
+
 /// Reproduces a bug of the TCP engine's state machine (not the server's): the RST of
 /// `Tcb::abort` carries SND.MAX, which is one past the byte of an outstanding zero-window
 /// probe, so a peer whose window is shut drops it as out of window (RFC 9293 3.10.7.4, RFC

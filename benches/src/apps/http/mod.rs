@@ -162,9 +162,12 @@ impl HttpConn {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), EndpointError> {
         loop {
-            let mut progress = false;
+            // `progress`: something moved, look again. `activity`: it was the client's
+            // request or our response moving, which restarts the idle timer (bare empty lines
+            // do not: a client sending only those must not hold the connection forever).
+            let mut activity = false;
             if self.response.is_some() {
-                progress |= self.write_response(ep, key, ctx)?;
+                activity |= self.write_response(ep, key, ctx)?;
             }
             if self.skip > 0 || self.closing {
                 let want = if self.closing {
@@ -179,15 +182,21 @@ impl HttpConn {
                 if !self.closing {
                     self.skip -= n as u64;
                 }
-                progress |= n > 0;
+                activity |= n > 0;
             }
+            let mut progress = activity;
             if self.response.is_none() && self.skip == 0 && !self.closing {
-                progress |= self.next_request(ep, key, ctx)?;
+                progress |= self.skip_empty_lines(ep, key, ctx)?;
+                let request = self.next_request(ep, key, ctx)?;
+                activity |= request;
+                progress |= request;
+            }
+            if activity {
+                self.active = ctx.now;
             }
             if !progress {
                 break;
             }
-            self.active = ctx.now;
         }
         let idle = self.response.is_none() && ep.readable(key).unwrap_or(0) == 0;
         if self.peer_closed && !self.closing && idle {
@@ -257,35 +266,44 @@ impl HttpConn {
         Ok(progress)
     }
 
+    /// Discards empty lines before a request line (RFC 9112 2.2); true if there were any.
+    fn skip_empty_lines(
+        &mut self,
+        ep: &mut AppEndpoint,
+        key: SlotKey,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<bool, EndpointError> {
+        let mut skipped = false;
+        if self.scanner.scanned() > 0 {
+            return Ok(false);
+        }
+        loop {
+            let leading = ep.buffers(key).map_or(0, |b| {
+                let (a, b) = b.recv.slices(0, 64);
+                a.iter()
+                    .chain(b)
+                    .take_while(|&&c| c == b'\r' || c == b'\n')
+                    .count()
+            });
+            if leading == 0 {
+                return Ok(skipped);
+            }
+            ctx.service.bytes_in += ep.read(key, &mut ctx.scratch[..leading])? as u64;
+            skipped = true;
+        }
+    }
+
     /// Looks for a complete request head in the receive buffer and turns it into a response;
-    /// true if it consumed anything.
+    /// true if it consumed a head (or refused one).
     fn next_request(
         &mut self,
         ep: &mut AppEndpoint,
         key: SlotKey,
         ctx: &mut Ctx<'_>,
     ) -> Result<bool, EndpointError> {
-        let mut progress = false;
-        // Empty lines before a request line are ignored (RFC 9112 2.2).
-        if self.scanner.scanned() == 0 {
-            loop {
-                let leading = ep.buffers(key).map_or(0, |b| {
-                    let (a, b) = b.recv.slices(0, 64);
-                    a.iter()
-                        .chain(b)
-                        .take_while(|&&c| c == b'\r' || c == b'\n')
-                        .count()
-                });
-                if leading == 0 {
-                    break;
-                }
-                ctx.service.bytes_in += ep.read(key, &mut ctx.scratch[..leading])? as u64;
-                progress = true;
-            }
-        }
         let readable = ep.readable(key).unwrap_or(0);
         if readable == 0 {
-            return Ok(progress);
+            return Ok(false);
         }
         let end = ep.buffers(key).and_then(|b| {
             let (a, b) = b.recv.slices(0, MAX_REQUEST_HEAD);
@@ -300,7 +318,7 @@ impl HttpConn {
                 self.reject(Reject::BadRequest("the request head is incomplete"), ctx);
                 return Ok(true);
             }
-            return Ok(progress);
+            return Ok(false);
         };
         self.scanner = HeadScanner::new();
         let (head, path_buf) = ctx.head.split_at_mut(MAX_REQUEST_HEAD);
