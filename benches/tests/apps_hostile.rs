@@ -8,7 +8,7 @@
 mod apps_support;
 
 use apps_support::{Net, small_server_config};
-use ferrotoe_benches::apps::http::site::{HELLO_TXT, INDEX_HTML};
+use ferrotoe_benches::apps::http::site::{HELLO_TXT, INDEX_HTML, PATTERN_PAGE_LEN};
 use tcp_engine::link::Impairments;
 use tcp_engine::table::SlotKey;
 use tcp_engine::tcb::{Events, State};
@@ -127,6 +127,61 @@ fn http_empty_lines_without_end_do_not_keep_a_connection() {
     );
     assert!(net.got(key).is_empty(), "closed without a response");
     assert_eq!(net.server.stats().http_timeouts, 1);
+    net.client.close(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+}
+
+#[test]
+fn http_client_that_never_closes_after_the_final_response_is_ended() {
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.send_all(key, b"BAD\r\n\r\n");
+    net.run_until(100_000, |n| n.saw(key, Events::PEER_CLOSED));
+    assert!(net.got(key).starts_with(b"HTTP/1.1 400 "));
+    // The client neither closes nor stops talking: a byte every 10 s, read and discarded.
+    for _ in 0..12 {
+        if net.saw(key, Events::RESET) {
+            break;
+        }
+        net.send_all(key, b"x");
+        net.run_for(10, 10 * ROUNDS_PER_IDLE_SEC);
+    }
+    assert!(
+        net.saw(key, Events::RESET),
+        "a closing connection lingers at most the idle timeout"
+    );
+    all_slots_back(&mut net);
+}
+
+#[test]
+fn http_slow_reader_of_a_final_response_is_not_cut_off() {
+    // Connection: close on a 1 MiB page, read in bursts 20 s apart: the response is written
+    // and our side closed long before the client has it all. Acknowledged bytes are
+    // progress, so the lingering limit does not reset the connection.
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    net.unread.insert(key);
+    net.send_all(
+        key,
+        b"GET /pattern-1m.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    for _ in 0..20 {
+        net.run_for(20, 20 * ROUNDS_PER_IDLE_SEC);
+        net.resume_reading(key);
+        net.unread.insert(key);
+        if net.got(key).len() > PATTERN_PAGE_LEN {
+            break;
+        }
+    }
+    net.unread.remove(&key);
+    net.run_until(100_000, |n| n.saw(key, Events::PEER_CLOSED));
+    assert!(!net.saw(key, Events::RESET));
+    assert!(
+        net.got(key).len() > PATTERN_PAGE_LEN,
+        "{}",
+        net.got(key).len()
+    );
+    assert_eq!(net.server.stats().http_timeouts, 0);
     net.client.close(net.clock.now(), key).unwrap();
     all_slots_back(&mut net);
 }

@@ -12,7 +12,9 @@
 //!
 //! After an error response, or when the client asked to close, the server closes its sending
 //! side and keeps reading (and discarding) until the client closes, so the response is not
-//! cut short by a reset (RFC 9112 9.6).
+//! cut short by a reset (RFC 9112 9.6); for at most the idle timeout after the client last
+//! took any of our bytes (then it is reset: a client that neither closes nor reads cannot
+//! keep the connection).
 //!
 //! A connection that makes no progress for the server's idle timeout is ended by
 //! [`HttpConn::expire`]: 408 when a request head was begun and not finished (a slow or stuck
@@ -95,8 +97,10 @@ pub struct HttpConn {
     peer_closed: bool,
     /// We closed our sending side (after a final response); input is discarded.
     closing: bool,
-    /// When the connection last made progress.
+    /// When the connection last made progress (or started closing).
     active: Instant,
+    /// Send space at the last look: when it grows, the client is taking our bytes.
+    space_seen: usize,
 }
 
 impl HttpConn {
@@ -109,6 +113,7 @@ impl HttpConn {
             peer_closed: false,
             closing: false,
             active: now,
+            space_seen: 0,
         }
     }
 
@@ -116,7 +121,9 @@ impl HttpConn {
     /// was begun, a close when it was idle between requests, and [`Expiry::Abort`] when a
     /// response could not be written on for that long (the client does not read: TCP's
     /// own timers never end that, since a receiver that acknowledges zero-window probes may
-    /// keep its window shut forever). Counted in `http_timeouts`.
+    /// keep its window shut forever) or when our side has been closed that long and the
+    /// client neither closes nor takes what is left of our data (input discarded while
+    /// closing does not count as progress). Counted in `http_timeouts`.
     ///
     /// # Errors
     /// The connection went away under the call (a stale key).
@@ -127,19 +134,18 @@ impl HttpConn {
         ctx: &mut Ctx<'_>,
         timeout: Duration,
     ) -> Result<Expiry, EndpointError> {
-        if self.closing || ctx.now - self.active < timeout {
+        if ctx.now - self.active < timeout {
             return Ok(Expiry::Kept);
         }
         ctx.stats.http_timeouts += 1;
-        if self.response.is_some() {
+        if self.response.is_some() || self.closing {
             return Ok(Expiry::Abort);
         }
         if self.scanner.scanned() > 0 || ep.readable(key).unwrap_or(0) > 0 || self.skip > 0 {
             self.reject(Reject::Timeout, ctx);
             self.pump(ep, key, ctx)?;
         } else {
-            ep.close(ctx.now, key)?;
-            self.closing = true;
+            self.close_sending(ep, key, ctx)?;
         }
         Ok(Expiry::Ended)
     }
@@ -165,7 +171,7 @@ impl HttpConn {
             // `progress`: something moved, look again. `activity`: it was the client's
             // request or our response moving, which restarts the idle timer (bare empty lines
             // do not: a client sending only those must not hold the connection forever).
-            let mut activity = false;
+            let (mut activity, mut discarded) = (false, false);
             if self.response.is_some() {
                 activity |= self.write_response(ep, key, ctx)?;
             }
@@ -179,12 +185,15 @@ impl HttpConn {
                 };
                 let n = ep.read(key, &mut ctx.scratch[..want])?;
                 ctx.service.bytes_in += n as u64;
-                if !self.closing {
+                if self.closing {
+                    // Discarded: progress, not activity (see `expire`).
+                    discarded = n > 0;
+                } else {
                     self.skip -= n as u64;
+                    activity |= n > 0;
                 }
-                activity |= n > 0;
             }
-            let mut progress = activity;
+            let mut progress = activity || discarded;
             if self.response.is_none() && self.skip == 0 && !self.closing {
                 progress |= self.skip_empty_lines(ep, key, ctx)?;
                 let request = self.next_request(ep, key, ctx)?;
@@ -198,11 +207,30 @@ impl HttpConn {
                 break;
             }
         }
+        let space = ep.send_space(key).unwrap_or(0);
+        if space > self.space_seen {
+            // The client acknowledged some of our bytes.
+            self.active = ctx.now;
+        }
+        self.space_seen = space;
         let idle = self.response.is_none() && ep.readable(key).unwrap_or(0) == 0;
         if self.peer_closed && !self.closing && idle {
-            ep.close(ctx.now, key)?;
-            self.closing = true;
+            self.close_sending(ep, key, ctx)?;
         }
+        Ok(())
+    }
+
+    /// Closes our sending side (a FIN after what is written) and starts discarding input; the
+    /// idle timer starts over, bounding how long the connection lingers.
+    fn close_sending(
+        &mut self,
+        ep: &mut AppEndpoint,
+        key: SlotKey,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), EndpointError> {
+        ep.close(ctx.now, key)?;
+        self.closing = true;
+        self.active = ctx.now;
         Ok(())
     }
 
@@ -230,8 +258,7 @@ impl HttpConn {
             let Some(len) = write_head(&mut out, &head) else {
                 // A content type too long for the head buffer: a site built wrongly. Close.
                 self.response = None;
-                self.closing = true;
-                ep.close(ctx.now, key)?;
+                self.close_sending(ep, key, ctx)?;
                 return Ok(true);
             };
             if ep.send_space(key).unwrap_or(0) < len {
@@ -257,8 +284,7 @@ impl HttpConn {
             self.response = None;
             ctx.stats.http_status[r.status.index()] += 1;
             if !r.keep_alive {
-                ep.close(ctx.now, key)?;
-                self.closing = true;
+                self.close_sending(ep, key, ctx)?;
             }
         } else {
             self.response = Some(r);
