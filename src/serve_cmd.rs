@@ -86,6 +86,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::new(services)
     };
     cfg.check()?;
+    check_memory(&cfg, a.buffer, physical_memory())?;
     let (stop, which) = stop_on_signals()?;
     let job = Job {
         args: &a,
@@ -101,6 +102,34 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     );
     print!("{device_text}");
     Ok(())
+}
+
+/// Refuses connection buffers larger than the machine's memory (`memory`, when known): the
+/// allocation would abort the process instead of failing.
+fn check_memory(cfg: &ServerConfig, buffer_kib: u32, memory: Option<u64>) -> anyhow::Result<()> {
+    let (Some(total), Some(memory)) = (cfg.buffer_bytes(), memory) else {
+        return Ok(());
+    };
+    if total > memory {
+        const GIB: f64 = (1u64 << 30) as f64;
+        anyhow::bail!(
+            "--max-connections {} x 2 x --buffer {buffer_kib} KiB is {:.1} GiB of connection \
+             buffers, more than this machine's {:.1} GiB of memory: lower --max-connections or \
+             --buffer",
+            cfg.connections,
+            total as f64 / GIB,
+            memory as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
+/// Physical memory in bytes (`MemTotal` of /proc/meminfo), if it can be read.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 struct Job<'a> {

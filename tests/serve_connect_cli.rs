@@ -348,3 +348,27 @@ fn wire_impairment_needs_the_simulated_nic_and_a_probability() {
         &["--corrupt impair the simulated NIC's wire", "add --nic sim"],
     );
 }
+
+#[test]
+fn connection_counts_that_cannot_be_allocated_are_refused_not_a_crash() {
+    let ip = ["--ip", "198.18.0.2/24"];
+    // usize::MAX overflowed `connections + TIME-WAIT slots` (a panic); 10^8 connections of
+    // 512 KiB each aborted on a failed allocation of the slot table.
+    fails(
+        &serve(&[&ip[..], &["--max-connections", "18446744073709551615"]].concat()),
+        1,
+        &[
+            "--max-connections 18446744073709551615",
+            "lower --max-connections or --buffer",
+        ],
+    );
+    fails(
+        &serve(&[&ip[..], &["--max-connections", "100000000"]].concat()),
+        1,
+        &[
+            "--max-connections 100000000",
+            "GiB",
+            "lower --max-connections or --buffer",
+        ],
+    );
+}

@@ -94,6 +94,14 @@ impl ServerConfig {
                 needed,
             });
         }
+        if self.buffer_bytes().is_none()
+            || self.connections.checked_add(self.time_wait_slots).is_none()
+        {
+            return Err(ServerError::TooLarge {
+                connections: self.connections,
+                per_connection: (self.send_buffer as u64).saturating_add(self.recv_buffer as u64),
+            });
+        }
         let has_http = self.services.iter().any(|s| s.app == AppKind::Http);
         if has_http && self.recv_buffer < MAX_REQUEST_HEAD {
             return Err(ServerError::BufferTooSmall {
@@ -101,6 +109,15 @@ impl ServerConfig {
             });
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// Bytes of connection buffers [`Server::new`] allocates (`connections` x (send + receive
+    /// buffer)); `None` when that overflows.
+    pub fn buffer_bytes(&self) -> Option<u64> {
+        let per_connection = (self.send_buffer as u64).checked_add(self.recv_buffer as u64)?;
+        per_connection.checked_mul(self.connections as u64)
     }
 }
 
@@ -124,6 +141,14 @@ pub enum ServerError {
         connections: usize,
         /// Listening slots needed.
         needed: usize,
+    },
+    /// The connections' buffers (or the table with the TIME-WAIT slots) are too large to
+    /// count, let alone allocate.
+    TooLarge {
+        /// Connections asked for.
+        connections: usize,
+        /// Buffer bytes per connection (send plus receive).
+        per_connection: u64,
     },
     /// A receive buffer cannot hold the longest HTTP request head.
     BufferTooSmall {
@@ -161,6 +186,14 @@ impl fmt::Display for ServerError {
                 f,
                 "--max-connections {connections} is less than the {needed} listening slots the \
                  services keep (services x --listeners): raise it or lower --listeners"
+            ),
+            ServerError::TooLarge {
+                connections,
+                per_connection,
+            } => write!(
+                f,
+                "--max-connections {connections} with {per_connection} bytes of buffers each is \
+                 more memory than can be addressed: lower --max-connections or --buffer"
             ),
             ServerError::BufferTooSmall { recv_buffer } => write!(
                 f,
