@@ -238,7 +238,11 @@ impl NetArgs {
         }
         if let Some(gw) = self.gateway {
             let g = Ipv4Address::from(gw);
-            if !self.ip.contains(g) || g == self.ip.address() || !g.is_unicast() {
+            if !self.ip.contains(g)
+                || g == self.ip.address()
+                || !g.is_unicast()
+                || self.is_subnet_network_or_broadcast(g)
+            {
                 bail!(
                     "--gateway {gw} must be another host address inside {}/{} (the gateway is \
                      reached directly)",
@@ -268,6 +272,12 @@ impl NetArgs {
         Ok(())
     }
 
+    /// Whether `a` is the network or directed broadcast address of `--ip`'s subnet (a /31 or
+    /// /32 has neither).
+    fn is_subnet_network_or_broadcast(&self, a: Ipv4Address) -> bool {
+        self.ip.prefix_len() < 31 && (a == self.ip.network() || a == self.ip.broadcast())
+    }
+
     /// This host's MAC address.
     pub fn mac(&self) -> EthernetAddress {
         self.mac.unwrap_or_else(|| {
@@ -284,6 +294,13 @@ impl NetArgs {
         }
         if !a.is_unicast() || a.is_loopback() {
             bail!("--to {to} is not a unicast address of another host");
+        }
+        if self.is_subnet_network_or_broadcast(a) {
+            bail!(
+                "--to {to} is the network or broadcast address of {}/{}: give a host's address",
+                Ipv4Addr::from(self.ip.network()),
+                self.ip.prefix_len()
+            );
         }
         if !self.ip.contains(a) && self.gateway.is_none() {
             bail!(

@@ -372,3 +372,67 @@ fn connection_counts_that_cannot_be_allocated_are_refused_not_a_crash() {
         ],
     );
 }
+
+/// A clone device that does not exist: a command whose flags pass every check fails at once
+/// (instead of serving) when it opens the device.
+const NO_TUN: &str = "/nonexistent/tun";
+
+#[test]
+fn the_subnets_network_and_broadcast_addresses_are_no_gateway_or_destination() {
+    for gw in ["198.18.0.0", "198.18.0.255"] {
+        fails(
+            &serve(&[
+                "--ip",
+                "198.18.0.2/24",
+                "--gateway",
+                gw,
+                "--tun-device",
+                NO_TUN,
+            ]),
+            1,
+            &[
+                &format!("--gateway {gw}"),
+                "another host address inside 198.18.0.0/24",
+            ],
+        );
+    }
+    // A /31 has no network or broadcast address: its other address is a fine gateway.
+    let out = ferrotoe(&[
+        "connect",
+        "--tap",
+        "ftx0",
+        "--ip",
+        "10.0.0.0/31",
+        "--gateway",
+        "10.0.0.1",
+        "--to",
+        "10.0.0.1:0",
+        "--send",
+        "1",
+        "--tun-device",
+        NO_TUN,
+    ]);
+    fails(&out, 1, &["port 0"]);
+    for to in ["198.18.0.0:7", "198.18.0.255:7"] {
+        fails(
+            &ferrotoe(&[
+                "connect",
+                "--tap",
+                "ftx0",
+                "--ip",
+                "198.18.0.2/24",
+                "--to",
+                to,
+                "--send",
+                "1",
+                "--tun-device",
+                NO_TUN,
+            ]),
+            1,
+            &[
+                &format!("--to {}", to.trim_end_matches(":7")),
+                "network or broadcast address of 198.18.0.0/24",
+            ],
+        );
+    }
+}
