@@ -35,6 +35,23 @@ fn fails(out: &Output, code: i32, fragments: &[&str]) {
 
 const SERVE: &[&str] = &["serve", "--tap", "ftx0", "--app", "echo"];
 
+/// `connect --to TO --send 1` from 198.18.0.2/24 over TAP ftx0, then `extra`.
+fn connect_to(to: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "connect",
+        "--tap",
+        "ftx0",
+        "--ip",
+        "198.18.0.2/24",
+        "--to",
+        to,
+        "--send",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    ferrotoe(&args)
+}
+
 fn serve(extra: &[&str]) -> Output {
     let mut args = SERVE.to_vec();
     args.extend_from_slice(extra);
@@ -75,19 +92,7 @@ fn bad_addresses_are_refused_with_an_example() {
         2,
         &["multicast"],
     );
-    let connect = |to: &str| {
-        ferrotoe(&[
-            "connect",
-            "--tap",
-            "ftx0",
-            "--ip",
-            "198.18.0.2/24",
-            "--to",
-            to,
-            "--send",
-            "1",
-        ])
-    };
+    let connect = |to: &str| connect_to(to, &[]);
     fails(
         &connect("198.18.1.1:7"),
         1,
@@ -96,6 +101,26 @@ fn bad_addresses_are_refused_with_an_example() {
     fails(&connect("198.18.0.2:7"), 1, &["this host's own address"]);
     fails(&connect("198.18.0.1:0"), 1, &["port 0"]);
     fails(&connect("198.18.0.1"), 2, &["--to"]);
+    // Each way of getting ADDR:PORT wrong says which part and shows the form.
+    for (to, fragments) in [
+        (
+            "198.18.0.1",
+            &["`198.18.0.1` has no port", "198.18.0.1:7"][..],
+        ),
+        ("198.18.0.1:", &["no port", "198.18.0.1:7"]),
+        ("198.18.0.1:65536", &["port `65536`", "1 to 65535"]),
+        ("198.18.0.1:echo", &["port `echo`", "1 to 65535"]),
+        (
+            "server:7",
+            &[
+                "`server` is not an IPv4 address",
+                "host names are not resolved",
+            ],
+        ),
+        ("[::1]:7", &["not an IPv4 address"]),
+    ] {
+        fails(&connect(to), 2, fragments);
+    }
     fails(
         &ferrotoe(&[
             "connect",
@@ -415,19 +440,7 @@ fn the_subnets_network_and_broadcast_addresses_are_no_gateway_or_destination() {
     fails(&out, 1, &["port 0"]);
     for to in ["198.18.0.0:7", "198.18.0.255:7"] {
         fails(
-            &ferrotoe(&[
-                "connect",
-                "--tap",
-                "ftx0",
-                "--ip",
-                "198.18.0.2/24",
-                "--to",
-                to,
-                "--send",
-                "1",
-                "--tun-device",
-                NO_TUN,
-            ]),
+            &connect_to(to, &["--tun-device", NO_TUN]),
             1,
             &[
                 &format!("--to {}", to.trim_end_matches(":7")),
