@@ -214,25 +214,13 @@ pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 impl NetArgs {
     /// Checks what clap cannot: the gateway, and flags that belong to the other `--nic`.
     pub fn check(&self) -> anyhow::Result<()> {
-        let reason = if self.tap.is_empty() {
-            Some("it is empty")
-        } else if self.tap.len() > 15 {
-            Some("it is longer than 15 bytes")
-        } else if self.tap == "." || self.tap == ".." {
-            Some("'.' and '..' are reserved")
-        } else if self
-            .tap
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0 || b == b'%')
-        {
-            Some("it contains '/', ':', '%', whitespace or NUL")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        tcp_engine::tap::check_name(&self.tap)?;
+        if self.tap.contains('%') {
+            // The engine would accept a `%d` pattern, but the kernel's choice of name would
+            // not match the one the user gave (and must configure).
             return Err(TapError::InvalidName {
                 name: self.tap.clone(),
-                reason,
+                reason: "it contains '%' (give the exact name, not a pattern)",
             }
             .into());
         }

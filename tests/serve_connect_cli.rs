@@ -220,6 +220,23 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         1,
         &["longer than 15"],
     );
+    // A byte the kernel counts as a space: said before TUNSETIFF's EINVAL reads as "exists
+    // and is not a TAP device".
+    fails(
+        &ferrotoe(&[
+            "serve",
+            "--tap",
+            "t\u{e0}p0",
+            "--ip",
+            "198.18.0.2/24",
+            "--app",
+            "echo",
+            "--tun-device",
+            NO_TUN,
+        ]),
+        1,
+        &["invalid TAP interface name", "whitespace"],
+    );
 }
 
 #[test]

@@ -228,8 +228,14 @@ impl std::error::Error for TapError {
     }
 }
 
-/// Checks a name the way Linux's `dev_valid_name` does (with `%d` allowed).
-fn validate_name(name: &str) -> Result<CString, TapError> {
+/// Checks an interface name the way Linux's `dev_valid_name` does (with `%d` allowed, which
+/// the kernel replaces with a number), before any system call: at most 15 bytes, not `.` or
+/// `..`, no `/`, `:`, NUL or byte the kernel's `isspace()` takes (ASCII whitespace, vertical
+/// tab, and 0xA0, which is part of many UTF-8 characters).
+///
+/// # Errors
+/// [`TapError::InvalidName`] saying what is wrong.
+pub fn check_name(name: &str) -> Result<(), TapError> {
     let invalid = |reason| TapError::InvalidName {
         name: name.to_owned(),
         reason,
@@ -243,13 +249,25 @@ fn validate_name(name: &str) -> Result<CString, TapError> {
     if name == "." || name == ".." {
         return Err(invalid("'.' and '..' are reserved"));
     }
+    let kernel_space = |b: u8| b.is_ascii_whitespace() || b == 0x0b || b == 0xa0;
     if name
         .bytes()
-        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+        .any(|b| b == b'/' || b == b':' || kernel_space(b) || b == 0)
     {
-        return Err(invalid("it contains '/', ':', whitespace or NUL"));
+        return Err(invalid(
+            "it contains '/', ':', NUL or whitespace (as Linux counts it: also vertical tab \
+             and the byte 0xA0, part of many non-ASCII characters)",
+        ));
     }
-    CString::new(name).map_err(|_| invalid("it contains NUL"))
+    Ok(())
+}
+
+fn validate_name(name: &str) -> Result<CString, TapError> {
+    check_name(name)?;
+    CString::new(name).map_err(|_| TapError::InvalidName {
+        name: name.to_owned(),
+        reason: "it contains NUL",
+    })
 }
 
 /// Counters of a TAP device.

@@ -483,6 +483,12 @@ fn names_are_checked_before_any_system_call() {
         ("tap/0", "'/'"),
         ("tap 0", "whitespace"),
         ("..", "reserved"),
+        // Linux's isspace() also takes vertical tab and 0xA0 (the second byte of U+00A0 and
+        // of many other UTF-8 characters): TUNSETIFF would fail with EINVAL, which reads
+        // as "not a TAP device".
+        ("tap\x0b0", "whitespace"),
+        ("tap\u{a0}0", "whitespace"),
+        ("t\u{e0}p", "whitespace"),
     ] {
         let err = TapDevice::open(&TapConfig {
             tun_path: PathBuf::from("/nonexistent"),
