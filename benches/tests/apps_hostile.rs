@@ -66,6 +66,31 @@ fn http_head_split_byte_by_byte_after_empty_lines_is_served() {
 }
 
 #[test]
+fn http_head_trickled_a_byte_at_a_time_without_end_gets_408() {
+    // Slowloris: a byte every 5 s and never the end of the head. Bytes of an unfinished head
+    // are not progress: the idle timeout counts from the request's start.
+    let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
+    let key = established(&mut net, 80);
+    let started = net.clock.now();
+    net.send_all(key, b"GET /hello.txt HTTP/1.1\r\nX: ");
+    for _ in 0..20 {
+        net.send_all(key, b"a");
+        net.run_for(5, 5 * ROUNDS_PER_IDLE_SEC);
+        if net.saw(key, Events::PEER_CLOSED) {
+            break;
+        }
+    }
+    assert!(net.got(key).starts_with(b"HTTP/1.1 408 "));
+    let waited = net.clock.now() - started;
+    assert!(
+        waited < tcp_engine::time::Duration::from_secs(40),
+        "{waited:?}"
+    );
+    net.client.close(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+}
+
+#[test]
 fn http_requests_pipelined_after_connection_close_are_not_answered() {
     let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
     let key = established(&mut net, 80);
@@ -183,6 +208,52 @@ fn http_slow_reader_of_a_final_response_is_not_cut_off() {
     );
     assert_eq!(net.server.stats().http_timeouts, 0);
     net.client.close(net.clock.now(), key).unwrap();
+    all_slots_back(&mut net);
+}
+
+#[test]
+fn http_paths_cannot_leave_the_site_and_long_ones_are_bounded() {
+    // A directory site with a secret beside it: dot segments, encoded or not, are looked up
+    // literally among the pages read at start-up, never resolved on the file system.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("site");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("a.txt"), "page a\n").unwrap();
+    std::fs::write(dir.path().join("secret"), "do not serve\n").unwrap();
+    let site = ferrotoe_benches::apps::http::site::Site::from_dir(&root).unwrap();
+    let mut net = Net::new(
+        ferrotoe_benches::apps::server::ServerConfig {
+            site,
+            ..small_server_config(&["http"])
+        },
+        Impairments::NONE,
+    );
+    let long_404 = format!("/{}", "x".repeat(7000));
+    let long_431 = format!("/{}", "x".repeat(9000));
+    let cases: [(&str, &str); 8] = [
+        ("/a.txt", "200 OK"),
+        ("/%61.txt", "200 OK"),
+        ("/../secret", "404 Not Found"),
+        ("/%2e%2e/secret", "404 Not Found"),
+        ("/..%2fsecret", "404 Not Found"),
+        ("/a.txt/../a.txt", "404 Not Found"),
+        (&long_404, "404 Not Found"),
+        (&long_431, "431 Request Header Fields Too Large"),
+    ];
+    for (path, status) in cases {
+        let key = established(&mut net, 80);
+        let request = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        net.send_all(key, request.as_bytes());
+        net.run_until(100_000, |n| n.saw(key, Events::PEER_CLOSED));
+        let got = String::from_utf8_lossy(net.got(key)).into_owned();
+        assert!(
+            got.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{}: {got}",
+            &path[..path.len().min(40)]
+        );
+        assert!(!got.contains("do not serve"));
+        net.client.close(net.clock.now(), key).unwrap();
+    }
     all_slots_back(&mut net);
 }
 
