@@ -165,6 +165,16 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         &["--port 0"],
     );
     fails(
+        &serve(&[&ip[..], &["--port", "65536"]].concat()),
+        2,
+        &["'65536' for '--port <PORT>'"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--also", "discard:65536"]].concat()),
+        2,
+        &["service `discard:65536`: the port must be a number 1-65535"],
+    );
+    fails(
         &serve(&[&ip[..], &["--cc", "bbr"]].concat()),
         2,
         &["unknown congestion control `bbr`", "reno, cubic or dctcp"],
