@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// request was begun).
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=86400))]
     idle_timeout: u32,
+    /// echo, discard, chargen: reset connections that move no byte either way for this many
+    /// seconds (a silent client, or one that never reads). Default: never, as RFC 862-864
+    /// servers; such a client then keeps its connection's buffers until TCP ends it.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86400))]
+    stream_idle_timeout: Option<u32>,
     /// The device and the network (last: the impairment flags at its end open their own help
     /// section).
     #[command(flatten)]
@@ -83,6 +88,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         recv_buffer: buffer,
         site,
         http_idle: tcp_engine::time::Duration::from_secs(u64::from(a.idle_timeout)),
+        stream_idle: a
+            .stream_idle_timeout
+            .map(|s| tcp_engine::time::Duration::from_secs(u64::from(s))),
         ..ServerConfig::new(services)
     };
     cfg.check()?;
@@ -221,6 +229,13 @@ fn report(server: &Server) -> String {
         .any(|s| s.service.app == AppKind::Iperf3)
     {
         out.push_str(&iperf3_line(server));
+    }
+    if st.stream_timeouts > 0 {
+        let _ = writeln!(
+            out,
+            "  echo/discard/chargen: {} idle connections reset (--stream-idle-timeout)",
+            st.stream_timeouts
+        );
     }
     let _ = writeln!(
         out,

@@ -170,6 +170,11 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         &["'65536' for '--port <PORT>'"],
     );
     fails(
+        &serve(&[&ip[..], &["--stream-idle-timeout", "0"]].concat()),
+        2,
+        &["'0' for '--stream-idle-timeout <SECS>'", "1..=86400"],
+    );
+    fails(
         &serve(&[&ip[..], &["--also", "discard:65536"]].concat()),
         2,
         &["service `discard:65536`: the port must be a number 1-65535"],

@@ -340,6 +340,43 @@ fn echo_and_chargen_into_a_closed_window_stall_without_spinning() {
 }
 
 #[test]
+fn stream_idle_limit_resets_silent_and_non_reading_clients_only() {
+    let mut cfg = small_server_config(&["echo", "discard", "chargen"]);
+    cfg.stream_idle = Some(tcp_engine::time::Duration::from_secs(30));
+    let mut net = Net::new(cfg, Impairments::NONE);
+    let silent = established(&mut net, 9);
+    let stalled = established(&mut net, 19);
+    net.unread.insert(stalled);
+    let talker = established(&mut net, 7);
+    let started = net.clock.now();
+    for round in 0..9 {
+        if round == 5 {
+            assert_eq!(net.server.stats().stream_timeouts, 0, "not before 30 s");
+        }
+        net.send_all(talker, b"ping");
+        net.run_for(5, 5 * ROUNDS_PER_IDLE_SEC);
+    }
+    assert!(net.saw(silent, Events::RESET), "silent for 30 s: reset");
+    // The non-reading chargen client is reset on the server's side (its RST is lost in the
+    // client's zero window: see `an_abort_reaches_a_client_whose_window_is_shut`).
+    let waited = net.clock.now() - started;
+    assert!(
+        waited >= tcp_engine::time::Duration::from_secs(30),
+        "{waited:?}"
+    );
+    assert!(
+        !net.saw(talker, Events::RESET),
+        "a byte every 5 s is progress"
+    );
+    assert!(net.got(talker).ends_with(b"pingping"));
+    assert_eq!(net.server.stats().stream_timeouts, 2);
+    assert_eq!(net.server.services()[1].finished, 1);
+    assert_eq!(net.server.services()[2].finished, 1);
+    net.client.close(net.clock.now(), talker).unwrap();
+    all_slots_back(&mut net);
+}
+
+#[test]
 fn echo_half_close_with_data_pending_echoes_everything_then_closes() {
     let mut net = Net::new(small_server_config(&["echo"]), Impairments::NONE);
     let key = established(&mut net, 7);

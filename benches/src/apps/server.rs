@@ -49,8 +49,13 @@ pub struct ServerConfig {
     /// The HTTP site.
     pub site: Site,
     /// HTTP connections that make no progress this long are ended (408 mid-head, a close
-    /// between requests).
+    /// between requests, a reset when a response or a close stalls).
     pub http_idle: Duration,
+    /// Echo, discard and chargen connections that move no byte either way this long are
+    /// reset (counted in [`ServerStats::stream_timeouts`]). `None` (the default) never, as
+    /// RFC 862-864 servers: a silent client then holds its connection's buffers until TCP
+    /// ends it.
+    pub stream_idle: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -66,6 +71,7 @@ impl ServerConfig {
             time_wait_slots: 4096,
             site: Site::builtin(),
             http_idle: Duration::from_secs(30),
+            stream_idle: None,
         }
     }
 
@@ -241,6 +247,9 @@ pub struct ServerStats {
     /// HTTP connections ended for making no progress (408 or close mid-request or between
     /// requests, reset when a response stalled).
     pub http_timeouts: u64,
+    /// Echo, discard and chargen connections reset for moving nothing for
+    /// [`ServerConfig::stream_idle`].
+    pub stream_timeouts: u64,
     /// HTTP responses completed, by [`Status::index`].
     pub http_status: [u64; Status::ALL.len()],
     /// The first refused HTTP request's reason.
@@ -264,7 +273,7 @@ pub struct ServerStats {
 enum Conn {
     Vacant,
     Listening(u16),
-    Stream(u16, StreamConn),
+    Stream(u16, SlotKey, StreamConn),
     Http(u16, SlotKey, HttpConn),
     Iperf(u16, SlotKey, IperfConn),
 }
@@ -282,8 +291,9 @@ struct Core {
     iperf: Tests,
     stats: ServerStats,
     http_idle: Duration,
-    /// When idle HTTP connections and iperf3 tests are looked for next (`None`: neither is
-    /// served).
+    stream_idle: Option<Duration>,
+    /// When idle connections and iperf3 tests are looked for next (`None`: nothing to look
+    /// for).
     next_sweep: Option<Instant>,
 }
 
@@ -345,10 +355,16 @@ impl Server {
                 iperf: Tests::new(if has_iperf { iperf3::MAX_TESTS } else { 0 }),
                 stats: ServerStats::default(),
                 http_idle: cfg.http_idle,
+                stream_idle: cfg.stream_idle,
                 next_sweep: cfg
                     .services
                     .iter()
-                    .any(|s| matches!(s.app, AppKind::Http | AppKind::Iperf3))
+                    .any(|s| match s.app {
+                        AppKind::Http | AppKind::Iperf3 => true,
+                        AppKind::Echo | AppKind::Discard | AppKind::Chargen => {
+                            cfg.stream_idle.is_some()
+                        }
+                    })
                     .then_some(Instant::ZERO),
             },
         };
@@ -442,13 +458,24 @@ impl Core {
     /// idle past their limit; runs every eighth of the HTTP timeout (at least every 10 ms, at
     /// most every second). O(slots) per sweep.
     fn sweep(&mut self, ep: &mut AppEndpoint, now: Instant, unix_secs: u64) {
-        let every = Duration::from_micros((self.http_idle.micros() / 8).clamp(10_000, 1_000_000));
+        let shortest = self
+            .stream_idle
+            .map_or(self.http_idle, |s| s.min(self.http_idle));
+        let every = Duration::from_micros((shortest.micros() / 8).clamp(10_000, 1_000_000));
         self.next_sweep = Some(now + every);
         let http_idle = self.http_idle;
         let mut aborted = false;
         for i in 0..self.conns.len() {
             let svc = match self.conns[i] {
                 Conn::Http(svc, ..) | Conn::Iperf(svc, ..) => usize::from(svc),
+                Conn::Stream(svc, key, c) => {
+                    if self.stream_idle.is_some_and(|limit| c.idle(now, limit)) {
+                        self.stats.stream_timeouts += 1;
+                        self.abort(ep, now, i, usize::from(svc), key);
+                        aborted = true;
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let (mut ctx, conns) = self.split(now, unix_secs, svc);
@@ -552,7 +579,7 @@ impl Core {
     fn service_of(&self, ep: &AppEndpoint, open: &Open) -> Option<usize> {
         match self.conns.get(open.key.index() as usize)? {
             Conn::Listening(s)
-            | Conn::Stream(s, _)
+            | Conn::Stream(s, _, _)
             | Conn::Http(s, _, _)
             | Conn::Iperf(s, _, _) => Some(usize::from(*s)),
             Conn::Vacant => {
@@ -582,9 +609,13 @@ impl Core {
             self.services[svc].accepted += 1;
             let s = svc as u16;
             self.conns[idx] = match self.services[svc].service.app {
-                AppKind::Echo => Conn::Stream(s, StreamConn::new(StreamKind::Echo)),
-                AppKind::Discard => Conn::Stream(s, StreamConn::new(StreamKind::Discard)),
-                AppKind::Chargen => Conn::Stream(s, StreamConn::new(StreamKind::Chargen)),
+                AppKind::Echo => Conn::Stream(s, open.key, StreamConn::new(StreamKind::Echo, now)),
+                AppKind::Discard => {
+                    Conn::Stream(s, open.key, StreamConn::new(StreamKind::Discard, now))
+                }
+                AppKind::Chargen => {
+                    Conn::Stream(s, open.key, StreamConn::new(StreamKind::Chargen, now))
+                }
                 AppKind::Http => Conn::Http(s, open.key, HttpConn::new(now)),
                 AppKind::Iperf3 => Conn::Iperf(s, open.key, IperfConn::new(now)),
             };
@@ -602,7 +633,7 @@ impl Core {
         if !over {
             let (mut ctx, conns) = self.split(now, unix_secs, svc);
             let result = match &mut conns[idx] {
-                Conn::Stream(_, c) => {
+                Conn::Stream(_, _, c) => {
                     if ev.contains(Events::PEER_CLOSED) {
                         c.peer_closed();
                     }
