@@ -37,7 +37,7 @@ pub enum ExpectArg {
 #[command(group(clap::ArgGroup::new("direction").required(true).multiple(true).args(["send", "recv"])))]
 pub struct ConnectArgs {
     /// The server, ADDR:PORT.
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_server)]
     to: SocketAddrV4,
     /// Send this many bytes of the verification pattern (byte i is i mod 251), then close.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
@@ -77,6 +77,24 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(1 << shift))
         .ok_or_else(|| format!("`{s}` is not a byte count (e.g. 1048576, 512K, 8M, 1G)"))
+}
+
+/// Parses `--to`: an IPv4 address and a port, each mistake worded with the form to use.
+pub fn parse_server(s: &str) -> Result<SocketAddrV4, String> {
+    let Some((addr, port)) = s.rsplit_once(':').filter(|(_, p)| !p.is_empty()) else {
+        let addr = s.trim_end_matches(':');
+        return Err(format!("`{s}` has no port: write ADDR:PORT, e.g. {addr}:7"));
+    };
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| {
+        format!(
+            "`{addr}` is not an IPv4 address: write ADDR:PORT with a dotted IPv4 address, e.g. \
+             198.18.0.1:7 (host names are not resolved)"
+        )
+    })?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("port `{port}` of `{s}` must be a number from 1 to 65535"))?;
+    Ok(SocketAddrV4::new(addr, port))
 }
 
 fn parse_recv(s: &str) -> Result<RecvMode, String> {

@@ -214,31 +214,23 @@ pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 impl NetArgs {
     /// Checks what clap cannot: the gateway, and flags that belong to the other `--nic`.
     pub fn check(&self) -> anyhow::Result<()> {
-        let reason = if self.tap.is_empty() {
-            Some("it is empty")
-        } else if self.tap.len() > 15 {
-            Some("it is longer than 15 bytes")
-        } else if self.tap == "." || self.tap == ".." {
-            Some("'.' and '..' are reserved")
-        } else if self
-            .tap
-            .bytes()
-            .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0 || b == b'%')
-        {
-            Some("it contains '/', ':', '%', whitespace or NUL")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
+        tcp_engine::tap::check_name(&self.tap)?;
+        if self.tap.contains('%') {
+            // The engine would accept a `%d` pattern, but the kernel's choice of name would
+            // not match the one the user gave (and must configure).
             return Err(TapError::InvalidName {
                 name: self.tap.clone(),
-                reason,
+                reason: "it contains '%' (give the exact name, not a pattern)",
             }
             .into());
         }
         if let Some(gw) = self.gateway {
             let g = Ipv4Address::from(gw);
-            if !self.ip.contains(g) || g == self.ip.address() || !g.is_unicast() {
+            if !self.ip.contains(g)
+                || g == self.ip.address()
+                || !g.is_unicast()
+                || self.is_subnet_network_or_broadcast(g)
+            {
                 bail!(
                     "--gateway {gw} must be another host address inside {}/{} (the gateway is \
                      reached directly)",
@@ -268,6 +260,12 @@ impl NetArgs {
         Ok(())
     }
 
+    /// Whether `a` is the network or directed broadcast address of `--ip`'s subnet (a /31 or
+    /// /32 has neither).
+    fn is_subnet_network_or_broadcast(&self, a: Ipv4Address) -> bool {
+        self.ip.prefix_len() < 31 && (a == self.ip.network() || a == self.ip.broadcast())
+    }
+
     /// This host's MAC address.
     pub fn mac(&self) -> EthernetAddress {
         self.mac.unwrap_or_else(|| {
@@ -284,6 +282,13 @@ impl NetArgs {
         }
         if !a.is_unicast() || a.is_loopback() {
             bail!("--to {to} is not a unicast address of another host");
+        }
+        if self.is_subnet_network_or_broadcast(a) {
+            bail!(
+                "--to {to} is the network or broadcast address of {}/{}: give a host's address",
+                Ipv4Addr::from(self.ip.network()),
+                self.ip.prefix_len()
+            );
         }
         if !self.ip.contains(a) && self.gateway.is_none() {
             bail!(

@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// request was begun).
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=86400))]
     idle_timeout: u32,
+    /// echo, discard, chargen: reset connections that move no byte either way for this many
+    /// seconds (a silent client, or one that never reads). Default: never, as RFC 862-864
+    /// servers; such a client then keeps its connection's buffers until TCP ends it.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=86400))]
+    stream_idle_timeout: Option<u32>,
     /// The device and the network (last: the impairment flags at its end open their own help
     /// section).
     #[command(flatten)]
@@ -83,9 +88,13 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         recv_buffer: buffer,
         site,
         http_idle: tcp_engine::time::Duration::from_secs(u64::from(a.idle_timeout)),
+        stream_idle: a
+            .stream_idle_timeout
+            .map(|s| tcp_engine::time::Duration::from_secs(u64::from(s))),
         ..ServerConfig::new(services)
     };
     cfg.check()?;
+    check_memory(&cfg, a.buffer, physical_memory())?;
     let (stop, which) = stop_on_signals()?;
     let job = Job {
         args: &a,
@@ -101,6 +110,34 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     );
     print!("{device_text}");
     Ok(())
+}
+
+/// Refuses connection buffers larger than the machine's memory (`memory`, when known): the
+/// allocation would abort the process instead of failing.
+fn check_memory(cfg: &ServerConfig, buffer_kib: u32, memory: Option<u64>) -> anyhow::Result<()> {
+    let (Some(total), Some(memory)) = (cfg.buffer_bytes(), memory) else {
+        return Ok(());
+    };
+    if total > memory {
+        const GIB: f64 = (1u64 << 30) as f64;
+        anyhow::bail!(
+            "--max-connections {} x 2 x --buffer {buffer_kib} KiB is {:.1} GiB of connection \
+             buffers, more than this machine's {:.1} GiB of memory: lower --max-connections or \
+             --buffer",
+            cfg.connections,
+            total as f64 / GIB,
+            memory as f64 / GIB
+        );
+    }
+    Ok(())
+}
+
+/// Physical memory in bytes (`MemTotal` of /proc/meminfo), if it can be read.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 struct Job<'a> {
@@ -192,6 +229,13 @@ fn report(server: &Server) -> String {
         .any(|s| s.service.app == AppKind::Iperf3)
     {
         out.push_str(&iperf3_line(server));
+    }
+    if st.stream_timeouts > 0 {
+        let _ = writeln!(
+            out,
+            "  echo/discard/chargen: {} idle connections reset (--stream-idle-timeout)",
+            st.stream_timeouts
+        );
     }
     let _ = writeln!(
         out,

@@ -35,6 +35,23 @@ fn fails(out: &Output, code: i32, fragments: &[&str]) {
 
 const SERVE: &[&str] = &["serve", "--tap", "ftx0", "--app", "echo"];
 
+/// `connect --to TO --send 1` from 198.18.0.2/24 over TAP ftx0, then `extra`.
+fn connect_to(to: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "connect",
+        "--tap",
+        "ftx0",
+        "--ip",
+        "198.18.0.2/24",
+        "--to",
+        to,
+        "--send",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    ferrotoe(&args)
+}
+
 fn serve(extra: &[&str]) -> Output {
     let mut args = SERVE.to_vec();
     args.extend_from_slice(extra);
@@ -75,19 +92,7 @@ fn bad_addresses_are_refused_with_an_example() {
         2,
         &["multicast"],
     );
-    let connect = |to: &str| {
-        ferrotoe(&[
-            "connect",
-            "--tap",
-            "ftx0",
-            "--ip",
-            "198.18.0.2/24",
-            "--to",
-            to,
-            "--send",
-            "1",
-        ])
-    };
+    let connect = |to: &str| connect_to(to, &[]);
     fails(
         &connect("198.18.1.1:7"),
         1,
@@ -96,6 +101,26 @@ fn bad_addresses_are_refused_with_an_example() {
     fails(&connect("198.18.0.2:7"), 1, &["this host's own address"]);
     fails(&connect("198.18.0.1:0"), 1, &["port 0"]);
     fails(&connect("198.18.0.1"), 2, &["--to"]);
+    // Each way of getting ADDR:PORT wrong says which part and shows the form.
+    for (to, fragments) in [
+        (
+            "198.18.0.1",
+            &["`198.18.0.1` has no port", "198.18.0.1:7"][..],
+        ),
+        ("198.18.0.1:", &["no port", "198.18.0.1:7"]),
+        ("198.18.0.1:65536", &["port `65536`", "1 to 65535"]),
+        ("198.18.0.1:echo", &["port `echo`", "1 to 65535"]),
+        (
+            "server:7",
+            &[
+                "`server` is not an IPv4 address",
+                "host names are not resolved",
+            ],
+        ),
+        ("[::1]:7", &["not an IPv4 address"]),
+    ] {
+        fails(&connect(to), 2, fragments);
+    }
     fails(
         &ferrotoe(&[
             "connect",
@@ -138,6 +163,21 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         &serve(&[&ip[..], &["--port", "0"]].concat()),
         1,
         &["--port 0"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--port", "65536"]].concat()),
+        2,
+        &["'65536' for '--port <PORT>'"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--stream-idle-timeout", "0"]].concat()),
+        2,
+        &["'0' for '--stream-idle-timeout <SECS>'", "1..=86400"],
+    );
+    fails(
+        &serve(&[&ip[..], &["--also", "discard:65536"]].concat()),
+        2,
+        &["service `discard:65536`: the port must be a number 1-65535"],
     );
     fails(
         &serve(&[&ip[..], &["--cc", "bbr"]].concat()),
@@ -194,6 +234,23 @@ fn settings_that_cannot_work_are_refused_before_any_interface_is_touched() {
         ]),
         1,
         &["longer than 15"],
+    );
+    // A byte the kernel counts as a space: said before TUNSETIFF's EINVAL reads as "exists
+    // and is not a TAP device".
+    fails(
+        &ferrotoe(&[
+            "serve",
+            "--tap",
+            "t\u{e0}p0",
+            "--ip",
+            "198.18.0.2/24",
+            "--app",
+            "echo",
+            "--tun-device",
+            NO_TUN,
+        ]),
+        1,
+        &["invalid TAP interface name", "whitespace"],
     );
 }
 
@@ -347,4 +404,80 @@ fn wire_impairment_needs_the_simulated_nic_and_a_probability() {
         1,
         &["--corrupt impair the simulated NIC's wire", "add --nic sim"],
     );
+}
+
+#[test]
+fn connection_counts_that_cannot_be_allocated_are_refused_not_a_crash() {
+    let ip = ["--ip", "198.18.0.2/24"];
+    // usize::MAX overflowed `connections + TIME-WAIT slots` (a panic); 10^8 connections of
+    // 512 KiB each aborted on a failed allocation of the slot table.
+    fails(
+        &serve(&[&ip[..], &["--max-connections", "18446744073709551615"]].concat()),
+        1,
+        &[
+            "--max-connections 18446744073709551615",
+            "lower --max-connections or --buffer",
+        ],
+    );
+    fails(
+        &serve(&[&ip[..], &["--max-connections", "100000000"]].concat()),
+        1,
+        &[
+            "--max-connections 100000000",
+            "GiB",
+            "lower --max-connections or --buffer",
+        ],
+    );
+}
+
+/// A clone device that does not exist: a command whose flags pass every check fails at once
+/// (instead of serving) when it opens the device.
+const NO_TUN: &str = "/nonexistent/tun";
+
+#[test]
+fn the_subnets_network_and_broadcast_addresses_are_no_gateway_or_destination() {
+    for gw in ["198.18.0.0", "198.18.0.255"] {
+        fails(
+            &serve(&[
+                "--ip",
+                "198.18.0.2/24",
+                "--gateway",
+                gw,
+                "--tun-device",
+                NO_TUN,
+            ]),
+            1,
+            &[
+                &format!("--gateway {gw}"),
+                "another host address inside 198.18.0.0/24",
+            ],
+        );
+    }
+    // A /31 has no network or broadcast address: its other address is a fine gateway.
+    let out = ferrotoe(&[
+        "connect",
+        "--tap",
+        "ftx0",
+        "--ip",
+        "10.0.0.0/31",
+        "--gateway",
+        "10.0.0.1",
+        "--to",
+        "10.0.0.1:0",
+        "--send",
+        "1",
+        "--tun-device",
+        NO_TUN,
+    ]);
+    fails(&out, 1, &["port 0"]);
+    for to in ["198.18.0.0:7", "198.18.0.255:7"] {
+        fails(
+            &connect_to(to, &["--tun-device", NO_TUN]),
+            1,
+            &[
+                &format!("--to {}", to.trim_end_matches(":7")),
+                "network or broadcast address of 198.18.0.0/24",
+            ],
+        );
+    }
 }

@@ -73,6 +73,7 @@ impl WaitDevice for TapDevice {
             ("tap_rx_bytes", c.rx_bytes),
             ("tap_rx_gso_frames", c.rx_gso_frames),
             ("tap_rx_errors", c.rx_errors),
+            ("tap_rx_bad_vnet_hdr", c.rx_bad_vnet_hdr),
             ("tap_tx_frames", c.tx_frames),
             ("tap_tx_bytes", c.tx_bytes),
             ("tap_tx_gso_frames", c.tx_gso_frames),

@@ -19,10 +19,10 @@ use tcp_engine::tcb::{CloseReason, Events, State};
 use tcp_engine::time::{Duration, Instant};
 
 use super::chargen::Chargen;
-use super::http::HttpConn;
 use super::http::parse::{MAX_REQUEST_HEAD, Reject};
 use super::http::response::Status;
 use super::http::site::Site;
+use super::http::{Expiry, HttpConn};
 use super::iperf3::{self, Iperf3Stats, IperfConn, Tests};
 use super::stream::{StreamConn, StreamKind};
 use super::{AppBuffers, AppEndpoint, AppKind, Ctx, Service};
@@ -49,8 +49,13 @@ pub struct ServerConfig {
     /// The HTTP site.
     pub site: Site,
     /// HTTP connections that make no progress this long are ended (408 mid-head, a close
-    /// between requests).
+    /// between requests, a reset when a response or a close stalls).
     pub http_idle: Duration,
+    /// Echo, discard and chargen connections that move no byte either way this long are
+    /// reset (counted in [`ServerStats::stream_timeouts`]). `None` (the default) never, as
+    /// RFC 862-864 servers: a silent client then holds its connection's buffers until TCP
+    /// ends it.
+    pub stream_idle: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -66,6 +71,7 @@ impl ServerConfig {
             time_wait_slots: 4096,
             site: Site::builtin(),
             http_idle: Duration::from_secs(30),
+            stream_idle: None,
         }
     }
 
@@ -94,6 +100,14 @@ impl ServerConfig {
                 needed,
             });
         }
+        if self.buffer_bytes().is_none()
+            || self.connections.checked_add(self.time_wait_slots).is_none()
+        {
+            return Err(ServerError::TooLarge {
+                connections: self.connections,
+                per_connection: (self.send_buffer as u64).saturating_add(self.recv_buffer as u64),
+            });
+        }
         let has_http = self.services.iter().any(|s| s.app == AppKind::Http);
         if has_http && self.recv_buffer < MAX_REQUEST_HEAD {
             return Err(ServerError::BufferTooSmall {
@@ -101,6 +115,15 @@ impl ServerConfig {
             });
         }
         Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// Bytes of connection buffers [`Server::new`] allocates (`connections` x (send + receive
+    /// buffer)); `None` when that overflows.
+    pub fn buffer_bytes(&self) -> Option<u64> {
+        let per_connection = (self.send_buffer as u64).checked_add(self.recv_buffer as u64)?;
+        per_connection.checked_mul(self.connections as u64)
     }
 }
 
@@ -124,6 +147,14 @@ pub enum ServerError {
         connections: usize,
         /// Listening slots needed.
         needed: usize,
+    },
+    /// The connections' buffers (or the table with the TIME-WAIT slots) are too large to
+    /// count, let alone allocate.
+    TooLarge {
+        /// Connections asked for.
+        connections: usize,
+        /// Buffer bytes per connection (send plus receive).
+        per_connection: u64,
     },
     /// A receive buffer cannot hold the longest HTTP request head.
     BufferTooSmall {
@@ -161,6 +192,14 @@ impl fmt::Display for ServerError {
                 f,
                 "--max-connections {connections} is less than the {needed} listening slots the \
                  services keep (services x --listeners): raise it or lower --listeners"
+            ),
+            ServerError::TooLarge {
+                connections,
+                per_connection,
+            } => write!(
+                f,
+                "--max-connections {connections} with {per_connection} bytes of buffers each is \
+                 more memory than can be addressed: lower --max-connections or --buffer"
             ),
             ServerError::BufferTooSmall { recv_buffer } => write!(
                 f,
@@ -205,8 +244,12 @@ pub struct ServiceStats {
 pub struct ServerStats {
     /// HTTP request heads taken (well-formed or not).
     pub http_requests: u64,
-    /// HTTP connections ended for making no progress.
+    /// HTTP connections ended for making no progress (408 or close mid-request or between
+    /// requests, reset when a response stalled).
     pub http_timeouts: u64,
+    /// Echo, discard and chargen connections reset for moving nothing for
+    /// [`ServerConfig::stream_idle`].
+    pub stream_timeouts: u64,
     /// HTTP responses completed, by [`Status::index`].
     pub http_status: [u64; Status::ALL.len()],
     /// The first refused HTTP request's reason.
@@ -230,7 +273,7 @@ pub struct ServerStats {
 enum Conn {
     Vacant,
     Listening(u16),
-    Stream(u16, StreamConn),
+    Stream(u16, SlotKey, StreamConn),
     Http(u16, SlotKey, HttpConn),
     Iperf(u16, SlotKey, IperfConn),
 }
@@ -248,8 +291,9 @@ struct Core {
     iperf: Tests,
     stats: ServerStats,
     http_idle: Duration,
-    /// When idle HTTP connections and iperf3 tests are looked for next (`None`: neither is
-    /// served).
+    stream_idle: Option<Duration>,
+    /// When idle connections and iperf3 tests are looked for next (`None`: nothing to look
+    /// for).
     next_sweep: Option<Instant>,
 }
 
@@ -311,10 +355,16 @@ impl Server {
                 iperf: Tests::new(if has_iperf { iperf3::MAX_TESTS } else { 0 }),
                 stats: ServerStats::default(),
                 http_idle: cfg.http_idle,
+                stream_idle: cfg.stream_idle,
                 next_sweep: cfg
                     .services
                     .iter()
-                    .any(|s| matches!(s.app, AppKind::Http | AppKind::Iperf3))
+                    .any(|s| match s.app {
+                        AppKind::Http | AppKind::Iperf3 => true,
+                        AppKind::Echo | AppKind::Discard | AppKind::Chargen => {
+                            cfg.stream_idle.is_some()
+                        }
+                    })
                     .then_some(Instant::ZERO),
             },
         };
@@ -408,23 +458,45 @@ impl Core {
     /// idle past their limit; runs every eighth of the HTTP timeout (at least every 10 ms, at
     /// most every second). O(slots) per sweep.
     fn sweep(&mut self, ep: &mut AppEndpoint, now: Instant, unix_secs: u64) {
-        let every = Duration::from_micros((self.http_idle.micros() / 8).clamp(10_000, 1_000_000));
+        let shortest = self
+            .stream_idle
+            .map_or(self.http_idle, |s| s.min(self.http_idle));
+        let every = Duration::from_micros((shortest.micros() / 8).clamp(10_000, 1_000_000));
         self.next_sweep = Some(now + every);
         let http_idle = self.http_idle;
+        let mut aborted = false;
         for i in 0..self.conns.len() {
             let svc = match self.conns[i] {
                 Conn::Http(svc, ..) | Conn::Iperf(svc, ..) => usize::from(svc),
+                Conn::Stream(svc, key, c) => {
+                    if self.stream_idle.is_some_and(|limit| c.idle(now, limit)) {
+                        self.stats.stream_timeouts += 1;
+                        self.abort(ep, now, i, usize::from(svc), key);
+                        aborted = true;
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             let (mut ctx, conns) = self.split(now, unix_secs, svc);
             let result = match &mut conns[i] {
-                Conn::Http(_, key, c) => c.expire(ep, *key, &mut ctx, http_idle).map(|_| ()),
-                Conn::Iperf(_, key, c) => iperf3::expire(c, ep, *key, &mut ctx),
-                _ => Ok(()),
+                Conn::Http(_, key, c) => c
+                    .expire(ep, *key, &mut ctx, http_idle)
+                    .map(|e| (e == Expiry::Abort).then_some(*key)),
+                Conn::Iperf(_, key, c) => iperf3::expire(c, ep, *key, &mut ctx).map(|()| None),
+                _ => Ok(None),
             };
-            if result.is_err() {
-                ctx.stats.app_errors += 1;
+            match result {
+                Ok(None) => {}
+                Ok(Some(key)) => {
+                    self.abort(ep, now, i, svc, key);
+                    aborted = true;
+                }
+                Err(_) => ctx.stats.app_errors += 1,
             }
+        }
+        if aborted {
+            self.top_up(ep);
         }
         if let Some(svc) = self
             .services
@@ -433,6 +505,20 @@ impl Core {
         {
             iperf3::sweep(ep, &mut self.split(now, unix_secs, svc).0);
         }
+    }
+
+    /// Aborts connection `key` in slot `idx` of service `svc` (a RST goes to the client) and
+    /// takes its buffers back into the pool.
+    fn abort(&mut self, ep: &mut AppEndpoint, now: Instant, idx: usize, svc: usize, key: SlotKey) {
+        match ep.abort(now, key) {
+            Ok(mut bufs) => {
+                bufs.clear();
+                self.spare.push(bufs);
+            }
+            Err(_) => self.stats.app_errors += 1,
+        }
+        self.services[svc].finished += 1;
+        self.conns[idx] = Conn::Vacant;
     }
 
     /// What a connection of service `svc` may use at `now`, and the connection table beside
@@ -493,7 +579,7 @@ impl Core {
     fn service_of(&self, ep: &AppEndpoint, open: &Open) -> Option<usize> {
         match self.conns.get(open.key.index() as usize)? {
             Conn::Listening(s)
-            | Conn::Stream(s, _)
+            | Conn::Stream(s, _, _)
             | Conn::Http(s, _, _)
             | Conn::Iperf(s, _, _) => Some(usize::from(*s)),
             Conn::Vacant => {
@@ -523,9 +609,13 @@ impl Core {
             self.services[svc].accepted += 1;
             let s = svc as u16;
             self.conns[idx] = match self.services[svc].service.app {
-                AppKind::Echo => Conn::Stream(s, StreamConn::new(StreamKind::Echo)),
-                AppKind::Discard => Conn::Stream(s, StreamConn::new(StreamKind::Discard)),
-                AppKind::Chargen => Conn::Stream(s, StreamConn::new(StreamKind::Chargen)),
+                AppKind::Echo => Conn::Stream(s, open.key, StreamConn::new(StreamKind::Echo, now)),
+                AppKind::Discard => {
+                    Conn::Stream(s, open.key, StreamConn::new(StreamKind::Discard, now))
+                }
+                AppKind::Chargen => {
+                    Conn::Stream(s, open.key, StreamConn::new(StreamKind::Chargen, now))
+                }
                 AppKind::Http => Conn::Http(s, open.key, HttpConn::new(now)),
                 AppKind::Iperf3 => Conn::Iperf(s, open.key, IperfConn::new(now)),
             };
@@ -543,7 +633,7 @@ impl Core {
         if !over {
             let (mut ctx, conns) = self.split(now, unix_secs, svc);
             let result = match &mut conns[idx] {
-                Conn::Stream(_, c) => {
+                Conn::Stream(_, _, c) => {
                     if ev.contains(Events::PEER_CLOSED) {
                         c.peer_closed();
                     }

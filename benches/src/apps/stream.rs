@@ -6,10 +6,13 @@
 //! Each keeps two flags per connection. Echo moves at most as many bytes as the send buffer
 //! has room for, so a client that does not read stalls itself (its window closes) and never
 //! makes the server hold data. All three close when the client has closed and (echo) every
-//! byte has been sent back. Nothing allocates.
+//! byte has been sent back. Nothing allocates. Like RFC 862-864 servers they set no time
+//! limit of their own; [`StreamConn::idle`] tells the server (which may reset the connection,
+//! see `ServerConfig::stream_idle`) how long nothing has moved.
 
 use tcp_engine::endpoint::EndpointError;
 use tcp_engine::table::SlotKey;
+use tcp_engine::time::{Duration, Instant};
 
 use super::{AppEndpoint, Ctx};
 
@@ -32,17 +35,29 @@ pub struct StreamConn {
     offset: u64,
     peer_closed: bool,
     closed: bool,
+    /// When a byte last moved (read, written, or acknowledged by the client).
+    active: Instant,
+    /// Send space at the last look: when it grows, the client took our bytes.
+    space_seen: usize,
 }
 
 impl StreamConn {
-    /// A fresh connection of `kind`.
-    pub const fn new(kind: StreamKind) -> StreamConn {
+    /// A fresh connection of `kind`, opened at `now`.
+    pub const fn new(kind: StreamKind, now: Instant) -> StreamConn {
         StreamConn {
             kind,
             offset: 0,
             peer_closed: false,
             closed: false,
+            active: now,
+            space_seen: 0,
         }
+    }
+
+    /// Whether no byte has moved either way for at least `limit` at `now` (a silent client,
+    /// or one that keeps its window shut).
+    pub fn idle(&self, now: Instant, limit: Duration) -> bool {
+        now - self.active >= limit
     }
 
     /// The client closed its sending side.
@@ -60,6 +75,7 @@ impl StreamConn {
         key: SlotKey,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), EndpointError> {
+        let moved_before = ctx.service.bytes_in + ctx.service.bytes_out;
         match self.kind {
             StreamKind::Echo if !self.closed => loop {
                 let space = ep.send_space(key).unwrap_or(0);
@@ -95,6 +111,11 @@ impl StreamConn {
             }
             _ => self.drain(ep, key, ctx)?,
         }
+        let space = ep.send_space(key).unwrap_or(0);
+        if space > self.space_seen || ctx.service.bytes_in + ctx.service.bytes_out != moved_before {
+            self.active = ctx.now;
+        }
+        self.space_seen = space;
         if self.peer_closed && !self.closed && ep.readable(key).unwrap_or(0) == 0 {
             ep.close(ctx.now, key)?;
             self.closed = true;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ferrotoe_benches::apps::client::{Client, ClientConfig, Progress};
 use ferrotoe_benches::apps::server::{Server, ServerConfig};
@@ -73,6 +73,8 @@ pub struct Net {
     pub received: HashMap<SlotKey, Vec<u8>>,
     /// Events the raw client saw, per connection.
     pub events: HashMap<SlotKey, Events>,
+    /// Connections whose data the raw client leaves unread (its window closes).
+    pub unread: HashSet<SlotKey>,
 }
 
 impl Net {
@@ -90,6 +92,7 @@ impl Net {
             dev_c,
             received: HashMap::new(),
             events: HashMap::new(),
+            unread: HashSet::new(),
         }
     }
 
@@ -106,9 +109,12 @@ impl Net {
     pub fn step(&mut self) -> bool {
         let now = self.clock.now();
         let s = self.server.poll(now, &mut self.dev_s);
-        let (received, events) = (&mut self.received, &mut self.events);
+        let (received, events, unread) = (&mut self.received, &mut self.events, &self.unread);
         let c = self.client.poll(now, &mut self.dev_c, |ep, open| {
             *events.entry(open.key).or_default() |= open.events;
+            if unread.contains(&open.key) {
+                return;
+            }
             let mut buf = [0u8; 16 << 10];
             while let Ok(n @ 1..) = ep.read(open.key, &mut buf) {
                 received
@@ -154,6 +160,25 @@ impl Net {
             rounds += 1;
             assert!(rounds < 1_000_000, "send stalled at {at} of {}", data.len());
         }
+    }
+
+    /// Lets the raw client read `key` again, and reads what waits in its buffer.
+    pub fn resume_reading(&mut self, key: SlotKey) {
+        self.unread.remove(&key);
+        let mut buf = [0u8; 16 << 10];
+        while let Ok(n @ 1..) = self.client.read(key, &mut buf) {
+            self.received
+                .entry(key)
+                .or_default()
+                .extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Steps through `secs` seconds of simulated time; panics after `max` rounds (a server
+    /// that keeps asking to be polled with nothing to do would take far more).
+    pub fn run_for(&mut self, secs: u64, max: usize) {
+        let until = self.clock.now() + Duration::from_secs(secs);
+        self.run_until(max, |n| n.clock.now() >= until);
     }
 
     pub fn got(&self, key: SlotKey) -> &[u8] {

@@ -20,7 +20,13 @@
 //! checksum is only seeded (`NEEDS_CSUM`) or already verified (`DATA_VALID`); both are reported
 //! as [`ChecksumState::Good`] for L4 (the data is the kernel's own or was verified), the IPv4
 //! header as [`ChecksumState::Unknown`] (the kernel does not say; the engine checks 20 bytes).
-//! Without checksum offload everything is `Unknown`. With TSO the kernel may hand up GSO
+//! `NEEDS_CSUM` counts as `Good` only when `csum_start`/`csum_offset` name exactly the IPv4
+//! packet's TCP (or UDP) checksum field; any other in-range `NEEDS_CSUM` frame (or one arriving
+//! with checksum offload off) has its checksum completed here as a virtio device would, and
+//! is left `Unknown` for the engine to verify. Without checksum offload everything else is
+//! `Unknown`. The header is input like the frame: unknown flags, a checksum field outside the
+//! frame, a GSO type not negotiated or a self-contradicting GSO header drop the frame, counted
+//! in [`TapCounters::rx_bad_vnet_hdr`] ([`VnetHeaderError`]). With TSO the kernel may hand up GSO
 //! super-frames of up to 64 KiB (an LRO-like peer): buffers are sized for them, and they are
 //! counted in [`TapCounters::rx_gso_frames`]. A frame captured from here may therefore show a
 //! "wrong" TCP checksum (the seed), as `tcpdump` does on a Linux host with offload.
@@ -222,8 +228,14 @@ impl std::error::Error for TapError {
     }
 }
 
-/// Checks a name the way Linux's `dev_valid_name` does (with `%d` allowed).
-fn validate_name(name: &str) -> Result<CString, TapError> {
+/// Checks an interface name the way Linux's `dev_valid_name` does (with `%d` allowed, which
+/// the kernel replaces with a number), before any system call: at most 15 bytes, not `.` or
+/// `..`, no `/`, `:`, NUL or byte the kernel's `isspace()` takes (ASCII whitespace, vertical
+/// tab, and 0xA0, which is part of many UTF-8 characters).
+///
+/// # Errors
+/// [`TapError::InvalidName`] saying what is wrong.
+pub fn check_name(name: &str) -> Result<(), TapError> {
     let invalid = |reason| TapError::InvalidName {
         name: name.to_owned(),
         reason,
@@ -237,13 +249,25 @@ fn validate_name(name: &str) -> Result<CString, TapError> {
     if name == "." || name == ".." {
         return Err(invalid("'.' and '..' are reserved"));
     }
+    let kernel_space = |b: u8| b.is_ascii_whitespace() || b == 0x0b || b == 0xa0;
     if name
         .bytes()
-        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+        .any(|b| b == b'/' || b == b':' || kernel_space(b) || b == 0)
     {
-        return Err(invalid("it contains '/', ':', whitespace or NUL"));
+        return Err(invalid(
+            "it contains '/', ':', NUL or whitespace (as Linux counts it: also vertical tab \
+             and the byte 0xA0, part of many non-ASCII characters)",
+        ));
     }
-    CString::new(name).map_err(|_| invalid("it contains NUL"))
+    Ok(())
+}
+
+fn validate_name(name: &str) -> Result<CString, TapError> {
+    check_name(name)?;
+    CString::new(name).map_err(|_| TapError::InvalidName {
+        name: name.to_owned(),
+        reason: "it contains NUL",
+    })
 }
 
 /// Counters of a TAP device.
@@ -256,8 +280,11 @@ pub struct TapCounters {
     /// Received GSO super-frames (larger than the MTU).
     pub rx_gso_frames: u64,
     /// Reads that failed (other than "nothing to read"), or returned a frame shorter than the
-    /// virtio-net header.
+    /// virtio-net header and an Ethernet header.
     pub rx_errors: u64,
+    /// Frames dropped because their virtio-net header was inconsistent or out of range (see
+    /// [`TapDevice::last_rx_header_error`]).
+    pub rx_bad_vnet_hdr: u64,
     /// Frames sent.
     pub tx_frames: u64,
     /// Bytes of frames sent (without the virtio-net header).
@@ -280,6 +307,7 @@ pub struct TapDevice {
     counters: TapCounters,
     last_tx_error: Option<String>,
     last_offload_error: Option<OffloadError>,
+    last_rx_header_error: Option<VnetHeaderError>,
 }
 
 impl TapDevice {
@@ -356,6 +384,7 @@ impl TapDevice {
             counters: TapCounters::default(),
             last_tx_error: None,
             last_offload_error: None,
+            last_rx_header_error: None,
         })
     }
 
@@ -377,6 +406,11 @@ impl TapDevice {
     /// The offload rule the last refused request broke.
     pub fn last_offload_error(&self) -> Option<OffloadError> {
         self.last_offload_error
+    }
+
+    /// What was wrong with the last received frame dropped for its virtio-net header.
+    pub fn last_rx_header_error(&self) -> Option<VnetHeaderError> {
+        self.last_rx_header_error
     }
 
     /// Waits until a frame can be read or `timeout` passes (`None`: no limit). Returns whether
@@ -479,17 +513,203 @@ fn prepare_tx(frame: &mut [u8], meta: &TxMeta, plan: &TxPlan) -> [u8; VNET_HDR_L
     hdr
 }
 
-/// The checksum verdicts of a received frame's virtio-net header.
-fn rx_meta(hdr: &[u8], caps: &OffloadCaps) -> RxMeta {
-    if caps.rx_checksum && hdr[0] & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) != 0
-    {
+/// Why a received frame's virtio-net header was refused. The frame is dropped and counted
+/// ([`TapCounters::rx_bad_vnet_hdr`], [`TapDevice::last_rx_header_error`]): the header comes
+/// from the kernel, but it is input like any other and is never trusted to index the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VnetHeaderError {
+    /// Flag bits other than `NEEDS_CSUM` and `DATA_VALID` (the only ones a TAP sets).
+    UnknownFlags {
+        /// The flags byte.
+        flags: u8,
+    },
+    /// `NEEDS_CSUM` with a checksum field (`csum_start + csum_offset`, two bytes) that is not
+    /// inside the frame.
+    ChecksumOutOfRange {
+        /// Where the checksum starts.
+        csum_start: u16,
+        /// The checksum field's offset from `csum_start`.
+        csum_offset: u16,
+        /// The frame's length (without the virtio-net header).
+        frame_len: usize,
+    },
+    /// A GSO type this device did not negotiate (only `GSO_TCPV4`, with TSO on).
+    UnexpectedGso {
+        /// The `gso_type` byte.
+        gso_type: u8,
+    },
+    /// A GSO header that contradicts itself or the frame.
+    InconsistentGso {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+impl fmt::Display for VnetHeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VnetHeaderError::UnknownFlags { flags } => write!(
+                f,
+                "virtio-net header flags {flags:#04x} carry bits other than NEEDS_CSUM and \
+                 DATA_VALID"
+            ),
+            VnetHeaderError::ChecksumOutOfRange {
+                csum_start,
+                csum_offset,
+                frame_len,
+            } => write!(
+                f,
+                "NEEDS_CSUM with csum_start {csum_start} + csum_offset {csum_offset} outside \
+                 the {frame_len}-byte frame"
+            ),
+            VnetHeaderError::UnexpectedGso { gso_type } => write!(
+                f,
+                "GSO type {gso_type:#04x} was not negotiated (only TCPv4, with TSO on)"
+            ),
+            VnetHeaderError::InconsistentGso { reason } => {
+                write!(f, "inconsistent GSO header: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for VnetHeaderError {}
+
+/// A received frame's virtio-net header, fields in host order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct VnetRxHeader {
+    flags: u8,
+    gso_type: u8,
+    hdr_len: u16,
+    gso_size: u16,
+    csum_start: u16,
+    csum_offset: u16,
+}
+
+impl VnetRxHeader {
+    fn parse(hdr: &[u8; VNET_HDR_LEN]) -> VnetRxHeader {
+        let word = |at: usize| u16::from_ne_bytes([hdr[at], hdr[at + 1]]);
+        VnetRxHeader {
+            flags: hdr[0],
+            gso_type: hdr[1],
+            hdr_len: word(2),
+            gso_size: word(4),
+            csum_start: word(6),
+            csum_offset: word(8),
+        }
+    }
+}
+
+/// What a received frame's header says once checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct RxFrame {
+    meta: RxMeta,
+    /// A GSO super-frame.
+    gso: bool,
+}
+
+/// Checks a received frame's virtio-net header against the frame and `caps`, and gives the
+/// checksum verdicts. `NEEDS_CSUM` on the IPv4 frame's own TCP or UDP checksum field (the
+/// kernel's partial checksum, as Linux treats `CHECKSUM_PARTIAL`) is [`ChecksumState::Good`]
+/// with checksum offload; any other in-range `NEEDS_CSUM` (another layout, or checksum
+/// offload off) is completed here the way a virtio device would and left for the engine to
+/// verify. `DATA_VALID` is `Good` with checksum offload. The IPv4 header is always `Unknown`.
+///
+/// # Errors
+/// A [`VnetHeaderError`]: the frame must be dropped.
+fn rx_translate(
+    hdr: &[u8; VNET_HDR_LEN],
+    frame: &mut [u8],
+    caps: &OffloadCaps,
+) -> Result<RxFrame, VnetHeaderError> {
+    let h = VnetRxHeader::parse(hdr);
+    let known = VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+    if h.flags & !known != 0 {
+        return Err(VnetHeaderError::UnknownFlags { flags: h.flags });
+    }
+    let needs_csum = h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0;
+    let gso = match h.gso_type & !VIRTIO_NET_HDR_GSO_ECN {
+        VIRTIO_NET_HDR_GSO_NONE if h.gso_type == VIRTIO_NET_HDR_GSO_NONE => false,
+        VIRTIO_NET_HDR_GSO_TCPV4 if caps.tso.is_some() => true,
+        _ => {
+            return Err(VnetHeaderError::UnexpectedGso {
+                gso_type: h.gso_type,
+            });
+        }
+    };
+    if gso {
+        let reason = if !needs_csum {
+            Some("a GSO frame without NEEDS_CSUM")
+        } else if h.gso_size == 0 {
+            Some("gso_size is 0")
+        } else if usize::from(h.hdr_len) > frame.len() {
+            Some("hdr_len is longer than the frame")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(VnetHeaderError::InconsistentGso { reason });
+        }
+    }
+    if needs_csum {
+        let start = usize::from(h.csum_start);
+        let field = start + usize::from(h.csum_offset);
+        if field + 2 > frame.len() {
+            return Err(VnetHeaderError::ChecksumOutOfRange {
+                csum_start: h.csum_start,
+                csum_offset: h.csum_offset,
+                frame_len: frame.len(),
+            });
+        }
+        if caps.rx_checksum && is_ipv4_l4_checksum_field(frame, start, field) {
+            return Ok(RxFrame {
+                meta: RxMeta {
+                    ip: ChecksumState::Unknown,
+                    l4: ChecksumState::Good,
+                },
+                gso,
+            });
+        }
+        // The field holds the seed; the sum from `start` to the end (seed included) finishes
+        // it. The engine then verifies the frame as it would any other.
+        let c = crate::checksum::checksum(&frame[start..]);
+        frame[field..field + 2].copy_from_slice(&c.to_be_bytes());
+        return Ok(RxFrame {
+            meta: RxMeta::UNVERIFIED,
+            gso,
+        });
+    }
+    let meta = if caps.rx_checksum && h.flags & VIRTIO_NET_HDR_F_DATA_VALID != 0 {
         RxMeta {
             ip: ChecksumState::Unknown,
             l4: ChecksumState::Good,
         }
     } else {
         RxMeta::UNVERIFIED
+    };
+    Ok(RxFrame { meta, gso })
+}
+
+/// Whether a partial checksum from `start` with its field at `field` is exactly the TCP or UDP
+/// checksum of an untagged, unfragmented IPv4 packet that fills `frame`.
+fn is_ipv4_l4_checksum_field(frame: &[u8], start: usize, field: usize) -> bool {
+    const ETH: usize = 14;
+    if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH] >> 4 != 4 {
+        return false;
     }
+    let ihl = usize::from(frame[ETH] & 0x0F) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
+    let fragment = u16::from_be_bytes([frame[ETH + 6], frame[ETH + 7]]) & 0x3FFF != 0;
+    let offset = match frame[ETH + 9] {
+        6 => 16,
+        17 => 6,
+        _ => return false,
+    };
+    ihl >= 20
+        && !fragment
+        && ETH + total == frame.len()
+        && start == ETH + ihl
+        && field == start + offset
 }
 
 impl FrameDevice for TapDevice {
@@ -499,7 +719,9 @@ impl FrameDevice for TapDevice {
 
     fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, mut on_frame: F) -> usize {
         let mut delivered = 0;
-        while delivered < max {
+        // At most `max` reads, dropped frames included: a flood of bad frames cannot hold
+        // the caller here.
+        for _ in 0..max {
             let n = match sys::read_nonblocking(self.fd.as_fd(), &mut self.rx_buf) {
                 Ok(Some(n)) => n,
                 Ok(None) => break,
@@ -512,15 +734,24 @@ impl FrameDevice for TapDevice {
                 self.counters.rx_errors += 1;
                 continue;
             }
-            let (hdr, rest) = self.rx_buf.split_at_mut(VNET_HDR_LEN);
-            let meta = rx_meta(hdr, &self.caps);
-            if hdr[1] & !VIRTIO_NET_HDR_GSO_ECN != VIRTIO_NET_HDR_GSO_NONE {
+            let Some((hdr, rest)) = self.rx_buf.split_first_chunk_mut::<VNET_HDR_LEN>() else {
+                break;
+            };
+            let frame = &mut rest[..n - VNET_HDR_LEN];
+            let rx = match rx_translate(hdr, frame, &self.caps) {
+                Ok(rx) => rx,
+                Err(e) => {
+                    self.counters.rx_bad_vnet_hdr += 1;
+                    self.last_rx_header_error = Some(e);
+                    continue;
+                }
+            };
+            if rx.gso {
                 self.counters.rx_gso_frames += 1;
             }
-            let frame = &mut rest[..n - VNET_HDR_LEN];
             self.counters.rx_frames += 1;
             self.counters.rx_bytes += frame.len() as u64;
-            on_frame(frame, meta);
+            on_frame(frame, rx.meta);
             delivered += 1;
         }
         delivered

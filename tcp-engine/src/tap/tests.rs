@@ -483,6 +483,12 @@ fn names_are_checked_before_any_system_call() {
         ("tap/0", "'/'"),
         ("tap 0", "whitespace"),
         ("..", "reserved"),
+        // Linux's isspace() also takes vertical tab and 0xA0 (the second byte of U+00A0 and
+        // of many other UTF-8 characters): TUNSETIFF would fail with EINVAL, which reads
+        // as "not a TAP device".
+        ("tap\x0b0", "whitespace"),
+        ("tap\u{a0}0", "whitespace"),
+        ("t\u{e0}p", "whitespace"),
     ] {
         let err = TapDevice::open(&TapConfig {
             tun_path: PathBuf::from("/nonexistent"),
@@ -645,4 +651,279 @@ fn namespace_helpers_keep_to_the_benchmark_range_and_clean_up() {
         !String::from_utf8_lossy(&list.stdout).contains(&name),
         "namespace deleted on drop"
     );
+}
+
+// The receive header translation, without a device (no root needed): the virtio-net header
+// the kernel hands with each frame is checked against the frame like any other input.
+
+/// A virtio-net header (fields in host order, as the TAP reads and writes them).
+fn vnet_hdr(
+    flags: u8,
+    gso_type: u8,
+    hdr_len: u16,
+    gso_size: u16,
+    start: u16,
+    offset: u16,
+) -> [u8; 12] {
+    let mut h = [0u8; VNET_HDR_LEN];
+    h[0] = flags;
+    h[1] = gso_type;
+    h[2..4].copy_from_slice(&hdr_len.to_ne_bytes());
+    h[4..6].copy_from_slice(&gso_size.to_ne_bytes());
+    h[6..8].copy_from_slice(&start.to_ne_bytes());
+    h[8..10].copy_from_slice(&offset.to_ne_bytes());
+    h
+}
+
+/// A TCP/IPv4 frame as the kernel hands it with `NEEDS_CSUM`: IPv4 checksum valid, the TCP
+/// checksum field holding only the pseudo-header sum.
+fn partial_frame(payload_len: usize) -> Vec<u8> {
+    let payload = testutil::pattern(payload_len, 3);
+    let mut f = testutil::tcp_frame(&TcpSpec::default(), &payload, true);
+    let seed = pseudo_header_sum(&f, 14, 6, (f.len() - 34) as u32);
+    f[50..52].copy_from_slice(&seed.to_be_bytes());
+    f
+}
+
+const PARTIAL_TCP: (u16, u16) = (34, 16);
+
+fn caps(rx_checksum: bool, tso: bool) -> OffloadCaps {
+    TapConfig {
+        checksum_offload: rx_checksum,
+        tso,
+        ..TapConfig::new("t")
+    }
+    .caps()
+}
+
+const GOOD_L4: RxMeta = RxMeta {
+    ip: ChecksumState::Unknown,
+    l4: ChecksumState::Good,
+};
+
+#[test]
+fn rx_partial_checksum_on_the_tcp_field_is_good_and_left_as_the_kernel_sent_it() {
+    let frame = partial_frame(100);
+    let mut got = frame.clone();
+    let h = vnet_hdr(
+        VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        0,
+        0,
+        0,
+        PARTIAL_TCP.0,
+        PARTIAL_TCP.1,
+    );
+    let rx = rx_translate(&h, &mut got, &caps(true, true)).unwrap();
+    assert_eq!((rx.meta, rx.gso), (GOOD_L4, false));
+    assert_eq!(got, frame, "nothing summed on the fast path");
+    // A GSO super-frame from the kernel: the same, marked GSO.
+    let mut big = partial_frame(20_000);
+    let h = vnet_hdr(
+        VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN,
+        54,
+        1448,
+        PARTIAL_TCP.0,
+        PARTIAL_TCP.1,
+    );
+    let rx = rx_translate(&h, &mut big, &caps(true, true)).unwrap();
+    assert_eq!((rx.meta, rx.gso), (GOOD_L4, true));
+    // DATA_VALID: the kernel verified it.
+    let mut f = testutil::tcp_frame(&TcpSpec::default(), b"x", true);
+    let h = vnet_hdr(VIRTIO_NET_HDR_F_DATA_VALID, 0, 0, 0, 0, 0);
+    assert_eq!(
+        rx_translate(&h, &mut f, &caps(true, true)).unwrap().meta,
+        GOOD_L4
+    );
+    assert_eq!(
+        rx_translate(&h, &mut f, &caps(false, false)).unwrap().meta,
+        RxMeta::UNVERIFIED,
+        "without checksum offload the engine verifies"
+    );
+}
+
+#[test]
+fn rx_partial_checksum_without_checksum_offload_is_completed_not_left_as_a_seed() {
+    let mut f = partial_frame(101);
+    let h = vnet_hdr(
+        VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        0,
+        0,
+        0,
+        PARTIAL_TCP.0,
+        PARTIAL_TCP.1,
+    );
+    let rx = rx_translate(&h, &mut f, &caps(false, false)).unwrap();
+    assert_eq!(rx.meta, RxMeta::UNVERIFIED);
+    assert_eq!(
+        verify_rx(&f),
+        RxMeta {
+            ip: ChecksumState::Good,
+            l4: ChecksumState::Good
+        },
+        "the engine's own check passes: the checksum was completed"
+    );
+}
+
+#[test]
+fn rx_partial_checksum_elsewhere_than_the_tcp_field_is_not_taken_as_verified() {
+    // In range, but not this frame's TCP checksum: the IPv4 header's field, a start inside
+    // the payload, a VLAN-tagged layout, a total length shorter than the frame.
+    let cases: [(u16, u16, &str); 4] = [
+        (14, 10, "the IPv4 header checksum"),
+        (60, 4, "a start inside the payload"),
+        (34, 6, "the UDP offset on a TCP packet"),
+        (38, 16, "four bytes after the TCP header's start"),
+    ];
+    for (start, offset, what) in cases {
+        let frame = partial_frame(64);
+        let mut got = frame.clone();
+        let h = vnet_hdr(VIRTIO_NET_HDR_F_NEEDS_CSUM, 0, 0, 0, start, offset);
+        let rx = rx_translate(&h, &mut got, &caps(true, true)).unwrap();
+        assert_eq!(rx.meta, RxMeta::UNVERIFIED, "{what}");
+        let field = usize::from(start + offset);
+        let done = crate::checksum::checksum(&frame[usize::from(start)..]);
+        assert_eq!(
+            got[field..field + 2],
+            done.to_be_bytes(),
+            "{what}: completed there"
+        );
+        let v = verify_rx(&got);
+        assert!(
+            v.ip == ChecksumState::Bad || v.l4 == ChecksumState::Bad,
+            "{what}: the engine drops it ({v:?})"
+        );
+    }
+    // Trailing bytes beyond the IPv4 total length: the kernel's sum would cover them.
+    let mut padded = partial_frame(10);
+    padded.extend_from_slice(&[0xAB; 7]);
+    let h = vnet_hdr(
+        VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        0,
+        0,
+        0,
+        PARTIAL_TCP.0,
+        PARTIAL_TCP.1,
+    );
+    let rx = rx_translate(&h, &mut padded, &caps(true, true)).unwrap();
+    assert_eq!(rx.meta, RxMeta::UNVERIFIED);
+}
+
+#[test]
+fn rx_headers_that_are_out_of_range_or_inconsistent_are_typed_drops() {
+    use VnetHeaderError::*;
+    let needs = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    let tcpv4 = VIRTIO_NET_HDR_GSO_TCPV4;
+    let len = partial_frame(40).len();
+    let field_past_end = (len - 1) as u16;
+    let cases: Vec<([u8; 12], OffloadCaps, VnetHeaderError)> = vec![
+        (
+            vnet_hdr(needs, 0, 0, 0, u16::MAX, u16::MAX),
+            caps(true, true),
+            ChecksumOutOfRange {
+                csum_start: u16::MAX,
+                csum_offset: u16::MAX,
+                frame_len: len,
+            },
+        ),
+        (
+            vnet_hdr(needs, 0, 0, 0, field_past_end, 0),
+            caps(true, true),
+            ChecksumOutOfRange {
+                csum_start: field_past_end,
+                csum_offset: 0,
+                frame_len: len,
+            },
+        ),
+        (
+            vnet_hdr(needs, 0, 0, 0, 34, 16 + len as u16),
+            caps(false, false),
+            ChecksumOutOfRange {
+                csum_start: 34,
+                csum_offset: 16 + len as u16,
+                frame_len: len,
+            },
+        ),
+        (
+            vnet_hdr(0x04 | needs, 0, 0, 0, 34, 16),
+            caps(true, true),
+            UnknownFlags { flags: 0x05 },
+        ),
+        (
+            vnet_hdr(needs, 3, 0, 1400, 34, 16),
+            caps(true, true),
+            UnexpectedGso { gso_type: 3 },
+        ),
+        (
+            vnet_hdr(needs, 4, 0, 1400, 34, 16),
+            caps(true, true),
+            UnexpectedGso { gso_type: 4 },
+        ),
+        (
+            vnet_hdr(needs, VIRTIO_NET_HDR_GSO_ECN, 0, 0, 34, 16),
+            caps(true, true),
+            UnexpectedGso { gso_type: 0x80 },
+        ),
+        (
+            vnet_hdr(needs, tcpv4, 54, 1400, 34, 16),
+            caps(true, false),
+            UnexpectedGso { gso_type: 1 },
+        ),
+        (
+            vnet_hdr(0, tcpv4, 54, 1400, 0, 0),
+            caps(true, true),
+            InconsistentGso {
+                reason: "a GSO frame without NEEDS_CSUM",
+            },
+        ),
+        (
+            vnet_hdr(needs, tcpv4, 54, 0, 34, 16),
+            caps(true, true),
+            InconsistentGso {
+                reason: "gso_size is 0",
+            },
+        ),
+        (
+            vnet_hdr(needs, tcpv4, len as u16 + 1, 1400, 34, 16),
+            caps(true, true),
+            InconsistentGso {
+                reason: "hdr_len is longer than the frame",
+            },
+        ),
+    ];
+    for (h, caps, want) in cases {
+        let frame = partial_frame(40);
+        let mut got = frame.clone();
+        assert_eq!(rx_translate(&h, &mut got, &caps), Err(want), "{h:?}");
+        assert_eq!(got, frame, "{want}: the dropped frame was not written");
+        assert!(!want.to_string().is_empty());
+    }
+}
+
+proptest::proptest! {
+    /// Any header with any frame: no panic, no write outside the checksum field, and a `Good`
+    /// verdict for `NEEDS_CSUM` only where finishing the checksum makes the frame verify.
+    #[test]
+    fn rx_translation_of_arbitrary_headers_never_panics_or_trusts_a_wrong_field(
+        hdr in proptest::array::uniform12(proptest::prelude::any::<u8>()),
+        use_tcp in proptest::prelude::any::<bool>(),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        rx_checksum in proptest::prelude::any::<bool>(),
+    ) {
+        let frame = if use_tcp { partial_frame(junk.len()) } else { junk };
+        let mut got = frame.clone();
+        let caps = caps(rx_checksum, rx_checksum);
+        let h = VnetRxHeader::parse(&hdr);
+        if let Ok(rx) = rx_translate(&hdr, &mut got, &caps) {
+            let changed: Vec<usize> = (0..got.len()).filter(|&i| got[i] != frame[i]).collect();
+            let field = usize::from(h.csum_start) + usize::from(h.csum_offset);
+            proptest::prop_assert!(changed.iter().all(|&i| i == field || i == field + 1));
+            if h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM != 0 && rx.meta.l4 == ChecksumState::Good {
+                let mut done = frame.clone();
+                let c = crate::checksum::checksum(&done[usize::from(h.csum_start)..]);
+                done[field..field + 2].copy_from_slice(&c.to_be_bytes());
+                proptest::prop_assert_eq!(verify_rx(&done).l4, ChecksumState::Good);
+            }
+        }
+    }
 }

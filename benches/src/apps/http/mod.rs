@@ -12,12 +12,14 @@
 //!
 //! After an error response, or when the client asked to close, the server closes its sending
 //! side and keeps reading (and discarding) until the client closes, so the response is not
-//! cut short by a reset (RFC 9112 9.6).
+//! cut short by a reset (RFC 9112 9.6); for at most the idle timeout after the client last
+//! took any of our bytes (then it is reset: a client that neither closes nor reads cannot
+//! keep the connection).
 //!
 //! A connection that makes no progress for the server's idle timeout is ended by
 //! [`HttpConn::expire`]: 408 when a request head was begun and not finished (a slow or stuck
 //! client cannot hold a connection slot forever), a plain close when it sat idle between
-//! requests.
+//! requests, a reset when a response could not be written on (a client that never reads).
 
 pub mod parse;
 pub mod response;
@@ -72,6 +74,18 @@ struct Response {
     offset: usize,
 }
 
+/// What [`HttpConn::expire`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// The connection made progress recently: nothing done.
+    Kept,
+    /// Ended gracefully: a 408 queued, or the sending side closed.
+    Ended,
+    /// It must be aborted (RST): a response stalled because the client does not read, which
+    /// no graceful close can finish. The caller aborts and takes the buffers back.
+    Abort,
+}
+
 /// The responder's state of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpConn {
@@ -83,8 +97,10 @@ pub struct HttpConn {
     peer_closed: bool,
     /// We closed our sending side (after a final response); input is discarded.
     closing: bool,
-    /// When the connection last made progress.
+    /// When the connection last made progress (or started closing).
     active: Instant,
+    /// Send space at the last look: when it grows, the client is taking our bytes.
+    space_seen: usize,
 }
 
 impl HttpConn {
@@ -97,12 +113,17 @@ impl HttpConn {
             peer_closed: false,
             closing: false,
             active: now,
+            space_seen: 0,
         }
     }
 
     /// Ends the connection if it made no progress for `timeout`: a 408 when a request head
-    /// was begun, a close when it was idle between requests. A response being written (the
-    /// client not reading) is left to TCP's own timers. Returns whether it acted.
+    /// was begun, a close when it was idle between requests, and [`Expiry::Abort`] when a
+    /// response could not be written on for that long (the client does not read: TCP's
+    /// own timers never end that, since a receiver that acknowledges zero-window probes may
+    /// keep its window shut forever) or when our side has been closed that long and the
+    /// client neither closes nor takes what is left of our data (input discarded while
+    /// closing does not count as progress). Counted in `http_timeouts`.
     ///
     /// # Errors
     /// The connection went away under the call (a stale key).
@@ -112,19 +133,21 @@ impl HttpConn {
         key: SlotKey,
         ctx: &mut Ctx<'_>,
         timeout: Duration,
-    ) -> Result<bool, EndpointError> {
-        if self.closing || self.response.is_some() || ctx.now - self.active < timeout {
-            return Ok(false);
+    ) -> Result<Expiry, EndpointError> {
+        if ctx.now - self.active < timeout {
+            return Ok(Expiry::Kept);
+        }
+        ctx.stats.http_timeouts += 1;
+        if self.response.is_some() || self.closing {
+            return Ok(Expiry::Abort);
         }
         if self.scanner.scanned() > 0 || ep.readable(key).unwrap_or(0) > 0 || self.skip > 0 {
             self.reject(Reject::Timeout, ctx);
             self.pump(ep, key, ctx)?;
         } else {
-            ep.close(ctx.now, key)?;
-            self.closing = true;
+            self.close_sending(ep, key, ctx)?;
         }
-        ctx.stats.http_timeouts += 1;
-        Ok(true)
+        Ok(Expiry::Ended)
     }
 
     /// The client closed its sending side.
@@ -145,9 +168,12 @@ impl HttpConn {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), EndpointError> {
         loop {
-            let mut progress = false;
+            // `progress`: something moved, look again. `activity`: it was the client's
+            // request or our response moving, which restarts the idle timer (bare empty lines
+            // do not: a client sending only those must not hold the connection forever).
+            let (mut activity, mut discarded) = (false, false);
             if self.response.is_some() {
-                progress |= self.write_response(ep, key, ctx)?;
+                activity |= self.write_response(ep, key, ctx)?;
             }
             if self.skip > 0 || self.closing {
                 let want = if self.closing {
@@ -159,24 +185,52 @@ impl HttpConn {
                 };
                 let n = ep.read(key, &mut ctx.scratch[..want])?;
                 ctx.service.bytes_in += n as u64;
-                if !self.closing {
+                if self.closing {
+                    // Discarded: progress, not activity (see `expire`).
+                    discarded = n > 0;
+                } else {
                     self.skip -= n as u64;
+                    activity |= n > 0;
                 }
-                progress |= n > 0;
             }
+            let mut progress = activity || discarded;
             if self.response.is_none() && self.skip == 0 && !self.closing {
-                progress |= self.next_request(ep, key, ctx)?;
+                progress |= self.skip_empty_lines(ep, key, ctx)?;
+                let request = self.next_request(ep, key, ctx)?;
+                activity |= request;
+                progress |= request;
+            }
+            if activity {
+                self.active = ctx.now;
             }
             if !progress {
                 break;
             }
+        }
+        let space = ep.send_space(key).unwrap_or(0);
+        if space > self.space_seen {
+            // The client acknowledged some of our bytes.
             self.active = ctx.now;
         }
+        self.space_seen = space;
         let idle = self.response.is_none() && ep.readable(key).unwrap_or(0) == 0;
         if self.peer_closed && !self.closing && idle {
-            ep.close(ctx.now, key)?;
-            self.closing = true;
+            self.close_sending(ep, key, ctx)?;
         }
+        Ok(())
+    }
+
+    /// Closes our sending side (a FIN after what is written) and starts discarding input; the
+    /// idle timer starts over, bounding how long the connection lingers.
+    fn close_sending(
+        &mut self,
+        ep: &mut AppEndpoint,
+        key: SlotKey,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), EndpointError> {
+        ep.close(ctx.now, key)?;
+        self.closing = true;
+        self.active = ctx.now;
         Ok(())
     }
 
@@ -204,8 +258,7 @@ impl HttpConn {
             let Some(len) = write_head(&mut out, &head) else {
                 // A content type too long for the head buffer: a site built wrongly. Close.
                 self.response = None;
-                self.closing = true;
-                ep.close(ctx.now, key)?;
+                self.close_sending(ep, key, ctx)?;
                 return Ok(true);
             };
             if ep.send_space(key).unwrap_or(0) < len {
@@ -231,8 +284,7 @@ impl HttpConn {
             self.response = None;
             ctx.stats.http_status[r.status.index()] += 1;
             if !r.keep_alive {
-                ep.close(ctx.now, key)?;
-                self.closing = true;
+                self.close_sending(ep, key, ctx)?;
             }
         } else {
             self.response = Some(r);
@@ -240,35 +292,44 @@ impl HttpConn {
         Ok(progress)
     }
 
+    /// Discards empty lines before a request line (RFC 9112 2.2); true if there were any.
+    fn skip_empty_lines(
+        &mut self,
+        ep: &mut AppEndpoint,
+        key: SlotKey,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<bool, EndpointError> {
+        let mut skipped = false;
+        if self.scanner.scanned() > 0 {
+            return Ok(false);
+        }
+        loop {
+            let leading = ep.buffers(key).map_or(0, |b| {
+                let (a, b) = b.recv.slices(0, 64);
+                a.iter()
+                    .chain(b)
+                    .take_while(|&&c| c == b'\r' || c == b'\n')
+                    .count()
+            });
+            if leading == 0 {
+                return Ok(skipped);
+            }
+            ctx.service.bytes_in += ep.read(key, &mut ctx.scratch[..leading])? as u64;
+            skipped = true;
+        }
+    }
+
     /// Looks for a complete request head in the receive buffer and turns it into a response;
-    /// true if it consumed anything.
+    /// true if it consumed a head (or refused one).
     fn next_request(
         &mut self,
         ep: &mut AppEndpoint,
         key: SlotKey,
         ctx: &mut Ctx<'_>,
     ) -> Result<bool, EndpointError> {
-        let mut progress = false;
-        // Empty lines before a request line are ignored (RFC 9112 2.2).
-        if self.scanner.scanned() == 0 {
-            loop {
-                let leading = ep.buffers(key).map_or(0, |b| {
-                    let (a, b) = b.recv.slices(0, 64);
-                    a.iter()
-                        .chain(b)
-                        .take_while(|&&c| c == b'\r' || c == b'\n')
-                        .count()
-                });
-                if leading == 0 {
-                    break;
-                }
-                ctx.service.bytes_in += ep.read(key, &mut ctx.scratch[..leading])? as u64;
-                progress = true;
-            }
-        }
         let readable = ep.readable(key).unwrap_or(0);
         if readable == 0 {
-            return Ok(progress);
+            return Ok(false);
         }
         let end = ep.buffers(key).and_then(|b| {
             let (a, b) = b.recv.slices(0, MAX_REQUEST_HEAD);
@@ -283,7 +344,7 @@ impl HttpConn {
                 self.reject(Reject::BadRequest("the request head is incomplete"), ctx);
                 return Ok(true);
             }
-            return Ok(progress);
+            return Ok(false);
         };
         self.scanner = HeadScanner::new();
         let (head, path_buf) = ctx.head.split_at_mut(MAX_REQUEST_HEAD);
