@@ -127,12 +127,9 @@ fn http_client_that_never_reads_its_response_is_ended() {
     let st = net.server.stats();
     assert_eq!((st.http_timeouts, st.app_errors), (1, 0));
     assert_eq!(net.server.services()[0].finished, 1);
-    // When the client reads again, its window update meets no connection: it is reset.
-    // (The RST of the abort itself carries SND.MAX, one past the unanswered window probe's
-    // byte: outside the client's zero window, so the client drops it; see
-    // `an_abort_reaches_a_client_whose_window_is_shut`.)
-    net.resume_reading(key);
-    net.run_until(100_000, |n| n.saw(key, Events::RESET));
+    // The abort's RST reached the client inside its shut window (see
+    // `an_abort_reaches_a_client_whose_window_is_shut`).
+    assert!(net.saw(key, Events::RESET), "{:?}", net.client.state(key));
 }
 
 #[test]
@@ -257,14 +254,11 @@ fn http_paths_cannot_leave_the_site_and_long_ones_are_bounded() {
     all_slots_back(&mut net);
 }
 
-/// Reproduces a bug of the TCP engine's state machine (not the server's): the RST of
-/// `Tcb::abort` carries SND.MAX, which is one past the byte of an outstanding zero-window
-/// probe, so a peer whose window is shut drops it as out of window (RFC 9293 3.10.7.4, RFC
-/// 5961 3.2) and stays ESTABLISHED until it next sends. Linux sends
-/// min(SND.NXT, SND.UNA + SND.WND) for this reason.
+/// The RST of an abort reaches a client whose window is shut. It used to carry SND.MAX, one
+/// past the byte of an outstanding zero-window probe, so a peer whose window is shut dropped it
+/// as out of window (RFC 9293 3.10.7.4, RFC 5961 3.2) and stayed ESTABLISHED until it next
+/// sent; `Tcb::abort` now sends min(SND.MAX, SND.UNA + SND.WND), as Linux does.
 #[test]
-#[ignore = "tcp-engine tcb bug: an abort's RST is outside a zero window (see the doc comment); \
-            un-ignore once Tcb::abort picks an acceptable sequence number"]
 fn an_abort_reaches_a_client_whose_window_is_shut() {
     let mut net = Net::new(small_server_config(&["http"]), Impairments::NONE);
     let key = established(&mut net, 80);
@@ -357,8 +351,11 @@ fn stream_idle_limit_resets_silent_and_non_reading_clients_only() {
         net.run_for(5, 5 * ROUNDS_PER_IDLE_SEC);
     }
     assert!(net.saw(silent, Events::RESET), "silent for 30 s: reset");
-    // The non-reading chargen client is reset on the server's side (its RST is lost in the
-    // client's zero window: see `an_abort_reaches_a_client_whose_window_is_shut`).
+    // The non-reading chargen client is reset too, its RST inside its shut window.
+    assert!(
+        net.saw(stalled, Events::RESET),
+        "not reading for 30 s: reset"
+    );
     let waited = net.clock.now() - started;
     assert!(
         waited >= tcp_engine::time::Duration::from_secs(30),

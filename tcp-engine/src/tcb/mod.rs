@@ -1573,19 +1573,24 @@ impl Tcb {
 
     /// Aborts the connection (RFC 9293 ABORT): returns the RST to send when the peer knows
     /// of the connection (ports zero, filled in by the endpoint) and goes to CLOSED.
+    ///
+    /// The RST carries SND.MAX (RFC 9293's SND.NXT), or the right edge of the peer's window
+    /// when SND.MAX lies beyond it (a zero-window probe's byte is out): a peer checks an RST
+    /// against its window (RFC 5961 3.2), and one at SND.MAX would miss a closed window by
+    /// the probe byte and be dropped (Linux's `tcp_acceptable_seq` chooses the same).
     pub fn abort(&mut self) -> Option<TcpHeader> {
-        let rst = match self.state {
-            State::SynReceived
-            | State::Established
-            | State::FinWait1
-            | State::FinWait2
-            | State::CloseWait => Some(TcpHeader {
-                seq: self.snd_max,
-                flags: TcpFlags::RST,
-                ..TcpHeader::default()
-            }),
+        let seq = match self.state {
+            State::SynReceived => Some(self.snd_max),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                Some(self.snd_max.min(self.snd_una + self.snd_wnd))
+            }
             _ => None,
         };
+        let rst = seq.map(|seq| TcpHeader {
+            seq,
+            flags: TcpFlags::RST,
+            ..TcpHeader::default()
+        });
         if self.state != State::Closed {
             self.become_closed(CloseReason::Aborted);
         }

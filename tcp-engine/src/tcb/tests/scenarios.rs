@@ -625,6 +625,37 @@ fn s10_zero_window_probes_and_window_update_resumes() {
 }
 
 #[test]
+fn an_abort_after_a_window_probe_resets_inside_the_closed_window() {
+    // The probe byte lies beyond the peer's zero window (it drops it), so an RST at SND.MAX
+    // would be one past RCV.NXT: outside a zero window, dropped (RFC 9293 3.10.7.4, RFC 5961
+    // 3.2), and the peer would stay ESTABLISHED. The RST carries min(SND.MAX, SND.UNA +
+    // SND.WND), as Linux's `tcp_acceptable_seq`, so it lands exactly on RCV.NXT.
+    let mut c = established(plain(), 10000, 4000, 2000);
+    c.write(&pattern(5000));
+    assert_eq!(c.send_all().len(), 2);
+    c.deliver(ack(Y + 1, ISS + 2001, 0), &[]);
+    c.advance_to_deadline();
+    let probe = c.send_all();
+    expect(&probe[0], ISS + 2001, Y + 1, ACK, 4000, 1);
+    assert_eq!(c.tcb.snd_max(), SeqNum(ISS + 2002), "the probe byte is out");
+    let rst = c.tcb.abort().expect("an RST");
+    assert_eq!(
+        rst.seq,
+        SeqNum(ISS + 2001),
+        "RCV.NXT of the peer, not SND.MAX"
+    );
+    assert_eq!(c.tcb.state(), State::Closed);
+
+    // With the window open the RST carries SND.MAX, RFC 9293's SND.NXT, as before.
+    let mut c = established(plain(), 10000, 4000, 20000);
+    c.write(&pattern(5000));
+    let sent: usize = c.send_all().iter().map(|s| s.data.len()).sum();
+    assert_eq!(sent, 5000);
+    let rst = c.tcb.abort().expect("an RST");
+    assert_eq!(rst.seq, SeqNum(ISS + 5001));
+}
+
+#[test]
 fn answers_to_zero_window_probes_never_start_fast_retransmit() {
     // A receiver whose window stays closed answers each probe with the same ACK and window
     // while the probe byte is out: duplicate ACKs by RFC 5681's letter. Counted as such, the
