@@ -8,6 +8,8 @@
 //! the Linux kernel) then runs the overlay's modules, and everything else from `rtl/`. An
 //! overlay file replaces the reference file of the same name; a name `rtl/` lacks is added.
 //! Include directories are searched overlay first, so an overlay's `ft_proto.vh` wins too.
+//! A `.v`/`.vh` entry that cannot take part (a symbolic link to nothing, a name that is not
+//! UTF-8) is an error, never skipped: skipping it would test the reference file of its name.
 //!
 //! Owns the resolution of the file set only. Used by the build script (through `#[path]`,
 //! so it depends on `std` alone) and by the lint test; must not run tools or read the
@@ -75,6 +77,15 @@ pub enum SourcesError {
         /// The directory.
         dir: PathBuf,
     },
+    /// A `.v` or `.vh` entry that cannot take part: a symbolic link to nothing, or a name
+    /// that is not UTF-8. Never skipped: a skipped overlay file would leave the reference
+    /// file of its name in the build while the user believes theirs is tested.
+    Unusable {
+        /// The entry.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for SourcesError {
@@ -100,26 +111,52 @@ impl fmt::Display for SourcesError {
                  them), or unset {OVERLAY_ENV}",
                 dir.display()
             ),
+            SourcesError::Unusable { path, why } => write!(
+                f,
+                "cannot build the RTL file {}: {why}; fix or remove it",
+                path.display()
+            ),
         }
     }
 }
 
 impl std::error::Error for SourcesError {}
 
-/// The `.v`/`.vh` files directly in `dir` (not in subdirectories), by file name.
-fn verilog_files(dir: &Path) -> io::Result<Vec<(String, PathBuf)>> {
+/// A `.v`/`.vh` file directly in a directory, or why one cannot be used.
+type Listed = Result<(String, PathBuf), SourcesError>;
+
+/// The `.v`/`.vh` files directly in `dir` (not in subdirectories; symbolic links followed),
+/// by file name; a link to nothing or a name that is not UTF-8 is an [`Unusable`] entry.
+///
+/// [`Unusable`]: SourcesError::Unusable
+fn verilog_files(dir: &Path) -> io::Result<Vec<Listed>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let is_verilog = path.extension().is_some_and(|x| x == "v" || x == "vh");
-        if !is_verilog || !path.is_file() {
+        // A directory named like a file is not a source; a link to nothing is an error.
+        if !is_verilog || path.is_dir() {
             continue;
         }
-        if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-            files.push((name.to_string(), path.clone()));
-        }
+        let unusable = |why| {
+            Err(SourcesError::Unusable {
+                path: path.clone(),
+                why,
+            })
+        };
+        files.push(if !path.is_file() {
+            unusable("it is a symbolic link to nothing (or not a regular file)")
+        } else {
+            match path.file_name().and_then(|n| n.to_str()) {
+                Some(name) => Ok((name.to_string(), path.clone())),
+                None => unusable("its name is not UTF-8 (module files need UTF-8 names)"),
+            }
+        });
     }
-    files.sort();
+    files.sort_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => a.cmp(b),
+        (a, b) => a.is_ok().cmp(&b.is_ok()),
+    });
     Ok(files)
 }
 
@@ -133,17 +170,22 @@ impl RtlSources {
                 error,
             })?
             .into_iter()
-            .map(|(name, path)| RtlSource {
-                name,
-                path,
-                origin: Origin::Reference,
+            .map(|listed| {
+                listed.map(|(name, path)| RtlSource {
+                    name,
+                    path,
+                    origin: Origin::Reference,
+                })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         if let Some(dir) = overlay {
-            let extra = verilog_files(dir).map_err(|error| SourcesError::Overlay {
-                dir: dir.to_path_buf(),
-                error,
-            })?;
+            let extra = verilog_files(dir)
+                .map_err(|error| SourcesError::Overlay {
+                    dir: dir.to_path_buf(),
+                    error,
+                })?
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
             if extra.is_empty() {
                 return Err(SourcesError::EmptyOverlay {
                     dir: dir.to_path_buf(),
@@ -313,5 +355,40 @@ mod tests {
         assert!(err.to_string().contains("holds no .v or .vh file"), "{err}");
         let err = RtlSources::resolve(&missing, None).expect_err("missing reference");
         assert!(matches!(err, SourcesError::Reference { .. }), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_overlay_file_that_cannot_be_read_or_named_stops_the_build() {
+        use std::os::unix::ffi::OsStrExt;
+        let reference = Scratch::new("ref4");
+        reference.file("a.v", "module a; endmodule\n");
+        reference.file("b.v", "module b; endmodule\n");
+        // A link to a file that is gone, named like a reference file: skipped, the build would
+        // test the reference `b.v` while the user believes it tests theirs.
+        let overlay = Scratch::new("dangling");
+        overlay.file("a.v", "module a; /* ours */ endmodule\n");
+        let link = overlay.0.join("b.v");
+        std::os::unix::fs::symlink(overlay.0.join("gone.v"), &link).expect("symlink");
+        let err = RtlSources::resolve(&reference.0, Some(&overlay.0)).expect_err("dangling link");
+        assert!(matches!(err, SourcesError::Unusable { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&link.display().to_string()),
+            "{err}"
+        );
+        // A link to a file that exists is the file.
+        let target = overlay.file("mine.txt", "module b; /* ours */ endmodule\n");
+        std::fs::remove_file(&link).expect("remove the link");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        let set = RtlSources::resolve(&reference.0, Some(&overlay.0)).expect("a good link");
+        assert_eq!(set.overlay_files().count(), 2);
+        // A Verilog file whose name is not UTF-8: skipped, and an overlay of only such files
+        // was reported as holding no .v file at all.
+        let odd = Scratch::new("non-utf8");
+        let name = std::ffi::OsStr::from_bytes(b"caf\xe9.v");
+        std::fs::write(odd.0.join(name), "module cafe; endmodule\n").expect("write");
+        let err = RtlSources::resolve(&reference.0, Some(&odd.0)).expect_err("non-UTF-8 name");
+        assert!(matches!(err, SourcesError::Unusable { .. }), "{err:?}");
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 }
