@@ -15,6 +15,7 @@
 //! so it depends on `std` alone) and by the lint test; must not run tools or read the
 //! environment itself: callers pass the overlay they were given.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -77,6 +78,12 @@ pub enum SourcesError {
         /// The directory.
         dir: PathBuf,
     },
+    /// The overlay was named by a relative path, and the directory cargo was started from is
+    /// unknown (`PWD` unset), so there is nothing to resolve it against.
+    RelativeOverlay {
+        /// The path as given.
+        dir: PathBuf,
+    },
     /// A `.v` or `.vh` entry that cannot take part: a symbolic link to nothing, or a name
     /// that is not UTF-8. Never skipped: a skipped overlay file would leave the reference
     /// file of its name in the build while the user believes theirs is tested.
@@ -111,6 +118,12 @@ impl fmt::Display for SourcesError {
                  them), or unset {OVERLAY_ENV}",
                 dir.display()
             ),
+            SourcesError::RelativeOverlay { dir } => write!(
+                f,
+                "{OVERLAY_ENV}={} is a relative path and the directory cargo was started from \
+                 is unknown (PWD is not set); give {OVERLAY_ENV} an absolute path",
+                dir.display()
+            ),
             SourcesError::Unusable { path, why } => write!(
                 f,
                 "cannot build the RTL file {}: {why}; fix or remove it",
@@ -121,6 +134,44 @@ impl fmt::Display for SourcesError {
 }
 
 impl std::error::Error for SourcesError {}
+
+/// The overlay directory a build was given, and what chose it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlayArg {
+    /// The directory: the value of [`OVERLAY_ENV`], a relative one joined to the directory
+    /// cargo was started from.
+    pub dir: PathBuf,
+    /// The value was relative, so the directory also depends on `PWD`: a build script must
+    /// watch `PWD` as well as [`OVERLAY_ENV`], or the same relative value given from another
+    /// directory would silently reuse the build of the first directory's overlay.
+    pub depends_on_pwd: bool,
+}
+
+/// The overlay directory named by `value`, the value of [`OVERLAY_ENV`] at build time (unset
+/// or empty: none), a relative value taken relative to `pwd`, the directory cargo was started
+/// from (`PWD`: cargo runs build scripts in the package directory).
+pub fn overlay_arg(
+    value: Option<&OsStr>,
+    pwd: Option<&OsStr>,
+) -> Result<Option<OverlayArg>, SourcesError> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(value);
+    if dir.is_absolute() {
+        return Ok(Some(OverlayArg {
+            dir,
+            depends_on_pwd: false,
+        }));
+    }
+    match pwd.filter(|p| !p.is_empty()) {
+        Some(pwd) => Ok(Some(OverlayArg {
+            dir: Path::new(pwd).join(dir),
+            depends_on_pwd: true,
+        })),
+        None => Err(SourcesError::RelativeOverlay { dir }),
+    }
+}
 
 /// A `.v`/`.vh` file directly in a directory, or why one cannot be used.
 type Listed = Result<(String, PathBuf), SourcesError>;
@@ -355,6 +406,38 @@ mod tests {
         assert!(err.to_string().contains("holds no .v or .vh file"), "{err}");
         let err = RtlSources::resolve(&missing, None).expect_err("missing reference");
         assert!(matches!(err, SourcesError::Reference { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_relative_overlay_is_taken_from_where_cargo_runs_and_depends_on_it() {
+        let os = |s: &'static str| Some(OsStr::new(s));
+        assert!(matches!(overlay_arg(None, os("/w")), Ok(None)));
+        assert!(matches!(overlay_arg(os(""), os("/w")), Ok(None)));
+        let abs = overlay_arg(os("/rtl/mine"), os("/w")).expect("absolute");
+        assert_eq!(
+            abs,
+            Some(OverlayArg {
+                dir: PathBuf::from("/rtl/mine"),
+                depends_on_pwd: false,
+            })
+        );
+        // The same value from two directories names two overlays: the build depends on PWD.
+        for pwd in ["/w/a", "/w/b"] {
+            let rel = overlay_arg(os("mine"), os(pwd)).expect("relative");
+            assert_eq!(
+                rel,
+                Some(OverlayArg {
+                    dir: Path::new(pwd).join("mine"),
+                    depends_on_pwd: true,
+                })
+            );
+        }
+        let err = overlay_arg(os("mine"), None).expect_err("relative without PWD");
+        assert!(
+            matches!(err, SourcesError::RelativeOverlay { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("absolute path"), "{err}");
     }
 
     #[cfg(unix)]
