@@ -103,6 +103,14 @@ fn verilate_and_compile() {
     // same inputs; the C++ takes a minute to compile, so the library is cached next to the
     // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
     let mut inputs: Vec<PathBuf> = sources.clone();
+    // Whatever the overlay holds besides (headers of other names, subdirectories) is on the
+    // include path too.
+    inputs.extend(set.overlay_tree().unwrap_or_else(|e| {
+        panic!(
+            "rtl-sim: cannot list the RTL overlay {}: {e}",
+            overlay.as_deref().unwrap_or(Path::new("")).display()
+        )
+    }));
     inputs.push(spec.join("ferrotoe_hw_spec.vh"));
     inputs.extend(shims.iter().cloned());
     inputs.push(lanes);

@@ -278,6 +278,29 @@ impl RtlSources {
             .collect()
     }
 
+    /// Every regular file under the overlay directory, subdirectories included (links to
+    /// directories are not followed), sorted; empty without an overlay. The overlay is an
+    /// include directory, so Verilator may read any of them (`.svh` headers, `sub/defs.vh`),
+    /// not only the `.v`/`.vh` files of [`files`](Self::files): all of them must key a cached
+    /// build, or an edited header would be built from the stale cache.
+    pub fn overlay_tree(&self) -> io::Result<Vec<PathBuf>> {
+        let mut found = Vec::new();
+        let mut dirs: Vec<PathBuf> = self.overlay.iter().cloned().collect();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    dirs.push(path);
+                } else if path.is_file() {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     /// The files taken from the overlay (replacing or added), in file-name order.
     pub fn overlay_files(&self) -> impl Iterator<Item = &RtlSource> {
         self.files.iter().filter(|f| f.origin != Origin::Reference)
@@ -406,6 +429,25 @@ mod tests {
         assert!(err.to_string().contains("holds no .v or .vh file"), "{err}");
         let err = RtlSources::resolve(&missing, None).expect_err("missing reference");
         assert!(matches!(err, SourcesError::Reference { .. }), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_overlay_tree_is_every_file_verilator_may_include_from_it() {
+        let reference = Scratch::new("ref5");
+        reference.file("a.v", "`include \"defs.svh\"\nmodule a; endmodule\n");
+        reference.file("README.md", "not part of an overlay tree\n");
+        let set = RtlSources::resolve(&reference.0, None).expect("resolves");
+        assert_eq!(set.overlay_tree().expect("lists"), Vec::<PathBuf>::new());
+        let overlay = Scratch::new("tree");
+        let a = overlay.file("a.v", "`include \"defs.svh\"\nmodule a; endmodule\n");
+        let svh = overlay.file("defs.svh", "`include \"sub/more.vh\"\n");
+        std::fs::create_dir_all(overlay.0.join("sub")).expect("a subdirectory");
+        let more = overlay.file("sub/more.vh", "`define MORE 1\n");
+        // A link to a directory is not followed (a link to the overlay itself would loop).
+        std::os::unix::fs::symlink(&overlay.0, overlay.0.join("loop")).expect("symlink");
+        let set = RtlSources::resolve(&reference.0, Some(&overlay.0)).expect("resolves");
+        assert_eq!(set.overlay_tree().expect("lists"), [a, svh, more]);
     }
 
     #[test]
