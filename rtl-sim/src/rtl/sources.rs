@@ -84,6 +84,12 @@ pub enum SourcesError {
         /// The path as given.
         dir: PathBuf,
     },
+    /// The overlay's path is not UTF-8: Verilator's include options and cargo's build
+    /// directives carry paths as text, and a lossy one would name another directory.
+    NonUtf8Overlay {
+        /// The path as given.
+        dir: PathBuf,
+    },
     /// A `.v` or `.vh` entry that cannot take part: a symbolic link to nothing, or a name
     /// that is not UTF-8. Never skipped: a skipped overlay file would leave the reference
     /// file of its name in the build while the user believes theirs is tested.
@@ -124,6 +130,13 @@ impl fmt::Display for SourcesError {
                  is unknown (PWD is not set); give {OVERLAY_ENV} an absolute path",
                 dir.display()
             ),
+            SourcesError::NonUtf8Overlay { dir } => write!(
+                f,
+                "the RTL overlay directory {} named by {OVERLAY_ENV} has a path that is not \
+                 UTF-8, which the build cannot pass on intact; move or link the overlay to a \
+                 UTF-8 path",
+                dir.display()
+            ),
             SourcesError::Unusable { path, why } => write!(
                 f,
                 "cannot build the RTL file {}: {why}; fix or remove it",
@@ -149,7 +162,7 @@ pub struct OverlayArg {
 
 /// The overlay directory named by `value`, the value of [`OVERLAY_ENV`] at build time (unset
 /// or empty: none), a relative value taken relative to `pwd`, the directory cargo was started
-/// from (`PWD`: cargo runs build scripts in the package directory).
+/// from (`PWD`: cargo runs build scripts in the package directory). The result must be UTF-8.
 pub fn overlay_arg(
     value: Option<&OsStr>,
     pwd: Option<&OsStr>,
@@ -158,19 +171,24 @@ pub fn overlay_arg(
         return Ok(None);
     };
     let dir = PathBuf::from(value);
-    if dir.is_absolute() {
-        return Ok(Some(OverlayArg {
+    let arg = if dir.is_absolute() {
+        OverlayArg {
             dir,
             depends_on_pwd: false,
-        }));
+        }
+    } else {
+        match pwd.filter(|p| !p.is_empty()) {
+            Some(pwd) => OverlayArg {
+                dir: Path::new(pwd).join(dir),
+                depends_on_pwd: true,
+            },
+            None => return Err(SourcesError::RelativeOverlay { dir }),
+        }
+    };
+    if arg.dir.to_str().is_none() {
+        return Err(SourcesError::NonUtf8Overlay { dir: arg.dir });
     }
-    match pwd.filter(|p| !p.is_empty()) {
-        Some(pwd) => Ok(Some(OverlayArg {
-            dir: Path::new(pwd).join(dir),
-            depends_on_pwd: true,
-        })),
-        None => Err(SourcesError::RelativeOverlay { dir }),
-    }
+    Ok(Some(arg))
 }
 
 /// A `.v`/`.vh` file directly in a directory, or why one cannot be used.
@@ -480,6 +498,21 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("absolute path"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_overlay_path_that_is_not_utf8_is_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        // The build hands include directories to Verilator and paths to cargo as text: a
+        // lossy `-I` would miss the overlay's headers and use the reference ones instead.
+        let value = OsStr::from_bytes(b"/rtl/caf\xe9");
+        let err = overlay_arg(Some(value), Some(OsStr::new("/w"))).expect_err("not UTF-8");
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+        let relative = OsStr::from_bytes(b"caf\xe9");
+        assert!(overlay_arg(Some(relative), Some(OsStr::new("/w"))).is_err());
+        let pwd = OsStr::from_bytes(b"/w/caf\xe9");
+        assert!(overlay_arg(Some(OsStr::new("mine")), Some(pwd)).is_err());
     }
 
     #[cfg(unix)]
