@@ -52,17 +52,17 @@ fn verilate_and_compile() {
     let lanes = manifest.join("csrc/ft_lanes.h");
 
     println!("cargo:rerun-if-env-changed={}", sources::OVERLAY_ENV);
-    let overlay = std::env::var_os(sources::OVERLAY_ENV)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            let dir = PathBuf::from(v);
-            // Relative to where cargo was started, as a user means it; cargo runs build
-            // scripts in the package directory.
-            std::env::var_os("PWD")
-                .filter(|_| dir.is_relative())
-                .map(|cwd| PathBuf::from(cwd).join(&dir))
-                .unwrap_or(dir)
-        });
+    // Relative to where cargo was started, as a user means it (cargo runs build scripts in
+    // the package directory); then the build depends on that directory too.
+    let arg = sources::overlay_arg(
+        std::env::var_os(sources::OVERLAY_ENV).as_deref(),
+        std::env::var_os("PWD").as_deref(),
+    )
+    .unwrap_or_else(|e| panic!("rtl-sim: {e}"));
+    if arg.as_ref().is_some_and(|a| a.depends_on_pwd) {
+        println!("cargo:rerun-if-env-changed=PWD");
+    }
+    let overlay = arg.map(|a| a.dir);
     let set = sources::RtlSources::resolve(&rtl, overlay.as_deref())
         .unwrap_or_else(|e| panic!("rtl-sim: {e}"));
     println!(
@@ -103,6 +103,14 @@ fn verilate_and_compile() {
     // same inputs; the C++ takes a minute to compile, so the library is cached next to the
     // OUT_DIRs (in target/<profile>/build), keyed by everything that goes into it.
     let mut inputs: Vec<PathBuf> = sources.clone();
+    // Whatever the overlay holds besides (headers of other names, subdirectories) is on the
+    // include path too.
+    inputs.extend(set.overlay_tree().unwrap_or_else(|e| {
+        panic!(
+            "rtl-sim: cannot list the RTL overlay {}: {e}",
+            overlay.as_deref().unwrap_or(Path::new("")).display()
+        )
+    }));
     inputs.push(spec.join("ferrotoe_hw_spec.vh"));
     inputs.extend(shims.iter().cloned());
     inputs.push(lanes);
