@@ -99,7 +99,18 @@ pub enum SourcesError {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The overlay holds a file named like the contract header that hw-spec generates
+    /// ([`CONTRACT_HEADER`]): it would shadow the contract the driver and the model are built
+    /// from, so hardware and software would no longer agree.
+    ContractShadowed {
+        /// The overlay's file.
+        path: PathBuf,
+    },
 }
+
+/// The Verilog header hw-spec generates (`hw-spec/generated/`): the contract's constants, which
+/// an overlay may not replace.
+pub const CONTRACT_HEADER: &str = "ferrotoe_hw_spec.vh";
 
 impl fmt::Display for SourcesError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,6 +151,13 @@ impl fmt::Display for SourcesError {
             SourcesError::Unusable { path, why } => write!(
                 f,
                 "cannot build the RTL file {}: {why}; fix or remove it",
+                path.display()
+            ),
+            SourcesError::ContractShadowed { path } => write!(
+                f,
+                "the RTL overlay file {} would replace the contract header that hw-spec \
+                 generates, which the driver and the model are built from too; remove it from \
+                 the overlay and change the contract in hw-spec instead (see hw-spec/SPEC.md)",
                 path.display()
             ),
         }
@@ -259,6 +277,9 @@ impl RtlSources {
                 return Err(SourcesError::EmptyOverlay {
                     dir: dir.to_path_buf(),
                 });
+            }
+            if let Some((_, path)) = extra.iter().find(|(name, _)| name == CONTRACT_HEADER) {
+                return Err(SourcesError::ContractShadowed { path: path.clone() });
             }
             for (name, path) in extra {
                 match files.iter_mut().find(|f| f.name == name) {
@@ -425,6 +446,24 @@ mod tests {
         assert!(
             summary.contains("b.v, c.v (added), p.vh") && summary.contains("RTL overlay"),
             "{summary}"
+        );
+    }
+
+    #[test]
+    fn an_overlay_may_not_replace_the_generated_contract_header() {
+        let reference = Scratch::new("ref-contract");
+        reference.file("a.v", "module a; endmodule\n");
+        let overlay = Scratch::new("ovl-contract");
+        overlay.file("a.v", "module a; endmodule\n");
+        let shadow = overlay.file(CONTRACT_HEADER, "`define FT_CPL_SIZE 99\n");
+        let err = RtlSources::resolve(&reference.0, Some(&overlay.0)).expect_err("shadowed");
+        assert!(
+            matches!(&err, SourcesError::ContractShadowed { path } if *path == shadow),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("change the contract in hw-spec"),
+            "{err}"
         );
     }
 
