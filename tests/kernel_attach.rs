@@ -21,18 +21,20 @@ use kernel::{
 };
 use support::Nicsim;
 
-/// `ferrotoe nicsim --link LINK --wire tap:ft0` inside the lab's namespace.
-fn nicsim(lab: &Lab, link: &Path) -> Nicsim {
+/// `ferrotoe nicsim --link LINK --wire tap:ft0 --backend BACKEND` inside the lab's namespace.
+fn nicsim(lab: &Lab, link: &Path, backend: &str) -> Nicsim {
     let program = lab.ns.command(env!("CARGO_BIN_EXE_ferrotoe"));
-    Nicsim::spawn_with(program, link, &["--wire", &format!("tap:{}", lab.tap)])
+    let wire = format!("tap:{}", lab.tap);
+    Nicsim::spawn_with(program, link, &["--wire", &wire, "--backend", backend])
 }
 
-#[test]
-fn serve_and_connect_drive_a_nicsim_process_with_the_kernel_as_the_peer() {
-    let lab = Lab::new("ft-attach", 90, Features::ALL_ON);
+/// `serve` (HTTP, fetched by curl) then `connect` both ways (`n` bytes each, verified) on the
+/// NIC of a `ferrotoe nicsim --backend BACKEND` process.
+fn serve_and_connect_attached(prefix: &str, net: u8, backend: &str, n: usize) {
+    let lab = Lab::new(prefix, net, Features::ALL_ON);
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("nic0");
-    let nic = nicsim(&lab, &link);
+    let nic = nicsim(&lab, &link, backend);
 
     let mut cmd = lab.ferrotoe_attached("serve", &link);
     cmd.args(["--app", "http"]);
@@ -68,7 +70,6 @@ fn serve_and_connect_drive_a_nicsim_process_with_the_kernel_as_the_peer() {
 
     // `connect` attaches to the same NIC after serve let go of it: verified bytes to a kernel
     // listener, and verified bytes back from a kernel sender.
-    let n = 2 << 20;
     let listener = kernel_listener(&lab, 5001);
     let sink = thread::spawn(move || kernel_sink(listener));
     let to = format!("{}:5001", lab.kernel_ip());
@@ -112,11 +113,23 @@ fn serve_and_connect_drive_a_nicsim_process_with_the_kernel_as_the_peer() {
 }
 
 #[test]
+fn serve_and_connect_drive_a_nicsim_process_with_the_kernel_as_the_peer() {
+    serve_and_connect_attached("ft-attach", 90, "model", 2 << 20);
+}
+
+/// The same through the Verilog NIC under Verilator in the nicsim process (a build with
+/// `--features rtl`; it simulates every clock, so smaller transfers).
+#[test]
+fn serve_and_connect_drive_an_rtl_nicsim_process() {
+    serve_and_connect_attached("ft-attach-rtl", 92, "rtl", 256 << 10);
+}
+
+#[test]
 fn a_nicsim_process_killed_under_serve_ends_it_with_the_link_named() {
     let lab = Lab::new("ft-attach-kill", 91, Features::ALL_ON);
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("nic0");
-    let mut nic = nicsim(&lab, &link);
+    let mut nic = nicsim(&lab, &link, "model");
     let mut cmd = lab.ferrotoe_attached("serve", &link);
     cmd.args(["--app", "echo"]);
     let mut serve = Serve::start(cmd);
