@@ -158,19 +158,9 @@ impl Lab {
     /// Runs `curl -sS --max-time 20 ARGS` inside the namespace and returns what it printed
     /// (fails the test when curl fails or is missing, saying how to install it).
     pub fn curl(&self, args: &[&str]) -> Vec<u8> {
-        let out = self
-            .ns
-            .command("curl")
-            .args(["-sS", "--max-time", "20"])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running curl ({e}): `apt-get install -y curl`"));
-        assert!(
-            out.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        let mut cmd = self.ns.command("curl");
+        cmd.args(["-sS", "--max-time", "20"]).args(args);
+        tool_stdout(&mut cmd, &format!("curl {args:?}"), "curl")
     }
 
     /// Runs `f` on a thread inside the namespace.
@@ -435,6 +425,20 @@ pub struct WireFrame {
     pub tcp_ffff: bool,
 }
 
+/// Runs a tool's command `cmd` (`what`, for messages) and returns its standard output; fails
+/// the test when it fails, or when it is missing with the Debian `package` to install.
+fn tool_stdout(cmd: &mut Command, what: &str, package: &str) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {what} ({e}): `apt-get install -y {package}`"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The `fields` of every frame of `pcap` that tshark's display `filter` keeps (one tshark run,
 /// `extra` options before the fields).
 fn tshark_fields(pcap: &Path, filter: &str, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
@@ -447,15 +451,7 @@ fn tshark_fields(pcap: &Path, filter: &str, extra: &[&str], fields: &[&str]) -> 
     for f in fields {
         cmd.args(["-e", f]);
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&tool_stdout(&mut cmd, "tshark", "tshark"))
         .lines()
         .map(|line| {
             let f: Vec<String> = line.split(',').map(str::to_owned).collect();
