@@ -162,8 +162,11 @@ fn frames_cross_a_cable_between_two_driver_nics() {
     assert_eq!(receive(&mut b), std::slice::from_ref(&frame));
     let counters = a.counters();
     let count = |name: &str| counters.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-    assert_eq!(count("nic_tx_frames"), Some(1), "{counters:?}");
-    assert_eq!(count("nic_rx_frames"), Some(1), "{counters:?}");
+    // The driver's counters are exact now; the device's are its statistics block, which it
+    // refreshes on its own schedule: present, not yet necessarily counted.
+    assert_eq!(count("driver_rx_packets"), Some(1), "{counters:?}");
+    assert_eq!(count("driver_rx_bytes"), Some(200), "{counters:?}");
+    assert!(count("nic_tx_frames").is_some(), "{counters:?}");
 }
 
 /// Sends `frame` (no offloads) through `nic`.
