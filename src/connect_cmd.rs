@@ -1,5 +1,6 @@
-//! `ferrotoe connect`: one TCP connection from the engine (on a TAP device, or on the
-//! simulated ferrotoe NIC whose wire is the TAP) to a server, sending N bytes of the
+//! `ferrotoe connect`: one TCP connection from the engine (on a TAP device, or on a ferrotoe
+//! NIC through the host driver: simulated in this process with the TAP as its wire, a
+//! `ferrotoe nicsim` process, or a device over VFIO) to a server, sending N bytes of the
 //! verification pattern and/or receiving (and verifying) what the server sends; then a report
 //! of throughput, negotiated options and counters. Exits non-zero when the transfer failed.
 //!

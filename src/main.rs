@@ -36,11 +36,12 @@ enum Command {
     /// The offload benchmark matrix (stack x offload mode x MTU x backend) on bulk TCP, with
     /// the smoltcp baseline in the same run: goodput, CPU per byte, frames/s, ratios.
     Bench(bench_cmd::BenchArgs),
-    /// Serve echo/discard/chargen/HTTP/iperf3 on a TAP device or the simulated NIC, with the Linux
-    /// kernel's TCP as the peer, until SIGINT or SIGTERM.
+    /// Serve echo/discard/chargen/HTTP/iperf3 on a TAP device or a ferrotoe NIC (simulated in
+    /// this process, a `nicsim` process, or over VFIO), with the Linux kernel's TCP as the
+    /// peer, until SIGINT or SIGTERM.
     Serve(serve_cmd::ServeArgs),
-    /// Connect to a TCP server through a TAP device (or the simulated NIC), send and/or
-    /// receive, and report throughput.
+    /// Connect to a TCP server through a TAP device (or a ferrotoe NIC: simulated, a `nicsim`
+    /// process, or over VFIO), send and/or receive, and report throughput.
     Connect(connect_cmd::ConnectArgs),
     /// Run the simulated NIC as its own process on shared-memory BAR and DMA files.
     Nicsim(nicsim_cmd::NicsimArgs),

@@ -1,20 +1,29 @@
 //! The flags `ferrotoe serve` and `ferrotoe connect` share, their checks, and the device and
 //! endpoint they build: the engine directly on a TAP device (`--nic tap`, the kernel's
-//! virtio-net offloads standing in for the NIC), or on the driver on the simulated ferrotoe NIC
-//! whose wire is the TAP (`--nic sim`, where `--loss`, `--duplicate`, ... impair that wire).
-//! Every mistake a user can make here gets a message that says what is wrong and how to fix
-//! it. Owns argument checking and error wording only.
+//! virtio-net offloads standing in for the NIC); on the driver on the simulated ferrotoe NIC
+//! in this process whose wire is the TAP (`--nic sim`, where `--loss`, `--duplicate`, ...
+//! impair that wire); or on the driver on a ferrotoe NIC outside this process, as on real
+//! hardware: a `ferrotoe nicsim` process (`--nic attach --link DIR`) or a PCI device bound to
+//! vfio-pci (`--nic vfio --pci ADDR`), both through the same generic
+//! `ferrotoe_benches::apps::device::DriverNic`. Every mistake a user can make here gets a
+//! message that says what is wrong and how to fix it. Owns argument checking and error
+//! wording only.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use ferrotoe_benches::apps::device::{SimNicError, SimTapNic, SimTapNicConfig, WaitDevice};
+use ferrotoe_benches::apps::device::{
+    DriverNic, NicSetup, SimNicError, SimTapNic, SimTapNicConfig, WaitDevice,
+};
+use host_driver::SimDevice;
+use host_driver::vfio::{PciAddress, PciAddressError, VfioDevice, VfioOptions};
 use rtl_sim::nic::Backend;
+use sim_link::AttachOptions;
 use tcp_engine::device::OffloadCaps;
 use tcp_engine::endpoint::{EndpointConfig, SynCookies};
 use tcp_engine::pcap::Capture;
@@ -34,7 +43,32 @@ pub enum NicKind {
     Tap,
     /// On the host driver on the simulated ferrotoe NIC, whose wire is the TAP device.
     Sim,
+    /// On the host driver on a simulated ferrotoe NIC run as its own process by `ferrotoe
+    /// nicsim --link DIR` (`--link DIR`; the wire is nicsim's).
+    Attach,
+    /// On the host driver on a ferrotoe NIC bound to vfio-pci (`--pci ADDR`).
+    Vfio,
 }
+
+impl NicKind {
+    /// The flag as written.
+    fn flag(self) -> &'static str {
+        match self {
+            NicKind::Tap => "--nic tap",
+            NicKind::Sim => "--nic sim",
+            NicKind::Attach => "--nic attach",
+            NicKind::Vfio => "--nic vfio",
+        }
+    }
+
+    /// Whether the device is outside this process and the host driver reaches it as hardware.
+    fn is_external(self) -> bool {
+        matches!(self, NicKind::Attach | NicKind::Vfio)
+    }
+}
+
+/// How long the driver waits for a NIC before it reports it as not answering.
+const DEVICE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `--ecn`: the engine's [`EcnMode`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -81,10 +115,11 @@ impl From<SynCookiesArg> for SynCookies {
 /// Flags shared by `serve` and `connect`.
 #[derive(Args, Debug)]
 pub struct NetArgs {
-    /// TAP interface to use: created if missing (and deleted on exit), or an existing one
-    /// (e.g. made with `ip tuntap add dev NAME mode tap`) that nobody holds.
+    /// TAP interface to use (`--nic tap` and `--nic sim`): created if missing (and deleted on
+    /// exit), or an existing one (e.g. made with `ip tuntap add dev NAME mode tap`) that
+    /// nobody holds.
     #[arg(long, value_name = "NAME")]
-    pub tap: String,
+    pub tap: Option<String>,
     /// This host's IPv4 address and prefix length, e.g. 198.18.0.2/24 (the kernel's side of
     /// the TAP needs another address in the same subnet).
     #[arg(long, value_name = "ADDR/PREFIX", value_parser = parse_cidr)]
@@ -92,10 +127,18 @@ pub struct NetArgs {
     /// Router for destinations outside the subnet.
     #[arg(long, value_name = "ADDR")]
     pub gateway: Option<Ipv4Addr>,
-    /// Run the engine on the TAP directly, or on the simulated ferrotoe NIC (driver and NIC
-    /// in this process) whose wire is the TAP.
+    /// Run the engine on the TAP directly; on the simulated ferrotoe NIC (driver and NIC in
+    /// this process) whose wire is the TAP; on a `ferrotoe nicsim` process's NIC (attach,
+    /// with --link); or on a real ferrotoe NIC bound to vfio-pci (vfio, with --pci).
     #[arg(long, value_enum, default_value = "tap")]
     pub nic: NicKind,
+    /// `--nic attach`: the link directory of a running `ferrotoe nicsim --link DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub link: Option<PathBuf>,
+    /// `--nic vfio`: the PCI address of the ferrotoe NIC, bound to vfio-pci (e.g.
+    /// 0000:03:00.0).
+    #[arg(long, value_name = "ADDR")]
+    pub pci: Option<String>,
     /// Device implementation of `--nic sim`: the Rust model, or the Verilog RTL under
     /// Verilator.
     #[arg(long, default_value = "model")]
@@ -106,8 +149,9 @@ pub struct NetArgs {
     /// This host's MAC address (default: 02:fe followed by the IPv4 address).
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     pub mac: Option<EthernetAddress>,
-    /// Record every frame to this pcap file (`--nic tap`: frames as they leave and arrive,
-    /// transmit offloads applied in software; `--nic sim`: the NIC's wire).
+    /// Record every frame to this pcap file (`--nic tap`, `attach`, `vfio`: the engine's frames
+    /// as they leave and arrive, transmit offloads applied in software; `--nic sim`: the NIC's
+    /// wire).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
     /// `--nic tap`: do not use the TAP's checksum and TSO offloads (the engine checksums and
@@ -214,15 +258,18 @@ pub fn parse_mac(s: &str) -> Result<EthernetAddress, String> {
 impl NetArgs {
     /// Checks what clap cannot: the gateway, and flags that belong to the other `--nic`.
     pub fn check(&self) -> anyhow::Result<()> {
-        tcp_engine::tap::check_name(&self.tap)?;
-        if self.tap.contains('%') {
-            // The engine would accept a `%d` pattern, but the kernel's choice of name would
-            // not match the one the user gave (and must configure).
-            return Err(TapError::InvalidName {
-                name: self.tap.clone(),
-                reason: "it contains '%' (give the exact name, not a pattern)",
+        self.check_device_flags()?;
+        if let Some(tap) = &self.tap {
+            tcp_engine::tap::check_name(tap)?;
+            if tap.contains('%') {
+                // The engine would accept a `%d` pattern, but the kernel's choice of name would
+                // not match the one the user gave (and must configure).
+                return Err(TapError::InvalidName {
+                    name: tap.clone(),
+                    reason: "it contains '%' (give the exact name, not a pattern)",
+                }
+                .into());
             }
-            .into());
         }
         if let Some(gw) = self.gateway {
             let g = Ipv4Address::from(gw);
@@ -256,6 +303,104 @@ impl NetArgs {
             bail!(
                 "--no-offload applies to --nic tap; the simulated NIC's offloads are the device's"
             );
+        }
+        Ok(())
+    }
+
+    /// Checks that the flags that choose and describe the device fit `--nic`.
+    fn check_device_flags(&self) -> anyhow::Result<()> {
+        let nic = self.nic.flag();
+        match self.nic {
+            NicKind::Tap | NicKind::Sim => {
+                if self.tap.is_none() {
+                    bail!(
+                        "{nic} needs --tap NAME: the TAP interface the kernel's side of the link \
+                         is on (e.g. --tap ft0)"
+                    );
+                }
+                if self.link.is_some() {
+                    bail!(
+                        "--link names a `ferrotoe nicsim` process's NIC: add --nic attach (and \
+                         drop --tap: the wire is nicsim's)"
+                    );
+                }
+                if self.pci.is_some() {
+                    bail!("--pci names a ferrotoe NIC bound to vfio-pci: add --nic vfio");
+                }
+            }
+            NicKind::Attach => {
+                if self.pci.is_some() {
+                    bail!("--pci belongs to --nic vfio; --nic attach takes --link DIR");
+                }
+                let Some(dir) = &self.link else {
+                    bail!(
+                        "--nic attach needs --link DIR: the link directory of a running \
+                         `ferrotoe nicsim --link DIR --wire tap:NAME` (start that first)"
+                    );
+                };
+                if let Some(tap) = &self.tap {
+                    bail!(
+                        "--tap {tap}: with --nic attach the wire belongs to the nicsim process: \
+                         give it there (`ferrotoe nicsim --link {} --wire tap:{tap}`) and drop \
+                         --tap here",
+                        dir.display()
+                    );
+                }
+            }
+            NicKind::Vfio => {
+                if self.link.is_some() {
+                    bail!("--link belongs to --nic attach; --nic vfio takes --pci ADDR");
+                }
+                let Some(addr) = &self.pci else {
+                    bail!(
+                        "--nic vfio needs --pci ADDR: the PCI address of the ferrotoe NIC bound \
+                         to vfio-pci, e.g. --pci 0000:03:00.0 (`lspci -Dnn` lists them)"
+                    );
+                };
+                addr.parse::<PciAddress>().map_err(|e: PciAddressError| {
+                    anyhow::anyhow!(
+                        "--pci {addr}: {}: give the address as DDDD:BB:DD.F, e.g. \
+                             0000:03:00.0 (`lspci -Dnn` lists them)",
+                        e.reason
+                    )
+                })?;
+                if let Some(tap) = &self.tap {
+                    bail!(
+                        "--tap {tap}: with --nic vfio the wire is the device's own port; drop \
+                         --tap"
+                    );
+                }
+            }
+        }
+        if self.nic.is_external() {
+            if self.backend != Backend::Model {
+                bail!(
+                    "--backend chooses the implementation of a simulated NIC in this process \
+                     (--nic sim); {nic} drives a NIC outside it{}",
+                    if self.nic == NicKind::Attach {
+                        ": give --backend to `ferrotoe nicsim`"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if self.impair.any() {
+                bail!(
+                    "{} impair the wire of a simulated NIC in this process (--nic sim); with \
+                     {nic} the wire belongs to the device{}",
+                    self.impair.given().join(", "),
+                    if self.nic == NicKind::Attach {
+                        " (`ferrotoe nicsim --impair` impairs a cable wire)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            if self.no_offload {
+                bail!(
+                    "--no-offload applies to --nic tap; the ferrotoe NIC's offloads are the device's"
+                );
+            }
         }
         Ok(())
     }
@@ -324,13 +469,18 @@ impl NetArgs {
 
     /// Opens the device and runs `f` on it.
     pub fn with_device<R>(&self, f: impl DeviceUser<R>) -> anyhow::Result<R> {
-        if !self.tun_device.exists() {
+        let tap = self.tap.as_deref().unwrap_or_default();
+        if !self.nic.is_external() && !self.tun_device.exists() {
             return Err(TapError::TunMissing {
                 path: self.tun_device.clone(),
                 source: std::io::Error::from(std::io::ErrorKind::NotFound),
             }
             .into());
         }
+        let setup = NicSetup {
+            mtu: self.mtu,
+            timeout: DEVICE_TIMEOUT,
+        };
         match self.nic {
             NicKind::Tap => {
                 let config = TapConfig {
@@ -338,36 +488,95 @@ impl NetArgs {
                     checksum_offload: !self.no_offload,
                     tso: !self.no_offload,
                     tun_path: self.tun_device.clone(),
-                    ..TapConfig::new(&self.tap)
+                    ..TapConfig::new(tap)
                 };
-                let tap = TapDevice::open(&config)?;
-                match &self.pcap {
-                    Some(path) => {
-                        let mut dev = Capture::to_file(tap, path)?;
-                        let r = f.run(&mut dev);
-                        dev.finish()
-                            .with_context(|| format!("writing the capture {}", path.display()))?;
-                        r
-                    }
-                    None => {
-                        let mut tap = tap;
-                        f.run(&mut tap)
-                    }
-                }
+                run_captured(TapDevice::open(&config)?, self.pcap.as_deref(), f)
             }
             NicKind::Sim => {
-                let mut dev = SimTapNic::open(&SimTapNicConfig {
+                let mut dev = SimTapNic::create(&SimTapNicConfig {
                     backend: self.backend,
-                    tap: self.tap.clone(),
+                    tap: tap.to_owned(),
                     mtu: self.mtu,
                     capture: self.pcap.clone(),
-                    timeout: Duration::from_secs(5),
+                    timeout: DEVICE_TIMEOUT,
                     impairment: self.impair.config()?,
                 })
-                .map_err(|e| sim_error(e, &self.tap))?;
+                .map_err(|e| sim_error(e, tap))?;
                 f.run(&mut dev)
             }
+            NicKind::Attach => {
+                let dir = self.link.as_deref().unwrap_or(Path::new(""));
+                let context = || {
+                    format!(
+                        "the simulated NIC of `ferrotoe nicsim --link {}` (--nic attach)",
+                        dir.display()
+                    )
+                };
+                if !dir.join("link").exists() {
+                    bail!(
+                        "{}: {} holds no simulated NIC's link files: start the NIC first with \
+                         `ferrotoe nicsim --link {} --wire tap:NAME` (the kernel's side of the \
+                         wire is TAP NAME), then attach to it",
+                        context(),
+                        dir.display(),
+                        dir.display()
+                    );
+                }
+                let dev = SimDevice::attach_dir(
+                    dir,
+                    AttachOptions {
+                        timeout: DEVICE_TIMEOUT,
+                        force: false,
+                    },
+                )
+                .with_context(context)?;
+                let description = format!(
+                    "ferrotoe NIC of a `ferrotoe nicsim` process at {} through its driver",
+                    dir.display()
+                );
+                let nic = DriverNic::open(dev, description, &setup, ()).with_context(context)?;
+                run_captured(nic, self.pcap.as_deref(), f).with_context(|| {
+                    format!(
+                        "the simulated NIC of `ferrotoe nicsim --link {}` (--nic attach); if \
+                         it stopped, restart it and run this again",
+                        dir.display()
+                    )
+                })
+            }
+            NicKind::Vfio => {
+                let addr = self.pci.as_deref().unwrap_or_default();
+                let context = || {
+                    format!(
+                        "the ferrotoe NIC at PCI {addr} (--nic vfio): it must be bound to \
+                         vfio-pci with the IOMMU on (README, \"Pointing the driver at a real \
+                         device over VFIO\"); `ferrotoe probe {addr}` checks the set-up"
+                    )
+                };
+                let dev =
+                    VfioDevice::open_str(addr, VfioOptions::default()).with_context(context)?;
+                let description = format!("ferrotoe NIC at PCI {addr} through VFIO");
+                let nic = DriverNic::open(dev, description, &setup, ()).with_context(context)?;
+                run_captured(nic, self.pcap.as_deref(), f).with_context(context)
+            }
         }
+    }
+}
+
+/// Runs `f` on `dev`, through a capture to `pcap` when one is given.
+fn run_captured<D: WaitDevice, R>(
+    mut dev: D,
+    pcap: Option<&Path>,
+    f: impl DeviceUser<R>,
+) -> anyhow::Result<R> {
+    match pcap {
+        Some(path) => {
+            let mut dev = Capture::to_file(dev, path)?;
+            let r = f.run(&mut dev);
+            dev.finish()
+                .with_context(|| format!("writing the capture {}", path.display()))?;
+            r
+        }
+        None => f.run(&mut dev),
     }
 }
 

@@ -183,7 +183,14 @@ fn build_port(a: &NicsimArgs, cfg: &DeviceConfig) -> anyhow::Result<Box<dyn Port
     let port: Box<dyn Port> = match &a.wire {
         WireSpec::None => Box::new(NullPort::default()),
         WireSpec::Pcap(p) => Box::new(PcapPort::create(p)?),
-        WireSpec::Tap(name) => Box::new(TapPort::open(name)?),
+        WireSpec::Tap(name) => {
+            let port = TapPort::open(name)?;
+            // Up, as `serve --nic sim` brings its wire up: the kernel's side can carry traffic
+            // once it has an address.
+            tcp_engine::tap::set_link_up(port.name())
+                .with_context(|| format!("bringing the wire's TAP interface {name} up"))?;
+            Box::new(port)
+        }
         WireSpec::Cable(path, side) => {
             let ccfg = CableConfig {
                 slots: a.cable_slots,

@@ -1,6 +1,8 @@
 //! `ferrotoe serve`: echo, discard, chargen, HTTP or iperf3 on one or more ports, on a TAP device
-//! (the engine directly) or on the simulated ferrotoe NIC whose wire is the TAP, with the
-//! Linux kernel's TCP as the client; until SIGINT or SIGTERM, then the counters.
+//! (the engine directly) or on a ferrotoe NIC through the host driver (simulated in this
+//! process with the TAP as its wire, a `ferrotoe nicsim` process, or a device over VFIO), with
+//! the Linux kernel's TCP as the client; until SIGINT or SIGTERM (or until the device fails),
+//! then the counters.
 //!
 //! Turns flags into a `ferrotoe_benches::apps::server::Server` and a device
 //! (`net_args`), prints a `ready` line when clients may connect, and a report at the end. Owns

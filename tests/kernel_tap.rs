@@ -166,21 +166,7 @@ fn tap_http_serves_a_directory_and_captures_the_wire() {
     ]);
     assert!(serve.ready.contains("(3 pages)"), "{}", serve.ready);
     let base = format!("http://{}:8080", lab.our_ip());
-    let curl = |args: &[&str]| {
-        let out = lab
-            .ns
-            .command("curl")
-            .args(["-sS", "--max-time", "20"])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("running curl ({e}): `apt-get install -y curl`"));
-        assert!(
-            out.status.success(),
-            "curl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let curl = |args: &[&str]| lab.curl(args);
     assert_eq!(curl(&[&format!("{base}/")]), b"<h1>home</h1>\n");
     assert!(
         curl(&[&format!("{base}/big.bin")]) == big,

@@ -37,10 +37,13 @@ const SERVE: &[&str] = &["serve", "--tap", "ftx0", "--app", "echo"];
 
 /// `connect --to TO --send 1` from 198.18.0.2/24 over TAP ftx0, then `extra`.
 fn connect_to(to: &str, extra: &[&str]) -> Output {
+    connect_from(to, &[&["--tap", "ftx0"], extra].concat())
+}
+
+/// `connect --ip 198.18.0.2/24 --to TO --send 1`, then `extra` (which chooses the device).
+fn connect_from(to: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "connect",
-        "--tap",
-        "ftx0",
         "--ip",
         "198.18.0.2/24",
         "--to",
@@ -388,19 +391,7 @@ fn wire_impairment_needs_the_simulated_nic_and_a_probability() {
         &["--impair-direction", "to-nic", "to-kernel"],
     );
     fails(
-        &ferrotoe(&[
-            "connect",
-            "--tap",
-            "ftx0",
-            "--ip",
-            "198.18.0.2/24",
-            "--to",
-            "198.18.0.1:7",
-            "--send",
-            "1",
-            "--corrupt",
-            "0.1",
-        ]),
+        &connect_to("198.18.0.1:7", &["--corrupt", "0.1"]),
         1,
         &["--corrupt impair the simulated NIC's wire", "add --nic sim"],
     );
@@ -477,6 +468,126 @@ fn the_subnets_network_and_broadcast_addresses_are_no_gateway_or_destination() {
             &[
                 &format!("--to {}", to.trim_end_matches(":7")),
                 "network or broadcast address of 198.18.0.0/24",
+            ],
+        );
+    }
+}
+
+/// `serve --app echo --ip 198.18.0.2/24` and `extra`.
+fn serve_on(extra: &[&str]) -> Output {
+    let mut args = vec!["serve", "--app", "echo", "--ip", "198.18.0.2/24"];
+    args.extend_from_slice(extra);
+    ferrotoe(&args)
+}
+
+/// Each `serve` with `extra` flags fails (exit 1) with every fragment in its error.
+fn serve_refuses(cases: &[(&[&str], &[&str])]) {
+    for (extra, fragments) in cases {
+        fails(&serve_on(extra), 1, fragments);
+    }
+}
+
+#[test]
+fn a_nic_outside_the_process_needs_its_link_and_no_wire_flags() {
+    let link = ["--nic", "attach", "--link", "/dev/shm/nic0"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> { [&link[..], extra].concat() };
+    let (tap, loss, rtl, no_offload) = (
+        with(&["--tap", "ft0"]),
+        with(&["--loss", "0.01"]),
+        with(&["--backend", "rtl"]),
+        with(&["--no-offload"]),
+    );
+    serve_refuses(&[
+        // No --link: where the nicsim process is, and that it must run first.
+        (
+            &["--nic", "attach"],
+            &[
+                "--nic attach needs --link DIR",
+                "ferrotoe nicsim --link DIR",
+            ],
+        ),
+        // The wire is nicsim's: --tap goes to it, with the exact command.
+        (
+            &tap,
+            &[
+                "the wire belongs to the nicsim process",
+                "ferrotoe nicsim --link /dev/shm/nic0 --wire tap:ft0",
+            ],
+        ),
+        // So are its impairment and its implementation.
+        (
+            &loss,
+            &[
+                "--loss",
+                "wire belongs to the device",
+                "ferrotoe nicsim --impair",
+            ],
+        ),
+        (&rtl, &["--backend", "give --backend to `ferrotoe nicsim`"]),
+        (&no_offload, &["--no-offload applies to --nic tap"]),
+        // The TAP paths still need their TAP, and other device flags need their --nic.
+        (&[], &["--nic tap needs --tap NAME"]),
+        (&["--nic", "sim"], &["--nic sim needs --tap NAME"]),
+        (
+            &["--tap", "ft0", "--link", "/dev/shm/nic0"],
+            &["add --nic attach"],
+        ),
+        (
+            &["--tap", "ft0", "--pci", "0000:03:00.0"],
+            &["add --nic vfio"],
+        ),
+    ]);
+    // A directory no nicsim runs in: start it first, with this directory.
+    let missing = std::env::temp_dir().join(format!("ferrotoe-no-nic-{}", std::process::id()));
+    let missing = missing.to_str().unwrap();
+    let start =
+        format!("start the NIC first with `ferrotoe nicsim --link {missing} --wire tap:NAME`");
+    let flags = ["--nic", "attach", "--link", missing];
+    for out in [serve_on(&flags), connect_from("198.18.0.1:7", &flags)] {
+        fails(&out, 1, &[&start, "holds no simulated NIC's link files"]);
+    }
+}
+
+#[test]
+fn a_vfio_nic_needs_a_well_formed_address_of_a_device_that_exists() {
+    serve_refuses(&[
+        (
+            &["--nic", "vfio"],
+            &["--nic vfio needs --pci ADDR", "0000:03:00.0"],
+        ),
+        (
+            &["--nic", "vfio", "--pci", "03:00"],
+            &["--pci 03:00", "DDDD:BB:DD.F"],
+        ),
+        (
+            &["--nic", "vfio", "--pci", "0000:03:00.0", "--tap", "ft0"],
+            &["--tap ft0", "drop --tap"],
+        ),
+        (
+            &[
+                "--nic",
+                "vfio",
+                "--pci",
+                "0000:03:00.0",
+                "--link",
+                "/dev/shm/x",
+            ],
+            &["--link belongs to --nic attach"],
+        ),
+    ]);
+    // Well formed, but no such device: the error names the address, what failed and the fix.
+    let absent = "0000:7f:1f.7";
+    let named = format!("the ferrotoe NIC at PCI {absent} (--nic vfio)");
+    let flags = ["--nic", "vfio", "--pci", absent];
+    for out in [serve_on(&flags), connect_from("198.18.0.1:7", &flags)] {
+        fails(
+            &out,
+            1,
+            &[
+                &named,
+                "bound to vfio-pci",
+                "no PCI device at this address",
+                "fix: list the PCI addresses with `lspci -Dnn`",
             ],
         );
     }

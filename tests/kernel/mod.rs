@@ -130,6 +130,16 @@ impl Lab {
         c
     }
 
+    /// `ferrotoe SUBCOMMAND --nic attach --link LINK --ip 198.18.NET.2/24` inside the
+    /// namespace: the engine on the NIC of a `ferrotoe nicsim --link LINK` process.
+    pub fn ferrotoe_attached(&self, sub: &str, link: &Path) -> Command {
+        let mut c = self.ns.command(env!("CARGO_BIN_EXE_ferrotoe"));
+        c.args([sub, "--nic", "attach", "--link"])
+            .arg(link)
+            .args(["--ip", &format!("{}/24", self.our_ip())]);
+        c
+    }
+
     /// Runs `ferrotoe connect ARGS` to completion.
     pub fn connect(&self, args: &[&str]) -> Output {
         self.ferrotoe("connect")
@@ -140,9 +150,51 @@ impl Lab {
 
     /// Starts `ferrotoe serve ARGS` and waits until it is ready.
     pub fn serve(&self, args: &[&str]) -> Serve {
-        let mut child = self
-            .ferrotoe("serve")
-            .args(args)
+        let mut serve = self.ferrotoe("serve");
+        serve.args(args);
+        Serve::start(serve)
+    }
+
+    /// Runs `curl -sS --max-time 20 ARGS` inside the namespace and returns what it printed
+    /// (fails the test when curl fails or is missing, saying how to install it).
+    pub fn curl(&self, args: &[&str]) -> Vec<u8> {
+        let mut cmd = self.ns.command("curl");
+        cmd.args(["-sS", "--max-time", "20"]).args(args);
+        tool_stdout(&mut cmd, &format!("curl {args:?}"), "curl")
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub fn spawn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> JoinHandle<Result<R, NetNsError>> {
+        self.ns.spawn(f).expect("entering the namespace")
+    }
+
+    /// The kernel's negotiated-features phrase ferrotoe's reports use.
+    pub fn negotiated_phrase(&self) -> String {
+        format!(
+            "window scaling {}, timestamps {}, SACK {}",
+            on_off(self.features.window_scaling),
+            on_off(self.features.timestamps),
+            on_off(self.features.sack)
+        )
+    }
+}
+
+/// A running `ferrotoe serve`.
+pub struct Serve {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    reader: Option<JoinHandle<()>>,
+    /// Its ready line.
+    pub ready: String,
+}
+
+impl Serve {
+    /// Starts `serve` (a `ferrotoe serve ...` command) and waits until it is ready.
+    pub fn start(mut serve: Command) -> Serve {
+        let mut child = serve
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -176,35 +228,31 @@ impl Lab {
         }
     }
 
-    /// Runs `f` on a thread inside the namespace.
-    pub fn spawn<R: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> JoinHandle<Result<R, NetNsError>> {
-        self.ns.spawn(f).expect("entering the namespace")
+    /// Waits (at most [`STEP`], else fails with `why`) for serve to exit by itself; returns
+    /// its exit status, everything it printed after the ready line, and its standard error.
+    pub fn wait_exit(&mut self, why: &str) -> (std::process::ExitStatus, String, String) {
+        let deadline = Instant::now() + STEP;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "{why}");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let out: Vec<String> = self.lines.try_iter().collect();
+        (status, out.join("\n"), err)
     }
 
-    /// The kernel's negotiated-features phrase ferrotoe's reports use.
-    pub fn negotiated_phrase(&self) -> String {
-        format!(
-            "window scaling {}, timestamps {}, SACK {}",
-            on_off(self.features.window_scaling),
-            on_off(self.features.timestamps),
-            on_off(self.features.sack)
-        )
-    }
-}
-
-/// A running `ferrotoe serve`.
-pub struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    reader: Option<JoinHandle<()>>,
-    /// Its ready line.
-    pub ready: String,
-}
-
-impl Serve {
     /// Sends SIGTERM, waits for a clean exit and returns everything it printed after the
     /// ready line.
     pub fn stop(self) -> String {
@@ -219,26 +267,7 @@ impl Serve {
         // memory is passed.
         let r = unsafe { libc::kill(pid, signal) };
         assert_eq!(r, 0, "signalling serve");
-        let deadline = Instant::now() + STEP;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let out: Vec<String> = self.lines.try_iter().collect();
-        let out = out.join("\n");
+        let (status, out, err) = self.wait_exit(&format!("serve did not stop on {name}"));
         assert!(status.success(), "serve exited with {status}\n{out}\n{err}");
         assert!(
             out.starts_with(&format!("ferrotoe serve: stopped by {name} after ")),
@@ -396,6 +425,20 @@ pub struct WireFrame {
     pub tcp_ffff: bool,
 }
 
+/// Runs a tool's command `cmd` (`what`, for messages) and returns its standard output; fails
+/// the test when it fails, or when it is missing with the Debian `package` to install.
+fn tool_stdout(cmd: &mut Command, what: &str, package: &str) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {what} ({e}): `apt-get install -y {package}`"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The `fields` of every frame of `pcap` that tshark's display `filter` keeps (one tshark run,
 /// `extra` options before the fields).
 fn tshark_fields(pcap: &Path, filter: &str, extra: &[&str], fields: &[&str]) -> Vec<Vec<String>> {
@@ -408,15 +451,7 @@ fn tshark_fields(pcap: &Path, filter: &str, extra: &[&str], fields: &[&str]) -> 
     for f in fields {
         cmd.args(["-e", f]);
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running tshark ({e}): `apt-get install -y tshark`"));
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&tool_stdout(&mut cmd, "tshark", "tshark"))
         .lines()
         .map(|line| {
             let f: Vec<String> = line.split(',').map(str::to_owned).collect();

@@ -30,7 +30,13 @@ pub struct Nicsim {
 impl Nicsim {
     /// Starts `ferrotoe nicsim --link LINK --stop-on-stdin-eof EXTRA...` and waits until ready.
     pub fn spawn(link: &Path, extra: &[&str]) -> Nicsim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrotoe"))
+        Nicsim::spawn_with(Command::new(env!("CARGO_BIN_EXE_ferrotoe")), link, extra)
+    }
+
+    /// As [`Nicsim::spawn`], with `ferrotoe` started by `program` (e.g. `ip netns exec NS
+    /// ferrotoe`, to run the NIC inside a network namespace).
+    pub fn spawn_with(mut program: Command, link: &Path, extra: &[&str]) -> Nicsim {
+        let mut child = program
             .arg("nicsim")
             .arg("--link")
             .arg(link)

@@ -4,7 +4,13 @@
 //! NIC's adapter (any driver backend), the in-memory link (tests; it never sleeps), and the
 //! pcap capture wrapper around any of them.
 //!
-//! [`SimTapNic`] builds the whole simulated stack in this process: a simulated NIC (model or
+//! [`DriverNic`] is the engine's device on any ferrotoe NIC the host driver reaches, generic
+//! over [`DeviceAccess`]: a simulated NIC in this process, one run by `ferrotoe nicsim` in
+//! another process ([`SimDevice::attach_dir`]), or a real one over VFIO. It opens the NIC and
+//! queue pair 0, waits for frames on an interrupt (polling when the device has no vectors),
+//! checks the device's health while idle, and reports the driver's and the device's counters.
+//!
+//! [`SimTapNic`] builds the whole simulated stack in this process on top of it: a simulated NIC (model or
 //! RTL backend) on its own thread whose wire is a Linux TAP interface, the driver attached to
 //! it with interrupts, queue pair 0 open (with large buffers when the NIC offers TSO), and the
 //! engine's adapter over it. The kernel's TCP on the TAP then talks to the NIC model (or the
@@ -19,8 +25,10 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use host_driver::nic::DeviceStats;
-use host_driver::{DeviceAccess, DeviceError, Nic, NicConfig, QueueConfig, SimDevice};
+use host_driver::nic::{DeviceInfo, DeviceStats};
+use host_driver::{
+    DeviceAccess, DeviceError, DeviceErrorKind, Nic, NicConfig, QueueConfig, SimDevice,
+};
 use rtl_sim::device::DeviceConfig;
 use rtl_sim::nic::{Backend, BackendError, Clock, NicThread, SimNic, build_core};
 use rtl_sim::wire::Port;
@@ -205,7 +213,7 @@ impl From<DeviceError> for SimNicError {
     }
 }
 
-/// How [`SimTapNic::open`] builds the stack.
+/// How [`SimTapNic::create`] builds the stack.
 #[derive(Clone, Debug)]
 pub struct SimTapNicConfig {
     /// The device implementation.
@@ -224,45 +232,254 @@ pub struct SimTapNicConfig {
     pub impairment: ImpairConfig,
 }
 
-/// The engine's device on the simulated NIC whose wire is a TAP (see the module docs).
-/// Dropping it closes the queue pair, disables the NIC and stops its thread, in that order.
-pub struct SimTapNic {
-    dev: NicFrameDevice<SimDevice>,
-    nic: Nic<SimDevice>,
-    /// Last: the NIC's thread stops after the driver let go of the device.
-    _thread: NicThread,
-    description: String,
-    impairment: Option<ImpairMonitor>,
+/// How [`DriverNic::open`] sets a ferrotoe NIC up for the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NicSetup {
+    /// IP MTU of the link: sizes the receive buffers, and must fit the device's largest frame.
+    pub mtu: u16,
+    /// Bound of the driver's waits on the device (reset, queue stop, register reads).
+    pub timeout: Duration,
 }
 
-impl fmt::Debug for SimTapNic {
+/// How often [`DriverNic`]'s idle waits read the queues' status registers, so a device that
+/// went away (a `ferrotoe nicsim` process killed, a card removed) ends the run with the
+/// driver's error instead of a silent wait for frames that never come.
+pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The engine's device on any ferrotoe NIC the host driver reaches ([`DeviceAccess`]: a
+/// simulated NIC in this process or in a `ferrotoe nicsim` process, a real one over VFIO):
+/// the NIC opened, queue pair 0 open (with large buffers when the NIC offers TSO) and started,
+/// the adapter over it; received frames waited for on the RX completion interrupt when the
+/// device has vectors, by polling otherwise; the driver's, adapter's and device's counters for
+/// reports, with those of its [`NicExtras`] `X`. Dropping it closes the queue pair and disables
+/// the NIC, then drops `X`.
+pub struct DriverNic<D: DeviceAccess, X: NicExtras = ()> {
+    dev: NicFrameDevice<D>,
+    nic: Nic<D>,
+    description: String,
+    interrupts: bool,
+    last_health_check: Instant,
+    /// Last: what it holds (a simulated NIC's thread) outlives the driver's hold on the device.
+    extras: X,
+}
+
+/// What a [`DriverNic`] keeps besides the driver: parts that must outlive the driver's hold on
+/// the device (a simulated NIC's thread), and counters of their own for reports.
+pub trait NicExtras {
+    /// Their counters, by name, appended to the NIC's in reports.
+    fn counters(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
+}
+
+/// Nothing besides the driver (a NIC outside this process).
+impl NicExtras for () {}
+
+impl<D: DeviceAccess, X: NicExtras> fmt::Debug for DriverNic<D, X> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimTapNic")
+        f.debug_struct("DriverNic")
             .field("description", &self.description)
+            .field("interrupts", &self.interrupts)
             .finish_non_exhaustive()
     }
 }
 
-impl SimTapNic {
+impl<D: DeviceAccess, X: NicExtras> DriverNic<D, X> {
+    /// Opens the NIC behind `dev` for the engine (see the type's docs); `description` says
+    /// what it is in reports, `extras` is kept with it.
+    ///
+    /// # Errors
+    /// The device cannot be discovered, reset or started, or its largest frame is shorter than
+    /// `setup.mtu` needs (the error names the device and the `--mtu` that fits).
+    pub fn open(
+        dev: D,
+        description: String,
+        setup: &NicSetup,
+        extras: X,
+    ) -> Result<DriverNic<D, X>, DeviceError> {
+        let info = DeviceInfo::discover(&dev)?;
+        let frame = u32::from(setup.mtu) + 14;
+        let max_frame = u32::from(info.caps.max_frame_len);
+        if frame > max_frame {
+            return Err(DeviceError::new(
+                DeviceErrorKind::Unsupported,
+                dev.location(),
+                "checking the link's MTU",
+                format!(
+                    "--mtu {} needs {frame}-byte frames; the NIC carries at most {max_frame}",
+                    setup.mtu
+                ),
+            )
+            .with_fix(format!(
+                "use --mtu {} or less",
+                max_frame.saturating_sub(14)
+            )));
+        }
+        let vectors = dev
+            .max_interrupt_vectors()
+            .min(info.irq_vectors.into())
+            .min(info.completion_queues.into());
+        let interrupts = vectors > 0;
+        let nic = Nic::open(
+            dev,
+            NicConfig {
+                interrupts,
+                timeout: setup.timeout,
+                ..NicConfig::default()
+            },
+        )?;
+        let qcfg = QueueConfig {
+            buf_size: frame.next_multiple_of(64).max(2048),
+            large_buffers: if nic.info().caps.tso { 64 } else { 0 },
+            ..QueueConfig::default()
+        };
+        let qp = nic.open_queue_pair(0, &qcfg)?;
+        nic.start()?;
+        Ok(DriverNic {
+            dev: NicFrameDevice::new(qp),
+            nic,
+            description,
+            interrupts,
+            last_health_check: Instant::now(),
+            extras,
+        })
+    }
+
+    /// The device's statistics (offload counters: checksums inserted, TSO segments, RX
+    /// checksum verdicts).
+    ///
+    /// # Errors
+    /// The device does not answer.
+    pub fn device_stats(&self) -> Result<DeviceStats, DeviceError> {
+        self.nic.device_stats()
+    }
+
+    /// The adapter (its queue pair and counters).
+    pub fn adapter(&self) -> &NicFrameDevice<D> {
+        &self.dev
+    }
+
+    /// Where the device is (PCI address, `sim:` and the link's path).
+    pub fn location(&self) -> &str {
+        self.nic.location()
+    }
+
+    /// Whether received frames are waited for on an interrupt (else by polling).
+    pub fn interrupts(&self) -> bool {
+        self.interrupts
+    }
+
+    /// What it keeps besides the driver.
+    pub fn extras(&self) -> &X {
+        &self.extras
+    }
+}
+
+impl<D: DeviceAccess, X: NicExtras> FrameDevice for DriverNic<D, X> {
+    fn caps(&self) -> OffloadCaps {
+        self.dev.caps()
+    }
+
+    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, on_frame: F) -> usize {
+        self.dev.rx_burst(max, on_frame)
+    }
+
+    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
+        &mut self,
+        fill: F,
+    ) -> Option<(usize, TxMeta)> {
+        self.dev.transmit(fill)
+    }
+
+    fn flush(&mut self) {
+        self.dev.flush();
+    }
+}
+
+impl<D: DeviceAccess, X: NicExtras> WaitDevice for DriverNic<D, X> {
+    /// Also reads the queues' status at most every [`HEALTH_CHECK_INTERVAL`]: a device that
+    /// stopped answering, or stopped the queues, is an error.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.last_health_check.elapsed() >= HEALTH_CHECK_INTERVAL {
+            self.last_health_check = Instant::now();
+            let qp = self.dev.queue_pair();
+            qp.health()
+                .and_then(|()| qp.check_queues())
+                .map_err(io::Error::other)?;
+        }
+        self.dev.wait(timeout)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} ({}, RX by {})",
+            self.description,
+            self.dev.describe(),
+            if self.interrupts {
+                "interrupt"
+            } else {
+                "polling"
+            }
+        )
+    }
+
+    fn counters(&self) -> Vec<(String, u64)> {
+        let mut c = self.dev.counters();
+        if let Ok(s) = self.device_stats() {
+            let tx = s.tx.first().copied().unwrap_or_default();
+            let rx = s.rx.first().copied().unwrap_or_default();
+            c.extend(
+                [
+                    ("nic_tx_frames", tx.frames),
+                    ("nic_tx_bytes", tx.bytes),
+                    ("nic_tx_requests", u64::from(tx.requests)),
+                    ("nic_tx_csum_inserted", u64::from(tx.csum_inserted)),
+                    ("nic_tx_tso_segments", u64::from(tx.tso_segments)),
+                    ("nic_tx_errors", u64::from(tx.errors)),
+                    ("nic_rx_frames", rx.frames),
+                    ("nic_rx_bytes", rx.bytes),
+                    ("nic_rx_drops", u64::from(rx.drops)),
+                    ("nic_rx_csum_good", u64::from(rx.csum_good)),
+                    ("nic_rx_csum_bad", u64::from(rx.csum_bad)),
+                    ("nic_rx_drops_no_queue", u64::from(s.rx_drops_no_queue)),
+                    ("nic_errors", u64::from(s.error_count)),
+                ]
+                .into_iter()
+                .map(|(n, v)| (n.to_owned(), v)),
+            );
+        }
+        c.extend(self.extras.counters());
+        c
+    }
+}
+
+/// The engine's device on the simulated NIC whose wire is a TAP (see the module docs), built
+/// by [`SimTapNic::create`]. Dropping it closes the queue pair, disables the NIC and stops its
+/// thread, in that order.
+pub type SimTapNic = DriverNic<SimDevice, SimTapParts>;
+
+/// What a [`SimTapNic`] keeps besides the driver: the simulated NIC's thread and the wire's
+/// impairment monitor.
+pub struct SimTapParts {
+    _thread: NicThread,
+    impairment: Option<ImpairMonitor>,
+}
+
+impl fmt::Debug for SimTapParts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimTapParts")
+            .field("impaired", &self.impairment.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DriverNic<SimDevice, SimTapParts> {
     /// Builds the stack (see the module docs).
     ///
     /// # Errors
     /// The backend is not available, the TAP cannot be opened, or the driver fails.
-    pub fn open(cfg: &SimTapNicConfig) -> Result<SimTapNic, SimNicError> {
+    pub fn create(cfg: &SimTapNicConfig) -> Result<SimTapNic, SimNicError> {
         let mut dcfg = DeviceConfig::REFERENCE;
-        let frame = u32::from(cfg.mtu) + 14;
-        if frame > u32::from(dcfg.caps.max_frame_len) {
-            return Err(SimNicError::Link(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "--mtu {} needs {frame}-byte frames; the simulated NIC carries at most {} \
-                     (use --mtu {} or less)",
-                    cfg.mtu,
-                    dcfg.caps.max_frame_len,
-                    dcfg.caps.max_frame_len - 14
-                ),
-            )));
-        }
         dcfg.irq_vectors = dcfg.irq_vectors.max(1);
         let core = build_core(cfg.backend, dcfg).map_err(SimNicError::Backend)?;
         let tap_err = |source| SimNicError::Tap {
@@ -319,106 +536,26 @@ impl SimTapNic {
                 force: false,
             },
         )?;
-        let nic = Nic::open(
-            dev,
-            NicConfig {
-                interrupts: true,
-                timeout: cfg.timeout,
-                ..NicConfig::default()
-            },
-        )?;
-        let tso = nic.info().caps.tso;
-        let qcfg = QueueConfig {
-            buf_size: frame.next_multiple_of(64).max(2048),
-            large_buffers: if tso { 64 } else { 0 },
-            ..QueueConfig::default()
+        let setup = NicSetup {
+            mtu: cfg.mtu,
+            timeout: cfg.timeout,
         };
-        let qp = nic.open_queue_pair(0, &qcfg)?;
-        nic.start()?;
-        Ok(SimTapNic {
-            dev: NicFrameDevice::new(qp),
-            nic,
+        let parts = SimTapParts {
             _thread: thread,
-            description,
             impairment,
-        })
-    }
-
-    /// The device's statistics (offload counters: checksums inserted, TSO segments, RX
-    /// checksum verdicts).
-    ///
-    /// # Errors
-    /// The device does not answer.
-    pub fn device_stats(&self) -> Result<DeviceStats, DeviceError> {
-        self.nic.device_stats()
+        };
+        Ok(DriverNic::open(dev, description, &setup, parts)?)
     }
 
     /// What the wire's impairment did so far, when it is impaired.
     pub fn impairment(&self) -> Option<&ImpairMonitor> {
-        self.impairment.as_ref()
-    }
-
-    /// The adapter (its queue pair and counters).
-    pub fn adapter(&self) -> &NicFrameDevice<SimDevice> {
-        &self.dev
+        self.extras.impairment.as_ref()
     }
 }
 
-impl FrameDevice for SimTapNic {
-    fn caps(&self) -> OffloadCaps {
-        self.dev.caps()
-    }
-
-    fn rx_burst<F: FnMut(&mut [u8], RxMeta)>(&mut self, max: usize, on_frame: F) -> usize {
-        self.dev.rx_burst(max, on_frame)
-    }
-
-    fn transmit<F: FnOnce(&mut [u8]) -> Option<(usize, TxMeta)>>(
-        &mut self,
-        fill: F,
-    ) -> Option<(usize, TxMeta)> {
-        self.dev.transmit(fill)
-    }
-
-    fn flush(&mut self) {
-        self.dev.flush();
-    }
-}
-
-impl WaitDevice for SimTapNic {
-    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
-        self.dev.wait(timeout)
-    }
-
-    fn describe(&self) -> String {
-        format!("{} ({})", self.description, self.dev.describe())
-    }
-
+impl NicExtras for SimTapParts {
     fn counters(&self) -> Vec<(String, u64)> {
-        let mut c = self.dev.counters();
-        if let Ok(s) = self.device_stats() {
-            let tx = s.tx.first().copied().unwrap_or_default();
-            let rx = s.rx.first().copied().unwrap_or_default();
-            c.extend(
-                [
-                    ("nic_tx_frames", tx.frames),
-                    ("nic_tx_bytes", tx.bytes),
-                    ("nic_tx_requests", u64::from(tx.requests)),
-                    ("nic_tx_csum_inserted", u64::from(tx.csum_inserted)),
-                    ("nic_tx_tso_segments", u64::from(tx.tso_segments)),
-                    ("nic_tx_errors", u64::from(tx.errors)),
-                    ("nic_rx_frames", rx.frames),
-                    ("nic_rx_bytes", rx.bytes),
-                    ("nic_rx_drops", u64::from(rx.drops)),
-                    ("nic_rx_csum_good", u64::from(rx.csum_good)),
-                    ("nic_rx_csum_bad", u64::from(rx.csum_bad)),
-                    ("nic_rx_drops_no_queue", u64::from(s.rx_drops_no_queue)),
-                    ("nic_errors", u64::from(s.error_count)),
-                ]
-                .into_iter()
-                .map(|(n, v)| (n.to_owned(), v)),
-            );
-        }
+        let mut c = Vec::new();
         if let Some(m) = &self.impairment {
             for (dir, s) in [("to_kernel", m.transmitted()), ("to_nic", m.received())] {
                 c.extend(

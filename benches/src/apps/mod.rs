@@ -8,7 +8,8 @@
 //! ferrotoe NIC through its driver, the in-memory link) until done or stopped.
 //!
 //! Why here: these are workloads, like the bulk benchmark's, and they tie the engine to the
-//! driver and the simulated NIC ([`device::SimTapNic`]) exactly as the benchmark does; the CLI
+//! driver and the NIC ([`device::DriverNic`] over any driver backend, [`device::SimTapNic`]
+//! for the simulated NIC in this process) exactly as the benchmark does; the CLI
 //! only parses flags and prints. Owns the application protocols and their poll loops; it must
 //! not contain protocol logic of TCP (the engine's) or device logic (the driver's and the
 //! NIC's).
