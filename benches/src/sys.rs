@@ -125,7 +125,6 @@ pub(crate) enum PerfCounter {
     CpuCycles,
     /// Task clock in nanoseconds (a software counter every Linux has; the same system calls,
     /// so tests exercise this module where no hardware counter exists).
-    #[cfg_attr(not(test), allow(dead_code))]
     TaskClock,
 }
 
