@@ -6,7 +6,8 @@
 //!   `poll`, non-blocking `read` and `write`): the kernel ARPs for a peer through the TAP, our
 //!   reply is written to it, and the kernel's UDP datagram that was waiting for it comes back;
 //! - the error paths: `TUNSETIFF` on a name held by a non-TAP interface, `SIOCGIFFLAGS` on a
-//!   missing interface, `read` with nothing queued (`EAGAIN`), `poll` timing out;
+//!   missing interface, `TUNSETIFF` and `SIOCSIFFLAGS` from a thread without `CAP_NET_ADMIN`,
+//!   `read` with nothing queued (`EAGAIN`), `poll` timing out;
 //! - a heap table big enough for the `madvise(MADV_HUGEPAGE)` hint.
 //!
 //! Needs root and `/dev/net/tun` (as the crate's other TAP tests; CI runs as root): without them
@@ -155,6 +156,35 @@ fn tap_in_a_namespace() -> Result<(), String> {
     Ok(())
 }
 
+/// The "not permitted" paths of `TUNSETIFF` and `SIOCSIFFLAGS`, as root: capabilities are per
+/// thread, so the namespace's thread drops `CAP_NET_ADMIN` from its effective set first.
+fn tap_without_net_admin() -> Result<(), String> {
+    use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+    check_environment(Path::new(TUN_PATH))
+        .map_err(|why| format!("the TAP exercise cannot run: {why}"))?;
+    let ns = NetNs::create("ft-vgnp").map_err(text)?;
+    ns.in_namespace(|| -> Result<(), String> {
+        let mut caps = capabilities(None).map_err(text)?;
+        caps.effective.remove(CapabilitySet::NET_ADMIN);
+        set_capabilities(None, caps).map_err(text)?;
+        let err = TapDevice::open(&TapConfig::new("ftvgnp0"))
+            .err()
+            .ok_or("a TAP was created without CAP_NET_ADMIN")?;
+        check(
+            matches!(err, TapError::NotPermitted { .. }),
+            "TUNSETIFF without CAP_NET_ADMIN is NotPermitted",
+        )?;
+        let err = set_link_up("lo")
+            .err()
+            .ok_or("a link was set up without CAP_NET_ADMIN")?;
+        check(
+            matches!(err, TapError::NotPermitted { .. }),
+            "SIOCSIFFLAGS without CAP_NET_ADMIN is NotPermitted",
+        )
+    })
+    .map_err(text)?
+}
+
 fn huge_page_hint() -> Result<(), String> {
     // 512 Ki slots of a u64 are well over the 4 MiB at which the table asks for huge pages.
     let mut map = SlotMap::<u64, _>::with_capacity(512 * 1024).map_err(text)?;
@@ -180,6 +210,10 @@ fn main() -> ExitCode {
             Exercise {
                 name: "tap_in_a_namespace",
                 run: tap_in_a_namespace,
+            },
+            Exercise {
+                name: "tap_without_net_admin",
+                run: tap_without_net_admin,
             },
             Exercise {
                 name: "huge_page_hint",
