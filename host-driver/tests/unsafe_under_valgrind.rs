@@ -9,10 +9,10 @@
 //! binary as is. `cargo +nightly miri test -p host-driver --lib -- mmio dma iova fake edu` covers
 //! the heap-backed paths under Miri where a nightly toolchain with Miri is installed.
 //!
-//! The binary re-executes itself under valgrind (`FERROTOE_UNDER_VALGRIND=1` selects the
-//! exercises only). Valgrind missing is a failure that says what to install.
+//! The binary re-executes itself under valgrind through the workspace's shared harness
+//! (`testsupport/under_valgrind.rs`). Valgrind missing is a failure that says what to install.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,16 +23,9 @@ use host_driver::mmio::MmioWindow;
 use host_driver::nic::PacketPool;
 use host_driver::{DeviceAccess, DeviceMapping, DmaMemory, DmaRegion};
 
-const TEST_NAME: &str = "unsafe_modules_under_valgrind";
-const DONE: &str = "valgrind-exercises-done";
-
-fn check(ok: bool, what: &str) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("exercise failed: {what}"))
-    }
-}
+#[path = "../../testsupport/under_valgrind.rs"]
+mod under_valgrind;
+use under_valgrind::{Exercise, check};
 
 fn mmio_window() -> Result<(), String> {
     let mut regs = vec![0u32; 64];
@@ -302,92 +295,54 @@ fn driver_over_a_stepped_nic_pair() -> Result<(), String> {
     check(rx.stats().misbehaviour.total() == 0, "no protocol faults")
 }
 
-fn exercises() -> Result<(), String> {
-    mmio_window()?;
+fn dma_heap() -> Result<(), String> {
     dma_accessors(&DmaMemory::heap(4096))?;
-    dma_accessors(&DmaMemory::heap(4099))?;
+    dma_accessors(&DmaMemory::heap(4099))
+}
+
+fn dma_anonymous_and_memfd() -> Result<(), String> {
     dma_accessors(&DmaMemory::anonymous(8192).map_err(|e| e.to_string())?)?;
     let (shared, _file) = DmaMemory::shared_memfd("valgrind", 8192).map_err(|e| e.to_string())?;
-    dma_accessors(&shared)?;
-    packet_pool_views()?;
-    driver_over_a_stepped_nic_pair()?;
-    region_drop_order()?;
-    fake_edu_dma()?;
-    cross_thread_publication()?;
-    Ok(())
+    dma_accessors(&shared)
 }
 
 fn main() -> ExitCode {
-    if std::env::var_os("FERROTOE_UNDER_VALGRIND").is_some() {
-        return match exercises() {
-            Ok(()) => {
-                println!("{DONE}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        println!("{TEST_NAME}: test");
-        return ExitCode::SUCCESS;
-    }
-    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| TEST_NAME.contains(f.as_str())) {
-        println!(
-            "\nrunning 0 tests\n\ntest result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 1 filtered out\n"
-        );
-        return ExitCode::SUCCESS;
-    }
-    println!("\nrunning 1 test");
-    let start = std::time::Instant::now();
-    let result = exercises().and_then(|()| under_valgrind());
-    let secs = start.elapsed().as_secs_f64();
-    match result {
-        Ok(()) => {
-            println!(
-                "test {TEST_NAME} ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!(
-                "test {TEST_NAME} ... FAILED\n\n---- {TEST_NAME} ----\n{e}\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in {secs:.2}s\n"
-            );
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn under_valgrind() -> Result<(), String> {
-    let me = std::env::current_exe().map_err(|e| format!("finding this binary: {e}"))?;
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=memcheck",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            "--show-leak-kinds=definite",
-            "--track-origins=yes",
-            "-q",
-        ])
-        .arg(&me)
-        .env("FERROTOE_UNDER_VALGRIND", "1")
-        .output()
-        .map_err(|e| {
-            format!("cannot run valgrind ({e}): install it with `apt-get install -y valgrind` (listed in scripts/system-packages.txt)")
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !stdout.contains(DONE) {
-        return Err(format!(
-            "under valgrind: {} (exit 99 = memcheck found errors)\nstdout:\n{stdout}\nstderr:\n{stderr}",
-            out.status
-        ));
-    }
-    eprintln!("valgrind memcheck: no errors, no definite leaks");
-    Ok(())
+    under_valgrind::main(
+        "unsafe_modules_under_valgrind",
+        &[
+            Exercise {
+                name: "mmio_window",
+                run: mmio_window,
+            },
+            Exercise {
+                name: "dma_heap",
+                run: dma_heap,
+            },
+            Exercise {
+                name: "dma_anonymous_and_memfd",
+                run: dma_anonymous_and_memfd,
+            },
+            Exercise {
+                name: "packet_pool_views",
+                run: packet_pool_views,
+            },
+            Exercise {
+                name: "driver_over_a_stepped_nic_pair",
+                run: driver_over_a_stepped_nic_pair,
+            },
+            Exercise {
+                name: "region_drop_order",
+                run: region_drop_order,
+            },
+            Exercise {
+                name: "fake_edu_dma",
+                run: fake_edu_dma,
+            },
+            Exercise {
+                name: "cross_thread_publication",
+                run: cross_thread_publication,
+            },
+        ],
+        &[],
+    )
 }

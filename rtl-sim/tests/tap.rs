@@ -6,7 +6,6 @@
 //! Needs root (or CAP_NET_ADMIN), `/dev/net/tun` and `ip` (iproute2); it fails saying so when
 //! they are missing.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hw_spec::{CsumStatus, TxOffloadRequest};
@@ -17,28 +16,13 @@ use rtl_sim::nic::{Backend, Clock, SimNic, build_core};
 use rtl_sim::wire::tap::TapPort;
 use sim_link::{AttachOptions, DeviceLink, LinkConfig};
 
+#[path = "support/netns.rs"]
+mod netns;
+use netns::{Netns, ip};
+
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const OUR_IP: [u8; 4] = [198, 18, 77, 2];
 const KERNEL_IP: [u8; 4] = [198, 18, 77, 1];
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run `ip` ({e}): install iproute2 with `apt-get install -y iproute2`")
-    });
-    assert!(
-        out.status.success(),
-        "`ip {}` failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Netns(String);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
 
 fn arp_request() -> Vec<u8> {
     let mut f = vec![0u8; 42];

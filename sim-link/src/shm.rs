@@ -16,6 +16,8 @@
 //!   and ordering between bulk bytes and those words comes from Release/Acquire on the words;
 //! - futexes are the shared (not `FUTEX_PRIVATE`) kind, so they work between processes that map
 //!   the same file.
+//!
+//! Every `unsafe` block here runs under valgrind's memcheck in `tests/unsafe_under_valgrind.rs`.
 
 use std::fs::{File, OpenOptions};
 use std::io;

@@ -4,7 +4,8 @@
 //!
 //! Owns: `/dev/net/tun` ioctls (`TUNSETIFF`, `TUNSETVNETHDRSZ`, `TUNSETOFFLOAD`), interface
 //! flag ioctls, non-blocking `read`/`write`, `poll`, `setns`, and the `madvise` huge-page hint.
-//! Must not hold policy: callers decide what to do with errors.
+//! Must not hold policy: callers decide what to do with errors. Every `unsafe` block here runs
+//! under valgrind's memcheck in `tests/unsafe_under_valgrind.rs` (success and error paths).
 
 use std::ffi::CStr;
 use std::io;

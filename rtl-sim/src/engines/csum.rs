@@ -40,7 +40,7 @@ pub fn add_bytes(mut sum: u64, data: &[u8]) -> u64 {
 /// the bytes per instruction of the baseline's SSE2), chosen at run time.
 ///
 /// Owns that choice and the one `unsafe` call it needs; the arithmetic is [`lanes`], the same
-/// for every CPU.
+/// for every CPU. `tests/unsafe_under_valgrind.rs` runs the dispatch under valgrind's memcheck.
 mod wide {
     /// Sums `blocks` (a multiple of 32 bytes long) in eight lanes and adds the lanes up (each
     /// folded once from 64 to 33 bits, which keeps the total congruent mod 0xFFFF).

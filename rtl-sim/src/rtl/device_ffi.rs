@@ -3,7 +3,8 @@
 //!
 //! Owns: [`DevIo`] (the per-cycle port struct, mirrored field for field by `ftdev_io` in the
 //! shim) and [`DevModel`], an owned model handle whose methods are safe. Must not: interpret
-//! ports (that is [`super::device`]'s job).
+//! ports (that is [`super::device`]'s job). Runs under valgrind's memcheck in
+//! `tests/unsafe_under_valgrind.rs`.
 
 use std::ffi::{c_char, c_void};
 use std::path::Path;

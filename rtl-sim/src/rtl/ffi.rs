@@ -3,7 +3,8 @@
 //!
 //! Owns: [`FtIo`] (the per-cycle port struct, mirrored field for field by `ft_io` in the shim)
 //! and [`Model`], an owned model handle whose methods are safe. Must not: interpret ports
-//! (that is [`super`]'s job).
+//! (that is [`super`]'s job). Runs under valgrind's memcheck in
+//! `tests/unsafe_under_valgrind.rs`.
 
 use std::ffi::{CString, c_char, c_void};
 use std::marker::PhantomData;

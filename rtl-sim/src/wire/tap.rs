@@ -29,7 +29,8 @@ pub const TAP_MAX_FRAME: usize = 9216 + 64;
 const INBOX_SLOTS: u32 = 1024;
 
 mod sys {
-    //! The `unsafe` system calls of the TAP port.
+    //! The `unsafe` system calls of the TAP port (run under valgrind's memcheck in
+    //! `tests/unsafe_under_valgrind.rs`).
     use std::fs::{File, OpenOptions};
     use std::io;
     use std::os::fd::RawFd;
