@@ -511,3 +511,62 @@ fn a_device_restarted_in_place_never_crashes_an_attached_driver() {
     drop(new);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A child process that exited but was not reaped (a zombie): what a driver killed with
+/// SIGKILL stays under a parent that does not reap (a container whose init is a shell).
+fn zombie() -> (std::process::Child, u32) {
+    let child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = format!("/proc/{pid}/stat");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&stat)
+        .unwrap()
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .trim_start()
+        .starts_with('Z')
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "`true` exits");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child, pid)
+}
+
+#[test]
+fn a_driver_that_died_attached_is_replaced_and_its_dma_regions_unmapped() {
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let paths = dev.paths().clone();
+    let raw = SharedRegion::open(&paths.link).unwrap();
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    let mem = SharedRegion::anonymous("dma", 64 * 1024).unwrap();
+    for dead in ["reaped", "zombie"] {
+        // A driver that mapped its DMA memory, then died without detaching (SIGKILL): its pid
+        // stays in the link and its regions stay mapped.
+        let (mut child, pid) = zombie();
+        if dead == "reaped" {
+            child.wait().unwrap();
+        }
+        let mut old = DriverLink::attach(&paths, AttachOptions::default()).unwrap();
+        old.map_dma(&mem, 0x1000).unwrap();
+        raw.atomic_u32(layout::DRIVER_PID_OFF)
+            .store(pid, Ordering::Release);
+        drop(old);
+        // The next driver takes over and maps the same IOVAs, as a fresh driver does.
+        let mut new = DriverLink::attach(&paths, AttachOptions::default())
+            .unwrap_or_else(|e| panic!("{dead} driver: {e}"));
+        new.map_dma(&mem, 0x1000)
+            .unwrap_or_else(|e| panic!("{dead} driver's region: {e}"));
+        new.unmap_dma(0x1000).unwrap();
+        drop(new);
+        if dead == "zombie" {
+            child.wait().unwrap();
+        }
+    }
+    let dev = toy.stop();
+    assert_eq!(
+        dev.iommu().region_count(),
+        0,
+        "the dead drivers' regions went"
+    );
+}
