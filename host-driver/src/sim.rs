@@ -54,6 +54,11 @@ fn lock(m: &Mutex<LinkState>) -> MutexGuard<'_, LinkState> {
 pub fn link_error(location: &str, step: &str, e: LinkError) -> DeviceError {
     use DeviceErrorKind as K;
     let (kind, fix) = match &e {
+        LinkError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => (
+            K::PermissionDenied,
+            "run the driver as the user that runs `ferrotoe nicsim`, or as root (the driver \
+             reads and writes the link's files `bar0` and `link`)",
+        ),
         LinkError::Io { .. } => (
             K::NotFound,
             "start the simulated NIC first (`ferrotoe nicsim --link DIR`), or use \
@@ -496,5 +501,46 @@ impl DeviceAccess for SimDevice {
 impl Drop for SimDevice {
     fn drop(&mut self) {
         let _ = self.quiesce();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link whose files the driver's user may not open is not a NIC that is missing: the
+    /// error says so and how to get access, not "start the simulated NIC first".
+    #[test]
+    fn link_files_without_permission_say_how_to_get_access() {
+        let e = link_error(
+            "sim:/run/nic0",
+            "attaching to the simulated NIC's link",
+            LinkError::Io {
+                what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
+                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+            },
+        );
+        assert_eq!(e.kind(), DeviceErrorKind::PermissionDenied, "{e}");
+        let fix = e.fix().unwrap_or_default();
+        assert!(
+            fix.contains("the user that runs `ferrotoe nicsim`") && fix.contains("root"),
+            "{fix}"
+        );
+        // A missing file still says to start the NIC.
+        let e = link_error(
+            "sim:/run/nic0",
+            "attaching to the simulated NIC's link",
+            LinkError::Io {
+                what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            },
+        );
+        assert_eq!(e.kind(), DeviceErrorKind::NotFound, "{e}");
+        assert!(
+            e.fix()
+                .unwrap_or_default()
+                .contains("start the simulated NIC first"),
+            "{e}"
+        );
     }
 }
