@@ -68,6 +68,11 @@ pub fn link_error(location: &str, step: &str, e: LinkError) -> DeviceError {
             K::WrongDevice,
             "point the driver at the directory a running `ferrotoe nicsim --link DIR` created",
         ),
+        LinkError::LayoutVersion { .. } => (
+            K::WrongDevice,
+            "run `ferrotoe nicsim` and the driver from the same ferrotoe build (restart the \
+             NIC with this build's `ferrotoe nicsim`)",
+        ),
         LinkError::DriverAttached { .. } => (
             K::GroupBusy,
             "stop the other driver process (one driver per simulated NIC)",
@@ -508,39 +513,44 @@ impl Drop for SimDevice {
 mod tests {
     use super::*;
 
+    /// What attaching to `/run/nic0` with link error `e` reports: its kind and its fix.
+    fn attach_error(e: LinkError) -> (DeviceErrorKind, String) {
+        let e = link_error("sim:/run/nic0", "attaching to the simulated NIC's link", e);
+        (e.kind(), e.fix().unwrap_or_default().to_owned())
+    }
+
+    fn bar0_open_error(kind: std::io::ErrorKind) -> LinkError {
+        LinkError::Io {
+            what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
+            source: std::io::Error::from(kind),
+        }
+    }
+
     /// A link whose files the driver's user may not open is not a NIC that is missing: the
     /// error says so and how to get access, not "start the simulated NIC first".
     #[test]
     fn link_files_without_permission_say_how_to_get_access() {
-        let e = link_error(
-            "sim:/run/nic0",
-            "attaching to the simulated NIC's link",
-            LinkError::Io {
-                what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
-                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-            },
-        );
-        assert_eq!(e.kind(), DeviceErrorKind::PermissionDenied, "{e}");
-        let fix = e.fix().unwrap_or_default();
+        let (kind, fix) = attach_error(bar0_open_error(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(kind, DeviceErrorKind::PermissionDenied, "{fix}");
         assert!(
             fix.contains("the user that runs `ferrotoe nicsim`") && fix.contains("root"),
             "{fix}"
         );
         // A missing file still says to start the NIC.
-        let e = link_error(
-            "sim:/run/nic0",
-            "attaching to the simulated NIC's link",
-            LinkError::Io {
-                what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
-                source: std::io::Error::from(std::io::ErrorKind::NotFound),
-            },
-        );
-        assert_eq!(e.kind(), DeviceErrorKind::NotFound, "{e}");
-        assert!(
-            e.fix()
-                .unwrap_or_default()
-                .contains("start the simulated NIC first"),
-            "{e}"
-        );
+        let (kind, fix) = attach_error(bar0_open_error(std::io::ErrorKind::NotFound));
+        assert_eq!(kind, DeviceErrorKind::NotFound, "{fix}");
+        assert!(fix.contains("start the simulated NIC first"), "{fix}");
+    }
+
+    /// A link of another layout version is a NIC of another build: the fix says to use one.
+    #[test]
+    fn a_link_of_another_build_says_to_run_both_sides_from_one_build() {
+        let (kind, fix) = attach_error(LinkError::LayoutVersion {
+            path: "/run/nic0/link".into(),
+            found: 9,
+            expected: 1,
+        });
+        assert_eq!(kind, DeviceErrorKind::WrongDevice, "{fix}");
+        assert!(fix.contains("from the same ferrotoe build"), "{fix}");
     }
 }

@@ -570,3 +570,23 @@ fn a_driver_that_died_attached_is_replaced_and_its_dma_regions_unmapped() {
         "the dead drivers' regions went"
     );
 }
+
+#[test]
+fn a_link_of_another_layout_version_says_to_use_one_build_for_both_sides() {
+    // A `ferrotoe nicsim` of another build (another link layout) is running in the directory:
+    // the error is the version, not "not a link", so the fix can say to use one build.
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    raw.atomic_u32(layout::VERSION_OFF)
+        .store(layout::LAYOUT_VERSION + 1, Ordering::Relaxed);
+    let err = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LinkError::LayoutVersion { found, expected, .. }
+                if found == layout::LAYOUT_VERSION + 1 && expected == layout::LAYOUT_VERSION
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another ferrotoe build"), "{err}");
+}
