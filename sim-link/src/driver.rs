@@ -91,7 +91,15 @@ impl DriverLink {
     /// Attaches to the link at `paths` (created by the device side).
     pub fn attach(paths: &LinkPaths, opts: AttachOptions) -> Result<DriverLink, LinkError> {
         let files = Mapped::open(paths)?;
-        if files.device_state() != Some(DeviceState::Running) {
+        // A device process killed by a signal it does not handle leaves its link marked
+        // running: its pid says it is gone (else every read would wait out the timeout).
+        let device_pid = files
+            .link
+            .atomic_u32(DEVICE_PID_OFF)
+            .load(Ordering::Acquire);
+        if files.device_state() != Some(DeviceState::Running)
+            || (device_pid != 0 && !process_alive(device_pid))
+        {
             return Err(LinkError::DeviceStopped {
                 path: paths.link.clone(),
             });

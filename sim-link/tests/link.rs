@@ -590,3 +590,32 @@ fn a_link_of_another_layout_version_says_to_use_one_build_for_both_sides() {
     );
     assert!(err.to_string().contains("another ferrotoe build"), "{err}");
 }
+
+#[test]
+fn a_link_whose_device_process_died_without_stopping_is_refused_at_attach() {
+    // `ferrotoe nicsim` killed (SIGKILL, or a signal it does not handle) leaves its link marked
+    // running. A driver attaching then must hear at once that the device stopped, not wait
+    // out its timeout on every register read.
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    for dead in ["reaped", "zombie"] {
+        let (mut child, pid) = zombie();
+        if dead == "reaped" {
+            child.wait().unwrap();
+        }
+        raw.atomic_u32(layout::DEVICE_PID_OFF)
+            .store(pid, Ordering::Relaxed);
+        let err = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, LinkError::DeviceStopped { .. }),
+            "{dead} device process: {err}"
+        );
+        if dead == "zombie" {
+            child.wait().unwrap();
+        }
+    }
+    // The device's own process (this one) is alive: the attach goes ahead.
+    raw.atomic_u32(layout::DEVICE_PID_OFF)
+        .store(std::process::id(), Ordering::Relaxed);
+    DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap();
+}
