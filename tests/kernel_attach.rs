@@ -16,8 +16,8 @@ use std::thread;
 
 use ferrotoe_benches::apps::http::site::{INDEX_HTML, PATTERN_PAGE_LEN};
 use kernel::{
-    Features, Lab, Serve, counter, kernel_listener, kernel_sink, kernel_source, line_with, pattern,
-    success,
+    Features, Lab, STEP, Serve, counter, kernel_listener, kernel_sink, kernel_source, line_with,
+    pattern, success,
 };
 use support::Nicsim;
 
@@ -211,4 +211,38 @@ fn a_second_serve_is_refused_and_one_killed_with_sigkill_leaves_the_nic_to_the_n
     again.stop_with(libc::SIGINT, "SIGINT");
     let summary = nic.stop();
     assert!(summary.contains("nicsim stopped"), "{summary}");
+}
+
+#[test]
+fn a_nicsim_stopped_by_sigterm_or_sigint_stops_cleanly_and_its_driver_hears_at_once() {
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("nic0");
+        let mut nic = Nicsim::spawn(&link, &["--wire", "none"]);
+        let mut serve = Serve::start(serve_attached(&link));
+        // `kill PID` or Ctrl-C: nicsim stops as on end of input, its link marked stopped.
+        let pid = nic.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with the pid of our own child process and a valid signal number; no
+        // memory is passed.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        // Polled: `Child::wait` would close its standard input first, a stop request of its
+        // own (`--stop-on-stdin-eof`).
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = nic.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(start.elapsed() < STEP, "nicsim did not stop on {name}");
+            thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(status.success(), "nicsim on {name}: {status}");
+        // So the driver fails on the stopped device, without waiting out a read timeout.
+        let (status, out, err) = serve.wait_exit("serve did not end after its NIC stopped");
+        assert_eq!(status.code(), Some(1), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("ferrotoe nicsim --link {}", link.display()))
+                && !err.contains("did not respond"),
+            "{name}: {err}"
+        );
+    }
 }
