@@ -512,6 +512,19 @@ impl NetArgs {
                         dir.display()
                     )
                 };
+                if dir.exists() && !dir.is_dir() {
+                    bail!(
+                        "{}: --link {}: a file, not a directory: --link takes the directory \
+                         given to `ferrotoe nicsim --link DIR` (it holds the files `bar0` and \
+                         `link`){}",
+                        context(),
+                        dir.display(),
+                        match dir.parent().filter(|p| p.join("bar0").exists()) {
+                            Some(p) => format!(", here --link {}", p.display()),
+                            None => String::new(),
+                        }
+                    );
+                }
                 if !dir.join("link").exists() {
                     bail!(
                         "{}: {} holds no simulated NIC's link files: start the NIC first with \

@@ -2,13 +2,14 @@
 //! driver in another process maps, as a real device sits across PCIe.
 //!
 //! Turns the command-line flags into a checked device configuration, link geometry and wire
-//! port, creates the link files, runs the NIC's loop on the main thread and prints a summary
+//! port, creates the link files, runs the NIC's loop on the main thread until SIGINT, SIGTERM,
+//! end of input (`--stop-on-stdin-eof`) or a driver's shutdown request, and prints a summary
 //! when it stops. Owns no device logic (rtl-sim) and no transport (sim-link).
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -235,7 +236,10 @@ pub fn run(a: NicsimArgs) -> anyhow::Result<()> {
     .with_context(|| format!("creating the link in {}", a.link.display()))?;
     let port = build_port(&a, &cfg)?;
     let mut nic = SimNic::new(core, link, port, Clock::Real(Instant::now()));
-    let stop = Arc::new(AtomicBool::new(false));
+    // SIGINT (Ctrl-C) and SIGTERM (`kill`) stop it as end of input does: the link is marked
+    // stopped, so an attached driver fails at once instead of waiting out its timeout, and the
+    // summary is printed. The NIC's sleeps are bounded, so the flag is seen promptly.
+    let (stop, _) = crate::net_args::stop_on_signals()?;
     if a.stop_on_stdin_eof {
         let (flag, waker) = (Arc::clone(&stop), nic.waker());
         std::thread::Builder::new()

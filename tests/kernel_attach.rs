@@ -16,8 +16,8 @@ use std::thread;
 
 use ferrotoe_benches::apps::http::site::{INDEX_HTML, PATTERN_PAGE_LEN};
 use kernel::{
-    Features, Lab, Serve, counter, kernel_listener, kernel_sink, kernel_source, line_with, pattern,
-    success,
+    Features, Lab, STEP, Serve, counter, kernel_listener, kernel_sink, kernel_source, line_with,
+    pattern, success,
 };
 use support::Nicsim;
 
@@ -143,4 +143,106 @@ fn a_nicsim_process_killed_under_serve_ends_it_with_the_link_named() {
         "the error names the link directory: {err}"
     );
     assert!(err.contains("did not respond"), "{err}");
+}
+
+/// `serve --nic attach --link LINK --ip 198.18.0.2/24 --app echo`, outside any namespace (the
+/// nicsim process of these tests has no wire).
+fn serve_attached(link: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ferrotoe"));
+    c.args(["serve", "--nic", "attach", "--link"])
+        .arg(link)
+        .args(["--ip", "198.18.0.2/24", "--app", "echo"]);
+    c
+}
+
+/// Whether process `pid` is a zombie (exited, not reaped).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_second_serve_is_refused_and_one_killed_with_sigkill_leaves_the_nic_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("nic0");
+    let nic = Nicsim::spawn(&link, &["--wire", "none"]);
+    let first = Serve::start(serve_attached(&link));
+
+    // A second driver on the same NIC is refused, naming the first and the link.
+    let out = serve_attached(&link).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "already has a driver attached (pid {})",
+            first.pid()
+        )) && err.contains(&format!("ferrotoe nicsim --link {}", link.display())),
+        "{err}"
+    );
+
+    // The first dies without detaching (SIGKILL) and stays unreaped for now, as under a
+    // container's init that never reaps: the next serve takes the NIC over, its DMA memory
+    // included (the dead driver's regions are unmapped, not in the way).
+    let pid = first.pid();
+    // SAFETY: kill(2) with the pid of our own child process (not reaped, so not reused) and a
+    // valid signal number; no memory is passed.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) }, 0);
+    let start = std::time::Instant::now();
+    while !is_zombie(pid) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "serve dies"
+        );
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let next = Serve::start(serve_attached(&link));
+    let report = next.stop_with(libc::SIGINT, "SIGINT");
+    assert!(
+        report.contains("echo on port 7: 0 connections accepted"),
+        "{report}"
+    );
+    drop(first);
+
+    // Once reaped, the same.
+    let again = Serve::start(serve_attached(&link));
+    again.stop_with(libc::SIGINT, "SIGINT");
+    let summary = nic.stop();
+    assert!(summary.contains("nicsim stopped"), "{summary}");
+}
+
+#[test]
+fn a_nicsim_stopped_by_sigterm_or_sigint_stops_cleanly_and_its_driver_hears_at_once() {
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("nic0");
+        let mut nic = Nicsim::spawn(&link, &["--wire", "none"]);
+        let mut serve = Serve::start(serve_attached(&link));
+        // `kill PID` or Ctrl-C: nicsim stops as on end of input, its link marked stopped.
+        let pid = nic.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with the pid of our own child process and a valid signal number; no
+        // memory is passed.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        // Polled: `Child::wait` would close its standard input first, a stop request of its
+        // own (`--stop-on-stdin-eof`).
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = nic.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(start.elapsed() < STEP, "nicsim did not stop on {name}");
+            thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(status.success(), "nicsim on {name}: {status}");
+        // So the driver fails on the stopped device, without waiting out a read timeout.
+        let (status, out, err) = serve.wait_exit("serve did not end after its NIC stopped");
+        assert_eq!(status.code(), Some(1), "{out}\n{err}");
+        assert!(
+            err.contains(&format!("ferrotoe nicsim --link {}", link.display()))
+                && !err.contains("did not respond"),
+            "{name}: {err}"
+        );
+    }
 }

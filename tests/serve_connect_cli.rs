@@ -546,6 +546,26 @@ fn a_nic_outside_the_process_needs_its_link_and_no_wire_flags() {
     for out in [serve_on(&flags), connect_from("198.18.0.1:7", &flags)] {
         fails(&out, 1, &[&start, "holds no simulated NIC's link files"]);
     }
+    // A file given as the directory (e.g. the link file itself): no nicsim can be started
+    // there, so the message says what to give instead.
+    let file = std::env::temp_dir().join(format!("ferrotoe-link-file-{}", std::process::id()));
+    std::fs::write(&file, b"not a directory").unwrap();
+    let flags = ["--nic", "attach", "--link", file.to_str().unwrap()];
+    let out = serve_on(&flags);
+    std::fs::remove_file(&file).unwrap();
+    fails(
+        &out,
+        1,
+        &[
+            &format!("--link {}: a file, not a directory", file.display()),
+            "the directory given to `ferrotoe nicsim --link DIR`",
+        ],
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("start the NIC first"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

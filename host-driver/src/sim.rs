@@ -54,6 +54,11 @@ fn lock(m: &Mutex<LinkState>) -> MutexGuard<'_, LinkState> {
 pub fn link_error(location: &str, step: &str, e: LinkError) -> DeviceError {
     use DeviceErrorKind as K;
     let (kind, fix) = match &e {
+        LinkError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied => (
+            K::PermissionDenied,
+            "run the driver as the user that runs `ferrotoe nicsim`, or as root (the driver \
+             reads and writes the link's files `bar0` and `link`)",
+        ),
         LinkError::Io { .. } => (
             K::NotFound,
             "start the simulated NIC first (`ferrotoe nicsim --link DIR`), or use \
@@ -62,6 +67,11 @@ pub fn link_error(location: &str, step: &str, e: LinkError) -> DeviceError {
         LinkError::NotALink { .. } => (
             K::WrongDevice,
             "point the driver at the directory a running `ferrotoe nicsim --link DIR` created",
+        ),
+        LinkError::LayoutVersion { .. } => (
+            K::WrongDevice,
+            "run `ferrotoe nicsim` and the driver from the same ferrotoe build (restart the \
+             NIC with this build's `ferrotoe nicsim`)",
         ),
         LinkError::DriverAttached { .. } => (
             K::GroupBusy,
@@ -496,5 +506,51 @@ impl DeviceAccess for SimDevice {
 impl Drop for SimDevice {
     fn drop(&mut self) {
         let _ = self.quiesce();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What attaching to `/run/nic0` with link error `e` reports: its kind and its fix.
+    fn attach_error(e: LinkError) -> (DeviceErrorKind, String) {
+        let e = link_error("sim:/run/nic0", "attaching to the simulated NIC's link", e);
+        (e.kind(), e.fix().unwrap_or_default().to_owned())
+    }
+
+    fn bar0_open_error(kind: std::io::ErrorKind) -> LinkError {
+        LinkError::Io {
+            what: "opening the BAR0 file: cannot open /run/nic0/bar0".into(),
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    /// A link whose files the driver's user may not open is not a NIC that is missing: the
+    /// error says so and how to get access, not "start the simulated NIC first".
+    #[test]
+    fn link_files_without_permission_say_how_to_get_access() {
+        let (kind, fix) = attach_error(bar0_open_error(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(kind, DeviceErrorKind::PermissionDenied, "{fix}");
+        assert!(
+            fix.contains("the user that runs `ferrotoe nicsim`") && fix.contains("root"),
+            "{fix}"
+        );
+        // A missing file still says to start the NIC.
+        let (kind, fix) = attach_error(bar0_open_error(std::io::ErrorKind::NotFound));
+        assert_eq!(kind, DeviceErrorKind::NotFound, "{fix}");
+        assert!(fix.contains("start the simulated NIC first"), "{fix}");
+    }
+
+    /// A link of another layout version is a NIC of another build: the fix says to use one.
+    #[test]
+    fn a_link_of_another_build_says_to_run_both_sides_from_one_build() {
+        let (kind, fix) = attach_error(LinkError::LayoutVersion {
+            path: "/run/nic0/link".into(),
+            found: 9,
+            expected: 1,
+        });
+        assert_eq!(kind, DeviceErrorKind::WrongDevice, "{fix}");
+        assert!(fix.contains("from the same ferrotoe build"), "{fix}");
     }
 }

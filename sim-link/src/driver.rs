@@ -70,22 +70,43 @@ impl std::fmt::Debug for DriverLink {
     }
 }
 
+/// Whether process `pid` still runs: it exists and is not a zombie (a driver killed with
+/// SIGKILL whose parent has not reaped it, e.g. under a container's init that never reaps,
+/// holds no link any more).
 fn process_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold any byte.
+        Ok(stat) => !matches!(
+            stat.rsplit(')')
+                .next()
+                .map(str::trim_start)
+                .and_then(|s| s.chars().next()),
+            Some('Z' | 'X')
+        ),
+        Err(_) => Path::new(&format!("/proc/{pid}")).exists(),
+    }
 }
 
 impl DriverLink {
     /// Attaches to the link at `paths` (created by the device side).
     pub fn attach(paths: &LinkPaths, opts: AttachOptions) -> Result<DriverLink, LinkError> {
         let files = Mapped::open(paths)?;
-        if files.device_state() != Some(DeviceState::Running) {
+        // A device process killed by a signal it does not handle leaves its link marked
+        // running: its pid says it is gone (else every read would wait out the timeout).
+        let device_pid = files
+            .link
+            .atomic_u32(DEVICE_PID_OFF)
+            .load(Ordering::Acquire);
+        if files.device_state() != Some(DeviceState::Running)
+            || (device_pid != 0 && !process_alive(device_pid))
+        {
             return Err(LinkError::DeviceStopped {
                 path: paths.link.clone(),
             });
         }
         let me = std::process::id();
         let owner = files.link.atomic_u32(DRIVER_PID_OFF);
-        loop {
+        let previous = loop {
             let cur = owner.load(Ordering::Acquire);
             if cur != 0 && cur != me && !opts.force && process_alive(cur) {
                 return Err(LinkError::DriverAttached {
@@ -97,9 +118,9 @@ impl DriverLink {
                 .compare_exchange(cur, me, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                break;
+                break cur;
             }
-        }
+        };
         let produced = files
             .link
             .atomic_u32(FIFO_PRODUCER_OFF)
@@ -125,7 +146,7 @@ impl DriverLink {
                 ));
             }
         }
-        Ok(DriverLink {
+        let mut link = DriverLink {
             image: BarImage::new(&files),
             waker: DeviceWaker::new(Arc::clone(&files.link)),
             files,
@@ -133,7 +154,22 @@ impl DriverLink {
             regions,
             timeout: opts.timeout,
             pump: None,
-        })
+        };
+        if previous != me {
+            // Regions still mapped belong to a driver that is gone (it died without detaching,
+            // or was forced out): unmap them, as the kernel tears down a closed VFIO
+            // container's mappings, so this driver finds the IOVA space and slots free.
+            let stale: Vec<u64> = link
+                .regions
+                .iter()
+                .flatten()
+                .map(|&(iova, _)| iova)
+                .collect();
+            for iova in stale {
+                link.unmap_dma(iova)?;
+            }
+        }
+        Ok(link)
     }
 
     /// Attaches to the link in `dir` (`dir/bar0`, `dir/link`).

@@ -19,12 +19,22 @@ pub enum LinkError {
     },
     /// The requested link geometry is not usable.
     Layout(LayoutError),
-    /// A file is not a link (or BAR0) file of this version.
+    /// A file is not a link (or BAR0) file.
     NotALink {
         /// The file.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
+    },
+    /// The link file was made by a build that speaks another link layout (a `ferrotoe nicsim`
+    /// of another version).
+    LayoutVersion {
+        /// The link file.
+        path: PathBuf,
+        /// The file's layout version.
+        found: u32,
+        /// The one this build speaks.
+        expected: u32,
     },
     /// Another driver process is attached to the link.
     DriverAttached {
@@ -121,6 +131,17 @@ impl std::fmt::Display for LinkError {
                 f,
                 "{} is not a ferrotoe sim-link file ({reason}); point the driver at the \
                  directory a running `ferrotoe nicsim` created",
+                path.display()
+            ),
+            LinkError::LayoutVersion {
+                path,
+                found,
+                expected,
+            } => write!(
+                f,
+                "{} is a link of layout version {found}, made by another ferrotoe build (this \
+                 one speaks version {expected}); run `ferrotoe nicsim` and the driver from the \
+                 same build",
                 path.display()
             ),
             LinkError::DriverAttached { path, pid } => write!(

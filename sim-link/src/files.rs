@@ -114,9 +114,11 @@ pub(crate) fn open_link_file(path: &Path) -> Result<SharedRegion, LinkError> {
     }
     let version = link.atomic_u32(VERSION_OFF).load(Ordering::Relaxed);
     if version != LAYOUT_VERSION {
-        return Err(not_a_link(format!(
-            "layout version {version}, this build speaks {LAYOUT_VERSION}"
-        )));
+        return Err(LinkError::LayoutVersion {
+            path: path.to_path_buf(),
+            found: version,
+            expected: LAYOUT_VERSION,
+        });
     }
     let layout = layout_of(&link);
     layout

@@ -511,3 +511,111 @@ fn a_device_restarted_in_place_never_crashes_an_attached_driver() {
     drop(new);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A child process that exited but was not reaped (a zombie): what a driver killed with
+/// SIGKILL stays under a parent that does not reap (a container whose init is a shell).
+fn zombie() -> (std::process::Child, u32) {
+    let child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let stat = format!("/proc/{pid}/stat");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&stat)
+        .unwrap()
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .trim_start()
+        .starts_with('Z')
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "`true` exits");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child, pid)
+}
+
+#[test]
+fn a_driver_that_died_attached_is_replaced_and_its_dma_regions_unmapped() {
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let paths = dev.paths().clone();
+    let raw = SharedRegion::open(&paths.link).unwrap();
+    let toy = ToyDevice::spawn(dev, Duration::ZERO);
+    let mem = SharedRegion::anonymous("dma", 64 * 1024).unwrap();
+    for dead in ["reaped", "zombie"] {
+        // A driver that mapped its DMA memory, then died without detaching (SIGKILL): its pid
+        // stays in the link and its regions stay mapped.
+        let (mut child, pid) = zombie();
+        if dead == "reaped" {
+            child.wait().unwrap();
+        }
+        let mut old = DriverLink::attach(&paths, AttachOptions::default()).unwrap();
+        old.map_dma(&mem, 0x1000).unwrap();
+        raw.atomic_u32(layout::DRIVER_PID_OFF)
+            .store(pid, Ordering::Release);
+        drop(old);
+        // The next driver takes over and maps the same IOVAs, as a fresh driver does.
+        let mut new = DriverLink::attach(&paths, AttachOptions::default())
+            .unwrap_or_else(|e| panic!("{dead} driver: {e}"));
+        new.map_dma(&mem, 0x1000)
+            .unwrap_or_else(|e| panic!("{dead} driver's region: {e}"));
+        new.unmap_dma(0x1000).unwrap();
+        drop(new);
+        if dead == "zombie" {
+            child.wait().unwrap();
+        }
+    }
+    let dev = toy.stop();
+    assert_eq!(
+        dev.iommu().region_count(),
+        0,
+        "the dead drivers' regions went"
+    );
+}
+
+#[test]
+fn a_link_of_another_layout_version_says_to_use_one_build_for_both_sides() {
+    // A `ferrotoe nicsim` of another build (another link layout) is running in the directory:
+    // the error is the version, not "not a link", so the fix can say to use one build.
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    raw.atomic_u32(layout::VERSION_OFF)
+        .store(layout::LAYOUT_VERSION + 1, Ordering::Relaxed);
+    let err = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LinkError::LayoutVersion { found, expected, .. }
+                if found == layout::LAYOUT_VERSION + 1 && expected == layout::LAYOUT_VERSION
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("another ferrotoe build"), "{err}");
+}
+
+#[test]
+fn a_link_whose_device_process_died_without_stopping_is_refused_at_attach() {
+    // `ferrotoe nicsim` killed (SIGKILL, or a signal it does not handle) leaves its link marked
+    // running. A driver attaching then must hear at once that the device stopped, not wait
+    // out its timeout on every register read.
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    for dead in ["reaped", "zombie"] {
+        let (mut child, pid) = zombie();
+        if dead == "reaped" {
+            child.wait().unwrap();
+        }
+        raw.atomic_u32(layout::DEVICE_PID_OFF)
+            .store(pid, Ordering::Relaxed);
+        let err = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, LinkError::DeviceStopped { .. }),
+            "{dead} device process: {err}"
+        );
+        if dead == "zombie" {
+            child.wait().unwrap();
+        }
+    }
+    // The device's own process (this one) is alive: the attach goes ahead.
+    raw.atomic_u32(layout::DEVICE_PID_OFF)
+        .store(std::process::id(), Ordering::Relaxed);
+    DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap();
+}

@@ -253,6 +253,11 @@ impl Serve {
         (status, out.join("\n"), err)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM, waits for a clean exit and returns everything it printed after the
     /// ready line.
     pub fn stop(self) -> String {
