@@ -142,7 +142,9 @@ fn a_nicsim_process_killed_under_serve_ends_it_with_the_link_named() {
         err.contains(&format!("ferrotoe nicsim --link {}", link.display())),
         "the error names the link directory: {err}"
     );
-    assert!(err.contains("did not respond"), "{err}");
+    // SIGKILL leaves the link marked running; the driver notices the device process is gone
+    // (checked with register reads and waits), not only a timeout.
+    assert!(err.contains("has stopped; restart it"), "{err}");
 }
 
 /// `serve --nic attach --link LINK --ip 198.18.0.2/24 --app echo`, outside any namespace (the

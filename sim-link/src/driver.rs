@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hw_spec::regs::{BAR0_SIZE, RING_ALIGN};
@@ -58,7 +58,18 @@ pub struct DriverLink {
     regions: Vec<Option<(u64, u64)>>,
     timeout: Duration,
     pump: Option<Pump>,
+    /// When the driver attached: the origin of `liveness_checked_ms`.
+    attached_at: Instant,
+    /// When `check_alive` last looked at the device process (milliseconds since
+    /// `attached_at`).
+    liveness_checked_ms: AtomicU64,
 }
+
+/// How often register accesses and waits also check that the device's process still runs
+/// (one read of `/proc/PID/stat`): a device killed by a signal it cannot handle (SIGKILL)
+/// leaves its link marked running, and the driver would otherwise read a frozen register
+/// image, or wait out its timeout on the first posted write.
+const LIVENESS_INTERVAL_MS: u64 = 100;
 
 impl std::fmt::Debug for DriverLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +165,8 @@ impl DriverLink {
             regions,
             timeout: opts.timeout,
             pump: None,
+            attached_at: Instant::now(),
+            liveness_checked_ms: AtomicU64::new(0),
         };
         if previous != me {
             // Regions still mapped belong to a driver that is gone (it died without detaching,
@@ -202,13 +215,37 @@ impl DriverLink {
         self.files.link.atomic_u32(off)
     }
 
-    fn check_alive(&self) -> Result<(), LinkError> {
+    /// The device side's link says it is running.
+    fn check_running(&self) -> Result<(), LinkError> {
         match self.files.device_state() {
             Some(DeviceState::Running) => Ok(()),
             _ => Err(LinkError::DeviceStopped {
                 path: self.files.paths.link.clone(),
             }),
         }
+    }
+
+    /// The device side is running: its link says so, and (checked every
+    /// [`LIVENESS_INTERVAL_MS`]) its process still exists.
+    fn check_alive(&self) -> Result<(), LinkError> {
+        self.check_running()?;
+        let now = u64::try_from(self.attached_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(self.liveness_checked_ms.load(Ordering::Relaxed))
+            >= LIVENESS_INTERVAL_MS
+        {
+            self.liveness_checked_ms.store(now, Ordering::Relaxed);
+            let pid = self
+                .files
+                .link
+                .atomic_u32(DEVICE_PID_OFF)
+                .load(Ordering::Acquire);
+            if pid != 0 && !process_alive(pid) {
+                return Err(LinkError::DeviceStopped {
+                    path: self.files.paths.link.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Waits until `done()` holds, pumping or sleeping on `futex` (with `waiters` counted).
@@ -292,7 +329,9 @@ impl DriverLink {
         if offset >= BAR0_SIZE {
             return Err(LinkError::OutOfBar { offset });
         }
-        self.check_alive()?;
+        // The link's state only: a posted write (a doorbell) is hot, and a dead device
+        // process is noticed by the next read or wait (`check_alive`).
+        self.check_running()?;
         self.push(entry::WRITE32, offset, value)
     }
 

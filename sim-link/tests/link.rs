@@ -592,6 +592,28 @@ fn a_link_of_another_layout_version_says_to_use_one_build_for_both_sides() {
 }
 
 #[test]
+fn a_device_process_that_dies_while_attached_is_noticed_by_the_next_register_read() {
+    // A `ferrotoe nicsim` killed with SIGKILL under an attached driver leaves its link marked
+    // running and its register image frozen: reads kept answering stale values, and only a
+    // posted write's wait ran into the timeout. Register accesses check the device process
+    // at most every 100 ms, so the first read after that says the device stopped.
+    let dev = DeviceLink::create_anonymous(&LinkConfig::default()).unwrap();
+    let raw = SharedRegion::open(&dev.paths().link).unwrap();
+    raw.atomic_u32(layout::DEVICE_PID_OFF)
+        .store(std::process::id(), Ordering::Relaxed);
+    let mut drv = DriverLink::attach(dev.paths(), AttachOptions::default()).unwrap();
+    drv.read32(0).expect("the device process is alive");
+    let (mut child, pid) = zombie();
+    child.wait().unwrap();
+    raw.atomic_u32(layout::DEVICE_PID_OFF)
+        .store(pid, Ordering::Relaxed);
+    // Past the check interval (the attach counts as a check).
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let err = drv.read32(0).unwrap_err();
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
+}
+
+#[test]
 fn a_link_whose_device_process_died_without_stopping_is_refused_at_attach() {
     // `ferrotoe nicsim` killed (SIGKILL, or a signal it does not handle) leaves its link marked
     // running. A driver attaching then must hear at once that the device stopped, not wait
