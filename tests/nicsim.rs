@@ -224,11 +224,10 @@ fn a_killed_device_does_not_hang_the_driver() {
     nicsim.child.wait().unwrap();
     link.write32(0x13C, 6).unwrap();
     let start = Instant::now();
+    // The process is gone (SIGKILL left its link marked running): the read waiting for the
+    // posted write notices that, not only its 300 ms timeout.
     let err = link.read32(0x13C).unwrap_err();
-    assert!(
-        matches!(err, LinkError::DeviceNotResponding { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, LinkError::DeviceStopped { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(3));
     std::fs::remove_dir_all(&d).unwrap();
 }
