@@ -355,6 +355,11 @@ impl DriverLink {
             return Err(LinkError::OutOfBar { offset });
         }
         self.check_alive()?;
+        self.read32_checked(offset)
+    }
+
+    /// [`read32`](Self::read32) once the offset is in BAR0 and the device is known alive.
+    fn read32_checked(&mut self, offset: u32) -> Result<u32, LinkError> {
         if offset % 4 != 0 {
             self.push(entry::BAD_READ, offset, 0)?;
             return Ok(0);
@@ -372,10 +377,18 @@ impl DriverLink {
     /// Reads a 64-bit counter from its `LO`/`HI` pair as the spec says (`HI`, `LO`, `HI`,
     /// retried while the two `HI` values differ).
     pub fn read64(&mut self, lo_offset: u32) -> Result<u64, LinkError> {
+        if lo_offset.saturating_add(4) >= BAR0_SIZE {
+            return Err(LinkError::OutOfBar {
+                offset: lo_offset.saturating_add(4),
+            });
+        }
+        // Checked once: the three reads of a try stay close together, so a counter that
+        // changes often is still caught holding still.
+        self.check_alive()?;
         for _ in 0..1000 {
-            let hi = self.read32(lo_offset + 4)?;
-            let lo = self.read32(lo_offset)?;
-            if self.read32(lo_offset + 4)? == hi {
+            let hi = self.read32_checked(lo_offset + 4)?;
+            let lo = self.read32_checked(lo_offset)?;
+            if self.read32_checked(lo_offset + 4)? == hi {
                 return Ok((u64::from(hi) << 32) | u64::from(lo));
             }
         }
